@@ -1,0 +1,198 @@
+import { LRUCache } from 'lru-cache';
+import type { SecretKey } from '../crypto/secret-key.js';
+import { UnwrapdError } from '../errors.js';
+
+/**
+ * The key a policy version works with, as cached. It is the wrapping key derived from the intermediate key
+ * (the intermediate key itself is destroyed right after the derivation), so the cache holds exactly one
+ * secret per (tenant, policy, version) and nothing that could unwrap another policy's data.
+ */
+export interface PolicyKey {
+  tenant: string;
+  policyId: string;
+  version: number;
+  kek: SecretKey;
+  /** Which root key unwrapped it ("customer-a", "customer-b", "availability"). */
+  sourceRole: string;
+  /** Fingerprint of the wrapped copy it came from: an identifier, never key bytes. */
+  keyId: string;
+  loadedAt: number;
+  expiresAt: number;
+}
+
+export type PolicyKeyLoader = (signal: AbortSignal) => Promise<Omit<PolicyKey, 'loadedAt' | 'expiresAt'>>;
+
+export interface KeyCacheOptions {
+  maxEntries: number;
+  /** Hard maximum age of a cached key. */
+  maxAgeMs: number;
+  now?: () => number;
+}
+
+export interface KeyCacheStats {
+  entries: number;
+  maxEntries: number;
+  hits: number;
+  misses: number;
+  loads: number;
+}
+
+/** Thrown to waiters when the policy was evicted while its key was loading; the caller re-checks state. */
+export class StaleLoadError extends UnwrapdError {
+  constructor() {
+    super('unavailable', 'policy keys were evicted while loading');
+  }
+}
+
+/**
+ * The intermediate-key cache: an LRU bounded in size and age, single flight on a miss, and a per-policy
+ * generation so that eviction also invalidates loads that were in flight when it happened. Every way a key
+ * leaves (eviction, expiry, overwrite, clear) goes through the LRU's dispose, which zeroizes it.
+ */
+export class KeyCache {
+  readonly #lru: LRUCache<string, PolicyKey>;
+  readonly #inflight = new Map<string, { generation: number; promise: Promise<PolicyKey> }>();
+  readonly #generations = new Map<string, number>();
+  readonly #opts: KeyCacheOptions;
+  readonly #now: () => number;
+  #hits = 0;
+  #misses = 0;
+  #loads = 0;
+
+  constructor(opts: KeyCacheOptions) {
+    this.#opts = opts;
+    this.#now = opts.now ?? Date.now;
+    this.#lru = new LRUCache<string, PolicyKey>({
+      max: opts.maxEntries,
+      ttl: opts.maxAgeMs,
+      ttlAutopurge: true, // expired keys are zeroized on time, not when next touched
+      dispose: (value) => value.kek.destroy(),
+    });
+  }
+
+  /** A cached, unexpired key, or undefined. Synchronous: the hot path. */
+  peek(tenant: string, policyId: string, version: number): PolicyKey | undefined {
+    const entry = this.#lru.get(cacheKey(tenant, policyId, version));
+    if (entry && entry.expiresAt > this.#now() && !entry.kek.destroyed) {
+      this.#hits++;
+      return entry;
+    }
+    return undefined;
+  }
+
+  /**
+   * The cached key, or one loaded by `loader`. Concurrent misses for the same key share one load. A load
+   * that finishes after the policy was evicted is destroyed, not cached, and its waiters get StaleLoadError.
+   */
+  async get(tenant: string, policyId: string, version: number, loader: PolicyKeyLoader, signal: AbortSignal): Promise<PolicyKey> {
+    const hit = this.peek(tenant, policyId, version);
+    if (hit) return hit;
+    this.#misses++;
+    const key = cacheKey(tenant, policyId, version);
+    const pKey = policyKeyOf(tenant, policyId);
+    const generation = this.#generations.get(pKey) ?? 0;
+    let flight = this.#inflight.get(key);
+    if (!flight || flight.generation !== generation) {
+      flight = { generation, promise: this.#load(key, pKey, generation, loader) };
+      this.#inflight.set(key, flight);
+    }
+    return abortable(flight.promise, signal);
+  }
+
+  async #load(key: string, pKey: string, generation: number, loader: PolicyKeyLoader): Promise<PolicyKey> {
+    this.#loads++;
+    // The shared load is not tied to one caller's signal: a caller that gives up must not fail the others.
+    // The loader bounds its own time (provider deadlines).
+    const controller = new AbortController();
+    try {
+      const loaded = await loader(controller.signal);
+      if ((this.#generations.get(pKey) ?? 0) !== generation) {
+        loaded.kek.destroy();
+        throw new StaleLoadError();
+      }
+      const now = this.#now();
+      const entry: PolicyKey = { ...loaded, loadedAt: now, expiresAt: now + this.#opts.maxAgeMs };
+      this.#lru.set(key, entry);
+      return entry;
+    } finally {
+      const current = this.#inflight.get(key);
+      if (current?.generation === generation) this.#inflight.delete(key);
+    }
+  }
+
+  /** Removes and zeroizes every cached key of a policy, and invalidates its in-flight loads. */
+  evictPolicy(tenant: string, policyId: string): number {
+    const pKey = policyKeyOf(tenant, policyId);
+    this.#generations.set(pKey, (this.#generations.get(pKey) ?? 0) + 1);
+    const prefix = `${pKey}\u0000`;
+    let evicted = 0;
+    for (const key of [...this.#lru.keys()]) {
+      if (key.startsWith(prefix)) {
+        this.#lru.delete(key);
+        evicted++;
+      }
+    }
+    return evicted;
+  }
+
+  /** Removes and zeroizes every cached key of every policy of a tenant. */
+  evictTenant(tenant: string): number {
+    let evicted = 0;
+    const policies = new Set<string>();
+    for (const entry of this.#lru.values()) if (entry.tenant === tenant) policies.add(entry.policyId);
+    for (const key of this.#inflight.keys()) {
+      const [t, p] = key.split('\u0000');
+      if (t === tenant && p !== undefined) policies.add(p);
+    }
+    for (const policyId of policies) evicted += this.evictPolicy(tenant, policyId);
+    return evicted;
+  }
+
+  /** Removes and zeroizes everything, and invalidates every in-flight load. */
+  clear(): number {
+    const entries = this.#lru.size;
+    const policies = new Set<string>();
+    for (const key of [...this.#lru.keys(), ...this.#inflight.keys()]) {
+      const [t, p] = key.split('\u0000');
+      if (t !== undefined && p !== undefined) policies.add(policyKeyOf(t, p));
+    }
+    for (const pKey of policies) this.#generations.set(pKey, (this.#generations.get(pKey) ?? 0) + 1);
+    this.#lru.clear();
+    return entries;
+  }
+
+  entries(): PolicyKey[] {
+    return [...this.#lru.values()];
+  }
+
+  stats(): KeyCacheStats {
+    return { entries: this.#lru.size, maxEntries: this.#opts.maxEntries, hits: this.#hits, misses: this.#misses, loads: this.#loads };
+  }
+}
+
+function policyKeyOf(tenant: string, policyId: string): string {
+  return `${tenant}\u0000${policyId}`;
+}
+
+function cacheKey(tenant: string, policyId: string, version: number): string {
+  return `${tenant}\u0000${policyId}\u0000${version}`;
+}
+
+/** Resolves like `promise`, or rejects as soon as `signal` aborts (the shared promise carries on). */
+function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (err) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err);
+      },
+    );
+  });
+}

@@ -1,0 +1,61 @@
+import { join, resolve } from 'node:path';
+import { openLocalKeystore } from '../../providers/local-keystore.js';
+import { UsageError } from '../cli-error.js';
+import { parse } from '../options.js';
+import { print } from '../output.js';
+
+const KEY_OPTIONS = {
+  keystore: { type: 'string' },
+  'data-dir': { type: 'string' },
+  version: { type: 'string' },
+  bits: { type: 'string' },
+  json: { type: 'boolean' },
+} as const;
+
+/**
+ * `unwrapd keys create|list|rotate|disable|enable|delete NAME`: manages the local keystore directly (the
+ * daemon notices changes on its next unwrap), so revocation can be exercised without a cloud vault.
+ */
+export async function keys(args: string[]): Promise<number> {
+  const [sub, ...rest] = args;
+  const { values, positionals } = parse(rest, KEY_OPTIONS);
+  const path = values.keystore ?? process.env.UNWRAPD_KEYSTORE ?? join(resolve(values['data-dir'] ?? process.env.UNWRAPD_DATA_DIR ?? '.unwrapd'), 'keystore.json');
+  const keystore = await openLocalKeystore(path);
+  const name = () => {
+    const n = positionals[0];
+    if (!n) throw new UsageError(`keys ${sub} NAME`);
+    return n;
+  };
+  const version = values.version === undefined ? undefined : Number(values.version);
+  if (version !== undefined && (!Number.isInteger(version) || version < 1)) throw new UsageError('--version must be a positive integer');
+  switch (sub) {
+    case 'create': {
+      const bits = values.bits === undefined ? 3072 : Number(values.bits);
+      if (bits !== 3072 && bits !== 4096) throw new UsageError('--bits must be 3072 or 4096');
+      const info = await keystore.createKey(name(), { bits });
+      print(values.json, info, () => `created local:${name()}/1`);
+      return 0;
+    }
+    case 'rotate': {
+      const info = await keystore.rotateKey(name());
+      print(values.json, info, () => `added a new version of local:${name()}`);
+      return 0;
+    }
+    case 'disable':
+    case 'enable':
+      await keystore.setEnabled(name(), sub === 'enable', version);
+      print(values.json, { name: name(), enabled: sub === 'enable', version }, () => `${sub}d local:${name()}${version ? `/${version}` : ''}`);
+      return 0;
+    case 'delete':
+      await keystore.deleteKey(name());
+      print(values.json, { name: name(), deleted: true }, () => `deleted local:${name()} (its private key material is gone)`);
+      return 0;
+    case 'list': {
+      const list = await keystore.list();
+      print(values.json, list, () => (list.length === 0 ? 'no keys' : list.map((k) => JSON.stringify(k)).join('\n')));
+      return 0;
+    }
+    default:
+      throw new UsageError('keys create|list|rotate|disable|enable|delete NAME');
+  }
+}

@@ -1,0 +1,52 @@
+import { CONFIG_FLAGS, loadConfig } from '../../config/config.js';
+import { startDaemon } from '../../daemon/daemon.js';
+import { DEMO_POLICY, DEMO_TENANT } from '../../daemon/demo.js';
+import { createLogger } from '../../log/logger.js';
+import { parse, type OptionSpec } from '../options.js';
+
+const SERVE_OPTIONS: OptionSpec = Object.fromEntries(CONFIG_FLAGS.map((f) => [f, { type: 'string' }]));
+
+/** `unwrapd serve`: runs the daemon until SIGTERM or SIGINT, then shuts down gracefully. */
+export async function serve(args: string[]): Promise<number> {
+  const { values } = parse(args, SERVE_OPTIONS);
+  const config = loadConfig(values as Record<string, string | undefined>);
+  const log = createLogger(config.logLevel, { service: 'unwrapd' });
+  const daemon = await startDaemon(config, { log });
+  log.info('serving', { listen: daemon.address, data_dir: config.dataDir, registry: daemon.registry.description, demo_created: daemon.createdDemo });
+  printWelcome(daemon.address, config.dataDir, daemon.registry.get(DEMO_TENANT, DEMO_POLICY) !== undefined);
+
+  return new Promise<number>((resolve) => {
+    const stop = (signal: string) => {
+      log.info('shutting down', { signal });
+      daemon.shutdown().then(
+        () => resolve(0),
+        (err: unknown) => {
+          log.error('shutdown failed', { error: err instanceof Error ? err : String(err) });
+          resolve(1);
+        },
+      );
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+}
+
+function printWelcome(address: string, dataDir: string, demo: boolean): void {
+  const socket = address.startsWith('unix://') ? address.slice('unix://'.length) : undefined;
+  const lines = [`unwrapd is listening on ${address}`, `data directory: ${dataDir}`];
+  if (demo) {
+    const addr = socket ? `--address ${address} ` : `--address ${address} `;
+    lines.push(
+      '',
+      'Try it (in another terminal):',
+      `  echo hello | npx unwrapd encrypt ${addr}--tenant ${DEMO_TENANT} --policy ${DEMO_POLICY} --context mailbox=alice > hello.uwe`,
+      `  npx unwrapd decrypt ${addr}--tenant ${DEMO_TENANT} --context mailbox=alice < hello.uwe`,
+      '',
+      'Or with grpcurl (server reflection is on):',
+      socket
+        ? `  grpcurl -plaintext -unix -d '{"tenant":"${DEMO_TENANT}","policy_id":"${DEMO_POLICY}","plaintext":"aGVsbG8="}' ${socket} unwrapd.v1.Crypto/Encrypt`
+        : `  grpcurl -plaintext -d '{"tenant":"${DEMO_TENANT}","policy_id":"${DEMO_POLICY}","plaintext":"aGVsbG8="}' ${address} unwrapd.v1.Crypto/Encrypt`,
+    );
+  }
+  process.stdout.write(`${lines.join('\n')}\n`);
+}

@@ -1,0 +1,49 @@
+import { describeCliError, UsageError } from './cli-error.js';
+import { decrypt, encrypt } from './commands/crypto.js';
+import { keys } from './commands/keys.js';
+import { policy } from './commands/policy.js';
+import { serve } from './commands/serve.js';
+import { evict, status } from './commands/status.js';
+
+const HELP = `unwrapd: customer-key encryption sidecar
+
+usage: unwrapd <command> [options]
+
+  serve                      run the daemon (flags: --listen, --data-dir, --config, ... see docs/configuration.md)
+  policy create              --tenant T --id P --key-a URI --key-b URI --availability-key URI [--mode mailbox|files] [--geo G] [--name N]
+  policy list                [--tenant T]
+  policy show                --tenant T --id P
+  encrypt                    --tenant T --policy P [--context k=v]... [--in FILE] [--out FILE]
+  decrypt                    --tenant T [--context k=v]... [--in FILE] [--out FILE]
+  status                     cache, keys and feed state
+  evict                      --tenant T [--policy P] | --all
+  keys create|rotate|disable|enable|delete NAME   manage the local keystore [--keystore FILE] [--version N]
+  keys list
+
+client options: --address unix:///path.sock|host:port (default: UNWRAPD_ADDRESS, UNWRAPD_LISTEN, or the socket
+in --data-dir/UNWRAPD_DATA_DIR/.unwrapd), --json, --deadline-ms N
+`;
+
+const COMMANDS: Record<string, (args: string[]) => Promise<number>> = { serve, policy, encrypt, decrypt, status, evict, keys };
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...args] = argv;
+  if (!command || command === 'help' || command === '--help' || command === '-h') {
+    process.stdout.write(HELP);
+    return command ? 0 : 2;
+  }
+  const run = COMMANDS[command];
+  if (!run) throw new UsageError(`unknown command "${command}"`);
+  return run(args);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    const { line, exitCode } = describeCliError(err);
+    process.stderr.write(`unwrapd: ${line}\n`);
+    process.exitCode = exitCode;
+  },
+);

@@ -1,0 +1,56 @@
+import { parseArgs } from 'node:util';
+import { join, resolve } from 'node:path';
+import { UsageError } from './cli-error.js';
+
+export type OptionSpec = Record<string, { type: 'string' | 'boolean'; multiple?: boolean; short?: string }>;
+
+/** Options every client command takes. */
+export const CLIENT_OPTIONS = {
+  address: { type: 'string' },
+  'data-dir': { type: 'string' },
+  json: { type: 'boolean' },
+  'deadline-ms': { type: 'string' },
+} as const satisfies OptionSpec;
+
+export function parse<T extends OptionSpec>(args: string[], options: T) {
+  try {
+    return parseArgs({ args, options, allowPositionals: true, strict: true });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}
+
+/** Where the daemon is: --address, then UNWRAPD_ADDRESS, then UNWRAPD_LISTEN, then the default socket under the data dir. */
+export function daemonAddress(values: { address?: string; 'data-dir'?: string }, env = process.env): string {
+  if (values.address) return values.address;
+  if (env.UNWRAPD_ADDRESS) return env.UNWRAPD_ADDRESS;
+  if (env.UNWRAPD_LISTEN) return env.UNWRAPD_LISTEN;
+  const dataDir = resolve(values['data-dir'] ?? env.UNWRAPD_DATA_DIR ?? '.unwrapd');
+  return `unix://${join(dataDir, 'unwrapd.sock')}`;
+}
+
+export function deadline(values: { 'deadline-ms'?: string }): number | undefined {
+  const raw = values['deadline-ms'];
+  if (raw === undefined) return undefined;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n <= 0) throw new UsageError('--deadline-ms must be a positive integer');
+  return n;
+}
+
+export function required(value: string | undefined, flag: string): string {
+  if (!value) throw new UsageError(`--${flag} is required`);
+  return value;
+}
+
+/** Parses repeated `--context key=value` options into a map. */
+export function contextOption(values: string[] | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const item of values ?? []) {
+    const eq = item.indexOf('=');
+    if (eq <= 0) throw new UsageError(`--context takes key=value, got "${item}"`);
+    const key = item.slice(0, eq);
+    if (key in out) throw new UsageError(`--context key "${key}" given twice`);
+    out[key] = item.slice(eq + 1);
+  }
+  return out;
+}

@@ -1,0 +1,65 @@
+import { inspect } from 'node:util';
+
+const REDACTED = '[SecretKey redacted]';
+
+/**
+ * Owns the bytes of one symmetric key. The bytes live in a buffer of their own (never a slice of Node's
+ * shared pool), never print, and are zeroized in exactly one place: destroy(). The cache's dispose,
+ * revocation and shutdown all end here.
+ */
+export class SecretKey {
+  #bytes: Buffer;
+  #destroyed = false;
+
+  private constructor(bytes: Buffer) {
+    this.#bytes = bytes;
+  }
+
+  /** Copies `source` into a buffer of its own; when `zeroSource` is set, overwrites the source. */
+  static copyFrom(source: Uint8Array, zeroSource = false): SecretKey {
+    const own = Buffer.alloc(source.length); // alloc, not allocUnsafe: never from the shared pool
+    own.set(source);
+    if (zeroSource) source.fill(0);
+    return new SecretKey(own);
+  }
+
+  get length(): number {
+    return this.#bytes.length;
+  }
+
+  get destroyed(): boolean {
+    return this.#destroyed;
+  }
+
+  /**
+   * The key bytes, for passing to node:crypto. Callers must not keep or copy the reference. Throws once
+   * destroyed, so a key evicted mid-request can never be used afterwards.
+   */
+  expose(): Buffer {
+    if (this.#destroyed) throw new Error('SecretKey used after destroy');
+    return this.#bytes;
+  }
+
+  /** Overwrites the bytes with zeros. Idempotent. */
+  destroy(): void {
+    this.#bytes.fill(0);
+    this.#destroyed = true;
+  }
+
+  /** For tests that prove zeroization: the underlying buffer, readable after destroy. */
+  unsafeBufferForTests(): Buffer {
+    return this.#bytes;
+  }
+
+  toString(): string {
+    return REDACTED;
+  }
+
+  toJSON(): string {
+    return REDACTED;
+  }
+
+  [inspect.custom](): string {
+    return REDACTED;
+  }
+}

@@ -1,0 +1,10 @@
+// Original file: proto/unwrapd/v1/admin.proto
+
+
+export interface EvictResponse {
+  'evicted'?: (number);
+}
+
+export interface EvictResponse__Output {
+  'evicted': (number);
+}

@@ -1,0 +1,26 @@
+// Original file: proto/unwrapd/v1/admin.proto
+
+export const PolicyState = {
+  POLICY_STATE_UNSPECIFIED: 'POLICY_STATE_UNSPECIFIED',
+  POLICY_STATE_REGISTERING: 'POLICY_STATE_REGISTERING',
+  POLICY_STATE_ACTIVE: 'POLICY_STATE_ACTIVE',
+  POLICY_STATE_ROLLING: 'POLICY_STATE_ROLLING',
+  POLICY_STATE_REVOKED: 'POLICY_STATE_REVOKED',
+  POLICY_STATE_PURGED: 'POLICY_STATE_PURGED',
+} as const;
+
+export type PolicyState =
+  | 'POLICY_STATE_UNSPECIFIED'
+  | 0
+  | 'POLICY_STATE_REGISTERING'
+  | 1
+  | 'POLICY_STATE_ACTIVE'
+  | 2
+  | 'POLICY_STATE_ROLLING'
+  | 3
+  | 'POLICY_STATE_REVOKED'
+  | 4
+  | 'POLICY_STATE_PURGED'
+  | 5
+
+export type PolicyState__Output = typeof PolicyState[keyof typeof PolicyState]

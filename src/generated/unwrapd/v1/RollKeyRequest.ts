@@ -1,0 +1,18 @@
+// Original file: proto/unwrapd/v1/admin.proto
+
+
+export interface RollKeyRequest {
+  'tenant'?: (string);
+  'id'?: (string);
+  'role'?: (string);
+  'newKeyUri'?: (string);
+  'requestId'?: (string);
+}
+
+export interface RollKeyRequest__Output {
+  'tenant': (string);
+  'id': (string);
+  'role': (string);
+  'newKeyUri': (string);
+  'requestId': (string);
+}

@@ -1,0 +1,39 @@
+import type { PolicyRecord } from './policy.js';
+
+/**
+ * Where policies live. Implementations: the file registry (embedded default), PostgreSQL (a fleet).
+ *
+ * Reads are served from memory (the hot path never touches disk or the network); writes are atomic and
+ * durable before they resolve. A registry enforces the per-tenant limits inside the same atomic step as
+ * the write, so two writers cannot both squeeze under a limit.
+ */
+export interface PolicyRegistry {
+  /** A human-readable description, e.g. "file:/var/lib/unwrapd/policies.json". */
+  readonly description: string;
+  /** Loads state; must be called before any other method. */
+  open(): Promise<void>;
+  /** The current record, from memory. */
+  get(tenant: string, id: string): PolicyRecord | undefined;
+  /** Every record (of one tenant, when given), sorted by tenant then id. */
+  list(tenant?: string): PolicyRecord[];
+  /**
+   * Stores a new policy. Throws UnwrapdError `already_exists` when (tenant, id) exists, and
+   * `failed_precondition` when a limit would be exceeded (policies per tenant; one per tenant per geo in
+   * `files` mode).
+   */
+  create(record: PolicyRecord): Promise<PolicyRecord>;
+  /**
+   * Replaces a policy if its stored revision still equals `expectedRevision` (optimistic concurrency);
+   * the stored record gets revision + 1. Throws `not_found`, or `failed_precondition` on a revision
+   * conflict (the caller re-reads and retries).
+   */
+  update(record: PolicyRecord, expectedRevision: number): Promise<PolicyRecord>;
+  /** Called with every record that changed, after it is durable (this process's writes or another's). */
+  onChange(listener: (record: PolicyRecord) => void): () => void;
+  close(): Promise<void>;
+}
+
+export interface RegistryLimits {
+  /** At most this many policies per tenant (purged ones included, as in Customer Key). Default 50. */
+  maxPoliciesPerTenant: number;
+}

@@ -1,0 +1,30 @@
+import * as protoLoader from '@grpc/proto-loader';
+import { fileURLToPath } from 'node:url';
+import * as grpc from '@grpc/grpc-js';
+import type { ProtoGrpcType as AdminProto } from '../generated/admin.js';
+import type { ProtoGrpcType as CryptoProto } from '../generated/crypto.js';
+
+/** proto/ at the package root, from src/server/ or dist/server/ alike. */
+export const PROTO_DIR = fileURLToPath(new URL('../../proto', import.meta.url));
+export const PROTO_FILES = ['unwrapd/v1/crypto.proto', 'unwrapd/v1/admin.proto'];
+
+/** Loader options: they must match the flags of scripts/gen-proto.mjs, which types the messages. */
+export const LOADER_OPTIONS: protoLoader.Options = {
+  keepCase: false,
+  longs: String,
+  enums: String,
+  defaults: true,
+  oneofs: true,
+  includeDirs: [PROTO_DIR],
+};
+
+let cached: { definition: protoLoader.PackageDefinition; proto: CryptoProto & AdminProto } | undefined;
+
+export function loadProto(): { definition: protoLoader.PackageDefinition; proto: CryptoProto & AdminProto } {
+  if (!cached) {
+    const definition = protoLoader.loadSync(PROTO_FILES, LOADER_OPTIONS);
+    const proto = grpc.loadPackageDefinition(definition) as unknown as CryptoProto & AdminProto;
+    cached = { definition, proto };
+  }
+  return cached;
+}
