@@ -1,0 +1,74 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { SecretKey } from '../crypto/secret-key.js';
+import { providerError, type ProviderError } from './provider-error.js';
+import type { CallOptions, KeyStatus, ResolvedKey, RootKeyProvider, WrappedKey } from './root-key-provider.js';
+
+/**
+ * A RootKeyProvider wrapper for tests and benchmarks: counts calls per operation, adds latency that
+ * honours the caller's abort signal, and injects failures. Each call is counted when it starts (whether it
+ * then succeeds, fails or is aborted), waits `latencyMs`, asks `fail`, and only then reaches the inner
+ * provider. `latencyMs` and `fail` may be changed between calls.
+ */
+export type ProviderOp = 'resolve' | 'wrap' | 'unwrap' | 'status';
+
+export type FailureInjector = (op: ProviderOp, keyUri: string) => ProviderError | undefined;
+
+export interface InstrumentOptions {
+  latencyMs?: number;
+  fail?: FailureInjector;
+}
+
+export interface InstrumentedProvider extends RootKeyProvider {
+  /** Calls started per operation (live counters). */
+  readonly counts: Record<ProviderOp, number>;
+  latencyMs: number;
+  fail: FailureInjector | undefined;
+  resetCounts(): void;
+}
+
+export function instrumentProvider(inner: RootKeyProvider, opts: InstrumentOptions = {}): InstrumentedProvider {
+  const counts: Record<ProviderOp, number> = { resolve: 0, wrap: 0, unwrap: 0, status: 0 };
+
+  async function before(op: ProviderOp, keyUri: string, signal: AbortSignal): Promise<void> {
+    counts[op]++;
+    if (self.latencyMs > 0) {
+      try {
+        await sleep(self.latencyMs, undefined, { signal });
+      } catch {
+        throw providerError('aborted', keyUri, `${keyUri}: ${op} aborted by the caller during injected latency`);
+      }
+    }
+    const injected = self.fail?.(op, keyUri);
+    if (injected) throw injected;
+  }
+
+  const self: InstrumentedProvider = {
+    schemes: inner.schemes,
+    counts,
+    latencyMs: opts.latencyMs ?? 0,
+    fail: opts.fail,
+    resetCounts() {
+      for (const op of Object.keys(counts) as ProviderOp[]) counts[op] = 0;
+    },
+    async resolve(keyUri: string, callOpts: CallOptions): Promise<ResolvedKey> {
+      await before('resolve', keyUri, callOpts.signal);
+      return inner.resolve(keyUri, callOpts);
+    },
+    async wrap(keyUri: string, key: SecretKey, callOpts: CallOptions): Promise<WrappedKey> {
+      await before('wrap', keyUri, callOpts.signal);
+      return inner.wrap(keyUri, key, callOpts);
+    },
+    async unwrap(wrapped: WrappedKey, callOpts: CallOptions): Promise<SecretKey> {
+      await before('unwrap', wrapped.keyUri, callOpts.signal);
+      return inner.unwrap(wrapped, callOpts);
+    },
+    async status(keyUri: string, callOpts: CallOptions): Promise<KeyStatus> {
+      await before('status', keyUri, callOpts.signal);
+      return inner.status(keyUri, callOpts);
+    },
+    close(): Promise<void> {
+      return inner.close();
+    },
+  };
+  return self;
+}

@@ -1,0 +1,479 @@
+import { createPrivateKey, generateKeyPair, randomBytes, type KeyObject } from 'node:crypto';
+import { link, mkdir, open, readdir, stat, unlink, type FileHandle } from 'node:fs/promises';
+import type { BigIntStats } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { promisify } from 'node:util';
+import { UnwrapdError } from '../errors.js';
+import { writeFileAtomic } from '../storage/atomic-file.js';
+import { withFileLock } from '../storage/file-lock.js';
+
+/**
+ * The local keystore: RSA root keys in one JSON file, the embedded default behind the `local:` provider and
+ * the `unwrapd keys ...` commands.
+ *
+ * File: `{ "format": "unwrapd-keystore/1", "keys": { "<name>": { created, enabled, deleted?, versions: [
+ * { version, bits, created, enabled, privateKeyPem? } ] } } }`, private keys as PKCS#8 PEM. The file is mode
+ * 0600 in a directory created 0700; a file readable or writable by group or others is refused.
+ *
+ * Concurrency: every write takes `<path>.lock`, re-reads the file, changes it and replaces it atomically,
+ * so commands in other processes never lose each other's changes. Readers stat the file on every call and
+ * re-read it only when it changed (inode, size, mtime, ctime), so a `keys disable` in another process takes
+ * effect on the next call.
+ *
+ * Deletion is soft and irreversible: the key's record stays (its name is never reused, so a new key can
+ * never be mistaken for the old one) but every version's private key is removed from the file. Each write
+ * also overwrites the superseded file's bytes with zeros before unlinking it (best effort: a copy-on-write
+ * filesystem, SSD wear levelling, backups or a hard link made by someone else can still hold old bytes;
+ * put the keystore on an encrypted volume if that matters). The PEM text of a loaded key stays in this
+ * process's memory (JS strings cannot be zeroed) until the snapshot holding it is dropped.
+ */
+export const KEYSTORE_FORMAT = 'unwrapd-keystore/1';
+export const KEY_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+export type KeyBits = 3072 | 4096;
+export const DEFAULT_KEY_BITS: KeyBits = 3072;
+
+/** Effective state of a key version: deleted beats disabled (key or version) beats enabled. */
+export type KeyState = 'enabled' | 'disabled' | 'deleted';
+
+export interface KeyVersionInfo {
+  version: number;
+  bits: number;
+  created: string;
+  /** The version's own flag; see `state` for the effective one. */
+  enabled: boolean;
+  state: KeyState;
+}
+
+/** What `list()` shows: never key material. */
+export interface KeyInfo {
+  name: string;
+  created: string;
+  /** The key-level flag (disabling the key disables every version). */
+  enabled: boolean;
+  deleted: boolean;
+  deletedAt?: string;
+  latestVersion: number;
+  versions: KeyVersionInfo[];
+}
+
+export interface KeyVersionEntry {
+  name: string;
+  version: number;
+  bits: number;
+  created: string;
+  state: KeyState;
+  /** Present only when `state` is 'enabled'. */
+  privateKey?: KeyObject;
+}
+
+export interface LocalKeystoreOptions {
+  /** Skip the group/world permission check (tests on filesystems without modes only). */
+  allowInsecurePermissions?: boolean;
+  now?: () => Date;
+}
+
+export interface LocalKeystore {
+  readonly path: string;
+  /** Generates an RSA key (3072 bits by default) as version 1. Names are never reused, even after delete. */
+  createKey(name: string, opts?: { bits?: KeyBits }): Promise<KeyInfo>;
+  /** Adds version n+1 (same size as the latest); older versions stay usable for what they wrap. */
+  rotateKey(name: string): Promise<KeyInfo>;
+  /** Without `version`, flips the key-level flag (all versions); with it, that version's own flag. */
+  setEnabled(name: string, enabled: boolean, version?: number): Promise<KeyInfo>;
+  /** Soft delete: marks the key deleted and removes every version's private key. Irreversible; idempotent. */
+  deleteKey(name: string): Promise<KeyInfo>;
+  list(): Promise<KeyInfo[]>;
+  /**
+   * One version: the given one, or without `version` the latest enabled one (or the latest, when none is
+   * enabled, so its state tells why). Throws UnwrapdError 'not_found' for a missing key or version; any
+   * other code means the keystore itself could not be read.
+   */
+  get(name: string, version?: number): Promise<KeyVersionEntry>;
+  /** Drops the in-memory snapshot (and the private keys it holds). The handle can still be used. */
+  close(): void;
+}
+
+interface VersionRecord {
+  version: number;
+  bits: number;
+  created: string;
+  enabled: boolean;
+  privateKeyPem?: string;
+}
+
+interface KeyRecord {
+  created: string;
+  enabled: boolean;
+  deleted?: string;
+  versions: VersionRecord[];
+}
+
+type KeyMap = Map<string, KeyRecord>;
+
+interface Snapshot {
+  signature: string;
+  keys: KeyMap;
+  privateKeys: Map<string, KeyObject>;
+}
+
+const MISSING = 'missing';
+const generateKeyPairAsync = promisify(generateKeyPair);
+
+export function openLocalKeystore(path: string, opts: LocalKeystoreOptions = {}): LocalKeystore {
+  const now = opts.now ?? (() => new Date());
+  let cached: Snapshot | undefined;
+
+  async function current(): Promise<Snapshot> {
+    const info = await statOrMissing(path);
+    if (cached && cached.signature === signatureOf(info)) return cached;
+    cached = await load();
+    return cached;
+  }
+
+  async function load(): Promise<Snapshot> {
+    for (let attempt = 0; ; attempt++) {
+      let fh: FileHandle;
+      try {
+        fh = await open(path, 'r');
+      } catch (err) {
+        if (errnoOf(err) === 'ENOENT') return { signature: MISSING, keys: new Map(), privateKeys: new Map() };
+        throw unreadable(path, err);
+      }
+      try {
+        const info = await fh.stat({ bigint: true });
+        checkFile(path, info, opts.allowInsecurePermissions === true);
+        const text = await fh.readFile('utf8').catch((err: unknown) => Promise.reject(unreadable(path, err)));
+        try {
+          return { signature: signatureOf(info), keys: parseKeystore(text, path), privateKeys: new Map() };
+        } catch (err) {
+          // A writer may have replaced and scrubbed the file we opened: read the new one.
+          if (attempt < 3 && signatureOf(await statOrMissing(path)) !== signatureOf(info)) continue;
+          throw err;
+        }
+      } finally {
+        await fh.close();
+      }
+    }
+  }
+
+  async function mutate<T>(change: (keys: KeyMap) => T): Promise<T> {
+    await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+    return withFileLock(`${path}.lock`, async () => {
+      const keys = (await load()).keys;
+      const result = change(keys);
+      await replaceScrubbing(path, serialize(keys));
+      cached = undefined;
+      return result;
+    });
+  }
+
+  async function existing(name: string): Promise<KeyRecord> {
+    return mustFind((await current()).keys, name, path);
+  }
+
+  return {
+    path,
+
+    async createKey(name, { bits = DEFAULT_KEY_BITS } = {}) {
+      validateName(name);
+      if (bits !== 3072 && bits !== 4096) throw new UnwrapdError('invalid_argument', `key size ${String(bits)} is not allowed: use 3072 or 4096`);
+      refuseTaken((await current()).keys, name);
+      const pem = await generatePem(bits); // slow: outside the lock
+      return mutate((keys) => {
+        refuseTaken(keys, name);
+        const created = now().toISOString();
+        const record: KeyRecord = { created, enabled: true, versions: [{ version: 1, bits, created, enabled: true, privateKeyPem: pem }] };
+        keys.set(name, record);
+        return toInfo(name, record);
+      });
+    },
+
+    async rotateKey(name) {
+      const previous = latest(refuseDeleted(await existing(name), name, 'rotated')).bits;
+      const bits: KeyBits = previous === 4096 ? 4096 : DEFAULT_KEY_BITS; // never below the minimum
+      const pem = await generatePem(bits);
+      return mutate((keys) => {
+        const record = refuseDeleted(mustFind(keys, name, path), name, 'rotated');
+        const version = latest(record).version + 1;
+        record.versions.push({ version, bits, created: now().toISOString(), enabled: true, privateKeyPem: pem });
+        return toInfo(name, record);
+      });
+    },
+
+    async setEnabled(name, enabled, version) {
+      return mutate((keys) => {
+        const record = refuseDeleted(mustFind(keys, name, path), name, enabled ? 'enabled' : 'disabled');
+        if (version === undefined) record.enabled = enabled;
+        else mustFindVersion(record, name, version).enabled = enabled;
+        return toInfo(name, record);
+      });
+    },
+
+    async deleteKey(name) {
+      return mutate((keys) => {
+        const record = mustFind(keys, name, path);
+        if (record.deleted === undefined) record.deleted = now().toISOString();
+        for (const v of record.versions) delete v.privateKeyPem;
+        return toInfo(name, record);
+      });
+    },
+
+    async list() {
+      const { keys } = await current();
+      return [...keys.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([name, record]) => toInfo(name, record));
+    },
+
+    async get(name, version) {
+      const snapshot = await current();
+      const record = mustFind(snapshot.keys, name, path);
+      const v = version === undefined ? latestUsable(record) : mustFindVersion(record, name, version);
+      const state = stateOf(record, v);
+      const entry: KeyVersionEntry = { name, version: v.version, bits: v.bits, created: v.created, state };
+      if (state === 'enabled') entry.privateKey = privateKeyOf(snapshot, name, v, path);
+      return entry;
+    },
+
+    close() {
+      cached = undefined;
+    },
+  };
+}
+
+// ---- lookups and rules -------------------------------------------------------------------------------
+
+function validateName(name: string): void {
+  if (!KEY_NAME_PATTERN.test(name)) {
+    throw new UnwrapdError('invalid_argument', `invalid key name ${JSON.stringify(name.slice(0, 80))}: use 1-64 of A-Z a-z 0-9 . _ -, starting with a letter or digit`);
+  }
+}
+
+function refuseTaken(keys: KeyMap, name: string): void {
+  const record = keys.get(name);
+  if (!record) return;
+  const why = record.deleted === undefined ? 'already exists' : 'was deleted, and names of deleted keys are never reused';
+  throw new UnwrapdError('already_exists', `key "${name}" ${why}`);
+}
+
+function refuseDeleted(record: KeyRecord, name: string, verb: string): KeyRecord {
+  if (record.deleted !== undefined) throw new UnwrapdError('failed_precondition', `key "${name}" is deleted and cannot be ${verb}`);
+  return record;
+}
+
+function mustFind(keys: KeyMap, name: string, path: string): KeyRecord {
+  const record = keys.get(name);
+  if (!record) throw new UnwrapdError('not_found', `no key named ${JSON.stringify(name.slice(0, 80))} in keystore ${path}`);
+  return record;
+}
+
+function mustFindVersion(record: KeyRecord, name: string, version: number): VersionRecord {
+  const v = record.versions.find((x) => x.version === version);
+  if (!v) throw new UnwrapdError('not_found', `key "${name}" has no version ${version} (latest is ${latest(record).version})`);
+  return v;
+}
+
+function latest(record: KeyRecord): VersionRecord {
+  const v = record.versions[record.versions.length - 1];
+  if (!v) throw new UnwrapdError('internal', 'key record without versions'); // parseKeystore refuses these
+  return v;
+}
+
+function latestUsable(record: KeyRecord): VersionRecord {
+  for (let i = record.versions.length - 1; i >= 0; i--) {
+    const v = record.versions[i];
+    if (v && stateOf(record, v) === 'enabled') return v;
+  }
+  return latest(record);
+}
+
+function stateOf(record: KeyRecord, v: VersionRecord): KeyState {
+  if (record.deleted !== undefined || v.privateKeyPem === undefined) return 'deleted';
+  return record.enabled && v.enabled ? 'enabled' : 'disabled';
+}
+
+function toInfo(name: string, record: KeyRecord): KeyInfo {
+  const info: KeyInfo = {
+    name,
+    created: record.created,
+    enabled: record.enabled,
+    deleted: record.deleted !== undefined,
+    latestVersion: latest(record).version,
+    versions: record.versions.map((v) => ({ version: v.version, bits: v.bits, created: v.created, enabled: v.enabled, state: stateOf(record, v) })),
+  };
+  if (record.deleted !== undefined) info.deletedAt = record.deleted;
+  return info;
+}
+
+function privateKeyOf(snapshot: Snapshot, name: string, v: VersionRecord, path: string): KeyObject {
+  const id = `${name}/${v.version}`;
+  const known = snapshot.privateKeys.get(id);
+  if (known) return known;
+  let key: KeyObject;
+  try {
+    key = createPrivateKey({ key: v.privateKeyPem ?? '', format: 'pem' });
+  } catch {
+    throw new UnwrapdError('internal', `keystore ${path}: the private key of "${id}" cannot be parsed`);
+  }
+  if (key.asymmetricKeyType !== 'rsa') throw new UnwrapdError('internal', `keystore ${path}: "${id}" is not an RSA key`);
+  snapshot.privateKeys.set(id, key);
+  return key;
+}
+
+async function generatePem(bits: KeyBits): Promise<string> {
+  const { privateKey } = await generateKeyPairAsync('rsa', {
+    modulusLength: bits,
+    publicExponent: 0x10001,
+    publicKeyEncoding: { type: 'spki', format: 'pem' },
+    privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+  });
+  return privateKey;
+}
+
+// ---- the file ----------------------------------------------------------------------------------------
+
+async function statOrMissing(path: string): Promise<BigIntStats | undefined> {
+  try {
+    return await stat(path, { bigint: true });
+  } catch (err) {
+    if (errnoOf(err) === 'ENOENT') return undefined;
+    throw unreadable(path, err);
+  }
+}
+
+function signatureOf(info: BigIntStats | undefined): string {
+  if (!info) return MISSING;
+  return `${info.dev}:${info.ino}:${info.size}:${info.mtimeNs}:${info.ctimeNs}`;
+}
+
+function checkFile(path: string, info: BigIntStats, allowInsecure: boolean): void {
+  if (!info.isFile()) throw new UnwrapdError('failed_precondition', `keystore ${path} is not a regular file`);
+  const mode = Number(info.mode & 0o777n);
+  if (!allowInsecure && (mode & 0o077) !== 0) {
+    throw new UnwrapdError(
+      'failed_precondition',
+      `keystore ${path} has mode ${mode.toString(8).padStart(4, '0')}: it holds private keys and must not be accessible to group or others; fix it with: chmod 600 ${path}`,
+    );
+  }
+}
+
+function serialize(keys: KeyMap): string {
+  const sorted = [...keys.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return `${JSON.stringify({ format: KEYSTORE_FORMAT, keys: Object.fromEntries(sorted) }, null, 2)}\n`;
+}
+
+/** Replaces the file atomically, then overwrites the superseded copy with zeros (see the header comment). */
+async function replaceScrubbing(path: string, data: string): Promise<void> {
+  const dir = dirname(path);
+  const prefix = `.${basename(path)}.superseded.`;
+  await sweepSuperseded(path, dir, prefix); // left by a crash; we hold the lock, so no writer is mid-way
+  const aside = join(dir, `${prefix}${process.pid}.${randomBytes(6).toString('hex')}`);
+  const kept = await link(path, aside).then(() => true, () => false); // no file yet, or no hard links: skip
+  try {
+    await writeFileAtomic(path, data, 0o600);
+  } catch (err) {
+    if (kept) await unlink(aside).catch(() => {}); // still the live file: never scrub it
+    throw err;
+  }
+  if (kept) await scrub(path, aside);
+}
+
+async function sweepSuperseded(path: string, dir: string, prefix: string): Promise<void> {
+  const names = await readdir(dir).catch(() => [] as string[]);
+  for (const name of names) if (name.startsWith(prefix)) await scrub(path, join(dir, name));
+}
+
+async function scrub(livePath: string, file: string): Promise<void> {
+  try {
+    const live = await stat(livePath).catch(() => undefined);
+    const fh = await open(file, 'r+');
+    try {
+      const info = await fh.stat();
+      if (!live || live.ino !== info.ino || live.dev !== info.dev) {
+        await fh.write(Buffer.alloc(info.size), 0, info.size, 0);
+        await fh.sync();
+      }
+    } finally {
+      await fh.close();
+    }
+  } catch {
+    // best effort: unlinking below still removes the name
+  }
+  await unlink(file).catch(() => {});
+}
+
+// ---- parsing: every field checked; no parser message ever quoted (it could quote key material) ----------
+
+function parseKeystore(text: string, path: string): KeyMap {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch {
+    throw malformed(path, 'it is not valid JSON');
+  }
+  if (!isObject(doc) || doc.format !== KEYSTORE_FORMAT) throw malformed(path, `"format" is not "${KEYSTORE_FORMAT}"`);
+  if (!isObject(doc.keys)) throw malformed(path, '"keys" is not an object');
+  const keys: KeyMap = new Map();
+  for (const [name, raw] of Object.entries(doc.keys)) {
+    if (!KEY_NAME_PATTERN.test(name)) throw malformed(path, 'a key has an invalid name');
+    keys.set(name, parseKey(raw, `keys.${name}`, path));
+  }
+  return keys;
+}
+
+function parseKey(raw: unknown, at: string, path: string): KeyRecord {
+  if (!isObject(raw)) throw malformed(path, `${at} is not an object`);
+  const record: KeyRecord = {
+    created: field(raw, 'created', 'string', at, path),
+    enabled: field(raw, 'enabled', 'boolean', at, path),
+    versions: [],
+  };
+  if (raw.deleted !== undefined) record.deleted = field(raw, 'deleted', 'string', at, path);
+  if (!Array.isArray(raw.versions) || raw.versions.length === 0) throw malformed(path, `${at}.versions is not a non-empty array`);
+  raw.versions.forEach((v: unknown, i: number) => record.versions.push(parseVersion(v, `${at}.versions[${i}]`, path)));
+  record.versions.sort((a, b) => a.version - b.version);
+  record.versions.forEach((v, i) => {
+    if (i > 0 && record.versions[i - 1]?.version === v.version) throw malformed(path, `${at} has version ${v.version} twice`);
+  });
+  return record;
+}
+
+function parseVersion(raw: unknown, at: string, path: string): VersionRecord {
+  if (!isObject(raw)) throw malformed(path, `${at} is not an object`);
+  const v: VersionRecord = {
+    version: field(raw, 'version', 'number', at, path),
+    bits: field(raw, 'bits', 'number', at, path),
+    created: field(raw, 'created', 'string', at, path),
+    enabled: field(raw, 'enabled', 'boolean', at, path),
+  };
+  if (!Number.isSafeInteger(v.version) || v.version < 1) throw malformed(path, `${at}.version is not a positive integer`);
+  if (raw.privateKeyPem !== undefined) v.privateKeyPem = field(raw, 'privateKeyPem', 'string', at, path);
+  return v;
+}
+
+interface FieldTypes {
+  string: string;
+  number: number;
+  boolean: boolean;
+}
+
+function field<K extends keyof FieldTypes>(obj: Record<string, unknown>, name: string, type: K, at: string, path: string): FieldTypes[K] {
+  const value = obj[name];
+  if (typeof value !== type) throw malformed(path, `${at}.${name} is not a ${type}`);
+  return value as FieldTypes[K];
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function malformed(path: string, what: string): UnwrapdError {
+  return new UnwrapdError('internal', `keystore ${path} is malformed: ${what}`);
+}
+
+function unreadable(path: string, err: unknown): UnwrapdError {
+  const code = errnoOf(err) ?? 'unknown error';
+  return new UnwrapdError('unavailable', `keystore ${path} cannot be read (${code})`, { cause: err });
+}
+
+function errnoOf(err: unknown): string | undefined {
+  return err instanceof Error && 'code' in err && typeof err.code === 'string' ? err.code : undefined;
+}

@@ -1,0 +1,160 @@
+import { constants, privateDecrypt, publicEncrypt, type KeyObject } from 'node:crypto';
+import { SecretKey } from '../crypto/secret-key.js';
+import { isUnwrapdError } from '../errors.js';
+import { KEY_NAME_PATTERN, openLocalKeystore, type KeyVersionEntry } from './local-keystore.js';
+import { isProviderError, providerError, type ProviderError } from './provider-error.js';
+import type { CallOptions, KeyStatus, ResolvedKey, RootKeyProvider, WrappedKey } from './root-key-provider.js';
+
+/**
+ * The `local:` root-key provider over the local keystore (src/providers/local-keystore.ts).
+ *
+ * Key URIs: `local:<name>` (the latest enabled version) or `local:<name>/<version>`. Wrapping is RSA-OAEP
+ * with SHA-256 (MGF1-SHA-256). Every call stats the keystore file and re-reads it only when it changed, so
+ * `unwrapd keys disable` in another process takes effect on the next call.
+ *
+ * Classification: missing key or version -> key_not_found; disabled -> key_disabled; deleted ->
+ * key_deleted; the key refuses the ciphertext -> unwrap_rejected; keystore unreadable, malformed or with
+ * unsafe permissions -> server_error (unavailable); caller's signal aborted -> aborted (unavailable).
+ */
+export const LOCAL_SCHEME = 'local';
+export const LOCAL_WRAP_ALGORITHM = 'RSA-OAEP-256';
+
+export interface LocalKeyRef {
+  name: string;
+  version?: number;
+}
+
+export interface LocalProviderOptions {
+  keystorePath: string;
+  /** Passed to the keystore: skip its group/world permission check (tests only). */
+  allowInsecurePermissions?: boolean;
+}
+
+const URI_PATTERN = /^local:([^/]+)(?:\/([1-9][0-9]{0,8}))?$/;
+
+/** Parses `local:<name>` or `local:<name>/<version>`; undefined when it is neither. */
+export function parseLocalKeyUri(uri: string): LocalKeyRef | undefined {
+  const match = URI_PATTERN.exec(uri);
+  const name = match?.[1];
+  if (!match || name === undefined || !KEY_NAME_PATTERN.test(name)) return undefined;
+  return match[2] === undefined ? { name } : { name, version: Number(match[2]) };
+}
+
+export function formatLocalKeyUri(name: string, version?: number): string {
+  return version === undefined ? `${LOCAL_SCHEME}:${name}` : `${LOCAL_SCHEME}:${name}/${version}`;
+}
+
+export function createLocalProvider(opts: LocalProviderOptions): RootKeyProvider {
+  const keystore = openLocalKeystore(opts.keystorePath, { allowInsecurePermissions: opts.allowInsecurePermissions === true });
+  let closed = false;
+
+  async function lookup(ref: LocalKeyRef, keyUri: string): Promise<KeyVersionEntry> {
+    try {
+      return await keystore.get(ref.name, ref.version);
+    } catch (err) {
+      if (isUnwrapdError(err, 'not_found')) throw providerError('key_not_found', keyUri, `${keyUri}: key not found: ${err.message}`);
+      const why = err instanceof Error ? err.message : 'unknown error';
+      throw providerError('server_error', keyUri, `${keyUri}: local keystore unavailable: ${why}`, err);
+    }
+  }
+
+  /** The usable (enabled) key version named by `keyUri`, or the classified reason it is not usable. */
+  async function usableKey(keyUri: string, signal: AbortSignal): Promise<{ uri: string; privateKey: KeyObject }> {
+    throwIfAborted(signal, keyUri);
+    if (closed) throw providerError('server_error', keyUri, `${keyUri}: the local provider is closed`);
+    const ref = parseLocalKeyUri(keyUri);
+    if (!ref) throw providerError('key_not_found', keyUri, `${keyUri}: not a local key URI (expected local:<name> or local:<name>/<version>)`);
+    const entry = await raceAbort(lookup(ref, keyUri), signal, keyUri);
+    throwIfAborted(signal, keyUri);
+    const uri = formatLocalKeyUri(entry.name, entry.version);
+    if (entry.state === 'deleted') throw providerError('key_deleted', keyUri, `${uri}: key is deleted`);
+    if (entry.state === 'disabled' || !entry.privateKey) throw providerError('key_disabled', keyUri, `${uri}: key is disabled`);
+    return { uri, privateKey: entry.privateKey };
+  }
+
+  return {
+    schemes: [LOCAL_SCHEME],
+
+    async resolve(keyUri: string, { signal }: CallOptions): Promise<ResolvedKey> {
+      const { uri } = await usableKey(keyUri, signal);
+      return { uri, algorithm: LOCAL_WRAP_ALGORITHM };
+    },
+
+    async wrap(keyUri: string, key: SecretKey, { signal }: CallOptions): Promise<WrappedKey> {
+      const { uri, privateKey } = await usableKey(keyUri, signal);
+      let ciphertext: Buffer;
+      try {
+        ciphertext = publicEncrypt(oaep(privateKey), key.expose());
+      } catch (err) {
+        throw providerError('unknown', keyUri, `${uri}: wrap failed (a ${key.length}-byte key; destroyed or too long for RSA-OAEP?)`, err);
+      }
+      throwIfAborted(signal, keyUri);
+      return { keyUri: uri, algorithm: LOCAL_WRAP_ALGORITHM, ciphertext };
+    },
+
+    async unwrap(wrapped: WrappedKey, { signal }: CallOptions): Promise<SecretKey> {
+      const keyUri = wrapped.keyUri;
+      const { uri, privateKey } = await usableKey(keyUri, signal);
+      if (wrapped.algorithm !== LOCAL_WRAP_ALGORITHM) {
+        throw providerError('unwrap_rejected', keyUri, `${uri}: unsupported wrap algorithm ${JSON.stringify(wrapped.algorithm.slice(0, 40))} (expected ${LOCAL_WRAP_ALGORITHM})`);
+      }
+      let plain: Buffer;
+      try {
+        plain = privateDecrypt(oaep(privateKey), wrapped.ciphertext);
+      } catch (err) {
+        throw providerError('unwrap_rejected', keyUri, `${uri}: the key rejected the wrapped copy (another key or version, or corrupted)`, err);
+      }
+      if (signal.aborted) {
+        plain.fill(0);
+        throw abortedError(keyUri);
+      }
+      return SecretKey.copyFrom(plain, true);
+    },
+
+    /** Never throws for the key's state (that is the answer); throws only when the call is aborted. */
+    async status(keyUri: string, { signal }: CallOptions): Promise<KeyStatus> {
+      try {
+        await usableKey(keyUri, signal);
+        return { uri: keyUri, usable: true };
+      } catch (err) {
+        if (!isProviderError(err) || err.reason === 'aborted') throw err;
+        return { uri: keyUri, usable: false, kind: err.kind, reason: err.reason };
+      }
+    },
+
+    async close(): Promise<void> {
+      closed = true;
+      keystore.close();
+    },
+  };
+}
+
+function oaep(key: KeyObject): { key: KeyObject; padding: number; oaepHash: string } {
+  return { key, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' };
+}
+
+function abortedError(keyUri: string): ProviderError {
+  return providerError('aborted', keyUri, `${keyUri}: aborted by the caller (deadline or cancellation)`);
+}
+
+function throwIfAborted(signal: AbortSignal, keyUri: string): void {
+  if (signal.aborted) throw abortedError(keyUri);
+}
+
+/** Settles as soon as `signal` aborts, even if `work` (file I/O) hangs; `work`'s own outcome is then ignored. */
+function raceAbort<T>(work: Promise<T>, signal: AbortSignal, keyUri: string): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(abortedError(keyUri));
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err);
+      },
+    );
+  });
+}
