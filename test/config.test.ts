@@ -1,0 +1,45 @@
+import test from 'ava';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigError, loadConfig } from '../src/config/config.js';
+
+test('defaults: data under .unwrapd, a Unix socket inside it, 4 MiB blocks, demo on', (t) => {
+  const c = loadConfig({}, {});
+  t.true(c.dataDir.endsWith('/.unwrapd'));
+  t.is(c.listen, `unix://${c.dataDir}/unwrapd.sock`);
+  t.is(c.keystorePath, join(c.dataDir, 'keystore.json'));
+  t.is(c.registryPath, join(c.dataDir, 'policies.json'));
+  t.is(c.maxBlockBytes, 4 * 1024 * 1024);
+  t.true(c.demo);
+  t.is(c.socketMode, 0o660);
+});
+
+test('a flag beats the environment, which beats the config file, which beats the default', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'uwd-cfg-'));
+  const file = join(dir, 'unwrapd.json');
+  await writeFile(file, JSON.stringify({ listen: '127.0.0.1:1111', maxBlockBytes: 65536, cacheMaxAgeMs: 60000, socketMode: 0o600 }));
+  const env = { UNWRAPD_CONFIG: file, UNWRAPD_LISTEN: '127.0.0.1:2222', UNWRAPD_DATA_DIR: dir };
+  t.is(loadConfig({}, env).listen, '127.0.0.1:2222');
+  t.is(loadConfig({ listen: '127.0.0.1:3333' }, env).listen, '127.0.0.1:3333');
+  const fromFile = loadConfig({}, { UNWRAPD_CONFIG: file });
+  t.is(fromFile.listen, '127.0.0.1:1111');
+  t.is(fromFile.maxBlockBytes, 65536);
+  t.is(fromFile.socketMode, 0o600);
+  t.is(loadConfig({}, env).dataDir, dir);
+  await rm(dir, { recursive: true, force: true });
+});
+
+test('bad values are refused with a message naming the setting', async (t) => {
+  t.throws(() => loadConfig({ 'max-block-bytes': 'lots' }, {}), { instanceOf: ConfigError, message: /maxBlockBytes must be an integer/ });
+  t.throws(() => loadConfig({}, { UNWRAPD_LISTEN: 'unix://relative.sock' }), { instanceOf: ConfigError, message: /must be absolute/ });
+  t.throws(() => loadConfig({}, { UNWRAPD_LISTEN: 'not an address' }), { instanceOf: ConfigError, message: /listen must be/ });
+  t.throws(() => loadConfig({ demo: 'maybe' }, {}), { instanceOf: ConfigError, message: /demo must be true or false/ });
+  const dir = await mkdtemp(join(tmpdir(), 'uwd-cfg-'));
+  await writeFile(join(dir, 'bad.json'), '{"lisen": "x"}');
+  t.throws(() => loadConfig({ config: join(dir, 'bad.json') }, {}), { instanceOf: ConfigError, message: /unknown setting "lisen"/ });
+  await writeFile(join(dir, 'broken.json'), '{');
+  t.throws(() => loadConfig({ config: join(dir, 'broken.json') }, {}), { instanceOf: ConfigError, message: /not valid JSON/ });
+  t.throws(() => loadConfig({ config: join(dir, 'missing.json') }, {}), { instanceOf: ConfigError, message: /cannot read config file/ });
+  await rm(dir, { recursive: true, force: true });
+});

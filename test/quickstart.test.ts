@@ -1,0 +1,109 @@
+import test from 'ava';
+import { execFile, spawn } from 'node:child_process';
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+const ROOT = new URL('..', import.meta.url).pathname;
+const CLI = join(ROOT, 'bin/unwrapd.js');
+
+/** Starts `npm start` the way README.md says, in its own process group, and waits for its banner. */
+async function startLikeReadme(dataDir: string) {
+  const child = spawn('npm', ['start'], { cwd: ROOT, env: { ...process.env, UNWRAPD_DATA_DIR: dataDir, UNWRAPD_LOG_LEVEL: 'warn' }, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`daemon did not start: ${err}`)), 60_000);
+    child.stdout.on('data', (c: Buffer) => {
+      out += c.toString();
+      if (out.includes('grpcurl')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`daemon exited with ${code}: ${err}`)));
+  });
+  return { child, banner: () => out, stderr: () => err };
+}
+
+test('the quick start: npm start serves the demo policy, the CLI encrypts and decrypts, SIGTERM stops it cleanly', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'uwd-qs-'));
+  const { child, banner, stderr } = await startLikeReadme(dir);
+  try {
+    t.regex(banner(), /unwrapd is listening on unix:\/\/.*unwrapd\.sock/);
+    t.regex(banner(), /grpcurl -plaintext -unix/);
+    const socket = join(dir, 'unwrapd.sock');
+    t.is((await stat(socket)).mode & 0o777, 0o660);
+    t.is((await stat(join(dir, 'keystore.json'))).mode & 0o777, 0o600);
+
+    const input = join(dir, 'hello.txt');
+    await writeFile(input, 'hello from the quick start\n');
+    const envelope = join(dir, 'hello.uwe');
+    await run('node', [CLI, 'encrypt', '--data-dir', dir, '--tenant', 'demo', '--policy', 'demo-mailbox', '--context', 'mailbox=alice', '--in', input, '--out', envelope]);
+    const { stdout } = await run('node', [CLI, 'decrypt', '--data-dir', dir, '--tenant', 'demo', '--context', 'mailbox=alice', '--in', envelope]);
+    t.is(stdout, 'hello from the quick start\n');
+
+    const listed = JSON.parse((await run('node', [CLI, 'policy', 'list', '--data-dir', dir, '--json'])).stdout) as Array<{ id: string; state: string }>;
+    t.deepEqual(listed.map((p) => [p.id, p.state]), [['demo-mailbox', 'POLICY_STATE_ACTIVE']]);
+
+    // A failed decryption: one clear line on stderr and a non-zero exit code.
+    const failed = await run('node', [CLI, 'decrypt', '--data-dir', dir, '--tenant', 'demo', '--context', 'mailbox=bob', '--in', envelope]).then(
+      () => undefined,
+      (e: { code: number; stderr: string }) => e,
+    );
+    t.truthy(failed);
+    t.is(failed!.code, 1);
+    t.is(failed!.stderr, 'unwrapd: INVALID_ARGUMENT: decryption failed\n');
+  } finally {
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    process.kill(-child.pid!, 'SIGTERM'); // the whole group, as a container runtime would
+    await exited;
+    // The daemon shut down gracefully: it removed its socket and logged no error.
+    await t.throwsAsync(stat(join(dir, 'unwrapd.sock')), { code: 'ENOENT' });
+    t.notRegex(stderr(), /"level":"error"/);
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('the CLI gives a one-line usage error and exit code 2', async (t) => {
+  const e = await run('node', [CLI, 'encrypt', '--bogus']).then(
+    () => undefined,
+    (err: { code: number; stderr: string }) => err,
+  );
+  t.is(e?.code, 2);
+  t.regex(e!.stderr, /^unwrapd: usage: .*\n$/);
+});
+
+test('the CLI says when no daemon is running', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'uwd-none-'));
+  const e = await run('node', [CLI, 'status', '--data-dir', dir, '--deadline-ms', '2000']).then(
+    () => undefined,
+    (err: { code: number; stderr: string }) => err,
+  );
+  t.is(e?.code, 1);
+  t.regex(e!.stderr, /^unwrapd: (UNAVAILABLE|DEADLINE_EXCEEDED): .*\n$/);
+  await rm(dir, { recursive: true, force: true });
+});
+
+test('unwrapd serve exits 0 on SIGTERM and honours UNWRAPD_LISTEN for TCP', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'uwd-tcp-'));
+  const child = spawn('node', [CLI, 'serve'], { env: { ...process.env, UNWRAPD_DATA_DIR: dir, UNWRAPD_LISTEN: '127.0.0.1:0', UNWRAPD_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  const address = await new Promise<string>((resolve, reject) => {
+    child.stdout.on('data', (c: Buffer) => {
+      out += c.toString();
+      const m = /listening on (127\.0\.0\.1:\d+)/.exec(out);
+      if (m) resolve(m[1]!);
+    });
+    child.once('exit', (code) => reject(new Error(`exited ${code}`)));
+  });
+  const { stdout } = await run('node', [CLI, 'status', '--address', address]);
+  t.regex(stdout, /serving/);
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  child.kill('SIGTERM');
+  t.is(await exited, 0);
+  await rm(dir, { recursive: true, force: true });
+});
