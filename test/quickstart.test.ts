@@ -102,6 +102,7 @@ test('unwrapd serve exits 0 on SIGTERM and honours UNWRAPD_LISTEN for TCP', asyn
   });
   const { stdout } = await run('node', [CLI, 'status', '--address', address]);
   t.regex(stdout, /serving/);
+  t.is((await run('node', [CLI, 'health', '--address', address])).stdout, 'SERVING\n');
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   child.kill('SIGTERM');
   t.is(await exited, 0);

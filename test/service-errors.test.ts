@@ -58,7 +58,8 @@ test.serial('decrypting under the wrong tenant gives the generic INVALID_ARGUMEN
 });
 
 test.serial('a changed context gives the generic error', async (t) => {
-  for (const context of [{}, { mailbox: 'bob' }, { mailbox: 'alice', extra: '1' }]) {
+  const contexts: Array<Record<string, string>> = [{}, { mailbox: 'bob' }, { mailbox: 'alice', extra: '1' }];
+  for (const context of contexts) {
     const err = await codeOf(d.client.decrypt({ tenant: 'demo', envelope, context }));
     t.is(err.code, grpc.status.INVALID_ARGUMENT);
     t.is(err.details, 'decryption failed');

@@ -1,5 +1,6 @@
 import { describeCliError, UsageError } from './cli-error.js';
 import { decrypt, encrypt } from './commands/crypto.js';
+import { health } from './commands/health.js';
 import { keys } from './commands/keys.js';
 import { policy } from './commands/policy.js';
 import { serve } from './commands/serve.js';
@@ -16,6 +17,7 @@ usage: unwrapd <command> [options]
   encrypt                    --tenant T --policy P [--context k=v]... [--in FILE] [--out FILE]
   decrypt                    --tenant T [--context k=v]... [--in FILE] [--out FILE]
   status                     cache, keys and feed state
+  health                     grpc.health.v1 check (exit 0 when SERVING) [--service NAME]
   evict                      --tenant T [--policy P] | --all
   keys create|rotate|disable|enable|delete NAME   manage the local keystore [--keystore FILE] [--version N]
   keys list
@@ -24,7 +26,7 @@ client options: --address unix:///path.sock|host:port (default: UNWRAPD_ADDRESS,
 in --data-dir/UNWRAPD_DATA_DIR/.unwrapd), --json, --deadline-ms N
 `;
 
-const COMMANDS: Record<string, (args: string[]) => Promise<number>> = { serve, policy, encrypt, decrypt, status, evict, keys };
+const COMMANDS: Record<string, (args: string[]) => Promise<number>> = { serve, policy, encrypt, decrypt, status, evict, keys, health };
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...args] = argv;

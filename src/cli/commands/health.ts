@@ -1,0 +1,32 @@
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { createRequire } from 'node:module';
+import { CLIENT_OPTIONS, daemonAddress, deadline, parse } from '../options.js';
+import { print } from '../output.js';
+
+const require = createRequire(import.meta.url);
+
+interface HealthClient extends grpc.Client {
+  Check(req: { service: string }, options: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: { status: string }) => void): void;
+}
+
+/**
+ * `unwrapd health [--service NAME]`: a grpc.health.v1 check, for probes in images without
+ * grpc_health_probe. Exit 0 when SERVING, 1 otherwise.
+ */
+export async function health(args: string[]): Promise<number> {
+  const { values } = parse(args, { ...CLIENT_OPTIONS, service: { type: 'string' } });
+  const { protoPath } = require('grpc-health-check') as { protoPath: string };
+  const def = protoLoader.loadSync(protoPath, { keepCase: true, enums: String });
+  const Health = (grpc.loadPackageDefinition(def) as unknown as { grpc: { health: { v1: { Health: new (a: string, c: grpc.ChannelCredentials) => HealthClient } } } }).grpc.health.v1.Health;
+  const client = new Health(daemonAddress(values), grpc.credentials.createInsecure());
+  try {
+    const res = await new Promise<{ status: string }>((resolve, reject) =>
+      client.Check({ service: values.service ?? '' }, { deadline: Date.now() + (deadline(values) ?? 3_000) }, (err, r) => (err ? reject(err) : resolve(r!))),
+    );
+    print(values.json, res, () => res.status);
+    return res.status === 'SERVING' ? 0 : 1;
+  } finally {
+    client.close();
+  }
+}
