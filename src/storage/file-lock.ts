@@ -1,12 +1,12 @@
 import { hostname } from 'node:os';
-import { link, open, readFile, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { link, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { UnwrapdError } from '../errors.js';
 
 /**
- * An exclusive lock between processes sharing a directory: a lock file created with O_EXCL that holds the
- * owner's pid and host. A lock whose owner is dead (same host, pid gone, e.g. after SIGKILL) is broken; the
+ * An exclusive lock between processes sharing a directory: a lock file, linked into place atomically, that
+ * holds the owner's pid and host. A lock whose owner is dead (same host, pid gone, e.g. after SIGKILL) is broken; the
  * break is a rename to a unique name followed by a check that what was renamed is still that dead owner's
  * lock, so two processes breaking the same stale lock cannot remove a fresh one.
  */
@@ -46,28 +46,25 @@ async function acquire(lockPath: string, opts: LockOptions): Promise<string> {
   }
 }
 
-/** Creates the lock holding `token`; false when another owner holds it. */
+/**
+ * Creates the lock holding `token`; false when another owner holds it. The token is written to a private
+ * temp file first and then hard-linked into place, so the lock file is never seen empty or half-written
+ * (link fails with EEXIST when the lock is taken, atomically, like O_EXCL).
+ */
 async function tryCreate(lockPath: string, token: string): Promise<boolean> {
   // Registered before the file exists, so another lock in this process never judges it an orphan.
   heldTokens.add(token);
-  let fh: FileHandle;
+  const tmp = `${lockPath}.${process.pid}.${randomBytes(6).toString('hex')}.new`;
   try {
-    fh = await open(lockPath, 'wx', 0o600);
+    await writeFile(tmp, token, { mode: 0o600, flag: 'wx' });
+    await link(tmp, lockPath);
+    return true;
   } catch (err) {
     heldTokens.delete(token);
     if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
     throw err;
-  }
-  try {
-    await fh.writeFile(token);
-    await fh.close();
-    return true;
-  } catch (err) {
-    // Do not leave an empty lock behind: every other process would wait for it to age out.
-    await fh.close().catch(() => {});
-    await unlink(lockPath).catch(() => {});
-    heldTokens.delete(token);
-    throw err;
+  } finally {
+    await unlink(tmp).catch(() => {});
   }
 }
 
@@ -81,7 +78,7 @@ async function breakIfStale(lockPath: string): Promise<void> {
   const content = await readFile(lockPath, 'utf8').catch(() => undefined);
   if (content === undefined) return;
   if (content.length === 0) {
-    // The owner is between create and write, or died there: stale once it has stayed empty a while.
+    // Never written by this code (locks are linked in whole); garbage from elsewhere: stale once old.
     const info = await stat(lockPath).catch(() => undefined);
     if (!info || Date.now() - info.mtimeMs < EMPTY_LOCK_STALE_MS) return;
   } else if (!isStale(content)) {

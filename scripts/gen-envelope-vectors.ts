@@ -1,0 +1,274 @@
+/**
+ * Generates test/vectors/envelope-v1.json, the published test vectors of the v1 envelope format
+ * (docs/envelope-format.md). Deterministic: every "random" input is fixed (SHA-256 of a label) and fed to
+ * sealBlock through its injectable randomness, so re-running reproduces the file byte for byte.
+ *
+ *   node --import=tsx scripts/gen-envelope-vectors.ts           # write the file
+ *   node --import=tsx scripts/gen-envelope-vectors.ts --check   # exit 1 if the file differs
+ */
+import { createHash, hkdfSync } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { encodeContext, type EncryptionContext } from '../src/crypto/encryption-context.js';
+import { deriveWrappingKey, kekInfo, parseEnvelope, sealBlock, type EnvelopeRef } from '../src/crypto/envelope.js';
+import { SecretKey } from '../src/crypto/secret-key.js';
+
+const OUT = join(dirname(fileURLToPath(import.meta.url)), '..', 'test', 'vectors', 'envelope-v1.json');
+
+/** n bytes derived from a label: SHA-256("unwrapd test vector " || label), repeated as needed. */
+function fixedBytes(label: string, n: number): Buffer {
+  const parts: Buffer[] = [];
+  for (let i = 0; Buffer.concat(parts).length < n; i++) {
+    parts.push(createHash('sha256').update(`unwrapd test vector ${label}#${i}`).digest());
+  }
+  return Buffer.concat(parts).subarray(0, n);
+}
+
+interface PositiveInput {
+  name: string;
+  ref: EnvelopeRef;
+  context: EncryptionContext;
+  plaintext: Buffer;
+}
+
+const IK_LABEL = 'intermediate key 1';
+const IK2_LABEL = 'intermediate key 2';
+
+const POSITIVE: PositiveInput[] = [
+  {
+    name: 'empty plaintext, empty context',
+    ref: { tenant: 'contoso', policyId: 'dep-mail-01', keyVersion: 1 },
+    context: {},
+    plaintext: Buffer.alloc(0),
+  },
+  {
+    name: 'one-byte plaintext, one context entry',
+    ref: { tenant: 'contoso', policyId: 'dep-mail-01', keyVersion: 1 },
+    context: { mailbox: 'alice@contoso.example' },
+    plaintext: Buffer.from([0x42]),
+  },
+  {
+    name: '100-byte plaintext, no context, other policy and version',
+    ref: { tenant: 'contoso', policyId: 'dep-mail-02', keyVersion: 7 },
+    context: {},
+    plaintext: fixedBytes('plaintext 100 a', 100),
+  },
+  {
+    // Keys given out of order; includes non-ASCII keys whose UTF-8 order differs from UTF-16 order
+    // ("\uFF21" FULLWIDTH A = EF BC A1 sorts before U+1F600 = F0 9F 98 80 in UTF-8, after it in UTF-16),
+    // and an empty value.
+    name: '100-byte plaintext, multi-entry Unicode context, maximum key version',
+    ref: { tenant: 'fabrikam.eu', policyId: 'dep_files-7', keyVersion: 0xffff_ffff },
+    context: {
+      site: 'https://fabrikam.example/sites/hr',
+      '\u{1F600}': 'grinning face',
+      object: 'doc-0001',
+      '\uFF21': 'fullwidth A',
+      'schlüssel': 'wert ä',
+      empty: '',
+    },
+    plaintext: fixedBytes('plaintext 100 b', 100),
+  },
+  {
+    name: '17-byte ASCII plaintext, 64-character ids',
+    ref: { tenant: 'T'.repeat(63) + '0', policyId: 'p'.repeat(32) + '.'.repeat(31) + 'z', keyVersion: 2 },
+    context: { scope: 'site:42' },
+    plaintext: Buffer.from('hello, envelopes!', 'utf8'),
+  },
+];
+
+interface Positive {
+  name: string;
+  intermediateKey: string;
+  tenant: string;
+  policyId: string;
+  keyVersion: number;
+  dataKey: string;
+  nonce: string;
+  context: EncryptionContext;
+  plaintext: string;
+  envelope: string;
+  /** Intermediate values, to help another implementation find where it diverges. */
+  derived: {
+    kekInfo: string;
+    kek: string;
+    wrappedDataKey: string;
+    contentKey: string;
+    commitment: string;
+    encodedContext: string;
+    aad: string;
+  };
+}
+
+interface Negative {
+  name: string;
+  /** Which check rejects it in this implementation (every case surfaces as the same generic error). */
+  rejectedBy: 'parse' | 'unwrap' | 'commitment' | 'tag';
+  intermediateKey: string;
+  context: EncryptionContext;
+  envelope: string;
+}
+
+function seal(v: PositiveInput, ikLabel: string, dkLabel: string, nonceLabel: string): Positive {
+  const ik = fixedBytes(ikLabel, 32);
+  const dataKey = fixedBytes(dkLabel, 32);
+  const nonce = fixedBytes(nonceLabel, 12);
+  const ikKey = SecretKey.copyFrom(ik);
+  const kek = deriveWrappingKey(ikKey, v.ref);
+  const queue = [Buffer.from(dataKey), Buffer.from(nonce)]; // copies: sealBlock zeroes the data key it is given
+  const envelope = sealBlock({
+    ref: v.ref,
+    kek,
+    plaintext: v.plaintext,
+    context: v.context,
+    random: (n) => {
+      const b = queue.shift();
+      if (!b || b.length !== n) throw new Error('unexpected randomness request');
+      return b;
+    },
+  });
+  const blockKeys = Buffer.from(hkdfSync('sha256', dataKey, nonce, Buffer.from('unwrapd/v1 block keys'), 64));
+  const parsed = parseEnvelope(envelope);
+  const encodedContext = encodeContext(v.context);
+  const out: Positive = {
+    name: v.name,
+    intermediateKey: ik.toString('hex'),
+    tenant: v.ref.tenant,
+    policyId: v.ref.policyId,
+    keyVersion: v.ref.keyVersion,
+    dataKey: dataKey.toString('hex'),
+    nonce: nonce.toString('hex'),
+    context: v.context,
+    plaintext: v.plaintext.toString('hex'),
+    envelope: envelope.toString('hex'),
+    derived: {
+      kekInfo: kekInfo(v.ref).toString('hex'),
+      kek: kek.expose().toString('hex'),
+      wrappedDataKey: parsed.wrappedKey.toString('hex'),
+      contentKey: blockKeys.subarray(0, 32).toString('hex'),
+      commitment: blockKeys.subarray(32).toString('hex'),
+      encodedContext: encodedContext.toString('hex'),
+      aad: Buffer.concat([parsed.fixedHeader, encodedContext]).toString('hex'),
+    },
+  };
+  kek.destroy();
+  ikKey.destroy();
+  return out;
+}
+
+function mutate(hex: string, f: (b: Buffer) => Buffer): string {
+  return f(Buffer.from(hex, 'hex')).toString('hex');
+}
+
+function flip(offset: (b: Buffer) => number, mask: number): (b: Buffer) => Buffer {
+  return (b) => {
+    const c = Buffer.from(b);
+    const i = offset(c);
+    c[i] = (c[i] as number) ^ mask;
+    return c;
+  };
+}
+
+export function buildVectors(): unknown {
+  const positive = POSITIVE.map((v, i) => seal(v, IK_LABEL, `data key ${i}`, `nonce ${i}`));
+  const base = positive[3] as Positive; // 100 bytes, multi-entry context
+  const small = positive[1] as Positive; // 1 byte, one entry
+  const fh = 50 + base.tenant.length; // fixed header length of `base`
+  const neg = (name: string, rejectedBy: Negative['rejectedBy'], envelope: string, from = base): Negative => ({
+    name,
+    rejectedBy,
+    intermediateKey: from.intermediateKey,
+    context: from.context,
+    envelope,
+  });
+
+  // Same header and body as `small`, but the wrap section of an envelope sealed with another data key under
+  // the same tenant, policy and version: the KWP unwrap succeeds, the commitment does not match.
+  const otherDk = seal(POSITIVE[1] as PositiveInput, IK_LABEL, 'other data key', 'nonce 1');
+  const smallFh = 50 + small.tenant.length;
+  const smallWrapEnd = smallFh + 47 + small.policyId.length;
+  const swappedWrap =
+    small.envelope.slice(0, smallFh * 2) +
+    otherDk.envelope.slice(smallFh * 2, smallWrapEnd * 2) +
+    small.envelope.slice(smallWrapEnd * 2);
+
+  // Sealed under another intermediate key with the same ids: the envelope is well formed but the KEK derived
+  // from intermediate key 1 cannot unwrap it.
+  const otherIk = seal(POSITIVE[1] as PositiveInput, IK2_LABEL, 'data key 1', 'nonce 1');
+
+  const negative: Negative[] = [
+    neg('tag: last byte xor 0x01', 'tag', mutate(base.envelope, flip((b) => b.length - 1, 0x01))),
+    neg('ciphertext: first byte xor 0x80', 'tag', mutate(base.envelope, flip((b) => b.length - 16 - 100, 0x80))),
+    neg('commitment: first byte xor 0x01', 'commitment', mutate(base.envelope, flip(() => fh - 32, 0x01))),
+    neg('nonce: first byte xor 0x01', 'commitment', mutate(base.envelope, flip(() => fh - 44, 0x01))),
+    neg('wrapped data key: last byte xor 0x01', 'unwrap', mutate(base.envelope, flip(() => fh + 47 + base.policyId.length - 1, 0x01))),
+    neg('key version changed (u32 at wrap section + 1 + policyLen, last byte xor 0x02)', 'unwrap',
+      mutate(base.envelope, flip(() => fh + 1 + base.policyId.length + 3, 0x02))),
+    neg("policy id changed ('7' -> '8')", 'unwrap', mutate(base.envelope, flip(() => fh + base.policyId.length, 0x0f))),
+    neg('wrong context (opened with a different value)', 'tag', base.envelope, {
+      ...base,
+      context: { ...base.context, object: 'doc-0002' },
+    }),
+    neg('wrong context (opened with an empty context)', 'tag', small.envelope, { ...small, context: {} }),
+    neg('wrap section of another data key under the same KEK', 'commitment', swappedWrap, small),
+    neg('sealed under another intermediate key', 'unwrap', otherIk.envelope, small),
+    neg('flags: reserved segmented-stream bit 0 set', 'parse', mutate(base.envelope, flip(() => 4, 0x01))),
+    neg('flags: unknown bit 7 set', 'parse', mutate(base.envelope, flip(() => 4, 0x80))),
+    neg('format version 2', 'parse', mutate(base.envelope, flip(() => 2, 0x03))),
+    neg('suite 2', 'parse', mutate(base.envelope, flip(() => 3, 0x03))),
+    neg('bad magic', 'parse', mutate(base.envelope, flip(() => 0, 0x01))),
+    neg('wrappedLen 41', 'parse', mutate(base.envelope, flip(() => fh + 1 + base.policyId.length + 4 + 1, 0x01))),
+    neg('key version 0', 'parse', mutate(small.envelope, (b) => {
+      const c = Buffer.from(b);
+      c.writeUInt32BE(0, smallFh + 1 + small.policyId.length);
+      return c;
+    }), small),
+    neg("tenant with an invalid character ('/')", 'parse', mutate(small.envelope, (b) => {
+      const c = Buffer.from(b);
+      c[6 + 3] = 0x2f;
+      return c;
+    }), small),
+    neg('tenantLen 0', 'parse', mutate(small.envelope, (b) => {
+      const c = Buffer.from(b);
+      c[5] = 0;
+      return c;
+    }), small),
+    neg('truncated: last byte removed (0-byte plaintext, so the tag is cut)', 'parse',
+      (positive[0] as Positive).envelope.slice(0, -2), positive[0] as Positive),
+    neg('truncated: 16 bytes removed from a 100-byte plaintext envelope', 'tag', base.envelope.slice(0, -32)),
+    neg('appended byte 0x00', 'tag', base.envelope + '00'),
+    neg('empty input', 'parse', ''),
+  ];
+
+  return {
+    format: 'unwrapd envelope v1 (single block)',
+    spec: 'docs/envelope-format.md',
+    generator: 'scripts/gen-envelope-vectors.ts',
+    notes: [
+      'All byte strings are lowercase hex. Every input of a positive vector is given: sealing with that data key',
+      'and nonce must give exactly `envelope`; opening `envelope` (KEK derived from intermediateKey and the ids in',
+      'the envelope) with `context` must give `plaintext`. Every negative vector must fail to open, with the',
+      'KEK derived from intermediateKey and the ids found in the envelope (if it parses) and the given context.',
+    ],
+    positive,
+    negative,
+  };
+}
+
+function main(): void {
+  const text = JSON.stringify(buildVectors(), null, 2) + '\n';
+  if (process.argv.includes('--check')) {
+    const current = readFileSync(OUT, 'utf8');
+    if (current !== text) {
+      console.error(`${OUT} is out of date; re-run without --check`);
+      process.exit(1);
+    }
+    console.log(`${OUT} is up to date`);
+    return;
+  }
+  writeFileSync(OUT, text);
+  console.log(`wrote ${OUT}`);
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) main();

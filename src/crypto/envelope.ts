@@ -1,0 +1,209 @@
+import { createCipheriv, createDecipheriv, hkdfSync, randomFillSync, timingSafeEqual } from 'node:crypto';
+import { decryptionFailed, invalidArgument, UnwrapdError } from '../errors.js';
+import { kwpUnwrap, kwpWrap } from './aes-kwp.js';
+import { encodeContext, type EncryptionContext } from './encryption-context.js';
+import {
+  COMMITMENT_LENGTH,
+  DATA_KEY_LENGTH,
+  fixedHeaderLength,
+  NONCE_LENGTH,
+  serializeWithWrapSection,
+  TAG_LENGTH,
+  validateRef,
+  wrapSectionLength,
+  writeFixedHeader,
+  writeWrapSection,
+  type EnvelopeRef,
+  type ParsedEnvelope,
+} from './envelope-format.js';
+import { SecretKey } from './secret-key.js';
+
+/**
+ * Seal / open / rewrap of v1 single-block envelopes (layout in envelope-format.ts, spec in
+ * docs/envelope-format.md):
+ *
+ *   DK  = 32 random bytes, one block only
+ *   KEK = HKDF-SHA256(ikm = intermediate key, salt = "", info = "unwrapd/v1 kek" || u8 |tenant| || tenant ||
+ *                     u8 |policy| || policy || u32be version, L = 32)
+ *   (contentKey || commitment) = HKDF-SHA256(ikm = DK, salt = nonce, info = "unwrapd/v1 block keys", L = 64)
+ *   wrapped DK = AES-KWP(KEK, DK)                                   (40 bytes)
+ *   ciphertext || tag = AES-256-GCM(contentKey, nonce, AAD = fixedHeader || encodeContext(context), plaintext)
+ */
+
+export type { EnvelopeRef, ParsedEnvelope } from './envelope-format.js';
+export { MAX_ENVELOPE_OVERHEAD, MIN_ENVELOPE_OVERHEAD, parseEnvelope } from './envelope-format.js';
+
+const KEK_INFO_PREFIX = Buffer.from('unwrapd/v1 kek', 'latin1');
+const BLOCK_KEYS_INFO = Buffer.from('unwrapd/v1 block keys', 'latin1');
+const EMPTY_SALT = Buffer.alloc(0);
+const KEY_LENGTH = 32;
+const GCM = 'aes-256-gcm';
+
+function requireKey(key: SecretKey, name: string): Buffer {
+  const bytes = key.expose(); // throws if destroyed (e.g. evicted on revocation mid-request)
+  if (bytes.length !== KEY_LENGTH) {
+    throw new UnwrapdError('internal', `${name} must be ${KEY_LENGTH} bytes, got ${bytes.length}`);
+  }
+  return bytes;
+}
+
+/** The KEK info string for a reference (exported for the vector generator and the spec tests). */
+export function kekInfo(ref: EnvelopeRef): Buffer {
+  const info = Buffer.allocUnsafe(KEK_INFO_PREFIX.length + 1 + ref.tenant.length + 1 + ref.policyId.length + 4);
+  let off = KEK_INFO_PREFIX.copy(info, 0);
+  info[off++] = ref.tenant.length;
+  off += info.write(ref.tenant, off, 'latin1');
+  info[off++] = ref.policyId.length;
+  off += info.write(ref.policyId, off, 'latin1');
+  info.writeUInt32BE(ref.keyVersion, off);
+  return info;
+}
+
+/**
+ * The key-encryption key that wraps the data keys of envelopes carrying `ref`. The caller owns the result
+ * and must destroy() it. Throws invalidArgument for an invalid ref.
+ */
+export function deriveWrappingKey(intermediateKey: SecretKey, ref: EnvelopeRef): SecretKey {
+  validateRef(ref);
+  const ikm = requireKey(intermediateKey, 'intermediate key');
+  const okm = new Uint8Array(hkdfSync('sha256', ikm, EMPTY_SALT, kekInfo(ref), KEY_LENGTH));
+  return SecretKey.copyFrom(okm, true);
+}
+
+/** One hkdfSync: a 64-byte view whose [0,32) is the content key and [32,64) the commitment. Zero it after use. */
+function deriveBlockKeys(dataKey: Uint8Array, nonce: Uint8Array): Buffer {
+  return Buffer.from(hkdfSync('sha256', dataKey, nonce, BLOCK_KEYS_INFO, KEY_LENGTH + COMMITMENT_LENGTH));
+}
+
+export interface SealParams {
+  ref: EnvelopeRef;
+  kek: SecretKey;
+  plaintext: Uint8Array;
+  context: EncryptionContext;
+  /**
+   * Randomness source, injectable for test vectors. Called exactly twice, in this order: random(32) for the
+   * data key, then random(12) for the nonce. The data-key buffer it returns is overwritten with zeros after use.
+   */
+  random?: (n: number) => Buffer;
+}
+
+export function sealBlock(p: SealParams): Buffer {
+  const { ref, kek, plaintext, context } = p;
+  validateRef(ref);
+  if (!(plaintext instanceof Uint8Array)) throw invalidArgument('plaintext must be bytes');
+  const aadContext = encodeContext(context); // validates (invalidArgument)
+  requireKey(kek, 'key-encryption key'); // fail before consuming randomness
+
+  let dataKey: Buffer;
+  let nonce: Buffer;
+  if (p.random === undefined) {
+    // One CSPRNG call for both (a fresh, unpooled buffer); the data-key half is zeroed in `finally`.
+    const r = randomFillSync(Buffer.alloc(DATA_KEY_LENGTH + NONCE_LENGTH));
+    dataKey = r.subarray(0, DATA_KEY_LENGTH);
+    nonce = r.subarray(DATA_KEY_LENGTH);
+  } else {
+    dataKey = p.random(DATA_KEY_LENGTH);
+    nonce = p.random(NONCE_LENGTH);
+  }
+  let blockKeys: Buffer | undefined;
+  try {
+    if (dataKey.length !== DATA_KEY_LENGTH || nonce.length !== NONCE_LENGTH) {
+      throw new UnwrapdError('internal', 'random source returned the wrong number of bytes');
+    }
+
+    const fixedLen = fixedHeaderLength(ref.tenant);
+    const wrapEnd = fixedLen + wrapSectionLength(ref.policyId);
+    const out = Buffer.allocUnsafe(wrapEnd + plaintext.length + TAG_LENGTH);
+
+    blockKeys = deriveBlockKeys(dataKey, nonce);
+    writeFixedHeader(out, ref.tenant, nonce);
+    blockKeys.copy(out, fixedLen - COMMITMENT_LENGTH, KEY_LENGTH, KEY_LENGTH + COMMITMENT_LENGTH);
+    const wrapped = kwpWrap(kek, dataKey);
+    writeWrapSection(out, fixedLen, ref.policyId, ref.keyVersion, wrapped);
+
+    const cipher = createCipheriv(GCM, blockKeys.subarray(0, KEY_LENGTH), nonce, { authTagLength: TAG_LENGTH });
+    cipher.setAAD(out.subarray(0, fixedLen));
+    cipher.setAAD(aadContext);
+    const ct = cipher.update(plaintext);
+    out.set(ct, wrapEnd);
+    const tail = cipher.final(); // empty for GCM
+    if (tail.length !== 0) out.set(tail, wrapEnd + ct.length);
+    cipher.getAuthTag().copy(out, wrapEnd + plaintext.length);
+    return out;
+  } finally {
+    dataKey.fill(0);
+    blockKeys?.fill(0);
+  }
+}
+
+/**
+ * Opens a parsed envelope with the KEK derived for its ref (deriveWrappingKey(ik, parsed)). Every failure of
+ * the envelope (unwrap, commitment, tag) throws the one generic decryptionFailed(). An invalid `context`
+ * throws invalidArgument (it is the caller's request that is wrong, not the envelope).
+ */
+export function openBlock(parsed: ParsedEnvelope, kek: SecretKey, context: EncryptionContext): Buffer {
+  const aadContext = encodeContext(context);
+  const dataKey = kwpUnwrap(kek, parsed.wrappedKey); // decryptionFailed on integrity failure
+  let blockKeys: Buffer | undefined;
+  try {
+    if (dataKey.length !== DATA_KEY_LENGTH) throw decryptionFailed();
+    blockKeys = deriveBlockKeys(dataKey, parsed.nonce);
+    const commitment = blockKeys.subarray(KEY_LENGTH, KEY_LENGTH + COMMITMENT_LENGTH);
+    if (
+      parsed.commitment.length !== COMMITMENT_LENGTH ||
+      !timingSafeEqual(commitment, parsed.commitment)
+    ) {
+      throw decryptionFailed();
+    }
+    let pt: Buffer | undefined;
+    try {
+      const decipher = createDecipheriv(GCM, blockKeys.subarray(0, KEY_LENGTH), parsed.nonce, {
+        authTagLength: TAG_LENGTH,
+      });
+      decipher.setAAD(parsed.fixedHeader);
+      decipher.setAAD(aadContext);
+      decipher.setAuthTag(parsed.tag);
+      pt = decipher.update(parsed.ciphertext);
+      const tail = decipher.final(); // throws on tag mismatch; empty for GCM
+      return tail.length === 0 ? pt : Buffer.concat([pt, tail]);
+    } catch {
+      pt?.fill(0); // never let unauthenticated plaintext linger
+      throw decryptionFailed();
+    }
+  } finally {
+    dataKey.fill(0);
+    blockKeys?.fill(0);
+  }
+}
+
+/**
+ * Re-wraps the data key for another policy/version: unwrap with fromKek, verify commitment, wrap with toKek,
+ * write a new wrap section; the fixed header and body bytes are copied unchanged (content not re-encrypted).
+ * The GCM tag is not checked here (no context is given); a tampered body still fails at openBlock.
+ */
+export function rewrapEnvelope(
+  parsed: ParsedEnvelope,
+  fromKek: SecretKey,
+  to: { ref: EnvelopeRef; kek: SecretKey },
+): Buffer {
+  validateRef(to.ref, 'target key reference');
+  if (to.ref.tenant !== parsed.tenant) {
+    throw invalidArgument('rewrap cannot move an envelope to another tenant');
+  }
+  requireKey(to.kek, 'target key-encryption key');
+  const dataKey = kwpUnwrap(fromKek, parsed.wrappedKey);
+  let blockKeys: Buffer | undefined;
+  try {
+    if (dataKey.length !== DATA_KEY_LENGTH) throw decryptionFailed();
+    blockKeys = deriveBlockKeys(dataKey, parsed.nonce);
+    const commitment = blockKeys.subarray(KEY_LENGTH, KEY_LENGTH + COMMITMENT_LENGTH);
+    if (parsed.commitment.length !== COMMITMENT_LENGTH || !timingSafeEqual(commitment, parsed.commitment)) {
+      throw decryptionFailed();
+    }
+    const wrapped = kwpWrap(to.kek, dataKey);
+    return serializeWithWrapSection(parsed.fixedHeader, to.ref.policyId, to.ref.keyVersion, wrapped, parsed.body);
+  } finally {
+    dataKey.fill(0);
+    blockKeys?.fill(0);
+  }
+}
