@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
-import { link, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { link, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { UnwrapdError } from '../errors.js';
@@ -36,7 +37,10 @@ async function acquire(lockPath: string, opts: LockOptions): Promise<string> {
   let delay = 2;
   for (;;) {
     opts.signal?.throwIfAborted();
-    if (await tryCreate(lockPath, token)) return token;
+    if (await tryCreate(lockPath, token)) {
+      await removeOrphanTemps(lockPath);
+      return token;
+    }
     await breakIfStale(lockPath);
     if (Date.now() >= deadline) {
       throw new UnwrapdError('unavailable', `timed out waiting for lock ${lockPath}`);
@@ -65,6 +69,26 @@ async function tryCreate(lockPath: string, token: string): Promise<boolean> {
     throw err;
   } finally {
     await unlink(tmp).catch(() => {});
+  }
+}
+
+/** Removes temp files of tryCreate left by processes that died between writing and unlinking them. */
+async function removeOrphanTemps(lockPath: string): Promise<void> {
+  const prefix = `${basename(lockPath)}.`;
+  const names = await readdir(dirname(lockPath)).catch(() => [] as string[]);
+  for (const name of names) {
+    if (!name.startsWith(prefix) || !name.endsWith('.new')) continue;
+    const pid = Number(name.slice(prefix.length).split('.')[0]);
+    if (Number.isInteger(pid) && pid !== process.pid && !isAlive(pid)) await unlink(join(dirname(lockPath), name)).catch(() => {});
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code !== 'ESRCH';
   }
 }
 
@@ -118,10 +142,5 @@ function isStale(content: string): boolean {
   // Our own pid: stale unless this process holds that token now (an orphan, e.g. a released lock that a
   // breaker's rename-and-put-back restored; waiting on it would wait on ourselves).
   if (Number(pidText) === process.pid) return !heldTokens.has(content);
-  try {
-    process.kill(Number(pidText), 0);
-    return false;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'ESRCH';
-  }
+  return !isAlive(Number(pidText));
 }
