@@ -3,7 +3,8 @@ import { createPolicy, startTestDaemon, type TestDaemon } from './helpers/test-d
 
 let d: TestDaemon;
 test.before(async () => {
-  d = await startTestDaemon();
+  // No hedging here: every cold load asks exactly one customer key, so provider calls count loads.
+  d = await startTestDaemon({ hedgeDelayMs: 60_000 });
   await createPolicy(d.client, 'cold-a');
   await createPolicy(d.client, 'cold-b');
 });

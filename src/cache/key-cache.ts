@@ -58,6 +58,7 @@ export class KeyCache {
   #hits = 0;
   #misses = 0;
   #loads = 0;
+  #bypass = false;
 
   constructor(opts: KeyCacheOptions) {
     this.#opts = opts;
@@ -68,6 +69,24 @@ export class KeyCache {
       ttlAutopurge: true, // expired keys are zeroized on time, not when next touched
       dispose: (value) => value.kek.destroy(),
     });
+  }
+
+  /**
+   * Fail closed when deaf: while bypassed, the cache holds nothing (it is cleared on entry) and every load
+   * serves only the callers that shared it; keys are not kept. Used when the revocation feed is lost for
+   * longer than its grace period.
+   */
+  setBypass(on: boolean): void {
+    if (on && !this.#bypass) {
+      this.#bypass = true;
+      this.clear();
+    } else if (!on) {
+      this.#bypass = false;
+    }
+  }
+
+  get bypassed(): boolean {
+    return this.#bypass;
   }
 
   /** A cached, unexpired key, or undefined. Synchronous: the hot path. */
@@ -112,12 +131,36 @@ export class KeyCache {
       }
       const now = this.#now();
       const entry: PolicyKey = { ...loaded, loadedAt: now, expiresAt: now + this.#opts.maxAgeMs };
+      if (this.#bypass) {
+        // Not cached: the waiters of this load use it, then it is zeroized once they had their turn.
+        setImmediate(() => entry.kek.destroy());
+        return entry;
+      }
       this.#lru.set(key, entry);
       return entry;
     } finally {
       const current = this.#inflight.get(key);
       if (current?.generation === generation) this.#inflight.delete(key);
     }
+  }
+
+  /** The policy's eviction generation: a value read before a background load, given back to `replace`. */
+  generation(tenant: string, policyId: string): number {
+    return this.#generations.get(policyKeyOf(tenant, policyId)) ?? 0;
+  }
+
+  /**
+   * Stores a key loaded in the background (refresh ahead) in place of the current one, which is zeroized,
+   * unless the policy was evicted since `generation` was read: then the new key is destroyed instead.
+   */
+  replace(loaded: Omit<PolicyKey, 'loadedAt' | 'expiresAt'>, generation: number): boolean {
+    if (this.#bypass || this.generation(loaded.tenant, loaded.policyId) !== generation) {
+      loaded.kek.destroy();
+      return false;
+    }
+    const now = this.#now();
+    this.#lru.set(cacheKey(loaded.tenant, loaded.policyId, loaded.version), { ...loaded, loadedAt: now, expiresAt: now + this.#opts.maxAgeMs });
+    return true;
   }
 
   /** Removes and zeroizes every cached key of a policy, and invalidates its in-flight loads. */

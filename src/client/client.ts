@@ -11,6 +11,14 @@ import type { CryptoClient } from '../generated/unwrapd/v1/Crypto.js';
 import type { ListPoliciesResponse__Output } from '../generated/unwrapd/v1/ListPoliciesResponse.js';
 import type { Policy__Output } from '../generated/unwrapd/v1/Policy.js';
 import type { Status__Output } from '../generated/unwrapd/v1/Status.js';
+import type { PurgeReceipt__Output } from '../generated/unwrapd/v1/PurgeReceipt.js';
+import type { PurgeRequest } from '../generated/unwrapd/v1/PurgeRequest.js';
+import type { RefreshRequest } from '../generated/unwrapd/v1/RefreshRequest.js';
+import type { RevokeRequest } from '../generated/unwrapd/v1/RevokeRequest.js';
+import type { RewrapRequest } from '../generated/unwrapd/v1/RewrapRequest.js';
+import type { RewrapResponse__Output } from '../generated/unwrapd/v1/RewrapResponse.js';
+import type { RollKeyRequest } from '../generated/unwrapd/v1/RollKeyRequest.js';
+import type { RotateIntermediateKeyRequest } from '../generated/unwrapd/v1/RotateIntermediateKeyRequest.js';
 import { loadProto } from '../server/proto.js';
 
 export interface ClientOptions {
@@ -55,6 +63,30 @@ export class UnwrapdClient {
 
   decrypt(req: DecryptRequest, opts?: CallOpts): Promise<DecryptResponse__Output> {
     return this.#call(this.crypto, this.crypto.Decrypt as UnaryMethod<DecryptRequest, DecryptResponse__Output>, req, opts);
+  }
+
+  rewrap(req: RewrapRequest, opts?: CallOpts): Promise<RewrapResponse__Output> {
+    return this.#call(this.crypto, this.crypto.Rewrap as UnaryMethod<RewrapRequest, RewrapResponse__Output>, req, opts);
+  }
+
+  rollKey(req: RollKeyRequest, opts?: CallOpts): Promise<Policy__Output> {
+    return this.#call(this.admin, this.admin.RollKey as UnaryMethod<RollKeyRequest, Policy__Output>, req, opts);
+  }
+
+  refresh(req: RefreshRequest, opts?: CallOpts): Promise<Policy__Output> {
+    return this.#call(this.admin, this.admin.Refresh as UnaryMethod<RefreshRequest, Policy__Output>, req, opts);
+  }
+
+  rotateIntermediateKey(req: RotateIntermediateKeyRequest, opts?: CallOpts): Promise<Policy__Output> {
+    return this.#call(this.admin, this.admin.RotateIntermediateKey as UnaryMethod<RotateIntermediateKeyRequest, Policy__Output>, req, opts);
+  }
+
+  revoke(req: RevokeRequest, opts?: CallOpts): Promise<Policy__Output> {
+    return this.#call(this.admin, this.admin.Revoke as UnaryMethod<RevokeRequest, Policy__Output>, req, opts);
+  }
+
+  purge(req: PurgeRequest, opts?: CallOpts): Promise<PurgeReceipt__Output> {
+    return this.#call(this.admin, this.admin.Purge as UnaryMethod<PurgeRequest, PurgeReceipt__Output>, req, opts);
   }
 
   createPolicy(req: CreatePolicyRequest, opts?: CallOpts): Promise<Policy__Output> {

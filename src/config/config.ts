@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
+import { parseRoles } from '../auth/caller.js';
 import type { LogLevel } from '../log/logger.js';
 
 /**
@@ -23,6 +24,16 @@ export interface Config {
   socketMode: number;
   /** Create a local keystore and a demo policy on first run. */
   demo: boolean;
+  /** Ask the second customer key when the first has not answered within this long. */
+  hedgeDelayMs: number;
+  /** Re-unwrap a cached key in the background when it has less than this long left. */
+  refreshAheadMs: number;
+  /** How often the background refresh looks for keys that are due. */
+  refreshIntervalMs: number;
+  /** Roles of callers on the socket until caller identities (mTLS) arrive: user, system, admin. */
+  callerRoles: string;
+  /** The append-only audit log (JSON lines, hash-chained). */
+  auditLogPath: string;
   logLevel: LogLevel;
 }
 
@@ -53,6 +64,15 @@ const mode = (raw: string): number => {
   return parseInt(raw, 8);
 };
 
+const roles = (raw: string): string => {
+  try {
+    parseRoles(raw);
+  } catch (err) {
+    throw new ConfigError(`callerRoles: ${(err as Error).message}`);
+  }
+  return raw;
+};
+
 export const MAX_BLOCK_BYTES_LIMIT = 64 * 1024 * 1024;
 
 const SETTINGS = [
@@ -68,6 +88,11 @@ const SETTINGS = [
   { key: 'maxPoliciesPerTenant', flag: 'max-policies-per-tenant', env: 'UNWRAPD_MAX_POLICIES_PER_TENANT', parse: int('maxPoliciesPerTenant', 1, 100_000) },
   { key: 'socketMode', flag: 'socket-mode', env: 'UNWRAPD_SOCKET_MODE', parse: mode },
   { key: 'demo', flag: 'demo', env: 'UNWRAPD_DEMO', parse: bool('demo') },
+  { key: 'hedgeDelayMs', flag: 'hedge-delay-ms', env: 'UNWRAPD_HEDGE_DELAY_MS', parse: int('hedgeDelayMs', 0, 60_000) },
+  { key: 'refreshAheadMs', flag: 'refresh-ahead-ms', env: 'UNWRAPD_REFRESH_AHEAD_MS', parse: int('refreshAheadMs', 0, 24 * 3600 * 1000) },
+  { key: 'refreshIntervalMs', flag: 'refresh-interval-ms', env: 'UNWRAPD_REFRESH_INTERVAL_MS', parse: int('refreshIntervalMs', 100, 3600 * 1000) },
+  { key: 'callerRoles', flag: 'caller-roles', env: 'UNWRAPD_CALLER_ROLES', parse: roles },
+  { key: 'auditLogPath', flag: 'audit-log', env: 'UNWRAPD_AUDIT_LOG', parse: str },
   { key: 'logLevel', flag: 'log-level', env: 'UNWRAPD_LOG_LEVEL', parse: level },
 ] as const satisfies readonly Setting<keyof Config>[];
 
@@ -105,6 +130,11 @@ export function loadConfig(flags: Record<string, string | undefined>, env: NodeJ
     maxPoliciesPerTenant: (partial.maxPoliciesPerTenant as number | undefined) ?? 50,
     socketMode: (partial.socketMode as number | undefined) ?? 0o660,
     demo: (partial.demo as boolean | undefined) ?? true,
+    hedgeDelayMs: (partial.hedgeDelayMs as number | undefined) ?? 150,
+    refreshAheadMs: (partial.refreshAheadMs as number | undefined) ?? 5 * 60 * 1000,
+    refreshIntervalMs: (partial.refreshIntervalMs as number | undefined) ?? 30 * 1000,
+    callerRoles: (partial.callerRoles as string | undefined) ?? 'user,admin',
+    auditLogPath: inData(partial.auditLogPath, 'audit.log'),
     logLevel: (partial.logLevel as LogLevel | undefined) ?? 'info',
   };
   validateListen(config.listen);

@@ -1,11 +1,12 @@
 import type { KeyCache, PolicyKey } from '../cache/key-cache.js';
 import { StaleLoadError } from '../cache/key-cache.js';
 import type { EncryptionContext } from '../crypto/encryption-context.js';
-import { openBlock, parseEnvelope, sealBlock, type ParsedEnvelope } from '../crypto/envelope.js';
+import { openBlock, parseEnvelope, rewrapEnvelope, sealBlock, type ParsedEnvelope } from '../crypto/envelope.js';
+import type { SecretKey } from '../crypto/secret-key.js';
 import { decryptionFailed, invalidArgument, UnwrapdError } from '../errors.js';
 import type { PolicyRegistry } from '../registry/policy-registry.js';
 import type { PolicyRecord } from '../registry/policy.js';
-import type { KeyUnwrapper } from './key-unwrapper.js';
+import { CustomerKeysError, type KeyUnwrapper } from './key-unwrapper.js';
 import { requireUsable } from './policy-state.js';
 
 export type Purpose = 'user' | 'system';
@@ -13,6 +14,7 @@ export type Purpose = 'user' | 'system';
 export interface CallerRequest {
   tenant: string;
   context: EncryptionContext;
+  /** `system` has been checked against the caller's roles at the edge. */
   purpose: Purpose;
   requestId: string;
   signal: AbortSignal;
@@ -27,6 +29,11 @@ export interface DecryptInput extends CallerRequest {
   envelope: Uint8Array;
 }
 
+export interface RewrapInput extends DecryptInput {
+  /** Empty: the envelope's own policy at its active version. */
+  targetPolicyId: string;
+}
+
 export interface CryptoServiceOptions {
   registry: PolicyRegistry;
   cache: KeyCache;
@@ -35,10 +42,18 @@ export interface CryptoServiceOptions {
   maxEnvelopeBytes: number;
 }
 
+/** A key for one operation; `release()` destroys it when it is not the cache's (the system path). */
+interface KeyLease {
+  kek: SecretKey;
+  release(): void;
+}
+
+const CACHED = () => {};
+
 /**
- * Encrypt and decrypt of single blocks. The policy's state is read from the registry's memory on every
- * call, after the key is in hand, so a revocation acknowledged before the call began is always seen even
- * when the call waited on an unwrap that started before it.
+ * Encrypt, decrypt and rewrap of single blocks. The policy's state is read from the registry's memory on
+ * every call, after the key is in hand and synchronously before it is used, so a revocation acknowledged
+ * before the call began is always seen, even when the call waited on an unwrap that started earlier.
  */
 export class CryptoService {
   readonly #o: CryptoServiceOptions;
@@ -52,25 +67,63 @@ export class CryptoService {
   }
 
   async encrypt(input: EncryptInput): Promise<{ envelope: Buffer; keyVersion: number }> {
-    if (input.plaintext.length > this.#o.maxBlockBytes) {
-      throw invalidArgument(`plaintext is ${input.plaintext.length} bytes; the largest block is ${this.#o.maxBlockBytes} bytes (use EncryptStream for larger content)`);
-    }
-    const policy = this.#policy(input.tenant, input.policyId);
+    this.checkBlockSize(input.plaintext.length);
+    const policy = this.#policyFor(input.tenant, input.policyId, input.purpose);
     const version = policy.activeVersion;
-    const key = await this.#key(policy, version, input.signal);
-    const ref = { tenant: policy.tenant, policyId: policy.id, keyVersion: version };
-    // Synchronous from the last state check to the end of sealing: no eviction can interleave.
-    this.#policy(input.tenant, input.policyId);
-    const envelope = sealBlock({ ref, kek: key.kek, plaintext: input.plaintext, context: input.context });
-    return { envelope, keyVersion: version };
+    const lease = await this.#lease(policy, version, input);
+    try {
+      // Synchronous from the last state check to the end of sealing: no eviction can interleave.
+      this.#policyFor(input.tenant, input.policyId, input.purpose);
+      const ref = { tenant: policy.tenant, policyId: policy.id, keyVersion: version };
+      return { envelope: sealBlock({ ref, kek: lease.kek, plaintext: input.plaintext, context: input.context }), keyVersion: version };
+    } finally {
+      lease.release();
+    }
   }
 
   async decrypt(input: DecryptInput): Promise<{ plaintext: Buffer; policyId: string; keyVersion: number }> {
     const parsed = this.parse(input.tenant, input.envelope);
-    const key = await this.keyFor(parsed, input.signal);
-    this.policyForEnvelope(parsed);
-    const plaintext = openBlock(parsed, key.kek, input.context);
-    return { plaintext, policyId: parsed.policyId, keyVersion: parsed.keyVersion };
+    const policy = this.#policyForEnvelope(parsed, input.purpose);
+    const lease = await this.#lease(policy, parsed.keyVersion, input);
+    try {
+      this.#policyForEnvelope(parsed, input.purpose);
+      return { plaintext: openBlock(parsed, lease.kek, input.context), policyId: parsed.policyId, keyVersion: parsed.keyVersion };
+    } finally {
+      lease.release();
+    }
+  }
+
+  /**
+   * The same content under another policy of the tenant (or the newest version of its own): the data key is
+   * unwrapped and wrapped again; the content is verified (its tag checked, the plaintext discarded) but not
+   * re-encrypted. The caller never sees plaintext or keys.
+   */
+  async rewrap(input: RewrapInput): Promise<{ envelope: Buffer; policyId: string; keyVersion: number }> {
+    const parsed = this.parse(input.tenant, input.envelope);
+    const source = this.#policyForEnvelope(parsed, input.purpose);
+    const targetId = input.targetPolicyId || source.id;
+    const target = this.#policyFor(input.tenant, targetId, input.purpose);
+    const from = await this.#lease(source, parsed.keyVersion, input);
+    try {
+      const to = await this.#lease(target, target.activeVersion, input);
+      try {
+        this.#policyForEnvelope(parsed, input.purpose);
+        this.#policyFor(input.tenant, targetId, input.purpose);
+        openBlock(parsed, from.kek, input.context).fill(0); // verify before vouching for it under another key
+        const ref = { tenant: target.tenant, policyId: target.id, keyVersion: target.activeVersion };
+        return { envelope: rewrapEnvelope(parsed, from.kek, { ref, kek: to.kek }), policyId: target.id, keyVersion: target.activeVersion };
+      } finally {
+        to.release();
+      }
+    } finally {
+      from.release();
+    }
+  }
+
+  checkBlockSize(length: number): void {
+    if (length > this.#o.maxBlockBytes) {
+      throw invalidArgument(`plaintext is ${length} bytes; the largest block is ${this.#o.maxBlockBytes} bytes (use EncryptStream for larger content)`);
+    }
   }
 
   /** Parses an envelope for `tenant`; any malformation or a tenant mismatch is the generic failure. */
@@ -83,11 +136,19 @@ export class CryptoService {
     return parsed;
   }
 
-  /** The policy an envelope names, usable for decryption of its version; unknown policy or version is the generic failure. */
-  policyForEnvelope(parsed: ParsedEnvelope): PolicyRecord {
+  /** The policy, if this purpose may use it now (revoked mailbox policies stay open to `system` until purged). */
+  #policyFor(tenant: string, policyId: string, purpose: Purpose): PolicyRecord {
+    const policy = this.#o.registry.get(tenant, policyId);
+    if (!policy) throw new UnwrapdError('not_found', `no policy ${tenant}/${policyId}`);
+    if (!systemFallbackAllowed(policy, purpose)) requireUsable(policy);
+    return policy;
+  }
+
+  /** The policy an envelope names; unknown policy or version is the generic failure. */
+  #policyForEnvelope(parsed: ParsedEnvelope, purpose: Purpose): PolicyRecord {
     const policy = this.#o.registry.get(parsed.tenant, parsed.policyId);
     if (!policy) throw decryptionFailed();
-    requireUsable(policy);
+    if (!systemFallbackAllowed(policy, purpose)) requireUsable(policy);
     if (parsed.keyVersion < policy.minDecryptVersion) {
       throw new UnwrapdError('failed_precondition', `key version ${parsed.keyVersion} of policy ${policy.tenant}/${policy.id} is retired (minimum ${policy.minDecryptVersion})`);
     }
@@ -95,29 +156,48 @@ export class CryptoService {
     return policy;
   }
 
-  async keyFor(parsed: ParsedEnvelope, signal: AbortSignal): Promise<PolicyKey> {
-    const policy = this.policyForEnvelope(parsed);
-    return this.#key(policy, parsed.keyVersion, signal);
-  }
-
-  #policy(tenant: string, policyId: string): PolicyRecord {
-    const policy = this.#o.registry.get(tenant, policyId);
-    if (!policy) throw new UnwrapdError('not_found', `no policy ${tenant}/${policyId}`);
+  async #lease(policy: PolicyRecord, version: number, req: CallerRequest): Promise<KeyLease> {
+    if (policy.state === 'active' || policy.state === 'rolling') {
+      try {
+        return { kek: (await this.#cached(policy, version, req)).kek, release: CACHED };
+      } catch (err) {
+        if (!(err instanceof CustomerKeysError && err.kind === 'revoked')) throw err;
+        // The provider said revoked: a revocation source. Nothing of this policy stays cached.
+        this.#o.cache.evictPolicy(policy.tenant, policy.id);
+        if (!systemFallbackAllowed(policy, req.purpose)) throw err;
+        return this.#systemLease(policy, version, req, `customer key revoked (${err.reasons}); system purpose`);
+      }
+    }
+    if (systemFallbackAllowed(policy, req.purpose)) return this.#systemLease(policy, version, req, `policy ${policy.state}; system purpose`);
     requireUsable(policy);
-    return policy;
+    throw new UnwrapdError('internal', 'unreachable policy state');
   }
 
-  async #key(policy: PolicyRecord, version: number, signal: AbortSignal): Promise<PolicyKey> {
+  /** The availability key for a `system` caller after a revocation: never cached, audited on every use. */
+  async #systemLease(policy: PolicyRecord, version: number, req: CallerRequest, reason: string): Promise<KeyLease> {
+    const loaded = await this.#o.unwrapper.loadViaAvailability(policy, version, req.signal, { requestId: req.requestId, reason });
+    return { kek: loaded.kek, release: () => loaded.kek.destroy() };
+  }
+
+  async #cached(policy: PolicyRecord, version: number, req: CallerRequest): Promise<PolicyKey> {
     const hit = this.#o.cache.peek(policy.tenant, policy.id, version);
     if (hit) return hit;
     for (let attempt = 0; ; attempt++) {
       try {
-        return await this.#o.cache.get(policy.tenant, policy.id, version, (s) => this.#o.unwrapper.load(policy, version, s), signal);
+        const key = await this.#o.cache.get(policy.tenant, policy.id, version, (s) => this.#o.unwrapper.load(policy, version, s, req.requestId), req.signal);
+        // A refresh or an eviction may have replaced and zeroized it while this call was being resumed.
+        if (!key.kek.destroyed) return key;
       } catch (err) {
-        if (!(err instanceof StaleLoadError) || attempt >= 2) throw err;
-        // Evicted while loading: the state check decides whether a fresh load is allowed.
-        policy = this.#policy(policy.tenant, policy.id);
+        if (!(err instanceof StaleLoadError)) throw err;
       }
+      if (attempt >= 2) throw new UnwrapdError('unavailable', `keys of policy ${policy.tenant}/${policy.id} keep changing; retry`);
+      // Evicted while loading: the state check decides whether a fresh load is allowed.
+      policy = this.#policyFor(policy.tenant, policy.id, 'user');
     }
   }
+}
+
+/** The Exchange rule after a revocation: `system` callers may still use the availability key until purge. */
+function systemFallbackAllowed(policy: PolicyRecord, purpose: Purpose): boolean {
+  return purpose === 'system' && policy.mode === 'mailbox' && policy.state !== 'purged' && policy.state !== 'registering';
 }

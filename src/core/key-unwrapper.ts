@@ -11,64 +11,191 @@ export interface UnwrapperOptions {
   provider: RootKeyProvider;
   /** Upper bound on one provider call. */
   providerTimeoutMs: number;
+  /** Ask the second customer key when the first has not answered within this long. */
+  hedgeDelayMs: number;
   /** Called for every provider failure (classification feeds revocation and metrics). */
-  onProviderError?: (err: ProviderError, policy: PolicyRecord) => void;
+  onProviderError?: (err: ProviderError, policy: PolicyRecord, role: KeyRole) => void;
+  /**
+   * Called before a key unwrapped by the availability key is used; it must make the audit record durable.
+   * If it throws, the key is destroyed and the request fails.
+   */
+  onAvailabilityUse: (use: AvailabilityUse) => Promise<void>;
 }
 
+export interface AvailabilityUse {
+  policy: PolicyRecord;
+  version: number;
+  requestId: string;
+  reason: string;
+}
+
+/** Both customer keys failed; `kind` is `revoked` when any of them said so (mixed failures fail closed). */
+export class CustomerKeysError extends UnwrapdError {
+  readonly kind: 'revoked' | 'unavailable';
+  readonly failures: ReadonlyArray<{ role: KeyRole; error: ProviderError }>;
+  constructor(policy: PolicyRecord, version: number, failures: Array<{ role: KeyRole; error: ProviderError }>) {
+    const kind = failures.some((f) => f.error.kind === 'revoked') ? 'revoked' : 'unavailable';
+    const where = `policy ${policy.tenant}/${policy.id} version ${version}`;
+    const reasons = failures.map((f) => `${f.role}: ${f.error.reason}`).join(', ');
+    super(
+      kind === 'revoked' ? 'failed_precondition' : 'unavailable',
+      kind === 'revoked' ? `customer keys refused to unwrap ${where} (${reasons})` : `customer keys unavailable for ${where} (${reasons})`,
+    );
+    this.kind = kind;
+    this.failures = failures;
+  }
+
+  get reasons(): string {
+    return this.failures.map((f) => `${f.role}: ${f.error.reason}`).join(', ');
+  }
+}
+
+export type LoadedPolicyKey = Omit<PolicyKey, 'loadedAt' | 'expiresAt'>;
+
 /**
- * Unwraps a policy version's intermediate key through the customer keys and derives the key the cache
- * holds. The customer key asked first is chosen at random; when it fails the other is asked. When both
- * fail, the result is classified: any `revoked` fails closed (FAILED_PRECONDITION), all `unavailable` is
- * UNAVAILABLE.
+ * Unwraps a policy version's intermediate key through its root keys:
+ * - customer keys, hedged: one chosen at random; if it has not answered within `hedgeDelayMs` (or failed),
+ *   the other is asked too; the first success wins and the other call is aborted;
+ * - the availability key, only where the rules allow it (see docs/lifecycle.md), each use audited first.
+ * The cache holds the derived wrapping key; the intermediate key itself is destroyed after derivation.
  */
 export class KeyUnwrapper {
-  readonly #opts: UnwrapperOptions;
+  readonly #o: UnwrapperOptions;
   #unwraps = 0;
+  #availabilityUses = 0;
 
   constructor(opts: UnwrapperOptions) {
-    this.#opts = opts;
+    this.#o = opts;
   }
 
   get providerUnwraps(): number {
     return this.#unwraps;
   }
 
-  async load(policy: PolicyRecord, version: number, signal: AbortSignal): Promise<Omit<PolicyKey, 'loadedAt' | 'expiresAt'>> {
+  get availabilityKeyUses(): number {
+    return this.#availabilityUses;
+  }
+
+  /**
+   * The cache's loader: customer keys; in `mailbox` mode, when every customer key is *unavailable* (none
+   * said *revoked*), the availability key serves (the Exchange rule). `files` mode never falls back here.
+   */
+  async load(policy: PolicyRecord, version: number, signal: AbortSignal, requestId = ''): Promise<LoadedPolicyKey> {
+    try {
+      return this.#derive(policy, version, await this.unwrapCustomer(policy, version, signal));
+    } catch (err) {
+      if (!(err instanceof CustomerKeysError) || err.kind !== 'unavailable' || policy.mode !== 'mailbox') throw err;
+      const reason = `customer keys unavailable (${err.reasons})`;
+      return this.#derive(policy, version, await this.unwrapAvailability(policy, version, signal, { requestId, reason }));
+    }
+  }
+
+  /** A wrapping key through the customer keys alone (background refresh: never the availability key). */
+  async loadCustomer(policy: PolicyRecord, version: number, signal: AbortSignal): Promise<LoadedPolicyKey> {
+    return this.#derive(policy, version, await this.unwrapCustomer(policy, version, signal));
+  }
+
+  /** A wrapping key through the availability key alone (callers decide whether the rules allow it). */
+  async loadViaAvailability(policy: PolicyRecord, version: number, signal: AbortSignal, use: { requestId: string; reason: string }): Promise<LoadedPolicyKey> {
+    return this.#derive(policy, version, await this.unwrapAvailability(policy, version, signal, use));
+  }
+
+  /** The intermediate key through the customer keys, hedged. The caller owns (and destroys) the result. */
+  async unwrapCustomer(policy: PolicyRecord, version: number, signal: AbortSignal): Promise<{ ik: SecretKey; copy: WrappedCopyRecord }> {
     const record = findVersion(policy, version);
     if (!record) throw new UnwrapdError('not_found', `policy ${policy.tenant}/${policy.id} has no key version ${version}`);
     const customer = record.copies.filter((c) => c.role === 'customer-a' || c.role === 'customer-b');
     if (customer.length === 0) throw new UnwrapdError('failed_precondition', `policy ${policy.tenant}/${policy.id} version ${version} has no customer-key copies`);
-    const order = randomInt(2) === 0 ? customer : [...customer].reverse();
-    const failures: Array<{ role: KeyRole; error: ProviderError }> = [];
-    for (const copy of order) {
-      try {
-        const ik = await this.#unwrapCopy(copy, signal);
-        return this.#derive(policy, version, copy, ik);
-      } catch (err) {
-        const classified = classify(err, copy.keyUri);
-        failures.push({ role: copy.role, error: classified });
-        this.#opts.onProviderError?.(classified, policy);
-      }
+    const order = customer.length === 2 && randomInt(2) === 1 ? [customer[1]!, customer[0]!] : customer;
+    return this.#hedged(policy, version, order, signal);
+  }
+
+  /** The intermediate key through the availability key; audited (durably) before it is returned. */
+  async unwrapAvailability(policy: PolicyRecord, version: number, signal: AbortSignal, use: { requestId: string; reason: string }): Promise<{ ik: SecretKey; copy: WrappedCopyRecord }> {
+    const copy = findVersion(policy, version)?.copies.find((c) => c.role === 'availability');
+    if (!copy) throw new UnwrapdError('failed_precondition', `policy ${policy.tenant}/${policy.id} version ${version} has no availability-key copy`);
+    let ik: SecretKey;
+    try {
+      ik = await this.#unwrapCopy(copy, signal);
+    } catch (err) {
+      const e = classify(err, copy.keyUri);
+      this.#o.onProviderError?.(e, policy, 'availability');
+      throw new UnwrapdError(e.kind === 'revoked' ? 'failed_precondition' : 'unavailable', `availability key cannot unwrap policy ${policy.tenant}/${policy.id} version ${version}: ${e.reason}`, { cause: e });
     }
-    throw bothFailed(policy, version, failures);
+    try {
+      await this.#o.onAvailabilityUse({ policy, version, requestId: use.requestId, reason: use.reason });
+    } catch (err) {
+      ik.destroy();
+      throw new UnwrapdError('unavailable', 'the audit record for an availability-key use could not be written', { cause: err });
+    }
+    this.#availabilityUses++;
+    return { ik, copy };
+  }
+
+  #hedged(policy: PolicyRecord, version: number, order: WrappedCopyRecord[], signal: AbortSignal): Promise<{ ik: SecretKey; copy: WrappedCopyRecord }> {
+    return new Promise((resolve, reject) => {
+      const failures: Array<{ role: KeyRole; error: ProviderError }> = [];
+      const controllers: AbortController[] = [];
+      let started = 0;
+      let pending = 0;
+      let settled = false;
+      let hedgeTimer: NodeJS.Timeout | undefined;
+
+      const startNext = () => {
+        if (settled || started >= order.length) return;
+        const copy = order[started++]!;
+        const controller = new AbortController();
+        controllers.push(controller);
+        pending++;
+        this.#unwrapCopy(copy, AbortSignal.any([signal, controller.signal])).then(
+          (ik) => {
+            pending--;
+            if (settled) {
+              ik.destroy(); // the slower of two successes
+              return;
+            }
+            settled = true;
+            clearTimeout(hedgeTimer);
+            for (const c of controllers) c.abort(); // cancel the other call
+            resolve({ ik, copy });
+          },
+          (err: unknown) => {
+            pending--;
+            if (settled) return;
+            const error = classify(err, copy.keyUri);
+            failures.push({ role: copy.role, error });
+            this.#o.onProviderError?.(error, policy, copy.role);
+            if (started < order.length) {
+              clearTimeout(hedgeTimer);
+              startNext();
+            } else if (pending === 0) {
+              settled = true;
+              reject(signal.aborted ? signal.reason : new CustomerKeysError(policy, version, failures));
+            }
+          },
+        );
+      };
+
+      startNext();
+      if (order.length > 1) {
+        hedgeTimer = setTimeout(startNext, this.#o.hedgeDelayMs);
+        hedgeTimer.unref();
+      }
+    });
   }
 
   async #unwrapCopy(copy: WrappedCopyRecord, signal: AbortSignal): Promise<SecretKey> {
     this.#unwraps++;
-    const timeout = AbortSignal.timeout(this.#opts.providerTimeoutMs);
-    const combined = AbortSignal.any([signal, timeout]);
-    return this.#opts.provider.unwrap(
-      { keyUri: copy.keyUri, algorithm: copy.algorithm, ciphertext: Buffer.from(copy.ciphertext, 'base64') },
-      { signal: combined },
-    );
+    const combined = AbortSignal.any([signal, AbortSignal.timeout(this.#o.providerTimeoutMs)]);
+    return this.#o.provider.unwrap({ keyUri: copy.keyUri, algorithm: copy.algorithm, ciphertext: Buffer.from(copy.ciphertext, 'base64') }, { signal: combined });
   }
 
-  #derive(policy: PolicyRecord, version: number, copy: WrappedCopyRecord, ik: SecretKey): Omit<PolicyKey, 'loadedAt' | 'expiresAt'> {
+  #derive(policy: PolicyRecord, version: number, unwrapped: { ik: SecretKey; copy: WrappedCopyRecord }): LoadedPolicyKey {
     try {
-      const kek = deriveWrappingKey(ik, { tenant: policy.tenant, policyId: policy.id, keyVersion: version });
-      return { tenant: policy.tenant, policyId: policy.id, version, kek, sourceRole: copy.role, keyId: copyFingerprint(copy) };
+      const kek = deriveWrappingKey(unwrapped.ik, { tenant: policy.tenant, policyId: policy.id, keyVersion: version });
+      return { tenant: policy.tenant, policyId: policy.id, version, kek, sourceRole: unwrapped.copy.role, keyId: copyFingerprint(unwrapped.copy) };
     } finally {
-      ik.destroy();
+      unwrapped.ik.destroy();
     }
   }
 }
@@ -78,19 +205,10 @@ export function copyFingerprint(copy: Pick<WrappedCopyRecord, 'ciphertext'>): st
   return createHash('sha256').update(copy.ciphertext, 'base64').digest('hex').slice(0, 16);
 }
 
-function classify(err: unknown, keyUri: string): ProviderError {
+export function classify(err: unknown, keyUri: string): ProviderError {
   if (isProviderError(err)) return err;
   if (err instanceof Error && (err.name === 'AbortError' || err.name === 'TimeoutError')) {
     return providerError(err.name === 'TimeoutError' ? 'timeout' : 'aborted', keyUri, 'provider call aborted', err);
   }
   return providerError('unknown', keyUri, 'provider call failed', err);
-}
-
-function bothFailed(policy: PolicyRecord, version: number, failures: Array<{ role: KeyRole; error: ProviderError }>): UnwrapdError {
-  const where = `policy ${policy.tenant}/${policy.id} version ${version}`;
-  const reasons = failures.map((f) => `${f.role}: ${f.error.reason}`).join(', ');
-  if (failures.some((f) => f.error.kind === 'revoked')) {
-    return new UnwrapdError('failed_precondition', `customer keys refused to unwrap ${where} (${reasons})`);
-  }
-  return new UnwrapdError('unavailable', `customer keys unavailable for ${where} (${reasons})`);
 }

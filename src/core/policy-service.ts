@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type { AuditLog } from '../audit/audit-log.js';
 import { SecretKey } from '../crypto/secret-key.js';
 import { invalidArgument, UnwrapdError } from '../errors.js';
 import { isProviderError } from '../providers/provider-error.js';
@@ -7,6 +8,8 @@ import type { PolicyRegistry } from '../registry/policy-registry.js';
 import { ID_PATTERN, KEY_ROLES, type KeyRole, type PolicyMode, type PolicyRecord, type WrappedCopyRecord } from '../registry/policy.js';
 
 export interface CreatePolicyInput {
+  requestId?: string;
+  actor?: string;
   tenant: string;
   id: string;
   name: string;
@@ -17,6 +20,7 @@ export interface CreatePolicyInput {
 }
 
 export interface PolicyServiceOptions {
+  audit: AuditLog;
   registry: PolicyRegistry;
   provider: RootKeyProvider;
   providerTimeoutMs: number;
@@ -85,7 +89,17 @@ export class PolicyService {
       createdAt: now,
       updatedAt: now,
     };
-    return this.#o.registry.create(record);
+    const created = await this.#o.registry.create(record);
+    await this.#o.audit.append({
+      type: 'policy.created',
+      tenant: created.tenant,
+      policyId: created.id,
+      keyVersion: 1,
+      requestId: input.requestId ?? '',
+      actor: input.actor ?? 'local',
+      details: { mode: created.mode, 'customer-a': pinned['customer-a'], 'customer-b': pinned['customer-b'], availability: pinned.availability },
+    });
+    return created;
   }
 
   get(tenant: string, id: string): PolicyRecord {

@@ -1,8 +1,11 @@
 import { mkdir } from 'node:fs/promises';
+import { openAuditLog, type AuditLog } from '../audit/audit-log.js';
 import { KeyCache } from '../cache/key-cache.js';
+import { RefreshAhead } from '../cache/refresh-ahead.js';
 import type { Config } from '../config/config.js';
 import { CryptoService } from '../core/crypto-service.js';
 import { KeyUnwrapper } from '../core/key-unwrapper.js';
+import { LifecycleService } from '../core/lifecycle-service.js';
 import { PolicyService } from '../core/policy-service.js';
 import { StatusReporter } from '../core/status-reporter.js';
 import { MAX_ENVELOPE_OVERHEAD } from '../crypto/envelope-format.js';
@@ -13,6 +16,7 @@ import type { RootKeyProvider } from '../providers/root-key-provider.js';
 import { createFileRegistry } from '../registry/file-registry.js';
 import type { PolicyRegistry } from '../registry/policy-registry.js';
 import { adminHandlers } from '../server/admin-handlers.js';
+import { fixedRolesResolver } from '../server/caller-resolver.js';
 import { cryptoHandlers } from '../server/crypto-handlers.js';
 import { startGrpcServer } from '../server/grpc-server.js';
 import { VERSION } from '../version.js';
@@ -22,6 +26,8 @@ export interface DaemonOptions {
   log: Logger;
   /** Wraps the root-key provider (tests count calls or inject latency and faults). */
   wrapProvider?: (provider: RootKeyProvider) => RootKeyProvider;
+  /** Providers besides the built-in ones (tests: a Key Vault provider pointed at a local test server). */
+  extraProviders?: RootKeyProvider[];
 }
 
 export interface Daemon {
@@ -30,8 +36,12 @@ export interface Daemon {
   cache: KeyCache;
   registry: PolicyRegistry;
   provider: RootKeyProvider;
+  unwrapper: KeyUnwrapper;
   crypto: CryptoService;
   policies: PolicyService;
+  lifecycle: LifecycleService;
+  refresher: RefreshAhead;
+  audit: AuditLog;
   status: StatusReporter;
   createdDemo: boolean;
   /** Runs once: stop accepting, drain in-flight calls (bounded), zeroize the cache, close registry and providers. */
@@ -41,23 +51,41 @@ export interface Daemon {
 /** Headroom over a block for the envelope header and the other fields of a message. */
 const MESSAGE_HEADROOM = 64 * 1024;
 
+/** The root-key providers, by URI scheme. */
+function createProviders(config: Config, opts: DaemonOptions): RootKeyProvider {
+  const providers: RootKeyProvider[] = [createLocalProvider({ keystorePath: config.keystorePath }), ...(opts.extraProviders ?? [])];
+  const router = createProviderRouter(providers);
+  return opts.wrapProvider ? opts.wrapProvider(router) : router;
+}
+
+/** The policy registry backend. */
+function createRegistry(config: Config): PolicyRegistry {
+  return createFileRegistry({ path: config.registryPath, limits: { maxPoliciesPerTenant: config.maxPoliciesPerTenant } });
+}
+
 /** The composition root: builds every part from the config and owns shutdown. */
 export async function startDaemon(config: Config, opts: DaemonOptions): Promise<Daemon> {
   const log = opts.log;
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
-  const base = createProviderRouter([createLocalProvider({ keystorePath: config.keystorePath })]);
-  const provider = opts.wrapProvider ? opts.wrapProvider(base) : base;
-  const registry = createFileRegistry({ path: config.registryPath, limits: { maxPoliciesPerTenant: config.maxPoliciesPerTenant } });
+  const provider = createProviders(config, opts);
+  const registry = createRegistry(config);
   await registry.open();
+  const audit = await openAuditLog(config.auditLogPath);
 
   const cache = new KeyCache({ maxEntries: config.cacheMaxEntries, maxAgeMs: config.cacheMaxAgeMs });
   const unwrapper = new KeyUnwrapper({
     provider,
     providerTimeoutMs: config.providerTimeoutMs,
-    onProviderError: (err, policy) =>
-      log.warn('root key failed to unwrap', { tenant: policy.tenant, policy: policy.id, key_uri: err.keyUri, kind: err.kind, reason: err.reason }),
+    hedgeDelayMs: config.hedgeDelayMs,
+    onProviderError: (err, policy, role) =>
+      log.warn('root key failed to unwrap', { tenant: policy.tenant, policy: policy.id, role, key_uri: err.keyUri, kind: err.kind, reason: err.reason }),
+    onAvailabilityUse: async (use) => {
+      await audit.append({ type: 'availability_key.used', tenant: use.policy.tenant, policyId: use.policy.id, keyVersion: use.version, requestId: use.requestId, reason: use.reason });
+      log.warn('fallback to availability key', { tenant: use.policy.tenant, policy: use.policy.id, version: use.version, request_id: use.requestId, reason: use.reason });
+    },
   });
-  const policies = new PolicyService({ registry, provider, providerTimeoutMs: config.providerTimeoutMs });
+  const policies = new PolicyService({ registry, provider, audit, providerTimeoutMs: config.providerTimeoutMs });
+  const lifecycle = new LifecycleService({ registry, provider, unwrapper, cache, audit, providerTimeoutMs: config.providerTimeoutMs });
   const crypto = new CryptoService({
     registry,
     cache,
@@ -69,17 +97,38 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
   registry.onChange((record) => {
     if (record.state === 'revoked' || record.state === 'purged') cache.evictPolicy(record.tenant, record.id);
   });
+  const refresher = new RefreshAhead({
+    cache,
+    registry,
+    unwrapper,
+    log,
+    refreshAheadMs: Math.min(config.refreshAheadMs, Math.floor(config.cacheMaxAgeMs / 2)),
+    intervalMs: config.refreshIntervalMs,
+    providerTimeoutMs: config.providerTimeoutMs,
+  });
 
   const createdDemo = config.demo ? await ensureDemo(config.keystorePath, registry, policies, log) : false;
 
-  const status = new StatusReporter({ version: VERSION, listen: config.listen, cache, unwrapper, registry, providerSchemes: provider.schemes, feeds: [] });
+  const status = new StatusReporter({
+    version: VERSION,
+    listen: config.listen,
+    cache,
+    unwrapper,
+    registry,
+    providerSchemes: provider.schemes,
+    feeds: [],
+    auditHead: () => audit.head(),
+    refreshFailures: () => refresher.stats.failures,
+  });
+  const callers = fixedRolesResolver(config.callerRoles);
   const server = await startGrpcServer({
     listen: config.listen,
     maxMessageBytes: config.maxBlockBytes + MESSAGE_HEADROOM,
     socketMode: config.socketMode,
-    crypto: cryptoHandlers(crypto, log),
-    admin: adminHandlers({ policies, cache, status }, log),
+    crypto: cryptoHandlers({ crypto, callers }, log),
+    admin: adminHandlers({ policies, lifecycle, status, callers }, log),
   });
+  refresher.start();
   status.serving = true;
 
   let stopping: Promise<{ drained: boolean }> | undefined;
@@ -89,15 +138,21 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
     cache,
     registry,
     provider,
+    unwrapper,
     crypto,
     policies,
+    lifecycle,
+    refresher,
+    audit,
     status,
     createdDemo,
     shutdown() {
       stopping ??= (async () => {
         status.serving = false;
+        refresher.stop();
         const result = await server.shutdown(config.shutdownTimeoutMs);
         const zeroized = cache.clear();
+        await audit.close();
         await registry.close();
         await provider.close();
         log.info('stopped', { drained: result.drained, zeroized_entries: zeroized });

@@ -42,6 +42,8 @@ export interface PolicyRecord {
   createdAt: string;
   updatedAt: string;
   rollProgress?: { done: number; total: number };
+  /** Set when purged: the tombstone's time. The record stays so the id is never reused. */
+  purgedAt?: string;
 }
 
 /** Identifiers: tenant and policy ids are short, printable and safe in logs, paths and metric labels. */

@@ -64,6 +64,7 @@ export function validatePolicyRecord(value: unknown, opts: ValidatePolicyOptions
     record.stateReason = named.string(obj, 'stateReason', { max: MAX_TEXT_LENGTH, allowEmpty: true });
   }
   if (obj['rollProgress'] !== undefined) record.rollProgress = named.rollProgress(obj);
+  if (obj['purgedAt'] !== undefined) record.purgedAt = named.timestamp(obj, 'purgedAt');
   named.invariants(record);
   return record;
 }

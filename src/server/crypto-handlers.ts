@@ -1,34 +1,57 @@
-import * as grpc from '@grpc/grpc-js';
-import type { CryptoService } from '../core/crypto-service.js';
+import { requireRole } from '../auth/caller.js';
+import type { CallerRequest, CryptoService } from '../core/crypto-service.js';
+import { invalidArgument } from '../errors.js';
 import type { CryptoHandlers } from '../generated/unwrapd/v1/Crypto.js';
 import type { DecryptRequest__Output } from '../generated/unwrapd/v1/DecryptRequest.js';
 import type { DecryptResponse } from '../generated/unwrapd/v1/DecryptResponse.js';
 import type { EncryptRequest__Output } from '../generated/unwrapd/v1/EncryptRequest.js';
 import type { EncryptResponse } from '../generated/unwrapd/v1/EncryptResponse.js';
-import { invalidArgument } from '../errors.js';
+import type { RewrapRequest__Output } from '../generated/unwrapd/v1/RewrapRequest.js';
+import type { RewrapResponse } from '../generated/unwrapd/v1/RewrapResponse.js';
 import type { Logger } from '../log/logger.js';
+import type { CallerResolver } from './caller-resolver.js';
 import { callerFields, requireBytes, requireId } from './request-fields.js';
 import { unary, unimplementedStream, unimplementedUnary } from './unary.js';
 
-/** Thin handlers: validate, call the core, return. */
-export function cryptoHandlers(crypto: CryptoService, log: Logger): CryptoHandlers {
+export interface CryptoDeps {
+  crypto: CryptoService;
+  callers: CallerResolver;
+}
+
+/** Thin handlers: validate, check the caller's role for the purpose, call the core, return. */
+export function cryptoHandlers(deps: CryptoDeps, log: Logger): CryptoHandlers {
+  const { crypto } = deps;
+  const caller = (req: Parameters<typeof callerFields>[0], signal: AbortSignal, call: Parameters<CallerResolver>[0]): CallerRequest => {
+    const fields = callerFields(req, signal);
+    const who = deps.callers(call);
+    requireRole(who, fields.purpose === 'system' ? 'system' : 'user', fields.purpose === 'system' ? 'the system purpose' : 'encrypt and decrypt');
+    return fields;
+  };
+  const envelopeField = (value: Buffer | undefined) => {
+    const envelope = requireBytes(value, 'envelope');
+    if (envelope.length === 0) throw invalidArgument('envelope is required');
+    return envelope;
+  };
   return {
-    Encrypt: unary<EncryptRequest__Output, EncryptResponse>('Encrypt', log, async (req, signal) => {
-      const caller = callerFields(req, signal);
-      const out = await crypto.encrypt({ ...caller, policyId: requireId(req.policyId, 'policy_id'), plaintext: requireBytes(req.plaintext, 'plaintext') });
+    Encrypt: unary<EncryptRequest__Output, EncryptResponse>('Encrypt', log, async (req, signal, call) => {
+      const c = caller(req, signal, call);
+      const out = await crypto.encrypt({ ...c, policyId: requireId(req.policyId, 'policy_id'), plaintext: requireBytes(req.plaintext, 'plaintext') });
       return { envelope: out.envelope, keyVersion: out.keyVersion };
     }),
-    Decrypt: unary<DecryptRequest__Output, DecryptResponse>('Decrypt', log, async (req, signal) => {
-      const caller = callerFields(req, signal);
-      const envelope = requireBytes(req.envelope, 'envelope');
-      if (envelope.length === 0) throw invalidArgument('envelope is required');
-      const out = await crypto.decrypt({ ...caller, envelope });
+    Decrypt: unary<DecryptRequest__Output, DecryptResponse>('Decrypt', log, async (req, signal, call) => {
+      const c = caller(req, signal, call);
+      const out = await crypto.decrypt({ ...c, envelope: envelopeField(req.envelope) });
       return { plaintext: out.plaintext, policyId: out.policyId, keyVersion: out.keyVersion };
+    }),
+    Rewrap: unary<RewrapRequest__Output, RewrapResponse>('Rewrap', log, async (req, signal, call) => {
+      const c = caller(req, signal, call);
+      const targetPolicyId = req.targetPolicyId ? requireId(req.targetPolicyId, 'target_policy_id') : '';
+      const out = await crypto.rewrap({ ...c, envelope: envelopeField(req.envelope), targetPolicyId });
+      return { envelope: out.envelope, policyId: out.policyId, keyVersion: out.keyVersion };
     }),
     EncryptBatch: unimplementedUnary('EncryptBatch'),
     DecryptBatch: unimplementedUnary('DecryptBatch'),
     EncryptStream: unimplementedStream('EncryptStream'),
     DecryptStream: unimplementedStream('DecryptStream'),
-    Rewrap: unimplementedUnary('Rewrap'),
   };
 }

@@ -5,10 +5,14 @@ export interface RefreshRequest {
   'tenant'?: (string);
   'id'?: (string);
   'requestId'?: (string);
+  'recovery'?: (boolean);
+  'reason'?: (string);
 }
 
 export interface RefreshRequest__Output {
   'tenant': (string);
   'id': (string);
   'requestId': (string);
+  'recovery': (boolean);
+  'reason': (string);
 }

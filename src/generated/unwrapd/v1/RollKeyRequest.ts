@@ -7,6 +7,8 @@ export interface RollKeyRequest {
   'role'?: (string);
   'newKeyUri'?: (string);
   'requestId'?: (string);
+  'recovery'?: (boolean);
+  'reason'?: (string);
 }
 
 export interface RollKeyRequest__Output {
@@ -15,4 +17,6 @@ export interface RollKeyRequest__Output {
   'role': (string);
   'newKeyUri': (string);
   'requestId': (string);
+  'recovery': (boolean);
+  'reason': (string);
 }

@@ -19,6 +19,10 @@ export interface Status {
   'registry'?: (string);
   'providers'?: (string)[];
   'serving'?: (boolean);
+  'refreshFailures'?: (number | string | Long);
+  'auditRecords'?: (number | string | Long);
+  'auditHeadHash'?: (string);
+  'cacheBypassed'?: (boolean);
 }
 
 export interface Status__Output {
@@ -36,4 +40,8 @@ export interface Status__Output {
   'registry': (string);
   'providers': (string)[];
   'serving': (boolean);
+  'refreshFailures': (string);
+  'auditRecords': (string);
+  'auditHeadHash': (string);
+  'cacheBypassed': (boolean);
 }
