@@ -1,5 +1,6 @@
 import { describeCliError, UsageError } from './cli-error.js';
-import { decrypt, encrypt } from './commands/crypto.js';
+import { audit } from './commands/audit.js';
+import { decrypt, encrypt, rewrap } from './commands/crypto.js';
 import { health } from './commands/health.js';
 import { keys } from './commands/keys.js';
 import { policy } from './commands/policy.js';
@@ -14,19 +15,26 @@ usage: unwrapd <command> [options]
   policy create              --tenant T --id P --key-a URI --key-b URI --availability-key URI [--mode mailbox|files] [--geo G] [--name N]
   policy list                [--tenant T]
   policy show                --tenant T --id P
+  policy roll                --tenant T --id P --role customer-a|customer-b|availability [--key URI] [--recovery --reason R]
+  policy refresh             --tenant T --id P [--recovery --reason R]   rewrap under the latest root-key versions
+  policy rotate              --tenant T --id P [--min-decrypt-version N]
+  policy revoke              --tenant T --id P [--reason R]
+  policy purge               --tenant T --id P --yes [--force --reason R]   irreversible
   encrypt                    --tenant T --policy P [--context k=v]... [--in FILE] [--out FILE]
   decrypt                    --tenant T [--context k=v]... [--in FILE] [--out FILE]
+  rewrap                     --tenant T [--target-policy P] [--context k=v]... [--in FILE] [--out FILE]
   status                     cache, keys and feed state
   health                     grpc.health.v1 check (exit 0 when SERVING) [--service NAME]
   evict                      --tenant T [--policy P] | --all
   keys create|rotate|disable|enable|delete NAME   manage the local keystore [--keystore FILE] [--version N]
   keys list
+  audit verify               [--file F]   check the audit log's hash chain
 
 client options: --address unix:///path.sock|host:port (default: UNWRAPD_ADDRESS, UNWRAPD_LISTEN, or the socket
 in --data-dir/UNWRAPD_DATA_DIR/.unwrapd), --json, --deadline-ms N
 `;
 
-const COMMANDS: Record<string, (args: string[]) => Promise<number>> = { serve, policy, encrypt, decrypt, status, evict, keys, health };
+const COMMANDS: Record<string, (args: string[]) => Promise<number>> = { serve, policy, encrypt, decrypt, rewrap, status, evict, keys, health, audit };
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...args] = argv;

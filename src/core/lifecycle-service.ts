@@ -8,7 +8,7 @@ import { isProviderError } from '../providers/provider-error.js';
 import type { RootKeyProvider } from '../providers/root-key-provider.js';
 import type { PolicyRegistry } from '../registry/policy-registry.js';
 import { KEY_ROLES, type KeyRole, type KeyVersionRecord, type PolicyRecord, type WrappedCopyRecord } from '../registry/policy.js';
-import { CustomerKeysError, type KeyUnwrapper } from './key-unwrapper.js';
+import { classify, CustomerKeysError, type KeyUnwrapper } from './key-unwrapper.js';
 
 export interface LifecycleOptions {
   registry: PolicyRegistry;
@@ -216,7 +216,10 @@ export class LifecycleService {
     const uris = new Set<string>();
     for (const v of policy.versions) for (const c of v.copies) if (c.role !== 'availability') uris.add(c.keyUri);
     for (const uri of uris) {
-      const status = await this.#o.provider.status(uri, { signal });
+      const status = await this.#o.provider.status(uri, { signal }).catch((err: unknown) => {
+        const e = classify(err, uri);
+        return { uri, usable: false, kind: e.kind, reason: e.reason };
+      });
       if (status.usable) throw new UnwrapdError('failed_precondition', `customer key ${uri} is still accessible: purge needs both customer keys revoked at the provider (or force with a reason)`);
       if (status.kind !== 'revoked') throw new UnwrapdError('failed_precondition', `customer key ${uri} is unavailable (${status.reason ?? 'unknown'}), not revoked: the provider did not confirm it is inaccessible`);
     }

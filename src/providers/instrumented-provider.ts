@@ -13,28 +13,38 @@ export type ProviderOp = 'resolve' | 'wrap' | 'unwrap' | 'status';
 
 export type FailureInjector = (op: ProviderOp, keyUri: string) => ProviderError | undefined;
 
+/** Latency for one call; undefined falls back to `latencyMs`. */
+export type LatencyInjector = (op: ProviderOp, keyUri: string) => number | undefined;
+
 export interface InstrumentOptions {
   latencyMs?: number;
+  latencyFor?: LatencyInjector;
   fail?: FailureInjector;
 }
 
 export interface InstrumentedProvider extends RootKeyProvider {
   /** Calls started per operation (live counters). */
   readonly counts: Record<ProviderOp, number>;
+  /** Calls aborted by their caller during injected latency. */
+  readonly aborted: Record<ProviderOp, number>;
   latencyMs: number;
+  latencyFor: LatencyInjector | undefined;
   fail: FailureInjector | undefined;
   resetCounts(): void;
 }
 
 export function instrumentProvider(inner: RootKeyProvider, opts: InstrumentOptions = {}): InstrumentedProvider {
   const counts: Record<ProviderOp, number> = { resolve: 0, wrap: 0, unwrap: 0, status: 0 };
+  const aborted: Record<ProviderOp, number> = { resolve: 0, wrap: 0, unwrap: 0, status: 0 };
 
   async function before(op: ProviderOp, keyUri: string, signal: AbortSignal): Promise<void> {
     counts[op]++;
-    if (self.latencyMs > 0) {
+    const latency = self.latencyFor?.(op, keyUri) ?? self.latencyMs;
+    if (latency > 0) {
       try {
-        await sleep(self.latencyMs, undefined, { signal });
+        await sleep(latency, undefined, { signal });
       } catch {
+        aborted[op]++;
         throw providerError('aborted', keyUri, `${keyUri}: ${op} aborted by the caller during injected latency`);
       }
     }
@@ -45,10 +55,15 @@ export function instrumentProvider(inner: RootKeyProvider, opts: InstrumentOptio
   const self: InstrumentedProvider = {
     schemes: inner.schemes,
     counts,
+    aborted,
     latencyMs: opts.latencyMs ?? 0,
+    latencyFor: opts.latencyFor,
     fail: opts.fail,
     resetCounts() {
-      for (const op of Object.keys(counts) as ProviderOp[]) counts[op] = 0;
+      for (const op of Object.keys(counts) as ProviderOp[]) {
+        counts[op] = 0;
+        aborted[op] = 0;
+      }
     },
     async resolve(keyUri: string, callOpts: CallOptions): Promise<ResolvedKey> {
       await before('resolve', keyUri, callOpts.signal);

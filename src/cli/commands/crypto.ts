@@ -13,6 +13,7 @@ const CRYPTO_OPTIONS = {
   out: { type: 'string' },
   purpose: { type: 'string' },
   'request-id': { type: 'string' },
+  'target-policy': { type: 'string' },
 } as const;
 
 /** `unwrapd encrypt`: a file or stdin in, an envelope out (a file or stdout). */
@@ -56,6 +57,28 @@ export async function decrypt(args: string[]): Promise<number> {
   );
   if (values.json) print(true, { plaintext: res.plaintext.toString('base64'), policyId: res.policyId, keyVersion: res.keyVersion }, () => '');
   else await writeOutput(values.out, res.plaintext);
+  return 0;
+}
+
+/** `unwrapd rewrap`: an envelope in, the same content under another policy (or the newest version) out. */
+export async function rewrap(args: string[]): Promise<number> {
+  const { values } = parse(args, CRYPTO_OPTIONS);
+  const envelope = await readInput(values.in);
+  const res = await withClient(values, (c, deadlineMs) =>
+    c.rewrap(
+      {
+        tenant: required(values.tenant, 'tenant'),
+        envelope,
+        context: contextOption(values.context),
+        targetPolicyId: values['target-policy'] ?? '',
+        purpose: purposeOption(values.purpose),
+        requestId: values['request-id'] ?? '',
+      },
+      { deadlineMs },
+    ),
+  );
+  if (values.json) print(true, { envelope: res.envelope.toString('base64'), policyId: res.policyId, keyVersion: res.keyVersion }, () => '');
+  else await writeOutput(values.out, res.envelope);
   return 0;
 }
 

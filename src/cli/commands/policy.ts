@@ -58,8 +58,52 @@ export async function policy(args: string[]): Promise<number> {
       print(values.json, p, () => describePolicy(p));
       return 0;
     }
+    case 'roll': {
+      const { values } = parse(rest, { ...CLIENT_OPTIONS, tenant: { type: 'string' }, id: { type: 'string' }, role: { type: 'string' }, key: { type: 'string' }, recovery: { type: 'boolean' }, reason: { type: 'string' } });
+      const p = await withClient(values, (c, deadlineMs) =>
+        c.rollKey(
+          { tenant: required(values.tenant, 'tenant'), id: required(values.id, 'id'), role: required(values.role, 'role'), newKeyUri: values.key ?? '', recovery: values.recovery ?? false, reason: values.reason ?? '' },
+          { deadlineMs: deadlineMs ?? 300_000 },
+        ),
+      );
+      print(values.json, p, () => describePolicy(p));
+      return 0;
+    }
+    case 'refresh': {
+      const { values } = parse(rest, { ...CLIENT_OPTIONS, tenant: { type: 'string' }, id: { type: 'string' }, recovery: { type: 'boolean' }, reason: { type: 'string' } });
+      const p = await withClient(values, (c, deadlineMs) =>
+        c.refresh({ tenant: required(values.tenant, 'tenant'), id: required(values.id, 'id'), recovery: values.recovery ?? false, reason: values.reason ?? '' }, { deadlineMs: deadlineMs ?? 300_000 }),
+      );
+      print(values.json, p, () => describePolicy(p));
+      return 0;
+    }
+    case 'rotate': {
+      const { values } = parse(rest, { ...CLIENT_OPTIONS, tenant: { type: 'string' }, id: { type: 'string' }, 'min-decrypt-version': { type: 'string' } });
+      const min = values['min-decrypt-version'] === undefined ? 0 : Number(values['min-decrypt-version']);
+      if (!Number.isInteger(min) || min < 0) throw new UsageError('--min-decrypt-version must be a positive integer');
+      const p = await withClient(values, (c, deadlineMs) => c.rotateIntermediateKey({ tenant: required(values.tenant, 'tenant'), id: required(values.id, 'id'), minDecryptVersion: min }, { deadlineMs: deadlineMs ?? 120_000 }));
+      print(values.json, p, () => describePolicy(p));
+      return 0;
+    }
+    case 'revoke': {
+      const { values } = parse(rest, { ...CLIENT_OPTIONS, tenant: { type: 'string' }, id: { type: 'string' }, reason: { type: 'string' } });
+      const p = await withClient(values, (c, deadlineMs) => c.revoke({ tenant: required(values.tenant, 'tenant'), id: required(values.id, 'id'), reason: values.reason ?? '' }, { deadlineMs }));
+      print(values.json, p, () => describePolicy(p));
+      return 0;
+    }
+    case 'purge': {
+      const { values } = parse(rest, { ...CLIENT_OPTIONS, tenant: { type: 'string' }, id: { type: 'string' }, force: { type: 'boolean' }, reason: { type: 'string' }, yes: { type: 'boolean' } });
+      if (!values.yes) throw new UsageError('purge is irreversible: nothing will decrypt this policy\'s data ever again, even if the customer keys come back. Add --yes to confirm');
+      const r = await withClient(values, (c, deadlineMs) =>
+        c.purge({ tenant: required(values.tenant, 'tenant'), id: required(values.id, 'id'), force: values.force ?? false, reason: values.reason ?? '' }, { deadlineMs: deadlineMs ?? 120_000 }),
+      );
+      print(values.json, r, () =>
+        [`purged ${r.tenant}/${r.id} at ${r.purgedAt}${r.forced ? ' (forced)' : ''}`, `  destroyed ${r.copiesDestroyed} wrapped copies of ${r.versionsDestroyed} key version(s)`, `  audit record ${r.auditRecordHash}`].join('\n'),
+      );
+      return 0;
+    }
     default:
-      throw new UsageError('policy create|list|show');
+      throw new UsageError('policy create|list|show|roll|refresh|rotate|revoke|purge');
   }
 }
 
@@ -84,6 +128,7 @@ function describePolicy(p: Policy__Output): string {
     `  availability:       ${p.availabilityKey?.uri ?? ''}`,
     `  active version:     ${p.activeVersion} (minimum for decryption: ${p.minDecryptVersion})`,
     `  revision:           ${p.revision}`,
+    ...(p.rollProgress ? [`  roll progress:      ${p.rollProgress.done}/${p.rollProgress.total}`] : []),
     `  created:            ${p.createdAt}`,
   ];
   for (const v of p.versions) {
