@@ -5,6 +5,7 @@ import { openBlock, parseEnvelope, rewrapEnvelope, sealBlock, type ParsedEnvelop
 import type { SecretKey } from '../crypto/secret-key.js';
 import { decryptionFailed, invalidArgument, UnwrapdError } from '../errors.js';
 import type { PolicyRegistry } from '../registry/policy-registry.js';
+import type { RevocationGate } from '../revocation/revocation-gate.js';
 import type { PolicyRecord } from '../registry/policy.js';
 import { CustomerKeysError, type KeyUnwrapper } from './key-unwrapper.js';
 import { requireUsable } from './policy-state.js';
@@ -40,6 +41,7 @@ export interface CryptoServiceOptions {
   unwrapper: KeyUnwrapper;
   maxBlockBytes: number;
   maxEnvelopeBytes: number;
+  gate: RevocationGate;
 }
 
 /** A key for one operation; `release()` destroys it when it is not the cache's (the system path). */
@@ -140,7 +142,7 @@ export class CryptoService {
   #policyFor(tenant: string, policyId: string, purpose: Purpose): PolicyRecord {
     const policy = this.#o.registry.get(tenant, policyId);
     if (!policy) throw new UnwrapdError('not_found', `no policy ${tenant}/${policyId}`);
-    if (!systemFallbackAllowed(policy, purpose)) requireUsable(policy);
+    this.#requireNotRevoking(policy, purpose);
     return policy;
   }
 
@@ -148,12 +150,19 @@ export class CryptoService {
   #policyForEnvelope(parsed: ParsedEnvelope, purpose: Purpose): PolicyRecord {
     const policy = this.#o.registry.get(parsed.tenant, parsed.policyId);
     if (!policy) throw decryptionFailed();
-    if (!systemFallbackAllowed(policy, purpose)) requireUsable(policy);
+    this.#requireNotRevoking(policy, purpose);
     if (parsed.keyVersion < policy.minDecryptVersion) {
       throw new UnwrapdError('failed_precondition', `key version ${parsed.keyVersion} of policy ${policy.tenant}/${policy.id} is retired (minimum ${policy.minDecryptVersion})`);
     }
     if (!policy.versions.some((v) => v.version === parsed.keyVersion)) throw decryptionFailed();
     return policy;
+  }
+
+  /** The state check of every request: the registry's state, and a revocation this process is writing. */
+  #requireNotRevoking(policy: PolicyRecord, purpose: Purpose): void {
+    if (systemFallbackAllowed(policy, purpose)) return;
+    requireUsable(policy);
+    if (this.#o.gate.isRevoking(policy.tenant, policy.id)) throw new UnwrapdError('failed_precondition', `policy ${policy.tenant}/${policy.id} is revoked`);
   }
 
   async #lease(policy: PolicyRecord, version: number, req: CallerRequest): Promise<KeyLease> {

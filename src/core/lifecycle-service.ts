@@ -7,6 +7,7 @@ import { unpinned } from '../providers/key-uri.js';
 import { isProviderError } from '../providers/provider-error.js';
 import type { RootKeyProvider } from '../providers/root-key-provider.js';
 import type { PolicyRegistry } from '../registry/policy-registry.js';
+import type { RevocationGate } from '../revocation/revocation-gate.js';
 import { KEY_ROLES, type KeyRole, type KeyVersionRecord, type PolicyRecord, type WrappedCopyRecord } from '../registry/policy.js';
 import { classify, CustomerKeysError, type KeyUnwrapper } from './key-unwrapper.js';
 
@@ -16,6 +17,7 @@ export interface LifecycleOptions {
   unwrapper: KeyUnwrapper;
   cache: KeyCache;
   audit: AuditLog;
+  gate: RevocationGate;
   providerTimeoutMs: number;
   now?: () => Date;
 }
@@ -102,9 +104,19 @@ export class LifecycleService {
    */
   async revoke(req: OperatorRequest & { reason: string }): Promise<PolicyRecord> {
     const policy = this.#get(req.tenant, req.id);
-    this.#o.cache.evictPolicy(policy.tenant, policy.id); // fail closed even if the write below fails
-    if (policy.state === 'revoked' || policy.state === 'purged') return policy;
-    const updated = await this.#update(policy, { state: 'revoked', stateReason: req.reason || 'revoked by operator', rollProgress: undefined });
+    if (policy.state === 'revoked' || policy.state === 'purged') {
+      this.#o.cache.evictPolicy(policy.tenant, policy.id);
+      return policy;
+    }
+    // Refuse from now on, before the durable write; evict (zeroize) at once.
+    this.#o.gate.mark(policy.tenant, policy.id);
+    this.#o.cache.evictPolicy(policy.tenant, policy.id);
+    let updated: PolicyRecord;
+    try {
+      updated = await this.#update(policy, { state: 'revoked', stateReason: req.reason || 'revoked by operator', rollProgress: undefined });
+    } finally {
+      this.#o.gate.unmark(policy.tenant, policy.id);
+    }
     this.#o.cache.evictPolicy(policy.tenant, policy.id);
     await this.#audit('policy.revoked', req, { reason: req.reason });
     return updated;

@@ -15,6 +15,7 @@ import { createProviderRouter } from '../providers/provider-router.js';
 import type { RootKeyProvider } from '../providers/root-key-provider.js';
 import { createFileRegistry } from '../registry/file-registry.js';
 import type { PolicyRegistry } from '../registry/policy-registry.js';
+import { RevocationGate } from '../revocation/revocation-gate.js';
 import { adminHandlers } from '../server/admin-handlers.js';
 import { fixedRolesResolver } from '../server/caller-resolver.js';
 import { cryptoHandlers } from '../server/crypto-handlers.js';
@@ -85,13 +86,15 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
     },
   });
   const policies = new PolicyService({ registry, provider, audit, providerTimeoutMs: config.providerTimeoutMs });
-  const lifecycle = new LifecycleService({ registry, provider, unwrapper, cache, audit, providerTimeoutMs: config.providerTimeoutMs });
+  const gate = new RevocationGate();
+  const lifecycle = new LifecycleService({ registry, provider, unwrapper, cache, audit, gate, providerTimeoutMs: config.providerTimeoutMs });
   const crypto = new CryptoService({
     registry,
     cache,
     unwrapper,
     maxBlockBytes: config.maxBlockBytes,
     maxEnvelopeBytes: config.maxBlockBytes + MAX_ENVELOPE_OVERHEAD,
+    gate,
   });
   // A policy that stops being usable (revoked or purged, here or by another process) loses its keys at once.
   registry.onChange((record) => {
