@@ -43,3 +43,20 @@ test('bad values are refused with a message naming the setting', async (t) => {
   t.throws(() => loadConfig({ config: join(dir, 'missing.json') }, {}), { instanceOf: ConfigError, message: /cannot read config file/ });
   await rm(dir, { recursive: true, force: true });
 });
+
+test('fleet settings: postgres needs a URL, the demo is off for it, secrets are never echoed', (t) => {
+  t.throws(() => loadConfig({}, { UNWRAPD_REGISTRY_BACKEND: 'postgres' }), { instanceOf: ConfigError, message: /needs pgUrl/ });
+  t.throws(() => loadConfig({}, { UNWRAPD_REGISTRY_BACKEND: 'mongo' }), { instanceOf: ConfigError, message: /registryBackend must be file or postgres/ });
+  const fleet = loadConfig({}, { UNWRAPD_REGISTRY_BACKEND: 'postgres', UNWRAPD_PG_URL: 'postgres://u:pw@db/x', UNWRAPD_FEED_GRACE_MS: '2000' });
+  t.is(fleet.registryBackend, 'postgres');
+  t.false(fleet.demo);
+  t.is(fleet.feedGraceMs, 2000);
+  t.is(fleet.pgSchema, 'unwrapd');
+  t.true(loadConfig({}, {}).demo);
+  t.is(loadConfig({}, {}).registryBackend, 'file');
+  t.throws(() => loadConfig({}, { UNWRAPD_PG_SCHEMA: 'pg_catalog' }), { instanceOf: ConfigError, message: /pgSchema/ });
+  t.throws(() => loadConfig({}, { UNWRAPD_FEED_GRACE_MS: '500', UNWRAPD_FEED_POLL_MS: '500' }), { instanceOf: ConfigError, message: /feedPollMs must be below feedGraceMs/ });
+  const err = t.throws(() => loadConfig({}, { UNWRAPD_EVENT_GRID_LISTEN: '0.0.0.0:8080', UNWRAPD_EVENT_GRID_SECRET: 'short-secret' }), { instanceOf: ConfigError });
+  t.false(err?.message.includes('short-secret'));
+  t.is(loadConfig({}, { UNWRAPD_EVENT_GRID_LISTEN: '0.0.0.0:8080', UNWRAPD_EVENT_GRID_SECRET: 'a-long-enough-secret' }).eventGridListen, '0.0.0.0:8080');
+});

@@ -1,6 +1,7 @@
 import { describeCliError, UsageError } from './cli-error.js';
 import { audit } from './commands/audit.js';
 import { decrypt, encrypt, rewrap } from './commands/crypto.js';
+import { events } from './commands/events.js';
 import { health } from './commands/health.js';
 import { keys } from './commands/keys.js';
 import { policy } from './commands/policy.js';
@@ -24,17 +25,20 @@ usage: unwrapd <command> [options]
   decrypt                    --tenant T [--context k=v]... [--in FILE] [--out FILE]
   rewrap                     --tenant T [--target-policy P] [--context k=v]... [--in FILE] [--out FILE]
   status                     cache, keys and feed state
+  events                     [--tenant T] [--from N] [--count N]   follow policy events (WatchEvents); --from replays
   health                     grpc.health.v1 check (exit 0 when SERVING) [--service NAME]
   evict                      --tenant T [--policy P] | --all
   keys create|rotate|disable|enable|delete NAME   manage the local keystore [--keystore FILE] [--version N]
   keys list
+  keys check URI             can unwrapd use this root key (local:, https: Key Vault id, pkcs11:)? resolve, status,
+                             a test wrap/unwrap; says why not [--json] [--deadline-ms N] [config flags]
   audit verify               [--file F]   check the audit log's hash chain
 
 client options: --address unix:///path.sock|host:port (default: UNWRAPD_ADDRESS, UNWRAPD_LISTEN, or the socket
 in --data-dir/UNWRAPD_DATA_DIR/.unwrapd), --json, --deadline-ms N
 `;
 
-const COMMANDS: Record<string, (args: string[]) => Promise<number>> = { serve, policy, encrypt, decrypt, rewrap, status, evict, keys, health, audit };
+const COMMANDS: Record<string, (args: string[]) => Promise<number>> = { events, serve, policy, encrypt, decrypt, rewrap, status, evict, keys, health, audit };
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...args] = argv;

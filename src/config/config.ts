@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { parseRoles } from '../auth/caller.js';
 import type { LogLevel } from '../log/logger.js';
+import { AZURE_CREDENTIAL_KINDS, type AzureCredentialKind } from '../providers/azure-credential.js';
 
 /**
  * Daemon configuration. Each setting resolves in this order: command-line flag, environment variable,
@@ -34,6 +35,47 @@ export interface Config {
   callerRoles: string;
   /** The append-only audit log (JSON lines, hash-chained). */
   auditLogPath: string;
+  /** Where policies live: `file` (embedded default) or `postgres` (a fleet sharing one registry). */
+  registryBackend: 'file' | 'postgres';
+  /** PostgreSQL connection string (postgres backend). Never logged with its password. */
+  pgUrl: string;
+  /** The schema holding unwrapd's tables (created and migrated at start). */
+  pgSchema: string;
+  /** Connections for writes and event replays (the change feed has one more of its own). */
+  pgPoolMax: number;
+  /** Cut off from the change feed longer than this: the instance is deaf, and its cache is off. */
+  feedGraceMs: number;
+  /** The change feed's safety-net poll and heartbeat. */
+  feedPollMs: number;
+  /** Reconnect backoff of the change feed: first delay, and the cap it doubles up to. */
+  feedReconnectMinMs: number;
+  feedReconnectMaxMs: number;
+  /** A revoke (or purge, or retired key version) is acknowledged only once every live instance applied it. */
+  fleetAckWait: boolean;
+  /** Event Grid webhook for Key Vault events: `host:port`, or empty (off). */
+  eventGridListen: string;
+  /** Shared secret Event Grid must present (`?code=` in the subscription URL, or a header). */
+  eventGridSecret: string;
+  /** Largest request body the webhook accepts (413 beyond). */
+  eventGridMaxBodyBytes: number;
+  /** Azure Key Vault provider (`https:` key ids): which @azure/identity credential (docs/providers.md). */
+  azureCredential: AzureCredentialKind;
+  /** SDK retries after the first try; first retry delay; cap on a retry delay and on an honoured Retry-After. */
+  azureMaxRetries: number;
+  azureRetryDelayMs: number;
+  azureMaxRetryDelayMs: number;
+  /** Time for one HTTP try to the vault (the caller's deadline still bounds the whole call). */
+  azureTryTimeoutMs: number;
+  /** Periodic status probe of cached policies' customer keys (evicts on revoked); 0 = off. */
+  probeIntervalMs: number;
+  /** Most status calls one probe round makes. */
+  probeMaxCalls: number;
+  /** PKCS#11 provider (`pkcs11:` URIs): the module; empty = no PKCS#11 provider. */
+  pkcs11Module: string;
+  /** Token used by `pkcs11:` URIs that name none. */
+  pkcs11Token: string;
+  /** File holding the user PIN (else the environment variable UNWRAPD_PKCS11_PIN). */
+  pkcs11PinFile: string;
   logLevel: LogLevel;
 }
 
@@ -73,6 +115,20 @@ const roles = (raw: string): string => {
   return raw;
 };
 
+const backend = (raw: string): 'file' | 'postgres' => {
+  if (raw === 'file' || raw === 'postgres') return raw;
+  throw new ConfigError(`registryBackend must be file or postgres, got "${raw}"`);
+};
+const schemaName = (raw: string): string => {
+  if (!/^[a-z_][a-z0-9_]{0,47}$/.test(raw) || raw.startsWith('pg_')) throw new ConfigError(`pgSchema must be 1-48 characters of a-z 0-9 _ (not starting with a digit or pg_), got "${raw}"`);
+  return raw;
+};
+
+const credentialKind = (raw: string): AzureCredentialKind => {
+  if ((AZURE_CREDENTIAL_KINDS as readonly string[]).includes(raw)) return raw as AzureCredentialKind;
+  throw new ConfigError(`azureCredential must be one of ${AZURE_CREDENTIAL_KINDS.join(', ')}, got "${raw}"`);
+};
+
 export const MAX_BLOCK_BYTES_LIMIT = 64 * 1024 * 1024;
 
 const SETTINGS = [
@@ -93,6 +149,28 @@ const SETTINGS = [
   { key: 'refreshIntervalMs', flag: 'refresh-interval-ms', env: 'UNWRAPD_REFRESH_INTERVAL_MS', parse: int('refreshIntervalMs', 100, 3600 * 1000) },
   { key: 'callerRoles', flag: 'caller-roles', env: 'UNWRAPD_CALLER_ROLES', parse: roles },
   { key: 'auditLogPath', flag: 'audit-log', env: 'UNWRAPD_AUDIT_LOG', parse: str },
+  { key: 'registryBackend', flag: 'registry-backend', env: 'UNWRAPD_REGISTRY_BACKEND', parse: backend },
+  { key: 'pgUrl', flag: 'pg-url', env: 'UNWRAPD_PG_URL', parse: str },
+  { key: 'pgSchema', flag: 'pg-schema', env: 'UNWRAPD_PG_SCHEMA', parse: schemaName },
+  { key: 'pgPoolMax', flag: 'pg-pool-max', env: 'UNWRAPD_PG_POOL_MAX', parse: int('pgPoolMax', 1, 100) },
+  { key: 'feedGraceMs', flag: 'feed-grace-ms', env: 'UNWRAPD_FEED_GRACE_MS', parse: int('feedGraceMs', 100, 600_000) },
+  { key: 'feedPollMs', flag: 'feed-poll-ms', env: 'UNWRAPD_FEED_POLL_MS', parse: int('feedPollMs', 20, 60_000) },
+  { key: 'feedReconnectMinMs', flag: 'feed-reconnect-min-ms', env: 'UNWRAPD_FEED_RECONNECT_MIN_MS', parse: int('feedReconnectMinMs', 10, 60_000) },
+  { key: 'feedReconnectMaxMs', flag: 'feed-reconnect-max-ms', env: 'UNWRAPD_FEED_RECONNECT_MAX_MS', parse: int('feedReconnectMaxMs', 10, 600_000) },
+  { key: 'fleetAckWait', flag: 'fleet-ack-wait', env: 'UNWRAPD_FLEET_ACK_WAIT', parse: bool('fleetAckWait') },
+  { key: 'eventGridListen', flag: 'event-grid-listen', env: 'UNWRAPD_EVENT_GRID_LISTEN', parse: str },
+  { key: 'eventGridSecret', flag: 'event-grid-secret', env: 'UNWRAPD_EVENT_GRID_SECRET', parse: str },
+  { key: 'eventGridMaxBodyBytes', flag: 'event-grid-max-body-bytes', env: 'UNWRAPD_EVENT_GRID_MAX_BODY_BYTES', parse: int('eventGridMaxBodyBytes', 1024, 16 * 1024 * 1024) },
+  { key: 'azureCredential', flag: 'azure-credential', env: 'UNWRAPD_AZURE_CREDENTIAL', parse: credentialKind },
+  { key: 'azureMaxRetries', flag: 'azure-max-retries', env: 'UNWRAPD_AZURE_MAX_RETRIES', parse: int('azureMaxRetries', 0, 10) },
+  { key: 'azureRetryDelayMs', flag: 'azure-retry-delay-ms', env: 'UNWRAPD_AZURE_RETRY_DELAY_MS', parse: int('azureRetryDelayMs', 1, 60_000) },
+  { key: 'azureMaxRetryDelayMs', flag: 'azure-max-retry-delay-ms', env: 'UNWRAPD_AZURE_MAX_RETRY_DELAY_MS', parse: int('azureMaxRetryDelayMs', 1, 120_000) },
+  { key: 'azureTryTimeoutMs', flag: 'azure-try-timeout-ms', env: 'UNWRAPD_AZURE_TRY_TIMEOUT_MS', parse: int('azureTryTimeoutMs', 10, 120_000) },
+  { key: 'probeIntervalMs', flag: 'probe-interval-ms', env: 'UNWRAPD_PROBE_INTERVAL_MS', parse: int('probeIntervalMs', 0, 24 * 3600 * 1000) },
+  { key: 'probeMaxCalls', flag: 'probe-max-calls', env: 'UNWRAPD_PROBE_MAX_CALLS', parse: int('probeMaxCalls', 1, 100_000) },
+  { key: 'pkcs11Module', flag: 'pkcs11-module', env: 'UNWRAPD_PKCS11_MODULE', parse: str },
+  { key: 'pkcs11Token', flag: 'pkcs11-token', env: 'UNWRAPD_PKCS11_TOKEN', parse: str },
+  { key: 'pkcs11PinFile', flag: 'pkcs11-pin-file', env: 'UNWRAPD_PKCS11_PIN_FILE', parse: str },
   { key: 'logLevel', flag: 'log-level', env: 'UNWRAPD_LOG_LEVEL', parse: level },
 ] as const satisfies readonly Setting<keyof Config>[];
 
@@ -129,15 +207,39 @@ export function loadConfig(flags: Record<string, string | undefined>, env: NodeJ
     shutdownTimeoutMs: (partial.shutdownTimeoutMs as number | undefined) ?? 10_000,
     maxPoliciesPerTenant: (partial.maxPoliciesPerTenant as number | undefined) ?? 50,
     socketMode: (partial.socketMode as number | undefined) ?? 0o660,
-    demo: (partial.demo as boolean | undefined) ?? true,
+    // The demo is for the embedded default: in a fleet each instance would make its own local keys.
+    demo: (partial.demo as boolean | undefined) ?? partial.registryBackend !== 'postgres',
     hedgeDelayMs: (partial.hedgeDelayMs as number | undefined) ?? 150,
     refreshAheadMs: (partial.refreshAheadMs as number | undefined) ?? 5 * 60 * 1000,
     refreshIntervalMs: (partial.refreshIntervalMs as number | undefined) ?? 30 * 1000,
     callerRoles: (partial.callerRoles as string | undefined) ?? 'user,admin',
     auditLogPath: inData(partial.auditLogPath, 'audit.log'),
+    registryBackend: (partial.registryBackend as 'file' | 'postgres' | undefined) ?? 'file',
+    pgUrl: (partial.pgUrl as string | undefined) ?? '',
+    pgSchema: (partial.pgSchema as string | undefined) ?? 'unwrapd',
+    pgPoolMax: (partial.pgPoolMax as number | undefined) ?? 4,
+    feedGraceMs: (partial.feedGraceMs as number | undefined) ?? 5_000,
+    feedPollMs: (partial.feedPollMs as number | undefined) ?? 1_000,
+    feedReconnectMinMs: (partial.feedReconnectMinMs as number | undefined) ?? 100,
+    feedReconnectMaxMs: (partial.feedReconnectMaxMs as number | undefined) ?? 5_000,
+    fleetAckWait: (partial.fleetAckWait as boolean | undefined) ?? true,
+    eventGridListen: (partial.eventGridListen as string | undefined) ?? '',
+    eventGridSecret: (partial.eventGridSecret as string | undefined) ?? '',
+    eventGridMaxBodyBytes: (partial.eventGridMaxBodyBytes as number | undefined) ?? 1024 * 1024,
+    azureCredential: (partial.azureCredential as AzureCredentialKind | undefined) ?? 'default',
+    azureMaxRetries: (partial.azureMaxRetries as number | undefined) ?? 2,
+    azureRetryDelayMs: (partial.azureRetryDelayMs as number | undefined) ?? 200,
+    azureMaxRetryDelayMs: (partial.azureMaxRetryDelayMs as number | undefined) ?? 2_000,
+    azureTryTimeoutMs: (partial.azureTryTimeoutMs as number | undefined) ?? 5_000,
+    probeIntervalMs: (partial.probeIntervalMs as number | undefined) ?? 60_000,
+    probeMaxCalls: (partial.probeMaxCalls as number | undefined) ?? 100,
+    pkcs11Module: (partial.pkcs11Module as string | undefined) ?? '',
+    pkcs11Token: (partial.pkcs11Token as string | undefined) ?? '',
+    pkcs11PinFile: (partial.pkcs11PinFile as string | undefined) ?? '',
     logLevel: (partial.logLevel as LogLevel | undefined) ?? 'info',
   };
   validateListen(config.listen);
+  validateFleet(config);
   return config;
 }
 
@@ -159,6 +261,17 @@ function readConfigFile(path: string | undefined): Record<string, unknown> {
   const known = new Set<string>(SETTINGS.map((s) => s.key));
   for (const k of Object.keys(parsed)) if (!known.has(k)) throw new ConfigError(`config file ${path}: unknown setting "${k}"`);
   return parsed as Record<string, unknown>;
+}
+
+/** The fleet settings hang together: a backend that needs a URL has one; a webhook has a secret. Messages never echo secrets. */
+function validateFleet(c: Config): void {
+  if (c.registryBackend === 'postgres' && !c.pgUrl) throw new ConfigError('registryBackend postgres needs pgUrl (UNWRAPD_PG_URL)');
+  if (c.feedReconnectMaxMs < c.feedReconnectMinMs) throw new ConfigError('feedReconnectMaxMs must not be below feedReconnectMinMs');
+  if (c.feedPollMs >= c.feedGraceMs) throw new ConfigError('feedPollMs must be below feedGraceMs (the poll is the heartbeat the grace period is measured against)');
+  if (c.eventGridListen) {
+    if (!/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/.test(c.eventGridListen)) throw new ConfigError(`eventGridListen must be host:port, got "${c.eventGridListen}"`);
+    if (c.eventGridSecret.length < 16) throw new ConfigError('eventGridListen needs eventGridSecret (UNWRAPD_EVENT_GRID_SECRET) of at least 16 characters');
+  }
 }
 
 function validateListen(listen: string): void {

@@ -10,10 +10,10 @@ import { PolicyService } from '../core/policy-service.js';
 import { StatusReporter } from '../core/status-reporter.js';
 import { MAX_ENVELOPE_OVERHEAD } from '../crypto/envelope-format.js';
 import type { Logger } from '../log/logger.js';
-import { createLocalProvider } from '../providers/local-provider.js';
+import { createBuiltInProviders } from '../providers/build-providers.js';
 import { createProviderRouter } from '../providers/provider-router.js';
 import type { RootKeyProvider } from '../providers/root-key-provider.js';
-import { createFileRegistry } from '../registry/file-registry.js';
+import { createRegistryFromConfig } from '../registry/create-registry.js';
 import type { PolicyRegistry } from '../registry/policy-registry.js';
 import { RevocationGate } from '../revocation/revocation-gate.js';
 import { adminHandlers } from '../server/admin-handlers.js';
@@ -22,6 +22,8 @@ import { cryptoHandlers } from '../server/crypto-handlers.js';
 import { startGrpcServer } from '../server/grpc-server.js';
 import { VERSION } from '../version.js';
 import { ensureDemo } from './demo.js';
+import { startFleet, type Fleet } from './fleet.js';
+import { ProviderProbe } from '../revocation/provider-probe.js';
 
 export interface DaemonOptions {
   log: Logger;
@@ -44,6 +46,10 @@ export interface Daemon {
   refresher: RefreshAhead;
   audit: AuditLog;
   status: StatusReporter;
+  /** The event log, the change feed and the Event Grid webhook. */
+  fleet: Fleet;
+  /** The periodic status probe of cached policies' customer keys (src/revocation/provider-probe.ts). */
+  probe: ProviderProbe;
   createdDemo: boolean;
   /** Runs once: stop accepting, drain in-flight calls (bounded), zeroize the cache, close registry and providers. */
   shutdown(): Promise<{ drained: boolean }>;
@@ -54,14 +60,19 @@ const MESSAGE_HEADROOM = 64 * 1024;
 
 /** The root-key providers, by URI scheme. */
 function createProviders(config: Config, opts: DaemonOptions): RootKeyProvider {
-  const providers: RootKeyProvider[] = [createLocalProvider({ keystorePath: config.keystorePath }), ...(opts.extraProviders ?? [])];
+  // Built-in: local keystore, Azure Key Vault, PKCS#11 when configured (src/providers/build-providers.ts).
+  // An extra provider replaces the built-in one serving the same scheme (tests: Key Vault on a local server).
+  const extra = opts.extraProviders ?? [];
+  const claimed = new Set(extra.flatMap((p) => p.schemes));
+  const builtIn = createBuiltInProviders(config).filter((p) => !p.schemes.some((s) => claimed.has(s)));
+  const providers: RootKeyProvider[] = [...builtIn, ...extra];
   const router = createProviderRouter(providers);
   return opts.wrapProvider ? opts.wrapProvider(router) : router;
 }
 
 /** The policy registry backend. */
-function createRegistry(config: Config): PolicyRegistry {
-  return createFileRegistry({ path: config.registryPath, limits: { maxPoliciesPerTenant: config.maxPoliciesPerTenant } });
+function createRegistry(config: Config, log: Logger): PolicyRegistry {
+  return createRegistryFromConfig(config, log);
 }
 
 /** The composition root: builds every part from the config and owns shutdown. */
@@ -69,7 +80,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
   const log = opts.log;
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
   const provider = createProviders(config, opts);
-  const registry = createRegistry(config);
+  const registry = createRegistry(config, log);
   await registry.open();
   const audit = await openAuditLog(config.auditLogPath);
 
@@ -124,13 +135,23 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
     refreshFailures: () => refresher.stats.failures,
   });
   const callers = fixedRolesResolver(config.callerRoles);
+  // The change feed (deaf: cache off), WatchEvents' event log, the Event Grid webhook: src/daemon/fleet.ts.
+  const fleet = await startFleet({ config, registry, cache, provider, status, log });
+  // Revocation at the vault: a periodic, rate-limited status probe of cached policies' customer keys.
+  const probe = new ProviderProbe({ cache, registry, provider, intervalMs: config.probeIntervalMs, maxCallsPerInterval: config.probeMaxCalls, callTimeoutMs: config.providerTimeoutMs, log });
+  await probe.start((e) => {
+    const evicted = cache.evictPolicy(e.tenant, e.policyId);
+    log.info('revocation applied', { tenant: e.tenant, policy: e.policyId, source: e.source, reason: e.reason, evicted });
+  });
+  status.addFeed(probe);
   const server = await startGrpcServer({
     listen: config.listen,
     maxMessageBytes: config.maxBlockBytes + MESSAGE_HEADROOM,
     socketMode: config.socketMode,
     crypto: cryptoHandlers({ crypto, callers }, log),
-    admin: adminHandlers({ policies, lifecycle, status, callers }, log),
+    admin: adminHandlers({ policies, lifecycle, status, callers, events: fleet.events }, log),
   });
+  fleet.attachHealth(server.health);
   refresher.start();
   status.serving = true;
 
@@ -148,11 +169,15 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
     refresher,
     audit,
     status,
+    fleet,
+    probe,
     createdDemo,
     shutdown() {
       stopping ??= (async () => {
         status.serving = false;
         refresher.stop();
+        await fleet.close();
+        await probe.stop();
         const result = await server.shutdown(config.shutdownTimeoutMs);
         const zeroized = cache.clear();
         await audit.close();

@@ -10,10 +10,22 @@ export interface RevocationEvent {
   source: string;
 }
 
+export interface RevocationSourceState {
+  state: 'connected' | 'disconnected' | 'deaf' | 'none';
+  lastSequence: number;
+  lastEventAt?: string;
+}
+
 export interface RevocationSource {
   readonly name: string;
   start(onRevoked: (event: RevocationEvent) => void): Promise<void>;
   /** Connection state for GetStatus and health; never throws. */
-  state(): { state: 'connected' | 'disconnected' | 'deaf' | 'none'; lastSequence: number; lastEventAt?: string };
+  state(): RevocationSourceState;
+  /**
+   * For a source that can go deaf (the fleet feed): called with true when it has been cut off past its
+   * grace period (the daemon turns the key cache off: fail closed), and with false once it is back and
+   * caught up.
+   */
+  onDeafChange?(listener: (deaf: boolean) => void): () => void;
   stop(): Promise<void>;
 }

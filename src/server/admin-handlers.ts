@@ -25,12 +25,16 @@ import type { CallerResolver } from './caller-resolver.js';
 import { modeFromProto, policyToProto } from './policy-to-proto.js';
 import { requestId, requireId } from './request-fields.js';
 import { unary, unimplementedStream } from './unary.js';
+import { watchEventsHandler } from './watch-events.js';
+import type { PolicyEventLog } from '../registry/policy-events.js';
 
 export interface AdminDeps {
   policies: PolicyService;
   lifecycle: LifecycleService;
   status: StatusReporter;
   callers: CallerResolver;
+  /** Policy events for WatchEvents (the fleet log with PostgreSQL, this process's own with the file registry). */
+  events?: PolicyEventLog;
 }
 
 const MAX_REASON = 1024;
@@ -134,6 +138,6 @@ export function adminHandlers(deps: AdminDeps, log: Logger): AdminHandlers {
         cacheBypassed: s.cacheBypassed,
       };
     }),
-    WatchEvents: unimplementedStream('WatchEvents'),
+    WatchEvents: deps.events ? watchEventsHandler({ events: deps.events, callers: deps.callers }, log) : unimplementedStream('WatchEvents'),
   };
 }

@@ -6,6 +6,7 @@ import { loadConfig, type Config } from '../../src/config/config.js';
 import { startDaemon, type Daemon } from '../../src/daemon/daemon.js';
 import { silentLogger, type Logger } from '../../src/log/logger.js';
 import { instrumentProvider, type InstrumentedProvider } from '../../src/providers/instrumented-provider.js';
+import type { RootKeyProvider } from '../../src/providers/root-key-provider.js';
 
 export interface TestDaemon {
   daemon: Daemon;
@@ -21,13 +22,14 @@ export interface TestDaemon {
  * A real daemon on a real Unix socket in a temp dir, on the embedded default (local keystore, file
  * registry, demo policy `demo/demo-mailbox`).
  */
-export async function startTestDaemon(overrides: Partial<Config> = {}, opts: { log?: Logger; dir?: string } = {}): Promise<TestDaemon> {
+export async function startTestDaemon(overrides: Partial<Config> = {}, opts: { log?: Logger; dir?: string; extraProviders?: RootKeyProvider[] } = {}): Promise<TestDaemon> {
   const dir = opts.dir ?? (await mkdtemp(join(tmpdir(), 'uwd-')));
   const config = { ...loadConfig({}, { UNWRAPD_DATA_DIR: dir }), shutdownTimeoutMs: 5_000, ...overrides };
   let provider: InstrumentedProvider | undefined;
   const daemon = await startDaemon(config, {
     log: opts.log ?? silentLogger,
     wrapProvider: (p) => (provider = instrumentProvider(p)),
+    ...(opts.extraProviders ? { extraProviders: opts.extraProviders } : {}),
   });
   const client = new UnwrapdClient(daemon.address, { maxMessageBytes: config.maxBlockBytes + 1024 * 1024 });
   provider!.resetCounts();

@@ -3,6 +3,7 @@ import { openLocalKeystore } from '../../providers/local-keystore.js';
 import { UsageError } from '../cli-error.js';
 import { parse } from '../options.js';
 import { print } from '../output.js';
+import { keysCheck } from './keys-check.js';
 
 const KEY_OPTIONS = {
   keystore: { type: 'string' },
@@ -18,6 +19,7 @@ const KEY_OPTIONS = {
  */
 export async function keys(args: string[]): Promise<number> {
   const [sub, ...rest] = args;
+  if (sub === 'check') return keysCheck(rest); // any provider's key: src/cli/commands/keys-check.ts
   const { values, positionals } = parse(rest, KEY_OPTIONS);
   const path = values.keystore ?? process.env.UNWRAPD_KEYSTORE ?? join(resolve(values['data-dir'] ?? process.env.UNWRAPD_DATA_DIR ?? '.unwrapd'), 'keystore.json');
   const keystore = await openLocalKeystore(path);
@@ -56,6 +58,6 @@ export async function keys(args: string[]): Promise<number> {
       return 0;
     }
     default:
-      throw new UsageError('keys create|list|rotate|disable|enable|delete NAME');
+      throw new UsageError('keys create|list|rotate|disable|enable|delete NAME, or keys check URI');
   }
 }

@@ -12,6 +12,7 @@ export async function status(args: string[]): Promise<number> {
       `registry: ${s.registry}; providers: ${s.providers.join(', ')}`,
       `cache: ${s.cacheEntries}/${s.cacheMaxEntries} keys, ${s.cacheHits} hits, ${s.cacheMisses} misses; provider unwraps: ${s.providerUnwraps}; availability-key uses: ${s.availabilityKeyUses}`,
       ...s.cachedKeys.map((k) => `  ${k.tenant}/${k.policyId} v${k.version} via ${k.sourceRole} #${k.keyId}, expires ${k.expiresAt}`),
+      ...s.feeds.map((f) => `feed ${f.source}: ${f.state}, sequence ${f.lastSequence}${f.lastEventAt ? `, last event ${f.lastEventAt}` : ''}${f.state === 'deaf' ? ' (cache off: fresh unwraps only)' : ''}`),
     ].join('\n'),
   );
   return 0;

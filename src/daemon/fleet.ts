@@ -1,0 +1,125 @@
+import type { KeyCache } from '../cache/key-cache.js';
+import type { Config } from '../config/config.js';
+import type { StatusReporter } from '../core/status-reporter.js';
+import type { Logger } from '../log/logger.js';
+import type { RootKeyProvider } from '../providers/root-key-provider.js';
+import { createLocalEventLog, type PolicyEventLog } from '../registry/policy-events.js';
+import type { PolicyRegistry } from '../registry/policy-registry.js';
+import { PostgresRegistry } from '../registry/postgres/postgres-registry.js';
+import { EventGridReceiver } from '../revocation/event-grid-server.js';
+import type { RevocationEvent, RevocationSource } from '../revocation/revocation-source.js';
+
+/**
+ * The fleet side of the daemon, wired in one place: the policy event log (WatchEvents), the registry's
+ * change feed as a revocation source (GetStatus shows it; its deafness turns the cache off), and the
+ * Event Grid webhook when configured. docs/fleet.md describes how a revocation travels.
+ */
+export interface Fleet {
+  events: PolicyEventLog;
+  sources: RevocationSource[];
+  eventGrid: EventGridReceiver | undefined;
+  /**
+   * Reports the feed in grpc.health.v1 under its own name, `unwrapd.v1.RevocationFeed`: NOT_SERVING while
+   * deaf. The overall status ("") and unwrapd.v1.Crypto stay SERVING: a deaf instance still serves
+   * (fresh unwraps only), and liveness must never fail over revocation. A readiness probe may check this
+   * name if an operator prefers to take deaf instances out of rotation.
+   */
+  attachHealth(health: { setStatus(service: string, status: 'SERVING' | 'NOT_SERVING'): void }): void;
+  /** Ends WatchEvents streams and stops the sources (before the gRPC server drains). */
+  close(): Promise<void>;
+}
+
+export const FEED_HEALTH_SERVICE = 'unwrapd.v1.RevocationFeed';
+
+export interface FleetDeps {
+  config: Config;
+  registry: PolicyRegistry;
+  cache: KeyCache;
+  provider: RootKeyProvider;
+  status: StatusReporter;
+  log: Logger;
+}
+
+export async function startFleet(deps: FleetDeps): Promise<Fleet> {
+  const { config, registry, cache, log } = deps;
+  const sources: RevocationSource[] = [];
+  const onRevoked = (e: RevocationEvent) => {
+    const evicted = cache.evictPolicy(e.tenant, e.policyId);
+    log.info('revocation applied', { tenant: e.tenant, policy: e.policyId, source: e.source, reason: e.reason, evicted });
+  };
+
+  let base: PolicyEventLog;
+  let closeBase: () => void = () => {};
+  if (registry instanceof PostgresRegistry) {
+    base = registry.events;
+    sources.push(registry.feed);
+  } else {
+    const local = createLocalEventLog(registry);
+    base = local;
+    closeBase = () => local.close();
+  }
+  // Watchers end when the daemon starts shutting down, before the gRPC server drains (a stream never ends by itself).
+  const closeListeners = new Set<() => void>();
+  let closed = false;
+  const events: PolicyEventLog = {
+    scope: base.scope,
+    lastSequence: () => base.lastSequence(),
+    replay: (after, opts) => base.replay(after, opts),
+    subscribe: (listener) => base.subscribe(listener),
+    onClose(listener) {
+      if (closed) {
+        listener();
+        return () => {};
+      }
+      closeListeners.add(listener);
+      return () => closeListeners.delete(listener);
+    },
+  };
+
+  let eventGrid: EventGridReceiver | undefined;
+  if (config.eventGridListen) {
+    eventGrid = new EventGridReceiver({
+      listen: config.eventGridListen,
+      secret: config.eventGridSecret,
+      maxBodyBytes: config.eventGridMaxBodyBytes,
+      registry,
+      cache,
+      provider: deps.provider,
+      providerTimeoutMs: config.providerTimeoutMs,
+      log: log.child({ component: 'event-grid' }),
+    });
+    sources.push(eventGrid);
+  }
+
+  let health: Parameters<Fleet['attachHealth']>[0] | undefined;
+  const reportHealth = () => health?.setStatus(FEED_HEALTH_SERVICE, sources.some((s) => s.state().state === 'deaf') ? 'NOT_SERVING' : 'SERVING');
+  for (const source of sources) {
+    // Fail closed when deaf: no cached key while the instance may be missing revocations.
+    source.onDeafChange?.(() => {
+      cache.setBypass(sources.some((s) => s.state().state === 'deaf'));
+      reportHealth();
+    });
+    if (source.state().state === 'deaf') cache.setBypass(true);
+    await source.start(onRevoked);
+    deps.status.addFeed(source);
+  }
+
+  return {
+    events,
+    sources,
+    eventGrid,
+    attachHealth(h) {
+      health = h;
+      reportHealth();
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      health?.setStatus(FEED_HEALTH_SERVICE, 'NOT_SERVING');
+      for (const l of [...closeListeners]) l();
+      closeListeners.clear();
+      closeBase();
+      await eventGrid?.stop();
+    },
+  };
+}

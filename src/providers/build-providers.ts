@@ -1,0 +1,54 @@
+import { existsSync, readFileSync } from 'node:fs';
+import type { Config } from '../config/config.js';
+import { ConfigError } from '../config/config.js';
+import { missingCredentialEnv } from './azure-credential.js';
+import { createAzureKeyVaultProvider } from './azure-key-vault-provider.js';
+import { createLocalProvider } from './local-provider.js';
+import { createPkcs11Provider } from './pkcs11-provider.js';
+import type { RootKeyProvider } from './root-key-provider.js';
+
+/**
+ * The built-in root-key providers for a config, shared by the daemon and `unwrapd keys check`:
+ * - `local:` the local keystore (always);
+ * - `https:` Azure Key Vault (always; SDK clients and the credential are made lazily, so no Azure setting
+ *   is needed until an https key is used);
+ * - `pkcs11:` a PKCS#11 token, when `pkcs11Module` is set.
+ *
+ * Configuration mistakes that can be seen now fail now (ConfigError): a credential kind whose environment
+ * variables are missing, a PKCS#11 module path that does not exist, a PKCS#11 module without a PIN.
+ */
+export function createBuiltInProviders(config: Config, env: NodeJS.ProcessEnv = process.env): RootKeyProvider[] {
+  const providers: RootKeyProvider[] = [createLocalProvider({ keystorePath: config.keystorePath })];
+
+  const missing = missingCredentialEnv(config.azureCredential, env);
+  if (missing.length > 0) throw new ConfigError(`azureCredential ${config.azureCredential} needs ${missing.join(', ')} in the environment`);
+  providers.push(
+    createAzureKeyVaultProvider({
+      credentialKind: config.azureCredential,
+      maxRetries: config.azureMaxRetries,
+      retryDelayMs: config.azureRetryDelayMs,
+      maxRetryDelayMs: config.azureMaxRetryDelayMs,
+      tryTimeoutMs: config.azureTryTimeoutMs,
+    }),
+  );
+
+  if (config.pkcs11Module) {
+    if (!existsSync(config.pkcs11Module)) throw new ConfigError(`pkcs11Module ${config.pkcs11Module} does not exist`);
+    providers.push(createPkcs11Provider({ modulePath: config.pkcs11Module, pin: pkcs11Pin(config, env), ...(config.pkcs11Token ? { defaultToken: config.pkcs11Token } : {}) }));
+  }
+  return providers;
+}
+
+/** The PKCS#11 user PIN: the file `pkcs11PinFile` (trailing newline dropped), else UNWRAPD_PKCS11_PIN. Never logged. */
+function pkcs11Pin(config: Config, env: NodeJS.ProcessEnv): string {
+  if (config.pkcs11PinFile) {
+    try {
+      return readFileSync(config.pkcs11PinFile, 'utf8').replace(/\r?\n$/, '');
+    } catch (err) {
+      throw new ConfigError(`cannot read pkcs11PinFile ${config.pkcs11PinFile}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+    }
+  }
+  const pin = env.UNWRAPD_PKCS11_PIN;
+  if (!pin) throw new ConfigError('pkcs11Module is set but no PIN: set pkcs11PinFile or UNWRAPD_PKCS11_PIN');
+  return pin;
+}

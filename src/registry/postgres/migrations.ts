@@ -1,0 +1,61 @@
+/**
+ * The PostgreSQL registry's schema, as versioned migrations. They are TypeScript strings (not .sql files),
+ * so the compiled dist/ carries them with no copy step. `{schema}` stands for the quoted schema name.
+ *
+ * Rules: a migration is never edited once released; a change is a new, higher version. Migrations are
+ * additive (new tables, columns, indexes), so an older unwrapd keeps working on a newer schema during a
+ * rolling upgrade. Policy records live whole in `record` (JSONB), with the columns that queries filter on
+ * beside it, so a new optional field of PolicyRecord needs no migration.
+ */
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'policies and the policy event log',
+    sql: `
+CREATE TABLE {schema}.policies (
+  tenant      text        NOT NULL,
+  id          text        NOT NULL,
+  state       text        NOT NULL,
+  revision    bigint      NOT NULL CHECK (revision >= 1),
+  record      jsonb       NOT NULL,
+  updated_at  timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (tenant, id)
+);
+CREATE INDEX policies_state_idx ON {schema}.policies (state);
+
+-- One row per policy change, written in the change's transaction. Identifiers only: never a record, so a
+-- purge leaves no wrapped copy behind in the log.
+CREATE TABLE {schema}.policy_events (
+  sequence    bigserial   PRIMARY KEY,
+  type        text        NOT NULL,
+  tenant      text        NOT NULL,
+  policy_id   text        NOT NULL,
+  revision    bigint      NOT NULL,
+  at          timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+CREATE INDEX policy_events_tenant_idx ON {schema}.policy_events (tenant, sequence);
+`,
+  },
+  {
+    version: 2,
+    name: 'instances: who is listening, and what each has applied',
+    sql: `
+-- Each running unwrapd has a row: a heartbeat (seen_at) and the last event sequence it applied. A write
+-- that revokes waits until every live instance has applied it before it is acknowledged.
+CREATE TABLE {schema}.instances (
+  id                text        PRIMARY KEY,
+  host              text        NOT NULL,
+  pid               integer     NOT NULL,
+  started_at        timestamptz NOT NULL DEFAULT now(),
+  seen_at           timestamptz NOT NULL DEFAULT now(),
+  applied_sequence  bigint      NOT NULL DEFAULT 0
+);
+`,
+  },
+];

@@ -1,0 +1,592 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { performance } from 'node:perf_hooks';
+import pg from 'pg';
+import { UnwrapdError, isUnwrapdError } from '../../errors.js';
+import { silentLogger, type Logger } from '../../log/logger.js';
+import { policyKey, type PolicyRecord } from '../policy.js';
+import { eventTypeOf, isRestricting, type PolicyEvent, type PolicyEventLog, type PolicyEventType } from '../policy-events.js';
+import type { PolicyRegistry, RegistryLimits } from '../policy-registry.js';
+import { validatePolicyRecord } from '../validate-policy.js';
+import { ChangeFeed, feedChannels } from './change-feed.js';
+import { migrate, quoteSchema, type MigrationResult } from './migrate.js';
+
+/**
+ * The fleet registry: policies in PostgreSQL, shared by every unwrapd instance, with a change feed.
+ *
+ * - Reads come from memory, as with the file registry: a snapshot loaded at open, kept current by the feed.
+ * - A write is one transaction: it takes the tenant's advisory lock (limits hold against concurrent
+ *   writers), checks the revision (optimistic concurrency), writes the record (JSONB, plus the columns
+ *   queries filter on), and appends an event to `<schema>.policy_events` under a log-wide lock, so that
+ *   sequence order is commit order and a reader that has seen sequence n has seen everything before it.
+ *   The event is announced with NOTIFY, delivered at commit.
+ * - A write that takes something away (revoke, purge, a retired key version) resolves only once every
+ *   live instance has applied it, or once an instance that has not has been silent past the grace period
+ *   (and has therefore dropped its cache). So when Revoke is acknowledged, no instance serves the old key.
+ */
+export interface PostgresRegistryOptions {
+  /** libpq-style connection string, e.g. postgres://unwrapd@db:5432/unwrapd?sslmode=verify-full. */
+  connectionString: string;
+  /** The schema holding unwrapd's tables; created and migrated at open. Default "unwrapd". */
+  schema?: string;
+  limits?: Partial<RegistryLimits>;
+  /** Connections for writes and replays (the feed has its own). Default 4. */
+  poolMax?: number;
+  /** Past this long cut off from PostgreSQL, the instance is deaf: cache off. Default 5000 ms. */
+  feedGraceMs?: number;
+  /** The safety-net poll and heartbeat of the feed. Default 1000 ms. */
+  feedPollMs?: number;
+  /** Reconnect backoff of the feed (doubling, with jitter). Defaults 100 ms and 5000 ms. */
+  reconnectMinMs?: number;
+  reconnectMaxMs?: number;
+  /** Wait for the fleet to apply restricting writes before they resolve. Default true. */
+  fleetAckWait?: boolean;
+  /** How long to keep trying to reach PostgreSQL at open. Default 10 s. */
+  connectTimeoutMs?: number;
+  log?: Logger;
+}
+
+export const DEFAULT_SCHEMA = 'unwrapd';
+const DEFAULT_LIMITS: RegistryLimits = { maxPoliciesPerTenant: 50 };
+/** Rows of `instances` not seen for this long are removed at open (crashed instances). */
+const STALE_INSTANCE_SECONDS = 24 * 3600;
+
+export interface FleetAck {
+  sequence: number;
+  /** Instances that were live and had not applied the event when the wait gave up. */
+  laggards: string[];
+  waitedMs: number;
+}
+
+export class PostgresRegistry implements PolicyRegistry {
+  readonly description: string;
+  readonly schema: string;
+  readonly instanceId = randomBytes(8).toString('hex');
+  readonly events: PolicyEventLog;
+  readonly #o: PostgresRegistryOptions;
+  readonly #q: string;
+  readonly #limits: RegistryLimits;
+  readonly #log: Logger;
+  readonly #graceMs: number;
+  readonly #pollMs: number;
+  readonly #records = new Map<string, PolicyRecord>();
+  #sorted: PolicyRecord[] | undefined;
+  readonly #listeners = new Set<(record: PolicyRecord) => void>();
+  readonly #eventListeners = new Set<(event: PolicyEvent) => void>();
+  readonly #closeListeners = new Set<() => void>();
+  #pool: pg.Pool | undefined;
+  #feed: ChangeFeed | undefined;
+  #opened = false;
+  #closed = false;
+  #migration: MigrationResult | undefined;
+  /** The last fleet wait, for tests and benchmarks. */
+  lastFleetAck: FleetAck | undefined;
+
+  constructor(opts: PostgresRegistryOptions) {
+    this.#o = opts;
+    this.schema = opts.schema ?? DEFAULT_SCHEMA;
+    this.#q = quoteSchema(this.schema);
+    this.#limits = { ...DEFAULT_LIMITS, ...opts.limits };
+    this.#log = opts.log ?? silentLogger;
+    this.#graceMs = opts.feedGraceMs ?? 5_000;
+    this.#pollMs = opts.feedPollMs ?? 1_000;
+    if (!Number.isSafeInteger(this.#limits.maxPoliciesPerTenant) || this.#limits.maxPoliciesPerTenant < 1) {
+      throw new UnwrapdError('invalid_argument', 'maxPoliciesPerTenant must be a positive integer');
+    }
+    this.description = `${describeConnection(opts.connectionString)} schema ${this.schema}`;
+    this.events = this.#eventLog();
+  }
+
+  /** The change feed, as a revocation source (GetStatus shows it; the daemon follows its deafness). */
+  get feed(): ChangeFeed {
+    if (!this.#feed) throw new UnwrapdError('failed_precondition', `${this.description} is not open`);
+    return this.#feed;
+  }
+
+  get migration(): MigrationResult | undefined {
+    return this.#migration;
+  }
+
+  async open(): Promise<void> {
+    if (this.#opened || this.#closed) throw new UnwrapdError('failed_precondition', `${this.description} was already opened`);
+    this.#opened = true;
+    const pool = new pg.Pool({
+      connectionString: this.#o.connectionString,
+      max: this.#o.poolMax ?? 4,
+      application_name: `unwrapd ${this.instanceId}`,
+      connectionTimeoutMillis: this.#o.connectTimeoutMs ?? 10_000,
+      idleTimeoutMillis: 30_000,
+      keepAlive: true,
+      query_timeout: 30_000,
+    });
+    // An idle connection that breaks is dropped by the pool; without a listener the error would be fatal.
+    pool.on('error', (err) => this.#log.warn('PostgreSQL pool connection failed', { reason: err.message }));
+    this.#pool = pool;
+    try {
+      const client = await this.#connect(pool);
+      try {
+        this.#migration = await migrate(client, this.schema);
+        if (this.#migration.applied.length > 0) this.#log.info('PostgreSQL schema migrated', { schema: this.schema, applied: this.#migration.applied });
+        if (this.#migration.unknown.length > 0) {
+          this.#log.warn('PostgreSQL schema has migrations this unwrapd does not know (a newer version applied them)', { unknown: this.#migration.unknown });
+        }
+        // Register before the snapshot: a revoking writer that commits after this row exists waits for us;
+        // one that committed before it is in the snapshot.
+        await client.query(`DELETE FROM ${this.#q}.instances WHERE seen_at < now() - make_interval(secs => $1)`, [STALE_INSTANCE_SECONDS]);
+        await client.query(
+          `INSERT INTO ${this.#q}.instances (id, host, pid, applied_sequence) VALUES ($1, $2, $3, 0)
+           ON CONFLICT (id) DO UPDATE SET seen_at = now()`,
+          [this.instanceId, hostname(), process.pid],
+        );
+        const start = await this.#loadSnapshot(client);
+        this.#feed = new ChangeFeed({
+          clientConfig: { connectionString: this.#o.connectionString },
+          schema: this.schema,
+          instanceId: this.instanceId,
+          startSequence: start,
+          graceMs: this.#graceMs,
+          pollMs: this.#pollMs,
+          reconnectMinMs: this.#o.reconnectMinMs ?? 100,
+          reconnectMaxMs: this.#o.reconnectMaxMs ?? 5_000,
+          apply: (events, c) => this.#apply(events, c),
+          resync: (c) => this.#resync(c),
+          log: this.#log,
+        });
+      } finally {
+        client.release();
+      }
+      await this.#feed.open();
+    } catch (err) {
+      await this.#feed?.stop().catch(() => {});
+      await pool.end().catch(() => {});
+      this.#pool = undefined;
+      if (isUnwrapdError(err)) throw err;
+      throw new UnwrapdError('unavailable', `${this.description}: cannot open (${pgMessage(err)})`, { cause: err });
+    }
+  }
+
+  get(tenant: string, id: string): PolicyRecord | undefined {
+    this.#requireOpen();
+    return this.#records.get(policyKey(tenant, id));
+  }
+
+  list(tenant?: string): PolicyRecord[] {
+    this.#requireOpen();
+    this.#sorted ??= sortPolicies(this.#records.values());
+    return tenant === undefined ? [...this.#sorted] : this.#sorted.filter((p) => p.tenant === tenant);
+  }
+
+  async create(record: PolicyRecord): Promise<PolicyRecord> {
+    const candidate = freezeRecord(validatePolicyRecord({ ...record, revision: 1 }));
+    const key = policyKey(candidate.tenant, candidate.id);
+    await this.#write(candidate.tenant, async (client, tenantRows) => {
+      if (tenantRows.some((r) => r.id === candidate.id)) throw new UnwrapdError('already_exists', `policy ${key} already exists`);
+      if (tenantRows.length >= this.#limits.maxPoliciesPerTenant) {
+        throw new UnwrapdError('failed_precondition', `tenant ${candidate.tenant} already has ${tenantRows.length} policies (limit ${this.#limits.maxPoliciesPerTenant})`);
+      }
+      checkFilesModeGeo(tenantRows, candidate);
+      await client.query(`INSERT INTO ${this.#q}.policies (tenant, id, state, revision, record) VALUES ($1, $2, $3, $4, $5::jsonb)`, [
+        candidate.tenant,
+        candidate.id,
+        candidate.state,
+        candidate.revision,
+        JSON.stringify(candidate),
+      ]);
+      return { type: 'created', before: undefined };
+    }, candidate);
+    return candidate;
+  }
+
+  async update(record: PolicyRecord, expectedRevision: number): Promise<PolicyRecord> {
+    if (!Number.isSafeInteger(expectedRevision) || expectedRevision < 1) {
+      throw new UnwrapdError('invalid_argument', 'expectedRevision must be a positive integer');
+    }
+    const candidate = freezeRecord(validatePolicyRecord({ ...record, revision: expectedRevision + 1 }));
+    const key = policyKey(candidate.tenant, candidate.id);
+    const { sequence, restricting } = await this.#write(candidate.tenant, async (client, tenantRows) => {
+      const stored = tenantRows.find((r) => r.id === candidate.id);
+      if (!stored) throw new UnwrapdError('not_found', `no policy ${key}`);
+      if (stored.revision !== expectedRevision) {
+        throw new UnwrapdError(
+          'failed_precondition',
+          `revision conflict on policy ${key}: expected revision ${expectedRevision}, stored revision ${stored.revision}`,
+        );
+      }
+      checkFilesModeGeo(tenantRows, candidate);
+      const before = validatePolicyRecord(stored.record, { code: 'internal', where: `${this.description}: policy ${key}` });
+      const res = await client.query(
+        `UPDATE ${this.#q}.policies SET state = $3, revision = $4, record = $5::jsonb, updated_at = now()
+         WHERE tenant = $1 AND id = $2 AND revision = $6`,
+        [candidate.tenant, candidate.id, candidate.state, candidate.revision, JSON.stringify(candidate), expectedRevision],
+      );
+      if (res.rowCount !== 1) throw new UnwrapdError('failed_precondition', `revision conflict on policy ${key}`);
+      return { type: eventTypeOf(before, candidate), before };
+    }, candidate);
+    if (restricting && (this.#o.fleetAckWait ?? true)) await this.awaitFleet(sequence);
+    return candidate;
+  }
+
+  onChange(listener: (record: PolicyRecord) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /**
+   * Waits until every live instance (heartbeat within the grace period plus one poll) other than this one
+   * has applied `sequence`, or until the grace period plus one poll has passed: an instance that has not
+   * answered by then has gone deaf and dropped its cache.
+   */
+  async awaitFleet(sequence: number): Promise<FleetAck> {
+    const started = performance.now();
+    const windowMs = this.#graceMs + this.#pollMs;
+    const deadline = started + windowMs + this.#pollMs;
+    // Those live and behind when the wait starts; each leaves the set by applying the event or by going
+    // silent past the window (it is deaf by then). The ones that left silent are reported.
+    let waitingFor: string[] | undefined;
+    let laggards: string[] = [];
+    for (;;) {
+      const acksBefore = this.#feed?.acksHeard ?? 0;
+      try {
+        const res = await this.#requirePool().query<{ id: string; host: string; pid: number; live: boolean }>(
+          `SELECT id, host, pid, seen_at > now() - make_interval(secs => $3) AS live FROM ${this.#q}.instances
+           WHERE id <> $1 AND applied_sequence < $2 AND ($4::text[] IS NULL OR id = ANY($4::text[]))`,
+          [this.instanceId, sequence, windowMs / 1000, waitingFor ?? null],
+        );
+        const rows = waitingFor ? res.rows : res.rows.filter((r) => r.live);
+        waitingFor ??= rows.map((r) => r.id);
+        laggards = rows.map((r) => `${r.id} (${r.host} pid ${r.pid})`);
+        if (rows.every((r) => !r.live)) break;
+      } catch (err) {
+        laggards = [`unknown (${pgMessage(err)})`];
+      }
+      const now = performance.now();
+      if (now >= deadline || this.#closed) break;
+      const feed = this.#feed;
+      const wait = Math.min(deadline - now, feed?.listening ? 100 : 10);
+      if (feed?.listening) await feed.waitForAck(wait, acksBefore);
+      else await new Promise((r) => setTimeout(r, wait));
+    }
+    const ack: FleetAck = { sequence, laggards, waitedMs: performance.now() - started };
+    if (laggards.length > 0) {
+      this.#log.warn('restricting change acknowledged before every instance applied it; those silent past the grace period are deaf', {
+        sequence,
+        instances: laggards,
+      });
+    }
+    this.lastFleetAck = ack;
+    return ack;
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#feed?.stop();
+    const pool = this.#pool;
+    if (pool) {
+      // Leave the fleet: writers stop waiting for us.
+      await pool.query(`DELETE FROM ${this.#q}.instances WHERE id = $1`, [this.instanceId]).catch(() => {});
+      await pool.end().catch(() => {});
+    }
+    for (const l of this.#closeListeners) l();
+    this.#closeListeners.clear();
+    this.#eventListeners.clear();
+  }
+
+  async #connect(pool: pg.Pool): Promise<pg.PoolClient> {
+    const deadline = Date.now() + (this.#o.connectTimeoutMs ?? 10_000);
+    for (let delay = 100; ; delay = Math.min(delay * 2, 2_000)) {
+      try {
+        return await pool.connect();
+      } catch (err) {
+        if (Date.now() + delay > deadline) throw err;
+        this.#log.debug('PostgreSQL not reachable yet; retrying', { reason: pgMessage(err) });
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
+  }
+
+  /** Loads every policy and the sequence they reflect, in one consistent snapshot. */
+  async #loadSnapshot(client: pg.PoolClient): Promise<number> {
+    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    try {
+      const seq = await client.query<{ max: string | null }>(`SELECT max(sequence) AS max FROM ${this.#q}.policy_events`);
+      const rows = await client.query<{ record: unknown }>(`SELECT record FROM ${this.#q}.policies`);
+      await client.query('COMMIT');
+      for (const row of rows.rows) {
+        const record = freezeRecord(validatePolicyRecord(row.record, { code: 'internal', where: `${this.description}: a stored policy` }));
+        this.#records.set(policyKey(record.tenant, record.id), record);
+      }
+      this.#sorted = undefined;
+      return Number(seq.rows[0]?.max ?? 0);
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => {});
+      throw err;
+    }
+  }
+
+  /**
+   * One write transaction for one tenant: lock the tenant, read its rows, let `change` check and write,
+   * append the event, commit; then adopt the record here at once (this process's onChange), without
+   * waiting for the feed.
+   */
+  async #write(
+    tenant: string,
+    change: (client: pg.PoolClient, tenantRows: TenantRow[]) => Promise<{ type: PolicyEventType; before: PolicyRecord | undefined }>,
+    candidate: PolicyRecord,
+  ): Promise<{ sequence: number; restricting: boolean }> {
+    this.#requireOpen();
+    if (this.#closed) throw new UnwrapdError('unavailable', `${this.description} is closed`);
+    const pool = this.#requirePool();
+    let client: pg.PoolClient;
+    try {
+      client = await pool.connect();
+    } catch (err) {
+      throw new UnwrapdError('unavailable', `${this.description}: cannot connect (${pgMessage(err)})`, { cause: err });
+    }
+    let broken = false;
+    let outcome: { sequence: number; restricting: boolean };
+    try {
+      await client.query('BEGIN');
+      await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`unwrapd:tenant:${this.schema}:${tenant}`]);
+      const rows = await client.query<{ id: string; state: string; revision: string; mode: string | null; geo: string | null; record: unknown }>(
+        `SELECT id, state, revision, record->>'mode' AS mode, record->>'geo' AS geo,
+                CASE WHEN id = $2 THEN record END AS record
+         FROM ${this.#q}.policies WHERE tenant = $1`,
+        [tenant, candidate.id],
+      );
+      const tenantRows: TenantRow[] = rows.rows.map((r) => ({
+        id: r.id,
+        state: r.state,
+        revision: Number(r.revision),
+        mode: r.mode ?? '',
+        geo: r.geo ?? '',
+        record: r.record,
+      }));
+      const { type, before } = await change(client, tenantRows);
+      // Log-wide lock until commit: sequences are handed out in commit order.
+      await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`unwrapd:events:${this.schema}`]);
+      const ev = await client.query<{ sequence: string }>(
+        `WITH e AS (
+           INSERT INTO ${this.#q}.policy_events (type, tenant, policy_id, revision) VALUES ($1, $2, $3, $4) RETURNING sequence
+         )
+         SELECT sequence, pg_notify($5, sequence::text) FROM e`,
+        [type, candidate.tenant, candidate.id, candidate.revision, feedChannels(this.schema).events],
+      );
+      await client.query('COMMIT');
+      outcome = { sequence: Number(ev.rows[0]?.sequence ?? 0), restricting: isRestricting(before, candidate) };
+    } catch (err) {
+      broken = !isUnwrapdError(err);
+      await client.query('ROLLBACK').catch(() => {
+        broken = true;
+      });
+      if (isUnwrapdError(err)) throw err;
+      throw new UnwrapdError('unavailable', `${this.description}: write failed (${pgMessage(err)})`, { cause: err });
+    } finally {
+      client.release(broken);
+    }
+    if (this.#adopt(candidate)) this.#notify(candidate);
+    return outcome;
+  }
+
+  /** Applies a batch of feed events: reloads the records they name and notifies the changed ones. */
+  async #apply(events: PolicyEvent[], client: pg.ClientBase): Promise<void> {
+    const keys = new Map<string, { tenant: string; id: string }>();
+    for (const e of events) keys.set(policyKey(e.tenant, e.policyId), { tenant: e.tenant, id: e.policyId });
+    const tenants = [...keys.values()].map((k) => k.tenant);
+    const ids = [...keys.values()].map((k) => k.id);
+    const res = await client.query<{ record: unknown }>(
+      `SELECT p.record FROM ${this.#q}.policies p JOIN unnest($1::text[], $2::text[]) AS k(tenant, id) ON p.tenant = k.tenant AND p.id = k.id`,
+      [tenants, ids],
+    );
+    const changed: PolicyRecord[] = [];
+    for (const row of res.rows) {
+      let record: PolicyRecord;
+      try {
+        record = freezeRecord(validatePolicyRecord(row.record, { code: 'internal', where: `${this.description}: a stored policy` }));
+      } catch (err) {
+        // A corrupt row is reported and skipped; a revocation event for it still evicts (the feed's onRevoked).
+        this.#log.error('a stored policy failed validation; keeping the copy in memory', { error: err instanceof Error ? err : String(err) });
+        continue;
+      }
+      if (this.#adopt(record)) changed.push(record);
+    }
+    for (const record of changed) this.#notify(record);
+    for (const e of events) {
+      for (const l of this.#eventListeners) {
+        try {
+          l(e);
+        } catch {
+          // One watcher's failure is its own.
+        }
+      }
+    }
+  }
+
+  /**
+   * A full reload after the log went backwards: every record is taken as stored (even at a lower revision
+   * than the one in memory: the database is the truth), and every record that differs is notified.
+   */
+  async #resync(client: pg.ClientBase): Promise<number> {
+    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    let rows: Array<{ record: unknown }>;
+    let max: number;
+    try {
+      max = Number((await client.query<{ max: string | null }>(`SELECT max(sequence) AS max FROM ${this.#q}.policy_events`)).rows[0]?.max ?? 0);
+      rows = (await client.query<{ record: unknown }>(`SELECT record FROM ${this.#q}.policies`)).rows;
+      await client.query('COMMIT');
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => {});
+      throw err;
+    }
+    const changed: PolicyRecord[] = [];
+    const stored = new Set<string>();
+    for (const row of rows) {
+      const record = freezeRecord(validatePolicyRecord(row.record, { code: 'internal', where: `${this.description}: a stored policy` }));
+      const key = policyKey(record.tenant, record.id);
+      stored.add(key);
+      const current = this.#records.get(key);
+      if (current && JSON.stringify(current) === JSON.stringify(record)) continue;
+      this.#records.set(key, record);
+      changed.push(record);
+    }
+    // A policy whose creation was lost is gone (policies are never deleted otherwise).
+    for (const key of [...this.#records.keys()]) if (!stored.has(key)) this.#records.delete(key);
+    this.#sorted = undefined;
+    for (const record of changed) this.#notify(record);
+    return max;
+  }
+
+  /** Takes a record into memory when it is newer than what is there. */
+  #adopt(record: PolicyRecord): boolean {
+    const key = policyKey(record.tenant, record.id);
+    const current = this.#records.get(key);
+    if (current && current.revision >= record.revision) return false;
+    this.#records.set(key, record);
+    this.#sorted = undefined;
+    return true;
+  }
+
+  #notify(record: PolicyRecord): void {
+    for (const listener of this.#listeners) {
+      try {
+        listener(record);
+      } catch (err) {
+        this.#log.error(`${this.description}: an onChange listener threw`, { error: err instanceof Error ? err : String(err) });
+      }
+    }
+  }
+
+  #eventLog(): PolicyEventLog {
+    return {
+      scope: 'fleet',
+      lastSequence: () => this.#feed?.lastSequence ?? 0,
+      replay: async (after, { tenant, limit }) => {
+        const res = await this.#requirePool()
+          .query<{ sequence: string; type: PolicyEventType; tenant: string; policy_id: string; revision: string; at: Date }>(
+            `SELECT sequence, type, tenant, policy_id, revision, at FROM ${this.#q}.policy_events
+             WHERE sequence > $1 AND ($2::text IS NULL OR tenant = $2) ORDER BY sequence LIMIT $3`,
+            [after, tenant ?? null, limit],
+          )
+          .catch((err: unknown) => {
+            throw new UnwrapdError('unavailable', `${this.description}: cannot read the event log (${pgMessage(err)})`, { cause: err });
+          });
+        return res.rows.map((r) => ({
+          sequence: Number(r.sequence),
+          type: r.type,
+          tenant: r.tenant,
+          policyId: r.policy_id,
+          revision: Number(r.revision),
+          at: r.at.toISOString(),
+        }));
+      },
+      subscribe: (listener) => {
+        this.#eventListeners.add(listener);
+        return () => this.#eventListeners.delete(listener);
+      },
+      onClose: (listener) => {
+        if (this.#closed) {
+          listener();
+          return () => {};
+        }
+        this.#closeListeners.add(listener);
+        return () => this.#closeListeners.delete(listener);
+      },
+    };
+  }
+
+  #requireOpen(): void {
+    if (!this.#pool && !this.#closed) throw new UnwrapdError('failed_precondition', `${this.description} is not open`);
+  }
+
+  #requirePool(): pg.Pool {
+    if (!this.#pool) throw new UnwrapdError('unavailable', `${this.description} is not open`);
+    return this.#pool;
+  }
+}
+
+export function createPostgresRegistry(opts: PostgresRegistryOptions): PostgresRegistry {
+  return new PostgresRegistry(opts);
+}
+
+interface TenantRow {
+  id: string;
+  state: string;
+  revision: number;
+  mode: string;
+  geo: string;
+  /** Only for the policy being written. */
+  record: unknown;
+}
+
+/** `files` mode (the SharePoint rule): at most one policy per tenant per geo that is not purged. */
+function checkFilesModeGeo(rows: readonly TenantRow[], candidate: PolicyRecord): void {
+  if (candidate.mode !== 'files' || candidate.state === 'purged') return;
+  for (const r of rows) {
+    if (r.id !== candidate.id && r.mode === 'files' && r.geo === candidate.geo && r.state !== 'purged') {
+      throw new UnwrapdError('failed_precondition', `tenant ${candidate.tenant} already has files-mode policy ${r.id} for geo ${candidate.geo}`);
+    }
+  }
+}
+
+/** Sorted by tenant then id, by code unit (ids are ASCII), as every backend sorts. */
+function sortPolicies(records: Iterable<PolicyRecord>): PolicyRecord[] {
+  const compare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+  return [...records].sort((a, b) => compare(a.tenant, b.tenant) || compare(a.id, b.id));
+}
+
+function freezeRecord(record: PolicyRecord): PolicyRecord {
+  const deepFreeze = (value: unknown): void => {
+    if (typeof value !== 'object' || value === null || Object.isFrozen(value)) return;
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  };
+  deepFreeze(record);
+  return record;
+}
+
+/**
+ * The connection string without its password, for logs and GetStatus: postgres://user@host:port/db.
+ * A keyword/value string (host=... password=...) is shown only by its host and database.
+ */
+export function describeConnection(connectionString: string): string {
+  try {
+    const url = new URL(connectionString);
+    if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') throw new Error('not a URL');
+    const user = url.username ? `${decodeURIComponent(url.username)}@` : '';
+    const host = url.host || url.searchParams.get('host') || 'localhost';
+    return `postgres://${user}${host}${url.pathname}`;
+  } catch {
+    const field = (name: string) => new RegExp(`(?:^|\\s)${name}\\s*=\\s*('([^']*)'|\\S+)`).exec(connectionString);
+    const value = (m: RegExpExecArray | null) => (m ? (m[2] ?? m[1] ?? '') : '');
+    return `postgres://${value(field('host')) || 'localhost'}/${value(field('dbname'))}`;
+  }
+}
+
+/** A driver or server error as text safe to log: its message, which names no password or record content. */
+export function pgMessage(err: unknown): string {
+  if (err instanceof Error) {
+    const code = (err as { code?: unknown }).code;
+    return typeof code === 'string' ? `${err.message} [${code}]` : err.message;
+  }
+  return String(err);
+}

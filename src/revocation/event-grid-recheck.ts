@@ -1,0 +1,99 @@
+import type { KeyCache } from '../cache/key-cache.js';
+import type { RootKeyProvider } from '../providers/root-key-provider.js';
+import type { PolicyRegistry } from '../registry/policy-registry.js';
+import type { KeyVaultEvent } from './event-grid-events.js';
+
+/**
+ * The action a Key Vault event triggers: an immediate re-check of the affected keys. For every policy that
+ * has keys in the cache and uses a customer key the events name (the key, any version; or any key of the
+ * vault for an access-policy change), ask the provider for that key's status now; a key that is `revoked`
+ * (disabled, deleted, access denied, expired) means the policy's cached keys go at once. The next request
+ * then unwraps afresh and follows the usual rules (the other customer key, the availability key).
+ *
+ * An event is only a hint: nothing is trusted from it but which keys to look at.
+ */
+export interface RecheckDeps {
+  registry: PolicyRegistry;
+  cache: KeyCache;
+  provider: RootKeyProvider;
+  providerTimeoutMs: number;
+}
+
+export interface RecheckResult {
+  /** Key URIs whose status was asked. */
+  checked: string[];
+  /** Policies whose cached keys must go, with the key that was revoked. */
+  revoked: Array<{ tenant: string; policyId: string; keyUri: string; reason: string }>;
+}
+
+/** An Azure Key Vault key id: https://<vault>.vault.azure.net/keys/<name>[/<version>] (any Azure cloud). */
+export function parseVaultKeyUri(uri: string): { vaultName: string; keyName: string } | undefined {
+  let url: URL;
+  try {
+    url = new URL(uri);
+  } catch {
+    return undefined;
+  }
+  if (url.protocol !== 'https:') return undefined;
+  const [first, name] = url.pathname.split('/').filter(Boolean);
+  if (first !== 'keys' || !name) return undefined;
+  const vaultName = url.hostname.split('.')[0];
+  if (!vaultName) return undefined;
+  return { vaultName: vaultName.toLowerCase(), keyName: name.toLowerCase() };
+}
+
+export async function recheckKeys(events: readonly KeyVaultEvent[], deps: RecheckDeps): Promise<RecheckResult> {
+  const matches = (uri: string): boolean => {
+    const parsed = parseVaultKeyUri(uri);
+    if (!parsed) return false;
+    return events.some((e) => e.vaultName === parsed.vaultName && (e.keyName === undefined || e.keyName.toLowerCase() === parsed.keyName));
+  };
+
+  // Cached policies (and the versions cached), then the customer keys those versions depend on.
+  const cached = new Map<string, { tenant: string; policyId: string; versions: Set<number> }>();
+  for (const entry of deps.cache.entries()) {
+    const key = `${entry.tenant}/${entry.policyId}`;
+    const item = cached.get(key) ?? { tenant: entry.tenant, policyId: entry.policyId, versions: new Set<number>() };
+    item.versions.add(entry.version);
+    cached.set(key, item);
+  }
+  const usesByKey = new Map<string, Array<{ tenant: string; policyId: string }>>();
+  for (const { tenant, policyId, versions } of cached.values()) {
+    const policy = deps.registry.get(tenant, policyId);
+    if (!policy) continue;
+    const uris = new Set<string>([policy.keys['customer-a'], policy.keys['customer-b']]);
+    for (const v of policy.versions) {
+      if (!versions.has(v.version)) continue;
+      for (const c of v.copies) if (c.role !== 'availability') uris.add(c.keyUri);
+    }
+    for (const uri of uris) {
+      if (!matches(uri)) continue;
+      const list = usesByKey.get(uri) ?? [];
+      list.push({ tenant, policyId });
+      usesByKey.set(uri, list);
+    }
+  }
+
+  const result: RecheckResult = { checked: [...usesByKey.keys()], revoked: [] };
+  const statuses = await Promise.all(
+    result.checked.map(async (uri) => {
+      try {
+        return { uri, status: await deps.provider.status(uri, { signal: AbortSignal.timeout(deps.providerTimeoutMs) }) };
+      } catch {
+        // Status is advisory: a failed check proves nothing either way; the next unwrap decides.
+        return { uri, status: undefined };
+      }
+    }),
+  );
+  const seen = new Set<string>();
+  for (const { uri, status } of statuses) {
+    if (!status || status.usable || status.kind !== 'revoked') continue;
+    for (const p of usesByKey.get(uri) ?? []) {
+      const key = `${p.tenant}/${p.policyId}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      result.revoked.push({ ...p, keyUri: uri, reason: status.reason ?? 'revoked' });
+    }
+  }
+  return result;
+}

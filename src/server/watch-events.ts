@@ -1,0 +1,102 @@
+import * as grpc from '@grpc/grpc-js';
+import { requireRole } from '../auth/caller.js';
+import { invalidArgument } from '../errors.js';
+import type { PolicyEvent as PolicyEventMessage } from '../generated/unwrapd/v1/PolicyEvent.js';
+import type { WatchEventsRequest__Output } from '../generated/unwrapd/v1/WatchEventsRequest.js';
+import type { Logger } from '../log/logger.js';
+import type { PolicyEvent, PolicyEventLog } from '../registry/policy-events.js';
+import type { CallerResolver } from './caller-resolver.js';
+import { requireId } from './request-fields.js';
+import { toStatus } from './status-codes.js';
+
+/**
+ * `Admin.WatchEvents`: a server stream of policy events, in sequence order, for operators and tooling.
+ *
+ * `from_sequence` 0 streams only events from now on; n > 0 first replays every event with sequence >= n
+ * (from the shared log with the PostgreSQL registry; from this process's bounded log with the file
+ * registry, whose sequence numbers are this process's own), then continues live with no gap and no
+ * repeat. A watcher that falls too far behind is ended with RESOURCE_EXHAUSTED, naming the sequence to
+ * resume from; at shutdown the stream ends with UNAVAILABLE, also naming it.
+ */
+export interface WatchEventsDeps {
+  events: PolicyEventLog;
+  callers: CallerResolver;
+}
+
+const REPLAY_PAGE = 500;
+/** Bytes grpc-js may hold for a slow watcher before it is cut off. */
+const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
+/** Live events held while a replay catches up. */
+const MAX_PENDING = 100_000;
+
+export function watchEventsHandler(deps: WatchEventsDeps, log: Logger): grpc.handleServerStreamingCall<WatchEventsRequest__Output, PolicyEventMessage> {
+  return (call) => {
+    let finished = false;
+    const cleanups: Array<() => void> = [];
+    const finish = (status?: Partial<grpc.StatusObject>) => {
+      if (finished) return;
+      finished = true;
+      for (const c of cleanups.splice(0)) c();
+      if (status) call.emit('error', status);
+      else call.end();
+    };
+    const fail = (err: unknown) => finish(toStatus(err, log, 'WatchEvents'));
+
+    let tenant: string | undefined;
+    let from: number;
+    try {
+      requireRole(deps.callers(call), 'admin', 'WatchEvents');
+      tenant = call.request.tenant ? requireId(call.request.tenant, 'tenant') : undefined;
+      from = Number(call.request.fromSequence || '0');
+      if (!Number.isSafeInteger(from) || from < 0) throw invalidArgument('from_sequence must be a non-negative integer');
+    } catch (err) {
+      fail(err);
+      return;
+    }
+
+    // The last sequence handled (sent, or skipped as another tenant's): everything up to it is done.
+    let cursor = from > 0 ? from - 1 : deps.events.lastSequence();
+    let live = from === 0;
+    let pending: PolicyEvent[] = [];
+
+    const send = (e: PolicyEvent) => {
+      if (finished || e.sequence <= cursor) return;
+      cursor = e.sequence;
+      if (tenant !== undefined && e.tenant !== tenant) return;
+      call.write({ sequence: String(e.sequence), type: e.type, tenant: e.tenant, policyId: e.policyId, at: e.at, revision: String(e.revision) });
+      if (call.writableLength > MAX_BUFFERED_BYTES) {
+        finish({ code: grpc.status.RESOURCE_EXHAUSTED, details: `watcher too slow; resume with from_sequence=${cursor + 1}` });
+      }
+    };
+
+    cleanups.push(
+      deps.events.subscribe((e) => {
+        if (live) send(e);
+        else if (pending.length < MAX_PENDING) pending.push(e);
+        else finish({ code: grpc.status.RESOURCE_EXHAUSTED, details: `too many events during replay; resume with from_sequence=${cursor + 1}` });
+      }),
+    );
+    cleanups.push(
+      deps.events.onClose(() =>
+        finish({ code: grpc.status.UNAVAILABLE, details: `unwrapd is shutting down; resume with from_sequence=${cursor + 1}` }),
+      ),
+    );
+    const onCancel = () => finish();
+    call.on('cancelled', onCancel);
+    cleanups.push(() => call.off('cancelled', onCancel));
+
+    if (live) return;
+    void (async () => {
+      for (;;) {
+        const batch = await deps.events.replay(cursor, { ...(tenant !== undefined ? { tenant } : {}), limit: REPLAY_PAGE });
+        if (finished) return;
+        for (const e of batch) send(e);
+        if (batch.length < REPLAY_PAGE) break;
+      }
+      live = true;
+      const held = pending;
+      pending = [];
+      for (const e of held) send(e);
+    })().catch(fail);
+  };
+}

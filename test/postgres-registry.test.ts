@@ -1,0 +1,245 @@
+import test from 'ava';
+import { describeConnection, PostgresRegistry } from '../src/registry/postgres/postgres-registry.js';
+import { eventually, registryContract, type RegistryFixture } from './registry-contract.js';
+import { fakeCopies, makePolicyRecord } from './helpers/policy-fixture.js';
+import { startTestPostgres, type TestPostgres } from './helpers/postgres.js';
+import { startTcpProxy } from './helpers/tcp-proxy.js';
+
+let pgServer: TestPostgres | undefined;
+let dbUrl = '';
+let schemas = 0;
+
+test.before(async () => {
+  pgServer = await startTestPostgres();
+  dbUrl = await pgServer.createDatabase('contract');
+});
+
+test.after.always(async () => {
+  await pgServer?.stop();
+});
+
+registryContract('postgres', async (limits) => {
+  // A fresh schema per test: fresh, empty storage in one database.
+  const schema = `contract_${schemas++}`;
+  const opened: PostgresRegistry[] = [];
+  const open = async () => {
+    const r = new PostgresRegistry({ connectionString: dbUrl, schema, limits, feedPollMs: 200, feedGraceMs: 2_000 });
+    await r.open();
+    opened.push(r);
+    return r;
+  };
+  const registry = await open();
+  const fixture: RegistryFixture = {
+    registry,
+    openAnother: open,
+    async cleanup() {
+      await Promise.all(opened.map((r) => r.close()));
+    },
+  };
+  return fixture;
+});
+
+// ---- PostgreSQL-specific behaviour: migrations, the event log, the feed, deafness, the fleet wait ----
+
+const freshSchema = () => `s_${schemas++}`;
+
+async function openRegistry(t: import('ava').ExecutionContext, opts: Partial<ConstructorParameters<typeof PostgresRegistry>[0]> & { schema: string }) {
+  const r = new PostgresRegistry({ connectionString: dbUrl, feedPollMs: 100, feedGraceMs: 1_000, reconnectMinMs: 50, reconnectMaxMs: 200, ...opts });
+  await r.open();
+  t.teardown(() => r.close());
+  return r;
+}
+
+const dbName = () => new URL(dbUrl).pathname.slice(1);
+
+test('migrations are applied once, in order, under a lock, and recorded in schema_migrations', async (t) => {
+  const schema = freshSchema();
+  // Four instances starting together on an empty schema.
+  const registries = await Promise.all([1, 2, 3, 4].map(() => openRegistry(t, { schema })));
+  const applied = registries.flatMap((r) => r.migration?.applied ?? []);
+  t.deepEqual(applied.sort(), [1, 2], 'each migration applied by exactly one instance');
+  const rows = await pgServer!.query<{ version: number; name: string }>(dbName(), `SELECT version, name FROM ${schema}.schema_migrations ORDER BY version`);
+  t.deepEqual(rows.rows.map((r) => r.version), [1, 2]);
+  const again = await openRegistry(t, { schema });
+  t.deepEqual(again.migration?.applied, []);
+  t.is(again.migration?.current, 2);
+});
+
+test('every change appends a typed event in the same transaction, replayable from a sequence', async (t) => {
+  const schema = freshSchema();
+  const r = await openRegistry(t, { schema });
+  const p = await r.create(makePolicyRecord({ id: 'ev' }));
+  const keysB = { ...p.keys, 'customer-b': 'local:contoso-ev-b/2' };
+  const rolled = await r.update({ ...p, keys: keysB, versions: [{ ...p.versions[0]!, copies: fakeCopies(keysB) }] }, p.revision);
+  const renamed = await r.update({ ...rolled, name: 'renamed' }, rolled.revision);
+  const rotated = await r.update({ ...renamed, activeVersion: 2, versions: [...renamed.versions, { version: 2, createdAt: p.createdAt, copies: fakeCopies(keysB) }] }, renamed.revision);
+  const revoked = await r.update({ ...rotated, state: 'revoked', stateReason: 'test' }, rotated.revision);
+  await r.update({ ...revoked, state: 'purged', versions: [] }, revoked.revision);
+  const events = await r.events.replay(0, { limit: 100 });
+  t.deepEqual(events.map((e) => `${e.sequence}:${e.type}@${e.revision}`), ['1:created@1', '2:rolled@2', '3:updated@3', '4:rotated@4', '5:revoked@5', '6:purged@6']);
+  t.deepEqual((await r.events.replay(4, { limit: 100 })).map((e) => e.type), ['revoked', 'purged']);
+  t.deepEqual(await r.events.replay(0, { tenant: 'nobody', limit: 100 }), []);
+  // The feed applies them here too, in order, and the event rows hold no record (a purge leaves no copy behind).
+  await eventually(() => r.events.lastSequence() === 6);
+  const columns = await pgServer!.query<{ column_name: string }>(dbName(), `SELECT column_name FROM information_schema.columns WHERE table_schema = $1 AND table_name = 'policy_events'`, [schema]);
+  t.deepEqual(columns.rows.map((c) => c.column_name).sort(), ['at', 'policy_id', 'revision', 'sequence', 'tenant', 'type']);
+});
+
+test('a revoke resolves only once every other live instance has applied it', async (t) => {
+  const schema = freshSchema();
+  const a = await openRegistry(t, { schema });
+  const others = await Promise.all([1, 2, 3].map(() => openRegistry(t, { schema })));
+  const created = await a.create(makePolicyRecord({ id: 'fleet' }));
+  await eventually(() => others.every((o) => o.get('contoso', 'fleet') !== undefined));
+  await a.update({ ...created, state: 'revoked' }, created.revision);
+  // No waiting here: at the moment the revoke resolved, every instance already had it.
+  t.deepEqual(others.map((o) => o.get('contoso', 'fleet')?.state), ['revoked', 'revoked', 'revoked']);
+  t.deepEqual(a.lastFleetAck?.laggards, []);
+});
+
+test('a crashed instance (its row left behind) holds a revoke up for at most the grace period', async (t) => {
+  const schema = freshSchema();
+  // The window is grace + poll = 1.6 s after the dead instance's last heartbeat.
+  const a = await openRegistry(t, { schema, feedGraceMs: 1_500, feedPollMs: 100 });
+  const created = await a.create(makePolicyRecord({ id: 'ghost' }));
+  await pgServer!.query(dbName(), `INSERT INTO ${schema}.instances (id, host, pid, applied_sequence) VALUES ('dead', 'gone', 1, 0)`);
+  const started = Date.now();
+  await a.update({ ...created, state: 'revoked' }, created.revision);
+  const waited = Date.now() - started;
+  t.true(waited >= 800 && waited < 5_000, `waited ${waited} ms`);
+  t.is(a.lastFleetAck?.laggards.length, 1);
+  // A closed instance leaves the fleet: no wait for it.
+  const b = await openRegistry(t, { schema });
+  await b.close();
+  const second = await a.create(makePolicyRecord({ id: 'after-close' }));
+  await pgServer!.query(dbName(), `DELETE FROM ${schema}.instances WHERE id = 'dead'`);
+  const t0 = Date.now();
+  await a.update({ ...second, state: 'revoked' }, second.revision);
+  t.true(Date.now() - t0 < 1_500, 'no wait for an instance that left');
+  t.deepEqual(a.lastFleetAck?.laggards, []);
+});
+
+test('the feed connection killed on the server (pg_terminate_backend): it reconnects and replays what it missed', async (t) => {
+  const schema = freshSchema();
+  const a = await openRegistry(t, { schema, fleetAckWait: false });
+  const b = await openRegistry(t, { schema, feedGraceMs: 5_000 });
+  const deafness: boolean[] = [];
+  b.feed.onDeafChange((d) => deafness.push(d));
+  const created = await a.create(makePolicyRecord({ id: 'killed' }));
+  await eventually(() => b.get('contoso', 'killed') !== undefined);
+  const killed = await pgServer!.query<{ ok: boolean }>(dbName(), 'SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity WHERE application_name = $1', [b.feed.applicationName]);
+  t.is(killed.rowCount, 1);
+  // Written while b has no feed connection: no notification reaches b; the replay on reconnect does.
+  await a.update({ ...created, state: 'revoked' }, created.revision);
+  await eventually(() => b.get('contoso', 'killed')?.state === 'revoked', 5_000);
+  await eventually(() => b.feed.state().state === 'connected', 5_000);
+  t.deepEqual(deafness, [], 'a short loss within the grace period is not deafness');
+});
+
+test('deaf: cut off past the grace period the feed says so; back only after reconnect AND catch-up, in that order', async (t) => {
+  const schema = freshSchema();
+  const target = new URL(dbUrl);
+  const proxy = await startTcpProxy(target.hostname, Number(target.port));
+  t.teardown(() => proxy.close());
+  const a = await openRegistry(t, { schema, feedGraceMs: 400, feedPollMs: 100 });
+  const b = await openRegistry(t, { schema, connectionString: proxy.rewrite(dbUrl), feedGraceMs: 400, feedPollMs: 100 });
+  const order: string[] = [];
+  b.feed.onDeafChange((d) => order.push(d ? 'deaf' : 'hearing'));
+  b.onChange((p) => order.push(`${p.id}:${p.state}`));
+  const created = await a.create(makePolicyRecord({ id: 'cut' }));
+  await eventually(() => b.get('contoso', 'cut') !== undefined);
+  order.length = 0;
+
+  proxy.cut();
+  await eventually(() => b.feed.state().state === 'deaf', 5_000);
+  t.deepEqual(order, ['deaf']);
+  // Revoked while b cannot hear: a waits for b at most the grace period (b is deaf by then), then goes on.
+  await a.update({ ...created, state: 'revoked' }, created.revision);
+  t.is(b.get('contoso', 'cut')?.state, 'active', 'b cannot know yet');
+  proxy.restore();
+  await eventually(() => b.feed.state().state === 'connected', 5_000);
+  t.deepEqual(order, ['deaf', 'cut:revoked', 'hearing'], 'the missed revocation is applied before the cache comes back');
+  t.is(b.feed.state().lastSequence, a.feed.state().lastSequence);
+});
+
+test('a black-holed connection (no FIN, no RST) is noticed by the heartbeat and also goes deaf', async (t) => {
+  const schema = freshSchema();
+  const target = new URL(dbUrl);
+  const proxy = await startTcpProxy(target.hostname, Number(target.port));
+  t.teardown(() => proxy.close());
+  const b = await openRegistry(t, { schema, connectionString: proxy.rewrite(dbUrl), feedGraceMs: 600, feedPollMs: 100 });
+  proxy.blackhole();
+  const started = Date.now();
+  await eventually(() => b.feed.state().state === 'deaf', 5_000);
+  t.true(Date.now() - started < 2_000, `deaf after ${Date.now() - started} ms`);
+  proxy.restore();
+  await eventually(() => b.feed.state().state === 'connected', 10_000);
+  t.pass();
+});
+
+test('concurrent read-modify-write from two instances: no lost update', async (t) => {
+  const schema = freshSchema();
+  const a = await openRegistry(t, { schema });
+  const b = await openRegistry(t, { schema });
+  await a.create(makePolicyRecord({ id: 'counter', name: '0' }));
+  await eventually(() => b.get('contoso', 'counter') !== undefined);
+  const increments = 15;
+  let conflicts = 0;
+  const worker = async (r: PostgresRegistry) => {
+    for (let i = 0; i < increments; i++) {
+      for (;;) {
+        const current = r.get('contoso', 'counter')!;
+        try {
+          await r.update({ ...current, name: String(Number(current.name) + 1) }, current.revision);
+          break;
+        } catch (err) {
+          if ((err as { code?: string }).code !== 'failed_precondition') throw err;
+          conflicts++;
+          await eventually(() => r.get('contoso', 'counter')!.revision > current.revision);
+        }
+      }
+    }
+  };
+  await Promise.all([worker(a), worker(b)]);
+  await eventually(() => a.get('contoso', 'counter')?.revision === 2 * increments + 1 && b.get('contoso', 'counter')?.revision === 2 * increments + 1);
+  t.is(a.get('contoso', 'counter')?.name, String(2 * increments));
+  t.log(`${conflicts} revision conflicts retried`);
+});
+
+test('the description never shows the password; a bad schema name is refused', async (t) => {
+  const r = new PostgresRegistry({ connectionString: 'postgres://unwrapd:s3cr3t-pass@db.example:5432/keys?sslmode=require' });
+  t.is(r.description, 'postgres://unwrapd@db.example:5432/keys schema unwrapd');
+  t.false(describeConnection('host=db password=s3cr3t dbname=keys').includes('s3cr3t'));
+  t.throws(() => new PostgresRegistry({ connectionString: dbUrl, schema: 'Robert"); DROP' }), { code: 'invalid_argument' });
+});
+
+test('open fails clearly (UNAVAILABLE, no password) when PostgreSQL cannot be reached', async (t) => {
+  const r = new PostgresRegistry({ connectionString: 'postgres://u:pw-never-shown@127.0.0.1:1/x', connectTimeoutMs: 300 });
+  const err = await t.throwsAsync(r.open(), { code: 'unavailable' });
+  t.false(err?.message.includes('pw-never-shown'));
+});
+
+test('a log that went backwards (failover that lost commits) makes the feed reload everything, then follow the log again', async (t) => {
+  const schema = freshSchema();
+  const a = await openRegistry(t, { schema, fleetAckWait: false });
+  const b = await openRegistry(t, { schema });
+  const p = await a.create(makePolicyRecord({ id: 'kept' }));
+  await a.update({ ...p, name: 'lost rename' }, p.revision);
+  await a.create(makePolicyRecord({ id: 'lost' }));
+  await eventually(() => b.events.lastSequence() === 3);
+  // What a promoted replica without the last two commits looks like.
+  await pgServer!.query(dbName(), `DELETE FROM ${schema}.policy_events WHERE sequence > 1`);
+  await pgServer!.query(dbName(), `DELETE FROM ${schema}.policies WHERE id = 'lost'`);
+  await pgServer!.query(dbName(), `UPDATE ${schema}.policies SET revision = 1, record = jsonb_set(record, '{revision}', '1') - 'x' || '{"name":"Policy kept"}'::jsonb WHERE id = 'kept'`);
+  await pgServer!.query(dbName(), `SELECT setval(pg_get_serial_sequence('${schema}.policy_events', 'sequence'), 1)`);
+  await pgServer!.query(dbName(), 'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1', [b.feed.applicationName]);
+  await eventually(() => b.get('contoso', 'lost') === undefined, 5_000);
+  t.is(b.get('contoso', 'kept')?.name, 'Policy kept');
+  t.is(b.get('contoso', 'kept')?.revision, 1);
+  // Sequence 2 is handed out again, and b applies it.
+  const c = await openRegistry(t, { schema });
+  const kept = c.get('contoso', 'kept')!;
+  await c.update({ ...kept, state: 'revoked' }, kept.revision);
+  await eventually(() => b.get('contoso', 'kept')?.state === 'revoked', 5_000);
+  t.is(b.events.lastSequence(), 2);
+});
