@@ -1,0 +1,84 @@
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { unlink } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { LOADER_OPTIONS } from '../../src/server/proto.js';
+
+/**
+ * The transport baseline: a bare grpc-js unary Echo that returns the request's bytes. Loaded and served
+ * the way unwrapd loads and serves its protos, so the only difference left is what the handler does.
+ */
+
+export const ECHO_PROTO_DIR = fileURLToPath(new URL('..', import.meta.url));
+
+export interface EchoMessage {
+  payload?: Buffer;
+}
+
+export interface EchoClient extends grpc.Client {
+  Echo(req: EchoMessage, options: grpc.CallOptions, callback: grpc.requestCallback<EchoMessage>): grpc.ClientUnaryCall;
+}
+
+interface EchoProto {
+  unwrapd: { bench: { Echo: grpc.ServiceClientConstructor } };
+}
+
+let cached: EchoProto | undefined;
+
+function loadEchoProto(): EchoProto {
+  cached ??= grpc.loadPackageDefinition(
+    protoLoader.loadSync('echo.proto', { ...LOADER_OPTIONS, includeDirs: [ECHO_PROTO_DIR] }),
+  ) as unknown as EchoProto;
+  return cached;
+}
+
+/** Server options as src/server/grpc-server.ts sets them. */
+export function serverOptions(maxMessageBytes: number): grpc.ServerOptions {
+  return {
+    'grpc.max_receive_message_length': maxMessageBytes,
+    'grpc.max_send_message_length': maxMessageBytes,
+    'grpc.keepalive_permit_without_calls': 1,
+  };
+}
+
+/** Client channel options as src/client/client.ts sets them. */
+export function channelOptions(maxMessageBytes: number): grpc.ChannelOptions {
+  return { 'grpc.max_receive_message_length': maxMessageBytes, 'grpc.max_send_message_length': maxMessageBytes };
+}
+
+export interface EchoServer {
+  address: string;
+  close(): Promise<void>;
+}
+
+export async function startEchoServer(listen: string, maxMessageBytes: number): Promise<EchoServer> {
+  const proto = loadEchoProto();
+  const server = new grpc.Server(serverOptions(maxMessageBytes));
+  const echo: grpc.UntypedServiceImplementation = {
+    Echo: (call: grpc.ServerUnaryCall<EchoMessage, EchoMessage>, callback: grpc.sendUnaryData<EchoMessage>) => {
+      callback(null, { payload: call.request.payload });
+    },
+  };
+  server.addService(proto.unwrapd.bench.Echo.service, echo);
+  const socketPath = listen.startsWith('unix://') ? listen.slice('unix://'.length) : undefined;
+  if (socketPath) await unlink(socketPath).catch(() => {});
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(listen, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+  );
+  return {
+    address: socketPath ? listen : listen.replace(/:\d+$/, `:${port}`),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.tryShutdown(() => resolve());
+        setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, 2000).unref();
+      }),
+  };
+}
+
+export function createEchoClient(address: string, maxMessageBytes: number): EchoClient {
+  const { Echo } = loadEchoProto().unwrapd.bench;
+  return new Echo(address, grpc.credentials.createInsecure(), channelOptions(maxMessageBytes)) as unknown as EchoClient;
+}

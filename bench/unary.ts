@@ -1,0 +1,183 @@
+/**
+ * `npm run bench`: unary Encrypt and Decrypt over the Unix socket beside a bare grpc-js Echo of the same
+ * payload, measured side by side in one run (DESIGN.md section 9). bench/README.md explains the options and
+ * how to read the table.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { arch, cpus, loadavg, platform, release } from 'node:os';
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { UnwrapdClient } from '../src/client/client.js';
+import { createEchoClient, type EchoClient } from './lib/echo-service.js';
+import { envelopeSealOpen, rawAesGcm } from './lib/in-process.js';
+import { runInterleaved } from './lib/interleaved-rounds.js';
+import { parseBenchOptions, USAGE, UsageError, type BenchOptions } from './lib/options.js';
+import { ServerProcess } from './lib/server-process.js';
+import { cacheCounters, prepareUnaryCalls } from './lib/unary-calls.js';
+import { inProcessLines, noiseLines, payloadTable, targetCheck, targetLine, type PayloadResult } from './lib/unary-report.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+let interrupted = false;
+
+async function main(opts: BenchOptions): Promise<void> {
+  const startedAt = new Date();
+  let server: ServerProcess | undefined;
+  let crypto: UnwrapdClient | undefined;
+  let echo: EchoClient | undefined;
+  const cleanup = async () => {
+    crypto?.close();
+    echo?.close();
+    await server?.stop();
+  };
+  const onSignal = () => {
+    // Calls are in flight: leave the clients alone, stop the server (its temp dir goes with it), exit.
+    interrupted = true;
+    process.stderr.write('\ninterrupted: stopping the server\n');
+    void (server?.stop() ?? Promise.resolve()).finally(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  process.once('exit', () => server?.killNow());
+
+  try {
+    const maxPayload = Math.max(...opts.payloads);
+    if (!opts.target) {
+      const args = ['--provider-latency-ms', String(opts.providerLatencyMs)];
+      // The daemon's default largest block is 4 MiB; raise it only if a payload needs more.
+      if (maxPayload > 4 * 1024 * 1024) args.push('--max-block-bytes', String(maxPayload));
+      if (opts.scenarios.every((s) => s === 'echo')) args.push('--echo-only');
+      server = await ServerProcess.start({
+        args,
+        nodeArgs: opts.serverCpuProf ? ['--cpu-prof', `--cpu-prof-dir=${opts.serverCpuProf}`] : [],
+      });
+    }
+    const unwrapdAddress = opts.target ?? server!.info.unwrapd;
+    const echoAddress = opts.target ? opts.echoTarget : server!.info.echo;
+    const scenarios = opts.scenarios.filter((s) => s !== 'echo' || echoAddress !== undefined);
+    if (scenarios.length === 0) throw new UsageError('nothing to measure: --scenarios echo needs an echo server (--echo-target with --target)');
+    const tenant = opts.target ? opts.tenant : server!.info.tenant;
+    const policy = opts.target ? opts.policy : server!.info.policy;
+
+    // Same channel options on both clients: room for the largest payload plus the envelope and fields.
+    const maxMessageBytes = maxPayload + 1024 * 1024;
+    if (unwrapdAddress && scenarios.some((s) => s !== 'echo')) {
+      crypto = new UnwrapdClient(unwrapdAddress, { maxMessageBytes, deadlineMs: opts.deadlineMs });
+      await crypto.waitForReady(10_000).catch((err: Error) => {
+        throw new Error(`cannot reach unwrapd at ${unwrapdAddress}: ${err.message}`);
+      });
+    }
+    if (echoAddress) {
+      const client = (echo = createEchoClient(echoAddress, maxMessageBytes));
+      await new Promise<void>((resolve, reject) =>
+        client.waitForReady(Date.now() + 10_000, (err) => (err ? reject(new Error(`cannot reach the echo at ${echoAddress}: ${err.message}`)) : resolve())),
+      );
+    }
+
+    const header = [
+      `unwrapd ${opts.target ? `at ${opts.target}` : `server pid ${server!.info.pid} (child, ${server!.info.node})`}` +
+        `${echoAddress ? `, echo at ${echoAddress}` : ', no echo baseline'}`,
+      `${opts.rounds} rounds x ${opts.durationMs} ms (+ ${opts.warmupMs} ms warm-up, discarded), deadline ${opts.deadlineMs} ms, ` +
+        `client ${process.version}, ${cpus().length} cpus (${cpus()[0]?.model.trim() ?? '?'})`,
+    ];
+    const load = loadavg()[0] ?? 0;
+    if (load > cpus().length / 2) {
+      header.push(`warning: load average ${load.toFixed(2)} on ${cpus().length} cpus before the run: other processes compete; see "other cpu %"`);
+    }
+    process.stdout.write(`${header.join('\n')}\n`);
+
+    const results: PayloadResult[] = [];
+    for (const payloadBytes of opts.payloads) {
+      const calls = await prepareUnaryCalls({ crypto, echo, tenant, policy, deadlineMs: opts.deadlineMs }, payloadBytes, scenarios);
+      const before = crypto && (await cacheCounters(crypto));
+      const cells = [];
+      for (const concurrency of opts.concurrency) {
+        process.stderr.write(`payload ${payloadBytes} B, concurrency ${concurrency}: `);
+        cells.push(
+          ...(await runInterleaved({
+            scenarios: calls,
+            baseline: echo ? 'echo' : undefined,
+            concurrency,
+            rounds: opts.rounds,
+            durationMs: opts.durationMs,
+            warmupMs: opts.warmupMs,
+            maxOtherCpuPct: opts.maxOtherCpuPct,
+            serverCpuUs: server && (async () => (await server!.cpu()).cpuUs),
+            onRun: (name) => process.stderr.write(`${name} `),
+          })),
+        );
+        process.stderr.write('\n');
+      }
+      const after = crypto && (await cacheCounters(crypto));
+      const sample = Buffer.alloc(payloadBytes, 1);
+      const inProcess = opts.inProcessMs > 0 ? [rawAesGcm(sample, opts.inProcessMs), ...envelopeSealOpen(sample, opts.inProcessMs)] : [];
+      const result: PayloadResult = {
+        payloadBytes,
+        cells,
+        cacheMissesDuringRuns: before && after ? after.misses - before.misses : undefined,
+        inProcess,
+      };
+      results.push(result);
+
+      const lines = [
+        '',
+        `payload ${payloadBytes} B` +
+          (result.cacheMissesDuringRuns === undefined ? '' : `, cache misses during runs: ${result.cacheMissesDuringRuns}${result.cacheMissesDuringRuns === 0 ? ' (all hits)' : ''}`),
+        payloadTable(result),
+        ...noiseLines(result),
+        ...inProcessLines(inProcess),
+      ];
+      const check = targetCheck(result, opts.targetRatio);
+      if (check) lines.push(targetLine(check));
+      process.stdout.write(`${lines.join('\n')}\n`);
+    }
+
+    if (opts.json) {
+      const doc = {
+        bench: 'unary',
+        schema: 1,
+        startedAt: startedAt.toISOString(),
+        finishedAt: new Date().toISOString(),
+        gitCommit: gitCommit(),
+        environment: { node: process.version, platform: platform(), release: release(), arch: arch(), cpus: cpus().length, cpuModel: cpus()[0]?.model.trim(), loadavg: loadavg() },
+        options: opts,
+        server: opts.target ? { mode: 'target', unwrapd: opts.target, echo: opts.echoTarget } : { mode: 'child', ...server!.info },
+        results: results.map((r) => ({ ...r, target: targetCheck(r, opts.targetRatio) })),
+      };
+      await mkdir(dirname(opts.json), { recursive: true });
+      await writeFile(opts.json, `${JSON.stringify(doc, null, 2)}\n`);
+      process.stdout.write(`\nresults: ${opts.json}\n`);
+    }
+  } finally {
+    await cleanup();
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
+  }
+}
+
+function gitCommit(): string | undefined {
+  try {
+    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
+  } catch {
+    return undefined;
+  }
+}
+
+try {
+  const opts = parseBenchOptions(process.argv.slice(2));
+  if (opts === 'help') {
+    process.stdout.write(`${USAGE}\n`);
+  } else {
+    await main(opts);
+  }
+} catch (err) {
+  if (interrupted) {
+    // The calls failed because of the interruption; the signal handler exits.
+  } else if (err instanceof UsageError) {
+    process.stderr.write(`bench: ${err.message}\n${USAGE}\n`);
+    process.exitCode = 2;
+  } else {
+    process.stderr.write(`bench: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exitCode = 1;
+  }
+}
