@@ -438,3 +438,14 @@ test('errors carry no key material, plaintext or ciphertext', (t) => {
   t.is(err?.cause, undefined);
 });
 
+
+test('the random pool gives every block fresh bytes, across refills', async (t) => {
+  const { fillRandom } = await import('../src/crypto/random-pool.js');
+  const seen = new Set<string>();
+  for (let i = 0; i < 2_000; i++) {
+    const b = fillRandom(Buffer.alloc(44));
+    t.false(b.every((x) => x === 0));
+    seen.add(b.toString('hex'));
+  }
+  t.is(seen.size, 2_000, 'no 44-byte draw repeats (the pool refills past its end)');
+});

@@ -1,4 +1,5 @@
-import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomFillSync, timingSafeEqual } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
+import { fillRandom } from './random-pool.js';
 import { decryptionFailed, invalidArgument, UnwrapdError } from '../errors.js';
 import { kwpUnwrap, kwpWrap } from './aes-kwp.js';
 import { encodeContext, type EncryptionContext } from './encryption-context.js';
@@ -113,8 +114,8 @@ export function sealBlock(p: SealParams): Buffer {
   let dataKey: Buffer;
   let nonce: Buffer;
   if (p.random === undefined) {
-    // One CSPRNG call for both (a fresh, unpooled buffer); the data-key half is zeroed in `finally`.
-    const r = randomFillSync(Buffer.alloc(DATA_KEY_LENGTH + NONCE_LENGTH));
+    // Both from the random pool into a fresh, unpooled buffer; the data-key half is zeroed in `finally`.
+    const r = fillRandom(Buffer.alloc(DATA_KEY_LENGTH + NONCE_LENGTH));
     dataKey = r.subarray(0, DATA_KEY_LENGTH);
     nonce = r.subarray(DATA_KEY_LENGTH);
   } else {
