@@ -15,29 +15,21 @@ export class CallCancelledError extends Error {
 }
 
 /**
- * An AbortSignal for a server call: aborts at the caller's deadline (reason DeadlineExceededError) or when
- * the client cancels (CallCancelledError). `done()` releases the timer.
+ * An AbortSignal for a server call: aborts when grpc-js cancels the call, which it does at the caller's
+ * deadline (grpc-js runs the deadline timer itself: reason DeadlineExceededError) and when the client
+ * cancels or goes away (CallCancelledError). No timer of our own per call: the hot path stays lean.
+ * `done()` removes the listener.
  */
 export function callSignal(call: Pick<grpc.ServerUnaryCall<unknown, unknown>, 'getDeadline' | 'once' | 'removeListener'>): { signal: AbortSignal; done: () => void } {
   const controller = new AbortController();
-  const deadline = call.getDeadline();
-  const at = deadline instanceof Date ? deadline.getTime() : deadline;
-  let timer: NodeJS.Timeout | undefined;
-  if (Number.isFinite(at)) {
-    const ms = at - Date.now();
-    if (ms <= 0) controller.abort(new DeadlineExceededError());
-    else {
-      timer = setTimeout(() => controller.abort(new DeadlineExceededError()), ms);
-      timer.unref();
-    }
-  }
-  const onCancel = () => controller.abort(new CallCancelledError());
-  call.once('cancelled', onCancel);
-  return {
-    signal: controller.signal,
-    done: () => {
-      if (timer) clearTimeout(timer);
-      call.removeListener('cancelled', onCancel);
-    },
+  const onCancel = () => {
+    const deadline = call.getDeadline();
+    const at = deadline instanceof Date ? deadline.getTime() : deadline;
+    // grpc-js fires its deadline timer a little before the absolute deadline the client computed.
+    controller.abort(Number.isFinite(at) && Date.now() >= at - DEADLINE_SLACK_MS ? new DeadlineExceededError() : new CallCancelledError());
   };
+  call.once('cancelled', onCancel);
+  return { signal: controller.signal, done: () => call.removeListener('cancelled', onCancel) };
 }
+
+const DEADLINE_SLACK_MS = 100;
