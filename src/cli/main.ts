@@ -21,8 +21,9 @@ usage: unwrapd <command> [options]
   policy rotate              --tenant T --id P [--min-decrypt-version N]
   policy revoke              --tenant T --id P [--reason R]
   policy purge               --tenant T --id P --yes [--force --reason R]   irreversible
-  encrypt                    --tenant T --policy P [--context k=v]... [--in FILE] [--out FILE]
-  decrypt                    --tenant T [--context k=v]... [--in FILE] [--out FILE]
+  encrypt                    --tenant T --policy P [--context k=v]... [--in FILE] [--out FILE] [--stream] [--quiet]
+                             up to 1 MiB: one block; larger (or --stream): a segmented envelope, streamed
+  decrypt                    --tenant T [--context k=v]... [--in FILE] [--out FILE] [--quiet]   either kind of envelope
   rewrap                     --tenant T [--target-policy P] [--context k=v]... [--in FILE] [--out FILE]
   status                     cache, keys and feed state
   events                     [--tenant T] [--from N] [--count N]   follow policy events (WatchEvents); --from replays

@@ -19,7 +19,17 @@ import type { RewrapRequest } from '../generated/unwrapd/v1/RewrapRequest.js';
 import type { RewrapResponse__Output } from '../generated/unwrapd/v1/RewrapResponse.js';
 import type { RollKeyRequest } from '../generated/unwrapd/v1/RollKeyRequest.js';
 import type { RotateIntermediateKeyRequest } from '../generated/unwrapd/v1/RotateIntermediateKeyRequest.js';
+import type { DecryptBatchRequest } from '../generated/unwrapd/v1/DecryptBatchRequest.js';
+import type { DecryptBatchResponse__Output } from '../generated/unwrapd/v1/DecryptBatchResponse.js';
+import type { DecryptStreamResponse__Output } from '../generated/unwrapd/v1/DecryptStreamResponse.js';
+import type { EncryptBatchRequest } from '../generated/unwrapd/v1/EncryptBatchRequest.js';
+import type { EncryptBatchResponse__Output } from '../generated/unwrapd/v1/EncryptBatchResponse.js';
+import type { EncryptStreamResponse__Output } from '../generated/unwrapd/v1/EncryptStreamResponse.js';
+import type { StreamHeader } from '../generated/unwrapd/v1/StreamHeader.js';
 import { loadProto } from '../server/proto.js';
+import { ContentStream, type StreamCallOpts, type StreamSource } from './content-stream.js';
+
+export { ContentStream, type StreamCallOpts, type StreamSource } from './content-stream.js';
 
 export interface ClientOptions {
   /** Default deadline of each call. Default 30 s. */
@@ -63,6 +73,43 @@ export class UnwrapdClient {
 
   decrypt(req: DecryptRequest, opts?: CallOpts): Promise<DecryptResponse__Output> {
     return this.#call(this.crypto, this.crypto.Decrypt as UnaryMethod<DecryptRequest, DecryptResponse__Output>, req, opts);
+  }
+
+  /** Many blocks in one call: one result per item, in order, each `ok` or its own `error` {code, message}. */
+  encryptBatch(req: EncryptBatchRequest, opts?: CallOpts): Promise<EncryptBatchResponse__Output> {
+    return this.#call(this.crypto, this.crypto.EncryptBatch as UnaryMethod<EncryptBatchRequest, EncryptBatchResponse__Output>, req, opts);
+  }
+
+  decryptBatch(req: DecryptBatchRequest, opts?: CallOpts): Promise<DecryptBatchResponse__Output> {
+    return this.#call(this.crypto, this.crypto.DecryptBatch as UnaryMethod<DecryptBatchRequest, DecryptBatchResponse__Output>, req, opts);
+  }
+
+  /**
+   * Content of any size to one segmented envelope: iterate the result for the envelope bytes, in order
+   * (`for await (const b of client.encryptStream(h, fs.createReadStream(f))) ...`, or pipe it). Backpressure
+   * both ways; no deadline unless `opts.deadlineMs`. `keyVersion` is set once the first bytes arrive.
+   */
+  encryptStream(header: StreamHeader, source: StreamSource, opts: StreamCallOpts = {}): ContentStream {
+    return new ContentStream(() => this.crypto.EncryptStream(opts.metadata ?? new grpc.Metadata(), streamOptions(opts)), { header }, source, opts, (res, self) => {
+      const r = res as EncryptStreamResponse__Output;
+      self.keyVersion ??= r.keyVersion;
+      return r.data;
+    });
+  }
+
+  /**
+   * A segmented envelope (bytes in any split) back to its content, segment by segment. The content is
+   * complete and authentic only if the iteration ends without an error.
+   */
+  decryptStream(header: StreamHeader, source: StreamSource, opts: StreamCallOpts = {}): ContentStream {
+    return new ContentStream(() => this.crypto.DecryptStream(opts.metadata ?? new grpc.Metadata(), streamOptions(opts)), { header }, source, opts, (res, self) => {
+      const r = res as DecryptStreamResponse__Output;
+      if (self.policyId === undefined && r.policyId) {
+        self.policyId = r.policyId;
+        self.keyVersion = r.keyVersion;
+      }
+      return r.plaintext;
+    });
   }
 
   rewrap(req: RewrapRequest, opts?: CallOpts): Promise<RewrapResponse__Output> {
@@ -124,4 +171,8 @@ export class UnwrapdClient {
       method.call(client, req, opts?.metadata ?? new grpc.Metadata(), options, (err, value) => (err ? reject(err) : resolve(value as Res)));
     });
   }
+}
+
+function streamOptions(opts: StreamCallOpts): grpc.CallOptions {
+  return opts.deadlineMs === undefined ? {} : { deadline: Date.now() + opts.deadlineMs };
 }

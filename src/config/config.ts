@@ -16,6 +16,12 @@ export interface Config {
   registryPath: string;
   /** Largest plaintext block accepted by Encrypt. */
   maxBlockBytes: number;
+  /** Most items in one EncryptBatch / DecryptBatch call. */
+  batchMaxItems: number;
+  /** Most plaintext bytes in one EncryptBatch (DecryptBatch: the same plus 241 bytes of envelope overhead per item). */
+  batchMaxBytes: number;
+  /** Plaintext bytes per segment of the envelopes EncryptStream writes (recorded in each envelope). */
+  streamSegmentBytes: number;
   cacheMaxEntries: number;
   cacheMaxAgeMs: number;
   providerTimeoutMs: number;
@@ -137,6 +143,9 @@ const SETTINGS = [
   { key: 'keystorePath', flag: 'keystore', env: 'UNWRAPD_KEYSTORE', parse: str },
   { key: 'registryPath', flag: 'registry', env: 'UNWRAPD_REGISTRY', parse: str },
   { key: 'maxBlockBytes', flag: 'max-block-bytes', env: 'UNWRAPD_MAX_BLOCK_BYTES', parse: int('maxBlockBytes', 1024, MAX_BLOCK_BYTES_LIMIT) },
+  { key: 'batchMaxItems', flag: 'batch-max-items', env: 'UNWRAPD_BATCH_MAX_ITEMS', parse: int('batchMaxItems', 1, 100_000) },
+  { key: 'batchMaxBytes', flag: 'batch-max-bytes', env: 'UNWRAPD_BATCH_MAX_BYTES', parse: int('batchMaxBytes', 1024, MAX_BLOCK_BYTES_LIMIT) },
+  { key: 'streamSegmentBytes', flag: 'stream-segment-bytes', env: 'UNWRAPD_STREAM_SEGMENT_BYTES', parse: int('streamSegmentBytes', 1024, 4 * 1024 * 1024) },
   { key: 'cacheMaxEntries', flag: 'cache-max-entries', env: 'UNWRAPD_CACHE_MAX_ENTRIES', parse: int('cacheMaxEntries', 1, 1_000_000) },
   { key: 'cacheMaxAgeMs', flag: 'cache-max-age-ms', env: 'UNWRAPD_CACHE_MAX_AGE_MS', parse: int('cacheMaxAgeMs', 1000, 24 * 3600 * 1000) },
   { key: 'providerTimeoutMs', flag: 'provider-timeout-ms', env: 'UNWRAPD_PROVIDER_TIMEOUT_MS', parse: int('providerTimeoutMs', 10, 120_000) },
@@ -201,6 +210,9 @@ export function loadConfig(flags: Record<string, string | undefined>, env: NodeJ
     keystorePath: inData(partial.keystorePath, 'keystore.json'),
     registryPath: inData(partial.registryPath, 'policies.json'),
     maxBlockBytes: (partial.maxBlockBytes as number | undefined) ?? 4 * 1024 * 1024,
+    batchMaxItems: (partial.batchMaxItems as number | undefined) ?? 1024,
+    batchMaxBytes: (partial.batchMaxBytes as number | undefined) ?? 4 * 1024 * 1024,
+    streamSegmentBytes: (partial.streamSegmentBytes as number | undefined) ?? 64 * 1024,
     cacheMaxEntries: (partial.cacheMaxEntries as number | undefined) ?? 10_000,
     cacheMaxAgeMs: (partial.cacheMaxAgeMs as number | undefined) ?? 30 * 60 * 1000,
     providerTimeoutMs: (partial.providerTimeoutMs as number | undefined) ?? 10_000,

@@ -1,7 +1,7 @@
 import type { KeyCache, PolicyKey } from '../cache/key-cache.js';
 import { StaleLoadError } from '../cache/key-cache.js';
 import type { EncryptionContext } from '../crypto/encryption-context.js';
-import { openBlock, parseEnvelope, rewrapEnvelope, sealBlock, type ParsedEnvelope } from '../crypto/envelope.js';
+import { openBlock, parseEnvelope, rewrapEnvelope, sealBlock, type EnvelopeRef, type ParsedEnvelope } from '../crypto/envelope.js';
 import type { SecretKey } from '../crypto/secret-key.js';
 import { decryptionFailed, invalidArgument, UnwrapdError } from '../errors.js';
 import type { PolicyRegistry } from '../registry/policy-registry.js';
@@ -45,7 +45,7 @@ export interface CryptoServiceOptions {
 }
 
 /** A key for one operation; `release()` destroys it when it is not the cache's (the system path). */
-interface KeyLease {
+export interface KeyLease {
   kek: SecretKey;
   release(): void;
 }
@@ -122,6 +122,24 @@ export class CryptoService {
     }
   }
 
+  // ---- for batches and streams (core/batch-service.ts, core/stream-service.ts): the same state checks and
+  // leases as the single-block calls. Check synchronously right before every use of a key.
+
+  /** The policy, if this purpose may encrypt under it now (NOT_FOUND, FAILED_PRECONDITION otherwise). */
+  usablePolicy(tenant: string, policyId: string, purpose: Purpose): PolicyRecord {
+    return this.#policyFor(tenant, policyId, purpose);
+  }
+
+  /** The policy content names (tenant, policy, version), if this purpose may decrypt it now. */
+  usablePolicyForContent(ref: EnvelopeRef, purpose: Purpose): PolicyRecord {
+    return this.#policyForEnvelope(ref, purpose);
+  }
+
+  /** A key lease for a policy version (cached, or the system path's own key); release it in a `finally`. */
+  leaseKey(policy: PolicyRecord, version: number, req: CallerRequest): Promise<KeyLease> {
+    return this.#lease(policy, version, req);
+  }
+
   checkBlockSize(length: number): void {
     if (length > this.#o.maxBlockBytes) {
       throw invalidArgument(`plaintext is ${length} bytes; the largest block is ${this.#o.maxBlockBytes} bytes (use EncryptStream for larger content)`);
@@ -147,7 +165,7 @@ export class CryptoService {
   }
 
   /** The policy an envelope names; unknown policy or version is the generic failure. */
-  #policyForEnvelope(parsed: ParsedEnvelope, purpose: Purpose): PolicyRecord {
+  #policyForEnvelope(parsed: EnvelopeRef, purpose: Purpose): PolicyRecord {
     const policy = this.#o.registry.get(parsed.tenant, parsed.policyId);
     if (!policy) throw decryptionFailed();
     this.#requireNotRevoking(policy, purpose);

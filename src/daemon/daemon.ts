@@ -3,12 +3,15 @@ import { openAuditLog, type AuditLog } from '../audit/audit-log.js';
 import { KeyCache } from '../cache/key-cache.js';
 import { RefreshAhead } from '../cache/refresh-ahead.js';
 import type { Config } from '../config/config.js';
+import { BatchService } from '../core/batch-service.js';
 import { CryptoService } from '../core/crypto-service.js';
+import { StreamService } from '../core/stream-service.js';
 import { KeyUnwrapper } from '../core/key-unwrapper.js';
 import { LifecycleService } from '../core/lifecycle-service.js';
 import { PolicyService } from '../core/policy-service.js';
 import { StatusReporter } from '../core/status-reporter.js';
-import { MAX_ENVELOPE_OVERHEAD } from '../crypto/envelope-format.js';
+import { MAX_ENVELOPE_OVERHEAD, TAG_LENGTH } from '../crypto/envelope-format.js';
+import { MAX_SEGMENT_BYTES } from '../crypto/segmented-format.js';
 import type { Logger } from '../log/logger.js';
 import { createBuiltInProviders } from '../providers/build-providers.js';
 import { createProviderRouter } from '../providers/provider-router.js';
@@ -41,6 +44,10 @@ export interface Daemon {
   provider: RootKeyProvider;
   unwrapper: KeyUnwrapper;
   crypto: CryptoService;
+  /** EncryptBatch / DecryptBatch (limits from the config). */
+  batches: BatchService;
+  /** EncryptStream / DecryptStream; `streams.stats()` shows open streams, live stream keys and bytes in flight. */
+  streams: StreamService;
   policies: PolicyService;
   lifecycle: LifecycleService;
   refresher: RefreshAhead;
@@ -57,6 +64,18 @@ export interface Daemon {
 
 /** Headroom over a block for the envelope header and the other fields of a message. */
 const MESSAGE_HEADROOM = 64 * 1024;
+
+/**
+ * The gRPC message limit: the largest of a block, a full batch (its bytes plus per-item envelope overhead
+ * and fields) and the largest stream segment a DecryptStream may meet, plus headroom.
+ */
+function maxMessageBytes(config: Config): number {
+  const batch = config.batchMaxBytes + config.batchMaxItems * BATCH_ITEM_ALLOWANCE;
+  return Math.max(config.maxBlockBytes, batch, MAX_SEGMENT_BYTES + TAG_LENGTH) + MESSAGE_HEADROOM;
+}
+
+/** Per batch item: envelope overhead (241 at most) and the item's fields and framing, with room for a small context. */
+const BATCH_ITEM_ALLOWANCE = 512;
 
 /** The root-key providers, by URI scheme. */
 function createProviders(config: Config, opts: DaemonOptions): RootKeyProvider {
@@ -107,6 +126,8 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
     maxEnvelopeBytes: config.maxBlockBytes + MAX_ENVELOPE_OVERHEAD,
     gate,
   });
+  const batches = new BatchService(crypto, { maxItems: config.batchMaxItems, maxBytes: config.batchMaxBytes });
+  const streams = new StreamService(crypto, { segmentBytes: config.streamSegmentBytes });
   // A policy that stops being usable (revoked or purged, here or by another process) loses its keys at once.
   registry.onChange((record) => {
     if (record.state === 'revoked' || record.state === 'purged') cache.evictPolicy(record.tenant, record.id);
@@ -146,9 +167,9 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
   status.addFeed(probe);
   const server = await startGrpcServer({
     listen: config.listen,
-    maxMessageBytes: config.maxBlockBytes + MESSAGE_HEADROOM,
+    maxMessageBytes: maxMessageBytes(config),
     socketMode: config.socketMode,
-    crypto: cryptoHandlers({ crypto, callers }, log),
+    crypto: cryptoHandlers({ crypto, callers, batches, streams }, log),
     admin: adminHandlers({ policies, lifecycle, status, callers, events: fleet.events }, log),
   });
   fleet.attachHealth(server.health);
@@ -164,6 +185,8 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
     provider,
     unwrapper,
     crypto,
+    batches,
+    streams,
     policies,
     lifecycle,
     refresher,

@@ -1,5 +1,7 @@
 import { requireRole } from '../auth/caller.js';
+import type { BatchService } from '../core/batch-service.js';
 import type { CallerRequest, CryptoService } from '../core/crypto-service.js';
+import type { StreamService } from '../core/stream-service.js';
 import { invalidArgument } from '../errors.js';
 import type { CryptoHandlers } from '../generated/unwrapd/v1/Crypto.js';
 import type { DecryptRequest__Output } from '../generated/unwrapd/v1/DecryptRequest.js';
@@ -9,13 +11,19 @@ import type { EncryptResponse } from '../generated/unwrapd/v1/EncryptResponse.js
 import type { RewrapRequest__Output } from '../generated/unwrapd/v1/RewrapRequest.js';
 import type { RewrapResponse } from '../generated/unwrapd/v1/RewrapResponse.js';
 import type { Logger } from '../log/logger.js';
+import { batchHandlers } from './batch-handlers.js';
 import type { CallerResolver } from './caller-resolver.js';
 import { callerFields, requireBytes, requireId } from './request-fields.js';
-import { unary, unimplementedStream, unimplementedUnary } from './unary.js';
+import { streamHandlers } from './stream-handlers.js';
+import { unary } from './unary.js';
 
 export interface CryptoDeps {
   crypto: CryptoService;
   callers: CallerResolver;
+  /** EncryptBatch / DecryptBatch (server/batch-handlers.ts). */
+  batches: BatchService;
+  /** EncryptStream / DecryptStream (server/stream-handlers.ts). */
+  streams: StreamService;
 }
 
 /** Thin handlers: validate, check the caller's role for the purpose, call the core, return. */
@@ -49,9 +57,7 @@ export function cryptoHandlers(deps: CryptoDeps, log: Logger): CryptoHandlers {
       const out = await crypto.rewrap({ ...c, envelope: envelopeField(req.envelope), targetPolicyId });
       return { envelope: out.envelope, policyId: out.policyId, keyVersion: out.keyVersion };
     }),
-    EncryptBatch: unimplementedUnary('EncryptBatch'),
-    DecryptBatch: unimplementedUnary('DecryptBatch'),
-    EncryptStream: unimplementedStream('EncryptStream'),
-    DecryptStream: unimplementedStream('DecryptStream'),
+    ...batchHandlers(deps, log),
+    ...streamHandlers(deps, log),
   };
 }

@@ -3,8 +3,12 @@
 
 export interface DecryptStreamResponse {
   'plaintext'?: (Buffer | Uint8Array | string);
+  'policyId'?: (string);
+  'keyVersion'?: (number);
 }
 
 export interface DecryptStreamResponse__Output {
   'plaintext': (Buffer);
+  'policyId': (string);
+  'keyVersion': (number);
 }

@@ -1,0 +1,158 @@
+import { openBlock, sealBlock, type ParsedEnvelope } from '../crypto/envelope.js';
+import { MAX_ENVELOPE_OVERHEAD } from '../crypto/envelope-format.js';
+import type { EncryptionContext } from '../crypto/encryption-context.js';
+import { invalidArgument, UnwrapdError } from '../errors.js';
+import type { PolicyRecord } from '../registry/policy.js';
+import type { CallerRequest, CryptoService, KeyLease } from './crypto-service.js';
+
+export interface BatchLimits {
+  /** Most items in one EncryptBatch or DecryptBatch call. */
+  maxItems: number;
+  /**
+   * Most plaintext bytes in one EncryptBatch (sum over items). DecryptBatch allows the same plus the largest
+   * envelope overhead per item, so whatever one EncryptBatch produced decrypts in one DecryptBatch.
+   */
+  maxBytes: number;
+}
+
+/** One item's outcome: its value, or the error that failed it alone (mapped to a status by the edge). */
+export type ItemResult<T> = { ok: T } | { error: unknown };
+
+export interface BatchItem {
+  context: EncryptionContext;
+}
+
+export interface EncryptBatchInput extends Omit<CallerRequest, 'context'> {
+  policyId: string;
+  items: readonly (BatchItem & { plaintext: Uint8Array })[];
+}
+
+export interface DecryptBatchInput extends Omit<CallerRequest, 'context'> {
+  items: readonly (BatchItem & { envelope: Uint8Array })[];
+}
+
+export interface EncryptedItem {
+  envelope: Buffer;
+  keyVersion: number;
+}
+
+export interface DecryptedItem {
+  plaintext: Buffer;
+  policyId: string;
+  keyVersion: number;
+}
+
+/**
+ * Many small items (mail) in one call, each with its own context, result and error. Request-level problems
+ * (limits, an unknown or revoked policy for EncryptBatch, an unavailable provider, the deadline) fail the
+ * call; item-level ones (a malformed or tampered envelope, a bad context, an oversized item, for DecryptBatch
+ * a revoked policy of that item) fail only that item.
+ *
+ * Fast because the key work is shared: all items of one (policy, version) use one key lease, taken once per
+ * call, and the policy state is checked once, synchronously, right before that group's items are sealed or
+ * opened in one synchronous run (no revocation can interleave, as in CryptoService).
+ */
+export class BatchService {
+  readonly #crypto: CryptoService;
+  readonly limits: BatchLimits;
+
+  constructor(crypto: CryptoService, limits: BatchLimits) {
+    this.#crypto = crypto;
+    this.limits = limits;
+  }
+
+  async encrypt(input: EncryptBatchInput): Promise<ItemResult<EncryptedItem>[]> {
+    let bytes = 0;
+    for (const item of input.items) bytes += item.plaintext.length;
+    this.#checkLimits(input.items.length, bytes, this.limits.maxBytes, 'plaintext');
+    if (input.items.length === 0) return [];
+    const { tenant, policyId, purpose } = input;
+    const policy = this.#crypto.usablePolicy(tenant, policyId, purpose);
+    const version = policy.activeVersion;
+    return this.#withLease(policy, version, input, (lease) => {
+      // Synchronous from the state check to the last item: no eviction or revocation interleaves.
+      this.#crypto.usablePolicy(tenant, policyId, purpose);
+      const ref = { tenant, policyId, keyVersion: version };
+      return input.items.map((item): ItemResult<EncryptedItem> => {
+        try {
+          this.#crypto.checkBlockSize(item.plaintext.length);
+          return { ok: { envelope: sealBlock({ ref, kek: lease.kek, plaintext: item.plaintext, context: item.context }), keyVersion: version } };
+        } catch (error) {
+          return { error };
+        }
+      });
+    });
+  }
+
+  async decrypt(input: DecryptBatchInput): Promise<ItemResult<DecryptedItem>[]> {
+    let bytes = 0;
+    for (const item of input.items) bytes += item.envelope.length;
+    this.#checkLimits(input.items.length, bytes, this.limits.maxBytes + input.items.length * MAX_ENVELOPE_OVERHEAD, 'envelope');
+    const results: ItemResult<DecryptedItem>[] = new Array(input.items.length);
+    // Parse every item, then group by (policy, version): one lease per group.
+    const groups = new Map<string, { ref: ParsedEnvelope; members: { index: number; parsed: ParsedEnvelope }[] }>();
+    input.items.forEach((item, index) => {
+      try {
+        if (item.envelope.length === 0) throw invalidArgument('envelope is required');
+        const parsed = this.#crypto.parse(input.tenant, item.envelope);
+        const key = `${parsed.policyId}\u0000${parsed.keyVersion}`;
+        let group = groups.get(key);
+        if (!group) groups.set(key, (group = { ref: parsed, members: [] }));
+        group.members.push({ index, parsed });
+      } catch (error) {
+        results[index] = { error };
+      }
+    });
+    await Promise.all(
+      [...groups.values()].map(async (group) => {
+        const fail = (error: unknown) => {
+          for (const m of group.members) results[m.index] = { error };
+        };
+        try {
+          const policy = this.#crypto.usablePolicyForContent(group.ref, input.purpose);
+          await this.#withLease(policy, group.ref.keyVersion, input, (lease) => {
+            this.#crypto.usablePolicyForContent(group.ref, input.purpose);
+            for (const m of group.members) {
+              try {
+                const plaintext = openBlock(m.parsed, lease.kek, input.items[m.index]!.context);
+                results[m.index] = { ok: { plaintext, policyId: m.parsed.policyId, keyVersion: m.parsed.keyVersion } };
+              } catch (error) {
+                results[m.index] = { error };
+              }
+            }
+          });
+        } catch (error) {
+          if (input.signal.aborted) throw input.signal.reason; // the call's deadline or cancellation fails the call
+          fail(error);
+        }
+      }),
+    );
+    return results;
+  }
+
+  #checkLimits(count: number, bytes: number, maxBytes: number, what: string): void {
+    if (count > this.limits.maxItems) {
+      throw invalidArgument(`a batch has at most ${this.limits.maxItems} items; this one has ${count} (split it)`);
+    }
+    if (bytes > maxBytes) {
+      throw invalidArgument(`a batch carries at most ${maxBytes} ${what} bytes; this one has ${bytes} (split it)`);
+    }
+  }
+
+  /**
+   * Runs `use` with a key lease for (policy, version) and releases it. The use is synchronous: a cached key
+   * can only be destroyed (evicted) between turns of the event loop, so if it was destroyed while this call
+   * was being resumed, the lease is taken again (a few times at most, as CryptoService does).
+   */
+  async #withLease<T>(policy: PolicyRecord, version: number, req: Omit<CallerRequest, 'context'>, use: (lease: KeyLease) => T): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      const lease = await this.#crypto.leaseKey(policy, version, { ...req, context: {} });
+      try {
+        if (!lease.kek.destroyed) return use(lease);
+      } finally {
+        lease.release();
+      }
+      if (attempt >= 2) throw new UnwrapdError('unavailable', `keys of policy ${policy.tenant}/${policy.id} keep changing; retry`);
+    }
+  }
+}

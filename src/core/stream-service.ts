@@ -1,0 +1,268 @@
+import { SegmentOpener, SegmentSealer } from '../crypto/segmented.js';
+import { requireSegmentSize, type SegmentedHeader } from '../crypto/segmented-format.js';
+import { decryptionFailed, UnwrapdError } from '../errors.js';
+import type { PolicyRecord } from '../registry/policy.js';
+import type { CallerRequest, CryptoService, KeyLease } from './crypto-service.js';
+
+export interface StreamServiceOptions {
+  /** Plaintext bytes per segment of the envelopes EncryptStream writes (recorded in each header). */
+  segmentBytes: number;
+  /**
+   * Response bytes a stream may have handed to the transport and not yet seen sent before it stops reading
+   * its client (backpressure). Default: 4 segments.
+   */
+  maxPendingWriteBytes?: number;
+}
+
+export interface StreamStats {
+  /** Streams open now; each holds one content key. */
+  open: number;
+  /** Content keys alive now (equals `open`; 0 once every stream has ended, however it ended). */
+  liveKeys: number;
+  /** Key leases held by streams now: a lease is held only while a stream's header is made or read. */
+  leases: number;
+  /** Segment bytes held now: partial segments in stream buffers, plus responses not yet sent. */
+  inFlightBytes: number;
+  /** Response bytes handed to the transport and not yet sent, now and at most since start (or resetPeak()). */
+  pendingWriteBytes: number;
+  peakPendingWriteBytes: number;
+  started: number;
+  completed: number;
+  failed: number;
+}
+
+interface Session {
+  readonly bufferedBytes: number;
+  readonly keyAlive: boolean;
+}
+
+/**
+ * EncryptStream and DecryptStream in the core: one segmented envelope per stream (src/crypto/segmented.ts),
+ * one fresh data key per stream. The key lease (the policy version's KEK) is held only while the header is
+ * made (to wrap the data key) or read (to unwrap it); afterwards a stream holds only its own content key,
+ * zeroized when it ends, whatever the reason (done, failed, cancelled, deadline).
+ *
+ * Revocation: the policy's state is checked synchronously before every segment is sealed or opened (the
+ * same check as a single block: registry state and the revocation gate), so a revoke stops a running stream
+ * at its next segment with FAILED_PRECONDITION.
+ */
+export class StreamService {
+  readonly #crypto: CryptoService;
+  readonly segmentBytes: number;
+  readonly maxPendingWriteBytes: number;
+  readonly #sessions = new Set<Session>();
+  #leases = 0;
+  #pending = 0;
+  #peakPending = 0;
+  #started = 0;
+  #completed = 0;
+  #failed = 0;
+
+  constructor(crypto: CryptoService, opts: StreamServiceOptions) {
+    this.#crypto = crypto;
+    this.segmentBytes = requireSegmentSize(opts.segmentBytes);
+    this.maxPendingWriteBytes = opts.maxPendingWriteBytes ?? 4 * (this.segmentBytes + 64);
+  }
+
+  stats(): StreamStats {
+    let buffered = 0;
+    let keys = 0;
+    for (const s of this.#sessions) {
+      buffered += s.bufferedBytes;
+      if (s.keyAlive) keys++;
+    }
+    return {
+      open: this.#sessions.size,
+      liveKeys: keys,
+      leases: this.#leases,
+      inFlightBytes: buffered + this.#pending,
+      pendingWriteBytes: this.#pending,
+      peakPendingWriteBytes: this.#peakPending,
+      started: this.#started,
+      completed: this.#completed,
+      failed: this.#failed,
+    };
+  }
+
+  resetPeak(): void {
+    this.#peakPending = this.#pending;
+  }
+
+  /** The transport's accounting of response bytes written and not yet sent (src/server/stream-io.ts). */
+  notePendingWrite(delta: number): void {
+    this.#pending += delta;
+    if (this.#pending > this.#peakPending) this.#peakPending = this.#pending;
+  }
+
+  /** Starts an encryption: checks the policy, wraps a fresh data key, returns the session (header ready). */
+  async openEncrypt(input: CallerRequest & { policyId: string }): Promise<EncryptStreamSession> {
+    const { tenant, policyId, purpose } = input;
+    const policy = this.#crypto.usablePolicy(tenant, policyId, purpose);
+    const version = policy.activeVersion;
+    const check = () => void this.#crypto.usablePolicy(tenant, policyId, purpose);
+    const sealer = await this.#withLease(policy, version, input, (lease) => {
+      check();
+      return new SegmentSealer({ ref: { tenant, policyId, keyVersion: version }, kek: lease.kek, context: input.context, segmentSize: this.segmentBytes, beforeSegment: check });
+    });
+    return new EncryptStreamSession(sealer, version, this.#register.bind(this));
+  }
+
+  /** Starts a decryption: the key is looked up once the envelope's header has arrived (DecryptStreamSession.readHeader). */
+  openDecrypt(input: CallerRequest): DecryptStreamSession {
+    let check: (() => void) | undefined;
+    const opener = new SegmentOpener({
+      context: input.context, // validated here
+      beforeSegment: () => {
+        if (!check) throw new UnwrapdError('internal', 'segment before the header');
+        check();
+      },
+    });
+    return new DecryptStreamSession(opener, this.#register.bind(this), async (header) => {
+      if (header.tenant !== input.tenant) throw decryptionFailed();
+      const policy = this.#crypto.usablePolicyForContent(header, input.purpose);
+      const verify = () => void this.#crypto.usablePolicyForContent(header, input.purpose);
+      await this.#withLease(policy, header.keyVersion, input, (lease) => {
+        verify();
+        opener.unlock(lease.kek);
+      });
+      check = verify;
+    });
+  }
+
+  #register(session: Session): (outcome: 'completed' | 'failed') => void {
+    this.#sessions.add(session);
+    this.#started++;
+    let done = false;
+    return (outcome) => {
+      if (done) return;
+      done = true;
+      this.#sessions.delete(session);
+      if (outcome === 'completed') this.#completed++;
+      else this.#failed++;
+    };
+  }
+
+  /** A lease for the synchronous `use`; taken again if the cached key was destroyed while resuming. */
+  async #withLease<T>(policy: PolicyRecord, version: number, req: CallerRequest, use: (lease: KeyLease) => T): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      const lease = await this.#crypto.leaseKey(policy, version, req);
+      this.#leases++;
+      try {
+        if (!lease.kek.destroyed) return use(lease);
+      } finally {
+        this.#leases--;
+        lease.release();
+      }
+      if (attempt >= 2) throw new UnwrapdError('unavailable', `keys of policy ${policy.tenant}/${policy.id} keep changing; retry`);
+    }
+  }
+}
+
+/** One EncryptStream: header first, then push() plaintext, then final(); close() always (in a finally). */
+export class EncryptStreamSession implements Session {
+  readonly #sealer: SegmentSealer;
+  readonly keyVersion: number;
+  readonly #end: (outcome: 'completed' | 'failed') => void;
+  #completed = false;
+
+  constructor(sealer: SegmentSealer, keyVersion: number, register: (s: Session) => (outcome: 'completed' | 'failed') => void) {
+    this.#sealer = sealer;
+    this.keyVersion = keyVersion;
+    this.#end = register(this);
+  }
+
+  get header(): Buffer {
+    return this.#sealer.header;
+  }
+
+  get bufferedBytes(): number {
+    return this.#sealer.bufferedBytes;
+  }
+
+  get keyAlive(): boolean {
+    return !this.#sealer.destroyed;
+  }
+
+  /**
+   * Yields each sealed segment as soon as it is complete, as [ciphertext, tag] (the segment is the two
+   * concatenated); the policy is checked before each.
+   */
+  push(chunk: Uint8Array): Generator<[Buffer, Buffer], void, undefined> {
+    return this.#sealer.pushParts(chunk);
+  }
+
+  /** The final segment, as [ciphertext, tag]; the stream is complete once it has been sent. */
+  final(): [Buffer, Buffer] {
+    const out = this.#sealer.finalParts();
+    this.#completed = true;
+    return out;
+  }
+
+  /** Zeroizes the stream's key and buffers. Idempotent. */
+  close(): void {
+    this.#sealer.destroy();
+    this.#end(this.#completed ? 'completed' : 'failed');
+  }
+}
+
+/** One DecryptStream: readHeader() until it gives the first segment bytes, then push(), final(), close(). */
+export class DecryptStreamSession implements Session {
+  readonly #opener: SegmentOpener;
+  readonly #end: (outcome: 'completed' | 'failed') => void;
+  readonly #unlock: (header: SegmentedHeader) => Promise<void>;
+  #ready = false;
+  #completed = false;
+
+  constructor(opener: SegmentOpener, register: (s: Session) => (outcome: 'completed' | 'failed') => void, unlock: (header: SegmentedHeader) => Promise<void>) {
+    this.#opener = opener;
+    this.#unlock = unlock;
+    this.#end = register(this);
+  }
+
+  get ready(): boolean {
+    return this.#ready;
+  }
+
+  get header(): SegmentedHeader | undefined {
+    return this.#opener.header;
+  }
+
+  get bufferedBytes(): number {
+    return this.#opener.bufferedBytes;
+  }
+
+  get keyAlive(): boolean {
+    return this.#ready && !this.#opener.destroyed;
+  }
+
+  /**
+   * Feeds the first envelope bytes. Once the header is complete: checks the tenant and the policy, unwraps the
+   * data key and returns the bytes past the header (to push()); until then returns undefined.
+   */
+  async readHeader(chunk: Uint8Array): Promise<Buffer | undefined> {
+    const read = this.#opener.readHeader(chunk);
+    if (!read) return undefined;
+    await this.#unlock(read.header);
+    this.#ready = true;
+    return read.rest;
+  }
+
+  /** Yields the plaintext of each full segment once its tag verified; the policy is checked before each. */
+  push(chunk: Uint8Array): Generator<Buffer, void, undefined> {
+    if (!this.#ready) throw new UnwrapdError('internal', 'push before the header');
+    return this.#opener.push(chunk);
+  }
+
+  /** At the end of the input: the final segment's plaintext (missing or cut short: the generic failure). */
+  final(): Buffer {
+    if (!this.#ready) throw decryptionFailed(); // the input ended inside the header
+    const out = this.#opener.final();
+    this.#completed = true;
+    return out;
+  }
+
+  close(): void {
+    this.#opener.destroy();
+    this.#end(this.#completed ? 'completed' : 'failed');
+  }
+}

@@ -1,0 +1,57 @@
+import * as grpc from '@grpc/grpc-js';
+import type { BatchService, ItemResult } from '../core/batch-service.js';
+import { UnwrapdError } from '../errors.js';
+import type { DecryptBatchRequest__Output } from '../generated/unwrapd/v1/DecryptBatchRequest.js';
+import type { DecryptBatchResponse } from '../generated/unwrapd/v1/DecryptBatchResponse.js';
+import type { EncryptBatchRequest__Output } from '../generated/unwrapd/v1/EncryptBatchRequest.js';
+import type { EncryptBatchResponse } from '../generated/unwrapd/v1/EncryptBatchResponse.js';
+import type { ItemError } from '../generated/unwrapd/v1/ItemError.js';
+import type { Logger } from '../log/logger.js';
+import type { CallerResolver } from './caller-resolver.js';
+import { cryptoCaller } from './crypto-caller.js';
+import { requireId } from './request-fields.js';
+import { toStatus } from './status-codes.js';
+import { unary } from './unary.js';
+
+export interface BatchDeps {
+  batches: BatchService;
+  callers: CallerResolver;
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * EncryptBatch / DecryptBatch: thin handlers. Request-level errors fail the call (unary's mapping); each
+ * item's error becomes its own ItemError through the same mapping (status-codes.ts), so a failed decryption
+ * is INVALID_ARGUMENT with the one generic message there too.
+ */
+export function batchHandlers(deps: BatchDeps, log: Logger) {
+  const itemError = (err: unknown, method: string): ItemError => {
+    const status = toStatus(err, log, method);
+    return { code: status.code ?? grpc.status.INTERNAL, message: status.details ?? '' };
+  };
+  const caller = (req: EncryptBatchRequest__Output | DecryptBatchRequest__Output, signal: AbortSignal, call: Parameters<CallerResolver>[0]) =>
+    cryptoCaller(deps.callers, { tenant: req.tenant, purpose: req.purpose, requestId: req.requestId }, signal, call);
+  const items = <T extends { context?: Record<string, string> }>(list: T[] | undefined): T[] => {
+    if (!Array.isArray(list)) throw new UnwrapdError('invalid_argument', 'items is required');
+    return list;
+  };
+  const results = <T, R>(list: ItemResult<T>[], method: string, ok: (v: T) => R) =>
+    list.map((r) => ('ok' in r ? { ok: ok(r.ok) } : { error: itemError(r.error, method) }));
+
+  return {
+    EncryptBatch: unary<EncryptBatchRequest__Output, EncryptBatchResponse>('EncryptBatch', log, async (req, signal, call) => {
+      const c = caller(req, signal, call);
+      const policyId = requireId(req.policyId, 'policy_id');
+      const list = items(req.items).map((i) => ({ plaintext: i.plaintext ?? EMPTY, context: i.context ?? {} }));
+      const out = await deps.batches.encrypt({ tenant: c.tenant, purpose: c.purpose, requestId: c.requestId, signal, policyId, items: list });
+      return { results: results(out, 'EncryptBatch', (v) => ({ envelope: v.envelope, keyVersion: v.keyVersion })) };
+    }),
+    DecryptBatch: unary<DecryptBatchRequest__Output, DecryptBatchResponse>('DecryptBatch', log, async (req, signal, call) => {
+      const c = caller(req, signal, call);
+      const list = items(req.items).map((i) => ({ envelope: i.envelope ?? EMPTY, context: i.context ?? {} }));
+      const out = await deps.batches.decrypt({ tenant: c.tenant, purpose: c.purpose, requestId: c.requestId, signal, items: list });
+      return { results: results(out, 'DecryptBatch', (v) => ({ plaintext: v.plaintext, policyId: v.policyId, keyVersion: v.keyVersion })) };
+    }),
+  };
+}

@@ -1,0 +1,114 @@
+import type * as grpc from '@grpc/grpc-js';
+import type { StreamService } from '../core/stream-service.js';
+import { invalidArgument } from '../errors.js';
+import type { DecryptStreamRequest__Output } from '../generated/unwrapd/v1/DecryptStreamRequest.js';
+import type { DecryptStreamResponse } from '../generated/unwrapd/v1/DecryptStreamResponse.js';
+import type { EncryptStreamRequest__Output } from '../generated/unwrapd/v1/EncryptStreamRequest.js';
+import type { EncryptStreamResponse } from '../generated/unwrapd/v1/EncryptStreamResponse.js';
+import type { StreamHeader__Output } from '../generated/unwrapd/v1/StreamHeader.js';
+import type { Logger } from '../log/logger.js';
+import { callSignal } from './call-signal.js';
+import type { CallerResolver } from './caller-resolver.js';
+import { cryptoCaller } from './crypto-caller.js';
+import { requireId } from './request-fields.js';
+import { toStatus } from './status-codes.js';
+import { StreamIO } from './stream-io.js';
+
+export interface StreamDeps {
+  streams: StreamService;
+  callers: CallerResolver;
+}
+
+type StreamRequest = EncryptStreamRequest__Output | DecryptStreamRequest__Output;
+
+/**
+ * EncryptStream / DecryptStream: thin handlers over core/stream-service.ts. The first message is a
+ * StreamHeader, later ones carry `chunk` bytes in any split. Each response carries one segment (encrypt:
+ * the envelope header first, then sealed segments; decrypt: the plaintext of each verified segment). The
+ * stream honours the caller's deadline and cancellation, and backpressure both ways (src/server/stream-io.ts).
+ */
+export function streamHandlers(deps: StreamDeps, log: Logger) {
+  return {
+    EncryptStream: bidi<EncryptStreamRequest__Output, EncryptStreamResponse>('EncryptStream', deps, log, async (io, signal, call) => {
+      const header = requireHeader(await io.read(), 'EncryptStream');
+      const c = cryptoCaller(deps.callers, header, signal, call);
+      const session = await deps.streams.openEncrypt({ ...c, policyId: requireId(header.policyId, 'policy_id') });
+      try {
+        const keyVersion = session.keyVersion;
+        const send = (parts: Buffer[]) => {
+          const data = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+          return io.write({ data, keyVersion }, data.length);
+        };
+        await send([session.header]);
+        for (let msg = await io.read(); msg !== null; msg = await io.read()) {
+          for (const segment of session.push(requireChunk(msg))) await send(segment);
+        }
+        await send(session.final());
+      } finally {
+        session.close();
+      }
+    }),
+    DecryptStream: bidi<DecryptStreamRequest__Output, DecryptStreamResponse>('DecryptStream', deps, log, async (io, signal, call) => {
+      const header = requireHeader(await io.read(), 'DecryptStream');
+      if (header.policyId) throw invalidArgument('DecryptStream takes no policy_id: the envelope names its policy');
+      const session = deps.streams.openDecrypt(cryptoCaller(deps.callers, header, signal, call));
+      try {
+        let first = true;
+        const send = (plaintext: Buffer) => {
+          if (!first) return io.write({ plaintext }, plaintext.length);
+          first = false;
+          return io.write({ plaintext, policyId: session.header?.policyId ?? '', keyVersion: session.header?.keyVersion ?? 0 }, plaintext.length);
+        };
+        for (let msg = await io.read(); msg !== null; msg = await io.read()) {
+          let bytes: Buffer | undefined = requireChunk(msg);
+          if (!session.ready) bytes = await session.readHeader(bytes);
+          if (bytes === undefined) continue;
+          for (const plaintext of session.push(bytes)) await send(plaintext);
+        }
+        await send(session.final());
+      } finally {
+        session.close();
+      }
+    }),
+  };
+}
+
+function requireHeader(msg: StreamRequest | null, method: string): StreamHeader__Output {
+  if (msg === null) throw invalidArgument(`${method} needs a header message first; the stream was empty`);
+  if (msg.message !== 'header' || !msg.header) throw invalidArgument(`the first message of ${method} must be a header`);
+  return msg.header;
+}
+
+function requireChunk(msg: StreamRequest): Buffer {
+  if (msg.message === 'header') throw invalidArgument('a stream has exactly one header, in its first message');
+  return msg.chunk ?? Buffer.alloc(0);
+}
+
+/**
+ * Runs a bidi handler body: a call signal (deadline, cancellation), a StreamIO, and the end of the call: OK
+ * once the body returns, else its error mapped through status-codes.ts. A call already gone (cancelled,
+ * deadline: grpc-js has answered) gets nothing more. Listeners and timers are released either way.
+ */
+function bidi<Req, Res>(
+  method: string,
+  deps: StreamDeps,
+  log: Logger,
+  body: (io: StreamIO<Req, Res>, signal: AbortSignal, call: grpc.ServerDuplexStream<Req, Res>) => Promise<void>,
+): grpc.handleBidiStreamingCall<Req, Res> {
+  return (call) => {
+    // callSignal uses only getDeadline, once('cancelled') and removeListener, which a duplex call has too.
+    const { signal, done } = callSignal(call as unknown as Parameters<typeof callSignal>[0]);
+    const io = new StreamIO<Req, Res>(call, signal, {
+      maxPendingBytes: deps.streams.maxPendingWriteBytes,
+      onPending: (delta) => deps.streams.notePendingWrite(delta),
+    });
+    const finish = (err?: unknown) => {
+      done();
+      io.close();
+      if (call.destroyed || call.cancelled) return;
+      if (err === undefined) call.end();
+      else call.emit('error', toStatus(signal.aborted ? signal.reason : err, log, method));
+    };
+    body(io, signal, call).then(() => finish(), (err: unknown) => finish(err ?? new Error('stream failed')));
+  };
+}

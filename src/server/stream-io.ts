@@ -1,0 +1,125 @@
+import type * as grpc from '@grpc/grpc-js';
+import { CallCancelledError } from './call-signal.js';
+
+export interface StreamIOOptions {
+  /** Response bytes handed to grpc-js and not yet sent, beyond which write() waits (backpressure). */
+  maxPendingBytes: number;
+  /** Told of every change of the pending bytes (memory accounting). */
+  onPending?: (delta: number) => void;
+}
+
+/**
+ * Pull-based reading and backpressured writing of a server bidi stream, for handlers that process a stream
+ * message by message:
+ *
+ * - read() takes one message at a time (`call.read()`, never flowing mode), so a handler that is waiting on a
+ *   write is not reading: grpc-js then stops asking the HTTP/2 stream for data once its small read-ahead is
+ *   full, the flow-control window closes, and the client's writes wait. A slow reader on the other side thus
+ *   never makes this server buffer the content.
+ * - write() resolves once the response is handed over and the bytes not yet sent (grpc-js calls a write's
+ *   callback when HTTP/2 has taken it, within the peer's window) are below `maxPendingBytes`, and grpc-js's
+ *   own buffer has drained.
+ * - Both reject as soon as the call ends underneath (client cancel, deadline: `signal`'s reason) and never
+ *   leave listeners behind: close() removes them and forgets pending bytes whose callbacks will not come.
+ *
+ * Unlike `for await (const m of call)`, giving up never destroys the call, so the handler can still send
+ * its error status.
+ */
+export class StreamIO<Req, Res> {
+  readonly #call: grpc.ServerDuplexStream<Req, Res>;
+  readonly #signal: AbortSignal;
+  readonly #opts: StreamIOOptions;
+  #pending = 0;
+  #needDrain = false;
+  #ended = false;
+  #closed = false;
+  #wake: (() => void) | undefined;
+  readonly #listeners: [string, () => void][];
+
+  constructor(call: grpc.ServerDuplexStream<Req, Res>, signal: AbortSignal, opts: StreamIOOptions) {
+    this.#call = call;
+    this.#signal = signal;
+    this.#opts = opts;
+    const wake = () => {
+      const w = this.#wake;
+      this.#wake = undefined;
+      w?.();
+    };
+    this.#listeners = [
+      ['readable', wake],
+      ['end', () => ((this.#ended = true), wake())],
+      ['drain', () => ((this.#needDrain = false), wake())],
+      ['close', () => ((this.#closed = true), wake())],
+      ['error', () => ((this.#closed = true), wake())],
+    ];
+    for (const [event, fn] of this.#listeners) call.on(event, fn);
+    signal.addEventListener('abort', wake);
+    this.#listeners.push(['abort', wake]);
+  }
+
+  /** Bytes of responses written and not yet sent. */
+  get pendingBytes(): number {
+    return this.#pending;
+  }
+
+  /** The next message, or null once the client has half-closed. */
+  async read(): Promise<Req | null> {
+    for (;;) {
+      this.#throwIfGone();
+      const msg = this.#call.read() as Req | null;
+      if (msg !== null) return msg;
+      if (this.#ended || this.#call.readableEnded) return null;
+      await this.#sleep();
+    }
+  }
+
+  /** Writes one response of `bytes` payload bytes; resolves when more may be written. */
+  async write(response: Res, bytes: number): Promise<void> {
+    this.#throwIfGone();
+    this.#add(bytes);
+    const ok = this.#call.write(response, () => {
+      if (this.#closed && this.#pending === 0) return;
+      this.#add(-bytes);
+      const w = this.#wake;
+      this.#wake = undefined;
+      w?.();
+    });
+    if (!ok) this.#needDrain = true;
+    while (this.#needDrain || this.#pending > this.#opts.maxPendingBytes) {
+      this.#throwIfGone();
+      await this.#sleep();
+    }
+  }
+
+  /** Removes every listener and forgets pending bytes (their callbacks do not come once a call is cancelled). */
+  close(): void {
+    if (this.#listeners.length === 0) return;
+    for (const [event, fn] of this.#listeners.splice(0)) {
+      if (event === 'abort') this.#signal.removeEventListener('abort', fn);
+      else this.#call.removeListener(event, fn);
+    }
+    this.#add(-this.#pending);
+    this.#closed = true;
+    const w = this.#wake;
+    this.#wake = undefined;
+    w?.();
+  }
+
+  #add(delta: number): void {
+    if (delta === 0) return;
+    this.#pending += delta;
+    this.#opts.onPending?.(delta);
+  }
+
+  #throwIfGone(): void {
+    if (this.#signal.aborted) throw this.#signal.reason;
+    if (this.#closed || this.#call.destroyed) throw new CallCancelledError();
+  }
+
+  #sleep(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      this.#wake = resolve;
+    });
+  }
+}
+

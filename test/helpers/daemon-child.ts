@@ -1,0 +1,45 @@
+/**
+ * A daemon in a child process, for tests that measure the server's own memory (the client in the test
+ * process would blur an in-process measurement). Run by test/helpers/daemon-process.ts as
+ * `node --import=tsx --expose-gc test/helpers/daemon-child.ts [config overrides as JSON]`.
+ *
+ * IPC protocol: the child sends {ready, address, dir} once; on {type: 'stats'} it runs full GCs and answers
+ * {type: 'stats', memory: process.memoryUsage(), streams: daemon.streams.stats()}; on {type: 'stop'} (or
+ * when the parent goes away) it shuts down, removes its temp dir and exits.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig } from '../../src/config/config.js';
+import { startDaemon, type Daemon } from '../../src/daemon/daemon.js';
+import { silentLogger } from '../../src/log/logger.js';
+
+const overrides = JSON.parse(process.argv[2] ?? '{}') as Record<string, unknown>;
+const dir = await mkdtemp(join(tmpdir(), 'uwd-child-'));
+let daemon: Daemon | undefined;
+let stopping: Promise<void> | undefined;
+
+const stop = () =>
+  (stopping ??= (async () => {
+    await daemon?.shutdown().catch(() => {});
+    await rm(dir, { recursive: true, force: true });
+    process.exit(0);
+  })());
+
+process.on('disconnect', () => void stop());
+process.on('message', (msg: { type?: string }) => {
+  if (msg?.type === 'stop') void stop();
+  if (msg?.type === 'stats' && daemon) {
+    // Two full GCs a turn apart: Buffers' memory is freed by a sweeper that may finish after the first.
+    const gc = (globalThis as { gc?: () => void }).gc;
+    gc?.();
+    setImmediate(() => {
+      gc?.();
+      process.send?.({ type: 'stats', memory: process.memoryUsage(), streams: daemon!.streams.stats() });
+    });
+  }
+});
+
+const config = { ...loadConfig({}, { UNWRAPD_DATA_DIR: dir }), shutdownTimeoutMs: 2_000, ...overrides };
+daemon = await startDaemon(config, { log: silentLogger });
+process.send?.({ type: 'ready', address: daemon.address, dir });

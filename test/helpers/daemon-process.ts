@@ -1,0 +1,54 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { StreamStats } from '../../src/core/stream-service.js';
+
+export interface ChildStats {
+  memory: NodeJS.MemoryUsage;
+  streams: StreamStats;
+}
+
+export interface DaemonProcess {
+  address: string;
+  /** The child's memory right after a full GC, and its stream counters. */
+  stats(): Promise<ChildStats>;
+  stop(): Promise<void>;
+}
+
+/** Starts test/helpers/daemon-child.ts (a real daemon in its own process) and waits until it serves. */
+export async function startDaemonProcess(overrides: Record<string, unknown> = {}): Promise<DaemonProcess> {
+  const script = fileURLToPath(new URL('./daemon-child.ts', import.meta.url));
+  const child: ChildProcess = fork(script, [JSON.stringify(overrides)], {
+    execArgv: ['--import=tsx', '--expose-gc'],
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+  });
+  const address = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('daemon child did not start within 30 s')), 30_000);
+    child.once('exit', (code) => reject(new Error(`daemon child exited with ${code}`)));
+    child.on('message', (msg: { type?: string; address?: string }) => {
+      if (msg.type === 'ready' && msg.address) {
+        clearTimeout(timer);
+        resolve(msg.address);
+      }
+    });
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  return {
+    address,
+    stats: () =>
+      new Promise<ChildStats>((resolve) => {
+        const onMessage = (msg: { type?: string } & Partial<ChildStats>) => {
+          if (msg.type !== 'stats') return;
+          child.off('message', onMessage);
+          resolve({ memory: msg.memory!, streams: msg.streams! });
+        };
+        child.on('message', onMessage);
+        child.send({ type: 'stats' });
+      }),
+    async stop() {
+      if (child.exitCode === null) child.send({ type: 'stop' });
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
