@@ -4,7 +4,7 @@ import type { CallerResolver } from './caller-resolver.js';
 import { callerFields } from './request-fields.js';
 
 /**
- * The caller check of every Crypto call (as in crypto-handlers.ts): the shared fields validated, and the
+ * The caller check of every Crypto call (unary, batch and stream): the shared fields validated, and the
  * role for the purpose (`system` for PURPOSE_SYSTEM, else `user`).
  */
 export function cryptoCaller(

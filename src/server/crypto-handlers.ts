@@ -1,4 +1,3 @@
-import { requireRole } from '../auth/caller.js';
 import type { BatchService } from '../core/batch-service.js';
 import type { CallerRequest, CryptoService } from '../core/crypto-service.js';
 import type { StreamService } from '../core/stream-service.js';
@@ -13,6 +12,7 @@ import type { RewrapResponse } from '../generated/unwrapd/v1/RewrapResponse.js';
 import type { Logger } from '../log/logger.js';
 import { batchHandlers } from './batch-handlers.js';
 import type { CallerResolver } from './caller-resolver.js';
+import { cryptoCaller } from './crypto-caller.js';
 import { callerFields, requireBytes, requireId } from './request-fields.js';
 import { streamHandlers } from './stream-handlers.js';
 import { unary } from './unary.js';
@@ -29,12 +29,8 @@ export interface CryptoDeps {
 /** Thin handlers: validate, check the caller's role for the purpose, call the core, return. */
 export function cryptoHandlers(deps: CryptoDeps, log: Logger): CryptoHandlers {
   const { crypto } = deps;
-  const caller = (req: Parameters<typeof callerFields>[0], signal: AbortSignal, call: Parameters<CallerResolver>[0]): CallerRequest => {
-    const fields = callerFields(req, signal);
-    const who = deps.callers(call);
-    requireRole(who, fields.purpose === 'system' ? 'system' : 'user', fields.purpose === 'system' ? 'the system purpose' : 'encrypt and decrypt');
-    return fields;
-  };
+  const caller = (req: Parameters<typeof callerFields>[0], signal: AbortSignal, call: Parameters<CallerResolver>[0]): CallerRequest =>
+    cryptoCaller(deps.callers, req, signal, call);
   const envelopeField = (value: Buffer | undefined) => {
     const envelope = requireBytes(value, 'envelope');
     if (envelope.length === 0) throw invalidArgument('envelope is required');
