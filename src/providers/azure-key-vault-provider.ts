@@ -7,6 +7,7 @@ import { abortReason, classifyAzureError } from './azure-errors.js';
 import { perTryTimeoutPolicy, retryAfterCapPolicy } from './azure-pipeline.js';
 import { isProviderError, providerError, type ProviderError } from './provider-error.js';
 import type { CallOptions, KeyStatus, ResolvedKey, RootKeyProvider, WrappedKey } from './root-key-provider.js';
+import { raceAbort } from './race-abort.js';
 
 /**
  * The Azure Key Vault root-key provider (scheme `https`), through the real SDKs: `@azure/keyvault-keys`
@@ -183,7 +184,7 @@ export function createAzureKeyVaultProvider(opts: AzureProviderOptions = {}): Ro
   async function call<T>(keyUri: string, signal: AbortSignal, op: (abortSignal: AbortSignal) => Promise<T>, onLate?: (value: T) => void): Promise<T> {
     if (signal.aborted) throw aborted(keyUri, signal);
     try {
-      return await raceAbort(op(signal), signal, keyUri, onLate);
+      return await raceAbort(op(signal), signal, () => aborted(keyUri, signal), onLate);
     } catch (err) {
       if (isProviderError(err)) throw err;
       throw classifyAzureError(err, keyUri, signal);
@@ -292,29 +293,3 @@ function aborted(keyUri: string, signal: AbortSignal): ProviderError {
   return providerError(reason, keyUri, `${keyUri}: ${detail}`);
 }
 
-/**
- * Settles as soon as `signal` aborts, even if `work` hangs; `work`'s own outcome is then ignored, except
- * that a value arriving late is handed to `onLate` (to zero it).
- */
-function raceAbort<T>(work: Promise<T>, signal: AbortSignal, keyUri: string, onLate?: (value: T) => void): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    let settled = false;
-    const onAbort = (): void => {
-      settled = true;
-      reject(aborted(keyUri, signal));
-    };
-    if (signal.aborted) onAbort();
-    else signal.addEventListener('abort', onAbort, { once: true });
-    work.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        if (settled) onLate?.(value);
-        else resolve(value);
-      },
-      (err: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(err);
-      },
-    );
-  });
-}

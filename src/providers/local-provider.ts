@@ -4,6 +4,7 @@ import { isUnwrapdError } from '../errors.js';
 import { KEY_NAME_PATTERN, openLocalKeystore, type KeyVersionEntry } from './local-keystore.js';
 import { isProviderError, providerError, type ProviderError } from './provider-error.js';
 import type { CallOptions, KeyStatus, ResolvedKey, RootKeyProvider, WrappedKey } from './root-key-provider.js';
+import { raceAbort } from './race-abort.js';
 
 /**
  * The `local:` root-key provider over the local keystore (src/providers/local-keystore.ts).
@@ -64,7 +65,7 @@ export function createLocalProvider(opts: LocalProviderOptions): RootKeyProvider
     if (closed) throw providerError('server_error', keyUri, `${keyUri}: the local provider is closed`);
     const ref = parseLocalKeyUri(keyUri);
     if (!ref) throw providerError('key_not_found', keyUri, `${keyUri}: not a local key URI (expected local:<name> or local:<name>/<version>)`);
-    const entry = await raceAbort(lookup(ref, keyUri), signal, keyUri);
+    const entry = await raceAbort(lookup(ref, keyUri), signal, () => abortedError(keyUri));
     throwIfAborted(signal, keyUri);
     const uri = formatLocalKeyUri(entry.name, entry.version);
     if (entry.state === 'deleted') throw providerError('key_deleted', keyUri, `${uri}: key is deleted`);
@@ -141,20 +142,3 @@ function throwIfAborted(signal: AbortSignal, keyUri: string): void {
   if (signal.aborted) throw abortedError(keyUri);
 }
 
-/** Settles as soon as `signal` aborts, even if `work` (file I/O) hangs; `work`'s own outcome is then ignored. */
-function raceAbort<T>(work: Promise<T>, signal: AbortSignal, keyUri: string): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(abortedError(keyUri));
-    signal.addEventListener('abort', onAbort, { once: true });
-    work.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (err: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(err);
-      },
-    );
-  });
-}

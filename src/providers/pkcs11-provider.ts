@@ -5,6 +5,7 @@ import { SecretKey } from '../crypto/secret-key.js';
 import { isProviderError, providerError, type ProviderError, type ProviderErrorReason } from './provider-error.js';
 import { formatPkcs11Uri, parsePkcs11Uri, PKCS11_SCHEME, type Pkcs11KeyRef } from './pkcs11-uri.js';
 import type { CallOptions, KeyStatus, ResolvedKey, RootKeyProvider, WrappedKey } from './root-key-provider.js';
+import { raceAbort } from './race-abort.js';
 
 /**
  * A root-key provider over a PKCS#11 token (an HSM; tested against SoftHSM 2), meant for the operator-held
@@ -120,7 +121,7 @@ export function createPkcs11Provider(opts: Pkcs11ProviderOptions): RootKeyProvid
     });
     s.queue = run.catch(() => undefined);
     try {
-      return await raceAbort(run, signal, keyUri, onLate);
+      return await raceAbort(run, signal, () => abortedError(keyUri, signal), onLate);
     } catch (err) {
       if (isProviderError(err)) throw err;
       const classified = classifyPkcs11Error(err, keyUri);
@@ -382,25 +383,3 @@ function abortedError(keyUri: string, signal: AbortSignal): ProviderError {
   return providerError(timeout ? 'timeout' : 'aborted', keyUri, `${keyUri}: ${timeout ? 'the call ran out of time (deadline)' : 'aborted by the caller'}`);
 }
 
-function raceAbort<T>(work: Promise<T>, signal: AbortSignal, keyUri: string, onLate?: (value: T) => void): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    let settled = false;
-    const onAbort = (): void => {
-      settled = true;
-      reject(abortedError(keyUri, signal));
-    };
-    if (signal.aborted) onAbort();
-    else signal.addEventListener('abort', onAbort, { once: true });
-    work.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        if (settled) onLate?.(value);
-        else resolve(value);
-      },
-      (err: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(err);
-      },
-    );
-  });
-}
