@@ -3,8 +3,9 @@ import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import type { Logger } from '../../log/logger.js';
 import type { RevocationEvent, RevocationSource, RevocationSourceState } from '../../revocation/revocation-source.js';
-import type { PolicyEvent, PolicyEventType } from '../policy-events.js';
+import type { PolicyEvent } from '../policy-events.js';
 import { quoteSchema } from './migrate.js';
+import { EVENT_COLUMNS, eventFromRow, type PolicyEventRow } from './event-row.js';
 
 /**
  * The PostgreSQL change feed of one instance: a dedicated connection that LISTENs for the sequence numbers
@@ -242,20 +243,13 @@ export class ChangeFeed implements RevocationSource {
     if (!client) throw new Error('not connected');
     for (;;) {
       const sent = performance.now();
-      const res = await client.query<{ sequence: string; type: PolicyEventType; tenant: string; policy_id: string; revision: string; at: Date }>(
-        `SELECT sequence, type, tenant, policy_id, revision, at FROM ${this.#q}.policy_events WHERE sequence > $1 ORDER BY sequence LIMIT ${PAGE}`,
+      const res = await client.query<PolicyEventRow>(
+        `SELECT ${EVENT_COLUMNS} FROM ${this.#q}.policy_events WHERE sequence > $1 ORDER BY sequence LIMIT ${PAGE}`,
         [this.#lastSequence],
       );
       this.#heard(sent);
       if (res.rows.length === 0) break;
-      const events: PolicyEvent[] = res.rows.map((r) => ({
-        sequence: Number(r.sequence),
-        type: r.type,
-        tenant: r.tenant,
-        policyId: r.policy_id,
-        revision: Number(r.revision),
-        at: r.at.toISOString(),
-      }));
+      const events: PolicyEvent[] = res.rows.map(eventFromRow);
       await this.#o.apply(events, client);
       const last = events[events.length - 1]!;
       this.#lastSequence = last.sequence;

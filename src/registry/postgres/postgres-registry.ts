@@ -10,6 +10,7 @@ import type { PolicyRegistry, RegistryLimits } from '../policy-registry.js';
 import { validatePolicyRecord } from '../validate-policy.js';
 import { ChangeFeed, feedChannels } from './change-feed.js';
 import { migrate, quoteSchema, type MigrationResult } from './migrate.js';
+import { EVENT_COLUMNS, eventFromRow, type PolicyEventRow } from './event-row.js';
 
 /**
  * The fleet registry: policies in PostgreSQL, shared by every unwrapd instance, with a change feed.
@@ -482,22 +483,15 @@ export class PostgresRegistry implements PolicyRegistry {
       lastSequence: () => this.#feed?.lastSequence ?? 0,
       replay: async (after, { tenant, limit }) => {
         const res = await this.#requirePool()
-          .query<{ sequence: string; type: PolicyEventType; tenant: string; policy_id: string; revision: string; at: Date }>(
-            `SELECT sequence, type, tenant, policy_id, revision, at FROM ${this.#q}.policy_events
+          .query<PolicyEventRow>(
+            `SELECT ${EVENT_COLUMNS} FROM ${this.#q}.policy_events
              WHERE sequence > $1 AND ($2::text IS NULL OR tenant = $2) ORDER BY sequence LIMIT $3`,
             [after, tenant ?? null, limit],
           )
           .catch((err: unknown) => {
             throw new UnwrapdError('unavailable', `${this.description}: cannot read the event log (${pgMessage(err)})`, { cause: err });
           });
-        return res.rows.map((r) => ({
-          sequence: Number(r.sequence),
-          type: r.type,
-          tenant: r.tenant,
-          policyId: r.policy_id,
-          revision: Number(r.revision),
-          at: r.at.toISOString(),
-        }));
+        return res.rows.map(eventFromRow);
       },
       subscribe: (listener) => {
         this.#eventListeners.add(listener);
