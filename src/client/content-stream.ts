@@ -77,12 +77,14 @@ export class ContentStream implements AsyncIterable<Buffer> {
           const piece = step.value;
           const buf = typeof piece === 'string' ? Buffer.from(piece) : Buffer.isBuffer(piece) ? piece : Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength);
           for (let off = 0; off < buf.length; off += chunkBytes) {
+            if (finished) return;
             const chunk = buf.subarray(off, off + chunkBytes);
             await send(call, { chunk });
             this.bytesSent += chunk.length;
           }
         }
-        call.end();
+        // The end of the content; not when the consumer gave up meanwhile (the call is cancelled instead).
+        if (!finished) call.end();
       } catch (err) {
         if (!finished && !(err instanceof SendError)) {
           writerError ??= err;

@@ -167,7 +167,7 @@ export class SegmentSealer {
     for (const parts of this.pushParts(chunk)) yield Buffer.concat(parts);
   }
 
-  /** As push(), each segment as its [ciphertext, tag] (no copy to join them, for a transport that gathers). */
+  /** As push(), each segment as its [ciphertext, tag] (the caller joins them, or sends them on as they are). */
   *pushParts(chunk: Uint8Array): Generator<[Buffer, Buffer], void, undefined> {
     if (this.#finished) throw new UnwrapdError('internal', 'stream already finished');
     if (this.#total + chunk.length > MAX_STREAM_PLAINTEXT_BYTES) throw invalidArgument(`a stream carries at most ${MAX_STREAM_PLAINTEXT_BYTES} bytes`);
