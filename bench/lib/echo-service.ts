@@ -17,6 +17,7 @@ export interface EchoMessage {
 
 export interface EchoClient extends grpc.Client {
   Echo(req: EchoMessage, options: grpc.CallOptions, callback: grpc.requestCallback<EchoMessage>): grpc.ClientUnaryCall;
+  EchoStream(options?: grpc.CallOptions): grpc.ClientDuplexStream<EchoMessage, EchoMessage>;
 }
 
 interface EchoProto {
@@ -57,6 +58,17 @@ export async function startEchoServer(listen: string, maxMessageBytes: number): 
   const echo: grpc.UntypedServiceImplementation = {
     Echo: (call: grpc.ServerUnaryCall<EchoMessage, EchoMessage>, callback: grpc.sendUnaryData<EchoMessage>) => {
       callback(null, { payload: call.request.payload });
+    },
+    // Each message straight back; stops reading while the response side is full (as unwrapd's streams do).
+    EchoStream: (call: grpc.ServerDuplexStream<EchoMessage, EchoMessage>) => {
+      call.on('data', (m: EchoMessage) => {
+        if (!call.write(m)) {
+          call.pause();
+          call.once('drain', () => call.resume());
+        }
+      });
+      call.on('end', () => call.end());
+      call.on('error', () => {});
     },
   };
   server.addService(proto.unwrapd.bench.Echo.service, echo);
