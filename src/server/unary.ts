@@ -32,11 +32,7 @@ export function unary<Req, Res>(
   };
 }
 
-/** A unary method the proto declares and a later release implements: UNIMPLEMENTED, named. */
-export function unimplementedUnary(method: string): grpc.handleUnaryCall<unknown, never> {
-  return (_call, callback) => callback({ code: grpc.status.UNIMPLEMENTED, details: `${method} is not implemented yet` });
-}
-
+/** A streaming method with nothing behind it in this configuration: UNIMPLEMENTED, named. */
 export function unimplementedStream(method: string): (call: { emit(event: 'error', status: Partial<grpc.StatusObject>): boolean }) => void {
   return (call) => call.emit('error', { code: grpc.status.UNIMPLEMENTED, details: `${method} is not implemented yet` });
 }
