@@ -7,12 +7,12 @@
  *   node --import=tsx scripts/gen-envelope-vectors.ts --check   # exit 1 if the file differs
  */
 import { createHash, hkdfSync } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { encodeContext, type EncryptionContext } from '../src/crypto/encryption-context.js';
 import { deriveWrappingKey, kekInfo, parseEnvelope, sealBlock, type EnvelopeRef } from '../src/crypto/envelope.js';
 import { SecretKey } from '../src/crypto/secret-key.js';
+import { writeOrCheckVectors } from './vector-file.js';
 
 const OUT = join(dirname(fileURLToPath(import.meta.url)), '..', 'test', 'vectors', 'envelope-v1.json');
 
@@ -257,18 +257,7 @@ export function buildVectors(): unknown {
 }
 
 function main(): void {
-  const text = JSON.stringify(buildVectors(), null, 2) + '\n';
-  if (process.argv.includes('--check')) {
-    const current = readFileSync(OUT, 'utf8');
-    if (current !== text) {
-      console.error(`${OUT} is out of date; re-run without --check`);
-      process.exit(1);
-    }
-    console.log(`${OUT} is up to date`);
-    return;
-  }
-  writeFileSync(OUT, text);
-  console.log(`wrote ${OUT}`);
+  writeOrCheckVectors(OUT, buildVectors());
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) main();

@@ -10,7 +10,6 @@
  *   node --import=tsx scripts/gen-segmented-vectors.ts --check   # exit 1 if the file differs
  */
 import { createCipheriv, createHash, hkdfSync } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { encodeContext, type EncryptionContext } from '../src/crypto/encryption-context.js';
@@ -18,6 +17,7 @@ import { deriveWrappingKey, kekInfo, type EnvelopeRef } from '../src/crypto/enve
 import { parseSegmentedHeader } from '../src/crypto/segmented-format.js';
 import { sealSegmented, segmentNonce } from '../src/crypto/segmented.js';
 import { SecretKey } from '../src/crypto/secret-key.js';
+import { writeOrCheckVectors } from './vector-file.js';
 
 const OUT = join(dirname(fileURLToPath(import.meta.url)), '..', 'test', 'vectors', 'envelope-segmented-v1.json');
 
@@ -245,18 +245,7 @@ export function buildVectors(): unknown {
 }
 
 function main(): void {
-  const text = JSON.stringify(buildVectors(), null, 2) + '\n';
-  if (process.argv.includes('--check')) {
-    const current = readFileSync(OUT, 'utf8');
-    if (current !== text) {
-      console.error(`${OUT} is out of date; re-run without --check`);
-      process.exit(1);
-    }
-    console.log(`${OUT} is up to date`);
-    return;
-  }
-  writeFileSync(OUT, text);
-  console.log(`wrote ${OUT}`);
+  writeOrCheckVectors(OUT, buildVectors());
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) main();
