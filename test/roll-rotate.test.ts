@@ -139,3 +139,41 @@ test.serial('concurrent changes of one policy: the optimistic revision check los
   t.is(p.versions.length, 1 + ok, 'every acknowledged rotation is there');
   t.is(p.activeVersion, 1 + ok);
 });
+
+test.serial('Rewrap moves a streamed (segmented) file to another policy by rewriting its header alone', async (t) => {
+  await createPolicy(d.client, 'rw-stream-src');
+  await createPolicy(d.client, 'rw-stream-dst-long-id');
+  const ctx = { site: 'contoso-hr' };
+  const plaintext = Buffer.alloc(300 * 1024, 7); // several 64 KiB segments
+  const chunks: Buffer[] = [];
+  for await (const c of d.client.encryptStream({ tenant: 'demo', policyId: 'rw-stream-src', context: ctx }, [plaintext])) chunks.push(c);
+  const stored = Buffer.concat(chunks);
+  const { parseSegmentedHeader } = await import('../src/crypto/segmented-format.js');
+  const oldHeaderLength = parseSegmentedHeader(stored)!.bytes.length;
+
+  // Only the header travels: the segments stay where they are stored.
+  const res = await d.client.rewrap({ tenant: 'demo', envelope: stored.subarray(0, 512), context: ctx, targetPolicyId: 'rw-stream-dst-long-id' });
+  t.is(res.policyId, 'rw-stream-dst-long-id');
+  t.is(res.replacedHeaderBytes, oldHeaderLength);
+  const newHeaderLength = parseSegmentedHeader(res.envelope)!.bytes.length;
+  t.is(newHeaderLength, oldHeaderLength + 'rw-stream-dst-long-id'.length - 'rw-stream-src'.length);
+  const moved = Buffer.concat([res.envelope.subarray(0, newHeaderLength), stored.subarray(oldHeaderLength)]);
+
+  await d.client.revoke({ tenant: 'demo', id: 'rw-stream-src' });
+  const out: Buffer[] = [];
+  for await (const c of d.client.decryptStream({ tenant: 'demo', context: ctx }, [moved])) out.push(c);
+  t.true(Buffer.concat(out).equals(plaintext), 'decrypts under the target policy, the source being revoked');
+
+  // A header whose wrapped data key was tampered with is refused with the generic error.
+  await createPolicy(d.client, 'rw-stream-other');
+  const other = await collectSegmented(d, 'rw-stream-other', ctx);
+  const otherHeader = Buffer.from(other.subarray(0, parseSegmentedHeader(other)!.bytes.length));
+  otherHeader[otherHeader.length - 10] = otherHeader[otherHeader.length - 10]! ^ 1; // inside the wrapped key (the header's last 40 bytes)
+  t.is((await codeOf(d.client.rewrap({ tenant: 'demo', envelope: otherHeader, context: ctx }))).details, 'decryption failed');
+});
+
+async function collectSegmented(daemon: TestDaemon, policyId: string, context: Record<string, string>): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of daemon.client.encryptStream({ tenant: 'demo', policyId, context }, [Buffer.alloc(2048, 1)])) chunks.push(c);
+  return Buffer.concat(chunks);
+}

@@ -9,6 +9,8 @@ import type { RevocationGate } from '../revocation/revocation-gate.js';
 import type { PolicyRecord } from '../registry/policy.js';
 import { CustomerKeysError, type KeyUnwrapper } from './key-unwrapper.js';
 import { requireUsable } from './policy-state.js';
+import { parseSegmentedPrefix, rewrapSegmentedHeader } from '../crypto/segmented-rewrap.js';
+import { envelopeKind, type SegmentedHeader } from '../crypto/segmented-format.js';
 
 export type Purpose = 'user' | 'system';
 
@@ -100,20 +102,29 @@ export class CryptoService {
    * unwrapped and wrapped again; the content is verified (its tag checked, the plaintext discarded) but not
    * re-encrypted. The caller never sees plaintext or keys.
    */
-  async rewrap(input: RewrapInput): Promise<{ envelope: Buffer; policyId: string; keyVersion: number }> {
-    const parsed = this.parse(input.tenant, input.envelope);
-    const source = this.#policyForEnvelope(parsed, input.purpose);
-    const targetId = input.targetPolicyId || source.id;
+  async rewrap(input: RewrapInput): Promise<{ envelope: Buffer; policyId: string; keyVersion: number; replacedHeaderBytes: number }> {
+    // A block envelope is rewrapped whole; a segmented (stream) one by its header alone (see segmented-rewrap.ts).
+    const segmented = envelopeKind(input.envelope) === 'segmented';
+    const source: EnvelopeRef = segmented ? parseSegmentedPrefix(input.envelope) : this.parse(input.tenant, input.envelope);
+    if (source.tenant !== input.tenant) throw decryptionFailed();
+    const sourcePolicy = this.#policyForEnvelope(source, input.purpose);
+    const targetId = input.targetPolicyId || sourcePolicy.id;
     const target = this.#policyFor(input.tenant, targetId, input.purpose);
-    const from = await this.#lease(source, parsed.keyVersion, input);
+    const from = await this.#lease(sourcePolicy, source.keyVersion, input);
     try {
       const to = await this.#lease(target, target.activeVersion, input);
       try {
-        this.#policyForEnvelope(parsed, input.purpose);
+        this.#policyForEnvelope(source, input.purpose);
         this.#policyFor(input.tenant, targetId, input.purpose);
-        openBlock(parsed, from.kek, input.context).fill(0); // verify before vouching for it under another key
         const ref = { tenant: target.tenant, policyId: target.id, keyVersion: target.activeVersion };
-        return { envelope: rewrapEnvelope(parsed, from.kek, { ref, kek: to.kek }), policyId: target.id, keyVersion: target.activeVersion };
+        if (segmented) {
+          const out = rewrapSegmentedHeader(input.envelope, source as SegmentedHeader, from.kek, { ref, kek: to.kek });
+          return { ...out, policyId: target.id, keyVersion: target.activeVersion };
+        }
+        const parsed = source as ParsedEnvelope;
+        openBlock(parsed, from.kek, input.context).fill(0); // verify before vouching for it under another key
+        const envelope = rewrapEnvelope(parsed, from.kek, { ref, kek: to.kek });
+        return { envelope, policyId: target.id, keyVersion: target.activeVersion, replacedHeaderBytes: input.envelope.length };
       } finally {
         to.release();
       }

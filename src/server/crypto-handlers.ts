@@ -51,7 +51,7 @@ export function cryptoHandlers(deps: CryptoDeps, log: Logger): CryptoHandlers {
       const c = caller(req, signal, call);
       const targetPolicyId = req.targetPolicyId ? requireId(req.targetPolicyId, 'target_policy_id') : '';
       const out = await crypto.rewrap({ ...c, envelope: envelopeField(req.envelope), targetPolicyId });
-      return { envelope: out.envelope, policyId: out.policyId, keyVersion: out.keyVersion };
+      return { envelope: out.envelope, policyId: out.policyId, keyVersion: out.keyVersion, replacedHeaderBytes: out.replacedHeaderBytes };
     }),
     ...batchHandlers(deps, log),
     ...streamHandlers(deps, log),

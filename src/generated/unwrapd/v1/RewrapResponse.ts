@@ -5,10 +5,12 @@ export interface RewrapResponse {
   'envelope'?: (Buffer | Uint8Array | string);
   'policyId'?: (string);
   'keyVersion'?: (number);
+  'replacedHeaderBytes'?: (number);
 }
 
 export interface RewrapResponse__Output {
   'envelope': (Buffer);
   'policyId': (string);
   'keyVersion': (number);
+  'replacedHeaderBytes': (number);
 }
