@@ -117,6 +117,14 @@ test.serial('a revoked mailbox policy still serves system callers through the av
   t.is((await codeOf(d.client.decrypt({ tenant: 'demo', envelope }))).code, grpc.status.FAILED_PRECONDITION);
   const res = await d.client.decrypt({ tenant: 'demo', envelope, purpose: 'PURPOSE_SYSTEM' });
   t.is(res.plaintext.toString(), 'content of revoked-mailbox');
+  // The availability key reads after a revocation; it never writes new content under the revoked policy.
+  const write = await codeOf(d.client.encrypt({ tenant: 'demo', policyId: 'revoked-mailbox', plaintext: Buffer.from('new'), purpose: 'PURPOSE_SYSTEM' }));
+  t.is(write.code, grpc.status.FAILED_PRECONDITION);
+  await policy('rewrap-src', 'mailbox');
+  const other = (await d.client.encrypt({ tenant: 'demo', policyId: 'rewrap-src', plaintext: Buffer.from('x') })).envelope;
+  t.is((await codeOf(d.client.rewrap({ tenant: 'demo', envelope: other, targetPolicyId: 'revoked-mailbox', purpose: 'PURPOSE_SYSTEM' }))).code, grpc.status.FAILED_PRECONDITION);
+  const moved = await d.client.rewrap({ tenant: 'demo', envelope, targetPolicyId: 'rewrap-src', purpose: 'PURPOSE_SYSTEM' });
+  t.is((await d.client.decrypt({ tenant: 'demo', envelope: moved.envelope })).plaintext.toString(), 'content of revoked-mailbox', 'a system move out of the revoked policy works');
   await d.client.purge({ tenant: 'demo', id: 'revoked-mailbox', force: true, reason: 'test' });
   t.is((await codeOf(d.client.decrypt({ tenant: 'demo', envelope, purpose: 'PURPOSE_SYSTEM' }))).code, grpc.status.FAILED_PRECONDITION);
 });

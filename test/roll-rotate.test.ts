@@ -177,3 +177,29 @@ async function collectSegmented(daemon: TestDaemon, policyId: string, context: R
   for await (const c of daemon.client.encryptStream({ tenant: 'demo', policyId, context }, [Buffer.alloc(2048, 1)])) chunks.push(c);
   return Buffer.concat(chunks);
 }
+
+test.serial('an Encrypt waiting on an unwrap while a rotation retires its version never returns an envelope that cannot be decrypted', async (t) => {
+  await createPolicy(d.client, 'rot-race');
+  await d.client.evict({ tenant: 'demo', id: 'rot-race' });
+  d.provider.latencyMs = 300;
+  let results: Array<{ ok: true; envelope: Buffer } | { ok: false; code: number }>;
+  try {
+    const pending = Array.from({ length: 10 }, () =>
+      d.client.encrypt({ tenant: 'demo', policyId: 'rot-race', plaintext: Buffer.from('written during a rotation') }).then(
+        (r) => ({ ok: true as const, envelope: r.envelope }),
+        (e: grpc.ServiceError) => ({ ok: false as const, code: e.code }),
+      ),
+    );
+    await new Promise((r) => setTimeout(r, 100));
+    d.provider.latencyMs = 0;
+    await d.client.rotateIntermediateKey({ tenant: 'demo', id: 'rot-race', minDecryptVersion: 2 });
+    results = await Promise.all(pending);
+  } finally {
+    d.provider.latencyMs = 0;
+  }
+  for (const r of results) {
+    if (r.ok) t.is((await d.client.decrypt({ tenant: 'demo', envelope: r.envelope })).plaintext.toString(), 'written during a rotation');
+    else t.is(r.code, grpc.status.UNAVAILABLE, 'refused with a retryable code');
+  }
+  t.true(results.some((r) => !r.ok), 'the race was exercised: some waited on the retired version');
+});

@@ -66,12 +66,12 @@ export class BatchService {
     for (const item of input.items) bytes += item.plaintext.length;
     this.#checkLimits(input.items.length, bytes, this.limits.maxBytes, 'plaintext');
     if (input.items.length === 0) return [];
-    const { tenant, policyId, purpose } = input;
-    const policy = this.#crypto.usablePolicy(tenant, policyId, purpose);
+    const { tenant, policyId } = input;
+    const policy = this.#crypto.usablePolicy(tenant, policyId);
     const version = policy.activeVersion;
-    return this.#withLease(policy, version, input, (lease) => {
+    return this.#withLease(policy, version, input, 'write', (lease) => {
       // Synchronous from the state check to the last item: no eviction or revocation interleaves.
-      this.#crypto.usablePolicy(tenant, policyId, purpose);
+      this.#crypto.usablePolicy(tenant, policyId, version);
       const ref = { tenant, policyId, keyVersion: version };
       return input.items.map((item): ItemResult<EncryptedItem> => {
         try {
@@ -110,7 +110,7 @@ export class BatchService {
         };
         try {
           const policy = this.#crypto.usablePolicyForContent(group.ref, input.purpose);
-          await this.#withLease(policy, group.ref.keyVersion, input, (lease) => {
+          await this.#withLease(policy, group.ref.keyVersion, input, 'read', (lease) => {
             this.#crypto.usablePolicyForContent(group.ref, input.purpose);
             for (const m of group.members) {
               try {
@@ -144,9 +144,9 @@ export class BatchService {
    * can only be destroyed (evicted) between turns of the event loop, so if it was destroyed while this call
    * was being resumed, the lease is taken again (a few times at most, as CryptoService does).
    */
-  async #withLease<T>(policy: PolicyRecord, version: number, req: Omit<CallerRequest, 'context'>, use: (lease: KeyLease) => T): Promise<T> {
+  async #withLease<T>(policy: PolicyRecord, version: number, req: Omit<CallerRequest, 'context'>, mode: 'read' | 'write', use: (lease: KeyLease) => T): Promise<T> {
     for (let attempt = 0; ; attempt++) {
-      const lease = await this.#crypto.leaseKey(policy, version, { ...req, context: {} });
+      const lease = await this.#crypto.leaseKey(policy, version, { ...req, context: {} }, mode);
       try {
         if (!lease.kek.destroyed) return use(lease);
       } finally {

@@ -1,4 +1,4 @@
-import type { KeyCache, PolicyKey } from '../cache/key-cache.js';
+import type { KeyCache } from '../cache/key-cache.js';
 import { StaleLoadError } from '../cache/key-cache.js';
 import type { EncryptionContext } from '../crypto/encryption-context.js';
 import { openBlock, parseEnvelope, rewrapEnvelope, sealBlock, type EnvelopeRef, type ParsedEnvelope } from '../crypto/envelope.js';
@@ -72,12 +72,12 @@ export class CryptoService {
 
   async encrypt(input: EncryptInput): Promise<{ envelope: Buffer; keyVersion: number }> {
     this.checkBlockSize(input.plaintext.length);
-    const policy = this.#policyFor(input.tenant, input.policyId, input.purpose);
+    const policy = this.#policyFor(input.tenant, input.policyId);
     const version = policy.activeVersion;
-    const lease = await this.#lease(policy, version, input);
+    const lease = await this.#lease(policy, version, input, 'write');
     try {
       // Synchronous from the last state check to the end of sealing: no eviction can interleave.
-      this.#policyFor(input.tenant, input.policyId, input.purpose);
+      this.#policyFor(input.tenant, input.policyId, version);
       const ref = { tenant: policy.tenant, policyId: policy.id, keyVersion: version };
       return { envelope: sealBlock({ ref, kek: lease.kek, plaintext: input.plaintext, context: input.context }), keyVersion: version };
     } finally {
@@ -88,7 +88,7 @@ export class CryptoService {
   async decrypt(input: DecryptInput): Promise<{ plaintext: Buffer; policyId: string; keyVersion: number }> {
     const parsed = this.parse(input.tenant, input.envelope);
     const policy = this.#policyForEnvelope(parsed, input.purpose);
-    const lease = await this.#lease(policy, parsed.keyVersion, input);
+    const lease = await this.#lease(policy, parsed.keyVersion, input, 'read');
     try {
       this.#policyForEnvelope(parsed, input.purpose);
       return { plaintext: openBlock(parsed, lease.kek, input.context), policyId: parsed.policyId, keyVersion: parsed.keyVersion };
@@ -109,36 +109,46 @@ export class CryptoService {
     if (source.tenant !== input.tenant) throw decryptionFailed();
     const sourcePolicy = this.#policyForEnvelope(source, input.purpose);
     const targetId = input.targetPolicyId || sourcePolicy.id;
-    const target = this.#policyFor(input.tenant, targetId, input.purpose);
-    const from = await this.#lease(sourcePolicy, source.keyVersion, input);
-    try {
-      const to = await this.#lease(target, target.activeVersion, input);
+    const target = this.#policyFor(input.tenant, targetId);
+    const version = target.activeVersion;
+    for (let attempt = 0; ; attempt++) {
+      const from = await this.#lease(sourcePolicy, source.keyVersion, input, 'read');
       try {
-        this.#policyForEnvelope(source, input.purpose);
-        this.#policyFor(input.tenant, targetId, input.purpose);
-        const ref = { tenant: target.tenant, policyId: target.id, keyVersion: target.activeVersion };
-        if (segmented) {
-          const out = rewrapSegmentedHeader(input.envelope, source as SegmentedHeader, from.kek, { ref, kek: to.kek });
-          return { ...out, policyId: target.id, keyVersion: target.activeVersion };
+        const to = await this.#lease(target, version, input, 'write');
+        try {
+          // The source key may have been replaced (refresh, bypass) while the target key was fetched: retake both.
+          if (!from.kek.destroyed && !to.kek.destroyed) {
+            this.#policyForEnvelope(source, input.purpose);
+            this.#policyFor(input.tenant, targetId, version);
+            const ref = { tenant: target.tenant, policyId: target.id, keyVersion: version };
+            if (segmented) {
+              const out = rewrapSegmentedHeader(input.envelope, source as SegmentedHeader, from.kek, { ref, kek: to.kek });
+              return { ...out, policyId: target.id, keyVersion: version };
+            }
+            const parsed = source as ParsedEnvelope;
+            openBlock(parsed, from.kek, input.context).fill(0); // verify before vouching for it under another key
+            const envelope = rewrapEnvelope(parsed, from.kek, { ref, kek: to.kek });
+            return { envelope, policyId: target.id, keyVersion: version, replacedHeaderBytes: input.envelope.length };
+          }
+        } finally {
+          to.release();
         }
-        const parsed = source as ParsedEnvelope;
-        openBlock(parsed, from.kek, input.context).fill(0); // verify before vouching for it under another key
-        const envelope = rewrapEnvelope(parsed, from.kek, { ref, kek: to.kek });
-        return { envelope, policyId: target.id, keyVersion: target.activeVersion, replacedHeaderBytes: input.envelope.length };
       } finally {
-        to.release();
+        from.release();
       }
-    } finally {
-      from.release();
+      if (attempt >= 2) throw new UnwrapdError('unavailable', 'keys kept changing during the rewrap; retry');
     }
   }
 
   // ---- for batches and streams (core/batch-service.ts, core/stream-service.ts): the same state checks and
   // leases as the single-block calls. Check synchronously right before every use of a key.
 
-  /** The policy, if this purpose may encrypt under it now (NOT_FOUND, FAILED_PRECONDITION otherwise). */
-  usablePolicy(tenant: string, policyId: string, purpose: Purpose): PolicyRecord {
-    return this.#policyFor(tenant, policyId, purpose);
+  /**
+   * The policy, if new content may be written under it now (NOT_FOUND, FAILED_PRECONDITION otherwise). With
+   * `version`: also that the version is still decryptable (a rotation may have retired it meanwhile).
+   */
+  usablePolicy(tenant: string, policyId: string, version?: number): PolicyRecord {
+    return this.#policyFor(tenant, policyId, version);
   }
 
   /** The policy content names (tenant, policy, version), if this purpose may decrypt it now. */
@@ -146,9 +156,12 @@ export class CryptoService {
     return this.#policyForEnvelope(ref, purpose);
   }
 
-  /** A key lease for a policy version (cached, or the system path's own key); release it in a `finally`. */
-  leaseKey(policy: PolicyRecord, version: number, req: CallerRequest): Promise<KeyLease> {
-    return this.#lease(policy, version, req);
+  /**
+   * A key lease for a policy version (cached, or the system path's own key); release it in a `finally`.
+   * `write`: to seal new content, which never falls back to the availability key for `system` callers.
+   */
+  leaseKey(policy: PolicyRecord, version: number, req: CallerRequest, mode: 'read' | 'write'): Promise<KeyLease> {
+    return this.#lease(policy, version, req, mode);
   }
 
   checkBlockSize(length: number): void {
@@ -167,15 +180,21 @@ export class CryptoService {
     return parsed;
   }
 
-  /** The policy, if this purpose may use it now (revoked mailbox policies stay open to `system` until purged). */
-  #policyFor(tenant: string, policyId: string, purpose: Purpose): PolicyRecord {
+  /**
+   * The policy new content is written under: usable now, whatever the purpose (the availability key reads
+   * after a revocation, it never writes). With `version`: that version is not retired.
+   */
+  #policyFor(tenant: string, policyId: string, version?: number): PolicyRecord {
     const policy = this.#o.registry.get(tenant, policyId);
     if (!policy) throw new UnwrapdError('not_found', `no policy ${tenant}/${policyId}`);
-    this.#requireNotRevoking(policy, purpose);
+    this.#requireNotRevoking(policy, 'user');
+    if (version !== undefined && version < policy.minDecryptVersion) {
+      throw new UnwrapdError('unavailable', `policy ${tenant}/${policyId} was rotated during the request (key version ${version} retired); retry`);
+    }
     return policy;
   }
 
-  /** The policy an envelope names; unknown policy or version is the generic failure. */
+  /** The policy an envelope names, if this purpose may read it; unknown policy or version is the generic failure. */
   #policyForEnvelope(parsed: EnvelopeRef, purpose: Purpose): PolicyRecord {
     const policy = this.#o.registry.get(parsed.tenant, parsed.policyId);
     if (!policy) throw decryptionFailed();
@@ -194,44 +213,45 @@ export class CryptoService {
     if (this.#o.gate.isRevoking(policy.tenant, policy.id)) throw new UnwrapdError('failed_precondition', `policy ${policy.tenant}/${policy.id} is revoked`);
   }
 
-  async #lease(policy: PolicyRecord, version: number, req: CallerRequest): Promise<KeyLease> {
-    if (policy.state === 'active' || policy.state === 'rolling') {
-      try {
-        return { kek: (await this.#cached(policy, version, req)).kek, release: CACHED };
-      } catch (err) {
-        if (!(err instanceof CustomerKeysError && err.kind === 'revoked')) throw err;
-        // The provider said revoked: a revocation source. Nothing of this policy stays cached.
-        this.#o.cache.evictPolicy(policy.tenant, policy.id);
-        if (!systemFallbackAllowed(policy, req.purpose)) throw err;
-        return this.#systemLease(policy, version, req, `customer key revoked (${err.reasons}); system purpose`);
-      }
-    }
-    if (systemFallbackAllowed(policy, req.purpose)) return this.#systemLease(policy, version, req, `policy ${policy.state}; system purpose`);
-    requireUsable(policy);
-    throw new UnwrapdError('internal', 'unreachable policy state');
-  }
-
-  /** The availability key for a `system` caller after a revocation: never cached, audited on every use. */
-  async #systemLease(policy: PolicyRecord, version: number, req: CallerRequest, reason: string): Promise<KeyLease> {
-    const loaded = await this.#o.unwrapper.loadViaAvailability(policy, version, req.signal, { requestId: req.requestId, reason });
-    return { kek: loaded.kek, release: () => loaded.kek.destroy() };
-  }
-
-  async #cached(policy: PolicyRecord, version: number, req: CallerRequest): Promise<PolicyKey> {
+  /**
+   * A key for (policy, version): from the cache while the policy is usable; through the availability key for
+   * a `system` reader after a revocation (customer key revoked, or the policy revoked meanwhile). An eviction
+   * during the wait (revocation, rotation, refresh) sends it round again, re-reading the policy each time.
+   */
+  async #lease(policy: PolicyRecord, version: number, req: CallerRequest, mode: 'read' | 'write'): Promise<KeyLease> {
     const hit = this.#o.cache.peek(policy.tenant, policy.id, version);
-    if (hit) return hit;
+    if (hit && (policy.state === 'active' || policy.state === 'rolling')) return { kek: hit.kek, release: CACHED };
+    const systemReader = mode === 'read' && req.purpose === 'system';
     for (let attempt = 0; ; attempt++) {
+      const current = this.#o.registry.get(policy.tenant, policy.id) ?? policy;
+      const usable = (current.state === 'active' || current.state === 'rolling') && !this.#o.gate.isRevoking(current.tenant, current.id);
+      if (!usable) {
+        if (systemReader && systemFallbackAllowed(current, req.purpose)) return this.#systemLease(current, version, req, `policy ${current.state}; system purpose`);
+        this.#requireNotRevoking(current, 'user');
+      }
       try {
-        const key = await this.#o.cache.get(policy.tenant, policy.id, version, (s) => this.#o.unwrapper.load(policy, version, s, req.requestId), req.signal);
+        const key = await this.#o.cache.get(current.tenant, current.id, version, (s) => this.#o.unwrapper.load(current, version, s, req.requestId), req.signal);
         // A refresh or an eviction may have replaced and zeroized it while this call was being resumed.
-        if (!key.kek.destroyed) return key;
+        if (!key.kek.destroyed) return { kek: key.kek, release: CACHED };
       } catch (err) {
+        if (err instanceof CustomerKeysError && err.kind === 'revoked') {
+          // The provider said revoked: a revocation source. Nothing of this policy stays cached.
+          this.#o.cache.evictPolicy(current.tenant, current.id);
+          if (systemReader && systemFallbackAllowed(current, req.purpose)) {
+            return this.#systemLease(current, version, req, `customer key revoked (${err.reasons}); system purpose`);
+          }
+          throw err;
+        }
         if (!(err instanceof StaleLoadError)) throw err;
       }
       if (attempt >= 2) throw new UnwrapdError('unavailable', `keys of policy ${policy.tenant}/${policy.id} keep changing; retry`);
-      // Evicted while loading: the state check decides whether a fresh load is allowed.
-      policy = this.#policyFor(policy.tenant, policy.id, 'user');
     }
+  }
+
+  /** The availability key for a `system` reader after a revocation: never cached, audited on every use. */
+  async #systemLease(policy: PolicyRecord, version: number, req: CallerRequest, reason: string): Promise<KeyLease> {
+    const loaded = await this.#o.unwrapper.loadViaAvailability(policy, version, req.signal, { requestId: req.requestId, reason });
+    return { kek: loaded.kek, release: () => loaded.kek.destroy() };
   }
 }
 

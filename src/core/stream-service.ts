@@ -96,11 +96,11 @@ export class StreamService {
 
   /** Starts an encryption: checks the policy, wraps a fresh data key, returns the session (header ready). */
   async openEncrypt(input: CallerRequest & { policyId: string }): Promise<EncryptStreamSession> {
-    const { tenant, policyId, purpose } = input;
-    const policy = this.#crypto.usablePolicy(tenant, policyId, purpose);
+    const { tenant, policyId } = input;
+    const policy = this.#crypto.usablePolicy(tenant, policyId);
     const version = policy.activeVersion;
-    const check = () => void this.#crypto.usablePolicy(tenant, policyId, purpose);
-    const sealer = await this.#withLease(policy, version, input, (lease) => {
+    const check = () => void this.#crypto.usablePolicy(tenant, policyId, version);
+    const sealer = await this.#withLease(policy, version, input, 'write', (lease) => {
       check();
       return new SegmentSealer({ ref: { tenant, policyId, keyVersion: version }, kek: lease.kek, context: input.context, segmentSize: this.segmentBytes, beforeSegment: check });
     });
@@ -121,7 +121,7 @@ export class StreamService {
       if (header.tenant !== input.tenant) throw decryptionFailed();
       const policy = this.#crypto.usablePolicyForContent(header, input.purpose);
       const verify = () => void this.#crypto.usablePolicyForContent(header, input.purpose);
-      await this.#withLease(policy, header.keyVersion, input, (lease) => {
+      await this.#withLease(policy, header.keyVersion, input, 'read', (lease) => {
         verify();
         opener.unlock(lease.kek);
       });
@@ -143,9 +143,9 @@ export class StreamService {
   }
 
   /** A lease for the synchronous `use`; taken again if the cached key was destroyed while resuming. */
-  async #withLease<T>(policy: PolicyRecord, version: number, req: CallerRequest, use: (lease: KeyLease) => T): Promise<T> {
+  async #withLease<T>(policy: PolicyRecord, version: number, req: CallerRequest, mode: 'read' | 'write', use: (lease: KeyLease) => T): Promise<T> {
     for (let attempt = 0; ; attempt++) {
-      const lease = await this.#crypto.leaseKey(policy, version, req);
+      const lease = await this.#crypto.leaseKey(policy, version, req, mode);
       this.#leases++;
       try {
         if (!lease.kek.destroyed) return use(lease);
