@@ -8,6 +8,7 @@ import type { PolicyRegistry } from '../registry/policy-registry.js';
 import { PostgresRegistry } from '../registry/postgres/postgres-registry.js';
 import { EventGridReceiver } from '../revocation/event-grid-server.js';
 import type { RevocationEvent, RevocationSource } from '../revocation/revocation-source.js';
+import { CloseNotifier } from '../registry/close-notifier.js';
 
 /**
  * The fleet side of the daemon, wired in one place: the policy event log (WatchEvents), the registry's
@@ -59,21 +60,13 @@ export async function startFleet(deps: FleetDeps): Promise<Fleet> {
     closeBase = () => local.close();
   }
   // Watchers end when the daemon starts shutting down, before the gRPC server drains (a stream never ends by itself).
-  const closeListeners = new Set<() => void>();
-  let closed = false;
+  const closing = new CloseNotifier();
   const events: PolicyEventLog = {
     scope: base.scope,
     lastSequence: () => base.lastSequence(),
     replay: (after, opts) => base.replay(after, opts),
     subscribe: (listener) => base.subscribe(listener),
-    onClose(listener) {
-      if (closed) {
-        listener();
-        return () => {};
-      }
-      closeListeners.add(listener);
-      return () => closeListeners.delete(listener);
-    },
+    onClose: (listener) => closing.onClose(listener),
   };
 
   let eventGrid: EventGridReceiver | undefined;
@@ -113,11 +106,8 @@ export async function startFleet(deps: FleetDeps): Promise<Fleet> {
       reportHealth();
     },
     async close() {
-      if (closed) return;
-      closed = true;
       health?.setStatus(FEED_HEALTH_SERVICE, 'NOT_SERVING');
-      for (const l of [...closeListeners]) l();
-      closeListeners.clear();
+      if (!closing.close()) return;
       closeBase();
       await eventGrid?.stop();
     },

@@ -1,6 +1,7 @@
 import { UnwrapdError } from '../errors.js';
 import { KEY_ROLES, policyKey, type PolicyRecord } from './policy.js';
 import type { PolicyRegistry } from './policy-registry.js';
+import { CloseNotifier } from './close-notifier.js';
 
 /**
  * Policy events: what changed, in order. The PostgreSQL registry appends one to a shared log in the same
@@ -90,9 +91,8 @@ export function createLocalEventLog(registry: PolicyRegistry, opts: LocalEventLo
   const seen = new Map<string, PolicyRecord>(registry.list().map((p) => [policyKey(p.tenant, p.id), p]));
   const ring: PolicyEvent[] = [];
   const listeners = new Set<(event: PolicyEvent) => void>();
-  const closeListeners = new Set<() => void>();
+  const closing = new CloseNotifier();
   let sequence = 0;
-  let closed = false;
 
   const unsubscribe = registry.onChange((record) => {
     const key = policyKey(record.tenant, record.id);
@@ -138,21 +138,11 @@ export function createLocalEventLog(registry: PolicyRegistry, opts: LocalEventLo
       listeners.add(listener);
       return () => listeners.delete(listener);
     },
-    onClose(listener) {
-      if (closed) {
-        listener();
-        return () => {};
-      }
-      closeListeners.add(listener);
-      return () => closeListeners.delete(listener);
-    },
+    onClose: (listener) => closing.onClose(listener),
     close() {
-      if (closed) return;
-      closed = true;
       unsubscribe();
       listeners.clear();
-      for (const l of closeListeners) l();
-      closeListeners.clear();
+      closing.close();
     },
   };
 }

@@ -11,6 +11,7 @@ import { validatePolicyRecord } from '../validate-policy.js';
 import { ChangeFeed, feedChannels } from './change-feed.js';
 import { migrate, quoteSchema, type MigrationResult } from './migrate.js';
 import { EVENT_COLUMNS, eventFromRow, type PolicyEventRow } from './event-row.js';
+import { CloseNotifier } from '../close-notifier.js';
 
 /**
  * The fleet registry: policies in PostgreSQL, shared by every unwrapd instance, with a change feed.
@@ -74,7 +75,7 @@ export class PostgresRegistry implements PolicyRegistry {
   #sorted: PolicyRecord[] | undefined;
   readonly #listeners = new Set<(record: PolicyRecord) => void>();
   readonly #eventListeners = new Set<(event: PolicyEvent) => void>();
-  readonly #closeListeners = new Set<() => void>();
+  readonly #closing = new CloseNotifier();
   #pool: pg.Pool | undefined;
   #feed: ChangeFeed | undefined;
   #opened = false;
@@ -288,8 +289,7 @@ export class PostgresRegistry implements PolicyRegistry {
       await pool.query(`DELETE FROM ${this.#q}.instances WHERE id = $1`, [this.instanceId]).catch(() => {});
       await pool.end().catch(() => {});
     }
-    for (const l of this.#closeListeners) l();
-    this.#closeListeners.clear();
+    this.#closing.close();
     this.#eventListeners.clear();
   }
 
@@ -497,14 +497,7 @@ export class PostgresRegistry implements PolicyRegistry {
         this.#eventListeners.add(listener);
         return () => this.#eventListeners.delete(listener);
       },
-      onClose: (listener) => {
-        if (this.#closed) {
-          listener();
-          return () => {};
-        }
-        this.#closeListeners.add(listener);
-        return () => this.#closeListeners.delete(listener);
-      },
+      onClose: (listener) => this.#closing.onClose(listener),
     };
   }
 
