@@ -13,6 +13,7 @@ import { encodeContext, type EncryptionContext } from '../src/crypto/encryption-
 import { deriveWrappingKey, kekInfo, parseEnvelope, sealBlock, type EnvelopeRef } from '../src/crypto/envelope.js';
 import { SecretKey } from '../src/crypto/secret-key.js';
 import { writeOrCheckVectors } from './vector-file.js';
+import type { BlockPositiveVector, NegativeVector } from './vector-types.js';
 
 const OUT = join(dirname(fileURLToPath(import.meta.url)), '..', 'test', 'vectors', 'envelope-v1.json');
 
@@ -78,37 +79,8 @@ const POSITIVE: PositiveInput[] = [
   },
 ];
 
-interface Positive {
-  name: string;
-  intermediateKey: string;
-  tenant: string;
-  policyId: string;
-  keyVersion: number;
-  dataKey: string;
-  nonce: string;
-  context: EncryptionContext;
-  plaintext: string;
-  envelope: string;
-  /** Intermediate values, to help another implementation find where it diverges. */
-  derived: {
-    kekInfo: string;
-    kek: string;
-    wrappedDataKey: string;
-    contentKey: string;
-    commitment: string;
-    encodedContext: string;
-    aad: string;
-  };
-}
-
-interface Negative {
-  name: string;
-  /** Which check rejects it in this implementation (every case surfaces as the same generic error). */
-  rejectedBy: 'parse' | 'unwrap' | 'commitment' | 'tag';
-  intermediateKey: string;
-  context: EncryptionContext;
-  envelope: string;
-}
+type Positive = BlockPositiveVector;
+type Negative = NegativeVector<'parse' | 'unwrap' | 'commitment' | 'tag'>;
 
 function seal(v: PositiveInput, ikLabel: string, dkLabel: string, nonceLabel: string): Positive {
   const ik = fixedBytes(ikLabel, 32);

@@ -18,6 +18,7 @@ import { parseSegmentedHeader } from '../src/crypto/segmented-format.js';
 import { sealSegmented, segmentNonce } from '../src/crypto/segmented.js';
 import { SecretKey } from '../src/crypto/secret-key.js';
 import { writeOrCheckVectors } from './vector-file.js';
+import type { NegativeVector, SegmentedPositiveVector } from './vector-types.js';
 
 const OUT = join(dirname(fileURLToPath(import.meta.url)), '..', 'test', 'vectors', 'envelope-segmented-v1.json');
 
@@ -59,40 +60,8 @@ const POSITIVE: PositiveInput[] = [
   { name: '4097 B with 4 KiB segments', ref: { tenant: 'fabrikam', policyId: 'dep-files-02', keyVersion: 2 }, context: {}, segmentSize: 4096, plaintext: fixedBytes('plaintext 4097', 4097) },
 ];
 
-interface Positive {
-  name: string;
-  intermediateKey: string;
-  tenant: string;
-  policyId: string;
-  keyVersion: number;
-  segmentSize: number;
-  dataKey: string;
-  nonce: string;
-  context: EncryptionContext;
-  plaintext: string;
-  envelope: string;
-  derived: {
-    kekInfo: string;
-    kek: string;
-    wrappedDataKey: string;
-    contentKey: string;
-    commitment: string;
-    encodedContext: string;
-    aad: string;
-    headerLength: number;
-    /** Per segment: its GCM nonce, last flag, and offset/length in `envelope`. */
-    segments: { nonce: string; last: boolean; offset: number; length: number }[];
-  };
-}
-
-interface Negative {
-  name: string;
-  /** Which check rejects it in this implementation (every case surfaces as the same generic error). */
-  rejectedBy: 'parse' | 'unwrap' | 'commitment' | 'tag' | 'missing final segment';
-  intermediateKey: string;
-  context: EncryptionContext;
-  envelope: string;
-}
+type Positive = SegmentedPositiveVector;
+type Negative = NegativeVector<'parse' | 'unwrap' | 'commitment' | 'tag' | 'missing final segment'>;
 
 function seal(v: PositiveInput, index: number): Positive {
   const ik = fixedBytes('intermediate key 1', 32);

@@ -1,5 +1,5 @@
 import test, { type ExecutionContext } from 'ava';
-import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
+import { createCipheriv, hkdfSync, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { inspect } from 'node:util';
 import { DECRYPTION_FAILED_MESSAGE, UnwrapdError } from '../src/errors.js';
@@ -15,6 +15,7 @@ import {
   type EnvelopeRef,
 } from '../src/crypto/envelope.js';
 import { SecretKey } from '../src/crypto/secret-key.js';
+import type { BlockPositiveVector, NegativeVector } from '../scripts/vector-types.js';
 
 const IK = SecretKey.copyFrom(randomBytes(32));
 const REF: EnvelopeRef = { tenant: 'contoso', policyId: 'dep-mail-01', keyVersion: 1 };
@@ -142,34 +143,7 @@ test('context: an invalid context on open is invalidArgument (the request is wro
 
 // ---- vectors ---------------------------------------------------------------------------------------------
 
-interface PositiveVector {
-  name: string;
-  intermediateKey: string;
-  tenant: string;
-  policyId: string;
-  keyVersion: number;
-  dataKey: string;
-  nonce: string;
-  context: EncryptionContext;
-  plaintext: string;
-  envelope: string;
-  derived: {
-    kekInfo: string;
-    kek: string;
-    wrappedDataKey: string;
-    contentKey: string;
-    commitment: string;
-    encodedContext: string;
-    aad: string;
-  };
-}
-interface NegativeVector {
-  name: string;
-  rejectedBy: string;
-  intermediateKey: string;
-  context: EncryptionContext;
-  envelope: string;
-}
+type PositiveVector = BlockPositiveVector;
 const vectors = JSON.parse(readFileSync(new URL('./vectors/envelope-v1.json', import.meta.url), 'utf8')) as {
   positive: PositiveVector[];
   negative: NegativeVector[];

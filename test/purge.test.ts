@@ -2,7 +2,7 @@ import test from 'ava';
 import * as grpc from '@grpc/grpc-js';
 import { readFile } from 'node:fs/promises';
 import { openLocalKeystore } from '../src/providers/local-keystore.js';
-import { codeOf, createPolicy, startTestDaemon, type TestDaemon } from './helpers/test-daemon.js';
+import { codeOf, startTestDaemon, type TestDaemon } from './helpers/test-daemon.js';
 
 let d: TestDaemon;
 test.before(async () => {

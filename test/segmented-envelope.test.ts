@@ -14,6 +14,7 @@ import {
 import { openSegmented, sealSegmented, SegmentOpener, SegmentSealer } from '../src/crypto/segmented.js';
 import { SecretKey } from '../src/crypto/secret-key.js';
 import { buildVectors } from '../scripts/gen-segmented-vectors.js';
+import type { NegativeVector, SegmentedPositiveVector } from '../scripts/vector-types.js';
 
 const IK = SecretKey.copyFrom(randomBytes(32));
 const REF: EnvelopeRef = { tenant: 'contoso', policyId: 'dep-files-01', keyVersion: 1 };
@@ -244,37 +245,7 @@ test('segmented: invalid segment sizes and contexts are invalid arguments', (t) 
 
 // ---- vectors ---------------------------------------------------------------------------------------------
 
-interface PositiveVector {
-  name: string;
-  intermediateKey: string;
-  tenant: string;
-  policyId: string;
-  keyVersion: number;
-  segmentSize: number;
-  dataKey: string;
-  nonce: string;
-  context: EncryptionContext;
-  plaintext: string;
-  envelope: string;
-  derived: {
-    kekInfo: string;
-    kek: string;
-    wrappedDataKey: string;
-    contentKey: string;
-    commitment: string;
-    encodedContext: string;
-    aad: string;
-    headerLength: number;
-    segments: { nonce: string; last: boolean; offset: number; length: number }[];
-  };
-}
-interface NegativeVector {
-  name: string;
-  rejectedBy: string;
-  intermediateKey: string;
-  context: EncryptionContext;
-  envelope: string;
-}
+type PositiveVector = SegmentedPositiveVector;
 const vectorsText = readFileSync(new URL('./vectors/envelope-segmented-v1.json', import.meta.url), 'utf8');
 const vectors = JSON.parse(vectorsText) as { positive: PositiveVector[]; negative: NegativeVector[] };
 const hex = (s: string): Buffer => Buffer.from(s, 'hex');

@@ -1,0 +1,46 @@
+import type { EncryptionContext } from '../src/crypto/encryption-context.js';
+
+/**
+ * The shapes of the published test-vector files (test/vectors/*.json), shared by their generators and the
+ * tests that read them. Byte strings are lowercase hex.
+ */
+export interface BlockPositiveVector {
+  name: string;
+  intermediateKey: string;
+  tenant: string;
+  policyId: string;
+  keyVersion: number;
+  dataKey: string;
+  nonce: string;
+  context: EncryptionContext;
+  plaintext: string;
+  envelope: string;
+  /** Intermediate values, to help another implementation find where it diverges. */
+  derived: {
+    kekInfo: string;
+    kek: string;
+    wrappedDataKey: string;
+    contentKey: string;
+    commitment: string;
+    encodedContext: string;
+    aad: string;
+  };
+}
+
+export interface SegmentedPositiveVector extends Omit<BlockPositiveVector, 'derived'> {
+  segmentSize: number;
+  derived: BlockPositiveVector['derived'] & {
+    headerLength: number;
+    /** Per segment: its GCM nonce, last flag, and offset/length in `envelope`. */
+    segments: { nonce: string; last: boolean; offset: number; length: number }[];
+  };
+}
+
+export interface NegativeVector<Check extends string = string> {
+  name: string;
+  /** Which check rejects it in this implementation (every case surfaces as the same generic error). */
+  rejectedBy: Check;
+  intermediateKey: string;
+  context: EncryptionContext;
+  envelope: string;
+}
