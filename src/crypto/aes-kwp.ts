@@ -1,6 +1,6 @@
-import { createCipheriv, createDecipheriv } from 'node:crypto';
+import { createCipheriv, createDecipheriv, type Cipher, type Decipher } from 'node:crypto';
 import { decryptionFailed, UnwrapdError } from '../errors.js';
-import type { SecretKey } from './secret-key.js';
+import { secretBuffer, type SecretKey } from './secret-key.js';
 
 /**
  * AES-256 key wrap with padding (RFC 5649, NIST SP 800-38F "KWP"), through OpenSSL's id-aes256-wrap-pad.
@@ -26,13 +26,47 @@ function kekBytes(kek: SecretKey): Buffer {
   return bytes;
 }
 
+/**
+ * Runs the whole of one AES-KWP operation on a fresh cipher context and always ends it with final(): Node
+ * frees the native EVP context (and the KEK's key schedule in it, which OpenSSL clears on free) in final(),
+ * and only there. A context left unfinished, e.g. after update() threw on an unwrap that failed its integrity
+ * check, would keep the KEK's round keys until the garbage collector finalizes the object, a minute or more
+ * on an idle daemon (test/key-residue.test.ts scans for them). Node copies the key it is given into a native
+ * buffer that it clears right after the context is set up, so the context is the only native copy.
+ * OpenSSL's KWP does all its work in update(); final() returns nothing.
+ */
+function runOnce(context: Cipher | Decipher, input: Uint8Array): Buffer {
+  let out: Buffer;
+  try {
+    out = context.update(input);
+  } catch (err) {
+    try {
+      context.final(); // frees the context; throws "unsupported state" after a failed update
+    } catch {
+      // the context is freed either way
+    }
+    throw err;
+  }
+  let tail: Buffer;
+  try {
+    tail = context.final();
+  } catch (err) {
+    out.fill(0);
+    throw err;
+  }
+  if (tail.length === 0) return out;
+  const all = secretBuffer(out.length + tail.length);
+  out.copy(all, 0);
+  tail.copy(all, out.length);
+  out.fill(0);
+  tail.fill(0);
+  return all;
+}
+
 export function kwpWrap(kek: SecretKey, key: Uint8Array): Buffer {
   const k = kekBytes(kek);
   if (key.length < 1) throw new UnwrapdError('internal', 'AES-KWP cannot wrap an empty key');
-  const cipher = createCipheriv(ALGORITHM, k, KWP_AIV);
-  const out = cipher.update(key);
-  const tail = cipher.final(); // empty in practice; kept for correctness
-  return tail.length === 0 ? out : Buffer.concat([out, tail]);
+  return runOnce(createCipheriv(ALGORITHM, k, KWP_AIV), key);
 }
 
 /**
@@ -44,20 +78,11 @@ export function kwpUnwrap(kek: SecretKey, wrapped: Uint8Array): Buffer {
   const k = kekBytes(kek);
   // OpenSSL accepts an empty input and returns nothing; anything not a whole number of >= 2 semiblocks is malformed.
   if (wrapped.length < 16 || wrapped.length % 8 !== 0) throw decryptionFailed();
-  let out: Buffer | undefined;
+  let out: Buffer;
   try {
-    const decipher = createDecipheriv(ALGORITHM, k, KWP_AIV);
-    out = decipher.update(wrapped);
-    const tail = decipher.final();
-    if (tail.length !== 0) {
-      const all = Buffer.concat([out, tail]);
-      out.fill(0);
-      tail.fill(0);
-      out = all;
-    }
+    out = runOnce(createDecipheriv(ALGORITHM, k, KWP_AIV), wrapped);
   } catch {
     // Do not chain the OpenSSL error as cause: it is noise and we want one generic failure.
-    if (out) out.fill(0);
     throw decryptionFailed();
   }
   if (out.length === 0) throw decryptionFailed();

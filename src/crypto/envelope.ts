@@ -1,8 +1,9 @@
-import { createCipheriv, createDecipheriv, createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
+import { createCipheriv, createDecipheriv, timingSafeEqual } from 'node:crypto';
 import { fillRandom } from './random-pool.js';
 import { decryptionFailed, invalidArgument, UnwrapdError } from '../errors.js';
 import { kwpUnwrap, kwpWrap } from './aes-kwp.js';
 import { encodeContext, type EncryptionContext } from './encryption-context.js';
+import { hkdfSha256 } from './hkdf.js';
 import {
   COMMITMENT_LENGTH,
   DATA_KEY_LENGTH,
@@ -17,7 +18,7 @@ import {
   type EnvelopeRef,
   type ParsedEnvelope,
 } from './envelope-format.js';
-import { SecretKey } from './secret-key.js';
+import { SecretKey, secretBuffer } from './secret-key.js';
 
 /**
  * Seal / open / rewrap of v1 single-block envelopes (layout in envelope-format.ts, spec in
@@ -67,29 +68,17 @@ export function kekInfo(ref: EnvelopeRef): Buffer {
 export function deriveWrappingKey(intermediateKey: SecretKey, ref: EnvelopeRef): SecretKey {
   validateRef(ref);
   const ikm = requireKey(intermediateKey, 'intermediate key');
-  const okm = new Uint8Array(hkdfSync('sha256', ikm, EMPTY_SALT, kekInfo(ref), KEY_LENGTH));
-  return SecretKey.copyFrom(okm, true);
+  // The HMAC-based HKDF (src/crypto/hkdf.ts), never hkdfSync: no KeyObject keeps the intermediate key.
+  return SecretKey.copyFrom(hkdfSha256(ikm, EMPTY_SALT, kekInfo(ref), KEY_LENGTH), true);
 }
 
-const ONE = Buffer.from([1]);
-const TWO = Buffer.from([2]);
-
 /**
- * HKDF-SHA256(ikm = data key, salt = nonce, info = BLOCK_KEYS_INFO, L = 64), written out as its three HMACs
- * (RFC 5869: PRK = HMAC(salt, ikm); T1 = HMAC(PRK, info|1); T2 = HMAC(PRK, T1|info|2)). The bytes are
- * exactly hkdfSync's (the vectors and test/envelope.test.ts check it); it costs about half as much per
- * block, because hkdfSync builds key objects on every call. Returns [0,32) the content key and [32,64) the
- * commitment. Zero it after use.
+ * HKDF-SHA256(ikm = data key, salt = nonce, info = BLOCK_KEYS_INFO, L = 64) through src/crypto/hkdf.ts
+ * (three HMACs: cheaper than hkdfSync, and it leaves no KeyObject holding the data key). Returns [0,32) the
+ * content key and [32,64) the commitment. Zero it after use.
  */
 function deriveBlockKeys(dataKey: Uint8Array, nonce: Uint8Array): Buffer {
-  const prk = createHmac('sha256', nonce).update(dataKey).digest();
-  const t1 = createHmac('sha256', prk).update(BLOCK_KEYS_INFO).update(ONE).digest();
-  const t2 = createHmac('sha256', prk).update(t1).update(BLOCK_KEYS_INFO).update(TWO).digest();
-  prk.fill(0);
-  const out = Buffer.concat([t1, t2], KEY_LENGTH + COMMITMENT_LENGTH);
-  t1.fill(0);
-  t2.fill(0);
-  return out;
+  return hkdfSha256(dataKey, nonce, BLOCK_KEYS_INFO, KEY_LENGTH + COMMITMENT_LENGTH);
 }
 
 export interface SealParams {
@@ -114,8 +103,9 @@ export function sealBlock(p: SealParams): Buffer {
   let dataKey: Buffer;
   let nonce: Buffer;
   if (p.random === undefined) {
-    // Both from the random pool into a fresh, unpooled buffer; the data-key half is zeroed in `finally`.
-    const r = fillRandom(Buffer.alloc(DATA_KEY_LENGTH + NONCE_LENGTH));
+    // Both from the random pool into a buffer of their own (not Buffer.alloc: see secretBuffer); the
+    // data-key half is zeroed in `finally`.
+    const r = fillRandom(secretBuffer(DATA_KEY_LENGTH + NONCE_LENGTH));
     dataKey = r.subarray(0, DATA_KEY_LENGTH);
     nonce = r.subarray(DATA_KEY_LENGTH);
   } else {

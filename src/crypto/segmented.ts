@@ -1,6 +1,7 @@
-import { createCipheriv, createDecipheriv, hkdfSync, randomFillSync, timingSafeEqual } from 'node:crypto';
+import { createCipheriv, createDecipheriv, randomFillSync, timingSafeEqual } from 'node:crypto';
 import { decryptionFailed, invalidArgument, UnwrapdError } from '../errors.js';
 import { kwpUnwrap, kwpWrap } from './aes-kwp.js';
+import { hkdfSha256 } from './hkdf.js';
 import { encodeContext, type EncryptionContext } from './encryption-context.js';
 import { COMMITMENT_LENGTH, DATA_KEY_LENGTH, NONCE_LENGTH, TAG_LENGTH, validateRef, type EnvelopeRef } from './envelope-format.js';
 import {
@@ -11,7 +12,7 @@ import {
   writeSegmentedHeader,
   type SegmentedHeader,
 } from './segmented-format.js';
-import type { SecretKey } from './secret-key.js';
+import { secretBuffer, type SecretKey } from './secret-key.js';
 
 /**
  * Seal and open of segmented (stream) envelopes, one segment at a time, in bounded memory (layout in
@@ -48,9 +49,12 @@ export function segmentNonce(nonce: Uint8Array, index: number, last: boolean): B
   return iv;
 }
 
-/** HKDF-SHA256(DK, salt = nonce, info = "unwrapd/v1 segment keys", 64): [0,32) content key, [32,64) commitment. */
+/**
+ * HKDF-SHA256(DK, salt = nonce, info = "unwrapd/v1 segment keys", 64): [0,32) content key, [32,64) commitment.
+ * Through src/crypto/hkdf.ts, never hkdfSync (whose KeyObject would keep the data key until GC). Zero it after use.
+ */
 export function deriveSegmentKeys(dataKey: Uint8Array, nonce: Uint8Array): Buffer {
-  return Buffer.from(hkdfSync('sha256', dataKey, nonce, SEGMENT_KEYS_INFO, KEY_LENGTH + COMMITMENT_LENGTH));
+  return hkdfSha256(dataKey, nonce, SEGMENT_KEYS_INFO, KEY_LENGTH + COMMITMENT_LENGTH);
 }
 
 /** Seals one segment: its ciphertext and tag, as two buffers (concatenated, they are the segment). */
@@ -116,7 +120,7 @@ export class SegmentSealer {
     let dataKey: Buffer;
     let nonce: Buffer;
     if (p.random === undefined) {
-      const r = randomFillSync(Buffer.alloc(DATA_KEY_LENGTH + NONCE_LENGTH));
+      const r = randomFillSync(secretBuffer(DATA_KEY_LENGTH + NONCE_LENGTH));
       dataKey = r.subarray(0, DATA_KEY_LENGTH);
       nonce = Buffer.from(r.subarray(DATA_KEY_LENGTH));
     } else {
@@ -129,7 +133,7 @@ export class SegmentSealer {
       keys = deriveSegmentKeys(dataKey, nonce);
       const wrapped = kwpWrap(p.kek, dataKey);
       this.header = writeSegmentedHeader(p.ref, nonce, keys.subarray(KEY_LENGTH), this.segmentSize, wrapped);
-      this.#contentKey = Buffer.alloc(KEY_LENGTH); // own buffer, never the shared pool
+      this.#contentKey = secretBuffer(KEY_LENGTH); // never the shared pool nor the V8 heap
       keys.copy(this.#contentKey, 0, 0, KEY_LENGTH);
     } finally {
       dataKey.fill(0);
@@ -311,7 +315,7 @@ export class SegmentOpener {
       if (dataKey.length !== DATA_KEY_LENGTH) throw decryptionFailed();
       keys = deriveSegmentKeys(dataKey, header.nonce);
       if (!timingSafeEqual(keys.subarray(KEY_LENGTH), header.commitment)) throw decryptionFailed();
-      this.#contentKey = Buffer.alloc(KEY_LENGTH);
+      this.#contentKey = secretBuffer(KEY_LENGTH);
       keys.copy(this.#contentKey, 0, 0, KEY_LENGTH);
     } finally {
       dataKey.fill(0);

@@ -1,0 +1,135 @@
+import test from 'ava';
+import { constants, createPrivateKey, privateDecrypt } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { UnwrapdClient } from '../src/client/client.js';
+import { kwpUnwrap } from '../src/crypto/aes-kwp.js';
+import { deriveWrappingKey, parseEnvelope } from '../src/crypto/envelope.js';
+import { hkdfSha256 } from '../src/crypto/hkdf.js';
+import { SecretKey } from '../src/crypto/secret-key.js';
+import { parseSegmentedHeader } from '../src/crypto/segmented-format.js';
+import { deriveSegmentKeys } from '../src/crypto/segmented.js';
+import { startDaemonProcess, type DaemonProcess } from './helpers/daemon-process.js';
+import { scanProcess, type ScanResult } from './helpers/memory-scan.js';
+import { createPolicy } from './helpers/test-daemon.js';
+
+// The rule (docs/architecture.md, "Key material in memory"): once Evict or Revoke has answered, no copy of
+// the policy's intermediate key, its KEK or a data key it wrapped is left anywhere in the daemon's memory,
+// not even in garbage the collector has yet to reclaim. The daemon runs in a child process; this test reads
+// that process's memory through /proc/<pid>/mem and counts the key bytes.
+
+let p: DaemonProcess;
+let client: UnwrapdClient;
+test.before(async () => {
+  p = await startDaemonProcess();
+  client = new UnwrapdClient(p.address);
+});
+test.after.always(async () => {
+  client?.close();
+  await p?.stop();
+});
+
+interface Keys {
+  names: string[];
+  bytes: Buffer[];
+}
+
+/** The policy's intermediate key and KEK, found the way an attacker with the files would: keystore + registry. */
+async function policyKeys(policyId: string): Promise<{ ik: Buffer; kek: Buffer; version: number }> {
+  const registry = JSON.parse(await readFile(join(p.dir, 'policies.json'), 'utf8')) as { policies: Array<{ tenant: string; id: string; activeVersion: number; versions: Array<{ version: number; copies: Array<{ role: string; keyUri: string; ciphertext: string }> }> }> };
+  const keystore = JSON.parse(await readFile(join(p.dir, 'keystore.json'), 'utf8')) as { keys: Record<string, { versions: Array<{ version: number; privateKeyPem?: string }> }> };
+  const policy = registry.policies.find((x) => x.tenant === 'demo' && x.id === policyId)!;
+  const version = policy.versions.find((v) => v.version === policy.activeVersion)!;
+  const copy = version.copies.find((c) => c.role === 'customer-a')!;
+  const [, name, v] = /^local:([^/]+)\/(\d+)$/.exec(copy.keyUri)!;
+  const pem = keystore.keys[name!]!.versions.find((x) => x.version === Number(v))!.privateKeyPem!;
+  const ik = privateDecrypt({ key: createPrivateKey(pem), padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, Buffer.from(copy.ciphertext, 'base64'));
+  const kek = Buffer.from(deriveWrappingKey(SecretKey.copyFrom(ik), { tenant: 'demo', policyId, keyVersion: version.version }).expose());
+  return { ik, kek, version: version.version };
+}
+
+async function collect(stream: AsyncIterable<Buffer>): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const b of stream) parts.push(b);
+  return Buffer.concat(parts);
+}
+
+/**
+ * Uses the policy's key every way a client can (Encrypt, Decrypt, a Decrypt whose wrapped key fails to
+ * unwrap, EncryptStream, DecryptStream) and returns the keys to look for: the intermediate key, the KEK, and
+ * the data and content keys of one envelope and one stream.
+ */
+async function useKeys(policyId: string): Promise<Keys> {
+  const { ik, kek } = await policyKeys(policyId);
+  const kekKey = SecretKey.copyFrom(kek);
+  const context = { purpose: 'residue' };
+  const sealed = (await client.encrypt({ tenant: 'demo', policyId, plaintext: Buffer.from('residue test'), context })).envelope;
+  await client.decrypt({ tenant: 'demo', envelope: sealed, context });
+  // A wrapped data key that does not unwrap: AES-KWP fails in the middle of its cipher context.
+  const tampered = Buffer.from(sealed);
+  const at = tampered.indexOf(parseEnvelope(sealed).wrappedKey);
+  tampered[at + 3]! ^= 1;
+  await client.decrypt({ tenant: 'demo', envelope: tampered, context }).then(
+    () => {
+      throw new Error('a tampered envelope decrypted');
+    },
+    () => {},
+  );
+  const streamed = await collect(client.encryptStream({ tenant: 'demo', policyId, context }, [Buffer.alloc(100_000, 7)]));
+  await collect(client.decryptStream({ tenant: 'demo', context }, [streamed]));
+  const block = parseEnvelope(sealed);
+  const blockDataKey = kwpUnwrap(kekKey, block.wrappedKey);
+  const blockContentKey = hkdfSha256(blockDataKey, block.nonce, Buffer.from('unwrapd/v1 block keys'), 64).subarray(0, 32);
+  const stream = parseSegmentedHeader(streamed)!;
+  const streamDataKey = kwpUnwrap(kekKey, stream.wrappedKey);
+  const streamContentKey = deriveSegmentKeys(streamDataKey, stream.nonce).subarray(0, 32);
+  return {
+    names: ['intermediate key', 'KEK', 'block data key', 'block content key', 'stream data key', 'stream content key'],
+    bytes: [ik, kek, blockDataKey, blockContentKey, streamDataKey, streamContentKey],
+  };
+}
+
+const copies = (r: ScanResult, k: number) => r.counts[k]! + r.halfCounts[k]!;
+
+/** Scans until no key is found or `ms` have passed since `since` (at least one scan). */
+async function scanUntilClean(keys: Keys, since: number, ms = 1_000): Promise<ScanResult> {
+  for (;;) {
+    const r = scanProcess(p.pid, keys.bytes);
+    if (keys.bytes.every((_, k) => copies(r, k) === 0) || performance.now() - since >= ms) return r;
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+function report(keys: Keys, r: ScanResult): string {
+  const per = keys.names.map((n, k) => `${n}: ${r.counts[k]} whole, ${r.halfCounts[k]} halves`).join('; ');
+  const where = r.found.map((f) => `${keys.names[f.needle]} at ${f.address} in ${f.mapping} [${f.around}]`).join('; ');
+  return `${per} (${(r.bytesRead / 2 ** 20).toFixed(0)} MiB in ${r.regions} regions)${where ? `; found: ${where}` : ''}`;
+}
+
+test.serial('the scan finds a cached KEK (the test can fail)', async (t) => {
+  const keys = await useKeys('demo-mailbox');
+  const r = scanProcess(p.pid, keys.bytes);
+  t.log(report(keys, r));
+  t.true(r.counts[1]! >= 1, `the cached KEK is found whole: ${report(keys, r)}`);
+  t.true(r.bytesRead > 10 * 2 ** 20, 'the scan read the heap');
+});
+
+test.serial('after Evict no copy of the intermediate key, the KEK or a data key is left in the daemon memory', async (t) => {
+  const keys = await useKeys('demo-mailbox');
+  const res = await client.evict({ tenant: 'demo', id: 'demo-mailbox' });
+  const since = performance.now();
+  t.is(res.evicted, 1);
+  const r = await scanUntilClean(keys, since);
+  t.log(report(keys, r));
+  for (const [k, name] of keys.names.entries()) t.is(copies(r, k), 0, `${name}: ${report(keys, r)}`);
+});
+
+test.serial('after Revoke no copy of the intermediate key, the KEK or a data key is left in the daemon memory', async (t) => {
+  await createPolicy(client, 'residue-revoke');
+  const keys = await useKeys('residue-revoke');
+  await client.revoke({ tenant: 'demo', id: 'residue-revoke', reason: 'residue test' });
+  const since = performance.now();
+  const r = await scanUntilClean(keys, since);
+  t.log(report(keys, r));
+  for (const [k, name] of keys.names.entries()) t.is(copies(r, k), 0, `${name}: ${report(keys, r)}`);
+});
