@@ -1,5 +1,6 @@
 import { constants, privateDecrypt, publicEncrypt, type KeyObject } from 'node:crypto';
-import { SecretKey } from '../crypto/secret-key.js';
+import { decodeOaepSha256 } from '../crypto/rsa-oaep.js';
+import type { SecretKey } from '../crypto/secret-key.js';
 import { isUnwrapdError } from '../errors.js';
 import { KEY_NAME_PATTERN, openLocalKeystore, type KeyVersionEntry } from './local-keystore.js';
 import { isProviderError, providerError, type ProviderError } from './provider-error.js';
@@ -99,17 +100,23 @@ export function createLocalProvider(opts: LocalProviderOptions): RootKeyProvider
       if (wrapped.algorithm !== LOCAL_WRAP_ALGORITHM) {
         throw providerError('unwrap_rejected', keyUri, `${uri}: unsupported wrap algorithm ${JSON.stringify(wrapped.algorithm.slice(0, 40))} (expected ${LOCAL_WRAP_ALGORITHM})`);
       }
-      let plain: Buffer;
+      // The raw RSA output, OAEP-decoded here (src/crypto/rsa-oaep.ts): privateDecrypt's own OAEP leaves a copy
+      // of the key in freed memory. `em` is modulus-sized, masked, and zeroized either way.
+      let em: Buffer | undefined;
+      let key: SecretKey;
       try {
-        plain = privateDecrypt(oaep(privateKey), wrapped.ciphertext);
+        em = privateDecrypt({ key: privateKey, padding: constants.RSA_NO_PADDING }, wrapped.ciphertext);
+        key = decodeOaepSha256(em);
       } catch (err) {
         throw providerError('unwrap_rejected', keyUri, `${uri}: the key rejected the wrapped copy (another key or version, or corrupted)`, err);
+      } finally {
+        em?.fill(0);
       }
       if (signal.aborted) {
-        plain.fill(0);
+        key.destroy();
         throw abortedError(keyUri);
       }
-      return SecretKey.copyFrom(plain, true);
+      return key;
     },
 
     /** Never throws for the key's state (that is the answer); throws only when the call is aborted. */
