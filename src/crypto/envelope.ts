@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, timingSafeEqual } from 'node:crypto';
+import { createCipheriv, createDecipheriv, timingSafeEqual, type DecipherGCM } from 'node:crypto';
 import { fillRandom } from './random-pool.js';
 import { decryptionFailed, invalidArgument, UnwrapdError } from '../errors.js';
 import { kwpUnwrap, kwpWrap } from './aes-kwp.js';
@@ -163,8 +163,9 @@ export function openBlock(parsed: ParsedEnvelope, kek: SecretKey, context: Encry
       throw decryptionFailed();
     }
     let pt: Buffer | undefined;
+    let decipher: DecipherGCM | undefined;
     try {
-      const decipher = createDecipheriv(GCM, blockKeys.subarray(0, KEY_LENGTH), parsed.nonce, {
+      decipher = createDecipheriv(GCM, blockKeys.subarray(0, KEY_LENGTH), parsed.nonce, {
         authTagLength: TAG_LENGTH,
       });
       decipher.setAAD(parsed.fixedHeader);
@@ -175,11 +176,21 @@ export function openBlock(parsed: ParsedEnvelope, kek: SecretKey, context: Encry
       return tail.length === 0 ? pt : Buffer.concat([pt, tail]);
     } catch {
       pt?.fill(0); // never let unauthenticated plaintext linger
+      endQuietly(decipher); // frees the context (and the content key in it) now, not at garbage collection
       throw decryptionFailed();
     }
   } finally {
     dataKey.fill(0);
     blockKeys?.fill(0);
+  }
+}
+
+/** final() on a context that failed: Node frees the native context there (a second call just throws). */
+function endQuietly(context: DecipherGCM | undefined): void {
+  try {
+    context?.final();
+  } catch {
+    // freed either way
   }
 }
 

@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, randomFillSync, timingSafeEqual } from 'node:crypto';
+import { createCipheriv, createDecipheriv, randomFillSync, timingSafeEqual, type DecipherGCM } from 'node:crypto';
 import { decryptionFailed, invalidArgument, UnwrapdError } from '../errors.js';
 import { kwpUnwrap, kwpWrap } from './aes-kwp.js';
 import { hkdfSha256 } from './hkdf.js';
@@ -71,8 +71,9 @@ function openOne(contentKey: Buffer, nonce: Buffer, aad: Buffer, index: number, 
   if (segment.length < TAG_LENGTH) throw decryptionFailed();
   const ctLen = segment.length - TAG_LENGTH;
   let pt: Buffer | undefined;
+  let decipher: DecipherGCM | undefined;
   try {
-    const decipher = createDecipheriv(GCM, contentKey, segmentNonce(nonce, index, last), { authTagLength: TAG_LENGTH });
+    decipher = createDecipheriv(GCM, contentKey, segmentNonce(nonce, index, last), { authTagLength: TAG_LENGTH });
     decipher.setAAD(aad);
     decipher.setAuthTag(segment.subarray(ctLen));
     pt = decipher.update(segment.subarray(0, ctLen));
@@ -80,6 +81,11 @@ function openOne(contentKey: Buffer, nonce: Buffer, aad: Buffer, index: number, 
     return tail.length === 0 ? pt : Buffer.concat([pt, tail]);
   } catch {
     pt?.fill(0); // never let unauthenticated plaintext linger
+    try {
+      decipher?.final(); // frees the native context (and the content key in it) now, not at garbage collection
+    } catch {
+      // freed either way
+    }
     throw decryptionFailed();
   }
 }
