@@ -26,7 +26,7 @@ export async function startDaemonProcess(overrides: Record<string, unknown> = {}
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
   });
   const { address, dir } = await new Promise<{ address: string; dir: string }>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('daemon child did not start within 30 s')), 30_000);
+    const timer = setTimeout(() => reject(new Error('daemon child did not start within 60 s')), 60_000);
     child.once('exit', (code) => reject(new Error(`daemon child exited with ${code}`)));
     child.on('message', (msg: { type?: string; address?: string; dir?: string }) => {
       if (msg.type === 'ready' && msg.address) {
