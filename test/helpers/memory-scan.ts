@@ -1,4 +1,4 @@
-import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync, readSync } from 'node:fs';
 
 /**
  * Counts the copies of secret byte strings in another process's memory, through /proc/<pid>/maps and
@@ -66,7 +66,10 @@ export function scanProcess(pid: number, needles: Buffer[], opts: ScanOptions = 
   let regions = 0;
   const found: ScanResult['found'] = [];
   const stop = opts.stop ?? true;
-  if (stop) process.kill(pid, 'SIGSTOP');
+  if (stop) {
+    process.kill(pid, 'SIGSTOP');
+    waitUntilStopped(pid);
+  }
   const fd = openSync(`/proc/${pid}/mem`, 'r');
   try {
     for (const r of writableRegions(pid)) {
@@ -112,6 +115,21 @@ export function scanProcess(pid: number, needles: Buffer[], opts: ScanOptions = 
     if (stop) process.kill(pid, 'SIGCONT');
   }
   return { counts, halfCounts, bytesRead, regions, found };
+}
+
+/** SIGSTOP is delivered asynchronously: wait (at most 2 s) until every thread of `pid` reports state T. */
+function waitUntilStopped(pid: number): void {
+  const until = performance.now() + 2_000;
+  const stopped = () => {
+    try {
+      return readdirSync(`/proc/${pid}/task`).every((tid) => /^\d+ \(.*\) T /s.test(readFileSync(`/proc/${pid}/task/${tid}/stat`, 'latin1')));
+    } catch {
+      return false; // a thread that ended between the listing and the read: look again
+    }
+  };
+  while (!stopped() && performance.now() < until) {
+    // spin: a stop takes microseconds to a few milliseconds
+  }
 }
 
 function countStarting(hay: Buffer, needle: Buffer, own: number): number {
