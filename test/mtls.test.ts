@@ -3,6 +3,8 @@ import test from 'ava';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { TLSSocket } from 'node:tls';
+import { callIdentity, transportSocket } from '../src/auth/peer-identity.js';
 import { UnwrapdClient } from '../src/client/client.js';
 import type { Config } from '../src/config/config.js';
 import { createLogger } from '../src/log/logger.js';
@@ -165,4 +167,52 @@ test('a peer refused at the handshake never reaches a handler, and the start say
   } finally {
     await rm(files.dir, { recursive: true, force: true });
   }
+});
+
+test('grpc-js still exposes a call\'s TLS socket (mTLS identity is read once per connection, not per call)', async (t) => {
+  const ca = mtlsCa();
+  const bytes = { requestSerialize: (b: Buffer) => b, requestDeserialize: (b: Buffer) => b, responseSerialize: (b: Buffer) => b, responseDeserialize: (b: Buffer) => b };
+  const service = {
+    unary: { path: '/t.T/Unary', requestStream: false, responseStream: false, ...bytes },
+    bidi: { path: '/t.T/Bidi', requestStream: true, responseStream: true, ...bytes },
+  } as unknown as grpc.ServiceDefinition;
+  const seen: Array<{ tls: boolean; id: string }> = [];
+  const note = (call: object & Parameters<typeof callIdentity>[0]) => seen.push({ tls: transportSocket(call) instanceof TLSSocket, id: callIdentity(call, { trustForwardedClientCert: false }) });
+  const server = new grpc.Server();
+  server.addService(service, {
+    unary: (call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => {
+      note(call);
+      cb(null, Buffer.alloc(0));
+    },
+    bidi: (call: grpc.ServerDuplexStream<Buffer, Buffer>) => {
+      note(call);
+      call.on('data', () => {});
+      call.on('end', () => call.end());
+    },
+  });
+  const creds = grpc.ServerCredentials.createSsl(Buffer.from(ca.caPem), [{ cert_chain: Buffer.from(ca.server.certPem), private_key: Buffer.from(ca.server.keyPem) }], true);
+  const port = await new Promise<number>((res, rej) => server.bindAsync('127.0.0.1:0', creds, (e, p) => (e ? rej(e) : res(p))));
+  const Client = grpc.makeGenericClientConstructor(service, 'T');
+  const client = new Client(`127.0.0.1:${port}`, grpc.credentials.createSsl(Buffer.from(ca.caPem), Buffer.from(ca.spiffe.keyPem), Buffer.from(ca.spiffe.certPem))) as unknown as {
+    unary(req: Buffer, cb: (err: Error | null) => void): void;
+    bidi(): grpc.ClientDuplexStream<Buffer, Buffer>;
+    close(): void;
+  };
+  try {
+    await new Promise<void>((res, rej) => client.unary(Buffer.alloc(0), (e) => (e ? rej(e) : res())));
+    await new Promise<void>((res, rej) => {
+      const s = client.bidi();
+      s.on('data', () => {});
+      s.on('error', rej);
+      s.on('end', () => res());
+      s.end();
+    });
+  } finally {
+    client.close();
+    server.forceShutdown();
+  }
+  t.deepEqual(seen, [
+    { tls: true, id: `tls:${SPIFFE_ID}` },
+    { tls: true, id: `tls:${SPIFFE_ID}` },
+  ]);
 });

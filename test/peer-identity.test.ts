@@ -3,7 +3,7 @@ import test from 'ava';
 import type { PeerCertificate } from 'node:tls';
 import { elementIdentity, MAX_XFCC_ELEMENTS, MAX_XFCC_LENGTH, parseForwardedClientCert, subjectCommonName } from '../src/auth/forwarded-client-cert.js';
 import { isLoopbackIp, isLoopbackListen, peerAddress } from '../src/auth/loopback.js';
-import { callIdentity, certificateIdentity, parseSubjectAltName, type IdentityCall } from '../src/auth/peer-identity.js';
+import { callIdentity, parseSubjectAltName, type IdentityCall } from '../src/auth/peer-identity.js';
 import { createLogger } from '../src/log/logger.js';
 
 // ---- x-forwarded-client-cert parsing -----------------------------------------------------------------
@@ -165,20 +165,4 @@ test("Node's subjectaltname string parses, JSON-quoted values included", (t) => 
   t.deepEqual(parseSubjectAltName('URI:"spiffe://td/a, DNS:evil", DNS:b.example'), [['URI', 'spiffe://td/a, DNS:evil'], ['DNS', 'b.example']]);
   t.is(parseSubjectAltName('URI:"unterminated'), undefined);
   t.is(parseSubjectAltName('nocolon'), undefined);
-});
-
-test('identity of a certificate is cached by fingerprint (a figure, not a threshold: see the console)', (t) => {
-  const cert = { fingerprint256: 'AA:BB', subjectaltname: 'URI:spiffe://example.org/ns/mail/sa/store, DNS:store.mail.example.org', subject: { CN: 'store' } } as PeerCertificate;
-  t.is(certificateIdentity(cert), 'spiffe://example.org/ns/mail/sa/store');
-  const n = 20_000;
-  const time = (f: () => void) => {
-    const t0 = process.hrtime.bigint();
-    for (let i = 0; i < n; i++) f();
-    return Number(process.hrtime.bigint() - t0) / n;
-  };
-  const cached = time(() => certificateIdentity(cert));
-  const parsed = time(() => parseSubjectAltName(cert.subjectaltname!));
-  const xfcc = time(() => parseForwardedClientCert(ENVOY));
-  t.log(`per call: cached cert identity ${cached.toFixed(0)} ns, subjectaltname parse ${parsed.toFixed(0)} ns, Envoy XFCC parse ${xfcc.toFixed(0)} ns`);
-  t.pass();
 });

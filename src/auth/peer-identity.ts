@@ -1,5 +1,5 @@
 import type * as grpc from '@grpc/grpc-js';
-import type { PeerCertificate } from 'node:tls';
+import { TLSSocket, type PeerCertificate } from 'node:tls';
 import { UnwrapdError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import { elementIdentity, parseForwardedClientCert } from './forwarded-client-cert.js';
@@ -55,9 +55,51 @@ export function callIdentity(call: IdentityCall, opts: CallIdentityOptions): str
       return `mesh:${forwardedIdentity(forwarded)}`;
     }
   }
+  const tls = verifiedCertificateIdentity(call);
+  return tls !== undefined ? `tls:${tls}` : `tcp:${peer}`;
+}
+
+/**
+ * Identities of verified TLS connections. A connection's certificate cannot change (HTTP/2 disables TLS
+ * renegotiation on its sockets), and reading it (`getPeerCertificate()`, what grpc-js's getAuthContext does
+ * on every call) builds a fresh object with three fingerprints each time: tens of µs per call, so it is read
+ * once per connection. Weak: a closed connection's entry goes with its socket.
+ */
+const connectionIdentities = new WeakMap<TLSSocket, string>();
+
+function verifiedCertificateIdentity(call: IdentityCall): string | undefined {
+  const socket = transportSocket(call);
+  if (socket instanceof TLSSocket) {
+    // The same rule as grpc-js's getAuthContext: only a certificate the handshake verified.
+    if (!socket.authorized) return undefined;
+    let id = connectionIdentities.get(socket);
+    if (id === undefined) {
+      const cert = socket.getPeerCertificate();
+      if (!cert?.raw) return undefined;
+      id = certificateIdentity(cert);
+      connectionIdentities.set(socket, id);
+    }
+    return id;
+  }
+  if (socket !== undefined) return undefined; // plaintext TCP
+  // Not a grpc-js 1.14 call shape (a synthetic call, another grpc-js): the public, slower path.
   const cert = call.getAuthContext().sslPeerCertificate;
-  if (cert) return `tls:${certificateIdentity(cert)}`;
-  return `tcp:${peer}`;
+  return cert ? certificateIdentity(cert) : undefined;
+}
+
+/**
+ * The transport socket of a grpc-js server call, through its internals (grpc-js 1.14:
+ * `call.call[.nextCall...].stream.session.socket`); undefined when the shape is not found. A test
+ * (test/mtls.test.ts) fails if an upgrade moves it, rather than mTLS calls silently taking the slow path.
+ */
+export function transportSocket(call: object): unknown {
+  let inner: unknown = (call as { call?: unknown }).call;
+  for (let hop = 0; inner !== null && typeof inner === 'object' && hop < 8; hop++) {
+    const stream = (inner as { stream?: { session?: { socket?: unknown } } }).stream;
+    if (stream !== undefined) return stream.session?.socket;
+    inner = (inner as { nextCall?: unknown }).nextCall;
+  }
+  return undefined;
 }
 
 /**
