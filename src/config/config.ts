@@ -83,6 +83,17 @@ export interface Config {
   /** File holding the user PIN (else the environment variable UNWRAPD_PKCS11_PIN). */
   pkcs11PinFile: string;
   logLevel: LogLevel;
+  // ---- transport security (issue 9: TLS, mTLS, mesh identity; src/server/transport-security.ts) ----
+  /** Server certificate chain (PEM) for a TCP listener; with `tlsKeyFile`, TCP serves TLS. */
+  tlsCertFile: string;
+  /** The server certificate's private key (PEM, mode 0600 or stricter). */
+  tlsKeyFile: string;
+  /** CA certificates (PEM) client certificates must chain to; set = mTLS required, callers are `tls:<id>`. */
+  tlsClientCaFile: string;
+  /** Acknowledge plaintext on a non-loopback TCP address (refused at start without it). */
+  allowInsecureTcp: boolean;
+  /** Honour `x-forwarded-client-cert` from a loopback peer (the local mesh proxy): callers are `mesh:<id>`. */
+  trustForwardedClientCert: boolean;
 }
 
 interface Setting<K extends keyof Config> {
@@ -181,6 +192,12 @@ const SETTINGS = [
   { key: 'pkcs11Token', flag: 'pkcs11-token', env: 'UNWRAPD_PKCS11_TOKEN', parse: str },
   { key: 'pkcs11PinFile', flag: 'pkcs11-pin-file', env: 'UNWRAPD_PKCS11_PIN_FILE', parse: str },
   { key: 'logLevel', flag: 'log-level', env: 'UNWRAPD_LOG_LEVEL', parse: level },
+  // transport security (issue 9)
+  { key: 'tlsCertFile', flag: 'tls-cert-file', env: 'UNWRAPD_TLS_CERT_FILE', parse: str },
+  { key: 'tlsKeyFile', flag: 'tls-key-file', env: 'UNWRAPD_TLS_KEY_FILE', parse: str },
+  { key: 'tlsClientCaFile', flag: 'tls-client-ca-file', env: 'UNWRAPD_TLS_CLIENT_CA_FILE', parse: str },
+  { key: 'allowInsecureTcp', flag: 'allow-insecure-tcp', env: 'UNWRAPD_ALLOW_INSECURE_TCP', parse: bool('allowInsecureTcp') },
+  { key: 'trustForwardedClientCert', flag: 'trust-forwarded-client-cert', env: 'UNWRAPD_TRUST_FORWARDED_CLIENT_CERT', parse: bool('trustForwardedClientCert') },
 ] as const satisfies readonly Setting<keyof Config>[];
 
 export class ConfigError extends Error {
@@ -249,6 +266,12 @@ export function loadConfig(flags: Record<string, string | undefined>, env: NodeJ
     pkcs11Token: (partial.pkcs11Token as string | undefined) ?? '',
     pkcs11PinFile: (partial.pkcs11PinFile as string | undefined) ?? '',
     logLevel: (partial.logLevel as LogLevel | undefined) ?? 'info',
+    // transport security (issue 9)
+    tlsCertFile: (partial.tlsCertFile as string | undefined) ?? '',
+    tlsKeyFile: (partial.tlsKeyFile as string | undefined) ?? '',
+    tlsClientCaFile: (partial.tlsClientCaFile as string | undefined) ?? '',
+    allowInsecureTcp: (partial.allowInsecureTcp as boolean | undefined) ?? false,
+    trustForwardedClientCert: (partial.trustForwardedClientCert as boolean | undefined) ?? false,
   };
   validateListen(config.listen);
   validateFleet(config);

@@ -23,6 +23,8 @@ import { adminHandlers } from '../server/admin-handlers.js';
 import { fixedRolesResolver } from '../server/caller-resolver.js';
 import { cryptoHandlers } from '../server/crypto-handlers.js';
 import { startGrpcServer } from '../server/grpc-server.js';
+import { serverCredentials } from '../server/transport-security.js';
+import { listenerIdentity } from '../auth/peer-identity.js';
 import { VERSION } from '../version.js';
 import { ensureDemo } from './demo.js';
 import { startFleet, type Fleet } from './fleet.js';
@@ -97,6 +99,8 @@ function createRegistry(config: Config, log: Logger): PolicyRegistry {
 /** The composition root: builds every part from the config and owns shutdown. */
 export async function startDaemon(config: Config, opts: DaemonOptions): Promise<Daemon> {
   const log = opts.log;
+  // Before anything opens: a listener that may not serve as configured stops the start (ConfigError, exit 2).
+  const credentials = serverCredentials(config.listen, config, log);
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
   const provider = createProviders(config, opts);
   const registry = createRegistry(config, log);
@@ -155,7 +159,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
     auditHead: () => audit.head(),
     refreshFailures: () => refresher.stats.failures,
   });
-  const callers = fixedRolesResolver(config.callerRoles);
+  const callers = fixedRolesResolver(config.callerRoles, listenerIdentity(config.listen, config, log));
   // The change feed (deaf: cache off), WatchEvents' event log, the Event Grid webhook: src/daemon/fleet.ts.
   const fleet = await startFleet({ config, registry, cache, provider, status, log });
   // Revocation at the vault: a periodic, rate-limited status probe of cached policies' customer keys.
@@ -169,6 +173,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
     listen: config.listen,
     maxMessageBytes: maxMessageBytes(config),
     socketMode: config.socketMode,
+    credentials,
     crypto: cryptoHandlers({ crypto, callers, batches, streams }, log),
     admin: adminHandlers({ policies, lifecycle, status, callers, events: fleet.events }, log),
   });

@@ -17,6 +17,8 @@ export interface GrpcServerOptions {
   socketMode: number;
   crypto: CryptoHandlers;
   admin: AdminHandlers;
+  /** From serverCredentials (src/server/transport-security.ts). Default: insecure. */
+  credentials?: grpc.ServerCredentials;
 }
 
 export interface RunningServer {
@@ -43,7 +45,7 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<RunningS
   const socketPath = opts.listen.startsWith('unix://') ? opts.listen.slice('unix://'.length) : undefined;
   if (socketPath) await removeStaleSocket(socketPath);
   const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(opts.listen, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(bindError(opts.listen, err)) : resolve(p)));
+    server.bindAsync(opts.listen, opts.credentials ?? grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(bindError(opts.listen, err)) : resolve(p)));
   });
   if (socketPath) await chmod(socketPath, opts.socketMode);
   const address = socketPath ? opts.listen : opts.listen.replace(/:\d+$/, `:${port}`);
