@@ -9,6 +9,8 @@ export interface ChildStats {
 
 export interface DaemonProcess {
   address: string;
+  /** The admin listener (Admin service). */
+  adminAddress: string;
   /** The child's memory right after a full GC, and its stream counters. */
   stats(): Promise<ChildStats>;
   stop(): Promise<void>;
@@ -21,19 +23,20 @@ export async function startDaemonProcess(overrides: Record<string, unknown> = {}
     execArgv: ['--import=tsx', '--expose-gc'],
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
   });
-  const address = await new Promise<string>((resolve, reject) => {
+  const { address, adminAddress } = await new Promise<{ address: string; adminAddress: string }>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('daemon child did not start within 30 s')), 30_000);
     child.once('exit', (code) => reject(new Error(`daemon child exited with ${code}`)));
-    child.on('message', (msg: { type?: string; address?: string }) => {
+    child.on('message', (msg: { type?: string; address?: string; adminAddress?: string }) => {
       if (msg.type === 'ready' && msg.address) {
         clearTimeout(timer);
-        resolve(msg.address);
+        resolve({ address: msg.address, adminAddress: msg.adminAddress ?? '' });
       }
     });
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   return {
     address,
+    adminAddress,
     stats: () =>
       new Promise<ChildStats>((resolve) => {
         const onMessage = (msg: { type?: string } & Partial<ChildStats>) => {

@@ -19,19 +19,27 @@ export interface TestDaemon {
 }
 
 /**
- * A real daemon on a real Unix socket in a temp dir, on the embedded default (local keystore, file
- * registry, demo policy `demo/demo-mailbox`).
+ * The roles tests get unless they say otherwise: the data socket `user,system`, the admin socket every role
+ * (tests use PURPOSE_SYSTEM, recovery and forced purges). The production defaults are `user` and
+ * `admin,user,system` (src/config/config.ts); tests of those pass `productionRoles`.
+ */
+export const TEST_ROLES = { callerRoles: 'user,system', adminSocketRoles: 'user,system,admin,recovery' } as const;
+export const productionRoles = { callerRoles: 'user', adminSocketRoles: 'admin,user,system' } as const;
+
+/**
+ * A real daemon on real Unix sockets (data: Crypto; admin: Admin) in a temp dir, on the embedded default
+ * (local keystore, file registry, demo policy `demo/demo-mailbox`). `client` reaches both listeners.
  */
 export async function startTestDaemon(overrides: Partial<Config> = {}, opts: { log?: Logger; dir?: string; extraProviders?: RootKeyProvider[] } = {}): Promise<TestDaemon> {
   const dir = opts.dir ?? (await mkdtemp(join(tmpdir(), 'uwd-')));
-  const config = { ...loadConfig({}, { UNWRAPD_DATA_DIR: dir }), shutdownTimeoutMs: 5_000, ...overrides };
+  const config = { ...loadConfig({}, { UNWRAPD_DATA_DIR: dir }), shutdownTimeoutMs: 5_000, ...TEST_ROLES, ...overrides };
   let provider: InstrumentedProvider | undefined;
   const daemon = await startDaemon(config, {
     log: opts.log ?? silentLogger,
     wrapProvider: (p) => (provider = instrumentProvider(p)),
     ...(opts.extraProviders ? { extraProviders: opts.extraProviders } : {}),
   });
-  const client = new UnwrapdClient(daemon.address, { maxMessageBytes: config.maxBlockBytes + 1024 * 1024 });
+  const client = new UnwrapdClient(daemon.address, { adminAddress: daemon.adminAddress, maxMessageBytes: config.maxBlockBytes + 1024 * 1024 });
   provider!.resetCounts();
   return {
     daemon,
