@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UnwrapdClient } from '../../src/client/client.js';
 import { loadConfig, type Config } from '../../src/config/config.js';
-import { startDaemon, type Daemon } from '../../src/daemon/daemon.js';
+import { startDaemon, type Daemon, type DaemonOptions } from '../../src/daemon/daemon.js';
 import { silentLogger, type Logger } from '../../src/log/logger.js';
 import { instrumentProvider, type InstrumentedProvider } from '../../src/providers/instrumented-provider.js';
 import type { RootKeyProvider } from '../../src/providers/root-key-provider.js';
@@ -30,7 +30,10 @@ export const productionRoles = { callerRoles: 'user', adminSocketRoles: 'admin,u
  * A real daemon on real Unix sockets (data: Crypto; admin: Admin) in a temp dir, on the embedded default
  * (local keystore, file registry, demo policy `demo/demo-mailbox`). `client` reaches both listeners.
  */
-export async function startTestDaemon(overrides: Partial<Config> = {}, opts: { log?: Logger; dir?: string; extraProviders?: RootKeyProvider[] } = {}): Promise<TestDaemon> {
+export async function startTestDaemon(
+  overrides: Partial<Config> = {},
+  opts: { log?: Logger; dir?: string; extraProviders?: RootKeyProvider[]; transport?: DaemonOptions['transport'] } = {},
+): Promise<TestDaemon> {
   const dir = opts.dir ?? (await mkdtemp(join(tmpdir(), 'uwd-')));
   const config = { ...loadConfig({}, { UNWRAPD_DATA_DIR: dir }), shutdownTimeoutMs: 5_000, ...TEST_ROLES, ...overrides };
   let provider: InstrumentedProvider | undefined;
@@ -38,6 +41,7 @@ export async function startTestDaemon(overrides: Partial<Config> = {}, opts: { l
     log: opts.log ?? silentLogger,
     wrapProvider: (p) => (provider = instrumentProvider(p)),
     ...(opts.extraProviders ? { extraProviders: opts.extraProviders } : {}),
+    ...(opts.transport ? { transport: opts.transport } : {}),
   });
   const client = new UnwrapdClient(daemon.address, { adminAddress: daemon.adminAddress, maxMessageBytes: config.maxBlockBytes + 1024 * 1024 });
   provider!.resetCounts();
