@@ -167,9 +167,11 @@ export class UnwrapdClient {
     return this.#call(this.admin, this.admin.GetStatus as UnaryMethod<object, Status__Output>, {}, opts);
   }
 
-  /** Resolves once connected, or rejects after `timeoutMs`. */
-  waitForReady(timeoutMs: number): Promise<void> {
-    return new Promise((resolve, reject) => this.crypto.waitForReady(Date.now() + timeoutMs, (err) => (err ? reject(err) : resolve())));
+  /** Resolves once connected (to the data listener; with `admin`, to the admin listener too), or rejects after `timeoutMs`. */
+  async waitForReady(timeoutMs: number, opts: { admin?: boolean } = {}): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    const ready = (c: grpc.Client) => new Promise<void>((resolve, reject) => c.waitForReady(deadline, (err) => (err ? reject(err) : resolve())));
+    await Promise.all([ready(this.crypto), ...(opts.admin ? [ready(this.admin)] : [])]);
   }
 
   close(): void {

@@ -44,6 +44,9 @@ export async function startTestDaemon(
     ...(opts.transport ? { transport: opts.transport } : {}),
   });
   const client = new UnwrapdClient(daemon.address, { adminAddress: daemon.adminAddress, maxMessageBytes: config.maxBlockBytes + 1024 * 1024 });
+  // Both channels connected before the test starts, as one shared channel used to be: tests that time a
+  // call against another must not also time a connection setup.
+  await client.waitForReady(30_000, { admin: true });
   provider!.resetCounts();
   return {
     daemon,
