@@ -235,6 +235,7 @@ test('a flood of denials grows the audit log by a bounded amount, and every deni
   const d = await startTestDaemon({ ...productionRoles, denialAuditPerMinute: perMinute }, { dir });
   const before = d.daemon.audit.head().count;
   const flood = 300;
+  const started = Date.now();
   const results = await Promise.all(Array.from({ length: flood }, () => codeOf(d.client.encrypt({ tenant: 'demo', policyId: 'demo-mailbox', plaintext: text('x'), purpose: 'PURPOSE_SYSTEM' }))));
   t.true(results.every((r) => r.code === grpc.status.PERMISSION_DENIED));
   t.is((await d.client.getStatus()).accessDenied, String(flood));
@@ -243,7 +244,11 @@ test('a flood of denials grows the audit log by a bounded amount, and every deni
   await d.stop(); // flushes the one summary
   const records = (await readFile(path, 'utf8')).split('\n').filter((l) => l.length > 0).map((l) => JSON.parse(l) as { type: string; details?: { suppressed?: number } });
   const denials = records.filter((r) => r.type === 'access.denied');
-  t.true(denials.length <= perMinute + 1, `${denials.length} denial records for ${flood} denials`);
+  // The bucket refills at perMinute a minute: on a slow machine a token may come back mid-flood (one record
+  // and one summary each), so the bound allows for the elapsed time; it stays far below one per denial.
+  const refills = Math.ceil(((Date.now() - started) * perMinute) / 60_000);
+  t.true(denials.length <= perMinute + 1 + 2 * refills, `${denials.length} denial records for ${flood} denials`);
+  t.true(denials.length < flood / 10);
   t.is(denials.reduce((n, r) => n + (r.details?.suppressed ?? 1), 0), flood, 'written plus suppressed is every denial');
 });
 
