@@ -57,7 +57,8 @@ export async function runThroughput(opts: ThroughputOptions, hooks: { onServer?:
     const policy = opts.target ? opts.policy : server!.info.policy;
     const largest = Math.max(opts.itemBytes * Math.max(...opts.batchSizes), opts.chunkBytes, 4 * 1024 * 1024);
     const maxMessageBytes = largest + 2 * 1024 * 1024;
-    crypto = new UnwrapdClient(unwrapdAddress, { maxMessageBytes, deadlineMs: opts.deadlineMs });
+    const adminAddress = opts.target ? undefined : server!.info.unwrapdAdmin;
+    crypto = new UnwrapdClient(unwrapdAddress, { maxMessageBytes, deadlineMs: opts.deadlineMs, ...(adminAddress ? { adminAddress } : {}) });
     await crypto.waitForReady(10_000).catch((err: Error) => {
       throw new Error(`cannot reach unwrapd at ${unwrapdAddress}: ${err.message}`);
     });

@@ -10,12 +10,13 @@ import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UnwrapdClient } from '../src/client/client.js';
 import { createEchoClient, type EchoClient } from './lib/echo-service.js';
+import { authorizationCheck } from './lib/authz-in-process.js';
 import { envelopeSealOpen, rawAesGcm } from './lib/in-process.js';
 import { runInterleaved } from './lib/interleaved-rounds.js';
 import { parseBenchOptions, USAGE, UsageError, type BenchOptions } from './lib/options.js';
 import { ServerProcess } from './lib/server-process.js';
 import { cacheCounters, prepareUnaryCalls } from './lib/unary-calls.js';
-import { inProcessLines, noiseLines, payloadTable, targetCheck, targetLine, type PayloadResult } from './lib/unary-report.js';
+import { inProcessLines, noiseLines, payloadTable, tableLines, targetCheck, targetLine, type PayloadResult } from './lib/unary-report.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 let interrupted = false;
@@ -24,9 +25,11 @@ async function main(opts: BenchOptions): Promise<void> {
   const startedAt = new Date();
   let server: ServerProcess | undefined;
   let crypto: UnwrapdClient | undefined;
+  let cryptoTable: UnwrapdClient | undefined;
   let echo: EchoClient | undefined;
   const cleanup = async () => {
     crypto?.close();
+    cryptoTable?.close();
     echo?.close();
     await server?.stop();
   };
@@ -47,6 +50,7 @@ async function main(opts: BenchOptions): Promise<void> {
       // The daemon's default largest block is 4 MiB; raise it only if a payload needs more.
       if (maxPayload > 4 * 1024 * 1024) args.push('--max-block-bytes', String(maxPayload));
       if (opts.scenarios.every((s) => s === 'echo')) args.push('--echo-only');
+      if (opts.scenarios.includes('encrypt-1k-table')) args.push('--table-daemon');
       server = await ServerProcess.start({
         args,
         nodeArgs: opts.serverCpuProf ? ['--cpu-prof', `--cpu-prof-dir=${opts.serverCpuProf}`] : [],
@@ -54,7 +58,8 @@ async function main(opts: BenchOptions): Promise<void> {
     }
     const unwrapdAddress = opts.target ?? server!.info.unwrapd;
     const echoAddress = opts.target ? opts.echoTarget : server!.info.echo;
-    const scenarios = opts.scenarios.filter((s) => s !== 'echo' || echoAddress !== undefined);
+    const tableAddress = opts.target ? undefined : server!.info.unwrapdTable;
+    const scenarios = opts.scenarios.filter((s) => (s !== 'echo' || echoAddress !== undefined) && (s !== 'encrypt-1k-table' || tableAddress !== undefined));
     if (scenarios.length === 0) throw new UsageError('nothing to measure: --scenarios echo needs an echo server (--echo-target with --target)');
     const tenant = opts.target ? opts.tenant : server!.info.tenant;
     const policy = opts.target ? opts.policy : server!.info.policy;
@@ -62,10 +67,15 @@ async function main(opts: BenchOptions): Promise<void> {
     // Same channel options on both clients: room for the largest payload plus the envelope and fields.
     const maxMessageBytes = maxPayload + 1024 * 1024;
     if (unwrapdAddress && scenarios.some((s) => s !== 'echo')) {
-      crypto = new UnwrapdClient(unwrapdAddress, { maxMessageBytes, deadlineMs: opts.deadlineMs });
+      const adminAddress = opts.target ? undefined : server!.info.unwrapdAdmin;
+      crypto = new UnwrapdClient(unwrapdAddress, { maxMessageBytes, deadlineMs: opts.deadlineMs, ...(adminAddress ? { adminAddress } : {}) });
       await crypto.waitForReady(10_000).catch((err: Error) => {
         throw new Error(`cannot reach unwrapd at ${unwrapdAddress}: ${err.message}`);
       });
+    }
+    if (tableAddress && scenarios.includes('encrypt-1k-table')) {
+      cryptoTable = new UnwrapdClient(tableAddress, { maxMessageBytes, deadlineMs: opts.deadlineMs });
+      await cryptoTable.waitForReady(10_000);
     }
     if (echoAddress) {
       const client = (echo = createEchoClient(echoAddress, maxMessageBytes));
@@ -88,7 +98,7 @@ async function main(opts: BenchOptions): Promise<void> {
 
     const results: PayloadResult[] = [];
     for (const payloadBytes of opts.payloads) {
-      const calls = await prepareUnaryCalls({ crypto, echo, tenant, policy, deadlineMs: opts.deadlineMs }, payloadBytes, scenarios);
+      const calls = await prepareUnaryCalls({ crypto, cryptoTable, echo, tenant, policy, deadlineMs: opts.deadlineMs }, payloadBytes, scenarios);
       const before = crypto && (await cacheCounters(crypto));
       const cells = [];
       for (const concurrency of opts.concurrency) {
@@ -110,7 +120,7 @@ async function main(opts: BenchOptions): Promise<void> {
       }
       const after = crypto && (await cacheCounters(crypto));
       const sample = Buffer.alloc(payloadBytes, 1);
-      const inProcess = opts.inProcessMs > 0 ? [rawAesGcm(sample, opts.inProcessMs), ...envelopeSealOpen(sample, opts.inProcessMs)] : [];
+      const inProcess = opts.inProcessMs > 0 ? [rawAesGcm(sample, opts.inProcessMs), ...envelopeSealOpen(sample, opts.inProcessMs), authorizationCheck(opts.inProcessMs)] : [];
       const result: PayloadResult = {
         payloadBytes,
         cells,
@@ -127,6 +137,7 @@ async function main(opts: BenchOptions): Promise<void> {
         ...noiseLines(result),
         ...inProcessLines(inProcess),
       ];
+      lines.push(...tableLines(result));
       const check = targetCheck(result, opts.targetRatio);
       if (check) lines.push(targetLine(check));
       process.stdout.write(`${lines.join('\n')}\n`);

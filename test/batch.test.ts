@@ -6,7 +6,7 @@ import { codeOf, createPolicy, startTestDaemon, type TestDaemon } from './helper
 // Small limits so that they are cheap to reach: 1 KiB blocks, 64 items, 16 KiB per batch.
 let d: TestDaemon;
 test.before(async () => {
-  d = await startTestDaemon({ hedgeDelayMs: 60_000, maxBlockBytes: 1024, batchMaxItems: 64, batchMaxBytes: 16 * 1024 });
+  d = await startTestDaemon({ hedgeDelayMs: 60_000, maxBlockBytes: 1024, batchMaxItems: 64, batchMaxBytes: 16 * 1024, callerRoles: 'user' });
   await createPolicy(d.client, 'mail');
   await createPolicy(d.client, 'mail-2');
 });

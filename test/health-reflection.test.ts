@@ -15,28 +15,25 @@ test.after.always(async () => {
   await d?.stop();
 });
 
-test('grpc.health.v1.Health reports SERVING for the server and each service', async (t) => {
+async function healthOf(address: string, service: string): Promise<string> {
   const { protoPath } = require('grpc-health-check') as { protoPath: string };
   const def = protoLoader.loadSync(protoPath, { keepCase: true, enums: String });
   const Health = (grpc.loadPackageDefinition(def) as any).grpc.health.v1.Health;
-  const client = new Health(d.daemon.address, grpc.credentials.createInsecure());
+  const client = new Health(address, grpc.credentials.createInsecure());
   try {
-    for (const service of ['', 'unwrapd.v1.Crypto', 'unwrapd.v1.Admin']) {
-      const res = await new Promise<{ status: string }>((resolve, reject) => client.Check({ service }, (e: Error | null, v: { status: string }) => (e ? reject(e) : resolve(v))));
-      t.is(res.status, 'SERVING', service || '(server)');
-    }
+    return await new Promise<string>((resolve, reject) => client.Check({ service }, (e: grpc.ServiceError | null, v: { status: string }) => (e ? (e.code === grpc.status.NOT_FOUND ? resolve('NOT_FOUND') : reject(e)) : resolve(v.status))));
   } finally {
     client.close();
   }
-});
+}
 
-test('server reflection lists the unwrapd services (what grpcurl uses)', async (t) => {
+async function reflectedServices(address: string): Promise<string[]> {
   const pkgDir = dirname(require.resolve('@grpc/reflection/package.json'));
   const def = protoLoader.loadSync(join(pkgDir, 'build/proto/grpc/reflection/v1/reflection.proto'), { keepCase: true });
   const Reflection = (grpc.loadPackageDefinition(def) as any).grpc.reflection.v1.ServerReflection;
-  const client = new Reflection(d.daemon.address, grpc.credentials.createInsecure());
+  const client = new Reflection(address, grpc.credentials.createInsecure());
   try {
-    const names = await new Promise<string[]>((resolve, reject) => {
+    return await new Promise<string[]>((resolve, reject) => {
       const call = client.ServerReflectionInfo();
       call.on('data', (res: { list_services_response?: { service: Array<{ name: string }> } }) => {
         resolve(res.list_services_response?.service.map((s) => s.name) ?? []);
@@ -45,9 +42,25 @@ test('server reflection lists the unwrapd services (what grpcurl uses)', async (
       call.on('error', reject);
       call.write({ list_services: '' });
     });
-    t.true(names.includes('unwrapd.v1.Crypto'));
-    t.true(names.includes('unwrapd.v1.Admin'));
   } finally {
     client.close();
   }
+}
+
+test('grpc.health.v1.Health reports SERVING for each listener and the service it serves, and nothing for the other', async (t) => {
+  t.is(await healthOf(d.daemon.address, ''), 'SERVING');
+  t.is(await healthOf(d.daemon.address, 'unwrapd.v1.Crypto'), 'SERVING');
+  t.is(await healthOf(d.daemon.address, 'unwrapd.v1.Admin'), 'NOT_FOUND', 'the data listener does not serve Admin');
+  t.is(await healthOf(d.daemon.adminAddress, ''), 'SERVING');
+  t.is(await healthOf(d.daemon.adminAddress, 'unwrapd.v1.Admin'), 'SERVING');
+  t.is(await healthOf(d.daemon.adminAddress, 'unwrapd.v1.Crypto'), 'NOT_FOUND', 'the admin listener does not serve Crypto');
+});
+
+test('server reflection lists only the service each listener serves (what grpcurl uses)', async (t) => {
+  const data = await reflectedServices(d.daemon.address);
+  t.true(data.includes('unwrapd.v1.Crypto'));
+  t.false(data.includes('unwrapd.v1.Admin'));
+  const admin = await reflectedServices(d.daemon.adminAddress);
+  t.true(admin.includes('unwrapd.v1.Admin'));
+  t.false(admin.includes('unwrapd.v1.Crypto'));
 });

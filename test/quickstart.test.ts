@@ -37,6 +37,9 @@ test('the quick start: npm start serves the demo policy, the CLI encrypts and de
     t.regex(banner(), /grpcurl -plaintext -unix/);
     const socket = join(dir, 'unwrapd.sock');
     t.is((await stat(socket)).mode & 0o777, 0o660);
+    // The operator's socket: Admin only, owner only, in the data directory; the banner names it.
+    t.regex(banner(), /admin socket: unix:\/\/.*admin\.sock/);
+    t.is((await stat(join(dir, 'admin.sock'))).mode & 0o777, 0o600);
     t.is((await stat(join(dir, 'keystore.json'))).mode & 0o777, 0o600);
 
     const input = join(dir, 'hello.txt');
@@ -63,6 +66,7 @@ test('the quick start: npm start serves the demo policy, the CLI encrypts and de
     await exited;
     // The daemon shut down gracefully: it removed its socket and logged no error.
     await t.throwsAsync(stat(join(dir, 'unwrapd.sock')), { code: 'ENOENT' });
+    await t.throwsAsync(stat(join(dir, 'admin.sock')), { code: 'ENOENT' });
     t.notRegex(stderr(), /"level":"error"/);
     await rm(dir, { recursive: true, force: true });
   }
@@ -100,7 +104,8 @@ test('unwrapd serve exits 0 on SIGTERM and honours UNWRAPD_LISTEN for TCP', asyn
     });
     child.once('exit', (code) => reject(new Error(`exited ${code}`)));
   });
-  const { stdout } = await run('node', [CLI, 'status', '--address', address]);
+  // status is an operator command: it finds the admin socket in the data dir.
+  const { stdout } = await run('node', [CLI, 'status', '--address', address, '--data-dir', dir]);
   t.regex(stdout, /serving/);
   t.is((await run('node', [CLI, 'health', '--address', address])).stdout, 'SERVING\n');
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));

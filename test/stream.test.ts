@@ -7,7 +7,7 @@ import { codeOf, createPolicy, startTestDaemon, type TestDaemon } from './helper
 
 let d: TestDaemon;
 test.before(async () => {
-  d = await startTestDaemon({ hedgeDelayMs: 60_000 });
+  d = await startTestDaemon({ hedgeDelayMs: 60_000, callerRoles: 'user' });
   await createPolicy(d.client, 'files');
 });
 test.after.always(async () => {

@@ -76,7 +76,7 @@ test('WatchEvents: bad requests are refused, and shutdown ends the stream prompt
 });
 
 test('WatchEvents needs the admin role', async (t) => {
-  const d = await startTestDaemon({ callerRoles: 'user' });
+  const d = await startTestDaemon({ adminSocketRoles: 'user' });
   t.teardown(() => d.stop());
   const w = watch(d.client, {});
   await eventually(() => w.ended() !== undefined);

@@ -2,8 +2,9 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
-export type Scenario = 'echo' | 'encrypt' | 'decrypt';
-export const SCENARIOS: readonly Scenario[] = ['echo', 'encrypt', 'decrypt'];
+/** `encrypt-1k-table`: Encrypt on a second daemon whose authorization table holds 1,000 identities (issue 9). */
+export type Scenario = 'echo' | 'encrypt' | 'decrypt' | 'encrypt-1k-table';
+export const SCENARIOS: readonly Scenario[] = ['echo', 'encrypt', 'decrypt', 'encrypt-1k-table'];
 
 export interface BenchOptions {
   durationMs: number;
@@ -37,7 +38,8 @@ export const USAGE = `usage: npm run bench -- [options]
   --rounds <n>             measured rounds, order alternating (default 3)
   --concurrency <list>     closed-loop workers, comma-separated (default 1,64)
   --payload <list>         payload sizes in bytes, comma-separated; k/m suffixes allowed (default 4096)
-  --scenarios <list>       of echo,encrypt,decrypt (default all)
+  --scenarios <list>       of echo,encrypt,decrypt,encrypt-1k-table (default all; the last: Encrypt on a
+                           second daemon with a 1,000-identity authorization table, not with --target)
   --target <addr>          measure a running unwrapd (unix:///path.sock or host:port); starts no server
   --echo-target <addr>     an Echo server (bench/echo.proto) to compare a --target with
   --tenant <id>            tenant of the calls (default demo)
@@ -122,7 +124,7 @@ export function parseBenchOptions(args: string[], now = new Date()): BenchOption
   if (values.help) return 'help';
 
   const scenarios = list(values.scenarios, (s) => {
-    if (!(SCENARIOS as readonly string[]).includes(s)) throw new UsageError(`--scenarios: unknown scenario "${s}" (echo, encrypt, decrypt)`);
+    if (!(SCENARIOS as readonly string[]).includes(s)) throw new UsageError(`--scenarios: unknown scenario "${s}" (${SCENARIOS.join(', ')})`);
     return s as Scenario;
   });
   const target = address('target', values.target);

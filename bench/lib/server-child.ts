@@ -11,7 +11,8 @@
  *
  * Flags: --echo-only (no daemon), --echo-listen <addr>, --provider-latency-ms <n> (latency injected into
  * every root-key provider call: cold-start scenarios), --max-block-bytes <n>, --standalone (ignore stdin and
- * run until SIGTERM or SIGINT: an Echo beside a deployed sidecar, see bench/README.md).
+ * run until SIGTERM or SIGINT: an Echo beside a deployed sidecar, see bench/README.md), --table-daemon (a
+ * second daemon whose authorization table holds 1,000 identities: the unary scenario encrypt-1k-table).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -31,6 +32,7 @@ const MESSAGE_HEADROOM = 64 * 1024;
 const { values } = parseArgs({
   options: {
     'echo-only': { type: 'boolean', default: false },
+    'table-daemon': { type: 'boolean', default: false },
     standalone: { type: 'boolean', default: false },
     'echo-listen': { type: 'string' },
     'provider-latency-ms': { type: 'string', default: '0' },
@@ -43,12 +45,13 @@ const send = (obj: unknown) => process.stdout.write(`${JSON.stringify(obj)}\n`);
 
 let dir: string | undefined;
 let daemon: Daemon | undefined;
+let tableDaemon: Daemon | undefined;
 let echo: EchoServer | undefined;
 let stopping: Promise<void> | undefined;
 
 function stop(code = 0): Promise<void> {
   stopping ??= (async () => {
-    await Promise.allSettled([daemon?.shutdown(), echo?.close()]);
+    await Promise.allSettled([daemon?.shutdown(), tableDaemon?.shutdown(), echo?.close()]);
     if (dir) await rm(dir, { recursive: true, force: true });
     process.exit(code);
   })();
@@ -70,12 +73,28 @@ try {
     const latencyMs = Number(values['provider-latency-ms']);
     daemon = await startDaemon(config, { log: silentLogger, wrapProvider: (p) => instrumentProvider(p, { latencyMs }) });
   }
+  if (!values['echo-only'] && values['table-daemon']) {
+    const latencyMs = Number(values['provider-latency-ms']);
+    // The same daemon again with a 1,000-identity authorization table (the cost of the check, issue 9).
+    const tableDir = join(dir, 't');
+    const listen = `unix://${join(tableDir, 'unwrapd.sock')}`;
+    const authorization = [
+      ...Array.from({ length: 999 }, (_, i) => ({ identity: `tls:spiffe://bench.example/ns/app/sa/svc-${i}`, roles: ['user' as const], tenants: [`tenant-${i}`, `tenant-${i + 1}`] })),
+      { identity: `unix:${join(tableDir, 'unwrapd.sock')}`, roles: ['user' as const], tenants: Array.from({ length: 20 }, (_, i) => `tenant-${i}`).concat([DEMO_TENANT]) },
+    ];
+    tableDaemon = await startDaemon(
+      { ...loadConfig({ 'max-block-bytes': values['max-block-bytes'] }, { UNWRAPD_DATA_DIR: tableDir }), logLevel: 'silent', demo: true, shutdownTimeoutMs: 2_000, listen, authorization },
+      { log: silentLogger, wrapProvider: (p) => instrumentProvider(p, { latencyMs }) },
+    );
+  }
   echo = await startEchoServer(values['echo-listen'] ?? `unix://${join(dir, 'echo.sock')}`, config.maxBlockBytes + MESSAGE_HEADROOM);
   send({
     ready: true,
     pid: process.pid,
     node: process.version,
     unwrapd: daemon?.address,
+    unwrapdAdmin: daemon?.adminAddress,
+    unwrapdTable: tableDaemon?.address,
     echo: echo.address,
     dir,
     tenant: DEMO_TENANT,

@@ -11,6 +11,10 @@ export interface ServerInfo {
   pid: number;
   node: string;
   unwrapd: string | undefined;
+  /** The daemon's admin listener (GetStatus for the cache counters). */
+  unwrapdAdmin: string | undefined;
+  /** A second daemon whose authorization table holds 1,000 identities, the caller's among them (issue 9). */
+  unwrapdTable: string | undefined;
   echo: string;
   dir: string;
   tenant: string;

@@ -13,6 +13,8 @@ import type { Scenario } from './options.js';
 
 export interface UnaryTargets {
   crypto: UnwrapdClient | undefined;
+  /** The daemon with the 1,000-identity authorization table (scenario encrypt-1k-table). */
+  cryptoTable?: UnwrapdClient | undefined;
   echo: EchoClient | undefined;
   tenant: string;
   policy: string;
@@ -48,6 +50,11 @@ export async function prepareUnaryCalls(t: UnaryTargets, payloadBytes: number, s
     const opened = await promised<{ plaintext?: Buffer }>((cb) => crypto.Decrypt(decryptReqs[0]!, opts(), cb));
     if (!opened.plaintext?.equals(plaintext)) throw new Error('Decrypt did not return the plaintext that was encrypted');
   }
+  if (scenarios.includes('encrypt-1k-table')) {
+    if (!t.cryptoTable) throw new Error('the encrypt-1k-table scenario needs the daemon with the table');
+    const table = t.cryptoTable.crypto;
+    await promised<{ envelope?: Buffer }>((cb) => table.Encrypt(encryptReq, opts(), cb)); // loads the key
+  }
   const echoReq = { payload: plaintext };
   if (scenarios.includes('echo')) {
     if (!t.echo) throw new Error('echo scenario without an echo server');
@@ -58,6 +65,7 @@ export async function prepareUnaryCalls(t: UnaryTargets, payloadBytes: number, s
   const calls: Record<Scenario, Call> = {
     echo: (done) => void t.echo!.Echo(echoReq, { deadline: Date.now() + t.deadlineMs }, (err) => done(err)),
     encrypt: (done) => void t.crypto!.crypto.Encrypt(encryptReq, { deadline: Date.now() + t.deadlineMs }, (err) => done(err)),
+    'encrypt-1k-table': (done) => void t.cryptoTable!.crypto.Encrypt(encryptReq, { deadline: Date.now() + t.deadlineMs }, (err) => done(err)),
     decrypt: (() => {
       let i = 0;
       return (done) => void t.crypto!.crypto.Decrypt(decryptReqs[i++ & (ENVELOPES - 1)]!, { deadline: Date.now() + t.deadlineMs }, (err) => done(err));

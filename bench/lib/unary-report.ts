@@ -77,6 +77,26 @@ export function inProcessLines(results: InProcessResult[]): string[] {
   return results.map((r) => `${r.name} in-process: ${num(r.opsPerSec)} ops/s (${num(r.usPerOp, 1)} µs/op), single thread`);
 }
 
+/**
+ * Issue 9: what a 1,000-identity authorization table adds to Encrypt's p50 (target: at most 5 µs), as the
+ * median across rounds of the per-round difference to the daemon without a table, per concurrency.
+ */
+export function tableLines(p: PayloadResult): string[] {
+  const lines: string[] = [];
+  for (const cell of p.cells.filter((c) => c.scenario === 'encrypt-1k-table')) {
+    const plain = p.cells.find((c) => c.scenario === 'encrypt' && c.concurrency === cell.concurrency);
+    if (!plain) continue;
+    const diffs = cell.rounds.map((r) => r.p50Us - (plain.rounds.find((b) => b.round === r.round)?.p50Us ?? Number.NaN)).filter((d) => Number.isFinite(d)).sort((a, b) => a - b);
+    if (diffs.length === 0) continue;
+    const med = diffs[Math.floor(diffs.length / 2)]!;
+    lines.push(
+      `authorization table (1,000 identities), conc ${cell.concurrency}: encrypt p50 ${med >= 0 ? '+' : ''}${num(med, 1)} µs vs no table ` +
+        `(rounds ${num(diffs[0]!, 1)} to ${num(diffs.at(-1)!, 1)}; target <= 5 µs at conc 1)`,
+    );
+  }
+  return lines;
+}
+
 /** The issue's target: cache-hit Encrypt p50 at most `ratio` times the echo's, at concurrency 1. */
 export function targetCheck(p: PayloadResult, ratio: number): TargetCheck | undefined {
   const cell = p.cells.find((c) => c.scenario === 'encrypt' && c.concurrency === 1);

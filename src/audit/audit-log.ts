@@ -17,7 +17,9 @@ export type AuditType =
   | 'policy.revoked'
   | 'policy.purged'
   | 'cache.evicted'
-  | 'availability_key.used';
+  | 'availability_key.used'
+  /** A call refused for a missing role, tenant or policy grant (rate-limited: src/auth/denial-audit.ts). */
+  | 'access.denied';
 
 export interface AuditFields {
   type: AuditType;

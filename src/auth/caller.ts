@@ -3,15 +3,22 @@ import { UnwrapdError } from '../errors.js';
 /**
  * Who is calling and what they may do. Roles: `user` (encrypt/decrypt), `system` (may claim the `system`
  * purpose, which the availability-key rules honour after a revocation: indexing, anti-malware, moves),
- * `admin` (the Admin service). Until mTLS identities arrive, every caller that can open the Unix socket (its
- * file mode decides who can) gets the configured `callerRoles`.
+ * `admin` (the Admin service), `recovery` (the irreversible or key-choosing operations: RollKey/Refresh with
+ * `recovery`, a forced Purge; `admin` does not imply it). docs/security.md has the model.
  */
-export type Role = 'user' | 'system' | 'admin';
-export const ROLES: readonly Role[] = ['user', 'system', 'admin'];
+export type Role = 'user' | 'system' | 'admin' | 'recovery';
+export const ROLES: readonly Role[] = ['user', 'system', 'admin', 'recovery'];
+
+/** `*`: every tenant (or every policy); else the exact names granted. Policies are `tenant/policy` keys. */
+export type NameGrant = '*' | ReadonlySet<string>;
 
 export interface Caller {
+  /** `unix:<socket path>`, `tcp:<peer>`, `tls:<certificate identity>`, `mesh:<forwarded identity>`. */
   id: string;
   roles: ReadonlySet<Role>;
+  tenants: NameGrant;
+  /** Undefined: every policy of a granted tenant. A set holds `tenant/policy` and `tenant/*` keys. */
+  policies?: ReadonlySet<string>;
 }
 
 export function parseRoles(raw: string): Role[] {
@@ -23,6 +30,38 @@ export function parseRoles(raw: string): Role[] {
   return roles as Role[];
 }
 
-export function requireRole(caller: Caller, role: Role, what: string): void {
-  if (!caller.roles.has(role)) throw new UnwrapdError('permission_denied', `${what} needs the ${role} role; caller ${caller.id} has ${[...caller.roles].join(', ') || 'none'}`);
+export function hasTenant(caller: Caller, tenant: string): boolean {
+  return caller.tenants === '*' || caller.tenants.has(tenant);
+}
+
+export function hasPolicy(caller: Caller, tenant: string, policyId: string): boolean {
+  if (!hasTenant(caller, tenant)) return false;
+  const p = caller.policies;
+  return p === undefined || p.has(`${tenant}/${policyId}`) || p.has(`${tenant}/*`);
+}
+
+/** Every tenant and every policy: what a fleet-wide view (GetStatus, Evict of everything) needs. */
+export function hasEverything(caller: Caller): boolean {
+  return caller.tenants === '*' && caller.policies === undefined;
+}
+
+/** What a denial lacks, for the message and the audit record: a role, or a tenant or policy the caller named. */
+export type MissingGrant = { role: Role } | { tenant: string } | { policy: string } | { all: true };
+
+export function describeMissing(m: MissingGrant): string {
+  if ('role' in m) return `the ${m.role} role`;
+  if ('tenant' in m) return `tenant "${m.tenant}"`;
+  if ('policy' in m) return `policy "${m.policy}"`;
+  return 'every tenant';
+}
+
+/** A PERMISSION_DENIED that names the caller and the missing grant (only names the caller itself sent). */
+export class AccessDenied extends UnwrapdError {
+  constructor(
+    readonly caller: string,
+    readonly method: string,
+    readonly missing: MissingGrant,
+  ) {
+    super('permission_denied', `${method}: caller ${caller} lacks ${describeMissing(missing)}`);
+  }
 }

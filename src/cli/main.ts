@@ -37,6 +37,9 @@ usage: unwrapd <command> [options]
 
 client options: --address unix:///path.sock|host:port (default: UNWRAPD_ADDRESS, UNWRAPD_LISTEN, or the socket
 in --data-dir/UNWRAPD_DATA_DIR/.unwrapd), --json, --deadline-ms N
+operator commands (policy, status, evict, events) use the admin socket: --admin-address unix:///path|host:port or
+--admin-socket PATH (default: UNWRAPD_ADMIN_ADDRESS, UNWRAPD_ADMIN_LISTEN, admin.sock beside --address's socket,
+or admin.sock in the data dir)
 `;
 
 const COMMANDS: Record<string, (args: string[]) => Promise<number>> = { events, serve, policy, encrypt, decrypt, rewrap, status, evict, keys, health, audit };

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { UsageError } from './cli-error.js';
 
 export type OptionSpec = Record<string, { type: 'string' | 'boolean'; multiple?: boolean; short?: string }>;
@@ -7,6 +7,8 @@ export type OptionSpec = Record<string, { type: 'string' | 'boolean'; multiple?:
 /** Options every client command takes. */
 export const CLIENT_OPTIONS = {
   address: { type: 'string' },
+  'admin-address': { type: 'string' },
+  'admin-socket': { type: 'string' },
   'data-dir': { type: 'string' },
   json: { type: 'boolean' },
   'deadline-ms': { type: 'string' },
@@ -27,6 +29,21 @@ export function daemonAddress(values: { address?: string; 'data-dir'?: string },
   if (env.UNWRAPD_LISTEN) return env.UNWRAPD_LISTEN;
   const dataDir = resolve(values['data-dir'] ?? env.UNWRAPD_DATA_DIR ?? '.unwrapd');
   return `unix://${join(dataDir, 'unwrapd.sock')}`;
+}
+
+/**
+ * Where the daemon's admin listener is (operator commands: policy, status, evict, events): --admin-address
+ * (or --admin-socket PATH), then UNWRAPD_ADMIN_ADDRESS, then UNWRAPD_ADMIN_LISTEN, then `admin.sock` beside a
+ * Unix socket given with --address, then `admin.sock` in the data dir (the daemon's default).
+ */
+export function adminAddress(values: { address?: string; 'admin-address'?: string; 'admin-socket'?: string; 'data-dir'?: string }, env = process.env): string {
+  if (values['admin-address']) return values['admin-address'];
+  if (values['admin-socket']) return `unix://${resolve(values['admin-socket'])}`;
+  if (env.UNWRAPD_ADMIN_ADDRESS) return env.UNWRAPD_ADMIN_ADDRESS;
+  if (env.UNWRAPD_ADMIN_LISTEN) return env.UNWRAPD_ADMIN_LISTEN;
+  if (values.address?.startsWith('unix://')) return `unix://${join(dirname(values.address.slice('unix://'.length)), 'admin.sock')}`;
+  const dataDir = resolve(values['data-dir'] ?? env.UNWRAPD_DATA_DIR ?? '.unwrapd');
+  return `unix://${join(dataDir, 'admin.sock')}`;
 }
 
 export function deadline(values: { 'deadline-ms'?: string }): number | undefined {

@@ -37,6 +37,13 @@ export interface ClientOptions {
   /** Largest message in either direction. Default 8 MiB (a 4 MiB block with room). */
   maxMessageBytes?: number;
   credentials?: grpc.ChannelCredentials;
+  /**
+   * The daemon's admin listener (Admin service). Default: `address` itself, which serves only Crypto unless
+   * the daemon is configured otherwise, so Admin calls need this set (the CLI finds it: src/cli/options.ts).
+   */
+  adminAddress?: string;
+  /** Credentials for the admin listener; default `credentials`. */
+  adminCredentials?: grpc.ChannelCredentials;
 }
 
 export interface CallOpts {
@@ -48,8 +55,9 @@ type Callback<T> = (err: grpc.ServiceError | null, value?: T) => void;
 type UnaryMethod<Req, Res> = (req: Req, metadata: grpc.Metadata, options: grpc.CallOptions, cb: Callback<Res>) => grpc.ClientUnaryCall;
 
 /**
- * A typed client for unwrapd (the CLI, the tests and the benchmarks use it). `address` is what the daemon
- * listens on: `unix:///path/to.sock` or `host:port`. Errors are grpc ServiceErrors with `code` and `details`.
+ * A typed client for unwrapd (the CLI, the tests and the benchmarks use it). `address` is the daemon's data
+ * listener (Crypto): `unix:///path/to.sock` or `host:port`; `opts.adminAddress` its admin listener (Admin).
+ * Errors are grpc ServiceErrors with `code` and `details`.
  */
 export class UnwrapdClient {
   readonly crypto: CryptoClient;
@@ -62,8 +70,11 @@ export class UnwrapdClient {
     const channelOptions = { 'grpc.max_receive_message_length': max, 'grpc.max_send_message_length': max };
     const credentials = opts.credentials ?? grpc.credentials.createInsecure();
     this.crypto = new proto.unwrapd.v1.Crypto(address, credentials, channelOptions);
-    // Share the channel: one connection for both services.
-    this.admin = new proto.unwrapd.v1.Admin(address, credentials, { ...channelOptions, channelOverride: this.crypto.getChannel() });
+    this.admin =
+      opts.adminAddress && opts.adminAddress !== address
+        ? new proto.unwrapd.v1.Admin(opts.adminAddress, opts.adminCredentials ?? credentials, channelOptions)
+        : // One address for both: share the channel.
+          new proto.unwrapd.v1.Admin(address, credentials, { ...channelOptions, channelOverride: this.crypto.getChannel() });
     this.#deadlineMs = opts.deadlineMs ?? 30_000;
   }
 
@@ -156,13 +167,16 @@ export class UnwrapdClient {
     return this.#call(this.admin, this.admin.GetStatus as UnaryMethod<object, Status__Output>, {}, opts);
   }
 
-  /** Resolves once connected, or rejects after `timeoutMs`. */
-  waitForReady(timeoutMs: number): Promise<void> {
-    return new Promise((resolve, reject) => this.crypto.waitForReady(Date.now() + timeoutMs, (err) => (err ? reject(err) : resolve())));
+  /** Resolves once connected (to the data listener; with `admin`, to the admin listener too), or rejects after `timeoutMs`. */
+  async waitForReady(timeoutMs: number, opts: { admin?: boolean } = {}): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    const ready = (c: grpc.Client) => new Promise<void>((resolve, reject) => c.waitForReady(deadline, (err) => (err ? reject(err) : resolve())));
+    await Promise.all([ready(this.crypto), ...(opts.admin ? [ready(this.admin)] : [])]);
   }
 
   close(): void {
     this.crypto.close();
+    this.admin.close();
   }
 
   #call<Req, Res>(client: grpc.Client, method: UnaryMethod<Req, Res>, req: Req, opts?: CallOpts): Promise<Res> {

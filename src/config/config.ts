@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
+import { parseAuthorizationTable, type AuthorizationEntry } from '../auth/authorization-table.js';
 import { parseRoles } from '../auth/caller.js';
 import type { LogLevel } from '../log/logger.js';
 import { AZURE_CREDENTIAL_KINDS, type AzureCredentialKind } from '../providers/azure-credential.js';
@@ -37,7 +38,7 @@ export interface Config {
   refreshAheadMs: number;
   /** How often the background refresh looks for keys that are due. */
   refreshIntervalMs: number;
-  /** Roles of callers on the socket until caller identities (mTLS) arrive: user, system, admin. */
+  /** Roles of callers on the data listener the authorization table names no more precisely (default `user`). */
   callerRoles: string;
   /** The append-only audit log (JSON lines, hash-chained). */
   auditLogPath: string;
@@ -94,6 +95,19 @@ export interface Config {
   allowInsecureTcp: boolean;
   /** Honour `x-forwarded-client-cert` from a loopback peer (the local mesh proxy): callers are `mesh:<id>`. */
   trustForwardedClientCert: boolean;
+  // --- trust (issue 9): caller identity, the admin listener, the authorization table ---
+  /** The Admin service's listener: `unix:///path` (default unix://<dataDir>/admin.sock, mode 0600) or host:port. */
+  adminListen: string;
+  /** Roles of callers on the admin listener the table names no more precisely (default admin,user,system; not recovery). */
+  adminSocketRoles: string;
+  /** Group (name or gid) of the data socket, set before it is connectable; empty: the daemon's group. */
+  socketGroup: string;
+  /** A JSON file holding the authorization table (an array of entries); or `authorization` in the config file. */
+  authorizationFile: string;
+  /** The authorization table (docs/security.md), validated at start. Empty: the listeners' default roles. */
+  authorization: AuthorizationEntry[];
+  /** Access-denied audit records per caller identity per minute; beyond it, one summary says how many were suppressed. */
+  denialAuditPerMinute: number;
 }
 
 interface Setting<K extends keyof Config> {
@@ -123,14 +137,15 @@ const mode = (raw: string): number => {
   return parseInt(raw, 8);
 };
 
-const roles = (raw: string): string => {
+const rolesOf = (name: string) => (raw: string): string => {
   try {
     parseRoles(raw);
   } catch (err) {
-    throw new ConfigError(`callerRoles: ${(err as Error).message}`);
+    throw new ConfigError(`${name}: ${(err as Error).message}`);
   }
   return raw;
 };
+const roles = rolesOf('callerRoles');
 
 const backend = (raw: string): 'file' | 'postgres' => {
   if (raw === 'file' || raw === 'postgres') return raw;
@@ -198,6 +213,12 @@ const SETTINGS = [
   { key: 'tlsClientCaFile', flag: 'tls-client-ca-file', env: 'UNWRAPD_TLS_CLIENT_CA_FILE', parse: str },
   { key: 'allowInsecureTcp', flag: 'allow-insecure-tcp', env: 'UNWRAPD_ALLOW_INSECURE_TCP', parse: bool('allowInsecureTcp') },
   { key: 'trustForwardedClientCert', flag: 'trust-forwarded-client-cert', env: 'UNWRAPD_TRUST_FORWARDED_CLIENT_CERT', parse: bool('trustForwardedClientCert') },
+  // --- trust (issue 9) ---
+  { key: 'adminListen', flag: 'admin-listen', env: 'UNWRAPD_ADMIN_LISTEN', parse: str },
+  { key: 'adminSocketRoles', flag: 'admin-socket-roles', env: 'UNWRAPD_ADMIN_SOCKET_ROLES', parse: rolesOf('adminSocketRoles') },
+  { key: 'socketGroup', flag: 'socket-group', env: 'UNWRAPD_SOCKET_GROUP', parse: str },
+  { key: 'authorizationFile', flag: 'authorization-file', env: 'UNWRAPD_AUTHORIZATION_FILE', parse: str },
+  { key: 'denialAuditPerMinute', flag: 'denial-audit-per-minute', env: 'UNWRAPD_DENIAL_AUDIT_PER_MINUTE', parse: int('denialAuditPerMinute', 1, 100_000) },
 ] as const satisfies readonly Setting<keyof Config>[];
 
 export class ConfigError extends Error {
@@ -241,7 +262,7 @@ export function loadConfig(flags: Record<string, string | undefined>, env: NodeJ
     hedgeDelayMs: (partial.hedgeDelayMs as number | undefined) ?? 150,
     refreshAheadMs: (partial.refreshAheadMs as number | undefined) ?? 5 * 60 * 1000,
     refreshIntervalMs: (partial.refreshIntervalMs as number | undefined) ?? 30 * 1000,
-    callerRoles: (partial.callerRoles as string | undefined) ?? 'user,admin',
+    callerRoles: (partial.callerRoles as string | undefined) ?? 'user',
     auditLogPath: inData(partial.auditLogPath, 'audit.log'),
     registryBackend: (partial.registryBackend as 'file' | 'postgres' | undefined) ?? 'file',
     pgUrl: (partial.pgUrl as string | undefined) ?? '',
@@ -272,8 +293,16 @@ export function loadConfig(flags: Record<string, string | undefined>, env: NodeJ
     tlsClientCaFile: (partial.tlsClientCaFile as string | undefined) ?? '',
     allowInsecureTcp: (partial.allowInsecureTcp as boolean | undefined) ?? false,
     trustForwardedClientCert: (partial.trustForwardedClientCert as boolean | undefined) ?? false,
+    // --- trust (issue 9) ---
+    adminListen: (partial.adminListen as string | undefined) ?? `unix://${join(dataDir, 'admin.sock')}`,
+    adminSocketRoles: (partial.adminSocketRoles as string | undefined) ?? 'admin,user,system',
+    socketGroup: (partial.socketGroup as string | undefined) ?? '',
+    authorizationFile: (partial.authorizationFile as string | undefined) ?? '',
+    authorization: [],
+    denialAuditPerMinute: (partial.denialAuditPerMinute as number | undefined) ?? 60,
   };
   validateListen(config.listen);
+  validateTrust(config, file.authorization);
   validateFleet(config);
   return config;
 }
@@ -294,6 +323,7 @@ function readConfigFile(path: string | undefined): Record<string, unknown> {
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new ConfigError(`config file ${path} must hold a JSON object`);
   const known = new Set<string>(SETTINGS.map((s) => s.key));
+  known.add('authorization'); // trust (issue 9): the table itself, a JSON array (not a string setting)
   for (const k of Object.keys(parsed)) if (!known.has(k)) throw new ConfigError(`config file ${path}: unknown setting "${k}"`);
   return parsed as Record<string, unknown>;
 }
@@ -309,14 +339,58 @@ function validateFleet(c: Config): void {
   }
 }
 
-function validateListen(listen: string): void {
+function validateListen(listen: string, name = 'listen'): void {
   if (listen.startsWith('unix://')) {
     const path = listen.slice('unix://'.length);
-    if (!path.startsWith('/')) throw new ConfigError(`listen: unix socket path must be absolute (unix:///path), got "${listen}"`);
-    if (Buffer.byteLength(path) > 107) throw new ConfigError(`listen: unix socket path is longer than 107 bytes: ${path}`);
+    if (!path.startsWith('/')) throw new ConfigError(`${name}: unix socket path must be absolute (unix:///path), got "${listen}"`);
+    if (Buffer.byteLength(path) > 107) throw new ConfigError(`${name}: unix socket path is longer than 107 bytes: ${path}`);
     return;
   }
   if (!/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/.test(listen)) {
-    throw new ConfigError(`listen must be unix:///path/to.sock or host:port, got "${listen}"`);
+    throw new ConfigError(`${name} must be unix:///path/to.sock or host:port, got "${listen}"`);
   }
+}
+
+/** trust (issue 9): the admin listener, the socket group, the authorization table (from the file or a setting, not both). */
+function validateTrust(c: Config, inline: unknown): void {
+  validateListen(c.adminListen, 'adminListen');
+  if (c.adminListen === c.listen) throw new ConfigError('adminListen must differ from listen: the Admin service never shares the data listener');
+  if (c.socketGroup) resolveGroup(c.socketGroup);
+  if (inline !== undefined && c.authorizationFile) throw new ConfigError('set the authorization table either in the config file ("authorization") or in authorizationFile, not both');
+  try {
+    if (inline !== undefined) c.authorization = parseAuthorizationTable(inline, 'authorization');
+    else if (c.authorizationFile) {
+      let text: string;
+      try {
+        text = readFileSync(c.authorizationFile, 'utf8');
+      } catch (err) {
+        throw new Error(`cannot read authorizationFile ${c.authorizationFile}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+      }
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        throw new Error(`authorizationFile ${c.authorizationFile} is not valid JSON`);
+      }
+      c.authorization = parseAuthorizationTable(parsed, `authorizationFile ${c.authorizationFile}`);
+    }
+  } catch (err) {
+    throw new ConfigError((err as Error).message);
+  }
+}
+
+/** A group name (looked up in /etc/group) or a numeric gid. */
+export function resolveGroup(group: string, groupFile = '/etc/group'): number {
+  if (/^\d{1,10}$/.test(group)) return Number(group);
+  let text = '';
+  try {
+    text = readFileSync(groupFile, 'utf8');
+  } catch {
+    // No group file: only numeric gids.
+  }
+  for (const line of text.split('\n')) {
+    const [name, , gid] = line.split(':');
+    if (name === group && gid !== undefined && /^\d+$/.test(gid)) return Number(gid);
+  }
+  throw new ConfigError(`socketGroup: no group named "${group}" (give a name from ${groupFile} or a numeric gid)`);
 }

@@ -20,11 +20,17 @@ import { createRegistryFromConfig } from '../registry/create-registry.js';
 import type { PolicyRegistry } from '../registry/policy-registry.js';
 import { RevocationGate } from '../revocation/revocation-gate.js';
 import { adminHandlers } from '../server/admin-handlers.js';
-import { fixedRolesResolver } from '../server/caller-resolver.js';
+import { callerResolver, defaultIdentitySource, type IdentitySource } from '../server/caller-resolver.js';
 import { cryptoHandlers } from '../server/crypto-handlers.js';
 import { startGrpcServer } from '../server/grpc-server.js';
 import { serverCredentials } from '../server/transport-security.js';
 import { listenerIdentity } from '../auth/peer-identity.js';
+import { Access } from '../auth/access.js';
+import { AuthorizationTable } from '../auth/authorization-table.js';
+import { describeMissing, parseRoles } from '../auth/caller.js';
+import { DenialAudit } from '../auth/denial-audit.js';
+import { resolveGroup } from '../config/config.js';
+import type * as grpc from '@grpc/grpc-js';
 import { VERSION } from '../version.js';
 import { ensureDemo } from './demo.js';
 import { startFleet, type Fleet } from './fleet.js';
@@ -36,10 +42,23 @@ export interface DaemonOptions {
   wrapProvider?: (provider: RootKeyProvider) => RootKeyProvider;
   /** Providers besides the built-in ones (tests: a Key Vault provider pointed at a local test server). */
   extraProviders?: RootKeyProvider[];
+  /**
+   * Transport security and caller identity per listener (TLS, mTLS, a mesh's forwarded identity). Default:
+   * insecure, identity `unix:<socket path>` or `tcp:<peer>` (src/server/caller-resolver.ts).
+   */
+  transport?: {
+    data?: { credentials?: grpc.ServerCredentials; identity?: IdentitySource };
+    admin?: { credentials?: grpc.ServerCredentials; identity?: IdentitySource };
+  };
 }
 
 export interface Daemon {
+  /** The data listener (Crypto only). */
   address: string;
+  /** The admin listener (Admin only). */
+  adminAddress: string;
+  /** Denials so far (counted whether or not the audit record was rate-limited away). */
+  denials: DenialAudit;
   config: Config;
   cache: KeyCache;
   registry: PolicyRegistry;
@@ -100,7 +119,8 @@ function createRegistry(config: Config, log: Logger): PolicyRegistry {
 export async function startDaemon(config: Config, opts: DaemonOptions): Promise<Daemon> {
   const log = opts.log;
   // Before anything opens: a listener that may not serve as configured stops the start (ConfigError, exit 2).
-  const credentials = serverCredentials(config.listen, config, log);
+  const credentials = opts.transport?.data?.credentials ?? serverCredentials(config.listen, config, log);
+  const adminCredentials = opts.transport?.admin?.credentials ?? serverCredentials(config.adminListen, config, log);
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
   const provider = createProviders(config, opts);
   const registry = createRegistry(config, log);
@@ -159,7 +179,20 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
     auditHead: () => audit.head(),
     refreshFailures: () => refresher.stats.failures,
   });
-  const callers = fixedRolesResolver(config.callerRoles, listenerIdentity(config.listen, config, log));
+  // Who may call: the authorization table (identity -> roles, tenants, policies) over both listeners.
+  const table = new AuthorizationTable(config.authorization, { data: parseRoles(config.callerRoles), admin: parseRoles(config.adminSocketRoles) });
+  const denials = new DenialAudit({
+    perMinute: config.denialAuditPerMinute,
+    write: (d) => {
+      const details: Record<string, string | number> = { method: d.method, missing: d.missing };
+      if (d.suppressed) details.suppressed = d.suppressed;
+      log.warn(d.suppressed ? 'access denied (repeats suppressed)' : 'access denied', { caller: d.identity, method: d.method, missing: d.missing, ...(d.suppressed ? { suppressed: d.suppressed } : {}) });
+      audit.append({ type: 'access.denied', tenant: d.tenant, policyId: d.policyId, actor: d.identity, details }).catch((err: unknown) => log.error('audit of an access denial failed', { error: err instanceof Error ? err : String(err) }));
+    },
+  });
+  const access = new Access((e, tenant, policyId) => denials.record({ identity: e.caller, method: e.method, missing: describeMissing(e.missing), tenant, policyId }));
+  const dataCallers = callerResolver(opts.transport?.data?.identity ?? identitySource(config.listen, config, log), table, 'data');
+  const adminCallers = callerResolver(opts.transport?.admin?.identity ?? identitySource(config.adminListen, config, log), table, 'admin');
   // The change feed (deaf: cache off), WatchEvents' event log, the Event Grid webhook: src/daemon/fleet.ts.
   const fleet = await startFleet({ config, registry, cache, provider, status, log });
   // Revocation at the vault: a periodic, rate-limited status probe of cached policies' customer keys.
@@ -169,21 +202,44 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
     log.info('revocation applied', { tenant: e.tenant, policy: e.policyId, source: e.source, reason: e.reason, evicted });
   });
   status.addFeed(probe);
+  // Two listeners: Crypto on the data listener (the socket the application shares), Admin on the admin
+  // listener (a 0600 socket in the data directory by default). Neither serves the other's service.
   const server = await startGrpcServer({
     listen: config.listen,
     maxMessageBytes: maxMessageBytes(config),
     socketMode: config.socketMode,
+    socketGid: config.socketGroup ? resolveGroup(config.socketGroup) : undefined,
+    crypto: cryptoHandlers({ crypto, callers: dataCallers, access, batches, streams }, log),
     credentials,
-    crypto: cryptoHandlers({ crypto, callers, batches, streams }, log),
-    admin: adminHandlers({ policies, lifecycle, status, callers, events: fleet.events }, log),
   });
-  fleet.attachHealth(server.health);
+  let adminServer: Awaited<ReturnType<typeof startGrpcServer>>;
+  try {
+    adminServer = await startGrpcServer({
+      listen: config.adminListen,
+      maxMessageBytes: maxMessageBytes(config),
+      socketMode: 0o600,
+      admin: adminHandlers({ policies, lifecycle, status, callers: adminCallers, access, events: fleet.events, adminListen: config.adminListen, accessDenied: () => denials.denied }, log),
+      credentials: adminCredentials,
+    });
+  } catch (err) {
+    await server.shutdown(0);
+    throw err;
+  }
+  // The feed's health shows on both listeners.
+  fleet.attachHealth({
+    setStatus: (service, st) => {
+      server.health.setStatus(service, st);
+      adminServer.health.setStatus(service, st);
+    },
+  });
   refresher.start();
   status.serving = true;
 
   let stopping: Promise<{ drained: boolean }> | undefined;
   return {
     address: server.address,
+    adminAddress: adminServer.address,
+    denials,
     config,
     cache,
     registry,
@@ -206,15 +262,24 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
         refresher.stop();
         await fleet.close();
         await probe.stop();
-        const result = await server.shutdown(config.shutdownTimeoutMs);
+        const [result, adminResult] = await Promise.all([server.shutdown(config.shutdownTimeoutMs), adminServer.shutdown(config.shutdownTimeoutMs)]);
+        denials.flush();
         const zeroized = cache.clear();
         await audit.close();
         await registry.close();
         await provider.close();
-        log.info('stopped', { drained: result.drained, zeroized_entries: zeroized });
-        return result;
+        log.info('stopped', { drained: result.drained && adminResult.drained, zeroized_entries: zeroized });
+        return { drained: result.drained && adminResult.drained };
       })();
       return stopping;
     },
   };
+}
+
+/**
+ * Who a listener's callers are: a Unix socket's callers are the socket (one constant string); on TCP, the
+ * client certificate (`tls:`), a trusted mesh header (`mesh:`), else the peer address (`tcp:`).
+ */
+function identitySource(listen: string, config: Config, log: Logger): IdentitySource {
+  return listen.startsWith('unix://') ? defaultIdentitySource(listen) : listenerIdentity(listen, config, log);
 }

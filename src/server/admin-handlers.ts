@@ -1,4 +1,5 @@
-import { requireRole } from '../auth/caller.js';
+import type { Access } from '../auth/access.js';
+import { hasPolicy, type Caller } from '../auth/caller.js';
 import type { LifecycleService } from '../core/lifecycle-service.js';
 import type { PolicyService } from '../core/policy-service.js';
 import type { StatusReporter } from '../core/status-reporter.js';
@@ -33,6 +34,11 @@ export interface AdminDeps {
   lifecycle: LifecycleService;
   status: StatusReporter;
   callers: CallerResolver;
+  access: Access;
+  /** Both listen addresses, for GetStatus. */
+  adminListen?: string;
+  /** Denials so far (GetStatus). */
+  accessDenied?: () => number;
   /** Policy events for WatchEvents (the fleet log with PostgreSQL, this process's own with the file registry). */
   events?: PolicyEventLog;
 }
@@ -45,77 +51,102 @@ function reasonField(value: string | undefined): string {
   return reason;
 }
 
-/** Thin handlers for the Admin service: every call needs the `admin` role. */
+/**
+ * Thin handlers for the Admin service. Every call needs the `admin` role and a grant on the tenant (and policy)
+ * it names; RollKey/Refresh with `recovery` and a forced Purge also need `recovery`, which `admin` does not
+ * imply; ListPolicies and WatchEvents without a tenant show only granted tenants; GetStatus and an Evict of
+ * everything need every tenant (docs/security.md).
+ */
 export function adminHandlers(deps: AdminDeps, log: Logger): AdminHandlers {
-  const admin = <Req, Res>(method: string, fn: (req: Req, signal: AbortSignal, actor: string) => Promise<Res> | Res) =>
+  const { access } = deps;
+  const admin = <Req, Res>(method: string, fn: (req: Req, signal: AbortSignal, caller: Caller) => Promise<Res> | Res) =>
     unary<Req, Res>(method, log, (req, signal, call) => {
       const caller = deps.callers(call);
-      requireRole(caller, 'admin', method);
-      return fn(req, signal, caller.id);
+      access.role(caller, 'admin', method);
+      return fn(req, signal, caller);
     });
-  const target = (req: { tenant?: string; id?: string; requestId?: string }, signal: AbortSignal, actor: string) => ({
-    tenant: requireId(req.tenant, 'tenant'),
-    id: requireId(req.id, 'id'),
-    requestId: requestId(req.requestId),
-    actor,
-    signal,
-  });
+  /** The tenant and policy a call acts on, checked against the caller's grant. */
+  const target = (method: string, req: { tenant?: string; id?: string; requestId?: string }, signal: AbortSignal, caller: Caller) => {
+    const t = { tenant: requireId(req.tenant, 'tenant'), id: requireId(req.id, 'id'), requestId: requestId(req.requestId), actor: caller.id, signal };
+    access.policy(caller, t.tenant, t.id, method);
+    return t;
+  };
 
   return {
-    CreatePolicy: admin<CreatePolicyRequest__Output, Policy>('CreatePolicy', async (req, signal, actor) => {
+    CreatePolicy: admin<CreatePolicyRequest__Output, Policy>('CreatePolicy', async (req, signal, caller) => {
+      const t = target('CreatePolicy', req, signal, caller);
       const record = await deps.policies.create({
-        tenant: requireId(req.tenant, 'tenant'),
-        id: requireId(req.id, 'id'),
+        tenant: t.tenant,
+        id: t.id,
         name: req.name || req.id,
         mode: modeFromProto(req.mode),
         geo: req.geo,
         keys: { 'customer-a': req.customerKeyA, 'customer-b': req.customerKeyB, availability: req.availabilityKey },
-        requestId: requestId(req.requestId),
-        actor,
+        requestId: t.requestId,
+        actor: caller.id,
         signal,
       });
-      log.info('policy created', { tenant: record.tenant, policy: record.id, mode: record.mode });
+      log.info('policy created', { tenant: record.tenant, policy: record.id, mode: record.mode, caller: caller.id });
       return policyToProto(record);
     }),
-    GetPolicy: admin<GetPolicyRequest__Output, Policy>('GetPolicy', (req) => policyToProto(deps.policies.get(requireId(req.tenant, 'tenant'), requireId(req.id, 'id')))),
-    ListPolicies: admin<ListPoliciesRequest__Output, ListPoliciesResponse>('ListPolicies', (req) => ({
-      policies: deps.policies.list(req.tenant ? requireId(req.tenant, 'tenant') : undefined).map(policyToProto),
-    })),
-    RollKey: admin<RollKeyRequest__Output, Policy>('RollKey', async (req, signal, actor) => {
+    GetPolicy: admin<GetPolicyRequest__Output, Policy>('GetPolicy', (req, signal, caller) => {
+      const t = target('GetPolicy', req, signal, caller);
+      return policyToProto(deps.policies.get(t.tenant, t.id));
+    }),
+    ListPolicies: admin<ListPoliciesRequest__Output, ListPoliciesResponse>('ListPolicies', (req, _signal, caller) => {
+      const tenant = req.tenant ? requireId(req.tenant, 'tenant') : undefined;
+      if (tenant !== undefined) access.tenant(caller, tenant, 'ListPolicies');
+      // Without a tenant: only what the caller is granted (nothing is said about the rest).
+      return { policies: deps.policies.list(tenant).filter((p) => hasPolicy(caller, p.tenant, p.id)).map(policyToProto) };
+    }),
+    RollKey: admin<RollKeyRequest__Output, Policy>('RollKey', async (req, signal, caller) => {
+      const t = target('RollKey', req, signal, caller);
+      if (req.recovery) access.role(caller, 'recovery', 'RollKey with recovery');
       if (!KEY_ROLES.includes(req.role as KeyRole)) throw invalidArgument('role must be customer-a, customer-b or availability');
-      const record = await deps.lifecycle.rollKey({ ...target(req, signal, actor), role: req.role as KeyRole, newKeyUri: req.newKeyUri, recovery: req.recovery, reason: reasonField(req.reason) });
-      log.info('key rolled', { tenant: record.tenant, policy: record.id, role: req.role, key_uri: record.keys[req.role as KeyRole], recovery: req.recovery });
+      const record = await deps.lifecycle.rollKey({ ...t, role: req.role as KeyRole, newKeyUri: req.newKeyUri, recovery: req.recovery, reason: reasonField(req.reason) });
+      log.info('key rolled', { tenant: record.tenant, policy: record.id, role: req.role, key_uri: record.keys[req.role as KeyRole], recovery: req.recovery, caller: caller.id });
       return policyToProto(record);
     }),
-    Refresh: admin<RefreshRequest__Output, Policy>('Refresh', async (req, signal, actor) => {
-      const record = await deps.lifecycle.refresh({ ...target(req, signal, actor), recovery: req.recovery, reason: reasonField(req.reason) });
-      log.info('policy refreshed', { tenant: record.tenant, policy: record.id, recovery: req.recovery });
+    Refresh: admin<RefreshRequest__Output, Policy>('Refresh', async (req, signal, caller) => {
+      const t = target('Refresh', req, signal, caller);
+      if (req.recovery) access.role(caller, 'recovery', 'Refresh with recovery');
+      const record = await deps.lifecycle.refresh({ ...t, recovery: req.recovery, reason: reasonField(req.reason) });
+      log.info('policy refreshed', { tenant: record.tenant, policy: record.id, recovery: req.recovery, caller: caller.id });
       return policyToProto(record);
     }),
-    RotateIntermediateKey: admin<RotateIntermediateKeyRequest__Output, Policy>('RotateIntermediateKey', async (req, signal, actor) => {
-      const record = await deps.lifecycle.rotate({ ...target(req, signal, actor), minDecryptVersion: req.minDecryptVersion });
-      log.info('intermediate key rotated', { tenant: record.tenant, policy: record.id, version: record.activeVersion, min_decrypt_version: record.minDecryptVersion });
+    RotateIntermediateKey: admin<RotateIntermediateKeyRequest__Output, Policy>('RotateIntermediateKey', async (req, signal, caller) => {
+      const record = await deps.lifecycle.rotate({ ...target('RotateIntermediateKey', req, signal, caller), minDecryptVersion: req.minDecryptVersion });
+      log.info('intermediate key rotated', { tenant: record.tenant, policy: record.id, version: record.activeVersion, min_decrypt_version: record.minDecryptVersion, caller: caller.id });
       return policyToProto(record);
     }),
-    Revoke: admin<RevokeRequest__Output, Policy>('Revoke', async (req, signal, actor) => {
-      const record = await deps.lifecycle.revoke({ ...target(req, signal, actor), reason: reasonField(req.reason) });
-      log.warn('policy revoked', { tenant: record.tenant, policy: record.id, actor });
+    Revoke: admin<RevokeRequest__Output, Policy>('Revoke', async (req, signal, caller) => {
+      const record = await deps.lifecycle.revoke({ ...target('Revoke', req, signal, caller), reason: reasonField(req.reason) });
+      log.warn('policy revoked', { tenant: record.tenant, policy: record.id, caller: caller.id });
       return policyToProto(record);
     }),
-    Purge: admin<PurgeRequest__Output, PurgeReceipt>('Purge', async (req, signal, actor) => {
-      const receipt = await deps.lifecycle.purge({ ...target(req, signal, actor), force: req.force, reason: reasonField(req.reason) });
-      log.warn('policy purged', { tenant: receipt.tenant, policy: receipt.id, forced: receipt.forced, actor });
+    Purge: admin<PurgeRequest__Output, PurgeReceipt>('Purge', async (req, signal, caller) => {
+      const t = target('Purge', req, signal, caller);
+      if (req.force) access.role(caller, 'recovery', 'a forced Purge');
+      const receipt = await deps.lifecycle.purge({ ...t, force: req.force, reason: reasonField(req.reason) });
+      log.warn('policy purged', { tenant: receipt.tenant, policy: receipt.id, forced: receipt.forced, caller: caller.id });
       return receipt;
     }),
-    Evict: admin<EvictRequest__Output, EvictResponse>('Evict', async (req, _signal, actor) => {
+    Evict: admin<EvictRequest__Output, EvictResponse>('Evict', async (req, _signal, caller) => {
       const tenant = req.tenant ? requireId(req.tenant, 'tenant') : '';
       const id = req.id ? requireId(req.id, 'id') : '';
       if (id && !tenant) throw invalidArgument('evicting a policy needs its tenant');
-      const evicted = await deps.lifecycle.evict({ tenant, id, requestId: '', actor });
-      log.info('cache evicted', { tenant: tenant || '*', policy: id || '*', evicted });
+      if (id) access.policy(caller, tenant, id, 'Evict');
+      else if (tenant) {
+        access.tenant(caller, tenant, 'Evict');
+        if (caller.policies && !caller.policies.has(`${tenant}/*`)) access.everything(caller, 'Evict of a whole tenant');
+      } else access.everything(caller, 'Evict of everything');
+      const evicted = await deps.lifecycle.evict({ tenant, id, requestId: '', actor: caller.id });
+      log.info('cache evicted', { tenant: tenant || '*', policy: id || '*', evicted, caller: caller.id });
       return { evicted };
     }),
-    GetStatus: admin<GetStatusRequest__Output, Status>('GetStatus', () => {
+    GetStatus: admin<GetStatusRequest__Output, Status>('GetStatus', (_req, _signal, caller) => {
+      // The status names every tenant's cached keys: a view for callers granted every tenant.
+      access.everything(caller, 'GetStatus');
       const s = deps.status.status();
       return {
         version: s.version,
@@ -136,8 +167,10 @@ export function adminHandlers(deps: AdminDeps, log: Logger): AdminHandlers {
         auditRecords: String(s.audit.count),
         auditHeadHash: s.audit.hash,
         cacheBypassed: s.cacheBypassed,
+        adminListen: deps.adminListen ?? '',
+        accessDenied: String(deps.accessDenied?.() ?? 0),
       };
     }),
-    WatchEvents: deps.events ? watchEventsHandler({ events: deps.events, callers: deps.callers }, log) : unimplementedStream('WatchEvents'),
+    WatchEvents: deps.events ? watchEventsHandler({ events: deps.events, callers: deps.callers, access }, log) : unimplementedStream('WatchEvents'),
   };
 }

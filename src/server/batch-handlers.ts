@@ -8,14 +8,14 @@ import type { EncryptBatchResponse } from '../generated/unwrapd/v1/EncryptBatchR
 import type { ItemError } from '../generated/unwrapd/v1/ItemError.js';
 import type { Logger } from '../log/logger.js';
 import type { CallerResolver } from './caller-resolver.js';
-import { cryptoCaller } from './crypto-caller.js';
+import { cryptoCaller, type CallerChecks } from './crypto-caller.js';
+import { envelopePolicy } from './envelope-policy.js';
 import { requireId } from './request-fields.js';
 import { toStatus } from './status-codes.js';
 import { unary } from './unary.js';
 
-export interface BatchDeps {
+export interface BatchDeps extends CallerChecks {
   batches: BatchService;
-  callers: CallerResolver;
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -30,8 +30,12 @@ export function batchHandlers(deps: BatchDeps, log: Logger) {
     const status = toStatus(err, log, method);
     return { code: status.code ?? grpc.status.INTERNAL, message: status.details ?? '' };
   };
-  const caller = (req: EncryptBatchRequest__Output | DecryptBatchRequest__Output, signal: AbortSignal, call: Parameters<CallerResolver>[0]) =>
-    cryptoCaller(deps.callers, { tenant: req.tenant, purpose: req.purpose, requestId: req.requestId }, signal, call);
+  /** The caller check once for the batch: role, tenant, and for a policy-limited caller every item's policy. */
+  const caller = (method: string, req: EncryptBatchRequest__Output | DecryptBatchRequest__Output, signal: AbortSignal, call: Parameters<CallerResolver>[0], policies: () => Iterable<string | undefined>) => {
+    const { caller: who, ...c } = cryptoCaller(deps, method, { tenant: req.tenant, purpose: req.purpose, requestId: req.requestId }, signal, call);
+    if (who.policies) for (const p of policies()) if (p !== undefined) deps.access.policy(who, c.tenant, p, method);
+    return c;
+  };
   const items = <T extends { context?: Record<string, string> }>(list: T[] | undefined): T[] => {
     if (!Array.isArray(list)) throw new UnwrapdError('invalid_argument', 'items is required');
     return list;
@@ -41,14 +45,19 @@ export function batchHandlers(deps: BatchDeps, log: Logger) {
 
   return {
     EncryptBatch: unary<EncryptBatchRequest__Output, EncryptBatchResponse>('EncryptBatch', log, async (req, signal, call) => {
-      const c = caller(req, signal, call);
       const policyId = requireId(req.policyId, 'policy_id');
+      const c = caller('EncryptBatch', req, signal, call, () => [policyId]);
       const list = items(req.items).map((i) => ({ plaintext: i.plaintext ?? EMPTY, context: i.context ?? {} }));
       const out = await deps.batches.encrypt({ tenant: c.tenant, purpose: c.purpose, requestId: c.requestId, signal, policyId, items: list });
       return { results: results(out, 'EncryptBatch', (v) => ({ envelope: v.envelope, keyVersion: v.keyVersion })) };
     }),
     DecryptBatch: unary<DecryptBatchRequest__Output, DecryptBatchResponse>('DecryptBatch', log, async (req, signal, call) => {
-      const c = caller(req, signal, call);
+      const c = caller('DecryptBatch', req, signal, call, () =>
+        items(req.items).map((i) => {
+          const ref = i.envelope ? envelopePolicy(i.envelope) : undefined;
+          return ref && ref.tenant === req.tenant ? ref.policyId : undefined;
+        }),
+      );
       const list = items(req.items).map((i) => ({ envelope: i.envelope ?? EMPTY, context: i.context ?? {} }));
       const out = await deps.batches.decrypt({ tenant: c.tenant, purpose: c.purpose, requestId: c.requestId, signal, items: list });
       return { results: results(out, 'DecryptBatch', (v) => ({ plaintext: v.plaintext, policyId: v.policyId, keyVersion: v.keyVersion })) };

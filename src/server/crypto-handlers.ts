@@ -12,25 +12,42 @@ import type { RewrapResponse } from '../generated/unwrapd/v1/RewrapResponse.js';
 import type { Logger } from '../log/logger.js';
 import { batchHandlers } from './batch-handlers.js';
 import type { CallerResolver } from './caller-resolver.js';
-import { cryptoCaller } from './crypto-caller.js';
+import { cryptoCaller, type CallerChecks } from './crypto-caller.js';
+import { envelopePolicy } from './envelope-policy.js';
 import { callerFields, requireBytes, requireId } from './request-fields.js';
 import { streamHandlers } from './stream-handlers.js';
 import { unary } from './unary.js';
 
-export interface CryptoDeps {
+export interface CryptoDeps extends CallerChecks {
   crypto: CryptoService;
-  callers: CallerResolver;
   /** EncryptBatch / DecryptBatch (server/batch-handlers.ts). */
   batches: BatchService;
   /** EncryptStream / DecryptStream (server/stream-handlers.ts). */
   streams: StreamService;
 }
 
-/** Thin handlers: validate, check the caller's role for the purpose, call the core, return. */
+/**
+ * Thin handlers: validate, check the caller (role for the purpose, the tenant, and the policies when the
+ * caller's grant names policies: Encrypt's, the envelope's, Rewrap's target), call the core, return.
+ */
 export function cryptoHandlers(deps: CryptoDeps, log: Logger): CryptoHandlers {
-  const { crypto } = deps;
-  const caller = (req: Parameters<typeof callerFields>[0], signal: AbortSignal, call: Parameters<CallerResolver>[0]): CallerRequest =>
-    cryptoCaller(deps.callers, req, signal, call);
+  const { crypto, access } = deps;
+  const caller = (
+    method: string,
+    req: Parameters<typeof callerFields>[0],
+    signal: AbortSignal,
+    call: Parameters<CallerResolver>[0],
+    policies: (c: CallerRequest) => Array<string | undefined>,
+  ): CallerRequest => {
+    const { caller: who, ...c } = cryptoCaller(deps, method, req, signal, call);
+    if (who.policies) for (const p of policies(c)) if (p !== undefined) access.policy(who, c.tenant, p, method);
+    return c;
+  };
+  /** The policy an envelope names, for a policy-limited caller (a tenant mismatch fails generically later). */
+  const ofEnvelope = (tenant: string, envelope: Buffer | undefined): string | undefined => {
+    const ref = envelope ? envelopePolicy(envelope) : undefined;
+    return ref && ref.tenant === tenant ? ref.policyId : undefined;
+  };
   const envelopeField = (value: Buffer | undefined) => {
     const envelope = requireBytes(value, 'envelope');
     if (envelope.length === 0) throw invalidArgument('envelope is required');
@@ -38,17 +55,17 @@ export function cryptoHandlers(deps: CryptoDeps, log: Logger): CryptoHandlers {
   };
   return {
     Encrypt: unary<EncryptRequest__Output, EncryptResponse>('Encrypt', log, async (req, signal, call) => {
-      const c = caller(req, signal, call);
+      const c = caller('Encrypt', req, signal, call, () => [req.policyId ? requireId(req.policyId, 'policy_id') : undefined]);
       const out = await crypto.encrypt({ ...c, policyId: requireId(req.policyId, 'policy_id'), plaintext: requireBytes(req.plaintext, 'plaintext') });
       return { envelope: out.envelope, keyVersion: out.keyVersion };
     }),
     Decrypt: unary<DecryptRequest__Output, DecryptResponse>('Decrypt', log, async (req, signal, call) => {
-      const c = caller(req, signal, call);
+      const c = caller('Decrypt', req, signal, call, (f) => [ofEnvelope(f.tenant, req.envelope)]);
       const out = await crypto.decrypt({ ...c, envelope: envelopeField(req.envelope) });
       return { plaintext: out.plaintext, policyId: out.policyId, keyVersion: out.keyVersion };
     }),
     Rewrap: unary<RewrapRequest__Output, RewrapResponse>('Rewrap', log, async (req, signal, call) => {
-      const c = caller(req, signal, call);
+      const c = caller('Rewrap', req, signal, call, (f) => [ofEnvelope(f.tenant, req.envelope), req.targetPolicyId ? requireId(req.targetPolicyId, 'target_policy_id') : undefined]);
       const targetPolicyId = req.targetPolicyId ? requireId(req.targetPolicyId, 'target_policy_id') : '';
       const out = await crypto.rewrap({ ...c, envelope: envelopeField(req.envelope), targetPolicyId });
       return { envelope: out.envelope, policyId: out.policyId, keyVersion: out.keyVersion, replacedHeaderBytes: out.replacedHeaderBytes };

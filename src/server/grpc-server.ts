@@ -1,23 +1,31 @@
 import * as grpc from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation } from 'grpc-health-check';
-import { chmod, unlink } from 'node:fs/promises';
-import { connect } from 'node:net';
 import type { AdminHandlers } from '../generated/unwrapd/v1/Admin.js';
 import type { CryptoHandlers } from '../generated/unwrapd/v1/Crypto.js';
 import { UnwrapdError } from '../errors.js';
 import { loadProto } from './proto.js';
+import { bindUnixSocket, removeSocket } from './unix-socket.js';
 
-export const SERVICE_NAMES = ['unwrapd.v1.Crypto', 'unwrapd.v1.Admin'] as const;
+export const CRYPTO_SERVICE = 'unwrapd.v1.Crypto';
+export const ADMIN_SERVICE = 'unwrapd.v1.Admin';
+export const SERVICE_NAMES = [CRYPTO_SERVICE, ADMIN_SERVICE] as const;
 
 export interface GrpcServerOptions {
   listen: string;
   /** Largest message in either direction (a block plus envelope overhead, with room for fields). */
   maxMessageBytes: number;
+  /** File mode of a Unix socket, in force before the socket is connectable (src/server/unix-socket.ts). */
   socketMode: number;
-  crypto: CryptoHandlers;
-  admin: AdminHandlers;
-  /** From serverCredentials (src/server/transport-security.ts). Default: insecure. */
+  /** Group of a Unix socket (gid), set before it is connectable; undefined: the process's group. */
+  socketGid?: number;
+  /**
+   * The services this listener serves. The data listener serves only Crypto, the admin listener only Admin:
+   * a service not registered here answers UNIMPLEMENTED, and reflection does not list it.
+   */
+  crypto?: CryptoHandlers;
+  admin?: AdminHandlers;
+  /** Transport security (TLS, mTLS); default insecure (Unix sockets, loopback TCP). */
   credentials?: grpc.ServerCredentials;
 }
 
@@ -36,20 +44,35 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<RunningS
     'grpc.max_send_message_length': opts.maxMessageBytes,
     'grpc.keepalive_permit_without_calls': 1,
   });
-  server.addService(proto.unwrapd.v1.Crypto.service, opts.crypto);
-  server.addService(proto.unwrapd.v1.Admin.service, opts.admin);
-  const health = new HealthImplementation({ '': 'NOT_SERVING', [SERVICE_NAMES[0]]: 'NOT_SERVING', [SERVICE_NAMES[1]]: 'NOT_SERVING' });
+  const names: string[] = [];
+  if (opts.crypto) {
+    server.addService(proto.unwrapd.v1.Crypto.service, opts.crypto);
+    names.push(CRYPTO_SERVICE);
+  }
+  if (opts.admin) {
+    server.addService(proto.unwrapd.v1.Admin.service, opts.admin);
+    names.push(ADMIN_SERVICE);
+  }
+  const health = new HealthImplementation(Object.fromEntries(['', ...names].map((n) => [n, 'NOT_SERVING'])));
   health.addToServer(server);
-  new ReflectionService(definition).addToServer(server);
+  // Reflection lists only what this listener serves.
+  new ReflectionService(definition, { services: names }).addToServer(server);
 
+  const credentials = opts.credentials ?? grpc.ServerCredentials.createInsecure();
+  const bind = (address: string) =>
+    new Promise<number>((resolve, reject) => {
+      server.bindAsync(address, credentials, (err, p) => (err ? reject(bindError(opts.listen, err)) : resolve(p)));
+    });
   const socketPath = opts.listen.startsWith('unix://') ? opts.listen.slice('unix://'.length) : undefined;
-  if (socketPath) await removeStaleSocket(socketPath);
-  const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(opts.listen, opts.credentials ?? grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(bindError(opts.listen, err)) : resolve(p)));
-  });
-  if (socketPath) await chmod(socketPath, opts.socketMode);
-  const address = socketPath ? opts.listen : opts.listen.replace(/:\d+$/, `:${port}`);
-  for (const name of ['', ...SERVICE_NAMES]) health.setStatus(name, 'SERVING');
+  let address: string;
+  if (socketPath) {
+    await bindUnixSocket(socketPath, { mode: opts.socketMode, gid: opts.socketGid }, (tmp) => bind(`unix://${tmp}`));
+    address = opts.listen;
+  } else {
+    const port = await bind(opts.listen);
+    address = opts.listen.replace(/:\d+$/, `:${port}`);
+  }
+  for (const name of ['', ...names]) health.setStatus(name, 'SERVING');
 
   let closing: Promise<{ drained: boolean }> | undefined;
   return {
@@ -57,7 +80,7 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<RunningS
     health,
     shutdown(timeoutMs: number) {
       closing ??= (async () => {
-        for (const name of ['', ...SERVICE_NAMES]) health.setStatus(name, 'NOT_SERVING');
+        for (const name of ['', ...names]) health.setStatus(name, 'NOT_SERVING');
         const drained = await new Promise<boolean>((resolve) => {
           const timer = setTimeout(() => {
             server.forceShutdown();
@@ -69,7 +92,7 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<RunningS
             resolve(true);
           });
         });
-        if (socketPath) await unlink(socketPath).catch(() => {});
+        if (socketPath) await removeSocket(socketPath);
         return { drained };
       })();
       return closing;
@@ -79,20 +102,4 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<RunningS
 
 function bindError(listen: string, err: Error): UnwrapdError {
   return new UnwrapdError('unavailable', `cannot listen on ${listen}: ${err.message}`, { cause: err });
-}
-
-/** A socket file left by a killed daemon blocks bind; one that still answers belongs to a live daemon. */
-async function removeStaleSocket(path: string): Promise<void> {
-  const live = await new Promise<boolean>((resolve) => {
-    const sock = connect(path);
-    sock.once('connect', () => {
-      sock.destroy();
-      resolve(true);
-    });
-    sock.once('error', () => resolve(false));
-  });
-  if (live) throw new UnwrapdError('unavailable', `another process is already listening on ${path}`);
-  await unlink(path).catch((err: NodeJS.ErrnoException) => {
-    if (err.code !== 'ENOENT') throw err;
-  });
 }

@@ -9,14 +9,13 @@ import type { StreamHeader__Output } from '../generated/unwrapd/v1/StreamHeader.
 import type { Logger } from '../log/logger.js';
 import { callSignal } from './call-signal.js';
 import type { CallerResolver } from './caller-resolver.js';
-import { cryptoCaller } from './crypto-caller.js';
+import { cryptoCaller, type CallerChecks } from './crypto-caller.js';
 import { requireId } from './request-fields.js';
 import { toStatus } from './status-codes.js';
 import { StreamIO } from './stream-io.js';
 
-export interface StreamDeps {
+export interface StreamDeps extends CallerChecks {
   streams: StreamService;
-  callers: CallerResolver;
 }
 
 type StreamRequest = EncryptStreamRequest__Output | DecryptStreamRequest__Output;
@@ -31,8 +30,10 @@ export function streamHandlers(deps: StreamDeps, log: Logger) {
   return {
     EncryptStream: bidi<EncryptStreamRequest__Output, EncryptStreamResponse>('EncryptStream', deps, log, async (io, signal, call) => {
       const header = requireHeader(await io.read(), 'EncryptStream');
-      const c = cryptoCaller(deps.callers, header, signal, call);
-      const session = await deps.streams.openEncrypt({ ...c, policyId: requireId(header.policyId, 'policy_id') });
+      const { caller, ...c } = cryptoCaller(deps, 'EncryptStream', header, signal, call);
+      const policyId = requireId(header.policyId, 'policy_id');
+      if (caller.policies) deps.access.policy(caller, c.tenant, policyId, 'EncryptStream');
+      const session = await deps.streams.openEncrypt({ ...c, policyId });
       try {
         const keyVersion = session.keyVersion;
         const send = (parts: Buffer[]) => {
@@ -51,7 +52,8 @@ export function streamHandlers(deps: StreamDeps, log: Logger) {
     DecryptStream: bidi<DecryptStreamRequest__Output, DecryptStreamResponse>('DecryptStream', deps, log, async (io, signal, call) => {
       const header = requireHeader(await io.read(), 'DecryptStream');
       if (header.policyId) throw invalidArgument('DecryptStream takes no policy_id: the envelope names its policy');
-      const session = deps.streams.openDecrypt(cryptoCaller(deps.callers, header, signal, call));
+      const { caller, ...c } = cryptoCaller(deps, 'DecryptStream', header, signal, call);
+      const session = deps.streams.openDecrypt(c);
       try {
         let first = true;
         const send = (plaintext: Buffer) => {
@@ -61,7 +63,11 @@ export function streamHandlers(deps: StreamDeps, log: Logger) {
         };
         for (let msg = await io.read(); msg !== null; msg = await io.read()) {
           let bytes: Buffer | undefined = requireChunk(msg);
-          if (!session.ready) bytes = await session.readHeader(bytes);
+          if (!session.ready) {
+            bytes = await session.readHeader(bytes);
+            // A policy-limited caller: the envelope's policy is checked before any plaintext leaves.
+            if (session.ready && caller.policies) deps.access.policy(caller, c.tenant, session.header?.policyId ?? '', 'DecryptStream');
+          }
           if (bytes === undefined) continue;
           for (const plaintext of session.push(bytes)) await send(plaintext);
         }

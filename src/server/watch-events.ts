@@ -1,5 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
-import { requireRole } from '../auth/caller.js';
+import type { Access } from '../auth/access.js';
+import { hasPolicy, type Caller } from '../auth/caller.js';
 import { invalidArgument } from '../errors.js';
 import type { PolicyEvent as PolicyEventMessage } from '../generated/unwrapd/v1/PolicyEvent.js';
 import type { WatchEventsRequest__Output } from '../generated/unwrapd/v1/WatchEventsRequest.js';
@@ -21,6 +22,7 @@ import { toStatus } from './status-codes.js';
 export interface WatchEventsDeps {
   events: PolicyEventLog;
   callers: CallerResolver;
+  access: Access;
 }
 
 const REPLAY_PAGE = 500;
@@ -44,9 +46,12 @@ export function watchEventsHandler(deps: WatchEventsDeps, log: Logger): grpc.han
 
     let tenant: string | undefined;
     let from: number;
+    let caller: Caller;
     try {
-      requireRole(deps.callers(call), 'admin', 'WatchEvents');
+      caller = deps.callers(call);
+      deps.access.role(caller, 'admin', 'WatchEvents');
       tenant = call.request.tenant ? requireId(call.request.tenant, 'tenant') : undefined;
+      if (tenant !== undefined) deps.access.tenant(caller, tenant, 'WatchEvents');
       from = Number(call.request.fromSequence || '0');
       if (!Number.isSafeInteger(from) || from < 0) throw invalidArgument('from_sequence must be a non-negative integer');
     } catch (err) {
@@ -63,6 +68,8 @@ export function watchEventsHandler(deps: WatchEventsDeps, log: Logger): grpc.han
       if (finished || e.sequence <= cursor) return;
       cursor = e.sequence;
       if (tenant !== undefined && e.tenant !== tenant) return;
+      // Events of tenants (or policies) the caller is not granted are skipped, unsaid.
+      if (!hasPolicy(caller, e.tenant, e.policyId)) return;
       call.write({ sequence: String(e.sequence), type: e.type, tenant: e.tenant, policyId: e.policyId, at: e.at, revision: String(e.revision) });
       if (call.writableLength > MAX_BUFFERED_BYTES) {
         finish({ code: grpc.status.RESOURCE_EXHAUSTED, details: `watcher too slow; resume with from_sequence=${cursor + 1}` });

@@ -3,7 +3,7 @@
  * process would blur an in-process measurement). Run by test/helpers/daemon-process.ts as
  * `node --import=tsx --expose-gc test/helpers/daemon-child.ts [config overrides as JSON]`.
  *
- * IPC protocol: the child sends {ready, address, dir} once; on {type: 'stats'} it runs full GCs and answers
+ * IPC protocol: the child sends {ready, address, adminAddress, dir} once; on {type: 'stats'} it runs full GCs and answers
  * {type: 'stats', memory: process.memoryUsage(), streams: daemon.streams.stats()}; on {type: 'stop'} (or
  * when the parent goes away) it shuts down, removes its temp dir and exits.
  */
@@ -40,6 +40,7 @@ process.on('message', (msg: { type?: string }) => {
   }
 });
 
-const config = { ...loadConfig({}, { UNWRAPD_DATA_DIR: dir }), shutdownTimeoutMs: 2_000, ...overrides };
+// The test roles (test/helpers/test-daemon.ts): data socket user,system; admin socket every role.
+const config = { ...loadConfig({}, { UNWRAPD_DATA_DIR: dir }), shutdownTimeoutMs: 2_000, callerRoles: 'user,system', adminSocketRoles: 'user,system,admin,recovery', ...overrides };
 daemon = await startDaemon(config, { log: silentLogger });
-process.send?.({ type: 'ready', address: daemon.address, dir });
+process.send?.({ type: 'ready', address: daemon.address, adminAddress: daemon.adminAddress, dir });

@@ -13,6 +13,8 @@ export interface DaemonProcess {
   pid: number;
   /** The child's data directory (keystore.json, policies.json). */
   dir: string;
+  /** The admin listener (Admin service). */
+  adminAddress: string;
   /** The child's memory right after a full GC, and its stream counters. */
   stats(): Promise<ChildStats>;
   stop(): Promise<void>;
@@ -25,13 +27,13 @@ export async function startDaemonProcess(overrides: Record<string, unknown> = {}
     execArgv: ['--import=tsx', '--expose-gc'],
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
   });
-  const { address, dir } = await new Promise<{ address: string; dir: string }>((resolve, reject) => {
+  const { address, adminAddress, dir } = await new Promise<{ address: string; adminAddress: string; dir: string }>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('daemon child did not start within 60 s')), 60_000);
     child.once('exit', (code) => reject(new Error(`daemon child exited with ${code}`)));
-    child.on('message', (msg: { type?: string; address?: string; dir?: string }) => {
+    child.on('message', (msg: { type?: string; address?: string; adminAddress?: string; dir?: string }) => {
       if (msg.type === 'ready' && msg.address) {
         clearTimeout(timer);
-        resolve({ address: msg.address, dir: msg.dir ?? '' });
+        resolve({ address: msg.address, adminAddress: msg.adminAddress ?? '', dir: msg.dir ?? '' });
       }
     });
   });
@@ -40,6 +42,7 @@ export async function startDaemonProcess(overrides: Record<string, unknown> = {}
     address,
     pid: child.pid!,
     dir,
+    adminAddress,
     stats: () =>
       new Promise<ChildStats>((resolve) => {
         const onMessage = (msg: { type?: string } & Partial<ChildStats>) => {

@@ -17,6 +17,7 @@ export interface FleetInstance {
   name: string;
   pid: number;
   address: string;
+  adminAddress: string;
   client: UnwrapdClient;
   /** stderr so far (JSON log lines), for a failing test's message. */
   logs(): string;
@@ -35,6 +36,7 @@ export interface FleetInstanceOptions {
 export async function startFleetInstance(opts: FleetInstanceOptions): Promise<FleetInstance> {
   await mkdir(opts.dir, { recursive: true, mode: 0o700 });
   const socket = join(opts.dir, 'unwrapd.sock');
+  const adminSocket = join(opts.dir, 'admin.sock');
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     UNWRAPD_DATA_DIR: opts.dir,
@@ -44,7 +46,9 @@ export async function startFleetInstance(opts: FleetInstanceOptions): Promise<Fl
     UNWRAPD_PG_URL: opts.pgUrl,
     UNWRAPD_DEMO: 'false',
     UNWRAPD_LOG_LEVEL: 'warn',
-    UNWRAPD_CALLER_ROLES: 'user,system,admin',
+    UNWRAPD_CALLER_ROLES: 'user,system',
+    UNWRAPD_ADMIN_LISTEN: `unix://${adminSocket}`,
+    UNWRAPD_ADMIN_SOCKET_ROLES: 'user,system,admin,recovery',
     UNWRAPD_SHUTDOWN_TIMEOUT_MS: '2000',
     ...opts.env,
   };
@@ -77,12 +81,14 @@ export async function startFleetInstance(opts: FleetInstanceOptions): Promise<Fl
   });
   child.stdout?.resume();
   const address = `unix://${socket}`;
-  const client = new UnwrapdClient(address, { deadlineMs: 20_000 });
+  const adminAddress = `unix://${adminSocket}`;
+  const client = new UnwrapdClient(address, { adminAddress, deadlineMs: 20_000 });
   let stopping: Promise<void> | undefined;
   return {
     name: opts.name,
     pid: child.pid ?? 0,
     address,
+    adminAddress,
     client,
     logs: () => stderr,
     stop() {

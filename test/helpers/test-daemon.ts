@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UnwrapdClient } from '../../src/client/client.js';
 import { loadConfig, type Config } from '../../src/config/config.js';
-import { startDaemon, type Daemon } from '../../src/daemon/daemon.js';
+import { startDaemon, type Daemon, type DaemonOptions } from '../../src/daemon/daemon.js';
 import { silentLogger, type Logger } from '../../src/log/logger.js';
 import { instrumentProvider, type InstrumentedProvider } from '../../src/providers/instrumented-provider.js';
 import type { RootKeyProvider } from '../../src/providers/root-key-provider.js';
@@ -19,19 +19,34 @@ export interface TestDaemon {
 }
 
 /**
- * A real daemon on a real Unix socket in a temp dir, on the embedded default (local keystore, file
- * registry, demo policy `demo/demo-mailbox`).
+ * The roles tests get unless they say otherwise: the data socket `user,system`, the admin socket every role
+ * (tests use PURPOSE_SYSTEM, recovery and forced purges). The production defaults are `user` and
+ * `admin,user,system` (src/config/config.ts); tests of those pass `productionRoles`.
  */
-export async function startTestDaemon(overrides: Partial<Config> = {}, opts: { log?: Logger; dir?: string; extraProviders?: RootKeyProvider[] } = {}): Promise<TestDaemon> {
+export const TEST_ROLES = { callerRoles: 'user,system', adminSocketRoles: 'user,system,admin,recovery' } as const;
+export const productionRoles = { callerRoles: 'user', adminSocketRoles: 'admin,user,system' } as const;
+
+/**
+ * A real daemon on real Unix sockets (data: Crypto; admin: Admin) in a temp dir, on the embedded default
+ * (local keystore, file registry, demo policy `demo/demo-mailbox`). `client` reaches both listeners.
+ */
+export async function startTestDaemon(
+  overrides: Partial<Config> = {},
+  opts: { log?: Logger; dir?: string; extraProviders?: RootKeyProvider[]; transport?: DaemonOptions['transport'] } = {},
+): Promise<TestDaemon> {
   const dir = opts.dir ?? (await mkdtemp(join(tmpdir(), 'uwd-')));
-  const config = { ...loadConfig({}, { UNWRAPD_DATA_DIR: dir }), shutdownTimeoutMs: 5_000, ...overrides };
+  const config = { ...loadConfig({}, { UNWRAPD_DATA_DIR: dir }), shutdownTimeoutMs: 5_000, ...TEST_ROLES, ...overrides };
   let provider: InstrumentedProvider | undefined;
   const daemon = await startDaemon(config, {
     log: opts.log ?? silentLogger,
     wrapProvider: (p) => (provider = instrumentProvider(p)),
     ...(opts.extraProviders ? { extraProviders: opts.extraProviders } : {}),
+    ...(opts.transport ? { transport: opts.transport } : {}),
   });
-  const client = new UnwrapdClient(daemon.address, { maxMessageBytes: config.maxBlockBytes + 1024 * 1024 });
+  const client = new UnwrapdClient(daemon.address, { adminAddress: daemon.adminAddress, maxMessageBytes: config.maxBlockBytes + 1024 * 1024 });
+  // Both channels connected before the test starts, as one shared channel used to be: tests that time a
+  // call against another must not also time a connection setup.
+  await client.waitForReady(30_000, { admin: true });
   provider!.resetCounts();
   return {
     daemon,

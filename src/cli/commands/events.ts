@@ -2,7 +2,7 @@ import * as grpc from '@grpc/grpc-js';
 import { UnwrapdClient } from '../../client/client.js';
 import type { PolicyEvent__Output } from '../../generated/unwrapd/v1/PolicyEvent.js';
 import { UsageError } from '../cli-error.js';
-import { CLIENT_OPTIONS, daemonAddress, parse } from '../options.js';
+import { adminAddress, CLIENT_OPTIONS, daemonAddress, parse } from '../options.js';
 
 /**
  * `unwrapd events [--tenant T] [--from N] [--count N]`: follows WatchEvents, one line per policy event
@@ -15,7 +15,7 @@ export async function events(args: string[]): Promise<number> {
   if (!/^\d{1,15}$/.test(from)) throw new UsageError('--from must be a sequence number');
   const count = values.count === undefined ? Infinity : Number(values.count);
   if (!(count > 0)) throw new UsageError('--count must be a positive integer');
-  const client = new UnwrapdClient(daemonAddress(values));
+  const client = new UnwrapdClient(daemonAddress(values), { adminAddress: adminAddress(values) });
   try {
     return await new Promise<number>((resolve, reject) => {
       let seen = 0;

@@ -1,7 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { createRequire } from 'node:module';
-import { CLIENT_OPTIONS, daemonAddress, deadline, parse } from '../options.js';
+import { adminAddress, CLIENT_OPTIONS, daemonAddress, deadline, parse } from '../options.js';
 import { print } from '../output.js';
 
 const require = createRequire(import.meta.url);
@@ -19,7 +19,9 @@ export async function health(args: string[]): Promise<number> {
   const { protoPath } = require('grpc-health-check') as { protoPath: string };
   const def = protoLoader.loadSync(protoPath, { keepCase: true, enums: String });
   const Health = (grpc.loadPackageDefinition(def) as unknown as { grpc: { health: { v1: { Health: new (a: string, c: grpc.ChannelCredentials) => HealthClient } } } }).grpc.health.v1.Health;
-  const client = new Health(daemonAddress(values), grpc.credentials.createInsecure());
+  // The Admin service answers on the admin listener only.
+  const address = values.service === 'unwrapd.v1.Admin' ? adminAddress(values) : daemonAddress(values);
+  const client = new Health(address, grpc.credentials.createInsecure());
   try {
     const res = await new Promise<{ status: string }>((resolve, reject) =>
       client.Check({ service: values.service ?? '' }, { deadline: Date.now() + (deadline(values) ?? 3_000) }, (err, r) => (err ? reject(err) : resolve(r!))),

@@ -1,7 +1,7 @@
 import { UnwrapdClient } from '../../client/client.js';
 import type { Policy__Output } from '../../generated/unwrapd/v1/Policy.js';
 import { UsageError } from '../cli-error.js';
-import { CLIENT_OPTIONS, daemonAddress, deadline, parse, required } from '../options.js';
+import { adminAddress, CLIENT_OPTIONS, daemonAddress, deadline, parse, required } from '../options.js';
 import { print } from '../output.js';
 
 const CREATE_OPTIONS = {
@@ -107,8 +107,12 @@ export async function policy(args: string[]): Promise<number> {
   }
 }
 
-export async function withClient<T>(values: { address?: string; 'data-dir'?: string; 'deadline-ms'?: string }, fn: (c: UnwrapdClient, deadlineMs: number | undefined) => Promise<T>): Promise<T> {
-  const client = new UnwrapdClient(daemonAddress(values));
+/** A client for both listeners: Crypto calls go to the data listener, Admin calls to the admin listener. */
+export async function withClient<T>(
+  values: { address?: string; 'admin-address'?: string; 'admin-socket'?: string; 'data-dir'?: string; 'deadline-ms'?: string },
+  fn: (c: UnwrapdClient, deadlineMs: number | undefined) => Promise<T>,
+): Promise<T> {
+  const client = new UnwrapdClient(daemonAddress(values), { adminAddress: adminAddress(values) });
   try {
     return await fn(client, deadline(values));
   } finally {

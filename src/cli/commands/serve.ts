@@ -12,8 +12,8 @@ export async function serve(args: string[]): Promise<number> {
   const config = loadConfig(values as Record<string, string | undefined>);
   const log = createLogger(config.logLevel, { service: 'unwrapd' });
   const daemon = await startDaemon(config, { log });
-  log.info('serving', { listen: daemon.address, data_dir: config.dataDir, registry: daemon.registry.description, demo_created: daemon.createdDemo });
-  printWelcome(daemon.address, config.dataDir, daemon.registry.get(DEMO_TENANT, DEMO_POLICY) !== undefined);
+  log.info('serving', { listen: daemon.address, admin_listen: daemon.adminAddress, data_dir: config.dataDir, registry: daemon.registry.description, demo_created: daemon.createdDemo });
+  printWelcome(daemon.address, daemon.adminAddress, config.dataDir, daemon.registry.get(DEMO_TENANT, DEMO_POLICY) !== undefined);
 
   return new Promise<number>((resolve) => {
     const stop = (signal: string) => {
@@ -31,9 +31,13 @@ export async function serve(args: string[]): Promise<number> {
   });
 }
 
-function printWelcome(address: string, dataDir: string, demo: boolean): void {
+function printWelcome(address: string, adminAddress: string, dataDir: string, demo: boolean): void {
   const socket = address.startsWith('unix://') ? address.slice('unix://'.length) : undefined;
-  const lines = [`unwrapd is listening on ${address}`, `data directory: ${dataDir}`];
+  const lines = [
+    `unwrapd is listening on ${address} (Crypto: give this socket to the application)`,
+    `admin socket: ${adminAddress} (Admin: operators only; the CLI's policy, status, evict and events commands use it)`,
+    `data directory: ${dataDir}`,
+  ];
   if (demo) {
     const addr = socket ? `--address ${address} ` : `--address ${address} `;
     lines.push(
@@ -41,6 +45,7 @@ function printWelcome(address: string, dataDir: string, demo: boolean): void {
       'Try it (in another terminal):',
       `  echo hello | npx unwrapd encrypt ${addr}--tenant ${DEMO_TENANT} --policy ${DEMO_POLICY} --context mailbox=alice > hello.uwe`,
       `  npx unwrapd decrypt ${addr}--tenant ${DEMO_TENANT} --context mailbox=alice < hello.uwe`,
+      `  npx unwrapd policy list --admin-address ${adminAddress}`,
       '',
       'Or with grpcurl (server reflection is on):',
       socket

@@ -8,7 +8,7 @@ export async function status(args: string[]): Promise<number> {
   const s = await withClient(values, (c, deadlineMs) => c.getStatus({ deadlineMs }));
   print(values.json, s, () =>
     [
-      `unwrapd ${s.version} on ${s.listen}, ${s.serving ? 'serving' : 'not serving'}, since ${s.startedAt}`,
+      `unwrapd ${s.version} on ${s.listen} (admin ${s.adminListen || 'n/a'}), ${s.serving ? 'serving' : 'not serving'}, since ${s.startedAt}; ${s.accessDenied} calls denied`,
       `registry: ${s.registry}; providers: ${s.providers.join(', ')}`,
       `cache: ${s.cacheEntries}/${s.cacheMaxEntries} keys, ${s.cacheHits} hits, ${s.cacheMisses} misses; provider unwraps: ${s.providerUnwraps}; availability-key uses: ${s.availabilityKeyUses}`,
       ...s.cachedKeys.map((k) => `  ${k.tenant}/${k.policyId} v${k.version} via ${k.sourceRole} #${k.keyId}, expires ${k.expiresAt}`),

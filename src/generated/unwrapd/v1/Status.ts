@@ -23,6 +23,8 @@ export interface Status {
   'auditRecords'?: (number | string | Long);
   'auditHeadHash'?: (string);
   'cacheBypassed'?: (boolean);
+  'adminListen'?: (string);
+  'accessDenied'?: (number | string | Long);
 }
 
 export interface Status__Output {
@@ -44,4 +46,6 @@ export interface Status__Output {
   'auditRecords': (string);
   'auditHeadHash': (string);
   'cacheBypassed': (boolean);
+  'adminListen': (string);
+  'accessDenied': (string);
 }
