@@ -34,7 +34,7 @@ async function tlsFiles(): Promise<TlsFiles> {
 }
 
 async function withDaemon(settings: Partial<Config>, fn: (d: TestDaemon) => Promise<void>): Promise<void> {
-  const d = await startTestDaemon({ listen: '127.0.0.1:0', ...settings });
+  const d = await startTestDaemon({ listen: '127.0.0.1:0', adminListen: '127.0.0.1:0', ...settings });
   try {
     await fn(d);
   } finally {
@@ -46,7 +46,7 @@ function tlsClient(d: TestDaemon, pair?: KeyPair, caPem = mtlsCa().caPem): Unwra
   const creds = pair
     ? grpc.credentials.createSsl(Buffer.from(caPem), Buffer.from(pair.keyPem), Buffer.from(pair.certPem))
     : grpc.credentials.createSsl(Buffer.from(caPem));
-  return new UnwrapdClient(d.daemon.address, { credentials: creds, deadlineMs: 15_000 });
+  return new UnwrapdClient(d.daemon.adminAddress, { credentials: creds, deadlineMs: 15_000 });
 }
 
 /** The actor the daemon recorded for an Evict made by `client` (the last cache.evicted record). */
@@ -123,18 +123,18 @@ test('x-forwarded-client-cert from the loopback proxy is honoured when trusted (
     return m;
   };
   await withDaemon({ trustForwardedClientCert: true }, async (d) => {
-    t.is(await actorOf(d, new UnwrapdClient(d.daemon.address), md()), 'mesh:spiffe://cluster.local/ns/mail/sa/store');
+    t.is(await actorOf(d, new UnwrapdClient(d.daemon.adminAddress), md()), 'mesh:spiffe://cluster.local/ns/mail/sa/store');
     // Without the header the loopback peer is just itself.
-    t.regex(await actorOf(d, new UnwrapdClient(d.daemon.address)), /^tcp:127\.0\.0\.1:\d+$/);
+    t.regex(await actorOf(d, new UnwrapdClient(d.daemon.adminAddress)), /^tcp:127\.0\.0\.1:\d+$/);
     // A malformed header from the trusted proxy is refused, not downgraded to the proxy's identity.
     const bad = new grpc.Metadata();
     bad.set('x-forwarded-client-cert', 'URI="unterminated');
-    const client = new UnwrapdClient(d.daemon.address);
+    const client = new UnwrapdClient(d.daemon.adminAddress);
     t.is((await codeOf(client.evict({ tenant: 'demo' }, { metadata: bad }))).code, grpc.status.PERMISSION_DENIED);
     client.close();
   });
   await withDaemon({}, async (d) => {
-    t.regex(await actorOf(d, new UnwrapdClient(d.daemon.address), md()), /^tcp:127\.0\.0\.1:\d+$/);
+    t.regex(await actorOf(d, new UnwrapdClient(d.daemon.adminAddress), md()), /^tcp:127\.0\.0\.1:\d+$/);
   });
 });
 
@@ -143,7 +143,7 @@ test('a Unix socket caller is unix:<socket path>, and x-forwarded-client-cert is
   try {
     const m = new grpc.Metadata();
     m.set('x-forwarded-client-cert', XFCC);
-    t.is(await actorOf(d, new UnwrapdClient(d.daemon.address), m), `unix:${d.daemon.address.slice('unix://'.length)}`);
+    t.is(await actorOf(d, new UnwrapdClient(d.daemon.adminAddress), m), `unix:${d.daemon.adminAddress.slice('unix://'.length)}`);
   } finally {
     await d.stop();
   }
@@ -154,7 +154,7 @@ test('a peer refused at the handshake never reaches a handler, and the start say
   const lines: string[] = [];
   const log = createLogger('debug', {}, (l) => lines.push(l));
   try {
-    const d = await startTestDaemon({ listen: '127.0.0.1:0', ...files.settings }, { log });
+    const d = await startTestDaemon({ listen: '127.0.0.1:0', adminListen: '127.0.0.1:0', ...files.settings }, { log });
     try {
       const client = tlsClient(d, mtlsCa().otherCa);
       t.is((await codeOf(client.evict({ tenant: 'demo' }))).code, grpc.status.UNAVAILABLE);
@@ -215,4 +215,39 @@ test('grpc-js still exposes a call\'s TLS socket (mTLS identity is read once per
     { tls: true, id: `tls:${SPIFFE_ID}` },
     { tls: true, id: `tls:${SPIFFE_ID}` },
   ]);
+});
+
+test('with an authorization table, a verified certificate with another SAN is refused: the table, not the CA, grants', async (t) => {
+  const files = await tlsFiles();
+  const ca = mtlsCa();
+  // The data listener on mTLS: the SPIFFE id may encrypt for tenant demo; every other caller gets nothing.
+  const authorization = [
+    { identity: `tls:${SPIFFE_ID}`, roles: ['user' as const], tenants: ['demo'] },
+    { identity: 'data', roles: [], tenants: [] },
+  ];
+  try {
+    const d = await startTestDaemon({ listen: '127.0.0.1:0', ...files.settings, authorization });
+    try {
+      const client = (pair: KeyPair) =>
+        new UnwrapdClient(d.daemon.address, { credentials: grpc.credentials.createSsl(Buffer.from(ca.caPem), Buffer.from(pair.keyPem), Buffer.from(pair.certPem)), deadlineMs: 15_000 });
+      const granted = client(ca.spiffe);
+      const other = client(ca.dnsOnly);
+      try {
+        const sealed = await granted.encrypt({ tenant: 'demo', policyId: 'demo-mailbox', plaintext: Buffer.from('hello') });
+        t.true(sealed.envelope.length > 0);
+        const denied = await codeOf(other.encrypt({ tenant: 'demo', policyId: 'demo-mailbox', plaintext: Buffer.from('hello') }));
+        t.is(denied.code, grpc.status.PERMISSION_DENIED);
+        t.regex(denied.details, /tls:indexer\.mail\.example\.org/);
+        const decrypted = await codeOf(other.decrypt({ tenant: 'demo', envelope: sealed.envelope }));
+        t.is(decrypted.code, grpc.status.PERMISSION_DENIED);
+      } finally {
+        granted.close();
+        other.close();
+      }
+    } finally {
+      await d.stop();
+    }
+  } finally {
+    await rm(files.dir, { recursive: true, force: true });
+  }
 });

@@ -96,13 +96,16 @@ test('the daemon refuses a non-loopback plaintext listen before it opens anythin
   t.deepEqual(await readdir(dir), [], 'no keystore, registry or audit log was created');
 });
 
+/** A Crypto call (the data listener serves Crypto only). */
+const HELLO = { tenant: 'demo', policyId: 'demo-mailbox', plaintext: Buffer.from('hello') };
+
 test('with allowInsecureTcp the daemon serves plaintext on 0.0.0.0 (reached here only via 127.0.0.1) and warns', async (t) => {
   const { lines, log } = capture();
   const d = await startTestDaemon({ listen: '0.0.0.0:0', allowInsecureTcp: true }, { log });
   try {
     const port = d.daemon.address.split(':').pop();
     const client = new UnwrapdClient(`127.0.0.1:${port}`);
-    t.true((await client.getStatus()).serving);
+    t.true((await client.encrypt(HELLO)).envelope.length > 0);
     client.close();
     t.true(lines.some((l) => /INSECURE/.test(l)));
   } finally {
@@ -133,11 +136,11 @@ test('the server credentials are TLS with a certificate: a plaintext client cann
   const d = await startTestDaemon({ listen: '127.0.0.1:0', tlsCertFile: f.cert, tlsKeyFile: f.key });
   try {
     const plain = new UnwrapdClient(d.daemon.address, { deadlineMs: 15_000 });
-    await t.throwsAsync(plain.getStatus(), { code: grpc.status.UNAVAILABLE } as never);
+    await t.throwsAsync(plain.encrypt(HELLO), { code: grpc.status.UNAVAILABLE } as never);
     plain.close();
     // Server-only TLS: a client that trusts the CA gets in, unauthenticated (tcp:<peer>).
     const tls = new UnwrapdClient(d.daemon.address, { credentials: grpc.credentials.createSsl(Buffer.from(mtlsCa().caPem)), deadlineMs: 15_000 });
-    t.true((await tls.getStatus()).serving);
+    t.true((await tls.encrypt(HELLO)).envelope.length > 0);
     tls.close();
   } finally {
     await d.stop();
