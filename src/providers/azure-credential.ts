@@ -1,5 +1,5 @@
 import type { Agent } from 'node:https';
-import type { TokenCredential } from '@azure/identity';
+import type { AccessToken, TokenCredential } from '@azure/identity';
 import { UnwrapdError } from '../errors.js';
 import { classifyIdentityFailure } from './azure-identity-errors.js';
 import { identityHttpClient, recordingExchanges } from './azure-identity-transport.js';
@@ -99,12 +99,29 @@ export class AzureIdentityError extends Error {
 /**
  * Wraps a credential so that a failed `getToken` is classified by its cause (azure-identity-errors.ts),
  * with the record of what its requests met on the wire (azure-identity-transport.ts).
+ *
+ * It also keeps the last token it got for each request shape (scopes, tenant, claims, CAE), and when a
+ * token request fails while that token had not yet expired when the request began, it returns that token
+ * instead of throwing. This is what the Key Vault SDK's token cycler means to do (it refreshes in the
+ * background during the last 2 minutes and keeps the valid token when that fails), but the cycler's
+ * background refresh rejects a promise nobody awaits once the token expires during an outage: an unhandled
+ * rejection, which ends a Node.js process. With the token returned here the background refresh settles;
+ * a caller that must have a fresh token still gets the classified error.
  */
 export function classifyingCredential(inner: TokenCredential): TokenCredential {
+  const held = new Map<string, AccessToken>();
   return {
     async getToken(scopes, options) {
+      const key = JSON.stringify([scopes, options?.tenantId ?? '', options?.claims ?? '', options?.enableCae ?? false]);
+      const startedAt = Date.now();
       const outcome = await recordingExchanges(() => inner.getToken(scopes, options));
-      if (!('error' in outcome)) return outcome.value ?? null;
+      if (!('error' in outcome)) {
+        if (outcome.value) held.set(key, outcome.value);
+        return outcome.value ?? null;
+      }
+      const last = held.get(key);
+      if (last && last.expiresOnTimestamp > startedAt) return last;
+      held.delete(key);
       const [reason, detail] = classifyIdentityFailure(outcome.error, outcome.exchanges);
       throw new AzureIdentityError(reason, detail, outcome.error);
     },

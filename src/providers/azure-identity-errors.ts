@@ -21,13 +21,13 @@ import type { TokenExchange } from './azure-identity-transport.js';
  * |   disabled, 65001 consent, 700027/700024 assertion rejected, 70021/700213 no federated |                  |             |
  * |   credential, 90002 tenant not found, 500011 resource not in tenant, 53003 blocked by  |                  |             |
  * |   Conditional Access                                                                 |                  |             |
- * | OAuth error temporarily_unavailable or server_error                                   | server_error     | unavailable |
- * | an exchange that got no answer: ECONNREFUSED, ECONNRESET, ENOTFOUND, socket hang up…  | connection_error | unavailable |
- * | an exchange that timed out (per-try timeout), or answered 408                         | timeout          | unavailable |
- * | an exchange answered 429 (after the bounded retries)                                  | throttled        | unavailable |
- * | an exchange answered 5xx (after the bounded retries)                                  | server_error     | unavailable |
- * | AuthenticationError with statusCode 408 / 429 / 5xx                                   | as the three above | unavailable |
- * | AuthenticationError with another 4xx                                                  | access_denied    | revoked     |
+ * | the last failed exchange got no answer: ECONNREFUSED, ECONNRESET, ENOTFOUND, hang-up… | connection_error | unavailable |
+ * | the last failed exchange timed out (per-try timeout), or answered 408                 | timeout          | unavailable |
+ * | the last failed exchange answered 429 (after the bounded retries)                     | throttled        | unavailable |
+ * | the last failed exchange answered 5xx (after the bounded retries)                     | server_error     | unavailable |
+ * | OAuth error temporarily_unavailable or server_error (whatever the status)             | server_error     | unavailable |
+ * | AuthenticationError (or MSAL ServerError) with status 408 / 429 / 5xx                 | as the three above | unavailable |
+ * | AuthenticationError (or MSAL ServerError) with another 4xx                            | access_denied    | revoked     |
  * | MSAL `network_error`; a network error code in the chain                               | connection_error | unavailable |
  * | AbortError / TimeoutError in the chain                                                | timeout          | unavailable |
  * | anything else (e.g. CredentialUnavailableError for a missing setting, a bad answer)   | unknown          | revoked     |
@@ -40,20 +40,20 @@ export function classifyIdentityFailure(err: unknown, exchanges: readonly TokenE
   const refusal = exchanges.find((x) => isRefusal(x.oauthError, x.errorCodes)) ?? chain.find((e) => isRefusal(oauthErrorOf(e), aadstsCodes(e)));
   if (refusal) return ['access_denied', `the identity service refused the credential: ${summary}`];
 
-  // 2. It said "not now".
-  if ([...exchanges.map((x) => x.oauthError), ...chain.map(oauthErrorOf)].some((e) => e !== undefined && TRANSIENT_OAUTH_ERRORS.has(e))) {
-    return ['server_error', `the identity service is temporarily unavailable: ${summary}`];
-  }
-
-  // 3. What the wire saw on the last exchange that failed.
+  // 2. What the wire saw on the last exchange that failed.
   const failed = [...exchanges].reverse().find((x) => x.code !== undefined || (x.status !== undefined && x.status >= 400));
   const byWire = failed ? reasonOfExchange(failed) : undefined;
   if (byWire) return [byWire, `the identity endpoint is unavailable: ${summary}`];
 
+  // 3. It said "not now".
+  if ([...exchanges.map((x) => x.oauthError), ...chain.map(oauthErrorOf)].some((e) => e !== undefined && TRANSIENT_OAUTH_ERRORS.has(e))) {
+    return ['server_error', `the identity service is temporarily unavailable: ${summary}`];
+  }
+
   // 4. What the library's error chain says.
   for (const e of chain) {
     const status = typeof e.statusCode === 'number' ? e.statusCode : undefined;
-    if (e.name === 'AuthenticationError' && status !== undefined) {
+    if ((e.name === 'AuthenticationError' || e.name === 'ServerError') && status !== undefined) {
       const outage = statusReason(status);
       if (outage) return [outage, `the identity endpoint is unavailable: ${summary}`];
       if (status >= 400 && status < 500) return ['access_denied', `the identity service refused the credential: ${summary}`];
@@ -115,7 +115,7 @@ function errorChain(err: unknown): ChainLink[] {
       message: typeof link.message === 'string' ? link.message : '',
       code: link.code,
       errorCode: link.errorCode,
-      statusCode: link.statusCode,
+      statusCode: typeof link.statusCode === 'number' ? link.statusCode : (link as { status?: unknown }).status, // MSAL's ServerError: `status`
       errorResponse: link.errorResponse,
     });
     if (link.cause !== undefined) queue.push(link.cause);

@@ -18,9 +18,9 @@ import { testCa } from './test-ca.js';
  *   chose, and its HTTP client, in static fields for the life of the process: one ManagedIdentityCredential
  *   per test process.
  *
- * Tokens expire in `expiresInS` (default 1 s): MSAL and the Key Vault SDK then ask for a new token for every
- * vault request, so an outage of this endpoint is seen at once (with real lifetimes it is seen when the
- * token in hand expires). A secret equal to `revokedSecret` gets Entra's answer for a wrong or expired
+ * Tokens expire in `expiresInS` (default 0: already expired when they arrive; the fake vault accepts them
+ * anyway): MSAL and the Key Vault SDK then ask for a new token for every vault request, so an outage of this
+ * endpoint is seen at once (with real lifetimes it is seen when the token in hand expires). A secret equal to `revokedSecret` gets Entra's answer for a wrong or expired
  * secret (401 invalid_client, AADSTS7000215).
  *
  * Faults: `status` (any status and body), `hang` (never answers), `reset`; `refuse()` stops listening (the
@@ -61,7 +61,7 @@ export class FakeTokenEndpoint {
     const ca = testCa();
     this.ca = ca.caPem;
     this.#token = opts.token ?? 'test-token';
-    this.#expiresInS = opts.expiresInS ?? 1;
+    this.#expiresInS = opts.expiresInS ?? 0;
     this.#revokedSecret = opts.revokedSecret;
     this.#server = createServer({ cert: ca.certPem, key: ca.keyPem }, (req, res) => {
       this.#handle(req, res).catch(() => {
@@ -258,13 +258,13 @@ async function readBody(req: IncomingMessage): Promise<string> {
 export function loopbackOnlyAgent(ca: string): Agent & { refused: string[] } {
   class LoopbackOnly extends Agent {
     readonly refused: string[] = [];
-    override createConnection(options: { host?: string | null }, callback?: (err: Error | null, socket?: Socket) => void): ReturnType<Agent['createConnection']> {
+    override createConnection(options: Parameters<Agent['createConnection']>[0], callback?: Parameters<Agent['createConnection']>[1]): ReturnType<Agent['createConnection']> {
       const host = options.host ?? '';
       if (host !== '127.0.0.1') {
         this.refused.push(host);
         throw Object.assign(new Error(`test guard: no connection to ${host} (127.0.0.1 only)`), { code: 'ECONNREFUSED' });
       }
-      return (Agent.prototype as unknown as { createConnection: (o: unknown, cb?: unknown) => ReturnType<Agent['createConnection']> }).createConnection.call(this, options, callback);
+      return super.createConnection(options, callback);
     }
   }
   return new LoopbackOnly({ ca, keepAlive: true });
