@@ -29,6 +29,7 @@ import { testCa } from './test-ca.js';
 export type TokenRoute = 'discovery' | 'token' | 'imds' | 'other';
 
 export type TokenFault =
+  /** `body`: JSON (default: what Entra answers for the status), or a string sent as it is. */
   | { type: 'status'; status: number; body?: unknown; headers?: Record<string, string> }
   | { type: 'hang' }
   | { type: 'reset' };
@@ -144,7 +145,11 @@ export class FakeTokenEndpoint {
     if (fault?.type === 'status') {
       entry.status = fault.status;
       for (const [k, v] of Object.entries(fault.headers ?? {})) res.setHeader(k, v);
-      this.#json(res, fault.status, fault.body ?? defaultErrorBody(fault.status));
+      if (typeof fault.body === 'string') {
+        // A raw body (an HTML error page from a proxy, or nothing at all).
+        res.writeHead(fault.status, { 'content-type': 'text/html', 'content-length': Buffer.byteLength(fault.body) });
+        res.end(fault.body);
+      } else this.#json(res, fault.status, fault.body ?? defaultErrorBody(fault.status));
       return;
     }
 
