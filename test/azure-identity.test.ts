@@ -20,7 +20,8 @@ import { FakeTokenEndpoint, loopbackOnlyAgent, type TokenFault } from './helpers
  * connection goes through an agent that refuses any address but 127.0.0.1 (so MSAL's instance discovery
  * at login.microsoftonline.com, or IMDS at 169.254.169.254, would fail the test instead of leaving the
  * machine). Managed identity (IMDS) is in azure-managed-identity.test.ts: MSAL keeps its source in
- * process-wide statics. Each test has its own token endpoint, so tests run concurrently.
+ * process-wide statics. Each test has its own token endpoint; the tests that make keys and calls run
+ * serially all the same, so that a busy machine does not push them past their deadlines.
  */
 
 const TENANT = '72f988bf-86f1-41af-91ab-2d7cd011db47'; // the fake vault's challenge names this tenant
@@ -122,7 +123,7 @@ const OUTAGES: OutageRow[] = [
 
 for (const kind of KINDS) {
   for (const [i, row] of OUTAGES.entries()) {
-    test(`${kind}: a token endpoint that ${row.title} is unavailable/${row.reason}, bounded, and the first request after it recovers succeeds`, async (t) => {
+    test.serial(`${kind}: a token endpoint that ${row.title} is unavailable/${row.reason}, bounded, and the first request after it recovers succeeds`, async (t) => {
       const s = await setup(t, `outage-${kind}-${i}`, kind, row.opts);
       if (row.refuse) await s.endpoint.refuse();
       else s.endpoint.fault({ action: row.fault!, routes: ['discovery', 'token'] });
@@ -140,7 +141,7 @@ for (const kind of KINDS) {
   }
 }
 
-test('a hung token endpoint never holds the caller past its deadline, whatever the per-try timeout', async (t) => {
+test.serial('a hung token endpoint never holds the caller past its deadline, whatever the per-try timeout', async (t) => {
   const s = await setup(t, 'outage-deadline', 'client-secret', { tryTimeoutMs: 30_000, maxRetries: 5 });
   s.endpoint.fault({ action: { type: 'hang' }, routes: ['discovery', 'token'] });
   const deadlineMs = 400;
@@ -148,7 +149,7 @@ test('a hung token endpoint never holds the caller past its deadline, whatever t
   t.true(elapsed < deadlineMs * 3, `answered in ${elapsed} ms`);
 });
 
-test('client-secret: invalid_client (AADSTS7000215, a wrong or expired secret) is revoked/access_denied, with its cause in the message', async (t) => {
+test.serial('client-secret: invalid_client (AADSTS7000215, a wrong or expired secret) is revoked/access_denied, with its cause in the message', async (t) => {
   const s = await setup(t, 'invalid-client', 'client-secret', { secret: REVOKED_SECRET });
   const { err } = await unwrapFails(t, s, 'revoked', 'access_denied');
   t.regex(err?.message ?? '', /invalid_client/);
@@ -157,7 +158,7 @@ test('client-secret: invalid_client (AADSTS7000215, a wrong or expired secret) i
   t.is(s.endpoint.count('token'), 1, 'a refusal is not retried');
 });
 
-test('a token endpoint answering 429 without Retry-After twice is retried with backoff; the unwrap succeeds on the 3rd token request', async (t) => {
+test.serial('a token endpoint answering 429 without Retry-After twice is retried with backoff; the unwrap succeeds on the 3rd token request', async (t) => {
   const s = await setup(t, 'token-429', 'client-secret');
   s.endpoint.fault({ action: { type: 'status', status: 429 }, routes: ['token'], times: 2 });
   await unwrapSucceeds(t, s);
@@ -165,7 +166,7 @@ test('a token endpoint answering 429 without Retry-After twice is retried with b
   t.deepEqual(s.endpoint.requests.filter((r) => r.route === 'token').map((r) => r.status).slice(0, 3), [429, 429, 200]);
 });
 
-test('a token endpoint answering 429 forever is unavailable/throttled after the bounded retries', async (t) => {
+test.serial('a token endpoint answering 429 forever is unavailable/throttled after the bounded retries', async (t) => {
   const s = await setup(t, 'token-429-forever', 'client-secret');
   s.endpoint.fault({ action: { type: 'status', status: 429 }, routes: ['token'] });
   await unwrapFails(t, s, 'unavailable', 'throttled');
@@ -239,7 +240,7 @@ test('identity failures are logged redacted: no secret, assertion or token in th
   t.is(redact('password: p4ss; secret=s3cret'), 'password: [redacted]; secret=[redacted]');
 });
 
-test('an identity outage while a token is held never ends the process: the SDK background refresh gets the held token, no unhandled rejection', async (t) => {
+test.serial('an identity outage while a token is held never ends the process: the SDK background refresh gets the held token, no unhandled rejection', async (t) => {
   const rejections: unknown[] = [];
   const onRejection = (reason: unknown): void => void rejections.push(reason);
   process.on('unhandledRejection', onRejection);

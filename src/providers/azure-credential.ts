@@ -4,6 +4,7 @@ import { UnwrapdError } from '../errors.js';
 import { classifyIdentityFailure } from './azure-identity-errors.js';
 import { identityHttpClient, recordingExchanges } from './azure-identity-transport.js';
 import type { ProviderErrorReason } from './provider-error.js';
+import { raceAbort } from './race-abort.js';
 
 /**
  * Which @azure/identity credential the Azure Key Vault provider uses (setting `azureCredential`):
@@ -101,26 +102,45 @@ export class AzureIdentityError extends Error {
  * with the record of what its requests met on the wire (azure-identity-transport.ts).
  *
  * It also keeps the last token it got for each request shape (scopes, tenant, claims, CAE), and when a
- * token request fails while that token had not yet expired when the request began, it returns that token
- * instead of throwing. This is what the Key Vault SDK's token cycler means to do (it refreshes in the
+ * token request fails while that token still had more than about a second to live when the request began,
+ * it returns that token instead of throwing. This is what the Key Vault SDK's token cycler means to do (it refreshes in the
  * background during the last 2 minutes and keeps the valid token when that fails), but the cycler's
  * background refresh rejects a promise nobody awaits once the token expires during an outage: an unhandled
  * rejection, which ends a Node.js process. With the token returned here the background refresh settles;
  * a caller that must have a fresh token still gets the classified error.
+ *
+ * And it settles when the caller's abort signal fires (see below).
  */
+/**
+ * A held token serves only while it has this much life left when the request starts: the SDK's cycler
+ * refreshes in the background only while its token has more than 1 s left (below that, its callers wait for
+ * the refresh and get its error), so this covers every background refresh with a little margin.
+ */
+const HELD_TOKEN_MIN_LIFE_MS = 950;
+
 export function classifyingCredential(inner: TokenCredential): TokenCredential {
   const held = new Map<string, AccessToken>();
   return {
     async getToken(scopes, options) {
       const key = JSON.stringify([scopes, options?.tenantId ?? '', options?.claims ?? '', options?.enableCae ?? false]);
       const startedAt = Date.now();
-      const outcome = await recordingExchanges(() => inner.getToken(scopes, options));
-      if (!('error' in outcome)) {
-        if (outcome.value) held.set(key, outcome.value);
-        return outcome.value ?? null;
+      const work = recordingExchanges(() => inner.getToken(scopes, options)).then((outcome) => {
+        if (!('error' in outcome) && outcome.value) held.set(key, outcome.value);
+        return outcome;
+      });
+      const signal = options?.abortSignal as AbortSignal | undefined;
+      let outcome: Awaited<typeof work>;
+      try {
+        // Settle when the caller gives up: the SDK's token cycler shares one refresh among its callers, and a
+        // refresh left hanging would hold every later request (even after the endpoint recovered) until its
+        // own tries ran out. The request itself goes on to its per-try timeout; a token it brings is kept.
+        outcome = signal ? await raceAbort(work, signal, () => Object.assign(new Error('the token request was aborted by its caller'), { name: 'AbortError' })) : await work;
+      } catch (aborted) {
+        outcome = { error: aborted, exchanges: [] };
       }
+      if (!('error' in outcome)) return outcome.value ?? null;
       const last = held.get(key);
-      if (last && last.expiresOnTimestamp > startedAt) return last;
+      if (last && last.expiresOnTimestamp - HELD_TOKEN_MIN_LIFE_MS > startedAt) return last;
       held.delete(key);
       const [reason, detail] = classifyIdentityFailure(outcome.error, outcome.exchanges);
       throw new AzureIdentityError(reason, detail, outcome.error);
