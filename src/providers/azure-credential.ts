@@ -117,6 +117,7 @@ export class AzureIdentityError extends Error {
  * the refresh and get its error), so this covers every background refresh with a little margin.
  */
 const HELD_TOKEN_MIN_LIFE_MS = 950;
+const MAX_HELD_TOKENS = 32;
 
 export function classifyingCredential(inner: TokenCredential): TokenCredential {
   const held = new Map<string, AccessToken>();
@@ -125,7 +126,11 @@ export function classifyingCredential(inner: TokenCredential): TokenCredential {
       const key = JSON.stringify([scopes, options?.tenantId ?? '', options?.claims ?? '', options?.enableCae ?? false]);
       const startedAt = Date.now();
       const work = recordingExchanges(() => inner.getToken(scopes, options)).then((outcome) => {
-        if (!('error' in outcome) && outcome.value) held.set(key, outcome.value);
+        if (!('error' in outcome) && outcome.value) {
+          held.delete(key);
+          held.set(key, outcome.value);
+          if (held.size > MAX_HELD_TOKENS) held.delete(held.keys().next().value as string); // claims vary per CAE challenge: bounded
+        }
         return outcome;
       });
       const signal = options?.abortSignal as AbortSignal | undefined;
