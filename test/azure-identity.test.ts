@@ -110,6 +110,8 @@ interface OutageRow {
   opts?: AzureProviderOptions;
   /** Most ms the failing call may take (default 5 s). */
   boundMs?: number;
+  /** Down before the first token (MSAL's OpenID discovery fails too); default: after a first unwrap. */
+  cold?: true;
 }
 
 const OUTAGES: OutageRow[] = [
@@ -117,6 +119,8 @@ const OUTAGES: OutageRow[] = [
   { title: 'answers 503 temporarily_unavailable', fault: { type: 'status', status: 503 }, reason: 'server_error' },
   { title: 'answers 500 with an HTML page', fault: { type: 'status', status: 502, body: '<html>Bad Gateway</html>' }, reason: 'server_error' },
   { title: 'refuses connections', refuse: true, reason: 'connection_error' },
+  { title: 'answers 503 from the start (OpenID discovery fails too)', fault: { type: 'status', status: 503 }, reason: 'server_error', cold: true },
+  { title: 'refuses connections from the start', refuse: true, reason: 'connection_error', cold: true },
   // 3 tries of 1.5 s each, then the per-try timeout ends it (the deadline is 10 s).
   { title: 'hangs (no answer until the per-try timeout)', fault: { type: 'hang' }, reason: 'timeout', opts: { tryTimeoutMs: 1500 }, boundMs: 8000 },
 ];
@@ -125,6 +129,9 @@ for (const kind of KINDS) {
   for (const [i, row] of OUTAGES.entries()) {
     test.serial(`${kind}: a token endpoint that ${row.title} is unavailable/${row.reason}, bounded, and the first request after it recovers succeeds`, async (t) => {
       const s = await setup(t, `outage-${kind}-${i}`, kind, row.opts);
+      // Warm: MSAL has done its OpenID discovery, so the outage meets the token request itself, whose 5xx/429
+      // answers MSAL would put in its 60 s throttling cache.
+      if (!row.cold) await unwrapSucceeds(t, s);
       if (row.refuse) await s.endpoint.refuse();
       else s.endpoint.fault({ action: row.fault!, routes: ['discovery', 'token'] });
       const { err, elapsed } = await unwrapFails(t, s, 'unavailable', row.reason);

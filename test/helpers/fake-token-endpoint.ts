@@ -18,9 +18,11 @@ import { testCa } from './test-ca.js';
  *   chose, and its HTTP client, in static fields for the life of the process: one ManagedIdentityCredential
  *   per test process.
  *
- * Tokens expire in `expiresInS` (default 0: already expired when they arrive; the fake vault accepts them
- * anyway): MSAL and the Key Vault SDK then ask for a new token for every vault request, so an outage of this
- * endpoint is seen at once (with real lifetimes it is seen when the token in hand expires). A secret equal to `revokedSecret` gets Entra's answer for a wrong or expired
+ * Tokens expire in `expiresInS` (default -2: already expired when they arrive, even after MSAL rounds the
+ * time; the fake vault accepts them anyway): MSAL and the Key Vault SDK then ask for a new token for every
+ * vault request, so an outage of this endpoint is seen at once (with real lifetimes it is seen when the
+ * token in hand expires). With 0, MSAL's rounding can leave a token "valid" for up to half a second, and
+ * the SDK's token cycler then swallows the first failure, waits 3 s and tries again. A secret equal to `revokedSecret` gets Entra's answer for a wrong or expired
  * secret (401 invalid_client, AADSTS7000215).
  *
  * Faults: `status` (any status and body), `hang` (never answers), `reset`; `refuse()` stops listening (the
@@ -62,7 +64,7 @@ export class FakeTokenEndpoint {
     const ca = testCa();
     this.ca = ca.caPem;
     this.#token = opts.token ?? 'test-token';
-    this.#expiresInS = opts.expiresInS ?? 0;
+    this.#expiresInS = opts.expiresInS ?? -2;
     this.#revokedSecret = opts.revokedSecret;
     this.#server = createServer({ cert: ca.certPem, key: ca.keyPem }, (req, res) => {
       this.#handle(req, res).catch(() => {
