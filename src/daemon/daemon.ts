@@ -133,7 +133,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
     providerTimeoutMs: config.providerTimeoutMs,
     hedgeDelayMs: config.hedgeDelayMs,
     onProviderError: (err, policy, role) =>
-      log.warn('root key failed to unwrap', { tenant: policy.tenant, policy: policy.id, role, key_uri: err.keyUri, kind: err.kind, reason: err.reason }),
+      log.warn('root key failed to unwrap', { tenant: policy.tenant, policy: policy.id, role, key_uri: err.keyUri, kind: err.kind, reason: err.reason, detail: err.message }),
     onAvailabilityUse: async (use) => {
       await audit.append({ type: 'availability_key.used', tenant: use.policy.tenant, policyId: use.policy.id, keyVersion: use.version, requestId: use.requestId, reason: use.reason });
       log.warn('fallback to availability key', { tenant: use.policy.tenant, policy: use.policy.id, version: use.version, request_id: use.requestId, reason: use.reason });

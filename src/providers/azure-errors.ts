@@ -1,4 +1,9 @@
+import { AzureIdentityError } from './azure-credential.js';
+import { classifyIdentityFailure } from './azure-identity-errors.js';
 import { providerError, type ProviderError, type ProviderErrorReason } from './provider-error.js';
+
+/** What @azure/identity throws (a credential not wrapped by classifyingCredential, e.g. one passed in). */
+const IDENTITY_ERROR_NAMES = new Set(['AuthenticationError', 'CredentialUnavailableError', 'AggregateAuthenticationError', 'AuthenticationRequiredError']);
 
 /**
  * Classification of what the Azure SDKs throw into `revoked` / `unavailable` (src/providers/provider-error.ts).
@@ -19,9 +24,10 @@ import { providerError, type ProviderError, type ProviderErrorReason } from './p
  * | the call's signal aborted: deadline (TimeoutError, DeadlineExceeded)   | timeout          | unavailable |
  * | the call's signal aborted by the caller (cancelled)                    | aborted          | unavailable |
  * | SDK client-side check: key expired / not yet valid / op not permitted  | key_disabled     | revoked     |
- * | @azure/identity AuthenticationError with a 4xx from Entra ID           | access_denied    | revoked     |
- * | @azure/identity AuthenticationError 5xx or no status, network failure  | connection_error | unavailable |
- * | @azure/identity CredentialUnavailableError / AggregateAuthenticationError | access_denied | revoked     |
+ * | a failed token request (@azure/identity): classified by its cause, see azure-identity-errors.ts:     |
+ * |   Entra ID / managed identity endpoint unreachable, 5xx, 408, 429, temporarily_unavailable, timeout -> unavailable; |
+ * |   invalid/unauthorized client, invalid_grant, consent, disabled or missing application -> access_denied (revoked); |
+ * |   anything else -> unknown (revoked), with its redacted cause in the message                         |
  * | anything else                                                          | unknown          | revoked     |
  *
  * Deleted keys answer 404 like missing ones; the provider's `status()` asks /deletedkeys to tell them apart.
@@ -54,14 +60,12 @@ function reasonOf(err: unknown, signal: AbortSignal | undefined): [ProviderError
     if (status >= 500) return ['server_error', what];
     return ['unknown', what];
   }
+  if (err instanceof AzureIdentityError) return [err.reason, `cannot get a token: ${err.message}`];
+  if (IDENTITY_ERROR_NAMES.has(name)) {
+    const [reason, detail] = classifyIdentityFailure(err);
+    return [reason, `cannot get a token: ${detail}`];
+  }
   if (name === 'AbortError' || name === 'TimeoutError') return ['timeout', `the call was aborted (${message})`];
-  if (name === 'AuthenticationError') {
-    if (status !== undefined && status >= 400 && status < 500) return ['access_denied', `Entra ID refused the credential (${status}): ${message}`];
-    return ['connection_error', `cannot get a token from Entra ID: ${message}`];
-  }
-  if (name === 'CredentialUnavailableError' || name === 'AggregateAuthenticationError') {
-    return ['access_denied', `no usable Azure credential: ${message}`];
-  }
   // Checks the SDK's CryptographyClient makes itself, from the key it fetched, before calling the vault.
   if (/expired at|can't be used before|is not supported on key/.test(message)) return ['key_disabled', message];
   if (code !== undefined && NETWORK_CODES.has(code)) return ['connection_error', `cannot reach the vault (${code})`];

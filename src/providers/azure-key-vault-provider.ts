@@ -2,9 +2,9 @@ import type { Agent } from 'node:https';
 import type { TokenCredential } from '@azure/identity';
 import type { CryptographyClient, CryptographyClientOptions, KeyClient, KeyClientOptions, KeyVaultKey } from '@azure/keyvault-keys';
 import { SecretKey } from '../crypto/secret-key.js';
-import { createAzureCredential, type AzureCredentialKind } from './azure-credential.js';
+import { classifyingCredential, createAzureCredential, type AzureCredentialKind } from './azure-credential.js';
 import { abortReason, classifyAzureError } from './azure-errors.js';
-import { perTryTimeoutPolicy, retryAfterCapPolicy } from './azure-pipeline.js';
+import { perTryTimeoutPolicy, retryAfterPolicy } from './azure-pipeline.js';
 import { isProviderError, providerError, type ProviderError } from './provider-error.js';
 import type { CallOptions, KeyStatus, ResolvedKey, RootKeyProvider, WrappedKey } from './root-key-provider.js';
 import { raceAbort } from './race-abort.js';
@@ -26,7 +26,12 @@ import { raceAbort } from './race-abort.js';
  * Deadlines: every call takes the caller's AbortSignal (its deadline, at most `providerTimeoutMs`) and
  * settles as soon as it aborts, even if the SDK or the credential does not. Within it, each HTTP try has
  * `tryTimeoutMs`, retries are at most `maxRetries` (exponential from `retryDelayMs`, capped at
- * `maxRetryDelayMs`), and a Retry-After longer than `maxRetryDelayMs` is not waited for (azure-pipeline.ts).
+ * `maxRetryDelayMs`), a Retry-After longer than `maxRetryDelayMs` is not waited for, and a 429 without
+ * Retry-After is retried with exponential backoff (azure-pipeline.ts). The credential's token requests get
+ * the same bounds (azure-identity-transport.ts).
+ *
+ * Identity: the credential is wrapped so that a failed token request is classified by its cause
+ * (azure-identity-errors.ts): an outage of the identity service is `unavailable`, not a revocation.
  *
  * Host names: only key ids on hosts ending in one of `allowedHostSuffixes` are served (default: the
  * public and sovereign Key Vault and managed HSM domains); any other https URI is `key_not_found`. With the
@@ -53,6 +58,10 @@ export interface AzureProviderOptions {
   credential?: TokenCredential;
   /** Default 'default' (DefaultAzureCredential). */
   credentialKind?: AzureCredentialKind;
+  /** Where the credential made from `credentialKind` reads its settings (default process.env). */
+  credentialEnv?: NodeJS.ProcessEnv;
+  /** Skip Entra instance discovery (authority hosts that are not Entra clouds: tests on 127.0.0.1). */
+  disableInstanceDiscovery?: boolean;
   /** Retries after the first try (default 2). */
   maxRetries?: number;
   /** First retry delay (default 200 ms), doubled each retry with jitter. */
@@ -65,9 +74,9 @@ export interface AzureProviderOptions {
   allowedHostSuffixes?: readonly string[];
   /** Most SDK clients kept (default 1024). */
   maxClients?: number;
-  /** Extra CA certificates to trust (PEM), e.g. a test CA. */
+  /** Extra CA certificates to trust (PEM), e.g. a test CA (vault and identity requests). */
   tlsCa?: string;
-  /** An https.Agent for every request (tests map vault host names to 127.0.0.1 with one). */
+  /** An https.Agent for every vault and identity request (tests map vault host names to 127.0.0.1 with one). */
   agent?: Agent;
   /** Turns off the SDK's check that the challenge's resource matches the vault host (tests on 127.0.0.1 only). */
   disableChallengeResourceVerification?: boolean;
@@ -127,7 +136,7 @@ export function createAzureKeyVaultProvider(opts: AzureProviderOptions = {}): Ro
     return {
       retryOptions: { maxRetries, retryDelayInMs: retryDelayMs, maxRetryDelayInMs: maxRetryDelayMs },
       additionalPolicies: [
-        { policy: retryAfterCapPolicy(maxRetryDelayMs), position: 'perRetry' },
+        { policy: retryAfterPolicy({ retryDelayMs, maxRetryDelayMs }), position: 'perRetry' },
         { policy: perTryTimeoutPolicy(tryTimeoutMs), position: 'perRetry' },
       ],
       userAgentOptions: { userAgentPrefix: 'unwrapd' },
@@ -139,7 +148,19 @@ export function createAzureKeyVaultProvider(opts: AzureProviderOptions = {}): Ro
 
   async function deps(): Promise<{ sdk: KeyVaultSdk; credential: TokenCredential }> {
     sdk ??= import('@azure/keyvault-keys');
-    credential ??= opts.credential ? Promise.resolve(opts.credential) : createAzureCredential(opts.credentialKind ?? 'default');
+    credential ??= (
+      opts.credential
+        ? Promise.resolve(opts.credential)
+        : createAzureCredential(opts.credentialKind ?? 'default', opts.credentialEnv ?? process.env, {
+            maxRetries,
+            retryDelayMs,
+            maxRetryDelayMs,
+            tryTimeoutMs,
+            ...(opts.tlsCa ? { tlsCa: opts.tlsCa } : {}),
+            ...(opts.agent ? { agent: opts.agent } : {}),
+            ...(opts.disableInstanceDiscovery ? { disableInstanceDiscovery: true } : {}),
+          })
+    ).then(classifyingCredential);
     try {
       return { sdk: await sdk, credential: await credential };
     } catch (err) {

@@ -8,11 +8,14 @@ import { RestError, type PipelinePolicy } from '@azure/core-rest-pipeline';
  *   out fails with a RestError `ETIMEDOUT`, which the SDK's exponential strategy treats as a transient
  *   network error and retries (up to `maxRetries`). The SDK's own `timeout` request option throws an
  *   AbortError instead, which ends the operation without a retry.
- * - `retryAfterCapPolicy`: the SDK's throttling strategy waits as long as a 429/503's Retry-After says,
- *   without a cap. This policy removes the retry-after headers when they ask for more than `maxMs`, so
- *   the SDK does not wait (a 429 then fails at once as `throttled`; a 503 falls back to the exponential
- *   delay, which `maxRetryDelayInMs` caps). We never come back sooner than the vault asked, and never wait
- *   longer than `maxMs` for it.
+ * - `retryAfterPolicy`: the SDK's throttling strategy waits as long as a 429/503's Retry-After says,
+ *   without a cap, and its exponential strategy skips a 429 (so a 429 without Retry-After was never
+ *   retried). This policy removes the retry-after headers when they ask for more than `maxRetryDelayMs`,
+ *   so the SDK does not wait (a 429 then fails at once as `throttled`; a 503 falls back to the exponential
+ *   delay, which `maxRetryDelayInMs` caps); and it gives a 429 that carries no Retry-After one of its own,
+ *   `retry-after-ms` = exponential backoff from `retryDelayMs` (with jitter, capped at `maxRetryDelayMs`),
+ *   so the throttling strategy retries it within `maxRetries`. We never come back sooner than the vault
+ *   asked, and never wait longer than `maxRetryDelayMs` for it.
  *
  * Both sit in the `perRetry` position: after the SDK's retry policy, so they see every try.
  * The caller's deadline bounds the whole operation (every SDK call gets the AbortSignal).
@@ -36,19 +39,29 @@ export function perTryTimeoutPolicy(ms: number): PipelinePolicy {
   };
 }
 
-const RETRY_AFTER_HEADERS = ['retry-after-ms', 'x-ms-retry-after-ms', 'retry-after'];
+export const RETRY_AFTER_HEADERS: readonly string[] = ['retry-after-ms', 'x-ms-retry-after-ms', 'retry-after'];
 
-export function retryAfterCapPolicy(maxMs: number): PipelinePolicy {
+export function retryAfterPolicy(o: { retryDelayMs: number; maxRetryDelayMs: number }): PipelinePolicy {
+  const tries = new WeakMap<object, number>();
   return {
-    name: 'unwrapdRetryAfterCap',
+    name: 'unwrapdRetryAfter',
     async sendRequest(request, next) {
+      const attempt = (tries.get(request) ?? 0) + 1;
+      tries.set(request, attempt);
       const response = await next(request);
       if (response.status !== 429 && response.status !== 503) return response;
       const asked = retryAfterMs(response.headers.get.bind(response.headers));
-      if (asked !== undefined && asked > maxMs) for (const h of RETRY_AFTER_HEADERS) response.headers.delete(h);
+      if (asked !== undefined && asked > o.maxRetryDelayMs) for (const h of RETRY_AFTER_HEADERS) response.headers.delete(h);
+      else if (asked === undefined && response.status === 429) response.headers.set('retry-after-ms', String(backoffDelayMs(attempt, o.retryDelayMs, o.maxRetryDelayMs)));
       return response;
     },
   };
+}
+
+/** The delay before retrying after try `attempt` (1-based): `base` doubled each try, capped at `max`, half of it jittered (as the SDK's). */
+export function backoffDelayMs(attempt: number, base: number, max: number): number {
+  const capped = Math.min(max, base * 2 ** Math.max(0, attempt - 1));
+  return Math.round(capped / 2 + Math.random() * (capped / 2));
 }
 
 /** What the retry-after headers ask for, in ms (the same headers, in the same order, as the SDK reads them). */
