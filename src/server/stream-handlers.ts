@@ -26,13 +26,14 @@ type StreamRequest = EncryptStreamRequest__Output | DecryptStreamRequest__Output
  * StreamHeader, later ones carry `chunk` bytes in any split. Each response carries one segment (encrypt:
  * the envelope header first, then sealed segments; decrypt: the plaintext of each verified segment). The
  * stream honours the caller's deadline and cancellation, and backpressure both ways (src/server/stream-io.ts).
+ * A Revoke of the stream's policy ends it at once, even idle, with FAILED_PRECONDITION (core/stream-service.ts).
  */
 export function streamHandlers(deps: StreamDeps, log: Logger) {
   return {
     EncryptStream: bidi<EncryptStreamRequest__Output, EncryptStreamResponse>('EncryptStream', deps, log, async (io, signal, call) => {
       const header = requireHeader(await io.read(), 'EncryptStream');
       const c = cryptoCaller(deps.callers, header, signal, call);
-      const session = await deps.streams.openEncrypt({ ...c, policyId: requireId(header.policyId, 'policy_id') });
+      const session = await deps.streams.openEncrypt({ ...c, policyId: requireId(header.policyId, 'policy_id'), onEnded: (err) => io.interrupt(err) });
       try {
         const keyVersion = session.keyVersion;
         const send = (parts: Buffer[]) => {
@@ -51,7 +52,7 @@ export function streamHandlers(deps: StreamDeps, log: Logger) {
     DecryptStream: bidi<DecryptStreamRequest__Output, DecryptStreamResponse>('DecryptStream', deps, log, async (io, signal, call) => {
       const header = requireHeader(await io.read(), 'DecryptStream');
       if (header.policyId) throw invalidArgument('DecryptStream takes no policy_id: the envelope names its policy');
-      const session = deps.streams.openDecrypt(cryptoCaller(deps.callers, header, signal, call));
+      const session = deps.streams.openDecrypt({ ...cryptoCaller(deps.callers, header, signal, call), onEnded: (err) => io.interrupt(err) });
       try {
         let first = true;
         const send = (plaintext: Buffer) => {
@@ -107,7 +108,8 @@ function bidi<Req, Res>(
       io.close();
       if (call.destroyed || call.cancelled) return;
       if (err === undefined) call.end();
-      else call.emit('error', toStatus(signal.aborted ? signal.reason : err, log, method));
+      // A stream ended by a Revoke reports why (its key was destroyed under whatever the handler was doing).
+      else call.emit('error', toStatus(signal.aborted ? signal.reason : io.interruptedBy ?? err, log, method));
     };
     body(io, signal, call).then(() => finish(), (err: unknown) => finish(err ?? new Error('stream failed')));
   };
