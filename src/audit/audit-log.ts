@@ -17,7 +17,9 @@ export type AuditType =
   | 'policy.revoked'
   | 'policy.purged'
   | 'cache.evicted'
-  | 'availability_key.used';
+  | 'availability_key.used'
+  // revoke (issue 10): an operator recovery refused because a customer key is revoked, or the policy is
+  | 'recovery.refused';
 
 export interface AuditFields {
   type: AuditType;
