@@ -183,7 +183,15 @@ export class LifecycleService {
     const pinned: Partial<Record<KeyRole, string>> = {};
     for (const role of roles) {
       const target = targets[role] ?? unpinned(policy.keys[role]);
-      pinned[role] = (await this.#provider(role, () => this.#o.provider.resolve(target, { signal }))).uri;
+      pinned[role] = (
+        await this.#provider(role, () =>
+          this.#o.provider.resolve(target, { signal }).catch(async (err: unknown) => {
+            // A customer key that says revoked refuses a recovery here already (its latest version is asked for).
+            if (req.recovery && role !== 'availability' && isProviderError(err) && err.kind === 'revoked') await this.#refuseRecovery(req, undefined, `${role}: revoked (${err.reason})`);
+            throw err;
+          }),
+        )
+      ).uri;
     }
     if (roles.filter((r) => r !== 'availability').some((r) => pinned[r] === policy.keys[r === 'customer-a' ? 'customer-b' : 'customer-a'])) {
       throw invalidArgument('customer key A and customer key B must stay different keys');
