@@ -10,6 +10,7 @@ import type { PolicyRegistry } from '../registry/policy-registry.js';
 import type { RevocationGate } from '../revocation/revocation-gate.js';
 import { KEY_ROLES, type KeyRole, type KeyVersionRecord, type PolicyRecord, type WrappedCopyRecord } from '../registry/policy.js';
 import { classify, CustomerKeysError, type KeyUnwrapper } from './key-unwrapper.js';
+import { isServing } from './policy-state.js';
 
 export interface LifecycleOptions {
   registry: PolicyRegistry;
@@ -286,7 +287,7 @@ export class LifecycleService {
 
   #usable(tenant: string, id: string): PolicyRecord {
     const policy = this.#get(tenant, id);
-    if (policy.state !== 'active' && policy.state !== 'rolling') throw new UnwrapdError('failed_precondition', `policy ${tenant}/${id} is ${policy.state}`);
+    if (!isServing(policy)) throw new UnwrapdError('failed_precondition', `policy ${tenant}/${id} is ${policy.state}`);
     return policy;
   }
 
