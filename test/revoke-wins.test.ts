@@ -85,6 +85,33 @@ for (const [backend, overrides] of BACKENDS) {
     t.is((await auditOf(d, 'roll-vs-revoke')).filter((r) => r.type === 'policy.revoked').length, 1, 'one revocation written and audited');
   });
 
+  test.serial(`${backend}: Revoke during a Refresh or a RotateIntermediateKey wins; neither writes over it`, async (t) => {
+    const d = await daemon();
+    for (const op of ['refresh', 'rotation'] as const) {
+      const id = `${op}-vs-revoke`;
+      await policyWithVersions(d, id, 2);
+      if (op === 'refresh') await openLocalKeystore(d.config.keystorePath).rotateKey('rw-b'); // Refresh has work
+      const before = d.daemon.registry.get('demo', id)!;
+      let wraps = 0;
+      d.provider.latencyFor = (o) => (o === 'wrap' ? (wraps++, 100) : undefined);
+      try {
+        const running = codeOf(op === 'refresh' ? d.client.refresh({ tenant: 'demo', id }) : d.client.rotateIntermediateKey({ tenant: 'demo', id, minDecryptVersion: 0 }));
+        await until(() => wraps > 0);
+        t.is((await d.client.revoke({ tenant: 'demo', id })).state, 'POLICY_STATE_REVOKED');
+        const revision = d.daemon.registry.get('demo', id)!.revision;
+        const result = await running;
+        t.is(result.code, grpc.status.FAILED_PRECONDITION, `${op}: ${result.details}`);
+        t.regex(result.details, op === 'refresh' ? /revoked during the roll/ : /revoked during the rotation/);
+        const after = d.daemon.registry.get('demo', id)!;
+        t.is(after.state, 'revoked');
+        t.is(after.revision, revision, `${op}: nothing written after the revocation`);
+        t.is(after.activeVersion, before.activeVersion);
+      } finally {
+        d.provider.latencyFor = undefined;
+      }
+    }
+  });
+
   test.serial(`${backend}: a Revoke started at any step of a RollKey is acknowledged, and the policy ends revoked`, async (t) => {
     const d = await daemon();
     // Provider calls of a roll of 2 versions: resolve, then per version unwrap, wrap and the verifying unwrap.
