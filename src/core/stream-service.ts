@@ -314,13 +314,16 @@ class Ending {
   readonly #onEnded: ((err: unknown) => void) | undefined;
   #release: (() => void) | undefined;
   #ended = false;
+  #closed = false;
 
   constructor(onEnded: ((err: unknown) => void) | undefined) {
     this.#onEnded = onEnded;
   }
 
   held(release: () => void): void {
-    this.#release = release;
+    // Closed meanwhile (the client went away while the key was fetched): nothing to hold.
+    if (this.#closed) release();
+    else this.#release = release;
   }
 
   abort(err: unknown, destroy: () => void): void {
@@ -332,6 +335,7 @@ class Ending {
 
   release(): void {
     this.#ended = true;
+    this.#closed = true;
     const release = this.#release;
     this.#release = undefined;
     release?.();
