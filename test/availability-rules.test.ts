@@ -124,10 +124,37 @@ test.serial('a revoked mailbox policy still serves system callers through the av
   await policy('rewrap-src', 'mailbox');
   const other = (await d.client.encrypt({ tenant: 'demo', policyId: 'rewrap-src', plaintext: Buffer.from('x') })).envelope;
   t.is((await codeOf(d.client.rewrap({ tenant: 'demo', envelope: other, targetPolicyId: 'revoked-mailbox', purpose: 'PURPOSE_SYSTEM' }))).code, grpc.status.FAILED_PRECONDITION);
-  const moved = await d.client.rewrap({ tenant: 'demo', envelope, targetPolicyId: 'rewrap-src', purpose: 'PURPOSE_SYSTEM' });
-  t.is((await d.client.decrypt({ tenant: 'demo', envelope: moved.envelope })).plaintext.toString(), 'content of revoked-mailbox', 'a system move out of the revoked policy works');
+  // ... and it never moves content out of the revoked policy (test below).
+  t.is((await codeOf(d.client.rewrap({ tenant: 'demo', envelope, targetPolicyId: 'rewrap-src', purpose: 'PURPOSE_SYSTEM' }))).code, grpc.status.FAILED_PRECONDITION);
   await d.client.purge({ tenant: 'demo', id: 'revoked-mailbox', force: true, reason: 'test' });
   t.is((await codeOf(d.client.decrypt({ tenant: 'demo', envelope, purpose: 'PURPOSE_SYSTEM' }))).code, grpc.status.FAILED_PRECONDITION);
+});
+
+test.serial('nothing moves out of a revoked policy: Rewrap is refused for every purpose, to another policy or to its own newest version', async (t) => {
+  const envelope = await policy('no-move', 'mailbox');
+  await policy('no-move-target', 'mailbox');
+  const usesBefore = d.daemon.unwrapper.availabilityKeyUses;
+  // Revoked at the provider (the policy itself still active): the availability key would read for a system
+  // caller, but a Rewrap is a move, never a read.
+  await d.client.evict({ tenant: 'demo', id: 'no-move' });
+  failCustomerKeys('revoked');
+  try {
+    for (const purpose of ['PURPOSE_USER', 'PURPOSE_SYSTEM'] as const) {
+      t.is((await codeOf(d.client.rewrap({ tenant: 'demo', envelope, targetPolicyId: 'no-move-target', purpose }))).code, grpc.status.FAILED_PRECONDITION, `customer keys revoked, ${purpose}`);
+    }
+  } finally {
+    d.provider.fail = undefined;
+  }
+  // Revoked by the operator.
+  await d.client.revoke({ tenant: 'demo', id: 'no-move', reason: 'customer revoked' });
+  for (const purpose of ['PURPOSE_USER', 'PURPOSE_SYSTEM'] as const) {
+    for (const targetPolicyId of ['no-move-target', '']) {
+      t.is((await codeOf(d.client.rewrap({ tenant: 'demo', envelope, targetPolicyId, purpose }))).code, grpc.status.FAILED_PRECONDITION, `policy revoked, ${purpose}, target ${targetPolicyId || 'itself'}`);
+    }
+  }
+  t.is(d.daemon.unwrapper.availabilityKeyUses, usesBefore, 'the availability key was never used for a move');
+  // Reading stays possible for system callers (the Exchange rule): only moving is refused.
+  t.is((await d.client.decrypt({ tenant: 'demo', envelope, purpose: 'PURPOSE_SYSTEM' })).plaintext.toString(), 'content of no-move');
 });
 
 test.serial('files mode: the availability key serves only an explicit operator recovery, which is audited', async (t) => {

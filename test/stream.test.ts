@@ -49,6 +49,7 @@ function expectClean(t: import('ava').ExecutionContext, what: string): void {
   t.is(s.liveKeys, 0, `${what}: no live stream keys`);
   t.is(s.leases, 0, `${what}: no key leases held`);
   t.is(s.inFlightBytes, 0, `${what}: no bytes in flight`);
+  t.is(d.daemon.crypto.leases.openHolders, 0, `${what}: nothing held open in the key leases`);
 }
 
 // ---- round trips -------------------------------------------------------------------------------------------

@@ -19,7 +19,9 @@ export type AuditType =
   | 'cache.evicted'
   | 'availability_key.used'
   /** A call refused for a missing role, tenant or policy grant (rate-limited: src/auth/denial-audit.ts). */
-  | 'access.denied';
+  | 'access.denied'
+  /** An operator recovery refused because a customer key is revoked, or the policy is (issue 10). */
+  | 'recovery.refused';
 
 export interface AuditFields {
   type: AuditType;

@@ -1,9 +1,9 @@
 import { openBlock, sealBlock, type ParsedEnvelope } from '../crypto/envelope.js';
 import { MAX_ENVELOPE_OVERHEAD } from '../crypto/envelope-format.js';
 import type { EncryptionContext } from '../crypto/encryption-context.js';
-import { invalidArgument, UnwrapdError } from '../errors.js';
-import type { PolicyRecord } from '../registry/policy.js';
-import type { CallerRequest, CryptoService, KeyLease } from './crypto-service.js';
+import { invalidArgument } from '../errors.js';
+import type { CryptoService } from './crypto-service.js';
+import type { CallerRequest, KeyLeases } from './key-lease.js';
 
 export interface BatchLimits {
   /** Most items in one EncryptBatch or DecryptBatch call. */
@@ -50,14 +50,17 @@ export interface DecryptedItem {
  *
  * Fast because the key work is shared: all items of one (policy, version) use one key lease, taken once per
  * call, and the policy state is checked once, synchronously, right before that group's items are sealed or
- * opened in one synchronous run (no revocation can interleave, as in CryptoService).
+ * opened in one synchronous run (src/core/key-lease.ts: no revocation can interleave). A revocation while a
+ * group waits for its key ends the wait at once with FAILED_PRECONDITION.
  */
 export class BatchService {
   readonly #crypto: CryptoService;
+  readonly #leases: KeyLeases;
   readonly limits: BatchLimits;
 
   constructor(crypto: CryptoService, limits: BatchLimits) {
     this.#crypto = crypto;
+    this.#leases = crypto.leases;
     this.limits = limits;
   }
 
@@ -67,21 +70,20 @@ export class BatchService {
     this.#checkLimits(input.items.length, bytes, this.limits.maxBytes, 'plaintext');
     if (input.items.length === 0) return [];
     const { tenant, policyId } = input;
-    const policy = this.#crypto.usablePolicy(tenant, policyId);
+    const policy = this.#leases.writable(tenant, policyId);
     const version = policy.activeVersion;
-    return this.#withLease(policy, version, input, 'write', (lease) => {
-      // Synchronous from the state check to the last item: no eviction or revocation interleaves.
-      this.#crypto.usablePolicy(tenant, policyId, version);
-      const ref = { tenant, policyId, keyVersion: version };
+    const ref = { tenant, policyId, keyVersion: version };
+    // Synchronous from the state check to the last item: no eviction or revocation interleaves.
+    return this.#leases.withKey(ref, 'write', input, (kek) => {
       return input.items.map((item): ItemResult<EncryptedItem> => {
         try {
           this.#crypto.checkBlockSize(item.plaintext.length);
-          return { ok: { envelope: sealBlock({ ref, kek: lease.kek, plaintext: item.plaintext, context: item.context }), keyVersion: version } };
+          return { ok: { envelope: sealBlock({ ref, kek, plaintext: item.plaintext, context: item.context }), keyVersion: version } };
         } catch (error) {
           return { error };
         }
       });
-    });
+    }, undefined);
   }
 
   async decrypt(input: DecryptBatchInput): Promise<ItemResult<DecryptedItem>[]> {
@@ -109,18 +111,16 @@ export class BatchService {
           for (const m of group.members) results[m.index] = { error };
         };
         try {
-          const policy = this.#crypto.usablePolicyForContent(group.ref, input.purpose);
-          await this.#withLease(policy, group.ref.keyVersion, input, 'read', (lease) => {
-            this.#crypto.usablePolicyForContent(group.ref, input.purpose);
+          await this.#leases.withKey(group.ref, 'read', input, (kek) => {
             for (const m of group.members) {
               try {
-                const plaintext = openBlock(m.parsed, lease.kek, input.items[m.index]!.context);
+                const plaintext = openBlock(m.parsed, kek, input.items[m.index]!.context);
                 results[m.index] = { ok: { plaintext, policyId: m.parsed.policyId, keyVersion: m.parsed.keyVersion } };
               } catch (error) {
                 results[m.index] = { error };
               }
             }
-          });
+          }, undefined);
         } catch (error) {
           if (input.signal.aborted) throw input.signal.reason; // the call's deadline or cancellation fails the call
           fail(error);
@@ -136,23 +136,6 @@ export class BatchService {
     }
     if (bytes > maxBytes) {
       throw invalidArgument(`a batch carries at most ${maxBytes} ${what} bytes; this one has ${bytes} (split it)`);
-    }
-  }
-
-  /**
-   * Runs `use` with a key lease for (policy, version) and releases it. The use is synchronous: a cached key
-   * can only be destroyed (evicted) between turns of the event loop, so if it was destroyed while this call
-   * was being resumed, the lease is taken again (a few times at most, as CryptoService does).
-   */
-  async #withLease<T>(policy: PolicyRecord, version: number, req: Omit<CallerRequest, 'context'>, mode: 'read' | 'write', use: (lease: KeyLease) => T): Promise<T> {
-    for (let attempt = 0; ; attempt++) {
-      const lease = await this.#crypto.leaseKey(policy, version, { ...req, context: {} }, mode);
-      try {
-        if (!lease.kek.destroyed) return use(lease);
-      } finally {
-        lease.release();
-      }
-      if (attempt >= 2) throw new UnwrapdError('unavailable', `keys of policy ${policy.tenant}/${policy.id} keep changing; retry`);
     }
   }
 }

@@ -10,6 +10,7 @@ import type { PolicyRegistry } from '../registry/policy-registry.js';
 import type { RevocationGate } from '../revocation/revocation-gate.js';
 import { KEY_ROLES, type KeyRole, type KeyVersionRecord, type PolicyRecord, type WrappedCopyRecord } from '../registry/policy.js';
 import { classify, CustomerKeysError, type KeyUnwrapper } from './key-unwrapper.js';
+import { isServing } from './policy-state.js';
 
 export interface LifecycleOptions {
   registry: PolicyRegistry;
@@ -84,6 +85,7 @@ export class LifecycleService {
     if (min > version) throw invalidArgument(`min_decrypt_version ${min} is above the new version ${version}`);
     const signal = this.#signal(req.signal);
     const ik = SecretKey.copyFrom(randomBytes(32), true);
+    this.#requireNotRevoked(policy, 'rotation');
     let copies: WrappedCopyRecord[];
     try {
       copies = await Promise.all(KEY_ROLES.map((role) => this.#wrapVerified(policy.keys[role], role, ik, signal)));
@@ -92,7 +94,7 @@ export class LifecycleService {
     }
     const now = this.#now().toISOString();
     const versions: KeyVersionRecord[] = [...policy.versions, { version, createdAt: now, copies }];
-    const updated = await this.#update(policy, { versions, activeVersion: version, minDecryptVersion: min, updatedAt: now });
+    const updated = await this.#step(policy, { versions, activeVersion: version, minDecryptVersion: min, updatedAt: now });
     if (min > policy.minDecryptVersion) this.#o.cache.evictPolicy(policy.tenant, policy.id); // retired versions leave memory
     await this.#audit('policy.rotated', req, { keyVersion: version, details: { minDecryptVersion: min } });
     return updated;
@@ -100,7 +102,10 @@ export class LifecycleService {
 
   /**
    * Marks the policy revoked and evicts (zeroizes) every cached key of it before and after the durable
-   * write; acknowledged only after the audit record is durable. Idempotent.
+   * write; acknowledged only after the audit record is durable. Revoke always wins: idempotent (a revoked or
+   * purged policy is returned as it is), never refused because of a concurrent roll, refresh, rotation or
+   * another Revoke (a revision conflict is retried on fresh state; the gate marks the policy from the start, so
+   * a running roll's next write is refused and it stops without writing over the revocation).
    */
   async revoke(req: OperatorRequest & { reason: string }): Promise<PolicyRecord> {
     const policy = this.#get(req.tenant, req.id);
@@ -108,42 +113,53 @@ export class LifecycleService {
       this.#o.cache.evictPolicy(policy.tenant, policy.id);
       return policy;
     }
-    // Refuse from now on, before the durable write; evict (zeroize) at once.
+    // Refuse from now on, before the durable write; evict (zeroize) at once; open streams of it end.
     this.#o.gate.mark(policy.tenant, policy.id);
     this.#o.cache.evictPolicy(policy.tenant, policy.id);
-    let updated: PolicyRecord;
+    let result: { policy: PolicyRecord; wrote: boolean };
     try {
-      updated = await this.#update(policy, { state: 'revoked', stateReason: req.reason || 'revoked by operator', rollProgress: undefined });
+      result = await this.#writeWinning(req, (current) =>
+        current.state === 'revoked' || current.state === 'purged' ? undefined : { state: 'revoked', stateReason: req.reason || 'revoked by operator', rollProgress: undefined },
+      );
     } finally {
       this.#o.gate.unmark(policy.tenant, policy.id);
     }
     this.#o.cache.evictPolicy(policy.tenant, policy.id);
-    await this.#audit('policy.revoked', req, { reason: req.reason });
-    return updated;
+    if (result.wrote) await this.#audit('policy.revoked', req, { reason: req.reason });
+    return result.policy;
   }
 
   /**
    * Cryptographic deletion: destroys every wrapped copy of every version (availability copies included) and
    * leaves a tombstone. Refused unless the policy is revoked and the provider says both customer keys are
-   * inaccessible, or `force` is given with a reason. Irreversible.
+   * inaccessible, or `force` is given with a reason. Irreversible. Idempotent: a purged policy gets a receipt
+   * that destroyed nothing (the first purge's receipt is in the audit log); concurrent Purges all succeed,
+   * one of them destroying.
    */
   async purge(req: OperatorRequest & { force: boolean; reason: string }): Promise<PurgeReceipt> {
     const policy = this.#get(req.tenant, req.id);
-    if (policy.state === 'purged') throw new UnwrapdError('failed_precondition', `policy ${policy.tenant}/${policy.id} is already purged`);
+    if (policy.state === 'purged') return alreadyPurged(policy, req.force);
     if (policy.state !== 'revoked') throw new UnwrapdError('failed_precondition', `policy ${policy.tenant}/${policy.id} is ${policy.state}: revoke it before purging`);
     if (req.force && !req.reason) throw invalidArgument('purge with force needs a reason');
     if (!req.force) await this.#requireCustomerKeysInaccessible(policy, this.#signal(req.signal));
     const now = this.#now().toISOString();
-    const versionsDestroyed = policy.versions.length;
-    const copiesDestroyed = policy.versions.reduce((n, v) => n + v.copies.length, 0);
-    await this.#update(policy, {
-      state: 'purged',
-      stateReason: `purged${req.force ? ' (forced)' : ''}: ${req.reason || 'customer keys inaccessible'}`,
-      versions: policy.versions.map((v) => ({ version: v.version, createdAt: v.createdAt, copies: [] })),
-      purgedAt: now,
-      rollProgress: undefined,
+    let versionsDestroyed = 0;
+    let copiesDestroyed = 0;
+    const result = await this.#writeWinning(req, (current) => {
+      if (current.state === 'purged') return undefined;
+      if (current.state !== 'revoked') throw new UnwrapdError('failed_precondition', `policy ${current.tenant}/${current.id} is ${current.state}: revoke it before purging`);
+      versionsDestroyed = current.versions.length;
+      copiesDestroyed = current.versions.reduce((n, v) => n + v.copies.length, 0);
+      return {
+        state: 'purged',
+        stateReason: `purged${req.force ? ' (forced)' : ''}: ${req.reason || 'customer keys inaccessible'}`,
+        versions: current.versions.map((v) => ({ version: v.version, createdAt: v.createdAt, copies: [] })),
+        purgedAt: now,
+        rollProgress: undefined,
+      };
     });
     this.#o.cache.evictPolicy(policy.tenant, policy.id);
+    if (!result.wrote) return alreadyPurged(result.policy, req.force);
     const record = await this.#audit('policy.purged', req, {
       reason: req.reason,
       details: { versionsDestroyed, copiesDestroyed, forced: req.force, receipt: 'irreversible: no wrapped copy of any intermediate-key version remains' },
@@ -161,12 +177,22 @@ export class LifecycleService {
   }
 
   async #rollRoles(req: OperatorRequest & RecoveryOption, roles: KeyRole[], targets: Partial<Record<KeyRole, string>>): Promise<PolicyRecord> {
+    const found = this.#get(req.tenant, req.id);
+    if (req.recovery && (found.state === 'revoked' || found.state === 'purged')) await this.#refuseRecovery(req, undefined, `policy ${found.state}`);
     let policy = this.#usable(req.tenant, req.id);
     const signal = this.#signal(req.signal);
     const pinned: Partial<Record<KeyRole, string>> = {};
     for (const role of roles) {
       const target = targets[role] ?? unpinned(policy.keys[role]);
-      pinned[role] = (await this.#provider(role, () => this.#o.provider.resolve(target, { signal }))).uri;
+      pinned[role] = (
+        await this.#provider(role, () =>
+          this.#o.provider.resolve(target, { signal }).catch(async (err: unknown) => {
+            // A customer key that says revoked refuses a recovery here already (its latest version is asked for).
+            if (req.recovery && role !== 'availability' && isProviderError(err) && err.kind === 'revoked') await this.#refuseRecovery(req, undefined, `${role}: revoked (${err.reason})`);
+            throw err;
+          }),
+        )
+      ).uri;
     }
     if (roles.filter((r) => r !== 'availability').some((r) => pinned[r] === policy.keys[r === 'customer-a' ? 'customer-b' : 'customer-a'])) {
       throw invalidArgument('customer key A and customer key B must stay different keys');
@@ -174,14 +200,16 @@ export class LifecycleService {
     const todo = policy.versions.filter((v) => roles.some((role) => v.copies.find((c) => c.role === role)?.keyUri !== pinned[role]));
     const previous = Object.fromEntries(roles.map((r) => [r, policy.keys[r]]));
     if (todo.length > 0) {
-      policy = await this.#update(policy, { state: 'rolling', rollProgress: { done: 0, total: todo.length } });
       for (const [i, v] of todo.entries()) {
+        // The first version is unwrapped before the policy is marked rolling: a refused recovery changes nothing.
         const { ik } = await this.#unwrapForRoll(policy, v.version, req, signal);
         let copies: WrappedCopyRecord[];
         try {
+          if (i === 0) policy = await this.#step(policy, { state: 'rolling', rollProgress: { done: 0, total: todo.length } });
           copies = [...v.copies];
           for (const role of roles) {
             if (copies.find((c) => c.role === role)?.keyUri === pinned[role]) continue;
+            this.#requireNotRevoked(policy, 'roll');
             const fresh = await this.#wrapVerified(pinned[role]!, role, ik, signal);
             copies = [...copies.filter((c) => c.role !== role), fresh];
           }
@@ -189,25 +217,39 @@ export class LifecycleService {
           ik.destroy();
         }
         const versions = policy.versions.map((x) => (x.version === v.version ? { ...x, copies: sortCopies(copies) } : x));
-        policy = await this.#update(policy, { versions, rollProgress: { done: i + 1, total: todo.length } });
+        policy = await this.#step(policy, { versions, rollProgress: { done: i + 1, total: todo.length } });
       }
     }
     const keys = { ...policy.keys, ...pinned } as Record<KeyRole, string>;
     const changed = roles.some((r) => previous[r] !== keys[r]) || todo.length > 0;
     if (!changed) return policy;
-    policy = await this.#update(policy, { keys, state: 'active', rollProgress: undefined, stateReason: undefined });
+    policy = await this.#step(policy, { keys, state: 'active', rollProgress: undefined, stateReason: undefined });
     const type = roles.length === KEY_ROLES.length ? 'policy.refreshed' : 'policy.rolled';
     await this.#audit(type, req, { reason: req.recovery ? `recovery: ${req.reason}` : undefined, details: { versionsRewrapped: todo.length, ...Object.fromEntries(roles.map((r) => [`${r}`, `${previous[r]} -> ${keys[r]}`])) } });
     return policy;
   }
 
   async #unwrapForRoll(policy: PolicyRecord, version: number, req: OperatorRequest & RecoveryOption, signal: AbortSignal) {
+    this.#requireNotRevoked(policy, 'roll');
     try {
       return await this.#o.unwrapper.unwrapCustomer(policy, version, signal);
     } catch (err) {
       if (!(err instanceof CustomerKeysError) || !req.recovery) throw err;
+      // Recovery is for keys that are lost or unreachable, never to undo the customer's revocation: any
+      // customer key that said revoked refuses it (docs/lifecycle.md).
+      if (err.kind === 'revoked') await this.#refuseRecovery(req, version, err.failures.map((f) => `${f.role}: ${f.error.kind} (${f.error.reason})`).join(', '));
+      this.#requireNotRevoked(this.#get(policy.tenant, policy.id), 'roll');
       return this.#o.unwrapper.unwrapAvailability(policy, version, signal, { requestId: req.requestId, reason: `operator recovery by ${req.actor}: ${req.reason} (${err.reasons})` });
     }
+  }
+
+  /** Audits a refused recovery (the failure classes, no key material) and throws FAILED_PRECONDITION. */
+  async #refuseRecovery(req: OperatorRequest & RecoveryOption, version: number | undefined, reasons: string): Promise<never> {
+    await this.#audit('recovery.refused', req, { keyVersion: version, reason: req.reason, details: { failures: reasons } });
+    throw new UnwrapdError(
+      'failed_precondition',
+      `recovery refused for policy ${req.tenant}/${req.id}: ${reasons}; the availability key recovers keys that are lost or unreachable, never a customer's revocation`,
+    );
   }
 
   /** Wraps `ik` under `keyUri` and proves the copy unwraps back to the same bytes before it is kept. */
@@ -245,7 +287,7 @@ export class LifecycleService {
 
   #usable(tenant: string, id: string): PolicyRecord {
     const policy = this.#get(tenant, id);
-    if (policy.state !== 'active' && policy.state !== 'rolling') throw new UnwrapdError('failed_precondition', `policy ${tenant}/${id} is ${policy.state}`);
+    if (!isServing(policy)) throw new UnwrapdError('failed_precondition', `policy ${tenant}/${id} is ${policy.state}`);
     return policy;
   }
 
@@ -253,6 +295,64 @@ export class LifecycleService {
     const next = { ...policy, ...change, updatedAt: change.updatedAt ?? this.#now().toISOString() } as PolicyRecord;
     for (const k of Object.keys(next) as Array<keyof PolicyRecord>) if (next[k] === undefined) delete next[k];
     return this.#o.registry.update(next, policy.revision);
+  }
+
+  /**
+   * One write of a roll, refresh or rotation: refused once a revocation has started (here: the gate; anywhere:
+   * the registry's state, or a revision conflict with a revoked record). Never writes over a revocation.
+   */
+  async #step(policy: PolicyRecord, change: Partial<PolicyRecord>): Promise<PolicyRecord> {
+    const what = change.activeVersion !== undefined ? 'rotation' : 'roll';
+    this.#requireNotRevoked(policy, what);
+    try {
+      return await this.#update(policy, change);
+    } catch (err) {
+      if (isRevisionConflict(err)) this.#requireNotRevoked(this.#get(policy.tenant, policy.id), what);
+      throw err;
+    }
+  }
+
+  /** FAILED_PRECONDITION "policy revoked during the roll" once the policy is revoked, purged, or being revoked here. */
+  #requireNotRevoked(policy: PolicyRecord, what: 'roll' | 'rotation'): void {
+    const current = this.#o.registry.get(policy.tenant, policy.id) ?? policy;
+    const state = this.#o.gate.isRevoking(policy.tenant, policy.id) ? 'revoked' : current.state;
+    if (state === 'revoked' || state === 'purged') throw new UnwrapdError('failed_precondition', `policy ${policy.tenant}/${policy.id} ${state} during the ${what}`);
+  }
+
+  /**
+   * A write that wins over concurrent lifecycle operations (Revoke, Purge): `change` is applied to the current
+   * record, and on a revision conflict re-applied to the record that won, until it is written or `change` says
+   * there is nothing to do (undefined: the record is returned as it is). Bounded, with a short backoff: a roll
+   * writes once per version at most, so it cannot starve this.
+   */
+  async #writeWinning(req: OperatorRequest, change: (current: PolicyRecord) => Partial<PolicyRecord> | undefined): Promise<{ policy: PolicyRecord; wrote: boolean }> {
+    for (let attempt = 0; ; attempt++) {
+      const current = this.#get(req.tenant, req.id);
+      const next = change(current);
+      if (!next) return { policy: current, wrote: false };
+      try {
+        return { policy: await this.#update(current, next), wrote: true };
+      } catch (err) {
+        if (!isRevisionConflict(err) || attempt >= WINNING_ATTEMPTS) throw err;
+        req.signal.throwIfAborted();
+        await this.#changed(current, Math.min(2 ** attempt, 50));
+      }
+    }
+  }
+
+  /** Resolves once the registry holds a newer revision of `policy` (another writer's change), or after `ms`. */
+  #changed(policy: PolicyRecord, ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      let off = () => {};
+      const timer = setTimeout(() => (off(), resolve()), ms);
+      off = this.#o.registry.onChange((r) => {
+        if (r.tenant === policy.tenant && r.id === policy.id && r.revision > policy.revision) {
+          clearTimeout(timer);
+          off();
+          resolve();
+        }
+      });
+    });
   }
 
   #audit(type: Parameters<AuditLog['append']>[0]['type'], req: OperatorRequest, extra: { keyVersion?: number; reason?: string; details?: Record<string, string | number | boolean> }): Promise<AuditRecord> {
@@ -273,6 +373,17 @@ export class LifecycleService {
       throw err;
     }
   }
+}
+
+/** Revoke and Purge retry a revision conflict this many times (with a backoff up to 50 ms: several seconds). */
+const WINNING_ATTEMPTS = 100;
+
+function isRevisionConflict(err: unknown): boolean {
+  return err instanceof UnwrapdError && err.code === 'failed_precondition' && /revision conflict/.test(err.message);
+}
+
+function alreadyPurged(policy: PolicyRecord, forced: boolean): PurgeReceipt {
+  return { tenant: policy.tenant, id: policy.id, purgedAt: policy.purgedAt ?? policy.updatedAt, versionsDestroyed: 0, copiesDestroyed: 0, forced, auditRecordHash: '' };
 }
 
 function checkRecovery(req: RecoveryOption): void {

@@ -15,3 +15,8 @@ export function requireUsable(policy: PolicyRecord): void {
       throw new UnwrapdError('failed_precondition', `policy ${policy.tenant}/${policy.id} is still registering`);
   }
 }
+
+/** Whether the policy serves encrypt/decrypt through its customer keys now (its registry state alone). */
+export function isServing(policy: PolicyRecord): boolean {
+  return policy.state === 'active' || policy.state === 'rolling';
+}

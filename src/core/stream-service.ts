@@ -1,8 +1,10 @@
 import { SegmentOpener, SegmentSealer } from '../crypto/segmented.js';
 import { requireSegmentSize, type SegmentedHeader } from '../crypto/segmented-format.js';
 import { decryptionFailed, UnwrapdError } from '../errors.js';
-import type { PolicyRecord } from '../registry/policy.js';
-import type { CallerRequest, CryptoService, KeyLease } from './crypto-service.js';
+import type { SecretKey } from '../crypto/secret-key.js';
+import type { EnvelopeRef } from '../crypto/envelope.js';
+import type { CryptoService } from './crypto-service.js';
+import type { CallerRequest, KeyLeases, KeyUse } from './key-lease.js';
 
 export interface StreamServiceOptions {
   /** Plaintext bytes per segment of the envelopes EncryptStream writes (recorded in each header). */
@@ -43,11 +45,12 @@ interface Session {
  * zeroized when it ends, whatever the reason (done, failed, cancelled, deadline).
  *
  * Revocation: the policy's state is checked synchronously before every segment is sealed or opened (the
- * same check as a single block: registry state and the revocation gate), so a revoke stops a running stream
- * at its next segment with FAILED_PRECONDITION.
+ * same check as a single block: registry state and the revocation gate), and every open stream is held in the
+ * key leases (src/core/key-lease.ts), so a Revoke ends it at once, even idle: its key and buffers are zeroized
+ * and `onEnded` is told (the handler ends the call with FAILED_PRECONDITION).
  */
 export class StreamService {
-  readonly #crypto: CryptoService;
+  readonly #keys: KeyLeases;
   readonly segmentBytes: number;
   readonly maxPendingWriteBytes: number;
   readonly #sessions = new Set<Session>();
@@ -59,7 +62,7 @@ export class StreamService {
   #failed = 0;
 
   constructor(crypto: CryptoService, opts: StreamServiceOptions) {
-    this.#crypto = crypto;
+    this.#keys = crypto.leases;
     this.segmentBytes = requireSegmentSize(opts.segmentBytes);
     this.maxPendingWriteBytes = opts.maxPendingWriteBytes ?? 4 * (this.segmentBytes + 64);
   }
@@ -94,21 +97,29 @@ export class StreamService {
     if (this.#pending > this.#peakPending) this.#peakPending = this.#pending;
   }
 
-  /** Starts an encryption: checks the policy, wraps a fresh data key, returns the session (header ready). */
-  async openEncrypt(input: CallerRequest & { policyId: string }): Promise<EncryptStreamSession> {
+  /**
+   * Starts an encryption: checks the policy, wraps a fresh data key, returns the session (header ready).
+   * `onEnded`: told if a change of the policy (a Revoke) ends the stream before it is closed.
+   */
+  async openEncrypt(input: CallerRequest & { policyId: string; onEnded?: (err: unknown) => void }): Promise<EncryptStreamSession> {
     const { tenant, policyId } = input;
-    const policy = this.#crypto.usablePolicy(tenant, policyId);
+    const policy = this.#keys.writable(tenant, policyId);
     const version = policy.activeVersion;
-    const check = () => void this.#crypto.usablePolicy(tenant, policyId, version);
-    const sealer = await this.#withLease(policy, version, input, 'write', (lease) => {
-      check();
-      return new SegmentSealer({ ref: { tenant, policyId, keyVersion: version }, kek: lease.kek, context: input.context, segmentSize: this.segmentBytes, beforeSegment: check });
+    const ref = { tenant, policyId, keyVersion: version };
+    const check = () => void this.#keys.writable(tenant, policyId, version);
+    return this.#withKey(ref, 'write', input, (kek) => {
+      const sealer = new SegmentSealer({ ref, kek, context: input.context, segmentSize: this.segmentBytes, beforeSegment: check });
+      const session = new EncryptStreamSession(sealer, version, this.#register.bind(this), input.onEnded);
+      session.held(this.#keys.hold(tenant, policyId, { check, end: (err) => session.abort(err) }));
+      return session;
     });
-    return new EncryptStreamSession(sealer, version, this.#register.bind(this));
   }
 
-  /** Starts a decryption: the key is looked up once the envelope's header has arrived (DecryptStreamSession.readHeader). */
-  openDecrypt(input: CallerRequest): DecryptStreamSession {
+  /**
+   * Starts a decryption: the key is looked up once the envelope's header has arrived (DecryptStreamSession.readHeader).
+   * `onEnded`: told if a change of the policy (a Revoke) ends the stream before it is closed.
+   */
+  openDecrypt(input: CallerRequest & { onEnded?: (err: unknown) => void }): DecryptStreamSession {
     let check: (() => void) | undefined;
     const opener = new SegmentOpener({
       context: input.context, // validated here
@@ -117,16 +128,21 @@ export class StreamService {
         check();
       },
     });
-    return new DecryptStreamSession(opener, this.#register.bind(this), async (header) => {
-      if (header.tenant !== input.tenant) throw decryptionFailed();
-      const policy = this.#crypto.usablePolicyForContent(header, input.purpose);
-      const verify = () => void this.#crypto.usablePolicyForContent(header, input.purpose);
-      await this.#withLease(policy, header.keyVersion, input, 'read', (lease) => {
-        verify();
-        opener.unlock(lease.kek);
-      });
-      check = verify;
-    });
+    const session: DecryptStreamSession = new DecryptStreamSession(
+      opener,
+      this.#register.bind(this),
+      async (header) => {
+        if (header.tenant !== input.tenant) throw decryptionFailed();
+        const verify = () => void this.#keys.readable(header, input.purpose);
+        await this.#withKey(header, 'read', input, (kek) => {
+          opener.unlock(kek);
+          session.held(this.#keys.hold(header.tenant, header.policyId, { check: verify, end: (err) => session.abort(err) }));
+        });
+        check = verify;
+      },
+      input.onEnded,
+    );
+    return session;
   }
 
   #register(session: Session): (outcome: 'completed' | 'failed') => void {
@@ -142,18 +158,13 @@ export class StreamService {
     };
   }
 
-  /** A lease for the synchronous `use`; taken again if the cached key was destroyed while resuming. */
-  async #withLease<T>(policy: PolicyRecord, version: number, req: CallerRequest, mode: 'read' | 'write', use: (lease: KeyLease) => T): Promise<T> {
-    for (let attempt = 0; ; attempt++) {
-      const lease = await this.#crypto.leaseKey(policy, version, req, mode);
-      this.#leases++;
-      try {
-        if (!lease.kek.destroyed) return use(lease);
-      } finally {
-        this.#leases--;
-        lease.release();
-      }
-      if (attempt >= 2) throw new UnwrapdError('unavailable', `keys of policy ${policy.tenant}/${policy.id} keep changing; retry`);
+  /** The key for the synchronous `use` (src/core/key-lease.ts), counted as a lease while it is waited for. */
+  async #withKey<T>(ref: EnvelopeRef, use: KeyUse, req: CallerRequest, fn: (kek: SecretKey) => T): Promise<T> {
+    this.#leases++;
+    try {
+      return await this.#keys.withKey(ref, use, req, fn, undefined);
+    } finally {
+      this.#leases--;
     }
   }
 }
@@ -163,12 +174,24 @@ export class EncryptStreamSession implements Session {
   readonly #sealer: SegmentSealer;
   readonly keyVersion: number;
   readonly #end: (outcome: 'completed' | 'failed') => void;
+  readonly #ending: Ending;
   #completed = false;
 
-  constructor(sealer: SegmentSealer, keyVersion: number, register: (s: Session) => (outcome: 'completed' | 'failed') => void) {
+  constructor(sealer: SegmentSealer, keyVersion: number, register: (s: Session) => (outcome: 'completed' | 'failed') => void, onEnded?: (err: unknown) => void) {
     this.#sealer = sealer;
     this.keyVersion = keyVersion;
     this.#end = register(this);
+    this.#ending = new Ending(onEnded);
+  }
+
+  /** The release of the stream's hold in the key leases (called once the stream is closed). */
+  held(release: () => void): void {
+    this.#ending.held(release);
+  }
+
+  /** Ends the stream from outside (a Revoke): zeroizes its key and buffers at once and tells `onEnded`. */
+  abort(err: unknown): void {
+    this.#ending.abort(err, () => this.#sealer.destroy());
   }
 
   get header(): Buffer {
@@ -201,6 +224,7 @@ export class EncryptStreamSession implements Session {
   /** Zeroizes the stream's key and buffers. Idempotent. */
   close(): void {
     this.#sealer.destroy();
+    this.#ending.release();
     this.#end(this.#completed ? 'completed' : 'failed');
   }
 }
@@ -210,13 +234,30 @@ export class DecryptStreamSession implements Session {
   readonly #opener: SegmentOpener;
   readonly #end: (outcome: 'completed' | 'failed') => void;
   readonly #unlock: (header: SegmentedHeader) => Promise<void>;
+  readonly #ending: Ending;
   #ready = false;
   #completed = false;
 
-  constructor(opener: SegmentOpener, register: (s: Session) => (outcome: 'completed' | 'failed') => void, unlock: (header: SegmentedHeader) => Promise<void>) {
+  constructor(
+    opener: SegmentOpener,
+    register: (s: Session) => (outcome: 'completed' | 'failed') => void,
+    unlock: (header: SegmentedHeader) => Promise<void>,
+    onEnded?: (err: unknown) => void,
+  ) {
     this.#opener = opener;
     this.#unlock = unlock;
     this.#end = register(this);
+    this.#ending = new Ending(onEnded);
+  }
+
+  /** The release of the stream's hold in the key leases (called once the stream is closed). */
+  held(release: () => void): void {
+    this.#ending.held(release);
+  }
+
+  /** Ends the stream from outside (a Revoke): zeroizes its key and buffers at once and tells `onEnded`. */
+  abort(err: unknown): void {
+    this.#ending.abort(err, () => this.#opener.destroy());
   }
 
   get ready(): boolean {
@@ -263,6 +304,40 @@ export class DecryptStreamSession implements Session {
 
   close(): void {
     this.#opener.destroy();
+    this.#ending.release();
     this.#end(this.#completed ? 'completed' : 'failed');
+  }
+}
+
+/** A session's end from outside: its hold in the key leases, and whom to tell when a change ends it. */
+class Ending {
+  readonly #onEnded: ((err: unknown) => void) | undefined;
+  #release: (() => void) | undefined;
+  #ended = false;
+  #closed = false;
+
+  constructor(onEnded: ((err: unknown) => void) | undefined) {
+    this.#onEnded = onEnded;
+  }
+
+  held(release: () => void): void {
+    // Closed meanwhile (the client went away while the key was fetched): nothing to hold.
+    if (this.#closed) release();
+    else this.#release = release;
+  }
+
+  abort(err: unknown, destroy: () => void): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    destroy();
+    this.#onEnded?.(err);
+  }
+
+  release(): void {
+    this.#ended = true;
+    this.#closed = true;
+    const release = this.#release;
+    this.#release = undefined;
+    release?.();
   }
 }

@@ -25,6 +25,7 @@ type StreamRequest = EncryptStreamRequest__Output | DecryptStreamRequest__Output
  * StreamHeader, later ones carry `chunk` bytes in any split. Each response carries one segment (encrypt:
  * the envelope header first, then sealed segments; decrypt: the plaintext of each verified segment). The
  * stream honours the caller's deadline and cancellation, and backpressure both ways (src/server/stream-io.ts).
+ * A Revoke of the stream's policy ends it at once, even idle, with FAILED_PRECONDITION (core/stream-service.ts).
  */
 export function streamHandlers(deps: StreamDeps, log: Logger) {
   return {
@@ -33,7 +34,7 @@ export function streamHandlers(deps: StreamDeps, log: Logger) {
       const { caller, ...c } = cryptoCaller(deps, 'EncryptStream', header, signal, call);
       const policyId = requireId(header.policyId, 'policy_id');
       if (caller.policies) deps.access.policy(caller, c.tenant, policyId, 'EncryptStream');
-      const session = await deps.streams.openEncrypt({ ...c, policyId });
+      const session = await deps.streams.openEncrypt({ ...c, policyId, onEnded: (err) => io.interrupt(err) });
       try {
         const keyVersion = session.keyVersion;
         const send = (parts: Buffer[]) => {
@@ -53,7 +54,7 @@ export function streamHandlers(deps: StreamDeps, log: Logger) {
       const header = requireHeader(await io.read(), 'DecryptStream');
       if (header.policyId) throw invalidArgument('DecryptStream takes no policy_id: the envelope names its policy');
       const { caller, ...c } = cryptoCaller(deps, 'DecryptStream', header, signal, call);
-      const session = deps.streams.openDecrypt(c);
+      const session = deps.streams.openDecrypt({ ...c, onEnded: (err) => io.interrupt(err) });
       try {
         let first = true;
         const send = (plaintext: Buffer) => {
@@ -113,7 +114,8 @@ function bidi<Req, Res>(
       io.close();
       if (call.destroyed || call.cancelled) return;
       if (err === undefined) call.end();
-      else call.emit('error', toStatus(signal.aborted ? signal.reason : err, log, method));
+      // A stream ended by a Revoke reports why (its key was destroyed under whatever the handler was doing).
+      else call.emit('error', toStatus(signal.aborted ? signal.reason : io.interruptedBy ?? err, log, method));
     };
     body(io, signal, call).then(() => finish(), (err: unknown) => finish(err ?? new Error('stream failed')));
   };

@@ -33,6 +33,7 @@ export class StreamIO<Req, Res> {
   #needDrain = false;
   #ended = false;
   #closed = false;
+  #interrupted: { reason: unknown } | undefined;
   #wake: (() => void) | undefined;
   readonly #listeners: [string, () => void][];
 
@@ -91,6 +92,22 @@ export class StreamIO<Req, Res> {
     }
   }
 
+  /**
+   * Ends the handler's reading and writing from outside (a Revoke ended the stream's key): the pending and every
+   * later read() or write() rejects with `reason`, at once, even while idle.
+   */
+  interrupt(reason: unknown): void {
+    this.#interrupted ??= { reason };
+    const w = this.#wake;
+    this.#wake = undefined;
+    w?.();
+  }
+
+  /** The reason given to interrupt(), if it was called. */
+  get interruptedBy(): unknown {
+    return this.#interrupted?.reason;
+  }
+
   /** Removes every listener and forgets pending bytes (their callbacks do not come once a call is cancelled). */
   close(): void {
     if (this.#listeners.length === 0) return;
@@ -112,6 +129,7 @@ export class StreamIO<Req, Res> {
   }
 
   #throwIfGone(): void {
+    if (this.#interrupted) throw this.#interrupted.reason;
     if (this.#signal.aborted) throw this.#signal.reason;
     if (this.#closed || this.#call.destroyed) throw new CallCancelledError();
   }
