@@ -17,7 +17,8 @@ export type AuditType =
   | 'policy.revoked'
   | 'policy.purged'
   | 'cache.evicted'
-  | 'availability_key.used';
+  | 'availability_key.used'
+  | 'availability_key.destroyed';
 
 export interface AuditFields {
   type: AuditType;

@@ -3,6 +3,7 @@ import { isAbsolute, join, resolve } from 'node:path';
 import { parseRoles } from '../auth/caller.js';
 import type { LogLevel } from '../log/logger.js';
 import { AZURE_CREDENTIAL_KINDS, type AzureCredentialKind } from '../providers/azure-credential.js';
+import { isKeyBase } from '../providers/key-base.js';
 
 /**
  * Daemon configuration. Each setting resolves in this order: command-line flag, environment variable,
@@ -83,6 +84,9 @@ export interface Config {
   /** File holding the user PIN (else the environment variable UNWRAPD_PKCS11_PIN). */
   pkcs11PinFile: string;
   logLevel: LogLevel;
+  // -- purge (per-policy availability keys) --
+  /** Where CreatePolicy creates a policy's own availability key when the request names none: a key base (`local:`, `pkcs11:token=<label>`, `https://<vault>/keys/`). */
+  availabilityKeyBase: string;
 }
 
 interface Setting<K extends keyof Config> {
@@ -181,7 +185,15 @@ const SETTINGS = [
   { key: 'pkcs11Token', flag: 'pkcs11-token', env: 'UNWRAPD_PKCS11_TOKEN', parse: str },
   { key: 'pkcs11PinFile', flag: 'pkcs11-pin-file', env: 'UNWRAPD_PKCS11_PIN_FILE', parse: str },
   { key: 'logLevel', flag: 'log-level', env: 'UNWRAPD_LOG_LEVEL', parse: level },
+  // -- purge (per-policy availability keys) --
+  { key: 'availabilityKeyBase', flag: 'availability-key-base', env: 'UNWRAPD_AVAILABILITY_KEY_BASE', parse: keyBase },
 ] as const satisfies readonly Setting<keyof Config>[];
+
+// -- purge (per-policy availability keys) --
+function keyBase(raw: string): string {
+  if (!isKeyBase(raw)) throw new ConfigError(`availabilityKeyBase must be a key base (local:, pkcs11:token=<label>, https://<vault>/keys/), got "${raw.slice(0, 100)}"`);
+  return raw;
+}
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -249,6 +261,8 @@ export function loadConfig(flags: Record<string, string | undefined>, env: NodeJ
     pkcs11Token: (partial.pkcs11Token as string | undefined) ?? '',
     pkcs11PinFile: (partial.pkcs11PinFile as string | undefined) ?? '',
     logLevel: (partial.logLevel as LogLevel | undefined) ?? 'info',
+    // -- purge (per-policy availability keys) --
+    availabilityKeyBase: (partial.availabilityKeyBase as string | undefined) ?? 'local:',
   };
   validateListen(config.listen);
   validateFleet(config);

@@ -5,10 +5,11 @@ import { SecretKey } from '../crypto/secret-key.js';
 import { invalidArgument, UnwrapdError } from '../errors.js';
 import { unpinned } from '../providers/key-uri.js';
 import { isProviderError } from '../providers/provider-error.js';
-import type { RootKeyProvider } from '../providers/root-key-provider.js';
+import type { DestructionConfirmation, RootKeyProvider } from '../providers/root-key-provider.js';
 import type { PolicyRegistry } from '../registry/policy-registry.js';
 import type { RevocationGate } from '../revocation/revocation-gate.js';
 import { KEY_ROLES, type KeyRole, type KeyVersionRecord, type PolicyRecord, type WrappedCopyRecord } from '../registry/policy.js';
+import { availabilityKeysOf, describePolicies, otherPoliciesUsing } from './availability-keys.js';
 import { classify, CustomerKeysError, type KeyUnwrapper } from './key-unwrapper.js';
 
 export interface LifecycleOptions {
@@ -44,6 +45,8 @@ export interface PurgeReceipt {
   copiesDestroyed: number;
   forced: boolean;
   auditRecordHash: string;
+  /** The providers' confirmations that the policy's availability key(s) were destroyed. */
+  keyDestructions: DestructionConfirmation[];
 }
 
 /**
@@ -123,9 +126,13 @@ export class LifecycleService {
   }
 
   /**
-   * Cryptographic deletion: destroys every wrapped copy of every version (availability copies included) and
-   * leaves a tombstone. Refused unless the policy is revoked and the provider says both customer keys are
-   * inaccessible, or `force` is given with a reason. Irreversible.
+   * Cryptographic deletion: destroys the policy's availability key at its provider (so no copy wrapped under
+   * it, in a backup or in PostgreSQL's history, can be unwrapped again), then every wrapped copy of every
+   * version, and leaves a tombstone. Refused unless the policy is revoked and the provider says both
+   * customer keys are inaccessible, or `force` is given with a reason; refused while another policy uses
+   * the availability key (migrate it first). The key is destroyed before the tombstone is written, so a
+   * failure or crash between the two leaves a revoked (never a purged) policy, and a retry finishes.
+   * Irreversible.
    */
   async purge(req: OperatorRequest & { force: boolean; reason: string }): Promise<PurgeReceipt> {
     const policy = this.#get(req.tenant, req.id);
@@ -133,6 +140,7 @@ export class LifecycleService {
     if (policy.state !== 'revoked') throw new UnwrapdError('failed_precondition', `policy ${policy.tenant}/${policy.id} is ${policy.state}: revoke it before purging`);
     if (req.force && !req.reason) throw invalidArgument('purge with force needs a reason');
     if (!req.force) await this.#requireCustomerKeysInaccessible(policy, this.#signal(req.signal));
+    const keyDestructions = await this.#destroyAvailabilityKeys(policy, req);
     const now = this.#now().toISOString();
     const versionsDestroyed = policy.versions.length;
     const copiesDestroyed = policy.versions.reduce((n, v) => n + v.copies.length, 0);
@@ -146,9 +154,49 @@ export class LifecycleService {
     this.#o.cache.evictPolicy(policy.tenant, policy.id);
     const record = await this.#audit('policy.purged', req, {
       reason: req.reason,
-      details: { versionsDestroyed, copiesDestroyed, forced: req.force, receipt: 'irreversible: no wrapped copy of any intermediate-key version remains' },
+      details: {
+        versionsDestroyed,
+        copiesDestroyed,
+        forced: req.force,
+        availabilityKeysDestroyed: keyDestructions.map((d) => d.keyUri).join(' '),
+        receipt: 'irreversible: no wrapped copy of any intermediate-key version remains, and the availability key is destroyed',
+      },
     });
-    return { tenant: policy.tenant, id: policy.id, purgedAt: now, versionsDestroyed, copiesDestroyed, forced: req.force, auditRecordHash: record.hash };
+    return { tenant: policy.tenant, id: policy.id, purgedAt: now, versionsDestroyed, copiesDestroyed, forced: req.force, auditRecordHash: record.hash, keyDestructions };
+  }
+
+  /**
+   * Purge's crypto-shredding step: destroys every availability key the policy's copies are under, through
+   * its provider, each destruction audited. All are checked first: a key another (unpurged) policy uses is
+   * never destroyed, and the purge is refused until that policy no longer shares it.
+   */
+  async #destroyAvailabilityKeys(policy: PolicyRecord, req: OperatorRequest): Promise<DestructionConfirmation[]> {
+    const keys = availabilityKeysOf(policy);
+    const all = this.#o.registry.list();
+    for (const key of keys) {
+      const users = otherPoliciesUsing(all, key, policy);
+      if (users.length > 0) {
+        throw new UnwrapdError(
+          'failed_precondition',
+          `availability key ${key} is shared with ${describePolicies(users)}: purge destroys the policy's availability key, and that would break them. Give the policies their own keys first (unwrapd policy migrate-availability), then purge`,
+        );
+      }
+    }
+    const provider = this.#o.provider;
+    if (!provider.destroyKey) throw new UnwrapdError('failed_precondition', 'the root-key provider cannot destroy availability keys: purge would leave the key alive');
+    const signal = this.#signal(req.signal);
+    const done: DestructionConfirmation[] = [];
+    for (const key of keys) {
+      const confirmation = await provider.destroyKey(key, { signal }).catch((err: unknown) => {
+        if (!isProviderError(err)) throw err;
+        throw new UnwrapdError(err.kind === 'revoked' ? 'failed_precondition' : 'unavailable', `availability key ${key} could not be destroyed (${err.reason}): the policy stays revoked, not purged; retry the purge`, { cause: err });
+      });
+      await this.#audit('availability_key.destroyed', req, {
+        details: { keyUri: confirmation.keyUri, provider: confirmation.provider, action: confirmation.action, alreadyDestroyed: confirmation.alreadyDestroyed },
+      });
+      done.push(confirmation);
+    }
+    return done;
   }
 
   async evict(req: Omit<OperatorRequest, 'signal'>): Promise<number> {
