@@ -9,7 +9,8 @@ import type { DestructionConfirmation, RootKeyProvider } from '../providers/root
 import type { PolicyRegistry } from '../registry/policy-registry.js';
 import type { RevocationGate } from '../revocation/revocation-gate.js';
 import { KEY_ROLES, type KeyRole, type KeyVersionRecord, type PolicyRecord, type WrappedCopyRecord } from '../registry/policy.js';
-import { availabilityKeysOf, describePolicies, otherPoliciesUsing } from './availability-keys.js';
+import { isKeyBase } from '../providers/key-base.js';
+import { availabilityKeyHint, availabilityKeysOf, describePolicies, keyIdentity, otherPoliciesUsing } from './availability-keys.js';
 import { classify, CustomerKeysError, type KeyUnwrapper } from './key-unwrapper.js';
 
 export interface LifecycleOptions {
@@ -20,6 +21,8 @@ export interface LifecycleOptions {
   audit: AuditLog;
   gate: RevocationGate;
   providerTimeoutMs: number;
+  /** Where RollKey's `newAvailabilityKey` creates the key when it names no base (default `local:`). */
+  availabilityKeyBase?: string;
   now?: () => Date;
 }
 
@@ -64,12 +67,42 @@ export class LifecycleService {
     this.#now = opts.now ?? (() => new Date());
   }
 
-  /** Rewraps every intermediate-key version under a new version (or another key) for one role. */
-  async rollKey(req: OperatorRequest & RecoveryOption & { role: KeyRole; newKeyUri: string }): Promise<PolicyRecord> {
+  /**
+   * Rewraps every intermediate-key version under a new version (or another key) for one role. For the
+   * availability role, a key another policy uses is refused, and `newAvailabilityKey` first creates a key
+   * of the policy's own (migration of shared availability keys, docs/lifecycle.md).
+   */
+  async rollKey(req: OperatorRequest & RecoveryOption & { role: KeyRole; newKeyUri: string; newAvailabilityKey?: boolean }): Promise<PolicyRecord> {
     if (!KEY_ROLES.includes(req.role)) throw invalidArgument('role must be customer-a, customer-b or availability');
     checkRecovery(req);
+    if (req.newAvailabilityKey) return this.#rollToNewAvailabilityKey(req);
+    if (req.role === 'availability' && req.newKeyUri) this.#refuseSharedAvailabilityKey(req.newKeyUri, req);
     const policy = await this.#rollRoles(req, [req.role], req.newKeyUri ? { [req.role]: req.newKeyUri } : {});
     return policy;
+  }
+
+  /** RollKey's `newAvailabilityKey`: creates the policy's own key, then rolls the availability role to it. */
+  async #rollToNewAvailabilityKey(req: OperatorRequest & RecoveryOption & { role: KeyRole; newKeyUri: string }): Promise<PolicyRecord> {
+    if (req.role !== 'availability') throw invalidArgument('new_availability_key is for the availability role only');
+    if (req.newKeyUri && !isKeyBase(req.newKeyUri)) throw invalidArgument('with new_availability_key, new_key_uri is empty or a key base (local:, pkcs11:token=<label>, https://<vault>/keys/)');
+    this.#usable(req.tenant, req.id);
+    const provider = this.#o.provider;
+    if (!provider.createKey) throw new UnwrapdError('failed_precondition', 'the root-key provider cannot create availability keys');
+    const base = req.newKeyUri || (this.#o.availabilityKeyBase ?? 'local:');
+    const created = await this.#provider('availability', () => provider.createKey!(base, availabilityKeyHint(req.tenant, req.id), { signal: this.#signal(req.signal) }));
+    try {
+      return await this.#rollRoles(req, ['availability'], { availability: created.uri });
+    } catch (err) {
+      // Versions already rewrapped depend on the new key: it is kept, and the message says how to resume.
+      const message = err instanceof Error ? err.message : String(err);
+      throw new UnwrapdError(err instanceof UnwrapdError ? err.code : 'internal', `${message} (the new availability key ${created.uri} was created; resume with: unwrapd policy roll --tenant ${req.tenant} --id ${req.id} --role availability --key ${created.uri})`, { cause: err });
+    }
+  }
+
+  #refuseSharedAvailabilityKey(keyUri: string, self: { tenant: string; id: string }): void {
+    if (isKeyBase(keyUri)) throw invalidArgument('new_key_uri is a key base: set new_availability_key to create a key there');
+    const users = otherPoliciesUsing(this.#o.registry.list(), keyUri, self);
+    if (users.length > 0) throw new UnwrapdError('failed_precondition', `availability key ${keyIdentity(keyUri)} is already used by ${describePolicies(users)}: each policy needs its own availability key (purge destroys it)`);
   }
 
   /** Rewraps every version under the latest version of each of the three root keys. */

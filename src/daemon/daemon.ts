@@ -117,7 +117,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
   });
   const policies = new PolicyService({ registry, provider, audit, providerTimeoutMs: config.providerTimeoutMs, availabilityKeyBase: config.availabilityKeyBase });
   const gate = new RevocationGate();
-  const lifecycle = new LifecycleService({ registry, provider, unwrapper, cache, audit, gate, providerTimeoutMs: config.providerTimeoutMs });
+  const lifecycle = new LifecycleService({ registry, provider, unwrapper, cache, audit, gate, providerTimeoutMs: config.providerTimeoutMs, availabilityKeyBase: config.availabilityKeyBase });
   const crypto = new CryptoService({
     registry,
     cache,
