@@ -200,14 +200,17 @@ export class LifecycleService {
 
   /**
    * Purge's crypto-shredding step: destroys every availability key the policy's copies are under, through
-   * its provider, each destruction audited. All are checked first: a key another (unpurged) policy uses is
-   * never destroyed, and the purge is refused until that policy no longer shares it.
+   * its provider, each destruction audited. All are checked first: a key another active policy uses is
+   * never destroyed, and the purge is refused until that policy no longer shares it (migrate-availability).
+   * Other policies on the key that are revoked (a state they never leave but by purge) lose their
+   * availability-key reads now rather than at their own purge.
    */
   async #destroyAvailabilityKeys(policy: PolicyRecord, req: OperatorRequest): Promise<DestructionConfirmation[]> {
     const keys = availabilityKeysOf(policy);
     const all = this.#o.registry.list();
     for (const key of keys) {
-      const users = otherPoliciesUsing(all, key, policy);
+      // Revoked policies never become active again: one still on the key loses only its system reads before its own purge.
+      const users = otherPoliciesUsing(all, key, policy).filter((p) => p.state !== 'revoked');
       if (users.length > 0) {
         throw new UnwrapdError(
           'failed_precondition',

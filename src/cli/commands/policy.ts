@@ -134,6 +134,10 @@ async function migrateAvailability(rest: string[]): Promise<number> {
     for (const p of selected) if (!todo.includes(p) && shortState(p.state) !== 'purged') lines.push(`${p.tenant}/${p.id}: has its own availability key ${p.availabilityKey?.uri ?? ''}`);
     for (const p of todo) {
       const from = p.availabilityKey?.uri ?? '';
+      if (shortState(p.state) !== 'active' && shortState(p.state) !== 'rolling') {
+        lines.push(`${p.tenant}/${p.id}: ${shortState(p.state)}, not migrated (it keeps ${from}; purging it destroys that key once no active policy uses it)`);
+        continue;
+      }
       if (values['dry-run']) {
         lines.push(`${p.tenant}/${p.id}: would get its own availability key (now shares ${from})`);
         continue;
