@@ -38,7 +38,7 @@ import { testCa } from './test-ca.js';
  * - throttling: 429 `Throttled` with Retry-After (seconds).
  */
 
-export type VaultOp = 'create' | 'get' | 'update' | 'delete' | 'getDeleted' | 'versions' | 'wrapkey' | 'unwrapkey' | 'other';
+export type VaultOp = 'create' | 'get' | 'update' | 'delete' | 'getDeleted' | 'purgeDeleted' | 'versions' | 'wrapkey' | 'unwrapkey' | 'other';
 
 export type FaultAction =
   | { type: 'latency'; ms: number }
@@ -189,6 +189,13 @@ export class FakeKeyVault {
     record.deleted = Math.floor(Date.now() / 1000);
   }
 
+  /** Where a key is: `active`, soft-`deleted` (recoverable), or `absent` (purged, or never made). */
+  keyState(name: string): 'active' | 'deleted' | 'absent' {
+    const record = this.#keys.get(name);
+    if (!record) return 'absent';
+    return record.deleted === undefined ? 'active' : 'deleted';
+  }
+
   /** Removes the caller's access (403 AccessDenied on every request), to the whole vault or to some keys. */
   revokeAccess(...keyNames: string[]): void {
     if (keyNames.length === 0) this.#accessRevoked = 'all';
@@ -337,6 +344,13 @@ export class FakeKeyVault {
         }
         return [200, this.#deletedBundle(name, record, latest)];
       }
+      case 'purgeDeleted': {
+        // Purge: the key (every version, private keys included) leaves the vault for good.
+        const record = this.#keys.get(name);
+        if (!record || record.deleted === undefined) return [404, { error: { code: 'KeyNotFound', message: `Deleted Key not found: ${name}` } }];
+        this.#keys.delete(name);
+        return [204, undefined];
+      }
       case 'versions': {
         const record = this.#keys.get(name);
         if (!record || record.deleted !== undefined) return keyNotFound(name);
@@ -426,6 +440,7 @@ interface Route {
 function parseRoute(method: string, path: string): Route {
   const parts = path.split('/').slice(1); // ['keys', name, version?, action?]
   if (parts[0] === 'deletedkeys' && parts[1] && method === 'GET') return { op: 'getDeleted', key: parts[1] };
+  if (parts[0] === 'deletedkeys' && parts[1] && method === 'DELETE') return { op: 'purgeDeleted', key: parts[1] };
   if (parts[0] !== 'keys' || !parts[1]) return { op: 'other' };
   const key = decodeURIComponent(parts[1]);
   const rest = parts.slice(2);
