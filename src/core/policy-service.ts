@@ -74,7 +74,8 @@ export class PolicyService {
     if (base === undefined) refuseSharedAvailabilityKey(this.#o.registry.list(), pinned.availability, input);
     else pinned.availability = (await this.#createAvailabilityKey(base, input)).uri;
     try {
-      return await this.#createWithKeys(input, pinned, signal);
+      // A fresh deadline for the wraps: creating the key may have used most of the first one.
+      return await this.#createWithKeys(input, pinned, AbortSignal.any([input.signal, AbortSignal.timeout(this.#o.providerTimeoutMs)]));
     } catch (err) {
       if (base !== undefined) await this.#discardCreatedKey(pinned.availability);
       throw err;
