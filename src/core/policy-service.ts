@@ -75,7 +75,7 @@ export class PolicyService {
     else pinned.availability = (await this.#createAvailabilityKey(base, input)).uri;
     try {
       // A fresh deadline for the wraps: creating the key may have used most of the first one.
-      return await this.#createWithKeys(input, pinned, AbortSignal.any([input.signal, AbortSignal.timeout(this.#o.providerTimeoutMs)]));
+      return await this.#createWithKeys(input, pinned, AbortSignal.any([input.signal, AbortSignal.timeout(this.#o.providerTimeoutMs)]), base !== undefined);
     } catch (err) {
       if (base !== undefined) await this.#discardCreatedKey(pinned.availability);
       throw err;
@@ -101,7 +101,7 @@ export class PolicyService {
     await this.#o.provider.destroyKey?.(keyUri, { signal: AbortSignal.timeout(this.#o.providerTimeoutMs * 4) }).catch(() => undefined);
   }
 
-  async #createWithKeys(input: CreatePolicyInput, pinned: Record<KeyRole, string>, signal: AbortSignal): Promise<PolicyRecord> {
+  async #createWithKeys(input: CreatePolicyInput, pinned: Record<KeyRole, string>, signal: AbortSignal, availabilityKeyCreated: boolean): Promise<PolicyRecord> {
     const ik = SecretKey.copyFrom(randomBytes(32), true);
     let copies: WrappedCopyRecord[];
     try {
@@ -138,7 +138,7 @@ export class PolicyService {
       keyVersion: 1,
       requestId: input.requestId ?? '',
       actor: input.actor ?? 'local',
-      details: { mode: created.mode, 'customer-a': pinned['customer-a'], 'customer-b': pinned['customer-b'], availability: pinned.availability },
+      details: { mode: created.mode, 'customer-a': pinned['customer-a'], 'customer-b': pinned['customer-b'], availability: pinned.availability, availabilityKeyCreated },
     });
     return created;
   }

@@ -22,7 +22,8 @@ import { withFileLock } from '../storage/file-lock.js';
  *
  * Deletion is soft and irreversible: the key's record stays (its name is never reused, so a new key can
  * never be mistaken for the old one) but every version's private key is removed from the file. Each write
- * also overwrites the superseded file's bytes with zeros before unlinking it (best effort: a copy-on-write
+ * also overwrites the superseded file's bytes with zeros, through a handle opened before the atomic rename,
+ * and fsyncs them; `destroyKey` (Purge's crypto-shredding) reports that it did (best effort: a copy-on-write
  * filesystem, SSD wear levelling, backups or a hard link made by someone else can still hold old bytes;
  * put the keystore on an encrypted volume if that matters). The PEM text of a loaded key stays in this
  * process's memory (JS strings cannot be zeroed) until the snapshot holding it is dropped.
