@@ -180,3 +180,38 @@ test.serial('policies sharing an availability key (from before per-policy keys):
   t.is((await codeOf(d.client.decrypt({ tenant: 'demo', envelope: two, purpose: 'PURPOSE_SYSTEM' }))).code, grpc.status.FAILED_PRECONDITION);
   t.is((await d.client.decrypt({ tenant: 'demo', envelope: one })).plaintext.toString(), 'data of p-legacy-1', 'the migrated policy is untouched');
 });
+
+test.serial('the demo policy has an availability key of its own, shown by GetPolicy', async (t) => {
+  const demo = await d.client.getPolicy('demo', 'demo-mailbox');
+  t.regex(demo.availabilityKey!.uri, /^local:av-demo\.demo-mailbox-[0-9a-f]{12}\/1$/);
+  t.true(demo.versions.every((v) => v.copies.find((c) => c.role === 'availability')!.keyUri === demo.availabilityKey!.uri));
+});
+
+test.serial('a key created for a policy that then fails to be created is destroyed again', async (t) => {
+  d.provider.fail = (op, uri) => (op === 'wrap' && uri.startsWith('local:av-demo.p-wrap-fails-') ? providerError('server_error', uri, 'injected') : undefined);
+  try {
+    const err = await codeOf(d.client.createPolicy({ tenant: 'demo', id: 'p-wrap-fails', customerKeyA: 'local:purge-a', customerKeyB: 'local:purge-b' }));
+    t.is(err.code, grpc.status.UNAVAILABLE);
+  } finally {
+    d.provider.fail = undefined;
+  }
+  const leftovers = (await openLocalKeystore(d.config.keystorePath).list()).filter((k) => k.name.startsWith('av-demo.p-wrap-fails-'));
+  t.is(leftovers.length, 1);
+  t.true(leftovers[0]!.deleted, 'no live key is left behind');
+});
+
+test.serial('revoked policies still on a shared key do not block the purge: they lose their availability-key reads now', async (t) => {
+  const ks = openLocalKeystore(d.config.keystorePath);
+  await ks.createKey('legacy-revoked');
+  await purgePolicy('p-lr-1', 'local:legacy-revoked');
+  const base = d.daemon.registry.get('demo', 'p-lr-1')!;
+  await d.daemon.registry.create({ ...base, id: 'p-lr-2', name: 'p-lr-2', revision: 1 });
+  const envelope2 = (await d.client.encrypt({ tenant: 'demo', policyId: 'p-lr-2', plaintext: Buffer.from('two') })).envelope;
+  await d.client.revoke({ tenant: 'demo', id: 'p-lr-1' });
+  await d.client.revoke({ tenant: 'demo', id: 'p-lr-2' });
+  t.is((await d.client.decrypt({ tenant: 'demo', envelope: envelope2, purpose: 'PURPOSE_SYSTEM' })).plaintext.toString(), 'two');
+  const receipt = await d.client.purge({ tenant: 'demo', id: 'p-lr-1', force: true, reason: 'test' });
+  t.is(receipt.keyDestructions[0]!.keyUri, 'local:legacy-revoked');
+  t.is((await codeOf(d.client.decrypt({ tenant: 'demo', envelope: envelope2, purpose: 'PURPOSE_SYSTEM' }))).code, grpc.status.FAILED_PRECONDITION);
+  t.true((await d.client.purge({ tenant: 'demo', id: 'p-lr-2', force: true, reason: 'test' })).keyDestructions[0]!.alreadyDestroyed);
+});
