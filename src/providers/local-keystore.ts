@@ -339,7 +339,20 @@ function privateKeyOf(snapshot: Snapshot, name: string, v: VersionRecord, path: 
   return key;
 }
 
-async function generatePem(bits: KeyBits): Promise<string> {
+/**
+ * RSA generation runs on libuv's thread pool (4 threads by default), which file reads share: key
+ * generations are run one at a time per process, so that a burst of CreatePolicy calls (each creating an
+ * availability key) never holds every thread while keystore and registry reads wait behind it.
+ */
+let keygenQueue: Promise<unknown> = Promise.resolve();
+
+function generatePem(bits: KeyBits): Promise<string> {
+  const next = keygenQueue.then(() => generatePemNow(bits));
+  keygenQueue = next.catch(() => undefined);
+  return next;
+}
+
+async function generatePemNow(bits: KeyBits): Promise<string> {
   const { privateKey } = await generateKeyPairAsync('rsa', {
     modulusLength: bits,
     publicExponent: 0x10001,

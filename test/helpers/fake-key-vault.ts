@@ -73,6 +73,8 @@ export interface FakeKeyVaultOptions {
   tenantId?: string;
   /** RSA size of keys made by createKey without one (2048 keeps tests fast). */
   defaultBits?: number;
+  /** Largest RSA size the create API really generates (a larger key_size is generated at this size, to keep tests fast). */
+  maxCreateBits?: number;
 }
 
 interface KeyVersion {
@@ -103,6 +105,7 @@ export class FakeKeyVault {
   readonly #acceptedTokens: Set<string>;
   readonly #tenantId: string;
   readonly #defaultBits: number;
+  readonly #maxCreateBits: number;
   readonly #host: string;
   #port = 0;
   #accessRevoked: 'none' | 'all' | Set<string> = 'none';
@@ -115,6 +118,7 @@ export class FakeKeyVault {
     this.#acceptedTokens = new Set(opts.acceptedTokens ?? ['test-token']);
     this.#tenantId = opts.tenantId ?? '72f988bf-86f1-41af-91ab-2d7cd011db47';
     this.#defaultBits = opts.defaultBits ?? 2048;
+    this.#maxCreateBits = opts.maxCreateBits ?? Number.MAX_SAFE_INTEGER;
     this.#host = opts.host ?? '127.0.0.1';
     this.#server = createServer({ cert: ca.certPem, key: ca.keyPem }, (req, res) => {
       this.#handle(req, res).catch((err: unknown) => {
@@ -306,7 +310,7 @@ export class FakeKeyVault {
     const name = route.key ?? '';
     switch (route.op) {
       case 'create': {
-        const bits = typeof body.key_size === 'number' ? body.key_size : this.#defaultBits;
+        const bits = Math.min(typeof body.key_size === 'number' ? body.key_size : this.#defaultBits, this.#maxCreateBits);
         const kty = body.kty;
         if (kty !== 'RSA' && kty !== 'RSA-HSM') return badParameter(`unsupported key type ${String(kty)}`);
         const attributes = (body.attributes ?? {}) as { enabled?: boolean };
