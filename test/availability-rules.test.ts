@@ -32,7 +32,7 @@ async function policy(id: string, mode: 'mailbox' | 'files') {
     geo: mode === 'files' ? `geo-${id}` : '',
     customerKeyA: 'local:demo-customer-a',
     customerKeyB: 'local:demo-customer-b',
-    availabilityKey: 'local:demo-availability',
+    availabilityKey: '',
   });
   return (await d.client.encrypt({ tenant: 'demo', policyId: id, plaintext: Buffer.from(`content of ${id}`) })).envelope;
 }

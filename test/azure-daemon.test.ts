@@ -54,7 +54,7 @@ async function azurePolicy(id: string): Promise<{ keyA: string; keyB: string }> 
     mode: 'POLICY_MODE_MAILBOX',
     customerKeyA: vaultA.keyId(`${id}-a`), // unversioned: pinned at creation
     customerKeyB: vaultB.keyId(`${id}-b`),
-    availabilityKey: 'local:demo-availability',
+    availabilityKey: '',
   });
   const uris = JSON.stringify(policy);
   if (!uris.includes(vaultA.url) || !uris.includes(vaultB.url)) throw new Error('policy does not name the vault keys');

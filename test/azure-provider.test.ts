@@ -387,3 +387,41 @@ test('wrap needs a pinned version; resolve of a disabled key is refused', async 
   vault.setEnabled('unpinned', false);
   await rejectsWith(t, provider.resolve(vault.keyId('unpinned'), signal()), 'revoked', 'key_disabled');
 });
+
+test('createKey makes a policy its own key in the operator vault; destroyKey deletes and purges it, and a retry confirms it is gone', async (t) => {
+  // Its own vault, which generates 2048-bit keys when asked for 3072 (speed on a busy machine).
+  const vault = await FakeKeyVault.start({ maxCreateBits: 2048 });
+  t.teardown(() => vault.close());
+  const provider = providerFor(vault, { ...FAST, tryTimeoutMs: 30_000 });
+  const created = await provider.createKey!(`${vault.url}/keys/`, 'contoso.mailbox-1', { signal: AbortSignal.timeout(60_000) });
+  const name = /\/keys\/(av-contoso-mailbox-1-[0-9a-f]{12})\/[0-9a-f]+$/.exec(created.uri)?.[1];
+  t.truthy(name, created.uri);
+  t.is(vault.keyState(name!), 'active');
+  const ik = SecretKey.copyFrom(randomBytes(32));
+  const wrapped = await provider.wrap(created.uri, ik, { signal: AbortSignal.timeout(30_000) });
+  const back = await provider.unwrap(wrapped, { signal: AbortSignal.timeout(30_000) });
+  t.true(back.expose().equals(ik.expose()));
+  back.destroy();
+
+  // A purge failure (purge protection) is an error, never a confirmation; the key stays recoverable and a retry finishes.
+  vault.fault({ action: { type: 'status', status: 403, message: 'Operation purge is not allowed because purge protection is enabled' }, ops: ['purgeDeleted'], key: name!, times: 1 });
+  const refused = await t.throwsAsync<ProviderError>(provider.destroyKey!(created.uri, { signal: AbortSignal.timeout(60_000) }), { instanceOf: ProviderError });
+  t.regex(refused!.message, /refused to purge/);
+  t.is(vault.keyState(name!), 'deleted');
+
+  const confirmation = await provider.destroyKey!(created.uri, { signal: AbortSignal.timeout(60_000) });
+  t.is(confirmation.provider, 'azure-key-vault');
+  t.is(confirmation.keyUri, `${vault.url}/keys/${name!}`);
+  t.false(confirmation.alreadyDestroyed);
+  t.regex(confirmation.action, /purged from the vault/);
+  t.is(vault.keyState(name!), 'absent', 'purged: not even a deleted key is left');
+  t.is(vault.count('purgeDeleted', name!), 2);
+  await rejectsWithReason(t, provider.unwrap(wrapped, { signal: AbortSignal.timeout(30_000) }), 'key_not_found');
+  t.true((await provider.destroyKey!(created.uri, { signal: AbortSignal.timeout(60_000) })).alreadyDestroyed);
+  ik.destroy();
+});
+
+async function rejectsWithReason(t: ExecutionContext, work: Promise<unknown>, reason: ProviderErrorReason): Promise<void> {
+  const err = await t.throwsAsync<ProviderError>(work, { instanceOf: ProviderError });
+  t.is(err?.reason, reason, err?.message);
+}

@@ -33,7 +33,7 @@ test.before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'uwd-fleet-'));
   keystorePath = join(dir, 'keystore.json');
   const keystore = await openLocalKeystore(keystorePath);
-  await Promise.all(['fleet-a', 'fleet-b', 'fleet-avail'].map((k) => keystore.createKey(k)));
+  await Promise.all(['fleet-a', 'fleet-b'].map((k) => keystore.createKey(k)));
   const target = new URL(url);
   proxy = await startTcpProxy(target.hostname, Number(target.port));
   const env = {
@@ -65,7 +65,7 @@ async function createPolicy(via: FleetInstance, id: string): Promise<void> {
     mode: 'POLICY_MODE_MAILBOX',
     customerKeyA: 'local:fleet-a',
     customerKeyB: 'local:fleet-b',
-    availabilityKey: 'local:fleet-avail',
+    availabilityKey: '',
   });
   // Creation does not wait for the fleet (only restricting changes do): wait until every instance has it.
   for (const f of fleet) await eventuallyAsync(() => f.client.getPolicy(TENANT, id).then(() => true, () => false));

@@ -327,14 +327,14 @@ test('instrumented provider: counts calls per op and injects failures', async (t
   await inst.wrap('local:alpha/1', key, call());
   await Promise.all([inst.unwrap(wrapped, call()), inst.unwrap(wrapped, call())]);
   await inst.status('local:alpha/1', call());
-  t.deepEqual({ ...inst.counts }, { resolve: 1, wrap: 1, unwrap: 2, status: 1 });
+  t.deepEqual({ ...inst.counts }, { resolve: 1, wrap: 1, unwrap: 2, status: 1, createKey: 0, destroyKey: 0 });
 
   inst.fail = (op, uri) => (op === 'unwrap' ? providerError('throttled', uri, `${uri}: injected`) : undefined);
   await rejectsWith(t, inst.unwrap(wrapped, call()), 'unavailable', 'throttled');
   t.true((await inst.status('local:alpha/1', call())).usable);
   t.is(inst.counts.unwrap, 3, 'failed calls count too');
   inst.resetCounts();
-  t.deepEqual({ ...inst.counts }, { resolve: 0, wrap: 0, unwrap: 0, status: 0 });
+  t.deepEqual({ ...inst.counts }, { resolve: 0, wrap: 0, unwrap: 0, status: 0, createKey: 0, destroyKey: 0 });
 });
 
 test('instrumented provider: injected latency ends promptly when the caller aborts', async (t) => {

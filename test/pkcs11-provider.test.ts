@@ -157,3 +157,28 @@ test('pkcs11 URIs (RFC 7512 subset)', (t) => {
   const ref = { token: 'T;1', object: 'a=b', id: Buffer.from([0, 16]) };
   t.deepEqual(parsePkcs11Uri(formatPkcs11Uri(ref)), ref);
 });
+
+hsmTest('createKey makes a policy its own key pair on the token; destroyKey destroys it (C_DestroyObject) and a retry confirms it is gone', async (t) => {
+  const created = await provider.createKey!(`pkcs11:token=${token.label}`, 'contoso.mailbox-1', signal());
+  t.regex(created.uri, /^pkcs11:token=unwrapd-test;object=av-contoso\.mailbox-1-[0-9a-f]{12};id=(%[0-9a-f]{2}){16}$/);
+  t.is(created.algorithm, 'RSA-OAEP', 'SoftHSM: OAEP with SHA-1 only');
+  const ik = SecretKey.copyFrom(randomBytes(32));
+  const wrapped = await provider.wrap(created.uri, ik, signal());
+  const back = await provider.unwrap(wrapped, signal());
+  t.true(back.expose().equals(ik.expose()));
+  back.destroy();
+  t.not((await provider.createKey!('pkcs11:', 'contoso.mailbox-1', signal())).uri, created.uri, 'the default token; never the same key twice');
+
+  const confirmation = await provider.destroyKey!(created.uri, signal());
+  t.is(confirmation.provider, 'pkcs11');
+  t.is(confirmation.keyUri, created.uri);
+  t.false(confirmation.alreadyDestroyed);
+  t.regex(confirmation.action, /C_DestroyObject on 2 object\(s\)/);
+  await rejectsWith(t, provider.unwrap(wrapped, signal()), 'revoked', 'key_not_found');
+  // A fresh session (another process after a restart) does not find it either.
+  const fresh = createPkcs11Provider({ modulePath: token.module, defaultToken: token.label, pin: token.pin });
+  t.false((await fresh.status(created.uri, signal())).usable);
+  const again = await provider.destroyKey!(created.uri, signal());
+  t.true(again.alreadyDestroyed);
+  ik.destroy();
+});

@@ -17,7 +17,7 @@ const keystore = () => openLocalKeystore(d.config.keystorePath);
 test.serial('a roll: content encrypted before RollKey decrypts after it with the old customer key version disabled', async (t) => {
   await keystore().createKey('roll-a');
   await keystore().createKey('roll-b');
-  await d.client.createPolicy({ tenant: 'demo', id: 'roll', mode: 'POLICY_MODE_MAILBOX', customerKeyA: 'local:roll-a', customerKeyB: 'local:roll-b', availabilityKey: 'local:demo-availability' });
+  await d.client.createPolicy({ tenant: 'demo', id: 'roll', mode: 'POLICY_MODE_MAILBOX', customerKeyA: 'local:roll-a', customerKeyB: 'local:roll-b', availabilityKey: '' });
   const before = (await d.client.encrypt({ tenant: 'demo', policyId: 'roll', plaintext: Buffer.from('written before the roll') })).envelope;
   await d.client.rotateIntermediateKey({ tenant: 'demo', id: 'roll' }); // two versions to rewrap
   const v2 = (await d.client.encrypt({ tenant: 'demo', policyId: 'roll', plaintext: Buffer.from('v2') })).envelope;
@@ -61,8 +61,8 @@ test.serial('a roll keeps the old copies until the new ones unwrap correctly: a 
 });
 
 test.serial('Refresh rewraps every version under the latest version of each root key', async (t) => {
-  await createPolicy(d.client, 'refresh');
-  await keystore().rotateKey('demo-availability');
+  const created = await createPolicy(d.client, 'refresh');
+  await keystore().rotateKey(/^local:([^/]+)\//.exec(created.availabilityKey!.uri)![1]!);
   await keystore().rotateKey('demo-customer-a');
   const p = await d.client.refresh({ tenant: 'demo', id: 'refresh' });
   const uris = Object.fromEntries(p.versions[0]!.copies.map((c) => [c.role, c.keyUri]));

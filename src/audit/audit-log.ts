@@ -21,7 +21,8 @@ export type AuditType =
   /** A call refused for a missing role, tenant or policy grant (rate-limited: src/auth/denial-audit.ts). */
   | 'access.denied'
   /** An operator recovery refused because a customer key is revoked, or the policy is (issue 10). */
-  | 'recovery.refused';
+  | 'recovery.refused'
+  | 'availability_key.destroyed';
 
 export interface AuditFields {
   type: AuditType;

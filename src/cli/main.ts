@@ -13,14 +13,16 @@ const HELP = `unwrapd: customer-key encryption sidecar
 usage: unwrapd <command> [options]
 
   serve                      run the daemon (flags: --listen, --data-dir, --config, ... see docs/configuration.md)
-  policy create              --tenant T --id P --key-a URI --key-b URI --availability-key URI [--mode mailbox|files] [--geo G] [--name N]
+  policy create              --tenant T --id P --key-a URI --key-b URI [--availability-key URI|BASE] [--mode mailbox|files] [--geo G] [--name N]
+                             no --availability-key (or a base: local:, pkcs11:token=T, https://VAULT/keys/): the policy gets its own, created
   policy list                [--tenant T]
   policy show                --tenant T --id P
   policy roll                --tenant T --id P --role customer-a|customer-b|availability [--key URI] [--recovery --reason R]
   policy refresh             --tenant T --id P [--recovery --reason R]   rewrap under the latest root-key versions
   policy rotate              --tenant T --id P [--min-decrypt-version N]
   policy revoke              --tenant T --id P [--reason R]
-  policy purge               --tenant T --id P --yes [--force --reason R]   irreversible
+  policy purge               --tenant T --id P --yes [--force --reason R]   irreversible: destroys the policy's availability key
+  policy migrate-availability [--tenant T] [--id P] [--base BASE] [--dry-run]   give policies sharing an availability key their own
   encrypt                    --tenant T --policy P [--context k=v]... [--in FILE] [--out FILE] [--stream] [--quiet]
                              up to 1 MiB: one block; larger (or --stream): a segmented envelope, streamed
   decrypt                    --tenant T [--context k=v]... [--in FILE] [--out FILE] [--quiet]   either kind of envelope

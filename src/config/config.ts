@@ -4,6 +4,7 @@ import { parseAuthorizationTable, type AuthorizationEntry } from '../auth/author
 import { parseRoles } from '../auth/caller.js';
 import type { LogLevel } from '../log/logger.js';
 import { AZURE_CREDENTIAL_KINDS, type AzureCredentialKind } from '../providers/azure-credential.js';
+import { isKeyBase } from '../providers/key-base.js';
 
 /**
  * Daemon configuration. Each setting resolves in this order: command-line flag, environment variable,
@@ -108,6 +109,9 @@ export interface Config {
   authorization: AuthorizationEntry[];
   /** Access-denied audit records per caller identity per minute; beyond it, one summary says how many were suppressed. */
   denialAuditPerMinute: number;
+  // -- purge (per-policy availability keys) --
+  /** Where CreatePolicy creates a policy's own availability key when the request names none: a key base (`local:`, `pkcs11:token=<label>`, `https://<vault>/keys/`). */
+  availabilityKeyBase: string;
 }
 
 interface Setting<K extends keyof Config> {
@@ -219,7 +223,15 @@ const SETTINGS = [
   { key: 'socketGroup', flag: 'socket-group', env: 'UNWRAPD_SOCKET_GROUP', parse: str },
   { key: 'authorizationFile', flag: 'authorization-file', env: 'UNWRAPD_AUTHORIZATION_FILE', parse: str },
   { key: 'denialAuditPerMinute', flag: 'denial-audit-per-minute', env: 'UNWRAPD_DENIAL_AUDIT_PER_MINUTE', parse: int('denialAuditPerMinute', 1, 100_000) },
+  // -- purge (per-policy availability keys) --
+  { key: 'availabilityKeyBase', flag: 'availability-key-base', env: 'UNWRAPD_AVAILABILITY_KEY_BASE', parse: keyBase },
 ] as const satisfies readonly Setting<keyof Config>[];
+
+// -- purge (per-policy availability keys) --
+function keyBase(raw: string): string {
+  if (!isKeyBase(raw)) throw new ConfigError(`availabilityKeyBase must be a key base (local:, pkcs11:token=<label>, https://<vault>/keys/), got "${raw.slice(0, 100)}"`);
+  return raw;
+}
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -300,6 +312,8 @@ export function loadConfig(flags: Record<string, string | undefined>, env: NodeJ
     authorizationFile: (partial.authorizationFile as string | undefined) ?? '',
     authorization: [],
     denialAuditPerMinute: (partial.denialAuditPerMinute as number | undefined) ?? 60,
+    // -- purge (per-policy availability keys) --
+    availabilityKeyBase: (partial.availabilityKeyBase as string | undefined) ?? 'local:',
   };
   validateListen(config.listen);
   validateTrust(config, file.authorization);

@@ -5,10 +5,12 @@ import { SecretKey } from '../crypto/secret-key.js';
 import { invalidArgument, UnwrapdError } from '../errors.js';
 import { unpinned } from '../providers/key-uri.js';
 import { isProviderError } from '../providers/provider-error.js';
-import type { RootKeyProvider } from '../providers/root-key-provider.js';
+import type { DestructionConfirmation, RootKeyProvider } from '../providers/root-key-provider.js';
 import type { PolicyRegistry } from '../registry/policy-registry.js';
 import type { RevocationGate } from '../revocation/revocation-gate.js';
 import { KEY_ROLES, type KeyRole, type KeyVersionRecord, type PolicyRecord, type WrappedCopyRecord } from '../registry/policy.js';
+import { isKeyBase } from '../providers/key-base.js';
+import { availabilityKeyHint, availabilityKeysOf, describePolicies, keyIdentity, otherPoliciesUsing } from './availability-keys.js';
 import { classify, CustomerKeysError, type KeyUnwrapper } from './key-unwrapper.js';
 import { isServing } from './policy-state.js';
 
@@ -20,6 +22,8 @@ export interface LifecycleOptions {
   audit: AuditLog;
   gate: RevocationGate;
   providerTimeoutMs: number;
+  /** Where RollKey's `newAvailabilityKey` creates the key when it names no base (default `local:`). */
+  availabilityKeyBase?: string;
   now?: () => Date;
 }
 
@@ -45,6 +49,8 @@ export interface PurgeReceipt {
   copiesDestroyed: number;
   forced: boolean;
   auditRecordHash: string;
+  /** The providers' confirmations that the policy's availability key(s) were destroyed. */
+  keyDestructions: DestructionConfirmation[];
 }
 
 /**
@@ -62,12 +68,42 @@ export class LifecycleService {
     this.#now = opts.now ?? (() => new Date());
   }
 
-  /** Rewraps every intermediate-key version under a new version (or another key) for one role. */
-  async rollKey(req: OperatorRequest & RecoveryOption & { role: KeyRole; newKeyUri: string }): Promise<PolicyRecord> {
+  /**
+   * Rewraps every intermediate-key version under a new version (or another key) for one role. For the
+   * availability role, a key another policy uses is refused, and `newAvailabilityKey` first creates a key
+   * of the policy's own (migration of shared availability keys, docs/lifecycle.md).
+   */
+  async rollKey(req: OperatorRequest & RecoveryOption & { role: KeyRole; newKeyUri: string; newAvailabilityKey?: boolean }): Promise<PolicyRecord> {
     if (!KEY_ROLES.includes(req.role)) throw invalidArgument('role must be customer-a, customer-b or availability');
     checkRecovery(req);
+    if (req.newAvailabilityKey) return this.#rollToNewAvailabilityKey(req);
+    if (req.role === 'availability' && req.newKeyUri) this.#refuseSharedAvailabilityKey(req.newKeyUri, req);
     const policy = await this.#rollRoles(req, [req.role], req.newKeyUri ? { [req.role]: req.newKeyUri } : {});
     return policy;
+  }
+
+  /** RollKey's `newAvailabilityKey`: creates the policy's own key, then rolls the availability role to it. */
+  async #rollToNewAvailabilityKey(req: OperatorRequest & RecoveryOption & { role: KeyRole; newKeyUri: string }): Promise<PolicyRecord> {
+    if (req.role !== 'availability') throw invalidArgument('new_availability_key is for the availability role only');
+    if (req.newKeyUri && !isKeyBase(req.newKeyUri)) throw invalidArgument('with new_availability_key, new_key_uri is empty or a key base (local:, pkcs11:token=<label>, https://<vault>/keys/)');
+    this.#usable(req.tenant, req.id);
+    const provider = this.#o.provider;
+    if (!provider.createKey) throw new UnwrapdError('failed_precondition', 'the root-key provider cannot create availability keys');
+    const base = req.newKeyUri || (this.#o.availabilityKeyBase ?? 'local:');
+    const created = await this.#provider('availability', () => provider.createKey!(base, availabilityKeyHint(req.tenant, req.id), { signal: this.#signal(req.signal) }));
+    try {
+      return await this.#rollRoles(req, ['availability'], { availability: created.uri });
+    } catch (err) {
+      // Versions already rewrapped depend on the new key: it is kept, and the message says how to resume.
+      const message = err instanceof Error ? err.message : String(err);
+      throw new UnwrapdError(err instanceof UnwrapdError ? err.code : 'internal', `${message} (the new availability key ${created.uri} was created; resume with: unwrapd policy roll --tenant ${req.tenant} --id ${req.id} --role availability --key ${created.uri})`, { cause: err });
+    }
+  }
+
+  #refuseSharedAvailabilityKey(keyUri: string, self: { tenant: string; id: string }): void {
+    if (isKeyBase(keyUri)) throw invalidArgument('new_key_uri is a key base: set new_availability_key to create a key there');
+    const users = otherPoliciesUsing(this.#o.registry.list(), keyUri, self);
+    if (users.length > 0) throw new UnwrapdError('failed_precondition', `availability key ${keyIdentity(keyUri)} is already used by ${describePolicies(users)}: each policy needs its own availability key (purge destroys it)`);
   }
 
   /** Rewraps every version under the latest version of each of the three root keys. */
@@ -130,11 +166,14 @@ export class LifecycleService {
   }
 
   /**
-   * Cryptographic deletion: destroys every wrapped copy of every version (availability copies included) and
-   * leaves a tombstone. Refused unless the policy is revoked and the provider says both customer keys are
-   * inaccessible, or `force` is given with a reason. Irreversible. Idempotent: a purged policy gets a receipt
-   * that destroyed nothing (the first purge's receipt is in the audit log); concurrent Purges all succeed,
-   * one of them destroying.
+   * Cryptographic deletion: destroys the policy's availability key at its provider (so no copy wrapped under
+   * it, in a backup or in PostgreSQL's history, can be unwrapped again), then every wrapped copy of every
+   * version, and leaves a tombstone. Refused unless the policy is revoked and the provider says both
+   * customer keys are inaccessible, or `force` is given with a reason; refused while another policy uses
+   * the availability key (migrate it first). The key is destroyed before the tombstone is written, so a
+   * failure or crash between the two leaves a revoked (never a purged) policy, and a retry finishes.
+   * Irreversible. Idempotent: a purged policy gets a receipt that destroyed nothing (the first purge's
+   * receipt is in the audit log); concurrent Purges all succeed, one of them writing the tombstone.
    */
   async purge(req: OperatorRequest & { force: boolean; reason: string }): Promise<PurgeReceipt> {
     const policy = this.#get(req.tenant, req.id);
@@ -142,6 +181,7 @@ export class LifecycleService {
     if (policy.state !== 'revoked') throw new UnwrapdError('failed_precondition', `policy ${policy.tenant}/${policy.id} is ${policy.state}: revoke it before purging`);
     if (req.force && !req.reason) throw invalidArgument('purge with force needs a reason');
     if (!req.force) await this.#requireCustomerKeysInaccessible(policy, this.#signal(req.signal));
+    const keyDestructions = await this.#destroyAvailabilityKeys(policy, req);
     const now = this.#now().toISOString();
     let versionsDestroyed = 0;
     let copiesDestroyed = 0;
@@ -162,9 +202,52 @@ export class LifecycleService {
     if (!result.wrote) return alreadyPurged(result.policy, req.force);
     const record = await this.#audit('policy.purged', req, {
       reason: req.reason,
-      details: { versionsDestroyed, copiesDestroyed, forced: req.force, receipt: 'irreversible: no wrapped copy of any intermediate-key version remains' },
+      details: {
+        versionsDestroyed,
+        copiesDestroyed,
+        forced: req.force,
+        availabilityKeysDestroyed: keyDestructions.map((d) => d.keyUri).join(' '),
+        receipt: 'irreversible: no wrapped copy of any intermediate-key version remains, and the availability key is destroyed',
+      },
     });
-    return { tenant: policy.tenant, id: policy.id, purgedAt: now, versionsDestroyed, copiesDestroyed, forced: req.force, auditRecordHash: record.hash };
+    return { tenant: policy.tenant, id: policy.id, purgedAt: now, versionsDestroyed, copiesDestroyed, forced: req.force, auditRecordHash: record.hash, keyDestructions };
+  }
+
+  /**
+   * Purge's crypto-shredding step: destroys every availability key the policy's copies are under, through
+   * its provider, each destruction audited. All are checked first: a key another active policy uses is
+   * never destroyed, and the purge is refused until that policy no longer shares it (migrate-availability).
+   * Other policies on the key that are revoked (a state they never leave but by purge) lose their
+   * availability-key reads now rather than at their own purge.
+   */
+  async #destroyAvailabilityKeys(policy: PolicyRecord, req: OperatorRequest): Promise<DestructionConfirmation[]> {
+    const keys = availabilityKeysOf(policy);
+    const all = this.#o.registry.list();
+    for (const key of keys) {
+      // Revoked policies never become active again: one still on the key loses only its system reads before its own purge.
+      const users = otherPoliciesUsing(all, key, policy).filter((p) => p.state !== 'revoked');
+      if (users.length > 0) {
+        throw new UnwrapdError(
+          'failed_precondition',
+          `availability key ${key} is shared with ${describePolicies(users)}: purge destroys the policy's availability key, and that would break them. Give the policies their own keys first (unwrapd policy migrate-availability), then purge`,
+        );
+      }
+    }
+    const provider = this.#o.provider;
+    if (!provider.destroyKey) throw new UnwrapdError('failed_precondition', 'the root-key provider cannot destroy availability keys: purge would leave the key alive');
+    const signal = this.#signal(req.signal);
+    const done: DestructionConfirmation[] = [];
+    for (const key of keys) {
+      const confirmation = await provider.destroyKey(key, { signal }).catch((err: unknown) => {
+        if (!isProviderError(err)) throw err;
+        throw new UnwrapdError(err.kind === 'revoked' ? 'failed_precondition' : 'unavailable', `availability key ${key} could not be destroyed (${err.reason}): the policy stays revoked, not purged; retry the purge`, { cause: err });
+      });
+      await this.#audit('availability_key.destroyed', req, {
+        details: { keyUri: confirmation.keyUri, provider: confirmation.provider, action: confirmation.action, alreadyDestroyed: confirmation.alreadyDestroyed },
+      });
+      done.push(confirmation);
+    }
+    return done;
   }
 
   async evict(req: Omit<OperatorRequest, 'signal'>): Promise<number> {
@@ -383,7 +466,7 @@ function isRevisionConflict(err: unknown): boolean {
 }
 
 function alreadyPurged(policy: PolicyRecord, forced: boolean): PurgeReceipt {
-  return { tenant: policy.tenant, id: policy.id, purgedAt: policy.purgedAt ?? policy.updatedAt, versionsDestroyed: 0, copiesDestroyed: 0, forced, auditRecordHash: '' };
+  return { tenant: policy.tenant, id: policy.id, purgedAt: policy.purgedAt ?? policy.updatedAt, versionsDestroyed: 0, copiesDestroyed: 0, forced, auditRecordHash: '', keyDestructions: [] };
 }
 
 function checkRecovery(req: RecoveryOption): void {

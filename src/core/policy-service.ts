@@ -2,9 +2,11 @@ import { randomBytes } from 'node:crypto';
 import type { AuditLog } from '../audit/audit-log.js';
 import { SecretKey } from '../crypto/secret-key.js';
 import { invalidArgument, UnwrapdError } from '../errors.js';
+import { isKeyBase } from '../providers/key-base.js';
 import { isProviderError } from '../providers/provider-error.js';
 import type { RootKeyProvider } from '../providers/root-key-provider.js';
 import type { PolicyRegistry } from '../registry/policy-registry.js';
+import { availabilityKeyHint, describePolicies, keyIdentity, otherPoliciesUsing } from './availability-keys.js';
 import { ID_PATTERN, KEY_ROLES, type KeyRole, type PolicyMode, type PolicyRecord, type WrappedCopyRecord } from '../registry/policy.js';
 
 export interface CreatePolicyInput {
@@ -24,6 +26,8 @@ export interface PolicyServiceOptions {
   registry: PolicyRegistry;
   provider: RootKeyProvider;
   providerTimeoutMs: number;
+  /** Where a policy's own availability key is created when the request names none (default `local:`). */
+  availabilityKeyBase?: string;
   now?: () => Date;
 }
 
@@ -33,6 +37,10 @@ const MAX_NAME_LENGTH = 256;
 /**
  * Policy administration. Creating a policy pins each root key to its current version, generates a random
  * intermediate key, wraps it under all three root keys and stores only the wrapped copies.
+ *
+ * The availability key is the policy's own (purge destroys it, docs/lifecycle.md): an empty
+ * `availability` creates one under `availabilityKeyBase`, a key base (`local:`, `pkcs11:token=<label>`,
+ * `https://<vault>/keys/`) creates one there, and a key URI that another policy already uses is refused.
  */
 export class PolicyService {
   readonly #o: PolicyServiceOptions;
@@ -51,8 +59,10 @@ export class PolicyService {
     const signal = AbortSignal.any([input.signal, AbortSignal.timeout(this.#o.providerTimeoutMs)]);
     const pinned = {} as Record<KeyRole, string>;
     const algorithms = {} as Record<KeyRole, string>;
+    const base = this.#availabilityBase(input.keys.availability);
+    const resolvedRoles = base === undefined ? KEY_ROLES : KEY_ROLES.filter((r) => r !== 'availability');
     await Promise.all(
-      KEY_ROLES.map(async (role) => {
+      resolvedRoles.map(async (role) => {
         const resolved = await this.#providerCall(role, () => this.#o.provider.resolve(input.keys[role], { signal }));
         pinned[role] = resolved.uri;
         algorithms[role] = resolved.algorithm;
@@ -61,6 +71,37 @@ export class PolicyService {
     if (pinned['customer-a'] === pinned['customer-b']) {
       throw invalidArgument('customer key A and customer key B must be different keys');
     }
+    if (base === undefined) refuseSharedAvailabilityKey(this.#o.registry.list(), pinned.availability, input);
+    else pinned.availability = (await this.#createAvailabilityKey(base, input)).uri;
+    try {
+      // A fresh deadline for the wraps: creating the key may have used most of the first one.
+      return await this.#createWithKeys(input, pinned, AbortSignal.any([input.signal, AbortSignal.timeout(this.#o.providerTimeoutMs)]), base !== undefined);
+    } catch (err) {
+      if (base !== undefined) await this.#discardCreatedKey(pinned.availability);
+      throw err;
+    }
+  }
+
+  /** The key base to create the availability key under, or undefined when the request names a key. */
+  #availabilityBase(requested: string): string | undefined {
+    if (requested === '') return this.#o.availabilityKeyBase ?? 'local:';
+    return isKeyBase(requested) ? requested : undefined;
+  }
+
+  async #createAvailabilityKey(base: string, input: CreatePolicyInput) {
+    const provider = this.#o.provider;
+    if (!provider.createKey) throw new UnwrapdError('failed_precondition', 'the root-key provider cannot create availability keys: name one in availability_key');
+    // Key generation (RSA-3072) is slow, the more so on a busy machine: a longer deadline than a wrap's.
+    const signal = AbortSignal.any([input.signal, AbortSignal.timeout(this.#o.providerTimeoutMs * 4)]);
+    return this.#providerCall('availability', () => provider.createKey!(base, availabilityKeyHint(input.tenant, input.id), { signal }));
+  }
+
+  /** A key created for a policy that was then not created is destroyed again (best effort). */
+  async #discardCreatedKey(keyUri: string): Promise<void> {
+    await this.#o.provider.destroyKey?.(keyUri, { signal: AbortSignal.timeout(this.#o.providerTimeoutMs * 4) }).catch(() => undefined);
+  }
+
+  async #createWithKeys(input: CreatePolicyInput, pinned: Record<KeyRole, string>, signal: AbortSignal, availabilityKeyCreated: boolean): Promise<PolicyRecord> {
     const ik = SecretKey.copyFrom(randomBytes(32), true);
     let copies: WrappedCopyRecord[];
     try {
@@ -97,7 +138,7 @@ export class PolicyService {
       keyVersion: 1,
       requestId: input.requestId ?? '',
       actor: input.actor ?? 'local',
-      details: { mode: created.mode, 'customer-a': pinned['customer-a'], 'customer-b': pinned['customer-b'], availability: pinned.availability },
+      details: { mode: created.mode, 'customer-a': pinned['customer-a'], 'customer-b': pinned['customer-b'], availability: pinned.availability, availabilityKeyCreated },
     });
     return created;
   }
@@ -125,6 +166,16 @@ export class PolicyService {
   }
 }
 
+/** Each policy has its own availability key: one another (unpurged) policy uses is refused. */
+function refuseSharedAvailabilityKey(policies: readonly PolicyRecord[], keyUri: string, self: { tenant: string; id: string }): void {
+  const users = otherPoliciesUsing(policies, keyUri, self);
+  if (users.length === 0) return;
+  throw new UnwrapdError(
+    'failed_precondition',
+    `availability key ${keyIdentity(keyUri)} is already used by ${describePolicies(users)}: each policy needs its own availability key (purge destroys it). Leave availability_key empty, or give a key base such as local:, to create one`,
+  );
+}
+
 function validateCreate(input: CreatePolicyInput): void {
   if (!ID_PATTERN.test(input.tenant)) throw invalidArgument('tenant must be 1-64 characters of A-Z a-z 0-9 . _ - and start with a letter or digit');
   if (!ID_PATTERN.test(input.id)) throw invalidArgument('policy id must be 1-64 characters of A-Z a-z 0-9 . _ - and start with a letter or digit');
@@ -134,6 +185,7 @@ function validateCreate(input: CreatePolicyInput): void {
   if (input.geo && !GEO_PATTERN.test(input.geo)) throw invalidArgument('geo must be 1-32 characters of A-Z a-z 0-9 -');
   for (const role of KEY_ROLES) {
     const uri = input.keys[role];
+    if (!uri && role === 'availability') continue; // created for the policy
     if (!uri) throw invalidArgument(`${role} key is required`);
     if (uri.length > 1024 || !/^[a-z][a-z0-9+.-]*:/.test(uri)) throw invalidArgument(`${role} key must be a provider URI such as local:name or https://vault/keys/name`);
   }

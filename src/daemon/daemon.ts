@@ -139,9 +139,9 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
       log.warn('fallback to availability key', { tenant: use.policy.tenant, policy: use.policy.id, version: use.version, request_id: use.requestId, reason: use.reason });
     },
   });
-  const policies = new PolicyService({ registry, provider, audit, providerTimeoutMs: config.providerTimeoutMs });
+  const policies = new PolicyService({ registry, provider, audit, providerTimeoutMs: config.providerTimeoutMs, availabilityKeyBase: config.availabilityKeyBase });
   const gate = new RevocationGate();
-  const lifecycle = new LifecycleService({ registry, provider, unwrapper, cache, audit, gate, providerTimeoutMs: config.providerTimeoutMs });
+  const lifecycle = new LifecycleService({ registry, provider, unwrapper, cache, audit, gate, providerTimeoutMs: config.providerTimeoutMs, availabilityKeyBase: config.availabilityKeyBase });
   const crypto = new CryptoService({
     registry,
     cache,

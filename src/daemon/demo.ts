@@ -5,11 +5,13 @@ import type { PolicyRegistry } from '../registry/policy-registry.js';
 
 export const DEMO_TENANT = 'demo';
 export const DEMO_POLICY = 'demo-mailbox';
-export const DEMO_KEYS = { 'customer-a': 'demo-customer-a', 'customer-b': 'demo-customer-b', availability: 'demo-availability' } as const;
+/** The demo's customer keys. Its availability key is its own, created with the policy (availabilityKeyBase). */
+export const DEMO_KEYS = { 'customer-a': 'demo-customer-a', 'customer-b': 'demo-customer-b' } as const;
 
 /**
- * First run on the embedded default: local root keys and one mailbox-mode policy, so that a newcomer can
- * encrypt something with nothing else installed. Idempotent: an existing key or policy is left as it is.
+ * First run on the embedded default: local customer keys and one mailbox-mode policy with its own
+ * availability key, so that a newcomer can encrypt something with nothing else installed. Idempotent: an
+ * existing key or policy is left as it is.
  */
 export async function ensureDemo(keystorePath: string, registry: PolicyRegistry, policies: PolicyService, log: Logger): Promise<boolean> {
   if (registry.get(DEMO_TENANT, DEMO_POLICY)) return false;
@@ -27,7 +29,7 @@ export async function ensureDemo(keystorePath: string, registry: PolicyRegistry,
     name: 'Demo mailbox policy',
     mode: 'mailbox',
     geo: '',
-    keys: { 'customer-a': `local:${DEMO_KEYS['customer-a']}`, 'customer-b': `local:${DEMO_KEYS['customer-b']}`, availability: `local:${DEMO_KEYS.availability}` },
+    keys: { 'customer-a': `local:${DEMO_KEYS['customer-a']}`, 'customer-b': `local:${DEMO_KEYS['customer-b']}`, availability: '' },
     signal: AbortSignal.timeout(60_000),
   });
   log.info('created demo policy', { tenant: DEMO_TENANT, policy: DEMO_POLICY });

@@ -9,6 +9,7 @@ import type { EvictResponse as _unwrapd_v1_EvictResponse, EvictResponse__Output 
 import type { FeedStatus as _unwrapd_v1_FeedStatus, FeedStatus__Output as _unwrapd_v1_FeedStatus__Output } from './unwrapd/v1/FeedStatus.js';
 import type { GetPolicyRequest as _unwrapd_v1_GetPolicyRequest, GetPolicyRequest__Output as _unwrapd_v1_GetPolicyRequest__Output } from './unwrapd/v1/GetPolicyRequest.js';
 import type { GetStatusRequest as _unwrapd_v1_GetStatusRequest, GetStatusRequest__Output as _unwrapd_v1_GetStatusRequest__Output } from './unwrapd/v1/GetStatusRequest.js';
+import type { KeyDestruction as _unwrapd_v1_KeyDestruction, KeyDestruction__Output as _unwrapd_v1_KeyDestruction__Output } from './unwrapd/v1/KeyDestruction.js';
 import type { KeyReference as _unwrapd_v1_KeyReference, KeyReference__Output as _unwrapd_v1_KeyReference__Output } from './unwrapd/v1/KeyReference.js';
 import type { KeyVersion as _unwrapd_v1_KeyVersion, KeyVersion__Output as _unwrapd_v1_KeyVersion__Output } from './unwrapd/v1/KeyVersion.js';
 import type { ListPoliciesRequest as _unwrapd_v1_ListPoliciesRequest, ListPoliciesRequest__Output as _unwrapd_v1_ListPoliciesRequest__Output } from './unwrapd/v1/ListPoliciesRequest.js';
@@ -41,6 +42,7 @@ export interface ProtoGrpcType {
       FeedStatus: MessageTypeDefinition<_unwrapd_v1_FeedStatus, _unwrapd_v1_FeedStatus__Output>
       GetPolicyRequest: MessageTypeDefinition<_unwrapd_v1_GetPolicyRequest, _unwrapd_v1_GetPolicyRequest__Output>
       GetStatusRequest: MessageTypeDefinition<_unwrapd_v1_GetStatusRequest, _unwrapd_v1_GetStatusRequest__Output>
+      KeyDestruction: MessageTypeDefinition<_unwrapd_v1_KeyDestruction, _unwrapd_v1_KeyDestruction__Output>
       KeyReference: MessageTypeDefinition<_unwrapd_v1_KeyReference, _unwrapd_v1_KeyReference__Output>
       KeyVersion: MessageTypeDefinition<_unwrapd_v1_KeyVersion, _unwrapd_v1_KeyVersion__Output>
       ListPoliciesRequest: MessageTypeDefinition<_unwrapd_v1_ListPoliciesRequest, _unwrapd_v1_ListPoliciesRequest__Output>

@@ -6,7 +6,9 @@ import { classifyingCredential, createAzureCredential, type AzureCredentialKind 
 import { abortReason, classifyAzureError } from './azure-errors.js';
 import { perTryTimeoutPolicy, retryAfterPolicy } from './azure-pipeline.js';
 import { isProviderError, providerError, type ProviderError } from './provider-error.js';
-import type { CallOptions, KeyStatus, ResolvedKey, RootKeyProvider, WrappedKey } from './root-key-provider.js';
+import { randomBytes } from 'node:crypto';
+import { isKeyBase, keyNameFromHint } from './key-base.js';
+import type { CallOptions, DestructionConfirmation, KeyStatus, ResolvedKey, RootKeyProvider, WrappedKey } from './root-key-provider.js';
 import { raceAbort } from './race-abort.js';
 
 /**
@@ -37,6 +39,13 @@ import { raceAbort } from './race-abort.js';
  * public and sovereign Key Vault and managed HSM domains); any other https URI is `key_not_found`. With the
  * SDK's challenge-resource check on (the default), a token is only ever sent to a host inside the domain
  * the vault's challenge names, so a policy cannot be pointed at a server that harvests tokens.
+ *
+ * Availability keys of their own: createKey (base `https://<vault>/keys/`) creates an RSA-3072 key (RSA-HSM
+ * on a managed HSM) permitting only wrapKey and unwrapKey, named after the policy with a random suffix
+ * (permission keys/create). destroyKey deletes it, waits until the vault lists it as deleted, purges it,
+ * and checks that neither GET nor GET deleted finds it (permissions keys/delete, keys/purge, keys/get). A
+ * vault with purge protection refuses the purge until its retention period ends: the purge then fails,
+ * and the policy stays revoked (docs/providers.md).
  *
  * Errors are classified by src/providers/azure-errors.ts.
  */
@@ -278,12 +287,73 @@ export function createAzureKeyVaultProvider(opts: AzureProviderOptions = {}): Ro
       }
     },
 
+    async createKey(baseUri: string, nameHint: string, { signal }: CallOptions): Promise<ResolvedKey> {
+      if (!isKeyBase(baseUri) || !baseUri.startsWith('https://')) throw providerError('key_not_found', baseUri, `${baseUri}: not a Key Vault key base (expected https://<vault>/keys/)`);
+      const name = keyNameFromHint(nameHint, randomBytes(6).toString('hex'), { allowed: /[0-9A-Za-z-]/, max: 127 });
+      const ref = parse(`${new URL(baseUri).origin}/keys/${name}`, false);
+      const client = await call(ref.vaultUrl, signal, () => keyClient(ref));
+      const hsm = /\.managedhsm\./.test(ref.vaultUrl);
+      const key = await call(formatAzureKeyId(ref), signal, (abortSignal) => client.createRsaKey(name, { keySize: 3072, keyOps: ['wrapKey', 'unwrapKey'], hsm, abortSignal }));
+      const version = key.properties.version;
+      if (!version || !VERSION_PATTERN.test(version)) throw providerError('unknown', formatAzureKeyId(ref), `${formatAzureKeyId(ref)}: the vault returned no usable key version`);
+      return { uri: formatAzureKeyId({ ...ref, version }), algorithm: AZURE_WRAP_ALGORITHM };
+    },
+
+    async destroyKey(keyUri: string, { signal }: CallOptions): Promise<DestructionConfirmation> {
+      const { version: _version, ...ref } = parse(keyUri, false);
+      const id = formatAzureKeyId(ref);
+      const client = await call(id, signal, () => keyClient(ref));
+      const exists = await found(() => call(id, signal, (abortSignal) => client.getKey(ref.name, { abortSignal })));
+      const deleted = exists ? false : await found(() => call(id, signal, (abortSignal) => client.getDeletedKey(ref.name, { abortSignal })));
+      if (!exists && !deleted) {
+        return { provider: 'azure-key-vault', keyUri: id, action: 'already destroyed: the vault has it neither as a key nor as a deleted key', destroyedAt: new Date().toISOString(), alreadyDestroyed: true };
+      }
+      if (exists) {
+        const poller = await call(id, signal, (abortSignal) => client.beginDeleteKey(ref.name, { abortSignal, intervalInMs: 250 }));
+        await call(id, signal, (abortSignal) => poller.pollUntilDone({ abortSignal }));
+      }
+      await purgeWhenDeleted(client, ref.name, id, signal);
+      return {
+        provider: 'azure-key-vault',
+        keyUri: id,
+        action: `${exists ? 'deleted and ' : ''}purged from the vault (every version); GET and GET deleted answer 404`,
+        destroyedAt: new Date().toISOString(),
+        alreadyDestroyed: false,
+      };
+    },
+
     async close(): Promise<void> {
       closed = true;
       keyClients.clear();
       cryptoClients.clear();
     },
   };
+
+  /** Purges a soft-deleted key (a vault may answer 409 while the deletion is still in progress), then checks it is gone. */
+  async function purgeWhenDeleted(client: KeyClient, name: string, id: string, signal: AbortSignal): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await call(id, signal, (abortSignal) => client.purgeDeletedKey(name, { abortSignal }));
+        break;
+      } catch (err) {
+        const status = (err as { cause?: { statusCode?: number } }).cause?.statusCode;
+        if (status === 409 && attempt < 20 && !signal.aborted) {
+          await new Promise((r) => setTimeout(r, 250));
+          continue;
+        }
+        if (isProviderError(err) && err.reason === 'access_denied') {
+          throw providerError('access_denied', id, `${id}: the vault refused to purge the deleted key (purge protection on, or no keys/purge permission): it stays recoverable, so the purge cannot complete`, err);
+        }
+        throw err;
+      }
+    }
+    for (let attempt = 0; ; attempt++) {
+      const still = await found(() => call(id, signal, (abortSignal) => client.getDeletedKey(name, { abortSignal })));
+      if (!still) return;
+      if (attempt >= 20 || signal.aborted) throw providerError('server_error', id, `${id}: the vault still lists the key as deleted after the purge`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
 
   async function refineNotFound(ref: AzureKeyRef, keyUri: string, signal: AbortSignal, notFound: ProviderError): Promise<ProviderError> {
     try {
@@ -293,6 +363,17 @@ export function createAzureKeyVaultProvider(opts: AzureProviderOptions = {}): Ro
     } catch {
       return notFound;
     }
+  }
+}
+
+/** Whether `get` finds it: false on key_not_found (404), true on success; other failures are thrown. */
+async function found(get: () => Promise<unknown>): Promise<boolean> {
+  try {
+    await get();
+    return true;
+  } catch (err) {
+    if (isProviderError(err) && err.reason === 'key_not_found') return false;
+    throw err;
   }
 }
 

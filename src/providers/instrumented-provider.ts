@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { SecretKey } from '../crypto/secret-key.js';
 import { providerError, type ProviderError } from './provider-error.js';
-import type { CallOptions, KeyStatus, ResolvedKey, RootKeyProvider, WrappedKey } from './root-key-provider.js';
+import type { CallOptions, DestructionConfirmation, KeyStatus, ResolvedKey, RootKeyProvider, WrappedKey } from './root-key-provider.js';
 
 /**
  * A RootKeyProvider wrapper for tests and benchmarks: counts calls per operation, adds latency that
@@ -9,7 +9,7 @@ import type { CallOptions, KeyStatus, ResolvedKey, RootKeyProvider, WrappedKey }
  * then succeeds, fails or is aborted), waits `latencyMs`, asks `fail`, and only then reaches the inner
  * provider. `latencyMs` and `fail` may be changed between calls.
  */
-export type ProviderOp = 'resolve' | 'wrap' | 'unwrap' | 'status';
+export type ProviderOp = 'resolve' | 'wrap' | 'unwrap' | 'status' | 'createKey' | 'destroyKey';
 
 export type FailureInjector = (op: ProviderOp, keyUri: string) => ProviderError | undefined;
 
@@ -34,8 +34,8 @@ export interface InstrumentedProvider extends RootKeyProvider {
 }
 
 export function instrumentProvider(inner: RootKeyProvider, opts: InstrumentOptions = {}): InstrumentedProvider {
-  const counts: Record<ProviderOp, number> = { resolve: 0, wrap: 0, unwrap: 0, status: 0 };
-  const aborted: Record<ProviderOp, number> = { resolve: 0, wrap: 0, unwrap: 0, status: 0 };
+  const counts: Record<ProviderOp, number> = { resolve: 0, wrap: 0, unwrap: 0, status: 0, createKey: 0, destroyKey: 0 };
+  const aborted: Record<ProviderOp, number> = { resolve: 0, wrap: 0, unwrap: 0, status: 0, createKey: 0, destroyKey: 0 };
 
   async function before(op: ProviderOp, keyUri: string, signal: AbortSignal): Promise<void> {
     counts[op]++;
@@ -80,6 +80,16 @@ export function instrumentProvider(inner: RootKeyProvider, opts: InstrumentOptio
     async status(keyUri: string, callOpts: CallOptions): Promise<KeyStatus> {
       await before('status', keyUri, callOpts.signal);
       return inner.status(keyUri, callOpts);
+    },
+    async createKey(baseUri: string, nameHint: string, callOpts: CallOptions): Promise<ResolvedKey> {
+      await before('createKey', baseUri, callOpts.signal);
+      if (!inner.createKey) throw providerError('unknown', baseUri, `${baseUri}: the provider cannot create keys`);
+      return inner.createKey(baseUri, nameHint, callOpts);
+    },
+    async destroyKey(keyUri: string, callOpts: CallOptions): Promise<DestructionConfirmation> {
+      await before('destroyKey', keyUri, callOpts.signal);
+      if (!inner.destroyKey) throw providerError('unknown', keyUri, `${keyUri}: the provider cannot destroy keys`);
+      return inner.destroyKey(keyUri, callOpts);
     },
     close(): Promise<void> {
       return inner.close();

@@ -22,7 +22,8 @@ import { withFileLock } from '../storage/file-lock.js';
  *
  * Deletion is soft and irreversible: the key's record stays (its name is never reused, so a new key can
  * never be mistaken for the old one) but every version's private key is removed from the file. Each write
- * also overwrites the superseded file's bytes with zeros before unlinking it (best effort: a copy-on-write
+ * also overwrites the superseded file's bytes with zeros, through a handle opened before the atomic rename,
+ * and fsyncs them; `destroyKey` (Purge's crypto-shredding) reports that it did (best effort: a copy-on-write
  * filesystem, SSD wear levelling, backups or a hard link made by someone else can still hold old bytes;
  * put the keystore on an encrypted volume if that matters). The PEM text of a loaded key stays in this
  * process's memory (JS strings cannot be zeroed) until the snapshot holding it is dropped.
@@ -82,6 +83,11 @@ export interface LocalKeystore {
   setEnabled(name: string, enabled: boolean, version?: number): Promise<KeyInfo>;
   /** Soft delete: marks the key deleted and removes every version's private key. Irreversible; idempotent. */
   deleteKey(name: string): Promise<KeyInfo>;
+  /**
+   * deleteKey for crypto-shredding: says whether the key was already deleted, and whether the superseded
+   * keystore file (the last one holding the private key) was overwritten with zeros and fsynced.
+   */
+  destroyKey(name: string): Promise<{ info: KeyInfo; alreadyDeleted: boolean; scrubbedBytes: number }>;
   list(): Promise<KeyInfo[]>;
   /**
    * One version: the given one, or without `version` the latest enabled one (or the latest, when none is
@@ -157,13 +163,17 @@ export function openLocalKeystore(path: string, opts: LocalKeystoreOptions = {})
   }
 
   async function mutate<T>(change: (keys: KeyMap) => T): Promise<T> {
+    return (await mutateScrubbing(change)).result;
+  }
+
+  async function mutateScrubbing<T>(change: (keys: KeyMap) => T): Promise<{ result: T; scrubbedBytes: number }> {
     await mkdir(dirname(path), { recursive: true, mode: 0o700 });
     return withFileLock(`${path}.lock`, async () => {
       const keys = (await load()).keys;
       const result = change(keys);
-      await replaceScrubbing(path, serialize(keys));
+      const scrubbedBytes = await replaceScrubbing(path, serialize(keys));
       cached = undefined;
-      return result;
+      return { result, scrubbedBytes };
     });
   }
 
@@ -216,6 +226,17 @@ export function openLocalKeystore(path: string, opts: LocalKeystoreOptions = {})
         for (const v of record.versions) delete v.privateKeyPem;
         return toInfo(name, record);
       });
+    },
+
+    async destroyKey(name) {
+      const { result, scrubbedBytes } = await mutateScrubbing((keys) => {
+        const record = mustFind(keys, name, path);
+        const alreadyDeleted = record.deleted !== undefined && record.versions.every((v) => v.privateKeyPem === undefined);
+        if (record.deleted === undefined) record.deleted = now().toISOString();
+        for (const v of record.versions) delete v.privateKeyPem;
+        return { info: toInfo(name, record), alreadyDeleted };
+      });
+      return { ...result, scrubbedBytes };
     },
 
     async list() {
@@ -318,7 +339,20 @@ function privateKeyOf(snapshot: Snapshot, name: string, v: VersionRecord, path: 
   return key;
 }
 
-async function generatePem(bits: KeyBits): Promise<string> {
+/**
+ * RSA generation runs on libuv's thread pool (4 threads by default), which file reads share: key
+ * generations are run one at a time per process, so that a burst of CreatePolicy calls (each creating an
+ * availability key) never holds every thread while keystore and registry reads wait behind it.
+ */
+let keygenQueue: Promise<unknown> = Promise.resolve();
+
+function generatePem(bits: KeyBits): Promise<string> {
+  const next = keygenQueue.then(() => generatePemNow(bits));
+  keygenQueue = next.catch(() => undefined);
+  return next;
+}
+
+async function generatePemNow(bits: KeyBits): Promise<string> {
   const { privateKey } = await generateKeyPairAsync('rsa', {
     modulusLength: bits,
     publicExponent: 0x10001,
@@ -360,20 +394,40 @@ function serialize(keys: KeyMap): string {
   return `${JSON.stringify({ format: KEYSTORE_FORMAT, keys: Object.fromEntries(sorted) }, null, 2)}\n`;
 }
 
-/** Replaces the file atomically, then overwrites the superseded copy with zeros (see the header comment). */
-async function replaceScrubbing(path: string, data: string): Promise<void> {
+/**
+ * Replaces the file atomically, then overwrites the superseded copy with zeros (see the header comment).
+ * The old file is kept open across the rename, so its inode is overwritten (and fsynced) through that
+ * handle even where hard links are not possible; a hard link aside also lets the next writer scrub it if
+ * this process dies between the rename and the overwrite. Returns how many bytes were overwritten.
+ */
+async function replaceScrubbing(path: string, data: string): Promise<number> {
   const dir = dirname(path);
   const prefix = `.${basename(path)}.superseded.`;
   await sweepSuperseded(path, dir, prefix); // left by a crash; we hold the lock, so no writer is mid-way
+  const old = await open(path, 'r+').catch(() => undefined); // no file yet: nothing to scrub
   const aside = join(dir, `${prefix}${process.pid}.${randomBytes(6).toString('hex')}`);
-  const kept = await link(path, aside).then(() => true, () => false); // no file yet, or no hard links: skip
+  const kept = old ? await link(path, aside).then(() => true, () => false) : false; // no hard links: the handle still scrubs
   try {
-    await writeFileAtomic(path, data, 0o600);
-  } catch (err) {
-    if (kept) await unlink(aside).catch(() => {}); // still the live file: never scrub it
-    throw err;
+    try {
+      await writeFileAtomic(path, data, 0o600);
+    } catch (err) {
+      if (kept) await unlink(aside).catch(() => {}); // still the live file: never scrub it
+      throw err;
+    }
+    const scrubbed = old ? await zeroFile(old) : 0;
+    if (kept) await unlink(aside).catch(() => {});
+    return scrubbed;
+  } finally {
+    await old?.close().catch(() => {});
   }
-  if (kept) await scrub(path, aside);
+}
+
+/** Overwrites the whole file behind `fh` with zeros and fsyncs it; returns the bytes overwritten. */
+async function zeroFile(fh: FileHandle): Promise<number> {
+  const { size } = await fh.stat();
+  if (size > 0) await fh.write(Buffer.alloc(size), 0, size, 0);
+  await fh.sync();
+  return size;
 }
 
 async function sweepSuperseded(path: string, dir: string, prefix: string): Promise<void> {

@@ -4,7 +4,9 @@ import type { SecretKey } from '../crypto/secret-key.js';
 import { isUnwrapdError } from '../errors.js';
 import { KEY_NAME_PATTERN, openLocalKeystore, type KeyVersionEntry } from './local-keystore.js';
 import { isProviderError, providerError, type ProviderError } from './provider-error.js';
-import type { CallOptions, KeyStatus, ResolvedKey, RootKeyProvider, WrappedKey } from './root-key-provider.js';
+import { randomBytes } from 'node:crypto';
+import { isKeyBase, keyNameFromHint } from './key-base.js';
+import type { CallOptions, DestructionConfirmation, KeyStatus, ResolvedKey, RootKeyProvider, WrappedKey } from './root-key-provider.js';
 import { raceAbort } from './race-abort.js';
 
 /**
@@ -17,6 +19,10 @@ import { raceAbort } from './race-abort.js';
  * Classification: missing key or version -> key_not_found; disabled -> key_disabled; deleted ->
  * key_deleted; the key refuses the ciphertext -> unwrap_rejected; keystore unreadable, malformed or with
  * unsafe permissions -> server_error (unavailable); caller's signal aborted -> aborted (unavailable).
+ *
+ * createKey (base `local:`) generates a new RSA-3072 key named after the hint with a random suffix.
+ * destroyKey deletes the key (every version's private key leaves the file; the name is never reused) and
+ * overwrites the superseded keystore file with zeros (src/providers/local-keystore.ts).
  */
 export const LOCAL_SCHEME = 'local';
 export const LOCAL_WRAP_ALGORITHM = 'RSA-OAEP-256';
@@ -57,6 +63,18 @@ export function createLocalProvider(opts: LocalProviderOptions): RootKeyProvider
       if (isUnwrapdError(err, 'not_found')) throw providerError('key_not_found', keyUri, `${keyUri}: key not found: ${err.message}`);
       const why = err instanceof Error ? err.message : 'unknown error';
       throw providerError('server_error', keyUri, `${keyUri}: local keystore unavailable: ${why}`, err);
+    }
+  }
+
+  /** A keystore write, its failures classified (a missing key is key_not_found; anything else server_error). */
+  async function keystoreCall<T>(keyUri: string, fn: () => Promise<T>): Promise<T> {
+    if (closed) throw providerError('server_error', keyUri, `${keyUri}: the local provider is closed`);
+    try {
+      return await fn();
+    } catch (err) {
+      if (isUnwrapdError(err, 'not_found')) throw providerError('key_not_found', keyUri, `${keyUri}: ${err.message}`);
+      const why = err instanceof Error ? err.message : 'unknown error';
+      throw providerError('server_error', keyUri, `${keyUri}: local keystore write failed: ${why}`, err);
     }
   }
 
@@ -128,6 +146,25 @@ export function createLocalProvider(opts: LocalProviderOptions): RootKeyProvider
         if (!isProviderError(err) || err.reason === 'aborted') throw err;
         return { uri: keyUri, usable: false, kind: err.kind, reason: err.reason };
       }
+    },
+
+    async createKey(baseUri: string, nameHint: string, { signal }: CallOptions): Promise<ResolvedKey> {
+      if (!isKeyBase(baseUri) || !baseUri.startsWith(LOCAL_SCHEME)) throw providerError('key_not_found', baseUri, `${baseUri}: not a local key base (expected local:)`);
+      throwIfAborted(signal, baseUri);
+      const name = keyNameFromHint(nameHint, randomBytes(6).toString('hex'), { allowed: /[A-Za-z0-9._-]/, max: 64 });
+      const info = await keystoreCall(baseUri, () => keystore.createKey(name));
+      return { uri: formatLocalKeyUri(name, info.latestVersion), algorithm: LOCAL_WRAP_ALGORITHM };
+    },
+
+    async destroyKey(keyUri: string, { signal }: CallOptions): Promise<DestructionConfirmation> {
+      const ref = parseLocalKeyUri(keyUri);
+      if (!ref) throw providerError('key_not_found', keyUri, `${keyUri}: not a local key URI`);
+      throwIfAborted(signal, keyUri);
+      const { alreadyDeleted, scrubbedBytes } = await keystoreCall(keyUri, () => keystore.destroyKey(ref.name));
+      const action = alreadyDeleted
+        ? `already deleted from keystore ${opts.keystorePath}: no version's private key is in the file`
+        : `deleted from keystore ${opts.keystorePath}: every version's private key removed; the superseded file (${scrubbedBytes} bytes) overwritten with zeros and fsynced`;
+      return { provider: LOCAL_SCHEME, keyUri: formatLocalKeyUri(ref.name), action, destroyedAt: new Date().toISOString(), alreadyDestroyed: alreadyDeleted };
     },
 
     async close(): Promise<void> {

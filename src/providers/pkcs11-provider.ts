@@ -4,7 +4,8 @@ import type * as Pkcs11Types from 'pkcs11js';
 import { SecretKey } from '../crypto/secret-key.js';
 import { isProviderError, providerError, type ProviderError, type ProviderErrorReason } from './provider-error.js';
 import { formatPkcs11Uri, parsePkcs11Uri, PKCS11_SCHEME, type Pkcs11KeyRef } from './pkcs11-uri.js';
-import type { CallOptions, KeyStatus, ResolvedKey, RootKeyProvider, WrappedKey } from './root-key-provider.js';
+import { isKeyBase, keyNameFromHint } from './key-base.js';
+import type { CallOptions, DestructionConfirmation, KeyStatus, ResolvedKey, RootKeyProvider, WrappedKey } from './root-key-provider.js';
 import { raceAbort } from './race-abort.js';
 
 /**
@@ -23,8 +24,13 @@ import { raceAbort } from './race-abort.js';
  * RSA-OAEP with SHA-1 remains sound for key wrapping (OAEP's security does not rest on SHA-1's collision
  * resistance); docs/providers.md says more.
  *
- * Sessions: the module is loaded and initialized on first use, one session per token, logged in as the
- * user with the configured PIN; calls on a session are serialized. A session-level failure (token removed,
+ * Availability keys of their own (createKey, base `pkcs11:token=<label>`): an RSA-3072 key pair generated on
+ * the token (C_GenerateKeyPair), the private key sensitive and not extractable, labelled after the policy
+ * with a random suffix and a random 16-byte CKA_ID. destroyKey destroys (C_DestroyObject) every object with
+ * the key's label and id, private and public, then checks that none is left.
+ *
+ * Sessions: the module is loaded and initialized on first use, one read-write session per token, logged in
+ * as the user with the configured PIN; calls on a session are serialized. A session-level failure (token removed,
  * session closed) drops the session and the next call opens a new one.
  */
 export interface Pkcs11ProviderOptions {
@@ -87,7 +93,15 @@ export function createPkcs11Provider(opts: Pkcs11ProviderOptions): RootKeyProvid
     const { pk, lib } = module();
     const slot = lib.C_GetSlotList(true).find((s) => lib.C_GetTokenInfo(s).label.trim() === token);
     if (!slot) throw Object.assign(new Error(`no token labelled ${JSON.stringify(token)}`), { ckr: 'CKR_TOKEN_NOT_PRESENT' });
-    const handle = lib.C_OpenSession(slot, pk.CKF_SERIAL_SESSION);
+    // Read-write, so that availability keys can be created and destroyed; a write-protected token gets a
+    // read-only session (createKey/destroyKey then fail with the token's answer).
+    let handle: Handle;
+    try {
+      handle = lib.C_OpenSession(slot, pk.CKF_SERIAL_SESSION | pk.CKF_RW_SESSION);
+    } catch (err) {
+      if (ckr(err) !== 'CKR_TOKEN_WRITE_PROTECTED') throw err;
+      handle = lib.C_OpenSession(slot, pk.CKF_SERIAL_SESSION);
+    }
     try {
       lib.C_Login(handle, pk.CKU_USER, opts.pin);
     } catch (err) {
@@ -290,6 +304,56 @@ export function createPkcs11Provider(opts: Pkcs11ProviderOptions): RootKeyProvid
         if (!isProviderError(err) || err.reason === 'aborted' || signal.aborted) throw err;
         return { uri: keyUri, usable: false, kind: err.kind, reason: err.reason };
       }
+    },
+
+    async createKey(baseUri: string, nameHint: string, { signal }: CallOptions): Promise<ResolvedKey> {
+      if (!isKeyBase(baseUri) || !baseUri.startsWith(`${PKCS11_SCHEME}:`)) throw providerError('key_not_found', baseUri, `${baseUri}: not a PKCS#11 key base (expected pkcs11:token=<label>)`);
+      const base = refOf(`${baseUri}${baseUri.endsWith(':') ? '' : ';'}object=x`); // the token it names, or the default
+      const ref: Pkcs11KeyRef & { token: string } = {
+        token: base.token,
+        object: keyNameFromHint(nameHint, randomBytes(6).toString('hex'), { allowed: /[A-Za-z0-9._-]/, max: 64 }),
+        id: randomBytes(16),
+      };
+      const keyUri = formatPkcs11Uri(ref);
+      await onToken(keyUri, ref.token, signal, (s, { pk, lib }) => {
+        const common = [
+          { type: pk.CKA_TOKEN, value: true },
+          { type: pk.CKA_LABEL, value: ref.object },
+          { type: pk.CKA_ID, value: ref.id! },
+        ];
+        lib.C_GenerateKeyPair(
+          s,
+          { mechanism: pk.CKM_RSA_PKCS_KEY_PAIR_GEN },
+          [...common, { type: pk.CKA_ENCRYPT, value: true }, { type: pk.CKA_WRAP, value: true }, { type: pk.CKA_MODULUS_BITS, value: 3072 }, { type: pk.CKA_PUBLIC_EXPONENT, value: Buffer.from([1, 0, 1]) }],
+          [...common, { type: pk.CKA_PRIVATE, value: true }, { type: pk.CKA_SENSITIVE, value: true }, { type: pk.CKA_EXTRACTABLE, value: false }, { type: pk.CKA_DECRYPT, value: true }, { type: pk.CKA_UNWRAP, value: true }],
+        );
+      });
+      const { key, algorithm } = await usable(keyUri, signal);
+      return { uri: formatPkcs11Uri(key.ref), algorithm };
+    },
+
+    async destroyKey(keyUri: string, { signal }: CallOptions): Promise<DestructionConfirmation> {
+      const ref = refOf(keyUri);
+      const pinned = formatPkcs11Uri(ref);
+      const destroyed = await onToken(keyUri, ref.token, signal, (s, { pk, lib }) => {
+        const find = (): Handle[] => {
+          const template: Pkcs11Types.Template = [{ type: pk.CKA_LABEL, value: ref.object }];
+          if (ref.id) template.push({ type: pk.CKA_ID, value: ref.id });
+          lib.C_FindObjectsInit(s, template);
+          try {
+            return lib.C_FindObjects(s, 16);
+          } finally {
+            lib.C_FindObjectsFinal(s);
+          }
+        };
+        const objects = find();
+        for (const handle of objects) lib.C_DestroyObject(s, handle);
+        if (find().length > 0) throw providerError('unknown', keyUri, `${keyUri}: objects with the key's label are still on the token after C_DestroyObject`);
+        return objects.length;
+      });
+      algorithms.delete(pinned);
+      const action = destroyed === 0 ? `not on token ${JSON.stringify(ref.token)}: already destroyed (no object with its label${ref.id ? ' and id' : ''})` : `C_DestroyObject on ${destroyed} object(s) (private and public key) on token ${JSON.stringify(ref.token)}; none is left`;
+      return { provider: PKCS11_SCHEME, keyUri: pinned, action, destroyedAt: new Date().toISOString(), alreadyDestroyed: destroyed === 0 };
     },
 
     async close(): Promise<void> {

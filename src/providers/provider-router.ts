@@ -1,7 +1,7 @@
 import type { SecretKey } from '../crypto/secret-key.js';
 import { UnwrapdError } from '../errors.js';
 import { providerError } from './provider-error.js';
-import type { CallOptions, KeyStatus, ResolvedKey, RootKeyProvider, WrappedKey } from './root-key-provider.js';
+import type { CallOptions, DestructionConfirmation, KeyStatus, ResolvedKey, RootKeyProvider, WrappedKey } from './root-key-provider.js';
 
 /**
  * One RootKeyProvider over several: each call goes to the provider serving the key URI's scheme (the text
@@ -41,6 +41,18 @@ export function createProviderRouter(providers: readonly RootKeyProvider[]): Roo
     },
     async status(keyUri: string, opts: CallOptions): Promise<KeyStatus> {
       return route(keyUri).status(keyUri, opts);
+    },
+    /** Routed by the base's scheme; a provider that cannot create keys is failed_precondition. */
+    async createKey(baseUri: string, nameHint: string, opts: CallOptions): Promise<ResolvedKey> {
+      const provider = route(baseUri.includes(':') ? baseUri : `${baseUri}:`);
+      if (!provider.createKey) throw new UnwrapdError('failed_precondition', `the provider for ${baseUri.slice(0, 64)} cannot create keys`);
+      return provider.createKey(baseUri, nameHint, opts);
+    },
+    /** Routed by the key's scheme; a provider that cannot destroy keys is failed_precondition. */
+    async destroyKey(keyUri: string, opts: CallOptions): Promise<DestructionConfirmation> {
+      const provider = route(keyUri);
+      if (!provider.destroyKey) throw new UnwrapdError('failed_precondition', `the provider for ${keyUri.slice(0, 64)} cannot destroy keys`);
+      return provider.destroyKey(keyUri, opts);
     },
     /** Closes every provider (each once), even when some fail; then rethrows the first failure. */
     async close(): Promise<void> {

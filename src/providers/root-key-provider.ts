@@ -18,7 +18,33 @@ export interface RootKeyProvider {
   unwrap(wrapped: WrappedKey, opts: CallOptions): Promise<SecretKey>;
   /** Whether the key can be used now, without wrapping anything. */
   status(keyUri: string, opts: CallOptions): Promise<KeyStatus>;
+  /**
+   * Optional: creates a new key for one policy (its availability key) under `baseUri`, a key base such as
+   * `local:`, `pkcs11:token=<label>` or `https://<vault>/keys/` (src/providers/key-base.ts). `nameHint`
+   * (e.g. "tenant.policy") goes into the new key's name, made safe and unique by the provider.
+   */
+  createKey?(baseUri: string, nameHint: string, opts: CallOptions): Promise<ResolvedKey>;
+  /**
+   * Optional: destroys the key named by `keyUri` (every version) for good, and says what was done. A key
+   * already destroyed by an earlier call is confirmed again (`alreadyDestroyed`), so a retried purge can
+   * finish; any doubt (unreachable provider, refused deletion) is an error, never a confirmation.
+   */
+  destroyKey?(keyUri: string, opts: CallOptions): Promise<DestructionConfirmation>;
   close(): Promise<void>;
+}
+
+/** What a provider says it did to destroy a key. Identifiers and facts only: never key material. */
+export interface DestructionConfirmation {
+  /** The provider that destroyed it: "local", "pkcs11" or "azure-key-vault". */
+  provider: string;
+  /** The key, without a version (every version is destroyed). */
+  keyUri: string;
+  /** What was done, in words (e.g. "deleted and purged from the vault; GET and GET deleted answer 404"). */
+  action: string;
+  /** When (RFC 3339). */
+  destroyedAt: string;
+  /** True when the key was already gone (an earlier, interrupted purge destroyed it). */
+  alreadyDestroyed: boolean;
 }
 
 export interface CallOptions {

@@ -103,7 +103,7 @@ export function adminHandlers(deps: AdminDeps, log: Logger): AdminHandlers {
       const t = target('RollKey', req, signal, caller);
       if (req.recovery) access.role(caller, 'recovery', 'RollKey with recovery');
       if (!KEY_ROLES.includes(req.role as KeyRole)) throw invalidArgument('role must be customer-a, customer-b or availability');
-      const record = await deps.lifecycle.rollKey({ ...t, role: req.role as KeyRole, newKeyUri: req.newKeyUri, recovery: req.recovery, reason: reasonField(req.reason) });
+      const record = await deps.lifecycle.rollKey({ ...t, role: req.role as KeyRole, newKeyUri: req.newKeyUri, recovery: req.recovery, reason: reasonField(req.reason), newAvailabilityKey: req.newAvailabilityKey });
       log.info('key rolled', { tenant: record.tenant, policy: record.id, role: req.role, key_uri: record.keys[req.role as KeyRole], recovery: req.recovery, caller: caller.id });
       return policyToProto(record);
     }),

@@ -38,7 +38,7 @@ import { testCa } from './test-ca.js';
  * - throttling: 429 `Throttled` with Retry-After (seconds).
  */
 
-export type VaultOp = 'create' | 'get' | 'update' | 'delete' | 'getDeleted' | 'versions' | 'wrapkey' | 'unwrapkey' | 'other';
+export type VaultOp = 'create' | 'get' | 'update' | 'delete' | 'getDeleted' | 'purgeDeleted' | 'versions' | 'wrapkey' | 'unwrapkey' | 'other';
 
 export type FaultAction =
   | { type: 'latency'; ms: number }
@@ -73,6 +73,8 @@ export interface FakeKeyVaultOptions {
   tenantId?: string;
   /** RSA size of keys made by createKey without one (2048 keeps tests fast). */
   defaultBits?: number;
+  /** Largest RSA size the create API really generates (a larger key_size is generated at this size, to keep tests fast). */
+  maxCreateBits?: number;
 }
 
 interface KeyVersion {
@@ -103,6 +105,7 @@ export class FakeKeyVault {
   readonly #acceptedTokens: Set<string>;
   readonly #tenantId: string;
   readonly #defaultBits: number;
+  readonly #maxCreateBits: number;
   readonly #host: string;
   #port = 0;
   #accessRevoked: 'none' | 'all' | Set<string> = 'none';
@@ -115,6 +118,7 @@ export class FakeKeyVault {
     this.#acceptedTokens = new Set(opts.acceptedTokens ?? ['test-token']);
     this.#tenantId = opts.tenantId ?? '72f988bf-86f1-41af-91ab-2d7cd011db47';
     this.#defaultBits = opts.defaultBits ?? 2048;
+    this.#maxCreateBits = opts.maxCreateBits ?? Number.MAX_SAFE_INTEGER;
     this.#host = opts.host ?? '127.0.0.1';
     this.#server = createServer({ cert: ca.certPem, key: ca.keyPem }, (req, res) => {
       this.#handle(req, res).catch((err: unknown) => {
@@ -187,6 +191,13 @@ export class FakeKeyVault {
     const record = this.#keys.get(name);
     if (!record) throw new Error(`fake vault: no key ${name}`);
     record.deleted = Math.floor(Date.now() / 1000);
+  }
+
+  /** Where a key is: `active`, soft-`deleted` (recoverable), or `absent` (purged, or never made). */
+  keyState(name: string): 'active' | 'deleted' | 'absent' {
+    const record = this.#keys.get(name);
+    if (!record) return 'absent';
+    return record.deleted === undefined ? 'active' : 'deleted';
   }
 
   /** Removes the caller's access (403 AccessDenied on every request), to the whole vault or to some keys. */
@@ -299,7 +310,7 @@ export class FakeKeyVault {
     const name = route.key ?? '';
     switch (route.op) {
       case 'create': {
-        const bits = typeof body.key_size === 'number' ? body.key_size : this.#defaultBits;
+        const bits = Math.min(typeof body.key_size === 'number' ? body.key_size : this.#defaultBits, this.#maxCreateBits);
         const kty = body.kty;
         if (kty !== 'RSA' && kty !== 'RSA-HSM') return badParameter(`unsupported key type ${String(kty)}`);
         const attributes = (body.attributes ?? {}) as { enabled?: boolean };
@@ -336,6 +347,13 @@ export class FakeKeyVault {
           return [404, { error: { code: 'KeyNotFound', message: `Deleted Key not found: ${name}` } }];
         }
         return [200, this.#deletedBundle(name, record, latest)];
+      }
+      case 'purgeDeleted': {
+        // Purge: the key (every version, private keys included) leaves the vault for good.
+        const record = this.#keys.get(name);
+        if (!record || record.deleted === undefined) return [404, { error: { code: 'KeyNotFound', message: `Deleted Key not found: ${name}` } }];
+        this.#keys.delete(name);
+        return [204, undefined];
       }
       case 'versions': {
         const record = this.#keys.get(name);
@@ -426,6 +444,7 @@ interface Route {
 function parseRoute(method: string, path: string): Route {
   const parts = path.split('/').slice(1); // ['keys', name, version?, action?]
   if (parts[0] === 'deletedkeys' && parts[1] && method === 'GET') return { op: 'getDeleted', key: parts[1] };
+  if (parts[0] === 'deletedkeys' && parts[1] && method === 'DELETE') return { op: 'purgeDeleted', key: parts[1] };
   if (parts[0] !== 'keys' || !parts[1]) return { op: 'other' };
   const key = decodeURIComponent(parts[1]);
   const rest = parts.slice(2);

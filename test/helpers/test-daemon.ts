@@ -72,7 +72,7 @@ export async function createPolicy(client: UnwrapdClient, id: string, tenant = '
     mode: 'POLICY_MODE_MAILBOX',
     customerKeyA: 'local:demo-customer-a',
     customerKeyB: 'local:demo-customer-b',
-    availabilityKey: 'local:demo-availability',
+    availabilityKey: '',
   });
 }
 

@@ -1,5 +1,6 @@
 import { UnwrapdClient } from '../../client/client.js';
 import type { Policy__Output } from '../../generated/unwrapd/v1/Policy.js';
+import { unpinned as keyWithoutVersion } from '../../providers/key-uri.js';
 import { UsageError } from '../cli-error.js';
 import { adminAddress, CLIENT_OPTIONS, daemonAddress, deadline, parse, required } from '../options.js';
 import { print } from '../output.js';
@@ -34,7 +35,7 @@ export async function policy(args: string[]): Promise<number> {
             geo: values.geo ?? '',
             customerKeyA: required(values['key-a'], 'key-a'),
             customerKeyB: required(values['key-b'], 'key-b'),
-            availabilityKey: required(values['availability-key'], 'availability-key'),
+            availabilityKey: values['availability-key'] ?? '', // empty: the daemon creates the policy's own
           },
           { deadlineMs: deadlineMs ?? 60_000 },
         ),
@@ -98,13 +99,74 @@ export async function policy(args: string[]): Promise<number> {
         c.purge({ tenant: required(values.tenant, 'tenant'), id: required(values.id, 'id'), force: values.force ?? false, reason: values.reason ?? '' }, { deadlineMs: deadlineMs ?? 120_000 }),
       );
       print(values.json, r, () =>
-        [`purged ${r.tenant}/${r.id} at ${r.purgedAt}${r.forced ? ' (forced)' : ''}`, `  destroyed ${r.copiesDestroyed} wrapped copies of ${r.versionsDestroyed} key version(s)`, `  audit record ${r.auditRecordHash}`].join('\n'),
+        [
+          `purged ${r.tenant}/${r.id} at ${r.purgedAt}${r.forced ? ' (forced)' : ''}`,
+          `  destroyed ${r.copiesDestroyed} wrapped copies of ${r.versionsDestroyed} key version(s)`,
+          ...r.keyDestructions.map((k) => `  availability key ${k.keyUri} (${k.provider}): ${k.action}, at ${k.destroyedAt}`),
+          `  audit record ${r.auditRecordHash}`,
+        ].join('\n'),
       );
       return 0;
     }
+    case 'migrate-availability':
+      return migrateAvailability(rest);
     default:
-      throw new UsageError('policy create|list|show|roll|refresh|rotate|revoke|purge');
+      throw new UsageError('policy create|list|show|roll|refresh|rotate|revoke|purge|migrate-availability');
   }
+}
+
+/**
+ * `policy migrate-availability`: every selected policy whose availability key another (unpurged) policy
+ * also uses gets a key of its own (RollKey with new_availability_key: a new key, every version rewrapped).
+ * All holders of a shared key are migrated, so the old key ends unused; the command then names it, since
+ * copies in backups from before the migration stay readable with it until it is destroyed.
+ */
+async function migrateAvailability(rest: string[]): Promise<number> {
+  const { values } = parse(rest, { ...CLIENT_OPTIONS, tenant: { type: 'string' }, id: { type: 'string' }, base: { type: 'string' }, 'dry-run': { type: 'boolean' } });
+  if (values.id && !values.tenant) throw new UsageError('--id needs --tenant');
+  return withClient(values, async (c, deadlineMs) => {
+    const all = (await c.listPolicies('', { deadlineMs })).policies;
+    const shared = sharedAvailabilityKeys(all);
+    const selected = all.filter((p) => (!values.tenant || p.tenant === values.tenant) && (!values.id || p.id === values.id));
+    const todo = selected.filter((p) => availabilityKeysOfProto(p).some((k) => shared.has(k)));
+    const lines: string[] = [];
+    const migrated: Array<{ tenant: string; id: string; from: string; to: string }> = [];
+    for (const p of selected) if (!todo.includes(p) && shortState(p.state) !== 'purged') lines.push(`${p.tenant}/${p.id}: has its own availability key ${p.availabilityKey?.uri ?? ''}`);
+    for (const p of todo) {
+      const from = p.availabilityKey?.uri ?? '';
+      if (shortState(p.state) !== 'active' && shortState(p.state) !== 'rolling') {
+        lines.push(`${p.tenant}/${p.id}: ${shortState(p.state)}, not migrated (it keeps ${from}; purging it destroys that key once no active policy uses it)`);
+        continue;
+      }
+      if (values['dry-run']) {
+        lines.push(`${p.tenant}/${p.id}: would get its own availability key (now shares ${from})`);
+        continue;
+      }
+      const after = await c.rollKey({ tenant: p.tenant, id: p.id, role: 'availability', newKeyUri: values.base ?? '', newAvailabilityKey: true }, { deadlineMs: deadlineMs ?? 300_000 });
+      migrated.push({ tenant: p.tenant, id: p.id, from, to: after.availabilityKey?.uri ?? '' });
+      lines.push(`${p.tenant}/${p.id}: availability key ${from} -> ${after.availabilityKey?.uri ?? ''}`);
+    }
+    const stillUsed = new Set((await c.listPolicies('', { deadlineMs })).policies.filter((p) => shortState(p.state) !== 'purged').flatMap(availabilityKeysOfProto));
+    const unused = [...new Set(migrated.map((m) => keyWithoutVersion(m.from)))].filter((k) => !stillUsed.has(k));
+    for (const k of unused) lines.push(`no policy uses ${k} any more: destroy it (local: unwrapd keys delete <name>; Key Vault: delete and purge; PKCS#11: destroy the object), since backups from before this migration hold copies under it`);
+    print(values.json, { migrated, unusedKeys: unused }, () => (lines.length > 0 ? lines.join('\n') : 'no policies'));
+    return 0;
+  });
+}
+
+/** Keys (without versions) the policy's availability copies are under. */
+function availabilityKeysOfProto(p: Policy__Output): string[] {
+  const keys = new Set<string>();
+  if (p.availabilityKey?.uri) keys.add(keyWithoutVersion(p.availabilityKey.uri));
+  for (const v of p.versions) for (const c of v.copies) if (c.role === 'availability') keys.add(keyWithoutVersion(c.keyUri));
+  return [...keys];
+}
+
+/** Availability keys that two or more unpurged policies use. */
+function sharedAvailabilityKeys(policies: readonly Policy__Output[]): Set<string> {
+  const count = new Map<string, number>();
+  for (const p of policies) if (shortState(p.state) !== 'purged') for (const k of availabilityKeysOfProto(p)) count.set(k, (count.get(k) ?? 0) + 1);
+  return new Set([...count].filter(([, n]) => n > 1).map(([k]) => k));
 }
 
 /** A client for both listeners: Crypto calls go to the data listener, Admin calls to the admin listener. */

@@ -1,5 +1,6 @@
 // Original file: proto/unwrapd/v1/admin.proto
 
+import type { KeyDestruction as _unwrapd_v1_KeyDestruction, KeyDestruction__Output as _unwrapd_v1_KeyDestruction__Output } from '../../unwrapd/v1/KeyDestruction.js';
 
 export interface PurgeReceipt {
   'tenant'?: (string);
@@ -9,6 +10,7 @@ export interface PurgeReceipt {
   'copiesDestroyed'?: (number);
   'forced'?: (boolean);
   'auditRecordHash'?: (string);
+  'keyDestructions'?: (_unwrapd_v1_KeyDestruction)[];
 }
 
 export interface PurgeReceipt__Output {
@@ -19,4 +21,5 @@ export interface PurgeReceipt__Output {
   'copiesDestroyed': (number);
   'forced': (boolean);
   'auditRecordHash': (string);
+  'keyDestructions': (_unwrapd_v1_KeyDestruction__Output)[];
 }

@@ -9,6 +9,7 @@ export interface RollKeyRequest {
   'requestId'?: (string);
   'recovery'?: (boolean);
   'reason'?: (string);
+  'newAvailabilityKey'?: (boolean);
 }
 
 export interface RollKeyRequest__Output {
@@ -19,4 +20,5 @@ export interface RollKeyRequest__Output {
   'requestId': (string);
   'recovery': (boolean);
   'reason': (string);
+  'newAvailabilityKey': (boolean);
 }
