@@ -159,26 +159,26 @@ test('pkcs11 URIs (RFC 7512 subset)', (t) => {
 });
 
 hsmTest('createKey makes a policy its own key pair on the token; destroyKey destroys it (C_DestroyObject) and a retry confirms it is gone', async (t) => {
-  const created = await provider.createKey!(`pkcs11:token=${token.label}`, 'contoso.mailbox-1', signal());
+  const created = await provider.createKey!(`pkcs11:token=${token.label}`, 'contoso.mailbox-1', { signal: AbortSignal.timeout(30_000) });
   t.regex(created.uri, /^pkcs11:token=unwrapd-test;object=av-contoso\.mailbox-1-[0-9a-f]{12};id=(%[0-9a-f]{2}){16}$/);
   t.is(created.algorithm, 'RSA-OAEP', 'SoftHSM: OAEP with SHA-1 only');
   const ik = SecretKey.copyFrom(randomBytes(32));
-  const wrapped = await provider.wrap(created.uri, ik, signal());
-  const back = await provider.unwrap(wrapped, signal());
+  const wrapped = await provider.wrap(created.uri, ik, { signal: AbortSignal.timeout(30_000) });
+  const back = await provider.unwrap(wrapped, { signal: AbortSignal.timeout(30_000) });
   t.true(back.expose().equals(ik.expose()));
   back.destroy();
-  t.not((await provider.createKey!('pkcs11:', 'contoso.mailbox-1', signal())).uri, created.uri, 'the default token; never the same key twice');
+  t.not((await provider.createKey!('pkcs11:', 'contoso.mailbox-1', { signal: AbortSignal.timeout(30_000) })).uri, created.uri, 'the default token; never the same key twice');
 
-  const confirmation = await provider.destroyKey!(created.uri, signal());
+  const confirmation = await provider.destroyKey!(created.uri, { signal: AbortSignal.timeout(30_000) });
   t.is(confirmation.provider, 'pkcs11');
   t.is(confirmation.keyUri, created.uri);
   t.false(confirmation.alreadyDestroyed);
   t.regex(confirmation.action, /C_DestroyObject on 2 object\(s\)/);
-  await rejectsWith(t, provider.unwrap(wrapped, signal()), 'revoked', 'key_not_found');
+  await rejectsWith(t, provider.unwrap(wrapped, { signal: AbortSignal.timeout(30_000) }), 'revoked', 'key_not_found');
   // A fresh session (another process after a restart) does not find it either.
   const fresh = createPkcs11Provider({ modulePath: token.module, defaultToken: token.label, pin: token.pin });
-  t.false((await fresh.status(created.uri, signal())).usable);
-  const again = await provider.destroyKey!(created.uri, signal());
+  t.false((await fresh.status(created.uri, { signal: AbortSignal.timeout(30_000) })).usable);
+  const again = await provider.destroyKey!(created.uri, { signal: AbortSignal.timeout(30_000) });
   t.true(again.alreadyDestroyed);
   ik.destroy();
 });
