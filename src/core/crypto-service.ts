@@ -44,6 +44,8 @@ export interface CryptoServiceOptions {
   maxBlockBytes: number;
   maxEnvelopeBytes: number;
   gate: RevocationGate;
+  /** Refuses every request while the instance may be missing revocations (fleet feed lost). */
+  fence?: { check(): void };
 }
 
 /** A key for one operation; `release()` destroys it when it is not the cache's (the system path). */
@@ -208,6 +210,7 @@ export class CryptoService {
 
   /** The state check of every request: the registry's state, and a revocation this process is writing. */
   #requireNotRevoking(policy: PolicyRecord, purpose: Purpose): void {
+    this.#o.fence?.check(); // deaf: UNAVAILABLE "revocation feed lost", whatever the purpose
     if (systemFallbackAllowed(policy, purpose)) return;
     requireUsable(policy);
     if (this.#o.gate.isRevoking(policy.tenant, policy.id)) throw new UnwrapdError('failed_precondition', `policy ${policy.tenant}/${policy.id} is revoked`);

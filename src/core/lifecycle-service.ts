@@ -95,6 +95,7 @@ export class LifecycleService {
     const updated = await this.#update(policy, { versions, activeVersion: version, minDecryptVersion: min, updatedAt: now });
     if (min > policy.minDecryptVersion) this.#o.cache.evictPolicy(policy.tenant, policy.id); // retired versions leave memory
     await this.#audit('policy.rotated', req, { keyVersion: version, details: { minDecryptVersion: min } });
+    if (min > policy.minDecryptVersion) await this.#fleetApplied(req.signal);
     return updated;
   }
 
@@ -106,6 +107,7 @@ export class LifecycleService {
     const policy = this.#get(req.tenant, req.id);
     if (policy.state === 'revoked' || policy.state === 'purged') {
       this.#o.cache.evictPolicy(policy.tenant, policy.id);
+      await this.#fleetApplied(req.signal); // a retry waits for the fleet again
       return policy;
     }
     // Refuse from now on, before the durable write; evict (zeroize) at once.
@@ -119,6 +121,7 @@ export class LifecycleService {
     }
     this.#o.cache.evictPolicy(policy.tenant, policy.id);
     await this.#audit('policy.revoked', req, { reason: req.reason });
+    await this.#fleetApplied(req.signal);
     return updated;
   }
 
@@ -148,6 +151,7 @@ export class LifecycleService {
       reason: req.reason,
       details: { versionsDestroyed, copiesDestroyed, forced: req.force, receipt: 'irreversible: no wrapped copy of any intermediate-key version remains' },
     });
+    await this.#fleetApplied(req.signal);
     return { tenant: policy.tenant, id: policy.id, purgedAt: now, versionsDestroyed, copiesDestroyed, forced: req.force, auditRecordHash: record.hash };
   }
 
@@ -257,6 +261,15 @@ export class LifecycleService {
 
   #audit(type: Parameters<AuditLog['append']>[0]['type'], req: OperatorRequest, extra: { keyVersion?: number; reason?: string; details?: Record<string, string | number | boolean> }): Promise<AuditRecord> {
     return this.#o.audit.append({ type, tenant: req.tenant, policyId: req.id, requestId: req.requestId, actor: req.actor, ...extra });
+  }
+
+  /**
+   * A restricting change is acknowledged only once every live instance of a fleet has applied it (or its
+   * lease expired); the change is durable and audited before this wait, so a wait that fails (UNAVAILABLE or
+   * DEADLINE_EXCEEDED, naming the instances) never undoes it. docs/fleet.md.
+   */
+  async #fleetApplied(signal: AbortSignal): Promise<void> {
+    await this.#o.registry.awaitFleet?.(signal);
   }
 
   #signal(signal: AbortSignal): AbortSignal {
