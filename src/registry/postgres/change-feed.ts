@@ -76,8 +76,10 @@ export class ChangeFeed implements RevocationSource {
   #ackedSequence = -1;
   #lastEventAt: string | undefined;
   #client: pg.Client | undefined;
-  /** performance.now() when the last successful round trip was sent. */
+  /** performance.now() when the last successful round trip was sent (deafness is measured from it). */
   #lastHeard = performance.now();
+  /** performance.now() when the last answer arrived (silence, a black-holed connection, is measured from it). */
+  #lastAnswer = performance.now();
   #backoffMs: number;
   #tickTimer: NodeJS.Timeout | undefined;
   #deafTimer: NodeJS.Timeout | undefined;
@@ -212,14 +214,16 @@ export class ChangeFeed implements RevocationSource {
   }
 
   async #connectClient(): Promise<pg.Client> {
-    const queryTimeout = Math.max(500, Math.min(this.#o.graceMs / 2, 5_000));
+    // Generous: a slow answer on a busy machine is not a lost connection (replacing it costs more); safety
+    // does not depend on these timeouts (the lease deadline and the deaf timer run from send times).
+    const queryTimeout = Math.max(500, Math.min(this.#o.graceMs, 10_000));
     const client = new pg.Client({
       ...this.#o.clientConfig,
       application_name: this.applicationName,
       keepAlive: true,
       keepAliveInitialDelayMillis: 1_000,
       query_timeout: queryTimeout,
-      connectionTimeoutMillis: Math.max(1_000, Math.min(this.#o.graceMs, 10_000)),
+      connectionTimeoutMillis: Math.max(2_000, Math.min(2 * this.#o.graceMs, 10_000)),
     });
     client.on('error', (err) => this.#lost(client, err));
     client.on('end', () => this.#lost(client, new Error('connection closed')));
@@ -381,14 +385,16 @@ export class ChangeFeed implements RevocationSource {
 
   #heard(sentAt: number): void {
     if (sentAt > this.#lastHeard) this.#lastHeard = sentAt;
+    this.#lastAnswer = performance.now();
   }
 
   #tick(): void {
     if (this.#stopped) return;
     const client = this.#client;
     if (client && this.#state === 'connected') this.#drain().catch((err: unknown) => this.#lost(client, err));
-    if (performance.now() - this.#lastHeard > this.#o.graceMs) {
+    if (performance.now() - this.#lastAnswer > this.#o.graceMs) {
       // Connected in name but silent past the grace period (a black-holed connection): treat as lost.
+      // Measured from the last answer, so a connection that answers slowly (a saturated machine) is kept.
       if (client) this.#lost(client, new Error(`no answer for ${this.#o.graceMs} ms`));
       else this.#goDeaf(`no answer for ${this.#o.graceMs} ms`);
     }
