@@ -56,6 +56,8 @@ export interface Daemon {
   status: StatusReporter;
   /** The event log, the change feed and the Event Grid webhook. */
   fleet: Fleet;
+  /** Refuses every Crypto call while the fleet feed is lost (src/revocation/serving-fence.ts). */
+  fence: ServingFence;
   /** The periodic status probe of cached policies' customer keys (src/revocation/provider-probe.ts). */
   probe: ProviderProbe;
   createdDemo: boolean;
@@ -197,6 +199,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
     audit,
     status,
     fleet,
+    fence,
     probe,
     createdDemo,
     shutdown() {
