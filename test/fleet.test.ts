@@ -221,6 +221,8 @@ test.serial('feed loss: the cut-off instance fences itself before its lease expi
   t.is(warm.state, 'connected');
 
   await proxy!.cut();
+  // Whatever happens below, the victim gets its connection back for the tests that follow.
+  t.teardown(() => proxy!.restore());
   const cutAt = Date.now();
   await eventuallyAsync(async () => (await feedOf(victim)).state === 'deaf', 15_000);
   const deaf = await feedOf(victim);
