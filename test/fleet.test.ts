@@ -1,12 +1,15 @@
 /**
  * A fleet: four real unwrapd processes on one PostgreSQL registry (each its own Unix socket, one shared
  * keystore file). Instance 3 reaches PostgreSQL through a TCP proxy the test can cut.
+ *
+ * The revocation test must hold with the machine saturated (a busy loop per core), so every wait here is on
+ * an event (a state, a status) and the leases leave seconds of slack over the renewal interval.
  */
 import test from 'ava';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { createRequire } from 'node:module';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -15,17 +18,21 @@ import { openLocalKeystore } from '../src/providers/local-keystore.js';
 import { startFleetInstance, type FleetInstance } from './helpers/fleet-instance.js';
 import { startTestPostgres, type TestPostgres } from './helpers/postgres.js';
 import { eventually } from './registry-contract.js';
-import { startTcpProxy, type TcpProxy } from './helpers/tcp-proxy.js';
+import { startTcpProxyProcess, type TcpProxyProcess } from './helpers/tcp-proxy-process.js';
 
 const TENANT = 'fleet';
-const GRACE_MS = 1_000;
+const GRACE_MS = 2_000;
+const LEASE_MS = 4_000;
 const FAILED_PRECONDITION = 9;
+const UNAVAILABLE = 14;
 
 let pgServer: TestPostgres | undefined;
-let proxy: TcpProxy | undefined;
+let proxy: TcpProxyProcess | undefined;
 let dir = '';
 let keystorePath = '';
 const fleet: FleetInstance[] = [];
+let fleetUrl = '';
+let fleetEnv: Record<string, string> = {};
 
 test.before(async () => {
   pgServer = await startTestPostgres();
@@ -35,13 +42,18 @@ test.before(async () => {
   const keystore = await openLocalKeystore(keystorePath);
   await Promise.all(['fleet-a', 'fleet-b'].map((k) => keystore.createKey(k)));
   const target = new URL(url);
-  proxy = await startTcpProxy(target.hostname, Number(target.port));
+  proxy = await startTcpProxyProcess(target.hostname, Number(target.port));
+  fleetUrl = url;
   const env = {
     UNWRAPD_FEED_GRACE_MS: String(GRACE_MS),
     UNWRAPD_FEED_POLL_MS: '100',
     UNWRAPD_FEED_RECONNECT_MIN_MS: '50',
     UNWRAPD_FEED_RECONNECT_MAX_MS: '200',
+    UNWRAPD_FLEET_LEASE_MS: String(LEASE_MS),
+    UNWRAPD_FLEET_RENEW_MS: '200',
+    UNWRAPD_FLEET_FENCE_MARGIN_MS: '1000',
   };
+  fleetEnv = env;
   const started = await Promise.all(
     [0, 1, 2, 3].map((i) =>
       startFleetInstance({ name: `instance ${i}`, dir: join(dir, `i${i}`), keystorePath, pgUrl: i === 3 ? proxy!.rewrite(url) : url, env }),
@@ -52,6 +64,9 @@ test.before(async () => {
 
 test.after.always(async () => {
   await Promise.allSettled(fleet.map((f) => f.stop()));
+  // For a failing run: UNWRAPD_TEST_KEEP_LOGS=<dir> keeps each instance's log (JSON lines, warn and above).
+  const keep = process.env.UNWRAPD_TEST_KEEP_LOGS;
+  if (keep) await Promise.all(fleet.map((f, i) => writeFile(join(keep, `fleet-instance-${i}.log`), f.logs())));
   await proxy?.close();
   await pgServer?.stop();
   if (dir) await rm(dir, { recursive: true, force: true });
@@ -71,7 +86,7 @@ async function createPolicy(via: FleetInstance, id: string): Promise<void> {
   for (const f of fleet) await eventuallyAsync(() => f.client.getPolicy(TENANT, id).then(() => true, () => false));
 }
 
-async function eventuallyAsync(check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+async function eventuallyAsync(check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
@@ -86,6 +101,7 @@ const feedOf = async (f: FleetInstance) => {
 };
 
 const codeOf = (err: unknown) => (err as { code?: number }).code;
+const detailsOf = (err: unknown) => String((err as { details?: string }).details ?? '');
 
 /** grpc.health.v1 Check of one service name on an instance. */
 async function healthOf(f: FleetInstance, service: string): Promise<string> {
@@ -111,7 +127,7 @@ test.serial('a revoke through any instance: no decrypt that starts after its ack
     // Warm every cache.
     for (const f of fleet) await f.client.decrypt({ tenant: TENANT, envelope });
 
-    const calls: Array<{ instance: number; start: number; ok: boolean; code?: number }> = [];
+    const calls: Array<{ instance: number; start: number; ok: boolean; code?: number; details?: string }> = [];
     let running = true;
     const loop = async (instance: number) => {
       const f = fleet[instance]!;
@@ -121,7 +137,7 @@ test.serial('a revoke through any instance: no decrypt that starts after its ack
           await f.client.decrypt({ tenant: TENANT, envelope });
           calls.push({ instance, start, ok: true });
         } catch (err) {
-          calls.push({ instance, start, ok: false, code: codeOf(err) });
+          calls.push({ instance, start, ok: false, code: codeOf(err), details: detailsOf(err) });
         }
       }
     };
@@ -130,6 +146,18 @@ test.serial('a revoke through any instance: no decrypt that starts after its ack
     const revokeStart = performance.now();
     await via.client.revoke({ tenant: TENANT, id, reason: 'test' });
     const ackAt = performance.now();
+    // Acknowledged means applied: every instance refuses at once, as revoked (it applied the revoke) or as
+    // fenced (its lease expired on a saturated machine; it refuses everything until it has caught up).
+    const states = await Promise.all(
+      fleet.map(async (f) => {
+        const err = await f.client.decrypt({ tenant: TENANT, envelope }).then(() => undefined, (e: unknown) => e);
+        if (codeOf(err) === FAILED_PRECONDITION) return 'applied';
+        if (codeOf(err) === UNAVAILABLE && /revocation feed lost/.test(detailsOf(err))) return 'fenced';
+        return err ? `refused otherwise: ${codeOf(err)} ${detailsOf(err)}` : 'served';
+      }),
+    );
+    t.true(states.every((x) => x === 'applied' || x === 'fenced'), `round ${round}: every instance refuses at once: ${states.join('; ')}`);
+    if (states.includes('fenced')) t.log(`round ${round}: at the acknowledgement: ${states.join(', ')}`);
     await new Promise((r) => setTimeout(r, 150));
     running = false;
     await Promise.all(loops);
@@ -139,7 +167,11 @@ test.serial('a revoke through any instance: no decrypt that starts after its ack
     t.deepEqual(violations, [], `round ${round}: decrypts that began after the revoke was acknowledged and succeeded`);
     for (let i = 0; i < fleet.length; i++) {
       const mine = after.filter((c) => c.instance === i);
-      t.true(mine.length > 0 && mine.every((c) => c.code === FAILED_PRECONDITION), `round ${round}: instance ${i} refuses with FAILED_PRECONDITION`);
+      // Refused as revoked; an instance fenced by a late renewal (a saturated machine) refuses as UNAVAILABLE.
+      const asRevoked = mine.filter((c) => c.code === FAILED_PRECONDITION).length;
+      const fenced = mine.filter((c) => c.code === UNAVAILABLE && /revocation feed lost/.test(c.details ?? '')).length;
+      t.true(mine.length > 0 && asRevoked + fenced === mine.length, `round ${round}: instance ${i} refuses (${JSON.stringify(mine.filter((c) => c.code !== FAILED_PRECONDITION).slice(0, 3))})`);
+      if (fenced > 0) t.log(`round ${round}: instance ${i} was fenced for ${fenced} of its refusals`);
     }
     t.true(calls.some((c) => c.ok && c.start < revokeStart), 'the load was being served before the revoke');
     t.log(`round ${round} via instance ${round}: revoke took ${(ackAt - revokeStart).toFixed(1)} ms; ${calls.length} decrypts, ${after.length} after the ack, all refused`);
@@ -176,42 +208,60 @@ test.serial('WatchEvents replays the shared event log from a sequence on any ins
   );
 });
 
-test.serial('feed loss: past the grace period the instance serves only fresh unwraps; a revoke made meanwhile is applied on reconnect', async (t) => {
+test.serial('feed loss: the cut-off instance fences itself before its lease expires, so the revoke is acknowledged without it; it refuses until back and caught up', async (t) => {
   const victim = fleet[3]!;
   await createPolicy(fleet[0]!, 'cut');
+  await createPolicy(fleet[0]!, 'cut-other');
   const { envelope } = await victim.client.encrypt({ tenant: TENANT, policyId: 'cut', plaintext: Buffer.from('cut off') });
+  const other = (await victim.client.encrypt({ tenant: TENANT, policyId: 'cut-other', plaintext: Buffer.from('still mine') })).envelope;
   await victim.client.decrypt({ tenant: TENANT, envelope });
   const warm = await feedOf(victim);
   await victim.client.decrypt({ tenant: TENANT, envelope });
   t.is((await feedOf(victim)).unwraps, warm.unwraps, 'connected: served from cache');
   t.is(warm.state, 'connected');
 
-  proxy!.cut();
+  await proxy!.cut();
+  // Whatever happens below, the victim gets its connection back for the tests that follow.
+  t.teardown(() => proxy!.restore());
   const cutAt = Date.now();
-  await eventuallyAsync(async () => (await feedOf(victim)).state === 'deaf', 10_000);
+  await eventuallyAsync(async () => (await feedOf(victim)).state === 'deaf', 15_000);
   const deaf = await feedOf(victim);
-  t.true(deaf.bypassed, 'deaf: cache bypassed');
+  t.true(Date.now() - cutAt >= GRACE_MS * 0.9, 'not before the grace period');
   t.is(await healthOf(victim, 'unwrapd.v1.RevocationFeed'), 'NOT_SERVING', 'health reports the deaf feed');
   t.is(await healthOf(victim, ''), 'SERVING', 'liveness is not failed by deafness');
-  t.is(await healthOf(victim, 'unwrapd.v1.Crypto'), 'SERVING');
-  t.true(Date.now() - cutAt >= GRACE_MS * 0.9, 'not before the grace period');
-  for (let i = 0; i < 3; i++) await victim.client.decrypt({ tenant: TENANT, envelope });
-  t.true((await feedOf(victim)).unwraps - deaf.unwraps >= 3, 'one provider unwrap per request while deaf');
+  for (const env of [envelope, other]) {
+    const err = await t.throwsAsync(victim.client.decrypt({ tenant: TENANT, envelope: env }));
+    t.is(codeOf(err), UNAVAILABLE);
+    t.regex(detailsOf(err), /revocation feed lost/);
+  }
+  t.is((await feedOf(victim)).unwraps, deaf.unwraps, 'no fresh unwrap while deaf');
   t.is((await victim.client.getStatus()).cacheEntries, 0, 'no key kept');
 
-  // Revoked through another instance while the victim cannot hear.
+  // Revoked through another instance while the victim cannot hear: acknowledged once the victim's lease has
+  // expired (it fenced itself before that), never before, and never with the victim serving.
+  const revokeStart = Date.now();
   await fleet[0]!.client.revoke({ tenant: TENANT, id: 'cut', reason: 'while cut off' });
-  const staleServe = await victim.client.decrypt({ tenant: TENANT, envelope }).then(() => 'served (fresh unwrap, stale policy state)', (e) => `refused ${codeOf(e)}`);
-  t.log(`victim while deaf, after the revoke elsewhere: ${staleServe}`);
+  t.log(`revoke acknowledged ${Date.now() - revokeStart} ms after it was sent, ${Date.now() - cutAt} ms after the cut (lease ${LEASE_MS} ms)`);
+  // The rule, as the database sees it: every instance that has not applied the revoke has an expired lease.
+  const behind = await pgServer!.query<{ id: string; expired: boolean }>(
+    new URL(fleetUrl).pathname.slice(1),
+    `SELECT id, lease_expires_at <= clock_timestamp() AS expired FROM unwrapd.instances
+     WHERE applied_sequence < (SELECT max(sequence) FROM unwrapd.policy_events WHERE policy_id = 'cut')`,
+  );
+  t.is(behind.rows.length, 1, 'only the victim is behind');
+  t.true(behind.rows[0]?.expired, 'acknowledged only once the victim\'s lease had expired (database clock)');
+  const stale = await t.throwsAsync(victim.client.decrypt({ tenant: TENANT, envelope }));
+  t.is(codeOf(stale), UNAVAILABLE, 'the victim refuses after the acknowledgement');
 
-  proxy!.restore();
-  await eventuallyAsync(async () => (await feedOf(victim)).state === 'connected', 10_000);
-  const back = await feedOf(victim);
-  t.false(back.bypassed, 'cache back on');
+  await proxy!.restore();
+  await eventuallyAsync(async () => (await feedOf(victim)).state === 'connected', 15_000);
   t.is(await healthOf(victim, 'unwrapd.v1.RevocationFeed'), 'SERVING');
-  t.is(back.lastSequence, (await feedOf(fleet[0]!)).lastSequence, 'caught up with the log');
+  t.false((await feedOf(victim)).bypassed, 'cache back on');
+  t.is((await feedOf(victim)).lastSequence, (await feedOf(fleet[0]!)).lastSequence, 'caught up with the log');
   const err = await t.throwsAsync(victim.client.decrypt({ tenant: TENANT, envelope }));
-  t.is(codeOf(err), FAILED_PRECONDITION, 'the revoke made while it was cut off was applied before it serves from cache again');
+  t.is(codeOf(err), FAILED_PRECONDITION, 'the revoke made while it was cut off was applied before it serves again');
+  const { plaintext } = await victim.client.decrypt({ tenant: TENANT, envelope: other });
+  t.is(plaintext.toString(), 'still mine', 'back and caught up: it serves again');
 });
 
 test.serial('concurrent RollKey of one policy through two instances: no lost update', async (t) => {
@@ -251,28 +301,56 @@ test.serial('concurrent RollKey of one policy through two instances: no lost upd
   }
 });
 
-test.serial('PostgreSQL stopped: every instance goes deaf (cache off, still serving fresh unwraps), and recovers when it is back', async (t) => {
+test.serial('PostgreSQL stopped: every instance goes deaf and refuses (UNAVAILABLE), and recovers when it is back', async (t) => {
   if (!pgServer!.throwaway) return t.pass('UNWRAPD_TEST_PG_URL is an external server: not stopped');
   await createPolicy(fleet[0]!, 'outage');
   const { envelope } = await fleet[0]!.client.encrypt({ tenant: TENANT, policyId: 'outage', plaintext: Buffer.from('outage') });
   await pgServer!.stopServer();
   try {
-    for (const f of fleet) await eventuallyAsync(async () => (await feedOf(f)).state === 'deaf', 10_000);
+    for (const f of fleet) await eventuallyAsync(async () => (await feedOf(f)).state === 'deaf', 15_000);
     for (const f of fleet) {
-      const before = (await feedOf(f)).unwraps;
-      const { plaintext } = await f.client.decrypt({ tenant: TENANT, envelope });
-      t.is(plaintext.toString(), 'outage', `${f.name} still serves while the registry is down`);
-      t.is((await feedOf(f)).unwraps, before + 1, `${f.name} unwrapped afresh`);
-      t.true((await feedOf(f)).bypassed);
+      const err = await t.throwsAsync(f.client.decrypt({ tenant: TENANT, envelope }));
+      t.is(codeOf(err), UNAVAILABLE, `${f.name} refuses while it cannot hear the registry`);
+      t.regex(detailsOf(err), /revocation feed lost/);
     }
-    // Writes fail while it is down (UNAVAILABLE), reads go on from memory.
+    // Writes fail while it is down (UNAVAILABLE).
     const err = await t.throwsAsync(fleet[1]!.client.revoke({ tenant: TENANT, id: 'outage', reason: 'during outage' }));
     t.is(codeOf(err), grpc.status.UNAVAILABLE);
   } finally {
     await pgServer!.startServer();
   }
-  for (const f of fleet) await eventuallyAsync(async () => (await feedOf(f)).state === 'connected', 15_000);
-  for (const f of fleet) t.false((await feedOf(f)).bypassed);
+  for (const f of fleet) await eventuallyAsync(async () => (await feedOf(f)).state === 'connected', 20_000);
+  for (const f of fleet) {
+    t.false((await feedOf(f)).bypassed);
+    const { plaintext } = await f.client.decrypt({ tenant: TENANT, envelope });
+    t.is(plaintext.toString(), 'outage', `${f.name} serves again`);
+  }
   await fleet[1]!.client.revoke({ tenant: TENANT, id: 'outage', reason: 'after the outage' });
   for (const f of fleet) t.is(codeOf(await f.client.decrypt({ tenant: TENANT, envelope }).catch((e: unknown) => e)), FAILED_PRECONDITION);
+});
+
+test.serial('deafServeUncached (opt-in): a deaf instance serves fresh unwraps only, as before', async (t) => {
+  // A fifth instance with the opt-in, behind its own proxy, on the same database.
+  const base = new URL(fleetUrl);
+  const own = await startTcpProxyProcess(base.hostname, Number(base.port));
+  const env = { ...fleetEnv, UNWRAPD_DEAF_SERVE_UNCACHED: 'true' };
+  const opted = await startFleetInstance({ name: 'instance 4 (serve uncached)', dir: join(dir, 'i4'), keystorePath, pgUrl: own.rewrite(fleetUrl), env });
+  try {
+    await createPolicy(fleet[0]!, 'uncached');
+    await eventuallyAsync(() => opted.client.getPolicy(TENANT, 'uncached').then(() => true, () => false));
+    const { envelope } = await opted.client.encrypt({ tenant: TENANT, policyId: 'uncached', plaintext: Buffer.from('uncached') });
+    await own.cut();
+    await eventuallyAsync(async () => (await feedOf(opted)).state === 'deaf', 15_000);
+    const before = await feedOf(opted);
+    t.true(before.bypassed, 'deaf: cache bypassed');
+    for (let i = 0; i < 3; i++) t.is((await opted.client.decrypt({ tenant: TENANT, envelope })).plaintext.toString(), 'uncached');
+    t.true((await feedOf(opted)).unwraps - before.unwraps >= 3, 'one provider unwrap per request while deaf');
+    t.is(await healthOf(opted, 'unwrapd.v1.RevocationFeed'), 'NOT_SERVING');
+    await own.restore();
+    await eventuallyAsync(async () => (await feedOf(opted)).state === 'connected', 15_000);
+    t.false((await feedOf(opted)).bypassed);
+  } finally {
+    await opted.stop();
+    await own.close();
+  }
 });

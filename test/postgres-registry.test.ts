@@ -1,5 +1,6 @@
 import test from 'ava';
-import { describeConnection, PostgresRegistry } from '../src/registry/postgres/postgres-registry.js';
+import { performance } from 'node:perf_hooks';
+import { describeConnection, FleetUnconfirmedError, PostgresRegistry } from '../src/registry/postgres/postgres-registry.js';
 import { eventually, registryContract, type RegistryFixture } from './registry-contract.js';
 import { fakeCopies, makePolicyRecord } from './helpers/policy-fixture.js';
 import { startTestPostgres, type TestPostgres } from './helpers/postgres.js';
@@ -44,7 +45,17 @@ registryContract('postgres', async (limits) => {
 const freshSchema = () => `s_${schemas++}`;
 
 async function openRegistry(t: import('ava').ExecutionContext, opts: Partial<ConstructorParameters<typeof PostgresRegistry>[0]> & { schema: string }) {
-  const r = new PostgresRegistry({ connectionString: dbUrl, feedPollMs: 100, feedGraceMs: 1_000, reconnectMinMs: 50, reconnectMaxMs: 200, ...opts });
+  const r = new PostgresRegistry({
+    connectionString: dbUrl,
+    feedPollMs: 100,
+    feedGraceMs: 1_000,
+    reconnectMinMs: 50,
+    reconnectMaxMs: 200,
+    fleetLeaseMs: 3_000,
+    fleetRenewMs: 100,
+    fleetFenceMarginMs: 1_000,
+    ...opts,
+  });
   await r.open();
   t.teardown(() => r.close());
   return r;
@@ -57,12 +68,12 @@ test('migrations are applied once, in order, under a lock, and recorded in schem
   // Four instances starting together on an empty schema.
   const registries = await Promise.all([1, 2, 3, 4].map(() => openRegistry(t, { schema })));
   const applied = registries.flatMap((r) => r.migration?.applied ?? []);
-  t.deepEqual(applied.sort(), [1, 2], 'each migration applied by exactly one instance');
+  t.deepEqual(applied.sort(), [1, 2, 3], 'each migration applied by exactly one instance');
   const rows = await pgServer!.query<{ version: number; name: string }>(dbName(), `SELECT version, name FROM ${schema}.schema_migrations ORDER BY version`);
-  t.deepEqual(rows.rows.map((r) => r.version), [1, 2]);
+  t.deepEqual(rows.rows.map((r) => r.version), [1, 2, 3]);
   const again = await openRegistry(t, { schema });
   t.deepEqual(again.migration?.applied, []);
-  t.is(again.migration?.current, 2);
+  t.is(again.migration?.current, 3);
 });
 
 test('every change appends a typed event in the same transaction, replayable from a sequence', async (t) => {
@@ -85,38 +96,88 @@ test('every change appends a typed event in the same transaction, replayable fro
   t.deepEqual(columns.rows.map((c) => c.column_name).sort(), ['at', 'policy_id', 'revision', 'sequence', 'tenant', 'type']);
 });
 
-test('a revoke resolves only once every other live instance has applied it', async (t) => {
+test('a revoke is acknowledged (awaitFleet) only once every other live instance has applied it', async (t) => {
   const schema = freshSchema();
   const a = await openRegistry(t, { schema });
   const others = await Promise.all([1, 2, 3].map(() => openRegistry(t, { schema })));
   const created = await a.create(makePolicyRecord({ id: 'fleet' }));
   await eventually(() => others.every((o) => o.get('contoso', 'fleet') !== undefined));
   await a.update({ ...created, state: 'revoked' }, created.revision);
-  // No waiting here: at the moment the revoke resolved, every instance already had it.
+  await a.awaitFleet();
+  // No waiting here: at the moment the acknowledgement resolved, every instance already had it.
   t.deepEqual(others.map((o) => o.get('contoso', 'fleet')?.state), ['revoked', 'revoked', 'revoked']);
   t.deepEqual(a.lastFleetAck?.laggards, []);
 });
 
-test('a crashed instance (its row left behind) holds a revoke up for at most the grace period', async (t) => {
+test('a crashed instance (its row left behind) holds the acknowledgement until its lease expires by the database clock, and no longer', async (t) => {
   const schema = freshSchema();
-  // The window is grace + poll = 1.6 s after the dead instance's last heartbeat.
-  const a = await openRegistry(t, { schema, feedGraceMs: 1_500, feedPollMs: 100 });
+  const a = await openRegistry(t, { schema });
   const created = await a.create(makePolicyRecord({ id: 'ghost' }));
-  await pgServer!.query(dbName(), `INSERT INTO ${schema}.instances (id, host, pid, applied_sequence) VALUES ('dead', 'gone', 1, 0)`);
-  const started = Date.now();
+  await pgServer!.query(dbName(), `INSERT INTO ${schema}.instances (id, host, pid, applied_sequence, lease_expires_at) VALUES ('dead', 'gone', 1, 0, clock_timestamp() + interval '1 second')`);
   await a.update({ ...created, state: 'revoked' }, created.revision);
-  const waited = Date.now() - started;
-  t.true(waited >= 800 && waited < 5_000, `waited ${waited} ms`);
-  t.is(a.lastFleetAck?.laggards.length, 1);
+  await a.awaitFleet();
+  const expired = await pgServer!.query<{ expired: boolean }>(dbName(), `SELECT lease_expires_at <= clock_timestamp() AS expired FROM ${schema}.instances WHERE id = 'dead'`);
+  t.true(expired.rows[0]?.expired, 'acknowledged only once the lease had expired');
+  t.deepEqual(a.lastFleetAck?.laggards, []);
+  t.deepEqual(a.lastFleetAck?.expired, ['dead (gone pid 1)']);
+
+  // A live lease that never confirms: the caller's deadline ends the wait, honestly (never a success).
+  await pgServer!.query(dbName(), `UPDATE ${schema}.instances SET lease_expires_at = clock_timestamp() + interval '1 hour' WHERE id = 'dead'`);
+  const err = await t.throwsAsync(a.awaitFleet(AbortSignal.timeout(300)), { instanceOf: FleetUnconfirmedError });
+  t.is(err?.code, 'deadline_exceeded');
+  t.regex(err!.message, /dead \(gone pid 1\) has not applied it/);
+  t.is(a.get('contoso', 'ghost')?.state, 'revoked', 'the change itself stays durable and in force');
+
   // A closed instance leaves the fleet: no wait for it.
+  await pgServer!.query(dbName(), `DELETE FROM ${schema}.instances WHERE id = 'dead'`);
   const b = await openRegistry(t, { schema });
   await b.close();
   const second = await a.create(makePolicyRecord({ id: 'after-close' }));
-  await pgServer!.query(dbName(), `DELETE FROM ${schema}.instances WHERE id = 'dead'`);
-  const t0 = Date.now();
   await a.update({ ...second, state: 'revoked' }, second.revision);
-  t.true(Date.now() - t0 < 1_500, 'no wait for an instance that left');
+  await a.awaitFleet(AbortSignal.timeout(5_000));
   t.deepEqual(a.lastFleetAck?.laggards, []);
+  t.deepEqual(a.lastFleetAck?.expired, []);
+});
+
+test('an instance that cannot renew fences itself by its own clock before its lease runs out; renewed, it serves again', async (t) => {
+  const schema = freshSchema();
+  const target = new URL(dbUrl);
+  const proxy = await startTcpProxy(target.hostname, Number(target.port));
+  t.teardown(() => proxy.close());
+  let skew = 0;
+  const clock = () => performance.now() + skew;
+  // A long grace period: only the lease can fence it here.
+  const b = await openRegistry(t, { schema, connectionString: proxy.rewrite(dbUrl), feedGraceMs: 60_000, fleetLeaseMs: 60_000, fleetRenewMs: 100, fleetFenceMarginMs: 10_000, clock });
+  t.is(b.feed.fenced(), undefined);
+  proxy.blackhole();
+  // Its clock passes the lease minus the margin since the last renewal was sent: fenced at once, synchronously
+  // (no timer needed, so a late timer or a blocked event loop cannot stretch the lease).
+  skew = 50_000;
+  t.is(b.feed.fenced(), 'lease not renewed in time');
+  proxy.restore();
+  // The black-holed connection is replaced only after the grace period; a fresh one renews at once.
+  await pgServer!.query(dbName(), 'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1', [b.feed.applicationName]);
+  await eventually(() => b.feed.fenced() === undefined, 10_000);
+  const lease = await pgServer!.query<{ live: boolean }>(dbName(), `SELECT lease_expires_at > clock_timestamp() AS live FROM ${schema}.instances WHERE id = $1`, [b.instanceId]);
+  t.true(lease.rows[0]?.live);
+});
+
+test('a lease the database saw expire is never renewed: the instance is fenced, re-joins, catches up, then serves', async (t) => {
+  const schema = freshSchema();
+  const a = await openRegistry(t, { schema });
+  const b = await openRegistry(t, { schema });
+  const order: string[] = [];
+  b.feed.onDeafChange((d) => order.push(d ? 'fenced' : 'serving'));
+  // What a writer sees of an instance that stalled past its lease (a long GC pause, a frozen VM).
+  await pgServer!.query(dbName(), `UPDATE ${schema}.instances SET lease_expires_at = clock_timestamp() - interval '1 second' WHERE id = $1`, [b.instanceId]);
+  const created = await a.create(makePolicyRecord({ id: 'stalled' }));
+  await eventually(() => order.length === 2, 5_000);
+  t.deepEqual(order, ['fenced', 'serving']);
+  t.is(b.feed.fenced(), undefined);
+  await eventually(() => b.get('contoso', 'stalled') !== undefined);
+  await a.update({ ...created, state: 'revoked' }, created.revision);
+  await a.awaitFleet(AbortSignal.timeout(5_000));
+  t.is(b.get('contoso', 'stalled')?.state, 'revoked', 'a live lease again: the writer waited for it');
 });
 
 test('the feed connection killed on the server (pg_terminate_backend): it reconnects and replays what it missed', async (t) => {
@@ -153,8 +214,11 @@ test('deaf: cut off past the grace period the feed says so; back only after reco
   proxy.cut();
   await eventually(() => b.feed.state().state === 'deaf', 5_000);
   t.deepEqual(order, ['deaf']);
-  // Revoked while b cannot hear: a waits for b at most the grace period (b is deaf by then), then goes on.
+  // Revoked while b cannot hear: a waits for b until b's lease expires; b fenced itself before that.
   await a.update({ ...created, state: 'revoked' }, created.revision);
+  await a.awaitFleet(AbortSignal.timeout(10_000));
+  t.deepEqual(a.lastFleetAck?.expired.map((x) => x.split(' ')[0]), [b.instanceId]);
+  t.truthy(b.feed.fenced(), 'b refuses');
   t.is(b.get('contoso', 'cut')?.state, 'active', 'b cannot know yet');
   proxy.restore();
   await eventually(() => b.feed.state().state === 'connected', 5_000);

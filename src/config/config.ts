@@ -112,6 +112,15 @@ export interface Config {
   // -- purge (per-policy availability keys) --
   /** Where CreatePolicy creates a policy's own availability key when the request names none: a key base (`local:`, `pkcs11:token=<label>`, `https://<vault>/keys/`). */
   availabilityKeyBase: string;
+  // ---- fleet (issue 10 item 6): instance leases, self-fencing, deaf refuses ----
+  /** An instance's lease in the registry (database clock); a revoke waits for every instance holding one. */
+  fleetLeaseMs: number;
+  /** How often an instance renews its lease (right after reading the change feed). */
+  fleetRenewMs: number;
+  /** An instance that could not renew refuses this long before its lease runs out, by its own monotonic clock. */
+  fleetFenceMarginMs: number;
+  /** Deaf instances serve fresh unwraps (cache off) instead of refusing: opt-in, see docs/fleet.md for the risk. */
+  deafServeUncached: boolean;
 }
 
 interface Setting<K extends keyof Config> {
@@ -225,6 +234,11 @@ const SETTINGS = [
   { key: 'denialAuditPerMinute', flag: 'denial-audit-per-minute', env: 'UNWRAPD_DENIAL_AUDIT_PER_MINUTE', parse: int('denialAuditPerMinute', 1, 100_000) },
   // -- purge (per-policy availability keys) --
   { key: 'availabilityKeyBase', flag: 'availability-key-base', env: 'UNWRAPD_AVAILABILITY_KEY_BASE', parse: keyBase },
+  // ---- fleet (issue 10 item 6) ----
+  { key: 'fleetLeaseMs', flag: 'fleet-lease-ms', env: 'UNWRAPD_FLEET_LEASE_MS', parse: int('fleetLeaseMs', 300, 600_000) },
+  { key: 'fleetRenewMs', flag: 'fleet-renew-ms', env: 'UNWRAPD_FLEET_RENEW_MS', parse: int('fleetRenewMs', 20, 300_000) },
+  { key: 'fleetFenceMarginMs', flag: 'fleet-fence-margin-ms', env: 'UNWRAPD_FLEET_FENCE_MARGIN_MS', parse: int('fleetFenceMarginMs', 50, 300_000) },
+  { key: 'deafServeUncached', flag: 'deaf-serve-uncached', env: 'UNWRAPD_DEAF_SERVE_UNCACHED', parse: bool('deafServeUncached') },
 ] as const satisfies readonly Setting<keyof Config>[];
 
 // -- purge (per-policy availability keys) --
@@ -314,6 +328,11 @@ export function loadConfig(flags: Record<string, string | undefined>, env: NodeJ
     denialAuditPerMinute: (partial.denialAuditPerMinute as number | undefined) ?? 60,
     // -- purge (per-policy availability keys) --
     availabilityKeyBase: (partial.availabilityKeyBase as string | undefined) ?? 'local:',
+    // ---- fleet (issue 10 item 6) ----
+    fleetLeaseMs: (partial.fleetLeaseMs as number | undefined) ?? 10_000,
+    fleetRenewMs: (partial.fleetRenewMs as number | undefined) ?? 2_000,
+    fleetFenceMarginMs: (partial.fleetFenceMarginMs as number | undefined) ?? 2_000,
+    deafServeUncached: (partial.deafServeUncached as boolean | undefined) ?? false,
   };
   validateListen(config.listen);
   validateTrust(config, file.authorization);
@@ -347,6 +366,9 @@ function validateFleet(c: Config): void {
   if (c.registryBackend === 'postgres' && !c.pgUrl) throw new ConfigError('registryBackend postgres needs pgUrl (UNWRAPD_PG_URL)');
   if (c.feedReconnectMaxMs < c.feedReconnectMinMs) throw new ConfigError('feedReconnectMaxMs must not be below feedReconnectMinMs');
   if (c.feedPollMs >= c.feedGraceMs) throw new ConfigError('feedPollMs must be below feedGraceMs (the poll is the heartbeat the grace period is measured against)');
+  if (c.fleetLeaseMs - c.fleetFenceMarginMs < 2 * c.fleetRenewMs) {
+    throw new ConfigError('fleetLeaseMs minus fleetFenceMarginMs must leave room for two renewals (at least 2 x fleetRenewMs)');
+  }
   if (c.eventGridListen) {
     if (!/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/.test(c.eventGridListen)) throw new ConfigError(`eventGridListen must be host:port, got "${c.eventGridListen}"`);
     if (c.eventGridSecret.length < 16) throw new ConfigError('eventGridListen needs eventGridSecret (UNWRAPD_EVENT_GRID_SECRET) of at least 16 characters');

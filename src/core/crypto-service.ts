@@ -33,6 +33,8 @@ export interface CryptoServiceOptions {
   maxBlockBytes: number;
   maxEnvelopeBytes: number;
   gate: RevocationGate;
+  /** Refuses every request while the instance may be missing revocations (fleet feed lost). */
+  fence?: { check(): void };
 }
 
 /**

@@ -46,6 +46,8 @@ export interface KeyLeasesOptions {
   cache: KeyCache;
   unwrapper: KeyUnwrapper;
   gate: RevocationGate;
+  /** Refuses every use while the instance may be missing revocations (fleet feed or lease lost). */
+  fence?: { check(): void };
 }
 
 interface Lease {
@@ -84,6 +86,7 @@ export class KeyLeases {
    * version is not retired (a rotation may have retired it meanwhile: UNAVAILABLE, retry).
    */
   writable(tenant: string, policyId: string, version?: number): PolicyRecord {
+    this.#o.fence?.check(); // deaf or fenced: UNAVAILABLE "revocation feed lost", whatever the purpose
     const policy = this.#o.registry.get(tenant, policyId);
     if (!policy) throw new UnwrapdError('not_found', `no policy ${tenant}/${policyId}`);
     this.#requireServing(policy);
@@ -98,6 +101,7 @@ export class KeyLeases {
    * user (nothing moves out of a revoked policy). Unknown policy or version: the generic failure.
    */
   readable(ref: EnvelopeRef, purpose: Purpose, use: 'read' | 'move' = 'read'): PolicyRecord {
+    this.#o.fence?.check();
     const policy = this.#o.registry.get(ref.tenant, ref.policyId);
     if (!policy) throw decryptionFailed();
     if (use !== 'read' || !systemFallbackAllowed(policy, purpose)) this.#requireServing(policy);

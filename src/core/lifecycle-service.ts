@@ -133,6 +133,7 @@ export class LifecycleService {
     const updated = await this.#step(policy, { versions, activeVersion: version, minDecryptVersion: min, updatedAt: now });
     if (min > policy.minDecryptVersion) this.#o.cache.evictPolicy(policy.tenant, policy.id); // retired versions leave memory
     await this.#audit('policy.rotated', req, { keyVersion: version, details: { minDecryptVersion: min } });
+    if (min > policy.minDecryptVersion) await this.#fleetApplied(req.signal);
     return updated;
   }
 
@@ -147,6 +148,7 @@ export class LifecycleService {
     const policy = this.#get(req.tenant, req.id);
     if (policy.state === 'revoked' || policy.state === 'purged') {
       this.#o.cache.evictPolicy(policy.tenant, policy.id);
+      await this.#fleetApplied(req.signal); // a retry waits for the fleet again
       return policy;
     }
     // Refuse from now on, before the durable write; evict (zeroize) at once; open streams of it end.
@@ -162,6 +164,7 @@ export class LifecycleService {
     }
     this.#o.cache.evictPolicy(policy.tenant, policy.id);
     if (result.wrote) await this.#audit('policy.revoked', req, { reason: req.reason });
+    await this.#fleetApplied(req.signal);
     return result.policy;
   }
 
@@ -177,7 +180,10 @@ export class LifecycleService {
    */
   async purge(req: OperatorRequest & { force: boolean; reason: string }): Promise<PurgeReceipt> {
     const policy = this.#get(req.tenant, req.id);
-    if (policy.state === 'purged') return alreadyPurged(policy, req.force);
+    if (policy.state === 'purged') {
+      await this.#fleetApplied(req.signal); // a retry waits for the fleet again
+      return alreadyPurged(policy, req.force);
+    }
     if (policy.state !== 'revoked') throw new UnwrapdError('failed_precondition', `policy ${policy.tenant}/${policy.id} is ${policy.state}: revoke it before purging`);
     if (req.force && !req.reason) throw invalidArgument('purge with force needs a reason');
     if (!req.force) await this.#requireCustomerKeysInaccessible(policy, this.#signal(req.signal));
@@ -199,7 +205,10 @@ export class LifecycleService {
       };
     });
     this.#o.cache.evictPolicy(policy.tenant, policy.id);
-    if (!result.wrote) return alreadyPurged(result.policy, req.force);
+    if (!result.wrote) {
+      await this.#fleetApplied(req.signal);
+      return alreadyPurged(result.policy, req.force);
+    }
     const record = await this.#audit('policy.purged', req, {
       reason: req.reason,
       details: {
@@ -210,6 +219,7 @@ export class LifecycleService {
         receipt: 'irreversible: no wrapped copy of any intermediate-key version remains, and the availability key is destroyed',
       },
     });
+    await this.#fleetApplied(req.signal);
     return { tenant: policy.tenant, id: policy.id, purgedAt: now, versionsDestroyed, copiesDestroyed, forced: req.force, auditRecordHash: record.hash, keyDestructions };
   }
 
@@ -440,6 +450,15 @@ export class LifecycleService {
 
   #audit(type: Parameters<AuditLog['append']>[0]['type'], req: OperatorRequest, extra: { keyVersion?: number; reason?: string; details?: Record<string, string | number | boolean> }): Promise<AuditRecord> {
     return this.#o.audit.append({ type, tenant: req.tenant, policyId: req.id, requestId: req.requestId, actor: req.actor, ...extra });
+  }
+
+  /**
+   * A restricting change is acknowledged only once every live instance of a fleet has applied it (or its
+   * lease expired); the change is durable and audited before this wait, so a wait that fails (UNAVAILABLE or
+   * DEADLINE_EXCEEDED, naming the instances) never undoes it. docs/fleet.md.
+   */
+  async #fleetApplied(signal: AbortSignal): Promise<void> {
+    await this.#o.registry.awaitFleet?.(signal);
   }
 
   #signal(signal: AbortSignal): AbortSignal {

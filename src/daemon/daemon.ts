@@ -19,6 +19,7 @@ import type { RootKeyProvider } from '../providers/root-key-provider.js';
 import { createRegistryFromConfig } from '../registry/create-registry.js';
 import type { PolicyRegistry } from '../registry/policy-registry.js';
 import { RevocationGate } from '../revocation/revocation-gate.js';
+import { ServingFence } from '../revocation/serving-fence.js';
 import { adminHandlers } from '../server/admin-handlers.js';
 import { callerResolver, defaultIdentitySource, type IdentitySource } from '../server/caller-resolver.js';
 import { cryptoHandlers } from '../server/crypto-handlers.js';
@@ -76,6 +77,8 @@ export interface Daemon {
   status: StatusReporter;
   /** The event log, the change feed and the Event Grid webhook. */
   fleet: Fleet;
+  /** Refuses every Crypto call while the fleet feed is lost (src/revocation/serving-fence.ts). */
+  fence: ServingFence;
   /** The periodic status probe of cached policies' customer keys (src/revocation/provider-probe.ts). */
   probe: ProviderProbe;
   createdDemo: boolean;
@@ -141,6 +144,8 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
   });
   const policies = new PolicyService({ registry, provider, audit, providerTimeoutMs: config.providerTimeoutMs, availabilityKeyBase: config.availabilityKeyBase });
   const gate = new RevocationGate();
+  // Fail closed when deaf: filled by startFleet with the fleet feed (src/daemon/fleet.ts).
+  const fence = new ServingFence();
   const lifecycle = new LifecycleService({ registry, provider, unwrapper, cache, audit, gate, providerTimeoutMs: config.providerTimeoutMs, availabilityKeyBase: config.availabilityKeyBase });
   const crypto = new CryptoService({
     registry,
@@ -149,6 +154,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
     maxBlockBytes: config.maxBlockBytes,
     maxEnvelopeBytes: config.maxBlockBytes + MAX_ENVELOPE_OVERHEAD,
     gate,
+    fence,
   });
   const batches = new BatchService(crypto, { maxItems: config.batchMaxItems, maxBytes: config.batchMaxBytes });
   const streams = new StreamService(crypto, { segmentBytes: config.streamSegmentBytes });
@@ -194,7 +200,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
   const dataCallers = callerResolver(opts.transport?.data?.identity ?? identitySource(config.listen, config, log), table, 'data');
   const adminCallers = callerResolver(opts.transport?.admin?.identity ?? identitySource(config.adminListen, config, log), table, 'admin');
   // The change feed (deaf: cache off), WatchEvents' event log, the Event Grid webhook: src/daemon/fleet.ts.
-  const fleet = await startFleet({ config, registry, cache, provider, status, log });
+  const fleet = await startFleet({ config, registry, cache, provider, status, fence, log });
   // Revocation at the vault: a periodic, rate-limited status probe of cached policies' customer keys.
   const probe = new ProviderProbe({ cache, registry, provider, intervalMs: config.probeIntervalMs, maxCallsPerInterval: config.probeMaxCalls, callTimeoutMs: config.providerTimeoutMs, log });
   await probe.start((e) => {
@@ -254,6 +260,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
     audit,
     status,
     fleet,
+    fence,
     probe,
     createdDemo,
     shutdown() {

@@ -8,12 +8,18 @@ import type { PolicyRegistry } from '../registry/policy-registry.js';
 import { PostgresRegistry } from '../registry/postgres/postgres-registry.js';
 import { EventGridReceiver } from '../revocation/event-grid-server.js';
 import type { RevocationEvent, RevocationSource } from '../revocation/revocation-source.js';
+import type { ServingFence } from '../revocation/serving-fence.js';
 import { CloseNotifier } from '../registry/close-notifier.js';
 
 /**
  * The fleet side of the daemon, wired in one place: the policy event log (WatchEvents), the registry's
  * change feed as a revocation source (GetStatus shows it; its deafness turns the cache off), and the
  * Event Grid webhook when configured. docs/fleet.md describes how a revocation travels.
+ *
+ * Deaf (a source's feed lost past its grace period, or its lease not renewed in time): by default the
+ * fence refuses every request (UNAVAILABLE "revocation feed lost") and the cache is cleared; with
+ * `deafServeUncached` the instance instead serves fresh unwraps only (cache off), at the risk docs/fleet.md
+ * states.
  */
 export interface Fleet {
   events: PolicyEventLog;
@@ -21,9 +27,8 @@ export interface Fleet {
   eventGrid: EventGridReceiver | undefined;
   /**
    * Reports the feed in grpc.health.v1 under its own name, `unwrapd.v1.RevocationFeed`: NOT_SERVING while
-   * deaf. The overall status ("") and unwrapd.v1.Crypto stay SERVING: a deaf instance still serves
-   * (fresh unwraps only), and liveness must never fail over revocation. A readiness probe may check this
-   * name if an operator prefers to take deaf instances out of rotation.
+   * deaf. The overall status ("") and unwrapd.v1.Crypto stay SERVING: liveness must never fail over
+   * revocation. A readiness probe should check this name to take deaf (refusing) instances out of rotation.
    */
   attachHealth(health: { setStatus(service: string, status: 'SERVING' | 'NOT_SERVING'): void }): void;
   /** Ends WatchEvents streams and stops the sources (before the gRPC server drains). */
@@ -38,6 +43,8 @@ export interface FleetDeps {
   cache: KeyCache;
   provider: RootKeyProvider;
   status: StatusReporter;
+  /** Refuses every request while a source is fenced (unless config.deafServeUncached). */
+  fence: ServingFence;
   log: Logger;
 }
 
@@ -93,6 +100,8 @@ export async function startFleet(deps: FleetDeps): Promise<Fleet> {
       reportHealth();
     });
     if (source.state().state === 'deaf') cache.setBypass(true);
+    // Fail closed when deaf (the default): refuse rather than serve possibly revoked policies.
+    if (source.fenced && !config.deafServeUncached) deps.fence.add({ name: source.name, fenced: () => source.fenced!() });
     await source.start(onRevoked);
     deps.status.addFeed(source);
   }

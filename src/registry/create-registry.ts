@@ -18,6 +18,9 @@ export function createRegistryFromConfig(config: Config, log: Logger): PolicyReg
       reconnectMinMs: config.feedReconnectMinMs,
       reconnectMaxMs: config.feedReconnectMaxMs,
       fleetAckWait: config.fleetAckWait,
+      fleetLeaseMs: config.fleetLeaseMs,
+      fleetRenewMs: config.fleetRenewMs,
+      fleetFenceMarginMs: config.fleetFenceMarginMs,
       log: log.child({ component: 'registry' }),
     });
   }

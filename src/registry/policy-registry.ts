@@ -30,6 +30,14 @@ export interface PolicyRegistry {
   update(record: PolicyRecord, expectedRevision: number): Promise<PolicyRecord>;
   /** Called with every record that changed, after it is durable (this process's writes or another's). */
   onChange(listener: (record: PolicyRecord) => void): () => void;
+  /**
+   * Optional, for a registry shared by a fleet: resolves once every live instance (lease not expired) has
+   * applied every change this instance has written or seen, or its lease has expired, so that a restricting
+   * change (revoke, purge, retired key version) may be acknowledged. Rejects with UNAVAILABLE, or
+   * DEADLINE_EXCEEDED when `signal` ends the wait first, naming the instances that have not confirmed; the
+   * change itself stays durable and in force. Absent on a single-node registry (nothing to wait for).
+   */
+  awaitFleet?(signal?: AbortSignal): Promise<unknown>;
   close(): Promise<void>;
 }
 

@@ -27,5 +27,11 @@ export interface RevocationSource {
    * caught up.
    */
   onDeafChange?(listener: (deaf: boolean) => void): () => void;
+  /**
+   * For a source the instance must hear to serve (the fleet feed): why the instance must refuse every
+   * request now (deaf, lease lost or about to run out), or undefined. Synchronous and cheap: checked right
+   * before every key use (src/revocation/serving-fence.ts).
+   */
+  fenced?(): string | undefined;
   stop(): Promise<void>;
 }

@@ -11,12 +11,22 @@ import { EVENT_COLUMNS, eventFromRow, type PolicyEventRow } from './event-row.js
  * The PostgreSQL change feed of one instance: a dedicated connection that LISTENs for the sequence numbers
  * writers NOTIFY, reads the event log in order from the last sequence it applied, and hands each batch to
  * the registry (which reloads the records and fires onChange). The same connection runs a periodic poll
- * (the safety net for a lost notification, and the heartbeat), and records in `<schema>.instances` what
- * this instance has applied, so that a revoking writer can wait for the fleet.
+ * (the safety net for a lost notification), and records in `<schema>.instances` what this instance has
+ * applied, so that a revoking writer can wait for the fleet.
  *
- * Deafness: when the connection is lost, or silent, for longer than `graceMs`, the feed declares itself
- * deaf (listeners turn the key cache off). It comes back only once it has reconnected AND applied every
- * event it missed, in order.
+ * The lease: the same connection renews this instance's lease (`lease_expires_at`, set by the database
+ * clock) every `renewMs`, always right after reading the log, so a live lease means "this instance hears
+ * the feed". A renewal only extends a lease that has not expired; one that finds it expired (a writer may
+ * have counted this instance out) re-joins: register a fresh lease, read the log, renew, and only then
+ * serve again. By its own monotonic clock the instance fences itself `fenceMarginMs` before its lease
+ * runs out, measured from the *send* time of its last successful renewal (the database set the expiry
+ * later than that), and `fenced()` is checked synchronously before every key use, so a late timer or a
+ * blocked event loop cannot stretch the lease.
+ *
+ * Deafness: when the connection is lost, or silent, for longer than `graceMs`, or the lease lapses, the
+ * feed declares itself deaf (the daemon refuses every request, or with `deafServeUncached` turns the key
+ * cache off). It comes back only once it has reconnected, applied every event it missed, in order, and
+ * renewed its lease.
  */
 export interface ChangeFeedOptions {
   clientConfig: pg.ClientConfig;
@@ -26,6 +36,14 @@ export interface ChangeFeedOptions {
   startSequence: number;
   graceMs: number;
   pollMs: number;
+  /** The lease length (database clock), its renewal interval, and how long before its end the instance fences itself. */
+  leaseMs: number;
+  renewMs: number;
+  fenceMarginMs: number;
+  /** Clock value when the registration (the first lease) was sent. */
+  leaseSentAt: number;
+  /** The monotonic clock (ms) of the lease and self-fencing; default performance.now. Tests inject one. */
+  clock?: () => number;
   reconnectMinMs: number;
   reconnectMaxMs: number;
   /** Applies a batch of events, in order, using the feed's connection to load the records they name. */
@@ -58,8 +76,10 @@ export class ChangeFeed implements RevocationSource {
   #ackedSequence = -1;
   #lastEventAt: string | undefined;
   #client: pg.Client | undefined;
-  /** performance.now() when the last successful round trip was sent. */
+  /** performance.now() when the last successful round trip was sent (deafness is measured from it). */
   #lastHeard = performance.now();
+  /** performance.now() when the last answer arrived (silence, a black-holed connection, is measured from it). */
+  #lastAnswer = performance.now();
   #backoffMs: number;
   #tickTimer: NodeJS.Timeout | undefined;
   #deafTimer: NodeJS.Timeout | undefined;
@@ -72,6 +92,12 @@ export class ChangeFeed implements RevocationSource {
   readonly #ackWaiters = new Set<() => void>();
   #acksHeard = 0;
   readonly #torn = new WeakSet<pg.Client>();
+  readonly #clock: () => number;
+  /** Clock value when the last successful renewal was sent; -Infinity while the lease must be re-joined. */
+  #leaseSentAt: number;
+  #leaseHeld = true;
+  #leaseTimer: NodeJS.Timeout | undefined;
+  #deafReason = '';
 
   constructor(opts: ChangeFeedOptions) {
     this.#o = opts;
@@ -79,6 +105,24 @@ export class ChangeFeed implements RevocationSource {
     this.#channels = feedChannels(opts.schema);
     this.#lastSequence = opts.startSequence;
     this.#backoffMs = opts.reconnectMinMs;
+    this.#clock = opts.clock ?? (() => performance.now());
+    this.#leaseSentAt = opts.leaseSentAt;
+  }
+
+  /**
+   * Why this instance must not serve now, or undefined: deaf, lease lost, or past its own lease deadline
+   * (lease minus margin from the send time of the last renewal). Synchronous; checked before every key use.
+   */
+  fenced(): string | undefined {
+    if (this.#stopped) return 'stopped';
+    if (this.#deaf) return this.#deafReason;
+    if (!this.#leaseHeld) return 'lease lost';
+    if (this.#clock() >= this.#leaseDeadline()) return 'lease not renewed in time';
+    return undefined;
+  }
+
+  #leaseDeadline(): number {
+    return this.#leaseSentAt + this.#o.leaseMs - this.#o.fenceMarginMs;
   }
 
   /** Connects, listens and catches up; throws when it cannot (the registry's open fails). */
@@ -91,7 +135,7 @@ export class ChangeFeed implements RevocationSource {
       throw err;
     }
     this.#state = 'connected';
-    this.#tickTimer = setInterval(() => this.#tick(), this.#o.pollMs);
+    this.#tickTimer = setInterval(() => this.#tick(), Math.min(this.#o.pollMs, this.#o.renewMs));
     this.#tickTimer.unref();
   }
 
@@ -152,6 +196,7 @@ export class ChangeFeed implements RevocationSource {
     clearInterval(this.#tickTimer);
     clearTimeout(this.#deafTimer);
     clearTimeout(this.#reconnectTimer);
+    clearTimeout(this.#leaseTimer);
     for (const w of [...this.#ackWaiters]) w();
     const client = this.#client;
     this.#client = undefined;
@@ -169,14 +214,16 @@ export class ChangeFeed implements RevocationSource {
   }
 
   async #connectClient(): Promise<pg.Client> {
-    const queryTimeout = Math.max(500, Math.min(this.#o.graceMs / 2, 5_000));
+    // Generous: a slow answer on a busy machine is not a lost connection (replacing it costs more); safety
+    // does not depend on these timeouts (the lease deadline and the deaf timer run from send times).
+    const queryTimeout = Math.max(500, Math.min(this.#o.graceMs, 10_000));
     const client = new pg.Client({
       ...this.#o.clientConfig,
       application_name: this.applicationName,
       keepAlive: true,
       keepAliveInitialDelayMillis: 1_000,
       query_timeout: queryTimeout,
-      connectionTimeoutMillis: Math.max(1_000, Math.min(this.#o.graceMs, 10_000)),
+      connectionTimeoutMillis: Math.max(2_000, Math.min(2 * this.#o.graceMs, 10_000)),
     });
     client.on('error', (err) => this.#lost(client, err));
     client.on('end', () => this.#lost(client, new Error('connection closed')));
@@ -241,6 +288,9 @@ export class ChangeFeed implements RevocationSource {
 
   async #drainOnce(client: pg.Client | undefined): Promise<void> {
     if (!client) throw new Error('not connected');
+    // Re-join before reading: a writer committing after the registration waits for us; one that committed
+    // before it is in the read below.
+    if (!this.#leaseHeld) await this.#register(client);
     for (;;) {
       const sent = performance.now();
       const res = await client.query<PolicyEventRow>(
@@ -270,37 +320,83 @@ export class ChangeFeed implements RevocationSource {
     await this.#report(client);
   }
 
-  /** Heartbeat, and the acknowledgement of what this instance has applied (announced when it moved). */
+  /**
+   * Renews the lease (when due, or when deaf) and records what this instance has applied (announced with
+   * NOTIFY when it moved), in one round trip. Called only right after the log was read to its end. The
+   * renewal only extends a lease the database has not seen expire; otherwise the lease is lost: fenced,
+   * and the next drain re-joins.
+   */
   async #report(client: pg.Client): Promise<void> {
-    const sent = performance.now();
-    const moved = this.#lastSequence !== this.#ackedSequence;
+    const sent = this.#clock();
+    const heardSent = performance.now();
     const applied = this.#lastSequence;
-    // One round trip: the heartbeat, and (when it moved) the announcement of what was applied.
-    await client.query(
+    const moved = applied !== this.#ackedSequence;
+    if (!moved && !this.#deaf && sent - this.#leaseSentAt < this.#o.renewMs) return;
+    const res = await client.query<{ renewed: number }>(
       `WITH i AS (
-         INSERT INTO ${this.#q}.instances AS i (id, host, pid, applied_sequence) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (id) DO UPDATE SET seen_at = now(), applied_sequence = GREATEST(i.applied_sequence, EXCLUDED.applied_sequence)
+         UPDATE ${this.#q}.instances
+         SET seen_at = now(), lease_expires_at = clock_timestamp() + make_interval(secs => $3), applied_sequence = GREATEST(applied_sequence, $2)
+         WHERE id = $1 AND lease_expires_at > clock_timestamp()
          RETURNING 1
        )
-       SELECT CASE WHEN $5::boolean THEN pg_notify($6, $7) END FROM i`,
-      [this.#o.instanceId, hostname(), process.pid, applied, moved, this.#channels.acks, `${this.#o.instanceId} ${applied}`],
+       SELECT (SELECT count(*) FROM i)::int AS renewed, CASE WHEN $4::boolean THEN pg_notify($5, $6) END AS notified`,
+      [this.#o.instanceId, applied, this.#o.leaseMs / 1000, moved, this.#channels.acks, `${this.#o.instanceId} ${applied}`],
     );
+    this.#heard(heardSent);
+    if (Number(res.rows[0]?.renewed ?? 0) !== 1) {
+      this.#leaseHeld = false;
+      this.#leaseSentAt = -Infinity;
+      this.#o.log.warn('instance lease expired before it was renewed: fenced; re-joining the fleet and catching up', { last_sequence: applied });
+      this.#goDeaf('lease expired');
+      this.#drainAgain = true;
+      return;
+    }
     this.#ackedSequence = applied;
-    this.#heard(sent);
+    this.#leaseSentAt = sent;
+    this.#armLeaseTimer();
+    if (this.#deaf && this.#state === 'connected' && client === this.#client) this.#lift();
+  }
+
+  /** A fresh lease (and the row, if it was removed), unconditionally: the re-join after a lost lease. */
+  async #register(client: pg.Client): Promise<void> {
+    await client.query(
+      `INSERT INTO ${this.#q}.instances AS i (id, host, pid, applied_sequence, lease_expires_at)
+       VALUES ($1, $2, $3, $4, clock_timestamp() + make_interval(secs => $5))
+       ON CONFLICT (id) DO UPDATE SET seen_at = now(), lease_expires_at = EXCLUDED.lease_expires_at,
+         applied_sequence = GREATEST(i.applied_sequence, EXCLUDED.applied_sequence)`,
+      [this.#o.instanceId, hostname(), process.pid, this.#lastSequence, this.#o.leaseMs / 1000],
+    );
+    // Still fenced (no deadline in hand) until the read that follows and a renewal succeed.
+    this.#leaseSentAt = -Infinity;
+    this.#leaseHeld = true;
+  }
+
+  /** Marks the instance deaf when its own lease deadline passes without a renewal (for health and the cache). */
+  #armLeaseTimer(): void {
+    clearTimeout(this.#leaseTimer);
+    if (this.#stopped) return;
+    this.#leaseTimer = setTimeout(() => {
+      this.#leaseTimer = undefined;
+      if (this.#clock() >= this.#leaseDeadline()) this.#goDeaf(`lease not renewed within ${this.#o.leaseMs - this.#o.fenceMarginMs} ms`);
+      else this.#armLeaseTimer();
+    }, Math.max(10, this.#leaseDeadline() - this.#clock()));
+    this.#leaseTimer.unref();
   }
 
   #heard(sentAt: number): void {
     if (sentAt > this.#lastHeard) this.#lastHeard = sentAt;
+    this.#lastAnswer = performance.now();
   }
 
   #tick(): void {
     if (this.#stopped) return;
     const client = this.#client;
     if (client && this.#state === 'connected') this.#drain().catch((err: unknown) => this.#lost(client, err));
-    if (!this.#deaf && performance.now() - this.#lastHeard > this.#o.graceMs) {
+    if (performance.now() - this.#lastAnswer > this.#o.graceMs) {
       // Connected in name but silent past the grace period (a black-holed connection): treat as lost.
+      // Measured from the last answer, so a connection that answers slowly (a saturated machine) is kept.
       if (client) this.#lost(client, new Error(`no answer for ${this.#o.graceMs} ms`));
-      else this.#goDeaf();
+      else this.#goDeaf(`no answer for ${this.#o.graceMs} ms`);
     }
   }
 
@@ -314,7 +410,7 @@ export class ChangeFeed implements RevocationSource {
     if (this.#state === 'connected') {
       this.#o.log.warn('revocation feed lost; reconnecting', { reason: describe(err), grace_ms: this.#o.graceMs, last_sequence: this.#lastSequence });
     }
-    if (!this.#deaf) this.#state = 'disconnected';
+    this.#state = 'disconnected';
     this.#armDeafTimer();
     this.#scheduleReconnect();
   }
@@ -324,20 +420,29 @@ export class ChangeFeed implements RevocationSource {
     const remaining = this.#lastHeard + this.#o.graceMs - performance.now();
     this.#deafTimer = setTimeout(() => {
       this.#deafTimer = undefined;
-      if (this.#state !== 'connected') this.#goDeaf();
+      if (this.#state !== 'connected') this.#goDeaf(`cut off for more than ${this.#o.graceMs} ms`);
     }, Math.max(0, remaining));
     this.#deafTimer.unref();
   }
 
-  #goDeaf(): void {
+  #goDeaf(reason: string): void {
     if (this.#deaf || this.#stopped) return;
     this.#deaf = true;
-    this.#state = 'deaf';
-    this.#o.log.warn('revocation feed deaf past its grace period: cache off, serving only fresh unwraps until it is back and caught up', {
+    this.#deafReason = reason;
+    this.#o.log.warn('revocation feed lost: this instance is fenced until the feed is back, caught up and its lease renewed', {
+      reason,
       grace_ms: this.#o.graceMs,
       last_sequence: this.#lastSequence,
     });
     this.#emitDeaf(true);
+  }
+
+  #lift(): void {
+    if (!this.#deaf) return;
+    this.#deaf = false;
+    this.#deafReason = '';
+    this.#o.log.info('revocation feed back, caught up and lease renewed: serving again', { last_sequence: this.#lastSequence });
+    this.#emitDeaf(false);
   }
 
   #emitDeaf(deaf: boolean): void {
@@ -386,6 +491,9 @@ export class ChangeFeed implements RevocationSource {
           last_sequence: this.#lastSequence,
         });
         this.#lastSequence = await this.#o.resync(client);
+        // Sequence numbers will be handed out again: what this instance reports as applied goes down with them.
+        await client.query(`UPDATE ${this.#q}.instances SET applied_sequence = $2 WHERE id = $1`, [this.#o.instanceId, this.#lastSequence]);
+        this.#ackedSequence = this.#lastSequence;
       }
       await this.#drain();
     } catch (err) {
@@ -398,16 +506,12 @@ export class ChangeFeed implements RevocationSource {
     this.#deafTimer = undefined;
     this.#state = 'connected';
     if (!this.#tickTimer) {
-      this.#tickTimer = setInterval(() => this.#tick(), this.#o.pollMs);
+      this.#tickTimer = setInterval(() => this.#tick(), Math.min(this.#o.pollMs, this.#o.renewMs));
       this.#tickTimer.unref();
     }
-    if (this.#deaf) {
-      this.#deaf = false;
-      this.#o.log.info('revocation feed back and caught up: cache on again', { last_sequence: this.#lastSequence });
-      this.#emitDeaf(false);
-    } else {
-      this.#o.log.info('revocation feed reconnected and caught up', { last_sequence: this.#lastSequence });
-    }
+    // The drain above read the log to its end and renewed the lease (a lost one was re-joined first).
+    if (this.#deaf && this.#leaseHeld && this.#clock() < this.#leaseDeadline()) this.#lift();
+    else if (!this.#deaf) this.#o.log.info('revocation feed reconnected and caught up', { last_sequence: this.#lastSequence });
   }
 
   /** Drops a connection without waiting on it (it may be black-holed). Once per connection. */

@@ -58,4 +58,14 @@ CREATE TABLE {schema}.instances (
 );
 `,
   },
+  {
+    version: 3,
+    name: 'instance leases',
+    sql: `
+-- A lease per instance, judged by the database clock: a writer waits for every instance whose lease has not
+-- expired; an instance that cannot renew stops serving before its lease runs out by its own monotonic clock.
+-- NULL for rows written by an unwrapd without leases (judged by seen_at, as before).
+ALTER TABLE {schema}.instances ADD COLUMN lease_expires_at timestamptz;
+`,
+  },
 ];

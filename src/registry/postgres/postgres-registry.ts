@@ -22,9 +22,11 @@ import { CloseNotifier } from '../close-notifier.js';
  *   queries filter on), and appends an event to `<schema>.policy_events` under a log-wide lock, so that
  *   sequence order is commit order and a reader that has seen sequence n has seen everything before it.
  *   The event is announced with NOTIFY, delivered at commit.
- * - A write that takes something away (revoke, purge, a retired key version) resolves only once every
- *   live instance has applied it, or once an instance that has not has been silent past the grace period
- *   (and has therefore dropped its cache). So when Revoke is acknowledged, no instance serves the old key.
+ * - Every instance holds a lease in `<schema>.instances`, renewed by its feed (change-feed.ts). After a
+ *   write that takes something away (revoke, purge, a retired key version), `awaitFleet` resolves only once
+ *   every instance whose lease has not expired (database clock) has applied it; an instance whose lease
+ *   expired has fenced itself before (its own clock, with a margin). So when Revoke is acknowledged, no
+ *   instance serves the old key.
  */
 export interface PostgresRegistryOptions {
   /** libpq-style connection string, e.g. postgres://unwrapd@db:5432/unwrapd?sslmode=verify-full. */
@@ -41,8 +43,14 @@ export interface PostgresRegistryOptions {
   /** Reconnect backoff of the feed (doubling, with jitter). Defaults 100 ms and 5000 ms. */
   reconnectMinMs?: number;
   reconnectMaxMs?: number;
-  /** Wait for the fleet to apply restricting writes before they resolve. Default true. */
+  /** `awaitFleet` waits for the fleet (false: it resolves at once, the acknowledgement is the commit). Default true. */
   fleetAckWait?: boolean;
+  /** The instance lease (database clock), its renewal interval, and the self-fencing margin. Defaults 10000, 2000, 2000 ms. */
+  fleetLeaseMs?: number;
+  fleetRenewMs?: number;
+  fleetFenceMarginMs?: number;
+  /** The monotonic clock of the lease (ms); default performance.now. Tests inject one. */
+  clock?: () => number;
   /** How long to keep trying to reach PostgreSQL at open. Default 10 s. */
   connectTimeoutMs?: number;
   log?: Logger;
@@ -55,9 +63,25 @@ const STALE_INSTANCE_SECONDS = 24 * 3600;
 
 export interface FleetAck {
   sequence: number;
-  /** Instances that were live and had not applied the event when the wait gave up. */
+  /** Instances that were live and had not applied the event when the wait ended (empty when it held). */
   laggards: string[];
+  /** Instances that had not applied it but whose lease had expired (they fenced themselves). */
+  expired: string[];
   waitedMs: number;
+}
+
+/** A restricting change that is durable and in force, but not confirmed by every live instance in time. */
+export class FleetUnconfirmedError extends UnwrapdError {
+  readonly ack: FleetAck;
+  constructor(code: 'unavailable' | 'deadline_exceeded', ack: FleetAck) {
+    super(
+      code,
+      `the change is durable and in force on this instance (event ${ack.sequence}), but not confirmed by the fleet: ` +
+        `${ack.laggards.join(', ')} has not applied it and its lease has not expired; retry to wait again`,
+    );
+    this.name = 'FleetUnconfirmedError';
+    this.ack = ack;
+  }
 }
 
 export class PostgresRegistry implements PolicyRegistry {
@@ -71,6 +95,12 @@ export class PostgresRegistry implements PolicyRegistry {
   readonly #log: Logger;
   readonly #graceMs: number;
   readonly #pollMs: number;
+  readonly #leaseMs: number;
+  readonly #renewMs: number;
+  readonly #marginMs: number;
+  readonly #clock: () => number;
+  /** The highest event sequence this instance wrote. */
+  #lastWritten = 0;
   readonly #records = new Map<string, PolicyRecord>();
   #sorted: PolicyRecord[] | undefined;
   readonly #listeners = new Set<(record: PolicyRecord) => void>();
@@ -92,6 +122,13 @@ export class PostgresRegistry implements PolicyRegistry {
     this.#log = opts.log ?? silentLogger;
     this.#graceMs = opts.feedGraceMs ?? 5_000;
     this.#pollMs = opts.feedPollMs ?? 1_000;
+    this.#leaseMs = opts.fleetLeaseMs ?? 10_000;
+    this.#renewMs = opts.fleetRenewMs ?? 2_000;
+    this.#marginMs = opts.fleetFenceMarginMs ?? 2_000;
+    this.#clock = opts.clock ?? (() => performance.now());
+    if (this.#leaseMs - this.#marginMs < 2 * this.#renewMs) {
+      throw new UnwrapdError('invalid_argument', 'fleetLeaseMs minus fleetFenceMarginMs must leave room for two renewals (2 x fleetRenewMs)');
+    }
     if (!Number.isSafeInteger(this.#limits.maxPoliciesPerTenant) || this.#limits.maxPoliciesPerTenant < 1) {
       throw new UnwrapdError('invalid_argument', 'maxPoliciesPerTenant must be a positive integer');
     }
@@ -135,10 +172,11 @@ export class PostgresRegistry implements PolicyRegistry {
         // Register before the snapshot: a revoking writer that commits after this row exists waits for us;
         // one that committed before it is in the snapshot.
         await client.query(`DELETE FROM ${this.#q}.instances WHERE seen_at < now() - make_interval(secs => $1)`, [STALE_INSTANCE_SECONDS]);
+        const leaseSentAt = this.#clock();
         await client.query(
-          `INSERT INTO ${this.#q}.instances (id, host, pid, applied_sequence) VALUES ($1, $2, $3, 0)
-           ON CONFLICT (id) DO UPDATE SET seen_at = now()`,
-          [this.instanceId, hostname(), process.pid],
+          `INSERT INTO ${this.#q}.instances (id, host, pid, applied_sequence, lease_expires_at)
+           VALUES ($1, $2, $3, 0, clock_timestamp() + make_interval(secs => $4))`,
+          [this.instanceId, hostname(), process.pid, this.#leaseMs / 1000],
         );
         const start = await this.#loadSnapshot(client);
         this.#feed = new ChangeFeed({
@@ -148,6 +186,11 @@ export class PostgresRegistry implements PolicyRegistry {
           startSequence: start,
           graceMs: this.#graceMs,
           pollMs: this.#pollMs,
+          leaseMs: this.#leaseMs,
+          renewMs: this.#renewMs,
+          fenceMarginMs: this.#marginMs,
+          leaseSentAt,
+          clock: this.#clock,
           reconnectMinMs: this.#o.reconnectMinMs ?? 100,
           reconnectMaxMs: this.#o.reconnectMaxMs ?? 5_000,
           apply: (events, c) => this.#apply(events, c),
@@ -205,7 +248,7 @@ export class PostgresRegistry implements PolicyRegistry {
     }
     const candidate = freezeRecord(validatePolicyRecord({ ...record, revision: expectedRevision + 1 }));
     const key = policyKey(candidate.tenant, candidate.id);
-    const { sequence, restricting } = await this.#write(candidate.tenant, async (client, tenantRows) => {
+    await this.#write(candidate.tenant, async (client, tenantRows) => {
       const stored = tenantRows.find((r) => r.id === candidate.id);
       if (!stored) throw new UnwrapdError('not_found', `no policy ${key}`);
       if (stored.revision !== expectedRevision) {
@@ -224,7 +267,6 @@ export class PostgresRegistry implements PolicyRegistry {
       if (res.rowCount !== 1) throw new UnwrapdError('failed_precondition', `revision conflict on policy ${key}`);
       return { type: eventTypeOf(before, candidate), before };
     }, candidate);
-    if (restricting && (this.#o.fleetAckWait ?? true)) await this.awaitFleet(sequence);
     return candidate;
   }
 
@@ -234,49 +276,59 @@ export class PostgresRegistry implements PolicyRegistry {
   }
 
   /**
-   * Waits until every live instance (heartbeat within the grace period plus one poll) other than this one
-   * has applied `sequence`, or until the grace period plus one poll has passed: an instance that has not
-   * answered by then has gone deaf and dropped its cache.
+   * Resolves once every other instance whose lease has not expired (database clock) has applied every
+   * event this instance has written or applied; an instance whose lease expires meanwhile is counted out
+   * (it fenced itself before, by its own clock). Woken by the acknowledgements' NOTIFY, with a poll as the
+   * safety net. Bounded by `signal` and by twice the lease: then it throws FleetUnconfirmedError (the
+   * change stays durable and in force). With fleetAckWait=false it resolves at once.
+   *
+   * Each check touches the rows it judges (an UPDATE that changes nothing), so a renewal racing the check
+   * re-evaluates its "lease not expired" condition after it: a lease this check saw expired cannot be
+   * renewed by a statement that began before it (the instance re-joins and catches up instead).
    */
-  async awaitFleet(sequence: number): Promise<FleetAck> {
+  async awaitFleet(signal?: AbortSignal): Promise<FleetAck> {
     const started = performance.now();
-    const windowMs = this.#graceMs + this.#pollMs;
-    const deadline = started + windowMs + this.#pollMs;
-    // Those live and behind when the wait starts; each leaves the set by applying the event or by going
-    // silent past the window (it is deaf by then). The ones that left silent are reported.
-    let waitingFor: string[] | undefined;
-    let laggards: string[] = [];
+    const sequence = Math.max(this.#lastWritten, this.#feed?.lastSequence ?? 0);
+    if (!(this.#o.fleetAckWait ?? true)) return { sequence, laggards: [], expired: [], waitedMs: 0 };
+    const deadline = started + 2 * this.#leaseMs;
+    const legacyWindowS = (this.#graceMs + this.#pollMs) / 1000;
     for (;;) {
       const acksBefore = this.#feed?.acksHeard ?? 0;
+      let laggards: string[];
+      let expired: string[] = [];
+      let nextExpiryMs = Infinity;
       try {
-        const res = await this.#requirePool().query<{ id: string; host: string; pid: number; live: boolean }>(
-          `SELECT id, host, pid, seen_at > now() - make_interval(secs => $3) AS live FROM ${this.#q}.instances
-           WHERE id <> $1 AND applied_sequence < $2 AND ($4::text[] IS NULL OR id = ANY($4::text[]))`,
-          [this.instanceId, sequence, windowMs / 1000, waitingFor ?? null],
+        const res = await this.#requirePool().query<{ id: string; host: string; pid: number; live: boolean; remaining_ms: number | null }>(
+          `UPDATE ${this.#q}.instances SET lease_expires_at = lease_expires_at
+           WHERE id <> $1 AND applied_sequence < $2
+           RETURNING id, host, pid,
+             CASE WHEN lease_expires_at IS NULL THEN seen_at > clock_timestamp() - make_interval(secs => $3)
+                  ELSE lease_expires_at > clock_timestamp() END AS live,
+             (extract(epoch FROM lease_expires_at - clock_timestamp()) * 1000)::float8 AS remaining_ms`,
+          [this.instanceId, sequence, legacyWindowS],
         );
-        const rows = waitingFor ? res.rows : res.rows.filter((r) => r.live);
-        waitingFor ??= rows.map((r) => r.id);
-        laggards = rows.map((r) => `${r.id} (${r.host} pid ${r.pid})`);
-        if (rows.every((r) => !r.live)) break;
+        const name = (r: { id: string; host: string; pid: number }) => `${r.id} (${r.host} pid ${r.pid})`;
+        laggards = res.rows.filter((r) => r.live).map(name);
+        expired = res.rows.filter((r) => !r.live).map(name);
+        for (const r of res.rows) if (r.live && r.remaining_ms !== null) nextExpiryMs = Math.min(nextExpiryMs, Math.max(0, r.remaining_ms));
       } catch (err) {
         laggards = [`unknown (${pgMessage(err)})`];
       }
       const now = performance.now();
-      if (now >= deadline || this.#closed) break;
+      const ack: FleetAck = { sequence, laggards, expired, waitedMs: now - started };
+      if (laggards.length === 0) {
+        this.lastFleetAck = ack;
+        return ack;
+      }
+      if (signal?.aborted || now >= deadline || this.#closed) {
+        this.lastFleetAck = ack;
+        this.#log.warn('restricting change not confirmed by every live instance in time', { sequence, instances: laggards, waited_ms: Math.round(ack.waitedMs) });
+        throw new FleetUnconfirmedError(signal?.aborted ? 'deadline_exceeded' : 'unavailable', ack);
+      }
       const feed = this.#feed;
-      const wait = Math.min(deadline - now, feed?.listening ? 100 : 10);
-      if (feed?.listening) await feed.waitForAck(wait, acksBefore);
-      else await new Promise((r) => setTimeout(r, wait));
+      const wait = Math.min(deadline - now, nextExpiryMs + 1, feed?.listening ? 100 : 10);
+      await waitOrAbort(feed?.listening ? (ms) => feed.waitForAck(ms, acksBefore) : (ms) => new Promise((r) => setTimeout(r, ms)), wait, signal);
     }
-    const ack: FleetAck = { sequence, laggards, waitedMs: performance.now() - started };
-    if (laggards.length > 0) {
-      this.#log.warn('restricting change acknowledged before every instance applied it; those silent past the grace period are deaf', {
-        sequence,
-        instances: laggards,
-      });
-    }
-    this.lastFleetAck = ack;
-    return ack;
   }
 
   async close(): Promise<void> {
@@ -375,6 +427,7 @@ export class PostgresRegistry implements PolicyRegistry {
       );
       await client.query('COMMIT');
       outcome = { sequence: Number(ev.rows[0]?.sequence ?? 0), restricting: isRestricting(before, candidate) };
+      this.#lastWritten = Math.max(this.#lastWritten, outcome.sequence);
     } catch (err) {
       broken = !isUnwrapdError(err);
       await client.query('ROLLBACK').catch(() => {
@@ -508,6 +561,24 @@ export class PostgresRegistry implements PolicyRegistry {
   #requirePool(): pg.Pool {
     if (!this.#pool) throw new UnwrapdError('unavailable', `${this.description} is not open`);
     return this.#pool;
+  }
+}
+
+/** Waits `ms` through `wait`, or until `signal` aborts. */
+async function waitOrAbort(wait: (ms: number) => Promise<unknown>, ms: number, signal: AbortSignal | undefined): Promise<void> {
+  if (!signal) {
+    await wait(ms);
+    return;
+  }
+  let onAbort: (() => void) | undefined;
+  const aborted = new Promise<void>((resolve) => {
+    onAbort = resolve;
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+  try {
+    await Promise.race([wait(ms), aborted]);
+  } finally {
+    if (onAbort) signal.removeEventListener('abort', onAbort);
   }
 }
 
