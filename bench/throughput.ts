@@ -1,6 +1,6 @@
 /**
- * `npm run bench:throughput`: the throughput paths beside their baselines, in one run (DESIGN.md section 9,
- * issue 6): EncryptBatch/DecryptBatch items per second against unary calls of one item (and a unary Echo of
+ * `npm run bench:throughput`: the throughput paths beside their baselines, in one run:
+ * EncryptBatch/DecryptBatch items per second against unary calls of one item (and a unary Echo of
  * one batch's bytes); EncryptStream/DecryptStream MiB/s for one large file against a bare grpc-js streaming
  * Echo of the same bytes; raw AES-256-GCM and unwrapd's own sealers in-process; a cold start under load with
  * a provider of configurable latency. `npm run bench:all` runs it after the unary benchmark. bench/README.md

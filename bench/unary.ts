@@ -1,6 +1,6 @@
 /**
  * `npm run bench`: unary Encrypt and Decrypt over the Unix socket beside a bare grpc-js Echo of the same
- * payload, measured side by side in one run (DESIGN.md section 9). bench/README.md explains the options and
+ * payload, measured side by side in one run. bench/README.md explains the options and
  * how to read the table.
  */
 import { execFileSync } from 'node:child_process';

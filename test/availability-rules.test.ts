@@ -6,7 +6,7 @@ import { providerError, type ProviderErrorReason } from '../src/providers/provid
 import { codeOf, startTestDaemon, type TestDaemon } from './helpers/test-daemon.js';
 
 /**
- * The availability-key rules (DESIGN.md section 2), row by row: mode x failure of the customer keys x
+ * The availability-key rules (docs/lifecycle.md), row by row: mode x failure of the customer keys x
  * purpose of the caller. Each row gets its own policy and a cold cache.
  */
 let d: TestDaemon;
@@ -85,6 +85,7 @@ for (const [i, row] of ROWS.entries()) {
         t.is(record[0]!.tenant, 'demo');
         t.is(record[0]!.keyVersion, 1);
         t.is(record[0]!.requestId, `req-${id}`);
+        t.is(record[0]!.actor, `unix:${d.daemon.address.slice('unix://'.length)}`, 'the caller whose request used the availability key');
         t.regex(String(record[0]!.reason), row.failure === 'unavailable' ? /customer keys unavailable/ : /revoked/);
         const status = await d.client.getStatus();
         t.is(status.availabilityKeyUses, String(d.daemon.unwrapper.availabilityKeyUses));

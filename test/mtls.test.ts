@@ -33,8 +33,11 @@ async function tlsFiles(): Promise<TlsFiles> {
   };
 }
 
+const ADMIN_ENTRY = [{ identity: 'admin', roles: ['admin' as const], tenants: ['*'] }];
+
 async function withDaemon(settings: Partial<Config>, fn: (d: TestDaemon) => Promise<void>): Promise<void> {
-  const d = await startTestDaemon({ listen: '127.0.0.1:0', adminListen: '127.0.0.1:0', ...settings });
+  // On TCP the admin listener gives no default roles: the table's `admin` entry grants them here.
+  const d = await startTestDaemon({ listen: '127.0.0.1:0', adminListen: '127.0.0.1:0', authorization: ADMIN_ENTRY, ...settings });
   try {
     await fn(d);
   } finally {
@@ -101,14 +104,16 @@ test('a verified client certificate is the caller: tls:<URI SAN>, else tls:<DNS 
   }
 });
 
-test('x-forwarded-client-cert is ignored on a TLS listener without trustForwardedClientCert: the certificate decides', async (t) => {
+test('x-forwarded-client-cert never overrides a verified client certificate, trusted or not: the certificate decides', async (t) => {
   const files = await tlsFiles();
   try {
-    await withDaemon(files.settings, async (d) => {
-      const md = new grpc.Metadata();
-      md.set('x-forwarded-client-cert', 'By=spiffe://td/unwrapd;Hash=ab;URI=spiffe://example.org/ns/admin/sa/root');
-      t.is(await actorOf(d, tlsClient(d, mtlsCa().dnsOnly), md), 'tls:indexer.mail.example.org');
-    });
+    for (const trustForwardedClientCert of [false, true]) {
+      await withDaemon({ ...files.settings, trustForwardedClientCert }, async (d) => {
+        const md = new grpc.Metadata();
+        md.set('x-forwarded-client-cert', 'By=spiffe://td/unwrapd;Hash=ab;URI=spiffe://example.org/ns/admin/sa/root');
+        t.is(await actorOf(d, tlsClient(d, mtlsCa().dnsOnly), md), 'tls:indexer.mail.example.org', `trustForwardedClientCert=${trustForwardedClientCert}`);
+      });
+    }
   } finally {
     await rm(files.dir, { recursive: true, force: true });
   }
@@ -247,6 +252,27 @@ test('with an authorization table, a verified certificate with another SAN is re
     } finally {
       await d.stop();
     }
+  } finally {
+    await rm(files.dir, { recursive: true, force: true });
+  }
+});
+
+test('a TCP admin listener gives no default roles: a verified certificate the table does not name is refused every Admin call', async (t) => {
+  const files = await tlsFiles();
+  try {
+    // No `admin` entry: the certificate passes mTLS (same client CA as the data plane) but is no operator.
+    await withDaemon({ ...files.settings, authorization: [] }, async (d) => {
+      const client = tlsClient(d, mtlsCa().spiffe);
+      try {
+        for (const call of [client.getStatus(), client.revoke({ tenant: 'demo', id: 'demo-mailbox', reason: 'x' }), client.listPolicies('demo')]) {
+          const denied = await codeOf(call);
+          t.is(denied.code, grpc.status.PERMISSION_DENIED);
+          t.regex(denied.details, /tls:spiffe:\/\/example\.org\/ns\/mail\/sa\/store/);
+        }
+      } finally {
+        client.close();
+      }
+    });
   } finally {
     await rm(files.dir, { recursive: true, force: true });
   }

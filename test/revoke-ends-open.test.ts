@@ -1,6 +1,7 @@
 import test from 'ava';
 import * as grpc from '@grpc/grpc-js';
 import { DEFAULT_SEGMENT_BYTES } from '../src/crypto/segmented-format.js';
+import { providerError } from '../src/providers/provider-error.js';
 import { codeOf, createPolicy, startTestDaemon, type TestDaemon } from './helpers/test-daemon.js';
 
 /**
@@ -116,5 +117,32 @@ test.serial('Revoke refuses a DecryptBatch waiting on a slow unwrap of the polic
     d.provider.latencyFor = undefined;
     releaseUnwrap();
     void unwrapHeld;
+  }
+});
+
+test.serial('a customer key the provider reports revoked ends the open streams of the policy, though its recorded state is still active', async (t) => {
+  await createPolicy(d.client, 'vault-revoked');
+  const content = Buffer.alloc(2 * SEG + 10, 9);
+  const parts: Buffer[] = [];
+  for await (const b of d.client.encryptStream({ tenant: 'demo', policyId: 'vault-revoked', context: ctx }, [content])) parts.push(b);
+  const envelope = Buffer.concat(parts);
+  const base = d.daemon.streams.stats().liveKeys;
+  const decIn = idleSource([envelope.subarray(0, Math.floor(envelope.length / 2))]);
+  const dec = drain(d.client.decryptStream({ tenant: 'demo', context: ctx }, decIn.source));
+  await until(() => dec.received > 0 && d.daemon.streams.stats().liveKeys === base + 1);
+
+  // The customer disables both keys at the vault: the next unwrap (after an Evict) says revoked.
+  await d.client.evict({ tenant: 'demo', id: 'vault-revoked' });
+  d.provider.fail = (op, uri) => (op === 'unwrap' ? providerError('key_disabled', uri, 'injected: disabled at the vault') : undefined);
+  try {
+    t.is((await codeOf(d.client.encrypt({ tenant: 'demo', policyId: 'vault-revoked', plaintext: Buffer.from('x') }))).code, grpc.status.FAILED_PRECONDITION);
+    const result = await dec.result;
+    t.is(result !== 'ok' && result?.code, grpc.status.FAILED_PRECONDITION);
+    t.regex(result !== 'ok' && result ? result.details : '', /customer key revoked/);
+    t.is(d.daemon.streams.stats().liveKeys, base, 'the stream key is gone');
+    t.is((await d.client.getPolicy('demo', 'vault-revoked')).state, 'POLICY_STATE_ACTIVE', 'the recorded state did not change');
+  } finally {
+    d.provider.fail = undefined;
+    decIn.release();
   }
 });

@@ -47,7 +47,9 @@ export class DenialAudit {
   record(d: Denial): void {
     this.denied++;
     const now = this.#now();
-    const key = this.#buckets.has(d.identity) || this.#buckets.size < this.#max ? d.identity : OVERFLOW;
+    // A plaintext TCP caller's identity carries its ephemeral port: one bucket per address, not per connection.
+    const who = d.identity.startsWith('tcp:') ? d.identity.replace(/:\d+$/, '') : d.identity;
+    const key = this.#buckets.has(who) || this.#buckets.size < this.#max ? who : OVERFLOW;
     let b = this.#buckets.get(key);
     if (!b) {
       b = { tokens: this.opts.perMinute, at: now, suppressed: 0 };

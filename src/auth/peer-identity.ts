@@ -46,6 +46,12 @@ export function callIdentity(call: IdentityCall, opts: CallIdentityOptions): str
     return `unix:${opts.socketPath}`;
   }
   const peer = call.getPeer();
+  // A client certificate the handshake verified is the caller: a forwarded header never overrides it.
+  const verified = verifiedCertificateIdentity(call);
+  if (verified !== undefined) {
+    if (forwarded.length > 0) opts.log?.debug('x-forwarded-client-cert ignored: the connection has a verified client certificate', { peer });
+    return `tls:${verified}`;
+  }
   if (forwarded.length > 0) {
     if (!opts.trustForwardedClientCert) {
       opts.log?.debug('x-forwarded-client-cert ignored: trustForwardedClientCert is off', { peer });
@@ -55,8 +61,7 @@ export function callIdentity(call: IdentityCall, opts: CallIdentityOptions): str
       return `mesh:${forwardedIdentity(forwarded)}`;
     }
   }
-  const tls = verifiedCertificateIdentity(call);
-  return tls !== undefined ? `tls:${tls}` : `tcp:${peer}`;
+  return `tcp:${peer}`;
 }
 
 /**

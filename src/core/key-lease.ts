@@ -19,6 +19,8 @@ export interface CallerRequest {
   purpose: Purpose;
   requestId: string;
   signal: AbortSignal;
+  /** The caller's identity (`unix:...`, `tls:...`, `mesh:...`), for the audit of an availability-key use. */
+  actor?: string;
 }
 
 /** What the key leases need of a request (batches carry a context per item, not per call). */
@@ -191,6 +193,26 @@ export class KeyLeases {
     return n;
   }
 
+  /**
+   * Ends every holder of a policy at once with FAILED_PRECONDITION: a revocation source outside the registry
+   * (the provider said revoked on an unwrap, the status probe, an Event Grid event) saw the customer's key
+   * revoked, while the policy's recorded state still says active, so `recheck` would let them go on. System
+   * streams end too (fail closed): reopened, they read through the availability key under the rules.
+   */
+  endPolicy(tenant: string, policyId: string, reason: string): void {
+    const set = this.#open.get(policyKey(tenant, policyId));
+    if (!set) return;
+    const err = new UnwrapdError('failed_precondition', `policy ${tenant}/${policyId}: customer key revoked (${reason})`);
+    this.#open.delete(policyKey(tenant, policyId));
+    for (const holder of [...set]) {
+      try {
+        holder.end(err);
+      } catch {
+        // a holder's end must not keep the others open
+      }
+    }
+  }
+
   /** Checks every holder of a policy again and ends those that may not go on (the policy changed). */
   recheck(tenant: string, policyId: string): void {
     const key = policyKey(tenant, policyId);
@@ -230,12 +252,13 @@ export class KeyLeases {
     const stop = new AbortController();
     const release = this.hold(policy.tenant, policy.id, { check: () => void this.check(ref, use, req.purpose), end: (err) => stop.abort(err) });
     try {
-      const key = await this.#o.cache.get(policy.tenant, policy.id, version, (s) => this.#o.unwrapper.load(policy, version, s, req.requestId), AbortSignal.any([req.signal, stop.signal]));
+      const key = await this.#o.cache.get(policy.tenant, policy.id, version, (s) => this.#o.unwrapper.load(policy, version, s, req.requestId, req.actor), AbortSignal.any([req.signal, stop.signal]));
       return { kek: key.kek, own: false };
     } catch (err) {
       if (err instanceof CustomerKeysError && err.kind === 'revoked') {
-        // The provider said revoked: a revocation source. Nothing of this policy stays cached.
+        // The provider said revoked: a revocation source. Nothing of this policy stays cached or open.
         this.#o.cache.evictPolicy(policy.tenant, policy.id);
+        this.endPolicy(policy.tenant, policy.id, err.reasons);
         if (systemReader) return this.#systemLease(policy, version, req, `customer key revoked (${err.reasons}); system purpose`);
         throw err;
       }
@@ -248,7 +271,7 @@ export class KeyLeases {
 
   /** The availability key for a `system` reader after a revocation: never cached, audited on every use. */
   async #systemLease(policy: PolicyRecord, version: number, req: LeaseRequest, reason: string): Promise<Lease> {
-    const loaded = await this.#o.unwrapper.loadViaAvailability(policy, version, req.signal, { requestId: req.requestId, reason });
+    const loaded = await this.#o.unwrapper.loadViaAvailability(policy, version, req.signal, { requestId: req.requestId, reason, ...(req.actor ? { actor: req.actor } : {}) });
     return { kek: loaded.kek, own: true };
   }
 

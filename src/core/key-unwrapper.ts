@@ -22,11 +22,20 @@ export interface UnwrapperOptions {
   onAvailabilityUse: (use: AvailabilityUse) => Promise<void>;
 }
 
+/** Why and for whom the availability key unwraps (audited). */
+export interface AvailabilityRequest {
+  requestId: string;
+  reason: string;
+  actor?: string;
+}
+
 export interface AvailabilityUse {
   policy: PolicyRecord;
   version: number;
   requestId: string;
   reason: string;
+  /** The caller whose request used it (`unix:...`, `tls:...`, `mesh:...`); absent for operator paths that name their own actor. */
+  actor?: string;
 }
 
 /** Both customer keys failed; `kind` is `revoked` when any of them said so (mixed failures fail closed). */
@@ -80,13 +89,13 @@ export class KeyUnwrapper {
    * The cache's loader: customer keys; in `mailbox` mode, when every customer key is *unavailable* (none
    * said *revoked*), the availability key serves (the Exchange rule). `files` mode never falls back here.
    */
-  async load(policy: PolicyRecord, version: number, signal: AbortSignal, requestId = ''): Promise<LoadedPolicyKey> {
+  async load(policy: PolicyRecord, version: number, signal: AbortSignal, requestId = '', actor?: string): Promise<LoadedPolicyKey> {
     try {
       return this.#derive(policy, version, await this.unwrapCustomer(policy, version, signal));
     } catch (err) {
       if (!(err instanceof CustomerKeysError) || err.kind !== 'unavailable' || policy.mode !== 'mailbox') throw err;
       const reason = `customer keys unavailable (${err.reasons})`;
-      return this.#derive(policy, version, await this.unwrapAvailability(policy, version, signal, { requestId, reason }));
+      return this.#derive(policy, version, await this.unwrapAvailability(policy, version, signal, { requestId, reason, ...(actor ? { actor } : {}) }));
     }
   }
 
@@ -96,7 +105,7 @@ export class KeyUnwrapper {
   }
 
   /** A wrapping key through the availability key alone (callers decide whether the rules allow it). */
-  async loadViaAvailability(policy: PolicyRecord, version: number, signal: AbortSignal, use: { requestId: string; reason: string }): Promise<LoadedPolicyKey> {
+  async loadViaAvailability(policy: PolicyRecord, version: number, signal: AbortSignal, use: AvailabilityRequest): Promise<LoadedPolicyKey> {
     return this.#derive(policy, version, await this.unwrapAvailability(policy, version, signal, use));
   }
 
@@ -111,7 +120,7 @@ export class KeyUnwrapper {
   }
 
   /** The intermediate key through the availability key; audited (durably) before it is returned. */
-  async unwrapAvailability(policy: PolicyRecord, version: number, signal: AbortSignal, use: { requestId: string; reason: string }): Promise<{ ik: SecretKey; copy: WrappedCopyRecord }> {
+  async unwrapAvailability(policy: PolicyRecord, version: number, signal: AbortSignal, use: AvailabilityRequest): Promise<{ ik: SecretKey; copy: WrappedCopyRecord }> {
     const copy = findVersion(policy, version)?.copies.find((c) => c.role === 'availability');
     if (!copy) throw new UnwrapdError('failed_precondition', `policy ${policy.tenant}/${policy.id} version ${version} has no availability-key copy`);
     let ik: SecretKey;
@@ -123,7 +132,7 @@ export class KeyUnwrapper {
       throw new UnwrapdError(e.kind === 'revoked' ? 'failed_precondition' : 'unavailable', `availability key cannot unwrap policy ${policy.tenant}/${policy.id} version ${version}: ${e.reason}`, { cause: e });
     }
     try {
-      await this.#o.onAvailabilityUse({ policy, version, requestId: use.requestId, reason: use.reason });
+      await this.#o.onAvailabilityUse({ policy, version, requestId: use.requestId, reason: use.reason, ...(use.actor ? { actor: use.actor } : {}) });
     } catch (err) {
       ik.destroy();
       throw new UnwrapdError('unavailable', 'the audit record for an availability-key use could not be written', { cause: err });

@@ -119,7 +119,7 @@ export class StreamService {
    * Starts a decryption: the key is looked up once the envelope's header has arrived (DecryptStreamSession.readHeader).
    * `onEnded`: told if a change of the policy (a Revoke) ends the stream before it is closed.
    */
-  openDecrypt(input: CallerRequest & { onEnded?: (err: unknown) => void }): DecryptStreamSession {
+  openDecrypt(input: CallerRequest & { onEnded?: (err: unknown) => void; authorize?: (header: SegmentedHeader) => void }): DecryptStreamSession {
     let check: (() => void) | undefined;
     const opener = new SegmentOpener({
       context: input.context, // validated here
@@ -133,6 +133,8 @@ export class StreamService {
       this.#register.bind(this),
       async (header) => {
         if (header.tenant !== input.tenant) throw decryptionFailed();
+        // The caller's grant on the envelope's policy, before any key is looked up or unwrapped.
+        input.authorize?.(header);
         const verify = () => void this.#keys.readable(header, input.purpose);
         await this.#withKey(header, 'read', input, (kek) => {
           opener.unlock(kek);

@@ -138,8 +138,8 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
     onProviderError: (err, policy, role) =>
       log.warn('root key failed to unwrap', { tenant: policy.tenant, policy: policy.id, role, key_uri: err.keyUri, kind: err.kind, reason: err.reason, detail: err.message }),
     onAvailabilityUse: async (use) => {
-      await audit.append({ type: 'availability_key.used', tenant: use.policy.tenant, policyId: use.policy.id, keyVersion: use.version, requestId: use.requestId, reason: use.reason });
-      log.warn('fallback to availability key', { tenant: use.policy.tenant, policy: use.policy.id, version: use.version, request_id: use.requestId, reason: use.reason });
+      await audit.append({ type: 'availability_key.used', tenant: use.policy.tenant, policyId: use.policy.id, keyVersion: use.version, requestId: use.requestId, reason: use.reason, ...(use.actor ? { actor: use.actor } : {}) });
+      log.warn('fallback to availability key', { tenant: use.policy.tenant, policy: use.policy.id, version: use.version, request_id: use.requestId, reason: use.reason, ...(use.actor ? { caller: use.actor } : {}) });
     },
   });
   const policies = new PolicyService({ registry, provider, audit, providerTimeoutMs: config.providerTimeoutMs, availabilityKeyBase: config.availabilityKeyBase });
@@ -186,7 +186,11 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
     refreshFailures: () => refresher.stats.failures,
   });
   // Who may call: the authorization table (identity -> roles, tenants, policies) over both listeners.
-  const table = new AuthorizationTable(config.authorization, { data: parseRoles(config.callerRoles), admin: parseRoles(config.adminSocketRoles) });
+  // The admin listener's default roles are for its own 0600 Unix socket (the daemon's user) only: on TCP, a
+  // caller the table does not name, or the table's `admin` entry, gets nothing (a data-plane certificate from
+  // the same client CA must never be an admin).
+  const adminDefaults = config.adminListen.startsWith('unix://') ? parseRoles(config.adminSocketRoles) : [];
+  const table = new AuthorizationTable(config.authorization, { data: parseRoles(config.callerRoles), admin: adminDefaults });
   const denials = new DenialAudit({
     perMinute: config.denialAuditPerMinute,
     write: (d) => {
@@ -200,11 +204,13 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
   const dataCallers = callerResolver(opts.transport?.data?.identity ?? identitySource(config.listen, config, log), table, 'data');
   const adminCallers = callerResolver(opts.transport?.admin?.identity ?? identitySource(config.adminListen, config, log), table, 'admin');
   // The change feed (deaf: cache off), WatchEvents' event log, the Event Grid webhook: src/daemon/fleet.ts.
-  const fleet = await startFleet({ config, registry, cache, provider, status, fence, log });
+  const endOpen = (tenant: string, policyId: string, reason: string) => crypto.leases.endPolicy(tenant, policyId, reason);
+  const fleet = await startFleet({ config, registry, cache, provider, status, fence, endOpen, log });
   // Revocation at the vault: a periodic, rate-limited status probe of cached policies' customer keys.
   const probe = new ProviderProbe({ cache, registry, provider, intervalMs: config.probeIntervalMs, maxCallsPerInterval: config.probeMaxCalls, callTimeoutMs: config.providerTimeoutMs, log });
   await probe.start((e) => {
     const evicted = cache.evictPolicy(e.tenant, e.policyId);
+    endOpen(e.tenant, e.policyId, e.reason);
     log.info('revocation applied', { tenant: e.tenant, policy: e.policyId, source: e.source, reason: e.reason, evicted });
   });
   status.addFeed(probe);

@@ -45,6 +45,8 @@ export interface FleetDeps {
   status: StatusReporter;
   /** Refuses every request while a source is fenced (unless config.deafServeUncached). */
   fence: ServingFence;
+  /** Ends what is open on a policy (streams, waits) when a source sees its customer key revoked. */
+  endOpen?: (tenant: string, policyId: string, reason: string) => void;
   log: Logger;
 }
 
@@ -53,6 +55,7 @@ export async function startFleet(deps: FleetDeps): Promise<Fleet> {
   const sources: RevocationSource[] = [];
   const onRevoked = (e: RevocationEvent) => {
     const evicted = cache.evictPolicy(e.tenant, e.policyId);
+    deps.endOpen?.(e.tenant, e.policyId, e.reason);
     log.info('revocation applied', { tenant: e.tenant, policy: e.policyId, source: e.source, reason: e.reason, evicted });
   };
 

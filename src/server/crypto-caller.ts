@@ -25,5 +25,5 @@ export function cryptoCaller(
   const caller = deps.callers(call);
   deps.access.role(caller, fields.purpose === 'system' ? 'system' : 'user', method);
   deps.access.tenant(caller, fields.tenant, method);
-  return { ...fields, caller };
+  return { ...fields, actor: caller.id, caller };
 }

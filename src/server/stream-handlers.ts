@@ -54,7 +54,9 @@ export function streamHandlers(deps: StreamDeps, log: Logger) {
       const header = requireHeader(await io.read(), 'DecryptStream');
       if (header.policyId) throw invalidArgument('DecryptStream takes no policy_id: the envelope names its policy');
       const { caller, ...c } = cryptoCaller(deps, 'DecryptStream', header, signal, call);
-      const session = deps.streams.openDecrypt({ ...c, onEnded: (err) => io.interrupt(err) });
+      // A policy-limited caller: the envelope's policy is checked from its header, before any key is unwrapped.
+      const authorize = caller.policies ? (h: { policyId: string }) => deps.access.policy(caller, c.tenant, h.policyId, 'DecryptStream') : undefined;
+      const session = deps.streams.openDecrypt({ ...c, onEnded: (err) => io.interrupt(err), ...(authorize ? { authorize } : {}) });
       try {
         let first = true;
         const send = (plaintext: Buffer) => {
@@ -64,11 +66,7 @@ export function streamHandlers(deps: StreamDeps, log: Logger) {
         };
         for (let msg = await io.read(); msg !== null; msg = await io.read()) {
           let bytes: Buffer | undefined = requireChunk(msg);
-          if (!session.ready) {
-            bytes = await session.readHeader(bytes);
-            // A policy-limited caller: the envelope's policy is checked before any plaintext leaves.
-            if (session.ready && caller.policies) deps.access.policy(caller, c.tenant, session.header?.policyId ?? '', 'DecryptStream');
-          }
+          if (!session.ready) bytes = await session.readHeader(bytes);
           if (bytes === undefined) continue;
           for (const plaintext of session.push(bytes)) await send(plaintext);
         }
