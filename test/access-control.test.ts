@@ -44,7 +44,7 @@ test('every Admin RPC is refused (UNIMPLEMENTED) on the data listener and works 
   t.teardown(() => app.close());
   const target = { tenant: 'demo', id: 'demo-mailbox' };
   const onData: Array<[string, Promise<unknown>]> = [
-    ['CreatePolicy', app.createPolicy({ tenant: 'demo', id: 'x', customerKeyA: 'local:demo-customer-a', customerKeyB: 'local:demo-customer-b', availabilityKey: 'local:demo-availability' })],
+    ['CreatePolicy', app.createPolicy({ tenant: 'demo', id: 'x', customerKeyA: 'local:demo-customer-a', customerKeyB: 'local:demo-customer-b', availabilityKey: '' })],
     ['GetPolicy', app.getPolicy('demo', 'demo-mailbox')],
     ['ListPolicies', app.listPolicies()],
     ['RollKey', app.rollKey({ ...target, role: 'customer-a' })],
@@ -199,7 +199,7 @@ test('Admin calls check the tenant they name; ListPolicies shows only granted te
   const d = await startTestDaemon({ authorization: [{ identity: 'admin', roles: ['admin'], tenants: ['demo'] }] });
   t.teardown(() => d.stop());
   // The table binds the admin socket to tenant demo; a second policy in another tenant made in-process.
-  await d.daemon.policies.create({ tenant: 'other', id: 'hidden', name: 'hidden', mode: 'mailbox', geo: '', keys: { 'customer-a': 'local:demo-customer-a', 'customer-b': 'local:demo-customer-b', availability: 'local:demo-availability' }, requestId: '', signal: new AbortController().signal });
+  await d.daemon.policies.create({ tenant: 'other', id: 'hidden', name: 'hidden', mode: 'mailbox', geo: '', keys: { 'customer-a': 'local:demo-customer-a', 'customer-b': 'local:demo-customer-b', availability: '' }, requestId: '', signal: new AbortController().signal });
   t.deepEqual((await d.client.listPolicies()).policies.map((p) => `${p.tenant}/${p.id}`), ['demo/demo-mailbox']);
   for (const call of [d.client.getPolicy('other', 'hidden'), d.client.revoke({ tenant: 'other', id: 'hidden', reason: 'x' }), d.client.listPolicies('other'), createPolicy(d.client, 'p', 'other')]) {
     const err = await codeOf(call);

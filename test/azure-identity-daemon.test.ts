@@ -70,7 +70,7 @@ async function azurePolicy(id: string): Promise<void> {
     mode: 'POLICY_MODE_MAILBOX',
     customerKeyA: vaultA.keyId(`${id}-a`),
     customerKeyB: vaultB.keyId(`${id}-b`),
-    availabilityKey: 'local:demo-availability',
+    availabilityKey: '',
   });
 }
 

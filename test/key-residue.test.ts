@@ -22,7 +22,7 @@ let p: DaemonProcess;
 let client: UnwrapdClient;
 test.before(async () => {
   p = await startDaemonProcess();
-  client = new UnwrapdClient(p.address);
+  client = new UnwrapdClient(p.address, { adminAddress: p.adminAddress });
 });
 test.after.always(async () => {
   client?.close();

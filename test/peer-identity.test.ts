@@ -137,8 +137,8 @@ test('x-forwarded-client-cert from a loopback peer, when trusted, names the near
   const opts = { trustForwardedClientCert: true };
   t.is(callIdentity(fakeCall('127.0.0.6:41000', { xfcc: [XFCC] }), opts), 'mesh:spiffe://td/ns/mail/sa/store');
   t.is(callIdentity(fakeCall('::1:41000', { xfcc: ['URI=spiffe://td/far', 'DNS=near.example'] }), opts), 'mesh:near.example');
-  // The header wins over the proxy's own certificate: the proxy is the transport, the header the caller.
-  t.is(callIdentity(fakeCall('127.0.0.1:41000', { xfcc: [XFCC], cert: { subjectaltname: 'URI:spiffe://td/proxy', fingerprint256: 'P1' } }), opts), 'mesh:spiffe://td/ns/mail/sa/store');
+  // A verified client certificate is the caller: a header never overrides it (any local process could write one).
+  t.is(callIdentity(fakeCall('127.0.0.1:41000', { xfcc: [XFCC], cert: { subjectaltname: 'URI:spiffe://td/proxy', fingerprint256: 'P1' } }), opts), 'tls:spiffe://td/proxy');
 });
 
 test('a trusted x-forwarded-client-cert that is malformed, oversize or names nobody is refused, not downgraded', (t) => {

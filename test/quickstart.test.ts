@@ -64,6 +64,9 @@ test('the quick start: npm start serves the demo policy, the CLI encrypts and de
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     process.kill(-child.pid!, 'SIGTERM'); // the whole group, as a container runtime would
     await exited;
+    // npm may exit before the daemon it started has finished its graceful shutdown: wait for the daemon to
+    // remove its sockets (bounded), then check.
+    await socketsGone([join(dir, 'unwrapd.sock'), join(dir, 'admin.sock')], 30_000);
     // The daemon shut down gracefully: it removed its socket and logged no error.
     await t.throwsAsync(stat(join(dir, 'unwrapd.sock')), { code: 'ENOENT' });
     await t.throwsAsync(stat(join(dir, 'admin.sock')), { code: 'ENOENT' });
@@ -113,3 +116,13 @@ test('unwrapd serve exits 0 on SIGTERM and honours UNWRAPD_LISTEN for TCP', asyn
   t.is(await exited, 0);
   await rm(dir, { recursive: true, force: true });
 });
+
+/** Resolves once none of `paths` exists, or after `timeoutMs` (the assertions that follow then fail). */
+async function socketsGone(paths: string[], timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  const exists = async (p: string) => stat(p).then(() => true, () => false);
+  while (Date.now() < deadline) {
+    if (!(await Promise.all(paths.map(exists))).some(Boolean)) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

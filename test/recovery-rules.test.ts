@@ -22,7 +22,7 @@ test.after.always(async () => {
 });
 
 async function policy(id: string) {
-  await d.client.createPolicy({ tenant: 'demo', id, mode: 'POLICY_MODE_MAILBOX', customerKeyA: 'local:rc-a', customerKeyB: 'local:rc-b', availabilityKey: 'local:demo-availability' });
+  await d.client.createPolicy({ tenant: 'demo', id, mode: 'POLICY_MODE_MAILBOX', customerKeyA: 'local:rc-a', customerKeyB: 'local:rc-b', availabilityKey: '' });
   const { envelope } = await d.client.encrypt({ tenant: 'demo', policyId: id, plaintext: Buffer.from(`content of ${id}`) });
   await d.client.evict({ tenant: 'demo', id });
   return envelope;

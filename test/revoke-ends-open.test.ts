@@ -122,7 +122,7 @@ test.serial('Revoke refuses a DecryptBatch waiting on a slow unwrap of the polic
 
 test.serial('a customer key the provider reports revoked ends the open streams of the policy, though its recorded state is still active', async (t) => {
   await createPolicy(d.client, 'vault-revoked');
-  const content = Buffer.alloc(2 * SEG + 10, 9);
+  const content = Buffer.alloc(3 * SEG + 100, 9);
   const parts: Buffer[] = [];
   for await (const b of d.client.encryptStream({ tenant: 'demo', policyId: 'vault-revoked', context: ctx }, [content])) parts.push(b);
   const envelope = Buffer.concat(parts);

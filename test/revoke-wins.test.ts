@@ -37,7 +37,7 @@ async function policyWithVersions(d: TestDaemon, id: string, versions: number) {
     for (const k of ['rw-a', 'rw-b', 'rw-c']) await ks.createKey(k);
     keysMade.add(d);
   }
-  await d.client.createPolicy({ tenant: 'demo', id, mode: 'POLICY_MODE_MAILBOX', customerKeyA: 'local:rw-a', customerKeyB: 'local:rw-b', availabilityKey: 'local:demo-availability' });
+  await d.client.createPolicy({ tenant: 'demo', id, mode: 'POLICY_MODE_MAILBOX', customerKeyA: 'local:rw-a', customerKeyB: 'local:rw-b', availabilityKey: '' });
   for (let v = 2; v <= versions; v++) await d.client.rotateIntermediateKey({ tenant: 'demo', id, minDecryptVersion: 0 });
   const { envelope } = await d.client.encrypt({ tenant: 'demo', policyId: id, plaintext: Buffer.from(`content of ${id}`) });
   return { envelope };
