@@ -181,7 +181,9 @@ async function collectSegmented(daemon: TestDaemon, policyId: string, context: R
 test.serial('an Encrypt waiting on an unwrap while a rotation retires its version never returns an envelope that cannot be decrypted', async (t) => {
   await createPolicy(d.client, 'rot-race');
   await d.client.evict({ tenant: 'demo', id: 'rot-race' });
-  d.provider.latencyMs = 300;
+  // The unwrap the Encrypts wait on is slow (well past the rotation below, well within providerTimeoutMs).
+  d.provider.latencyMs = 4_000;
+  const unwrapsBefore = d.provider.counts.unwrap;
   let results: Array<{ ok: true; envelope: Buffer } | { ok: false; code: number }>;
   try {
     const pending = Array.from({ length: 10 }, () =>
@@ -190,7 +192,8 @@ test.serial('an Encrypt waiting on an unwrap while a rotation retires its versio
         (e: grpc.ServiceError) => ({ ok: false as const, code: e.code }),
       ),
     );
-    await new Promise((r) => setTimeout(r, 100));
+    // Wait (on the event, not a time) until the Encrypts' unwrap has started: they now wait on version 1.
+    while (d.provider.counts.unwrap === unwrapsBefore) await new Promise((r) => setImmediate(r));
     d.provider.latencyMs = 0;
     await d.client.rotateIntermediateKey({ tenant: 'demo', id: 'rot-race', minDecryptVersion: 2 });
     results = await Promise.all(pending);
