@@ -113,8 +113,12 @@ export function transportSocket(call: object): unknown {
  */
 export function listenerIdentity(listen: string, settings: { trustForwardedClientCert: boolean }, log?: Logger): (call: IdentityCall) => string {
   const opts: CallIdentityOptions = { trustForwardedClientCert: settings.trustForwardedClientCert, ...(log ? { log } : {}) };
-  if (listen.startsWith('unix://')) opts.socketPath = listen.slice('unix://'.length);
-  return (call) => callIdentity(call, opts);
+  if (!listen.startsWith('unix://')) return (call) => callIdentity(call, opts);
+  // Every caller on a Unix socket is the socket: one constant string (the authorization table's cache is
+  // keyed by it); callIdentity only runs to note an ignored forwarded header.
+  opts.socketPath = listen.slice('unix://'.length);
+  const id = `unix:${opts.socketPath}`;
+  return (call) => (call.metadata.get(XFCC_HEADER).length > 0 ? callIdentity(call, opts) : id);
 }
 
 export function isLoopbackPeer(peer: string): boolean {

@@ -21,7 +21,7 @@ import type { PolicyRegistry } from '../registry/policy-registry.js';
 import { RevocationGate } from '../revocation/revocation-gate.js';
 import { ServingFence } from '../revocation/serving-fence.js';
 import { adminHandlers } from '../server/admin-handlers.js';
-import { callerResolver, defaultIdentitySource, type IdentitySource } from '../server/caller-resolver.js';
+import { callerResolver, type IdentitySource } from '../server/caller-resolver.js';
 import { cryptoHandlers } from '../server/crypto-handlers.js';
 import { startGrpcServer } from '../server/grpc-server.js';
 import { serverCredentials } from '../server/transport-security.js';
@@ -201,8 +201,8 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
     },
   });
   const access = new Access((e, tenant, policyId) => denials.record({ identity: e.caller, method: e.method, missing: describeMissing(e.missing), tenant, policyId }));
-  const dataCallers = callerResolver(opts.transport?.data?.identity ?? identitySource(config.listen, config, log), table, 'data');
-  const adminCallers = callerResolver(opts.transport?.admin?.identity ?? identitySource(config.adminListen, config, log), table, 'admin');
+  const dataCallers = callerResolver(opts.transport?.data?.identity ?? listenerIdentity(config.listen, config, log), table, 'data');
+  const adminCallers = callerResolver(opts.transport?.admin?.identity ?? listenerIdentity(config.adminListen, config, log), table, 'admin');
   // The change feed (deaf: cache off), WatchEvents' event log, the Event Grid webhook: src/daemon/fleet.ts.
   const endOpen = (tenant: string, policyId: string, reason: string) => crypto.leases.endPolicy(tenant, policyId, reason);
   const fleet = await startFleet({ config, registry, cache, provider, status, fence, endOpen, log });
@@ -287,12 +287,4 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
       return stopping;
     },
   };
-}
-
-/**
- * Who a listener's callers are: a Unix socket's callers are the socket (one constant string); on TCP, the
- * client certificate (`tls:`), a trusted mesh header (`mesh:`), else the peer address (`tcp:`).
- */
-function identitySource(listen: string, config: Config, log: Logger): IdentitySource {
-  return listen.startsWith('unix://') ? defaultIdentitySource(listen) : listenerIdentity(listen, config, log);
 }

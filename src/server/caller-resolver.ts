@@ -10,25 +10,9 @@ export type CallerResolver = (call: CallInfo) => Caller;
 /**
  * Who is calling, as one string: `unix:<socket path>` (whoever can open the socket: its mode and group decide
  * who can), `tcp:<peer>` (plaintext TCP: unauthenticated), `tls:<id>` (a client certificate), `mesh:<id>` (a
- * trusted x-forwarded-client-cert). One source per listener; TLS and mesh sources plug in here.
+ * trusted x-forwarded-client-cert). One source per listener: `listenerIdentity` (src/auth/peer-identity.ts).
  */
 export type IdentitySource = (call: CallInfo) => string;
-
-/** Every caller on a Unix socket is the socket: a constant, so the lookup below is one Map hit. */
-export function unixSocketIdentity(socketPath: string): IdentitySource {
-  const id = `unix:${socketPath}`;
-  return () => id;
-}
-
-/** Plaintext TCP: the peer address, which proves nothing (loopback only, or acknowledged insecure). */
-export function tcpPeerIdentity(): IdentitySource {
-  return (call) => `tcp:${call.getPeer() || 'unknown'}`;
-}
-
-/** The identity source for a listen address when nothing better (TLS, mesh) is configured. */
-export function defaultIdentitySource(listen: string): IdentitySource {
-  return listen.startsWith('unix://') ? unixSocketIdentity(listen.slice('unix://'.length)) : tcpPeerIdentity();
-}
 
 /** Identity, then the table's grants for it on this listener. */
 export function callerResolver(identify: IdentitySource, table: AuthorizationTable, listener: ListenerName): CallerResolver {

@@ -5,6 +5,7 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { throughPort } from './tcp-proxy.js';
 
 export interface TcpProxyProcess {
   port: number;
@@ -42,12 +43,7 @@ export async function startTcpProxyProcess(targetHost: string, targetPort: numbe
     });
   return {
     port,
-    rewrite(url: string) {
-      const u = new URL(url);
-      u.hostname = '127.0.0.1';
-      u.port = String(port);
-      return u.toString();
-    },
+    rewrite: (url: string) => throughPort(url, port),
     cut: () => send('cut'),
     blackhole: () => send('blackhole'),
     restore: () => send('restore'),

@@ -58,12 +58,7 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
   const port = typeof address === 'object' && address ? address.port : 0;
   return {
     port,
-    rewrite(url: string) {
-      const u = new URL(url);
-      u.hostname = '127.0.0.1';
-      u.port = String(port);
-      return u.toString();
-    },
+    rewrite: (url: string) => throughPort(url, port),
     cut() {
       open = false;
       for (const s of sockets) s.destroy();
@@ -94,4 +89,12 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+/** `url` with its host and port replaced by a proxy's on 127.0.0.1 (a connection string through the proxy). */
+export function throughPort(url: string, port: number): string {
+  const u = new URL(url);
+  u.hostname = '127.0.0.1';
+  u.port = String(port);
+  return u.toString();
 }
