@@ -6,7 +6,7 @@ import { invalidArgument, UnwrapdError } from '../errors.js';
 import { unpinned } from '../providers/key-uri.js';
 import { isProviderError } from '../providers/provider-error.js';
 import type { DestructionConfirmation, RootKeyProvider } from '../providers/root-key-provider.js';
-import type { PolicyRegistry } from '../registry/policy-registry.js';
+import { RevisionConflictError, type PolicyRegistry } from '../registry/policy-registry.js';
 import type { RevocationGate } from '../revocation/revocation-gate.js';
 import { KEY_ROLES, type KeyRole, type KeyVersionRecord, type PolicyRecord, type WrappedCopyRecord } from '../registry/policy.js';
 import { isKeyBase } from '../providers/key-base.js';
@@ -481,7 +481,7 @@ export class LifecycleService {
 const WINNING_ATTEMPTS = 100;
 
 function isRevisionConflict(err: unknown): boolean {
-  return err instanceof UnwrapdError && err.code === 'failed_precondition' && /revision conflict/.test(err.message);
+  return err instanceof RevisionConflictError;
 }
 
 function alreadyPurged(policy: PolicyRecord, forced: boolean): PurgeReceipt {

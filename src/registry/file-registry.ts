@@ -5,7 +5,7 @@ import { UnwrapdError, isUnwrapdError } from '../errors.js';
 import { writeFileAtomic } from '../storage/atomic-file.js';
 import { withFileLock } from '../storage/file-lock.js';
 import { policyKey, type PolicyRecord } from './policy.js';
-import type { PolicyRegistry, RegistryLimits } from './policy-registry.js';
+import { RevisionConflictError, type PolicyRegistry, type RegistryLimits } from './policy-registry.js';
 import { validatePolicyRecord } from './validate-policy.js';
 
 /**
@@ -119,10 +119,7 @@ class FileRegistry implements PolicyRegistry {
       const stored = policies.get(key);
       if (!stored) throw new UnwrapdError('not_found', `no policy ${key}`);
       if (stored.revision !== expectedRevision) {
-        throw new UnwrapdError(
-          'failed_precondition',
-          `revision conflict on policy ${key}: expected revision ${expectedRevision}, stored revision ${stored.revision}`,
-        );
+        throw new RevisionConflictError(key, expectedRevision, stored.revision);
       }
       checkFilesModeGeo(policies, candidate);
       policies.set(key, candidate);

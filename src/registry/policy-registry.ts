@@ -1,4 +1,15 @@
+import { UnwrapdError } from '../errors.js';
 import type { PolicyRecord } from './policy.js';
+
+/**
+ * A write that lost the optimistic revision check (FAILED_PRECONDITION). Every registry throws this one
+ * error, so writers that must win (Revoke, Purge) recognise it by type, not by its text.
+ */
+export class RevisionConflictError extends UnwrapdError {
+  constructor(key: string, expected?: number, stored?: number) {
+    super('failed_precondition', expected === undefined ? `revision conflict on policy ${key}` : `revision conflict on policy ${key}: expected revision ${expected}, stored revision ${stored}`);
+  }
+}
 
 /**
  * Where policies live. Implementations: the file registry (embedded default), PostgreSQL (a fleet).

@@ -6,7 +6,7 @@ import { UnwrapdError, isUnwrapdError } from '../../errors.js';
 import { silentLogger, type Logger } from '../../log/logger.js';
 import { policyKey, type PolicyRecord } from '../policy.js';
 import { eventTypeOf, isRestricting, type PolicyEvent, type PolicyEventLog, type PolicyEventType } from '../policy-events.js';
-import type { PolicyRegistry, RegistryLimits } from '../policy-registry.js';
+import { RevisionConflictError, type PolicyRegistry, type RegistryLimits } from '../policy-registry.js';
 import { validatePolicyRecord } from '../validate-policy.js';
 import { ChangeFeed, feedChannels } from './change-feed.js';
 import { migrate, quoteSchema, type MigrationResult } from './migrate.js';
@@ -252,10 +252,7 @@ export class PostgresRegistry implements PolicyRegistry {
       const stored = tenantRows.find((r) => r.id === candidate.id);
       if (!stored) throw new UnwrapdError('not_found', `no policy ${key}`);
       if (stored.revision !== expectedRevision) {
-        throw new UnwrapdError(
-          'failed_precondition',
-          `revision conflict on policy ${key}: expected revision ${expectedRevision}, stored revision ${stored.revision}`,
-        );
+        throw new RevisionConflictError(key, expectedRevision, stored.revision);
       }
       checkFilesModeGeo(tenantRows, candidate);
       const before = validatePolicyRecord(stored.record, { code: 'internal', where: `${this.description}: policy ${key}` });
@@ -264,7 +261,7 @@ export class PostgresRegistry implements PolicyRegistry {
          WHERE tenant = $1 AND id = $2 AND revision = $6`,
         [candidate.tenant, candidate.id, candidate.state, candidate.revision, JSON.stringify(candidate), expectedRevision],
       );
-      if (res.rowCount !== 1) throw new UnwrapdError('failed_precondition', `revision conflict on policy ${key}`);
+      if (res.rowCount !== 1) throw new RevisionConflictError(key);
       return { type: eventTypeOf(before, candidate), before };
     }, candidate);
     return candidate;
