@@ -1,0 +1,12 @@
+/**
+ * How many cases a property test runs. `npm test` runs each property a bounded number of times (the default
+ * each test passes); `npm run fuzz -- --runs N` sets UNWRAPD_FUZZ_RUNS and runs the property files only, N cases
+ * each. A failing case prints fast-check's seed and path, so it can be replayed.
+ */
+export function fuzzRuns(defaultRuns: number): number {
+  const raw = process.env.UNWRAPD_FUZZ_RUNS;
+  if (raw === undefined || raw === '') return defaultRuns;
+  const n = Number(raw);
+  if (!Number.isSafeInteger(n) || n < 1) throw new Error(`UNWRAPD_FUZZ_RUNS must be a positive integer, got ${raw}`);
+  return n;
+}
