@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // npm run fuzz -- --runs N [ava args]: runs the property and fuzz tests (test/**/*.property.test.ts) with N cases
-// each instead of the bounded number `npm test` runs, and no per-test timeout.
+// each instead of the bounded number `npm test` runs, and a two-hour per-test timeout.
 import { spawnSync } from 'node:child_process';
 
 const args = process.argv.slice(2);
@@ -16,7 +16,7 @@ if (!/^[1-9][0-9]*$/.test(runs)) {
   process.exit(2);
 }
 const files = rest.some((a) => !a.startsWith('-')) ? [] : ['test/**/*.property.test.ts'];
-const result = spawnSync('npx', ['ava', '--timeout=0', '--verbose', ...files, ...rest], {
+const result = spawnSync('npx', ['ava', '--timeout=120m', '--verbose', ...files, ...rest], {
   stdio: 'inherit',
   env: { ...process.env, UNWRAPD_FUZZ_RUNS: runs },
 });
