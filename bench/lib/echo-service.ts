@@ -2,7 +2,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { unlink } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { LOADER_OPTIONS } from '../../src/server/proto.js';
+import { LOADER_OPTIONS } from '../../src/rpc/proto.js';
 
 /**
  * The transport baseline: a bare grpc-js unary Echo that returns the request's bytes. Loaded and served

@@ -26,7 +26,7 @@ import type { EncryptBatchRequest } from '../generated/unwrapd/v1/EncryptBatchRe
 import type { EncryptBatchResponse__Output } from '../generated/unwrapd/v1/EncryptBatchResponse.js';
 import type { EncryptStreamResponse__Output } from '../generated/unwrapd/v1/EncryptStreamResponse.js';
 import type { StreamHeader } from '../generated/unwrapd/v1/StreamHeader.js';
-import { loadProto } from '../server/proto.js';
+import { loadProto } from '../rpc/proto.js';
 import { ContentStream, type StreamCallOpts, type StreamSource } from './content-stream.js';
 
 export { ContentStream, type StreamCallOpts, type StreamSource } from './content-stream.js';

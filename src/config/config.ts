@@ -3,7 +3,7 @@ import { isAbsolute, join, resolve } from 'node:path';
 import { parseAuthorizationTable, type AuthorizationEntry } from '../auth/authorization-table.js';
 import { parseRoles } from '../auth/caller.js';
 import type { LogLevel } from '../log/logger.js';
-import { AZURE_CREDENTIAL_KINDS, type AzureCredentialKind } from '../providers/azure-credential.js';
+import { AZURE_CREDENTIAL_KINDS, type AzureCredentialKind } from '../providers/azure-credential-kind.js';
 import { isKeyBase } from '../providers/key-base.js';
 
 /**

@@ -13,10 +13,10 @@ import { StatusReporter } from '../core/status-reporter.js';
 import { MAX_ENVELOPE_OVERHEAD, TAG_LENGTH } from '../crypto/envelope-format.js';
 import { MAX_SEGMENT_BYTES } from '../crypto/segmented-format.js';
 import type { Logger } from '../log/logger.js';
-import { createBuiltInProviders } from '../providers/build-providers.js';
+import { createBuiltInProviders } from './build-providers.js';
 import { createProviderRouter } from '../providers/provider-router.js';
 import type { RootKeyProvider } from '../providers/root-key-provider.js';
-import { createRegistryFromConfig } from '../registry/create-registry.js';
+import { createRegistryFromConfig } from './create-registry.js';
 import type { PolicyRegistry } from '../registry/policy-registry.js';
 import { RevocationGate } from '../revocation/revocation-gate.js';
 import { ServingFence } from '../revocation/serving-fence.js';
@@ -103,7 +103,7 @@ const BATCH_ITEM_ALLOWANCE = 512;
 
 /** The root-key providers, by URI scheme. */
 function createProviders(config: Config, opts: DaemonOptions): RootKeyProvider {
-  // Built-in: local keystore, Azure Key Vault, PKCS#11 when configured (src/providers/build-providers.ts).
+  // Built-in: local keystore, Azure Key Vault, PKCS#11 when configured (src/daemon/build-providers.ts).
   // An extra provider replaces the built-in one serving the same scheme (tests: Key Vault on a local server).
   const extra = opts.extraProviders ?? [];
   const claimed = new Set(extra.flatMap((p) => p.schemes));

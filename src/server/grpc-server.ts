@@ -4,7 +4,7 @@ import { HealthImplementation } from 'grpc-health-check';
 import type { AdminHandlers } from '../generated/unwrapd/v1/Admin.js';
 import type { CryptoHandlers } from '../generated/unwrapd/v1/Crypto.js';
 import { UnwrapdError } from '../errors.js';
-import { loadProto } from './proto.js';
+import { loadProto } from '../rpc/proto.js';
 import { bindUnixSocket, removeSocket } from './unix-socket.js';
 
 export const CRYPTO_SERVICE = 'unwrapd.v1.Crypto';

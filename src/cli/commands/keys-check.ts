@@ -1,7 +1,7 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { CONFIG_FLAGS, loadConfig } from '../../config/config.js';
 import { SecretKey } from '../../crypto/secret-key.js';
-import { createBuiltInProviders } from '../../providers/build-providers.js';
+import { createBuiltInProviders } from '../../daemon/build-providers.js';
 import { isProviderError } from '../../providers/provider-error.js';
 import { createProviderRouter } from '../../providers/provider-router.js';
 import type { RootKeyProvider, WrappedKey } from '../../providers/root-key-provider.js';

@@ -4,7 +4,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { ProtoGrpcType as AdminProto } from '../generated/admin.js';
 import type { ProtoGrpcType as CryptoProto } from '../generated/crypto.js';
 
-/** proto/ at the package root, from src/server/ or dist/server/ alike. */
+/** proto/ at the package root, from src/rpc/ or dist/rpc/ alike. */
 export const PROTO_DIR = fileURLToPath(new URL('../../proto', import.meta.url));
 export const PROTO_FILES = ['unwrapd/v1/crypto.proto', 'unwrapd/v1/admin.proto'];
 

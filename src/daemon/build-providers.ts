@@ -1,11 +1,11 @@
 import { existsSync, readFileSync } from 'node:fs';
 import type { Config } from '../config/config.js';
 import { ConfigError } from '../config/config.js';
-import { missingCredentialEnv } from './azure-credential.js';
-import { createAzureKeyVaultProvider } from './azure-key-vault-provider.js';
-import { createLocalProvider } from './local-provider.js';
-import { createPkcs11Provider } from './pkcs11-provider.js';
-import type { RootKeyProvider } from './root-key-provider.js';
+import { missingCredentialEnv } from '../providers/azure-credential.js';
+import { createAzureKeyVaultProvider } from '../providers/azure-key-vault-provider.js';
+import { createLocalProvider } from '../providers/local-provider.js';
+import { createPkcs11Provider } from '../providers/pkcs11-provider.js';
+import type { RootKeyProvider } from '../providers/root-key-provider.js';
 
 /**
  * The built-in root-key providers for a config, shared by the daemon and `unwrapd keys check`:

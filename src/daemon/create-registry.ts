@@ -1,8 +1,8 @@
 import type { Config } from '../config/config.js';
 import type { Logger } from '../log/logger.js';
-import { createFileRegistry } from './file-registry.js';
-import type { PolicyRegistry } from './policy-registry.js';
-import { PostgresRegistry } from './postgres/postgres-registry.js';
+import { createFileRegistry } from '../registry/file-registry.js';
+import type { PolicyRegistry } from '../registry/policy-registry.js';
+import { PostgresRegistry } from '../registry/postgres/postgres-registry.js';
 
 /** The registry the config names: the file registry (embedded default) or PostgreSQL (a fleet). */
 export function createRegistryFromConfig(config: Config, log: Logger): PolicyRegistry {
