@@ -38,3 +38,8 @@ export function invalidArgument(message: string): UnwrapdError {
 export function isUnwrapdError(err: unknown, code?: ErrorCode): err is UnwrapdError {
   return err instanceof UnwrapdError && (code === undefined || err.code === code);
 }
+
+/** Any thrown value as one line of text for a message: an Error's message, anything else converted. */
+export function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,4 +1,4 @@
-import { ID_PATTERN } from '../registry/policy.js';
+import { ID_PATTERN } from '../ids.js';
 import { ROLES, type Caller, type Role } from './caller.js';
 
 /**

@@ -20,7 +20,10 @@ export interface PolicyKey {
   expiresAt: number;
 }
 
-export type PolicyKeyLoader = (signal: AbortSignal) => Promise<Omit<PolicyKey, 'loadedAt' | 'expiresAt'>>;
+/** A key as a loader makes it, before the cache stamps its times. */
+export type LoadedPolicyKey = Omit<PolicyKey, 'loadedAt' | 'expiresAt'>;
+
+export type PolicyKeyLoader = (signal: AbortSignal) => Promise<LoadedPolicyKey>;
 
 export interface KeyCacheOptions {
   maxEntries: number;
@@ -153,7 +156,7 @@ export class KeyCache {
    * Stores a key loaded in the background (refresh ahead) in place of the current one, which is zeroized,
    * unless the policy was evicted since `generation` was read: then the new key is destroyed instead.
    */
-  replace(loaded: Omit<PolicyKey, 'loadedAt' | 'expiresAt'>, generation: number): boolean {
+  replace(loaded: LoadedPolicyKey, generation: number): boolean {
     if (this.#bypass || this.generation(loaded.tenant, loaded.policyId) !== generation) {
       loaded.kek.destroy();
       return false;

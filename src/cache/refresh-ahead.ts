@@ -1,12 +1,23 @@
-import { CustomerKeysError, type KeyUnwrapper } from '../core/key-unwrapper.js';
-import type { Logger } from '../log/logger.js';
+import { errorField, type Logger } from '../log/logger.js';
 import type { PolicyRegistry } from '../registry/policy-registry.js';
-import type { KeyCache, PolicyKey } from './key-cache.js';
+import type { PolicyRecord } from '../registry/policy.js';
+import type { KeyCache, LoadedPolicyKey, PolicyKey } from './key-cache.js';
+
+/**
+ * What a refresh needs of the key unwrapper (src/core/key-unwrapper.ts implements it). The cache declares it
+ * so that it does not depend on the core, which sits above it.
+ */
+export interface CustomerKeyLoader {
+  /** A policy version's wrapping key through the customer keys alone (never the availability key). */
+  loadCustomer(policy: PolicyRecord, version: number, signal: AbortSignal): Promise<LoadedPolicyKey>;
+  /** The customer keys' reasons when `err` (thrown by loadCustomer) says they refused; otherwise undefined. */
+  refusalReasons(err: unknown): string | undefined;
+}
 
 export interface RefreshAheadOptions {
   cache: KeyCache;
   registry: PolicyRegistry;
-  unwrapper: KeyUnwrapper;
+  unwrapper: CustomerKeyLoader;
   log: Logger;
   /** Refresh a key when it has less than this long left. */
   refreshAheadMs: number;
@@ -22,7 +33,7 @@ export interface RefreshAheadOptions {
  * one that gets *unavailable* keeps the key until its hard expiry and is counted and logged.
  */
 export class RefreshAhead {
-  readonly #o: RefreshAheadOptions;
+  readonly #opts: RefreshAheadOptions;
   readonly #now: () => number;
   readonly #inProgress = new Set<string>();
   #timer: NodeJS.Timeout | undefined;
@@ -31,7 +42,7 @@ export class RefreshAhead {
   #revoked = 0;
 
   constructor(opts: RefreshAheadOptions) {
-    this.#o = opts;
+    this.#opts = opts;
     this.#now = opts.now ?? Date.now;
   }
 
@@ -40,7 +51,7 @@ export class RefreshAhead {
   }
 
   start(): void {
-    this.#timer = setInterval(() => void this.runOnce(), this.#o.intervalMs);
+    this.#timer = setInterval(() => void this.runOnce(), this.#opts.intervalMs);
     this.#timer.unref();
   }
 
@@ -50,7 +61,7 @@ export class RefreshAhead {
 
   /** One pass: refreshes every key due, concurrently; resolves when they are all done. */
   async runOnce(): Promise<void> {
-    const due = this.#o.cache.entries().filter((e) => e.expiresAt - this.#now() <= this.#o.refreshAheadMs);
+    const due = this.#opts.cache.entries().filter((e) => e.expiresAt - this.#now() <= this.#opts.refreshAheadMs);
     await Promise.all(due.map((e) => this.#refresh(e)));
   }
 
@@ -58,7 +69,7 @@ export class RefreshAhead {
     const id = `${entry.tenant}/${entry.policyId}/${entry.version}`;
     if (this.#inProgress.has(id)) return;
     this.#inProgress.add(id);
-    const { cache, registry, unwrapper, log } = this.#o;
+    const { cache, registry, unwrapper, log } = this.#opts;
     try {
       const policy = registry.get(entry.tenant, entry.policyId);
       if (!policy || (policy.state !== 'active' && policy.state !== 'rolling')) {
@@ -66,16 +77,17 @@ export class RefreshAhead {
         return;
       }
       const generation = cache.generation(entry.tenant, entry.policyId);
-      const loaded = await unwrapper.loadCustomer(policy, entry.version, AbortSignal.timeout(this.#o.providerTimeoutMs));
+      const loaded = await unwrapper.loadCustomer(policy, entry.version, AbortSignal.timeout(this.#opts.providerTimeoutMs));
       if (cache.replace(loaded, generation)) this.#refreshed++;
     } catch (err) {
-      if (err instanceof CustomerKeysError && err.kind === 'revoked') {
+      const reasons = unwrapper.refusalReasons(err);
+      if (reasons !== undefined) {
         this.#revoked++;
         cache.evictPolicy(entry.tenant, entry.policyId);
-        log.warn('refresh found customer keys revoked: policy evicted', { tenant: entry.tenant, policy: entry.policyId, version: entry.version, reasons: err.reasons });
+        log.warn('refresh found customer keys revoked: policy evicted', { tenant: entry.tenant, policy: entry.policyId, version: entry.version, reasons });
       } else {
         this.#failures++;
-        log.warn('refresh failed: key kept until its hard expiry', { tenant: entry.tenant, policy: entry.policyId, version: entry.version, error: err instanceof Error ? err : String(err) });
+        log.warn('refresh failed: key kept until its hard expiry', { tenant: entry.tenant, policy: entry.policyId, version: entry.version, error: errorField(err) });
       }
     } finally {
       this.#inProgress.delete(id);

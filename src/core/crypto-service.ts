@@ -44,18 +44,18 @@ export interface CryptoServiceOptions {
  * waited on an unwrap that started earlier.
  */
 export class CryptoService {
-  readonly #o: CryptoServiceOptions;
+  readonly #opts: CryptoServiceOptions;
 
   /** The key leases (src/core/key-lease.ts): batches and streams take their keys here too. */
   readonly leases: KeyLeases;
 
   constructor(opts: CryptoServiceOptions) {
-    this.#o = opts;
+    this.#opts = opts;
     this.leases = new KeyLeases(opts);
   }
 
   get maxBlockBytes(): number {
-    return this.#o.maxBlockBytes;
+    return this.#opts.maxBlockBytes;
   }
 
   async encrypt(input: EncryptInput): Promise<{ envelope: Buffer; keyVersion: number }> {
@@ -97,15 +97,15 @@ export class CryptoService {
   }
 
   checkBlockSize(length: number): void {
-    if (length > this.#o.maxBlockBytes) {
-      throw invalidArgument(`plaintext is ${length} bytes; the largest block is ${this.#o.maxBlockBytes} bytes (use EncryptStream for larger content)`);
+    if (length > this.#opts.maxBlockBytes) {
+      throw invalidArgument(`plaintext is ${length} bytes; the largest block is ${this.#opts.maxBlockBytes} bytes (use EncryptStream for larger content)`);
     }
   }
 
   /** Parses an envelope for `tenant`; any malformation or a tenant mismatch is the generic failure. */
   parse(tenant: string, envelope: Uint8Array): ParsedEnvelope {
-    if (envelope.length > this.#o.maxEnvelopeBytes) {
-      throw invalidArgument(`envelope is ${envelope.length} bytes; the largest is ${this.#o.maxEnvelopeBytes} bytes`);
+    if (envelope.length > this.#opts.maxEnvelopeBytes) {
+      throw invalidArgument(`envelope is ${envelope.length} bytes; the largest is ${this.#opts.maxEnvelopeBytes} bytes`);
     }
     const parsed = parseEnvelope(envelope);
     if (parsed.tenant !== tenant) throw decryptionFailed();

@@ -8,7 +8,7 @@ import type { PolicyRegistry } from '../registry/policy-registry.js';
 import { policyKey, type PolicyRecord } from '../registry/policy.js';
 import type { RevocationGate } from '../revocation/revocation-gate.js';
 import { CustomerKeysError, type KeyUnwrapper } from './key-unwrapper.js';
-import { isServing, requireUsable } from './policy-state.js';
+import { isServing, requirePolicy, requireUsable } from './policy-state.js';
 
 export type Purpose = 'user' | 'system';
 
@@ -73,11 +73,11 @@ interface Lease {
  * that may not go on are ended at once.
  */
 export class KeyLeases {
-  readonly #o: KeyLeasesOptions;
+  readonly #opts: KeyLeasesOptions;
   readonly #open = new Map<string, Set<OpenHolder>>();
 
   constructor(opts: KeyLeasesOptions) {
-    this.#o = opts;
+    this.#opts = opts;
     opts.gate.onMark((tenant, policyId) => this.recheck(tenant, policyId));
     opts.registry.onChange((record) => this.recheck(record.tenant, record.id));
   }
@@ -88,9 +88,8 @@ export class KeyLeases {
    * version is not retired (a rotation may have retired it meanwhile: UNAVAILABLE, retry).
    */
   writable(tenant: string, policyId: string, version?: number): PolicyRecord {
-    this.#o.fence?.check(); // deaf or fenced: UNAVAILABLE "revocation feed lost", whatever the purpose
-    const policy = this.#o.registry.get(tenant, policyId);
-    if (!policy) throw new UnwrapdError('not_found', `no policy ${tenant}/${policyId}`);
+    this.#opts.fence?.check(); // deaf or fenced: UNAVAILABLE "revocation feed lost", whatever the purpose
+    const policy = requirePolicy(this.#opts.registry, tenant, policyId);
     this.#requireServing(policy);
     if (version !== undefined && version < policy.minDecryptVersion) {
       throw new UnwrapdError('unavailable', `policy ${tenant}/${policyId} was rotated during the request (key version ${version} retired); retry`);
@@ -103,8 +102,8 @@ export class KeyLeases {
    * user (nothing moves out of a revoked policy). Unknown policy or version: the generic failure.
    */
   readable(ref: EnvelopeRef, purpose: Purpose, use: 'read' | 'move' = 'read'): PolicyRecord {
-    this.#o.fence?.check();
-    const policy = this.#o.registry.get(ref.tenant, ref.policyId);
+    this.#opts.fence?.check();
+    const policy = this.#opts.registry.get(ref.tenant, ref.policyId);
     if (!policy) throw decryptionFailed();
     if (use !== 'read' || !systemFallbackAllowed(policy, purpose)) this.#requireServing(policy);
     if (ref.keyVersion < policy.minDecryptVersion) {
@@ -127,8 +126,8 @@ export class KeyLeases {
   async withKey<A, R>(ref: EnvelopeRef, use: KeyUse, req: LeaseRequest, fn: (kek: SecretKey, arg: A) => R, arg: A): Promise<R> {
     // The hot path: a cached key of a serving policy, checked and used in one synchronous run.
     const policy = this.check(ref, use, req.purpose);
-    const hit = this.#o.cache.peek(ref.tenant, ref.policyId, ref.keyVersion);
-    if (hit && isServing(policy) && !this.#o.gate.isRevoking(policy.tenant, policy.id)) return fn(hit.kek, arg);
+    const hit = this.#opts.cache.peek(ref.tenant, ref.policyId, ref.keyVersion);
+    if (hit && isServing(policy) && !this.#opts.gate.isRevoking(policy.tenant, policy.id)) return fn(hit.kek, arg);
     for (let attempt = 0; ; attempt++) {
       const lease = await this.#acquire(ref, use, req);
       if (lease) {
@@ -242,22 +241,22 @@ export class KeyLeases {
     const policy = this.check(ref, use, req.purpose);
     const version = ref.keyVersion;
     const systemReader = use === 'read' && systemFallbackAllowed(policy, req.purpose);
-    if (!isServing(policy) || this.#o.gate.isRevoking(policy.tenant, policy.id)) {
+    if (!isServing(policy) || this.#opts.gate.isRevoking(policy.tenant, policy.id)) {
       // check() passed, so this is a system reader of a revoked mailbox policy.
       return this.#systemLease(policy, version, req, `policy ${policy.state}; system purpose`);
     }
-    const hit = this.#o.cache.peek(policy.tenant, policy.id, version);
+    const hit = this.#opts.cache.peek(policy.tenant, policy.id, version);
     if (hit) return { kek: hit.kek, own: false };
     // Waiting on an unwrap: a revocation (or any change that fails the check) ends the wait at once.
     const stop = new AbortController();
     const release = this.hold(policy.tenant, policy.id, { check: () => void this.check(ref, use, req.purpose), end: (err) => stop.abort(err) });
     try {
-      const key = await this.#o.cache.get(policy.tenant, policy.id, version, (s) => this.#o.unwrapper.load(policy, version, s, req.requestId, req.actor), AbortSignal.any([req.signal, stop.signal]));
+      const key = await this.#opts.cache.get(policy.tenant, policy.id, version, (s) => this.#opts.unwrapper.load(policy, version, s, req.requestId, req.actor), AbortSignal.any([req.signal, stop.signal]));
       return { kek: key.kek, own: false };
     } catch (err) {
       if (err instanceof CustomerKeysError && err.kind === 'revoked') {
         // The provider said revoked: a revocation source. Nothing of this policy stays cached or open.
-        this.#o.cache.evictPolicy(policy.tenant, policy.id);
+        this.#opts.cache.evictPolicy(policy.tenant, policy.id);
         this.endPolicy(policy.tenant, policy.id, err.reasons);
         if (systemReader) return this.#systemLease(policy, version, req, `customer key revoked (${err.reasons}); system purpose`);
         throw err;
@@ -271,14 +270,14 @@ export class KeyLeases {
 
   /** The availability key for a `system` reader after a revocation: never cached, audited on every use. */
   async #systemLease(policy: PolicyRecord, version: number, req: LeaseRequest, reason: string): Promise<Lease> {
-    const loaded = await this.#o.unwrapper.loadViaAvailability(policy, version, req.signal, { requestId: req.requestId, reason, ...(req.actor ? { actor: req.actor } : {}) });
+    const loaded = await this.#opts.unwrapper.loadViaAvailability(policy, version, req.signal, { requestId: req.requestId, reason, ...(req.actor ? { actor: req.actor } : {}) });
     return { kek: loaded.kek, own: true };
   }
 
   /** Registry state, and a revocation this process is writing (the gate). */
   #requireServing(policy: PolicyRecord): void {
     requireUsable(policy);
-    if (this.#o.gate.isRevoking(policy.tenant, policy.id)) throw new UnwrapdError('failed_precondition', `policy ${policy.tenant}/${policy.id} is revoked`);
+    if (this.#opts.gate.isRevoking(policy.tenant, policy.id)) throw new UnwrapdError('failed_precondition', `policy ${policy.tenant}/${policy.id} is revoked`);
   }
 }
 

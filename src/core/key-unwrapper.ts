@@ -1,11 +1,13 @@
 import { createHash, randomInt } from 'node:crypto';
-import type { PolicyKey } from '../cache/key-cache.js';
+import type { LoadedPolicyKey } from '../cache/key-cache.js';
+import type { CustomerKeyLoader } from '../cache/refresh-ahead.js';
 import { deriveWrappingKey } from '../crypto/envelope.js';
 import type { SecretKey } from '../crypto/secret-key.js';
 import { UnwrapdError } from '../errors.js';
-import { isProviderError, providerError, type ProviderError } from '../providers/provider-error.js';
+import type { ProviderError } from '../providers/provider-error.js';
 import type { RootKeyProvider } from '../providers/root-key-provider.js';
 import { findVersion, type KeyRole, type PolicyRecord, type WrappedCopyRecord } from '../registry/policy.js';
+import { classifyProviderFailure, providerFailure, providerFailureCode } from './provider-failure.js';
 
 export interface UnwrapperOptions {
   provider: RootKeyProvider;
@@ -47,7 +49,7 @@ export class CustomerKeysError extends UnwrapdError {
     const where = `policy ${policy.tenant}/${policy.id} version ${version}`;
     const reasons = failures.map((f) => `${f.role}: ${f.error.reason}`).join(', ');
     super(
-      kind === 'revoked' ? 'failed_precondition' : 'unavailable',
+      providerFailureCode(kind),
       kind === 'revoked' ? `customer keys refused to unwrap ${where} (${reasons})` : `customer keys unavailable for ${where} (${reasons})`,
     );
     this.kind = kind;
@@ -59,8 +61,6 @@ export class CustomerKeysError extends UnwrapdError {
   }
 }
 
-export type LoadedPolicyKey = Omit<PolicyKey, 'loadedAt' | 'expiresAt'>;
-
 /**
  * Unwraps a policy version's intermediate key through its root keys:
  * - customer keys, hedged: one chosen at random; if it has not answered within `hedgeDelayMs` (or failed),
@@ -68,13 +68,13 @@ export type LoadedPolicyKey = Omit<PolicyKey, 'loadedAt' | 'expiresAt'>;
  * - the availability key, only where the rules allow it (see docs/lifecycle.md), each use audited first.
  * The cache holds the derived wrapping key; the intermediate key itself is destroyed after derivation.
  */
-export class KeyUnwrapper {
-  readonly #o: UnwrapperOptions;
+export class KeyUnwrapper implements CustomerKeyLoader {
+  readonly #opts: UnwrapperOptions;
   #unwraps = 0;
   #availabilityUses = 0;
 
   constructor(opts: UnwrapperOptions) {
-    this.#o = opts;
+    this.#opts = opts;
   }
 
   get providerUnwraps(): number {
@@ -104,6 +104,11 @@ export class KeyUnwrapper {
     return this.#derive(policy, version, await this.unwrapCustomer(policy, version, signal));
   }
 
+  /** The customer keys' reasons when `err` says they refused (refresh-ahead evicts then); undefined otherwise. */
+  refusalReasons(err: unknown): string | undefined {
+    return err instanceof CustomerKeysError && err.kind === 'revoked' ? err.reasons : undefined;
+  }
+
   /** A wrapping key through the availability key alone (callers decide whether the rules allow it). */
   async loadViaAvailability(policy: PolicyRecord, version: number, signal: AbortSignal, use: AvailabilityRequest): Promise<LoadedPolicyKey> {
     return this.#derive(policy, version, await this.unwrapAvailability(policy, version, signal, use));
@@ -127,12 +132,12 @@ export class KeyUnwrapper {
     try {
       ik = await this.#unwrapCopy(copy, signal);
     } catch (err) {
-      const e = classify(err, copy.keyUri);
-      this.#o.onProviderError?.(e, policy, 'availability');
-      throw new UnwrapdError(e.kind === 'revoked' ? 'failed_precondition' : 'unavailable', `availability key cannot unwrap policy ${policy.tenant}/${policy.id} version ${version}: ${e.reason}`, { cause: e });
+      const e = classifyProviderFailure(err, copy.keyUri);
+      this.#opts.onProviderError?.(e, policy, 'availability');
+      throw providerFailure(e, `availability key cannot unwrap policy ${policy.tenant}/${policy.id} version ${version}: ${e.reason}`);
     }
     try {
-      await this.#o.onAvailabilityUse({ policy, version, requestId: use.requestId, reason: use.reason, ...(use.actor ? { actor: use.actor } : {}) });
+      await this.#opts.onAvailabilityUse({ policy, version, requestId: use.requestId, reason: use.reason, ...(use.actor ? { actor: use.actor } : {}) });
     } catch (err) {
       ik.destroy();
       throw new UnwrapdError('unavailable', 'the audit record for an availability-key use could not be written', { cause: err });
@@ -171,9 +176,9 @@ export class KeyUnwrapper {
           (err: unknown) => {
             pending--;
             if (settled) return;
-            const error = classify(err, copy.keyUri);
+            const error = classifyProviderFailure(err, copy.keyUri);
             failures.push({ role: copy.role, error });
-            this.#o.onProviderError?.(error, policy, copy.role);
+            this.#opts.onProviderError?.(error, policy, copy.role);
             if (started < order.length) {
               clearTimeout(hedgeTimer);
               startNext();
@@ -187,7 +192,7 @@ export class KeyUnwrapper {
 
       startNext();
       if (order.length > 1) {
-        hedgeTimer = setTimeout(startNext, this.#o.hedgeDelayMs);
+        hedgeTimer = setTimeout(startNext, this.#opts.hedgeDelayMs);
         hedgeTimer.unref();
       }
     });
@@ -195,8 +200,8 @@ export class KeyUnwrapper {
 
   async #unwrapCopy(copy: WrappedCopyRecord, signal: AbortSignal): Promise<SecretKey> {
     this.#unwraps++;
-    const combined = AbortSignal.any([signal, AbortSignal.timeout(this.#o.providerTimeoutMs)]);
-    return this.#o.provider.unwrap({ keyUri: copy.keyUri, algorithm: copy.algorithm, ciphertext: Buffer.from(copy.ciphertext, 'base64') }, { signal: combined });
+    const combined = AbortSignal.any([signal, AbortSignal.timeout(this.#opts.providerTimeoutMs)]);
+    return this.#opts.provider.unwrap({ keyUri: copy.keyUri, algorithm: copy.algorithm, ciphertext: Buffer.from(copy.ciphertext, 'base64') }, { signal: combined });
   }
 
   #derive(policy: PolicyRecord, version: number, unwrapped: { ik: SecretKey; copy: WrappedCopyRecord }): LoadedPolicyKey {
@@ -212,12 +217,4 @@ export class KeyUnwrapper {
 /** A short identifier of a wrapped copy, safe to show operators: a SHA-256 prefix of the wrapped bytes. */
 export function copyFingerprint(copy: Pick<WrappedCopyRecord, 'ciphertext'>): string {
   return createHash('sha256').update(copy.ciphertext, 'base64').digest('hex').slice(0, 16);
-}
-
-export function classify(err: unknown, keyUri: string): ProviderError {
-  if (isProviderError(err)) return err;
-  if (err instanceof Error && (err.name === 'AbortError' || err.name === 'TimeoutError')) {
-    return providerError(err.name === 'TimeoutError' ? 'timeout' : 'aborted', keyUri, 'provider call aborted', err);
-  }
-  return providerError('unknown', keyUri, 'provider call failed', err);
 }

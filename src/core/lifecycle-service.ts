@@ -2,7 +2,7 @@ import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { AuditLog, AuditRecord } from '../audit/audit-log.js';
 import type { KeyCache } from '../cache/key-cache.js';
 import { SecretKey } from '../crypto/secret-key.js';
-import { invalidArgument, UnwrapdError } from '../errors.js';
+import { errorText, invalidArgument, UnwrapdError } from '../errors.js';
 import { unpinned } from '../providers/key-uri.js';
 import { isProviderError } from '../providers/provider-error.js';
 import type { DestructionConfirmation, RootKeyProvider } from '../providers/root-key-provider.js';
@@ -11,8 +11,9 @@ import type { RevocationGate } from '../revocation/revocation-gate.js';
 import { KEY_ROLES, type KeyRole, type KeyVersionRecord, type PolicyRecord, type WrappedCopyRecord } from '../registry/policy.js';
 import { isKeyBase } from '../providers/key-base.js';
 import { availabilityKeyHint, availabilityKeysOf, describePolicies, keyIdentity, otherPoliciesUsing } from './availability-keys.js';
-import { classify, CustomerKeysError, type KeyUnwrapper } from './key-unwrapper.js';
-import { isServing } from './policy-state.js';
+import { CustomerKeysError, type KeyUnwrapper } from './key-unwrapper.js';
+import { isServing, requirePolicy } from './policy-state.js';
+import { callProvider, classifyProviderFailure, providerFailure } from './provider-failure.js';
 
 export interface LifecycleOptions {
   registry: PolicyRegistry;
@@ -60,11 +61,11 @@ export interface PurgeReceipt {
  * the audit log, durably, before it is acknowledged. docs/lifecycle.md describes the rules.
  */
 export class LifecycleService {
-  readonly #o: LifecycleOptions;
+  readonly #opts: LifecycleOptions;
   readonly #now: () => Date;
 
   constructor(opts: LifecycleOptions) {
-    this.#o = opts;
+    this.#opts = opts;
     this.#now = opts.now ?? (() => new Date());
   }
 
@@ -87,22 +88,21 @@ export class LifecycleService {
     if (req.role !== 'availability') throw invalidArgument('new_availability_key is for the availability role only');
     if (req.newKeyUri && !isKeyBase(req.newKeyUri)) throw invalidArgument('with new_availability_key, new_key_uri is empty or a key base (local:, pkcs11:token=<label>, https://<vault>/keys/)');
     this.#usable(req.tenant, req.id);
-    const provider = this.#o.provider;
+    const provider = this.#opts.provider;
     if (!provider.createKey) throw new UnwrapdError('failed_precondition', 'the root-key provider cannot create availability keys');
-    const base = req.newKeyUri || (this.#o.availabilityKeyBase ?? 'local:');
-    const created = await this.#provider('availability', () => provider.createKey!(base, availabilityKeyHint(req.tenant, req.id), { signal: this.#signal(req.signal) }));
+    const base = req.newKeyUri || (this.#opts.availabilityKeyBase ?? 'local:');
+    const created = await callProvider('availability', () => provider.createKey!(base, availabilityKeyHint(req.tenant, req.id), { signal: this.#signal(req.signal) }));
     try {
       return await this.#rollRoles(req, ['availability'], { availability: created.uri });
     } catch (err) {
       // Versions already rewrapped depend on the new key: it is kept, and the message says how to resume.
-      const message = err instanceof Error ? err.message : String(err);
-      throw new UnwrapdError(err instanceof UnwrapdError ? err.code : 'internal', `${message} (the new availability key ${created.uri} was created; resume with: unwrapd policy roll --tenant ${req.tenant} --id ${req.id} --role availability --key ${created.uri})`, { cause: err });
+      throw new UnwrapdError(err instanceof UnwrapdError ? err.code : 'internal', `${errorText(err)} (the new availability key ${created.uri} was created; resume with: unwrapd policy roll --tenant ${req.tenant} --id ${req.id} --role availability --key ${created.uri})`, { cause: err });
     }
   }
 
   #refuseSharedAvailabilityKey(keyUri: string, self: { tenant: string; id: string }): void {
     if (isKeyBase(keyUri)) throw invalidArgument('new_key_uri is a key base: set new_availability_key to create a key there');
-    const users = otherPoliciesUsing(this.#o.registry.list(), keyUri, self);
+    const users = otherPoliciesUsing(this.#opts.registry.list(), keyUri, self);
     if (users.length > 0) throw new UnwrapdError('failed_precondition', `availability key ${keyIdentity(keyUri)} is already used by ${describePolicies(users)}: each policy needs its own availability key (purge destroys it)`);
   }
 
@@ -131,7 +131,7 @@ export class LifecycleService {
     const now = this.#now().toISOString();
     const versions: KeyVersionRecord[] = [...policy.versions, { version, createdAt: now, copies }];
     const updated = await this.#step(policy, { versions, activeVersion: version, minDecryptVersion: min, updatedAt: now });
-    if (min > policy.minDecryptVersion) this.#o.cache.evictPolicy(policy.tenant, policy.id); // retired versions leave memory
+    if (min > policy.minDecryptVersion) this.#opts.cache.evictPolicy(policy.tenant, policy.id); // retired versions leave memory
     await this.#audit('policy.rotated', req, { keyVersion: version, details: { minDecryptVersion: min } });
     if (min > policy.minDecryptVersion) await this.#fleetApplied(req.signal);
     return updated;
@@ -147,22 +147,22 @@ export class LifecycleService {
   async revoke(req: OperatorRequest & { reason: string }): Promise<PolicyRecord> {
     const policy = this.#get(req.tenant, req.id);
     if (policy.state === 'revoked' || policy.state === 'purged') {
-      this.#o.cache.evictPolicy(policy.tenant, policy.id);
+      this.#opts.cache.evictPolicy(policy.tenant, policy.id);
       await this.#fleetApplied(req.signal); // a retry waits for the fleet again
       return policy;
     }
     // Refuse from now on, before the durable write; evict (zeroize) at once; open streams of it end.
-    this.#o.gate.mark(policy.tenant, policy.id);
-    this.#o.cache.evictPolicy(policy.tenant, policy.id);
+    this.#opts.gate.mark(policy.tenant, policy.id);
+    this.#opts.cache.evictPolicy(policy.tenant, policy.id);
     let result: { policy: PolicyRecord; wrote: boolean };
     try {
       result = await this.#writeWinning(req, (current) =>
         current.state === 'revoked' || current.state === 'purged' ? undefined : { state: 'revoked', stateReason: req.reason || 'revoked by operator', rollProgress: undefined },
       );
     } finally {
-      this.#o.gate.unmark(policy.tenant, policy.id);
+      this.#opts.gate.unmark(policy.tenant, policy.id);
     }
-    this.#o.cache.evictPolicy(policy.tenant, policy.id);
+    this.#opts.cache.evictPolicy(policy.tenant, policy.id);
     if (result.wrote) await this.#audit('policy.revoked', req, { reason: req.reason });
     await this.#fleetApplied(req.signal);
     return result.policy;
@@ -204,7 +204,7 @@ export class LifecycleService {
         rollProgress: undefined,
       };
     });
-    this.#o.cache.evictPolicy(policy.tenant, policy.id);
+    this.#opts.cache.evictPolicy(policy.tenant, policy.id);
     if (!result.wrote) {
       await this.#fleetApplied(req.signal);
       return alreadyPurged(result.policy, req.force);
@@ -232,7 +232,7 @@ export class LifecycleService {
    */
   async #destroyAvailabilityKeys(policy: PolicyRecord, req: OperatorRequest): Promise<DestructionConfirmation[]> {
     const keys = availabilityKeysOf(policy);
-    const all = this.#o.registry.list();
+    const all = this.#opts.registry.list();
     for (const key of keys) {
       // Revoked policies never become active again: one still on the key loses only its system reads before its own purge.
       const users = otherPoliciesUsing(all, key, policy).filter((p) => p.state !== 'revoked');
@@ -243,14 +243,14 @@ export class LifecycleService {
         );
       }
     }
-    const provider = this.#o.provider;
+    const provider = this.#opts.provider;
     if (!provider.destroyKey) throw new UnwrapdError('failed_precondition', 'the root-key provider cannot destroy availability keys: purge would leave the key alive');
     const signal = this.#signal(req.signal);
     const done: DestructionConfirmation[] = [];
     for (const key of keys) {
       const confirmation = await provider.destroyKey(key, { signal }).catch((err: unknown) => {
         if (!isProviderError(err)) throw err;
-        throw new UnwrapdError(err.kind === 'revoked' ? 'failed_precondition' : 'unavailable', `availability key ${key} could not be destroyed (${err.reason}): the policy stays revoked, not purged; retry the purge`, { cause: err });
+        throw providerFailure(err, `availability key ${key} could not be destroyed (${err.reason}): the policy stays revoked, not purged; retry the purge`);
       });
       await this.#audit('availability_key.destroyed', req, {
         details: { keyUri: confirmation.keyUri, provider: confirmation.provider, action: confirmation.action, alreadyDestroyed: confirmation.alreadyDestroyed },
@@ -262,10 +262,10 @@ export class LifecycleService {
 
   async evict(req: Omit<OperatorRequest, 'signal'>): Promise<number> {
     let evicted: number;
-    if (req.tenant && req.id) evicted = this.#o.cache.evictPolicy(req.tenant, req.id);
-    else if (req.tenant) evicted = this.#o.cache.evictTenant(req.tenant);
-    else evicted = this.#o.cache.clear();
-    await this.#o.audit.append({ type: 'cache.evicted', tenant: req.tenant || '*', policyId: req.id || '*', requestId: req.requestId, actor: req.actor, details: { evicted } });
+    if (req.tenant && req.id) evicted = this.#opts.cache.evictPolicy(req.tenant, req.id);
+    else if (req.tenant) evicted = this.#opts.cache.evictTenant(req.tenant);
+    else evicted = this.#opts.cache.clear();
+    await this.#opts.audit.append({ type: 'cache.evicted', tenant: req.tenant || '*', policyId: req.id || '*', requestId: req.requestId, actor: req.actor, details: { evicted } });
     return evicted;
   }
 
@@ -278,8 +278,8 @@ export class LifecycleService {
     for (const role of roles) {
       const target = targets[role] ?? unpinned(policy.keys[role]);
       pinned[role] = (
-        await this.#provider(role, () =>
-          this.#o.provider.resolve(target, { signal }).catch(async (err: unknown) => {
+        await callProvider(role, () =>
+          this.#opts.provider.resolve(target, { signal }).catch(async (err: unknown) => {
             // A customer key that says revoked refuses a recovery here already (its latest version is asked for).
             if (req.recovery && role !== 'availability' && isProviderError(err) && err.kind === 'revoked') await this.#refuseRecovery(req, undefined, `${role}: revoked (${err.reason})`);
             throw err;
@@ -325,14 +325,14 @@ export class LifecycleService {
   async #unwrapForRoll(policy: PolicyRecord, version: number, req: OperatorRequest & RecoveryOption, signal: AbortSignal) {
     this.#requireNotRevoked(policy, 'roll');
     try {
-      return await this.#o.unwrapper.unwrapCustomer(policy, version, signal);
+      return await this.#opts.unwrapper.unwrapCustomer(policy, version, signal);
     } catch (err) {
       if (!(err instanceof CustomerKeysError) || !req.recovery) throw err;
       // Recovery is for keys that are lost or unreachable, never to undo the customer's revocation: any
       // customer key that said revoked refuses it (docs/lifecycle.md).
       if (err.kind === 'revoked') await this.#refuseRecovery(req, version, err.failures.map((f) => `${f.role}: ${f.error.kind} (${f.error.reason})`).join(', '));
       this.#requireNotRevoked(this.#get(policy.tenant, policy.id), 'roll');
-      return this.#o.unwrapper.unwrapAvailability(policy, version, signal, { requestId: req.requestId, reason: `operator recovery by ${req.actor}: ${req.reason} (${err.reasons})` });
+      return this.#opts.unwrapper.unwrapAvailability(policy, version, signal, { requestId: req.requestId, reason: `operator recovery by ${req.actor}: ${req.reason} (${err.reasons})` });
     }
   }
 
@@ -347,8 +347,8 @@ export class LifecycleService {
 
   /** Wraps `ik` under `keyUri` and proves the copy unwraps back to the same bytes before it is kept. */
   async #wrapVerified(keyUri: string, role: KeyRole, ik: SecretKey, signal: AbortSignal): Promise<WrappedCopyRecord> {
-    const wrapped = await this.#provider(role, () => this.#o.provider.wrap(keyUri, ik, { signal }));
-    const back = await this.#provider(role, () => this.#o.provider.unwrap(wrapped, { signal }));
+    const wrapped = await callProvider(role, () => this.#opts.provider.wrap(keyUri, ik, { signal }));
+    const back = await callProvider(role, () => this.#opts.provider.unwrap(wrapped, { signal }));
     try {
       const a = back.expose();
       const b = ik.expose();
@@ -363,8 +363,8 @@ export class LifecycleService {
     const uris = new Set<string>();
     for (const v of policy.versions) for (const c of v.copies) if (c.role !== 'availability') uris.add(c.keyUri);
     for (const uri of uris) {
-      const status = await this.#o.provider.status(uri, { signal }).catch((err: unknown) => {
-        const e = classify(err, uri);
+      const status = await this.#opts.provider.status(uri, { signal }).catch((err: unknown) => {
+        const e = classifyProviderFailure(err, uri);
         return { uri, usable: false, kind: e.kind, reason: e.reason };
       });
       if (status.usable) throw new UnwrapdError('failed_precondition', `customer key ${uri} is still accessible: purge needs both customer keys revoked at the provider (or force with a reason)`);
@@ -373,9 +373,7 @@ export class LifecycleService {
   }
 
   #get(tenant: string, id: string): PolicyRecord {
-    const policy = this.#o.registry.get(tenant, id);
-    if (!policy) throw new UnwrapdError('not_found', `no policy ${tenant}/${id}`);
-    return policy;
+    return requirePolicy(this.#opts.registry, tenant, id);
   }
 
   #usable(tenant: string, id: string): PolicyRecord {
@@ -387,7 +385,7 @@ export class LifecycleService {
   async #update(policy: PolicyRecord, change: Partial<PolicyRecord>): Promise<PolicyRecord> {
     const next = { ...policy, ...change, updatedAt: change.updatedAt ?? this.#now().toISOString() } as PolicyRecord;
     for (const k of Object.keys(next) as Array<keyof PolicyRecord>) if (next[k] === undefined) delete next[k];
-    return this.#o.registry.update(next, policy.revision);
+    return this.#opts.registry.update(next, policy.revision);
   }
 
   /**
@@ -407,8 +405,8 @@ export class LifecycleService {
 
   /** FAILED_PRECONDITION "policy revoked during the roll" once the policy is revoked, purged, or being revoked here. */
   #requireNotRevoked(policy: PolicyRecord, what: 'roll' | 'rotation'): void {
-    const current = this.#o.registry.get(policy.tenant, policy.id) ?? policy;
-    const state = this.#o.gate.isRevoking(policy.tenant, policy.id) ? 'revoked' : current.state;
+    const current = this.#opts.registry.get(policy.tenant, policy.id) ?? policy;
+    const state = this.#opts.gate.isRevoking(policy.tenant, policy.id) ? 'revoked' : current.state;
     if (state === 'revoked' || state === 'purged') throw new UnwrapdError('failed_precondition', `policy ${policy.tenant}/${policy.id} ${state} during the ${what}`);
   }
 
@@ -438,7 +436,7 @@ export class LifecycleService {
     return new Promise((resolve) => {
       let off = () => {};
       const timer = setTimeout(() => (off(), resolve()), ms);
-      off = this.#o.registry.onChange((r) => {
+      off = this.#opts.registry.onChange((r) => {
         if (r.tenant === policy.tenant && r.id === policy.id && r.revision > policy.revision) {
           clearTimeout(timer);
           off();
@@ -449,7 +447,7 @@ export class LifecycleService {
   }
 
   #audit(type: Parameters<AuditLog['append']>[0]['type'], req: OperatorRequest, extra: { keyVersion?: number; reason?: string; details?: Record<string, string | number | boolean> }): Promise<AuditRecord> {
-    return this.#o.audit.append({ type, tenant: req.tenant, policyId: req.id, requestId: req.requestId, actor: req.actor, ...extra });
+    return this.#opts.audit.append({ type, tenant: req.tenant, policyId: req.id, requestId: req.requestId, actor: req.actor, ...extra });
   }
 
   /**
@@ -458,23 +456,13 @@ export class LifecycleService {
    * DEADLINE_EXCEEDED, naming the instances) never undoes it. docs/fleet.md.
    */
   async #fleetApplied(signal: AbortSignal): Promise<void> {
-    await this.#o.registry.awaitFleet?.(signal);
+    await this.#opts.registry.awaitFleet?.(signal);
   }
 
   #signal(signal: AbortSignal): AbortSignal {
-    return AbortSignal.any([signal, AbortSignal.timeout(this.#o.providerTimeoutMs * 4)]);
+    return AbortSignal.any([signal, AbortSignal.timeout(this.#opts.providerTimeoutMs * 4)]);
   }
 
-  async #provider<T>(role: KeyRole, fn: () => Promise<T>): Promise<T> {
-    try {
-      return await fn();
-    } catch (err) {
-      if (isProviderError(err)) {
-        throw new UnwrapdError(err.kind === 'revoked' ? 'failed_precondition' : 'unavailable', `${role} key ${err.keyUri} cannot be used: ${err.reason}`, { cause: err });
-      }
-      throw err;
-    }
-  }
 }
 
 /** Revoke and Purge retry a revision conflict this many times (with a backoff up to 50 ms: several seconds). */

@@ -2,12 +2,14 @@ import { randomBytes } from 'node:crypto';
 import type { AuditLog } from '../audit/audit-log.js';
 import { SecretKey } from '../crypto/secret-key.js';
 import { invalidArgument, UnwrapdError } from '../errors.js';
+import { ID_PATTERN } from '../ids.js';
 import { isKeyBase } from '../providers/key-base.js';
-import { isProviderError } from '../providers/provider-error.js';
 import type { RootKeyProvider } from '../providers/root-key-provider.js';
 import type { PolicyRegistry } from '../registry/policy-registry.js';
 import { availabilityKeyHint, describePolicies, keyIdentity, otherPoliciesUsing } from './availability-keys.js';
-import { ID_PATTERN, KEY_ROLES, type KeyRole, type PolicyMode, type PolicyRecord, type WrappedCopyRecord } from '../registry/policy.js';
+import { requirePolicy } from './policy-state.js';
+import { callProvider } from './provider-failure.js';
+import { KEY_ROLES, type KeyRole, type PolicyMode, type PolicyRecord, type WrappedCopyRecord } from '../registry/policy.js';
 
 export interface CreatePolicyInput {
   requestId?: string;
@@ -43,27 +45,27 @@ const MAX_NAME_LENGTH = 256;
  * `https://<vault>/keys/`) creates one there, and a key URI that another policy already uses is refused.
  */
 export class PolicyService {
-  readonly #o: PolicyServiceOptions;
+  readonly #opts: PolicyServiceOptions;
   readonly #now: () => Date;
 
   constructor(opts: PolicyServiceOptions) {
-    this.#o = opts;
+    this.#opts = opts;
     this.#now = opts.now ?? (() => new Date());
   }
 
   async create(input: CreatePolicyInput): Promise<PolicyRecord> {
     validateCreate(input);
-    if (this.#o.registry.get(input.tenant, input.id)) {
+    if (this.#opts.registry.get(input.tenant, input.id)) {
       throw new UnwrapdError('already_exists', `policy ${input.tenant}/${input.id} already exists`);
     }
-    const signal = AbortSignal.any([input.signal, AbortSignal.timeout(this.#o.providerTimeoutMs)]);
+    const signal = AbortSignal.any([input.signal, AbortSignal.timeout(this.#opts.providerTimeoutMs)]);
     const pinned = {} as Record<KeyRole, string>;
     const algorithms = {} as Record<KeyRole, string>;
     const base = this.#availabilityBase(input.keys.availability);
     const resolvedRoles = base === undefined ? KEY_ROLES : KEY_ROLES.filter((r) => r !== 'availability');
     await Promise.all(
       resolvedRoles.map(async (role) => {
-        const resolved = await this.#providerCall(role, () => this.#o.provider.resolve(input.keys[role], { signal }));
+        const resolved = await callProvider(role, () => this.#opts.provider.resolve(input.keys[role], { signal }));
         pinned[role] = resolved.uri;
         algorithms[role] = resolved.algorithm;
       }),
@@ -71,11 +73,11 @@ export class PolicyService {
     if (pinned['customer-a'] === pinned['customer-b']) {
       throw invalidArgument('customer key A and customer key B must be different keys');
     }
-    if (base === undefined) refuseSharedAvailabilityKey(this.#o.registry.list(), pinned.availability, input);
+    if (base === undefined) refuseSharedAvailabilityKey(this.#opts.registry.list(), pinned.availability, input);
     else pinned.availability = (await this.#createAvailabilityKey(base, input)).uri;
     try {
       // A fresh deadline for the wraps: creating the key may have used most of the first one.
-      return await this.#createWithKeys(input, pinned, AbortSignal.any([input.signal, AbortSignal.timeout(this.#o.providerTimeoutMs)]), base !== undefined);
+      return await this.#createWithKeys(input, pinned, AbortSignal.any([input.signal, AbortSignal.timeout(this.#opts.providerTimeoutMs)]), base !== undefined);
     } catch (err) {
       if (base !== undefined) await this.#discardCreatedKey(pinned.availability);
       throw err;
@@ -84,21 +86,21 @@ export class PolicyService {
 
   /** The key base to create the availability key under, or undefined when the request names a key. */
   #availabilityBase(requested: string): string | undefined {
-    if (requested === '') return this.#o.availabilityKeyBase ?? 'local:';
+    if (requested === '') return this.#opts.availabilityKeyBase ?? 'local:';
     return isKeyBase(requested) ? requested : undefined;
   }
 
   async #createAvailabilityKey(base: string, input: CreatePolicyInput) {
-    const provider = this.#o.provider;
+    const provider = this.#opts.provider;
     if (!provider.createKey) throw new UnwrapdError('failed_precondition', 'the root-key provider cannot create availability keys: name one in availability_key');
     // Key generation (RSA-3072) is slow, the more so on a busy machine: a longer deadline than a wrap's.
-    const signal = AbortSignal.any([input.signal, AbortSignal.timeout(this.#o.providerTimeoutMs * 4)]);
-    return this.#providerCall('availability', () => provider.createKey!(base, availabilityKeyHint(input.tenant, input.id), { signal }));
+    const signal = AbortSignal.any([input.signal, AbortSignal.timeout(this.#opts.providerTimeoutMs * 4)]);
+    return callProvider('availability', () => provider.createKey!(base, availabilityKeyHint(input.tenant, input.id), { signal }));
   }
 
   /** A key created for a policy that was then not created is destroyed again (best effort). */
   async #discardCreatedKey(keyUri: string): Promise<void> {
-    await this.#o.provider.destroyKey?.(keyUri, { signal: AbortSignal.timeout(this.#o.providerTimeoutMs * 4) }).catch(() => undefined);
+    await this.#opts.provider.destroyKey?.(keyUri, { signal: AbortSignal.timeout(this.#opts.providerTimeoutMs * 4) }).catch(() => undefined);
   }
 
   async #createWithKeys(input: CreatePolicyInput, pinned: Record<KeyRole, string>, signal: AbortSignal, availabilityKeyCreated: boolean): Promise<PolicyRecord> {
@@ -107,7 +109,7 @@ export class PolicyService {
     try {
       copies = await Promise.all(
         KEY_ROLES.map(async (role) => {
-          const wrapped = await this.#providerCall(role, () => this.#o.provider.wrap(pinned[role], ik, { signal }));
+          const wrapped = await callProvider(role, () => this.#opts.provider.wrap(pinned[role], ik, { signal }));
           return { role, keyUri: wrapped.keyUri, algorithm: wrapped.algorithm, ciphertext: Buffer.from(wrapped.ciphertext).toString('base64') };
         }),
       );
@@ -130,8 +132,8 @@ export class PolicyService {
       createdAt: now,
       updatedAt: now,
     };
-    const created = await this.#o.registry.create(record);
-    await this.#o.audit.append({
+    const created = await this.#opts.registry.create(record);
+    await this.#opts.audit.append({
       type: 'policy.created',
       tenant: created.tenant,
       policyId: created.id,
@@ -144,26 +146,13 @@ export class PolicyService {
   }
 
   get(tenant: string, id: string): PolicyRecord {
-    const policy = this.#o.registry.get(tenant, id);
-    if (!policy) throw new UnwrapdError('not_found', `no policy ${tenant}/${id}`);
-    return policy;
+    return requirePolicy(this.#opts.registry, tenant, id);
   }
 
   list(tenant?: string): PolicyRecord[] {
-    return this.#o.registry.list(tenant || undefined);
+    return this.#opts.registry.list(tenant || undefined);
   }
 
-  async #providerCall<T>(role: KeyRole, fn: () => Promise<T>): Promise<T> {
-    try {
-      return await fn();
-    } catch (err) {
-      if (isProviderError(err)) {
-        const code = err.kind === 'revoked' ? 'failed_precondition' : 'unavailable';
-        throw new UnwrapdError(code, `${role} key ${err.keyUri} cannot be used: ${err.reason}`, { cause: err });
-      }
-      throw err;
-    }
-  }
 }
 
 /** Each policy has its own availability key: one another (unpurged) policy uses is refused. */

@@ -1,5 +1,13 @@
 import { UnwrapdError } from '../errors.js';
+import type { PolicyRegistry } from '../registry/policy-registry.js';
 import type { PolicyRecord } from '../registry/policy.js';
+
+/** The policy, or NOT_FOUND: the one "no policy" of the core's look-ups by name. */
+export function requirePolicy(registry: Pick<PolicyRegistry, 'get'>, tenant: string, id: string): PolicyRecord {
+  const policy = registry.get(tenant, id);
+  if (!policy) throw new UnwrapdError('not_found', `no policy ${tenant}/${id}`);
+  return policy;
+}
 
 /** Throws FAILED_PRECONDITION unless the policy may serve encrypt/decrypt now. */
 export function requireUsable(policy: PolicyRecord): void {

@@ -1,4 +1,5 @@
 import { decryptionFailed, invalidArgument } from '../errors.js';
+import { ID_PATTERN } from '../ids.js';
 
 /**
  * The v1 single-block envelope: byte layout, constants, serializer and strict parser. No cryptography here
@@ -40,8 +41,6 @@ export const MIN_ID_LENGTH = 1;
 export const MAX_ID_LENGTH = 64;
 export const MIN_KEY_VERSION = 1;
 export const MAX_KEY_VERSION = 0xffff_ffff;
-/** Tenant and policy ids: ASCII, so their UTF-8 length equals their string length. */
-export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 /** magic + version + suite + flags + tenantLen. */
 const PREFIX_LENGTH = 6;

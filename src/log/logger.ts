@@ -50,4 +50,9 @@ export function describeError(err: Error): { name: string; code?: string; messag
   return { name: err.name, ...(typeof code === 'string' ? { code } : {}), message: err.message };
 }
 
+/** An error of any type as a log field: an Error as its name, code and message; anything else as text. */
+export function errorField(err: unknown): ReturnType<typeof describeError> | string {
+  return err instanceof Error ? describeError(err) : String(err);
+}
+
 export const silentLogger: Logger = createLogger('silent');

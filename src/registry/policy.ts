@@ -46,8 +46,7 @@ export interface PolicyRecord {
   purgedAt?: string;
 }
 
-/** Identifiers: tenant and policy ids are short, printable and safe in logs, paths and metric labels. */
-export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+export { ID_PATTERN } from '../ids.js';
 
 export function policyKey(tenant: string, id: string): string {
   return `${tenant}/${id}`;

@@ -2,7 +2,7 @@ import type { CallerRequest, Purpose } from '../core/crypto-service.js';
 import type { EncryptionContext } from '../crypto/encryption-context.js';
 import { validateContext } from '../crypto/encryption-context.js';
 import { invalidArgument } from '../errors.js';
-import { ID_PATTERN } from '../registry/policy.js';
+import { ID_PATTERN } from '../ids.js';
 
 /** Validation of the fields every request shares; each failure names the field. */
 export function requireId(value: string | undefined, field: string): string {

@@ -1,11 +1,14 @@
 import * as grpc from '@grpc/grpc-js';
 import { DECRYPTION_FAILED_MESSAGE, type ErrorCode, UnwrapdError } from '../errors.js';
-import type { Logger } from '../log/logger.js';
-import { describeError } from '../log/logger.js';
-import { isProviderError } from '../providers/provider-error.js';
+import { errorField, type Logger } from '../log/logger.js';
 import { CallCancelledError, DeadlineExceededError } from './call-signal.js';
 
-/** The one place where domain errors become gRPC status codes (docs/api.md lists the contract). */
+/**
+ * The one place where domain errors become gRPC status codes (docs/api.md lists the contract). The core hands
+ * out only UnwrapdError (a provider's failure is mapped at the core's boundary, src/core/provider-failure.ts);
+ * besides those, only the call's own deadline and cancellation (call-signal.ts) end here. Anything else is a
+ * bug: INTERNAL, its text logged and never sent.
+ */
 const CODES: Record<ErrorCode, grpc.status> = {
   invalid_argument: grpc.status.INVALID_ARGUMENT,
   not_found: grpc.status.NOT_FOUND,
@@ -27,15 +30,7 @@ export function toStatus(err: unknown, log: Logger, method: string): Partial<grp
   }
   if (err instanceof DeadlineExceededError) return { code: grpc.status.DEADLINE_EXCEEDED, details: 'deadline exceeded' };
   if (err instanceof CallCancelledError) return { code: grpc.status.CANCELLED, details: 'cancelled' };
-  if (isProviderError(err)) {
-    const code = err.kind === 'revoked' ? grpc.status.FAILED_PRECONDITION : grpc.status.UNAVAILABLE;
-    return { code, details: `root key ${err.keyUri}: ${err.reason}` };
-  }
   // Unknown errors never reach the caller as text: the cause is logged here only.
-  log.error('unexpected error', { method, error: err instanceof Error ? describeError(err) : String(err) });
+  log.error('unexpected error', { method, error: errorField(err) });
   return { code: grpc.status.INTERNAL, details: 'internal error' };
-}
-
-export function statusName(code: number): string {
-  return grpc.status[code] ?? String(code);
 }
