@@ -12,7 +12,7 @@ import { PolicyService } from '../core/policy-service.js';
 import { StatusReporter } from '../core/status-reporter.js';
 import { MAX_ENVELOPE_OVERHEAD, TAG_LENGTH } from '../crypto/envelope-format.js';
 import { MAX_SEGMENT_BYTES } from '../crypto/segmented-format.js';
-import type { Logger } from '../log/logger.js';
+import { errorField, type Logger } from '../log/logger.js';
 import { createBuiltInProviders } from './build-providers.js';
 import { createProviderRouter } from '../providers/provider-router.js';
 import type { RootKeyProvider } from '../providers/root-key-provider.js';
@@ -197,7 +197,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
       const details: Record<string, string | number> = { method: d.method, missing: d.missing };
       if (d.suppressed) details.suppressed = d.suppressed;
       log.warn(d.suppressed ? 'access denied (repeats suppressed)' : 'access denied', { caller: d.identity, method: d.method, missing: d.missing, ...(d.suppressed ? { suppressed: d.suppressed } : {}) });
-      audit.append({ type: 'access.denied', tenant: d.tenant, policyId: d.policyId, actor: d.identity, details }).catch((err: unknown) => log.error('audit of an access denial failed', { error: err instanceof Error ? err : String(err) }));
+      audit.append({ type: 'access.denied', tenant: d.tenant, policyId: d.policyId, actor: d.identity, details }).catch((err: unknown) => log.error('audit of an access denial failed', { error: errorField(err) }));
     },
   });
   const access = new Access((e, tenant, policyId) => denials.record({ identity: e.caller, method: e.method, missing: describeMissing(e.missing), tenant, policyId }));

@@ -13,8 +13,6 @@ import { CloseNotifier } from './close-notifier.js';
  */
 export type PolicyEventType = 'created' | 'rolled' | 'rotated' | 'revoked' | 'purged' | 'updated';
 
-export const POLICY_EVENT_TYPES: readonly PolicyEventType[] = ['created', 'rolled', 'rotated', 'revoked', 'purged', 'updated'];
-
 export interface PolicyEvent {
   sequence: number;
   type: PolicyEventType;

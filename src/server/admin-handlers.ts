@@ -25,7 +25,7 @@ import { KEY_ROLES, type KeyRole } from '../registry/policy.js';
 import type { CallerResolver } from './caller-resolver.js';
 import { modeFromProto, policyToProto } from './policy-to-proto.js';
 import { requestId, requireId } from './request-fields.js';
-import { unary, unimplementedStream } from './unary.js';
+import { unary } from './unary.js';
 import { watchEventsHandler } from './watch-events.js';
 import type { PolicyEventLog } from '../registry/policy-events.js';
 
@@ -40,7 +40,7 @@ export interface AdminDeps {
   /** Denials so far (GetStatus). */
   accessDenied?: () => number;
   /** Policy events for WatchEvents (the fleet log with PostgreSQL, this process's own with the file registry). */
-  events?: PolicyEventLog;
+  events: PolicyEventLog;
 }
 
 const MAX_REASON = 1024;
@@ -171,6 +171,6 @@ export function adminHandlers(deps: AdminDeps, log: Logger): AdminHandlers {
         accessDenied: String(deps.accessDenied?.() ?? 0),
       };
     }),
-    WatchEvents: deps.events ? watchEventsHandler({ events: deps.events, callers: deps.callers, access }, log) : unimplementedStream('WatchEvents'),
+    WatchEvents: watchEventsHandler({ events: deps.events, callers: deps.callers, access }, log),
   };
 }

@@ -31,8 +31,3 @@ export function unary<Req, Res>(
     );
   };
 }
-
-/** A streaming method with nothing behind it in this configuration: UNIMPLEMENTED, named. */
-export function unimplementedStream(method: string): (call: { emit(event: 'error', status: Partial<grpc.StatusObject>): boolean }) => void {
-  return (call) => call.emit('error', { code: grpc.status.UNIMPLEMENTED, details: `${method} is not implemented yet` });
-}

@@ -2,6 +2,7 @@ import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { CONFIG_FLAGS, loadConfig } from '../../config/config.js';
 import { SecretKey } from '../../crypto/secret-key.js';
 import { createBuiltInProviders } from '../../daemon/build-providers.js';
+import { errorText } from '../../errors.js';
 import { isProviderError } from '../../providers/provider-error.js';
 import { createProviderRouter } from '../../providers/provider-router.js';
 import type { RootKeyProvider, WrappedKey } from '../../providers/root-key-provider.js';
@@ -64,7 +65,7 @@ export async function checkKey(provider: RootKeyProvider, uri: string, timeoutMs
     } catch (err) {
       const s: CheckStep = { step: name, ok: false, ms: Math.round(performance.now() - started) };
       if (isProviderError(err)) Object.assign(s, { kind: err.kind, reason: err.reason, detail: err.message });
-      else s.detail = err instanceof Error ? err.message : String(err);
+      else s.detail = errorText(err);
       report.steps.push(s);
       report.hint = HINTS[s.reason ?? 'unknown'];
       return undefined;

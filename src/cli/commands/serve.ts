@@ -1,7 +1,7 @@
 import { CONFIG_FLAGS, loadConfig } from '../../config/config.js';
 import { startDaemon } from '../../daemon/daemon.js';
 import { DEMO_POLICY, DEMO_TENANT } from '../../daemon/demo.js';
-import { createLogger } from '../../log/logger.js';
+import { createLogger, errorField } from '../../log/logger.js';
 import { parse, type OptionSpec } from '../options.js';
 
 const SERVE_OPTIONS: OptionSpec = Object.fromEntries(CONFIG_FLAGS.map((f) => [f, { type: 'string' }]));
@@ -21,7 +21,7 @@ export async function serve(args: string[]): Promise<number> {
       daemon.shutdown().then(
         () => resolve(0),
         (err: unknown) => {
-          log.error('shutdown failed', { error: err instanceof Error ? err : String(err) });
+          log.error('shutdown failed', { error: errorField(err) });
           resolve(1);
         },
       );
@@ -39,7 +39,7 @@ function printWelcome(address: string, adminAddress: string, dataDir: string, de
     `data directory: ${dataDir}`,
   ];
   if (demo) {
-    const addr = socket ? `--address ${address} ` : `--address ${address} `;
+    const addr = `--address ${address} `;
     lines.push(
       '',
       'Try it (in another terminal):',
