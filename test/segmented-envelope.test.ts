@@ -275,6 +275,7 @@ for (const v of vectors.positive) {
       context: v.context,
       segmentSize: v.segmentSize,
       plaintext: hex(v.plaintext),
+      formatVersion: 1,
       random: (n) => {
         calls.push(n);
         return queue.shift() as Buffer;
