@@ -168,6 +168,13 @@ test('segmented v2 vectors: the generator reproduces the checked-in file byte fo
   t.is(createHash('sha256').update(text).digest('hex'), createHash('sha256').update(vectorsText).digest('hex'), 'run: node --import=tsx scripts/gen-segmented-v2-vectors.ts');
 });
 
+test('segmented v2: envelopeKind knows v2 only in the segmented form; a v1-only reader refuses v2 at its version byte', (t) => {
+  t.is(envelopeKind(Buffer.from([0x55, 0x57, 2, 1, 1])), 'segmented');
+  t.is(envelopeKind(Buffer.from([0x55, 0x57, 2, 1, 0])), 'unknown', 'there is no v2 single block');
+  t.is(envelopeKind(Buffer.from([0x55, 0x57, 3, 1, 1])), 'unknown');
+  assertDecryptionFailed(t, () => parseSegmentedHeader(Buffer.from([0x55, 0x57, 2, 1, 0])));
+});
+
 test('segmented v2 vectors: every kind of positive and negative case is there', (t) => {
   const sizes = new Set(vectors.positive.map((v) => v.plaintext.length / 2));
   for (const s of [0, 1, 1023, 1024, 1025, 2500, 4097]) t.true(sizes.has(s), `${s} B`);
