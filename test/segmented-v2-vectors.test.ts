@@ -302,3 +302,28 @@ test('segmented lazy buffers: a segment in progress grows with the input and sta
   t.is(Buffer.concat(out).toString('hex'), v.plaintext);
   opener.destroy();
 });
+
+// ---- rewrap keeps the version and re-authenticates the header ------------------------------------------
+
+test('segmented rewrap: v2 gets a fresh header tag over its new wrap section and opens under the target; v1 stays v1', async (t) => {
+  const { rewrapSegmentedHeader } = await import('../src/crypto/segmented-rewrap.js');
+  for (const v of [vectors.positive[4]!, v1.positive[4]!]) {
+    const ik = SecretKey.copyFrom(hex(v.intermediateKey));
+    const env = hex(v.envelope);
+    const header = parseSegmentedHeader(env)!;
+    const to = { tenant: v.tenant, policyId: 'moved-policy-with-a-longer-id', keyVersion: 9 };
+    const out = rewrapSegmentedHeader(env, header, deriveWrappingKey(ik, header), { ref: to, kek: deriveWrappingKey(ik, to) });
+    const moved = parseSegmentedHeader(out.envelope)!;
+    t.is(moved.version, header.version);
+    t.is(moved.policyId, to.policyId);
+    t.deepEqual(moved.fixedHeader, header.fixedHeader, 'the fixed header (and so the segments) unchanged');
+    t.is(out.replacedHeaderBytes, header.bytes.length);
+    t.is(openSegmented(out.envelope, kekFor(ik), v.context).toString('hex'), v.plaintext);
+    if (header.version === 2) {
+      t.notDeepEqual(moved.headerTag, header.headerTag, 'a new header tag');
+      const tampered = Buffer.from(env);
+      tampered[header.bytes.length - 1] = (tampered[header.bytes.length - 1] as number) ^ 1;
+      assertDecryptionFailed(t, () => rewrapSegmentedHeader(tampered, parseSegmentedHeader(tampered)!, deriveWrappingKey(ik, header), { ref: to, kek: deriveWrappingKey(ik, to) }), 'rewrap verifies the header tag first');
+    }
+  }
+});
