@@ -76,6 +76,7 @@ function seal(v: PositiveInput, index: number): Positive {
     context: v.context,
     segmentSize: v.segmentSize,
     plaintext: v.plaintext,
+    formatVersion: 1, // this file publishes the v1 layout (read-only now); v2: gen-segmented-v2-vectors.ts
     random: (n) => {
       const b = queue.shift();
       if (!b || b.length !== n) throw new Error('unexpected randomness request');

@@ -44,3 +44,13 @@ export interface NegativeVector<Check extends string = string> {
   context: EncryptionContext;
   envelope: string;
 }
+
+/** Segmented format v2: the v1 fields, plus the header-bound key derivation and the header tag. */
+export interface SegmentedV2PositiveVector extends SegmentedPositiveVector {
+  derived: SegmentedPositiveVector['derived'] & {
+    /** HKDF info: "unwrapd/v2 segment keys" || the fixed header without its commitment. */
+    keysInfo: string;
+    headerKey: string;
+    headerTag: string;
+  };
+}

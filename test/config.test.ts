@@ -60,3 +60,12 @@ test('fleet settings: postgres needs a URL, the demo is off for it, secrets are 
   t.false(err?.message.includes('short-secret'));
   t.is(loadConfig({}, { UNWRAPD_EVENT_GRID_LISTEN: '0.0.0.0:8080', UNWRAPD_EVENT_GRID_SECRET: 'a-long-enough-secret' }).eventGridListen, '0.0.0.0:8080');
 });
+
+// --- header: authenticated stream header (segmented format v2) ---
+test('streamMaxSegmentBytes: default the larger of 1 MiB and streamSegmentBytes; never below what the daemon writes', (t) => {
+  t.is(loadConfig({}, {}).streamMaxSegmentBytes, 1024 * 1024);
+  t.is(loadConfig({ 'stream-segment-bytes': String(2 * 1024 * 1024) }, {}).streamMaxSegmentBytes, 2 * 1024 * 1024);
+  t.is(loadConfig({}, { UNWRAPD_STREAM_MAX_SEGMENT_BYTES: '65536' }).streamMaxSegmentBytes, 65536);
+  t.throws(() => loadConfig({ 'stream-max-segment-bytes': '2048', 'stream-segment-bytes': '4096' }, {}), { instanceOf: ConfigError, message: /streamMaxSegmentBytes must not be below streamSegmentBytes/ });
+  t.throws(() => loadConfig({ 'stream-max-segment-bytes': String(4 * 1024 * 1024 + 1) }, {}), { instanceOf: ConfigError, message: /streamMaxSegmentBytes must be an integer from 1024 to 4194304/ });
+});

@@ -82,7 +82,7 @@ async function useKeys(policyId: string): Promise<Keys> {
   const blockContentKey = hkdfSha256(blockDataKey, block.nonce, Buffer.from('unwrapd/v1 block keys'), 64).subarray(0, 32);
   const stream = parseSegmentedHeader(streamed)!;
   const streamDataKey = kwpUnwrap(kekKey, stream.wrappedKey);
-  const streamContentKey = deriveSegmentKeys(streamDataKey, stream.nonce).subarray(0, 32);
+  const streamContentKey = deriveSegmentKeys(streamDataKey, stream).subarray(0, 32);
   return {
     names: ['intermediate key', 'KEK', 'block data key', 'block content key', 'stream data key', 'stream content key'],
     bytes: [ik, kek, blockDataKey, blockContentKey, streamDataKey, streamContentKey],

@@ -168,7 +168,8 @@ test.serial('Rewrap moves a streamed (segmented) file to another policy by rewri
   await createPolicy(d.client, 'rw-stream-other');
   const other = await collectSegmented(d, 'rw-stream-other', ctx);
   const otherHeader = Buffer.from(other.subarray(0, parseSegmentedHeader(other)!.bytes.length));
-  otherHeader[otherHeader.length - 10] = otherHeader[otherHeader.length - 10]! ^ 1; // inside the wrapped key (the header's last 40 bytes)
+  const inWrappedKey = otherHeader.length - 32 - 10; // v2: the wrapped key is the 40 bytes before the 32-byte header tag
+  otherHeader[inWrappedKey] = otherHeader[inWrappedKey]! ^ 1;
   t.is((await codeOf(d.client.rewrap({ tenant: 'demo', envelope: otherHeader, context: ctx }))).details, 'decryption failed');
 });
 

@@ -206,7 +206,7 @@ test('segmented: the wrong context, the wrong key or a forged commitment fail', 
   assertDecryptionFailed(t, () => openSegmented(ENV, kekFor(other), CTX));
   const forged = Buffer.from(ENV);
   const fixedLen = 54 + REF.tenant.length;
-  forged[fixedLen - 36] = (forged[fixedLen - 36] as number) ^ 1;
+  forged[fixedLen - 32] = (forged[fixedLen - 32] as number) ^ 1; // v2: the commitment is the fixed header's last 32 bytes
   assertDecryptionFailed(t, () => openSegmented(forged, kekFor(IK), CTX));
 });
 
@@ -275,6 +275,7 @@ for (const v of vectors.positive) {
       context: v.context,
       segmentSize: v.segmentSize,
       plaintext: hex(v.plaintext),
+      formatVersion: 1,
       random: (n) => {
         calls.push(n);
         return queue.shift() as Buffer;

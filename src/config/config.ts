@@ -121,6 +121,9 @@ export interface Config {
   fleetFenceMarginMs: number;
   /** Deaf instances serve fresh unwraps (cache off) instead of refusing: opt-in, see docs/fleet.md for the risk. */
   deafServeUncached: boolean;
+  // --- header: authenticated stream header (segmented format v2) ---
+  /** The largest segment size DecryptStream accepts, whatever an envelope's header says (refused before any allocation). */
+  streamMaxSegmentBytes: number;
 }
 
 interface Setting<K extends keyof Config> {
@@ -239,6 +242,8 @@ const SETTINGS = [
   { key: 'fleetRenewMs', flag: 'fleet-renew-ms', env: 'UNWRAPD_FLEET_RENEW_MS', parse: int('fleetRenewMs', 20, 300_000) },
   { key: 'fleetFenceMarginMs', flag: 'fleet-fence-margin-ms', env: 'UNWRAPD_FLEET_FENCE_MARGIN_MS', parse: int('fleetFenceMarginMs', 50, 300_000) },
   { key: 'deafServeUncached', flag: 'deaf-serve-uncached', env: 'UNWRAPD_DEAF_SERVE_UNCACHED', parse: bool('deafServeUncached') },
+  // --- header: authenticated stream header (segmented format v2) ---
+  { key: 'streamMaxSegmentBytes', flag: 'stream-max-segment-bytes', env: 'UNWRAPD_STREAM_MAX_SEGMENT_BYTES', parse: int('streamMaxSegmentBytes', 1024, 4 * 1024 * 1024) },
 ] as const satisfies readonly Setting<keyof Config>[];
 
 // -- purge (per-policy availability keys) --
@@ -333,10 +338,14 @@ export function loadConfig(flags: Record<string, string | undefined>, env: NodeJ
     fleetRenewMs: (partial.fleetRenewMs as number | undefined) ?? 2_000,
     fleetFenceMarginMs: (partial.fleetFenceMarginMs as number | undefined) ?? 2_000,
     deafServeUncached: (partial.deafServeUncached as boolean | undefined) ?? false,
+    // --- header: authenticated stream header (segmented format v2) ---
+    streamMaxSegmentBytes: (partial.streamMaxSegmentBytes as number | undefined) ?? Math.max(1024 * 1024, (partial.streamSegmentBytes as number | undefined) ?? 64 * 1024),
   };
   validateListen(config.listen);
   validateTrust(config, file.authorization);
   validateFleet(config);
+  // --- header: a daemon must read the envelopes it writes ---
+  if (config.streamMaxSegmentBytes < config.streamSegmentBytes) throw new ConfigError('streamMaxSegmentBytes must not be below streamSegmentBytes (the daemon must read the streams it writes)');
   return config;
 }
 

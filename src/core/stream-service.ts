@@ -14,6 +14,8 @@ export interface StreamServiceOptions {
    * its client (backpressure). Default: 4 segments.
    */
   maxPendingWriteBytes?: number;
+  /** The largest segment size DecryptStream accepts, whatever a header says (default: the format's 4 MiB). */
+  maxSegmentBytes?: number;
 }
 
 export interface StreamStats {
@@ -53,6 +55,7 @@ export class StreamService {
   readonly #keys: KeyLeases;
   readonly segmentBytes: number;
   readonly maxPendingWriteBytes: number;
+  readonly maxSegmentBytes: number | undefined;
   readonly #sessions = new Set<Session>();
   #leases = 0;
   #pending = 0;
@@ -65,6 +68,7 @@ export class StreamService {
     this.#keys = crypto.leases;
     this.segmentBytes = requireSegmentSize(opts.segmentBytes);
     this.maxPendingWriteBytes = opts.maxPendingWriteBytes ?? 4 * (this.segmentBytes + 64);
+    this.maxSegmentBytes = opts.maxSegmentBytes;
   }
 
   stats(): StreamStats {
@@ -123,6 +127,7 @@ export class StreamService {
     let check: (() => void) | undefined;
     const opener = new SegmentOpener({
       context: input.context, // validated here
+      maxSegmentBytes: this.maxSegmentBytes,
       beforeSegment: () => {
         if (!check) throw new UnwrapdError('internal', 'segment before the header');
         check();

@@ -157,7 +157,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
     fence,
   });
   const batches = new BatchService(crypto, { maxItems: config.batchMaxItems, maxBytes: config.batchMaxBytes });
-  const streams = new StreamService(crypto, { segmentBytes: config.streamSegmentBytes });
+  const streams = new StreamService(crypto, { segmentBytes: config.streamSegmentBytes, maxSegmentBytes: config.streamMaxSegmentBytes });
   // A policy that stops being usable (revoked or purged, here or by another process) loses its keys at once.
   registry.onChange((record) => {
     if (record.state === 'revoked' || record.state === 'purged') cache.evictPolicy(record.tenant, record.id);
