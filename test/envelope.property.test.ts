@@ -156,6 +156,7 @@ const idArb = fc
 const contextArb = fc.dictionary(fc.string({ unit: 'binary', minLength: 1, maxLength: 8 }), fc.string({ unit: 'binary', maxLength: 16 }), { maxKeys: 4 });
 
 test('round trip: any plaintext, context and ids open to the plaintext, and under any other context fail', (t) => {
+  const start = process.cpuUsage();
   fc.assert(
     fc.property(
       fc.record({ tenant: idArb, policyId: idArb, keyVersion: fc.integer({ min: 1, max: 0xffff_ffff }) }),
@@ -171,6 +172,7 @@ test('round trip: any plaintext, context and ids open to the plaintext, and unde
     ),
     { numRuns: fuzzRuns(300) },
   );
+  t.log(rate(fuzzRuns(300), process.cpuUsage(start)));
   t.pass();
 });
 
@@ -208,8 +210,15 @@ function mutate(base: number, mutations: readonly Mutation[]): Buffer {
   return b;
 }
 
+/** CPU time per case of a property run, for the figures in docs/testing.md. */
+function rate(runs: number, cpu: NodeJS.CpuUsage): string {
+  const seconds = (cpu.user + cpu.system) / 1e6;
+  return `${runs} cases in ${seconds.toFixed(1)} s of CPU: ${Math.round(runs / seconds)} cases/s`;
+}
+
 test('mutated envelopes: open returns the original plaintext only for a genuine envelope, else the generic error', (t) => {
   let opened = 0;
+  const start = process.cpuUsage();
   cheapErrors(() => fc.assert(
     fc.property(mutationCase, ({ base, mutations, otherContext }) => {
       const c = otherContext ?? (POOL[base] as PoolEntry).contextIndex;
@@ -220,6 +229,7 @@ test('mutated envelopes: open returns the original plaintext only for a genuine 
     }),
     { numRuns: fuzzRuns(3000) },
   ));
+  t.log(rate(fuzzRuns(3000), process.cpuUsage(start)));
   t.log(`${opened} mutation chains rebuilt a genuine envelope`);
   t.pass();
 });
@@ -231,6 +241,7 @@ test('mutated envelopes: a rewrap never yields an envelope that opens to anythin
   // Rewrap checks the unwrap and the commitment, not the tag (no context is given); what it returns must
   // open only if its fixed header and body are those of a genuine envelope, and then to that plaintext.
   const to = { policyId: 'dep-z', keyVersion: 3 };
+  const start = process.cpuUsage();
   cheapErrors(() => fc.assert(
     fc.property(mutationCase, ({ base, mutations, otherContext }) => {
       const mutated = mutate(base, mutations);
@@ -261,5 +272,6 @@ test('mutated envelopes: a rewrap never yields an envelope that opens to anythin
     }),
     { numRuns: fuzzRuns(1000) },
   ));
+  t.log(rate(fuzzRuns(1000), process.cpuUsage(start)));
   t.pass();
 });
