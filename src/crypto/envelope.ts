@@ -1,6 +1,7 @@
-import { createCipheriv, createDecipheriv, timingSafeEqual, type DecipherGCM } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
 import { fillRandom } from './random-pool.js';
 import { decryptionFailed, invalidArgument, UnwrapdError } from '../errors.js';
+import { gcmOpen, gcmSealInto } from './aes-gcm.js';
 import { kwpUnwrap, kwpWrap } from './aes-kwp.js';
 import { encodeContext, type EncryptionContext } from './encryption-context.js';
 import { hkdfSha256 } from './hkdf.js';
@@ -39,7 +40,6 @@ const KEK_INFO_PREFIX = Buffer.from('unwrapd/v1 kek', 'latin1');
 const BLOCK_KEYS_INFO = Buffer.from('unwrapd/v1 block keys', 'latin1');
 const EMPTY_SALT = Buffer.alloc(0);
 const KEY_LENGTH = 32;
-const GCM = 'aes-256-gcm';
 
 function requireKey(key: SecretKey, name: string): Buffer {
   const bytes = key.expose(); // throws if destroyed (e.g. evicted on revocation mid-request)
@@ -128,14 +128,7 @@ export function sealBlock(p: SealParams): Buffer {
     const wrapped = kwpWrap(kek, dataKey);
     writeWrapSection(out, fixedLen, ref.policyId, ref.keyVersion, wrapped);
 
-    const cipher = createCipheriv(GCM, blockKeys.subarray(0, KEY_LENGTH), nonce, { authTagLength: TAG_LENGTH });
-    cipher.setAAD(out.subarray(0, fixedLen));
-    cipher.setAAD(aadContext);
-    const ct = cipher.update(plaintext);
-    out.set(ct, wrapEnd);
-    const tail = cipher.final(); // empty for GCM
-    if (tail.length !== 0) out.set(tail, wrapEnd + ct.length);
-    cipher.getAuthTag().copy(out, wrapEnd + plaintext.length);
+    gcmSealInto(blockKeys.subarray(0, KEY_LENGTH), nonce, [out.subarray(0, fixedLen), aadContext], plaintext, out, wrapEnd);
     return out;
   } finally {
     dataKey.fill(0);
@@ -162,35 +155,11 @@ export function openBlock(parsed: ParsedEnvelope, kek: SecretKey, context: Encry
     ) {
       throw decryptionFailed();
     }
-    let pt: Buffer | undefined;
-    let decipher: DecipherGCM | undefined;
-    try {
-      decipher = createDecipheriv(GCM, blockKeys.subarray(0, KEY_LENGTH), parsed.nonce, {
-        authTagLength: TAG_LENGTH,
-      });
-      decipher.setAAD(parsed.fixedHeader);
-      decipher.setAAD(aadContext);
-      decipher.setAuthTag(parsed.tag);
-      pt = decipher.update(parsed.ciphertext);
-      const tail = decipher.final(); // throws on tag mismatch; empty for GCM
-      return tail.length === 0 ? pt : Buffer.concat([pt, tail]);
-    } catch {
-      pt?.fill(0); // never let unauthenticated plaintext linger
-      endQuietly(decipher); // frees the context (and the content key in it) now, not at garbage collection
-      throw decryptionFailed();
-    }
+    // decryptionFailed on a tag mismatch, with the unauthenticated plaintext zeroed (aes-gcm.ts)
+    return gcmOpen(blockKeys.subarray(0, KEY_LENGTH), parsed.nonce, [parsed.fixedHeader, aadContext], parsed.ciphertext, parsed.tag);
   } finally {
     dataKey.fill(0);
     blockKeys?.fill(0);
-  }
-}
-
-/** final() on a context that failed: Node frees the native context there (a second call just throws). */
-function endQuietly(context: DecipherGCM | undefined): void {
-  try {
-    context?.final();
-  } catch {
-    // freed either way
   }
 }
 
