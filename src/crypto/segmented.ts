@@ -12,6 +12,7 @@ import {
   writeSegmentedHeader,
   type SegmentedHeader,
 } from './segmented-format.js';
+import { growPartial } from './segment-buffer.js';
 import { secretBuffer, type SecretKey } from './secret-key.js';
 
 /**
@@ -185,8 +186,8 @@ export class SegmentSealer {
     const size = this.segmentSize;
     let off = 0;
     if (this.#fill > 0) {
-      const partial = this.#partial as Buffer;
       const n = Math.min(size - this.#fill, chunk.length);
+      const partial = (this.#partial = growPartial(this.#partial, this.#fill, this.#fill + n, size));
       partial.set(chunk.subarray(0, n), this.#fill);
       this.#fill += n;
       off = n;
@@ -200,7 +201,7 @@ export class SegmentSealer {
       off += size;
     }
     if (off < chunk.length) {
-      this.#partial ??= Buffer.allocUnsafe(size);
+      this.#partial = growPartial(this.#partial, 0, chunk.length - off, size); // sized by the bytes held, not the segment
       this.#partial.set(chunk.subarray(off), 0);
       this.#fill = chunk.length - off;
     }
@@ -347,8 +348,8 @@ export class SegmentOpener {
     const full = header.segmentSize + TAG_LENGTH;
     let off = 0;
     if (this.#fill > 0) {
-      const partial = this.#partial as Buffer;
       const n = Math.min(full - this.#fill, chunk.length);
+      const partial = (this.#partial = growPartial(this.#partial, this.#fill, this.#fill + n, full));
       partial.set(chunk.subarray(0, n), this.#fill);
       this.#fill += n;
       off = n;
@@ -363,7 +364,8 @@ export class SegmentOpener {
       yield pt;
     }
     if (off < chunk.length) {
-      this.#partial ??= Buffer.allocUnsafe(full);
+      // Sized by the bytes that arrived, not by the header's segment size: an idle stream costs what it sent.
+      this.#partial = growPartial(this.#partial, 0, chunk.length - off, full);
       this.#partial.set(chunk.subarray(off), 0);
       this.#fill = chunk.length - off;
     }
