@@ -45,6 +45,7 @@ export function streamHandlers(deps: StreamDeps, log: Logger) {
         const keyVersion = session.keyVersion;
         const send = (parts: Buffer[]) => {
           const data = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+          io.holding(session.bufferedBytes); // what the segment consumed is no longer held
           return io.write({ data, keyVersion }, data.length);
         };
         await send([session.header]);
@@ -69,6 +70,7 @@ export function streamHandlers(deps: StreamDeps, log: Logger) {
       try {
         let first = true;
         const send = (plaintext: Buffer) => {
+          io.holding(session.bufferedBytes); // what the segment consumed is no longer held
           if (!first) return io.write({ plaintext }, plaintext.length);
           first = false;
           return io.write({ plaintext, policyId: session.header?.policyId ?? '', keyVersion: session.header?.keyVersion ?? 0 }, plaintext.length);
