@@ -57,10 +57,10 @@ export interface RawConnection {
 /** Opens an HTTP/2 connection to `unix:///path` or `host:port`, with optional local HTTP/2 settings. */
 export async function connectRaw(address: string, settings: http2.Settings = {}): Promise<RawConnection> {
   const socketPath = address.startsWith('unix://') ? address.slice('unix://'.length) : undefined;
-  const session = http2.connect(socketPath ? 'http://localhost' : `http://${address}`, {
-    settings,
-    ...(socketPath ? { createConnection: () => netConnect(socketPath) } : {}),
-  });
+  const tcp = /^(.*):(\d+)$/.exec(address);
+  // Our own socket, so cut() can destroy it under the session (which forbids touching its socket).
+  const socket = socketPath ? netConnect(socketPath) : netConnect(Number(tcp?.[2]), tcp?.[1]?.replace(/^\[|\]$/g, ''));
+  const session = http2.connect('http://localhost', { settings, createConnection: () => socket });
   let goawayCode: number | undefined;
   session.on('goaway', (code) => (goawayCode = code));
   session.on('error', () => {}); // reported through `closed` and the streams
@@ -73,7 +73,7 @@ export async function connectRaw(address: string, settings: http2.Settings = {})
     session,
     closed,
     close: () => session.close(),
-    cut: () => session.socket.destroy(),
+    cut: () => socket.destroy(),
   };
 }
 
