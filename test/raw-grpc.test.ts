@@ -8,7 +8,9 @@ import { connectRaw, decryptRequest, grpcFrame, rawCall, rssOf, streamRequest, t
 // (or a reset stream, or a closed connection) for the attacker, the daemon's RSS bounded, and a Decrypt on
 // another connection keeping its latency (against a baseline measured in the same test, as a ratio).
 
-const LIMITS = { streamIdleTimeoutMs: 300, maxStreamsPerConnection: 16, maxMetadataBytes: 8192 };
+// Keepalive small too: a flood of reset streams can wedge the attacker's own connection (HTTP/2 flow control
+// of the connection stops moving); the keepalive bound is what closes it, in seconds rather than minutes.
+const LIMITS = { streamIdleTimeoutMs: 300, maxStreamsPerConnection: 16, maxMetadataBytes: 8192, keepaliveTimeMs: 1_000, keepaliveTimeoutMs: 1_000 };
 const MiB = 1024 * 1024;
 const RSS_BOUND = 64 * MiB;
 /** Generous: the attacker runs in this process too, on a machine shared with other work. */
