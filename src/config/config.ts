@@ -124,6 +124,27 @@ export interface Config {
   // --- header: authenticated stream header (segmented format v2) ---
   /** The largest segment size DecryptStream accepts, whatever an envelope's header says (refused before any allocation). */
   streamMaxSegmentBytes: number;
+  // --- streams: stream and connection bounds (src/server/stream-limits.ts, src/server/grpc-server.ts) ---
+  /** Streams (EncryptStream, DecryptStream) open at once on the data listener, across all connections. */
+  maxStreams: number;
+  /** HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS: calls of any kind open at once on one connection. */
+  maxStreamsPerConnection: number;
+  /** A stream waiting this long on its client (no message from it, or no response taken by it) ends; 0 = off. */
+  streamIdleTimeoutMs: number;
+  /** A stream open this long ends, whatever it is doing; 0 = off. */
+  streamMaxLifetimeMs: number;
+  /** One budget of bytes all streams together may hold (requests being assembled, responses not yet sent). */
+  streamBufferBudgetBytes: number;
+  /** The server pings each connection this often and closes it if the ping is not answered within keepaliveTimeoutMs. */
+  keepaliveTimeMs: number;
+  keepaliveTimeoutMs: number;
+  /** A connection older than this is asked to go away (GOAWAY); its calls then have maxConnectionAgeGraceMs to finish. 0 = off. */
+  maxConnectionAgeMs: number;
+  maxConnectionAgeGraceMs: number;
+  /** A connection with no call for this long is asked to go away. 0 = off. */
+  maxConnectionIdleMs: number;
+  /** Largest header list (metadata) a call may send, in bytes (HTTP/2 SETTINGS_MAX_HEADER_LIST_SIZE). */
+  maxMetadataBytes: number;
 }
 
 interface Setting<K extends keyof Config> {
@@ -244,6 +265,18 @@ const SETTINGS = [
   { key: 'deafServeUncached', flag: 'deaf-serve-uncached', env: 'UNWRAPD_DEAF_SERVE_UNCACHED', parse: bool('deafServeUncached') },
   // --- header: authenticated stream header (segmented format v2) ---
   { key: 'streamMaxSegmentBytes', flag: 'stream-max-segment-bytes', env: 'UNWRAPD_STREAM_MAX_SEGMENT_BYTES', parse: int('streamMaxSegmentBytes', 1024, 4 * 1024 * 1024) },
+  // --- streams: stream and connection bounds ---
+  { key: 'maxStreams', flag: 'max-streams', env: 'UNWRAPD_MAX_STREAMS', parse: int('maxStreams', 1, 100_000) },
+  { key: 'maxStreamsPerConnection', flag: 'max-streams-per-connection', env: 'UNWRAPD_MAX_STREAMS_PER_CONNECTION', parse: int('maxStreamsPerConnection', 1, 100_000) },
+  { key: 'streamIdleTimeoutMs', flag: 'stream-idle-timeout-ms', env: 'UNWRAPD_STREAM_IDLE_TIMEOUT_MS', parse: int('streamIdleTimeoutMs', 0, 24 * 3600 * 1000) },
+  { key: 'streamMaxLifetimeMs', flag: 'stream-max-lifetime-ms', env: 'UNWRAPD_STREAM_MAX_LIFETIME_MS', parse: int('streamMaxLifetimeMs', 0, 7 * 24 * 3600 * 1000) },
+  { key: 'streamBufferBudgetBytes', flag: 'stream-buffer-budget-bytes', env: 'UNWRAPD_STREAM_BUFFER_BUDGET_BYTES', parse: int('streamBufferBudgetBytes', 64 * 1024, 2 ** 32) },
+  { key: 'keepaliveTimeMs', flag: 'keepalive-time-ms', env: 'UNWRAPD_KEEPALIVE_TIME_MS', parse: int('keepaliveTimeMs', 1_000, 24 * 3600 * 1000) },
+  { key: 'keepaliveTimeoutMs', flag: 'keepalive-timeout-ms', env: 'UNWRAPD_KEEPALIVE_TIMEOUT_MS', parse: int('keepaliveTimeoutMs', 100, 600_000) },
+  { key: 'maxConnectionAgeMs', flag: 'max-connection-age-ms', env: 'UNWRAPD_MAX_CONNECTION_AGE_MS', parse: int('maxConnectionAgeMs', 0, 7 * 24 * 3600 * 1000) },
+  { key: 'maxConnectionAgeGraceMs', flag: 'max-connection-age-grace-ms', env: 'UNWRAPD_MAX_CONNECTION_AGE_GRACE_MS', parse: int('maxConnectionAgeGraceMs', 0, 7 * 24 * 3600 * 1000) },
+  { key: 'maxConnectionIdleMs', flag: 'max-connection-idle-ms', env: 'UNWRAPD_MAX_CONNECTION_IDLE_MS', parse: int('maxConnectionIdleMs', 0, 7 * 24 * 3600 * 1000) },
+  { key: 'maxMetadataBytes', flag: 'max-metadata-bytes', env: 'UNWRAPD_MAX_METADATA_BYTES', parse: int('maxMetadataBytes', 1024, 1024 * 1024) },
 ] as const satisfies readonly Setting<keyof Config>[];
 
 // -- purge (per-policy availability keys) --
@@ -340,6 +373,18 @@ export function loadConfig(flags: Record<string, string | undefined>, env: NodeJ
     deafServeUncached: (partial.deafServeUncached as boolean | undefined) ?? false,
     // --- header: authenticated stream header (segmented format v2) ---
     streamMaxSegmentBytes: (partial.streamMaxSegmentBytes as number | undefined) ?? Math.max(1024 * 1024, (partial.streamSegmentBytes as number | undefined) ?? 64 * 1024),
+    // --- streams: stream and connection bounds ---
+    maxStreams: (partial.maxStreams as number | undefined) ?? 128,
+    maxStreamsPerConnection: (partial.maxStreamsPerConnection as number | undefined) ?? 256,
+    streamIdleTimeoutMs: (partial.streamIdleTimeoutMs as number | undefined) ?? 30_000,
+    streamMaxLifetimeMs: (partial.streamMaxLifetimeMs as number | undefined) ?? 3_600_000,
+    streamBufferBudgetBytes: (partial.streamBufferBudgetBytes as number | undefined) ?? 64 * 1024 * 1024,
+    keepaliveTimeMs: (partial.keepaliveTimeMs as number | undefined) ?? 60_000,
+    keepaliveTimeoutMs: (partial.keepaliveTimeoutMs as number | undefined) ?? 20_000,
+    maxConnectionAgeMs: (partial.maxConnectionAgeMs as number | undefined) ?? 1_800_000,
+    maxConnectionAgeGraceMs: (partial.maxConnectionAgeGraceMs as number | undefined) ?? 3_600_000,
+    maxConnectionIdleMs: (partial.maxConnectionIdleMs as number | undefined) ?? 600_000,
+    maxMetadataBytes: (partial.maxMetadataBytes as number | undefined) ?? 64 * 1024,
   };
   validateListen(config.listen);
   validateTrust(config, file.authorization);

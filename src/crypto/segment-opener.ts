@@ -1,3 +1,4 @@
+import { growPartial } from './segment-buffer.js';
 import { decryptionFailed, UnwrapdError } from '../errors.js';
 import { kwpUnwrap } from './aes-kwp.js';
 import { encodeContext, type EncryptionContext } from './encryption-context.js';
@@ -19,9 +20,6 @@ export interface SegmentOpenerParams {
    */
   maxSegmentBytes?: number;
 }
-
-/** The first allocation for a segment in progress; it then doubles as bytes arrive, up to one segment. */
-const FIRST_BUFFER_BYTES = 16 * 1024;
 
 /**
  * Decrypts one stream: readHeader() until it returns the header, unlock() with the KEK of the header's
@@ -171,18 +169,13 @@ export class SegmentOpener {
   }
 
   /**
-   * Appends bytes of the segment in progress. The buffer grows with what arrived (doubling from 16 KiB, at most
+   * Appends bytes of the segment in progress. The buffer grows with what arrived (growPartial: doubling, at most
    * one segment of `full` bytes): a header announcing 4 MiB segments costs nothing until 4 MiB are sent.
    */
   #append(bytes: Uint8Array, full: number): void {
     const need = this.#fill + bytes.length;
-    const have = this.#partial?.length ?? 0;
-    if (need > have) {
-      const grown = Buffer.allocUnsafeSlow(Math.min(full, Math.max(need, 2 * have, FIRST_BUFFER_BYTES)));
-      if (this.#partial && this.#fill > 0) this.#partial.copy(grown, 0, 0, this.#fill);
-      this.#partial = grown;
-    }
-    (this.#partial as Buffer).set(bytes, this.#fill);
+    this.#partial = growPartial(this.#partial, this.#fill, need, full);
+    this.#partial.set(bytes, this.#fill);
     this.#fill = need;
   }
 

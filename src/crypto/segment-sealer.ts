@@ -1,3 +1,4 @@
+import { growPartial } from './segment-buffer.js';
 import { randomFillSync } from 'node:crypto';
 import { invalidArgument, UnwrapdError } from '../errors.js';
 import { kwpWrap } from './aes-kwp.js';
@@ -125,8 +126,8 @@ export class SegmentSealer {
     const size = this.segmentSize;
     let off = 0;
     if (this.#fill > 0) {
-      const partial = this.#partial as Buffer;
       const n = Math.min(size - this.#fill, chunk.length);
+      const partial = (this.#partial = growPartial(this.#partial, this.#fill, this.#fill + n, size));
       partial.set(chunk.subarray(0, n), this.#fill);
       this.#fill += n;
       off = n;
@@ -140,7 +141,7 @@ export class SegmentSealer {
       off += size;
     }
     if (off < chunk.length) {
-      this.#partial ??= Buffer.allocUnsafe(size);
+      this.#partial = growPartial(this.#partial, 0, chunk.length - off, size); // sized by the bytes held, not the segment
       this.#partial.set(chunk.subarray(off), 0);
       this.#fill = chunk.length - off;
     }

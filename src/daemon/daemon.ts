@@ -24,6 +24,7 @@ import { adminHandlers } from '../server/admin-handlers.js';
 import { callerResolver, type IdentitySource } from '../server/caller-resolver.js';
 import { cryptoHandlers } from '../server/crypto-handlers.js';
 import { startGrpcServer } from '../server/grpc-server.js';
+import { StreamLimits } from '../server/stream-limits.js';
 import { serverCredentials } from '../server/transport-security.js';
 import { listenerIdentity } from '../auth/peer-identity.js';
 import { Access } from '../auth/access.js';
@@ -70,6 +71,8 @@ export interface Daemon {
   batches: BatchService;
   /** EncryptStream / DecryptStream; `streams.stats()` shows open streams, live stream keys and bytes in flight. */
   streams: StreamService;
+  /** The streams' bounds (open at once, idle, lifetime, shared buffer budget); `stats()` counts refusals. */
+  streamLimits: StreamLimits;
   policies: PolicyService;
   lifecycle: LifecycleService;
   refresher: RefreshAhead;
@@ -158,6 +161,22 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
   });
   const batches = new BatchService(crypto, { maxItems: config.batchMaxItems, maxBytes: config.batchMaxBytes });
   const streams = new StreamService(crypto, { segmentBytes: config.streamSegmentBytes, maxSegmentBytes: config.streamMaxSegmentBytes });
+  const streamLimits = new StreamLimits({
+    maxStreams: config.maxStreams,
+    idleTimeoutMs: config.streamIdleTimeoutMs,
+    maxLifetimeMs: config.streamMaxLifetimeMs,
+    bufferBudgetBytes: config.streamBufferBudgetBytes,
+  });
+  // Both listeners: keepalive, connection age and idleness, streams per connection, metadata size.
+  const connections = {
+    maxStreamsPerConnection: config.maxStreamsPerConnection,
+    keepaliveTimeMs: config.keepaliveTimeMs,
+    keepaliveTimeoutMs: config.keepaliveTimeoutMs,
+    maxConnectionAgeMs: config.maxConnectionAgeMs,
+    maxConnectionAgeGraceMs: config.maxConnectionAgeGraceMs,
+    maxConnectionIdleMs: config.maxConnectionIdleMs,
+    maxMetadataBytes: config.maxMetadataBytes,
+  };
   // A policy that stops being usable (revoked or purged, here or by another process) loses its keys at once.
   registry.onChange((record) => {
     if (record.state === 'revoked' || record.state === 'purged') cache.evictPolicy(record.tenant, record.id);
@@ -221,8 +240,9 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
     maxMessageBytes: maxMessageBytes(config),
     socketMode: config.socketMode,
     socketGid: config.socketGroup ? resolveGroup(config.socketGroup) : undefined,
-    crypto: cryptoHandlers({ crypto, callers: dataCallers, access, batches, streams }, log),
+    crypto: cryptoHandlers({ crypto, callers: dataCallers, access, batches, streams, streamLimits }, log),
     credentials,
+    connections,
   });
   let adminServer: Awaited<ReturnType<typeof startGrpcServer>>;
   try {
@@ -232,6 +252,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
       socketMode: 0o600,
       admin: adminHandlers({ policies, lifecycle, status, callers: adminCallers, access, events: fleet.events, adminListen: config.adminListen, accessDenied: () => denials.denied }, log),
       credentials: adminCredentials,
+      connections,
     });
   } catch (err) {
     await server.shutdown(0);
@@ -260,6 +281,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
     crypto,
     batches,
     streams,
+    streamLimits,
     policies,
     lifecycle,
     refresher,

@@ -16,6 +16,7 @@ import { cryptoCaller, type CallerChecks } from './crypto-caller.js';
 import { envelopePolicy } from './envelope-policy.js';
 import { callerFields, requireBytes, requireId } from './request-fields.js';
 import { streamHandlers } from './stream-handlers.js';
+import type { StreamLimits } from './stream-limits.js';
 import { unary } from './unary.js';
 
 export interface CryptoDeps extends CallerChecks {
@@ -24,6 +25,8 @@ export interface CryptoDeps extends CallerChecks {
   batches: BatchService;
   /** EncryptStream / DecryptStream (server/stream-handlers.ts). */
   streams: StreamService;
+  /** The streams' bounds (server/stream-limits.ts). */
+  streamLimits: StreamLimits;
 }
 
 /**

@@ -4,6 +4,7 @@ import { HealthImplementation } from 'grpc-health-check';
 import type { AdminHandlers } from '../generated/unwrapd/v1/Admin.js';
 import type { CryptoHandlers } from '../generated/unwrapd/v1/Crypto.js';
 import { UnwrapdError } from '../errors.js';
+import { applyHttp2Settings, connectionOptions, type ConnectionLimits } from './connection-options.js';
 import { loadProto } from '../rpc/proto.js';
 import { bindUnixSocket, removeSocket } from './unix-socket.js';
 
@@ -27,6 +28,8 @@ export interface GrpcServerOptions {
   admin?: AdminHandlers;
   /** Transport security (TLS, mTLS); default insecure (Unix sockets, loopback TCP). */
   credentials?: grpc.ServerCredentials;
+  /** Per-connection bounds (src/server/connection-options.ts); default: grpc-js's and Node's own. */
+  connections?: ConnectionLimits;
 }
 
 export interface RunningServer {
@@ -43,7 +46,9 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<RunningS
     'grpc.max_receive_message_length': opts.maxMessageBytes,
     'grpc.max_send_message_length': opts.maxMessageBytes,
     'grpc.keepalive_permit_without_calls': 1,
+    ...(opts.connections ? connectionOptions(opts.connections) : {}),
   });
+  if (opts.connections) applyHttp2Settings(server, opts.connections);
   const names: string[] = [];
   if (opts.crypto) {
     server.addService(proto.unwrapd.v1.Crypto.service, opts.crypto);

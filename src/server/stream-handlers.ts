@@ -13,9 +13,13 @@ import { cryptoCaller, type CallerChecks } from './crypto-caller.js';
 import { requireId } from './request-fields.js';
 import { toStatus } from './status-codes.js';
 import { StreamIO } from './stream-io.js';
+import { resetCallStream } from './http2-stream.js';
+import { StreamLimitError, type StreamGuard, type StreamLimits } from './stream-limits.js';
 
 export interface StreamDeps extends CallerChecks {
   streams: StreamService;
+  /** Streams open at once, idle and lifetime bounds, the shared buffer budget (src/server/stream-limits.ts). */
+  streamLimits: StreamLimits;
 }
 
 type StreamRequest = EncryptStreamRequest__Output | DecryptStreamRequest__Output;
@@ -26,6 +30,8 @@ type StreamRequest = EncryptStreamRequest__Output | DecryptStreamRequest__Output
  * the envelope header first, then sealed segments; decrypt: the plaintext of each verified segment). The
  * stream honours the caller's deadline and cancellation, and backpressure both ways (src/server/stream-io.ts).
  * A Revoke of the stream's policy ends it at once, even idle, with FAILED_PRECONDITION (core/stream-service.ts).
+ * Every stream lives under the bounds of stream-limits.ts: over one, RESOURCE_EXHAUSTED naming it. The bytes
+ * a stream holds (the message being processed, a partial segment) are charged to the shared buffer budget.
  */
 export function streamHandlers(deps: StreamDeps, log: Logger) {
   return {
@@ -39,11 +45,15 @@ export function streamHandlers(deps: StreamDeps, log: Logger) {
         const keyVersion = session.keyVersion;
         const send = (parts: Buffer[]) => {
           const data = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+          io.holding(session.bufferedBytes); // what the segment consumed is no longer held
           return io.write({ data, keyVersion }, data.length);
         };
         await send([session.header]);
         for (let msg = await io.read(); msg !== null; msg = await io.read()) {
-          for (const segment of session.push(requireChunk(msg))) await send(segment);
+          const chunk = requireChunk(msg);
+          io.holding(session.bufferedBytes + chunk.length);
+          for (const segment of session.push(chunk)) await send(segment);
+          io.holding(session.bufferedBytes);
         }
         await send(session.final());
       } finally {
@@ -60,15 +70,17 @@ export function streamHandlers(deps: StreamDeps, log: Logger) {
       try {
         let first = true;
         const send = (plaintext: Buffer) => {
+          io.holding(session.bufferedBytes); // what the segment consumed is no longer held
           if (!first) return io.write({ plaintext }, plaintext.length);
           first = false;
           return io.write({ plaintext, policyId: session.header?.policyId ?? '', keyVersion: session.header?.keyVersion ?? 0 }, plaintext.length);
         };
         for (let msg = await io.read(); msg !== null; msg = await io.read()) {
           let bytes: Buffer | undefined = requireChunk(msg);
+          io.holding(session.bufferedBytes + bytes.length);
           if (!session.ready) bytes = await session.readHeader(bytes);
-          if (bytes === undefined) continue;
-          for (const plaintext of session.push(bytes)) await send(plaintext);
+          if (bytes !== undefined) for (const plaintext of session.push(bytes)) await send(plaintext);
+          io.holding(session.bufferedBytes);
         }
         await send(session.final());
       } finally {
@@ -101,19 +113,38 @@ function bidi<Req, Res>(
   body: (io: StreamIO<Req, Res>, signal: AbortSignal, call: grpc.ServerDuplexStream<Req, Res>) => Promise<void>,
 ): grpc.handleBidiStreamingCall<Req, Res> {
   return (call) => {
+    // Admission first: a stream over maxStreams costs nothing more than its refusal.
+    let io: StreamIO<Req, Res> | undefined;
+    let guard: StreamGuard;
+    try {
+      guard = deps.streamLimits.admit((exceeded) => io?.interrupt(exceeded));
+    } catch (err) {
+      call.emit('error', toStatus(err, log, method));
+      return;
+    }
     // callSignal uses only getDeadline, once('cancelled') and removeListener, which a duplex call has too.
     const { signal, done } = callSignal(call as unknown as Parameters<typeof callSignal>[0]);
-    const io = new StreamIO<Req, Res>(call, signal, {
+    io = new StreamIO<Req, Res>(call, signal, {
       maxPendingBytes: deps.streams.maxPendingWriteBytes,
       onPending: (delta) => deps.streams.notePendingWrite(delta),
+      guard,
     });
     const finish = (err?: unknown) => {
+      const behind = io.clientBehind;
       done();
       io.close();
+      guard.release();
       if (call.destroyed || call.cancelled) return;
-      if (err === undefined) call.end();
+      if (err === undefined) return void call.end();
       // A stream ended by a Revoke reports why (its key was destroyed under whatever the handler was doing).
-      else call.emit('error', toStatus(signal.aborted ? signal.reason : io.interruptedBy ?? err, log, method));
+      const cause = signal.aborted ? signal.reason : io.interruptedBy ?? err;
+      if (cause instanceof StreamLimitError) {
+        log.warn('stream ended by a limit', { method, limit: cause.limit, detail: cause.message });
+        // A client that does not read would never get the status (it waits behind unsent responses), and
+        // those would stay buffered: reset the stream instead (clients see RESOURCE_EXHAUSTED).
+        if (behind && resetCallStream(call)) return;
+      }
+      call.emit('error', toStatus(cause, log, method));
     };
     body(io, signal, call).then(() => finish(), (err: unknown) => finish(err ?? new Error('stream failed')));
   };

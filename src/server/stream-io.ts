@@ -1,11 +1,18 @@
 import type * as grpc from '@grpc/grpc-js';
 import { CallCancelledError } from './call-signal.js';
+import type { StreamGuard } from './stream-limits.js';
 
 export interface StreamIOOptions {
   /** Response bytes handed to grpc-js and not yet sent, beyond which write() waits (backpressure). */
   maxPendingBytes: number;
   /** Told of every change of the pending bytes (memory accounting). */
   onPending?: (delta: number) => void;
+  /**
+   * The stream's bounds (src/server/stream-limits.ts): pending bytes are charged to the shared buffer budget
+   * (a write beyond it throws RESOURCE_EXHAUSTED), and the idle clock runs while read() or write() waits on
+   * the client.
+   */
+  guard?: StreamGuard;
 }
 
 /**
@@ -24,6 +31,9 @@ export interface StreamIOOptions {
  *
  * Unlike `for await (const m of call)`, giving up never destroys the call, so the handler can still send
  * its error status.
+ *
+ * With a guard, a wait on the client (no message yet; a write not taken) runs the stream's idle clock, and
+ * every response byte not yet sent is charged to the shared buffer budget before it is handed over.
  */
 export class StreamIO<Req, Res> {
   readonly #call: grpc.ServerDuplexStream<Req, Res>;
@@ -31,6 +41,8 @@ export class StreamIO<Req, Res> {
   readonly #opts: StreamIOOptions;
   #pending = 0;
   #needDrain = false;
+  /** Counts write callbacks and drains: what the client took, for the idle clock. */
+  #taken = 0;
   #ended = false;
   #closed = false;
   #interrupted: { reason: unknown } | undefined;
@@ -49,13 +61,26 @@ export class StreamIO<Req, Res> {
     this.#listeners = [
       ['readable', wake],
       ['end', () => ((this.#ended = true), wake())],
-      ['drain', () => ((this.#needDrain = false), wake())],
+      ['drain', () => ((this.#needDrain = false), this.#taken++, wake())],
       ['close', () => ((this.#closed = true), wake())],
       ['error', () => ((this.#closed = true), wake())],
     ];
     for (const [event, fn] of this.#listeners) call.on(event, fn);
     signal.addEventListener('abort', wake);
     this.#listeners.push(['abort', wake]);
+  }
+
+  /**
+   * Request bytes the handler holds now (a message being processed, a partial segment), charged to the
+   * shared buffer budget alongside the pending responses; throws RESOURCE_EXHAUSTED beyond it.
+   */
+  holding(bytes: number): void {
+    this.#opts.guard?.holding(bytes);
+  }
+
+  /** Whether responses wait for the client: written and not yet sent, or grpc-js's buffer is full. */
+  get clientBehind(): boolean {
+    return this.#pending > 0 || this.#needDrain;
   }
 
   /** Bytes of responses written and not yet sent. */
@@ -65,30 +90,51 @@ export class StreamIO<Req, Res> {
 
   /** The next message, or null once the client has half-closed. */
   async read(): Promise<Req | null> {
-    for (;;) {
-      this.#throwIfGone();
-      const msg = this.#call.read() as Req | null;
-      if (msg !== null) return msg;
-      if (this.#ended || this.#call.readableEnded) return null;
-      await this.#sleep();
+    const guard = this.#opts.guard;
+    let waiting = false;
+    try {
+      for (;;) {
+        this.#throwIfGone();
+        const msg = this.#call.read() as Req | null;
+        if (msg !== null) return msg;
+        if (this.#ended || this.#call.readableEnded) return null;
+        // Only a whole message is progress: a client trickling one slowly stays idle.
+        if (!waiting) guard?.waiting();
+        waiting = true;
+        await this.#sleep();
+      }
+    } finally {
+      if (waiting) guard?.progressed();
     }
   }
 
   /** Writes one response of `bytes` payload bytes; resolves when more may be written. */
   async write(response: Res, bytes: number): Promise<void> {
     this.#throwIfGone();
-    this.#add(bytes);
+    this.#add(bytes); // throws over the buffer budget: nothing was handed over
     const ok = this.#call.write(response, () => {
       if (this.#closed && this.#pending === 0) return;
       this.#add(-bytes);
+      this.#taken++;
       const w = this.#wake;
       this.#wake = undefined;
       w?.();
     });
     if (!ok) this.#needDrain = true;
-    while (this.#needDrain || this.#pending > this.#opts.maxPendingBytes) {
-      this.#throwIfGone();
-      await this.#sleep();
+    if (!this.#needDrain && this.#pending <= this.#opts.maxPendingBytes) return;
+    // The client has not taken what was sent: wait for 'drain' and the callbacks, on the idle clock, which
+    // restarts whenever the client takes something.
+    const guard = this.#opts.guard;
+    let seen = -1;
+    try {
+      while (this.#needDrain || this.#pending > this.#opts.maxPendingBytes) {
+        this.#throwIfGone();
+        if (seen !== this.#taken) guard?.waiting();
+        seen = this.#taken;
+        await this.#sleep();
+      }
+    } finally {
+      guard?.progressed();
     }
   }
 
@@ -124,6 +170,7 @@ export class StreamIO<Req, Res> {
 
   #add(delta: number): void {
     if (delta === 0) return;
+    this.#opts.guard?.charge(delta);
     this.#pending += delta;
     this.#opts.onPending?.(delta);
   }

@@ -1,0 +1,156 @@
+import test from 'ava';
+import * as grpc from '@grpc/grpc-js';
+import { codeOf, startTestDaemon, type TestDaemon } from './helpers/test-daemon.js';
+
+// The streams' bounds (src/server/stream-limits.ts), each injected small, each on a daemon of its own.
+// Every test asserts the refusal (RESOURCE_EXHAUSTED naming the limit), that the stream's key and bytes are
+// released, and that the daemon keeps serving others.
+
+const ctx = { site: 'hr' };
+const encHeader = { tenant: 'demo', policyId: 'demo-mailbox', context: ctx };
+const decHeader = { tenant: 'demo', context: ctx };
+
+async function collect(stream: AsyncIterable<Buffer>): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const b of stream) parts.push(b);
+  return Buffer.concat(parts);
+}
+
+/** A source that yields `first`, waits until `release` is called, then yields `after` and ends. */
+function held(first: Buffer[], after: Buffer[] = []): { source: AsyncGenerator<Buffer>; release: () => void } {
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  async function* source() {
+    for (const b of first) yield b;
+    await gate;
+    for (const b of after) yield b;
+  }
+  return { source: source(), release };
+}
+
+/** Waits (on the event loop, not a fixed sleep) until `cond` holds; fails after `ms`. */
+async function until(cond: () => boolean, what: string, ms = 20_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+function expectReleased(t: import('ava').ExecutionContext, d: TestDaemon, what: string): void {
+  const s = d.daemon.streams.stats();
+  t.is(s.open, 0, `${what}: no open streams`);
+  t.is(s.liveKeys, 0, `${what}: no live stream keys (zeroized)`);
+  t.is(s.inFlightBytes, 0, `${what}: no bytes in flight`);
+  const l = d.daemon.streamLimits.stats();
+  t.is(l.open, 0, `${what}: no admitted streams`);
+  t.is(l.bufferedBytes, 0, `${what}: nothing charged to the buffer budget`);
+}
+
+async function stillServes(t: import('ava').ExecutionContext, d: TestDaemon): Promise<void> {
+  const { envelope } = await d.client.encrypt({ tenant: 'demo', policyId: 'demo-mailbox', plaintext: Buffer.from('other caller'), context: ctx });
+  t.is((await d.client.decrypt({ tenant: 'demo', envelope, context: ctx })).plaintext.toString(), 'other caller');
+  const env = await collect(d.client.encryptStream(encHeader, [Buffer.alloc(100_000, 3)]));
+  t.is((await collect(d.client.decryptStream(decHeader, [env]))).length, 100_000);
+}
+
+test('maxStreams: one stream over the limit is refused at once, naming it; the others and later streams are served', async (t) => {
+  const d = await startTestDaemon({ maxStreams: 3, streamIdleTimeoutMs: 0 });
+  t.teardown(() => d.stop());
+  const env = await collect(d.client.encryptStream(encHeader, [Buffer.alloc(200_000, 1)]));
+  const open = [0, 1, 2].map(() => held([env.subarray(0, 1000)]));
+  const results = open.map((h) => collect(d.client.decryptStream(decHeader, h.source)).then(() => 'ok', (e: grpc.ServiceError) => e.code));
+  await until(() => d.daemon.streams.stats().liveKeys === 3, 'three streams unlocked');
+
+  const refused = await codeOf(collect(d.client.decryptStream(decHeader, [env])));
+  t.is(refused.code, grpc.status.RESOURCE_EXHAUSTED);
+  t.is(refused.details, 'too many streams open: 3 (maxStreams)');
+  t.is(d.daemon.streamLimits.stats().refused.maxStreams, 1);
+  // Unary calls are not streams: served while the three are open.
+  const { envelope } = await d.client.encrypt({ tenant: 'demo', policyId: 'demo-mailbox', plaintext: Buffer.from('x'), context: ctx });
+  t.is((await d.client.decrypt({ tenant: 'demo', envelope, context: ctx })).plaintext.toString(), 'x');
+
+  // The three end (their input was cut: decryption failed), and a new stream is admitted.
+  for (const h of open) h.release();
+  t.deepEqual(await Promise.all(results), [3, 3, 3]);
+  expectReleased(t, d, 'after the three');
+  await stillServes(t, d);
+});
+
+test('streamIdleTimeoutMs: a stream that stops sending ends with RESOURCE_EXHAUSTED naming the limit; its key is zeroized', async (t) => {
+  const d = await startTestDaemon({ streamIdleTimeoutMs: 300 });
+  t.teardown(() => d.stop());
+  const env = await collect(d.client.encryptStream(encHeader, [Buffer.alloc(200_000, 1)]));
+  const idle = held([env.subarray(0, 70_000)]); // the header and part of a segment, then nothing
+  const started = performance.now();
+  const r = await codeOf(collect(d.client.decryptStream(decHeader, idle.source)));
+  idle.release();
+  t.is(r.code, grpc.status.RESOURCE_EXHAUSTED);
+  t.is(r.details, 'stream idle for 300 ms (streamIdleTimeoutMs)');
+  t.true(performance.now() - started >= 300);
+  t.is(d.daemon.streamLimits.stats().refused.streamIdleTimeoutMs, 1);
+  expectReleased(t, d, 'after the idle stream');
+  await stillServes(t, d);
+});
+
+test("streamIdleTimeoutMs: the server's own work (a slow key unwrap) is not idleness", async (t) => {
+  const d = await startTestDaemon({ streamIdleTimeoutMs: 300, hedgeDelayMs: 60_000 });
+  t.teardown(() => d.stop());
+  const env = await collect(d.client.encryptStream(encHeader, [Buffer.alloc(200_000, 1)]));
+  await d.client.evict({ tenant: 'demo', id: 'demo-mailbox' });
+  d.provider.latencyMs = 900; // the unwrap takes three idle timeouts
+  const out = await collect(d.client.decryptStream(decHeader, [env]));
+  d.provider.latencyMs = 0;
+  t.is(out.length, 200_000);
+  t.is(d.daemon.streamLimits.stats().refused.streamIdleTimeoutMs, 0);
+});
+
+test('streamMaxLifetimeMs: a stream still busy at its lifetime ends with RESOURCE_EXHAUSTED naming the limit', async (t) => {
+  const d = await startTestDaemon({ streamMaxLifetimeMs: 400, streamIdleTimeoutMs: 0 });
+  t.teardown(() => d.stop());
+  let sent = 0;
+  async function* trickle() {
+    // Never idle: a chunk every 20 ms, for as long as the server takes them.
+    for (;;) {
+      yield Buffer.alloc(1000, 1);
+      sent++;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+  const r = await codeOf(collect(d.client.encryptStream(encHeader, trickle())));
+  t.is(r.code, grpc.status.RESOURCE_EXHAUSTED);
+  t.is(r.details, 'stream open longer than 400 ms (streamMaxLifetimeMs)');
+  t.true(sent > 3, `the stream was busy: ${sent} chunks`);
+  await until(() => d.daemon.streams.stats().open === 0, 'the stream released');
+  expectReleased(t, d, 'after the lifetime');
+  await stillServes(t, d);
+});
+
+test('streamBufferBudgetBytes: the stream that would take the shared budget over ends, naming it; the others carry on', async (t) => {
+  const MiB = 1024 * 1024;
+  const budget = 2.5 * MiB;
+  // 1 MiB segments: a DecryptStream holds up to a segment of ciphertext before it can verify it.
+  const d = await startTestDaemon({ streamBufferBudgetBytes: budget, streamSegmentBytes: MiB });
+  t.teardown(() => d.stop());
+  const big = await collect(d.client.encryptStream(encHeader, [Buffer.alloc(MiB + 10, 1)]));
+
+  // Two streams hold most of a segment each (about 1.7 MiB of the budget together).
+  const first = [0, 1].map(() => held([big.subarray(0, 900_000)], [big.subarray(900_000)]));
+  const firstResults = first.map((h) => collect(d.client.decryptStream(decHeader, h.source)));
+  await until(() => d.daemon.streamLimits.stats().bufferedBytes >= 1.6 * MiB, 'two streams holding their bytes');
+
+  // A third would need another segment's worth: it is the one that ends.
+  const r = await codeOf(collect(d.client.decryptStream(decHeader, [big])));
+  t.is(r.code, grpc.status.RESOURCE_EXHAUSTED);
+  t.is(r.details, `stream buffers over the shared budget of ${budget} bytes (streamBufferBudgetBytes)`);
+  t.is(d.daemon.streamLimits.stats().refused.streamBufferBudgetBytes, 1);
+  t.true(d.daemon.streamLimits.stats().peakBufferedBytes <= budget);
+
+  // The two were not touched: they complete.
+  for (const h of first) h.release();
+  for (const out of await Promise.all(firstResults)) t.is(out.length, MiB + 10);
+  expectReleased(t, d, 'after the budget refusal');
+  t.is((await collect(d.client.decryptStream(decHeader, [big]))).length, MiB + 10);
+  const { envelope } = await d.client.encrypt({ tenant: 'demo', policyId: 'demo-mailbox', plaintext: Buffer.from('x'), context: ctx });
+  t.is((await d.client.decrypt({ tenant: 'demo', envelope, context: ctx })).plaintext.toString(), 'x');
+});
