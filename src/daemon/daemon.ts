@@ -223,6 +223,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
     socketGid: config.socketGroup ? resolveGroup(config.socketGroup) : undefined,
     crypto: cryptoHandlers({ crypto, callers: dataCallers, access, batches, streams }, log),
     credentials,
+    requestLimits: config,
   });
   let adminServer: Awaited<ReturnType<typeof startGrpcServer>>;
   try {
@@ -232,6 +233,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
       socketMode: 0o600,
       admin: adminHandlers({ policies, lifecycle, status, callers: adminCallers, access, events: fleet.events, adminListen: config.adminListen, accessDenied: () => denials.denied }, log),
       credentials: adminCredentials,
+      requestLimits: config,
     });
   } catch (err) {
     await server.shutdown(0);
