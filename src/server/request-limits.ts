@@ -148,21 +148,30 @@ const CODES = { resource_exhausted: grpc.status.RESOURCE_EXHAUSTED, invalid_argu
  */
 export const refusalInterceptor: grpc.ServerInterceptor = (method, call) => {
   if (!(SCANNED in method.requestDeserialize)) return call as grpc.ServerInterceptingCall;
-  let refused = false;
-  return new grpc.ServerInterceptingCall(call, {
-    start: (next) =>
-      next(
-        new grpc.ServerListenerBuilder()
-          .withOnReceiveMessage((message, pass) => {
-            if (refused) return;
-            if (!(message instanceof WireRefusal)) return pass(message);
-            refused = true;
-            call.sendStatus({ code: CODES[message.code], details: message.message, metadata: null });
-          })
-          .withOnReceiveHalfClose((pass) => {
-            if (!refused) pass();
-          })
-          .build(),
-      ),
-  });
+  const state: RefusalState = { call, refused: false };
+  return new grpc.ServerInterceptingCall(call, { start: startListening.bind(state) });
 };
+
+/**
+ * Per-call state of the interceptor. Its callbacks are module functions bound to it (grpc-js calls them
+ * detached from any object): this runs on every Crypto call, and binding is cheaper than making closures.
+ */
+interface RefusalState {
+  call: grpc.ServerInterceptingCallInterface;
+  refused: boolean;
+}
+
+function startListening(this: RefusalState, next: (listener?: grpc.ServerListener) => void): void {
+  next({ onReceiveMessage: receiveMessage.bind(this), onReceiveHalfClose: receiveHalfClose.bind(this) });
+}
+
+function receiveMessage(this: RefusalState, message: unknown, pass: (message: unknown) => void): void {
+  if (this.refused) return;
+  if (!(message instanceof WireRefusal)) return pass(message);
+  this.refused = true;
+  this.call.sendStatus({ code: CODES[message.code], details: message.message, metadata: null });
+}
+
+function receiveHalfClose(this: RefusalState, pass: () => void): void {
+  if (!this.refused) pass();
+}

@@ -128,9 +128,8 @@ function scanMessage(buf: Uint8Array, pos: number, end: number, rule: MessageRul
   while (pos < end) {
     let tag = buf[pos++]!;
     if (tag >= 0x80) {
-      const r = readVarint32(buf, pos - 1, end);
-      tag = r.value;
-      pos = r.pos;
+      tag = readVarint32(buf, pos - 1, end);
+      pos = cursor;
     }
     const no = tag >>> 3;
     const wire = tag & 7;
@@ -167,9 +166,8 @@ function scanMessage(buf: Uint8Array, pos: number, end: number, rule: MessageRul
     if (pos >= end) throw malformed(`${pathOf(prefix, index, f.name)} is truncated`);
     let len = buf[pos++]!;
     if (len >= 0x80) {
-      const r = readVarint32(buf, pos - 1, end);
-      len = r.value;
-      pos = r.pos;
+      len = readVarint32(buf, pos - 1, end);
+      pos = cursor;
     }
     const start = pos;
     if (len > end - pos) throw malformed(`${pathOf(prefix, index, f.name)} is truncated`);
@@ -225,9 +223,8 @@ function scanMapEntry(buf: Uint8Array, pos: number, end: number, keys: number[],
     if (pos >= end) throw malformed(`${path} has a truncated entry`);
     let len = buf[pos++]!;
     if (len >= 0x80) {
-      const r = readVarint32(buf, pos - 1, end);
-      len = r.value;
-      pos = r.pos;
+      len = readVarint32(buf, pos - 1, end);
+      pos = cursor;
     }
     if (len > end - pos) throw malformed(`${path} has a truncated entry`);
     checkString(buf, pos, pos + len, limits, '', -1, bit === 1 ? `${path} key` : `${path} value`);
@@ -262,16 +259,22 @@ function checkString(buf: Uint8Array, start: number, end: number, limits: ScanLi
   }
 }
 
-/** A tag or a length: at most 5 bytes, below 2^32. `pos` is at its first byte. */
-function readVarint32(buf: Uint8Array, pos: number, end: number): { value: number; pos: number } {
+/** Where the last readVarint32 ended (module state instead of a result object: no allocation per field). */
+let cursor = 0;
+
+/** A tag or a length: at most 5 bytes, below 2^32. `pos` is at its first byte; sets `cursor` past its last. */
+function readVarint32(buf: Uint8Array, pos: number, end: number): number {
   let value = 0;
-  for (let shift = 0; shift < 35; shift += 7) {
+  let scale = 1;
+  for (let n = 0; n < 5; n++) {
     if (pos >= end) throw malformed('truncated varint');
     const b = buf[pos++]!;
-    value += (b & 0x7f) * 2 ** shift;
+    value += (b & 0x7f) * scale;
+    scale *= 128;
     if (b < 0x80) {
       if (value > 0xffffffff) break;
-      return { value, pos };
+      cursor = pos;
+      return value;
     }
   }
   throw malformed('varint tag or length out of range');
