@@ -1,6 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import type * as protoLoader from '@grpc/proto-loader';
-import { MAX_CONTEXT_ENTRIES } from '../crypto/encryption-context.js';
+import { MAX_CONTEXT_ENCODED_BYTES, MAX_CONTEXT_ENTRIES } from '../crypto/encryption-context.js';
 import { MAX_ENVELOPE_OVERHEAD } from '../crypto/envelope-format.js';
 import { compileRequestRule, type ScanAnnotations } from './wire-schema.js';
 import { scanRequest, WireRefusal, type ScanCounts, type ScanLimits } from './wire-scan.js';
@@ -31,8 +31,12 @@ export const BATCH_ITEM_FRAMING = 512;
 export const STREAM_MAX_CHUNK_BYTES = 1024 * 1024;
 /** Every Admin request (a handful of identifiers, URIs and a reason). */
 export const ADMIN_REQUEST_BYTES = 64 * 1024;
-/** Any string field (identifiers are at most 64 bytes, request ids 128, context values 1024, reasons ~1 KiB). */
-export const MAX_STRING_BYTES = 4096;
+/**
+ * Any string field: what a whole context may encode to, so no string a request could validly hold is refused
+ * here (identifiers are at most 64 bytes, request ids 128, context keys 128 and values 1024, reasons ~4 KiB); a
+ * context key or value over its own limit but under this one gets the context check's INVALID_ARGUMENT as before.
+ */
+export const MAX_STRING_BYTES = MAX_CONTEXT_ENCODED_BYTES;
 
 export interface MethodLimit {
   /** Most bytes of one request message (after decompression), and how it is made up, for the message. */
