@@ -106,19 +106,20 @@ test.serial('batch: request-level problems fail the whole call (unknown or revok
 });
 
 test.serial('batch limits are enforced with a clear error: items per call and bytes per call', async (t) => {
+  // Refused on the wire, before decoding (src/server/request-limits.ts): RESOURCE_EXHAUSTED naming the limit.
   const tooMany = Array.from({ length: 65 }, () => ({ plaintext: Buffer.from('x') }));
   t.deepEqual(await codeOf(d.client.encryptBatch({ tenant: 'demo', policyId: 'mail', items: tooMany })), {
-    code: grpc.status.INVALID_ARGUMENT,
-    details: 'a batch has at most 64 items; this one has 65 (split it)',
+    code: grpc.status.RESOURCE_EXHAUSTED,
+    details: 'EncryptBatch: 65 or more items exceed batchMaxItems (64)',
   });
   const tooBig = Array.from({ length: 17 }, () => ({ plaintext: Buffer.alloc(1000) })); // 17000 > 16384
   t.deepEqual(await codeOf(d.client.encryptBatch({ tenant: 'demo', policyId: 'mail', items: tooBig })), {
-    code: grpc.status.INVALID_ARGUMENT,
-    details: 'a batch carries at most 16384 plaintext bytes; this one has 17000 (split it)',
+    code: grpc.status.RESOURCE_EXHAUSTED,
+    details: 'EncryptBatch: 17000 plaintext bytes exceed 16384 (batchMaxBytes)',
   });
   t.deepEqual(await codeOf(d.client.decryptBatch({ tenant: 'demo', items: tooMany.map(() => ({ envelope: Buffer.from('x') })) })), {
-    code: grpc.status.INVALID_ARGUMENT,
-    details: 'a batch has at most 64 items; this one has 65 (split it)',
+    code: grpc.status.RESOURCE_EXHAUSTED,
+    details: 'DecryptBatch: 65 or more items exceed batchMaxItems (64)',
   });
   // Exactly at both limits: 64 items, 16384 bytes. What one EncryptBatch produced fits one DecryptBatch.
   const full = Array.from({ length: 64 }, (_, i) => ({ plaintext: Buffer.alloc(256, i) }));
@@ -128,8 +129,8 @@ test.serial('batch limits are enforced with a clear error: items per call and by
   t.true(dec.results.every((r, i) => r.result === 'ok' && r.ok!.plaintext.equals(full[i]!.plaintext)));
   const padded = enc.results.map((r) => ({ envelope: Buffer.concat([r.ok!.envelope, Buffer.alloc(300)]) }));
   const err = await codeOf(d.client.decryptBatch({ tenant: 'demo', items: padded }));
-  t.is(err.code, grpc.status.INVALID_ARGUMENT);
-  t.regex(err.details, /^a batch carries at most \d+ envelope bytes; this one has \d+ \(split it\)$/);
+  t.is(err.code, grpc.status.RESOURCE_EXHAUSTED);
+  t.regex(err.details, /^DecryptBatch: \d+ envelope bytes exceed 31808 \(batchMaxBytes 16384 \+ 241 per item\)$/);
 });
 
 test.serial('batch: all items of a policy version share one key: a cold batch costs one provider unwrap per policy', async (t) => {

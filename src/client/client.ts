@@ -28,6 +28,7 @@ import type { EncryptStreamResponse__Output } from '../generated/unwrapd/v1/Encr
 import type { StreamHeader } from '../generated/unwrapd/v1/StreamHeader.js';
 import { loadProto } from '../rpc/proto.js';
 import { ContentStream, type StreamCallOpts, type StreamSource } from './content-stream.js';
+import { checkWellFormed } from './well-formed.js';
 
 export { ContentStream, type StreamCallOpts, type StreamSource } from './content-stream.js';
 
@@ -101,6 +102,7 @@ export class UnwrapdClient {
    * both ways; no deadline unless `opts.deadlineMs`. `keyVersion` is set once the first bytes arrive.
    */
   encryptStream(header: StreamHeader, source: StreamSource, opts: StreamCallOpts = {}): ContentStream {
+    checkWellFormed({ header });
     return new ContentStream(() => this.crypto.EncryptStream(opts.metadata ?? new grpc.Metadata(), streamOptions(opts)), { header }, source, opts, (res, self) => {
       const r = res as EncryptStreamResponse__Output;
       self.keyVersion ??= r.keyVersion;
@@ -113,6 +115,7 @@ export class UnwrapdClient {
    * complete and authentic only if the iteration ends without an error.
    */
   decryptStream(header: StreamHeader, source: StreamSource, opts: StreamCallOpts = {}): ContentStream {
+    checkWellFormed({ header });
     return new ContentStream(() => this.crypto.DecryptStream(opts.metadata ?? new grpc.Metadata(), streamOptions(opts)), { header }, source, opts, (res, self) => {
       const r = res as DecryptStreamResponse__Output;
       if (self.policyId === undefined && r.policyId) {
@@ -182,6 +185,7 @@ export class UnwrapdClient {
   #call<Req, Res>(client: grpc.Client, method: UnaryMethod<Req, Res>, req: Req, opts?: CallOpts): Promise<Res> {
     const options: grpc.CallOptions = { deadline: Date.now() + (opts?.deadlineMs ?? this.#deadlineMs) };
     return new Promise<Res>((resolve, reject) => {
+      checkWellFormed(req); // a throw here rejects the promise
       method.call(client, req, opts?.metadata ?? new grpc.Metadata(), options, (err, value) => (err ? reject(err) : resolve(value as Res)));
     });
   }

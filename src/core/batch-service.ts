@@ -1,7 +1,7 @@
 import { openBlock, sealBlock, type ParsedEnvelope } from '../crypto/envelope.js';
 import { MAX_ENVELOPE_OVERHEAD } from '../crypto/envelope-format.js';
 import type { EncryptionContext } from '../crypto/encryption-context.js';
-import { invalidArgument } from '../errors.js';
+import { invalidArgument, UnwrapdError } from '../errors.js';
 import type { CryptoService } from './crypto-service.js';
 import type { CallerRequest, KeyLeases } from './key-lease.js';
 
@@ -67,7 +67,7 @@ export class BatchService {
   async encrypt(input: EncryptBatchInput): Promise<ItemResult<EncryptedItem>[]> {
     let bytes = 0;
     for (const item of input.items) bytes += item.plaintext.length;
-    this.#checkLimits(input.items.length, bytes, this.limits.maxBytes, 'plaintext');
+    this.#checkLimits('EncryptBatch', input.items.length, bytes, this.limits.maxBytes, 'plaintext', 'batchMaxBytes');
     if (input.items.length === 0) return [];
     const { tenant, policyId } = input;
     const policy = this.#leases.writable(tenant, policyId);
@@ -89,7 +89,8 @@ export class BatchService {
   async decrypt(input: DecryptBatchInput): Promise<ItemResult<DecryptedItem>[]> {
     let bytes = 0;
     for (const item of input.items) bytes += item.envelope.length;
-    this.#checkLimits(input.items.length, bytes, this.limits.maxBytes + input.items.length * MAX_ENVELOPE_OVERHEAD, 'envelope');
+    const maxBytes = this.limits.maxBytes + input.items.length * MAX_ENVELOPE_OVERHEAD;
+    this.#checkLimits('DecryptBatch', input.items.length, bytes, maxBytes, 'envelope', `batchMaxBytes ${this.limits.maxBytes} + ${MAX_ENVELOPE_OVERHEAD} per item`);
     const results: ItemResult<DecryptedItem>[] = new Array(input.items.length);
     // Parse every item, then group by (policy, version): one lease per group.
     const groups = new Map<string, { ref: ParsedEnvelope; members: { index: number; parsed: ParsedEnvelope }[] }>();
@@ -130,12 +131,16 @@ export class BatchService {
     return results;
   }
 
-  #checkLimits(count: number, bytes: number, maxBytes: number, what: string): void {
+  /**
+   * The same limits, and messages, as the wire scan applies before a gRPC request is decoded
+   * (src/server/request-limits.ts); here for in-process callers.
+   */
+  #checkLimits(method: string, count: number, bytes: number, maxBytes: number, what: string, explain: string): void {
     if (count > this.limits.maxItems) {
-      throw invalidArgument(`a batch has at most ${this.limits.maxItems} items; this one has ${count} (split it)`);
+      throw new UnwrapdError('resource_exhausted', `${method}: ${count} items exceed batchMaxItems (${this.limits.maxItems})`);
     }
     if (bytes > maxBytes) {
-      throw invalidArgument(`a batch carries at most ${maxBytes} ${what} bytes; this one has ${bytes} (split it)`);
+      throw new UnwrapdError('resource_exhausted', `${method}: ${bytes} ${what} bytes exceed ${maxBytes} (${explain})`);
     }
   }
 }

@@ -13,8 +13,13 @@ export const MAX_CONTEXT_VALUE_BYTES = 1024;
 /** Bound on the whole canonical encoding (count + all length prefixes + keys + values). */
 export const MAX_CONTEXT_ENCODED_BYTES = 16 * 1024;
 
-/** Matches a lone (unpaired) UTF-16 surrogate; such strings are not valid Unicode and UTF-8 encode lossily. */
-const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
+/**
+ * True when `s` has no unpaired UTF-16 surrogate. Exactly these strings are sequences of Unicode scalar values,
+ * which UTF-8 encodes losslessly and injectively; a lone surrogate would encode as U+FFFD, like U+FFFD itself.
+ */
+export function isWellFormed(s: string): boolean {
+  return (s as unknown as { isWellFormed(): boolean }).isWellFormed(); // ES2024, Node 20
+}
 
 const EMPTY_ENCODING_LENGTH = 2;
 
@@ -59,10 +64,10 @@ function checkContext(ctx: EncryptionContext): { keys: string[]; total: number }
       throw invalidArgument(`encryption context value #${i + 1} is not a string`);
     }
     // Lone surrogates would UTF-8 encode as U+FFFD, so two different maps could encode alike: reject them.
-    if (LONE_SURROGATE.test(k)) {
+    if (!isWellFormed(k)) {
       throw invalidArgument(`encryption context key #${i + 1} is not well-formed Unicode (unpaired surrogate)`);
     }
-    if (LONE_SURROGATE.test(v)) {
+    if (!isWellFormed(v)) {
       throw invalidArgument(`encryption context value #${i + 1} is not well-formed Unicode (unpaired surrogate)`);
     }
     const keyLen = Buffer.byteLength(k, 'utf8');

@@ -243,6 +243,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
     crypto: cryptoHandlers({ crypto, callers: dataCallers, access, batches, streams, streamLimits }, log),
     credentials,
     connections,
+    requestLimits: config,
   });
   let adminServer: Awaited<ReturnType<typeof startGrpcServer>>;
   try {
@@ -253,6 +254,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
       admin: adminHandlers({ policies, lifecycle, status, callers: adminCallers, access, events: fleet.events, adminListen: config.adminListen, accessDenied: () => denials.denied }, log),
       credentials: adminCredentials,
       connections,
+      requestLimits: config,
     });
   } catch (err) {
     await server.shutdown(0);

@@ -6,6 +6,15 @@ import type { CryptoHandlers } from '../generated/unwrapd/v1/Crypto.js';
 import { UnwrapdError } from '../errors.js';
 import { applyHttp2Settings, connectionOptions, type ConnectionLimits } from './connection-options.js';
 import { loadProto } from '../rpc/proto.js';
+import {
+  ADMIN_REQUEST_LIMIT,
+  cryptoRequestLimits,
+  largestRequest,
+  refusalInterceptor,
+  scanLimits,
+  withRequestLimits,
+  type RequestLimitSettings,
+} from './request-limits.js';
 import { bindUnixSocket, removeSocket } from './unix-socket.js';
 
 export const CRYPTO_SERVICE = 'unwrapd.v1.Crypto';
@@ -30,6 +39,11 @@ export interface GrpcServerOptions {
   credentials?: grpc.ServerCredentials;
   /** Per-connection bounds (src/server/connection-options.ts); default: grpc-js's and Node's own. */
   connections?: ConnectionLimits;
+  /**
+   * Per-method receive limits, checked on the request bytes before they are decoded (src/server/request-limits.ts);
+   * the server-wide receive limit is then the largest of them. Without it, `maxMessageBytes` for every request.
+   */
+  requestLimits?: RequestLimitSettings;
 }
 
 export interface RunningServer {
@@ -42,21 +56,25 @@ export interface RunningServer {
 
 export async function startGrpcServer(opts: GrpcServerOptions): Promise<RunningServer> {
   const { definition, proto } = loadProto();
+  const limits = opts.requestLimits;
+  const cryptoLimits = limits ? cryptoRequestLimits(limits) : {};
+  const limitOf = (method: string) => cryptoLimits[method] ?? ADMIN_REQUEST_LIMIT;
+  const services: [grpc.ServiceDefinition, grpc.UntypedServiceImplementation, string][] = [];
+  if (opts.crypto) services.push([proto.unwrapd.v1.Crypto.service, opts.crypto as grpc.UntypedServiceImplementation, CRYPTO_SERVICE]);
+  if (opts.admin) services.push([proto.unwrapd.v1.Admin.service, opts.admin as grpc.UntypedServiceImplementation, ADMIN_SERVICE]);
+  const receive = limits ? Math.max(...services.map(([service]) => largestRequest(service, limitOf)), 64 * 1024) : opts.maxMessageBytes;
   const server = new grpc.Server({
-    'grpc.max_receive_message_length': opts.maxMessageBytes,
+    'grpc.max_receive_message_length': receive,
     'grpc.max_send_message_length': opts.maxMessageBytes,
     'grpc.keepalive_permit_without_calls': 1,
     ...(opts.connections ? connectionOptions(opts.connections) : {}),
+    ...(limits ? { interceptors: [refusalInterceptor] } : {}),
   });
   if (opts.connections) applyHttp2Settings(server, opts.connections);
   const names: string[] = [];
-  if (opts.crypto) {
-    server.addService(proto.unwrapd.v1.Crypto.service, opts.crypto);
-    names.push(CRYPTO_SERVICE);
-  }
-  if (opts.admin) {
-    server.addService(proto.unwrapd.v1.Admin.service, opts.admin);
-    names.push(ADMIN_SERVICE);
+  for (const [service, implementation, name] of services) {
+    server.addService(limits ? withRequestLimits(service, definition, limitOf, scanLimits(limits)) : service, implementation);
+    names.push(name);
   }
   const health = new HealthImplementation(Object.fromEntries(['', ...names].map((n) => [n, 'NOT_SERVING'])));
   health.addToServer(server);

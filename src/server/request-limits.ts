@@ -1,0 +1,181 @@
+import * as grpc from '@grpc/grpc-js';
+import type * as protoLoader from '@grpc/proto-loader';
+import { MAX_CONTEXT_ENCODED_BYTES, MAX_CONTEXT_ENTRIES } from '../crypto/encryption-context.js';
+import { MAX_ENVELOPE_OVERHEAD } from '../crypto/envelope-format.js';
+import { compileRequestRule, type ScanAnnotations } from './wire-schema.js';
+import { scanRequest, WireRefusal, type ScanCounts, type ScanLimits } from './wire-scan.js';
+
+/**
+ * Receive limits per method, enforced on the request's bytes before protobufjs decodes them (the wire scan,
+ * src/server/wire-scan.ts), so that a refused request costs microseconds instead of the seconds and the
+ * memory its decoding would. docs/api.md has the table.
+ *
+ * Wiring: grpc-js turns any error a deserializer throws into INTERNAL "Error deserializing request", so the
+ * deserializer does not throw: it returns a WireRefusal in place of the message, and refusalInterceptor (a
+ * grpc-js server interceptor, before any handler) answers it with its own status, RESOURCE_EXHAUSTED for an
+ * exceeded limit, INVALID_ARGUMENT for malformed input. A compressed request is scanned after grpc-js has
+ * inflated it (grpc-js stops inflating past the server's receive limit, the largest of these), so each
+ * method's limit holds for the decompressed bytes.
+ */
+export interface RequestLimitSettings {
+  maxBlockBytes: number;
+  batchMaxItems: number;
+  batchMaxBytes: number;
+}
+
+/** Room for a request's fields besides its block or chunk: tenant, ids, request id, a full context (<= ~37 KiB). */
+export const FIELD_ROOM = 64 * 1024;
+/** Per batch item: the item's framing, its fields' tags and lengths, and a small context. */
+export const BATCH_ITEM_FRAMING = 512;
+/** The largest `chunk` of one stream message (the typed client sends 64 KiB by default). */
+export const STREAM_MAX_CHUNK_BYTES = 1024 * 1024;
+/** Every Admin request (a handful of identifiers, URIs and a reason). */
+export const ADMIN_REQUEST_BYTES = 64 * 1024;
+/**
+ * Any string field: what a whole context may encode to, so no string a request could validly hold is refused
+ * here (identifiers are at most 64 bytes, request ids 128, context keys 128 and values 1024, reasons ~4 KiB); a
+ * context key or value over its own limit but under this one gets the context check's INVALID_ARGUMENT as before.
+ */
+export const MAX_STRING_BYTES = MAX_CONTEXT_ENCODED_BYTES;
+
+export interface MethodLimit {
+  /** Most bytes of one request message (after decompression), and how it is made up, for the message. */
+  bytes: number;
+  explain: string;
+  annotations?: ScanAnnotations;
+  /** A batch: the most payload bytes (summed over items) for a number of items. */
+  batch?: { what: string; limit: (items: number) => number; explain: string };
+}
+
+/** The Crypto service's limits. */
+export function cryptoRequestLimits(s: RequestLimitSettings): Record<string, MethodLimit> {
+  const block = { bytes: s.maxBlockBytes + FIELD_ROOM, explain: `maxBlockBytes ${s.maxBlockBytes} + ${FIELD_ROOM} for the other fields` };
+  const envelope = {
+    bytes: s.maxBlockBytes + MAX_ENVELOPE_OVERHEAD + FIELD_ROOM,
+    explain: `maxBlockBytes ${s.maxBlockBytes} + ${MAX_ENVELOPE_OVERHEAD} of envelope overhead + ${FIELD_ROOM} for the other fields`,
+  };
+  const stream = {
+    bytes: STREAM_MAX_CHUNK_BYTES + FIELD_ROOM,
+    explain: `a chunk of at most ${STREAM_MAX_CHUNK_BYTES} + ${FIELD_ROOM} for the other fields`,
+    annotations: { fields: { chunk: { maxBytes: { bytes: STREAM_MAX_CHUNK_BYTES, name: 'streamMaxChunkBytes' } } }, oneofs: [['header', 'chunk']] },
+  };
+  const items = `${s.batchMaxItems} items (batchMaxItems)`;
+  return {
+    Encrypt: block,
+    Decrypt: envelope,
+    Rewrap: envelope,
+    EncryptBatch: {
+      bytes: s.batchMaxBytes + s.batchMaxItems * BATCH_ITEM_FRAMING + FIELD_ROOM,
+      explain: `batchMaxBytes ${s.batchMaxBytes} + ${BATCH_ITEM_FRAMING} per item for ${items} + ${FIELD_ROOM}`,
+      annotations: { fields: { 'items.plaintext': { payload: true } } },
+      batch: { what: 'plaintext', limit: () => s.batchMaxBytes, explain: 'batchMaxBytes' },
+    },
+    DecryptBatch: {
+      bytes: s.batchMaxBytes + s.batchMaxItems * (MAX_ENVELOPE_OVERHEAD + BATCH_ITEM_FRAMING) + FIELD_ROOM,
+      explain: `batchMaxBytes ${s.batchMaxBytes} + ${MAX_ENVELOPE_OVERHEAD + BATCH_ITEM_FRAMING} per item for ${items} + ${FIELD_ROOM}`,
+      annotations: { fields: { 'items.envelope': { payload: true } } },
+      batch: {
+        what: 'envelope',
+        limit: (n) => s.batchMaxBytes + n * MAX_ENVELOPE_OVERHEAD,
+        explain: `batchMaxBytes ${s.batchMaxBytes} + ${MAX_ENVELOPE_OVERHEAD} per item`,
+      },
+    },
+    EncryptStream: stream,
+    DecryptStream: stream,
+  };
+}
+
+/** Every Admin method: one small limit. */
+export const ADMIN_REQUEST_LIMIT: MethodLimit = { bytes: ADMIN_REQUEST_BYTES, explain: 'the Admin request limit' };
+
+export function scanLimits(s: RequestLimitSettings): ScanLimits {
+  return { maxItems: s.batchMaxItems, maxItemsName: 'batchMaxItems', maxMapEntries: MAX_CONTEXT_ENTRIES, maxStringBytes: MAX_STRING_BYTES };
+}
+
+export type RequestScanner = (buf: Uint8Array) => ScanCounts | WireRefusal;
+
+/** The scan of one method's requests: its byte limit, the wire scan, then its batch payload limit. */
+export function requestScanner(name: string, rule: ReturnType<typeof compileRequestRule>, limit: MethodLimit, limits: ScanLimits): RequestScanner {
+  const { bytes, explain, batch } = limit;
+  return (buf) => {
+    if (buf.length > bytes) {
+      return new WireRefusal('resource_exhausted', `${name}: request of ${buf.length} bytes exceeds its limit of ${bytes} bytes (${explain})`);
+    }
+    const counts = scanRequest(buf, rule, limits, name);
+    if (batch && !(counts instanceof WireRefusal)) {
+      const max = batch.limit(counts.items);
+      if (counts.payload > max) {
+        return new WireRefusal('resource_exhausted', `${name}: ${counts.payload} ${batch.what} bytes exceed ${max} (${batch.explain})`);
+      }
+    }
+    return counts;
+  };
+}
+
+const SCANNED = Symbol('unwrapd.wireScanned');
+
+/**
+ * A copy of `service` whose request deserializers scan first and return a WireRefusal instead of decoding
+ * what the scan refuses. `limitOf(method)` gives each method's limit.
+ */
+export function withRequestLimits(
+  service: grpc.ServiceDefinition,
+  definition: protoLoader.PackageDefinition,
+  limitOf: (method: string) => MethodLimit,
+  limits: ScanLimits,
+): grpc.ServiceDefinition {
+  const out: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
+  for (const [name, method] of Object.entries(service)) {
+    const limit = limitOf(name);
+    const rule = compileRequestRule(method as unknown as protoLoader.MethodDefinition<object, object>, definition, limit.annotations);
+    const scan = requestScanner(name, rule, limit, limits);
+    const decode = method.requestDeserialize;
+    const requestDeserialize = (buf: Buffer) => {
+      const scanned = scan(buf);
+      return scanned instanceof WireRefusal ? scanned : decode(buf);
+    };
+    out[name] = { ...method, requestDeserialize: Object.assign(requestDeserialize, { [SCANNED]: true }) };
+  }
+  return out as grpc.ServiceDefinition;
+}
+
+/** The largest request any of `service`'s methods accepts: the server-wide receive limit (grpc-js's own check). */
+export function largestRequest(service: grpc.ServiceDefinition, limitOf: (method: string) => MethodLimit): number {
+  return Math.max(...Object.keys(service).map((m) => limitOf(m).bytes));
+}
+
+const CODES = { resource_exhausted: grpc.status.RESOURCE_EXHAUSTED, invalid_argument: grpc.status.INVALID_ARGUMENT } as const;
+
+/**
+ * Answers a refused request with its status before any handler sees it, and drops whatever else the call
+ * sends. Calls of methods without a scan (health, reflection) pass through untouched, at no cost.
+ */
+export const refusalInterceptor: grpc.ServerInterceptor = (method, call) => {
+  if (!(SCANNED in method.requestDeserialize)) return call as grpc.ServerInterceptingCall;
+  const state: RefusalState = { call, refused: false };
+  return new grpc.ServerInterceptingCall(call, { start: startListening.bind(state) });
+};
+
+/**
+ * Per-call state of the interceptor. Its callbacks are module functions bound to it (grpc-js calls them
+ * detached from any object): this runs on every Crypto call, and binding is cheaper than making closures.
+ */
+interface RefusalState {
+  call: grpc.ServerInterceptingCallInterface;
+  refused: boolean;
+}
+
+function startListening(this: RefusalState, next: (listener?: grpc.ServerListener) => void): void {
+  next({ onReceiveMessage: receiveMessage.bind(this), onReceiveHalfClose: receiveHalfClose.bind(this) });
+}
+
+function receiveMessage(this: RefusalState, message: unknown, pass: (message: unknown) => void): void {
+  if (this.refused) return;
+  if (!(message instanceof WireRefusal)) return pass(message);
+  this.refused = true;
+  this.call.sendStatus({ code: CODES[message.code], details: message.message, metadata: null });
+}
+
+function receiveHalfClose(this: RefusalState, pass: () => void): void {
+  if (!this.refused) pass();
+}
