@@ -76,10 +76,10 @@ interface AttackResult {
   error?: string;
 }
 
-const ATTACK_LIMIT_MS = 90_000;
+const ATTACK_LIMIT_MS = 150_000;
 
 async function runOne(attack: Attack): Promise<AttackResult> {
-  const daemon = await startDaemonProcess();
+  const daemon = await startDaemonProcess({}, { readyTimeoutMs: 300_000 });
   const client = new UnwrapdClient(daemon.address, { adminAddress: daemon.adminAddress });
   const probeRpc = probeClient(daemon.address);
   try {
@@ -89,7 +89,9 @@ async function runOne(attack: Attack): Promise<AttackResult> {
     for await (const b of client.encryptStream({ tenant: DEMO_TENANT, policyId: DEMO_POLICY }, [Buffer.alloc(256 * 1024, 9)])) parts.push(b);
     const probe = new Probe(probeRpc, { tenant: DEMO_TENANT, envelope }, Number(values['probe-concurrency']));
     probe.start();
-    await new Promise((r) => setTimeout(r, 500)); // connections and JIT, outside the baseline
+    // Connections, JIT and the key cache settle outside the baseline: at least 1 s and 50 probe calls.
+    const warmFrom = performance.now();
+    while (performance.now() - warmFrom < 1_000 || probe.samples.length < 50) await new Promise((r) => setTimeout(r, 100));
     const baseFrom = performance.now();
     await new Promise((r) => setTimeout(r, baselineMs));
     const rssBefore = rssBytes(daemon.pid) ?? 0;
@@ -142,10 +144,19 @@ console.log(
     `aims: RSS +${maxGrowthMiB} MiB at most, probe p99 < ${maxP99Ms} ms; ${cpus().length} cpus, load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}`,
 );
 const results: AttackResult[] = [];
+const failed: string[] = [];
 for (const name of chosen) {
   const attack = ATTACKS.find((a) => a.name === name)!;
   process.stderr.write(`  ${attack.name}: ${attack.describe}\n`);
-  results.push(await runOne(attack));
+  try {
+    const r = await runOne(attack);
+    results.push(r);
+    process.stderr.write(`    RSS +${num(r.growthMiB, 1)} MiB, probe p99 ${num(r.baseline.p99Ms, 1)} -> ${num(r.during.p99Ms, 1)} ms, got ${JSON.stringify(r.outcome.got)}\n`);
+  } catch (err) {
+    // The daemon did not start, or the set-up failed: say so and go on with the next attack.
+    process.stderr.write(`    not measured: ${(err as Error).message}\n`);
+    failed.push(`${attack.name}: not measured (${(err as Error).message})`);
+  }
 }
 
 const verdict = (ok: boolean) => (ok ? 'PASS' : 'MISS');
@@ -189,12 +200,13 @@ for (const r of results) {
   console.log(`  ${r.name}: ${got}${r.error ? `; ERROR ${r.error}` : ''}`);
   for (const note of r.outcome.notes) console.log(`    ${note}`);
 }
+for (const f of failed) console.log(`  ${f}`);
 if (!values['no-json']) {
   const file = values.json ?? fileURLToPath(new URL(`./results/hostile-${startedAt.toISOString().replace(/[:.]/g, '-')}.json`, import.meta.url));
   await mkdir(dirname(file), { recursive: true });
   await writeFile(file, JSON.stringify({ bench: 'hostile', startedAt, maxGrowthMiB, maxP99Ms, baselineMs, holdMs, results }, null, 2));
   console.log(`results: ${file}`);
 }
-const missed = results.filter((r) => !r.memoryPass || !r.latencyPass).length;
-console.log(`${results.length - missed} of ${results.length} attacks within the aims`);
+const missed = results.filter((r) => !r.memoryPass || !r.latencyPass).length + failed.length;
+console.log(`${results.length + failed.length - missed} of ${results.length + failed.length} attacks within the aims`);
 process.exit(values.strict && missed > 0 ? 1 : 0);

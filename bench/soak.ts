@@ -31,6 +31,7 @@ const USAGE = `usage: npm run soak -- [options]
   --batch-items <n>      items per batch (default 16)
   --stream-bytes <n>     content of each stream (default 262144)
   --churn-ms <n>         one lifecycle cycle every n ms (default 500)
+  --max-streams <n>      streams in flight at most; a worker drawing one more makes a Decrypt instead (default 4)
   --deadline-ms <n>      deadline of every call (default 30000)
   --json <file>          results file (default bench/results/soak-<timestamp>.json)
   --no-json              write no results file`;
@@ -47,6 +48,7 @@ const { values } = parseArgs({
     'batch-items': { type: 'string', default: '16' },
     'stream-bytes': { type: 'string', default: String(256 * 1024) },
     'churn-ms': { type: 'string', default: '500' },
+    'max-streams': { type: 'string', default: '4' },
     'deadline-ms': { type: 'string', default: '30000' },
     json: { type: 'string' },
     'no-json': { type: 'boolean', default: false },
@@ -79,6 +81,7 @@ const load: SoakLoadOptions = {
   streamBytes: positive('stream-bytes', values['stream-bytes']),
   chunkBytes: 64 * 1024,
   churnIntervalMs: positive('churn-ms', values['churn-ms']),
+  maxStreams: positive('max-streams', values['max-streams']),
   deadlineMs: positive('deadline-ms', values['deadline-ms']),
   weights: DEFAULT_WEIGHTS,
 };
@@ -96,7 +99,7 @@ process.once('SIGINT', () => void stopAll().then(() => process.exit(130)));
 
 const startedAt = new Date();
 // Many throwaway policies come and go; the per-tenant limit counts live ones, so raise it out of the way.
-daemon = await startDaemonProcess({ maxPoliciesPerTenant: 100_000 });
+daemon = await startDaemonProcess({ maxPoliciesPerTenant: 100_000 }, { readyTimeoutMs: 300_000 });
 client = new UnwrapdClient(daemon.address, { adminAddress: daemon.adminAddress, maxMessageBytes: 8 * 1024 * 1024 });
 await client.waitForReady(30_000, { admin: true });
 console.log(

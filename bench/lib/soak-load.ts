@@ -37,6 +37,8 @@ export interface SoakLoadOptions {
   streamBytes: number;
   chunkBytes: number;
   churnIntervalMs: number;
+  /** Streams in flight at most (a worker that draws a stream beyond it makes a unary Decrypt instead). */
+  maxStreams: number;
   deadlineMs: number;
   weights: Record<LoadKind, number>;
 }
@@ -239,10 +241,15 @@ export async function runSoakLoad(client: UnwrapdClient, tenant: string, policy:
   const draw = drawKind(o.weights);
   const started = Date.now();
   const stopAt = started + o.durationMs;
+  let streams = 0;
   const worker = async () => {
     while (Date.now() < stopAt) {
-      const kind = draw();
+      let kind = draw();
+      const stream = kind === 'encrypt-stream' || kind === 'decrypt-stream';
+      if (stream && streams >= o.maxStreams) kind = 'decrypt';
+      else if (stream) streams++;
       await timed(stats, kind, calls[kind], kind === 'decrypt-revoked' ? revokedRefusal : undefined);
+      if (stream && kind !== 'decrypt') streams--;
     }
   };
   await Promise.all([...Array.from({ length: o.concurrency }, worker), churn(client, tenant, policy, f, o, stats, stopAt, runId)]);
