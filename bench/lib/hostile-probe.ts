@@ -7,7 +7,7 @@ import { summarizeNs } from './stats.js';
 /**
  * The well-behaved caller beside an attack (bench/hostile.ts): `concurrency` closed-loop Decrypts of one
  * 4 KiB envelope on a connection of its own, each call's start time and latency kept, so the p99 of the
- * calls started inside any window (without attack, during the attack) can be read afterwards. And the
+ * calls of any window (without attack, during the attack) can be read afterwards. And the
  * daemon's RSS, sampled every 100 ms to find the peak an attack caused.
  */
 
@@ -53,12 +53,18 @@ export class Probe {
     }
   }
 
-  /** Calls started in [fromMs, toMs): their p99 and max (ms), count, and failures. */
-  window(fromMs: number, toMs: number): { count: number; p99Ms: number; maxMs: number; failed: number } {
-    const inside = this.samples.filter((s) => s.startMs >= fromMs && s.startMs < toMs);
-    const ok = inside.filter((s) => s.ok);
-    const summary = summarizeNs(Float64Array.from(ok, (s) => s.latencyMs * 1e6));
-    return { count: inside.length, p99Ms: summary.p99Us / 1000, maxMs: summary.maxUs / 1000, failed: inside.length - ok.length };
+  /**
+   * The calls that overlapped [fromMs, toMs) (started before its end, answered after its start: a call
+   * stalled across the whole attack counts), their p99 and max latency in ms, failures included with the
+   * time they took (a probe that timed out waited that long), and how many failed. With `within`, only the
+   * calls that started and ended inside it (the baseline: none of them waited for the attack).
+   */
+  window(fromMs: number, toMs: number, within = false): { count: number; p99Ms: number; maxMs: number; failed: number } {
+    const inside = this.samples.filter((s) =>
+      within ? s.startMs >= fromMs && s.startMs + s.latencyMs < toMs : s.startMs < toMs && s.startMs + s.latencyMs >= fromMs,
+    );
+    const summary = summarizeNs(Float64Array.from(inside, (s) => s.latencyMs * 1e6));
+    return { count: inside.length, p99Ms: summary.p99Us / 1000, maxMs: summary.maxUs / 1000, failed: inside.filter((s) => !s.ok).length };
   }
 }
 
