@@ -32,7 +32,8 @@ const USAGE = `usage: npm run soak -- [options]
   --stream-bytes <n>     content of each stream (default 262144)
   --churn-ms <n>         one lifecycle cycle every n ms (default 500)
   --max-streams <n>      streams in flight at most; a worker drawing one more makes a Decrypt instead (default 4)
-  --deadline-ms <n>      deadline of every call (default 30000)
+  --deadline-ms <n>      deadline of every load call (default 30000)
+  --admin-deadline-ms <n> deadline of the lifecycle calls (default 120000: CreatePolicy generates an RSA key)
   --json <file>          results file (default bench/results/soak-<timestamp>.json)
   --no-json              write no results file`;
 
@@ -50,6 +51,7 @@ const { values } = parseArgs({
     'churn-ms': { type: 'string', default: '500' },
     'max-streams': { type: 'string', default: '4' },
     'deadline-ms': { type: 'string', default: '30000' },
+    'admin-deadline-ms': { type: 'string', default: '120000' },
     json: { type: 'string' },
     'no-json': { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
@@ -83,6 +85,7 @@ const load: SoakLoadOptions = {
   churnIntervalMs: positive('churn-ms', values['churn-ms']),
   maxStreams: positive('max-streams', values['max-streams']),
   deadlineMs: positive('deadline-ms', values['deadline-ms']),
+  adminDeadlineMs: positive('admin-deadline-ms', values['admin-deadline-ms']),
   weights: DEFAULT_WEIGHTS,
 };
 

@@ -40,6 +40,8 @@ export interface SoakLoadOptions {
   /** Streams in flight at most (a worker that draws a stream beyond it makes a unary Decrypt instead). */
   maxStreams: number;
   deadlineMs: number;
+  /** Deadline of the lifecycle calls: CreatePolicy generates an RSA key, seconds on a loaded machine. */
+  adminDeadlineMs: number;
   weights: Record<LoadKind, number>;
 }
 
@@ -189,7 +191,7 @@ const revokedRefusal = (err: unknown) => (err as { code?: number }).code === grp
 
 /** The lifecycle loop: one throwaway policy per cycle, until `stopAt` (ms since the epoch). */
 async function churn(client: UnwrapdClient, tenant: string, policy: string, f: Fixtures, o: SoakLoadOptions, stats: SoakStats, stopAt: number, runId: string): Promise<void> {
-  const admin = { deadlineMs: o.deadlineMs };
+  const admin = { deadlineMs: o.adminDeadlineMs };
   let previous: string | undefined;
   for (let cycle = 0; Date.now() < stopAt; cycle++) {
     const started = Date.now();
