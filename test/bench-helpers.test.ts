@@ -1,5 +1,5 @@
 import test from 'ava';
-import { loadProto } from '../src/server/proto.js';
+import { loadProto } from '../src/rpc/proto.js';
 import { slopeMiBPerMinute } from '../bench/lib/proc-memory.js';
 import { field, grpcFrame, mapEntry, readField, varint } from '../bench/lib/raw-grpc.js';
 

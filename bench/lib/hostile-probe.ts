@@ -1,5 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
-import { loadProto } from '../../src/server/proto.js';
+import { loadProto } from '../../src/rpc/proto.js';
 import type { CryptoClient } from '../../src/generated/unwrapd/v1/Crypto.js';
 import { rssBytes } from './proc-memory.js';
 import { summarizeNs } from './stats.js';
