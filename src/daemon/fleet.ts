@@ -5,8 +5,8 @@ import type { Logger } from '../log/logger.js';
 import type { RootKeyProvider } from '../providers/root-key-provider.js';
 import { createLocalEventLog, type PolicyEventLog } from '../registry/policy-events.js';
 import type { PolicyRegistry } from '../registry/policy-registry.js';
-import { PostgresRegistry } from '../registry/postgres/postgres-registry.js';
 import { EventGridReceiver } from '../revocation/event-grid-server.js';
+import { feedRevocationSource } from '../revocation/feed-source.js';
 import type { RevocationEvent, RevocationSource } from '../revocation/revocation-source.js';
 import type { ServingFence } from '../revocation/serving-fence.js';
 import { CloseNotifier } from '../registry/close-notifier.js';
@@ -61,9 +61,12 @@ export async function startFleet(deps: FleetDeps): Promise<Fleet> {
 
   let base: PolicyEventLog;
   let closeBase: () => void = () => {};
-  if (registry instanceof PostgresRegistry) {
-    base = registry.events;
-    sources.push(registry.feed);
+  // A registry shared by a fleet has a change feed (src/registry/change-feed.ts): its event log is
+  // fleet-wide, and the feed is a revocation source. Otherwise the event log is this process's own.
+  const shared = registry.changeFeed?.();
+  if (shared) {
+    base = shared.events;
+    sources.push(feedRevocationSource(shared.feed, log.child({ component: 'registry' })));
   } else {
     const local = createLocalEventLog(registry);
     base = local;
