@@ -121,6 +121,9 @@ export interface Config {
   fleetFenceMarginMs: number;
   /** Deaf instances serve fresh unwraps (cache off) instead of refusing: opt-in, see docs/fleet.md for the risk. */
   deafServeUncached: boolean;
+  // --- split: shutdown steps ---
+  /** Bound on each shutdown step besides the drain (closing the feed, probe, audit log, registry, providers). */
+  shutdownStepTimeoutMs: number;
 }
 
 interface Setting<K extends keyof Config> {
@@ -239,6 +242,8 @@ const SETTINGS = [
   { key: 'fleetRenewMs', flag: 'fleet-renew-ms', env: 'UNWRAPD_FLEET_RENEW_MS', parse: int('fleetRenewMs', 20, 300_000) },
   { key: 'fleetFenceMarginMs', flag: 'fleet-fence-margin-ms', env: 'UNWRAPD_FLEET_FENCE_MARGIN_MS', parse: int('fleetFenceMarginMs', 50, 300_000) },
   { key: 'deafServeUncached', flag: 'deaf-serve-uncached', env: 'UNWRAPD_DEAF_SERVE_UNCACHED', parse: bool('deafServeUncached') },
+  // --- split: shutdown steps ---
+  { key: 'shutdownStepTimeoutMs', flag: 'shutdown-step-timeout-ms', env: 'UNWRAPD_SHUTDOWN_STEP_TIMEOUT_MS', parse: int('shutdownStepTimeoutMs', 1, 60_000) },
 ] as const satisfies readonly Setting<keyof Config>[];
 
 // -- purge (per-policy availability keys) --
@@ -333,6 +338,8 @@ export function loadConfig(flags: Record<string, string | undefined>, env: NodeJ
     fleetRenewMs: (partial.fleetRenewMs as number | undefined) ?? 2_000,
     fleetFenceMarginMs: (partial.fleetFenceMarginMs as number | undefined) ?? 2_000,
     deafServeUncached: (partial.deafServeUncached as boolean | undefined) ?? false,
+    // --- split: shutdown steps ---
+    shutdownStepTimeoutMs: (partial.shutdownStepTimeoutMs as number | undefined) ?? 2_000,
   };
   validateListen(config.listen);
   validateTrust(config, file.authorization);

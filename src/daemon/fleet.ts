@@ -31,7 +31,11 @@ export interface Fleet {
    * revocation. A readiness probe should check this name to take deaf (refusing) instances out of rotation.
    */
   attachHealth(health: { setStatus(service: string, status: 'SERVING' | 'NOT_SERVING'): void }): void;
-  /** Ends WatchEvents streams and stops the sources (before the gRPC server drains). */
+  /**
+   * Ends WatchEvents streams and stops every source, all at once (before the gRPC server drains). Rejects
+   * when a source's stop failed, after every other one has stopped; the registry's feed itself stops with
+   * the registry.
+   */
   close(): Promise<void>;
 }
 
@@ -47,6 +51,8 @@ export interface FleetDeps {
   fence: ServingFence;
   /** Ends what is open on a policy (streams, waits) when a source sees its customer key revoked. */
   endOpen?: (tenant: string, policyId: string, reason: string) => void;
+  /** Revocation sources besides the built-in ones (tests: fakes). */
+  extraSources?: RevocationSource[];
   log: Logger;
 }
 
@@ -96,6 +102,7 @@ export async function startFleet(deps: FleetDeps): Promise<Fleet> {
     });
     sources.push(eventGrid);
   }
+  sources.push(...(deps.extraSources ?? []));
 
   let health: Parameters<Fleet['attachHealth']>[0] | undefined;
   const reportHealth = () => health?.setStatus(FEED_HEALTH_SERVICE, sources.some((s) => s.state().state === 'deaf') ? 'NOT_SERVING' : 'SERVING');
@@ -124,7 +131,15 @@ export async function startFleet(deps: FleetDeps): Promise<Fleet> {
       health?.setStatus(FEED_HEALTH_SERVICE, 'NOT_SERVING');
       if (!closing.close()) return;
       closeBase();
-      await eventGrid?.stop();
+      const stopped = await Promise.allSettled(sources.map((s) => s.stop()));
+      const failed: string[] = [];
+      stopped.forEach((result, i) => {
+        if (result.status === 'fulfilled') return;
+        const name = sources[i]!.name;
+        failed.push(name);
+        log.error('a revocation source failed to stop', { source: name, error: result.reason instanceof Error ? result.reason : String(result.reason) });
+      });
+      if (failed.length > 0) throw new Error(`revocation sources failed to stop: ${failed.join(', ')}`);
     },
   };
 }
