@@ -10,7 +10,7 @@ const MiB = 1024 * 1024;
 // allocated up front from the header's segment size). The partial segment now grows with the bytes that came.
 test('40 idle DecryptStreams of 4 MiB-segment envelopes cost little daemon memory', async (t) => {
   const N = 40;
-  const p = await startDaemonProcess({ streamSegmentBytes: 4 * MiB, streamIdleTimeoutMs: 0 });
+  const p = await startDaemonProcess({ streamSegmentBytes: 4 * MiB, streamMaxSegmentBytes: 4 * MiB, streamIdleTimeoutMs: 0 });
   const client = new UnwrapdClient(p.address);
   t.teardown(async () => {
     client.close();

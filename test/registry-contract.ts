@@ -5,8 +5,8 @@ import type { PolicyRegistry, RegistryLimits } from '../src/registry/policy-regi
 import { makePolicyRecord } from './helpers/policy-fixture.js';
 
 /**
- * The PolicyRegistry contract, as ava tests any backend can run (file now, PostgreSQL later). Each test gets
- * fresh, empty storage from `makeRegistry`.
+ * The PolicyRegistry contract, as ava tests every backend runs (the file registry in file-registry.test.ts,
+ * PostgreSQL in postgres-registry.test.ts). Each test gets fresh, empty storage from `makeRegistry`.
  */
 export interface RegistryFixture {
   /** An opened registry on fresh, empty storage. */

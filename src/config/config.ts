@@ -145,6 +145,9 @@ export interface Config {
   maxConnectionIdleMs: number;
   /** Largest header list (metadata) a call may send, in bytes (HTTP/2 SETTINGS_MAX_HEADER_LIST_SIZE). */
   maxMetadataBytes: number;
+  // --- split: shutdown steps ---
+  /** Bound on each shutdown step besides the drain (closing the feed, probe, audit log, registry, providers). */
+  shutdownStepTimeoutMs: number;
 }
 
 interface Setting<K extends keyof Config> {
@@ -277,6 +280,8 @@ const SETTINGS = [
   { key: 'maxConnectionAgeGraceMs', flag: 'max-connection-age-grace-ms', env: 'UNWRAPD_MAX_CONNECTION_AGE_GRACE_MS', parse: int('maxConnectionAgeGraceMs', 0, 7 * 24 * 3600 * 1000) },
   { key: 'maxConnectionIdleMs', flag: 'max-connection-idle-ms', env: 'UNWRAPD_MAX_CONNECTION_IDLE_MS', parse: int('maxConnectionIdleMs', 0, 7 * 24 * 3600 * 1000) },
   { key: 'maxMetadataBytes', flag: 'max-metadata-bytes', env: 'UNWRAPD_MAX_METADATA_BYTES', parse: int('maxMetadataBytes', 1024, 1024 * 1024) },
+  // --- split: shutdown steps ---
+  { key: 'shutdownStepTimeoutMs', flag: 'shutdown-step-timeout-ms', env: 'UNWRAPD_SHUTDOWN_STEP_TIMEOUT_MS', parse: int('shutdownStepTimeoutMs', 1, 60_000) },
 ] as const satisfies readonly Setting<keyof Config>[];
 
 // -- purge (per-policy availability keys) --
@@ -385,6 +390,8 @@ export function loadConfig(flags: Record<string, string | undefined>, env: NodeJ
     maxConnectionAgeGraceMs: (partial.maxConnectionAgeGraceMs as number | undefined) ?? 3_600_000,
     maxConnectionIdleMs: (partial.maxConnectionIdleMs as number | undefined) ?? 600_000,
     maxMetadataBytes: (partial.maxMetadataBytes as number | undefined) ?? 64 * 1024,
+    // --- split: shutdown steps ---
+    shutdownStepTimeoutMs: (partial.shutdownStepTimeoutMs as number | undefined) ?? 2_000,
   };
   validateListen(config.listen);
   validateTrust(config, file.authorization);

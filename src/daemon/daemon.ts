@@ -37,6 +37,8 @@ import { VERSION } from '../version.js';
 import { ensureDemo } from './demo.js';
 import { startFleet, type Fleet } from './fleet.js';
 import { ProviderProbe } from '../revocation/provider-probe.js';
+import type { RevocationSource } from '../revocation/revocation-source.js';
+import { runShutdownSteps } from './shutdown-steps.js';
 
 export interface DaemonOptions {
   log: Logger;
@@ -44,6 +46,10 @@ export interface DaemonOptions {
   wrapProvider?: (provider: RootKeyProvider) => RootKeyProvider;
   /** Providers besides the built-in ones (tests: a Key Vault provider pointed at a local test server). */
   extraProviders?: RootKeyProvider[];
+  /** Wraps the policy registry once it is built, before it opens (tests inject faults, e.g. in close). */
+  wrapRegistry?: (registry: PolicyRegistry) => PolicyRegistry;
+  /** Revocation sources besides the built-in ones, started and stopped with the fleet's (tests: fakes). */
+  revocationSources?: RevocationSource[];
   /**
    * Transport security and caller identity per listener (TLS, mTLS, a mesh's forwarded identity). Default:
    * insecure, identity `unix:<socket path>` or `tcp:<peer>` (src/server/caller-resolver.ts).
@@ -85,7 +91,11 @@ export interface Daemon {
   /** The periodic status probe of cached policies' customer keys (src/revocation/provider-probe.ts). */
   probe: ProviderProbe;
   createdDemo: boolean;
-  /** Runs once: stop accepting, drain in-flight calls (bounded), zeroize the cache, close registry and providers. */
+  /**
+   * Runs once: stop accepting, drain in-flight calls (bounded), zeroize the cache, close registry and
+   * providers. Each step is guarded and bounded (src/daemon/shutdown-steps.ts): a step that throws or hangs
+   * is logged and the next runs; the cache is zeroized whatever happened before.
+   */
   shutdown(): Promise<{ drained: boolean }>;
 }
 
@@ -129,7 +139,8 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
   const adminCredentials = opts.transport?.admin?.credentials ?? serverCredentials(config.adminListen, config, log);
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
   const provider = createProviders(config, opts);
-  const registry = createRegistry(config, log);
+  const built = createRegistry(config, log);
+  const registry = opts.wrapRegistry ? opts.wrapRegistry(built) : built;
   await registry.open();
   const audit = await openAuditLog(config.auditLogPath);
 
@@ -224,7 +235,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
   const adminCallers = callerResolver(opts.transport?.admin?.identity ?? listenerIdentity(config.adminListen, config, log), table, 'admin');
   // The change feed (deaf: cache off), WatchEvents' event log, the Event Grid webhook: src/daemon/fleet.ts.
   const endOpen = (tenant: string, policyId: string, reason: string) => crypto.leases.endPolicy(tenant, policyId, reason);
-  const fleet = await startFleet({ config, registry, cache, provider, status, fence, endOpen, log });
+  const fleet = await startFleet({ config, registry, cache, provider, status, fence, endOpen, log, extraSources: opts.revocationSources ?? [] });
   // Revocation at the vault: a periodic, rate-limited status probe of cached policies' customer keys.
   const probe = new ProviderProbe({ cache, registry, provider, intervalMs: config.probeIntervalMs, maxCallsPerInterval: config.probeMaxCalls, callTimeoutMs: config.providerTimeoutMs, log });
   await probe.start((e) => {
@@ -295,18 +306,46 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
     createdDemo,
     shutdown() {
       stopping ??= (async () => {
-        status.serving = false;
-        refresher.stop();
-        await fleet.close();
-        await probe.stop();
-        const [result, adminResult] = await Promise.all([server.shutdown(config.shutdownTimeoutMs), adminServer.shutdown(config.shutdownTimeoutMs)]);
-        denials.flush();
-        const zeroized = cache.clear();
-        await audit.close();
-        await registry.close();
-        await provider.close();
-        log.info('stopped', { drained: result.drained && adminResult.drained, zeroized_entries: zeroized });
-        return { drained: result.drained && adminResult.drained };
+        let drained = false;
+        let zeroized = 0;
+        const step = config.shutdownStepTimeoutMs;
+        const outcome = await runShutdownSteps(
+          [
+            {
+              name: 'stop serving',
+              run: () => {
+                status.serving = false;
+                refresher.stop();
+              },
+            },
+            // Ends WatchEvents streams and stops the revocation sources (before the servers drain).
+            { name: 'close the fleet', run: () => fleet.close() },
+            { name: 'stop the key probe', run: () => probe.stop() },
+            {
+              name: 'drain the listeners',
+              // The servers cancel what is left at shutdownTimeoutMs; one more step for them to go.
+              timeoutMs: config.shutdownTimeoutMs + step,
+              run: async () => {
+                const [result, adminResult] = await Promise.all([server.shutdown(config.shutdownTimeoutMs), adminServer.shutdown(config.shutdownTimeoutMs)]);
+                drained = result.drained && adminResult.drained;
+              },
+            },
+            { name: 'flush the denial audit', run: () => denials.flush() },
+            {
+              name: 'zeroize the key cache',
+              always: true,
+              run: () => {
+                zeroized = cache.clear();
+              },
+            },
+            { name: 'close the audit log', run: () => audit.close() },
+            { name: 'close the registry', run: () => registry.close() },
+            { name: 'close the providers', run: () => provider.close() },
+          ],
+          { stepTimeoutMs: step, deadlineMs: config.shutdownTimeoutMs + 4 * step, log },
+        );
+        log.info('stopped', { drained, zeroized_entries: zeroized, ...(outcome.failed.length + outcome.timedOut.length + outcome.skipped.length > 0 ? { failed: outcome.failed, timed_out: outcome.timedOut, skipped: outcome.skipped } : {}) });
+        return { drained };
       })();
       return stopping;
     },

@@ -5,8 +5,8 @@ import type { Logger } from '../log/logger.js';
 import type { RootKeyProvider } from '../providers/root-key-provider.js';
 import { createLocalEventLog, type PolicyEventLog } from '../registry/policy-events.js';
 import type { PolicyRegistry } from '../registry/policy-registry.js';
-import { PostgresRegistry } from '../registry/postgres/postgres-registry.js';
 import { EventGridReceiver } from '../revocation/event-grid-server.js';
+import { feedRevocationSource } from '../revocation/feed-source.js';
 import type { RevocationEvent, RevocationSource } from '../revocation/revocation-source.js';
 import type { ServingFence } from '../revocation/serving-fence.js';
 import { CloseNotifier } from '../registry/close-notifier.js';
@@ -31,7 +31,11 @@ export interface Fleet {
    * revocation. A readiness probe should check this name to take deaf (refusing) instances out of rotation.
    */
   attachHealth(health: { setStatus(service: string, status: 'SERVING' | 'NOT_SERVING'): void }): void;
-  /** Ends WatchEvents streams and stops the sources (before the gRPC server drains). */
+  /**
+   * Ends WatchEvents streams and stops every source, all at once (before the gRPC server drains). Rejects
+   * when a source's stop failed, after every other one has stopped; the registry's feed itself stops with
+   * the registry.
+   */
   close(): Promise<void>;
 }
 
@@ -47,6 +51,8 @@ export interface FleetDeps {
   fence: ServingFence;
   /** Ends what is open on a policy (streams, waits) when a source sees its customer key revoked. */
   endOpen?: (tenant: string, policyId: string, reason: string) => void;
+  /** Revocation sources besides the built-in ones (tests: fakes). */
+  extraSources?: RevocationSource[];
   log: Logger;
 }
 
@@ -61,9 +67,12 @@ export async function startFleet(deps: FleetDeps): Promise<Fleet> {
 
   let base: PolicyEventLog;
   let closeBase: () => void = () => {};
-  if (registry instanceof PostgresRegistry) {
-    base = registry.events;
-    sources.push(registry.feed);
+  // A registry shared by a fleet has a change feed (src/registry/change-feed.ts): its event log is
+  // fleet-wide, and the feed is a revocation source. Otherwise the event log is this process's own.
+  const shared = registry.changeFeed?.();
+  if (shared) {
+    base = shared.events;
+    sources.push(feedRevocationSource(shared.feed, log.child({ component: 'registry' })));
   } else {
     const local = createLocalEventLog(registry);
     base = local;
@@ -93,6 +102,7 @@ export async function startFleet(deps: FleetDeps): Promise<Fleet> {
     });
     sources.push(eventGrid);
   }
+  sources.push(...(deps.extraSources ?? []));
 
   let health: Parameters<Fleet['attachHealth']>[0] | undefined;
   const reportHealth = () => health?.setStatus(FEED_HEALTH_SERVICE, sources.some((s) => s.state().state === 'deaf') ? 'NOT_SERVING' : 'SERVING');
@@ -121,7 +131,15 @@ export async function startFleet(deps: FleetDeps): Promise<Fleet> {
       health?.setStatus(FEED_HEALTH_SERVICE, 'NOT_SERVING');
       if (!closing.close()) return;
       closeBase();
-      await eventGrid?.stop();
+      const stopped = await Promise.allSettled(sources.map((s) => s.stop()));
+      const failed: string[] = [];
+      stopped.forEach((result, i) => {
+        if (result.status === 'fulfilled') return;
+        const name = sources[i]!.name;
+        failed.push(name);
+        log.error('a revocation source failed to stop', { source: name, error: result.reason instanceof Error ? result.reason : String(result.reason) });
+      });
+      if (failed.length > 0) throw new Error(`revocation sources failed to stop: ${failed.join(', ')}`);
     },
   };
 }

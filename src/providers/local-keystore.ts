@@ -1,19 +1,21 @@
-import { createPrivateKey, generateKeyPair, randomBytes, type KeyObject } from 'node:crypto';
-import { link, mkdir, open, readdir, stat, unlink, type FileHandle } from 'node:fs/promises';
-import type { BigIntStats } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { createPrivateKey, generateKeyPair, type KeyObject } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { promisify } from 'node:util';
-import { UnwrapdError } from '../errors.js';
-import { writeFileAtomic } from '../storage/atomic-file.js';
+import { isUnwrapdError, UnwrapdError } from '../errors.js';
+import { errnoCode, MISSING_STAMP, readStamped, stampOf, statOrMissing } from '../storage/file-stamp.js';
 import { withFileLock } from '../storage/file-lock.js';
+import { replaceScrubbing } from '../storage/scrubbing-replace.js';
+import { checkFile, KEY_NAME_PATTERN, parseKeystore, serialize, type KeyMap, type KeyRecord, type VersionRecord } from './keystore-format.js';
+
+export { KEY_NAME_PATTERN, KEYSTORE_FORMAT } from './keystore-format.js';
 
 /**
  * The local keystore: RSA root keys in one JSON file, the embedded default behind the `local:` provider and
  * the `unwrapd keys ...` commands.
  *
- * File: `{ "format": "unwrapd-keystore/1", "keys": { "<name>": { created, enabled, deleted?, versions: [
- * { version, bits, created, enabled, privateKeyPem? } ] } } }`, private keys as PKCS#8 PEM. The file is mode
- * 0600 in a directory created 0700; a file readable or writable by group or others is refused.
+ * File: keystore-format.ts, private keys as PKCS#8 PEM. The file is mode 0600 in a directory created 0700;
+ * a file readable or writable by group or others is refused.
  *
  * Concurrency: every write takes `<path>.lock`, re-reads the file, changes it and replaces it atomically,
  * so commands in other processes never lose each other's changes. Readers stat the file on every call and
@@ -28,8 +30,6 @@ import { withFileLock } from '../storage/file-lock.js';
  * put the keystore on an encrypted volume if that matters). The PEM text of a loaded key stays in this
  * process's memory (JS strings cannot be zeroed) until the snapshot holding it is dropped.
  */
-export const KEYSTORE_FORMAT = 'unwrapd-keystore/1';
-export const KEY_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 export type KeyBits = 3072 | 4096;
 export const DEFAULT_KEY_BITS: KeyBits = 3072;
 
@@ -99,30 +99,12 @@ export interface LocalKeystore {
   close(): void;
 }
 
-interface VersionRecord {
-  version: number;
-  bits: number;
-  created: string;
-  enabled: boolean;
-  privateKeyPem?: string;
-}
-
-interface KeyRecord {
-  created: string;
-  enabled: boolean;
-  deleted?: string;
-  versions: VersionRecord[];
-}
-
-type KeyMap = Map<string, KeyRecord>;
-
 interface Snapshot {
   signature: string;
   keys: KeyMap;
   privateKeys: Map<string, KeyObject>;
 }
 
-const MISSING = 'missing';
 const generateKeyPairAsync = promisify(generateKeyPair);
 
 export function openLocalKeystore(path: string, opts: LocalKeystoreOptions = {}): LocalKeystore {
@@ -130,34 +112,27 @@ export function openLocalKeystore(path: string, opts: LocalKeystoreOptions = {})
   let cached: Snapshot | undefined;
 
   async function current(): Promise<Snapshot> {
-    const info = await statOrMissing(path);
-    if (cached && cached.signature === signatureOf(info)) return cached;
+    const info = await keystoreStat(path);
+    if (cached && cached.signature === stampOf(info)) return cached;
     cached = await load();
     return cached;
   }
 
   async function load(): Promise<Snapshot> {
     for (let attempt = 0; ; attempt++) {
-      let fh: FileHandle;
+      let read;
       try {
-        fh = await open(path, 'r');
+        read = await readStamped(path, (info) => checkFile(path, info, opts.allowInsecurePermissions === true));
       } catch (err) {
-        if (errnoOf(err) === 'ENOENT') return { signature: MISSING, keys: new Map(), privateKeys: new Map() };
-        throw unreadable(path, err);
+        throw isUnwrapdError(err) ? err : unreadable(path, err);
       }
+      if (!read) return { signature: MISSING_STAMP, keys: new Map(), privateKeys: new Map() };
       try {
-        const info = await fh.stat({ bigint: true });
-        checkFile(path, info, opts.allowInsecurePermissions === true);
-        const text = await fh.readFile('utf8').catch((err: unknown) => Promise.reject(unreadable(path, err)));
-        try {
-          return { signature: signatureOf(info), keys: parseKeystore(text, path), privateKeys: new Map() };
-        } catch (err) {
-          // A writer may have replaced and scrubbed the file we opened: read the new one.
-          if (attempt < 3 && signatureOf(await statOrMissing(path)) !== signatureOf(info)) continue;
-          throw err;
-        }
-      } finally {
-        await fh.close();
+        return { signature: read.stamp, keys: parseKeystore(read.text, path), privateKeys: new Map() };
+      } catch (err) {
+        // A writer may have replaced and scrubbed the file we opened: read the new one.
+        if (attempt < 3 && stampOf(await keystoreStat(path)) !== read.stamp) continue;
+        throw err;
       }
     }
   }
@@ -362,172 +337,13 @@ async function generatePemNow(bits: KeyBits): Promise<string> {
   return privateKey;
 }
 
-// ---- the file ----------------------------------------------------------------------------------------
+// ---- the file (its format: keystore-format.ts) ----------------------------------------------------------
 
-async function statOrMissing(path: string): Promise<BigIntStats | undefined> {
-  try {
-    return await stat(path, { bigint: true });
-  } catch (err) {
-    if (errnoOf(err) === 'ENOENT') return undefined;
-    throw unreadable(path, err);
-  }
-}
-
-function signatureOf(info: BigIntStats | undefined): string {
-  if (!info) return MISSING;
-  return `${info.dev}:${info.ino}:${info.size}:${info.mtimeNs}:${info.ctimeNs}`;
-}
-
-function checkFile(path: string, info: BigIntStats, allowInsecure: boolean): void {
-  if (!info.isFile()) throw new UnwrapdError('failed_precondition', `keystore ${path} is not a regular file`);
-  const mode = Number(info.mode & 0o777n);
-  if (!allowInsecure && (mode & 0o077) !== 0) {
-    throw new UnwrapdError(
-      'failed_precondition',
-      `keystore ${path} has mode ${mode.toString(8).padStart(4, '0')}: it holds private keys and must not be accessible to group or others; fix it with: chmod 600 ${path}`,
-    );
-  }
-}
-
-function serialize(keys: KeyMap): string {
-  const sorted = [...keys.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return `${JSON.stringify({ format: KEYSTORE_FORMAT, keys: Object.fromEntries(sorted) }, null, 2)}\n`;
-}
-
-/**
- * Replaces the file atomically, then overwrites the superseded copy with zeros (see the header comment).
- * The old file is kept open across the rename, so its inode is overwritten (and fsynced) through that
- * handle even where hard links are not possible; a hard link aside also lets the next writer scrub it if
- * this process dies between the rename and the overwrite. Returns how many bytes were overwritten.
- */
-async function replaceScrubbing(path: string, data: string): Promise<number> {
-  const dir = dirname(path);
-  const prefix = `.${basename(path)}.superseded.`;
-  await sweepSuperseded(path, dir, prefix); // left by a crash; we hold the lock, so no writer is mid-way
-  const old = await open(path, 'r+').catch(() => undefined); // no file yet: nothing to scrub
-  const aside = join(dir, `${prefix}${process.pid}.${randomBytes(6).toString('hex')}`);
-  const kept = old ? await link(path, aside).then(() => true, () => false) : false; // no hard links: the handle still scrubs
-  try {
-    try {
-      await writeFileAtomic(path, data, 0o600);
-    } catch (err) {
-      if (kept) await unlink(aside).catch(() => {}); // still the live file: never scrub it
-      throw err;
-    }
-    const scrubbed = old ? await zeroFile(old) : 0;
-    if (kept) await unlink(aside).catch(() => {});
-    return scrubbed;
-  } finally {
-    await old?.close().catch(() => {});
-  }
-}
-
-/** Overwrites the whole file behind `fh` with zeros and fsyncs it; returns the bytes overwritten. */
-async function zeroFile(fh: FileHandle): Promise<number> {
-  const { size } = await fh.stat();
-  if (size > 0) await fh.write(Buffer.alloc(size), 0, size, 0);
-  await fh.sync();
-  return size;
-}
-
-async function sweepSuperseded(path: string, dir: string, prefix: string): Promise<void> {
-  const names = await readdir(dir).catch(() => [] as string[]);
-  for (const name of names) if (name.startsWith(prefix)) await scrub(path, join(dir, name));
-}
-
-async function scrub(livePath: string, file: string): Promise<void> {
-  try {
-    const live = await stat(livePath).catch(() => undefined);
-    const fh = await open(file, 'r+');
-    try {
-      const info = await fh.stat();
-      if (!live || live.ino !== info.ino || live.dev !== info.dev) {
-        await fh.write(Buffer.alloc(info.size), 0, info.size, 0);
-        await fh.sync();
-      }
-    } finally {
-      await fh.close();
-    }
-  } catch {
-    // best effort: unlinking below still removes the name
-  }
-  await unlink(file).catch(() => {});
-}
-
-// ---- parsing: every field checked; no parser message ever quoted (it could quote key material) ----------
-
-function parseKeystore(text: string, path: string): KeyMap {
-  let doc: unknown;
-  try {
-    doc = JSON.parse(text);
-  } catch {
-    throw malformed(path, 'it is not valid JSON');
-  }
-  if (!isObject(doc) || doc.format !== KEYSTORE_FORMAT) throw malformed(path, `"format" is not "${KEYSTORE_FORMAT}"`);
-  if (!isObject(doc.keys)) throw malformed(path, '"keys" is not an object');
-  const keys: KeyMap = new Map();
-  for (const [name, raw] of Object.entries(doc.keys)) {
-    if (!KEY_NAME_PATTERN.test(name)) throw malformed(path, 'a key has an invalid name');
-    keys.set(name, parseKey(raw, `keys.${name}`, path));
-  }
-  return keys;
-}
-
-function parseKey(raw: unknown, at: string, path: string): KeyRecord {
-  if (!isObject(raw)) throw malformed(path, `${at} is not an object`);
-  const record: KeyRecord = {
-    created: field(raw, 'created', 'string', at, path),
-    enabled: field(raw, 'enabled', 'boolean', at, path),
-    versions: [],
-  };
-  if (raw.deleted !== undefined) record.deleted = field(raw, 'deleted', 'string', at, path);
-  if (!Array.isArray(raw.versions) || raw.versions.length === 0) throw malformed(path, `${at}.versions is not a non-empty array`);
-  raw.versions.forEach((v: unknown, i: number) => record.versions.push(parseVersion(v, `${at}.versions[${i}]`, path)));
-  record.versions.sort((a, b) => a.version - b.version);
-  record.versions.forEach((v, i) => {
-    if (i > 0 && record.versions[i - 1]?.version === v.version) throw malformed(path, `${at} has version ${v.version} twice`);
-  });
-  return record;
-}
-
-function parseVersion(raw: unknown, at: string, path: string): VersionRecord {
-  if (!isObject(raw)) throw malformed(path, `${at} is not an object`);
-  const v: VersionRecord = {
-    version: field(raw, 'version', 'number', at, path),
-    bits: field(raw, 'bits', 'number', at, path),
-    created: field(raw, 'created', 'string', at, path),
-    enabled: field(raw, 'enabled', 'boolean', at, path),
-  };
-  if (!Number.isSafeInteger(v.version) || v.version < 1) throw malformed(path, `${at}.version is not a positive integer`);
-  if (raw.privateKeyPem !== undefined) v.privateKeyPem = field(raw, 'privateKeyPem', 'string', at, path);
-  return v;
-}
-
-interface FieldTypes {
-  string: string;
-  number: number;
-  boolean: boolean;
-}
-
-function field<K extends keyof FieldTypes>(obj: Record<string, unknown>, name: string, type: K, at: string, path: string): FieldTypes[K] {
-  const value = obj[name];
-  if (typeof value !== type) throw malformed(path, `${at}.${name} is not a ${type}`);
-  return value as FieldTypes[K];
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function malformed(path: string, what: string): UnwrapdError {
-  return new UnwrapdError('internal', `keystore ${path} is malformed: ${what}`);
+async function keystoreStat(path: string) {
+  return statOrMissing(path).catch((err: unknown) => Promise.reject(unreadable(path, err)));
 }
 
 function unreadable(path: string, err: unknown): UnwrapdError {
-  const code = errnoOf(err) ?? 'unknown error';
+  const code = errnoCode(err) ?? 'unknown error';
   return new UnwrapdError('unavailable', `keystore ${path} cannot be read (${code})`, { cause: err });
-}
-
-function errnoOf(err: unknown): string | undefined {
-  return err instanceof Error && 'code' in err && typeof err.code === 'string' ? err.code : undefined;
 }

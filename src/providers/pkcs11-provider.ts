@@ -1,8 +1,10 @@
-import { constants, createPublicKey, publicEncrypt, timingSafeEqual, randomBytes, type KeyObject } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
 import type * as Pkcs11Types from 'pkcs11js';
 import { SecretKey } from '../crypto/secret-key.js';
-import { isProviderError, providerError, type ProviderError, type ProviderErrorReason } from './provider-error.js';
+import { isProviderError, providerError } from './provider-error.js';
+import { abortedError, ckr, classifyPkcs11Error, isGenericFailure, isSessionLost } from './pkcs11-errors.js';
+import { algorithmFor, decrypt, decryptsProbe, encrypt, findKey, PKCS11_ALGORITHMS, type Handle, type KeyInfo, type OaepAlgorithm, type Pkcs11Module } from './pkcs11-token.js';
 import { formatPkcs11Uri, parsePkcs11Uri, PKCS11_SCHEME, type Pkcs11KeyRef } from './pkcs11-uri.js';
 import { isKeyBase, keyNameFromHint } from './key-base.js';
 import type { CallOptions, DestructionConfirmation, KeyStatus, ResolvedKey, RootKeyProvider, WrappedKey } from './root-key-provider.js';
@@ -42,8 +44,6 @@ export interface Pkcs11ProviderOptions {
   pin: string;
 }
 
-type Pkcs11Module = typeof Pkcs11Types;
-type Handle = Buffer;
 
 interface Session {
   handle: Handle;
@@ -51,16 +51,8 @@ interface Session {
   queue: Promise<unknown>;
 }
 
-interface KeyInfo {
-  ref: Pkcs11KeyRef & { token: string };
-  handle: Handle;
-  decrypt: boolean;
-  publicKey: KeyObject;
-  modulusBytes: number;
-}
-
-export const PKCS11_ALGORITHMS = ['RSA-OAEP-256', 'RSA-OAEP'] as const;
-type OaepAlgorithm = (typeof PKCS11_ALGORITHMS)[number];
+export { PKCS11_ALGORITHMS } from './pkcs11-token.js';
+export { classifyPkcs11Error } from './pkcs11-errors.js';
 
 export function createPkcs11Provider(opts: Pkcs11ProviderOptions): RootKeyProvider {
   let pk: Pkcs11Module | undefined;
@@ -139,7 +131,7 @@ export function createPkcs11Provider(opts: Pkcs11ProviderOptions): RootKeyProvid
     } catch (err) {
       if (isProviderError(err)) throw err;
       const classified = classifyPkcs11Error(err, keyUri);
-      if (SESSION_LOST.has(ckr(err) ?? '')) sessions.delete(token);
+      if (isSessionLost(err)) sessions.delete(token);
       throw classified;
     }
   }
@@ -152,94 +144,12 @@ export function createPkcs11Provider(opts: Pkcs11ProviderOptions): RootKeyProvid
     return { ...ref, token };
   }
 
-  /** Finds the one private RSA key the URI names (synchronous: call inside onToken). */
-  function findKey(keyUri: string, ref: Pkcs11KeyRef & { token: string }, s: Handle, m: { pk: Pkcs11Module; lib: Pkcs11Types.PKCS11 }): KeyInfo {
-    const { pk, lib } = m;
-    const template: Pkcs11Types.Template = [
-      { type: pk.CKA_CLASS, value: pk.CKO_PRIVATE_KEY },
-      { type: pk.CKA_KEY_TYPE, value: pk.CKK_RSA },
-      { type: pk.CKA_LABEL, value: ref.object },
-    ];
-    if (ref.id) template.push({ type: pk.CKA_ID, value: ref.id });
-    lib.C_FindObjectsInit(s, template);
-    let found: Handle[];
-    try {
-      found = lib.C_FindObjects(s, 2);
-    } finally {
-      lib.C_FindObjectsFinal(s);
-    }
-    if (found.length === 0) throw providerError('key_not_found', keyUri, `${keyUri}: no private RSA key with that label${ref.id ? ' and id' : ''} on token ${JSON.stringify(ref.token)}`);
-    if (found.length > 1) throw providerError('key_not_found', keyUri, `${keyUri}: several keys have that label; name one with id=`);
-    const handle = found[0]!;
-    const attrs = lib.C_GetAttributeValue(s, handle, [{ type: pk.CKA_ID }, { type: pk.CKA_DECRYPT }, { type: pk.CKA_MODULUS }, { type: pk.CKA_PUBLIC_EXPONENT }]);
-    const [id, decrypt, modulus, exponent] = attrs.map((a) => a.value);
-    if (!Buffer.isBuffer(modulus) || !Buffer.isBuffer(exponent)) throw providerError('unknown', keyUri, `${keyUri}: the key does not expose its public modulus and exponent`);
-    const publicKey = createPublicKey({ key: { kty: 'RSA', n: modulus.toString('base64url'), e: exponent.toString('base64url') }, format: 'jwk' });
-    const pinned: Pkcs11KeyRef & { token: string } = { token: ref.token, object: ref.object };
-    if (Buffer.isBuffer(id) && id.length > 0) pinned.id = Buffer.from(id);
-    return { ref: pinned, handle, decrypt: isTrue(decrypt), publicKey, modulusBytes: modulus.length };
-  }
-
-  function mechanism(pk: Pkcs11Module, algorithm: OaepAlgorithm): Pkcs11Types.Mechanism {
-    const sha256 = algorithm === 'RSA-OAEP-256';
-    return {
-      mechanism: pk.CKM_RSA_PKCS_OAEP,
-      parameter: { type: pk.CK_PARAMS_RSA_OAEP, hashAlg: sha256 ? pk.CKM_SHA256 : pk.CKM_SHA_1, mgf: sha256 ? pk.CKG_MGF1_SHA256 : pk.CKG_MGF1_SHA1, source: 1 /* CKZ_DATA_SPECIFIED */ } as Pkcs11Types.RsaOAEP,
-    };
-  }
-
-  function encrypt(key: KeyInfo, algorithm: OaepAlgorithm, plain: Uint8Array): Buffer {
-    return publicEncrypt({ key: key.publicKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: algorithm === 'RSA-OAEP-256' ? 'sha256' : 'sha1' }, plain);
-  }
-
-  async function decrypt(s: Handle, m: { pk: Pkcs11Module; lib: Pkcs11Types.PKCS11 }, key: KeyInfo, algorithm: OaepAlgorithm, ciphertext: Buffer): Promise<{ out: Buffer; plain: Buffer }> {
-    m.lib.C_DecryptInit(s, mechanism(m.pk, algorithm), key.handle);
-    const out = Buffer.alloc(key.modulusBytes);
-    const plain = await m.lib.C_DecryptAsync(s, ciphertext, out);
-    return { out, plain };
-  }
-
-  /** The algorithm the token unwraps with for this key: SHA-256 when it accepts it, else SHA-1 (a test round trip, once). */
-  async function algorithmFor(s: Handle, m: { pk: Pkcs11Module; lib: Pkcs11Types.PKCS11 }, key: KeyInfo): Promise<OaepAlgorithm> {
-    const uri = formatPkcs11Uri(key.ref);
-    const known = algorithms.get(uri);
-    if (known) return known;
-    const probe = randomBytes(32);
-    for (const algorithm of PKCS11_ALGORITHMS) {
-      try {
-        const { out, plain } = await decrypt(s, m, key, algorithm, encrypt(key, algorithm, probe));
-        const ok = plain.length === probe.length && timingSafeEqual(plain, probe);
-        out.fill(0);
-        if (ok) {
-          algorithms.set(uri, algorithm);
-          return algorithm;
-        }
-      } catch (err) {
-        const code = ckr(err);
-        if (code !== 'CKR_MECHANISM_PARAM_INVALID' && code !== 'CKR_MECHANISM_INVALID' && code !== 'CKR_ARGUMENTS_BAD') throw err;
-      }
-    }
-    throw providerError('unknown', uri, `${uri}: the token supports neither RSA-OAEP with SHA-256 nor with SHA-1`);
-  }
-
-  async function decryptsProbe(s: Handle, m: { pk: Pkcs11Module; lib: Pkcs11Types.PKCS11 }, key: KeyInfo, algorithm: OaepAlgorithm): Promise<boolean> {
-    const probe = randomBytes(32);
-    try {
-      const { out, plain } = await decrypt(s, m, key, algorithm, encrypt(key, algorithm, probe));
-      const ok = plain.length === probe.length && timingSafeEqual(plain, probe);
-      out.fill(0);
-      return ok;
-    } catch {
-      return false;
-    }
-  }
-
   async function usable(keyUri: string, signal: AbortSignal): Promise<{ key: KeyInfo; algorithm: OaepAlgorithm }> {
     const ref = refOf(keyUri);
     return onToken(keyUri, ref.token, signal, async (s, m) => {
       const key = findKey(keyUri, ref, s, m);
       if (!key.decrypt) throw providerError('key_disabled', keyUri, `${keyUri}: the key may not decrypt (CKA_DECRYPT is false)`);
-      return { key, algorithm: await algorithmFor(s, m, key) };
+      return { key, algorithm: await algorithmFor(s, m, key, algorithms) };
     });
   }
 
@@ -281,7 +191,7 @@ export function createPkcs11Provider(opts: Pkcs11ProviderOptions): RootKeyProvid
           } catch (err) {
             // Some tokens (SoftHSM among them) report an OAEP decoding failure as a generic error. If the
             // key still decrypts a fresh test value, the token is fine and the copy is what it refused.
-            if (GENERIC_FAILURE.has(ckr(err) ?? '') && (await decryptsProbe(s, m, key, algorithm))) {
+            if (isGenericFailure(err) && (await decryptsProbe(s, m, key, algorithm))) {
               throw providerError('unwrap_rejected', keyUri, `${keyUri}: the key rejected the wrapped copy (another key, or corrupted)`, err);
             }
             throw err;
@@ -376,74 +286,3 @@ export function createPkcs11Provider(opts: Pkcs11ProviderOptions): RootKeyProvid
     },
   };
 }
-
-function isTrue(value: unknown): boolean {
-  if (typeof value === 'boolean') return value;
-  if (Buffer.isBuffer(value)) return value.length > 0 && value[0] !== 0;
-  return false;
-}
-
-/** The CKR_ name of a PKCS#11 failure (pkcs11js puts it in the message). */
-function ckr(err: unknown): string | undefined {
-  if (typeof err === 'object' && err !== null && 'ckr' in err && typeof err.ckr === 'string') return err.ckr;
-  const message = err instanceof Error ? err.message : '';
-  return /^(CKR_[A-Z0-9_]+)/.exec(message)?.[1];
-}
-
-const GENERIC_FAILURE = new Set(['CKR_GENERAL_ERROR', 'CKR_FUNCTION_FAILED']);
-
-const SESSION_LOST = new Set(['CKR_SESSION_HANDLE_INVALID', 'CKR_SESSION_CLOSED', 'CKR_DEVICE_REMOVED', 'CKR_TOKEN_NOT_PRESENT', 'CKR_DEVICE_ERROR', 'CKR_USER_NOT_LOGGED_IN', 'CKR_CRYPTOKI_NOT_INITIALIZED']);
-
-const CKR_REASONS: Record<string, ProviderErrorReason> = {
-  CKR_PIN_INCORRECT: 'access_denied',
-  CKR_PIN_LOCKED: 'access_denied',
-  CKR_PIN_EXPIRED: 'access_denied',
-  CKR_PIN_INVALID: 'access_denied',
-  CKR_PIN_LEN_RANGE: 'access_denied',
-  CKR_USER_PIN_NOT_INITIALIZED: 'access_denied',
-  CKR_USER_NOT_LOGGED_IN: 'access_denied',
-  CKR_KEY_HANDLE_INVALID: 'key_not_found',
-  CKR_OBJECT_HANDLE_INVALID: 'key_not_found',
-  CKR_KEY_FUNCTION_NOT_PERMITTED: 'key_disabled',
-  CKR_KEY_TYPE_INCONSISTENT: 'unwrap_rejected',
-  CKR_MECHANISM_INVALID: 'unwrap_rejected',
-  CKR_MECHANISM_PARAM_INVALID: 'unwrap_rejected',
-  CKR_ARGUMENTS_BAD: 'unwrap_rejected', // SoftHSM's answer to OAEP parameters it does not support
-  CKR_ENCRYPTED_DATA_INVALID: 'unwrap_rejected',
-  CKR_ENCRYPTED_DATA_LEN_RANGE: 'unwrap_rejected',
-  CKR_DEVICE_ERROR: 'server_error',
-  CKR_DEVICE_MEMORY: 'server_error',
-  CKR_GENERAL_ERROR: 'server_error',
-  CKR_FUNCTION_FAILED: 'server_error',
-  CKR_HOST_MEMORY: 'server_error',
-  CKR_DEVICE_REMOVED: 'connection_error',
-  CKR_TOKEN_NOT_PRESENT: 'connection_error',
-  CKR_TOKEN_NOT_RECOGNIZED: 'connection_error',
-  CKR_SESSION_HANDLE_INVALID: 'connection_error',
-  CKR_SESSION_CLOSED: 'connection_error',
-  CKR_SESSION_COUNT: 'server_error',
-  CKR_CRYPTOKI_NOT_INITIALIZED: 'server_error',
-};
-
-/**
- * PKCS#11 return values to reasons: PIN problems -> access_denied; no such key -> key_not_found; the key may
- * not decrypt -> key_disabled; the ciphertext is not for this key, or its mechanism is not offered ->
- * unwrap_rejected; token absent or the
- * session lost -> connection_error; device errors -> server_error; a module that cannot be loaded ->
- * server_error; anything else -> unknown (revoked: fails closed).
- */
-export function classifyPkcs11Error(err: unknown, keyUri: string): ProviderError {
-  if (isProviderError(err)) return err;
-  const code = ckr(err);
-  const message = err instanceof Error ? err.message.split('\n')[0]!.slice(0, 200) : String(err).slice(0, 200);
-  if (code !== undefined) return providerError(CKR_REASONS[code] ?? 'unknown', keyUri, `${keyUri}: the token answered ${code}`, err);
-  if (/dlopen|cannot open shared object|No such file/i.test(message)) return providerError('server_error', keyUri, `${keyUri}: the PKCS#11 module cannot be loaded (${message})`, err);
-  return providerError('unknown', keyUri, `${keyUri}: PKCS#11 failure: ${message}`, err);
-}
-
-function abortedError(keyUri: string, signal: AbortSignal): ProviderError {
-  const name = (signal.reason as { name?: unknown } | undefined)?.name;
-  const timeout = name === 'TimeoutError' || name === 'DeadlineExceededError';
-  return providerError(timeout ? 'timeout' : 'aborted', keyUri, `${keyUri}: ${timeout ? 'the call ran out of time (deadline)' : 'aborted by the caller'}`);
-}
-

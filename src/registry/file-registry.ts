@@ -1,12 +1,17 @@
-import { watch, type FSWatcher, type Stats } from 'node:fs';
-import { mkdir, open, readdir, stat, unlink, type FileHandle } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { mkdir } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import { UnwrapdError, isUnwrapdError } from '../errors.js';
-import { writeFileAtomic } from '../storage/atomic-file.js';
+import { sweepTempFiles, writeFileAtomic } from '../storage/atomic-file.js';
+import { currentStamp, errnoCode } from '../storage/file-stamp.js';
+import { watchFile, type FileWatcher } from '../storage/file-watcher.js';
 import { withFileLock } from '../storage/file-lock.js';
 import { policyKey, type PolicyRecord } from './policy.js';
-import { RevisionConflictError, type PolicyRegistry, type RegistryLimits } from './policy-registry.js';
-import { validatePolicyRecord } from './validate-policy.js';
+import type { PolicyRegistry, RegistryLimits } from './policy-registry.js';
+import { buildSnapshot, readSnapshot, serializeDocument, type Snapshot } from './registry-file.js';
+import { checkCreate, checkUpdate, createCandidate, registryLimits, updateCandidate } from './registry-rules.js';
+
+export { REGISTRY_FORMAT } from './registry-file.js';
+export { DEFAULT_REGISTRY_LIMITS } from './registry-rules.js';
 
 /**
  * The embedded policy registry: one JSON document, replaced atomically (temp file, fsync, rename, fsync
@@ -28,25 +33,11 @@ export interface FileRegistryOptions {
   onError?: (err: UnwrapdError) => void;
 }
 
-export const REGISTRY_FORMAT = 'unwrapd-registry/1';
-export const DEFAULT_REGISTRY_LIMITS: RegistryLimits = { maxPoliciesPerTenant: 50 };
-
 const RELOAD_DEBOUNCE_MS = 20;
 
 export function createFileRegistry(opts: FileRegistryOptions): PolicyRegistry {
   return new FileRegistry(opts);
 }
-
-/** An immutable view of one version of the file. */
-interface Snapshot {
-  revision: number;
-  byKey: ReadonlyMap<string, PolicyRecord>;
-  sorted: readonly PolicyRecord[];
-  /** Identity of the file this came from (inode, size, times); '' when the file does not exist. */
-  stamp: string;
-}
-
-const EMPTY_SNAPSHOT: Snapshot = { revision: 0, byKey: new Map(), sorted: [], stamp: '' };
 
 class FileRegistry implements PolicyRegistry {
   readonly description: string;
@@ -58,27 +49,22 @@ class FileRegistry implements PolicyRegistry {
   #closed = false;
   /** Serializes this instance's writes and reloads, so a slow reload never overwrites a newer write. */
   #tail: Promise<void> = Promise.resolve();
-  #watcher: FSWatcher | undefined;
-  #pollTimer: NodeJS.Timeout | undefined;
-  #debounceTimer: NodeJS.Timeout | undefined;
+  #watcher: FileWatcher | undefined;
   #reloadQueued = false;
   #failedStamp = '';
   #tempFilesSwept = false;
 
   constructor(opts: FileRegistryOptions) {
     this.#path = resolve(opts.path);
-    this.#limits = { ...DEFAULT_REGISTRY_LIMITS, ...opts.limits };
+    this.#limits = registryLimits(opts.limits);
     this.#opts = opts;
     this.description = `file:${this.#path}`;
-    if (!Number.isSafeInteger(this.#limits.maxPoliciesPerTenant) || this.#limits.maxPoliciesPerTenant < 1) {
-      throw new UnwrapdError('invalid_argument', 'maxPoliciesPerTenant must be a positive integer');
-    }
   }
 
   async open(): Promise<void> {
     if (this.#snapshot || this.#closed) throw new UnwrapdError('failed_precondition', `${this.description} was already opened`);
     await mkdir(dirname(this.#path), { recursive: true, mode: 0o700 }).catch((err: unknown) => {
-      throw new UnwrapdError('internal', `cannot create the registry directory ${dirname(this.#path)} (${errnoCode(err)})`, {
+      throw new UnwrapdError('internal', `cannot create the registry directory ${dirname(this.#path)} (${errnoCode(err) ?? 'unknown error'})`, {
         cause: err,
       });
     });
@@ -96,33 +82,19 @@ class FileRegistry implements PolicyRegistry {
   }
 
   async create(record: PolicyRecord): Promise<PolicyRecord> {
-    const candidate = freezeRecord(validatePolicyRecord({ ...record, revision: 1 }));
+    const candidate = createCandidate(record);
     return this.#write((policies) => {
-      const key = policyKey(candidate.tenant, candidate.id);
-      if (policies.has(key)) {
-        throw new UnwrapdError('already_exists', `policy ${key} already exists`);
-      }
-      checkTenantLimit(policies, candidate.tenant, this.#limits.maxPoliciesPerTenant);
-      checkFilesModeGeo(policies, candidate);
-      policies.set(key, candidate);
+      checkCreate(tenantPolicies(policies, candidate.tenant), candidate, this.#limits);
+      policies.set(policyKey(candidate.tenant, candidate.id), candidate);
       return candidate;
     });
   }
 
   async update(record: PolicyRecord, expectedRevision: number): Promise<PolicyRecord> {
-    if (!Number.isSafeInteger(expectedRevision) || expectedRevision < 1) {
-      throw new UnwrapdError('invalid_argument', 'expectedRevision must be a positive integer');
-    }
-    const candidate = freezeRecord(validatePolicyRecord({ ...record, revision: expectedRevision + 1 }));
+    const candidate = updateCandidate(record, expectedRevision);
     return this.#write((policies) => {
-      const key = policyKey(candidate.tenant, candidate.id);
-      const stored = policies.get(key);
-      if (!stored) throw new UnwrapdError('not_found', `no policy ${key}`);
-      if (stored.revision !== expectedRevision) {
-        throw new RevisionConflictError(key, expectedRevision, stored.revision);
-      }
-      checkFilesModeGeo(policies, candidate);
-      policies.set(key, candidate);
+      checkUpdate(tenantPolicies(policies, candidate.tenant), candidate, expectedRevision);
+      policies.set(policyKey(candidate.tenant, candidate.id), candidate);
       return candidate;
     });
   }
@@ -137,8 +109,6 @@ class FileRegistry implements PolicyRegistry {
     this.#closed = true;
     this.#watcher?.close();
     this.#watcher = undefined;
-    clearInterval(this.#pollTimer);
-    clearTimeout(this.#debounceTimer);
     await this.#tail;
   }
 
@@ -159,11 +129,11 @@ class FileRegistry implements PolicyRegistry {
         `${this.#path}.lock`,
         async () => {
           this.#adopt(await readSnapshot(this.#path));
-          await this.#sweepTempFiles();
+          await this.#sweepTempFilesOnce();
           const policies = new Map(this.#current().byKey);
           const result = mutate(policies);
           const revision = this.#current().revision + 1;
-          await this.#writeDocument(serializeDocument(revision, sortPolicies(policies.values())));
+          await this.#writeDocument(serializeDocument(revision, policies.values()));
           // A stamp we cannot get only costs one extra (harmless) reload later.
           const stamp = await currentStamp(this.#path).catch(() => '');
           this.#adopt(buildSnapshot(revision, policies.values(), stamp));
@@ -178,7 +148,7 @@ class FileRegistry implements PolicyRegistry {
     try {
       await writeFileAtomic(this.#path, text, 0o600);
     } catch (err) {
-      throw new UnwrapdError('internal', `cannot write registry file ${this.#path} (${errnoCode(err)})`, { cause: err });
+      throw new UnwrapdError('internal', `cannot write registry file ${this.#path} (${errnoCode(err) ?? 'unknown error'})`, { cause: err });
     }
   }
 
@@ -212,37 +182,20 @@ class FileRegistry implements PolicyRegistry {
   }
 
   #startWatching(): void {
-    const dir = dirname(this.#path);
-    const name = basename(this.#path);
-    try {
-      this.#watcher = watch(dir, { persistent: false }, (_event, filename) => {
-        if (filename === null || filename === name) this.#scheduleReload();
-      });
-      this.#watcher.on('error', (err) => {
-        this.#report(new UnwrapdError('internal', `${this.description}: watch failed; polling only`, { cause: err }));
-        this.#watcher?.close();
-        this.#watcher = undefined;
-      });
-    } catch (err) {
-      this.#report(new UnwrapdError('internal', `${this.description}: cannot watch; polling only`, { cause: err }));
-    }
-    this.#pollTimer = setInterval(() => this.#scheduleReload(), this.#opts.pollIntervalMs ?? 1000);
-    this.#pollTimer.unref();
-  }
-
-  /** Coalesces bursts of watch events into one reload. */
-  #scheduleReload(): void {
-    if (this.#closed || this.#debounceTimer) return;
-    this.#debounceTimer = setTimeout(() => {
-      this.#debounceTimer = undefined;
-      if (this.#reloadQueued || this.#closed) return;
-      this.#reloadQueued = true;
-      void this.#serial(async () => {
-        this.#reloadQueued = false;
-        await this.#reload();
-      });
-    }, RELOAD_DEBOUNCE_MS);
-    this.#debounceTimer.unref();
+    this.#watcher = watchFile(this.#path, {
+      pollIntervalMs: this.#opts.pollIntervalMs ?? 1000,
+      debounceMs: RELOAD_DEBOUNCE_MS,
+      onWatchError: (err, what) => this.#report(new UnwrapdError('internal', `${this.description}: ${what}; polling only`, { cause: err })),
+      onChange: () => {
+        // One reload queued at a time, behind this instance's writes.
+        if (this.#reloadQueued || this.#closed) return;
+        this.#reloadQueued = true;
+        void this.#serial(async () => {
+          this.#reloadQueued = false;
+          await this.#reload();
+        });
+      },
+    });
   }
 
   /** Re-reads the file if it changed. A file that fails to load leaves the old snapshot in place. */
@@ -262,14 +215,11 @@ class FileRegistry implements PolicyRegistry {
     }
   }
 
-  /** Removes temp files that a writer killed mid-write left behind. Safe only under the lock: no one else writes. */
-  async #sweepTempFiles(): Promise<void> {
+  /** Removes temp files that a writer killed mid-write left behind, once per instance (under the lock). */
+  async #sweepTempFilesOnce(): Promise<void> {
     if (this.#tempFilesSwept) return;
     this.#tempFilesSwept = true;
-    const dir = dirname(this.#path);
-    const pattern = tempFilePattern(basename(this.#path));
-    const names = await readdir(dir).catch(() => [] as string[]);
-    await Promise.all(names.filter((n) => pattern.test(n)).map((n) => unlink(join(dir, n)).catch(() => {})));
+    await sweepTempFiles(this.#path);
   }
 
   #report(err: UnwrapdError): void {
@@ -282,131 +232,13 @@ class FileRegistry implements PolicyRegistry {
   }
 }
 
-function checkTenantLimit(policies: ReadonlyMap<string, PolicyRecord>, tenant: string, max: number): void {
-  let count = 0;
-  for (const p of policies.values()) if (p.tenant === tenant) count++;
-  if (count >= max) {
-    throw new UnwrapdError('failed_precondition', `tenant ${tenant} already has ${count} policies (limit ${max})`);
-  }
-}
-
-/** `files` mode (the SharePoint rule): at most one policy per tenant per geo that is not purged. */
-function checkFilesModeGeo(policies: ReadonlyMap<string, PolicyRecord>, candidate: PolicyRecord): void {
-  if (candidate.mode !== 'files' || candidate.state === 'purged') return;
-  for (const p of policies.values()) {
-    const sameSlot = p.tenant === candidate.tenant && p.mode === 'files' && p.geo === candidate.geo;
-    if (sameSlot && p.id !== candidate.id && p.state !== 'purged') {
-      throw new UnwrapdError(
-        'failed_precondition',
-        `tenant ${candidate.tenant} already has files-mode policy ${p.id} for geo ${candidate.geo}`,
-      );
-    }
-  }
-}
-
-/** Reads and validates the file; a missing file is an empty registry. */
-async function readSnapshot(path: string): Promise<Snapshot> {
-  let fh: FileHandle;
-  try {
-    fh = await open(path, 'r');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return EMPTY_SNAPSHOT;
-    throw new UnwrapdError('internal', `cannot read registry file ${path} (${errnoCode(err)})`, { cause: err });
-  }
-  try {
-    // stat and read through one descriptor, so the stamp belongs to the bytes read.
-    const stamp = stampOf(await fh.stat());
-    const text = await fh.readFile('utf8');
-    const doc = parseDocument(text, path);
-    return buildSnapshot(doc.revision, doc.policies, stamp);
-  } finally {
-    await fh.close();
-  }
-}
-
-function parseDocument(text: string, path: string): { revision: number; policies: PolicyRecord[] } {
-  const corrupt = (what: string) => new UnwrapdError('internal', `registry file ${path} is corrupt: ${what}`);
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    // The parser's message quotes file content (wrapped keys): leave it out.
-    throw corrupt(text.length === 0 ? 'it is empty' : 'it is not valid JSON');
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw corrupt('the document is not an object');
-  const doc = value as Record<string, unknown>;
-  if (doc['format'] !== REGISTRY_FORMAT) throw corrupt(`format is not ${REGISTRY_FORMAT}`);
-  const revision = doc['revision'];
-  if (typeof revision !== 'number' || !Number.isSafeInteger(revision) || revision < 0) {
-    throw corrupt('revision is not a non-negative integer');
-  }
-  if (!Array.isArray(doc['policies'])) throw corrupt('policies is not an array');
-  const policies = doc['policies'].map((p, i) =>
-    freezeRecord(validatePolicyRecord(p, { code: 'internal', where: `registry file ${path} is corrupt: policies[${i}]` })),
-  );
-  const seen = new Set<string>();
-  for (const p of policies) {
-    const key = policyKey(p.tenant, p.id);
-    if (seen.has(key)) throw corrupt(`policy ${key} appears twice`);
-    seen.add(key);
-  }
-  return { revision, policies };
-}
-
-function serializeDocument(revision: number, policies: readonly PolicyRecord[]): string {
-  return `${JSON.stringify({ format: REGISTRY_FORMAT, revision, policies }, null, 2)}\n`;
-}
-
-function buildSnapshot(revision: number, records: Iterable<PolicyRecord>, stamp: string): Snapshot {
-  const sorted = sortPolicies(records);
-  return { revision, byKey: new Map(sorted.map((p) => [policyKey(p.tenant, p.id), p])), sorted, stamp };
-}
-
-/** Sorted by tenant then id, by code unit (ids are ASCII), so every backend agrees. */
-function sortPolicies(records: Iterable<PolicyRecord>): PolicyRecord[] {
-  const compare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
-  return [...records].sort((a, b) => compare(a.tenant, b.tenant) || compare(a.id, b.id));
-}
-
-/** The file's stamp now; '' when it does not exist (as in an empty snapshot). */
-async function currentStamp(path: string): Promise<string> {
-  try {
-    return stampOf(await stat(path));
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return '';
-    throw err;
-  }
-}
-
-function stampOf(info: Stats): string {
-  return `${info.dev}:${info.ino}:${info.size}:${info.mtimeMs}:${info.ctimeMs}`;
-}
-
-/** Temp files of writeFileAtomic for this file: `.<name>.<pid>.<12 hex>.tmp`. */
-function tempFilePattern(name: string): RegExp {
-  const escaped = name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  return new RegExp(`^\\.${escaped}\\.\\d+\\.[0-9a-f]{12}\\.tmp$`);
-}
-
-function freezeRecord(record: PolicyRecord): PolicyRecord {
-  for (const version of record.versions) {
-    for (const copy of version.copies) Object.freeze(copy);
-    Object.freeze(version.copies);
-    Object.freeze(version);
-  }
-  Object.freeze(record.versions);
-  Object.freeze(record.keys);
-  if (record.rollProgress) Object.freeze(record.rollProgress);
-  return Object.freeze(record);
+/** Every stored policy of one tenant (what the registry rules judge a write against). */
+function tenantPolicies(policies: ReadonlyMap<string, PolicyRecord>, tenant: string): PolicyRecord[] {
+  return [...policies.values()].filter((p) => p.tenant === tenant);
 }
 
 function asReloadError(description: string, err: unknown): UnwrapdError {
   const suffix = 'keeping the policies loaded before';
   if (isUnwrapdError(err)) return new UnwrapdError('internal', `${err.message}; ${suffix}`);
-  return new UnwrapdError('internal', `${description}: reload failed (${errnoCode(err)}); ${suffix}`);
-}
-
-function errnoCode(err: unknown): string {
-  const code = (err as NodeJS.ErrnoException | undefined)?.code;
-  return typeof code === 'string' ? code : 'unknown error';
+  return new UnwrapdError('internal', `${description}: reload failed (${errnoCode(err) ?? 'unknown error'}); ${suffix}`);
 }

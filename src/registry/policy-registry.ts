@@ -1,4 +1,5 @@
 import { UnwrapdError } from '../errors.js';
+import type { ChangeFeedCapability } from './change-feed.js';
 import type { PolicyRecord } from './policy.js';
 
 /**
@@ -49,6 +50,11 @@ export interface PolicyRegistry {
    * change itself stays durable and in force. Absent on a single-node registry (nothing to wait for).
    */
   awaitFleet?(signal?: AbortSignal): Promise<unknown>;
+  /**
+   * Optional, for a registry shared by a fleet: its change feed and fleet-wide event log
+   * (src/registry/change-feed.ts). Call after open. Absent on a single-node registry.
+   */
+  changeFeed?(): ChangeFeedCapability;
   close(): Promise<void>;
 }
 

@@ -1,12 +1,13 @@
 import type { KeyCache } from '../cache/key-cache.js';
 import type { RootKeyProvider } from '../providers/root-key-provider.js';
 import type { PolicyRegistry } from '../registry/policy-registry.js';
+import { customerKeyDependents } from './cached-key-dependents.js';
 import type { KeyVaultEvent } from './event-grid-events.js';
 
 /**
  * The action a Key Vault event triggers: an immediate re-check of the affected keys. For every policy that
- * has keys in the cache and uses a customer key the events name (the key, any version; or any key of the
- * vault for an access-policy change), ask the provider for that key's status now; a key that is `revoked`
+ * has keys in the cache whose cached versions depend on a customer key the events name (the key, any
+ * version; or any key of the vault for an access-policy change), ask the provider for that key's status now; a key that is `revoked`
  * (disabled, deleted, access denied, expired) means the policy's cached keys go at once. The next request
  * then unwraps afresh and follows the usual rules (the other customer key, the availability key).
  *
@@ -49,30 +50,8 @@ export async function recheckKeys(events: readonly KeyVaultEvent[], deps: Rechec
     return events.some((e) => e.vaultName === parsed.vaultName && (e.keyName === undefined || e.keyName.toLowerCase() === parsed.keyName));
   };
 
-  // Cached policies (and the versions cached), then the customer keys those versions depend on.
-  const cached = new Map<string, { tenant: string; policyId: string; versions: Set<number> }>();
-  for (const entry of deps.cache.entries()) {
-    const key = `${entry.tenant}/${entry.policyId}`;
-    const item = cached.get(key) ?? { tenant: entry.tenant, policyId: entry.policyId, versions: new Set<number>() };
-    item.versions.add(entry.version);
-    cached.set(key, item);
-  }
-  const usesByKey = new Map<string, Array<{ tenant: string; policyId: string }>>();
-  for (const { tenant, policyId, versions } of cached.values()) {
-    const policy = deps.registry.get(tenant, policyId);
-    if (!policy) continue;
-    const uris = new Set<string>([policy.keys['customer-a'], policy.keys['customer-b']]);
-    for (const v of policy.versions) {
-      if (!versions.has(v.version)) continue;
-      for (const c of v.copies) if (c.role !== 'availability') uris.add(c.keyUri);
-    }
-    for (const uri of uris) {
-      if (!matches(uri)) continue;
-      const list = usesByKey.get(uri) ?? [];
-      list.push({ tenant, policyId });
-      usesByKey.set(uri, list);
-    }
-  }
+  // The customer keys the cached key material depends on (the rule: cached-key-dependents.ts), those the events name.
+  const usesByKey = new Map([...customerKeyDependents(deps.cache.entries(), deps.registry)].filter(([uri]) => matches(uri)));
 
   const result: RecheckResult = { checked: [...usesByKey.keys()], revoked: [] };
   const statuses = await Promise.all(

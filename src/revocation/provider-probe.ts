@@ -1,7 +1,8 @@
 import type { PolicyKey } from '../cache/key-cache.js';
 import type { Logger } from '../log/logger.js';
 import type { KeyStatus, RootKeyProvider } from '../providers/root-key-provider.js';
-import { findVersion, type PolicyRecord } from '../registry/policy.js';
+import type { PolicyRecord } from '../registry/policy.js';
+import { customerKeyDependents } from './cached-key-dependents.js';
 import type { RevocationEvent, RevocationSource, RevocationSourceState } from './revocation-source.js';
 
 /**
@@ -112,7 +113,7 @@ export class ProviderProbe implements RevocationSource {
   }
 
   async #round(): Promise<ProbeRound> {
-    const dependents = this.#dependents();
+    const dependents = customerKeyDependents(this.#o.cache.entries(), this.#o.registry);
     const keys = [...dependents.keys()].sort();
     const limit = Math.max(0, this.#o.maxCallsPerInterval);
     let chosen: string[];
@@ -156,21 +157,5 @@ export class ProviderProbe implements RevocationSource {
     } catch {
       return undefined; // aborted or timed out: no answer is not a revocation
     }
-  }
-
-  /** Customer key URI -> the cached policies whose cached versions depend on it. */
-  #dependents(): Map<string, Array<{ tenant: string; policyId: string }>> {
-    const byKey = new Map<string, Map<string, { tenant: string; policyId: string }>>();
-    for (const entry of this.#o.cache.entries()) {
-      const policy = this.#o.registry.get(entry.tenant, entry.policyId);
-      const version = policy ? findVersion(policy, entry.version) : undefined;
-      for (const copy of version?.copies ?? []) {
-        if (copy.role !== 'customer-a' && copy.role !== 'customer-b') continue;
-        const policies = byKey.get(copy.keyUri) ?? new Map<string, { tenant: string; policyId: string }>();
-        policies.set(`${entry.tenant}\u0000${entry.policyId}`, { tenant: entry.tenant, policyId: entry.policyId });
-        byKey.set(copy.keyUri, policies);
-      }
-    }
-    return new Map([...byKey].map(([k, v]) => [k, [...v.values()]]));
   }
 }

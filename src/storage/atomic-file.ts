@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { open, rename, unlink } from 'node:fs/promises';
+import { open, readdir, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
 /**
@@ -9,7 +9,7 @@ import { basename, dirname, join } from 'node:path';
  */
 export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
   const dir = dirname(path);
-  const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`); // the name tempFilePattern matches
   const fh = await open(tmp, 'wx', mode);
   try {
     await fh.writeFile(data);
@@ -36,4 +36,21 @@ export async function fsyncDirectory(dir: string): Promise<void> {
   } finally {
     await dh.close();
   }
+}
+
+/**
+ * Removes the temp files writeFileAtomic left for `path` when a writer was killed mid-write. Safe only while
+ * holding the file's inter-process lock (no one else is writing).
+ */
+export async function sweepTempFiles(path: string): Promise<void> {
+  const dir = dirname(path);
+  const pattern = tempFilePattern(basename(path));
+  const names = await readdir(dir).catch(() => [] as string[]);
+  await Promise.all(names.filter((n) => pattern.test(n)).map((n) => unlink(join(dir, n)).catch(() => {})));
+}
+
+/** Temp files of writeFileAtomic for a file: `.<name>.<pid>.<12 hex>.tmp`. */
+function tempFilePattern(name: string): RegExp {
+  const escaped = name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return new RegExp(`^\\.${escaped}\\.\\d+\\.[0-9a-f]{12}\\.tmp$`);
 }
