@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { SecretKey } from '../src/crypto/secret-key.js';
 import { isUnwrapdError } from '../src/errors.js';
-import { instrumentProvider } from '../src/providers/instrumented-provider.js';
+import { instrumentProvider } from './helpers/instrumented-provider.js';
 import { KEYSTORE_FORMAT, openLocalKeystore, type KeyBits, type LocalKeystore } from '../src/providers/local-keystore.js';
 import { createLocalProvider, LOCAL_WRAP_ALGORITHM, parseLocalKeyUri } from '../src/providers/local-provider.js';
 import { ProviderError, providerError, REASON_KIND, type ProviderErrorKind, type ProviderErrorReason } from '../src/providers/provider-error.js';

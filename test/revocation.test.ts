@@ -1,6 +1,7 @@
 import test from 'ava';
 import * as grpc from '@grpc/grpc-js';
 import { codeOf, createPolicy, startTestDaemon, type TestDaemon } from './helpers/test-daemon.js';
+import { liveKeyBuffer } from './helpers/key-bytes.js';
 
 let d: TestDaemon;
 test.before(async () => {
@@ -15,7 +16,7 @@ test.serial('Revoke evicts and zeroizes every cached key of the policy at once, 
   const envelope = (await d.client.encrypt({ tenant: 'demo', policyId: 'rv-basic', plaintext: Buffer.from('x') })).envelope;
   await d.client.rotateIntermediateKey({ tenant: 'demo', id: 'rv-basic' });
   await d.client.encrypt({ tenant: 'demo', policyId: 'rv-basic', plaintext: Buffer.from('y') });
-  const buffers = d.daemon.cache.entries().filter((e) => e.policyId === 'rv-basic').map((e) => e.kek.unsafeBufferForTests());
+  const buffers = d.daemon.cache.entries().filter((e) => e.policyId === 'rv-basic').map((e) => liveKeyBuffer(e.kek));
   t.is(buffers.length, 2, 'two versions cached');
   const revoked = await d.client.revoke({ tenant: 'demo', id: 'rv-basic', reason: 'customer request' });
   t.is(revoked.state, 'POLICY_STATE_REVOKED');

@@ -2,10 +2,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UnwrapdClient } from '../../src/client/client.js';
+import type { Clock } from '../../src/clock.js';
 import { loadConfig, type Config } from '../../src/config/config.js';
 import { startDaemon, type Daemon, type DaemonOptions } from '../../src/daemon/daemon.js';
 import { silentLogger, type Logger } from '../../src/log/logger.js';
-import { instrumentProvider, type InstrumentedProvider } from '../../src/providers/instrumented-provider.js';
+import { instrumentProvider, type InstrumentedProvider } from './instrumented-provider.js';
 import type { RootKeyProvider } from '../../src/providers/root-key-provider.js';
 
 export interface TestDaemon {
@@ -32,7 +33,7 @@ export const productionRoles = { callerRoles: 'user', adminSocketRoles: 'admin,u
  */
 export async function startTestDaemon(
   overrides: Partial<Config> = {},
-  opts: { log?: Logger; dir?: string; extraProviders?: RootKeyProvider[]; transport?: DaemonOptions['transport'] } = {},
+  opts: { log?: Logger; dir?: string; extraProviders?: RootKeyProvider[]; transport?: DaemonOptions['transport']; clock?: Clock } = {},
 ): Promise<TestDaemon> {
   const dir = opts.dir ?? (await mkdtemp(join(tmpdir(), 'uwd-')));
   const config = { ...loadConfig({}, { UNWRAPD_DATA_DIR: dir }), shutdownTimeoutMs: 5_000, ...TEST_ROLES, ...overrides };
@@ -42,6 +43,7 @@ export async function startTestDaemon(
     wrapProvider: (p) => (provider = instrumentProvider(p)),
     ...(opts.extraProviders ? { extraProviders: opts.extraProviders } : {}),
     ...(opts.transport ? { transport: opts.transport } : {}),
+    ...(opts.clock ? { clock: opts.clock } : {}),
   });
   const client = new UnwrapdClient(daemon.address, { adminAddress: daemon.adminAddress, maxMessageBytes: config.maxBlockBytes + 1024 * 1024 });
   // Both channels connected before the test starts, as one shared channel used to be: tests that time a
