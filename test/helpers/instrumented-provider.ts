@@ -45,6 +45,9 @@ export function instrumentProvider(inner: RootKeyProvider, opts: InstrumentOptio
 
   const waiters = new Set<{ op: ProviderOp; matches: (keyUri: string) => boolean; resolve: (v: { keyUri: string }) => void }>();
 
+  // Closing the provider (daemon shutdown) ends injected latency, as closing a real one ends its calls.
+  const closed = new AbortController();
+
   async function before(op: ProviderOp, keyUri: string, signal: AbortSignal): Promise<void> {
     counts[op]++;
     for (const w of waiters) {
@@ -56,10 +59,10 @@ export function instrumentProvider(inner: RootKeyProvider, opts: InstrumentOptio
     const latency = self.latencyFor?.(op, keyUri) ?? self.latencyMs;
     if (latency > 0) {
       try {
-        await sleep(latency, undefined, { signal });
+        await sleep(latency, undefined, { signal: AbortSignal.any([signal, closed.signal]) });
       } catch {
         aborted[op]++;
-        throw providerError('aborted', keyUri, `${keyUri}: ${op} aborted by the caller during injected latency`);
+        throw providerError('aborted', keyUri, `${keyUri}: ${op} aborted by the caller (or the provider closed) during injected latency`);
       }
     }
     const injected = self.fail?.(op, keyUri);
@@ -109,6 +112,7 @@ export function instrumentProvider(inner: RootKeyProvider, opts: InstrumentOptio
       return inner.destroyKey(keyUri, callOpts);
     },
     close(): Promise<void> {
+      closed.abort();
       return inner.close();
     },
   };
