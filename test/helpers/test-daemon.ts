@@ -1,3 +1,4 @@
+import { rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,6 +29,16 @@ export const TEST_ROLES = { callerRoles: 'user,system', adminSocketRoles: 'user,
 export const productionRoles = { callerRoles: 'user', adminSocketRoles: 'admin,user,system' } as const;
 
 /**
+ * The temp dirs of test daemons not stopped yet. A test that fails before its daemon's stop() leaves one
+ * behind, with the daemon's keystore (private keys) in it: they are removed when the test process exits,
+ * whatever the outcome.
+ */
+const ownTempDirs = new Set<string>();
+process.once('exit', () => {
+  for (const dir of ownTempDirs) rmSync(dir, { recursive: true, force: true });
+});
+
+/**
  * A real daemon on real Unix sockets (data: Crypto; admin: Admin) in a temp dir, on the embedded default
  * (local keystore, file registry, demo policy `demo/demo-mailbox`). `client` reaches both listeners.
  */
@@ -36,6 +47,7 @@ export async function startTestDaemon(
   opts: { log?: Logger; dir?: string; extraProviders?: RootKeyProvider[]; transport?: DaemonOptions['transport']; clock?: Clock } = {},
 ): Promise<TestDaemon> {
   const dir = opts.dir ?? (await mkdtemp(join(tmpdir(), 'uwd-')));
+  if (!opts.dir) ownTempDirs.add(dir);
   const config = { ...loadConfig({}, { UNWRAPD_DATA_DIR: dir }), shutdownTimeoutMs: 5_000, ...TEST_ROLES, ...overrides };
   let provider: InstrumentedProvider | undefined;
   const daemon = await startDaemon(config, {
@@ -60,7 +72,10 @@ export async function startTestDaemon(
     async stop() {
       client.close();
       await daemon.shutdown();
-      if (!opts.dir) await rm(dir, { recursive: true, force: true });
+      if (!opts.dir) {
+        await rm(dir, { recursive: true, force: true });
+        ownTempDirs.delete(dir);
+      }
     },
   };
 }
