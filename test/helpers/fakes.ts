@@ -46,7 +46,7 @@ export class FakeProvider implements RootKeyProvider {
   }
 
   async resolve(keyUri: string): Promise<ResolvedKey> {
-    return { uri: keyUri } as ResolvedKey;
+    return { uri: keyUri, algorithm: 'FAKE' };
   }
 
   async wrap(keyUri: string, key: SecretKey): Promise<WrappedKey> {
@@ -69,7 +69,9 @@ export class FakeProvider implements RootKeyProvider {
 
   async status(keyUri: string): Promise<KeyStatus> {
     const reason = this.#failing.get(keyUri);
-    return { uri: keyUri, enabled: !reason, state: reason ? 'disabled' : 'enabled' } as unknown as KeyStatus;
+    if (!reason) return { uri: keyUri, usable: true };
+    const err = providerError(reason, keyUri, `${keyUri}: injected ${reason}`);
+    return { uri: keyUri, usable: false, kind: err.kind, reason };
   }
 
   async close(): Promise<void> {}
