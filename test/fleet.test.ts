@@ -17,7 +17,6 @@ import type { PolicyEvent__Output } from '../src/generated/unwrapd/v1/PolicyEven
 import { openLocalKeystore } from '../src/providers/local-keystore.js';
 import { startFleetInstance, type FleetInstance } from './helpers/fleet-instance.js';
 import { startTestPostgres, type TestPostgres } from './helpers/postgres.js';
-import { eventually } from './registry-contract.js';
 import { startTcpProxyProcess, type TcpProxyProcess } from './helpers/tcp-proxy-process.js';
 
 const TENANT = 'fleet';
@@ -142,7 +141,8 @@ test.serial('a revoke through any instance: no decrypt that starts after its ack
       }
     };
     const loops = fleet.flatMap((_, i) => [loop(i), loop(i), loop(i)]);
-    await new Promise((r) => setTimeout(r, 150));
+    // Load on every instance before the revoke: each has served a few decrypts.
+    await eventuallyAsync(async () => fleet.every((_, i) => calls.filter((c) => c.instance === i && c.ok).length >= 3));
     const revokeStart = performance.now();
     await via.client.revoke({ tenant: TENANT, id, reason: 'test' });
     const ackAt = performance.now();
@@ -158,7 +158,8 @@ test.serial('a revoke through any instance: no decrypt that starts after its ack
     );
     t.true(states.every((x) => x === 'applied' || x === 'fenced'), `round ${round}: every instance refuses at once: ${states.join('; ')}`);
     if (states.includes('fenced')) t.log(`round ${round}: at the acknowledgement: ${states.join(', ')}`);
-    await new Promise((r) => setTimeout(r, 150));
+    // Load that keeps coming after the acknowledgement: a few decrypts begun after it on every instance.
+    await eventuallyAsync(async () => fleet.every((_, i) => calls.filter((c) => c.instance === i && c.start > ackAt).length >= 3));
     running = false;
     await Promise.all(loops);
 
@@ -181,18 +182,28 @@ test.serial('a revoke through any instance: no decrypt that starts after its ack
 test.serial('WatchEvents replays the shared event log from a sequence on any instance, then goes live', async (t) => {
   const collected: PolicyEvent__Output[] = [];
   const stream = fleet[2]!.client.admin.WatchEvents({ tenant: TENANT, fromSequence: '1' });
-  const done = new Promise<void>((resolve) => {
-    stream.on('data', (e: PolicyEvent__Output) => {
-      collected.push(e);
-      if (collected.some((x) => x.policyId === 'watch-live' && x.type === 'revoked')) resolve();
+  t.teardown(() => stream.cancel());
+  // Each wait is on the stream's own events (checked as each arrives); a stream error fails the wait with it.
+  const waiters: Array<{ check: () => boolean; resolve: () => void; reject: (err: unknown) => void }> = [];
+  const until = (check: () => boolean, what: string) =>
+    new Promise<void>((resolve, reject) => {
+      if (check()) return resolve();
+      const timer = setTimeout(() => reject(new Error(`WatchEvents: no ${what} within 60 s; got ${collected.length} events`)), 60_000);
+      waiters.push({ check, resolve: () => (clearTimeout(timer), resolve()), reject: (err) => (clearTimeout(timer), reject(err)) });
     });
-    stream.on('error', () => resolve());
+  stream.on('data', (e: PolicyEvent__Output) => {
+    collected.push(e);
+    for (const w of [...waiters]) {
+      if (!w.check()) continue;
+      waiters.splice(waiters.indexOf(w), 1);
+      w.resolve();
+    }
   });
-  await eventually(() => collected.filter((e) => e.policyId === 'load-3').length === 2);
+  stream.on('error', (err: Error) => waiters.splice(0).forEach((w) => w.reject(err)));
+  await until(() => collected.filter((e) => e.policyId === 'load-3').length === 2, 'replay of the earlier events');
   await createPolicy(fleet[1]!, 'watch-live');
   await fleet[0]!.client.revoke({ tenant: TENANT, id: 'watch-live', reason: 'test' });
-  await done;
-  stream.cancel();
+  await until(() => collected.some((x) => x.policyId === 'watch-live' && x.type === 'revoked'), 'live revoke event');
   const sequences = collected.map((e) => Number(e.sequence));
   t.deepEqual(sequences, [...sequences].sort((a, b) => a - b), 'in order');
   t.is(new Set(sequences).size, sequences.length, 'no repeats');

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { SecretKey } from '../src/crypto/secret-key.js';
 import { isUnwrapdError } from '../src/errors.js';
-import { instrumentProvider } from '../src/providers/instrumented-provider.js';
+import { instrumentProvider } from './helpers/instrumented-provider.js';
 import { KEYSTORE_FORMAT, openLocalKeystore, type KeyBits, type LocalKeystore } from '../src/providers/local-keystore.js';
 import { createLocalProvider, LOCAL_WRAP_ALGORITHM, parseLocalKeyUri } from '../src/providers/local-provider.js';
 import { ProviderError, providerError, REASON_KIND, type ProviderErrorKind, type ProviderErrorReason } from '../src/providers/provider-error.js';
@@ -339,12 +339,13 @@ test('instrumented provider: counts calls per op and injects failures', async (t
 
 test('instrumented provider: injected latency ends promptly when the caller aborts', async (t) => {
   const fake = fakeProvider('fake');
-  const inst = instrumentProvider(fake, { latencyMs: 10_000 });
+  const latencyMs = 120_000;
+  const inst = instrumentProvider(fake, { latencyMs });
   const controller = new AbortController();
   const started = Date.now();
-  setTimeout(() => controller.abort(), 20);
+  void inst.callStarted('unwrap').then(() => controller.abort()); // abort once the call is waiting
   await rejectsWith(t, inst.unwrap({ keyUri: 'fake:k/1', algorithm: 'FAKE', ciphertext: new Uint8Array(1) }, { signal: controller.signal }), 'unavailable', 'aborted');
-  t.true(Date.now() - started < 2_000);
+  t.true(Date.now() - started < latencyMs / 4, 'ended by the abort, not by the latency');
   t.is(inst.counts.unwrap, 1);
   t.deepEqual(fake.calls, [], 'the inner provider was never reached');
 

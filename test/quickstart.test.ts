@@ -31,6 +31,7 @@ async function startLikeReadme(dataDir: string) {
 
 test('the quick start: npm start serves the demo policy, the CLI encrypts and decrypts, SIGTERM stops it cleanly', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'uwd-qs-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true })); // it holds the demo's keystore: removed whatever the outcome
   const { child, banner, stderr } = await startLikeReadme(dir);
   try {
     t.regex(banner(), /unwrapd is listening on unix:\/\/.*unwrapd\.sock/);
@@ -71,7 +72,6 @@ test('the quick start: npm start serves the demo policy, the CLI encrypts and de
     await t.throwsAsync(stat(join(dir, 'unwrapd.sock')), { code: 'ENOENT' });
     await t.throwsAsync(stat(join(dir, 'admin.sock')), { code: 'ENOENT' });
     t.notRegex(stderr(), /"level":"error"/);
-    await rm(dir, { recursive: true, force: true });
   }
 });
 
@@ -86,18 +86,27 @@ test('the CLI gives a one-line usage error and exit code 2', async (t) => {
 
 test('the CLI says when no daemon is running', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'uwd-none-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
   const e = await run('node', [CLI, 'status', '--data-dir', dir, '--deadline-ms', '2000']).then(
     () => undefined,
     (err: { code: number; stderr: string }) => err,
   );
   t.is(e?.code, 1);
   t.regex(e!.stderr, /^unwrapd: (UNAVAILABLE|DEADLINE_EXCEEDED): .*\n$/);
-  await rm(dir, { recursive: true, force: true });
 });
 
 test('unwrapd serve exits 0 on SIGTERM and honours UNWRAPD_LISTEN for TCP', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'uwd-tcp-'));
   const child = spawn('node', [CLI, 'serve'], { env: { ...process.env, UNWRAPD_DATA_DIR: dir, UNWRAPD_LISTEN: '127.0.0.1:0', UNWRAPD_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  // Whatever the outcome: the daemon stopped (a no-op once it exited) and its data dir, keystore included, removed.
+  t.teardown(async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      const gone = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGKILL');
+      await gone;
+    }
+    await rm(dir, { recursive: true, force: true });
+  });
   let out = '';
   const address = await new Promise<string>((resolve, reject) => {
     child.stdout.on('data', (c: Buffer) => {
@@ -114,7 +123,6 @@ test('unwrapd serve exits 0 on SIGTERM and honours UNWRAPD_LISTEN for TCP', asyn
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   child.kill('SIGTERM');
   t.is(await exited, 0);
-  await rm(dir, { recursive: true, force: true });
 });
 
 /** Resolves once none of `paths` exists, or after `timeoutMs` (the assertions that follow then fail). */

@@ -1,6 +1,8 @@
 import test from 'ava';
 import * as grpc from '@grpc/grpc-js';
 import { codeOf, createPolicy, startTestDaemon, type TestDaemon } from './helpers/test-daemon.js';
+import { liveKeyBuffer } from './helpers/key-bytes.js';
+import { waitFor } from './helpers/wait-for.js';
 
 let d: TestDaemon;
 test.before(async () => {
@@ -15,7 +17,7 @@ test.serial('Revoke evicts and zeroizes every cached key of the policy at once, 
   const envelope = (await d.client.encrypt({ tenant: 'demo', policyId: 'rv-basic', plaintext: Buffer.from('x') })).envelope;
   await d.client.rotateIntermediateKey({ tenant: 'demo', id: 'rv-basic' });
   await d.client.encrypt({ tenant: 'demo', policyId: 'rv-basic', plaintext: Buffer.from('y') });
-  const buffers = d.daemon.cache.entries().filter((e) => e.policyId === 'rv-basic').map((e) => e.kek.unsafeBufferForTests());
+  const buffers = d.daemon.cache.entries().filter((e) => e.policyId === 'rv-basic').map((e) => liveKeyBuffer(e.kek));
   t.is(buffers.length, 2, 'two versions cached');
   const revoked = await d.client.revoke({ tenant: 'demo', id: 'rv-basic', reason: 'customer request' });
   t.is(revoked.state, 'POLICY_STATE_REVOKED');
@@ -33,10 +35,11 @@ test.serial('Revoke fails requests that were waiting on an in-flight unwrap of t
   await createPolicy(d.client, 'rv-inflight');
   const envelope = (await d.client.encrypt({ tenant: 'demo', policyId: 'rv-inflight', plaintext: Buffer.from('x') })).envelope;
   await d.client.evict({ tenant: 'demo', id: 'rv-inflight' });
-  d.provider.latencyMs = 400;
+  d.provider.latencyMs = 2_000; // the window in which the revoke lands
   try {
+    const unwrapping = d.provider.callStarted('unwrap');
     const waiting = Array.from({ length: 50 }, () => d.client.decrypt({ tenant: 'demo', envelope }).then(() => 'ok', (e: grpc.ServiceError) => e.code));
-    await new Promise((r) => setTimeout(r, 100));
+    await unwrapping; // the load is in flight
     await d.client.revoke({ tenant: 'demo', id: 'rv-inflight' });
     const outcomes = await Promise.all(waiting);
     t.deepEqual([...new Set(outcomes)], [grpc.status.FAILED_PRECONDITION]);
@@ -54,23 +57,30 @@ test.serial('revocation under load: no decrypt that began after the revoke was a
     const envelope = (await d.client.encrypt({ tenant: 'demo', policyId: id, plaintext: Buffer.from('payload') })).envelope;
     let ackAt = Number.POSITIVE_INFINITY;
     let stop = false;
+    let served = 0;
+    let refusedAfterAck = 0;
     const violations: number[] = [];
     const clients = Array.from({ length: 8 }, async () => {
       while (!stop) {
         const startedAt = performance.now();
         try {
           await d.client.decrypt({ tenant: 'demo', envelope });
+          served++;
           if (startedAt > ackAt) violations.push(startedAt - ackAt);
         } catch (err) {
           t.is((err as grpc.ServiceError).code, grpc.status.FAILED_PRECONDITION);
-          if (startedAt > ackAt) checked++;
+          if (startedAt > ackAt) {
+            checked++;
+            refusedAfterAck++;
+          }
         }
       }
     });
-    await new Promise((r) => setTimeout(r, 30 + Math.random() * 40));
+    // The revoke lands in the middle of served load, and load keeps coming after its acknowledgement.
+    await waitFor(() => served >= 8 + (round % 8), `round ${round}: load served before the revoke`);
     await d.client.revoke({ tenant: 'demo', id });
     ackAt = performance.now();
-    await new Promise((r) => setTimeout(r, 30));
+    await waitFor(() => refusedAfterAck >= 8, `round ${round}: requests after the acknowledgement`);
     stop = true;
     await Promise.all(clients);
     t.deepEqual(violations, [], `round ${round}: decrypts that started after the ack succeeded`);
@@ -97,8 +107,7 @@ test.serial('a revocation written by another process to the shared registry file
   const record = other.get('demo', 'rv-other-process')!;
   await other.update({ ...record, state: 'revoked', stateReason: 'other instance' }, record.revision);
   await other.close();
-  const deadline = Date.now() + 3_000;
-  while (d.daemon.cache.entries().some((e) => e.policyId === 'rv-other-process') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  await waitFor(() => !d.daemon.cache.entries().some((e) => e.policyId === 'rv-other-process'), 'the file watcher to apply the revocation');
   t.is(d.daemon.cache.entries().filter((e) => e.policyId === 'rv-other-process').length, 0);
   t.is((await codeOf(d.client.encrypt({ tenant: 'demo', policyId: 'rv-other-process', plaintext: Buffer.from('x') }))).code, grpc.status.FAILED_PRECONDITION);
 });

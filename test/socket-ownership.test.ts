@@ -4,6 +4,7 @@ import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startTestDaemon } from './helpers/test-daemon.js';
+import { waitFor } from './helpers/wait-for.js';
 
 test.serial('the socket mode is in force before the socket is connectable: it never appears at its path with a wider mode', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'uwd-'));
@@ -26,7 +27,8 @@ test.serial('the socket mode is in force before the socket is connectable: it ne
     process.umask(umask);
   }
   try {
-    await new Promise((r) => setTimeout(r, 50)); // let the watcher deliver what it saw (no effect on the outcome)
+    // The watcher delivers what it saw asynchronously: wait until it has seen both sockets.
+    await waitFor(() => seen.some((s) => s.name === 'unwrapd.sock') && seen.some((s) => s.name === 'admin.sock'), 'the watcher to see both sockets');
     const socket = seen.filter((s) => s.name === 'unwrapd.sock');
     const admin = seen.filter((s) => s.name === 'admin.sock');
     t.true(socket.length > 0 && admin.length > 0, JSON.stringify(seen));

@@ -4,6 +4,7 @@ import { createCipheriv, createHash, randomBytes } from 'node:crypto';
 import { DEFAULT_SEGMENT_BYTES, parseSegmentedHeader, segmentedEnvelopeLength } from '../src/crypto/segmented-format.js';
 import type { ContentStream } from '../src/client/client.js';
 import { codeOf, createPolicy, startTestDaemon, type TestDaemon } from './helpers/test-daemon.js';
+import { waitFor } from './helpers/wait-for.js';
 
 let d: TestDaemon;
 test.before(async () => {
@@ -42,6 +43,15 @@ async function* generated(total: number, hash?: ReturnType<typeof createHash>): 
     yield chunk;
   }
 }
+
+/** Whether the server holds nothing for any stream (what expectClean asserts). */
+function isClean(): boolean {
+  const s = d.daemon.streams.stats();
+  return s.open === 0 && s.liveKeys === 0 && s.leases === 0 && s.inFlightBytes === 0 && d.daemon.crypto.leases.openHolders === 0;
+}
+
+/** The server releases a cancelled or failed stream asynchronously: wait until it has (bounded). */
+const released = () => waitFor(isClean, 'the server to release every stream').catch(() => undefined); // expectClean then says what is left
 
 function expectClean(t: import('ava').ExecutionContext, what: string): void {
   const s = d.daemon.streams.stats();
@@ -228,7 +238,7 @@ test.serial('stream: a client that cancels mid-stream leaves nothing behind, and
     );
     t.is(err.code, grpc.status.CANCELLED, which);
     // The server sees the cancel asynchronously.
-    for (let i = 0; i < 100 && d.daemon.streams.stats().open > 0; i++) await sleep(10);
+    await released();
     expectClean(t, `${which} cancelled`);
   }
   const s = d.daemon.streams.stats();
@@ -245,10 +255,10 @@ test.serial('stream: a cancel while the stream waits for its key (cold cache) le
   d.provider.latencyMs = 300;
   try {
     const controller = new AbortController();
-    setTimeout(() => controller.abort(), 100);
+    void d.provider.callStarted('unwrap').then(() => controller.abort()); // cancelled while its key loads
     const err = await streamCode(d.client.encryptStream(encHeader(), [Buffer.alloc(10)], { signal: controller.signal }));
     t.is(err.code, grpc.status.CANCELLED);
-    await sleep(400);
+    await released();
     expectClean(t, 'cancelled while leasing');
   } finally {
     d.provider.latencyMs = 0;
@@ -262,7 +272,7 @@ test.serial("stream: the caller's deadline ends a stalled stream with DEADLINE_E
   })();
   const err = await streamCode(d.client.encryptStream(encHeader(), stalled, { deadlineMs: 300 }));
   t.is(err.code, grpc.status.DEADLINE_EXCEEDED);
-  for (let i = 0; i < 100 && d.daemon.streams.stats().open > 0; i++) await sleep(10);
+  await released();
   expectClean(t, 'deadline');
 });
 

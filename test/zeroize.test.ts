@@ -1,8 +1,10 @@
 import test from 'ava';
 import { startTestDaemon } from './helpers/test-daemon.js';
+import { FakeClock } from './helpers/fake-clock.js';
+import { liveKeyBuffer } from './helpers/key-bytes.js';
 
 function cachedBuffers(d: Awaited<ReturnType<typeof startTestDaemon>>) {
-  return d.daemon.cache.entries().map((e) => e.kek.unsafeBufferForTests());
+  return d.daemon.cache.entries().map((e) => liveKeyBuffer(e.kek));
 }
 
 test('after Evict the key buffers that were cached read all zero', async (t) => {
@@ -31,16 +33,16 @@ test('after shutdown the key buffers that were cached read all zero', async (t) 
 });
 
 test('a cached key expires at its maximum age and is zeroized then', async (t) => {
-  const d = await startTestDaemon({ cacheMaxAgeMs: 1_000 });
-  try {
-    await d.client.encrypt({ tenant: 'demo', policyId: 'demo-mailbox', plaintext: Buffer.from('x') });
-    const [buffer] = cachedBuffers(d);
-    await new Promise((r) => setTimeout(r, 1_300));
-    t.true(buffer!.every((b) => b === 0));
-    d.provider.resetCounts();
-    await d.client.encrypt({ tenant: 'demo', policyId: 'demo-mailbox', plaintext: Buffer.from('x') });
-    t.is(d.provider.counts.unwrap, 1, 'an expired key is unwrapped afresh');
-  } finally {
-    await d.stop();
-  }
+  const clock = new FakeClock();
+  const d = await startTestDaemon({ cacheMaxAgeMs: 1_000 }, { clock });
+  t.teardown(() => d.stop());
+  await d.client.encrypt({ tenant: 'demo', policyId: 'demo-mailbox', plaintext: Buffer.from('x') });
+  const [buffer] = cachedBuffers(d);
+  clock.advance(999);
+  t.true(buffer!.some((b) => b !== 0), 'live until its age');
+  clock.advance(1);
+  t.true(buffer!.every((b) => b === 0), 'zeroized at its age, not when next touched');
+  d.provider.resetCounts();
+  await d.client.encrypt({ tenant: 'demo', policyId: 'demo-mailbox', plaintext: Buffer.from('x') });
+  t.is(d.provider.counts.unwrap, 1, 'an expired key is unwrapped afresh');
 });

@@ -23,7 +23,7 @@ import { loadConfig } from '../../src/config/config.js';
 import { startDaemon, type Daemon } from '../../src/daemon/daemon.js';
 import { DEMO_POLICY, DEMO_TENANT } from '../../src/daemon/demo.js';
 import { silentLogger } from '../../src/log/logger.js';
-import { instrumentProvider } from '../../src/providers/instrumented-provider.js';
+import { instrumentProvider } from '../../test/helpers/instrumented-provider.js';
 import { startEchoServer, type EchoServer } from './echo-service.js';
 
 /** As src/daemon/daemon.ts sizes the daemon's messages: a block plus headroom for the envelope and fields. */

@@ -1,4 +1,5 @@
 import { LRUCache } from 'lru-cache';
+import { systemClock, type Clock, type Timer } from '../clock.js';
 import type { SecretKey } from '../crypto/secret-key.js';
 import { UnwrapdError } from '../errors.js';
 
@@ -29,7 +30,8 @@ export interface KeyCacheOptions {
   maxEntries: number;
   /** Hard maximum age of a cached key. */
   maxAgeMs: number;
-  now?: () => number;
+  /** Expiry is read from and scheduled on this clock (default: the system clock). */
+  clock?: Clock;
 }
 
 export interface KeyCacheStats {
@@ -51,13 +53,18 @@ export class StaleLoadError extends UnwrapdError {
  * The intermediate-key cache: an LRU bounded in size and age, single flight on a miss, and a per-policy
  * generation so that eviction also invalidates loads that were in flight when it happened. Every way a key
  * leaves (eviction, expiry, overwrite, clear) goes through the LRU's dispose, which zeroizes it.
+ *
+ * Age is the cache's own business, on the clock it is given (not a timer of the LRU's): each entry has a
+ * timer for its expiry that deletes it (so it is zeroized on time, not when next touched), and a read
+ * checks the expiry too, so a key is never served past its age even if its timer runs late.
  */
 export class KeyCache {
   readonly #lru: LRUCache<string, PolicyKey>;
   readonly #inflight = new Map<string, { generation: number; promise: Promise<PolicyKey> }>();
   readonly #generations = new Map<string, number>();
   readonly #opts: KeyCacheOptions;
-  readonly #now: () => number;
+  readonly #clock: Clock;
+  readonly #expiryTimers = new Map<PolicyKey, Timer>();
   #hits = 0;
   #misses = 0;
   #loads = 0;
@@ -65,13 +72,32 @@ export class KeyCache {
 
   constructor(opts: KeyCacheOptions) {
     this.#opts = opts;
-    this.#now = opts.now ?? Date.now;
+    this.#clock = opts.clock ?? systemClock;
     this.#lru = new LRUCache<string, PolicyKey>({
       max: opts.maxEntries,
-      ttl: opts.maxAgeMs,
-      ttlAutopurge: true, // expired keys are zeroized on time, not when next touched
-      dispose: (value) => value.kek.destroy(),
+      dispose: (value) => {
+        this.#expiryTimers.get(value)?.cancel();
+        this.#expiryTimers.delete(value);
+        value.kek.destroy();
+      },
     });
+  }
+
+  /** Stores an entry and arms its expiry. */
+  #store(key: string, entry: PolicyKey): void {
+    this.#lru.set(key, entry);
+    this.#armExpiry(key, entry);
+  }
+
+  #armExpiry(key: string, entry: PolicyKey): void {
+    const timer = this.#clock.setTimer(() => {
+      this.#expiryTimers.delete(entry);
+      if (this.#lru.peek(key) !== entry) return;
+      // A timer may fire early (long delays are capped): re-arm until the entry is really due.
+      if (entry.expiresAt > this.#clock.now()) this.#armExpiry(key, entry);
+      else this.#lru.delete(key);
+    }, entry.expiresAt - this.#clock.now());
+    this.#expiryTimers.set(entry, timer);
   }
 
   /**
@@ -95,7 +121,7 @@ export class KeyCache {
   /** A cached, unexpired key, or undefined. Synchronous: the hot path. */
   peek(tenant: string, policyId: string, version: number): PolicyKey | undefined {
     const entry = this.#lru.get(cacheKey(tenant, policyId, version));
-    if (entry && entry.expiresAt > this.#now() && !entry.kek.destroyed) {
+    if (entry && entry.expiresAt > this.#clock.now() && !entry.kek.destroyed) {
       this.#hits++;
       return entry;
     }
@@ -132,14 +158,14 @@ export class KeyCache {
         loaded.kek.destroy();
         throw new StaleLoadError();
       }
-      const now = this.#now();
+      const now = this.#clock.now();
       const entry: PolicyKey = { ...loaded, loadedAt: now, expiresAt: now + this.#opts.maxAgeMs };
       if (this.#bypass) {
         // Not cached: the waiters of this load use it, then it is zeroized once they had their turn.
         setImmediate(() => entry.kek.destroy());
         return entry;
       }
-      this.#lru.set(key, entry);
+      this.#store(key, entry);
       return entry;
     } finally {
       const current = this.#inflight.get(key);
@@ -161,8 +187,8 @@ export class KeyCache {
       loaded.kek.destroy();
       return false;
     }
-    const now = this.#now();
-    this.#lru.set(cacheKey(loaded.tenant, loaded.policyId, loaded.version), { ...loaded, loadedAt: now, expiresAt: now + this.#opts.maxAgeMs });
+    const now = this.#clock.now();
+    this.#store(cacheKey(loaded.tenant, loaded.policyId, loaded.version), { ...loaded, loadedAt: now, expiresAt: now + this.#opts.maxAgeMs });
     return true;
   }
 

@@ -57,11 +57,6 @@ export class SecretKey {
     this.#destroyed = true;
   }
 
-  /** For tests that prove zeroization: the underlying buffer, readable after destroy. */
-  unsafeBufferForTests(): Buffer {
-    return this.#bytes;
-  }
-
   toString(): string {
     return REDACTED;
   }

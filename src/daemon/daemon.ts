@@ -1,6 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { openAuditLog, type AuditLog } from '../audit/audit-log.js';
 import { KeyCache } from '../cache/key-cache.js';
+import { systemClock, type Clock } from '../clock.js';
 import { RefreshAhead } from '../cache/refresh-ahead.js';
 import type { Config } from '../config/config.js';
 import { BatchService } from '../core/batch-service.js';
@@ -58,6 +59,8 @@ export interface DaemonOptions {
     data?: { credentials?: grpc.ServerCredentials; identity?: IdentitySource };
     admin?: { credentials?: grpc.ServerCredentials; identity?: IdentitySource };
   };
+  /** The clock the key cache's expiry and refresh ahead read (tests: one they advance by hand). */
+  clock?: Clock;
 }
 
 export interface Daemon {
@@ -144,7 +147,8 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
   await registry.open();
   const audit = await openAuditLog(config.auditLogPath);
 
-  const cache = new KeyCache({ maxEntries: config.cacheMaxEntries, maxAgeMs: config.cacheMaxAgeMs });
+  const clock = opts.clock ?? systemClock;
+  const cache = new KeyCache({ maxEntries: config.cacheMaxEntries, maxAgeMs: config.cacheMaxAgeMs, clock });
   const unwrapper = new KeyUnwrapper({
     provider,
     providerTimeoutMs: config.providerTimeoutMs,
@@ -200,6 +204,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
     refreshAheadMs: Math.min(config.refreshAheadMs, Math.floor(config.cacheMaxAgeMs / 2)),
     intervalMs: config.refreshIntervalMs,
     providerTimeoutMs: config.providerTimeoutMs,
+    now: () => clock.now(),
   });
 
   const createdDemo = config.demo ? await ensureDemo(config.keystorePath, registry, policies, log) : false;

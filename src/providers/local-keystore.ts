@@ -1,11 +1,11 @@
-import { createPrivateKey, generateKeyPair, type KeyObject } from 'node:crypto';
+import { createPrivateKey, type KeyObject } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { promisify } from 'node:util';
 import { isUnwrapdError, UnwrapdError } from '../errors.js';
 import { errnoCode, MISSING_STAMP, readStamped, stampOf, statOrMissing } from '../storage/file-stamp.js';
 import { withFileLock } from '../storage/file-lock.js';
 import { replaceScrubbing } from '../storage/scrubbing-replace.js';
+import { newRsaPrivateKeyPem, type KeyBits } from './rsa-keygen.js';
 import { checkFile, KEY_NAME_PATTERN, parseKeystore, serialize, type KeyMap, type KeyRecord, type VersionRecord } from './keystore-format.js';
 
 export { KEY_NAME_PATTERN, KEYSTORE_FORMAT } from './keystore-format.js';
@@ -30,7 +30,7 @@ export { KEY_NAME_PATTERN, KEYSTORE_FORMAT } from './keystore-format.js';
  * put the keystore on an encrypted volume if that matters). The PEM text of a loaded key stays in this
  * process's memory (JS strings cannot be zeroed) until the snapshot holding it is dropped.
  */
-export type KeyBits = 3072 | 4096;
+export type { KeyBits } from './rsa-keygen.js';
 export const DEFAULT_KEY_BITS: KeyBits = 3072;
 
 /** Effective state of a key version: deleted beats disabled (key or version) beats enabled. */
@@ -105,7 +105,6 @@ interface Snapshot {
   privateKeys: Map<string, KeyObject>;
 }
 
-const generateKeyPairAsync = promisify(generateKeyPair);
 
 export function openLocalKeystore(path: string, opts: LocalKeystoreOptions = {}): LocalKeystore {
   const now = opts.now ?? (() => new Date());
@@ -163,7 +162,7 @@ export function openLocalKeystore(path: string, opts: LocalKeystoreOptions = {})
       validateName(name);
       if (bits !== 3072 && bits !== 4096) throw new UnwrapdError('invalid_argument', `key size ${String(bits)} is not allowed: use 3072 or 4096`);
       refuseTaken((await current()).keys, name);
-      const pem = await generatePem(bits); // slow: outside the lock
+      const pem = await newRsaPrivateKeyPem(bits); // slow: outside the lock
       return mutate((keys) => {
         refuseTaken(keys, name);
         const created = now().toISOString();
@@ -176,7 +175,7 @@ export function openLocalKeystore(path: string, opts: LocalKeystoreOptions = {})
     async rotateKey(name) {
       const previous = latest(refuseDeleted(await existing(name), name, 'rotated')).bits;
       const bits: KeyBits = previous === 4096 ? 4096 : DEFAULT_KEY_BITS; // never below the minimum
-      const pem = await generatePem(bits);
+      const pem = await newRsaPrivateKeyPem(bits);
       return mutate((keys) => {
         const record = refuseDeleted(mustFind(keys, name, path), name, 'rotated');
         const version = latest(record).version + 1;
@@ -312,29 +311,6 @@ function privateKeyOf(snapshot: Snapshot, name: string, v: VersionRecord, path: 
   if (key.asymmetricKeyType !== 'rsa') throw new UnwrapdError('internal', `keystore ${path}: "${id}" is not an RSA key`);
   snapshot.privateKeys.set(id, key);
   return key;
-}
-
-/**
- * RSA generation runs on libuv's thread pool (4 threads by default), which file reads share: key
- * generations are run one at a time per process, so that a burst of CreatePolicy calls (each creating an
- * availability key) never holds every thread while keystore and registry reads wait behind it.
- */
-let keygenQueue: Promise<unknown> = Promise.resolve();
-
-function generatePem(bits: KeyBits): Promise<string> {
-  const next = keygenQueue.then(() => generatePemNow(bits));
-  keygenQueue = next.catch(() => undefined);
-  return next;
-}
-
-async function generatePemNow(bits: KeyBits): Promise<string> {
-  const { privateKey } = await generateKeyPairAsync('rsa', {
-    modulusLength: bits,
-    publicExponent: 0x10001,
-    publicKeyEncoding: { type: 'spki', format: 'pem' },
-    privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
-  });
-  return privateKey;
 }
 
 // ---- the file (its format: keystore-format.ts) ----------------------------------------------------------

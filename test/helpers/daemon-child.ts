@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { loadConfig } from '../../src/config/config.js';
 import { startDaemon, type Daemon } from '../../src/daemon/daemon.js';
 import { silentLogger } from '../../src/log/logger.js';
+import './setup.js';
 
 const overrides = JSON.parse(process.argv[2] ?? '{}') as Record<string, unknown>;
 const dir = await mkdtemp(join(tmpdir(), 'uwd-child-'));

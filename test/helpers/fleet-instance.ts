@@ -9,9 +9,12 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UnwrapdClient } from '../../src/client/client.js';
+import { rsaKeyPoolInUse } from './rsa-key-pool.js';
 
 const BIN = fileURLToPath(new URL('../../bin/unwrapd.js', import.meta.url));
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+/** New RSA keys from the test pool (test/helpers/rsa-key-pool.ts), when this process uses it (tests, not benchmarks). */
+const SETUP = new URL('./setup.ts', import.meta.url).href;
 
 export interface FleetInstance {
   name: string;
@@ -52,7 +55,7 @@ export async function startFleetInstance(opts: FleetInstanceOptions): Promise<Fl
     UNWRAPD_SHUTDOWN_TIMEOUT_MS: '2000',
     ...opts.env,
   };
-  const child: ChildProcess = spawn(process.execPath, [BIN, 'serve'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child: ChildProcess = spawn(process.execPath, [...(rsaKeyPoolInUse() ? ['--import=tsx', `--import=${SETUP}`] : []), BIN, 'serve'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   const watchdog = spawn('sh', ['-c', `while kill -0 ${process.pid} 2>/dev/null && kill -0 ${child.pid} 2>/dev/null; do sleep 1; done; kill -9 ${child.pid} 2>/dev/null`], {
     detached: true,
     stdio: 'ignore',

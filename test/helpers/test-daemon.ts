@@ -1,11 +1,13 @@
+import { rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UnwrapdClient } from '../../src/client/client.js';
+import type { Clock } from '../../src/clock.js';
 import { loadConfig, type Config } from '../../src/config/config.js';
 import { startDaemon, type Daemon, type DaemonOptions } from '../../src/daemon/daemon.js';
 import { silentLogger, type Logger } from '../../src/log/logger.js';
-import { instrumentProvider, type InstrumentedProvider } from '../../src/providers/instrumented-provider.js';
+import { instrumentProvider, type InstrumentedProvider } from './instrumented-provider.js';
 import type { RootKeyProvider } from '../../src/providers/root-key-provider.js';
 
 export interface TestDaemon {
@@ -27,14 +29,25 @@ export const TEST_ROLES = { callerRoles: 'user,system', adminSocketRoles: 'user,
 export const productionRoles = { callerRoles: 'user', adminSocketRoles: 'admin,user,system' } as const;
 
 /**
+ * The temp dirs of test daemons not stopped yet. A test that fails before its daemon's stop() leaves one
+ * behind, with the daemon's keystore (private keys) in it: they are removed when the test process exits,
+ * whatever the outcome.
+ */
+const ownTempDirs = new Set<string>();
+process.once('exit', () => {
+  for (const dir of ownTempDirs) rmSync(dir, { recursive: true, force: true });
+});
+
+/**
  * A real daemon on real Unix sockets (data: Crypto; admin: Admin) in a temp dir, on the embedded default
  * (local keystore, file registry, demo policy `demo/demo-mailbox`). `client` reaches both listeners.
  */
 export async function startTestDaemon(
   overrides: Partial<Config> = {},
-  opts: { log?: Logger; dir?: string; extraProviders?: RootKeyProvider[]; transport?: DaemonOptions['transport'] } = {},
+  opts: { log?: Logger; dir?: string; extraProviders?: RootKeyProvider[]; transport?: DaemonOptions['transport']; clock?: Clock } = {},
 ): Promise<TestDaemon> {
   const dir = opts.dir ?? (await mkdtemp(join(tmpdir(), 'uwd-')));
+  if (!opts.dir) ownTempDirs.add(dir);
   const config = { ...loadConfig({}, { UNWRAPD_DATA_DIR: dir }), shutdownTimeoutMs: 5_000, ...TEST_ROLES, ...overrides };
   let provider: InstrumentedProvider | undefined;
   const daemon = await startDaemon(config, {
@@ -42,6 +55,7 @@ export async function startTestDaemon(
     wrapProvider: (p) => (provider = instrumentProvider(p)),
     ...(opts.extraProviders ? { extraProviders: opts.extraProviders } : {}),
     ...(opts.transport ? { transport: opts.transport } : {}),
+    ...(opts.clock ? { clock: opts.clock } : {}),
   });
   const client = new UnwrapdClient(daemon.address, { adminAddress: daemon.adminAddress, maxMessageBytes: config.maxBlockBytes + 1024 * 1024 });
   // Both channels connected before the test starts, as one shared channel used to be: tests that time a
@@ -58,7 +72,10 @@ export async function startTestDaemon(
     async stop() {
       client.close();
       await daemon.shutdown();
-      if (!opts.dir) await rm(dir, { recursive: true, force: true });
+      if (!opts.dir) {
+        await rm(dir, { recursive: true, force: true });
+        ownTempDirs.delete(dir);
+      }
     },
   };
 }

@@ -1,13 +1,14 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { SecretKey } from '../crypto/secret-key.js';
-import { providerError, type ProviderError } from './provider-error.js';
-import type { CallOptions, DestructionConfirmation, KeyStatus, ResolvedKey, RootKeyProvider, WrappedKey } from './root-key-provider.js';
+import type { SecretKey } from '../../src/crypto/secret-key.js';
+import { providerError, type ProviderError } from '../../src/providers/provider-error.js';
+import type { CallOptions, DestructionConfirmation, KeyStatus, ResolvedKey, RootKeyProvider, WrappedKey } from '../../src/providers/root-key-provider.js';
 
 /**
  * A RootKeyProvider wrapper for tests and benchmarks: counts calls per operation, adds latency that
  * honours the caller's abort signal, and injects failures. Each call is counted when it starts (whether it
  * then succeeds, fails or is aborted), waits `latencyMs`, asks `fail`, and only then reaches the inner
- * provider. `latencyMs` and `fail` may be changed between calls.
+ * provider. `latencyMs` and `fail` may be changed between calls. `callStarted(op)` announces the next call
+ * of an operation as it starts, so a test waits for the call instead of sleeping and hoping it began.
  */
 export type ProviderOp = 'resolve' | 'wrap' | 'unwrap' | 'status' | 'createKey' | 'destroyKey';
 
@@ -31,21 +32,37 @@ export interface InstrumentedProvider extends RootKeyProvider {
   latencyFor: LatencyInjector | undefined;
   fail: FailureInjector | undefined;
   resetCounts(): void;
+  /**
+   * Resolves when the next call of `op` (on a key whose URI passes `matches`, if given) starts: counted,
+   * before its injected latency.
+   */
+  callStarted(op: ProviderOp, matches?: (keyUri: string) => boolean): Promise<{ keyUri: string }>;
 }
 
 export function instrumentProvider(inner: RootKeyProvider, opts: InstrumentOptions = {}): InstrumentedProvider {
   const counts: Record<ProviderOp, number> = { resolve: 0, wrap: 0, unwrap: 0, status: 0, createKey: 0, destroyKey: 0 };
   const aborted: Record<ProviderOp, number> = { resolve: 0, wrap: 0, unwrap: 0, status: 0, createKey: 0, destroyKey: 0 };
 
+  const waiters = new Set<{ op: ProviderOp; matches: (keyUri: string) => boolean; resolve: (v: { keyUri: string }) => void }>();
+
+  // Closing the provider (daemon shutdown) ends injected latency, as closing a real one ends its calls.
+  const closed = new AbortController();
+
   async function before(op: ProviderOp, keyUri: string, signal: AbortSignal): Promise<void> {
     counts[op]++;
+    for (const w of waiters) {
+      if (w.op === op && w.matches(keyUri)) {
+        waiters.delete(w);
+        w.resolve({ keyUri });
+      }
+    }
     const latency = self.latencyFor?.(op, keyUri) ?? self.latencyMs;
     if (latency > 0) {
       try {
-        await sleep(latency, undefined, { signal });
+        await sleep(latency, undefined, { signal: AbortSignal.any([signal, closed.signal]) });
       } catch {
         aborted[op]++;
-        throw providerError('aborted', keyUri, `${keyUri}: ${op} aborted by the caller during injected latency`);
+        throw providerError('aborted', keyUri, `${keyUri}: ${op} aborted by the caller (or the provider closed) during injected latency`);
       }
     }
     const injected = self.fail?.(op, keyUri);
@@ -64,6 +81,9 @@ export function instrumentProvider(inner: RootKeyProvider, opts: InstrumentOptio
         counts[op] = 0;
         aborted[op] = 0;
       }
+    },
+    callStarted(op, matches = () => true) {
+      return new Promise((resolve) => waiters.add({ op, matches, resolve }));
     },
     async resolve(keyUri: string, callOpts: CallOptions): Promise<ResolvedKey> {
       await before('resolve', keyUri, callOpts.signal);
@@ -92,6 +112,7 @@ export function instrumentProvider(inner: RootKeyProvider, opts: InstrumentOptio
       return inner.destroyKey(keyUri, callOpts);
     },
     close(): Promise<void> {
+      closed.abort();
       return inner.close();
     },
   };
