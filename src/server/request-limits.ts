@@ -153,7 +153,7 @@ const CODES = { resource_exhausted: grpc.status.RESOURCE_EXHAUSTED, invalid_argu
 export const refusalInterceptor: grpc.ServerInterceptor = (method, call) => {
   if (!(SCANNED in method.requestDeserialize)) return call as grpc.ServerInterceptingCall;
   const state: RefusalState = { call, refused: false };
-  return new grpc.ServerInterceptingCall(call, { start: startListening.bind(state) });
+  return new grpc.ServerInterceptingCall(call, { start: startListening.bind(state), sendMessage: sendUnlessRefused.bind(state) });
 };
 
 /**
@@ -178,4 +178,13 @@ function receiveMessage(this: RefusalState, message: unknown, pass: (message: un
 
 function receiveHalfClose(this: RefusalState, pass: () => void): void {
   if (!this.refused) pass();
+}
+
+/**
+ * Once a request message of a stream is refused, the handler (already running) may still be writing
+ * responses: they are dropped. A response written after the refusal's status would be a write after the
+ * HTTP/2 stream's end, and the status's trailers would never go out (the client would wait for its deadline).
+ */
+function sendUnlessRefused(this: RefusalState, message: unknown, next: (message: unknown) => void): void {
+  if (!this.refused) next(message);
 }
