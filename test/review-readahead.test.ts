@@ -1,13 +1,14 @@
 import test from 'ava';
 import * as grpc from '@grpc/grpc-js';
 import { loadProto } from '../src/rpc/proto.js';
+import { STREAM_MAX_CHUNK_BYTES } from '../src/server/request-limits.js';
 import { startDaemonProcess, type DaemonProcess } from './helpers/daemon-process.js';
 
-// Review finding (known failing): what a stalled stream makes the daemon hold is not all charged to
-// streamBufferBudgetBytes. A client sends 1 MiB chunks (the per-message cap) and never reads its responses:
-// the handler waits on its writes (charged), but the request messages grpc-js reads ahead for the stream
-// (its server stream is an objectMode Readable, highWaterMark 16 messages) and the HTTP/2 buffers are not.
-// Measured: 8 such streams under a 4 MiB budget hold 20-35 MiB of Buffers in the daemon.
+// What stalled streams make the daemon hold stays within streamBufferBudgetBytes. A client sends chunks of the
+// per-message cap and never reads its responses: the handler waits on its writes (charged), grpc-js reads at
+// most one message ahead (its object-mode Readable is limited to one message) and every stream's reservation
+// (STREAM_RESERVED_BYTES) covers that and the HTTP/2 window. Before: 8 such streams with 1 MiB chunks under a
+// 4 MiB budget held 20-35 MiB of Buffers in the daemon (grpc-js read up to 16 messages ahead, uncharged).
 const MiB = 1024 * 1024;
 const STREAMS = 8;
 const BUDGET = 4 * MiB;
@@ -19,17 +20,17 @@ test.after.always(async () => {
   await p?.stop();
 });
 
-test.failing('the shared buffer budget bounds what stalled streams make the daemon hold (grpc-js read-ahead included)', async (t) => {
+test('the shared buffer budget bounds what stalled streams make the daemon hold (grpc-js read-ahead included)', async (t) => {
   const { proto } = loadProto();
   const Crypto = proto.unwrapd.v1.Crypto as unknown as grpc.ServiceClientConstructor;
   const clients = Array.from({ length: STREAMS }, () => new Crypto(p.address, grpc.credentials.createInsecure()));
   const base = (await p.stats()).memory.arrayBuffers;
-  const chunk = Buffer.alloc(MiB, 7);
+  const chunk = Buffer.alloc(STREAM_MAX_CHUNK_BYTES, 7);
   const calls = clients.map((c) => {
     const call = (c as unknown as { EncryptStream(): grpc.ClientDuplexStream<object, object> }).EncryptStream();
     call.on('error', () => {});
     call.write({ header: { tenant: 'demo', policyId: 'demo-mailbox' } });
-    for (let i = 0; i < 40; i++) call.write({ chunk }); // and never read the responses
+    for (let i = 0; i < 160; i++) call.write({ chunk }); // and never read the responses
     return call;
   });
   // Poll the daemon (each sample runs two full GCs in it) until its memory has grown and settled.

@@ -1,3 +1,4 @@
+import { STREAM_RESERVED_BYTES } from '../src/server/stream-limits.js';
 import test from 'ava';
 import * as grpc from '@grpc/grpc-js';
 import { codeOf, startTestDaemon, type TestDaemon } from './helpers/test-daemon.js';
@@ -128,18 +129,22 @@ test('streamMaxLifetimeMs: a stream still busy at its lifetime ends with RESOURC
 
 test('streamBufferBudgetBytes: the stream that would take the shared budget over ends, naming it; the others carry on', async (t) => {
   const MiB = 1024 * 1024;
-  const budget = 2.5 * MiB;
-  // 1 MiB segments: a DecryptStream holds up to a segment of ciphertext before it can verify it.
+  // 1 MiB segments: a DecryptStream holds up to a segment of ciphertext before it can verify it, on top of the
+  // reservation every open stream makes for the transport. Two streams holding 900 KB each (a reservation and a
+  // 1 MiB segment buffer) leave room for one of them to finish its segment (its 1 MiB plaintext response
+  // charged until sent) but not for a third stream's reservation and segment buffer.
+  const perStream = STREAM_RESERVED_BYTES + MiB;
+  const budget = 2 * perStream + 1.4 * MiB;
   const d = await startTestDaemon({ streamBufferBudgetBytes: budget, streamSegmentBytes: MiB });
   t.teardown(() => d.stop());
   const big = await collect(d.client.encryptStream(encHeader, [Buffer.alloc(MiB + 10, 1)]));
 
-  // Two streams hold most of a segment each (about 1.7 MiB of the budget together).
+  // Two streams hold a segment buffer each, and their reservations.
   const first = [0, 1].map(() => held([big.subarray(0, 900_000)], [big.subarray(900_000)]));
   const firstResults = first.map((h) => collect(d.client.decryptStream(decHeader, h.source)));
-  await until(() => d.daemon.streamLimits.stats().bufferedBytes >= 1.6 * MiB, 'two streams holding their bytes');
+  await until(() => d.daemon.streamLimits.stats().bufferedBytes >= 2 * (STREAM_RESERVED_BYTES + 900_000), 'two streams holding their bytes');
 
-  // A third would need another segment's worth: it is the one that ends.
+  // A third does not fit: it is the one refused.
   const r = await codeOf(collect(d.client.decryptStream(decHeader, [big])));
   t.is(r.code, grpc.status.RESOURCE_EXHAUSTED);
   t.is(r.details, `stream buffers over the shared budget of ${budget} bytes (streamBufferBudgetBytes)`);
@@ -147,8 +152,10 @@ test('streamBufferBudgetBytes: the stream that would take the shared budget over
   t.true(d.daemon.streamLimits.stats().peakBufferedBytes <= budget);
 
   // The two were not touched: they complete.
-  for (const h of first) h.release();
-  for (const out of await Promise.all(firstResults)) t.is(out.length, MiB + 10);
+  for (const [i, h] of first.entries()) {
+    h.release();
+    t.is((await firstResults[i]!).length, MiB + 10);
+  }
   expectReleased(t, d, 'after the budget refusal');
   t.is((await collect(d.client.decryptStream(decHeader, [big]))).length, MiB + 10);
   const { envelope } = await d.client.encrypt({ tenant: 'demo', policyId: 'demo-mailbox', plaintext: Buffer.from('x'), context: ctx });

@@ -117,7 +117,7 @@ test.serial('stream: plaintext source chunks of any size are re-segmented (1 B, 
   const a = Buffer.from([1]);
   const b = randomBytes(100 * 1024);
   const c = randomBytes(3 * 1024 * 1024);
-  const envelope = await collect(d.client.encryptStream(encHeader(), [a, b, c], { chunkBytes: 1024 * 1024 }));
+  const envelope = await collect(d.client.encryptStream(encHeader(), [a, b, c], { chunkBytes: 256 * 1024 })); // the largest chunk a stream message may carry
   const out = await collect(d.client.decryptStream(decHeader, [envelope], { chunkBytes: 4096 }));
   t.true(out.equals(Buffer.concat([a, b, c])));
 });

@@ -379,7 +379,7 @@ export function loadConfig(flags: Record<string, string | undefined>, env: NodeJ
     // --- header: authenticated stream header (segmented format v2) ---
     streamMaxSegmentBytes: (partial.streamMaxSegmentBytes as number | undefined) ?? Math.max(1024 * 1024, (partial.streamSegmentBytes as number | undefined) ?? 64 * 1024),
     // --- streams: stream and connection bounds ---
-    maxStreams: (partial.maxStreams as number | undefined) ?? 128,
+    maxStreams: (partial.maxStreams as number | undefined) ?? 64,
     maxStreamsPerConnection: (partial.maxStreamsPerConnection as number | undefined) ?? 256,
     streamIdleTimeoutMs: (partial.streamIdleTimeoutMs as number | undefined) ?? 30_000,
     streamMaxLifetimeMs: (partial.streamMaxLifetimeMs as number | undefined) ?? 3_600_000,

@@ -37,6 +37,8 @@ export interface StreamStats {
 
 interface Session {
   readonly bufferedBytes: number;
+  /** What the session's input buffers take in memory (capacity), charged to the stream buffer budget. */
+  readonly heldBytes: number;
   readonly keyAlive: boolean;
 }
 
@@ -209,6 +211,11 @@ export class EncryptStreamSession implements Session {
     return this.#sealer.bufferedBytes;
   }
 
+  /** Memory the session holds for its input: the capacity of the segment buffer, not just its fill. */
+  get heldBytes(): number {
+    return this.#sealer.allocatedBytes;
+  }
+
   get keyAlive(): boolean {
     return !this.#sealer.destroyed;
   }
@@ -277,6 +284,11 @@ export class DecryptStreamSession implements Session {
 
   get bufferedBytes(): number {
     return this.#opener.bufferedBytes;
+  }
+
+  /** Memory the session holds for its input: a header in progress and the segment buffer's capacity. */
+  get heldBytes(): number {
+    return this.#opener.heldBytes;
   }
 
   get keyAlive(): boolean {

@@ -69,6 +69,11 @@ export class SegmentOpener {
     return this.#partial?.length ?? 0;
   }
 
+  /** Memory held for input: a header in progress and the segment buffer's capacity (the stream buffer budget). */
+  get heldBytes(): number {
+    return this.#head.length + this.allocatedBytes;
+  }
+
   get destroyed(): boolean {
     return this.#destroyed;
   }

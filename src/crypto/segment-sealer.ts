@@ -97,6 +97,11 @@ export class SegmentSealer {
     return this.#fill;
   }
 
+  /** Bytes allocated for the segment in progress (its buffer's capacity), for the stream buffer budget. */
+  get allocatedBytes(): number {
+    return this.#partial?.length ?? 0;
+  }
+
   get segmentsSealed(): number {
     return this.#index;
   }

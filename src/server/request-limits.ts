@@ -27,8 +27,11 @@ export interface RequestLimitSettings {
 export const FIELD_ROOM = 64 * 1024;
 /** Per batch item: the item's framing, its fields' tags and lengths, and a small context. */
 export const BATCH_ITEM_FRAMING = 512;
-/** The largest `chunk` of one stream message (the typed client sends 64 KiB by default). */
-export const STREAM_MAX_CHUNK_BYTES = 1024 * 1024;
+/**
+ * The largest `chunk` of one stream message (the typed client sends 64 KiB by default). Kept small because
+ * every open stream reserves room for two messages in the shared stream buffer budget (stream-limits.ts).
+ */
+export const STREAM_MAX_CHUNK_BYTES = 256 * 1024;
 /** Every Admin request (a handful of identifiers, URIs and a reason). */
 export const ADMIN_REQUEST_BYTES = 64 * 1024;
 /**

@@ -45,15 +45,15 @@ export function streamHandlers(deps: StreamDeps, log: Logger) {
         const keyVersion = session.keyVersion;
         const send = (parts: Buffer[]) => {
           const data = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
-          io.holding(session.bufferedBytes); // what the segment consumed is no longer held
+          io.holding(session.heldBytes); // what the segment consumed is no longer held
           return io.write({ data, keyVersion }, data.length);
         };
         await send([session.header]);
         for (let msg = await io.read(); msg !== null; msg = await io.read()) {
           const chunk = requireChunk(msg);
-          io.holding(session.bufferedBytes + chunk.length);
+          io.holding(session.heldBytes + chunk.length);
           for (const segment of session.push(chunk)) await send(segment);
-          io.holding(session.bufferedBytes);
+          io.holding(session.heldBytes);
         }
         await send(session.final());
       } finally {
@@ -70,17 +70,17 @@ export function streamHandlers(deps: StreamDeps, log: Logger) {
       try {
         let first = true;
         const send = (plaintext: Buffer) => {
-          io.holding(session.bufferedBytes); // what the segment consumed is no longer held
+          io.holding(session.heldBytes); // what the segment consumed is no longer held
           if (!first) return io.write({ plaintext }, plaintext.length);
           first = false;
           return io.write({ plaintext, policyId: session.header?.policyId ?? '', keyVersion: session.header?.keyVersion ?? 0 }, plaintext.length);
         };
         for (let msg = await io.read(); msg !== null; msg = await io.read()) {
           let bytes: Buffer | undefined = requireChunk(msg);
-          io.holding(session.bufferedBytes + bytes.length);
+          io.holding(session.heldBytes + bytes.length);
           if (!session.ready) bytes = await session.readHeader(bytes);
           if (bytes !== undefined) for (const plaintext of session.push(bytes)) await send(plaintext);
-          io.holding(session.bufferedBytes);
+          io.holding(session.heldBytes);
         }
         await send(session.final());
       } finally {

@@ -1,4 +1,14 @@
 import { UnwrapdError } from '../errors.js';
+import { FIELD_ROOM, STREAM_MAX_CHUNK_BYTES } from './request-limits.js';
+
+/**
+ * What every open stream is charged from its admission to its end, whatever it does: the request bytes the
+ * transport holds for it beyond what the handler has taken. grpc-js keeps one message decoded ahead of the
+ * handler (its Readable is limited to one message by src/server/stream-io.ts) and decodes the next one, each
+ * at most a chunk plus its fields; HTTP/2 adds the stream's receive window (64 KiB). Without this reservation
+ * a stalled stream would hold about two messages that the budget does not see.
+ */
+export const STREAM_RESERVED_BYTES = 2 * (STREAM_MAX_CHUNK_BYTES + FIELD_ROOM) + 64 * 1024;
 
 /**
  * The bounds every stream (EncryptStream, DecryptStream) lives under, shared by all connections of a listener:
@@ -8,8 +18,10 @@ import { UnwrapdError } from '../errors.js';
  *   it, or no response taken by it (a client that never reads). Time spent on the server's own work (a key
  *   unwrap) does not count.
  * - `maxLifetimeMs`: how long a stream may stay open at all.
- * - `bufferBudgetBytes`: ONE budget of buffered bytes for all streams together: request bytes held while a
- *   segment is assembled, and responses handed to the transport and not yet sent.
+ * - `bufferBudgetBytes`: ONE budget of buffered bytes for all streams together: each stream's reservation for
+ *   the transport (STREAM_RESERVED_BYTES, from admission to end), the capacity of its segment buffer, the
+ *   message being processed, and responses handed to the transport and not yet sent. A stream whose
+ *   reservation does not fit is refused at admission.
  *
  * Over any bound the offending stream ends with RESOURCE_EXHAUSTED naming the limit and its value, and is
  * released like any other ending stream (keys and buffers zeroized); the others carry on. Unary calls never
@@ -64,8 +76,11 @@ export class StreamLimits {
     if (this.#open >= this.options.maxStreams) {
       throw this.#exceeded('maxStreams', `too many streams open: ${this.options.maxStreams} (maxStreams)`);
     }
+    if (!this._fits(STREAM_RESERVED_BYTES)) throw this.#exceeded('streamBufferBudgetBytes', budgetMessage(this.options.bufferBudgetBytes));
     this.#open++;
-    return new StreamGuard(this, onExceeded);
+    const guard = new StreamGuard(this, onExceeded);
+    guard.charge(STREAM_RESERVED_BYTES);
+    return guard;
   }
 
   /** @internal StreamGuard's accounting. */
@@ -138,8 +153,7 @@ export class StreamGuard {
   charge(delta: number): void {
     if (this.#released || delta === 0) return;
     if (delta > 0 && !this.#limits._fits(delta)) {
-      const { bufferBudgetBytes } = this.#limits.options;
-      throw (this.#exceeded ??= this.#limits._exceeded('streamBufferBudgetBytes', `stream buffers over the shared budget of ${bufferBudgetBytes} bytes (streamBufferBudgetBytes)`));
+      throw (this.#exceeded ??= this.#limits._exceeded('streamBufferBudgetBytes', budgetMessage(this.#limits.options.bufferBudgetBytes)));
     }
     this.#charged += delta;
     this.#limits._charge(delta);
@@ -188,4 +202,8 @@ export class StreamGuard {
     this.#exceeded = this.#limits._exceeded(limit, message);
     this.#onExceeded(this.#exceeded);
   }
+}
+
+function budgetMessage(budget: number): string {
+  return `stream buffers over the shared budget of ${budget} bytes (streamBufferBudgetBytes)`;
 }
