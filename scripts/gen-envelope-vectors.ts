@@ -7,16 +7,14 @@
  *   node --import=tsx scripts/gen-envelope-vectors.ts --check   # exit 1 if the file differs
  */
 import { hkdfSync } from 'node:crypto';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { encodeContext, type EncryptionContext } from '../src/crypto/encryption-context.js';
 import { deriveWrappingKey, kekInfo, parseEnvelope, sealBlock, type EnvelopeRef } from '../src/crypto/envelope.js';
 import { SecretKey } from '../src/crypto/secret-key.js';
 import { fixedBytesIn, queuedRandom } from './vector-bytes.js';
-import { writeOrCheckVectors } from './vector-file.js';
+import { generateWhenRun, vectorsPath } from './vector-file.js';
 import type { BlockPositiveVector, NegativeVector } from './vector-types.js';
 
-const OUT = join(dirname(fileURLToPath(import.meta.url)), '..', 'test', 'vectors', 'envelope-v1.json');
+const OUT = vectorsPath('envelope-v1.json');
 
 /** n bytes derived from a label: SHA-256("unwrapd test vector " || label || "#" || i), concatenated. */
 const fixedBytes = fixedBytesIn('unwrapd test vector');
@@ -218,8 +216,4 @@ export function buildVectors(): unknown {
   };
 }
 
-function main(): void {
-  writeOrCheckVectors(OUT, buildVectors());
-}
-
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) main();
+generateWhenRun(import.meta.url, OUT, buildVectors);

@@ -10,8 +10,6 @@
  *   node --import=tsx scripts/gen-segmented-v2-vectors.ts --check   # exit 1 if the file differs
  */
 import { createDecipheriv, createHmac } from 'node:crypto';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { kwpUnwrap, kwpWrap } from '../src/crypto/aes-kwp.js';
 import { encodeContext, type EncryptionContext } from '../src/crypto/encryption-context.js';
 import { deriveWrappingKey, kekInfo, type EnvelopeRef } from '../src/crypto/envelope.js';
@@ -19,10 +17,10 @@ import { parseSegmentedHeader, replaceWrapSection, type SegmentedHeader } from '
 import { deriveSegmentKeys, sealSegmented, segmentKeysInfo, segmentNonce } from '../src/crypto/segmented.js';
 import { SecretKey } from '../src/crypto/secret-key.js';
 import { fixedBytesIn, flip, queuedRandom, segmentLayout, splitSegmented as split } from './vector-bytes.js';
-import { writeOrCheckVectors } from './vector-file.js';
+import { generateWhenRun, vectorsPath } from './vector-file.js';
 import type { NegativeVector, SegmentedV2PositiveVector } from './vector-types.js';
 
-const OUT = join(dirname(fileURLToPath(import.meta.url)), '..', 'test', 'vectors', 'envelope-segmented-v2.json');
+const OUT = vectorsPath('envelope-segmented-v2.json');
 
 export type V2Check = 'parse' | 'unwrap' | 'commitment' | 'header tag' | 'tag' | 'missing final segment';
 
@@ -285,8 +283,4 @@ export function buildVectors(): unknown {
   };
 }
 
-function main(): void {
-  writeOrCheckVectors(OUT, buildVectors());
-}
-
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) main();
+generateWhenRun(import.meta.url, OUT, buildVectors);

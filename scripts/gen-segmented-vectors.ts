@@ -10,18 +10,16 @@
  *   node --import=tsx scripts/gen-segmented-vectors.ts --check   # exit 1 if the file differs
  */
 import { createCipheriv, hkdfSync } from 'node:crypto';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { encodeContext, type EncryptionContext } from '../src/crypto/encryption-context.js';
 import { deriveWrappingKey, kekInfo, type EnvelopeRef } from '../src/crypto/envelope.js';
 import { parseSegmentedHeader } from '../src/crypto/segmented-format.js';
 import { sealSegmented, segmentNonce } from '../src/crypto/segmented.js';
 import { SecretKey } from '../src/crypto/secret-key.js';
 import { fixedBytesIn, flip, hex, queuedRandom, segmentLayout, splitSegmented as split } from './vector-bytes.js';
-import { writeOrCheckVectors } from './vector-file.js';
+import { generateWhenRun, vectorsPath } from './vector-file.js';
 import type { NegativeVector, SegmentedPositiveVector } from './vector-types.js';
 
-const OUT = join(dirname(fileURLToPath(import.meta.url)), '..', 'test', 'vectors', 'envelope-segmented-v1.json');
+const OUT = vectorsPath('envelope-segmented-v1.json');
 
 /** n bytes derived from a label: SHA-256("unwrapd segmented vector " || label || "#" || i), concatenated. */
 const fixedBytes = fixedBytesIn('unwrapd segmented vector');
@@ -176,8 +174,4 @@ export function buildVectors(): unknown {
   };
 }
 
-function main(): void {
-  writeOrCheckVectors(OUT, buildVectors());
-}
-
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) main();
+generateWhenRun(import.meta.url, OUT, buildVectors);
