@@ -7,10 +7,7 @@
  * under --max-p99-ms) and what the attacker got back. A measurement: exits 0 whatever the verdicts, unless
  * --strict. bench/README.md explains how to read it.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
-import { dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { UnwrapdClient } from '../src/client/client.js';
 import { DEMO_POLICY, DEMO_TENANT } from '../src/daemon/demo.js';
@@ -18,6 +15,7 @@ import { startDaemonProcess } from '../test/helpers/daemon-process.js';
 import { ATTACKS, type Attack, type AttackOutcome } from './lib/hostile-attacks.js';
 import { Probe, probeClient, RssPeak } from './lib/hostile-probe.js';
 import { mib, rssBytes } from './lib/proc-memory.js';
+import { exitOnHelp, RESULTS_FILE_OPTIONS, writeResults } from './lib/results-file.js';
 import { formatTable, num } from './lib/table.js';
 
 const USAGE = `usage: npm run bench:hostile -- [options]
@@ -39,16 +37,11 @@ const { values } = parseArgs({
     'max-growth-mib': { type: 'string', default: '64' },
     'max-p99-ms': { type: 'string', default: '50' },
     strict: { type: 'boolean', default: false },
-    json: { type: 'string' },
-    'no-json': { type: 'boolean', default: false },
-    help: { type: 'boolean', default: false },
+    ...RESULTS_FILE_OPTIONS,
   },
   strict: true,
 });
-if (values.help) {
-  console.log(USAGE);
-  process.exit(0);
-}
+exitOnHelp(values, USAGE);
 const chosen = values.attacks ? values.attacks.split(',').map((n) => n.trim()) : ATTACKS.map((a) => a.name);
 const unknown = chosen.filter((n) => !ATTACKS.some((a) => a.name === n));
 if (unknown.length) {
@@ -202,12 +195,7 @@ for (const r of results) {
   for (const note of r.outcome.notes) console.log(`    ${note}`);
 }
 for (const f of failed) console.log(`  ${f}`);
-if (!values['no-json']) {
-  const file = values.json ?? fileURLToPath(new URL(`./results/hostile-${startedAt.toISOString().replace(/[:.]/g, '-')}.json`, import.meta.url));
-  await mkdir(dirname(file), { recursive: true });
-  await writeFile(file, JSON.stringify({ bench: 'hostile', startedAt, maxGrowthMiB, maxP99Ms, baselineMs, holdMs, results }, null, 2));
-  console.log(`results: ${file}`);
-}
+await writeResults(values, 'hostile', startedAt, { bench: 'hostile', startedAt, maxGrowthMiB, maxP99Ms, baselineMs, holdMs, results });
 const missed = results.filter((r) => !r.memoryPass || !r.latencyPass).length + failed.length;
 console.log(`${results.length + failed.length - missed} of ${results.length + failed.length} attacks within the aims`);
 process.exit(values.strict && missed > 0 ? 1 : 0);

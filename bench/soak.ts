@@ -8,15 +8,13 @@
  * warm-up (least squares, MiB/minute). Exits 1 on any unexpected error or a slope above --max-slope.
  * bench/README.md explains how to read it.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
-import { dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { UnwrapdClient } from '../src/client/client.js';
 import { DEMO_POLICY, DEMO_TENANT } from '../src/daemon/demo.js';
 import { startDaemonProcess, type DaemonProcess } from '../test/helpers/daemon-process.js';
 import { rssBytes, type Point } from './lib/proc-memory.js';
+import { exitOnHelp, RESULTS_FILE_OPTIONS, writeResults } from './lib/results-file.js';
 import { DEFAULT_WEIGHTS, runSoakLoad, SoakStats, type SoakLoadOptions } from './lib/soak-load.js';
 import { errorLines, opsTable, verdict, type MemorySamples } from './lib/soak-report.js';
 
@@ -52,16 +50,11 @@ const { values } = parseArgs({
     'max-streams': { type: 'string', default: '4' },
     'deadline-ms': { type: 'string', default: '30000' },
     'admin-deadline-ms': { type: 'string', default: '120000' },
-    json: { type: 'string' },
-    'no-json': { type: 'boolean', default: false },
-    help: { type: 'boolean', default: false },
+    ...RESULTS_FILE_OPTIONS,
   },
   strict: true,
 });
-if (values.help) {
-  console.log(USAGE);
-  process.exit(0);
-}
+exitOnHelp(values, USAGE);
 const positive = (name: string, raw: string | undefined): number => {
   const n = Number(raw);
   if (!(n > 0) || !Number.isFinite(n)) {
@@ -159,13 +152,8 @@ const errs = errorLines(stats);
 console.log(errs.length ? errs.join('\n') : '  none');
 for (const line of result.lines) console.log(line);
 
-if (!values['no-json']) {
-  const file = values.json ?? fileURLToPath(new URL(`./results/soak-${startedAt.toISOString().replace(/[:.]/g, '-')}.json`, import.meta.url));
-  await mkdir(dirname(file), { recursive: true });
-  const kinds = Object.fromEntries(
-    [...stats.kinds].map(([k, s]) => [k, { ok: s.ok, expected: Object.fromEntries(s.expected), unexpected: Object.fromEntries(s.unexpected), firstUnexpected: Object.fromEntries(s.firstUnexpected) }]),
-  );
-  await writeFile(file, JSON.stringify({ bench: 'soak', startedAt, elapsedMs, warmupS, maxSlope, load, kinds, memory, verdict: result }, null, 2));
-  console.log(`results: ${file}`);
-}
+const kinds = Object.fromEntries(
+  [...stats.kinds].map(([k, s]) => [k, { ok: s.ok, expected: Object.fromEntries(s.expected), unexpected: Object.fromEntries(s.unexpected), firstUnexpected: Object.fromEntries(s.firstUnexpected) }]),
+);
+await writeResults(values, 'soak', startedAt, { bench: 'soak', startedAt, elapsedMs, warmupS, maxSlope, load, kinds, memory, verdict: result });
 process.exit(result.pass ? 0 : 1);

@@ -6,25 +6,18 @@
  *   node --import=tsx scripts/gen-envelope-vectors.ts           # write the file
  *   node --import=tsx scripts/gen-envelope-vectors.ts --check   # exit 1 if the file differs
  */
-import { createHash, hkdfSync } from 'node:crypto';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { hkdfSync } from 'node:crypto';
 import { encodeContext, type EncryptionContext } from '../src/crypto/encryption-context.js';
 import { deriveWrappingKey, kekInfo, parseEnvelope, sealBlock, type EnvelopeRef } from '../src/crypto/envelope.js';
 import { SecretKey } from '../src/crypto/secret-key.js';
-import { writeOrCheckVectors } from './vector-file.js';
+import { fixedBytesIn, queuedRandom } from './vector-bytes.js';
+import { generateWhenRun, vectorsPath } from './vector-file.js';
 import type { BlockPositiveVector, NegativeVector } from './vector-types.js';
 
-const OUT = join(dirname(fileURLToPath(import.meta.url)), '..', 'test', 'vectors', 'envelope-v1.json');
+const OUT = vectorsPath('envelope-v1.json');
 
-/** n bytes derived from a label: SHA-256("unwrapd test vector " || label), repeated as needed. */
-function fixedBytes(label: string, n: number): Buffer {
-  const parts: Buffer[] = [];
-  for (let i = 0; Buffer.concat(parts).length < n; i++) {
-    parts.push(createHash('sha256').update(`unwrapd test vector ${label}#${i}`).digest());
-  }
-  return Buffer.concat(parts).subarray(0, n);
-}
+/** n bytes derived from a label: SHA-256("unwrapd test vector " || label || "#" || i), concatenated. */
+const fixedBytes = fixedBytesIn('unwrapd test vector');
 
 interface PositiveInput {
   name: string;
@@ -88,17 +81,12 @@ function seal(v: PositiveInput, ikLabel: string, dkLabel: string, nonceLabel: st
   const nonce = fixedBytes(nonceLabel, 12);
   const ikKey = SecretKey.copyFrom(ik);
   const kek = deriveWrappingKey(ikKey, v.ref);
-  const queue = [Buffer.from(dataKey), Buffer.from(nonce)]; // copies: sealBlock zeroes the data key it is given
   const envelope = sealBlock({
     ref: v.ref,
     kek,
     plaintext: v.plaintext,
     context: v.context,
-    random: (n) => {
-      const b = queue.shift();
-      if (!b || b.length !== n) throw new Error('unexpected randomness request');
-      return b;
-    },
+    random: queuedRandom([Buffer.from(dataKey), Buffer.from(nonce)]), // copies: sealBlock zeroes the data key it is given
   });
   const blockKeys = Buffer.from(hkdfSync('sha256', dataKey, nonce, Buffer.from('unwrapd/v1 block keys'), 64));
   const parsed = parseEnvelope(envelope);
@@ -228,8 +216,4 @@ export function buildVectors(): unknown {
   };
 }
 
-function main(): void {
-  writeOrCheckVectors(OUT, buildVectors());
-}
-
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) main();
+generateWhenRun(import.meta.url, OUT, buildVectors);

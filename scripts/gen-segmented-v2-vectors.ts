@@ -9,32 +9,23 @@
  *   node --import=tsx scripts/gen-segmented-v2-vectors.ts           # write the file
  *   node --import=tsx scripts/gen-segmented-v2-vectors.ts --check   # exit 1 if the file differs
  */
-import { createDecipheriv, createHash, createHmac } from 'node:crypto';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { createDecipheriv, createHmac } from 'node:crypto';
 import { kwpUnwrap, kwpWrap } from '../src/crypto/aes-kwp.js';
 import { encodeContext, type EncryptionContext } from '../src/crypto/encryption-context.js';
 import { deriveWrappingKey, kekInfo, type EnvelopeRef } from '../src/crypto/envelope.js';
 import { parseSegmentedHeader, replaceWrapSection, type SegmentedHeader } from '../src/crypto/segmented-format.js';
 import { deriveSegmentKeys, sealSegmented, segmentKeysInfo, segmentNonce } from '../src/crypto/segmented.js';
 import { SecretKey } from '../src/crypto/secret-key.js';
-import { writeOrCheckVectors } from './vector-file.js';
+import { fixedBytesIn, flip, queuedRandom, segmentLayout, splitSegmented as split } from './vector-bytes.js';
+import { generateWhenRun, vectorsPath } from './vector-file.js';
 import type { NegativeVector, SegmentedV2PositiveVector } from './vector-types.js';
 
-const OUT = join(dirname(fileURLToPath(import.meta.url)), '..', 'test', 'vectors', 'envelope-segmented-v2.json');
+const OUT = vectorsPath('envelope-segmented-v2.json');
 
 export type V2Check = 'parse' | 'unwrap' | 'commitment' | 'header tag' | 'tag' | 'missing final segment';
 
 /** n bytes derived from a label: SHA-256("unwrapd segmented v2 vector " || label || "#" || i), concatenated. */
-function fixedBytes(label: string, n: number): Buffer {
-  const parts: Buffer[] = [];
-  for (let i = 0, have = 0; have < n; i++) {
-    const d = createHash('sha256').update(`unwrapd segmented v2 vector ${label}#${i}`).digest();
-    parts.push(d);
-    have += d.length;
-  }
-  return Buffer.concat(parts).subarray(0, n);
-}
+const fixedBytes = fixedBytesIn('unwrapd segmented v2 vector');
 
 const SEGMENT = 1024;
 const IK = fixedBytes('intermediate key 1', 32);
@@ -74,33 +65,19 @@ function seal(v: PositiveInput, index: number): Positive {
   const dataKey = fixedBytes(`data key ${index}`, 32);
   const nonce = fixedBytes(`nonce ${index}`, 12);
   const kek = kekOf(v.ref);
-  const queue = [Buffer.from(dataKey), Buffer.from(nonce)]; // copies: the sealer zeroes the data key it is given
   const envelope = sealSegmented({
     ref: v.ref,
     kek,
     context: v.context,
     segmentSize: v.segmentSize,
     plaintext: v.plaintext,
-    random: (n) => {
-      const b = queue.shift();
-      if (!b || b.length !== n) throw new Error('unexpected randomness request');
-      return b;
-    },
+    random: queuedRandom([Buffer.from(dataKey), Buffer.from(nonce)]), // copies: the sealer zeroes the data key it is given
   });
   const header = parseSegmentedHeader(envelope);
   if (!header || header.version !== 2) throw new Error('not a v2 header');
   const keys = deriveSegmentKeys(dataKey, header);
   const encodedContext = encodeContext(v.context);
-  const segments: Positive['derived']['segments'] = [];
-  const count = Math.floor(v.plaintext.length / v.segmentSize) + 1;
-  let offset = header.bytes.length;
-  for (let i = 0; i < count; i++) {
-    const last = i === count - 1;
-    const length = (last ? v.plaintext.length - i * v.segmentSize : v.segmentSize) + 16;
-    segments.push({ nonce: segmentNonce(nonce, i, last).toString('hex'), last, offset, length });
-    offset += length;
-  }
-  if (offset !== envelope.length) throw new Error('segment layout mismatch');
+  const segments = segmentLayout(nonce, header.bytes.length, v.plaintext.length, v.segmentSize, envelope.length);
   const out: Positive = {
     name: v.name,
     intermediateKey: IK.toString('hex'),
@@ -177,19 +154,6 @@ export function firstFailingCheck(envelope: Buffer, ik: Buffer, context: Encrypt
   for (; envelope.length - off >= full; off += full, index++) if (!open(index, false, envelope.subarray(off, off + full))) return 'tag';
   if (envelope.length - off < 16) return 'missing final segment';
   return open(index, true, envelope.subarray(off)) ? undefined : 'tag';
-}
-
-function split(v: Positive): { header: Buffer; segments: Buffer[] } {
-  const env = Buffer.from(v.envelope, 'hex');
-  return { header: env.subarray(0, v.derived.headerLength), segments: v.derived.segments.map((s) => env.subarray(s.offset, s.offset + s.length)) };
-}
-
-const hex = (...parts: Buffer[]) => Buffer.concat(parts).toString('hex');
-
-function flip(b: Buffer, i: number, mask: number): Buffer {
-  const c = Buffer.from(b);
-  c[i] = (c[i] as number) ^ mask;
-  return c;
 }
 
 function withU32(b: Buffer, at: number, value: number): Buffer {
@@ -319,8 +283,4 @@ export function buildVectors(): unknown {
   };
 }
 
-function main(): void {
-  writeOrCheckVectors(OUT, buildVectors());
-}
-
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) main();
+generateWhenRun(import.meta.url, OUT, buildVectors);

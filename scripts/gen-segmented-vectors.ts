@@ -9,30 +9,20 @@
  *   node --import=tsx scripts/gen-segmented-vectors.ts           # write the file
  *   node --import=tsx scripts/gen-segmented-vectors.ts --check   # exit 1 if the file differs
  */
-import { createCipheriv, createHash, hkdfSync } from 'node:crypto';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { createCipheriv, hkdfSync } from 'node:crypto';
 import { encodeContext, type EncryptionContext } from '../src/crypto/encryption-context.js';
 import { deriveWrappingKey, kekInfo, type EnvelopeRef } from '../src/crypto/envelope.js';
 import { parseSegmentedHeader } from '../src/crypto/segmented-format.js';
 import { sealSegmented, segmentNonce } from '../src/crypto/segmented.js';
 import { SecretKey } from '../src/crypto/secret-key.js';
-import { writeOrCheckVectors } from './vector-file.js';
+import { fixedBytesIn, flip, hex, queuedRandom, segmentLayout, splitSegmented as split } from './vector-bytes.js';
+import { generateWhenRun, vectorsPath } from './vector-file.js';
 import type { NegativeVector, SegmentedPositiveVector } from './vector-types.js';
 
-const OUT = join(dirname(fileURLToPath(import.meta.url)), '..', 'test', 'vectors', 'envelope-segmented-v1.json');
+const OUT = vectorsPath('envelope-segmented-v1.json');
 
 /** n bytes derived from a label: SHA-256("unwrapd segmented vector " || label || "#" || i), concatenated. */
-function fixedBytes(label: string, n: number): Buffer {
-  const parts: Buffer[] = [];
-  let have = 0;
-  for (let i = 0; have < n; i++) {
-    const d = createHash('sha256').update(`unwrapd segmented vector ${label}#${i}`).digest();
-    parts.push(d);
-    have += d.length;
-  }
-  return Buffer.concat(parts).subarray(0, n);
-}
+const fixedBytes = fixedBytesIn('unwrapd segmented vector');
 
 const SEGMENT = 1024; // the smallest segment size: small vectors with several segments
 
@@ -69,7 +59,6 @@ function seal(v: PositiveInput, index: number): Positive {
   const nonce = fixedBytes(`nonce ${index}`, 12);
   const ikKey = SecretKey.copyFrom(ik);
   const kek = deriveWrappingKey(ikKey, v.ref);
-  const queue = [Buffer.from(dataKey), Buffer.from(nonce)]; // copies: the sealer zeroes the data key it is given
   const envelope = sealSegmented({
     ref: v.ref,
     kek,
@@ -77,26 +66,13 @@ function seal(v: PositiveInput, index: number): Positive {
     segmentSize: v.segmentSize,
     plaintext: v.plaintext,
     formatVersion: 1, // this file publishes the v1 layout (read-only now); v2: gen-segmented-v2-vectors.ts
-    random: (n) => {
-      const b = queue.shift();
-      if (!b || b.length !== n) throw new Error('unexpected randomness request');
-      return b;
-    },
+    random: queuedRandom([Buffer.from(dataKey), Buffer.from(nonce)]), // copies: the sealer zeroes the data key it is given
   });
   const keys = Buffer.from(hkdfSync('sha256', dataKey, nonce, Buffer.from('unwrapd/v1 segment keys'), 64));
   const header = parseSegmentedHeader(envelope);
   if (!header) throw new Error('no header');
   const encodedContext = encodeContext(v.context);
-  const segments: Positive['derived']['segments'] = [];
-  const count = Math.floor(v.plaintext.length / v.segmentSize) + 1;
-  let offset = header.bytes.length;
-  for (let i = 0; i < count; i++) {
-    const last = i === count - 1;
-    const length = (last ? v.plaintext.length - i * v.segmentSize : v.segmentSize) + 16;
-    segments.push({ nonce: segmentNonce(nonce, i, last).toString('hex'), last, offset, length });
-    offset += length;
-  }
-  if (offset !== envelope.length) throw new Error('segment layout mismatch');
+  const segments = segmentLayout(nonce, header.bytes.length, v.plaintext.length, v.segmentSize, envelope.length);
   const out: Positive = {
     name: v.name,
     intermediateKey: ik.toString('hex'),
@@ -126,17 +102,6 @@ function seal(v: PositiveInput, index: number): Positive {
   return out;
 }
 
-/** The envelope's header and segments as buffers. */
-function split(v: Positive): { header: Buffer; segments: Buffer[] } {
-  const env = Buffer.from(v.envelope, 'hex');
-  return {
-    header: env.subarray(0, v.derived.headerLength),
-    segments: v.derived.segments.map((s) => env.subarray(s.offset, s.offset + s.length)),
-  };
-}
-
-const hex = (...parts: Buffer[]) => Buffer.concat(parts).toString('hex');
-
 /** A segment sealed with node:crypto directly, with any index and last flag (what the sealer refuses to do). */
 function rawSegment(v: Positive, index: number, last: boolean, plaintext: Buffer): Buffer {
   const cipher = createCipheriv('aes-256-gcm', Buffer.from(v.derived.contentKey, 'hex'), segmentNonce(Buffer.from(v.nonce, 'hex'), index, last));
@@ -160,11 +125,6 @@ export function buildVectors(): unknown {
   const [s0, s1, s2] = t.segments as [Buffer, Buffer, Buffer];
   const w = split(two);
   const [w0, w1] = w.segments as [Buffer, Buffer];
-  const flip = (b: Buffer, i: number, mask: number) => {
-    const c = Buffer.from(b);
-    c[i] = (c[i] as number) ^ mask;
-    return c;
-  };
   const fh = three.derived.headerLength - (47 + three.policyId.length); // fixed header length
   const twoPlain = Buffer.from(two.plaintext, 'hex');
 
@@ -214,8 +174,4 @@ export function buildVectors(): unknown {
   };
 }
 
-function main(): void {
-  writeOrCheckVectors(OUT, buildVectors());
-}
-
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) main();
+generateWhenRun(import.meta.url, OUT, buildVectors);

@@ -1,4 +1,6 @@
 import { readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 /**
  * Writes a vectors file, or with `--check` on the command line verifies that the committed one is exactly
@@ -16,4 +18,17 @@ export function writeOrCheckVectors(path: string, vectors: unknown): void {
   }
   writeFileSync(path, text);
   console.log(`wrote ${path}`);
+}
+
+/** The path of a published vectors file, test/vectors/<name>. */
+export function vectorsPath(name: string): string {
+  return join(dirname(fileURLToPath(import.meta.url)), '..', 'test', 'vectors', name);
+}
+
+/**
+ * A generator's entry point: when `moduleUrl` (its import.meta.url) is the script node was started with,
+ * writes or checks `path` with what `build` gives; when a test imports the generator, does nothing.
+ */
+export function generateWhenRun(moduleUrl: string, path: string, build: () => unknown): void {
+  if (process.argv[1] && fileURLToPath(moduleUrl) === process.argv[1]) writeOrCheckVectors(path, build());
 }

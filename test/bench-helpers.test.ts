@@ -1,7 +1,7 @@
 import test from 'ava';
 import { loadProto } from '../src/rpc/proto.js';
 import { slopeMiBPerMinute } from '../bench/lib/proc-memory.js';
-import { field, grpcFrame, mapEntry, readField, varint } from '../bench/lib/raw-grpc.js';
+import { grpcFrame, lenField, mapEntry, readField, varint } from './helpers/proto-wire.js';
 
 // The soak's verdict and the hostile benchmark's hand-written requests rest on these helpers: a wrong slope
 // would hide a leak, a wrong encoding would measure something other than the attack it names.
@@ -19,7 +19,7 @@ test('slopeMiBPerMinute: a steady growth, a symmetric sawtooth and too few point
 
 test('raw-grpc: a hand-written DecryptBatchRequest of empty items decodes as that many items', (t) => {
   const items = 1000;
-  const body = Buffer.concat([field(1, 'demo'), Buffer.alloc(2 * items).fill(Buffer.from([0x12, 0x00]))]);
+  const body = Buffer.concat([lenField(1, 'demo'), Buffer.alloc(2 * items).fill(Buffer.from([0x12, 0x00]))]);
   const { proto } = loadProto();
   const deserialize = (proto.unwrapd.v1.Crypto.service.DecryptBatch as unknown as { requestDeserialize(b: Buffer): { tenant: string; items: unknown[] } }).requestDeserialize;
   const req = deserialize(body);
@@ -30,7 +30,7 @@ test('raw-grpc: a hand-written DecryptBatchRequest of empty items decodes as tha
 test('raw-grpc: invalid UTF-8 in a context value reaches the wire as written', (t) => {
   const entry = mapEntry(4, 'k', Buffer.from([0x61, 0xff]));
   t.deepEqual(readField(readField(entry, 4)!, 2), Buffer.from([0x61, 0xff]));
-  const msg = Buffer.concat([field(1, 'demo'), field(2, Buffer.from([1, 2, 3])), entry]);
+  const msg = Buffer.concat([lenField(1, 'demo'), lenField(2, Buffer.from([1, 2, 3])), entry]);
   t.deepEqual(readField(msg, 2), Buffer.from([1, 2, 3]));
   t.deepEqual(varint(300), Buffer.from([0xac, 0x02]));
   const framed = grpcFrame(msg);

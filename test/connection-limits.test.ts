@@ -1,6 +1,7 @@
 import test from 'ava';
 import { startTestDaemon } from './helpers/test-daemon.js';
-import { connectRaw, decryptRequest, grpcFrame, rawCall, streamRequest } from './helpers/raw-grpc.js';
+import { grpcFrame } from './helpers/proto-wire.js';
+import { connectRaw, decryptRequest, rawCall, streamRequest } from './helpers/raw-grpc.js';
 
 // The per-connection bounds reach HTTP/2 (src/server/connection-options.ts): each injected small on a daemon
 // of its own, observed by a raw HTTP/2 client.

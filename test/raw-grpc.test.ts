@@ -2,7 +2,8 @@ import test from 'ava';
 import { constants } from 'node:http2';
 import { UnwrapdClient } from '../src/client/client.js';
 import { startDaemonProcess, type DaemonProcess } from './helpers/daemon-process.js';
-import { connectRaw, decryptRequest, grpcFrame, rawCall, rssOf, streamRequest, type RawResult } from './helpers/raw-grpc.js';
+import { grpcFrame } from './helpers/proto-wire.js';
+import { connectRaw, decryptRequest, rawCall, rssOf, streamRequest, type RawResult } from './helpers/raw-grpc.js';
 
 // Bad gRPC straight on node:http2 against a real daemon in its own process. For each attack: a clear status
 // (or a reset stream, or a closed connection) for the attacker, the daemon's RSS bounded, and a Decrypt on

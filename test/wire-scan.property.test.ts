@@ -6,6 +6,7 @@ import { cryptoRequestLimits, requestScanner, scanLimits, type RequestScanner } 
 import { compileRequestRule } from '../src/server/wire-schema.js';
 import { WireRefusal } from '../src/server/wire-scan.js';
 import { fuzzRuns } from './helpers/fuzz.js';
+import { lenField, varint, varintField } from './helpers/proto-wire.js';
 
 // The wire scan against protobufjs: whatever valid message protobufjs encodes, the scan accepts with the right
 // counts; whatever bytes it is given (random, or a valid message mutated), it accepts or refuses with a
@@ -147,12 +148,9 @@ test('structured noise: random fields of every wire type and number, nested, so 
   const field: fc.Arbitrary<Buffer> = fc.letrec<{ field: Buffer }>((tie) => ({
     field: fc.oneof(
       { depthSize: 'small' },
-      fc.tuple(fc.integer({ min: 0, max: 12 }), fc.integer({ min: 0, max: 2 ** 32 - 1 })).map(([no, v]) => Buffer.concat([varint((no << 3) | 0), varint(v)])),
-      fc.tuple(fc.integer({ min: 0, max: 12 }), bytes(12)).map(([no, b]) => Buffer.concat([varint((no << 3) | 2), varint(b.length), b])),
-      fc.tuple(fc.integer({ min: 0, max: 12 }), fc.array(tie('field'), { maxLength: 4 })).map(([no, fs]) => {
-        const b = Buffer.concat(fs);
-        return Buffer.concat([varint((no << 3) | 2), varint(b.length), b]);
-      }),
+      fc.tuple(fc.integer({ min: 0, max: 12 }), fc.integer({ min: 0, max: 2 ** 32 - 1 })).map(([no, v]) => varintField(no, v)),
+      fc.tuple(fc.integer({ min: 0, max: 12 }), bytes(12)).map(([no, b]) => lenField(no, b)),
+      fc.tuple(fc.integer({ min: 0, max: 12 }), fc.array(tie('field'), { maxLength: 4 })).map(([no, fs]) => lenField(no, Buffer.concat(fs))),
       fc.tuple(fc.integer({ min: 0, max: 12 }), fc.constantFrom(1, 3, 4, 5, 6, 7)).map(([no, wt]) => Buffer.concat([varint((no << 3) | wt), Buffer.alloc(8)])),
     ),
   })).field;
@@ -164,13 +162,3 @@ test('structured noise: random fields of every wire type and number, nested, so 
   );
   t.pass();
 });
-
-function varint(n: number): Buffer {
-  const out: number[] = [];
-  while (n >= 0x80) {
-    out.push((n % 0x80) | 0x80);
-    n = Math.floor(n / 0x80);
-  }
-  out.push(n);
-  return Buffer.from(out);
-}

@@ -1,6 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import * as http2 from 'node:http2';
-import { field, GRPC_HEADERS, grpcFrame, mapEntry, outcomeOf, rawClient, rawSession, rawUnary, readField } from './raw-grpc.js';
+import { grpcFrame, lenField, mapEntry, readField } from '../../test/helpers/proto-wire.js';
+import { GRPC_HEADERS, outcomeOf, rawClient, rawSession, rawUnary } from './raw-grpc.js';
 
 /**
  * The attacks of the hostile-input benchmark (bench/hostile.ts), each bounded in time, each on connections of
@@ -54,7 +55,7 @@ function watchSession(session: http2.ClientHttp2Session): () => string[] {
 
 /** A DecryptBatchRequest of `items` empty items: field 2, length 0, again and again (2 bytes each). */
 function emptyItemsBatch(tenant: string, items: number): Buffer {
-  const head = field(1, tenant);
+  const head = lenField(1, tenant);
   const body = Buffer.alloc(head.length + 2 * items);
   head.copy(body);
   for (let i = head.length; i < body.length; i += 2) body[i] = 0x12;
@@ -89,7 +90,7 @@ function openDecryptStream(client: grpc.Client, tenant: string) {
     if (!call.write(msg)) await Promise.race([new Promise((r) => call.once('drain', r)), ended]);
     return status === undefined;
   };
-  void write(field(1, field(1, tenant)));
+  void write(lenField(1, lenField(1, tenant)));
   return { call, ended, write, status: () => status };
 }
 
@@ -120,7 +121,7 @@ export const ATTACKS: Attack[] = [
     async run(ctx) {
       const client = rawClient(ctx.address);
       const streams = Array.from({ length: 40 }, () => openDecryptStream(client, ctx.tenant));
-      for (const s of streams) void s.write(field(2, ctx.streamEnvelope.subarray(0, HEADER_PREFIX)));
+      for (const s of streams) void s.write(lenField(2, ctx.streamEnvelope.subarray(0, HEADER_PREFIX)));
       await sleep(ctx.holdMs);
       const labels = streams.map((s) => s.status() ?? `still open after ${ctx.holdMs / 1000} s`);
       for (const s of streams) s.call.cancel();
@@ -143,11 +144,11 @@ export const ATTACKS: Attack[] = [
       const sent = await Promise.all(
         streams.map(async (s) => {
           let bytes = 0;
-          if (!(await s.write(field(2, edited)))) return bytes;
+          if (!(await s.write(lenField(2, edited)))) return bytes;
           bytes += edited.length;
           while (bytes < 4 * MiB - 1 && Date.now() < stopAt) {
             const n = Math.min(junk.length, 4 * MiB - 1 - bytes);
-            if (!(await s.write(field(2, junk.subarray(0, n))))) break;
+            if (!(await s.write(lenField(2, junk.subarray(0, n))))) break;
             bytes += n;
           }
           return bytes;
@@ -171,14 +172,14 @@ export const ATTACKS: Attack[] = [
     async run(ctx) {
       const client = rawClient(ctx.address);
       try {
-        const plaintext = field(3, Buffer.from('hostile'));
-        const enc = await rawUnary(client, `${CRYPTO}/Encrypt`, Buffer.concat([field(1, ctx.tenant), field(2, ctx.policy), plaintext, mapEntry(4, 'k', Buffer.from([0x61, 0xff]))]), 10_000);
+        const plaintext = lenField(3, Buffer.from('hostile'));
+        const enc = await rawUnary(client, `${CRYPTO}/Encrypt`, Buffer.concat([lenField(1, ctx.tenant), lenField(2, ctx.policy), plaintext, mapEntry(4, 'k', Buffer.from([0x61, 0xff]))]), 10_000);
         const labels = [`Encrypt(k=61 ff) ${enc.status}`];
         let collision = false;
         const envelope = enc.status === 'OK' && enc.response ? readField(enc.response, 1) : undefined;
         if (envelope) {
           for (const [name, value] of [['"a\\uFFFD"', Buffer.from('a\uFFFD', 'utf8')], ['61 fe', Buffer.from([0x61, 0xfe])]] as const) {
-            const dec = await rawUnary(client, `${CRYPTO}/Decrypt`, Buffer.concat([field(1, ctx.tenant), field(2, envelope), mapEntry(3, 'k', value)]), 10_000);
+            const dec = await rawUnary(client, `${CRYPTO}/Decrypt`, Buffer.concat([lenField(1, ctx.tenant), lenField(2, envelope), mapEntry(3, 'k', value)]), 10_000);
             labels.push(`Decrypt(k=${name}) ${dec.status}`);
             if (dec.status === 'OK') collision = true;
           }
@@ -195,7 +196,7 @@ export const ATTACKS: Attack[] = [
     async run(ctx) {
       const session = await rawSession(ctx.address);
       const ended = watchSession(session);
-      const frame = grpcFrame(Buffer.concat([field(1, ctx.tenant), field(2, ctx.envelope)]));
+      const frame = grpcFrame(Buffer.concat([lenField(1, ctx.tenant), lenField(2, ctx.envelope)]));
       const outcomes: Promise<string>[] = [];
       const stopAt = Date.now() + 20_000;
       for (let i = 0; i < 5_000 && !session.closed && !session.destroyed && Date.now() < stopAt; i++) {
@@ -233,8 +234,8 @@ export const ATTACKS: Attack[] = [
         const drained = await Promise.race([new Promise<boolean>((r) => req.once('drain', () => r(true))), sleep(3_000).then(() => false), outcome.then(() => false)]);
         return drained;
       };
-      await writeAll(grpcFrame(field(1, Buffer.concat([field(1, ctx.tenant), field(2, ctx.policy)]))));
-      const chunk = grpcFrame(field(2, Buffer.alloc(64 * 1024, 0x42)));
+      await writeAll(grpcFrame(lenField(1, Buffer.concat([lenField(1, ctx.tenant), lenField(2, ctx.policy)]))));
+      const chunk = grpcFrame(lenField(2, Buffer.alloc(64 * 1024, 0x42)));
       let sent = 0;
       const stopAt = Date.now() + 15_000;
       let stalled = false;
@@ -261,7 +262,7 @@ export const ATTACKS: Attack[] = [
       const pad = 'p'.repeat(64 * 1024);
       const headers: http2.OutgoingHttpHeaders = { ...GRPC_HEADERS, ':path': `${CRYPTO}/Decrypt` };
       for (let i = 0; i < 16; i++) headers[`x-pad-${i}`] = pad;
-      const frame = grpcFrame(Buffer.concat([field(1, ctx.tenant), field(2, ctx.envelope)]));
+      const frame = grpcFrame(Buffer.concat([lenField(1, ctx.tenant), lenField(2, ctx.envelope)]));
       const outcomes: Promise<string>[] = [];
       for (let i = 0; i < 100 && !session.closed && !session.destroyed; i++) {
         try {

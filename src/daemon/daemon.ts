@@ -23,6 +23,7 @@ import { RevocationGate } from '../revocation/revocation-gate.js';
 import { ServingFence } from '../revocation/serving-fence.js';
 import { adminHandlers } from '../server/admin-handlers.js';
 import { callerResolver, type IdentitySource } from '../server/caller-resolver.js';
+import type { ConnectionLimits } from '../server/connection-options.js';
 import { cryptoHandlers } from '../server/crypto-handlers.js';
 import { startGrpcServer } from '../server/grpc-server.js';
 import { StreamLimits } from '../server/stream-limits.js';
@@ -183,15 +184,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
     bufferBudgetBytes: config.streamBufferBudgetBytes,
   });
   // Both listeners: keepalive, connection age and idleness, streams per connection, metadata size.
-  const connections = {
-    maxStreamsPerConnection: config.maxStreamsPerConnection,
-    keepaliveTimeMs: config.keepaliveTimeMs,
-    keepaliveTimeoutMs: config.keepaliveTimeoutMs,
-    maxConnectionAgeMs: config.maxConnectionAgeMs,
-    maxConnectionAgeGraceMs: config.maxConnectionAgeGraceMs,
-    maxConnectionIdleMs: config.maxConnectionIdleMs,
-    maxMetadataBytes: config.maxMetadataBytes,
-  };
+  const connections: ConnectionLimits = config; // the settings of those names (src/server/connection-options.ts)
   // A policy that stops being usable (revoked or purged, here or by another process) loses its keys at once.
   registry.onChange((record) => {
     if (record.state === 'revoked' || record.state === 'purged') cache.evictPolicy(record.tenant, record.id);

@@ -1,25 +1,17 @@
 import type * as grpc from '@grpc/grpc-js';
+import type { Config } from '../config/config.js';
 
 /**
- * Bounds on each connection of a listener (docs/configuration.md, "Streams and connections"). grpc-js
- * applies the first ones as channel options (its server honours exactly these: SETTINGS_MAX_CONCURRENT_STREAMS,
- * keepalive pings, connection age with a grace period, connection idleness); the header list size is an
- * HTTP/2 setting grpc-js has no option for (applyHttp2Settings).
+ * Bounds on each connection of a listener (docs/configuration.md, "Streams and connections"): the settings
+ * of these names, documented where they are declared (src/config/config.ts). grpc-js applies the first ones
+ * as channel options (its server honours exactly these: SETTINGS_MAX_CONCURRENT_STREAMS, keepalive pings,
+ * connection age with a grace period, connection idleness); the header list size is an HTTP/2 setting grpc-js
+ * has no option for (applyHttp2Settings).
  */
-export interface ConnectionLimits {
-  /** HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS: calls of any kind open at once on one connection. */
-  maxStreamsPerConnection: number;
-  /** Ping each connection this often; close it when a ping is not answered within keepaliveTimeoutMs. */
-  keepaliveTimeMs: number;
-  keepaliveTimeoutMs: number;
-  /** GOAWAY to a connection this old, then its calls get the grace period before it is closed. 0 = off. */
-  maxConnectionAgeMs: number;
-  maxConnectionAgeGraceMs: number;
-  /** GOAWAY to a connection with no call for this long. 0 = off. */
-  maxConnectionIdleMs: number;
-  /** SETTINGS_MAX_HEADER_LIST_SIZE: a call whose metadata is larger is reset by HTTP/2 before grpc-js sees it. */
-  maxMetadataBytes: number;
-}
+export type ConnectionLimits = Pick<
+  Config,
+  'maxStreamsPerConnection' | 'keepaliveTimeMs' | 'keepaliveTimeoutMs' | 'maxConnectionAgeMs' | 'maxConnectionAgeGraceMs' | 'maxConnectionIdleMs' | 'maxMetadataBytes'
+>;
 
 export function connectionOptions(c: ConnectionLimits): grpc.ServerOptions {
   return {

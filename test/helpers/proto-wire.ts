@@ -2,7 +2,9 @@ import * as grpc from '@grpc/grpc-js';
 
 /**
  * Raw protobuf bytes and raw gRPC calls, for tests that must send what no well-behaved encoder would:
- * millions of empty items, invalid UTF-8, duplicate fields, messages of an exact size.
+ * millions of empty items, invalid UTF-8, duplicate fields, messages of an exact size. The one hand-written
+ * protobuf encoder of the repository: test/helpers/raw-grpc.ts (bare HTTP/2) and bench/lib/raw-grpc.ts (the
+ * hostile-input benchmark) build their bytes with it too.
  */
 export function varint(n: number): Buffer {
   const out: number[] = [];
@@ -27,6 +29,41 @@ export function varintField(no: number, value: number): Buffer {
 /** One map<string, string> entry of field `no`, key and value given as raw bytes. */
 export function mapEntry(no: number, key: Uint8Array | string, value: Uint8Array | string): Buffer {
   return lenField(no, Buffer.concat([lenField(1, key), lenField(2, value)]));
+}
+
+/** The first length-delimited field `no` of a message, or undefined (enough to read an envelope back). */
+export function readField(msg: Buffer, no: number): Buffer | undefined {
+  let off = 0;
+  const readVarint = () => {
+    let v = 0;
+    let mul = 1;
+    for (;;) {
+      const b = msg[off++]!;
+      v += (b & 0x7f) * mul;
+      if (b < 0x80) return v;
+      mul *= 128;
+    }
+  };
+  while (off < msg.length) {
+    const tag = readVarint();
+    const type = tag & 7;
+    if (type === 2) {
+      const len = readVarint();
+      if (tag >>> 3 === no) return msg.subarray(off, off + len);
+      off += len;
+    } else if (type === 0) readVarint();
+    else if (type === 5) off += 4;
+    else if (type === 1) off += 8;
+    else return undefined;
+  }
+  return undefined;
+}
+
+/** A length-prefixed gRPC message (uncompressed). `declaredLength` lies about the length (truncation tests). */
+export function grpcFrame(message: Buffer, declaredLength = message.length): Buffer {
+  const prefix = Buffer.alloc(5);
+  prefix.writeUInt32BE(declaredLength, 1);
+  return Buffer.concat([prefix, message]);
 }
 
 /** The size of a length-delimited field holding `n` bytes of payload. */

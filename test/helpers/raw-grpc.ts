@@ -1,48 +1,26 @@
 /**
  * A raw gRPC client on node:http2, for tests that send what a well-behaved gRPC library never would:
  * truncated frames, a wrong content-type, oversized metadata, floods of reset streams, a client that never
- * lets the server send. Only the few protobuf fields these tests need are encoded by hand.
+ * lets the server send. The few request messages these tests need are built with proto-wire.ts.
  */
 import { connect as netConnect } from 'node:net';
 import * as http2 from 'node:http2';
-
-/** A length-prefixed gRPC message (uncompressed). `declaredLength` lies about the length (truncation tests). */
-export function grpcFrame(message: Buffer, declaredLength = message.length): Buffer {
-  const prefix = Buffer.alloc(5);
-  prefix.writeUInt32BE(declaredLength, 1);
-  return Buffer.concat([prefix, message]);
-}
-
-function varint(n: number): Buffer {
-  const out: number[] = [];
-  while (n > 0x7f) {
-    out.push((n & 0x7f) | 0x80);
-    n = Math.floor(n / 128);
-  }
-  out.push(n);
-  return Buffer.from(out);
-}
-
-/** A length-delimited protobuf field (strings, bytes, embedded messages). */
-export function pbField(field: number, value: Buffer | string): Buffer {
-  const bytes = typeof value === 'string' ? Buffer.from(value) : value;
-  return Buffer.concat([varint((field << 3) | 2), varint(bytes.length), bytes]);
-}
+import { lenField } from './proto-wire.js';
 
 /** StreamHeader {tenant = 1, policy_id = 2}. */
 export function streamHeader(tenant: string, policyId?: string): Buffer {
-  return Buffer.concat([pbField(1, tenant), ...(policyId ? [pbField(2, policyId)] : [])]);
+  return Buffer.concat([lenField(1, tenant), ...(policyId ? [lenField(2, policyId)] : [])]);
 }
 
 /** EncryptStreamRequest / DecryptStreamRequest: {header = 1} or {chunk = 2}. */
 export const streamRequest = {
-  header: (tenant: string, policyId?: string) => pbField(1, streamHeader(tenant, policyId)),
-  chunk: (bytes: Buffer) => pbField(2, bytes),
+  header: (tenant: string, policyId?: string) => lenField(1, streamHeader(tenant, policyId)),
+  chunk: (bytes: Buffer) => lenField(2, bytes),
 };
 
 /** DecryptRequest {tenant = 1, envelope = 2}. */
 export function decryptRequest(tenant: string, envelope: Buffer): Buffer {
-  return Buffer.concat([pbField(1, tenant), pbField(2, envelope)]);
+  return Buffer.concat([lenField(1, tenant), lenField(2, envelope)]);
 }
 
 export interface RawConnection {
