@@ -13,7 +13,7 @@ import { UnwrapdClient } from '../src/client/client.js';
 import { DEMO_POLICY, DEMO_TENANT } from '../src/daemon/demo.js';
 import { startDaemonProcess } from '../test/helpers/daemon-process.js';
 import { ATTACKS, type Attack, type AttackOutcome } from './lib/hostile-attacks.js';
-import { Probe, probeClient, RssPeak } from './lib/hostile-probe.js';
+import { ProbeThread, probeWindow, RssPeak, wallNow, type ProbeWindow } from './lib/hostile-probe.js';
 import { mib, rssBytes } from './lib/proc-memory.js';
 import { exitOnHelp, RESULTS_FILE_OPTIONS, writeResults } from './lib/results-file.js';
 import { formatTable, num } from './lib/table.js';
@@ -61,8 +61,8 @@ interface AttackResult {
   rssAfterMiB: number;
   growthMiB: number;
   attackMs: number;
-  baseline: ReturnType<Probe['window']>;
-  during: ReturnType<Probe['window']>;
+  baseline: ProbeWindow;
+  during: ProbeWindow;
   outcome: { got: Record<string, number>; notes: string[]; refused: boolean | undefined };
   memoryPass: boolean;
   latencyPass: boolean;
@@ -74,22 +74,21 @@ const ATTACK_LIMIT_MS = 150_000;
 async function runOne(attack: Attack): Promise<AttackResult> {
   const daemon = await startDaemonProcess({}, { readyTimeoutMs: 300_000 });
   const client = new UnwrapdClient(daemon.address, { adminAddress: daemon.adminAddress });
-  const probeRpc = probeClient(daemon.address);
+  let probe: ProbeThread | undefined;
   try {
     await client.waitForReady(30_000);
     const envelope = (await client.encrypt({ tenant: DEMO_TENANT, policyId: DEMO_POLICY, plaintext: Buffer.alloc(4096, 7) })).envelope;
     const parts: Buffer[] = [];
     for await (const b of client.encryptStream({ tenant: DEMO_TENANT, policyId: DEMO_POLICY }, [Buffer.alloc(256 * 1024, 9)])) parts.push(b);
-    const probe = new Probe(probeRpc, { tenant: DEMO_TENANT, envelope }, Number(values['probe-concurrency']));
-    probe.start();
+    // The probe runs in a worker thread: the attacker's own work on this thread does not delay its calls.
+    probe = new ProbeThread(daemon.address, { tenant: DEMO_TENANT, envelope }, Number(values['probe-concurrency']));
     // Connections, JIT and the key cache settle outside the baseline: at least 1 s and 50 probe calls.
-    const warmFrom = performance.now();
-    while (performance.now() - warmFrom < 1_000 || probe.samples.length < 50) await new Promise((r) => setTimeout(r, 100));
-    const baseFrom = performance.now();
+    await probe.warm(50, 1_000);
+    const baseFrom = wallNow();
     await new Promise((r) => setTimeout(r, baselineMs));
     const rssBefore = rssBytes(daemon.pid) ?? 0;
     const peak = new RssPeak(daemon.pid);
-    const attackFrom = performance.now();
+    const attackFrom = wallNow();
     let outcome: AttackOutcome;
     let error: string | undefined;
     try {
@@ -101,13 +100,14 @@ async function runOne(attack: Attack): Promise<AttackResult> {
       error = (err as Error).message;
       outcome = { got: new Map(), notes: [] };
     }
-    const attackTo = performance.now();
+    const attackTo = wallNow();
     const rssPeak = peak.stop();
-    await probe.stop();
+    const samples = await probe.stop();
+    probe = undefined;
     const rssAfter = rssBytes(daemon.pid) ?? 0;
     // The baseline: calls that started and ended before the attack.
-    const baseline = probe.window(baseFrom, attackFrom, true);
-    const during = probe.window(attackFrom, attackTo);
+    const baseline = probeWindow(samples, baseFrom, attackFrom, true);
+    const during = probeWindow(samples, attackFrom, attackTo);
     const growthMiB = mib(rssPeak - rssBefore);
     return {
       name: attack.name,
@@ -126,7 +126,7 @@ async function runOne(attack: Attack): Promise<AttackResult> {
       ...(error ? { error } : {}),
     };
   } finally {
-    probeRpc.close();
+    await probe?.stop().catch(() => undefined);
     client.close();
     await daemon.stop();
   }

@@ -1,4 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
+import { Worker } from 'node:worker_threads';
 import { loadProto } from '../../src/rpc/proto.js';
 import type { CryptoClient } from '../../src/generated/unwrapd/v1/Crypto.js';
 import { rssBytes } from './proc-memory.js';
@@ -10,6 +11,11 @@ import { summarizeNs } from './stats.js';
  * calls of any window (without attack, during the attack) can be read afterwards. And the
  * daemon's RSS, sampled every 100 ms to find the peak an attack caused.
  */
+
+/** Milliseconds since the epoch, with performance.now()'s resolution: one clock for the main thread and workers. */
+export function wallNow(): number {
+  return performance.timeOrigin + performance.now();
+}
 
 export interface ProbeSample {
   startMs: number;
@@ -47,9 +53,9 @@ export class Probe {
 
   async #loop(): Promise<void> {
     while (this.#running) {
-      const startMs = performance.now();
+      const startMs = wallNow();
       const ok = await new Promise<boolean>((resolve) => this.client.Decrypt(this.request, { deadline: Date.now() + this.deadlineMs }, (err) => resolve(!err)));
-      this.samples.push({ startMs, latencyMs: performance.now() - startMs, ok });
+      this.samples.push({ startMs, latencyMs: wallNow() - startMs, ok });
     }
   }
 
@@ -59,12 +65,64 @@ export class Probe {
    * time they took (a probe that timed out waited that long), and how many failed. With `within`, only the
    * calls that started and ended inside it (the baseline: none of them waited for the attack).
    */
-  window(fromMs: number, toMs: number, within = false): { count: number; p99Ms: number; maxMs: number; failed: number } {
-    const inside = this.samples.filter((s) =>
-      within ? s.startMs >= fromMs && s.startMs + s.latencyMs < toMs : s.startMs < toMs && s.startMs + s.latencyMs >= fromMs,
-    );
-    const summary = summarizeNs(Float64Array.from(inside, (s) => s.latencyMs * 1e6));
-    return { count: inside.length, p99Ms: summary.p99Us / 1000, maxMs: summary.maxUs / 1000, failed: inside.filter((s) => !s.ok).length };
+  window(fromMs: number, toMs: number, within = false): ProbeWindow {
+    return probeWindow(this.samples, fromMs, toMs, within);
+  }
+}
+
+export interface ProbeWindow {
+  count: number;
+  p99Ms: number;
+  maxMs: number;
+  failed: number;
+}
+
+/** Probe.window over samples (times from wallNow()). */
+export function probeWindow(samples: readonly ProbeSample[], fromMs: number, toMs: number, within = false): ProbeWindow {
+  const inside = samples.filter((s) =>
+    within ? s.startMs >= fromMs && s.startMs + s.latencyMs < toMs : s.startMs < toMs && s.startMs + s.latencyMs >= fromMs,
+  );
+  const summary = summarizeNs(Float64Array.from(inside, (s) => s.latencyMs * 1e6));
+  return { count: inside.length, p99Ms: summary.p99Us / 1000, maxMs: summary.maxUs / 1000, failed: inside.filter((s) => !s.ok).length };
+}
+
+/**
+ * A Probe running in a worker thread (bench/lib/probe-worker.ts), so that what the attacker does on the main
+ * thread does not delay the probe's own calls. Times are wallNow(): the main thread's windows compare with them.
+ */
+export class ProbeThread {
+  readonly #worker: Worker;
+  #failed: Error | undefined;
+
+  constructor(address: string, request: { tenant: string; envelope: Buffer }, concurrency = 2) {
+    // probe-worker-boot.mjs registers tsx in the worker (workers do not inherit `--import=tsx`).
+    this.#worker = new Worker(new URL('./probe-worker-boot.mjs', import.meta.url), { workerData: { address, request, concurrency } });
+    this.#worker.on('error', (err) => (this.#failed = err));
+  }
+
+  /** Resolves once the probe has made `minCalls` calls over at least `minMs` (connections, JIT, cache settled). */
+  warm(minCalls: number, minMs: number): Promise<void> {
+    return this.#ask({ type: 'warm', minCalls, minMs }).then(() => undefined);
+  }
+
+  /** Stops the probe and returns every sample. */
+  async stop(): Promise<ProbeSample[]> {
+    const reply = (await this.#ask({ type: 'stop' })) as { samples: ProbeSample[] };
+    await this.#worker.terminate();
+    return reply.samples;
+  }
+
+  #ask(msg: object): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      if (this.#failed) return reject(this.#failed);
+      const onError = (err: Error) => reject(err);
+      this.#worker.once('error', onError);
+      this.#worker.once('message', (reply: unknown) => {
+        this.#worker.off('error', onError);
+        resolve(reply);
+      });
+      this.#worker.postMessage(msg);
+    });
   }
 }
 
