@@ -45,7 +45,7 @@ export interface EventGridStats {
 export class EventGridReceiver implements RevocationSource {
   readonly name = 'event-grid';
   readonly stats: EventGridStats = { deliveries: 0, events: 0, duplicates: 0, ignored: 0, rejected: 0, evictions: 0 };
-  readonly #o: EventGridOptions;
+  readonly #opts: EventGridOptions;
   readonly #path: string;
   readonly #secretDigest: Buffer;
   /** Processed event ids, oldest first (a bounded set). */
@@ -58,7 +58,7 @@ export class EventGridReceiver implements RevocationSource {
   #address = '';
 
   constructor(opts: EventGridOptions) {
-    this.#o = opts;
+    this.#opts = opts;
     this.#path = opts.path ?? '/eventgrid';
     this.#secretDigest = digest(opts.secret);
   }
@@ -71,10 +71,10 @@ export class EventGridReceiver implements RevocationSource {
   async start(onRevoked: (event: RevocationEvent) => void): Promise<void> {
     if (this.#server) return;
     this.#onRevoked = onRevoked;
-    const { host, port } = splitHostPort(this.#o.listen);
+    const { host, port } = splitHostPort(this.#opts.listen);
     const server = createServer({ maxHeaderSize: 16 * 1024, requestTimeout: 30_000 }, (req, res) => {
       this.#handle(req, res).catch((err: unknown) => {
-        this.#o.log.error('event grid: request failed', { error: err instanceof Error ? err : String(err) });
+        this.#opts.log.error('event grid: request failed', { error: err instanceof Error ? err : String(err) });
         if (!res.headersSent) reply(res, 500, { error: 'internal error' });
         else res.destroy();
       });
@@ -90,7 +90,7 @@ export class EventGridReceiver implements RevocationSource {
     const addr = server.address() as AddressInfo;
     this.#address = addr.family === 'IPv6' ? `[${addr.address}]:${addr.port}` : `${addr.address}:${addr.port}`;
     this.#server = server;
-    this.#o.log.info('event grid webhook listening', { url: this.url });
+    this.#opts.log.info('event grid webhook listening', { url: this.url });
   }
 
   state(): RevocationSourceState {
@@ -120,7 +120,7 @@ export class EventGridReceiver implements RevocationSource {
     }
     if (!this.#authenticated(req, url)) {
       this.stats.rejected++;
-      this.#o.log.warn('event grid: request without the shared secret refused', { method: req.method, remote: req.socket.remoteAddress });
+      this.#opts.log.warn('event grid: request without the shared secret refused', { method: req.method, remote: req.socket.remoteAddress });
       return reply(res, 401, { error: 'unauthorized' });
     }
     if (req.method === 'OPTIONS') {
@@ -133,10 +133,10 @@ export class EventGridReceiver implements RevocationSource {
       res.writeHead(200).end();
       return;
     }
-    const body = await readBody(req, this.#o.maxBodyBytes);
+    const body = await readBody(req, this.#opts.maxBodyBytes);
     if (body === 'too-large') {
       this.stats.rejected++;
-      return reply(res, 413, { error: `body larger than ${this.#o.maxBodyBytes} bytes` });
+      return reply(res, 413, { error: `body larger than ${this.#opts.maxBodyBytes} bytes` });
     }
     let parsed;
     try {
@@ -148,7 +148,7 @@ export class EventGridReceiver implements RevocationSource {
     }
     this.stats.deliveries++;
     if (parsed.kind === 'validation') {
-      this.#o.log.info('event grid: subscription validation handshake answered');
+      this.#opts.log.info('event grid: subscription validation handshake answered');
       return reply(res, 200, { validationResponse: parsed.validationCode });
     }
     this.stats.ignored += parsed.ignored;
@@ -179,7 +179,7 @@ export class EventGridReceiver implements RevocationSource {
         for (const id of ids) this.#remember(id);
         this.stats.events += fresh.length;
         this.#lastEventAt = new Date().toISOString();
-        this.#o.log.info('event grid: key vault events re-checked', {
+        this.#opts.log.info('event grid: key vault events re-checked', {
           events: fresh.map((e) => `${e.type} ${e.vaultName}/${e.keyName ?? '*'}`),
           keys_checked: result.checked.length,
           policies_evicted: result.revoked.length,
@@ -193,10 +193,10 @@ export class EventGridReceiver implements RevocationSource {
   }
 
   async #process(events: KeyVaultEvent[]): Promise<RecheckResult> {
-    const result = await recheckKeys(events, this.#o);
+    const result = await recheckKeys(events, this.#opts);
     for (const r of result.revoked) {
       this.stats.evictions++;
-      this.#o.log.warn('event grid: customer key revoked; policy keys evicted', { tenant: r.tenant, policy: r.policyId, key_uri: r.keyUri, reason: r.reason });
+      this.#opts.log.warn('event grid: customer key revoked; policy keys evicted', { tenant: r.tenant, policy: r.policyId, key_uri: r.keyUri, reason: r.reason });
       this.#onRevoked?.({ tenant: r.tenant, policyId: r.policyId, reason: `customer key ${r.keyUri}: ${r.reason}`, source: this.name });
     }
     return result;
@@ -204,7 +204,7 @@ export class EventGridReceiver implements RevocationSource {
 
   #remember(id: string): void {
     this.#done.set(id, true);
-    const cap = this.#o.dedupeCapacity ?? 10_000;
+    const cap = this.#opts.dedupeCapacity ?? 10_000;
     while (this.#done.size > cap) {
       const oldest = this.#done.keys().next().value;
       if (oldest === undefined) break;

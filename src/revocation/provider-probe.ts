@@ -51,7 +51,7 @@ export const PROBE_SOURCE = 'provider-probe';
 
 export class ProviderProbe implements RevocationSource {
   readonly name = PROBE_SOURCE;
-  readonly #o: ProviderProbeOptions;
+  readonly #opts: ProviderProbeOptions;
   readonly #random: () => number;
   #onRevoked: ((event: RevocationEvent) => void) | undefined;
   #timer: NodeJS.Timeout | undefined;
@@ -64,7 +64,7 @@ export class ProviderProbe implements RevocationSource {
   #stopped = false;
 
   constructor(opts: ProviderProbeOptions) {
-    this.#o = opts;
+    this.#opts = opts;
     this.#random = opts.random ?? Math.random;
   }
 
@@ -80,7 +80,7 @@ export class ProviderProbe implements RevocationSource {
   }
 
   state(): RevocationSourceState {
-    if (this.#o.intervalMs <= 0) return { state: 'none', lastSequence: this.#rounds };
+    if (this.#opts.intervalMs <= 0) return { state: 'none', lastSequence: this.#rounds };
     return { state: this.#stopped ? 'disconnected' : 'connected', lastSequence: this.#rounds, ...(this.#lastEventAt ? { lastEventAt: this.#lastEventAt } : {}) };
   }
 
@@ -101,21 +101,21 @@ export class ProviderProbe implements RevocationSource {
   }
 
   #schedule(): void {
-    if (this.#stopped || this.#o.intervalMs <= 0) return;
-    const jitter = this.#o.jitter ?? 0.2;
-    const delay = Math.max(1, Math.round(this.#o.intervalMs * (1 + jitter * (2 * this.#random() - 1))));
+    if (this.#stopped || this.#opts.intervalMs <= 0) return;
+    const jitter = this.#opts.jitter ?? 0.2;
+    const delay = Math.max(1, Math.round(this.#opts.intervalMs * (1 + jitter * (2 * this.#random() - 1))));
     this.#timer = setTimeout(() => {
       this.runOnce()
-        .catch((err: unknown) => this.#o.log?.warn('key probe round failed', { error: err instanceof Error ? err : String(err) }))
+        .catch((err: unknown) => this.#opts.log?.warn('key probe round failed', { error: err instanceof Error ? err : String(err) }))
         .finally(() => this.#schedule());
     }, delay);
     this.#timer.unref();
   }
 
   async #round(): Promise<ProbeRound> {
-    const dependents = customerKeyDependents(this.#o.cache.entries(), this.#o.registry);
+    const dependents = customerKeyDependents(this.#opts.cache.entries(), this.#opts.registry);
     const keys = [...dependents.keys()].sort();
-    const limit = Math.max(0, this.#o.maxCallsPerInterval);
+    const limit = Math.max(0, this.#opts.maxCallsPerInterval);
     let chosen: string[];
     if (keys.length <= limit) chosen = keys;
     else {
@@ -140,12 +140,12 @@ export class ProviderProbe implements RevocationSource {
           const event: RevocationEvent = { tenant: p.tenant, policyId: p.policyId, reason: `${status.reason ?? 'revoked'}: ${uri}`, source: PROBE_SOURCE };
           round.revoked.push(event);
           this.#lastEventAt = new Date().toISOString();
-          this.#o.log?.warn('key probe: customer key revoked at the provider', { tenant: p.tenant, policy: p.policyId, key_uri: uri, reason: status.reason });
+          this.#opts.log?.warn('key probe: customer key revoked at the provider', { tenant: p.tenant, policy: p.policyId, key_uri: uri, reason: status.reason });
           this.#onRevoked?.(event);
         }
       }
     };
-    await Promise.all(Array.from({ length: Math.min(this.#o.concurrency ?? 4, chosen.length) }, worker));
+    await Promise.all(Array.from({ length: Math.min(this.#opts.concurrency ?? 4, chosen.length) }, worker));
     this.#rounds++;
     return round;
   }
@@ -153,7 +153,7 @@ export class ProviderProbe implements RevocationSource {
   async #status(uri: string): Promise<KeyStatus | undefined> {
     this.#calls++;
     try {
-      return await this.#o.provider.status(uri, { signal: AbortSignal.any([this.#controller.signal, AbortSignal.timeout(this.#o.callTimeoutMs)]) });
+      return await this.#opts.provider.status(uri, { signal: AbortSignal.any([this.#controller.signal, AbortSignal.timeout(this.#opts.callTimeoutMs)]) });
     } catch {
       return undefined; // aborted or timed out: no answer is not a revocation
     }

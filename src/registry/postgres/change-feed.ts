@@ -30,7 +30,7 @@ const PAGE = 500;
  */
 export class ChangeFeed implements RegistryChangeFeed {
   readonly name = 'postgres-feed';
-  readonly #o: ChangeFeedOptions;
+  readonly #opts: ChangeFeedOptions;
   readonly #q: string;
   readonly #channels: { events: string; acks: string };
   #state: FeedState = 'connecting';
@@ -54,7 +54,7 @@ export class ChangeFeed implements RegistryChangeFeed {
   readonly #clock: () => number;
 
   constructor(opts: ChangeFeedOptions) {
-    this.#o = opts;
+    this.#opts = opts;
     this.#q = quoteSchema(opts.schema);
     this.#channels = feedChannels(opts.schema);
     this.#lastSequence = opts.startSequence;
@@ -90,7 +90,7 @@ export class ChangeFeed implements RegistryChangeFeed {
 
   /** The poll (the safety net for a lost notification) and the lease renewal share one timer. */
   #startTicking(): void {
-    this.#tickTimer = setInterval(() => this.#tick(), Math.min(this.#o.pollMs, this.#o.renewMs));
+    this.#tickTimer = setInterval(() => this.#tick(), Math.min(this.#opts.pollMs, this.#opts.renewMs));
     this.#tickTimer.unref();
   }
 
@@ -142,15 +142,15 @@ export class ChangeFeed implements RegistryChangeFeed {
 
   /** For tests: the feed's connection, as PostgreSQL sees it. */
   get applicationName(): string {
-    return `unwrapd-feed ${this.#o.instanceId}`;
+    return `unwrapd-feed ${this.#opts.instanceId}`;
   }
 
   async #connectClient(): Promise<pg.Client> {
     const sent = performance.now();
     const client = await openFeedConnection({
-      clientConfig: this.#o.clientConfig,
+      clientConfig: this.#opts.clientConfig,
       applicationName: this.applicationName,
-      graceMs: this.#o.graceMs,
+      graceMs: this.#opts.graceMs,
       channels: this.#channels,
       onLost: (c, err) => this.#lost(c, err),
       onNotification: (c, n) => this.#onNotification(c, n),
@@ -194,7 +194,7 @@ export class ChangeFeed implements RegistryChangeFeed {
     // Re-join before reading: a writer committing after the registration waits for us; one that committed
     // before it is in the read below.
     if (!this.#lease.held) {
-      await rejoinInstance(client, this.#q, this.#o.instanceId, this.#lastSequence, this.#o.leaseMs);
+      await rejoinInstance(client, this.#q, this.#opts.instanceId, this.#lastSequence, this.#opts.leaseMs);
       this.#lease.rejoined(); // still fenced until the read below and a renewal succeed
     }
     for (;;) {
@@ -203,7 +203,7 @@ export class ChangeFeed implements RegistryChangeFeed {
       this.#heard(sent);
       if (rows.length === 0) break;
       const events: PolicyEvent[] = rows.map(eventFromRow);
-      await this.#o.apply(events, client);
+      await this.#opts.apply(events, client);
       const last = events[events.length - 1]!;
       this.#lastSequence = last.sequence;
       this.#lastEventAt = last.at;
@@ -211,7 +211,7 @@ export class ChangeFeed implements RegistryChangeFeed {
         try {
           l(events);
         } catch (err) {
-          this.#o.log.error('a change-feed listener threw', { error: err instanceof Error ? err : String(err) });
+          this.#opts.log.error('a change-feed listener threw', { error: err instanceof Error ? err : String(err) });
         }
       }
       if (rows.length < PAGE) break;
@@ -231,11 +231,11 @@ export class ChangeFeed implements RegistryChangeFeed {
     const applied = this.#lastSequence;
     const moved = applied !== this.#ackedSequence;
     if (!moved && !this.#deafness.deaf && !this.#lease.due(sent)) return;
-    const renewed = await renewLease(client, this.#q, { instanceId: this.#o.instanceId, applied, leaseMs: this.#o.leaseMs, announce: moved, ackChannel: this.#channels.acks });
+    const renewed = await renewLease(client, this.#q, { instanceId: this.#opts.instanceId, applied, leaseMs: this.#opts.leaseMs, announce: moved, ackChannel: this.#channels.acks });
     this.#heard(heardSent);
     if (!renewed) {
       this.#lease.lost();
-      this.#o.log.warn('instance lease expired before it was renewed: fenced; re-joining the fleet and catching up', { last_sequence: applied });
+      this.#opts.log.warn('instance lease expired before it was renewed: fenced; re-joining the fleet and catching up', { last_sequence: applied });
       this.#goDeaf('lease expired');
       this.#drainRun.again();
       return;
@@ -254,11 +254,11 @@ export class ChangeFeed implements RegistryChangeFeed {
     if (this.#stopped) return;
     const client = this.#client;
     if (client && this.#state === 'connected') this.#drain().catch((err: unknown) => this.#lost(client, err));
-    if (performance.now() - this.#lastAnswer > this.#o.graceMs) {
+    if (performance.now() - this.#lastAnswer > this.#opts.graceMs) {
       // Connected in name but silent past the grace period (a black-holed connection): treat as lost.
       // Measured from the last answer, so a connection that answers slowly (a saturated machine) is kept.
-      if (client) this.#lost(client, new Error(`no answer for ${this.#o.graceMs} ms`));
-      else this.#goDeaf(`no answer for ${this.#o.graceMs} ms`);
+      if (client) this.#lost(client, new Error(`no answer for ${this.#opts.graceMs} ms`));
+      else this.#goDeaf(`no answer for ${this.#opts.graceMs} ms`);
     }
   }
 
@@ -270,7 +270,7 @@ export class ChangeFeed implements RegistryChangeFeed {
     this.#client = undefined;
     void dropConnection(client);
     if (this.#state === 'connected') {
-      this.#o.log.warn('revocation feed lost; reconnecting', { reason: pgMessage(err), grace_ms: this.#o.graceMs, last_sequence: this.#lastSequence });
+      this.#opts.log.warn('revocation feed lost; reconnecting', { reason: pgMessage(err), grace_ms: this.#opts.graceMs, last_sequence: this.#lastSequence });
     }
     this.#state = 'disconnected';
     this.#armDeafTimer();
@@ -279,14 +279,14 @@ export class ChangeFeed implements RegistryChangeFeed {
 
   /** Deaf once cut off for `graceMs` from the send time of the last round trip that succeeded. */
   #armDeafTimer(): void {
-    this.#deafness.arm(this.#lastHeard + this.#o.graceMs - performance.now(), () => {
-      if (this.#state !== 'connected') this.#goDeaf(`cut off for more than ${this.#o.graceMs} ms`);
+    this.#deafness.arm(this.#lastHeard + this.#opts.graceMs - performance.now(), () => {
+      if (this.#state !== 'connected') this.#goDeaf(`cut off for more than ${this.#opts.graceMs} ms`);
     });
   }
 
   #goDeaf(reason: string): void {
     if (this.#stopped) return;
-    this.#deafness.enter(reason, { grace_ms: this.#o.graceMs, last_sequence: this.#lastSequence });
+    this.#deafness.enter(reason, { grace_ms: this.#opts.graceMs, last_sequence: this.#lastSequence });
   }
 
   #lift(): void {
@@ -296,7 +296,7 @@ export class ChangeFeed implements RegistryChangeFeed {
   #scheduleReconnect(): void {
     if (this.#reconnectTimer || this.#stopped) return;
     const delay = this.#backoffMs * (0.5 + Math.random() / 2);
-    this.#backoffMs = Math.min(this.#o.reconnectMaxMs, this.#backoffMs * 2);
+    this.#backoffMs = Math.min(this.#opts.reconnectMaxMs, this.#backoffMs * 2);
     this.#reconnectTimer = setTimeout(() => {
       this.#reconnectTimer = undefined;
       void this.#reconnect();
@@ -310,7 +310,7 @@ export class ChangeFeed implements RegistryChangeFeed {
     try {
       client = await this.#connectClient();
     } catch (err) {
-      this.#o.log.debug('revocation feed: reconnect failed', { reason: pgMessage(err) });
+      this.#opts.log.debug('revocation feed: reconnect failed', { reason: pgMessage(err) });
       this.#armDeafTimer();
       this.#scheduleReconnect();
       return;
@@ -323,13 +323,13 @@ export class ChangeFeed implements RegistryChangeFeed {
       // Catch up before anything else: a revocation missed while away is applied before the cache is back.
       const end = await logEnd(client, this.#q);
       if (end < this.#lastSequence) {
-        this.#o.log.warn('the event log ends before the last event this instance applied (failover with lost commits?): reloading every policy', {
+        this.#opts.log.warn('the event log ends before the last event this instance applied (failover with lost commits?): reloading every policy', {
           log_end: end,
           last_sequence: this.#lastSequence,
         });
-        this.#lastSequence = await this.#o.resync(client);
+        this.#lastSequence = await this.#opts.resync(client);
         // Sequence numbers will be handed out again: what this instance reports as applied goes down with them.
-        await setApplied(client, this.#q, this.#o.instanceId, this.#lastSequence);
+        await setApplied(client, this.#q, this.#opts.instanceId, this.#lastSequence);
         this.#ackedSequence = this.#lastSequence;
       }
       await this.#drain();
@@ -338,12 +338,12 @@ export class ChangeFeed implements RegistryChangeFeed {
       return;
     }
     if (client !== this.#client) return;
-    this.#backoffMs = this.#o.reconnectMinMs;
+    this.#backoffMs = this.#opts.reconnectMinMs;
     this.#deafness.disarm();
     this.#state = 'connected';
     if (!this.#tickTimer) this.#startTicking();
     // The drain above read the log to its end and renewed the lease (a lost one was re-joined first).
     if (this.#deafness.deaf && this.#lease.fenced() === undefined) this.#lift();
-    else if (!this.#deafness.deaf) this.#o.log.info('revocation feed reconnected and caught up', { last_sequence: this.#lastSequence });
+    else if (!this.#deafness.deaf) this.#opts.log.info('revocation feed reconnected and caught up', { last_sequence: this.#lastSequence });
   }
 }

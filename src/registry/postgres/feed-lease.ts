@@ -23,7 +23,7 @@ export interface FeedLeaseOptions {
 }
 
 export class FeedLease {
-  readonly #o: FeedLeaseOptions;
+  readonly #opts: FeedLeaseOptions;
   /** Clock value when the last successful renewal was sent; -Infinity while the lease must be re-joined. */
   #sentAt: number;
   #held = true;
@@ -31,7 +31,7 @@ export class FeedLease {
   #stopped = false;
 
   constructor(opts: FeedLeaseOptions) {
-    this.#o = opts;
+    this.#opts = opts;
     this.#sentAt = opts.sentAt;
   }
 
@@ -42,13 +42,13 @@ export class FeedLease {
   /** Why the lease forbids serving now, or undefined. */
   fenced(): string | undefined {
     if (!this.#held) return 'lease lost';
-    if (this.#o.clock() >= this.#deadline()) return 'lease not renewed in time';
+    if (this.#opts.clock() >= this.#deadline()) return 'lease not renewed in time';
     return undefined;
   }
 
   /** A renewal is due (sent `renewMs` or more after the last one), at clock value `now`. */
   due(now: number): boolean {
-    return now - this.#sentAt >= this.#o.renewMs;
+    return now - this.#sentAt >= this.#opts.renewMs;
   }
 
   /** A renewal sent at clock value `sentAt` succeeded. */
@@ -75,7 +75,7 @@ export class FeedLease {
   }
 
   #deadline(): number {
-    return this.#sentAt + this.#o.leaseMs - this.#o.fenceMarginMs;
+    return this.#sentAt + this.#opts.leaseMs - this.#opts.fenceMarginMs;
   }
 
   #arm(): void {
@@ -83,9 +83,9 @@ export class FeedLease {
     if (this.#stopped) return;
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
-      if (this.#o.clock() >= this.#deadline()) this.#o.onLapse(`lease not renewed within ${this.#o.leaseMs - this.#o.fenceMarginMs} ms`);
+      if (this.#opts.clock() >= this.#deadline()) this.#opts.onLapse(`lease not renewed within ${this.#opts.leaseMs - this.#opts.fenceMarginMs} ms`);
       else this.#arm();
-    }, Math.max(10, this.#deadline() - this.#o.clock()));
+    }, Math.max(10, this.#deadline() - this.#opts.clock()));
     this.#timer.unref();
   }
 }

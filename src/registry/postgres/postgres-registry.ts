@@ -72,7 +72,7 @@ export class PostgresRegistry implements PolicyRegistry {
   readonly schema: string;
   readonly instanceId = randomBytes(8).toString('hex');
   readonly events: PolicyEventLog;
-  readonly #o: PostgresRegistryOptions;
+  readonly #opts: PostgresRegistryOptions;
   readonly #q: string;
   readonly #limits: RegistryLimits;
   readonly #log: Logger;
@@ -95,7 +95,7 @@ export class PostgresRegistry implements PolicyRegistry {
   lastFleetAck: FleetAck | undefined;
 
   constructor(opts: PostgresRegistryOptions) {
-    this.#o = opts;
+    this.#opts = opts;
     this.schema = opts.schema ?? DEFAULT_SCHEMA;
     this.#q = quoteSchema(this.schema);
     this.#limits = registryLimits(opts.limits);
@@ -136,7 +136,7 @@ export class PostgresRegistry implements PolicyRegistry {
   async open(): Promise<void> {
     if (this.#opened || this.#closed) throw new UnwrapdError('failed_precondition', `${this.description} was already opened`);
     this.#opened = true;
-    const { connectionString, poolMax = 4, connectTimeoutMs = 10_000 } = this.#o;
+    const { connectionString, poolMax = 4, connectTimeoutMs = 10_000 } = this.#opts;
     const pool = createPool({ connectionString, max: poolMax, instanceId: this.instanceId, connectTimeoutMs, log: this.#log });
     this.#pool = pool;
     try {
@@ -153,7 +153,7 @@ export class PostgresRegistry implements PolicyRegistry {
         await registerInstance(client, this.#q, this.instanceId, this.#leaseMs);
         const start = await this.#loadSnapshot(client);
         this.#feed = new ChangeFeed({
-          clientConfig: { connectionString: this.#o.connectionString },
+          clientConfig: { connectionString: this.#opts.connectionString },
           schema: this.schema,
           instanceId: this.instanceId,
           startSequence: start,
@@ -164,8 +164,8 @@ export class PostgresRegistry implements PolicyRegistry {
           fenceMarginMs: this.#marginMs,
           leaseSentAt,
           clock: this.#clock,
-          reconnectMinMs: this.#o.reconnectMinMs ?? 100,
-          reconnectMaxMs: this.#o.reconnectMaxMs ?? 5_000,
+          reconnectMinMs: this.#opts.reconnectMinMs ?? 100,
+          reconnectMaxMs: this.#opts.reconnectMaxMs ?? 5_000,
           apply: (events, c) => this.#apply(events, c),
           resync: (c) => this.#resync(c),
           log: this.#log,
@@ -227,7 +227,7 @@ export class PostgresRegistry implements PolicyRegistry {
    */
   async awaitFleet(signal?: AbortSignal): Promise<FleetAck> {
     const sequence = Math.max(this.#lastWritten, this.#feed?.lastSequence ?? 0);
-    if (!(this.#o.fleetAckWait ?? true)) return { sequence, laggards: [], expired: [], waitedMs: 0 };
+    if (!(this.#opts.fleetAckWait ?? true)) return { sequence, laggards: [], expired: [], waitedMs: 0 };
     const ctx = {
       pool: this.#requirePool(),
       q: this.#q,
