@@ -2,6 +2,7 @@ import { LRUCache } from 'lru-cache';
 import { systemClock, type Clock, type Timer } from '../clock.js';
 import type { SecretKey } from '../crypto/secret-key.js';
 import { UnwrapdError } from '../errors.js';
+import { raceAbort } from '../race-abort.js';
 
 /**
  * The key a policy version works with, as cached. It is the wrapping key derived from the intermediate key
@@ -144,7 +145,8 @@ export class KeyCache {
       flight = { generation, promise: this.#load(key, pKey, generation, loader) };
       this.#inflight.set(key, flight);
     }
-    return abortable(flight.promise, signal);
+    // A caller that gives up stops waiting; the shared load goes on for the others (its value is theirs).
+    return raceAbort(flight.promise, signal, () => signal.reason as Error);
   }
 
   async #load(key: string, pKey: string, generation: number, loader: PolicyKeyLoader): Promise<PolicyKey> {
@@ -248,23 +250,4 @@ function policyKeyOf(tenant: string, policyId: string): string {
 
 function cacheKey(tenant: string, policyId: string, version: number): string {
   return `${tenant}\u0000${policyId}\u0000${version}`;
-}
-
-/** Resolves like `promise`, or rejects as soon as `signal` aborts (the shared promise carries on). */
-function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (err) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(err);
-      },
-    );
-  });
 }

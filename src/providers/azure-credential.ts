@@ -4,7 +4,7 @@ import { UnwrapdError } from '../errors.js';
 import { classifyIdentityFailure } from './azure-identity-errors.js';
 import { identityHttpClient, recordingExchanges } from './azure-identity-transport.js';
 import type { ProviderErrorReason } from './provider-error.js';
-import { raceAbort } from './race-abort.js';
+import { raceAbort } from '../race-abort.js';
 import type { AzureCredentialKind } from './azure-credential-kind.js';
 
 export type { AzureCredentialKind } from './azure-credential-kind.js';

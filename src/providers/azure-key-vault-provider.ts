@@ -9,7 +9,7 @@ import { isProviderError, providerError, type ProviderError } from './provider-e
 import { randomBytes } from 'node:crypto';
 import { isKeyBase, keyNameFromHint } from './key-base.js';
 import type { CallOptions, DestructionConfirmation, KeyStatus, ResolvedKey, RootKeyProvider, WrappedKey } from './root-key-provider.js';
-import { raceAbort } from './race-abort.js';
+import { raceAbort } from '../race-abort.js';
 
 /**
  * The Azure Key Vault root-key provider (scheme `https`), through the real SDKs: `@azure/keyvault-keys`

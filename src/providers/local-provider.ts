@@ -7,7 +7,7 @@ import { isProviderError, providerError, type ProviderError } from './provider-e
 import { randomBytes } from 'node:crypto';
 import { isKeyBase, keyNameFromHint } from './key-base.js';
 import type { CallOptions, DestructionConfirmation, KeyStatus, ResolvedKey, RootKeyProvider, WrappedKey } from './root-key-provider.js';
-import { raceAbort } from './race-abort.js';
+import { raceAbort } from '../race-abort.js';
 
 /**
  * The `local:` root-key provider over the local keystore (src/providers/local-keystore.ts).

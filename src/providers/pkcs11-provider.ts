@@ -8,7 +8,7 @@ import { algorithmFor, decrypt, decryptsProbe, encrypt, findKey, PKCS11_ALGORITH
 import { formatPkcs11Uri, parsePkcs11Uri, PKCS11_SCHEME, type Pkcs11KeyRef } from './pkcs11-uri.js';
 import { isKeyBase, keyNameFromHint } from './key-base.js';
 import type { CallOptions, DestructionConfirmation, KeyStatus, ResolvedKey, RootKeyProvider, WrappedKey } from './root-key-provider.js';
-import { raceAbort } from './race-abort.js';
+import { raceAbort } from '../race-abort.js';
 
 /**
  * A root-key provider over a PKCS#11 token (an HSM; tested against SoftHSM 2), meant for the operator-held
