@@ -1,5 +1,6 @@
-import { createCipheriv, createDecipheriv, type DecipherGCM } from 'node:crypto';
+import { createCipheriv } from 'node:crypto';
 import { decryptionFailed } from '../errors.js';
+import { gcmOpen } from './aes-gcm.js';
 import { TAG_LENGTH } from './envelope-format.js';
 import { segmentNonce } from './segment-keys.js';
 
@@ -20,26 +21,9 @@ export function sealOne(contentKey: Buffer, nonce: Buffer, aad: Buffer, index: n
   return [tail.length === 0 ? ct : Buffer.concat([ct, tail]), tag];
 }
 
-/** Opens one segment (ciphertext || tag); any failure is the generic error, and no plaintext is kept. */
+/** Opens one segment (ciphertext || tag) through gcmOpen: any failure is the generic error, and no plaintext is kept. */
 export function openOne(contentKey: Buffer, nonce: Buffer, aad: Buffer, index: number, last: boolean, segment: Uint8Array): Buffer {
   if (segment.length < TAG_LENGTH) throw decryptionFailed();
   const ctLen = segment.length - TAG_LENGTH;
-  let pt: Buffer | undefined;
-  let decipher: DecipherGCM | undefined;
-  try {
-    decipher = createDecipheriv(GCM, contentKey, segmentNonce(nonce, index, last), { authTagLength: TAG_LENGTH });
-    decipher.setAAD(aad);
-    decipher.setAuthTag(segment.subarray(ctLen));
-    pt = decipher.update(segment.subarray(0, ctLen));
-    const tail = decipher.final(); // throws on a tag mismatch
-    return tail.length === 0 ? pt : Buffer.concat([pt, tail]);
-  } catch {
-    pt?.fill(0); // never let unauthenticated plaintext linger
-    try {
-      decipher?.final(); // frees the native context (and the content key in it) now, not at garbage collection
-    } catch {
-      // freed either way
-    }
-    throw decryptionFailed();
-  }
+  return gcmOpen(contentKey, segmentNonce(nonce, index, last), [aad], segment.subarray(0, ctLen), segment.subarray(ctLen));
 }
