@@ -28,7 +28,7 @@ const CONTEXT = { mailbox: 'alice' };
 const PLAINTEXT = Buffer.from('hello, fuzz');
 
 let d: TestDaemon;
-let pool: Buffer[] = [];
+const pool: Buffer[] = [];
 let layouts: Layout[] = [];
 test.before(async () => {
   d = await startTestDaemon({ providerTimeoutMs: 5_000 });

@@ -18,6 +18,7 @@ test.after.always(async () => {
 async function healthOf(address: string, service: string): Promise<string> {
   const { protoPath } = require('grpc-health-check') as { protoPath: string };
   const def = protoLoader.loadSync(protoPath, { keepCase: true, enums: String });
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a dynamically loaded service definition
   const Health = (grpc.loadPackageDefinition(def) as any).grpc.health.v1.Health;
   const client = new Health(address, grpc.credentials.createInsecure());
   try {
@@ -30,6 +31,7 @@ async function healthOf(address: string, service: string): Promise<string> {
 async function reflectedServices(address: string): Promise<string[]> {
   const pkgDir = dirname(require.resolve('@grpc/reflection/package.json'));
   const def = protoLoader.loadSync(join(pkgDir, 'build/proto/grpc/reflection/v1/reflection.proto'), { keepCase: true });
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a dynamically loaded service definition
   const Reflection = (grpc.loadPackageDefinition(def) as any).grpc.reflection.v1.ServerReflection;
   const client = new Reflection(address, grpc.credentials.createInsecure());
   try {

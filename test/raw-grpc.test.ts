@@ -93,7 +93,6 @@ async function underAttack(t: import('ava').ExecutionContext, name: string, atta
   t.is(s.inFlightBytes, 0);
 }
 
-const isEnded = (r: RawResult) => (r.grpcStatus !== undefined && r.grpcStatus !== 0) || r.rstCode !== 0 || r.httpStatus !== undefined && r.httpStatus !== 200;
 
 test.serial('truncated frames: a length prefix larger than what is sent, then END_STREAM, gets a clear status', async (t) => {
   await underAttack(t, 'truncated frames', async () => {

@@ -223,7 +223,7 @@ class FileRegistry implements PolicyRegistry {
   }
 
   #report(err: UnwrapdError): void {
-    const onError = this.#opts.onError ?? ((e: UnwrapdError) => console.error(`unwrapd: ${e.message}`));
+    const onError = this.#opts.onError ?? ((e: UnwrapdError) => process.stderr.write(`unwrapd: ${e.message}\n`));
     try {
       onError(err);
     } catch {

@@ -14,7 +14,7 @@ import { batchHandlers } from './batch-handlers.js';
 import type { CallerResolver } from './caller-resolver.js';
 import { cryptoCaller, type CallerChecks } from './crypto-caller.js';
 import { envelopePolicy } from './envelope-policy.js';
-import { callerFields, requireBytes, requireId } from './request-fields.js';
+import { type callerFields, requireBytes, requireId } from './request-fields.js';
 import { streamHandlers } from './stream-handlers.js';
 import type { StreamLimits } from './stream-limits.js';
 import { unary } from './unary.js';

@@ -8,7 +8,6 @@ import type { EncryptStreamResponse } from '../generated/unwrapd/v1/EncryptStrea
 import type { StreamHeader__Output } from '../generated/unwrapd/v1/StreamHeader.js';
 import type { Logger } from '../log/logger.js';
 import { callSignal } from './call-signal.js';
-import type { CallerResolver } from './caller-resolver.js';
 import { cryptoCaller, type CallerChecks } from './crypto-caller.js';
 import { requireId } from './request-fields.js';
 import { toStatus } from './status-codes.js';

@@ -1,4 +1,4 @@
-import * as grpc from '@grpc/grpc-js';
+import type * as grpc from '@grpc/grpc-js';
 import type { Logger } from '../log/logger.js';
 import { callSignal } from './call-signal.js';
 import { toStatus } from './status-codes.js';
