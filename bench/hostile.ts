@@ -77,9 +77,14 @@ async function runOne(attack: Attack): Promise<AttackResult> {
   let probe: ProbeThread | undefined;
   try {
     await client.waitForReady(30_000);
-    const envelope = (await client.encrypt({ tenant: DEMO_TENANT, policyId: DEMO_POLICY, plaintext: Buffer.alloc(4096, 7) })).envelope;
+    const envelope = (
+      await client.encrypt({ tenant: DEMO_TENANT, policyId: DEMO_POLICY, plaintext: Buffer.alloc(4096, 7) })
+    ).envelope;
     const parts: Buffer[] = [];
-    for await (const b of client.encryptStream({ tenant: DEMO_TENANT, policyId: DEMO_POLICY }, [Buffer.alloc(256 * 1024, 9)])) parts.push(b);
+    for await (const b of client.encryptStream({ tenant: DEMO_TENANT, policyId: DEMO_POLICY }, [
+      Buffer.alloc(256 * 1024, 9),
+    ]))
+      parts.push(b);
     // The probe runs in a worker thread: the attacker's own work on this thread does not delay its calls.
     probe = new ProbeThread(daemon.address, { tenant: DEMO_TENANT, envelope }, Number(values['probe-concurrency']));
     // Connections, JIT and the key cache settle outside the baseline: at least 1 s and 50 probe calls.
@@ -93,8 +98,20 @@ async function runOne(attack: Attack): Promise<AttackResult> {
     let error: string | undefined;
     try {
       outcome = await Promise.race([
-        attack.run({ address: daemon.address, tenant: DEMO_TENANT, policy: DEMO_POLICY, envelope, streamEnvelope: Buffer.concat(parts), holdMs }),
-        new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`attack still running after ${ATTACK_LIMIT_MS / 1000} s`)), ATTACK_LIMIT_MS).unref()),
+        attack.run({
+          address: daemon.address,
+          tenant: DEMO_TENANT,
+          policy: DEMO_POLICY,
+          envelope,
+          streamEnvelope: Buffer.concat(parts),
+          holdMs,
+        }),
+        new Promise<never>((_, reject) =>
+          setTimeout(
+            () => reject(new Error(`attack still running after ${ATTACK_LIMIT_MS / 1000} s`)),
+            ATTACK_LIMIT_MS,
+          ).unref(),
+        ),
       ]);
     } catch (err) {
       error = (err as Error).message;
@@ -135,7 +152,9 @@ async function runOne(attack: Attack): Promise<AttackResult> {
 const startedAt = new Date();
 console.log(
   `hostile: ${chosen.length} attack(s), a fresh daemon process each; probe: ${values['probe-concurrency']} concurrent Decrypts of 4 KiB on its own connection; ` +
-    `aims: RSS +${maxGrowthMiB} MiB at most, probe p99 < ${maxP99Ms} ms; ${cpus().length} cpus, load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}`,
+    `aims: RSS +${maxGrowthMiB} MiB at most, probe p99 < ${maxP99Ms} ms; ${cpus().length} cpus, load average ${loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' ')}`,
 );
 const results: AttackResult[] = [];
 const failed: string[] = [];
@@ -145,7 +164,9 @@ for (const name of chosen) {
   try {
     const r = await runOne(attack);
     results.push(r);
-    process.stderr.write(`    RSS +${num(r.growthMiB, 1)} MiB, probe p99 ${num(r.baseline.p99Ms, 1)} -> ${num(r.during.p99Ms, 1)} ms, got ${JSON.stringify(r.outcome.got)}\n`);
+    process.stderr.write(
+      `    RSS +${num(r.growthMiB, 1)} MiB, probe p99 ${num(r.baseline.p99Ms, 1)} -> ${num(r.during.p99Ms, 1)} ms, got ${JSON.stringify(r.outcome.got)}\n`,
+    );
   } catch (err) {
     // The daemon did not start, or the set-up failed: say so and go on with the next attack.
     process.stderr.write(`    not measured: ${(err as Error).message}\n`);
@@ -190,12 +211,23 @@ console.log(
 );
 console.log('\nwhat the attacker got:');
 for (const r of results) {
-  const got = Object.entries(r.outcome.got).map(([k, n]) => `${k} x${n}`).join(', ') || '-';
+  const got =
+    Object.entries(r.outcome.got)
+      .map(([k, n]) => `${k} x${n}`)
+      .join(', ') || '-';
   console.log(`  ${r.name}: ${got}${r.error ? `; ERROR ${r.error}` : ''}`);
   for (const note of r.outcome.notes) console.log(`    ${note}`);
 }
 for (const f of failed) console.log(`  ${f}`);
-await writeResults(values, 'hostile', startedAt, { bench: 'hostile', startedAt, maxGrowthMiB, maxP99Ms, baselineMs, holdMs, results });
+await writeResults(values, 'hostile', startedAt, {
+  bench: 'hostile',
+  startedAt,
+  maxGrowthMiB,
+  maxP99Ms,
+  baselineMs,
+  holdMs,
+  results,
+});
 const missed = results.filter((r) => !r.memoryPass || !r.latencyPass).length + failed.length;
 console.log(`${results.length + failed.length - missed} of ${results.length + failed.length} attacks within the aims`);
 process.exit(values.strict && missed > 0 ? 1 : 0);

@@ -68,7 +68,10 @@ try {
   const key = SecretKey.copyFrom(randomBytes(32), true);
   const wrapped = await provider.wrap(uri, key, { signal: AbortSignal.timeout(10_000) });
   for (let i = 0; i < 50; i++) (await provider.unwrap(wrapped, { signal: AbortSignal.timeout(10_000) })).destroy(); // warm-up
-  rows.push(['1a unwrap, warm SDK client', await timed(WARM, async () => (await provider.unwrap(wrapped, { signal: AbortSignal.timeout(10_000) })).destroy())]);
+  rows.push([
+    '1a unwrap, warm SDK client',
+    await timed(WARM, async () => (await provider.unwrap(wrapped, { signal: AbortSignal.timeout(10_000) })).destroy()),
+  ]);
   rows.push([
     '1b first unwrap of a new client (challenge + GET + unwrap)',
     await timed(CLIENTS, async () => {
@@ -80,7 +83,10 @@ try {
 
   // 1c and 2: through daemons whose customer keys are in vault A and vault B.
   const start = async (hedgeDelayMs: number) => {
-    const td = await startTestDaemon({ probeIntervalMs: 0, hedgeDelayMs, providerTimeoutMs: 10_000 }, { extraProviders: [createAzureKeyVaultProvider(sdkOptions())] });
+    const td = await startTestDaemon(
+      { probeIntervalMs: 0, hedgeDelayMs, providerTimeoutMs: 10_000 },
+      { extraProviders: [createAzureKeyVaultProvider(sdkOptions())] },
+    );
     daemons.push(td);
     return td;
   };
@@ -136,12 +142,18 @@ try {
   vaultA.clearFaults();
 
   const ms = (us: number) => (us / 1000).toFixed(2).padStart(8);
-  console.log(`\nAzure Key Vault provider, real SDK against the local fake vault (node ${process.version}, ${new Date().toISOString()})\n`);
-  console.log(`${'scenario'.padEnd(66)} ${'n'.padStart(5)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'max ms'.padStart(8)}`);
-  for (const [name, s] of rows) console.log(`${name.padEnd(66)} ${String(s.count).padStart(5)} ${ms(s.p50Us)} ${ms(s.p99Us)} ${ms(s.maxUs)}`);
+  console.log(
+    `\nAzure Key Vault provider, real SDK against the local fake vault (node ${process.version}, ${new Date().toISOString()})\n`,
+  );
+  console.log(
+    `${'scenario'.padEnd(66)} ${'n'.padStart(5)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'max ms'.padStart(8)}`,
+  );
+  for (const [name, s] of rows)
+    console.log(`${name.padEnd(66)} ${String(s.count).padStart(5)} ${ms(s.p50Us)} ${ms(s.p99Us)} ${ms(s.maxUs)}`);
   const hedgedRow = rows.find(([n]) => n.includes('hedged (hedgeDelayMs'))?.[1];
   const unhedgedRow = rows.find(([n]) => n.endsWith('unhedged'))?.[1];
-  if (hedgedRow && unhedgedRow) console.log(`\nhedged p99 / unhedged p99 = ${(hedgedRow.p99Us / unhedgedRow.p99Us).toFixed(2)}`);
+  if (hedgedRow && unhedgedRow)
+    console.log(`\nhedged p99 / unhedged p99 = ${(hedgedRow.p99Us / unhedgedRow.p99Us).toFixed(2)}`);
   await provider.close();
 } finally {
   for (const td of daemons) await td.stop();

@@ -68,9 +68,15 @@ try {
     samples.push(Number(refusedAt - revokeAt));
   }
   const rv = summarizeNs(Float64Array.from(samples));
-  console.log(`revocation latency (Revoke call -> first refused request), ${REVOCATIONS} revocations, ${CONCURRENCY} clients decrypting 4 KiB:`);
-  console.log(`  p50 ${(rv.p50Us / 1000).toFixed(2)} ms   p99 ${(rv.p99Us / 1000).toFixed(2)} ms   max ${(rv.maxUs / 1000).toFixed(2)} ms`);
-  console.log(`  decrypts begun after the acknowledgement that succeeded: ${succeededAfterAck} (must be 0); in flight across it and succeeded: ${inFlightAcrossAck}; decrypts in all: ${decrypts}`);
+  console.log(
+    `revocation latency (Revoke call -> first refused request), ${REVOCATIONS} revocations, ${CONCURRENCY} clients decrypting 4 KiB:`,
+  );
+  console.log(
+    `  p50 ${(rv.p50Us / 1000).toFixed(2)} ms   p99 ${(rv.p99Us / 1000).toFixed(2)} ms   max ${(rv.maxUs / 1000).toFixed(2)} ms`,
+  );
+  console.log(
+    `  decrypts begun after the acknowledgement that succeeded: ${succeededAfterAck} (must be 0); in flight across it and succeeded: ${inFlightAcrossAck}; decrypts in all: ${decrypts}`,
+  );
   if (succeededAfterAck > 0) process.exitCode = 1;
 
   // 2. Cold start under load (--skip-cold: not run).
@@ -98,9 +104,13 @@ try {
     const elapsedMs = Number(process.hrtime.bigint() - started) / 1e6;
     const cold = summarizeNs(latencies);
     const calls = d.provider.counts.unwrap;
-    console.log(`cold start under load: ${done} Encrypt calls at concurrency ${conc}, provider latency +${LATENCY} ms, cache cold at the start:`);
+    console.log(
+      `cold start under load: ${done} Encrypt calls at concurrency ${conc}, provider latency +${LATENCY} ms, cache cold at the start:`,
+    );
     console.log(`  provider unwraps ${calls} -> ${(done / calls).toFixed(0)} requests served per provider call`);
-    console.log(`  p50 ${(cold.p50Us / 1000).toFixed(2)} ms   p99 ${(cold.p99Us / 1000).toFixed(2)} ms   max ${(cold.maxUs / 1000).toFixed(2)} ms   (${elapsedMs.toFixed(0)} ms in all)`);
+    console.log(
+      `  p50 ${(cold.p50Us / 1000).toFixed(2)} ms   p99 ${(cold.p99Us / 1000).toFixed(2)} ms   max ${(cold.maxUs / 1000).toFixed(2)} ms   (${elapsedMs.toFixed(0)} ms in all)`,
+    );
   }
 } finally {
   await d.stop();

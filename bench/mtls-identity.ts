@@ -12,8 +12,15 @@ import { mtlsCa } from '../test/helpers/mtls-ca.js';
 const ROUNDS = 10;
 const CALLS = 300;
 
-const bytes = { requestSerialize: (b: Buffer) => b, requestDeserialize: (b: Buffer) => b, responseSerialize: (b: Buffer) => b, responseDeserialize: (b: Buffer) => b };
-const service = { ping: { path: '/bench.T/Ping', requestStream: false, responseStream: false, ...bytes } } as unknown as grpc.ServiceDefinition;
+const bytes = {
+  requestSerialize: (b: Buffer) => b,
+  requestDeserialize: (b: Buffer) => b,
+  responseSerialize: (b: Buffer) => b,
+  responseDeserialize: (b: Buffer) => b,
+};
+const service = {
+  ping: { path: '/bench.T/Ping', requestStream: false, responseStream: false, ...bytes },
+} as unknown as grpc.ServiceDefinition;
 
 const ca = mtlsCa();
 let withIdentity = false;
@@ -25,10 +32,19 @@ server.addService(service, {
     cb(null, Buffer.alloc(0));
   },
 });
-const creds = grpc.ServerCredentials.createSsl(Buffer.from(ca.caPem), [{ cert_chain: Buffer.from(ca.server.certPem), private_key: Buffer.from(ca.server.keyPem) }], true);
-const port = await new Promise<number>((res, rej) => server.bindAsync('127.0.0.1:0', creds, (e, p) => (e ? rej(e) : res(p))));
+const creds = grpc.ServerCredentials.createSsl(
+  Buffer.from(ca.caPem),
+  [{ cert_chain: Buffer.from(ca.server.certPem), private_key: Buffer.from(ca.server.keyPem) }],
+  true,
+);
+const port = await new Promise<number>((res, rej) =>
+  server.bindAsync('127.0.0.1:0', creds, (e, p) => (e ? rej(e) : res(p))),
+);
 const Client = grpc.makeGenericClientConstructor(service, 'T');
-const client = new Client(`127.0.0.1:${port}`, grpc.credentials.createSsl(Buffer.from(ca.caPem), Buffer.from(ca.spiffe.keyPem), Buffer.from(ca.spiffe.certPem))) as unknown as {
+const client = new Client(
+  `127.0.0.1:${port}`,
+  grpc.credentials.createSsl(Buffer.from(ca.caPem), Buffer.from(ca.spiffe.keyPem), Buffer.from(ca.spiffe.certPem)),
+) as unknown as {
   ping(req: Buffer, cb: (err: Error | null) => void): void;
   close(): void;
 };

@@ -61,7 +61,16 @@ const N = Number(values.instances);
 const REVOCATIONS = Number(values.revocations);
 const CLIENTS = Number(values.clients);
 const BLOCK = Number(values.block);
-if (!Number.isInteger(N) || N < 2 || !Number.isInteger(REVOCATIONS) || REVOCATIONS < 1 || !Number.isInteger(CLIENTS) || CLIENTS < N || !Number.isInteger(BLOCK) || BLOCK < 1) {
+if (
+  !Number.isInteger(N) ||
+  N < 2 ||
+  !Number.isInteger(REVOCATIONS) ||
+  REVOCATIONS < 1 ||
+  !Number.isInteger(CLIENTS) ||
+  CLIENTS < N ||
+  !Number.isInteger(BLOCK) ||
+  BLOCK < 1
+) {
   throw new Error('--instances >= 2, --revocations >= 1, --clients >= --instances, --block >= 1');
 }
 
@@ -103,9 +112,19 @@ try {
   const keystorePath = join(dir, 'keystore.json');
   const keystore = await openLocalKeystore(keystorePath);
   await Promise.all(['bench-a', 'bench-b', 'bench-avail'].map((k) => keystore.createKey(k)));
-  const env = { UNWRAPD_FEED_GRACE_MS: String(values['grace-ms']), UNWRAPD_MAX_POLICIES_PER_TENANT: '100000', UNWRAPD_LOG_LEVEL: 'error' };
+  const env = {
+    UNWRAPD_FEED_GRACE_MS: String(values['grace-ms']),
+    UNWRAPD_MAX_POLICIES_PER_TENANT: '100000',
+    UNWRAPD_LOG_LEVEL: 'error',
+  };
   const start = (i: number, extra: Record<string, string> = {}) =>
-    startFleetInstance({ name: `instance ${i}`, dir: join(dir, `i${i}`), keystorePath, pgUrl: url, env: { ...env, ...extra } });
+    startFleetInstance({
+      name: `instance ${i}`,
+      dir: join(dir, `i${i}`),
+      keystorePath,
+      pgUrl: url,
+      env: { ...env, ...extra },
+    });
   fleet.push(...(await Promise.all(Array.from({ length: N }, (_, i) => start(i)))));
   started.push(...fleet);
   const noWait = values['phase-b'] ? await start(N, { UNWRAPD_FLEET_ACK_WAIT: 'false' }) : undefined;
@@ -113,10 +132,24 @@ try {
   const block = Buffer.alloc(BLOCK, 0x5a);
 
   const measure = async (id: string, via: FleetInstance, viaIndex: number): Promise<Sample> => {
-    await via.client.createPolicy({ tenant: TENANT, id, name: id, mode: 'POLICY_MODE_MAILBOX', customerKeyA: 'local:bench-a', customerKeyB: 'local:bench-b', availabilityKey: 'local:bench-avail' });
+    await via.client.createPolicy({
+      tenant: TENANT,
+      id,
+      name: id,
+      mode: 'POLICY_MODE_MAILBOX',
+      customerKeyA: 'local:bench-a',
+      customerKeyB: 'local:bench-b',
+      availabilityKey: 'local:bench-avail',
+    });
     // Every instance has it (creation does not wait for the fleet).
     for (const f of fleet) {
-      while (!(await f.client.getPolicy(TENANT, id).then(() => true, () => false))) await new Promise((r) => setTimeout(r, 2));
+      while (
+        !(await f.client.getPolicy(TENANT, id).then(
+          () => true,
+          () => false,
+        ))
+      )
+        await new Promise((r) => setTimeout(r, 2));
     }
     const { envelope } = await fleet[0]!.client.encrypt({ tenant: TENANT, policyId: id, plaintext: block });
 
@@ -194,7 +227,12 @@ try {
 
   const stats = (xs: number[]) => {
     const sorted = Float64Array.from(xs).sort();
-    return { n: xs.length, p50: percentileOfSorted(sorted, 0.5), p99: percentileOfSorted(sorted, 0.99), max: sorted[sorted.length - 1] ?? NaN };
+    return {
+      n: xs.length,
+      p50: percentileOfSorted(sorted, 0.5),
+      p99: percentileOfSorted(sorted, 0.99),
+      max: sorted[sorted.length - 1] ?? NaN,
+    };
   };
   const rows: Array<[string, ReturnType<typeof stats>]> = [
     ['A (ack waits for the fleet): Revoke call -> ack', stats(phaseA.map((s) => s.revokeMs))],
@@ -202,7 +240,10 @@ try {
   ];
   if (noWait) {
     rows.push(['B (ack = commit): Revoke call -> ack', stats(phaseB.map((s) => s.revokeMs))]);
-    rows.push(['B: Revoke call -> first refusal on every instance', stats(phaseB.map((s) => s.everyInstanceRefusesMs))]);
+    rows.push([
+      'B: Revoke call -> first refusal on every instance',
+      stats(phaseB.map((s) => s.everyInstanceRefusesMs)),
+    ]);
   }
   const sum = (xs: Sample[], f: (s: Sample) => number) => xs.reduce((n, s) => n + f(s), 0);
   const late = sum(phaseA, (s) => s.lateSuccesses);
@@ -212,20 +253,42 @@ try {
     `${cpus().length} cores, node ${process.version}, ${values.saturate ? `saturated (${busy.length} busy loops)` : 'no busy loops added'}; load average (1/5/15 min) at start ${fmtLoad(loadAtStart)}, at end ${fmtLoad(loadAtEnd)}`,
     '',
     `${'measure'.padEnd(60)} ${'n'.padStart(4)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'max ms'.padStart(8)}`,
-    ...rows.map(([name, s]) => `${name.padEnd(60)} ${String(s.n).padStart(4)} ${s.p50.toFixed(2).padStart(8)} ${s.p99.toFixed(2).padStart(8)} ${s.max.toFixed(2).padStart(8)}`),
+    ...rows.map(
+      ([name, s]) =>
+        `${name.padEnd(60)} ${String(s.n).padStart(4)} ${s.p50.toFixed(2).padStart(8)} ${s.p99.toFixed(2).padStart(8)} ${s.max.toFixed(2).padStart(8)}`,
+    ),
     '',
     `phase A: ${sum(phaseA, (s) => s.decrypts)} decrypts; ${late} began after the acknowledgement and succeeded (must be 0); ${sum(phaseA, (s) => s.fencedRefusals)} refusals were "revocation feed lost" (a fenced instance), ${sum(phaseA, (s) => s.refusedBeforeRevoke)} of them before the revoke`,
-    ...(noWait ? [`phase B: ${sum(phaseB, (s) => s.lateSuccesses)} decrypts began after the (commit) acknowledgement and succeeded (expected: B does not wait)`] : []),
+    ...(noWait
+      ? [
+          `phase B: ${sum(phaseB, (s) => s.lateSuccesses)} decrypts began after the (commit) acknowledgement and succeeded (expected: B does not wait)`,
+        ]
+      : []),
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
   if (late > 0) exitCode = 1;
   if (!values['no-json']) {
-    const file = values.json ?? join('bench', 'results', `revocation-propagation-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+    const file =
+      values.json ??
+      join('bench', 'results', `revocation-propagation-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
     await mkdir(join(file, '..'), { recursive: true });
     await writeFile(
       file,
       JSON.stringify(
-        { instances: N, clients: CLIENTS, block: BLOCK, revocations: REVOCATIONS, saturated: values.saturate, loadAtStart, loadAtEnd, node: process.version, cores: cpus().length, phaseA, phaseB, summary: Object.fromEntries(rows) },
+        {
+          instances: N,
+          clients: CLIENTS,
+          block: BLOCK,
+          revocations: REVOCATIONS,
+          saturated: values.saturate,
+          loadAtStart,
+          loadAtEnd,
+          node: process.version,
+          cores: cpus().length,
+          phaseA,
+          phaseB,
+          summary: Object.fromEntries(rows),
+        },
         null,
         2,
       ),

@@ -100,7 +100,9 @@ client = new UnwrapdClient(daemon.address, { adminAddress: daemon.adminAddress, 
 await client.waitForReady(30_000, { admin: true });
 console.log(
   `soak: daemon pid ${daemon.pid} (child: file registry, local keystore), ${load.concurrency} workers + 1 lifecycle loop, ${durationMs / 60_000} min, ` +
-    `warm-up ${warmupS} s excluded from the slope; ${cpus().length} cpus, load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}`,
+    `warm-up ${warmupS} s excluded from the slope; ${cpus().length} cpus, load average ${loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' ')}`,
 );
 
 const stats = new SoakStats();
@@ -127,7 +129,9 @@ const heapTimer = setInterval(() => {
 }, heapSampleMs);
 const progress = setInterval(() => {
   const last: Point | undefined = memory.rss.at(-1);
-  process.stderr.write(`  ${since().toFixed(0)} s: unexpected errors ${stats.unexpectedTotal()}, RSS ${last ? (last.bytes / 1048576).toFixed(1) : '?'} MiB\n`);
+  process.stderr.write(
+    `  ${since().toFixed(0)} s: unexpected errors ${stats.unexpectedTotal()}, RSS ${last ? (last.bytes / 1048576).toFixed(1) : '?'} MiB\n`,
+  );
 }, 30_000);
 
 let elapsedMs = 0;
@@ -143,9 +147,14 @@ await sampleHeap();
 await stopAll();
 
 const result = verdict(stats, memory, warmupS, maxSlope);
-console.log(`\nload: ${(elapsedMs / 1000).toFixed(0)} s; payload ${load.payloadBytes} B, batches of ${load.batchItems}, streams of ${load.streamBytes} B, one lifecycle cycle per ${load.churnIntervalMs} ms`);
+console.log(
+  `\nload: ${(elapsedMs / 1000).toFixed(0)} s; payload ${load.payloadBytes} B, batches of ${load.batchItems}, streams of ${load.streamBytes} B, one lifecycle cycle per ${load.churnIntervalMs} ms`,
+);
 console.log(opsTable(stats, elapsedMs));
-const total = [...stats.kinds.values()].reduce((n, s) => n + s.ok + [...s.expected.values(), ...s.unexpected.values()].reduce((a, b) => a + b, 0), 0);
+const total = [...stats.kinds.values()].reduce(
+  (n, s) => n + s.ok + [...s.expected.values(), ...s.unexpected.values()].reduce((a, b) => a + b, 0),
+  0,
+);
 console.log(`all kinds: ${total} operations, ${(total / (elapsedMs / 1000)).toFixed(0)} ops/s`);
 console.log('errors:');
 const errs = errorLines(stats);
@@ -153,7 +162,25 @@ console.log(errs.length ? errs.join('\n') : '  none');
 for (const line of result.lines) console.log(line);
 
 const kinds = Object.fromEntries(
-  [...stats.kinds].map(([k, s]) => [k, { ok: s.ok, expected: Object.fromEntries(s.expected), unexpected: Object.fromEntries(s.unexpected), firstUnexpected: Object.fromEntries(s.firstUnexpected) }]),
+  [...stats.kinds].map(([k, s]) => [
+    k,
+    {
+      ok: s.ok,
+      expected: Object.fromEntries(s.expected),
+      unexpected: Object.fromEntries(s.unexpected),
+      firstUnexpected: Object.fromEntries(s.firstUnexpected),
+    },
+  ]),
 );
-await writeResults(values, 'soak', startedAt, { bench: 'soak', startedAt, elapsedMs, warmupS, maxSlope, load, kinds, memory, verdict: result });
+await writeResults(values, 'soak', startedAt, {
+  bench: 'soak',
+  startedAt,
+  elapsedMs,
+  warmupS,
+  maxSlope,
+  load,
+  kinds,
+  memory,
+  verdict: result,
+});
 process.exit(result.pass ? 0 : 1);

@@ -26,7 +26,10 @@ const ref = { tenant: 'contoso', policyId: 'dep-files-01', keyVersion: 1 };
 const kek = deriveWrappingKey(ik, ref);
 const context = { site: 'hr', object: 'report.pdf' };
 const envelopes = new Map<SegmentedVersion, Buffer>(
-  ([1, 2] as const).map((v) => [v, sealSegmented({ ref, kek, context, segmentSize: 65536, plaintext: Buffer.alloc(100), formatVersion: v })]),
+  ([1, 2] as const).map((v) => [
+    v,
+    sealSegmented({ ref, kek, context, segmentSize: 65536, plaintext: Buffer.alloc(100), formatVersion: v }),
+  ]),
 );
 
 function open(env: Buffer): void {
@@ -65,4 +68,6 @@ for (let r = 0; r < ROUNDS; r++) {
 }
 const m = Object.fromEntries(Object.entries(results).map(([k, xs]) => [k, median(xs)]));
 for (const [k, v] of Object.entries(m)) console.log(`${k.padEnd(9)} ${v.toFixed(2)} µs`);
-console.log(`v2 - v1: open +${(m['open v2']! - m['open v1']!).toFixed(2)} µs, check +${(m['check v2']! - m['check v1']!).toFixed(2)} µs (median of ${ROUNDS} rounds x ${N})`);
+console.log(
+  `v2 - v1: open +${(m['open v2']! - m['open v1']!).toFixed(2)} µs, check +${(m['check v2']! - m['check v1']!).toFixed(2)} µs (median of ${ROUNDS} rounds x ${N})`,
+);

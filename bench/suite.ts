@@ -37,7 +37,10 @@ const USAGE = `usage: npm run bench:all -- [options]
 interface UnaryCell {
   scenario: string;
   concurrency: number;
-  ratio?: { p50: { median: number; min: number; max: number }; opsPerSec: { median: number; min: number; max: number } };
+  ratio?: {
+    p50: { median: number; min: number; max: number };
+    opsPerSec: { median: number; min: number; max: number };
+  };
 }
 interface UnaryDoc {
   results: { payloadBytes: number; cells: UnaryCell[] }[];
@@ -49,20 +52,39 @@ function unaryTargets(doc: UnaryDoc): TargetResult[] {
   const out: TargetResult[] = [];
   const c1 = cell(1);
   if (c1?.ratio) {
-    out.push({ name: 'unary 4 KiB Encrypt p50 vs echo, concurrency 1', goal: 'at most 1.10 x the echo p50', value: c1.ratio.p50.median, bound: 1.1, pass: c1.ratio.p50.median <= 1.1, detail: `range ${num(c1.ratio.p50.min, 2)}-${num(c1.ratio.p50.max, 2)}` });
+    out.push({
+      name: 'unary 4 KiB Encrypt p50 vs echo, concurrency 1',
+      goal: 'at most 1.10 x the echo p50',
+      value: c1.ratio.p50.median,
+      bound: 1.1,
+      pass: c1.ratio.p50.median <= 1.1,
+      detail: `range ${num(c1.ratio.p50.min, 2)}-${num(c1.ratio.p50.max, 2)}`,
+    });
   }
   const c64 = cell(64);
   if (c64?.ratio) {
-    out.push({ name: 'unary 4 KiB Encrypt ops/s vs echo, concurrency 64', goal: 'at least 0.9 x the echo ops/s', value: c64.ratio.opsPerSec.median, bound: 0.9, pass: c64.ratio.opsPerSec.median >= 0.9, detail: `range ${num(c64.ratio.opsPerSec.min, 2)}-${num(c64.ratio.opsPerSec.max, 2)}` });
+    out.push({
+      name: 'unary 4 KiB Encrypt ops/s vs echo, concurrency 64',
+      goal: 'at least 0.9 x the echo ops/s',
+      value: c64.ratio.opsPerSec.median,
+      bound: 0.9,
+      pass: c64.ratio.opsPerSec.median >= 0.9,
+      detail: `range ${num(c64.ratio.opsPerSec.min, 2)}-${num(c64.ratio.opsPerSec.max, 2)}`,
+    });
   }
   return out;
 }
 
 function runUnary(args: string[]): Promise<void> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, ['--import=tsx', join(ROOT, 'bench/unary.ts'), ...args], { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'] });
+    const child = spawn(process.execPath, ['--import=tsx', join(ROOT, 'bench/unary.ts'), ...args], {
+      cwd: ROOT,
+      stdio: ['ignore', 'inherit', 'inherit'],
+    });
     child.once('error', reject);
-    child.once('exit', (code, signal) => (code === 0 ? resolvePromise() : reject(new Error(`bench/unary.ts exited with ${code ?? signal}`))));
+    child.once('exit', (code, signal) =>
+      code === 0 ? resolvePromise() : reject(new Error(`bench/unary.ts exited with ${code ?? signal}`)),
+    );
   });
 }
 
@@ -95,7 +117,9 @@ async function main(): Promise<void> {
   }
   const startedAt = new Date();
   const stamp = startedAt.toISOString().replace(/[:.]/g, '-');
-  const jsonPath = values['no-json'] ? undefined : resolve(values.json ?? join(ROOT, 'bench/results', `suite-${stamp}.json`));
+  const jsonPath = values['no-json']
+    ? undefined
+    : resolve(values.json ?? join(ROOT, 'bench/results', `suite-${stamp}.json`));
   const shared = [
     ...(values.target ? ['--target', values.target] : []),
     ...(values['echo-target'] ? ['--echo-target', values['echo-target']] : []),
@@ -106,8 +130,34 @@ async function main(): Promise<void> {
   // 1. Unary, in its own process (its server child with it), results to a temporary file.
   const tmp = join(tmpdir(), `uwd-suite-${process.pid}-unary.json`);
   const unaryArgs = values.quick
-    ? ['--payload', '256,4k,64k,1m', '--concurrency', '1,64', '--rounds', '1', '--duration-ms', '300', '--warmup-ms', '100', '--in-process-ms', '100']
-    : ['--payload', '256,4k,64k,1m', '--concurrency', '1,64', '--rounds', '3', '--duration-ms', '700', '--warmup-ms', '300', '--in-process-ms', '300'];
+    ? [
+        '--payload',
+        '256,4k,64k,1m',
+        '--concurrency',
+        '1,64',
+        '--rounds',
+        '1',
+        '--duration-ms',
+        '300',
+        '--warmup-ms',
+        '100',
+        '--in-process-ms',
+        '100',
+      ]
+    : [
+        '--payload',
+        '256,4k,64k,1m',
+        '--concurrency',
+        '1,64',
+        '--rounds',
+        '3',
+        '--duration-ms',
+        '700',
+        '--warmup-ms',
+        '300',
+        '--in-process-ms',
+        '300',
+      ];
   process.stdout.write('== unary (bench/unary.ts) ==\n');
   await runUnary([...unaryArgs, ...shared, '--json', tmp]);
   const unary = JSON.parse(await readFile(tmp, 'utf8')) as UnaryDoc;
@@ -115,8 +165,29 @@ async function main(): Promise<void> {
 
   // 2. Throughput, in this process (its own server child).
   process.stdout.write('\n== throughput (bench/throughput.ts) ==\n');
-  const quick = values.quick ? ['--rounds', '1', '--duration-ms', '300', '--warmup-ms', '100', '--stream-rounds', '1', '--stream-bytes', '64m', '--cold-rounds', '2'] : [];
-  const opts = parseThroughputOptions([...quick, '--provider-latency-ms', values['provider-latency-ms'], ...shared, '--no-json']);
+  const quick = values.quick
+    ? [
+        '--rounds',
+        '1',
+        '--duration-ms',
+        '300',
+        '--warmup-ms',
+        '100',
+        '--stream-rounds',
+        '1',
+        '--stream-bytes',
+        '64m',
+        '--cold-rounds',
+        '2',
+      ]
+    : [];
+  const opts = parseThroughputOptions([
+    ...quick,
+    '--provider-latency-ms',
+    values['provider-latency-ms'],
+    ...shared,
+    '--no-json',
+  ]);
   if (opts === 'help') return;
   const throughput = await runThroughput(opts);
 
@@ -125,14 +196,35 @@ async function main(): Promise<void> {
   process.stdout.write('\n== targets (issue 6; goals, not test assertions) ==\n');
   process.stdout.write(
     `${formatTable(
-      [{ header: 'target', align: 'left' }, { header: 'goal', align: 'left' }, { header: 'measured' }, { header: '', align: 'left' }, { header: 'detail', align: 'left' }],
-      targets.map((t) => [t.name, t.goal, num(t.value, 2), t.pass === undefined ? '----' : t.pass ? 'PASS' : 'MISS', t.detail]),
+      [
+        { header: 'target', align: 'left' },
+        { header: 'goal', align: 'left' },
+        { header: 'measured' },
+        { header: '', align: 'left' },
+        { header: 'detail', align: 'left' },
+      ],
+      targets.map((t) => [
+        t.name,
+        t.goal,
+        num(t.value, 2),
+        t.pass === undefined ? '----' : t.pass ? 'PASS' : 'MISS',
+        t.detail,
+      ]),
     )}\n`,
   );
   if (values.quick) process.stdout.write('(--quick: one short round each; do not quote these figures)\n');
 
   if (jsonPath) {
-    const doc = { bench: 'suite', schema: 1, startedAt: startedAt.toISOString(), finishedAt: new Date().toISOString(), quick: values.quick, targets, unary, throughput };
+    const doc = {
+      bench: 'suite',
+      schema: 1,
+      startedAt: startedAt.toISOString(),
+      finishedAt: new Date().toISOString(),
+      quick: values.quick,
+      targets,
+      unary,
+      throughput,
+    };
     await mkdir(dirname(jsonPath), { recursive: true });
     await writeFile(jsonPath, `${JSON.stringify(doc, null, 2)}\n`);
     process.stdout.write(`\nresults: ${jsonPath}\n`);

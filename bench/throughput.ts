@@ -21,7 +21,16 @@ import { ServerProcess } from './lib/server-process.js';
 import { runStreamRounds, type StreamCell } from './lib/stream-runs.js';
 import { batchItemInProcess, streamInProcess, type StreamInProcess } from './lib/throughput-in-process.js';
 import { parseThroughputOptions, THROUGHPUT_USAGE, type ThroughputOptions } from './lib/throughput-options.js';
-import { batchTable, coldTable, inProcessBatchLines, streamTable, targetLines, throughputTargets, type BatchCell, type TargetResult } from './lib/throughput-report.js';
+import {
+  batchTable,
+  coldTable,
+  inProcessBatchLines,
+  streamTable,
+  targetLines,
+  throughputTargets,
+  type BatchCell,
+  type TargetResult,
+} from './lib/throughput-report.js';
 
 export interface ThroughputDoc {
   bench: 'throughput';
@@ -41,7 +50,10 @@ const out = (s: string) => process.stdout.write(`${s}\n`);
 const progress = (s: string) => process.stderr.write(s);
 
 /** Runs the sections chosen in `opts`, prints their tables, writes the JSON (unless --no-json), returns it. */
-export async function runThroughput(opts: ThroughputOptions, hooks: { onServer?: (s: ServerProcess) => void } = {}): Promise<ThroughputDoc> {
+export async function runThroughput(
+  opts: ThroughputOptions,
+  hooks: { onServer?: (s: ServerProcess) => void } = {},
+): Promise<ThroughputDoc> {
   const startedAt = new Date();
   let server: ServerProcess | undefined;
   let crypto: UnwrapdClient | undefined;
@@ -58,13 +70,19 @@ export async function runThroughput(opts: ThroughputOptions, hooks: { onServer?:
     const largest = Math.max(opts.itemBytes * Math.max(...opts.batchSizes), opts.chunkBytes, 4 * 1024 * 1024);
     const maxMessageBytes = largest + 2 * 1024 * 1024;
     const adminAddress = opts.target ? undefined : server!.info.unwrapdAdmin;
-    crypto = new UnwrapdClient(unwrapdAddress, { maxMessageBytes, deadlineMs: opts.deadlineMs, ...(adminAddress ? { adminAddress } : {}) });
+    crypto = new UnwrapdClient(unwrapdAddress, {
+      maxMessageBytes,
+      deadlineMs: opts.deadlineMs,
+      ...(adminAddress ? { adminAddress } : {}),
+    });
     await crypto.waitForReady(10_000).catch((err: Error) => {
       throw new Error(`cannot reach unwrapd at ${unwrapdAddress}: ${err.message}`);
     });
     if (echoAddress) {
       const client = (echo = createEchoClient(echoAddress, maxMessageBytes));
-      await new Promise<void>((resolve, reject) => client.waitForReady(Date.now() + 10_000, (err) => (err ? reject(err) : resolve())));
+      await new Promise<void>((resolve, reject) =>
+        client.waitForReady(Date.now() + 10_000, (err) => (err ? reject(err) : resolve())),
+      );
     }
     out(
       `throughput: unwrapd ${opts.target ? `at ${opts.target}` : `server pid ${server!.info.pid} (child, provider latency ${opts.providerLatencyMs} ms)`}` +
@@ -74,10 +92,17 @@ export async function runThroughput(opts: ThroughputOptions, hooks: { onServer?:
 
     let batch: ThroughputDoc['batch'];
     if (opts.sections.includes('batch')) {
-      const calls = await prepareBatchCalls({ crypto, echo, tenant, policy, deadlineMs: opts.deadlineMs }, opts.itemBytes, opts.batchSizes);
+      const calls = await prepareBatchCalls(
+        { crypto, echo, tenant, policy, deadlineMs: opts.deadlineMs },
+        opts.itemBytes,
+        opts.batchSizes,
+      );
       const cells: BatchCell[] = [];
       for (const concurrency of opts.concurrency) {
-        for (const [kind, list] of [['encrypt', calls.encrypt], ['decrypt', calls.decrypt]] as const) {
+        for (const [kind, list] of [
+          ['encrypt', calls.encrypt],
+          ['decrypt', calls.decrypt],
+        ] as const) {
           progress(`batch ${kind}, concurrency ${concurrency}: `);
           const res = await runInterleaved({
             scenarios: list,
@@ -93,9 +118,13 @@ export async function runThroughput(opts: ThroughputOptions, hooks: { onServer?:
           for (const cell of res) cells.push({ ...cell, items: list.find((c) => c.name === cell.scenario)!.items });
         }
       }
-      const inProcess = opts.sections.includes('inprocess') ? [rawAesGcm(Buffer.alloc(opts.itemBytes, 1), 500), batchItemInProcess(opts.itemBytes, 500)] : [];
+      const inProcess = opts.sections.includes('inprocess')
+        ? [rawAesGcm(Buffer.alloc(opts.itemBytes, 1), 500), batchItemInProcess(opts.itemBytes, 500)]
+        : [];
       batch = { itemBytes: opts.itemBytes, cells, inProcess };
-      out(`\nbatch: ${opts.itemBytes} B items; items ratio = items/s over unary items/s of the same kind, same round and concurrency`);
+      out(
+        `\nbatch: ${opts.itemBytes} B items; items ratio = items/s over unary items/s of the same kind, same round and concurrency`,
+      );
       out(batchTable(cells));
       for (const line of inProcessBatchLines(inProcess)) out(line);
     }
@@ -114,17 +143,33 @@ export async function runThroughput(opts: ThroughputOptions, hooks: { onServer?:
         },
       );
       progress('\n');
-      const inProcess = opts.sections.includes('inprocess') ? streamInProcess(Math.min(opts.streamBytes, 256 * 1024 * 1024), 64 * 1024) : [];
+      const inProcess = opts.sections.includes('inprocess')
+        ? streamInProcess(Math.min(opts.streamBytes, 256 * 1024 * 1024), 64 * 1024)
+        : [];
       stream = { bytes: opts.streamBytes, chunkBytes: opts.chunkBytes, cells, inProcess };
-      out(`\nstream: ${opts.streamBytes / 1024 / 1024} MiB per stream, ${opts.chunkBytes / 1024} KiB messages sent; MiB/s of content, median of ${opts.streamRounds} rounds; ratio per round`);
+      out(
+        `\nstream: ${opts.streamBytes / 1024 / 1024} MiB per stream, ${opts.chunkBytes / 1024} KiB messages sent; MiB/s of content, median of ${opts.streamRounds} rounds; ratio per round`,
+      );
       out(streamTable(cells, inProcess));
     }
 
     let cold: ThroughputDoc['cold'];
     if (opts.sections.includes('cold')) {
       try {
-        cold = await runColdStart(crypto, { tenant, policy, deadlineMs: opts.deadlineMs, providerLatencyMs: opts.target ? undefined : opts.providerLatencyMs }, opts.coldCalls, opts.coldRounds);
-        out(`\ncold start: provider latency ${opts.target ? 'of the target' : `${opts.providerLatencyMs} ms`}, median of ${opts.coldRounds} bursts`);
+        cold = await runColdStart(
+          crypto,
+          {
+            tenant,
+            policy,
+            deadlineMs: opts.deadlineMs,
+            providerLatencyMs: opts.target ? undefined : opts.providerLatencyMs,
+          },
+          opts.coldCalls,
+          opts.coldRounds,
+        );
+        out(
+          `\ncold start: provider latency ${opts.target ? 'of the target' : `${opts.providerLatencyMs} ms`}, median of ${opts.coldRounds} bursts`,
+        );
         out(coldTable(cold));
       } catch (err) {
         cold = { skipped: err instanceof Error ? err.message : String(err) };
@@ -141,9 +186,19 @@ export async function runThroughput(opts: ThroughputOptions, hooks: { onServer?:
       schema: 1,
       startedAt: startedAt.toISOString(),
       finishedAt: new Date().toISOString(),
-      environment: { node: process.version, platform: platform(), release: release(), arch: arch(), cpus: cpus().length, cpuModel: cpus()[0]?.model.trim(), loadavg: loadavg() },
+      environment: {
+        node: process.version,
+        platform: platform(),
+        release: release(),
+        arch: arch(),
+        cpus: cpus().length,
+        cpuModel: cpus()[0]?.model.trim(),
+        loadavg: loadavg(),
+      },
       options: opts,
-      server: opts.target ? { mode: 'target', unwrapd: opts.target, echo: opts.echoTarget } : { mode: 'child', ...server!.info },
+      server: opts.target
+        ? { mode: 'target', unwrapd: opts.target, echo: opts.echoTarget }
+        : { mode: 'child', ...server!.info },
       batch,
       stream,
       cold,

@@ -16,7 +16,15 @@ import { runInterleaved } from './lib/interleaved-rounds.js';
 import { parseBenchOptions, USAGE, UsageError, type BenchOptions } from './lib/options.js';
 import { ServerProcess } from './lib/server-process.js';
 import { cacheCounters, prepareUnaryCalls } from './lib/unary-calls.js';
-import { inProcessLines, noiseLines, payloadTable, tableLines, targetCheck, targetLine, type PayloadResult } from './lib/unary-report.js';
+import {
+  inProcessLines,
+  noiseLines,
+  payloadTable,
+  tableLines,
+  targetCheck,
+  targetLine,
+  type PayloadResult,
+} from './lib/unary-report.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 let interrupted = false;
@@ -59,8 +67,11 @@ async function main(opts: BenchOptions): Promise<void> {
     const unwrapdAddress = opts.target ?? server!.info.unwrapd;
     const echoAddress = opts.target ? opts.echoTarget : server!.info.echo;
     const tableAddress = opts.target ? undefined : server!.info.unwrapdTable;
-    const scenarios = opts.scenarios.filter((s) => (s !== 'echo' || echoAddress !== undefined) && (s !== 'encrypt-1k-table' || tableAddress !== undefined));
-    if (scenarios.length === 0) throw new UsageError('nothing to measure: --scenarios echo needs an echo server (--echo-target with --target)');
+    const scenarios = opts.scenarios.filter(
+      (s) => (s !== 'echo' || echoAddress !== undefined) && (s !== 'encrypt-1k-table' || tableAddress !== undefined),
+    );
+    if (scenarios.length === 0)
+      throw new UsageError('nothing to measure: --scenarios echo needs an echo server (--echo-target with --target)');
     const tenant = opts.target ? opts.tenant : server!.info.tenant;
     const policy = opts.target ? opts.policy : server!.info.policy;
 
@@ -68,7 +79,11 @@ async function main(opts: BenchOptions): Promise<void> {
     const maxMessageBytes = maxPayload + 1024 * 1024;
     if (unwrapdAddress && scenarios.some((s) => s !== 'echo')) {
       const adminAddress = opts.target ? undefined : server!.info.unwrapdAdmin;
-      crypto = new UnwrapdClient(unwrapdAddress, { maxMessageBytes, deadlineMs: opts.deadlineMs, ...(adminAddress ? { adminAddress } : {}) });
+      crypto = new UnwrapdClient(unwrapdAddress, {
+        maxMessageBytes,
+        deadlineMs: opts.deadlineMs,
+        ...(adminAddress ? { adminAddress } : {}),
+      });
       await crypto.waitForReady(10_000).catch((err: Error) => {
         throw new Error(`cannot reach unwrapd at ${unwrapdAddress}: ${err.message}`);
       });
@@ -80,7 +95,9 @@ async function main(opts: BenchOptions): Promise<void> {
     if (echoAddress) {
       const client = (echo = createEchoClient(echoAddress, maxMessageBytes));
       await new Promise<void>((resolve, reject) =>
-        client.waitForReady(Date.now() + 10_000, (err) => (err ? reject(new Error(`cannot reach the echo at ${echoAddress}: ${err.message}`)) : resolve())),
+        client.waitForReady(Date.now() + 10_000, (err) =>
+          err ? reject(new Error(`cannot reach the echo at ${echoAddress}: ${err.message}`)) : resolve(),
+        ),
       );
     }
 
@@ -92,13 +109,19 @@ async function main(opts: BenchOptions): Promise<void> {
     ];
     const load = loadavg()[0] ?? 0;
     if (load > cpus().length / 2) {
-      header.push(`warning: load average ${load.toFixed(2)} on ${cpus().length} cpus before the run: other processes compete; see "other cpu %"`);
+      header.push(
+        `warning: load average ${load.toFixed(2)} on ${cpus().length} cpus before the run: other processes compete; see "other cpu %"`,
+      );
     }
     process.stdout.write(`${header.join('\n')}\n`);
 
     const results: PayloadResult[] = [];
     for (const payloadBytes of opts.payloads) {
-      const calls = await prepareUnaryCalls({ crypto, cryptoTable, echo, tenant, policy, deadlineMs: opts.deadlineMs }, payloadBytes, scenarios);
+      const calls = await prepareUnaryCalls(
+        { crypto, cryptoTable, echo, tenant, policy, deadlineMs: opts.deadlineMs },
+        payloadBytes,
+        scenarios,
+      );
       const before = crypto && (await cacheCounters(crypto));
       const cells = [];
       for (const concurrency of opts.concurrency) {
@@ -120,7 +143,14 @@ async function main(opts: BenchOptions): Promise<void> {
       }
       const after = crypto && (await cacheCounters(crypto));
       const sample = Buffer.alloc(payloadBytes, 1);
-      const inProcess = opts.inProcessMs > 0 ? [rawAesGcm(sample, opts.inProcessMs), ...envelopeSealOpen(sample, opts.inProcessMs), authorizationCheck(opts.inProcessMs)] : [];
+      const inProcess =
+        opts.inProcessMs > 0
+          ? [
+              rawAesGcm(sample, opts.inProcessMs),
+              ...envelopeSealOpen(sample, opts.inProcessMs),
+              authorizationCheck(opts.inProcessMs),
+            ]
+          : [];
       const result: PayloadResult = {
         payloadBytes,
         cells,
@@ -132,7 +162,9 @@ async function main(opts: BenchOptions): Promise<void> {
       const lines = [
         '',
         `payload ${payloadBytes} B` +
-          (result.cacheMissesDuringRuns === undefined ? '' : `, cache misses during runs: ${result.cacheMissesDuringRuns}${result.cacheMissesDuringRuns === 0 ? ' (all hits)' : ''}`),
+          (result.cacheMissesDuringRuns === undefined
+            ? ''
+            : `, cache misses during runs: ${result.cacheMissesDuringRuns}${result.cacheMissesDuringRuns === 0 ? ' (all hits)' : ''}`),
         payloadTable(result),
         ...noiseLines(result),
         ...inProcessLines(inProcess),
@@ -150,9 +182,19 @@ async function main(opts: BenchOptions): Promise<void> {
         startedAt: startedAt.toISOString(),
         finishedAt: new Date().toISOString(),
         gitCommit: gitCommit(),
-        environment: { node: process.version, platform: platform(), release: release(), arch: arch(), cpus: cpus().length, cpuModel: cpus()[0]?.model.trim(), loadavg: loadavg() },
+        environment: {
+          node: process.version,
+          platform: platform(),
+          release: release(),
+          arch: arch(),
+          cpus: cpus().length,
+          cpuModel: cpus()[0]?.model.trim(),
+          loadavg: loadavg(),
+        },
         options: opts,
-        server: opts.target ? { mode: 'target', unwrapd: opts.target, echo: opts.echoTarget } : { mode: 'child', ...server!.info },
+        server: opts.target
+          ? { mode: 'target', unwrapd: opts.target, echo: opts.echoTarget }
+          : { mode: 'child', ...server!.info },
         results: results.map((r) => ({ ...r, target: targetCheck(r, opts.targetRatio) })),
       };
       await mkdir(dirname(opts.json), { recursive: true });
@@ -168,7 +210,9 @@ async function main(opts: BenchOptions): Promise<void> {
 
 function gitCommit(): string | undefined {
   try {
-    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
+    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'ignore'] })
+      .toString()
+      .trim();
   } catch {
     return undefined;
   }

@@ -7,7 +7,13 @@
 import type * as grpc from '@grpc/grpc-js';
 import type * as protoLoader from '@grpc/proto-loader';
 import { loadProto } from '../src/rpc/proto.js';
-import { cryptoRequestLimits, refusalInterceptor, requestScanner, scanLimits, withRequestLimits } from '../src/server/request-limits.js';
+import {
+  cryptoRequestLimits,
+  refusalInterceptor,
+  requestScanner,
+  scanLimits,
+  withRequestLimits,
+} from '../src/server/request-limits.js';
 import { compileRequestRule } from '../src/server/wire-schema.js';
 import { WireRefusal } from '../src/server/wire-scan.js';
 
@@ -18,7 +24,16 @@ const service = proto.unwrapd.v1.Crypto.service;
 const limits = cryptoRequestLimits(settings);
 const wrapped = withRequestLimits(service, definition, (m) => limits[m]!, scanLimits(settings));
 const scanner = (method: string) =>
-  requestScanner(method, compileRequestRule(service[method] as unknown as protoLoader.MethodDefinition<object, object>, definition, limits[method]!.annotations), limits[method]!, scanLimits(settings));
+  requestScanner(
+    method,
+    compileRequestRule(
+      service[method] as unknown as protoLoader.MethodDefinition<object, object>,
+      definition,
+      limits[method]!.annotations,
+    ),
+    limits[method]!,
+    scanLimits(settings),
+  );
 
 const encrypt = service.Encrypt!;
 const request = encrypt.requestSerialize({
@@ -61,11 +76,19 @@ nsPerCall('deserializer the server uses (scan, then decode)', () => wrapped.Encr
 
 // The interceptor: what it adds to each scanned call (a ServerInterceptingCall and its listener).
 const base = { start() {}, sendStatus() {} } as unknown as grpc.ServerInterceptingCallInterface; // start: drops the listener
-const methodDef = { path: '/unwrapd.v1.Crypto/Encrypt', requestDeserialize: wrapped.Encrypt!.requestDeserialize } as unknown as grpc.ServerMethodDefinition<unknown, unknown>;
+const methodDef = {
+  path: '/unwrapd.v1.Crypto/Encrypt',
+  requestDeserialize: wrapped.Encrypt!.requestDeserialize,
+} as unknown as grpc.ServerMethodDefinition<unknown, unknown>;
 const listener = { onReceiveMetadata() {}, onReceiveMessage() {}, onReceiveHalfClose() {}, onCancel() {} };
-const interceptNs = nsPerCall('refusal interceptor per call (wrap + start)', () => refusalInterceptor(methodDef, base).start(listener));
+const interceptNs = nsPerCall('refusal interceptor per call (wrap + start)', () =>
+  refusalInterceptor(methodDef, base).start(listener),
+);
 
-const flood = Buffer.concat([Buffer.from([0x0a, 0x04, 0x64, 0x65, 0x6d, 0x6f]), Buffer.alloc(4_600_000).fill(Buffer.from([0x12, 0x00]))]);
+const flood = Buffer.concat([
+  Buffer.from([0x0a, 0x04, 0x64, 0x65, 0x6d, 0x6f]),
+  Buffer.alloc(4_600_000).fill(Buffer.from([0x12, 0x00])),
+]);
 const batch = scanner('DecryptBatch');
 const refusal = batch(flood);
 const floodNs = nsPerCall('refusal of a 2.3 M-item DecryptBatch (4.6 MB)', () => batch(flood));

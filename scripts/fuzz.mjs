@@ -18,7 +18,16 @@ if (!/^[1-9][0-9]*$/.test(runs)) {
 }
 // Files named on the command line replace the default set; the value of an option such as `--match 'x*'` is
 // not a file (treating it as one would run the whole suite, filtered by the match).
-const VALUE_OPTIONS = new Set(['--match', '-m', '--timeout', '-T', '--concurrency', '-c', '--node-arguments', '--config']);
+const VALUE_OPTIONS = new Set([
+  '--match',
+  '-m',
+  '--timeout',
+  '-T',
+  '--concurrency',
+  '-c',
+  '--node-arguments',
+  '--config',
+]);
 const namesFiles = rest.some((a, i) => !a.startsWith('-') && !VALUE_OPTIONS.has(rest[i - 1] ?? ''));
 const files = namesFiles ? [] : ['test/**/*.property.test.ts'];
 const result = spawnSync('npx', ['ava', '--timeout=120m', '--verbose', ...files, ...rest], {

@@ -59,7 +59,7 @@ const POSITIVE: PositiveInput[] = [
       '\u{1F600}': 'grinning face',
       object: 'doc-0001',
       '\uFF21': 'fullwidth A',
-      'schlüssel': 'wert ä',
+      schlüssel: 'wert ä',
       empty: '',
     },
     plaintext: fixedBytes('plaintext 100 b', 100),
@@ -158,14 +158,62 @@ export function buildVectors(): unknown {
   const otherIk = seal(POSITIVE[1] as PositiveInput, IK2_LABEL, 'data key 1', 'nonce 1');
 
   const negative: Negative[] = [
-    neg('tag: last byte xor 0x01', 'tag', mutate(base.envelope, flip((b) => b.length - 1, 0x01))),
-    neg('ciphertext: first byte xor 0x80', 'tag', mutate(base.envelope, flip((b) => b.length - 16 - 100, 0x80))),
-    neg('commitment: first byte xor 0x01', 'commitment', mutate(base.envelope, flip(() => fh - 32, 0x01))),
-    neg('nonce: first byte xor 0x01', 'commitment', mutate(base.envelope, flip(() => fh - 44, 0x01))),
-    neg('wrapped data key: last byte xor 0x01', 'unwrap', mutate(base.envelope, flip(() => fh + 47 + base.policyId.length - 1, 0x01))),
-    neg('key version changed (u32 at wrap section + 1 + policyLen, last byte xor 0x02)', 'unwrap',
-      mutate(base.envelope, flip(() => fh + 1 + base.policyId.length + 3, 0x02))),
-    neg("policy id changed ('7' -> '8')", 'unwrap', mutate(base.envelope, flip(() => fh + base.policyId.length, 0x0f))),
+    neg(
+      'tag: last byte xor 0x01',
+      'tag',
+      mutate(
+        base.envelope,
+        flip((b) => b.length - 1, 0x01),
+      ),
+    ),
+    neg(
+      'ciphertext: first byte xor 0x80',
+      'tag',
+      mutate(
+        base.envelope,
+        flip((b) => b.length - 16 - 100, 0x80),
+      ),
+    ),
+    neg(
+      'commitment: first byte xor 0x01',
+      'commitment',
+      mutate(
+        base.envelope,
+        flip(() => fh - 32, 0x01),
+      ),
+    ),
+    neg(
+      'nonce: first byte xor 0x01',
+      'commitment',
+      mutate(
+        base.envelope,
+        flip(() => fh - 44, 0x01),
+      ),
+    ),
+    neg(
+      'wrapped data key: last byte xor 0x01',
+      'unwrap',
+      mutate(
+        base.envelope,
+        flip(() => fh + 47 + base.policyId.length - 1, 0x01),
+      ),
+    ),
+    neg(
+      'key version changed (u32 at wrap section + 1 + policyLen, last byte xor 0x02)',
+      'unwrap',
+      mutate(
+        base.envelope,
+        flip(() => fh + 1 + base.policyId.length + 3, 0x02),
+      ),
+    ),
+    neg(
+      "policy id changed ('7' -> '8')",
+      'unwrap',
+      mutate(
+        base.envelope,
+        flip(() => fh + base.policyId.length, 0x0f),
+      ),
+    ),
     neg('wrong context (opened with a different value)', 'tag', base.envelope, {
       ...base,
       context: { ...base.context, object: 'doc-0002' },
@@ -173,29 +221,90 @@ export function buildVectors(): unknown {
     neg('wrong context (opened with an empty context)', 'tag', small.envelope, { ...small, context: {} }),
     neg('wrap section of another data key under the same KEK', 'commitment', swappedWrap, small),
     neg('sealed under another intermediate key', 'unwrap', otherIk.envelope, small),
-    neg('flags: reserved segmented-stream bit 0 set', 'parse', mutate(base.envelope, flip(() => 4, 0x01))),
-    neg('flags: unknown bit 7 set', 'parse', mutate(base.envelope, flip(() => 4, 0x80))),
-    neg('format version 2', 'parse', mutate(base.envelope, flip(() => 2, 0x03))),
-    neg('suite 2', 'parse', mutate(base.envelope, flip(() => 3, 0x03))),
-    neg('bad magic', 'parse', mutate(base.envelope, flip(() => 0, 0x01))),
-    neg('wrappedLen 41', 'parse', mutate(base.envelope, flip(() => fh + 1 + base.policyId.length + 4 + 1, 0x01))),
-    neg('key version 0', 'parse', mutate(small.envelope, (b) => {
-      const c = Buffer.from(b);
-      c.writeUInt32BE(0, smallFh + 1 + small.policyId.length);
-      return c;
-    }), small),
-    neg("tenant with an invalid character ('/')", 'parse', mutate(small.envelope, (b) => {
-      const c = Buffer.from(b);
-      c[6 + 3] = 0x2f;
-      return c;
-    }), small),
-    neg('tenantLen 0', 'parse', mutate(small.envelope, (b) => {
-      const c = Buffer.from(b);
-      c[5] = 0;
-      return c;
-    }), small),
-    neg('truncated: last byte removed (0-byte plaintext, so the tag is cut)', 'parse',
-      (positive[0] as Positive).envelope.slice(0, -2), positive[0] as Positive),
+    neg(
+      'flags: reserved segmented-stream bit 0 set',
+      'parse',
+      mutate(
+        base.envelope,
+        flip(() => 4, 0x01),
+      ),
+    ),
+    neg(
+      'flags: unknown bit 7 set',
+      'parse',
+      mutate(
+        base.envelope,
+        flip(() => 4, 0x80),
+      ),
+    ),
+    neg(
+      'format version 2',
+      'parse',
+      mutate(
+        base.envelope,
+        flip(() => 2, 0x03),
+      ),
+    ),
+    neg(
+      'suite 2',
+      'parse',
+      mutate(
+        base.envelope,
+        flip(() => 3, 0x03),
+      ),
+    ),
+    neg(
+      'bad magic',
+      'parse',
+      mutate(
+        base.envelope,
+        flip(() => 0, 0x01),
+      ),
+    ),
+    neg(
+      'wrappedLen 41',
+      'parse',
+      mutate(
+        base.envelope,
+        flip(() => fh + 1 + base.policyId.length + 4 + 1, 0x01),
+      ),
+    ),
+    neg(
+      'key version 0',
+      'parse',
+      mutate(small.envelope, (b) => {
+        const c = Buffer.from(b);
+        c.writeUInt32BE(0, smallFh + 1 + small.policyId.length);
+        return c;
+      }),
+      small,
+    ),
+    neg(
+      "tenant with an invalid character ('/')",
+      'parse',
+      mutate(small.envelope, (b) => {
+        const c = Buffer.from(b);
+        c[6 + 3] = 0x2f;
+        return c;
+      }),
+      small,
+    ),
+    neg(
+      'tenantLen 0',
+      'parse',
+      mutate(small.envelope, (b) => {
+        const c = Buffer.from(b);
+        c[5] = 0;
+        return c;
+      }),
+      small,
+    ),
+    neg(
+      'truncated: last byte removed (0-byte plaintext, so the tag is cut)',
+      'parse',
+      (positive[0] as Positive).envelope.slice(0, -2),
+      positive[0] as Positive,
+    ),
     neg('truncated: 16 bytes removed from a 100-byte plaintext envelope', 'tag', base.envelope.slice(0, -32)),
     neg('appended byte 0x00', 'tag', base.envelope + '00'),
     neg('empty input', 'parse', ''),

@@ -8,8 +8,17 @@ const out = process.argv[2] ?? 'src/generated';
 rmSync(out, { recursive: true, force: true });
 execFileSync(
   'node_modules/.bin/proto-loader-gen-types',
-  ['--longs=String', '--enums=String', '--defaults', '--oneofs', '--grpcLib=@grpc/grpc-js',
-   '--includeDirs=proto', `--outDir=${out}`, 'unwrapd/v1/crypto.proto', 'unwrapd/v1/admin.proto'],
+  [
+    '--longs=String',
+    '--enums=String',
+    '--defaults',
+    '--oneofs',
+    '--grpcLib=@grpc/grpc-js',
+    '--includeDirs=proto',
+    `--outDir=${out}`,
+    'unwrapd/v1/crypto.proto',
+    'unwrapd/v1/admin.proto',
+  ],
   { stdio: 'inherit' },
 );
 

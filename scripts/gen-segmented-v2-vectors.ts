@@ -40,11 +40,35 @@ interface PositiveInput {
 }
 
 const POSITIVE: PositiveInput[] = [
-  { name: 'empty stream (one empty final segment), empty context', ref: CONTOSO, context: {}, segmentSize: SEGMENT, plaintext: Buffer.alloc(0) },
+  {
+    name: 'empty stream (one empty final segment), empty context',
+    ref: CONTOSO,
+    context: {},
+    segmentSize: SEGMENT,
+    plaintext: Buffer.alloc(0),
+  },
   { name: 'one byte', ref: CONTOSO, context: { site: 'hr' }, segmentSize: SEGMENT, plaintext: Buffer.from([0x42]) },
-  { name: 'one byte short of a segment (1023 B: one final segment)', ref: CONTOSO, context: { site: 'hr', object: 'doc-1' }, segmentSize: SEGMENT, plaintext: fixedBytes('plaintext 1023', 1023) },
-  { name: 'exactly one segment (1024 B: a full segment, then an empty final one)', ref: CONTOSO, context: { site: 'hr', object: 'doc-2' }, segmentSize: SEGMENT, plaintext: fixedBytes('plaintext 1024', 1024) },
-  { name: 'one byte over a segment (1025 B)', ref: CONTOSO, context: { object: 'doc-3' }, segmentSize: SEGMENT, plaintext: fixedBytes('plaintext 1025', 1025) },
+  {
+    name: 'one byte short of a segment (1023 B: one final segment)',
+    ref: CONTOSO,
+    context: { site: 'hr', object: 'doc-1' },
+    segmentSize: SEGMENT,
+    plaintext: fixedBytes('plaintext 1023', 1023),
+  },
+  {
+    name: 'exactly one segment (1024 B: a full segment, then an empty final one)',
+    ref: CONTOSO,
+    context: { site: 'hr', object: 'doc-2' },
+    segmentSize: SEGMENT,
+    plaintext: fixedBytes('plaintext 1024', 1024),
+  },
+  {
+    name: 'one byte over a segment (1025 B)',
+    ref: CONTOSO,
+    context: { object: 'doc-3' },
+    segmentSize: SEGMENT,
+    plaintext: fixedBytes('plaintext 1025', 1025),
+  },
   {
     name: 'three segments (2500 B), Unicode context, 64-character ids, maximum key version',
     ref: { tenant: 'F'.repeat(63) + '9', policyId: 'files_' + 'x'.repeat(57) + '0', keyVersion: 0xffff_ffff },
@@ -52,8 +76,20 @@ const POSITIVE: PositiveInput[] = [
     segmentSize: SEGMENT,
     plaintext: fixedBytes('plaintext 2500', 2500),
   },
-  { name: '4097 B with 4 KiB segments', ref: { tenant: 'fabrikam', policyId: 'dep-files-02', keyVersion: 2 }, context: {}, segmentSize: 4096, plaintext: fixedBytes('plaintext 4097', 4097) },
-  { name: 'one byte with 4 MiB segments (the format maximum; a reader capped lower refuses it)', ref: CONTOSO, context: {}, segmentSize: 4 * 1024 * 1024, plaintext: Buffer.from([0x01]) },
+  {
+    name: '4097 B with 4 KiB segments',
+    ref: { tenant: 'fabrikam', policyId: 'dep-files-02', keyVersion: 2 },
+    context: {},
+    segmentSize: 4096,
+    plaintext: fixedBytes('plaintext 4097', 4097),
+  },
+  {
+    name: 'one byte with 4 MiB segments (the format maximum; a reader capped lower refuses it)',
+    ref: CONTOSO,
+    context: {},
+    segmentSize: 4 * 1024 * 1024,
+    plaintext: Buffer.from([0x01]),
+  },
 ];
 
 type Positive = SegmentedV2PositiveVector;
@@ -131,7 +167,9 @@ export function firstFailingCheck(envelope: Buffer, ik: Buffer, context: Encrypt
   const keys = deriveSegmentKeys(dataKey, header);
   if (!keys.subarray(32, 64).equals(header.commitment)) return 'commitment';
   if (header.version === 2) {
-    const tag = createHmac('sha256', keys.subarray(64, 96)).update(header.bytes.subarray(0, header.bytes.length - 32)).digest();
+    const tag = createHmac('sha256', keys.subarray(64, 96))
+      .update(header.bytes.subarray(0, header.bytes.length - 32))
+      .digest();
     if (!tag.equals(header.headerTag)) return 'header tag';
   }
   const aad = Buffer.concat([header.fixedHeader, encodeContext(context)]);
@@ -151,7 +189,8 @@ export function firstFailingCheck(envelope: Buffer, ik: Buffer, context: Encrypt
   const full = header.segmentSize + 16;
   let off = header.bytes.length;
   let index = 0;
-  for (; envelope.length - off >= full; off += full, index++) if (!open(index, false, envelope.subarray(off, off + full))) return 'tag';
+  for (; envelope.length - off >= full; off += full, index++)
+    if (!open(index, false, envelope.subarray(off, off + full))) return 'tag';
   if (envelope.length - off < 16) return 'missing final segment';
   return open(index, true, envelope.subarray(off)) ? undefined : 'tag';
 }
@@ -176,12 +215,17 @@ function withTenant(header: Buffer, tenant: string): Buffer {
 function forgedTenant(v: Positive, tenant: string, recompute: boolean): Buffer {
   const header = parseSegmentedHeader(withTenant(split(v).header, tenant)) as SegmentedHeader;
   const ref = { tenant, policyId: v.policyId, keyVersion: v.keyVersion };
-  const out = parseSegmentedHeader(replaceWrapSection(header, ref, kwpWrap(kekOf(ref), Buffer.from(v.dataKey, 'hex')))) as SegmentedHeader;
+  const out = parseSegmentedHeader(
+    replaceWrapSection(header, ref, kwpWrap(kekOf(ref), Buffer.from(v.dataKey, 'hex'))),
+  ) as SegmentedHeader;
   const keys = deriveSegmentKeys(Buffer.from(v.dataKey, 'hex'), out);
   out.headerTag.set(Buffer.from(v.derived.headerTag, 'hex'));
   if (recompute) {
     keys.copy(out.commitment, 0, 32, 64);
-    createHmac('sha256', keys.subarray(64, 96)).update(out.bytes.subarray(0, out.bytes.length - 32)).digest().copy(out.headerTag);
+    createHmac('sha256', keys.subarray(64, 96))
+      .update(out.bytes.subarray(0, out.bytes.length - 32))
+      .digest()
+      .copy(out.headerTag);
   }
   return out.bytes;
 }
@@ -190,7 +234,9 @@ function forgedTenant(v: Positive, tenant: string, recompute: boolean): Buffer {
 function rewrappedKeepingTag(v: Positive, policyId: string): Buffer {
   const header = parseSegmentedHeader(split(v).header) as SegmentedHeader;
   const ref = { tenant: v.tenant, policyId, keyVersion: v.keyVersion };
-  const out = parseSegmentedHeader(replaceWrapSection(header, ref, kwpWrap(kekOf(ref), Buffer.from(v.dataKey, 'hex')))) as SegmentedHeader;
+  const out = parseSegmentedHeader(
+    replaceWrapSection(header, ref, kwpWrap(kekOf(ref), Buffer.from(v.dataKey, 'hex'))),
+  ) as SegmentedHeader;
   out.headerTag.set(header.headerTag);
   return out.bytes;
 }
@@ -215,14 +261,26 @@ export function buildVectors(): unknown {
 
   const cases: [string, Buffer, Positive?, EncryptionContext?][] = [
     // The stream attack: the segment size edited upwards, downwards, out of range.
-    ['segment size 1024 -> 4194304 (edited to the format maximum)', Buffer.concat([withU32(b.header, sizeAt, 4 * 1024 * 1024), ...bs])],
+    [
+      'segment size 1024 -> 4194304 (edited to the format maximum)',
+      Buffer.concat([withU32(b.header, sizeAt, 4 * 1024 * 1024), ...bs]),
+    ],
     ['segment size 1024 -> 1025', Buffer.concat([withU32(b.header, sizeAt, 1025), ...bs])],
     ['segment size 1024 -> 768 (below the minimum)', Buffer.concat([withU32(b.header, sizeAt, 768), ...bs])],
-    ['segment size 1024 -> 4294967295 (above the maximum)', Buffer.concat([withU32(b.header, sizeAt, 0xffff_ffff), ...bs])],
+    [
+      'segment size 1024 -> 4294967295 (above the maximum)',
+      Buffer.concat([withU32(b.header, sizeAt, 0xffff_ffff), ...bs]),
+    ],
     // Other fixed-header fields.
     ['tenant edited (contoso -> contosa)', Buffer.concat([withTenant(b.header, 'contosa'), ...bs])],
-    ["tenant edited, data key re-wrapped under that tenant's KEK (header tag kept)", Buffer.concat([forgedTenant(base, 'contosa', false), ...bs])],
-    ['tenant edited by a holder of the data key: commitment and header tag recomputed (the segments\u2019 AAD still refuses)', Buffer.concat([forgedTenant(base, 'contosa', true), ...bs])],
+    [
+      "tenant edited, data key re-wrapped under that tenant's KEK (header tag kept)",
+      Buffer.concat([forgedTenant(base, 'contosa', false), ...bs]),
+    ],
+    [
+      'tenant edited by a holder of the data key: commitment and header tag recomputed (the segments\u2019 AAD still refuses)',
+      Buffer.concat([forgedTenant(base, 'contosa', true), ...bs]),
+    ],
     ['flags: unknown bit 7 set', Buffer.concat([flip(b.header, 4, 0x80), ...bs])],
     ['flags: segmented bit cleared', Buffer.concat([flip(b.header, 4, 0x01), ...bs])],
     ['version 2 -> 1 (read with the v1 layout)', Buffer.concat([flip(b.header, 2, 0x03), ...bs])],
@@ -235,8 +293,14 @@ export function buildVectors(): unknown {
     ['policy id: last byte edited', Buffer.concat([flip(b.header, F + base.policyId.length, 0x02), ...bs])],
     ['key version 3 -> 4', Buffer.concat([withU32(b.header, F + 1 + base.policyId.length, 4), ...bs])],
     ['wrapped data key: last byte xor 0x01', Buffer.concat([flip(b.header, H - 33, 0x01), ...bs])],
-    ["wrap section from another stream of the same policy (its data key unwraps)", Buffer.concat([b.header.subarray(0, F), split(other).header.subarray(F), ...bs])],
-    ["data key re-wrapped under another policy, header tag kept", Buffer.concat([rewrappedKeepingTag(base, 'dep-files-09'), ...bs])],
+    [
+      'wrap section from another stream of the same policy (its data key unwraps)',
+      Buffer.concat([b.header.subarray(0, F), split(other).header.subarray(F), ...bs]),
+    ],
+    [
+      'data key re-wrapped under another policy, header tag kept',
+      Buffer.concat([rewrappedKeepingTag(base, 'dep-files-09'), ...bs]),
+    ],
     ['header tag: first byte xor 0x01', Buffer.concat([flip(b.header, H - 32, 0x01), ...bs])],
     ['header tag: last byte xor 0x80', Buffer.concat([flip(b.header, H - 1, 0x80), ...bs])],
     // Truncated headers.
@@ -251,11 +315,23 @@ export function buildVectors(): unknown {
     ['duplicated: segment 0 twice', Buffer.concat([t.header, s0, s0, s1, s2]), three],
     ['dropped: segment 1 removed', Buffer.concat([t.header, s0, s2]), three],
     ['truncated at a segment boundary: final segment removed', Buffer.concat([t.header, s0, s1]), three],
-    ['truncated: last byte of the final segment removed', Buffer.concat([t.header, s0, s1, s2.subarray(0, s2.length - 1)]), three],
+    [
+      'truncated: last byte of the final segment removed',
+      Buffer.concat([t.header, s0, s1, s2.subarray(0, s2.length - 1)]),
+      three,
+    ],
     ['appended: one byte after the final segment', Buffer.concat([t.header, s0, s1, s2, Buffer.from([0])]), three],
-    ['segment from another stream (same policy, other data key)', Buffer.concat([b.header, split(other).segments[0] as Buffer, b1])],
+    [
+      'segment from another stream (same policy, other data key)',
+      Buffer.concat([b.header, split(other).segments[0] as Buffer, b1]),
+    ],
     ['tag of segment 1 last byte xor 0x01', Buffer.concat([t.header, s0, flip(s1, s1.length - 1, 0x01), s2]), three],
-    ['wrong context (another value)', Buffer.from(three.envelope, 'hex'), three, { ...three.context, site: 'https://fabrikam.example/sites/finance' }],
+    [
+      'wrong context (another value)',
+      Buffer.from(three.envelope, 'hex'),
+      three,
+      { ...three.context, site: 'https://fabrikam.example/sites/finance' },
+    ],
     ['wrong context (empty)', Buffer.from(base.envelope, 'hex'), base, {}],
     ['empty input', Buffer.alloc(0)],
   ];
@@ -264,7 +340,13 @@ export function buildVectors(): unknown {
     const ctx = context ?? from.context;
     const rejectedBy = firstFailingCheck(envelope, IK, ctx);
     if (rejectedBy === undefined) throw new Error(`negative vector opens: ${name}`);
-    return { name, rejectedBy, intermediateKey: from.intermediateKey, context: ctx, envelope: envelope.toString('hex') };
+    return {
+      name,
+      rejectedBy,
+      intermediateKey: from.intermediateKey,
+      context: ctx,
+      envelope: envelope.toString('hex'),
+    };
   });
 
   return {

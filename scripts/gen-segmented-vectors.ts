@@ -35,11 +35,41 @@ interface PositiveInput {
 }
 
 const POSITIVE: PositiveInput[] = [
-  { name: 'empty stream (one empty final segment), empty context', ref: { tenant: 'contoso', policyId: 'dep-files-01', keyVersion: 1 }, context: {}, segmentSize: SEGMENT, plaintext: Buffer.alloc(0) },
-  { name: 'one byte', ref: { tenant: 'contoso', policyId: 'dep-files-01', keyVersion: 1 }, context: { site: 'hr' }, segmentSize: SEGMENT, plaintext: Buffer.from([0x42]) },
-  { name: 'one byte short of a segment (1023 B: one final segment)', ref: { tenant: 'contoso', policyId: 'dep-files-01', keyVersion: 1 }, context: { site: 'hr', object: 'doc-1' }, segmentSize: SEGMENT, plaintext: fixedBytes('plaintext 1023', 1023) },
-  { name: 'exactly one segment (1024 B: a full segment, then an empty final one)', ref: { tenant: 'contoso', policyId: 'dep-files-01', keyVersion: 1 }, context: { site: 'hr', object: 'doc-2' }, segmentSize: SEGMENT, plaintext: fixedBytes('plaintext 1024', 1024) },
-  { name: 'one byte over a segment (1025 B)', ref: { tenant: 'contoso', policyId: 'dep-files-01', keyVersion: 3 }, context: { object: 'doc-3' }, segmentSize: SEGMENT, plaintext: fixedBytes('plaintext 1025', 1025) },
+  {
+    name: 'empty stream (one empty final segment), empty context',
+    ref: { tenant: 'contoso', policyId: 'dep-files-01', keyVersion: 1 },
+    context: {},
+    segmentSize: SEGMENT,
+    plaintext: Buffer.alloc(0),
+  },
+  {
+    name: 'one byte',
+    ref: { tenant: 'contoso', policyId: 'dep-files-01', keyVersion: 1 },
+    context: { site: 'hr' },
+    segmentSize: SEGMENT,
+    plaintext: Buffer.from([0x42]),
+  },
+  {
+    name: 'one byte short of a segment (1023 B: one final segment)',
+    ref: { tenant: 'contoso', policyId: 'dep-files-01', keyVersion: 1 },
+    context: { site: 'hr', object: 'doc-1' },
+    segmentSize: SEGMENT,
+    plaintext: fixedBytes('plaintext 1023', 1023),
+  },
+  {
+    name: 'exactly one segment (1024 B: a full segment, then an empty final one)',
+    ref: { tenant: 'contoso', policyId: 'dep-files-01', keyVersion: 1 },
+    context: { site: 'hr', object: 'doc-2' },
+    segmentSize: SEGMENT,
+    plaintext: fixedBytes('plaintext 1024', 1024),
+  },
+  {
+    name: 'one byte over a segment (1025 B)',
+    ref: { tenant: 'contoso', policyId: 'dep-files-01', keyVersion: 3 },
+    context: { object: 'doc-3' },
+    segmentSize: SEGMENT,
+    plaintext: fixedBytes('plaintext 1025', 1025),
+  },
   {
     name: 'three segments (2500 B), Unicode context, 64-character ids, maximum key version',
     ref: { tenant: 'F'.repeat(63) + '9', policyId: 'files_' + 'x'.repeat(57) + '0', keyVersion: 0xffff_ffff },
@@ -47,7 +77,13 @@ const POSITIVE: PositiveInput[] = [
     segmentSize: SEGMENT,
     plaintext: fixedBytes('plaintext 2500', 2500),
   },
-  { name: '4097 B with 4 KiB segments', ref: { tenant: 'fabrikam', policyId: 'dep-files-02', keyVersion: 2 }, context: {}, segmentSize: 4096, plaintext: fixedBytes('plaintext 4097', 4097) },
+  {
+    name: '4097 B with 4 KiB segments',
+    ref: { tenant: 'fabrikam', policyId: 'dep-files-02', keyVersion: 2 },
+    context: {},
+    segmentSize: 4096,
+    plaintext: fixedBytes('plaintext 4097', 4097),
+  },
 ];
 
 type Positive = SegmentedPositiveVector;
@@ -104,7 +140,11 @@ function seal(v: PositiveInput, index: number): Positive {
 
 /** A segment sealed with node:crypto directly, with any index and last flag (what the sealer refuses to do). */
 function rawSegment(v: Positive, index: number, last: boolean, plaintext: Buffer): Buffer {
-  const cipher = createCipheriv('aes-256-gcm', Buffer.from(v.derived.contentKey, 'hex'), segmentNonce(Buffer.from(v.nonce, 'hex'), index, last));
+  const cipher = createCipheriv(
+    'aes-256-gcm',
+    Buffer.from(v.derived.contentKey, 'hex'),
+    segmentNonce(Buffer.from(v.nonce, 'hex'), index, last),
+  );
   cipher.setAAD(Buffer.from(v.derived.aad, 'hex'));
   return Buffer.concat([cipher.update(plaintext), cipher.final(), cipher.getAuthTag()]);
 }
@@ -114,7 +154,13 @@ export function buildVectors(): unknown {
   const three = positive[5] as Positive; // 3 segments: full, full, final (452 B)
   const two = positive[3] as Positive; // full + empty final
   const one = positive[1] as Positive; // one 1-byte final segment
-  const neg = (name: string, rejectedBy: Negative['rejectedBy'], envelope: string, from: Positive = three, context?: EncryptionContext): Negative => ({
+  const neg = (
+    name: string,
+    rejectedBy: Negative['rejectedBy'],
+    envelope: string,
+    from: Positive = three,
+    context?: EncryptionContext,
+  ): Negative => ({
     name,
     rejectedBy,
     intermediateKey: from.intermediateKey,
@@ -133,18 +179,50 @@ export function buildVectors(): unknown {
     neg('duplicated: segment 0 twice', 'tag', hex(t.header, s0, s0, s1, s2)),
     neg('dropped: segment 1 removed', 'tag', hex(t.header, s0, s2)),
     neg('truncated at a segment boundary: final segment removed', 'missing final segment', hex(t.header, s0, s1)),
-    neg('truncated at a segment boundary: empty final segment removed (1024 B stream)', 'missing final segment', hex(w.header, w0), two),
+    neg(
+      'truncated at a segment boundary: empty final segment removed (1024 B stream)',
+      'missing final segment',
+      hex(w.header, w0),
+      two,
+    ),
     neg('truncated: header only', 'missing final segment', hex(t.header)),
     neg('truncated inside the header', 'parse', hex(t.header.subarray(0, t.header.length - 1))),
-    neg('truncated: last byte of the final segment removed', 'tag', hex(t.header, s0, s1, s2.subarray(0, s2.length - 1))),
-    neg('truncated: final segment shorter than a tag', 'missing final segment', hex(t.header, s0, s1, s2.subarray(0, 15))),
+    neg(
+      'truncated: last byte of the final segment removed',
+      'tag',
+      hex(t.header, s0, s1, s2.subarray(0, s2.length - 1)),
+    ),
+    neg(
+      'truncated: final segment shorter than a tag',
+      'missing final segment',
+      hex(t.header, s0, s1, s2.subarray(0, 15)),
+    ),
     neg('truncated inside a full segment', 'tag', hex(t.header, s0, s1.subarray(0, 500))),
     neg('appended: one byte after the final segment', 'tag', hex(t.header, s0, s1, s2, Buffer.from([0]))),
     neg('appended: the final segment twice', 'tag', hex(t.header, s0, s1, s2, s2)),
-    neg('last flag: final segment sealed as non-final', 'tag', hex(w.header, w0, rawSegment(two, 1, false, Buffer.alloc(0))), two),
-    neg('last flag: a full segment sealed as final (the stream ends with it)', 'tag', hex(w.header, rawSegment(two, 0, true, twoPlain)), two),
-    neg('last flag: a non-final segment marked final, followed by the real final one', 'tag', hex(w.header, rawSegment(two, 0, true, twoPlain), w1), two),
-    neg('segment from another stream (same key material, other data key)', 'tag', hex(t.header, s0, split(positive[4] as Positive).segments[0] as Buffer, s2)),
+    neg(
+      'last flag: final segment sealed as non-final',
+      'tag',
+      hex(w.header, w0, rawSegment(two, 1, false, Buffer.alloc(0))),
+      two,
+    ),
+    neg(
+      'last flag: a full segment sealed as final (the stream ends with it)',
+      'tag',
+      hex(w.header, rawSegment(two, 0, true, twoPlain)),
+      two,
+    ),
+    neg(
+      'last flag: a non-final segment marked final, followed by the real final one',
+      'tag',
+      hex(w.header, rawSegment(two, 0, true, twoPlain), w1),
+      two,
+    ),
+    neg(
+      'segment from another stream (same key material, other data key)',
+      'tag',
+      hex(t.header, s0, split(positive[4] as Positive).segments[0] as Buffer, s2),
+    ),
     neg('tag of segment 1 last byte xor 0x01', 'tag', hex(t.header, s0, flip(s1, s1.length - 1, 0x01), s2)),
     neg('ciphertext of segment 0 first byte xor 0x80', 'tag', hex(t.header, flip(s0, 0, 0x80), s1, s2)),
     neg('commitment: first byte xor 0x01', 'commitment', hex(flip(t.header, fh - 36, 0x01), s0, s1, s2)),
@@ -154,7 +232,10 @@ export function buildVectors(): unknown {
     neg('wrapped data key: last byte xor 0x01', 'unwrap', hex(flip(t.header, t.header.length - 1, 0x01), s0, s1, s2)),
     neg('flags: segmented bit cleared', 'parse', hex(flip(t.header, 4, 0x01), s0, s1, s2)),
     neg('flags: unknown bit 7 set', 'parse', hex(flip(t.header, 4, 0x80), s0, s1, s2)),
-    neg('wrong context (another value)', 'tag', three.envelope, three, { ...three.context, site: 'https://fabrikam.example/sites/finance' }),
+    neg('wrong context (another value)', 'tag', three.envelope, three, {
+      ...three.context,
+      site: 'https://fabrikam.example/sites/finance',
+    }),
     neg('wrong context (empty)', 'tag', one.envelope, one, {}),
     neg('empty input', 'parse', ''),
   ];

@@ -44,7 +44,13 @@ type Segments = SegmentedPositiveVector['derived']['segments'];
  * plaintext length and segment size: full segments, then a final one of the rest (empty if it divides).
  * Throws if they do not end exactly where `envelopeLength` does.
  */
-export function segmentLayout(nonce: Buffer, headerLength: number, plaintextLength: number, segmentSize: number, envelopeLength: number): Segments {
+export function segmentLayout(
+  nonce: Buffer,
+  headerLength: number,
+  plaintextLength: number,
+  segmentSize: number,
+  envelopeLength: number,
+): Segments {
   const segments: Segments = [];
   const count = Math.floor(plaintextLength / segmentSize) + 1;
   let offset = headerLength;
@@ -61,7 +67,10 @@ export function segmentLayout(nonce: Buffer, headerLength: number, plaintextLeng
 /** A positive vector's envelope as its header and segments (views of one buffer). */
 export function splitSegmented(v: SegmentedPositiveVector): { header: Buffer; segments: Buffer[] } {
   const env = Buffer.from(v.envelope, 'hex');
-  return { header: env.subarray(0, v.derived.headerLength), segments: v.derived.segments.map((s) => env.subarray(s.offset, s.offset + s.length)) };
+  return {
+    header: env.subarray(0, v.derived.headerLength),
+    segments: v.derived.segments.map((s) => env.subarray(s.offset, s.offset + s.length)),
+  };
 }
 
 export const hex = (...parts: Buffer[]): string => Buffer.concat(parts).toString('hex');

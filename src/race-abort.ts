@@ -3,7 +3,12 @@
  * never keeps its caller past the deadline. `work`'s own outcome is then ignored, except that a value
  * arriving late is handed to `onLate` (to zeroize it).
  */
-export function raceAbort<T>(work: Promise<T>, signal: AbortSignal, abortError: () => Error, onLate?: (value: T) => void): Promise<T> {
+export function raceAbort<T>(
+  work: Promise<T>,
+  signal: AbortSignal,
+  abortError: () => Error,
+  onLate?: (value: T) => void,
+): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     let settled = false;
     const onAbort = (): void => {

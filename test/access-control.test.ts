@@ -19,11 +19,23 @@ async function collect(stream: AsyncIterable<Buffer>): Promise<Buffer> {
 
 /** A tenant's envelope made in-process (the data socket under test may not be granted that tenant). */
 async function envelopeOf(d: TestDaemon, tenant: string, policyId: string): Promise<Buffer> {
-  const out = await d.daemon.crypto.encrypt({ tenant, policyId, plaintext: text(`secret of ${tenant}`), context: {}, purpose: 'user', requestId: '', signal: new AbortController().signal });
+  const out = await d.daemon.crypto.encrypt({
+    tenant,
+    policyId,
+    plaintext: text(`secret of ${tenant}`),
+    context: {},
+    purpose: 'user',
+    requestId: '',
+    signal: new AbortController().signal,
+  });
   return out.envelope;
 }
 
-async function auditRecords(d: TestDaemon): Promise<Array<{ type: string; actor?: string; tenant: string; policyId: string; details?: Record<string, unknown> }>> {
+async function auditRecords(
+  d: TestDaemon,
+): Promise<
+  Array<{ type: string; actor?: string; tenant: string; policyId: string; details?: Record<string, unknown> }>
+> {
   const lines = (await readFile(d.daemon.audit.path, 'utf8')).split('\n').filter((l) => l.length > 0);
   return lines.map((l) => JSON.parse(l));
 }
@@ -44,7 +56,16 @@ test('every Admin RPC is refused (UNIMPLEMENTED) on the data listener and works 
   t.teardown(() => app.close());
   const target = { tenant: 'demo', id: 'demo-mailbox' };
   const onData: Array<[string, Promise<unknown>]> = [
-    ['CreatePolicy', app.createPolicy({ tenant: 'demo', id: 'x', customerKeyA: 'local:demo-customer-a', customerKeyB: 'local:demo-customer-b', availabilityKey: '' })],
+    [
+      'CreatePolicy',
+      app.createPolicy({
+        tenant: 'demo',
+        id: 'x',
+        customerKeyA: 'local:demo-customer-a',
+        customerKeyB: 'local:demo-customer-b',
+        availabilityKey: '',
+      }),
+    ],
     ['GetPolicy', app.getPolicy('demo', 'demo-mailbox')],
     ['ListPolicies', app.listPolicies()],
     ['RollKey', app.rollKey({ ...target, role: 'customer-a' })],
@@ -63,7 +84,8 @@ test('every Admin RPC is refused (UNIMPLEMENTED) on the data listener and works 
       }),
     ],
   ];
-  for (const [method, call] of onData) t.is((await codeOf(call)).code, grpc.status.UNIMPLEMENTED, `${method} on the data listener`);
+  for (const [method, call] of onData)
+    t.is((await codeOf(call)).code, grpc.status.UNIMPLEMENTED, `${method} on the data listener`);
   t.is(d.daemon.registry.get('demo', 'demo-mailbox')?.state, 'active', 'nothing happened to the policy');
 
   // The same calls on the admin listener.
@@ -131,12 +153,18 @@ test('a caller without the recovery role cannot recover (RollKey/Refresh with re
 });
 
 test('an identity bound to tenant A is refused on every Crypto RPC for tenant B, including Rewrap into B, and the error names only what it sent', async (t) => {
-  const d = await startTestDaemon({ authorization: [{ identity: 'data', roles: ['user', 'system'], tenants: ['demo'] }] });
+  const d = await startTestDaemon({
+    authorization: [{ identity: 'data', roles: ['user', 'system'], tenants: ['demo'] }],
+  });
   t.teardown(() => d.stop());
   await createPolicy(d.client, 'victim-mail', 'victim');
   await createPolicy(d.client, 'victim-hidden', 'victim');
   const victimEnvelope = await envelopeOf(d, 'victim', 'victim-mail');
-  const { envelope: ownEnvelope } = await d.client.encrypt({ tenant: 'demo', policyId: 'demo-mailbox', plaintext: text('mine') });
+  const { envelope: ownEnvelope } = await d.client.encrypt({
+    tenant: 'demo',
+    policyId: 'demo-mailbox',
+    plaintext: text('mine'),
+  });
   const B = 'victim';
   const calls: Array<[string, Promise<unknown>]> = [
     ['Encrypt', d.client.encrypt({ tenant: B, policyId: 'victim-mail', plaintext: text('x') })],
@@ -156,7 +184,10 @@ test('an identity bound to tenant A is refused on every Crypto RPC for tenant B,
     t.false(err.details.includes('victim-hidden'), 'no other policy of the tenant is named');
   }
   // Rewrap into B's policy from A's tenant: the target is looked up in A only (no such policy there).
-  t.is((await codeOf(d.client.rewrap({ tenant: 'demo', envelope: ownEnvelope, targetPolicyId: 'victim-mail' }))).code, grpc.status.NOT_FOUND);
+  t.is(
+    (await codeOf(d.client.rewrap({ tenant: 'demo', envelope: ownEnvelope, targetPolicyId: 'victim-mail' }))).code,
+    grpc.status.NOT_FOUND,
+  );
   // Tenant A still works.
   t.is((await d.client.decrypt({ tenant: 'demo', envelope: ownEnvelope })).plaintext.toString(), 'mine');
 });
@@ -165,8 +196,17 @@ test('an identity bound to some policies is refused any other policy of its tena
   // Two identities on the data listener (a plugged-in identity source, as TLS would give): `tls:limited` may
   // use demo/demo-mailbox only; everyone else on the socket gets the whole tenant.
   const d = await startTestDaemon(
-    { authorization: [{ identity: 'tls:limited', roles: ['user'], tenants: ['demo'], policies: ['demo/demo-mailbox'] }, { identity: 'data', roles: ['user'], tenants: ['demo'] }] },
-    { transport: { data: { identity: (call) => (call.metadata?.get('x-test-identity')[0] as string | undefined) ?? 'tls:full' } } },
+    {
+      authorization: [
+        { identity: 'tls:limited', roles: ['user'], tenants: ['demo'], policies: ['demo/demo-mailbox'] },
+        { identity: 'data', roles: ['user'], tenants: ['demo'] },
+      ],
+    },
+    {
+      transport: {
+        data: { identity: (call) => (call.metadata?.get('x-test-identity')[0] as string | undefined) ?? 'tls:full' },
+      },
+    },
   );
   t.teardown(() => d.stop());
   const limited = { metadata: new grpc.Metadata() };
@@ -174,13 +214,24 @@ test('an identity bound to some policies is refused any other policy of its tena
   await createPolicy(d.client, 'other');
   const { envelope: other } = await d.client.encrypt({ tenant: 'demo', policyId: 'other', plaintext: text('theirs') });
   const otherSegmented = await collect(d.client.encryptStream({ tenant: 'demo', policyId: 'other' }, [text('theirs')]));
-  const { envelope: mine } = await d.client.encrypt({ tenant: 'demo', policyId: 'demo-mailbox', plaintext: text('mine') }, limited);
-  const segmented = await collect(d.client.encryptStream({ tenant: 'demo', policyId: 'demo-mailbox' }, [text('mine')], limited));
+  const { envelope: mine } = await d.client.encrypt(
+    { tenant: 'demo', policyId: 'demo-mailbox', plaintext: text('mine') },
+    limited,
+  );
+  const segmented = await collect(
+    d.client.encryptStream({ tenant: 'demo', policyId: 'demo-mailbox' }, [text('mine')], limited),
+  );
   for (const [method, call] of [
     ['Encrypt', d.client.encrypt({ tenant: 'demo', policyId: 'other', plaintext: text('x') }, limited)],
     ['Decrypt', d.client.decrypt({ tenant: 'demo', envelope: other }, limited)],
-    ['EncryptBatch', d.client.encryptBatch({ tenant: 'demo', policyId: 'other', items: [{ plaintext: text('x') }] }, limited)],
-    ['DecryptBatch', d.client.decryptBatch({ tenant: 'demo', items: [{ envelope: mine }, { envelope: other }] }, limited)],
+    [
+      'EncryptBatch',
+      d.client.encryptBatch({ tenant: 'demo', policyId: 'other', items: [{ plaintext: text('x') }] }, limited),
+    ],
+    [
+      'DecryptBatch',
+      d.client.decryptBatch({ tenant: 'demo', items: [{ envelope: mine }, { envelope: other }] }, limited),
+    ],
     ['EncryptStream', collect(d.client.encryptStream({ tenant: 'demo', policyId: 'other' }, [text('x')], limited))],
     ['DecryptStream', collect(d.client.decryptStream({ tenant: 'demo' }, [otherSegmented], limited))],
     ['Rewrap', d.client.rewrap({ tenant: 'demo', envelope: other, targetPolicyId: 'demo-mailbox' }, limited)],
@@ -192,16 +243,37 @@ test('an identity bound to some policies is refused any other policy of its tena
   }
   t.is((await d.client.decrypt({ tenant: 'demo', envelope: mine }, limited)).plaintext.toString(), 'mine');
   t.is((await collect(d.client.decryptStream({ tenant: 'demo' }, [segmented], limited))).toString(), 'mine');
-  t.is((await d.client.decrypt({ tenant: 'demo', envelope: other })).plaintext.toString(), 'theirs', 'the other identity is not limited');
+  t.is(
+    (await d.client.decrypt({ tenant: 'demo', envelope: other })).plaintext.toString(),
+    'theirs',
+    'the other identity is not limited',
+  );
 });
 
 test('Admin calls check the tenant they name; ListPolicies shows only granted tenants; GetStatus and Evict of everything need every tenant', async (t) => {
   const d = await startTestDaemon({ authorization: [{ identity: 'admin', roles: ['admin'], tenants: ['demo'] }] });
   t.teardown(() => d.stop());
   // The table binds the admin socket to tenant demo; a second policy in another tenant made in-process.
-  await d.daemon.policies.create({ tenant: 'other', id: 'hidden', name: 'hidden', mode: 'mailbox', geo: '', keys: { 'customer-a': 'local:demo-customer-a', 'customer-b': 'local:demo-customer-b', availability: '' }, requestId: '', signal: new AbortController().signal });
-  t.deepEqual((await d.client.listPolicies()).policies.map((p) => `${p.tenant}/${p.id}`), ['demo/demo-mailbox']);
-  for (const call of [d.client.getPolicy('other', 'hidden'), d.client.revoke({ tenant: 'other', id: 'hidden', reason: 'x' }), d.client.listPolicies('other'), createPolicy(d.client, 'p', 'other')]) {
+  await d.daemon.policies.create({
+    tenant: 'other',
+    id: 'hidden',
+    name: 'hidden',
+    mode: 'mailbox',
+    geo: '',
+    keys: { 'customer-a': 'local:demo-customer-a', 'customer-b': 'local:demo-customer-b', availability: '' },
+    requestId: '',
+    signal: new AbortController().signal,
+  });
+  t.deepEqual(
+    (await d.client.listPolicies()).policies.map((p) => `${p.tenant}/${p.id}`),
+    ['demo/demo-mailbox'],
+  );
+  for (const call of [
+    d.client.getPolicy('other', 'hidden'),
+    d.client.revoke({ tenant: 'other', id: 'hidden', reason: 'x' }),
+    d.client.listPolicies('other'),
+    createPolicy(d.client, 'p', 'other'),
+  ]) {
     const err = await codeOf(call);
     t.is(err.code, grpc.status.PERMISSION_DENIED);
     t.regex(err.details, /lacks tenant "other"$/);
@@ -224,7 +296,14 @@ test('audit records and denials name the caller identity: unix:<socket>', async 
   const adminActor = `unix:${socketOf(d.daemon.adminAddress)}`;
   t.is(records.find((r) => r.type === 'policy.created' && r.policyId === 'audited')?.actor, adminActor);
   t.is(records.find((r) => r.type === 'policy.revoked')?.actor, adminActor);
-  t.like(records.find((r) => r.type === 'access.denied'), { actor: `unix:${socketOf(d.daemon.address)}`, tenant: 'elsewhere', details: { method: 'Encrypt', missing: 'tenant "elsewhere"' } });
+  t.like(
+    records.find((r) => r.type === 'access.denied'),
+    {
+      actor: `unix:${socketOf(d.daemon.address)}`,
+      tenant: 'elsewhere',
+      details: { method: 'Encrypt', missing: 'tenant "elsewhere"' },
+    },
+  );
   t.false(JSON.stringify(records).includes('tcp:unknown'));
 });
 
@@ -236,26 +315,48 @@ test('a flood of denials grows the audit log by a bounded amount, and every deni
   const before = d.daemon.audit.head().count;
   const flood = 300;
   const started = Date.now();
-  const results = await Promise.all(Array.from({ length: flood }, () => codeOf(d.client.encrypt({ tenant: 'demo', policyId: 'demo-mailbox', plaintext: text('x'), purpose: 'PURPOSE_SYSTEM' }))));
+  const results = await Promise.all(
+    Array.from({ length: flood }, () =>
+      codeOf(
+        d.client.encrypt({ tenant: 'demo', policyId: 'demo-mailbox', plaintext: text('x'), purpose: 'PURPOSE_SYSTEM' }),
+      ),
+    ),
+  );
   t.true(results.every((r) => r.code === grpc.status.PERMISSION_DENIED));
   t.is((await d.client.getStatus()).accessDenied, String(flood));
   await eventually(() => d.daemon.audit.head().count - before >= perMinute);
   const path = d.daemon.audit.path;
   await d.stop(); // flushes the one summary
-  const records = (await readFile(path, 'utf8')).split('\n').filter((l) => l.length > 0).map((l) => JSON.parse(l) as { type: string; details?: { suppressed?: number } });
+  const records = (await readFile(path, 'utf8'))
+    .split('\n')
+    .filter((l) => l.length > 0)
+    .map((l) => JSON.parse(l) as { type: string; details?: { suppressed?: number } });
   const denials = records.filter((r) => r.type === 'access.denied');
   // The bucket refills at perMinute a minute: on a slow machine a token may come back mid-flood (one record
   // and one summary each), so the bound allows for the elapsed time; it stays far below one per denial.
   const refills = Math.ceil(((Date.now() - started) * perMinute) / 60_000);
   t.true(denials.length <= perMinute + 1 + 2 * refills, `${denials.length} denial records for ${flood} denials`);
   t.true(denials.length < flood / 10);
-  t.is(denials.reduce((n, r) => n + (r.details?.suppressed ?? 1), 0), flood, 'written plus suppressed is every denial');
+  t.is(
+    denials.reduce((n, r) => n + (r.details?.suppressed ?? 1), 0),
+    flood,
+    'written plus suppressed is every denial',
+  );
 });
 
 test('an identity source plugs in per listener: a table entry for that identity decides (tls:/mesh: identities from the transport)', async (t) => {
   const d = await startTestDaemon(
-    { authorization: [{ identity: 'tls:spiffe://example.org/mail/*', roles: ['user'], tenants: ['demo'] }, { identity: 'data', roles: [], tenants: [] }] },
-    { transport: { data: { identity: (call) => (call.metadata?.get('x-test-identity')[0] as string | undefined) ?? 'tls:none' } } },
+    {
+      authorization: [
+        { identity: 'tls:spiffe://example.org/mail/*', roles: ['user'], tenants: ['demo'] },
+        { identity: 'data', roles: [], tenants: [] },
+      ],
+    },
+    {
+      transport: {
+        data: { identity: (call) => (call.metadata?.get('x-test-identity')[0] as string | undefined) ?? 'tls:none' },
+      },
+    },
   );
   t.teardown(() => d.stop());
   const as = (id: string) => {
@@ -263,7 +364,19 @@ test('an identity source plugs in per listener: a table entry for that identity 
     m.set('x-test-identity', id);
     return { metadata: m };
   };
-  t.truthy((await d.client.encrypt({ tenant: 'demo', policyId: 'demo-mailbox', plaintext: text('x') }, as('tls:spiffe://example.org/mail/store'))).envelope);
-  const err = await codeOf(d.client.encrypt({ tenant: 'demo', policyId: 'demo-mailbox', plaintext: text('x') }, as('tls:spiffe://example.org/web/frontend')));
+  t.truthy(
+    (
+      await d.client.encrypt(
+        { tenant: 'demo', policyId: 'demo-mailbox', plaintext: text('x') },
+        as('tls:spiffe://example.org/mail/store'),
+      )
+    ).envelope,
+  );
+  const err = await codeOf(
+    d.client.encrypt(
+      { tenant: 'demo', policyId: 'demo-mailbox', plaintext: text('x') },
+      as('tls:spiffe://example.org/web/frontend'),
+    ),
+  );
   t.is(err.details, 'Encrypt: caller tls:spiffe://example.org/web/frontend lacks the user role');
 });

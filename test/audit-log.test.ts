@@ -13,7 +13,8 @@ async function logWith(n: number) {
   const dir = await mkdtemp(join(tmpdir(), 'uwd-audit-'));
   const path = join(dir, 'audit.log');
   const log = await openAuditLog(path);
-  for (let i = 0; i < n; i++) await log.append({ type: 'policy.created', tenant: 'demo', policyId: `p${i}`, requestId: `r${i}` });
+  for (let i = 0; i < n; i++)
+    await log.append({ type: 'policy.created', tenant: 'demo', policyId: `p${i}`, requestId: `r${i}` });
   await log.close();
   return { dir, path, cleanup: () => rm(dir, { recursive: true, force: true }) };
 }
@@ -79,7 +80,9 @@ test('unwrapd audit verify exits 0 on an intact log and 1 with the problem on a 
   const l = await lines(path);
   l[0] = l[0]!.replace('"r0"', '"forged"');
   await writeFile(path, `${l.join('\n')}\n`);
-  const err = await run('node', [CLI, 'audit', 'verify', '--file', path]).catch((e: { code: number; stdout: string }) => e);
+  const err = await run('node', [CLI, 'audit', 'verify', '--file', path]).catch(
+    (e: { code: number; stdout: string }) => e,
+  );
   t.is((err as { code: number }).code, 1);
   t.regex((err as { stdout: string }).stdout, /^BROKEN: line 1/);
   await cleanup();
@@ -88,7 +91,9 @@ test('unwrapd audit verify exits 0 on an intact log and 1 with the problem on a 
 test('concurrent appends are serialised: the chain has no gaps or duplicates', async (t) => {
   const { path, cleanup } = await logWith(0);
   const log = await openAuditLog(path);
-  await Promise.all(Array.from({ length: 40 }, (_, i) => log.append({ type: 'cache.evicted', tenant: 'demo', policyId: `p${i}` })));
+  await Promise.all(
+    Array.from({ length: 40 }, (_, i) => log.append({ type: 'cache.evicted', tenant: 'demo', policyId: `p${i}` })),
+  );
   await log.close();
   const result = await verifyAuditLog(path);
   t.true(result.ok);

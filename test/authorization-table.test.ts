@@ -31,8 +31,16 @@ test('a caller gets its exact entry, else the longest matching prefix, else its 
   t.deepEqual(grant('tls:spiffe://prod/mail/index'), ['user', 'b']);
   t.deepEqual(grant('tls:spiffe://prod/web'), ['user', 'c']);
   t.deepEqual(grant('unix:/run/unwrapd/unwrapd.sock'), ['user', '*'], 'the data listener default');
-  t.deepEqual(grant('unix:/var/lib/unwrapd/admin.sock', 'admin'), ['admin', '*'], 'the admin listener entry replaces its default');
-  t.is(table.caller('tls:spiffe://prod/mail/store', 'data'), table.caller('tls:spiffe://prod/mail/store', 'data'), 'resolved once, reused');
+  t.deepEqual(
+    grant('unix:/var/lib/unwrapd/admin.sock', 'admin'),
+    ['admin', '*'],
+    'the admin listener entry replaces its default',
+  );
+  t.is(
+    table.caller('tls:spiffe://prod/mail/store', 'data'),
+    table.caller('tls:spiffe://prod/mail/store', 'data'),
+    'resolved once, reused',
+  );
 });
 
 test('the table is validated strictly: each error names the entry and the field', (t) => {
@@ -44,10 +52,17 @@ test('the table is validated strictly: each error names the entry and the field'
     [[{ identity: 'data', roles: ['user'], tenants: ['a b'] }], /tenant "a b" is not a valid tenant/],
     [[{ identity: 'data', roles: ['user'], tenants: ['a'], policies: ['a'] }], /policy "a" must be tenant\/policy/],
     [[{ identity: 'data', roles: ['user'], tenants: ['a'], extra: 1 }], /unknown field "extra"/],
-    [[{ identity: 'data', roles: ['user'], tenants: ['a'] }, { identity: 'data', roles: [], tenants: [] }], /entry 1: identity "data" is listed twice/],
+    [
+      [
+        { identity: 'data', roles: ['user'], tenants: ['a'] },
+        { identity: 'data', roles: [], tenants: [] },
+      ],
+      /entry 1: identity "data" is listed twice/,
+    ],
     [[{ identity: 'data', roles: 'user', tenants: ['a'] }], /roles must be an array of strings/],
   ];
-  for (const [value, message] of bad) t.throws(() => parseAuthorizationTable(value, 'test'), { message }, JSON.stringify(value));
+  for (const [value, message] of bad)
+    t.throws(() => parseAuthorizationTable(value, 'test'), { message }, JSON.stringify(value));
 });
 
 test('the config takes the table inline or from authorizationFile (not both), and refuses a bad one at start', async (t) => {
@@ -56,17 +71,30 @@ test('the config takes the table inline or from authorizationFile (not both), an
   const entries = [{ identity: 'data', roles: ['user'], tenants: ['contoso'] }];
   await writeFile(join(dir, 'auth.json'), JSON.stringify(entries));
   await writeFile(join(dir, 'config.json'), JSON.stringify({ authorization: entries }));
-  await writeFile(join(dir, 'both.json'), JSON.stringify({ authorization: entries, authorizationFile: join(dir, 'auth.json') }));
+  await writeFile(
+    join(dir, 'both.json'),
+    JSON.stringify({ authorization: entries, authorizationFile: join(dir, 'auth.json') }),
+  );
   await writeFile(join(dir, 'bad.json'), JSON.stringify([{ identity: 'data', roles: ['superuser'], tenants: [] }]));
   const env = { UNWRAPD_DATA_DIR: dir };
   t.deepEqual(loadConfig({ 'authorization-file': join(dir, 'auth.json') }, env).authorization, entries);
   t.deepEqual(loadConfig({ config: join(dir, 'config.json') }, env).authorization, entries);
   t.deepEqual(loadConfig({}, env).authorization, []);
-  t.throws(() => loadConfig({ config: join(dir, 'both.json') }, env), { message: /either in the config file .* or in authorizationFile, not both/ });
-  t.throws(() => loadConfig({ 'authorization-file': join(dir, 'bad.json') }, env), { message: /entry 0: unknown role "superuser"/ });
-  t.throws(() => loadConfig({ 'authorization-file': join(dir, 'missing.json') }, env), { message: /cannot read authorizationFile/ });
-  t.throws(() => loadConfig({ 'admin-listen': `unix://${join(dir, 'unwrapd.sock')}` }, env), { message: /adminListen must differ from listen/ });
-  t.throws(() => loadConfig({ 'admin-socket-roles': 'admin,root' }, env), { message: /adminSocketRoles: unknown role "root"/ });
+  t.throws(() => loadConfig({ config: join(dir, 'both.json') }, env), {
+    message: /either in the config file .* or in authorizationFile, not both/,
+  });
+  t.throws(() => loadConfig({ 'authorization-file': join(dir, 'bad.json') }, env), {
+    message: /entry 0: unknown role "superuser"/,
+  });
+  t.throws(() => loadConfig({ 'authorization-file': join(dir, 'missing.json') }, env), {
+    message: /cannot read authorizationFile/,
+  });
+  t.throws(() => loadConfig({ 'admin-listen': `unix://${join(dir, 'unwrapd.sock')}` }, env), {
+    message: /adminListen must differ from listen/,
+  });
+  t.throws(() => loadConfig({ 'admin-socket-roles': 'admin,root' }, env), {
+    message: /adminSocketRoles: unknown role "root"/,
+  });
   const c = loadConfig({}, env);
   t.is(c.callerRoles, 'user', 'production default: the data socket is user only');
   t.is(c.adminSocketRoles, 'admin,user,system', 'recovery is never a default');
@@ -79,18 +107,30 @@ test('socketGroup takes a gid or a name from the group file; an unknown name is 
   await writeFile(join(dir, 'group'), 'root:x:0:\nunwrapd-clients:x:4242:app\n');
   t.is(resolveGroup('4242', join(dir, 'group')), 4242);
   t.is(resolveGroup('unwrapd-clients', join(dir, 'group')), 4242);
-  t.throws(() => resolveGroup('nobody-here', join(dir, 'group')), { message: /socketGroup: no group named "nobody-here"/ });
+  t.throws(() => resolveGroup('nobody-here', join(dir, 'group')), {
+    message: /socketGroup: no group named "nobody-here"/,
+  });
 });
 
 test('Access: a denial names the caller and the missing grant, and is reported before it is thrown', (t) => {
   const seen: string[] = [];
   const access = new Access((e, tenant) => seen.push(`${e.method}|${e.caller}|${tenant}`));
-  const table = new AuthorizationTable(parseAuthorizationTable([{ identity: 'data', roles: ['user'], tenants: ['a'], policies: ['a/p1', 'b/*'] }], 't'), defaults);
+  const table = new AuthorizationTable(
+    parseAuthorizationTable([{ identity: 'data', roles: ['user'], tenants: ['a'], policies: ['a/p1', 'b/*'] }], 't'),
+    defaults,
+  );
   const c = table.caller('unix:/s', 'data');
   access.role(c, 'user', 'Encrypt');
   access.policy(c, 'a', 'p1', 'Encrypt');
-  t.throws(() => access.role(c, 'system', 'Decrypt'), { instanceOf: AccessDenied, message: 'Decrypt: caller unix:/s lacks the system role' });
-  t.throws(() => access.tenant(c, 'b', 'Encrypt'), { message: 'Encrypt: caller unix:/s lacks tenant "b"' }, 'a policy grant on a tenant not granted does not open it');
+  t.throws(() => access.role(c, 'system', 'Decrypt'), {
+    instanceOf: AccessDenied,
+    message: 'Decrypt: caller unix:/s lacks the system role',
+  });
+  t.throws(
+    () => access.tenant(c, 'b', 'Encrypt'),
+    { message: 'Encrypt: caller unix:/s lacks tenant "b"' },
+    'a policy grant on a tenant not granted does not open it',
+  );
   t.throws(() => access.policy(c, 'a', 'p2', 'Encrypt'), { message: 'Encrypt: caller unix:/s lacks policy "a/p2"' });
   t.throws(() => access.everything(c, 'GetStatus'), { message: 'GetStatus: caller unix:/s lacks every tenant' });
   t.deepEqual(seen, ['Decrypt|unix:/s|*', 'Encrypt|unix:/s|b', 'Encrypt|unix:/s|a', 'GetStatus|unix:/s|*']);
@@ -100,7 +140,8 @@ test('denial auditing: at most perMinute records per identity, then one summary 
   let now = 0;
   const written: Array<Denial & { suppressed?: number }> = [];
   const audit = new DenialAudit({ perMinute: 3, write: (r) => written.push(r), now: () => now });
-  const deny = (identity: string) => audit.record({ identity, method: 'Encrypt', missing: 'the user role', tenant: 't', policyId: 'p' });
+  const deny = (identity: string) =>
+    audit.record({ identity, method: 'Encrypt', missing: 'the user role', tenant: 't', policyId: 'p' });
   for (let i = 0; i < 1000; i++) deny('unix:/a');
   deny('unix:/b');
   t.is(written.length, 4, 'three for a, one for b');
@@ -120,6 +161,13 @@ test('denial auditing: at most perMinute records per identity, then one summary 
 test('denial auditing bounds the identities it tracks: new identities beyond the bound share one bucket', (t) => {
   const written: Denial[] = [];
   const audit = new DenialAudit({ perMinute: 1, write: (r) => written.push(r), now: () => 0, maxIdentities: 10 });
-  for (let i = 0; i < 10_000; i++) audit.record({ identity: `tcp:10.0.0.${i}`, method: 'Encrypt', missing: 'the user role', tenant: 't', policyId: 'p' });
+  for (let i = 0; i < 10_000; i++)
+    audit.record({
+      identity: `tcp:10.0.0.${i}`,
+      method: 'Encrypt',
+      missing: 'the user role',
+      tenant: 't',
+      policyId: 'p',
+    });
   t.is(written.length, 11);
 });

@@ -36,7 +36,10 @@ function testCaOf(v: FakeKeyVault): string {
 
 test.before(async () => {
   [vaultA, vaultB] = await Promise.all([FakeKeyVault.start(), FakeKeyVault.start()]);
-  td = await startTestDaemon({ probeIntervalMs: 0, hedgeDelayMs: 50, providerTimeoutMs: 1500 }, { extraProviders: [azure()] });
+  td = await startTestDaemon(
+    { probeIntervalMs: 0, hedgeDelayMs: 50, providerTimeoutMs: 1500 },
+    { extraProviders: [azure()] },
+  );
 });
 
 test.after.always(async () => {
@@ -62,17 +65,26 @@ async function azurePolicy(id: string): Promise<{ keyA: string; keyB: string }> 
 }
 
 async function encrypt(id: string, text = 'hello'): Promise<Buffer> {
-  const res = await td.client.encrypt({ tenant: 'contoso', policyId: id, plaintext: Buffer.from(text), context: { mailbox: 'alice' } });
+  const res = await td.client.encrypt({
+    tenant: 'contoso',
+    policyId: id,
+    plaintext: Buffer.from(text),
+    context: { mailbox: 'alice' },
+  });
   return res.envelope;
 }
 
 async function decrypt(envelope: Buffer, deadlineMs?: number): Promise<string> {
-  const res = await td.client.decrypt({ tenant: 'contoso', envelope, context: { mailbox: 'alice' } }, deadlineMs ? { deadlineMs } : undefined);
+  const res = await td.client.decrypt(
+    { tenant: 'contoso', envelope, context: { mailbox: 'alice' } },
+    deadlineMs ? { deadlineMs } : undefined,
+  );
   return Buffer.from(res.plaintext).toString();
 }
 
 const uses = async (): Promise<number> => Number((await td.client.getStatus()).availabilityKeyUses);
-const cachedFor = async (id: string): Promise<number> => (await td.client.getStatus()).cachedKeys.filter((k) => k.policyId === id).length;
+const cachedFor = async (id: string): Promise<number> =>
+  (await td.client.getStatus()).cachedKeys.filter((k) => k.policyId === id).length;
 
 test.serial('policy create pins Key Vault key ids; Encrypt/Decrypt unwrap through the vaults', async (t) => {
   await azurePolicy('kv-basic');
@@ -101,24 +113,27 @@ test.serial('mailbox: the availability key is used when both vaults are down (al
   vaultB.clearFaults(keyB);
 });
 
-test.serial('mailbox: the availability key is NOT used when access is removed (revoked): FAILED_PRECONDITION', async (t) => {
-  const { keyA, keyB } = await azurePolicy('kv-revoked');
-  const envelope = await encrypt('kv-revoked');
-  await td.client.evict({ tenant: 'contoso', id: 'kv-revoked' });
-  vaultA.revokeAccess(keyA);
-  vaultB.revokeAccess(keyB);
-  const before = await uses();
-  const err = await codeOf(decrypt(envelope));
-  t.is(err.code, grpc.status.FAILED_PRECONDITION);
-  t.is(await uses(), before);
-  // One vault down and the other revoked is still a revocation: fail closed.
-  vaultA.restoreAccess(keyA);
-  vaultA.fault({ key: keyA, ops: ['unwrapkey'], action: { type: 'status', status: 500 } });
-  t.is((await codeOf(decrypt(envelope))).code, grpc.status.FAILED_PRECONDITION);
-  t.is(await uses(), before);
-  vaultA.clearFaults(keyA);
-  vaultB.restoreAccess(keyB);
-});
+test.serial(
+  'mailbox: the availability key is NOT used when access is removed (revoked): FAILED_PRECONDITION',
+  async (t) => {
+    const { keyA, keyB } = await azurePolicy('kv-revoked');
+    const envelope = await encrypt('kv-revoked');
+    await td.client.evict({ tenant: 'contoso', id: 'kv-revoked' });
+    vaultA.revokeAccess(keyA);
+    vaultB.revokeAccess(keyB);
+    const before = await uses();
+    const err = await codeOf(decrypt(envelope));
+    t.is(err.code, grpc.status.FAILED_PRECONDITION);
+    t.is(await uses(), before);
+    // One vault down and the other revoked is still a revocation: fail closed.
+    vaultA.restoreAccess(keyA);
+    vaultA.fault({ key: keyA, ops: ['unwrapkey'], action: { type: 'status', status: 500 } });
+    t.is((await codeOf(decrypt(envelope))).code, grpc.status.FAILED_PRECONDITION);
+    t.is(await uses(), before);
+    vaultA.clearFaults(keyA);
+    vaultB.restoreAccess(keyB);
+  },
+);
 
 test.serial('a hung vault never holds a caller past its deadline', async (t) => {
   const { keyA, keyB } = await azurePolicy('kv-hung');
@@ -165,7 +180,16 @@ test.serial('keys check: usable, then why not (disabled, access removed, missing
   const ok = await checkKey(provider, vaultA.keyId('checked'), 3000);
   t.true(ok.usable);
   t.is(ok.pinnedUri, uri);
-  t.deepEqual(ok.steps.map((s) => [s.step, s.ok]), [['resolve', true], ['status', true], ['wrap', true], ['unwrap', true], ['compare', true]]);
+  t.deepEqual(
+    ok.steps.map((s) => [s.step, s.ok]),
+    [
+      ['resolve', true],
+      ['status', true],
+      ['wrap', true],
+      ['unwrap', true],
+      ['compare', true],
+    ],
+  );
   t.false(JSON.stringify(ok).includes('"key"'));
   vaultA.setEnabled('checked', false);
   const disabled = await checkKey(provider, uri, 3000);

@@ -32,7 +32,12 @@ test.before(async () => {
   agent = loopbackOnlyAgent(entra.ca); // one test CA for the vaults and the token endpoint
   const azure = createAzureKeyVaultProvider({
     credentialKind: 'client-secret',
-    credentialEnv: { AZURE_TENANT_ID: TENANT, AZURE_CLIENT_ID: '11111111-2222-3333-4444-555555555555', AZURE_CLIENT_SECRET: 'the-current-secret', AZURE_AUTHORITY_HOST: entra.url },
+    credentialEnv: {
+      AZURE_TENANT_ID: TENANT,
+      AZURE_CLIENT_ID: '11111111-2222-3333-4444-555555555555',
+      AZURE_CLIENT_SECRET: 'the-current-secret',
+      AZURE_AUTHORITY_HOST: entra.url,
+    },
     disableInstanceDiscovery: true,
     agent,
     allowedHostSuffixes: [],
@@ -42,7 +47,10 @@ test.before(async () => {
     maxRetryDelayMs: 50,
     tryTimeoutMs: 2000,
   });
-  td = await startTestDaemon({ probeIntervalMs: 0, hedgeDelayMs: 50, providerTimeoutMs: PROVIDER_TIMEOUT_MS }, { extraProviders: [azure] });
+  td = await startTestDaemon(
+    { probeIntervalMs: 0, hedgeDelayMs: 50, providerTimeoutMs: PROVIDER_TIMEOUT_MS },
+    { extraProviders: [azure] },
+  );
   // Warm-up (not under test): the first use loads MSAL and does its OpenID discovery, which a busy machine
   // can push past the provider timeout; a second try then finds it done.
   for (let attempt = 1; ; attempt++) {
@@ -75,20 +83,35 @@ async function azurePolicy(id: string): Promise<void> {
 }
 
 async function encrypt(id: string, text: string): Promise<Buffer> {
-  return (await td.client.encrypt({ tenant: 'contoso', policyId: id, plaintext: Buffer.from(text), context: { mailbox: 'alice' } })).envelope;
+  return (
+    await td.client.encrypt({
+      tenant: 'contoso',
+      policyId: id,
+      plaintext: Buffer.from(text),
+      context: { mailbox: 'alice' },
+    })
+  ).envelope;
 }
 
 async function decrypt(envelope: Buffer): Promise<string> {
-  const res = await td.client.decrypt({ tenant: 'contoso', envelope, context: { mailbox: 'alice' } }, { deadlineMs: 20_000 });
+  const res = await td.client.decrypt(
+    { tenant: 'contoso', envelope, context: { mailbox: 'alice' } },
+    { deadlineMs: 20_000 },
+  );
   return Buffer.from(res.plaintext).toString();
 }
 
 const uses = async (): Promise<number> => Number((await td.client.getStatus()).availabilityKeyUses);
-const cachedFor = async (id: string): Promise<number> => (await td.client.getStatus()).cachedKeys.filter((k) => k.policyId === id).length;
+const cachedFor = async (id: string): Promise<number> =>
+  (await td.client.getStatus()).cachedKeys.filter((k) => k.policyId === id).length;
 
 async function availabilityRecords(id: string): Promise<Array<Record<string, unknown>>> {
   const text = await readFile(td.config.auditLogPath, 'utf8');
-  return text.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>).filter((r) => r.type === 'availability_key.used' && r.policyId === id);
+  return text
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, unknown>)
+    .filter((r) => r.type === 'availability_key.used' && r.policyId === id);
 }
 
 interface Outage {
@@ -115,59 +138,73 @@ async function endOutage(o: Outage): Promise<void> {
 }
 
 for (const [i, outage] of OUTAGES.entries()) {
-  test.serial(`mailbox: a token endpoint that ${outage.title} is an outage: cached keys stay, a cold Decrypt is served by the availability key (audited), and the first Decrypt after recovery uses the customer keys`, async (t: ExecutionContext) => {
-    const id = `id-outage-${i}`;
-    await azurePolicy(id);
-    const envelope = await encrypt(id, `through an identity outage ${i}`);
-    t.is(await cachedFor(id), 1);
+  test.serial(
+    `mailbox: a token endpoint that ${outage.title} is an outage: cached keys stay, a cold Decrypt is served by the availability key (audited), and the first Decrypt after recovery uses the customer keys`,
+    async (t: ExecutionContext) => {
+      const id = `id-outage-${i}`;
+      await azurePolicy(id);
+      const envelope = await encrypt(id, `through an identity outage ${i}`);
+      t.is(await cachedFor(id), 1);
 
-    await startOutage(outage);
-    try {
-      // The probe asks the vaults about the cached policy: no token, so no answer; not a revocation.
-      const round = await td.daemon.probe.runOnce();
-      t.deepEqual(round.revoked, [], 'the outage revoked nothing');
-      t.is(await cachedFor(id), 1, 'the cache is not evicted by the outage');
-      t.is(await decrypt(envelope), `through an identity outage ${i}`);
+      await startOutage(outage);
+      try {
+        // The probe asks the vaults about the cached policy: no token, so no answer; not a revocation.
+        const round = await td.daemon.probe.runOnce();
+        t.deepEqual(round.revoked, [], 'the outage revoked nothing');
+        t.is(await cachedFor(id), 1, 'the cache is not evicted by the outage');
+        t.is(await decrypt(envelope), `through an identity outage ${i}`);
 
-      // Cold: both customer keys are unavailable (no token), so the availability key serves, audited first.
+        // Cold: both customer keys are unavailable (no token), so the availability key serves, audited first.
+        await td.client.evict({ tenant: 'contoso', id });
+        const before = await uses();
+        const started = Date.now();
+        t.is(await decrypt(envelope), `through an identity outage ${i}`);
+        const elapsed = Date.now() - started;
+        t.is(await uses(), before + 1);
+        t.true(elapsed < PROVIDER_TIMEOUT_MS * 3, `answered in ${elapsed} ms`);
+        const records = await availabilityRecords(id);
+        t.is(records.length, 1);
+        t.regex(String(records[0]!.reason), /customer keys unavailable/);
+      } finally {
+        await endOutage(outage);
+      }
+
+      // Recovered: the first cold Decrypt goes through the customer keys (no availability-key use).
       await td.client.evict({ tenant: 'contoso', id });
       const before = await uses();
-      const started = Date.now();
       t.is(await decrypt(envelope), `through an identity outage ${i}`);
-      const elapsed = Date.now() - started;
-      t.is(await uses(), before + 1);
-      t.true(elapsed < PROVIDER_TIMEOUT_MS * 3, `answered in ${elapsed} ms`);
-      const records = await availabilityRecords(id);
-      t.is(records.length, 1);
-      t.regex(String(records[0]!.reason), /customer keys unavailable/);
-    } finally {
-      await endOutage(outage);
-    }
-
-    // Recovered: the first cold Decrypt goes through the customer keys (no availability-key use).
-    await td.client.evict({ tenant: 'contoso', id });
-    const before = await uses();
-    t.is(await decrypt(envelope), `through an identity outage ${i}`);
-    t.is(await uses(), before);
-    t.deepEqual(agent.refused, [], 'nothing but 127.0.0.1 was contacted');
-  });
+      t.is(await uses(), before);
+      t.deepEqual(agent.refused, [], 'nothing but 127.0.0.1 was contacted');
+    },
+  );
 }
 
-test.serial('mailbox: Entra ID refusing the credential (invalid_client) is a revocation: FAILED_PRECONDITION, no availability key', async (t) => {
-  const id = 'id-refused';
-  await azurePolicy(id);
-  const envelope = await encrypt(id, 'refused');
-  await td.client.evict({ tenant: 'contoso', id });
-  entra.fault({
-    action: { type: 'status', status: 401, body: { error: 'invalid_client', error_description: 'AADSTS7000215: Invalid client secret provided.', error_codes: [7000215] } },
-    routes: ['token'],
-  });
-  try {
-    const before = await uses();
-    t.is((await codeOf(decrypt(envelope))).code, grpc.status.FAILED_PRECONDITION);
-    t.is(await uses(), before);
-    t.deepEqual(await availabilityRecords(id), []);
-  } finally {
-    entra.clearFaults();
-  }
-});
+test.serial(
+  'mailbox: Entra ID refusing the credential (invalid_client) is a revocation: FAILED_PRECONDITION, no availability key',
+  async (t) => {
+    const id = 'id-refused';
+    await azurePolicy(id);
+    const envelope = await encrypt(id, 'refused');
+    await td.client.evict({ tenant: 'contoso', id });
+    entra.fault({
+      action: {
+        type: 'status',
+        status: 401,
+        body: {
+          error: 'invalid_client',
+          error_description: 'AADSTS7000215: Invalid client secret provided.',
+          error_codes: [7000215],
+        },
+      },
+      routes: ['token'],
+    });
+    try {
+      const before = await uses();
+      t.is((await codeOf(decrypt(envelope))).code, grpc.status.FAILED_PRECONDITION);
+      t.is(await uses(), before);
+      t.deepEqual(await availabilityRecords(id), []);
+    } finally {
+      entra.clearFaults();
+    }
+  },
+);

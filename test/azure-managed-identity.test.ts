@@ -20,7 +20,18 @@ import { FakeTokenEndpoint, loopbackOnlyAgent, type TokenFault } from './helpers
  * (169.254.169.254) is never reached, and the test checks that nothing tried.
  */
 
-const MI_ENV = ['AZURE_POD_IDENTITY_AUTHORITY_HOST', 'IDENTITY_ENDPOINT', 'IDENTITY_HEADER', 'IDENTITY_SERVER_THUMBPRINT', 'IMDS_ENDPOINT', 'MSI_ENDPOINT', 'MSI_SECRET', 'AZURE_FEDERATED_TOKEN_FILE', 'AZURE_CLIENT_ID', 'AZURE_TENANT_ID'];
+const MI_ENV = [
+  'AZURE_POD_IDENTITY_AUTHORITY_HOST',
+  'IDENTITY_ENDPOINT',
+  'IDENTITY_HEADER',
+  'IDENTITY_SERVER_THUMBPRINT',
+  'IMDS_ENDPOINT',
+  'MSI_ENDPOINT',
+  'MSI_SECRET',
+  'AZURE_FEDERATED_TOKEN_FILE',
+  'AZURE_CLIENT_ID',
+  'AZURE_TENANT_ID',
+];
 const saved = new Map<string, string | undefined>();
 
 let vault: FakeKeyVault;
@@ -51,7 +62,13 @@ test.before(async () => {
   });
   const uri = await vault.createKey('mi-key');
   key = SecretKey.copyFrom(randomBytes(32), true);
-  const plain = createAzureKeyVaultProvider({ credential: fakeCredential(), tlsCa: vault.ca, allowedHostSuffixes: [], disableChallengeResourceVerification: true, tryTimeoutMs: 10_000 });
+  const plain = createAzureKeyVaultProvider({
+    credential: fakeCredential(),
+    tlsCa: vault.ca,
+    allowedHostSuffixes: [],
+    disableChallengeResourceVerification: true,
+    tryTimeoutMs: 10_000,
+  });
   wrapped = await plain.wrap(uri, key, { signal: AbortSignal.timeout(20_000) });
 });
 
@@ -70,12 +87,15 @@ async function unwrapSucceeds(t: ExecutionContext): Promise<void> {
   out.destroy();
 }
 
-test.serial('managed identity through the local IMDS endpoint: the unwrap gets its token there, and nothing else is contacted', async (t) => {
-  const before = imds.count('imds');
-  await unwrapSucceeds(t);
-  t.true(imds.count('imds') > before);
-  t.deepEqual(agent.refused, []);
-});
+test.serial(
+  'managed identity through the local IMDS endpoint: the unwrap gets its token there, and nothing else is contacted',
+  async (t) => {
+    const before = imds.count('imds');
+    await unwrapSucceeds(t);
+    t.true(imds.count('imds') > before);
+    t.deepEqual(agent.refused, []);
+  },
+);
 
 interface Row {
   title: string;
@@ -86,34 +106,67 @@ interface Row {
 }
 
 const ROWS: Row[] = [
-  { title: 'answers 500', fault: { type: 'status', status: 500, body: { error: 'server_error', error_description: 'IMDS internal error' } }, reason: 'server_error', boundMs: 5000 },
-  { title: 'answers 503', fault: { type: 'status', status: 503, body: { error: 'service_unavailable', error_description: 'IMDS is busy' } }, reason: 'server_error', boundMs: 5000 },
-  { title: 'answers 500 without a body', fault: { type: 'status', status: 500, body: '' }, reason: 'server_error', boundMs: 5000 },
+  {
+    title: 'answers 500',
+    fault: { type: 'status', status: 500, body: { error: 'server_error', error_description: 'IMDS internal error' } },
+    reason: 'server_error',
+    boundMs: 5000,
+  },
+  {
+    title: 'answers 503',
+    fault: { type: 'status', status: 503, body: { error: 'service_unavailable', error_description: 'IMDS is busy' } },
+    reason: 'server_error',
+    boundMs: 5000,
+  },
+  {
+    title: 'answers 500 without a body',
+    fault: { type: 'status', status: 500, body: '' },
+    reason: 'server_error',
+    boundMs: 5000,
+  },
   { title: 'refuses connections', refuse: true, reason: 'connection_error', boundMs: 5000 },
   { title: 'hangs (no answer until the per-try timeout)', fault: { type: 'hang' }, reason: 'timeout', boundMs: 8000 },
 ];
 
 for (const row of ROWS) {
-  test.serial(`managed identity: an IMDS endpoint that ${row.title} is unavailable/${row.reason}, bounded, and the first request after it recovers succeeds`, async (t) => {
-    if (row.refuse) await imds.refuse();
-    else imds.fault({ action: row.fault!, routes: ['imds'] });
-    const started = Date.now();
-    const err = await t.throwsAsync<ProviderError>(provider.unwrap(wrapped, { signal: AbortSignal.timeout(10_000) }), { instanceOf: ProviderError });
-    const elapsed = Date.now() - started;
-    t.is(err?.kind, 'unavailable', err?.message);
-    t.is(err?.reason, row.reason, err?.message);
-    t.true(elapsed < row.boundMs, `answered in ${elapsed} ms`);
-    if (row.refuse) await imds.restore();
-    else imds.clearFaults();
-    await unwrapSucceeds(t);
-    t.deepEqual(agent.refused, [], 'nothing but 127.0.0.1 was contacted (never 169.254.169.254)');
-  });
+  test.serial(
+    `managed identity: an IMDS endpoint that ${row.title} is unavailable/${row.reason}, bounded, and the first request after it recovers succeeds`,
+    async (t) => {
+      if (row.refuse) await imds.refuse();
+      else imds.fault({ action: row.fault!, routes: ['imds'] });
+      const started = Date.now();
+      const err = await t.throwsAsync<ProviderError>(
+        provider.unwrap(wrapped, { signal: AbortSignal.timeout(10_000) }),
+        { instanceOf: ProviderError },
+      );
+      const elapsed = Date.now() - started;
+      t.is(err?.kind, 'unavailable', err?.message);
+      t.is(err?.reason, row.reason, err?.message);
+      t.true(elapsed < row.boundMs, `answered in ${elapsed} ms`);
+      if (row.refuse) await imds.restore();
+      else imds.clearFaults();
+      await unwrapSucceeds(t);
+      t.deepEqual(agent.refused, [], 'nothing but 127.0.0.1 was contacted (never 169.254.169.254)');
+    },
+  );
 }
 
-test.serial('managed identity: IMDS refusing the identity (400 invalid_request: no such identity) is revoked', async (t) => {
-  imds.fault({ action: { type: 'status', status: 400, body: { error: 'invalid_request', error_description: 'Identity not found' } }, routes: ['imds'] });
-  const err = await t.throwsAsync<ProviderError>(provider.unwrap(wrapped, { signal: AbortSignal.timeout(10_000) }), { instanceOf: ProviderError });
-  t.is(err?.kind, 'revoked', err?.message);
-  imds.clearFaults();
-  await unwrapSucceeds(t);
-});
+test.serial(
+  'managed identity: IMDS refusing the identity (400 invalid_request: no such identity) is revoked',
+  async (t) => {
+    imds.fault({
+      action: {
+        type: 'status',
+        status: 400,
+        body: { error: 'invalid_request', error_description: 'Identity not found' },
+      },
+      routes: ['imds'],
+    });
+    const err = await t.throwsAsync<ProviderError>(provider.unwrap(wrapped, { signal: AbortSignal.timeout(10_000) }), {
+      instanceOf: ProviderError,
+    });
+    t.is(err?.kind, 'revoked', err?.message);
+    imds.clearFaults();
+    await unwrapSucceeds(t);
+  },
+);

@@ -13,7 +13,13 @@ import {
 } from '../src/providers/azure-key-vault-provider.js';
 import { ProviderError, type ProviderErrorKind, type ProviderErrorReason } from '../src/providers/provider-error.js';
 import type { RootKeyProvider, WrappedKey } from '../src/providers/root-key-provider.js';
-import { FakeKeyVault, fakeCredential, loopbackAgent, type FaultAction, type VaultOp } from './helpers/fake-key-vault.js';
+import {
+  FakeKeyVault,
+  fakeCredential,
+  loopbackAgent,
+  type FaultAction,
+  type VaultOp,
+} from './helpers/fake-key-vault.js';
 
 /**
  * The Azure Key Vault provider through the real @azure/keyvault-keys SDK against the fake vault
@@ -48,7 +54,12 @@ function providerFor(v: FakeKeyVault, opts: AzureProviderOptions = {}): RootKeyP
 const signal = (ms = 5000): { signal: AbortSignal } => ({ signal: AbortSignal.timeout(ms) });
 const newKey = (): SecretKey => SecretKey.copyFrom(randomBytes(32), true);
 
-async function rejectsWith(t: ExecutionContext, work: Promise<unknown>, kind: ProviderErrorKind, reason: ProviderErrorReason): Promise<ProviderError | undefined> {
+async function rejectsWith(
+  t: ExecutionContext,
+  work: Promise<unknown>,
+  kind: ProviderErrorKind,
+  reason: ProviderErrorReason,
+): Promise<ProviderError | undefined> {
   const err = await t.throwsAsync<ProviderError>(work, { instanceOf: ProviderError });
   t.is(err?.kind, kind, err?.message);
   t.is(err?.reason, reason, err?.message);
@@ -56,7 +67,10 @@ async function rejectsWith(t: ExecutionContext, work: Promise<unknown>, kind: Pr
 }
 
 /** A fresh key in the shared vault, a provider, and one wrapped copy (so tests never share key state). */
-async function setup(name: string, opts: AzureProviderOptions = {}): Promise<{ provider: RootKeyProvider; uri: string; key: SecretKey; wrapped: WrappedKey }> {
+async function setup(
+  name: string,
+  opts: AzureProviderOptions = {},
+): Promise<{ provider: RootKeyProvider; uri: string; key: SecretKey; wrapped: WrappedKey }> {
   const uri = await vault.createKey(name);
   const provider = providerFor(vault, opts);
   const key = newKey();
@@ -94,7 +108,10 @@ test('wrap then unwrap through the SDK returns the key; RSA-OAEP-256; one 401 ch
 test('an RSA-OAEP (SHA-1) copy made elsewhere unwraps too; an unknown algorithm is unwrap_rejected without a call', async (t) => {
   const { provider, wrapped, key, uri } = await setup('oaep-sha1');
   const name = 'oaep-sha1';
-  const client = new KeyClient(vault.url, fakeCredential(), { tlsOptions: { ca: vault.ca }, disableChallengeResourceVerification: true });
+  const client = new KeyClient(vault.url, fakeCredential(), {
+    tlsOptions: { ca: vault.ca },
+    disableChallengeResourceVerification: true,
+  });
   const version = uri.split('/').pop()!;
   const crypto = client.getCryptographyClient(name, { keyVersion: version });
   const sha1 = await crypto.wrapKey('RSA-OAEP', key.expose());
@@ -109,7 +126,11 @@ test('vault host names (https://<vault>.vault.azure.net) work with the challenge
   const named = await FakeKeyVault.start({ host: 'contoso-a.vault.azure.net' });
   t.teardown(() => named.close());
   await named.createKey('cust');
-  const provider = createAzureKeyVaultProvider({ credential: fakeCredential(), agent: loopbackAgent(named.ca), ...FAST });
+  const provider = createAzureKeyVaultProvider({
+    credential: fakeCredential(),
+    agent: loopbackAgent(named.ca),
+    ...FAST,
+  });
   const resolved = await provider.resolve(named.keyId('cust'), signal());
   t.true(resolved.uri.startsWith(`https://contoso-a.vault.azure.net:${named.port}/keys/cust/`));
   const key = newKey();
@@ -132,7 +153,10 @@ test('parseAzureKeyId', (t) => {
     name: 'cust-a',
     version: '0123456789abcdef0123456789abcdef',
   });
-  t.deepEqual(parseAzureKeyId('https://hsm1.managedhsm.azure.net/keys/k'), { vaultUrl: 'https://hsm1.managedhsm.azure.net', name: 'k' });
+  t.deepEqual(parseAzureKeyId('https://hsm1.managedhsm.azure.net/keys/k'), {
+    vaultUrl: 'https://hsm1.managedhsm.azure.net',
+    name: 'k',
+  });
   for (const bad of [
     'http://contoso.vault.azure.net/keys/k',
     'https://contoso.vault.azure.net/secrets/k',
@@ -175,7 +199,10 @@ test('key roll: the unversioned id resolves to the new version; copies under the
 // ---- the fake vault's management API, through the SDK's KeyClient ------------------------------------------
 
 test('the fake vault serves KeyClient create, get, update, versions, delete and getDeletedKey', async (t) => {
-  const client = new KeyClient(vault.url, fakeCredential(), { tlsOptions: { ca: vault.ca }, disableChallengeResourceVerification: true });
+  const client = new KeyClient(vault.url, fakeCredential(), {
+    tlsOptions: { ca: vault.ca },
+    disableChallengeResourceVerification: true,
+  });
   const created = await client.createRsaKey('managed', { keySize: 2048, keyOps: ['wrapKey', 'unwrapKey'] });
   t.is(created.keyType, 'RSA');
   t.deepEqual(created.keyOperations, ['wrapKey', 'unwrapKey']);
@@ -213,22 +240,133 @@ interface Row {
 }
 
 const ROWS: Row[] = [
-  { title: '403 Forbidden (access policy or RBAC removed)', arrange: (name) => vault.revokeAccess(name), kind: 'revoked', reason: 'access_denied', tries: 1 },
-  { title: '403 Forbidden / KeyDisabled (key disabled)', arrange: (name) => vault.setEnabled(name, false), kind: 'revoked', reason: 'key_disabled', tries: 1 },
-  { title: '403 ForbiddenByFirewall (network rules)', fault: { type: 'status', status: 403, code: 'Forbidden', innerCode: 'ForbiddenByFirewall', message: 'Client address is not authorized and caller is not a trusted service.' }, kind: 'revoked', reason: 'access_denied', tries: 1 },
-  { title: '404 KeyNotFound (deleted key)', arrange: (name) => vault.deleteKey(name), kind: 'revoked', reason: 'key_not_found', tries: 1 },
-  { title: '404 KeyNotFound (injected)', fault: { type: 'status', status: 404 }, kind: 'revoked', reason: 'key_not_found', tries: 1 },
-  { title: '401 after the challenge (the vault refuses the token)', fault: { type: 'status', status: 401, code: 'Unauthorized', headers: { 'WWW-Authenticate': 'Bearer authorization="https://login.microsoftonline.com/t", resource="https://vault.azure.net"' } }, kind: 'revoked', reason: 'access_denied' },
-  { title: '400 BadParameter (the key cannot decrypt the copy)', arrange: () => undefined, kind: 'revoked', reason: 'unwrap_rejected', tries: 1 },
-  { title: '429 with a short Retry-After: retried, then throttled', fault: { type: 'status', status: 429, headers: { 'Retry-After': '0' } }, kind: 'unavailable', reason: 'throttled', tries: 3 },
-  { title: '429 without Retry-After: retried with backoff, then throttled', fault: { type: 'status', status: 429 }, kind: 'unavailable', reason: 'throttled', tries: 3 },
-  { title: '429 with Retry-After beyond the cap: not waited for, throttled at once', fault: { type: 'status', status: 429, headers: { 'Retry-After': '30' } }, kind: 'unavailable', reason: 'throttled', tries: 1 },
-  { title: '500 InternalServerError: retried, then server_error', fault: { type: 'status', status: 500 }, kind: 'unavailable', reason: 'server_error', tries: 3 },
-  { title: '503 ServiceUnavailable: retried, then server_error', fault: { type: 'status', status: 503 }, kind: 'unavailable', reason: 'server_error', tries: 3 },
-  { title: 'connection reset: retried, then connection_error', fault: { type: 'reset' }, kind: 'unavailable', reason: 'connection_error', tries: 3 },
-  { title: 'hang: each try times out, retried, then timeout', fault: { type: 'hang' }, kind: 'unavailable', reason: 'timeout', tries: 3, opts: { tryTimeoutMs: 1000 } },
-  { title: 'latency beyond the per-try timeout: timeout', fault: { type: 'latency', ms: 3000 }, kind: 'unavailable', reason: 'timeout', opts: { tryTimeoutMs: 1000, maxRetries: 0 }, tries: 1 },
-  { title: 'key expired (the SDK refuses before calling the vault)', arrange: () => undefined, kind: 'revoked', reason: 'key_disabled', tries: 0 },
+  {
+    title: '403 Forbidden (access policy or RBAC removed)',
+    arrange: (name) => vault.revokeAccess(name),
+    kind: 'revoked',
+    reason: 'access_denied',
+    tries: 1,
+  },
+  {
+    title: '403 Forbidden / KeyDisabled (key disabled)',
+    arrange: (name) => vault.setEnabled(name, false),
+    kind: 'revoked',
+    reason: 'key_disabled',
+    tries: 1,
+  },
+  {
+    title: '403 ForbiddenByFirewall (network rules)',
+    fault: {
+      type: 'status',
+      status: 403,
+      code: 'Forbidden',
+      innerCode: 'ForbiddenByFirewall',
+      message: 'Client address is not authorized and caller is not a trusted service.',
+    },
+    kind: 'revoked',
+    reason: 'access_denied',
+    tries: 1,
+  },
+  {
+    title: '404 KeyNotFound (deleted key)',
+    arrange: (name) => vault.deleteKey(name),
+    kind: 'revoked',
+    reason: 'key_not_found',
+    tries: 1,
+  },
+  {
+    title: '404 KeyNotFound (injected)',
+    fault: { type: 'status', status: 404 },
+    kind: 'revoked',
+    reason: 'key_not_found',
+    tries: 1,
+  },
+  {
+    title: '401 after the challenge (the vault refuses the token)',
+    fault: {
+      type: 'status',
+      status: 401,
+      code: 'Unauthorized',
+      headers: {
+        'WWW-Authenticate':
+          'Bearer authorization="https://login.microsoftonline.com/t", resource="https://vault.azure.net"',
+      },
+    },
+    kind: 'revoked',
+    reason: 'access_denied',
+  },
+  {
+    title: '400 BadParameter (the key cannot decrypt the copy)',
+    arrange: () => undefined,
+    kind: 'revoked',
+    reason: 'unwrap_rejected',
+    tries: 1,
+  },
+  {
+    title: '429 with a short Retry-After: retried, then throttled',
+    fault: { type: 'status', status: 429, headers: { 'Retry-After': '0' } },
+    kind: 'unavailable',
+    reason: 'throttled',
+    tries: 3,
+  },
+  {
+    title: '429 without Retry-After: retried with backoff, then throttled',
+    fault: { type: 'status', status: 429 },
+    kind: 'unavailable',
+    reason: 'throttled',
+    tries: 3,
+  },
+  {
+    title: '429 with Retry-After beyond the cap: not waited for, throttled at once',
+    fault: { type: 'status', status: 429, headers: { 'Retry-After': '30' } },
+    kind: 'unavailable',
+    reason: 'throttled',
+    tries: 1,
+  },
+  {
+    title: '500 InternalServerError: retried, then server_error',
+    fault: { type: 'status', status: 500 },
+    kind: 'unavailable',
+    reason: 'server_error',
+    tries: 3,
+  },
+  {
+    title: '503 ServiceUnavailable: retried, then server_error',
+    fault: { type: 'status', status: 503 },
+    kind: 'unavailable',
+    reason: 'server_error',
+    tries: 3,
+  },
+  {
+    title: 'connection reset: retried, then connection_error',
+    fault: { type: 'reset' },
+    kind: 'unavailable',
+    reason: 'connection_error',
+    tries: 3,
+  },
+  {
+    title: 'hang: each try times out, retried, then timeout',
+    fault: { type: 'hang' },
+    kind: 'unavailable',
+    reason: 'timeout',
+    tries: 3,
+    opts: { tryTimeoutMs: 1000 },
+  },
+  {
+    title: 'latency beyond the per-try timeout: timeout',
+    fault: { type: 'latency', ms: 3000 },
+    kind: 'unavailable',
+    reason: 'timeout',
+    opts: { tryTimeoutMs: 1000, maxRetries: 0 },
+    tries: 1,
+  },
+  {
+    title: 'key expired (the SDK refuses before calling the vault)',
+    arrange: () => undefined,
+    kind: 'revoked',
+    reason: 'key_disabled',
+    tries: 0,
+  },
 ];
 
 for (const [i, row] of ROWS.entries()) {
@@ -249,7 +387,8 @@ for (const [i, row] of ROWS.entries()) {
     const err = await rejectsWith(t, provider.unwrap(wrapped, signal()), row.kind, row.reason);
     t.true(Date.now() - started < 5000, 'bounded');
     t.false(err?.message.includes(Buffer.from(wrapped.ciphertext).toString('base64').slice(0, 16)));
-    if (row.tries !== undefined) t.is(vault.requests.filter((r) => r.key === name && r.op === 'unwrapkey').length - before, row.tries);
+    if (row.tries !== undefined)
+      t.is(vault.requests.filter((r) => r.key === name && r.op === 'unwrapkey').length - before, row.tries);
     vault.clearFaults(name);
     vault.restoreAccess(name);
   });
@@ -264,7 +403,12 @@ test('classification: connection refused (nothing listening) -> unavailable/conn
   });
   const provider = providerFor(vault);
   const uri = `https://127.0.0.1:${port}/keys/gone/0123456789abcdef0123456789abcdef`;
-  await rejectsWith(t, provider.unwrap({ keyUri: uri, algorithm: 'RSA-OAEP-256', ciphertext: randomBytes(256) }, signal()), 'unavailable', 'connection_error');
+  await rejectsWith(
+    t,
+    provider.unwrap({ keyUri: uri, algorithm: 'RSA-OAEP-256', ciphertext: randomBytes(256) }, signal()),
+    'unavailable',
+    'connection_error',
+  );
 });
 
 test('classification: the caller cancels -> unavailable/aborted; the deadline -> unavailable/timeout', async (t) => {
@@ -281,10 +425,36 @@ test('classification: credential failures from @azure/identity', async (t) => {
   const uri = await vault.createKey('cred');
   const wrapped: WrappedKey = { keyUri: uri, algorithm: 'RSA-OAEP-256', ciphertext: randomBytes(256) };
   const failing = (err: Error) => providerFor(vault, { credential: { getToken: () => Promise.reject(err) } });
-  await rejectsWith(t, failing(new AuthenticationError(400, { error: 'invalid_client', error_description: 'AADSTS7000215: Invalid client secret provided.' })).unwrap(wrapped, signal()), 'revoked', 'access_denied');
-  await rejectsWith(t, failing(new AuthenticationError(503, { error: 'temporarily_unavailable', error_description: 'try later' })).unwrap(wrapped, signal()), 'unavailable', 'server_error');
+  await rejectsWith(
+    t,
+    failing(
+      new AuthenticationError(400, {
+        error: 'invalid_client',
+        error_description: 'AADSTS7000215: Invalid client secret provided.',
+      }),
+    ).unwrap(wrapped, signal()),
+    'revoked',
+    'access_denied',
+  );
+  await rejectsWith(
+    t,
+    failing(new AuthenticationError(503, { error: 'temporarily_unavailable', error_description: 'try later' })).unwrap(
+      wrapped,
+      signal(),
+    ),
+    'unavailable',
+    'server_error',
+  );
   // A missing setting is no outage: fail closed (the identity tests cover every row: azure-identity.test.ts).
-  await rejectsWith(t, failing(new CredentialUnavailableError('WorkloadIdentityCredential: AZURE_FEDERATED_TOKEN_FILE is not set')).unwrap(wrapped, signal()), 'revoked', 'unknown');
+  await rejectsWith(
+    t,
+    failing(new CredentialUnavailableError('WorkloadIdentityCredential: AZURE_FEDERATED_TOKEN_FILE is not set')).unwrap(
+      wrapped,
+      signal(),
+    ),
+    'revoked',
+    'unknown',
+  );
 });
 
 // ---- deadlines --------------------------------------------------------------------------------------------
@@ -305,7 +475,12 @@ test('a hung vault is answered within the caller deadline, whatever the per-try 
 
 test('a Retry-After within the cap is honoured, then the call succeeds', async (t) => {
   const { provider, wrapped, key } = await setup('throttled-once', { maxRetryDelayMs: 2000 });
-  vault.fault({ key: 'throttled-once', ops: ['unwrapkey'], times: 1, action: { type: 'status', status: 429, headers: { 'Retry-After': '1' } } });
+  vault.fault({
+    key: 'throttled-once',
+    ops: ['unwrapkey'],
+    times: 1,
+    action: { type: 'status', status: 429, headers: { 'Retry-After': '1' } },
+  });
   const started = Date.now();
   const out = await provider.unwrap(wrapped, signal());
   const elapsed = Date.now() - started;
@@ -314,7 +489,11 @@ test('a Retry-After within the cap is honoured, then the call succeeds', async (
 });
 
 test('a 429 without Retry-After is retried with exponential backoff: twice throttled, then the unwrap succeeds on the 3rd try', async (t) => {
-  const { provider, wrapped, key } = await setup('throttled-bare', { maxRetries: 2, retryDelayMs: 20, maxRetryDelayMs: 200 });
+  const { provider, wrapped, key } = await setup('throttled-bare', {
+    maxRetries: 2,
+    retryDelayMs: 20,
+    maxRetryDelayMs: 200,
+  });
   vault.fault({ key: 'throttled-bare', ops: ['unwrapkey'], times: 2, action: { type: 'status', status: 429 } });
   const out = await provider.unwrap(wrapped, signal());
   t.true(out.expose().equals(key.expose()));
@@ -323,11 +502,18 @@ test('a 429 without Retry-After is retried with exponential backoff: twice throt
 
 test('a vault answering 429 without Retry-After forever is unavailable within the caller deadline', async (t) => {
   // Retries enough to outlast the deadline: the deadline, not the retry count, ends the call.
-  const { provider, wrapped } = await setup('throttled-forever', { maxRetries: 10, retryDelayMs: 50, maxRetryDelayMs: 400 });
+  const { provider, wrapped } = await setup('throttled-forever', {
+    maxRetries: 10,
+    retryDelayMs: 50,
+    maxRetryDelayMs: 400,
+  });
   vault.fault({ key: 'throttled-forever', ops: ['unwrapkey'], action: { type: 'status', status: 429 } });
   const deadlineMs = 1500;
   const started = Date.now();
-  const err = await t.throwsAsync<ProviderError>(provider.unwrap(wrapped, { signal: AbortSignal.timeout(deadlineMs) }), { instanceOf: ProviderError });
+  const err = await t.throwsAsync<ProviderError>(
+    provider.unwrap(wrapped, { signal: AbortSignal.timeout(deadlineMs) }),
+    { instanceOf: ProviderError },
+  );
   const elapsed = Date.now() - started;
   t.is(err?.kind, 'unavailable', err?.message);
   t.true(elapsed < deadlineMs * 2, `answered in ${elapsed} ms`);
@@ -368,13 +554,16 @@ test('status: usable, disabled, access removed, deleted, missing, unavailable', 
   vault.deleteKey('st-deleted');
   vault.fault({ key: 'st-down', action: { type: 'status', status: 503 } });
   const results = await Promise.all(uris.map((u) => provider.status(u, signal())));
-  t.deepEqual(results.map((r) => [r.usable, r.kind, r.reason]), [
-    [true, undefined, undefined],
-    [false, 'revoked', 'key_disabled'],
-    [false, 'revoked', 'access_denied'],
-    [false, 'revoked', 'key_deleted'],
-    [false, 'unavailable', 'server_error'],
-  ]);
+  t.deepEqual(
+    results.map((r) => [r.usable, r.kind, r.reason]),
+    [
+      [true, undefined, undefined],
+      [false, 'revoked', 'key_disabled'],
+      [false, 'revoked', 'access_denied'],
+      [false, 'revoked', 'key_deleted'],
+      [false, 'unavailable', 'server_error'],
+    ],
+  );
   t.is((await provider.status(vault.keyId('never-existed'), signal())).reason, 'key_not_found');
   vault.clearFaults('st-down');
   vault.restoreAccess('st-denied');
@@ -393,7 +582,9 @@ test('createKey makes a policy its own key in the operator vault; destroyKey del
   const vault = await FakeKeyVault.start({ maxCreateBits: 2048 });
   t.teardown(() => vault.close());
   const provider = providerFor(vault, { ...FAST, tryTimeoutMs: 30_000 });
-  const created = await provider.createKey!(`${vault.url}/keys/`, 'contoso.mailbox-1', { signal: AbortSignal.timeout(60_000) });
+  const created = await provider.createKey!(`${vault.url}/keys/`, 'contoso.mailbox-1', {
+    signal: AbortSignal.timeout(60_000),
+  });
   const name = /\/keys\/(av-contoso-mailbox-1-[0-9a-f]{12})\/[0-9a-f]+$/.exec(created.uri)?.[1];
   t.truthy(name, created.uri);
   t.is(vault.keyState(name!), 'active');
@@ -404,8 +595,20 @@ test('createKey makes a policy its own key in the operator vault; destroyKey del
   back.destroy();
 
   // A purge failure (purge protection) is an error, never a confirmation; the key stays recoverable and a retry finishes.
-  vault.fault({ action: { type: 'status', status: 403, message: 'Operation purge is not allowed because purge protection is enabled' }, ops: ['purgeDeleted'], key: name!, times: 1 });
-  const refused = await t.throwsAsync<ProviderError>(provider.destroyKey!(created.uri, { signal: AbortSignal.timeout(60_000) }), { instanceOf: ProviderError });
+  vault.fault({
+    action: {
+      type: 'status',
+      status: 403,
+      message: 'Operation purge is not allowed because purge protection is enabled',
+    },
+    ops: ['purgeDeleted'],
+    key: name!,
+    times: 1,
+  });
+  const refused = await t.throwsAsync<ProviderError>(
+    provider.destroyKey!(created.uri, { signal: AbortSignal.timeout(60_000) }),
+    { instanceOf: ProviderError },
+  );
   t.regex(refused!.message, /refused to purge/);
   t.is(vault.keyState(name!), 'deleted');
 
@@ -421,7 +624,11 @@ test('createKey makes a policy its own key in the operator vault; destroyKey del
   ik.destroy();
 });
 
-async function rejectsWithReason(t: ExecutionContext, work: Promise<unknown>, reason: ProviderErrorReason): Promise<void> {
+async function rejectsWithReason(
+  t: ExecutionContext,
+  work: Promise<unknown>,
+  reason: ProviderErrorReason,
+): Promise<void> {
   const err = await t.throwsAsync<ProviderError>(work, { instanceOf: ProviderError });
   t.is(err?.reason, reason, err?.message);
 }

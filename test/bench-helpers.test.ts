@@ -21,7 +21,11 @@ test('raw-grpc: a hand-written DecryptBatchRequest of empty items decodes as tha
   const items = 1000;
   const body = Buffer.concat([lenField(1, 'demo'), Buffer.alloc(2 * items).fill(Buffer.from([0x12, 0x00]))]);
   const { proto } = loadProto();
-  const deserialize = (proto.unwrapd.v1.Crypto.service.DecryptBatch as unknown as { requestDeserialize(b: Buffer): { tenant: string; items: unknown[] } }).requestDeserialize;
+  const deserialize = (
+    proto.unwrapd.v1.Crypto.service.DecryptBatch as unknown as {
+      requestDeserialize(b: Buffer): { tenant: string; items: unknown[] };
+    }
+  ).requestDeserialize;
   const req = deserialize(body);
   t.is(req.tenant, 'demo');
   t.is(req.items.length, items);

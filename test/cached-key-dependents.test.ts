@@ -8,7 +8,11 @@ import { fakeCopies, makePolicyRecord } from './helpers/policy-fixture.js';
  * (src/revocation/cached-key-dependents.ts). A key counts when it holds a customer copy of a cached version.
  */
 
-const keys = (a: string, b: string): Record<KeyRole, string> => ({ 'customer-a': a, 'customer-b': b, availability: 'local:avail/1' });
+const keys = (a: string, b: string): Record<KeyRole, string> => ({
+  'customer-a': a,
+  'customer-b': b,
+  availability: 'local:avail/1',
+});
 
 /** Version 1 under a1/b1, version 2 under a2/b2; the policy's current keys are a3/b3 (as after a change of keys not yet rolled). */
 function twoVersions(tenant = 't', id = 'p'): PolicyRecord {
@@ -61,8 +65,22 @@ test('every cached version counts; a policy is listed once per key however many 
 });
 
 test('policies sharing a key are all listed; a policy gone from the registry or a version it no longer has is skipped', (t) => {
-  const a = makePolicyRecord({ tenant: 'x', id: 'a', keys: keys('local:shared/1', 'local:xa-b/1'), versions: [{ version: 1, createdAt: '2025-01-01T00:00:00.000Z', copies: fakeCopies(keys('local:shared/1', 'local:xa-b/1')) }] });
-  const b = makePolicyRecord({ tenant: 'y', id: 'b', keys: keys('local:shared/1', 'local:yb-b/1'), versions: [{ version: 1, createdAt: '2025-01-01T00:00:00.000Z', copies: fakeCopies(keys('local:shared/1', 'local:yb-b/1')) }] });
+  const a = makePolicyRecord({
+    tenant: 'x',
+    id: 'a',
+    keys: keys('local:shared/1', 'local:xa-b/1'),
+    versions: [
+      { version: 1, createdAt: '2025-01-01T00:00:00.000Z', copies: fakeCopies(keys('local:shared/1', 'local:xa-b/1')) },
+    ],
+  });
+  const b = makePolicyRecord({
+    tenant: 'y',
+    id: 'b',
+    keys: keys('local:shared/1', 'local:yb-b/1'),
+    versions: [
+      { version: 1, createdAt: '2025-01-01T00:00:00.000Z', copies: fakeCopies(keys('local:shared/1', 'local:yb-b/1')) },
+    ],
+  });
   const cached = [
     { tenant: 'x', policyId: 'a', version: 1 },
     { tenant: 'y', policyId: 'b', version: 1 },

@@ -18,7 +18,8 @@ test.after.always(async () => {
   await d?.stop();
 });
 
-const cli = (...args: string[]) => run('node', [CLI, ...args, '--address', d.daemon.address], { encoding: 'buffer', maxBuffer: 64 * 1024 * 1024 });
+const cli = (...args: string[]) =>
+  run('node', [CLI, ...args, '--address', d.daemon.address], { encoding: 'buffer', maxBuffer: 64 * 1024 * 1024 });
 
 /** Runs the CLI with `input` on stdin; resolves with stdout. */
 function cliPipe(input: Buffer, ...args: string[]): Promise<Buffer> {
@@ -33,18 +34,33 @@ function cliPipe(input: Buffer, ...args: string[]): Promise<Buffer> {
   });
 }
 
-test.serial('CLI: a file over 1 MiB is streamed into a segmented envelope, and decrypt detects it and streams it back', async (t) => {
-  const plaintext = randomBytes(3 * 1024 * 1024 + 5);
-  const input = join(d.dir, 'big.bin');
-  const envelope = join(d.dir, 'big.uwe');
-  const output = join(d.dir, 'big.out');
-  await writeFile(input, plaintext);
-  await cli('encrypt', '--tenant', 'demo', '--policy', 'demo-mailbox', '--context', 'site=hr', '--in', input, '--out', envelope);
-  const sealed = await readFile(envelope);
-  t.is(envelopeKind(sealed), 'segmented');
-  await cli('decrypt', '--tenant', 'demo', '--context', 'site=hr', '--in', envelope, '--out', output);
-  t.true((await readFile(output)).equals(plaintext));
-});
+test.serial(
+  'CLI: a file over 1 MiB is streamed into a segmented envelope, and decrypt detects it and streams it back',
+  async (t) => {
+    const plaintext = randomBytes(3 * 1024 * 1024 + 5);
+    const input = join(d.dir, 'big.bin');
+    const envelope = join(d.dir, 'big.uwe');
+    const output = join(d.dir, 'big.out');
+    await writeFile(input, plaintext);
+    await cli(
+      'encrypt',
+      '--tenant',
+      'demo',
+      '--policy',
+      'demo-mailbox',
+      '--context',
+      'site=hr',
+      '--in',
+      input,
+      '--out',
+      envelope,
+    );
+    const sealed = await readFile(envelope);
+    t.is(envelopeKind(sealed), 'segmented');
+    await cli('decrypt', '--tenant', 'demo', '--context', 'site=hr', '--in', envelope, '--out', output);
+    t.true((await readFile(output)).equals(plaintext));
+  },
+);
 
 test.serial('CLI: small inputs stay single blocks unless --stream; decrypt reads both kinds', async (t) => {
   const small = Buffer.from('a small mail item\n');
@@ -58,24 +74,36 @@ test.serial('CLI: small inputs stay single blocks unless --stream; decrypt reads
 
 test.serial('CLI: stdin to stdout streams both ways (2 MiB through pipes)', async (t) => {
   const plaintext = randomBytes(2 * 1024 * 1024);
-  const envelope = await cliPipe(plaintext, 'encrypt', '--tenant', 'demo', '--policy', 'demo-mailbox', '--context', 'k=v');
+  const envelope = await cliPipe(
+    plaintext,
+    'encrypt',
+    '--tenant',
+    'demo',
+    '--policy',
+    'demo-mailbox',
+    '--context',
+    'k=v',
+  );
   t.is(envelopeKind(envelope), 'segmented');
   t.true((await cliPipe(envelope, 'decrypt', '--tenant', 'demo', '--context', 'k=v')).equals(plaintext));
 });
 
-test.serial('CLI: a tampered segmented envelope fails with the one message and leaves no output file behind', async (t) => {
-  const plaintext = randomBytes(1024 * 1024 + 100);
-  const envelope = await cliPipe(plaintext, 'encrypt', '--tenant', 'demo', '--policy', 'demo-mailbox');
-  const tampered = Buffer.from(envelope);
-  tampered[tampered.length - 1] = (tampered[tampered.length - 1] as number) ^ 1; // the final segment's tag
-  const input = join(d.dir, 'tampered.uwe');
-  await writeFile(input, tampered);
-  const before = await readdir(d.dir);
-  const failed = await cli('decrypt', '--tenant', 'demo', '--in', input, '--out', join(d.dir, 'tampered.out')).then(
-    () => undefined,
-    (e: { code: number; stderr: Buffer }) => e,
-  );
-  t.is(failed?.code, 1);
-  t.is(failed?.stderr.toString(), 'unwrapd: INVALID_ARGUMENT: decryption failed\n');
-  t.deepEqual(await readdir(d.dir), before, 'neither the output nor its temporary file exists');
-});
+test.serial(
+  'CLI: a tampered segmented envelope fails with the one message and leaves no output file behind',
+  async (t) => {
+    const plaintext = randomBytes(1024 * 1024 + 100);
+    const envelope = await cliPipe(plaintext, 'encrypt', '--tenant', 'demo', '--policy', 'demo-mailbox');
+    const tampered = Buffer.from(envelope);
+    tampered[tampered.length - 1] = (tampered[tampered.length - 1] as number) ^ 1; // the final segment's tag
+    const input = join(d.dir, 'tampered.uwe');
+    await writeFile(input, tampered);
+    const before = await readdir(d.dir);
+    const failed = await cli('decrypt', '--tenant', 'demo', '--in', input, '--out', join(d.dir, 'tampered.out')).then(
+      () => undefined,
+      (e: { code: number; stderr: Buffer }) => e,
+    );
+    t.is(failed?.code, 1);
+    t.is(failed?.stderr.toString(), 'unwrapd: INVALID_ARGUMENT: decryption failed\n');
+    t.deepEqual(await readdir(d.dir), before, 'neither the output nor its temporary file exists');
+  },
+);

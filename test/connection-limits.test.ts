@@ -9,9 +9,16 @@ import { connectRaw, decryptRequest, rawCall, streamRequest } from './helpers/ra
 test('maxConnectionAgeMs: an old connection is sent GOAWAY, its open call finishes within the grace, and new connections are served', async (t) => {
   const d = await startTestDaemon({ maxConnectionAgeMs: 400, maxConnectionAgeGraceMs: 5_000, streamIdleTimeoutMs: 0 });
   t.teardown(() => d.stop());
-  const { envelope } = await d.client.encrypt({ tenant: 'demo', policyId: 'demo-mailbox', plaintext: Buffer.from('aged') });
+  const { envelope } = await d.client.encrypt({
+    tenant: 'demo',
+    policyId: 'demo-mailbox',
+    plaintext: Buffer.from('aged'),
+  });
   const parts: Buffer[] = [];
-  for await (const b of d.client.encryptStream({ tenant: 'demo', policyId: 'demo-mailbox' }, [Buffer.alloc(100_000, 5)])) parts.push(b);
+  for await (const b of d.client.encryptStream({ tenant: 'demo', policyId: 'demo-mailbox' }, [
+    Buffer.alloc(100_000, 5),
+  ]))
+    parts.push(b);
   const segmented = Buffer.concat(parts);
   const conn = await connectRaw(d.daemon.address);
   const goaway = new Promise<number>((r) => conn.session.once('goaway', (code) => r(code)));
@@ -43,7 +50,11 @@ test('maxConnectionIdleMs: a connection with no call is sent GOAWAY; new calls a
   await new Promise<void>((r) => conn.session.once('goaway', () => r()));
   t.true(performance.now() - started >= 250);
   await conn.closed;
-  const { envelope } = await d.client.encrypt({ tenant: 'demo', policyId: 'demo-mailbox', plaintext: Buffer.from('idle') });
+  const { envelope } = await d.client.encrypt({
+    tenant: 'demo',
+    policyId: 'demo-mailbox',
+    plaintext: Buffer.from('idle'),
+  });
   t.is((await d.client.decrypt({ tenant: 'demo', envelope: envelope as Buffer })).plaintext.toString(), 'idle');
 });
 

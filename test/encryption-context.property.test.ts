@@ -59,7 +59,8 @@ const entriesOf = (ctx: EncryptionContext): Array<[string, string]> =>
     .sort((a, b) => Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8')))
     .map((k) => [k, ctx[k] as string]);
 
-const sameMap = (a: EncryptionContext, b: EncryptionContext): boolean => JSON.stringify(entriesOf(a)) === JSON.stringify(entriesOf(b));
+const sameMap = (a: EncryptionContext, b: EncryptionContext): boolean =>
+  JSON.stringify(entriesOf(a)) === JSON.stringify(entriesOf(b));
 
 /** The same entries inserted in another order (a permutation drawn from `seed`). */
 function reordered(ctx: EncryptionContext, seed: number): EncryptionContext {
@@ -76,7 +77,23 @@ function reordered(ctx: EncryptionContext, seed: number): EncryptionContext {
 }
 
 // Characters of every UTF-8 length (1 to 4 bytes), NUL, and the code points around the surrogate range.
-const CHARS = ['a', 'b', 'z', '\u0000', '=', ',', '\u007f', 'é', '\u07ff', '€', '\ud7ff', '\ue000', '\uffff', '😀', '\u{10ffff}'];
+const CHARS = [
+  'a',
+  'b',
+  'z',
+  '\u0000',
+  '=',
+  ',',
+  '\u007f',
+  'é',
+  '\u07ff',
+  '€',
+  '\ud7ff',
+  '\ue000',
+  '\uffff',
+  '😀',
+  '\u{10ffff}',
+];
 const charArb = fc.constantFrom(...CHARS);
 const validKeyArb = fc.string({ unit: charArb, minLength: 1, maxLength: 6 });
 const validValueArb = fc.string({ unit: charArb, maxLength: 8 });
@@ -84,7 +101,9 @@ const validContextArb = fc.dictionary(validKeyArb, validValueArb, { maxKeys: 6 }
 
 test('canonical: the encoding does not depend on the order the keys were inserted in', (t) => {
   fc.assert(
-    fc.property(validContextArb, fc.nat(), (ctx, seed) => encodeContext(ctx).equals(encodeContext(reordered(ctx, seed)))),
+    fc.property(validContextArb, fc.nat(), (ctx, seed) =>
+      encodeContext(ctx).equals(encodeContext(reordered(ctx, seed))),
+    ),
     { numRuns: fuzzRuns(500) },
   );
   t.pass();
@@ -92,7 +111,10 @@ test('canonical: the encoding does not depend on the order the keys were inserte
 
 test('injective: a strict decoder of the documented format gives every valid context back', (t) => {
   fc.assert(
-    fc.property(validContextArb, (ctx) => JSON.stringify(decode(encodeContext(ctx))) === JSON.stringify(entriesOf(ctx))),
+    fc.property(
+      validContextArb,
+      (ctx) => JSON.stringify(decode(encodeContext(ctx))) === JSON.stringify(entriesOf(ctx)),
+    ),
     { numRuns: fuzzRuns(500) },
   );
   t.pass();
@@ -116,7 +138,10 @@ const nearMissArb = validContextArb.chain((ctx) => {
         const rest = Object.fromEntries(Object.entries(ctx).filter(([x]) => x !== k));
         return { ...rest, [chars.slice(0, -1).join('')]: chars[chars.length - 1] + (ctx[k] as string) };
       }),
-      key.map((k) => ({ ...Object.fromEntries(Object.entries(ctx).filter(([x]) => x !== k)), [(ctx[k] as string) || 'x']: k })), // swap key and value
+      key.map((k) => ({
+        ...Object.fromEntries(Object.entries(ctx).filter(([x]) => x !== k)),
+        [(ctx[k] as string) || 'x']: k,
+      })), // swap key and value
     );
   }
   return fc.tuple(fc.constant(ctx), fc.oneof(...edits));
@@ -138,9 +163,17 @@ test('injective: different contexts, and near misses such as {ab: c} / {a: bc}, 
 test('compareUtf8 orders well-formed strings exactly as their UTF-8 bytes', (t) => {
   const s = fc.string({ unit: 'binary', maxLength: 6 });
   fc.assert(
-    fc.property(fc.oneof(fc.tuple(s, s), fc.tuple(fc.string({ unit: charArb, maxLength: 4 }), fc.string({ unit: charArb, maxLength: 4 }))), ([a, b]) => {
-      return Math.sign(compareUtf8(a, b)) === Math.sign(Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8')));
-    }),
+    fc.property(
+      fc.oneof(
+        fc.tuple(s, s),
+        fc.tuple(fc.string({ unit: charArb, maxLength: 4 }), fc.string({ unit: charArb, maxLength: 4 })),
+      ),
+      ([a, b]) => {
+        return (
+          Math.sign(compareUtf8(a, b)) === Math.sign(Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8')))
+        );
+      },
+    ),
     { numRuns: fuzzRuns(1000) },
   );
   t.pass();
@@ -171,11 +204,16 @@ function modelRefusal(ctx: unknown): string | undefined {
 
 /** A string of `n` copies of one character, so byte lengths land on and around the limits. */
 const runArb = (maxChars: number) =>
-  fc.tuple(fc.constantFrom('a', 'é', '€', '😀', '\ud800', '\udfff'), fc.nat({ max: maxChars })).map(([c, n]) => c.repeat(n));
+  fc
+    .tuple(fc.constantFrom('a', 'é', '€', '😀', '\ud800', '\udfff'), fc.nat({ max: maxChars }))
+    .map(([c, n]) => c.repeat(n));
 const anyKeyArb = fc.oneof(
   { weight: 3, arbitrary: fc.string({ unit: charArb, maxLength: 4 }) },
   { weight: 1, arbitrary: fc.string({ unit: 'binary-ascii', maxLength: 4 }) },
-  { weight: 1, arbitrary: fc.string({ unit: fc.constantFrom('a', '\ud800', '\udc00', '😀'), minLength: 1, maxLength: 4 }) }, // lone halves
+  {
+    weight: 1,
+    arbitrary: fc.string({ unit: fc.constantFrom('a', '\ud800', '\udc00', '😀'), minLength: 1, maxLength: 4 }),
+  }, // lone halves
   { weight: 1, arbitrary: runArb(130) },
 );
 const anyValueArb = fc.oneof(
@@ -189,7 +227,10 @@ const anyContextArb: fc.Arbitrary<unknown> = fc.oneof(
   {
     weight: 2,
     arbitrary: fc
-      .tuple(fc.integer({ min: 1, max: MAX_CONTEXT_ENTRIES + 2 }), fc.constantFrom('', 'v', 'v'.repeat(500), 'v'.repeat(520), 'v'.repeat(1024)))
+      .tuple(
+        fc.integer({ min: 1, max: MAX_CONTEXT_ENTRIES + 2 }),
+        fc.constantFrom('', 'v', 'v'.repeat(500), 'v'.repeat(520), 'v'.repeat(1024)),
+      )
       .map(([n, v]) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`key-${i}`, v]))),
   },
   { weight: 1, arbitrary: fc.dictionary(fc.string({ maxLength: 4 }), fc.anything(), { maxKeys: 3 }) },
@@ -202,13 +243,19 @@ test('limits: a context is accepted exactly when it is within every limit, else 
     fc.property(anyContextArb, (ctx) => {
       const expected = modelRefusal(ctx);
       outcomes.set(expected ?? 'valid', (outcomes.get(expected ?? 'valid') ?? 0) + 1);
-      for (const fn of [() => validateContext(ctx as EncryptionContext), () => encodeContext(ctx as EncryptionContext)]) {
+      for (const fn of [
+        () => validateContext(ctx as EncryptionContext),
+        () => encodeContext(ctx as EncryptionContext),
+      ]) {
         try {
           fn();
         } catch (err) {
-          if (!(err instanceof UnwrapdError) || err.code !== 'invalid_argument') throw new Error(`threw ${String(err)}`);
+          if (!(err instanceof UnwrapdError) || err.code !== 'invalid_argument')
+            throw new Error(`threw ${String(err)}`);
           if (expected === undefined) throw new Error(`a valid context was refused: ${err.message}`);
-          const leaked = (ctx !== null && typeof ctx === 'object' ? Object.entries(ctx).flat() : []).filter((s) => typeof s === 'string' && s.length >= 6 && err.message.includes(s));
+          const leaked = (ctx !== null && typeof ctx === 'object' ? Object.entries(ctx).flat() : []).filter(
+            (s) => typeof s === 'string' && s.length >= 6 && err.message.includes(s),
+          );
           if (leaked.length > 0) throw new Error('the message carries a key or value');
           continue;
         }

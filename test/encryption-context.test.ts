@@ -49,7 +49,11 @@ test('limits: a 129-byte key is invalidArgument; 128 is accepted; bytes, not cha
 test('limits: a 1025-byte value is invalidArgument; 1024 and empty are accepted', (t) => {
   t.notThrows(() => validateContext({ a: 'v'.repeat(1024) }));
   t.notThrows(() => validateContext({ a: '' }));
-  assertInvalid(t, { a: 'ok', b: 'v'.repeat(1025) }, /value #2 is 1025 bytes of UTF-8; values must be at most 1024 bytes/);
+  assertInvalid(
+    t,
+    { a: 'ok', b: 'v'.repeat(1025) },
+    /value #2 is 1025 bytes of UTF-8; values must be at most 1024 bytes/,
+  );
   assertInvalid(t, { a: 'é'.repeat(513) }, /value #1 is 1026 bytes/);
 });
 
@@ -84,7 +88,10 @@ test('limits: messages never echo the keys or values', (t) => {
 });
 
 test('encoding: exact bytes of {a: "1", b: "2"} (u16 count, then u16 len + bytes per key and value)', (t) => {
-  t.is(encodeContext({ a: '1', b: '2' }).toString('hex'), '0002' + '0001' + '61' + '0001' + '31' + '0001' + '62' + '0001' + '32');
+  t.is(
+    encodeContext({ a: '1', b: '2' }).toString('hex'),
+    '0002' + '0001' + '61' + '0001' + '31' + '0001' + '62' + '0001' + '32',
+  );
   t.is(encodeContext({}).toString('hex'), '0000');
   t.is(encodeContext({ k: '' }).toString('hex'), '0001' + '0001' + '6b' + '0000');
 });
@@ -131,7 +138,7 @@ test('encoding: no two different maps encode alike (length prefixes, count)', (t
 });
 
 test('encoding: decodes back to the same map (the encoding is a parseable, injective format)', (t) => {
-  const ctx = { site: 'https://x.example/a', '\u{1F600}': 'grin', object: 'doc-1', empty: '', 'schlüssel': 'wert ä' };
+  const ctx = { site: 'https://x.example/a', '\u{1F600}': 'grin', object: 'doc-1', empty: '', schlüssel: 'wert ä' };
   const enc = encodeContext(ctx);
   const out: Record<string, string> = {};
   let off = 2;

@@ -2,13 +2,7 @@ import test, { type ExecutionContext } from 'ava';
 import { randomBytes } from 'node:crypto';
 import { DECRYPTION_FAILED_MESSAGE, UnwrapdError } from '../src/errors.js';
 import type { EncryptionContext } from '../src/crypto/encryption-context.js';
-import {
-  deriveWrappingKey,
-  openBlock,
-  parseEnvelope,
-  sealBlock,
-  type EnvelopeRef,
-} from '../src/crypto/envelope.js';
+import { deriveWrappingKey, openBlock, parseEnvelope, sealBlock, type EnvelopeRef } from '../src/crypto/envelope.js';
 import { SecretKey } from '../src/crypto/secret-key.js';
 
 /**

@@ -3,7 +3,14 @@ import fc from 'fast-check';
 import { createHash } from 'node:crypto';
 import { DECRYPTION_FAILED_MESSAGE, UnwrapdError } from '../src/errors.js';
 import { encodeContext, type EncryptionContext } from '../src/crypto/encryption-context.js';
-import { deriveWrappingKey, openBlock, parseEnvelope, rewrapEnvelope, sealBlock, type EnvelopeRef } from '../src/crypto/envelope.js';
+import {
+  deriveWrappingKey,
+  openBlock,
+  parseEnvelope,
+  rewrapEnvelope,
+  sealBlock,
+  type EnvelopeRef,
+} from '../src/crypto/envelope.js';
 import { SecretKey } from '../src/crypto/secret-key.js';
 import { applyMutation, layoutOf, mutationArb, type Layout, type Mutation } from './helpers/envelope-mutations.js';
 import { fuzzRuns } from './helpers/fuzz.js';
@@ -83,7 +90,8 @@ function open(envelope: Uint8Array, context: EncryptionContext): Buffer {
 
 /** undefined when `err` is exactly the generic decryption failure. */
 function unexpected(err: unknown): string | undefined {
-  if (err instanceof UnwrapdError && err.code === 'decryption_failed' && err.message === DECRYPTION_FAILED_MESSAGE) return undefined;
+  if (err instanceof UnwrapdError && err.code === 'decryption_failed' && err.message === DECRYPTION_FAILED_MESSAGE)
+    return undefined;
   return err instanceof UnwrapdError ? `${err.code}: ${err.message}` : String(err);
 }
 
@@ -115,7 +123,9 @@ for (let i = 0; i < 16; i++) {
   const ref = REFS[i % REFS.length] as EnvelopeRef;
   const contextIndex = i % CONTEXTS.length;
   const context = CONTEXTS[contextIndex] as EncryptionContext;
-  const plaintext = Buffer.from(Array.from({ length: LENGTHS[i % LENGTHS.length] as number }, (_, j) => (i * 31 + j * 7) & 0xff));
+  const plaintext = Buffer.from(
+    Array.from({ length: LENGTHS[i % LENGTHS.length] as number }, (_, j) => (i * 31 + j * 7) & 0xff),
+  );
   const envelope = withKek(ref, (kek) => sealBlock({ ref, kek, plaintext, context, random: fixedRandom(`env/${i}`) }));
   POOL.push({ envelope, plaintext, context, contextIndex });
 }
@@ -130,7 +140,8 @@ test('the pool: every genuine envelope opens under its own context and no other'
   for (const e of POOL) {
     t.deepEqual(open(e.envelope, e.context), e.plaintext);
     for (let c = 0; c < CONTEXTS.length; c++) {
-      if (c !== e.contextIndex) t.is(unexpected(catching(() => open(e.envelope, CONTEXTS[c] as EncryptionContext))), undefined);
+      if (c !== e.contextIndex)
+        t.is(unexpected(catching(() => open(e.envelope, CONTEXTS[c] as EncryptionContext))), undefined);
     }
   }
 });
@@ -147,35 +158,43 @@ function catching(fn: () => unknown): unknown {
 // ---- round trip ------------------------------------------------------------------------------------------
 
 const idArb = fc
-  .tuple(
-    fc.constantFrom(...'abcXYZ019'),
-    fc.string({ unit: fc.constantFrom(...'aZ9._-'), maxLength: 63 }),
-  )
+  .tuple(fc.constantFrom(...'abcXYZ019'), fc.string({ unit: fc.constantFrom(...'aZ9._-'), maxLength: 63 }))
   .map(([a, b]) => a + b);
 /** Valid contexts: any Unicode (no lone surrogates), within the limits for the sizes drawn. */
-const contextArb = fc.dictionary(fc.string({ unit: 'binary', minLength: 1, maxLength: 8 }), fc.string({ unit: 'binary', maxLength: 16 }), { maxKeys: 4 });
+const contextArb = fc.dictionary(
+  fc.string({ unit: 'binary', minLength: 1, maxLength: 8 }),
+  fc.string({ unit: 'binary', maxLength: 16 }),
+  { maxKeys: 4 },
+);
 
 test('round trip: any plaintext, context and ids open to the plaintext, and under any other context fail', (t) => {
   const start = process.cpuUsage();
-  cheapErrors(() => fc.assert(
-    fc.property(
-      fc.record({ tenant: idArb, policyId: idArb, keyVersion: fc.integer({ min: 1, max: 0xffff_ffff }) }),
-      fc.uint8Array({ maxLength: 300 }),
-      contextArb,
-      contextArb,
-      (ref, plaintext, context, other) =>
-        withKek(ref, (kek) => {
-          // One KEK for seal and open (random ids would only churn the cache of open()).
-          const envelope = sealBlock({ ref, kek, plaintext, context });
-          const parsed = parseEnvelope(envelope);
-          if (parsed.tenant !== ref.tenant || parsed.policyId !== ref.policyId || parsed.keyVersion !== ref.keyVersion) return false;
-          if (!openBlock(parsed, kek, context).equals(plaintext)) return false;
-          if (encodeContext(other).equals(encodeContext(context))) return true;
-          return unexpected(catching(() => openBlock(parsed, kek, other))) === undefined;
-        }),
+  cheapErrors(() =>
+    fc.assert(
+      fc.property(
+        fc.record({ tenant: idArb, policyId: idArb, keyVersion: fc.integer({ min: 1, max: 0xffff_ffff }) }),
+        fc.uint8Array({ maxLength: 300 }),
+        contextArb,
+        contextArb,
+        (ref, plaintext, context, other) =>
+          withKek(ref, (kek) => {
+            // One KEK for seal and open (random ids would only churn the cache of open()).
+            const envelope = sealBlock({ ref, kek, plaintext, context });
+            const parsed = parseEnvelope(envelope);
+            if (
+              parsed.tenant !== ref.tenant ||
+              parsed.policyId !== ref.policyId ||
+              parsed.keyVersion !== ref.keyVersion
+            )
+              return false;
+            if (!openBlock(parsed, kek, context).equals(plaintext)) return false;
+            if (encodeContext(other).equals(encodeContext(context))) return true;
+            return unexpected(catching(() => openBlock(parsed, kek, other))) === undefined;
+          }),
+      ),
+      { numRuns: fuzzRuns(300) },
     ),
-    { numRuns: fuzzRuns(300) },
-  ));
+  );
   t.log(rate(fuzzRuns(300), process.cpuUsage(start)));
   t.pass();
 });
@@ -189,7 +208,8 @@ test('round trip: any plaintext, context and ids open to the plaintext, and unde
 function openProblem(mutated: Buffer, c: number): string | undefined {
   const same = GENUINE.get(mutated.toString('latin1'));
   const genuine = same === undefined ? undefined : (POOL[same] as PoolEntry);
-  const expected = genuine && ENCODED_CONTEXTS[genuine.contextIndex]!.equals(ENCODED_CONTEXTS[c]!) ? genuine.plaintext : undefined;
+  const expected =
+    genuine && ENCODED_CONTEXTS[genuine.contextIndex]!.equals(ENCODED_CONTEXTS[c]!) ? genuine.plaintext : undefined;
   let out: Buffer;
   try {
     out = open(mutated, CONTEXTS[c] as EncryptionContext);
@@ -223,16 +243,18 @@ function rate(runs: number, cpu: NodeJS.CpuUsage): string {
 test('mutated envelopes: open returns the original plaintext only for a genuine envelope, else the generic error', (t) => {
   let opened = 0;
   const start = process.cpuUsage();
-  cheapErrors(() => fc.assert(
-    fc.property(mutationCase, ({ base, mutations, otherContext }) => {
-      const c = otherContext ?? (POOL[base] as PoolEntry).contextIndex;
-      const mutated = mutate(base, mutations);
-      const problem = openProblem(mutated, c);
-      if (problem !== undefined) throw new Error(problem);
-      if (GENUINE.has(mutated.toString('latin1'))) opened++;
-    }),
-    { numRuns: fuzzRuns(3000) },
-  ));
+  cheapErrors(() =>
+    fc.assert(
+      fc.property(mutationCase, ({ base, mutations, otherContext }) => {
+        const c = otherContext ?? (POOL[base] as PoolEntry).contextIndex;
+        const mutated = mutate(base, mutations);
+        const problem = openProblem(mutated, c);
+        if (problem !== undefined) throw new Error(problem);
+        if (GENUINE.has(mutated.toString('latin1'))) opened++;
+      }),
+      { numRuns: fuzzRuns(3000) },
+    ),
+  );
   t.log(rate(fuzzRuns(3000), process.cpuUsage(start)));
   t.log(`${opened} mutation chains rebuilt a genuine envelope`);
   t.pass();
@@ -246,36 +268,43 @@ test('mutated envelopes: a rewrap never yields an envelope that opens to anythin
   // open only if its fixed header and body are those of a genuine envelope, and then to that plaintext.
   const to = { policyId: 'dep-z', keyVersion: 3 };
   const start = process.cpuUsage();
-  cheapErrors(() => fc.assert(
-    fc.property(mutationCase, ({ base, mutations, otherContext }) => {
-      const mutated = mutate(base, mutations);
-      let rewrapped: Buffer;
-      try {
-        const parsed = parseEnvelope(mutated);
-        const target = { ...to, tenant: parsed.tenant };
-        rewrapped = rewrapEnvelope(parsed, kekFor(parsed), { ref: target, kek: kekFor(target) });
-      } catch (err) {
-        const problem = unexpected(err);
-        if (problem !== undefined) throw new Error(`rewrap: ${problem}`);
-        return;
-      }
-      const out = parseEnvelope(rewrapped);
-      const g = BY_FIXED_HEADER.get(out.fixedHeader.toString('latin1'));
-      const genuine = g === undefined ? undefined : (POOL[g] as PoolEntry);
-      const c = otherContext ?? (genuine ?? (POOL[base] as PoolEntry)).contextIndex;
-      const expected = genuine && genuine.contextIndex === c && out.body.equals(parseEnvelope(genuine.envelope).body) ? genuine.plaintext : undefined;
-      let pt: Buffer;
-      try {
-        pt = open(rewrapped, CONTEXTS[c] as EncryptionContext);
-      } catch (err) {
-        const problem = expected !== undefined ? `a rewrapped genuine envelope failed: ${String(err)}` : unexpected(err);
-        if (problem !== undefined) throw new Error(problem);
-        return;
-      }
-      if (expected === undefined || !pt.equals(expected)) throw new Error(`a rewrapped envelope opened to ${pt.length} unexpected bytes`);
-    }),
-    { numRuns: fuzzRuns(1000) },
-  ));
+  cheapErrors(() =>
+    fc.assert(
+      fc.property(mutationCase, ({ base, mutations, otherContext }) => {
+        const mutated = mutate(base, mutations);
+        let rewrapped: Buffer;
+        try {
+          const parsed = parseEnvelope(mutated);
+          const target = { ...to, tenant: parsed.tenant };
+          rewrapped = rewrapEnvelope(parsed, kekFor(parsed), { ref: target, kek: kekFor(target) });
+        } catch (err) {
+          const problem = unexpected(err);
+          if (problem !== undefined) throw new Error(`rewrap: ${problem}`);
+          return;
+        }
+        const out = parseEnvelope(rewrapped);
+        const g = BY_FIXED_HEADER.get(out.fixedHeader.toString('latin1'));
+        const genuine = g === undefined ? undefined : (POOL[g] as PoolEntry);
+        const c = otherContext ?? (genuine ?? (POOL[base] as PoolEntry)).contextIndex;
+        const expected =
+          genuine && genuine.contextIndex === c && out.body.equals(parseEnvelope(genuine.envelope).body)
+            ? genuine.plaintext
+            : undefined;
+        let pt: Buffer;
+        try {
+          pt = open(rewrapped, CONTEXTS[c] as EncryptionContext);
+        } catch (err) {
+          const problem =
+            expected !== undefined ? `a rewrapped genuine envelope failed: ${String(err)}` : unexpected(err);
+          if (problem !== undefined) throw new Error(problem);
+          return;
+        }
+        if (expected === undefined || !pt.equals(expected))
+          throw new Error(`a rewrapped envelope opened to ${pt.length} unexpected bytes`);
+      }),
+      { numRuns: fuzzRuns(1000) },
+    ),
+  );
   t.log(rate(fuzzRuns(1000), process.cpuUsage(start)));
   t.pass();
 });

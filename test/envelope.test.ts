@@ -219,7 +219,10 @@ for (const v of vectors.positive) {
       .map(([k, val]) => [Buffer.from(k, 'utf8'), Buffer.from(val, 'utf8')] as const)
       .sort((a, b) => Buffer.compare(a[0], b[0]));
     const u16 = (n: number): Buffer => Buffer.from([n >> 8, n & 0xff]);
-    const ctx = Buffer.concat([u16(entries.length), ...entries.flatMap(([k, val]) => [u16(k.length), k, u16(val.length), val])]);
+    const ctx = Buffer.concat([
+      u16(entries.length),
+      ...entries.flatMap(([k, val]) => [u16(k.length), k, u16(val.length), val]),
+    ]);
     t.is(ctx.toString('hex'), v.derived.encodedContext);
 
     const fixedHeader = Buffer.concat([
@@ -358,16 +361,25 @@ test('seal: the data key drawn from the random source is zeroed after use', (t) 
   const nonce = randomBytes(12);
   const queue = [dk, nonce];
   const kek = deriveWrappingKey(IK, REF);
-  const env = sealBlock({ ref: REF, kek, plaintext: Buffer.from('x'), context: {}, random: () => queue.shift() as Buffer });
+  const env = sealBlock({
+    ref: REF,
+    kek,
+    plaintext: Buffer.from('x'),
+    context: {},
+    random: () => queue.shift() as Buffer,
+  });
   t.true(dk.every((b) => b === 0));
   t.deepEqual(parseEnvelope(env).nonce, nonce);
 });
 
 test('seal: a random source returning the wrong length is rejected', (t) => {
   const kek = deriveWrappingKey(IK, REF);
-  t.throws(() => sealBlock({ ref: REF, kek, plaintext: Buffer.alloc(1), context: {}, random: (n) => randomBytes(n - 1) }), {
-    instanceOf: UnwrapdError,
-  });
+  t.throws(
+    () => sealBlock({ ref: REF, kek, plaintext: Buffer.alloc(1), context: {}, random: (n) => randomBytes(n - 1) }),
+    {
+      instanceOf: UnwrapdError,
+    },
+  );
 });
 
 test('seal and open refuse a destroyed key (evicted mid-request) instead of using zeros', (t) => {
@@ -411,7 +423,6 @@ test('errors carry no key material, plaintext or ciphertext', (t) => {
   t.false(rendered.includes(env.subarray(-16).toString('hex')));
   t.is(err?.cause, undefined);
 });
-
 
 test('the random pool gives every block fresh bytes, across refills', async (t) => {
   const { fillRandom } = await import('../src/crypto/random-pool.js');

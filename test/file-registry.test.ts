@@ -65,7 +65,8 @@ function startWriter(path: string, tenant: string, ids: string[]): WriterChild {
 
 const runWriter = (path: string, tenant: string, ids: string[]) => startWriter(path, tenant, ids).done;
 
-const ids = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => `${prefix}-${String(i).padStart(3, '0')}`);
+const ids = (prefix: string, n: number) =>
+  Array.from({ length: n }, (_, i) => `${prefix}-${String(i).padStart(3, '0')}`);
 
 registryContract('file', async (limits) => {
   const dir = await mkdtemp(join(tmpdir(), 'unwrapd-registry-contract-'));
@@ -148,13 +149,21 @@ test('file registry: a corrupt file fails open with an error naming the path, ne
   await mkdir(join(path, '..'), { recursive: true });
   const valid = makePolicyRecord();
   const cases: Array<[string, string, RegExp]> = [
-    ['truncated JSON', '{"format":"unwrapd-registry/1","revision":3,"policies":[{"tenant":"SECRETSECRET', /not valid JSON/],
+    [
+      'truncated JSON',
+      '{"format":"unwrapd-registry/1","revision":3,"policies":[{"tenant":"SECRETSECRET',
+      /not valid JSON/,
+    ],
     ['empty file', '', /empty/],
     ['wrong format', JSON.stringify({ format: 'other/9', revision: 1, policies: [] }), /format/],
     ['policies not an array', JSON.stringify({ format: REGISTRY_FORMAT, revision: 1, policies: {} }), /policies/],
     [
       'a bad policy field',
-      JSON.stringify({ format: REGISTRY_FORMAT, revision: 1, policies: [{ ...valid, keys: { ...valid.keys, availability: 7 } }] }),
+      JSON.stringify({
+        format: REGISTRY_FORMAT,
+        revision: 1,
+        policies: [{ ...valid, keys: { ...valid.keys, availability: 7 } }],
+      }),
       /policies\[0\].*keys\.availability/,
     ],
     [
@@ -218,7 +227,11 @@ test('file registry: a missing file is an empty registry, and the first write cr
   await t.throwsAsync(stat(path), { code: 'ENOENT' });
   await registry.create(makePolicyRecord({ id: 'a' }));
   await registry.create(makePolicyRecord({ id: 'b' }));
-  const doc = JSON.parse(await readFile(path, 'utf8')) as { format: string; revision: number; policies: PolicyRecord[] };
+  const doc = JSON.parse(await readFile(path, 'utf8')) as {
+    format: string;
+    revision: number;
+    policies: PolicyRecord[];
+  };
   t.is(doc.format, REGISTRY_FORMAT);
   t.is(doc.revision, 2);
   t.deepEqual(
@@ -267,7 +280,10 @@ test('file registry: create refuses a malformed record, naming the field but nev
     [{ id: 'has space SECRETSECRET' }, /id must be 1-64 characters/],
     [{ mode: 'SECRETSECRET' }, /mode must be one of mailbox, files/],
     [{ mode: 'files', geo: '' }, /geo is required in files mode/],
-    [{ keys: { 'customer-a': base.keys['customer-a'], 'customer-b': base.keys['customer-b'] } }, /keys\.availability must be a string/],
+    [
+      { keys: { 'customer-a': base.keys['customer-a'], 'customer-b': base.keys['customer-b'] } },
+      /keys\.availability must be a string/,
+    ],
     [{ keys: { ...base.keys, availability: 'SECRETSECRET' } }, /keys\.availability must be a key URI/],
     [
       { versions: [{ ...version, copies: [{ ...copy, ciphertext: 'SECRET*SECRET' }, ...version.copies.slice(1)] }] },

@@ -33,7 +33,11 @@ let layouts: Layout[] = [];
 test.before(async () => {
   d = await startTestDaemon({ providerTimeoutMs: 5_000 });
   await createPolicy(d.client, 'second');
-  for (const [policyId, context] of [['demo-mailbox', CONTEXT], ['second', {}], ['demo-mailbox', {}]] as const) {
+  for (const [policyId, context] of [
+    ['demo-mailbox', CONTEXT],
+    ['second', {}],
+    ['demo-mailbox', {}],
+  ] as const) {
     pool.push((await d.client.encrypt({ tenant: 'demo', policyId, plaintext: PLAINTEXT, context })).envelope);
   }
   layouts = pool.map(layoutOf);
@@ -43,29 +47,62 @@ test.after.always(async () => {
 });
 
 const edgyString = fc.oneof(
-  fc.constantFrom('', 'demo', 'demo-mailbox', 'second', 'nope', 'a'.repeat(64), 'a'.repeat(65), '../etc', 'demo\u0000', 'dÉmo'),
+  fc.constantFrom(
+    '',
+    'demo',
+    'demo-mailbox',
+    'second',
+    'nope',
+    'a'.repeat(64),
+    'a'.repeat(65),
+    '../etc',
+    'demo\u0000',
+    'dÉmo',
+  ),
   fc.string({ unit: 'binary-ascii', maxLength: 8 }),
   fc.string({ unit: 'binary', maxLength: 4 }),
   fc.integer({ min: 120, max: 135 }).map((n) => 'r'.repeat(n)),
 );
-const purposeArb = fc.constantFrom<string | number | undefined>(undefined, 'PURPOSE_UNSPECIFIED', 'PURPOSE_USER', 'PURPOSE_SYSTEM', 0, 1, 2, 3, 77);
+const purposeArb = fc.constantFrom<string | number | undefined>(
+  undefined,
+  'PURPOSE_UNSPECIFIED',
+  'PURPOSE_USER',
+  'PURPOSE_SYSTEM',
+  0,
+  1,
+  2,
+  3,
+  77,
+);
 const contextArb = fc.oneof(
   { weight: 3, arbitrary: fc.constant(CONTEXT) },
   { weight: 1, arbitrary: fc.constant({}) },
   { weight: 2, arbitrary: fc.dictionary(edgyString, edgyString, { maxKeys: 3 }) },
-  { weight: 1, arbitrary: fc.integer({ min: 30, max: 34 }).map((n) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`k${i}`, 'v'.repeat(600)]))) },
+  {
+    weight: 1,
+    arbitrary: fc
+      .integer({ min: 30, max: 34 })
+      .map((n) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`k${i}`, 'v'.repeat(600)]))),
+  },
 );
 /** A genuine envelope, one mutated one to three times, random bytes, or nothing. */
 const envelopeArb = fc.oneof(
   { weight: 2, arbitrary: fc.nat({ max: 2 }).map((i) => ({ genuine: i })) },
   {
     weight: 5,
-    arbitrary: fc.tuple(fc.nat({ max: 2 }), fc.array(mutationArb(3), { minLength: 1, maxLength: 3 })).map(([i, ms]) => ({ base: i, ms })),
+    arbitrary: fc
+      .tuple(fc.nat({ max: 2 }), fc.array(mutationArb(3), { minLength: 1, maxLength: 3 }))
+      .map(([i, ms]) => ({ base: i, ms })),
   },
   { weight: 1, arbitrary: fc.uint8Array({ maxLength: 200 }).map((b) => ({ bytes: Buffer.from(b) })) },
   { weight: 1, arbitrary: fc.constant({ bytes: undefined }) },
 );
-function envelopeOf(e: { genuine: number } | { base: number; ms: ReturnType<typeof mutationArb> extends fc.Arbitrary<infer M> ? M[] : never } | { bytes: Buffer | undefined }): Buffer | undefined {
+function envelopeOf(
+  e:
+    | { genuine: number }
+    | { base: number; ms: ReturnType<typeof mutationArb> extends fc.Arbitrary<infer M> ? M[] : never }
+    | { bytes: Buffer | undefined },
+): Buffer | undefined {
   if ('genuine' in e) return pool[e.genuine];
   if ('bytes' in e) return e.bytes;
   let b = pool[e.base] as Buffer;
@@ -76,12 +113,18 @@ function envelopeOf(e: { genuine: number } | { base: number; ms: ReturnType<type
 const requestArb = fc.record({
   method: fc.constantFrom('Encrypt', 'Decrypt', 'Rewrap', 'EncryptBatch', 'DecryptBatch'),
   tenant: fc.oneof({ weight: 4, arbitrary: fc.constant('demo') }, { weight: 1, arbitrary: edgyString }),
-  policyId: fc.oneof({ weight: 3, arbitrary: fc.constantFrom('demo-mailbox', 'second', '') }, { weight: 1, arbitrary: edgyString }),
+  policyId: fc.oneof(
+    { weight: 3, arbitrary: fc.constantFrom('demo-mailbox', 'second', '') },
+    { weight: 1, arbitrary: edgyString },
+  ),
   purpose: purposeArb,
   requestId: fc.option(edgyString, { nil: undefined }),
   context: contextArb,
   envelope: envelopeArb,
-  items: fc.array(fc.record({ envelope: envelopeArb, context: contextArb, plaintext: fc.uint8Array({ maxLength: 64 }) }), { maxLength: 4 }),
+  items: fc.array(
+    fc.record({ envelope: envelopeArb, context: contextArb, plaintext: fc.uint8Array({ maxLength: 64 }) }),
+    { maxLength: 4 },
+  ),
 });
 
 /** Whether `bytes` opened under `context` may give the plaintext: only a genuine envelope under its own context. */
@@ -92,7 +135,8 @@ function mayOpen(bytes: Buffer | undefined, context: Record<string, string>): bo
 }
 
 function checkStatus(code: number | undefined, what: string): void {
-  if (code === undefined || !ACTIONABLE.has(code)) throw new Error(`${what}: ${grpc.status[code ?? grpc.status.UNKNOWN]}`);
+  if (code === undefined || !ACTIONABLE.has(code))
+    throw new Error(`${what}: ${grpc.status[code ?? grpc.status.UNKNOWN]}`);
 }
 
 test('arbitrary requests get a result or an actionable status, never INTERNAL, and Decrypt opens only genuine envelopes', async (t) => {
@@ -105,13 +149,20 @@ test('arbitrary requests get a result or an actionable status, never INTERNAL, a
       try {
         switch (r.method) {
           case 'Encrypt': {
-            const out = await d.client.encrypt({ ...common, policyId: r.policyId, plaintext: PLAINTEXT, context: r.context });
-            if (!out.envelope || parseEnvelope(out.envelope).tenant !== r.tenant) throw new Error('Encrypt returned a malformed envelope');
+            const out = await d.client.encrypt({
+              ...common,
+              policyId: r.policyId,
+              plaintext: PLAINTEXT,
+              context: r.context,
+            });
+            if (!out.envelope || parseEnvelope(out.envelope).tenant !== r.tenant)
+              throw new Error('Encrypt returned a malformed envelope');
             break;
           }
           case 'Decrypt': {
             const out = await d.client.decrypt({ ...common, envelope, context: r.context });
-            if (!mayOpen(envelope, r.context) || !out.plaintext.equals(PLAINTEXT)) throw new Error('Decrypt opened what it should not');
+            if (!mayOpen(envelope, r.context) || !out.plaintext.equals(PLAINTEXT))
+              throw new Error('Decrypt opened what it should not');
             break;
           }
           case 'Rewrap': {
@@ -120,7 +171,11 @@ test('arbitrary requests get a result or an actionable status, never INTERNAL, a
             break;
           }
           case 'EncryptBatch': {
-            const out = await d.client.encryptBatch({ ...common, policyId: r.policyId, items: r.items.map((i) => ({ plaintext: Buffer.from(i.plaintext), context: i.context })) });
+            const out = await d.client.encryptBatch({
+              ...common,
+              policyId: r.policyId,
+              items: r.items.map((i) => ({ plaintext: Buffer.from(i.plaintext), context: i.context })),
+            });
             for (const res of out.results) if (res.error) checkStatus(res.error.code, 'EncryptBatch item');
             break;
           }
@@ -130,7 +185,8 @@ test('arbitrary requests get a result or an actionable status, never INTERNAL, a
             out.results.forEach((res, n) => {
               if (res.error) return checkStatus(res.error.code, 'DecryptBatch item');
               const item = items[n]!;
-              if (!mayOpen(item.envelope, item.context) || !res.ok!.plaintext.equals(PLAINTEXT)) throw new Error('DecryptBatch opened what it should not');
+              if (!mayOpen(item.envelope, item.context) || !res.ok!.plaintext.equals(PLAINTEXT))
+                throw new Error('DecryptBatch opened what it should not');
             });
             break;
           }
@@ -145,7 +201,12 @@ test('arbitrary requests get a result or an actionable status, never INTERNAL, a
     }),
     { numRuns: Math.min(fuzzRuns(150), 100_000) },
   );
-  t.log([...counts].sort().map(([k, n]) => `${k}: ${n}`).join(', '));
+  t.log(
+    [...counts]
+      .sort()
+      .map(([k, n]) => `${k}: ${n}`)
+      .join(', '),
+  );
   // And the daemon still serves.
   const out = await d.client.decrypt({ tenant: 'demo', envelope: pool[0], context: CONTEXT });
   t.deepEqual(out.plaintext, PLAINTEXT);

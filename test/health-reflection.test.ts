@@ -22,7 +22,11 @@ async function healthOf(address: string, service: string): Promise<string> {
   const Health = (grpc.loadPackageDefinition(def) as any).grpc.health.v1.Health;
   const client = new Health(address, grpc.credentials.createInsecure());
   try {
-    return await new Promise<string>((resolve, reject) => client.Check({ service }, (e: grpc.ServiceError | null, v: { status: string }) => (e ? (e.code === grpc.status.NOT_FOUND ? resolve('NOT_FOUND') : reject(e)) : resolve(v.status))));
+    return await new Promise<string>((resolve, reject) =>
+      client.Check({ service }, (e: grpc.ServiceError | null, v: { status: string }) =>
+        e ? (e.code === grpc.status.NOT_FOUND ? resolve('NOT_FOUND') : reject(e)) : resolve(v.status),
+      ),
+    );
   } finally {
     client.close();
   }
@@ -55,7 +59,11 @@ test('grpc.health.v1.Health reports SERVING for each listener and the service it
   t.is(await healthOf(d.daemon.address, 'unwrapd.v1.Admin'), 'NOT_FOUND', 'the data listener does not serve Admin');
   t.is(await healthOf(d.daemon.adminAddress, ''), 'SERVING');
   t.is(await healthOf(d.daemon.adminAddress, 'unwrapd.v1.Admin'), 'SERVING');
-  t.is(await healthOf(d.daemon.adminAddress, 'unwrapd.v1.Crypto'), 'NOT_FOUND', 'the admin listener does not serve Crypto');
+  t.is(
+    await healthOf(d.daemon.adminAddress, 'unwrapd.v1.Crypto'),
+    'NOT_FOUND',
+    'the admin listener does not serve Crypto',
+  );
 });
 
 test('server reflection lists only the service each listener serves (what grpcurl uses)', async (t) => {

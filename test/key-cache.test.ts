@@ -13,7 +13,14 @@ function loaderFor(policyId: string, version = 1) {
   const calls = { count: 0 };
   const loader: PolicyKeyLoader = async () => {
     calls.count++;
-    return { tenant: 't', policyId, version, kek: SecretKey.copyFrom(randomBytes(32)), sourceRole: 'customer-a', keyId: 'k' };
+    return {
+      tenant: 't',
+      policyId,
+      version,
+      kek: SecretKey.copyFrom(randomBytes(32)),
+      sourceRole: 'customer-a',
+      keyId: 'k',
+    };
   };
   return { loader, calls };
 }
@@ -26,7 +33,14 @@ function gatedLoader(policyId: string) {
   const loader: PolicyKeyLoader = async () => {
     calls.count++;
     await gate;
-    return { tenant: 't', policyId, version: 1, kek: SecretKey.copyFrom(randomBytes(32)), sourceRole: 'customer-a', keyId: 'k' };
+    return {
+      tenant: 't',
+      policyId,
+      version: 1,
+      kek: SecretKey.copyFrom(randomBytes(32)),
+      sourceRole: 'customer-a',
+      keyId: 'k',
+    };
   };
   return { loader, calls, release };
 }
@@ -43,7 +57,10 @@ test('a key expires at its maximum age on the clock: zeroized then, and loaded a
   t.true(bytes.some((b) => b !== 0));
   clock.advance(1);
   t.is(cache.peek('t', 'p', 1), undefined);
-  t.true(bytes.every((b) => b === 0), 'zeroized at expiry, without being touched');
+  t.true(
+    bytes.every((b) => b === 0),
+    'zeroized at expiry, without being touched',
+  );
   t.is(cache.stats().entries, 0);
   await cache.get('t', 'p', 1, loader, signal());
   t.is(calls.count, 2);
@@ -53,8 +70,22 @@ test('a key expires at its maximum age on the clock: zeroized then, and loaded a
 test('an expiry timer that fires late never lets a key be served past its age', (t) => {
   // A clock whose timers never fire: only the read-side check stands between a caller and an old key.
   let now = 0;
-  const cache = new KeyCache({ maxEntries: 10, maxAgeMs: 1_000, clock: { now: () => now, setTimer: () => ({ cancel() {} }) } });
-  cache.replace({ tenant: 't', policyId: 'p', version: 1, kek: SecretKey.copyFrom(randomBytes(32)), sourceRole: 'customer-a', keyId: 'k' }, 0);
+  const cache = new KeyCache({
+    maxEntries: 10,
+    maxAgeMs: 1_000,
+    clock: { now: () => now, setTimer: () => ({ cancel() {} }) },
+  });
+  cache.replace(
+    {
+      tenant: 't',
+      policyId: 'p',
+      version: 1,
+      kek: SecretKey.copyFrom(randomBytes(32)),
+      sourceRole: 'customer-a',
+      keyId: 'k',
+    },
+    0,
+  );
   t.truthy(cache.peek('t', 'p', 1));
   now = 1_000;
   t.is(cache.peek('t', 'p', 1), undefined);
@@ -66,17 +97,26 @@ test('a replaced, evicted or cleared key has its expiry timer cancelled and its 
   const first = await cache.get('t', 'p', 1, loaderFor('p').loader, signal());
   const firstBytes = liveKeyBuffer(first.kek);
   t.true(cache.replace({ ...(await loaderFor('p').loader(signal())) }, cache.generation('t', 'p')));
-  t.true(firstBytes.every((b) => b === 0), 'replaced: zeroized');
+  t.true(
+    firstBytes.every((b) => b === 0),
+    'replaced: zeroized',
+  );
   t.is(clock.pending, 1, "the replaced entry's timer is gone");
   const second = cache.peek('t', 'p', 1)!;
   const secondBytes = liveKeyBuffer(second.kek);
   t.is(cache.evictPolicy('t', 'p'), 1);
-  t.true(secondBytes.every((b) => b === 0), 'evicted: zeroized');
+  t.true(
+    secondBytes.every((b) => b === 0),
+    'evicted: zeroized',
+  );
   t.is(clock.pending, 0);
   const third = await cache.get('t', 'q', 1, loaderFor('q').loader, signal());
   const thirdBytes = liveKeyBuffer(third.kek);
   t.is(cache.clear(), 1);
-  t.true(thirdBytes.every((b) => b === 0), 'cleared: zeroized');
+  t.true(
+    thirdBytes.every((b) => b === 0),
+    'cleared: zeroized',
+  );
   t.is(clock.pending, 0);
 });
 

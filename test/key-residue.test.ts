@@ -36,15 +36,29 @@ interface Keys {
 
 /** The policy's intermediate key and KEK, found the way an attacker with the files would: keystore + registry. */
 async function policyKeys(policyId: string): Promise<{ ik: Buffer; kek: Buffer; version: number }> {
-  const registry = JSON.parse(await readFile(join(p.dir, 'policies.json'), 'utf8')) as { policies: Array<{ tenant: string; id: string; activeVersion: number; versions: Array<{ version: number; copies: Array<{ role: string; keyUri: string; ciphertext: string }> }> }> };
-  const keystore = JSON.parse(await readFile(join(p.dir, 'keystore.json'), 'utf8')) as { keys: Record<string, { versions: Array<{ version: number; privateKeyPem?: string }> }> };
+  const registry = JSON.parse(await readFile(join(p.dir, 'policies.json'), 'utf8')) as {
+    policies: Array<{
+      tenant: string;
+      id: string;
+      activeVersion: number;
+      versions: Array<{ version: number; copies: Array<{ role: string; keyUri: string; ciphertext: string }> }>;
+    }>;
+  };
+  const keystore = JSON.parse(await readFile(join(p.dir, 'keystore.json'), 'utf8')) as {
+    keys: Record<string, { versions: Array<{ version: number; privateKeyPem?: string }> }>;
+  };
   const policy = registry.policies.find((x) => x.tenant === 'demo' && x.id === policyId)!;
   const version = policy.versions.find((v) => v.version === policy.activeVersion)!;
   const copy = version.copies.find((c) => c.role === 'customer-a')!;
   const [, name, v] = /^local:([^/]+)\/(\d+)$/.exec(copy.keyUri)!;
   const pem = keystore.keys[name!]!.versions.find((x) => x.version === Number(v))!.privateKeyPem!;
-  const ik = privateDecrypt({ key: createPrivateKey(pem), padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, Buffer.from(copy.ciphertext, 'base64'));
-  const kek = Buffer.from(deriveWrappingKey(SecretKey.copyFrom(ik), { tenant: 'demo', policyId, keyVersion: version.version }).expose());
+  const ik = privateDecrypt(
+    { key: createPrivateKey(pem), padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' },
+    Buffer.from(copy.ciphertext, 'base64'),
+  );
+  const kek = Buffer.from(
+    deriveWrappingKey(SecretKey.copyFrom(ik), { tenant: 'demo', policyId, keyVersion: version.version }).expose(),
+  );
   return { ik, kek, version: version.version };
 }
 
@@ -63,7 +77,8 @@ async function useKeys(policyId: string): Promise<Keys> {
   const { ik, kek } = await policyKeys(policyId);
   const kekKey = SecretKey.copyFrom(kek);
   const context = { purpose: 'residue' };
-  const sealed = (await client.encrypt({ tenant: 'demo', policyId, plaintext: Buffer.from('residue test'), context })).envelope;
+  const sealed = (await client.encrypt({ tenant: 'demo', policyId, plaintext: Buffer.from('residue test'), context }))
+    .envelope;
   await client.decrypt({ tenant: 'demo', envelope: sealed, context });
   // A wrapped data key that does not unwrap: AES-KWP fails in the middle of its cipher context.
   const tampered = Buffer.from(sealed);
@@ -75,11 +90,16 @@ async function useKeys(policyId: string): Promise<Keys> {
     },
     () => {},
   );
-  const streamed = await collect(client.encryptStream({ tenant: 'demo', policyId, context }, [Buffer.alloc(100_000, 7)]));
+  const streamed = await collect(
+    client.encryptStream({ tenant: 'demo', policyId, context }, [Buffer.alloc(100_000, 7)]),
+  );
   await collect(client.decryptStream({ tenant: 'demo', context }, [streamed]));
   const block = parseEnvelope(sealed);
   const blockDataKey = kwpUnwrap(kekKey, block.wrappedKey);
-  const blockContentKey = hkdfSha256(blockDataKey, block.nonce, Buffer.from('unwrapd/v1 block keys'), 64).subarray(0, 32);
+  const blockContentKey = hkdfSha256(blockDataKey, block.nonce, Buffer.from('unwrapd/v1 block keys'), 64).subarray(
+    0,
+    32,
+  );
   const stream = parseSegmentedHeader(streamed)!;
   const streamDataKey = kwpUnwrap(kekKey, stream.wrappedKey);
   const streamContentKey = deriveSegmentKeys(streamDataKey, stream).subarray(0, 32);
@@ -114,22 +134,28 @@ test.serial('the scan finds a cached KEK (the test can fail)', async (t) => {
   t.true(r.bytesRead > 10 * 2 ** 20, 'the scan read the heap');
 });
 
-test.serial('after Evict no copy of the intermediate key, the KEK or a data key is left in the daemon memory', async (t) => {
-  const keys = await useKeys('demo-mailbox');
-  const res = await client.evict({ tenant: 'demo', id: 'demo-mailbox' });
-  const since = performance.now();
-  t.is(res.evicted, 1);
-  const r = await scanUntilClean(keys, since);
-  t.log(report(keys, r));
-  for (const [k, name] of keys.names.entries()) t.is(copies(r, k), 0, `${name}: ${report(keys, r)}`);
-});
+test.serial(
+  'after Evict no copy of the intermediate key, the KEK or a data key is left in the daemon memory',
+  async (t) => {
+    const keys = await useKeys('demo-mailbox');
+    const res = await client.evict({ tenant: 'demo', id: 'demo-mailbox' });
+    const since = performance.now();
+    t.is(res.evicted, 1);
+    const r = await scanUntilClean(keys, since);
+    t.log(report(keys, r));
+    for (const [k, name] of keys.names.entries()) t.is(copies(r, k), 0, `${name}: ${report(keys, r)}`);
+  },
+);
 
-test.serial('after Revoke no copy of the intermediate key, the KEK or a data key is left in the daemon memory', async (t) => {
-  await createPolicy(client, 'residue-revoke');
-  const keys = await useKeys('residue-revoke');
-  await client.revoke({ tenant: 'demo', id: 'residue-revoke', reason: 'residue test' });
-  const since = performance.now();
-  const r = await scanUntilClean(keys, since);
-  t.log(report(keys, r));
-  for (const [k, name] of keys.names.entries()) t.is(copies(r, k), 0, `${name}: ${report(keys, r)}`);
-});
+test.serial(
+  'after Revoke no copy of the intermediate key, the KEK or a data key is left in the daemon memory',
+  async (t) => {
+    await createPolicy(client, 'residue-revoke');
+    const keys = await useKeys('residue-revoke');
+    await client.revoke({ tenant: 'demo', id: 'residue-revoke', reason: 'residue test' });
+    const since = performance.now();
+    const r = await scanUntilClean(keys, since);
+    t.log(report(keys, r));
+    for (const [k, name] of keys.names.entries()) t.is(copies(r, k), 0, `${name}: ${report(keys, r)}`);
+  },
+);

@@ -76,12 +76,17 @@ function crossFolderImports(): Import[] {
 
 const layerOf = new Map(LAYERS.flatMap((folders, i) => folders.map((f) => [f, i] as const)));
 const key = (i: Import) => `${i.file} -> ${i.spec}`;
-const describe = (i: Import) => `${key(i)}   (${i.from}, layer ${layerOf.get(i.from)} -> ${i.to}, layer ${layerOf.get(i.to)})`;
+const describe = (i: Import) =>
+  `${key(i)}   (${i.from}, layer ${layerOf.get(i.from)} -> ${i.to}, layer ${layerOf.get(i.to)})`;
 
 test('every folder of src/ has a layer', (t) => {
   const folders = new Set(sourceFiles(SRC).map((p) => folderOf(relative(SRC, p))));
   const missing = [...folders].filter((f) => !layerOf.has(f));
-  t.deepEqual(missing, [], `give these folders a layer in test/layers.test.ts and docs/architecture.md: ${missing.join(', ')}`);
+  t.deepEqual(
+    missing,
+    [],
+    `give these folders a layer in test/layers.test.ts and docs/architecture.md: ${missing.join(', ')}`,
+  );
   const gone = [...layerOf.keys()].filter((f) => !folders.has(f));
   t.deepEqual(gone, [], `these layered folders no longer exist: ${gone.join(', ')}`);
 });
@@ -105,7 +110,13 @@ function cycles(imports: readonly Import[]): string[] {
       if (seen.has(i.to)) continue; // one import per pair of folders is enough to name a cycle
       seen.add(i.to);
       path.push(i);
-      if (state.get(i.to) === 'open') found.push(path.slice(path.findIndex((p) => p.from === i.to)).map(key).join('  =>  '));
+      if (state.get(i.to) === 'open')
+        found.push(
+          path
+            .slice(path.findIndex((p) => p.from === i.to))
+            .map(key)
+            .join('  =>  '),
+        );
       else if (!state.has(i.to)) visit(i.to);
       path.pop();
     }
@@ -120,7 +131,11 @@ test('imports point down: no file imports from a folder of its own layer or of a
   t.true(imports.length > 100, 'the parser found the imports'); // a parser that found nothing would pass anything
   const up = upward(imports);
   const offending = up.filter((i) => !ALLOWED_UPWARD.includes(key(i)));
-  t.deepEqual(offending.map(describe), [], 'import from a lower layer instead (move the shared piece down, or invert the dependency)');
+  t.deepEqual(
+    offending.map(describe),
+    [],
+    'import from a lower layer instead (move the shared piece down, or invert the dependency)',
+  );
   const stale = ALLOWED_UPWARD.filter((a) => !up.some((i) => key(i) === a));
   t.deepEqual(stale, [], 'these allowed upward imports are gone: remove them from ALLOWED_UPWARD');
 });
@@ -138,6 +153,10 @@ test('the checks can fail: a made-up upward import, a same-layer import and a cy
   t.deepEqual(upward(made).map(key), ['core/x.ts -> ../server/y.js', 'server/z.ts -> ../client/w.js']);
   t.deepEqual(cycles(made), ['core/x.ts -> ../server/y.js  =>  server/y.ts -> ../core/x.js']);
   // and the parser reads every form an import takes
-  const forms = "import a from '../a/a.js';\nimport type { B } from '../b/b.js';\nexport { c } from '../c/c.js';\nimport '../d/d.js';\nconst e = await import('../e/e.js');";
-  t.deepEqual([...forms.matchAll(IMPORT)].map((m) => m[1]), ['../a/a.js', '../b/b.js', '../c/c.js', '../d/d.js', '../e/e.js']);
+  const forms =
+    "import a from '../a/a.js';\nimport type { B } from '../b/b.js';\nexport { c } from '../c/c.js';\nimport '../d/d.js';\nconst e = await import('../e/e.js');";
+  t.deepEqual(
+    [...forms.matchAll(IMPORT)].map((m) => m[1]),
+    ['../a/a.js', '../b/b.js', '../c/c.js', '../d/d.js', '../e/e.js'],
+  );
 });

@@ -9,9 +9,20 @@ import { promisify } from 'node:util';
 import { SecretKey } from '../src/crypto/secret-key.js';
 import { isUnwrapdError } from '../src/errors.js';
 import { instrumentProvider } from './helpers/instrumented-provider.js';
-import { KEYSTORE_FORMAT, openLocalKeystore, type KeyBits, type LocalKeystore } from '../src/providers/local-keystore.js';
+import {
+  KEYSTORE_FORMAT,
+  openLocalKeystore,
+  type KeyBits,
+  type LocalKeystore,
+} from '../src/providers/local-keystore.js';
 import { createLocalProvider, LOCAL_WRAP_ALGORITHM, parseLocalKeyUri } from '../src/providers/local-provider.js';
-import { ProviderError, providerError, REASON_KIND, type ProviderErrorKind, type ProviderErrorReason } from '../src/providers/provider-error.js';
+import {
+  ProviderError,
+  providerError,
+  REASON_KIND,
+  type ProviderErrorKind,
+  type ProviderErrorReason,
+} from '../src/providers/provider-error.js';
 import { createProviderRouter } from '../src/providers/provider-router.js';
 import type { CallOptions, RootKeyProvider, WrappedKey } from '../src/providers/root-key-provider.js';
 
@@ -37,7 +48,12 @@ test.after.always(async () => {
 const call = (): CallOptions => ({ signal: new AbortController().signal });
 const newKey = (): SecretKey => SecretKey.copyFrom(randomBytes(32), true);
 
-async function rejectsWith(t: ExecutionContext, work: Promise<unknown>, kind: ProviderErrorKind, reason: ProviderErrorReason): Promise<ProviderError | undefined> {
+async function rejectsWith(
+  t: ExecutionContext,
+  work: Promise<unknown>,
+  kind: ProviderErrorKind,
+  reason: ProviderErrorReason,
+): Promise<ProviderError | undefined> {
   const err = await t.throwsAsync<ProviderError>(work, { instanceOf: ProviderError });
   t.is(err?.kind, kind);
   t.is(err?.reason, reason);
@@ -74,7 +90,12 @@ test('a corrupted or foreign wrapped copy is unwrap_rejected', async (t) => {
   const flipped = Buffer.from(wrapped.ciphertext);
   flipped[10] = (flipped[10] ?? 0) ^ 1;
   await rejectsWith(t, provider.unwrap({ ...wrapped, ciphertext: flipped }, call()), 'revoked', 'unwrap_rejected');
-  await rejectsWith(t, provider.unwrap({ ...wrapped, keyUri: 'local:watched/1' }, call()), 'revoked', 'unwrap_rejected');
+  await rejectsWith(
+    t,
+    provider.unwrap({ ...wrapped, keyUri: 'local:watched/1' }, call()),
+    'revoked',
+    'unwrap_rejected',
+  );
   await rejectsWith(t, provider.unwrap({ ...wrapped, algorithm: 'RSA1_5' }, call()), 'revoked', 'unwrap_rejected');
 });
 
@@ -88,7 +109,12 @@ test('rotate: resolve pins the new version and the old version still unwraps', a
   const fresh = await wrapFresh('local:rot');
   t.is(fresh.wrapped.keyUri, 'local:rot/2');
   await assertUnwrapsTo(t, fresh.wrapped, fresh.key);
-  await rejectsWith(t, provider.unwrap({ ...old.wrapped, keyUri: 'local:rot/2' }, call()), 'revoked', 'unwrap_rejected');
+  await rejectsWith(
+    t,
+    provider.unwrap({ ...old.wrapped, keyUri: 'local:rot/2' }, call()),
+    'revoked',
+    'unwrap_rejected',
+  );
 
   await store.setEnabled('rot', false, 2);
   t.is((await provider.resolve('local:rot', call())).uri, 'local:rot/1', 'resolve pins the latest enabled version');
@@ -104,7 +130,12 @@ test('a disabled key is key_disabled on unwrap, wrap, resolve and status; re-ena
   t.regex(err?.message ?? '', /local:toggle\/1.*disabled/);
   await rejectsWith(t, provider.wrap('local:toggle/1', key, call()), 'revoked', 'key_disabled');
   await rejectsWith(t, provider.resolve('local:toggle', call()), 'revoked', 'key_disabled');
-  t.deepEqual(await provider.status('local:toggle/1', call()), { uri: 'local:toggle/1', usable: false, kind: 'revoked', reason: 'key_disabled' });
+  t.deepEqual(await provider.status('local:toggle/1', call()), {
+    uri: 'local:toggle/1',
+    usable: false,
+    kind: 'revoked',
+    reason: 'key_disabled',
+  });
   t.deepEqual((await store.list()).find((k) => k.name === 'toggle')?.versions[0]?.state, 'disabled');
 
   await store.setEnabled('toggle', true);
@@ -114,7 +145,9 @@ test('a disabled key is key_disabled on unwrap, wrap, resolve and status; re-ena
 
 test('a deleted key is key_deleted, its private key is gone from the file, and its name is never reused', async (t) => {
   const { wrapped } = await wrapFresh('local:doomed/1');
-  const before = JSON.parse(await readFile(path, 'utf8')) as { keys: Record<string, { versions: { privateKeyPem?: string }[] }> };
+  const before = JSON.parse(await readFile(path, 'utf8')) as {
+    keys: Record<string, { versions: { privateKeyPem?: string }[] }>;
+  };
   const pem = before.keys.doomed?.versions[0]?.privateKeyPem ?? '';
   const pemBody = pem.split('\n')[5] ?? '';
   t.true(pemBody.length > 40);
@@ -140,7 +173,15 @@ test('an unknown key, version or malformed local URI is key_not_found', async (t
   for (const uri of ['local:nope', 'local:alpha/99', 'local:alpha/0', 'local:bad name', 'local:', 'local:alpha/1/2']) {
     await rejectsWith(t, provider.resolve(uri, call()), 'revoked', 'key_not_found');
   }
-  const err = await rejectsWith(t, provider.unwrap({ keyUri: 'local:alpha/99', algorithm: LOCAL_WRAP_ALGORITHM, ciphertext: new Uint8Array(384) }, call()), 'revoked', 'key_not_found');
+  const err = await rejectsWith(
+    t,
+    provider.unwrap(
+      { keyUri: 'local:alpha/99', algorithm: LOCAL_WRAP_ALGORITHM, ciphertext: new Uint8Array(384) },
+      call(),
+    ),
+    'revoked',
+    'key_not_found',
+  );
   t.regex(err?.message ?? '', /local:alpha\/99.*no version 99/);
   t.deepEqual(parseLocalKeyUri('local:a.b-c_d/12'), { name: 'a.b-c_d', version: 12 });
 });
@@ -158,7 +199,9 @@ test('a change made by another process is seen by the provider on the next call'
   const { key, wrapped } = await wrapFresh('local:remote/1');
   const moduleUrl = new URL('../src/providers/local-keystore.ts', import.meta.url).href;
   const script = `const m = await import(${JSON.stringify(moduleUrl)}); await m.openLocalKeystore(${JSON.stringify(path)}).setEnabled('remote', false, 1);`;
-  await promisify(execFile)(process.execPath, ['--import=tsx', '--input-type=module', '-e', script], { cwd: fileURLToPath(new URL('..', import.meta.url)) });
+  await promisify(execFile)(process.execPath, ['--import=tsx', '--input-type=module', '-e', script], {
+    cwd: fileURLToPath(new URL('..', import.meta.url)),
+  });
   await rejectsWith(t, provider.unwrap(wrapped, call()), 'revoked', 'key_disabled');
   await store.setEnabled('remote', true, 1);
   await assertUnwrapsTo(t, wrapped, key);
@@ -190,7 +233,11 @@ test('every write overwrites the superseded file with zeros and leaves no copy b
   const file = join(base, 'keystore.json');
   await mkdir(base, { mode: 0o700 });
   const version = { version: 1, bits: 3072, created: 'c', enabled: true, privateKeyPem: 'FAKE-PEM-MARKER' };
-  await writeFile(file, JSON.stringify({ format: KEYSTORE_FORMAT, keys: { k: { created: 'c', enabled: true, versions: [version] } } }), { mode: 0o600 });
+  await writeFile(
+    file,
+    JSON.stringify({ format: KEYSTORE_FORMAT, keys: { k: { created: 'c', enabled: true, versions: [version] } } }),
+    { mode: 0o600 },
+  );
   await link(file, join(base, 'observer')); // sees what happens to the superseded inode
   await writeFile(join(base, '.keystore.json.superseded.1.crashed'), 'FAKE-PEM-MARKER', { mode: 0o600 });
 
@@ -198,18 +245,33 @@ test('every write overwrites the superseded file with zeros and leaves no copy b
   t.false((await readFile(file, 'utf8')).includes('FAKE-PEM-MARKER'));
   const observed = await readFile(join(base, 'observer'));
   t.true(observed.length > 0 && observed.every((b) => b === 0), 'the superseded bytes were zeroed');
-  t.deepEqual((await readdir(base)).sort(), ['keystore.json', 'observer'], 'no superseded copies, temp files or locks left');
+  t.deepEqual(
+    (await readdir(base)).sort(),
+    ['keystore.json', 'observer'],
+    'no superseded copies, temp files or locks left',
+  );
 });
 
-test('concurrent writers through separate handles never lose each other\'s changes', async (t) => {
+test("concurrent writers through separate handles never lose each other's changes", async (t) => {
   const base = join(dir, 'concurrent');
   const file = join(base, 'keystore.json');
   await mkdir(base, { mode: 0o700 });
   const names = Array.from({ length: 12 }, (_, i) => `k${i}`);
-  const record = { created: 'c', enabled: true, versions: [{ version: 1, bits: 3072, created: 'c', enabled: true, privateKeyPem: 'FAKE' }] };
-  await writeFile(file, JSON.stringify({ format: KEYSTORE_FORMAT, keys: Object.fromEntries(names.map((n) => [n, record])) }), { mode: 0o600 });
+  const record = {
+    created: 'c',
+    enabled: true,
+    versions: [{ version: 1, bits: 3072, created: 'c', enabled: true, privateKeyPem: 'FAKE' }],
+  };
+  await writeFile(
+    file,
+    JSON.stringify({ format: KEYSTORE_FORMAT, keys: Object.fromEntries(names.map((n) => [n, record])) }),
+    { mode: 0o600 },
+  );
   await Promise.all(names.map((n) => openLocalKeystore(file).setEnabled(n, false)));
-  t.deepEqual((await openLocalKeystore(file).list()).map((k) => k.enabled), names.map(() => false));
+  t.deepEqual(
+    (await openLocalKeystore(file).list()).map((k) => k.enabled),
+    names.map(() => false),
+  );
 });
 
 test('an aborted signal is unavailable/aborted on every call', async (t) => {
@@ -229,7 +291,12 @@ test('an unreadable or malformed keystore is unavailable/server_error and its co
 
   const garbled = join(base, 'garbled.json');
   await writeFile(garbled, '{"format": "unwrapd-keystore/1", "keys": {SECRET-MATERIAL', { mode: 0o600 });
-  const err = await rejectsWith(t, createLocalProvider({ keystorePath: garbled }).resolve('local:alpha', call()), 'unavailable', 'server_error');
+  const err = await rejectsWith(
+    t,
+    createLocalProvider({ keystorePath: garbled }).resolve('local:alpha', call()),
+    'unavailable',
+    'server_error',
+  );
   t.regex(err?.message ?? '', /not valid JSON/);
   t.false((err?.message ?? '').includes('SECRET'));
 
@@ -312,10 +379,17 @@ test('router: dispatches by scheme, and an unknown scheme is key_not_found listi
   await router.unwrap({ keyUri: 'fake:k/7', algorithm: 'FAKE', ciphertext: new Uint8Array(1) }, call());
   t.deepEqual(fake.calls, ['resolve fake:k', 'unwrap fake:k/7']);
 
-  const err = await rejectsWith(t, router.unwrap({ keyUri: 'vault:k', algorithm: 'X', ciphertext: new Uint8Array(1) }, call()), 'revoked', 'key_not_found');
+  const err = await rejectsWith(
+    t,
+    router.unwrap({ keyUri: 'vault:k', algorithm: 'X', ciphertext: new Uint8Array(1) }, call()),
+    'revoked',
+    'key_not_found',
+  );
   t.regex(err?.message ?? '', /"vault".*known schemes: local, fake/);
   await rejectsWith(t, router.status('no-scheme-here', call()), 'revoked', 'key_not_found');
-  t.throws(() => createProviderRouter([fake, fakeProvider('fake')]), { message: /two root-key providers serve the scheme "fake"/ });
+  t.throws(() => createProviderRouter([fake, fakeProvider('fake')]), {
+    message: /two root-key providers serve the scheme "fake"/,
+  });
   await router.close();
   t.true(fake.closed);
 });
@@ -344,7 +418,15 @@ test('instrumented provider: injected latency ends promptly when the caller abor
   const controller = new AbortController();
   const started = Date.now();
   void inst.callStarted('unwrap').then(() => controller.abort()); // abort once the call is waiting
-  await rejectsWith(t, inst.unwrap({ keyUri: 'fake:k/1', algorithm: 'FAKE', ciphertext: new Uint8Array(1) }, { signal: controller.signal }), 'unavailable', 'aborted');
+  await rejectsWith(
+    t,
+    inst.unwrap(
+      { keyUri: 'fake:k/1', algorithm: 'FAKE', ciphertext: new Uint8Array(1) },
+      { signal: controller.signal },
+    ),
+    'unavailable',
+    'aborted',
+  );
   t.true(Date.now() - started < latencyMs / 4, 'ended by the abort, not by the latency');
   t.is(inst.counts.unwrap, 1);
   t.deepEqual(fake.calls, [], 'the inner provider was never reached');

@@ -29,7 +29,11 @@ async function tlsFiles(): Promise<TlsFiles> {
   await writeFile(join(dir, 'clients-ca.pem'), ca.caPem);
   return {
     dir,
-    settings: { tlsCertFile: join(dir, 'server.pem'), tlsKeyFile: join(dir, 'server.key'), tlsClientCaFile: join(dir, 'clients-ca.pem') },
+    settings: {
+      tlsCertFile: join(dir, 'server.pem'),
+      tlsKeyFile: join(dir, 'server.key'),
+      tlsClientCaFile: join(dir, 'clients-ca.pem'),
+    },
   };
 }
 
@@ -37,7 +41,12 @@ const ADMIN_ENTRY = [{ identity: 'admin', roles: ['admin' as const], tenants: ['
 
 async function withDaemon(settings: Partial<Config>, fn: (d: TestDaemon) => Promise<void>): Promise<void> {
   // On TCP the admin listener gives no default roles: the table's `admin` entry grants them here.
-  const d = await startTestDaemon({ listen: '127.0.0.1:0', adminListen: '127.0.0.1:0', authorization: ADMIN_ENTRY, ...settings });
+  const d = await startTestDaemon({
+    listen: '127.0.0.1:0',
+    adminListen: '127.0.0.1:0',
+    authorization: ADMIN_ENTRY,
+    ...settings,
+  });
   try {
     await fn(d);
   } finally {
@@ -111,7 +120,11 @@ test('x-forwarded-client-cert never overrides a verified client certificate, tru
       await withDaemon({ ...files.settings, trustForwardedClientCert }, async (d) => {
         const md = new grpc.Metadata();
         md.set('x-forwarded-client-cert', 'By=spiffe://td/unwrapd;Hash=ab;URI=spiffe://example.org/ns/admin/sa/root');
-        t.is(await actorOf(d, tlsClient(d, mtlsCa().dnsOnly), md), 'tls:indexer.mail.example.org', `trustForwardedClientCert=${trustForwardedClientCert}`);
+        t.is(
+          await actorOf(d, tlsClient(d, mtlsCa().dnsOnly), md),
+          'tls:indexer.mail.example.org',
+          `trustForwardedClientCert=${trustForwardedClientCert}`,
+        );
       });
     }
   } finally {
@@ -119,7 +132,8 @@ test('x-forwarded-client-cert never overrides a verified client certificate, tru
   }
 });
 
-const XFCC = 'By=spiffe://cluster.local/ns/keys/sa/unwrapd;Hash=468ed33b;Subject="CN=store,O=Mail";URI=spiffe://cluster.local/ns/mail/sa/store';
+const XFCC =
+  'By=spiffe://cluster.local/ns/keys/sa/unwrapd;Hash=468ed33b;Subject="CN=store,O=Mail";URI=spiffe://cluster.local/ns/mail/sa/store';
 
 test('x-forwarded-client-cert from the loopback proxy is honoured when trusted (mesh:<URI>), ignored when not', async (t) => {
   const md = () => {
@@ -128,7 +142,10 @@ test('x-forwarded-client-cert from the loopback proxy is honoured when trusted (
     return m;
   };
   await withDaemon({ trustForwardedClientCert: true }, async (d) => {
-    t.is(await actorOf(d, new UnwrapdClient(d.daemon.adminAddress), md()), 'mesh:spiffe://cluster.local/ns/mail/sa/store');
+    t.is(
+      await actorOf(d, new UnwrapdClient(d.daemon.adminAddress), md()),
+      'mesh:spiffe://cluster.local/ns/mail/sa/store',
+    );
     // Without the header the loopback peer is just itself.
     t.regex(await actorOf(d, new UnwrapdClient(d.daemon.adminAddress)), /^tcp:127\.0\.0\.1:\d+$/);
     // A malformed header from the trusted proxy is refused, not downgraded to the proxy's identity.
@@ -148,7 +165,10 @@ test('a Unix socket caller is unix:<socket path>, and x-forwarded-client-cert is
   try {
     const m = new grpc.Metadata();
     m.set('x-forwarded-client-cert', XFCC);
-    t.is(await actorOf(d, new UnwrapdClient(d.daemon.adminAddress), m), `unix:${d.daemon.adminAddress.slice('unix://'.length)}`);
+    t.is(
+      await actorOf(d, new UnwrapdClient(d.daemon.adminAddress), m),
+      `unix:${d.daemon.adminAddress.slice('unix://'.length)}`,
+    );
   } finally {
     await d.stop();
   }
@@ -174,15 +194,24 @@ test('a peer refused at the handshake never reaches a handler, and the start say
   }
 });
 
-test('grpc-js still exposes a call\'s TLS socket (mTLS identity is read once per connection, not per call)', async (t) => {
+test("grpc-js still exposes a call's TLS socket (mTLS identity is read once per connection, not per call)", async (t) => {
   const ca = mtlsCa();
-  const bytes = { requestSerialize: (b: Buffer) => b, requestDeserialize: (b: Buffer) => b, responseSerialize: (b: Buffer) => b, responseDeserialize: (b: Buffer) => b };
+  const bytes = {
+    requestSerialize: (b: Buffer) => b,
+    requestDeserialize: (b: Buffer) => b,
+    responseSerialize: (b: Buffer) => b,
+    responseDeserialize: (b: Buffer) => b,
+  };
   const service = {
     unary: { path: '/t.T/Unary', requestStream: false, responseStream: false, ...bytes },
     bidi: { path: '/t.T/Bidi', requestStream: true, responseStream: true, ...bytes },
   } as unknown as grpc.ServiceDefinition;
   const seen: Array<{ tls: boolean; id: string }> = [];
-  const note = (call: object & Parameters<typeof callIdentity>[0]) => seen.push({ tls: transportSocket(call) instanceof TLSSocket, id: callIdentity(call, { trustForwardedClientCert: false }) });
+  const note = (call: object & Parameters<typeof callIdentity>[0]) =>
+    seen.push({
+      tls: transportSocket(call) instanceof TLSSocket,
+      id: callIdentity(call, { trustForwardedClientCert: false }),
+    });
   const server = new grpc.Server();
   server.addService(service, {
     unary: (call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => {
@@ -195,10 +224,19 @@ test('grpc-js still exposes a call\'s TLS socket (mTLS identity is read once per
       call.on('end', () => call.end());
     },
   });
-  const creds = grpc.ServerCredentials.createSsl(Buffer.from(ca.caPem), [{ cert_chain: Buffer.from(ca.server.certPem), private_key: Buffer.from(ca.server.keyPem) }], true);
-  const port = await new Promise<number>((res, rej) => server.bindAsync('127.0.0.1:0', creds, (e, p) => (e ? rej(e) : res(p))));
+  const creds = grpc.ServerCredentials.createSsl(
+    Buffer.from(ca.caPem),
+    [{ cert_chain: Buffer.from(ca.server.certPem), private_key: Buffer.from(ca.server.keyPem) }],
+    true,
+  );
+  const port = await new Promise<number>((res, rej) =>
+    server.bindAsync('127.0.0.1:0', creds, (e, p) => (e ? rej(e) : res(p))),
+  );
   const Client = grpc.makeGenericClientConstructor(service, 'T');
-  const client = new Client(`127.0.0.1:${port}`, grpc.credentials.createSsl(Buffer.from(ca.caPem), Buffer.from(ca.spiffe.keyPem), Buffer.from(ca.spiffe.certPem))) as unknown as {
+  const client = new Client(
+    `127.0.0.1:${port}`,
+    grpc.credentials.createSsl(Buffer.from(ca.caPem), Buffer.from(ca.spiffe.keyPem), Buffer.from(ca.spiffe.certPem)),
+  ) as unknown as {
     unary(req: Buffer, cb: (err: Error | null) => void): void;
     bidi(): grpc.ClientDuplexStream<Buffer, Buffer>;
     close(): void;
@@ -234,13 +272,26 @@ test('with an authorization table, a verified certificate with another SAN is re
     const d = await startTestDaemon({ listen: '127.0.0.1:0', ...files.settings, authorization });
     try {
       const client = (pair: KeyPair) =>
-        new UnwrapdClient(d.daemon.address, { credentials: grpc.credentials.createSsl(Buffer.from(ca.caPem), Buffer.from(pair.keyPem), Buffer.from(pair.certPem)), deadlineMs: 15_000 });
+        new UnwrapdClient(d.daemon.address, {
+          credentials: grpc.credentials.createSsl(
+            Buffer.from(ca.caPem),
+            Buffer.from(pair.keyPem),
+            Buffer.from(pair.certPem),
+          ),
+          deadlineMs: 15_000,
+        });
       const granted = client(ca.spiffe);
       const other = client(ca.dnsOnly);
       try {
-        const sealed = await granted.encrypt({ tenant: 'demo', policyId: 'demo-mailbox', plaintext: Buffer.from('hello') });
+        const sealed = await granted.encrypt({
+          tenant: 'demo',
+          policyId: 'demo-mailbox',
+          plaintext: Buffer.from('hello'),
+        });
         t.true(sealed.envelope.length > 0);
-        const denied = await codeOf(other.encrypt({ tenant: 'demo', policyId: 'demo-mailbox', plaintext: Buffer.from('hello') }));
+        const denied = await codeOf(
+          other.encrypt({ tenant: 'demo', policyId: 'demo-mailbox', plaintext: Buffer.from('hello') }),
+        );
         t.is(denied.code, grpc.status.PERMISSION_DENIED);
         t.regex(denied.details, /tls:indexer\.mail\.example\.org/);
         const decrypted = await codeOf(other.decrypt({ tenant: 'demo', envelope: sealed.envelope }));
@@ -264,7 +315,11 @@ test('a TCP admin listener gives no default roles: a verified certificate the ta
     await withDaemon({ ...files.settings, authorization: [] }, async (d) => {
       const client = tlsClient(d, mtlsCa().spiffe);
       try {
-        for (const call of [client.getStatus(), client.revoke({ tenant: 'demo', id: 'demo-mailbox', reason: 'x' }), client.listPolicies('demo')]) {
+        for (const call of [
+          client.getStatus(),
+          client.revoke({ tenant: 'demo', id: 'demo-mailbox', reason: 'x' }),
+          client.listPolicies('demo'),
+        ]) {
           const denied = await codeOf(call);
           t.is(denied.code, grpc.status.PERMISSION_DENIED);
           t.regex(denied.details, /tls:spiffe:\/\/example\.org\/ns\/mail\/sa\/store/);

@@ -1,7 +1,13 @@
 import * as grpc from '@grpc/grpc-js';
 import test from 'ava';
 import type { PeerCertificate } from 'node:tls';
-import { elementIdentity, MAX_XFCC_ELEMENTS, MAX_XFCC_LENGTH, parseForwardedClientCert, subjectCommonName } from '../src/auth/forwarded-client-cert.js';
+import {
+  elementIdentity,
+  MAX_XFCC_ELEMENTS,
+  MAX_XFCC_LENGTH,
+  parseForwardedClientCert,
+  subjectCommonName,
+} from '../src/auth/forwarded-client-cert.js';
 import { isLoopbackIp, isLoopbackListen, peerAddress } from '../src/auth/loopback.js';
 import { callIdentity, parseSubjectAltName, type IdentityCall } from '../src/auth/peer-identity.js';
 import { createLogger } from '../src/log/logger.js';
@@ -20,9 +26,18 @@ test('an Envoy XFCC element parses into its keys, case-insensitively, and names 
 });
 
 test('XFCC identity order is URI, then DNS, then the Subject CN', (t) => {
-  t.is(elementIdentity(parseForwardedClientCert('Hash=ab;DNS=a.example;DNS=b.example;Subject="CN=c"')![0]!), 'a.example');
-  t.is(elementIdentity(parseForwardedClientCert('Hash=ab;Subject="CN=legacy client,O=Example\\, Inc."')![0]!), 'legacy client');
-  t.is(elementIdentity(parseForwardedClientCert('Hash=ab;Subject="/O=Example/OU=Mail/CN=old-style"')![0]!), 'old-style');
+  t.is(
+    elementIdentity(parseForwardedClientCert('Hash=ab;DNS=a.example;DNS=b.example;Subject="CN=c"')![0]!),
+    'a.example',
+  );
+  t.is(
+    elementIdentity(parseForwardedClientCert('Hash=ab;Subject="CN=legacy client,O=Example\\, Inc."')![0]!),
+    'legacy client',
+  );
+  t.is(
+    elementIdentity(parseForwardedClientCert('Hash=ab;Subject="/O=Example/OU=Mail/CN=old-style"')![0]!),
+    'old-style',
+  );
   t.is(elementIdentity(parseForwardedClientCert('By=spiffe://x;Hash=ab')![0]!), undefined);
 });
 
@@ -35,10 +50,18 @@ test('quoted XFCC values keep commas, semicolons, equals signs and escaped quote
 });
 
 test('several XFCC elements (hops) parse in order; several header lines joined with ", " too', (t) => {
-  const els = parseForwardedClientCert('By=spiffe://edge;URI=spiffe://td/first,By=spiffe://mid;URI=spiffe://td/nearest')!;
-  t.deepEqual(els.map((e) => elementIdentity(e)), ['spiffe://td/first', 'spiffe://td/nearest']);
+  const els = parseForwardedClientCert(
+    'By=spiffe://edge;URI=spiffe://td/first,By=spiffe://mid;URI=spiffe://td/nearest',
+  )!;
+  t.deepEqual(
+    els.map((e) => elementIdentity(e)),
+    ['spiffe://td/first', 'spiffe://td/nearest'],
+  );
   const joined = parseForwardedClientCert('URI=spiffe://td/first, URI=spiffe://td/nearest')!;
-  t.deepEqual(joined.map((e) => elementIdentity(e)), ['spiffe://td/first', 'spiffe://td/nearest']);
+  t.deepEqual(
+    joined.map((e) => elementIdentity(e)),
+    ['spiffe://td/first', 'spiffe://td/nearest'],
+  );
 });
 
 test('malformed XFCC headers are refused (undefined), never thrown', (t) => {
@@ -90,10 +113,27 @@ test('XFCC parsing is bounded: an oversize header and too many elements or pairs
 // ---- loopback ------------------------------------------------------------------------------------------
 
 test('loopback means 127.0.0.0/8, ::1 and IPv4-mapped 127/8; nothing else', (t) => {
-  for (const a of ['127.0.0.1', '127.255.0.9', '::1', '0:0:0:0:0:0:0:1', '::ffff:127.0.0.6', '0:0:0:0:0:ffff:127.0.0.1']) t.true(isLoopbackIp(a), a);
-  for (const a of ['10.0.0.1', '0.0.0.0', '::', '::ffff:10.0.0.1', '128.0.0.1', 'localhost', '::2', 'fe80::1']) t.false(isLoopbackIp(a), a);
+  for (const a of [
+    '127.0.0.1',
+    '127.255.0.9',
+    '::1',
+    '0:0:0:0:0:0:0:1',
+    '::ffff:127.0.0.6',
+    '0:0:0:0:0:ffff:127.0.0.1',
+  ])
+    t.true(isLoopbackIp(a), a);
+  for (const a of ['10.0.0.1', '0.0.0.0', '::', '::ffff:10.0.0.1', '128.0.0.1', 'localhost', '::2', 'fe80::1'])
+    t.false(isLoopbackIp(a), a);
   for (const l of ['127.0.0.1:7443', 'localhost:0', '[::1]:7443', 'LOCALHOST:1']) t.true(isLoopbackListen(l), l);
-  for (const l of ['0.0.0.0:7443', '[::]:7443', 'example.org:7443', '10.1.2.3:1', 'unix:///tmp/x.sock', 'localhost.example.org:1']) t.false(isLoopbackListen(l), l);
+  for (const l of [
+    '0.0.0.0:7443',
+    '[::]:7443',
+    'example.org:7443',
+    '10.1.2.3:1',
+    'unix:///tmp/x.sock',
+    'localhost.example.org:1',
+  ])
+    t.false(isLoopbackListen(l), l);
 });
 
 test('grpc-js peer strings split into the address: IPv6 without brackets is address then port', (t) => {
@@ -113,7 +153,8 @@ function fakeCall(peer: string, o: { xfcc?: string[]; cert?: Partial<PeerCertifi
   for (const v of o.xfcc ?? []) metadata.add('x-forwarded-client-cert', v);
   return {
     getPeer: () => peer,
-    getAuthContext: () => (o.cert ? { transportSecurityType: 'ssl', sslPeerCertificate: o.cert as PeerCertificate } : {}),
+    getAuthContext: () =>
+      o.cert ? { transportSecurityType: 'ssl', sslPeerCertificate: o.cert as PeerCertificate } : {},
     metadata,
   };
 }
@@ -123,22 +164,49 @@ const XFCC = 'By=spiffe://td/unwrapd;Hash=ab;URI=spiffe://td/ns/mail/sa/store';
 test('x-forwarded-client-cert is ignored from a non-loopback peer even when trusted, and says so in debug logs', (t) => {
   const lines: string[] = [];
   const log = createLogger('debug', {}, (l) => lines.push(l));
-  t.is(callIdentity(fakeCall('10.1.2.3:41000', { xfcc: [XFCC] }), { trustForwardedClientCert: true, log }), 'tcp:10.1.2.3:41000');
-  t.is(callIdentity(fakeCall('::ffff:10.1.2.3:41000', { xfcc: [XFCC] }), { trustForwardedClientCert: true, log }), 'tcp:::ffff:10.1.2.3:41000');
+  t.is(
+    callIdentity(fakeCall('10.1.2.3:41000', { xfcc: [XFCC] }), { trustForwardedClientCert: true, log }),
+    'tcp:10.1.2.3:41000',
+  );
+  t.is(
+    callIdentity(fakeCall('::ffff:10.1.2.3:41000', { xfcc: [XFCC] }), { trustForwardedClientCert: true, log }),
+    'tcp:::ffff:10.1.2.3:41000',
+  );
   t.regex(lines[0]!, /x-forwarded-client-cert ignored: the peer is not loopback/);
 });
 
 test('x-forwarded-client-cert is ignored when not configured, and on a Unix socket', (t) => {
-  t.is(callIdentity(fakeCall('127.0.0.1:41000', { xfcc: [XFCC] }), { trustForwardedClientCert: false }), 'tcp:127.0.0.1:41000');
-  t.is(callIdentity(fakeCall('unknown', { xfcc: [XFCC] }), { trustForwardedClientCert: true, socketPath: '/run/u/unwrapd.sock' }), 'unix:/run/u/unwrapd.sock');
+  t.is(
+    callIdentity(fakeCall('127.0.0.1:41000', { xfcc: [XFCC] }), { trustForwardedClientCert: false }),
+    'tcp:127.0.0.1:41000',
+  );
+  t.is(
+    callIdentity(fakeCall('unknown', { xfcc: [XFCC] }), {
+      trustForwardedClientCert: true,
+      socketPath: '/run/u/unwrapd.sock',
+    }),
+    'unix:/run/u/unwrapd.sock',
+  );
 });
 
 test('x-forwarded-client-cert from a loopback peer, when trusted, names the nearest hop as mesh:<id>', (t) => {
   const opts = { trustForwardedClientCert: true };
   t.is(callIdentity(fakeCall('127.0.0.6:41000', { xfcc: [XFCC] }), opts), 'mesh:spiffe://td/ns/mail/sa/store');
-  t.is(callIdentity(fakeCall('::1:41000', { xfcc: ['URI=spiffe://td/far', 'DNS=near.example'] }), opts), 'mesh:near.example');
+  t.is(
+    callIdentity(fakeCall('::1:41000', { xfcc: ['URI=spiffe://td/far', 'DNS=near.example'] }), opts),
+    'mesh:near.example',
+  );
   // A verified client certificate is the caller: a header never overrides it (any local process could write one).
-  t.is(callIdentity(fakeCall('127.0.0.1:41000', { xfcc: [XFCC], cert: { subjectaltname: 'URI:spiffe://td/proxy', fingerprint256: 'P1' } }), opts), 'tls:spiffe://td/proxy');
+  t.is(
+    callIdentity(
+      fakeCall('127.0.0.1:41000', {
+        xfcc: [XFCC],
+        cert: { subjectaltname: 'URI:spiffe://td/proxy', fingerprint256: 'P1' },
+      }),
+      opts,
+    ),
+    'tls:spiffe://td/proxy',
+  );
 });
 
 test('a trusted x-forwarded-client-cert that is malformed, oversize or names nobody is refused, not downgraded', (t) => {
@@ -152,17 +220,42 @@ test('a trusted x-forwarded-client-cert that is malformed, oversize or names nob
 test('a verified certificate is tls:<URI SAN>, else tls:<DNS SAN>, else tls:<CN>', (t) => {
   const opts = { trustForwardedClientCert: false };
   const id = (cert: Partial<PeerCertificate>) => callIdentity(fakeCall('10.0.0.1:1', { cert }), opts);
-  t.is(id({ fingerprint256: 'A', subjectaltname: 'DNS:store.example, URI:spiffe://td/store', subject: { CN: 'store' } as PeerCertificate['subject'] }), 'tls:spiffe://td/store');
-  t.is(id({ fingerprint256: 'B', subjectaltname: 'IP Address:10.0.0.1, DNS:store.example', subject: { CN: 'store' } as PeerCertificate['subject'] }), 'tls:store.example');
+  t.is(
+    id({
+      fingerprint256: 'A',
+      subjectaltname: 'DNS:store.example, URI:spiffe://td/store',
+      subject: { CN: 'store' } as PeerCertificate['subject'],
+    }),
+    'tls:spiffe://td/store',
+  );
+  t.is(
+    id({
+      fingerprint256: 'B',
+      subjectaltname: 'IP Address:10.0.0.1, DNS:store.example',
+      subject: { CN: 'store' } as PeerCertificate['subject'],
+    }),
+    'tls:store.example',
+  );
   t.is(id({ fingerprint256: 'C', subject: { CN: 'legacy' } as PeerCertificate['subject'] }), 'tls:legacy');
-  t.is(id({ fingerprint256: 'D', subject: { CN: ['outer', 'inner'] } as unknown as PeerCertificate['subject'] }), 'tls:inner');
-  t.throws(() => id({ fingerprint256: 'E', subject: { O: 'nobody' } as unknown as PeerCertificate['subject'] }), { message: /names no URI SAN, DNS SAN or CN/ });
+  t.is(
+    id({ fingerprint256: 'D', subject: { CN: ['outer', 'inner'] } as unknown as PeerCertificate['subject'] }),
+    'tls:inner',
+  );
+  t.throws(() => id({ fingerprint256: 'E', subject: { O: 'nobody' } as unknown as PeerCertificate['subject'] }), {
+    message: /names no URI SAN, DNS SAN or CN/,
+  });
   t.is(callIdentity(fakeCall('10.0.0.1:1'), opts), 'tcp:10.0.0.1:1');
 });
 
 test("Node's subjectaltname string parses, JSON-quoted values included", (t) => {
-  t.deepEqual(parseSubjectAltName('URI:spiffe://td/a, DNS:b.example'), [['URI', 'spiffe://td/a'], ['DNS', 'b.example']]);
-  t.deepEqual(parseSubjectAltName('URI:"spiffe://td/a, DNS:evil", DNS:b.example'), [['URI', 'spiffe://td/a, DNS:evil'], ['DNS', 'b.example']]);
+  t.deepEqual(parseSubjectAltName('URI:spiffe://td/a, DNS:b.example'), [
+    ['URI', 'spiffe://td/a'],
+    ['DNS', 'b.example'],
+  ]);
+  t.deepEqual(parseSubjectAltName('URI:"spiffe://td/a, DNS:evil", DNS:b.example'), [
+    ['URI', 'spiffe://td/a, DNS:evil'],
+    ['DNS', 'b.example'],
+  ]);
   t.is(parseSubjectAltName('URI:"unterminated'), undefined);
   t.is(parseSubjectAltName('nocolon'), undefined);
 });

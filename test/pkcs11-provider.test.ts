@@ -12,7 +12,13 @@ import { formatPkcs11Uri, parsePkcs11Uri } from '../src/providers/pkcs11-uri.js'
 import { ProviderError, type ProviderErrorKind, type ProviderErrorReason } from '../src/providers/provider-error.js';
 import { createProviderRouter } from '../src/providers/provider-router.js';
 import type { RootKeyProvider } from '../src/providers/root-key-provider.js';
-import { destroyKey, generateRsaKeyPair, softHsmAvailable, softHsmToken, type SoftHsmToken } from './helpers/softhsm.js';
+import {
+  destroyKey,
+  generateRsaKeyPair,
+  softHsmAvailable,
+  softHsmToken,
+  type SoftHsmToken,
+} from './helpers/softhsm.js';
 
 /**
  * The PKCS#11 provider against SoftHSM 2 (Debian's softhsm2, which .ci/run installs). Without SoftHSM the
@@ -21,7 +27,8 @@ import { destroyKey, generateRsaKeyPair, softHsmAvailable, softHsmToken, type So
 const available = softHsmAvailable();
 const hsmTest = available ? test : test.skip;
 if (!available) {
-  if (process.env.CI === 'true') test('SoftHSM 2 is installed (.ci/run installs softhsm2)', (t) => t.fail('softhsm2 missing'));
+  if (process.env.CI === 'true')
+    test('SoftHSM 2 is installed (.ci/run installs softhsm2)', (t) => t.fail('softhsm2 missing'));
   else console.warn('pkcs11-provider.test.ts: SoftHSM 2 not installed (apt-get install softhsm2); skipping');
 }
 
@@ -35,7 +42,11 @@ test.before(() => {
   // A second token, in the same SoftHSM config dir, for the wrong-PIN test (PKCS#11 login is per token
   // and per process, so a wrong PIN must be tried where nobody has logged in).
   other = { ...token, label: 'unwrapd-other', pin: '111111' };
-  execFileSync('softhsm2-util', ['--init-token', '--free', '--label', other.label, '--so-pin', '13579', '--pin', other.pin], { stdio: 'ignore' });
+  execFileSync(
+    'softhsm2-util',
+    ['--init-token', '--free', '--label', other.label, '--so-pin', '13579', '--pin', other.pin],
+    { stdio: 'ignore' },
+  );
   generateRsaKeyPair(token, 'availability', Buffer.from([0x01]));
   generateRsaKeyPair(token, 'no-decrypt', Buffer.from([0x02]), { decrypt: false });
   generateRsaKeyPair(token, 'doomed', Buffer.from([0x03]));
@@ -52,31 +63,49 @@ test.after.always(async () => {
 
 const signal = () => ({ signal: AbortSignal.timeout(5000) });
 
-async function rejectsWith(t: import('ava').ExecutionContext, work: Promise<unknown>, kind: ProviderErrorKind, reason: ProviderErrorReason): Promise<void> {
+async function rejectsWith(
+  t: import('ava').ExecutionContext,
+  work: Promise<unknown>,
+  kind: ProviderErrorKind,
+  reason: ProviderErrorReason,
+): Promise<void> {
   const err = await t.throwsAsync<ProviderError>(work, { instanceOf: ProviderError });
   t.is(err?.kind, kind, err?.message);
   t.is(err?.reason, reason, err?.message);
 }
 
-hsmTest('round trip on SoftHSM: resolve pins the id, wrap and unwrap with the OAEP hash the token offers (SHA-1 on SoftHSM)', async (t) => {
-  const resolved = await provider.resolve('pkcs11:object=availability', signal());
-  t.is(resolved.uri, `pkcs11:token=unwrapd-test;object=availability;id=%01`);
-  t.is(resolved.algorithm, 'RSA-OAEP'); // SoftHSM 2.6: OAEP with SHA-1 only
-  const key = SecretKey.copyFrom(randomBytes(32), true);
-  const wrapped = await provider.wrap(resolved.uri, key, signal());
-  t.is(wrapped.algorithm, 'RSA-OAEP');
-  t.is(wrapped.ciphertext.length, 256);
-  const out = await provider.unwrap(wrapped, signal());
-  t.true(out.expose().equals(key.expose()));
-  // Through the router, as the daemon uses it.
-  const router = createProviderRouter([provider]);
-  t.true((await router.unwrap(wrapped, signal())).expose().equals(key.expose()));
-  t.deepEqual(await provider.status(resolved.uri, signal()), { uri: resolved.uri, usable: true });
-  // A copy recorded as RSA-OAEP-256 asks for a mechanism SoftHSM does not offer: refused, not mis-decrypted.
-  await rejectsWith(t, provider.unwrap({ ...wrapped, algorithm: 'RSA-OAEP-256' }, signal()), 'revoked', 'unwrap_rejected');
-  await rejectsWith(t, provider.unwrap({ ...wrapped, ciphertext: randomBytes(256) }, signal()), 'revoked', 'unwrap_rejected');
-  await rejectsWith(t, provider.unwrap({ ...wrapped, algorithm: 'RSA1_5' }, signal()), 'revoked', 'unwrap_rejected');
-});
+hsmTest(
+  'round trip on SoftHSM: resolve pins the id, wrap and unwrap with the OAEP hash the token offers (SHA-1 on SoftHSM)',
+  async (t) => {
+    const resolved = await provider.resolve('pkcs11:object=availability', signal());
+    t.is(resolved.uri, `pkcs11:token=unwrapd-test;object=availability;id=%01`);
+    t.is(resolved.algorithm, 'RSA-OAEP'); // SoftHSM 2.6: OAEP with SHA-1 only
+    const key = SecretKey.copyFrom(randomBytes(32), true);
+    const wrapped = await provider.wrap(resolved.uri, key, signal());
+    t.is(wrapped.algorithm, 'RSA-OAEP');
+    t.is(wrapped.ciphertext.length, 256);
+    const out = await provider.unwrap(wrapped, signal());
+    t.true(out.expose().equals(key.expose()));
+    // Through the router, as the daemon uses it.
+    const router = createProviderRouter([provider]);
+    t.true((await router.unwrap(wrapped, signal())).expose().equals(key.expose()));
+    t.deepEqual(await provider.status(resolved.uri, signal()), { uri: resolved.uri, usable: true });
+    // A copy recorded as RSA-OAEP-256 asks for a mechanism SoftHSM does not offer: refused, not mis-decrypted.
+    await rejectsWith(
+      t,
+      provider.unwrap({ ...wrapped, algorithm: 'RSA-OAEP-256' }, signal()),
+      'revoked',
+      'unwrap_rejected',
+    );
+    await rejectsWith(
+      t,
+      provider.unwrap({ ...wrapped, ciphertext: randomBytes(256) }, signal()),
+      'revoked',
+      'unwrap_rejected',
+    );
+    await rejectsWith(t, provider.unwrap({ ...wrapped, algorithm: 'RSA1_5' }, signal()), 'revoked', 'unwrap_rejected');
+  },
+);
 
 hsmTest('concurrent unwraps on one session are serialized and all succeed', async (t) => {
   const uri = (await provider.resolve('pkcs11:token=unwrapd-test;object=availability', signal())).uri;
@@ -106,8 +135,18 @@ hsmTest('classification: missing, destroyed, may-not-decrypt, unknown token, wro
   await rejectsWith(t, provider.unwrap(wrapped, signal()), 'revoked', 'key_not_found');
   t.is((await provider.status(doomed.uri, signal())).reason, 'key_not_found');
   await rejectsWith(t, provider.resolve('pkcs11:object=no-decrypt', signal()), 'revoked', 'key_disabled');
-  t.deepEqual(await provider.status('pkcs11:object=no-decrypt', signal()), { uri: 'pkcs11:object=no-decrypt', usable: false, kind: 'revoked', reason: 'key_disabled' });
-  await rejectsWith(t, provider.resolve('pkcs11:token=absent;object=availability', signal()), 'unavailable', 'connection_error');
+  t.deepEqual(await provider.status('pkcs11:object=no-decrypt', signal()), {
+    uri: 'pkcs11:object=no-decrypt',
+    usable: false,
+    kind: 'revoked',
+    reason: 'key_disabled',
+  });
+  await rejectsWith(
+    t,
+    provider.resolve('pkcs11:token=absent;object=availability', signal()),
+    'unavailable',
+    'connection_error',
+  );
   await rejectsWith(t, provider.resolve('pkcs11:token=;object=', signal()), 'revoked', 'key_not_found');
 
   const wrongPin = createPkcs11Provider({ modulePath: token.module, defaultToken: other.label, pin: '000000' });
@@ -122,7 +161,15 @@ hsmTest('classification: missing, destroyed, may-not-decrypt, unknown token, wro
 hsmTest('an aborted signal is answered at once', async (t) => {
   const controller = new AbortController();
   controller.abort(new Error('gone'));
-  await rejectsWith(t, provider.unwrap({ keyUri: 'pkcs11:object=availability;id=%01', algorithm: 'RSA-OAEP', ciphertext: randomBytes(256) }, { signal: controller.signal }), 'unavailable', 'aborted');
+  await rejectsWith(
+    t,
+    provider.unwrap(
+      { keyUri: 'pkcs11:object=availability;id=%01', algorithm: 'RSA-OAEP', ciphertext: randomBytes(256) },
+      { signal: controller.signal },
+    ),
+    'unavailable',
+    'aborted',
+  );
 });
 
 hsmTest('unwrapd keys check with the PKCS#11 settings (module, token, PIN file) from the command line', async (t) => {
@@ -132,7 +179,22 @@ hsmTest('unwrapd keys check with the PKCS#11 settings (module, token, PIN file) 
   writeFileSync(join(dir, 'pin'), `${token.pin}\n`, { mode: 0o600 });
   const env = { ...process.env, UNWRAPD_DATA_DIR: dir, SOFTHSM2_CONF: process.env.SOFTHSM2_CONF };
   const run = (...args: string[]) =>
-    promisify(execFile)(process.execPath, [bin, 'keys', 'check', ...args, '--pkcs11-module', token.module, '--pkcs11-token', token.label, '--pkcs11-pin-file', join(dir, 'pin')], { env }).then(
+    promisify(execFile)(
+      process.execPath,
+      [
+        bin,
+        'keys',
+        'check',
+        ...args,
+        '--pkcs11-module',
+        token.module,
+        '--pkcs11-token',
+        token.label,
+        '--pkcs11-pin-file',
+        join(dir, 'pin'),
+      ],
+      { env },
+    ).then(
       (r) => ({ code: 0, out: r.stdout }),
       (e: { code: number; stdout: string }) => ({ code: e.code, out: e.stdout }),
     );
@@ -149,36 +211,58 @@ hsmTest('unwrapd keys check with the PKCS#11 settings (module, token, PIN file) 
 });
 
 test('pkcs11 URIs (RFC 7512 subset)', (t) => {
-  t.deepEqual(parsePkcs11Uri('pkcs11:token=My%20HSM;object=avail;id=%01%ff'), { token: 'My HSM', object: 'avail', id: Buffer.from([1, 255]) });
+  t.deepEqual(parsePkcs11Uri('pkcs11:token=My%20HSM;object=avail;id=%01%ff'), {
+    token: 'My HSM',
+    object: 'avail',
+    id: Buffer.from([1, 255]),
+  });
   t.deepEqual(parsePkcs11Uri('pkcs11:object=a;type=private'), { object: 'a' });
-  for (const bad of ['pkcs11:', 'pkcs11:token=x', 'pkcs11:object=a?pin-value=1234', 'pkcs11:object=a;object=b', 'pkcs11:object=a;type=public', 'pkcs11:object=%zz', 'pkcs11:serial=1;object=a', 'local:a']) {
+  for (const bad of [
+    'pkcs11:',
+    'pkcs11:token=x',
+    'pkcs11:object=a?pin-value=1234',
+    'pkcs11:object=a;object=b',
+    'pkcs11:object=a;type=public',
+    'pkcs11:object=%zz',
+    'pkcs11:serial=1;object=a',
+    'local:a',
+  ]) {
     t.is(parsePkcs11Uri(bad), undefined, bad);
   }
   const ref = { token: 'T;1', object: 'a=b', id: Buffer.from([0, 16]) };
   t.deepEqual(parsePkcs11Uri(formatPkcs11Uri(ref)), ref);
 });
 
-hsmTest('createKey makes a policy its own key pair on the token; destroyKey destroys it (C_DestroyObject) and a retry confirms it is gone', async (t) => {
-  const created = await provider.createKey!(`pkcs11:token=${token.label}`, 'contoso.mailbox-1', { signal: AbortSignal.timeout(30_000) });
-  t.regex(created.uri, /^pkcs11:token=unwrapd-test;object=av-contoso\.mailbox-1-[0-9a-f]{12};id=(%[0-9a-f]{2}){16}$/);
-  t.is(created.algorithm, 'RSA-OAEP', 'SoftHSM: OAEP with SHA-1 only');
-  const ik = SecretKey.copyFrom(randomBytes(32));
-  const wrapped = await provider.wrap(created.uri, ik, { signal: AbortSignal.timeout(30_000) });
-  const back = await provider.unwrap(wrapped, { signal: AbortSignal.timeout(30_000) });
-  t.true(back.expose().equals(ik.expose()));
-  back.destroy();
-  t.not((await provider.createKey!('pkcs11:', 'contoso.mailbox-1', { signal: AbortSignal.timeout(30_000) })).uri, created.uri, 'the default token; never the same key twice');
+hsmTest(
+  'createKey makes a policy its own key pair on the token; destroyKey destroys it (C_DestroyObject) and a retry confirms it is gone',
+  async (t) => {
+    const created = await provider.createKey!(`pkcs11:token=${token.label}`, 'contoso.mailbox-1', {
+      signal: AbortSignal.timeout(30_000),
+    });
+    t.regex(created.uri, /^pkcs11:token=unwrapd-test;object=av-contoso\.mailbox-1-[0-9a-f]{12};id=(%[0-9a-f]{2}){16}$/);
+    t.is(created.algorithm, 'RSA-OAEP', 'SoftHSM: OAEP with SHA-1 only');
+    const ik = SecretKey.copyFrom(randomBytes(32));
+    const wrapped = await provider.wrap(created.uri, ik, { signal: AbortSignal.timeout(30_000) });
+    const back = await provider.unwrap(wrapped, { signal: AbortSignal.timeout(30_000) });
+    t.true(back.expose().equals(ik.expose()));
+    back.destroy();
+    t.not(
+      (await provider.createKey!('pkcs11:', 'contoso.mailbox-1', { signal: AbortSignal.timeout(30_000) })).uri,
+      created.uri,
+      'the default token; never the same key twice',
+    );
 
-  const confirmation = await provider.destroyKey!(created.uri, { signal: AbortSignal.timeout(30_000) });
-  t.is(confirmation.provider, 'pkcs11');
-  t.is(confirmation.keyUri, created.uri);
-  t.false(confirmation.alreadyDestroyed);
-  t.regex(confirmation.action, /C_DestroyObject on 2 object\(s\)/);
-  await rejectsWith(t, provider.unwrap(wrapped, { signal: AbortSignal.timeout(30_000) }), 'revoked', 'key_not_found');
-  // A fresh session (another process after a restart) does not find it either.
-  const fresh = createPkcs11Provider({ modulePath: token.module, defaultToken: token.label, pin: token.pin });
-  t.false((await fresh.status(created.uri, { signal: AbortSignal.timeout(30_000) })).usable);
-  const again = await provider.destroyKey!(created.uri, { signal: AbortSignal.timeout(30_000) });
-  t.true(again.alreadyDestroyed);
-  ik.destroy();
-});
+    const confirmation = await provider.destroyKey!(created.uri, { signal: AbortSignal.timeout(30_000) });
+    t.is(confirmation.provider, 'pkcs11');
+    t.is(confirmation.keyUri, created.uri);
+    t.false(confirmation.alreadyDestroyed);
+    t.regex(confirmation.action, /C_DestroyObject on 2 object\(s\)/);
+    await rejectsWith(t, provider.unwrap(wrapped, { signal: AbortSignal.timeout(30_000) }), 'revoked', 'key_not_found');
+    // A fresh session (another process after a restart) does not find it either.
+    const fresh = createPkcs11Provider({ modulePath: token.module, defaultToken: token.label, pin: token.pin });
+    t.false((await fresh.status(created.uri, { signal: AbortSignal.timeout(30_000) })).usable);
+    const again = await provider.destroyKey!(created.uri, { signal: AbortSignal.timeout(30_000) });
+    t.true(again.alreadyDestroyed);
+    ik.destroy();
+  },
+);

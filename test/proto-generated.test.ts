@@ -22,7 +22,10 @@ test('src/generated matches proto/ (run `npm run gen:proto` after changing a .pr
     execFileSync('node', ['scripts/gen-proto.mjs', dir], { cwd: ROOT });
     const fresh = await files(dir);
     const committed = await files(join(ROOT, 'src/generated'));
-    t.deepEqual(committed.map((f) => relative(join(ROOT, 'src/generated'), f)), fresh.map((f) => relative(dir, f)));
+    t.deepEqual(
+      committed.map((f) => relative(join(ROOT, 'src/generated'), f)),
+      fresh.map((f) => relative(dir, f)),
+    );
     for (const f of fresh) {
       const rel = relative(dir, f);
       t.is(await readFile(join(ROOT, 'src/generated', rel), 'utf8'), await readFile(f, 'utf8'), rel);

@@ -1,7 +1,12 @@
 import * as grpc from '@grpc/grpc-js';
 import test from 'ava';
 import { CustomerKeysError } from '../src/core/key-unwrapper.js';
-import { callProvider, classifyProviderFailure, providerFailure, providerFailureCode } from '../src/core/provider-failure.js';
+import {
+  callProvider,
+  classifyProviderFailure,
+  providerFailure,
+  providerFailureCode,
+} from '../src/core/provider-failure.js';
 import { UnwrapdError } from '../src/errors.js';
 import { createLogger } from '../src/log/logger.js';
 import { providerError } from '../src/providers/provider-error.js';
@@ -38,7 +43,10 @@ test('failures that are not a ProviderError are classified: abort and timeout un
 
 test('callProvider turns a ProviderError into an UnwrapdError naming the role and key, and passes any other error through', async (t) => {
   const cause = providerError('access_denied', URI, 'denied');
-  const err = await t.throwsAsync(callProvider('customer-a', () => Promise.reject(cause)), { instanceOf: UnwrapdError });
+  const err = await t.throwsAsync(
+    callProvider('customer-a', () => Promise.reject(cause)),
+    { instanceOf: UnwrapdError },
+  );
   t.is(err.code, 'failed_precondition');
   t.is(err.message, `customer-a key ${URI} cannot be used: access_denied`);
   t.is(err.cause, cause);
@@ -54,18 +62,26 @@ test('both customer keys failing: revoked when any said so (mixed fails closed),
   ]);
   t.is(mixed.kind, 'revoked');
   t.is(mixed.code, 'failed_precondition');
-  const down = new CustomerKeysError(policy, 1, [{ role: 'customer-a', error: providerError('connection_error', URI, 'refused') }]);
+  const down = new CustomerKeysError(policy, 1, [
+    { role: 'customer-a', error: providerError('connection_error', URI, 'refused') },
+  ]);
   t.is(down.code, 'unavailable');
 });
 
-test('the edge maps the core\'s errors to status codes; a raw ProviderError reaching it is a bug (INTERNAL, text not sent)', (t) => {
+test("the edge maps the core's errors to status codes; a raw ProviderError reaching it is a bug (INTERNAL, text not sent)", (t) => {
   const { log, lines } = capturingLog();
-  const revoked = providerFailure(providerError('key_disabled', URI, 'disabled'), 'customer-a key local:customer-a cannot be used: key_disabled');
+  const revoked = providerFailure(
+    providerError('key_disabled', URI, 'disabled'),
+    'customer-a key local:customer-a cannot be used: key_disabled',
+  );
   t.deepEqual(toStatus(revoked, log, 'Encrypt'), { code: grpc.status.FAILED_PRECONDITION, details: revoked.message });
   const down = providerFailure(providerError('throttled', URI, '429'), 'customer keys unavailable');
   t.deepEqual(toStatus(down, log, 'Encrypt'), { code: grpc.status.UNAVAILABLE, details: 'customer keys unavailable' });
   t.is(lines.length, 0);
-  t.deepEqual(toStatus(providerError('key_disabled', URI, 'disabled'), log, 'Encrypt'), { code: grpc.status.INTERNAL, details: 'internal error' });
+  t.deepEqual(toStatus(providerError('key_disabled', URI, 'disabled'), log, 'Encrypt'), {
+    code: grpc.status.INTERNAL,
+    details: 'internal error',
+  });
   t.is(lines.length, 1);
   t.regex(lines[0]!, /unexpected error/);
 });

@@ -15,8 +15,19 @@ function policy(id: string, keyA: string, keyB: string, tenant = 't'): PolicyRec
     { role: 'availability' as const, keyUri: 'local:avail/1', algorithm: 'RSA-OAEP-256', ciphertext: '' },
   ];
   return {
-    tenant, id, name: id, mode: 'mailbox', geo: '', state: 'active', keys: { 'customer-a': keyA, 'customer-b': keyB, availability: 'local:avail/1' },
-    activeVersion: 1, minDecryptVersion: 1, versions: [{ version: 1, createdAt: '', copies }], revision: 1, createdAt: '', updatedAt: '',
+    tenant,
+    id,
+    name: id,
+    mode: 'mailbox',
+    geo: '',
+    state: 'active',
+    keys: { 'customer-a': keyA, 'customer-b': keyB, availability: 'local:avail/1' },
+    activeVersion: 1,
+    minDecryptVersion: 1,
+    versions: [{ version: 1, createdAt: '', copies }],
+    revision: 1,
+    createdAt: '',
+    updatedAt: '',
   };
 }
 
@@ -31,7 +42,10 @@ function world(policies: PolicyRecord[], statuses: Record<string, KeyStatus | 'h
         calls.push(uri);
         const s = statuses[uri];
         if (s === 'throw') throw new Error('boom');
-        if (s === 'hang') return new Promise<KeyStatus>((_r, reject) => signal.addEventListener('abort', () => reject(new Error('aborted'))));
+        if (s === 'hang')
+          return new Promise<KeyStatus>((_r, reject) =>
+            signal.addEventListener('abort', () => reject(new Error('aborted'))),
+          );
         return s ?? { uri, usable: true };
       },
     },

@@ -41,17 +41,32 @@ async function shredScenario(t: ExecutionContext, s: Scenario, id: string): Prom
   await ks.createKey(`${id}-b`).catch(() => undefined);
 
   // Created without an availability key: the policy gets its own, and GetPolicy shows it.
-  const created = await d.client.createPolicy({ tenant: 'demo', id, mode: 'POLICY_MODE_MAILBOX', customerKeyA: `local:${id}-a`, customerKeyB: `local:${id}-b`, availabilityKey: '' });
+  const created = await d.client.createPolicy({
+    tenant: 'demo',
+    id,
+    mode: 'POLICY_MODE_MAILBOX',
+    customerKeyA: `local:${id}-a`,
+    customerKeyB: `local:${id}-b`,
+    availabilityKey: '',
+  });
   const availability = created.availabilityKey!.uri;
   t.regex(availability, NAME);
   t.is((await d.client.getPolicy('demo', id)).availabilityKey!.uri, availability);
   const keyName = NAME.exec(availability)![1]!;
-  const envelope = (await d.client.encrypt({ tenant: 'demo', policyId: id, plaintext: Buffer.from('the customer data') })).envelope;
+  const envelope = (
+    await d.client.encrypt({ tenant: 'demo', policyId: id, plaintext: Buffer.from('the customer data') })
+  ).envelope;
   await d.client.rotateIntermediateKey({ tenant: 'demo', id });
-  const envelope2 = (await d.client.encrypt({ tenant: 'demo', policyId: id, plaintext: Buffer.from('more customer data') })).envelope;
+  const envelope2 = (
+    await d.client.encrypt({ tenant: 'demo', policyId: id, plaintext: Buffer.from('more customer data') })
+  ).envelope;
 
   // The availability key's private bytes, as they sit in the keystore file now.
-  const pem = (JSON.parse(await readFile(d.config.keystorePath, 'utf8')) as { keys: Record<string, { versions: Array<{ privateKeyPem: string }> }> }).keys[keyName]!.versions[0]!.privateKeyPem;
+  const pem = (
+    JSON.parse(await readFile(d.config.keystorePath, 'utf8')) as {
+      keys: Record<string, { versions: Array<{ privateKeyPem: string }> }>;
+    }
+  ).keys[keyName]!.versions[0]!.privateKeyPem;
   const der = createPrivateKey(pem).export({ type: 'pkcs8', format: 'der' });
   const pemLines = pem.split('\n').filter((l) => /^[A-Za-z0-9+/=]{64}$/.test(l));
   t.true(pemLines.length > 20);
@@ -59,13 +74,19 @@ async function shredScenario(t: ExecutionContext, s: Scenario, id: string): Prom
   await d.client.revoke({ tenant: 'demo', id, reason: 'customer left' });
   await ks.setEnabled(`${id}-a`, false);
   await ks.setEnabled(`${id}-b`, false);
-  t.is((await d.client.decrypt({ tenant: 'demo', envelope, purpose: 'PURPOSE_SYSTEM' })).plaintext.toString(), 'the customer data', 'before the purge the availability key still reads');
+  t.is(
+    (await d.client.decrypt({ tenant: 'demo', envelope, purpose: 'PURPOSE_SYSTEM' })).plaintext.toString(),
+    'the customer data',
+    'before the purge the availability key still reads',
+  );
 
   // A copy of everything, from before the purge.
   const restoreRegistry = await s.snapshot(d);
   const auditCopy = await readFile(d.config.auditLogPath);
   const headCopy = await readFile(`${d.config.auditLogPath}.head`).catch(() => undefined);
-  const availabilityCopies = (await d.daemon.registry.get('demo', id))!.versions.flatMap((v) => v.copies.filter((c) => c.role === 'availability'));
+  const availabilityCopies = (await d.daemon.registry.get('demo', id))!.versions.flatMap((v) =>
+    v.copies.filter((c) => c.role === 'availability'),
+  );
   t.is(availabilityCopies.length, 2);
   const oldKeystore = await open(d.config.keystorePath, 'r');
   t.teardown(() => oldKeystore.close().catch(() => undefined));
@@ -78,27 +99,45 @@ async function shredScenario(t: ExecutionContext, s: Scenario, id: string): Prom
   t.false(confirmation.alreadyDestroyed);
   t.regex(confirmation.action, /overwritten with zeros/);
   t.regex(confirmation.destroyedAt, /^\d{4}-\d\d-\d\dT/);
-  const audit = (await readFile(d.config.auditLogPath, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { type: string; policyId: string; details?: Record<string, unknown> });
-  t.true(audit.some((r) => r.type === 'availability_key.destroyed' && r.policyId === id && r.details?.keyUri === `local:${keyName}`));
+  const audit = (await readFile(d.config.auditLogPath, 'utf8'))
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { type: string; policyId: string; details?: Record<string, unknown> });
+  t.true(
+    audit.some(
+      (r) => r.type === 'availability_key.destroyed' && r.policyId === id && r.details?.keyUri === `local:${keyName}`,
+    ),
+  );
 
   // The superseded keystore file (still open here) was overwritten with zeros; no file in the directory holds the key.
   const old = await oldKeystore.readFile();
   t.true(old.length > 0);
-  t.true(old.every((b) => b === 0), 'the old keystore file was overwritten with zeros');
+  t.true(
+    old.every((b) => b === 0),
+    'the old keystore file was overwritten with zeros',
+  );
   for (const name of await readdir(dirname(d.config.keystorePath))) {
     const path = join(dirname(d.config.keystorePath), name);
     if (!(await stat(path)).isFile()) continue;
     const bytes = await readFile(path);
     t.false(bytes.includes(der), `${name} holds the destroyed key (DER)`);
-    t.false(pemLines.some((l) => bytes.includes(l)), `${name} holds the destroyed key (PEM)`);
+    t.false(
+      pemLines.some((l) => bytes.includes(l)),
+      `${name} holds the destroyed key (PEM)`,
+    );
   }
 
   // Unwrapping the old availability copies directly through the provider fails: the key is gone.
   for (const copy of availabilityCopies) {
-    const err = await d.daemon.provider.unwrap({ keyUri: copy.keyUri, algorithm: copy.algorithm, ciphertext: Buffer.from(copy.ciphertext, 'base64') }, { signal: AbortSignal.timeout(10_000) }).then(
-      () => undefined,
-      (e: unknown) => e,
-    );
+    const err = await d.daemon.provider
+      .unwrap(
+        { keyUri: copy.keyUri, algorithm: copy.algorithm, ciphertext: Buffer.from(copy.ciphertext, 'base64') },
+        { signal: AbortSignal.timeout(10_000) },
+      )
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
     t.true(isProviderError(err) && err.reason === 'key_deleted', 'the availability key is deleted at its provider');
   }
 
@@ -110,11 +149,18 @@ async function shredScenario(t: ExecutionContext, s: Scenario, id: string): Prom
   if (headCopy) await writeBack(`${d.config.auditLogPath}.head`, headCopy);
   const fresh = await startTestDaemon({ callerRoles: ROLES, ...s.overrides }, { dir: s.dir });
   running = fresh;
-  t.is((await fresh.client.getPolicy('demo', id)).state, 'POLICY_STATE_REVOKED', 'the restored copy is the revoked policy, with its wrapped copies');
+  t.is(
+    (await fresh.client.getPolicy('demo', id)).state,
+    'POLICY_STATE_REVOKED',
+    'the restored copy is the revoked policy, with its wrapped copies',
+  );
   for (const env of [envelope, envelope2]) {
     for (const purpose of ['PURPOSE_USER', 'PURPOSE_SYSTEM'] as const) {
       const err = await codeOf(fresh.client.decrypt({ tenant: 'demo', envelope: env, purpose }));
-      t.true(err.code === grpc.status.FAILED_PRECONDITION || err.code === grpc.status.DATA_LOSS, `${purpose}: ${grpc.status[err.code]} ${err.details}`);
+      t.true(
+        err.code === grpc.status.FAILED_PRECONDITION || err.code === grpc.status.DATA_LOSS,
+        `${purpose}: ${grpc.status[err.code]} ${err.details}`,
+      );
     }
   }
   t.is(fresh.provider.counts.unwrap > 0, true, 'the fresh daemon did try the availability copy');
@@ -134,15 +180,19 @@ async function writeBack(path: string, bytes: Buffer): Promise<void> {
 test('file registry: a copy of policies.json and the audit log from before the purge decrypts nothing afterwards', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'uwd-shred-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
-  await shredScenario(t, {
-    dir,
-    overrides: {},
-    async snapshot(d) {
-      const copy = join(dir, 'policies.before-purge');
-      await copyFile(d.config.registryPath, copy);
-      return () => copyFile(copy, d.config.registryPath);
+  await shredScenario(
+    t,
+    {
+      dir,
+      overrides: {},
+      async snapshot(d) {
+        const copy = join(dir, 'policies.before-purge');
+        await copyFile(d.config.registryPath, copy);
+        return () => copyFile(copy, d.config.registryPath);
+      },
     },
-  }, 'shred-file');
+    'shred-file',
+  );
 });
 
 test('PostgreSQL: the policy rows and event history from before the purge, restored, decrypt nothing afterwards', async (t) => {
@@ -159,19 +209,31 @@ test('PostgreSQL: the policy rows and event history from before the purge, resto
       await client.end();
     }
   };
-  await shredScenario(t, {
-    dir,
-    overrides: { registryBackend: 'postgres', pgUrl, demo: false },
-    async snapshot() {
-      const policies = await sql('SELECT tenant, id, state, revision, record, updated_at FROM unwrapd.policies');
-      const events = await sql('SELECT sequence, type, tenant, policy_id, revision, at FROM unwrapd.policy_events');
-      t.true(policies.length > 0 && events.length > 0);
-      return async () => {
-        await sql('DELETE FROM unwrapd.policies');
-        await sql('DELETE FROM unwrapd.policy_events');
-        for (const p of policies) await sql('INSERT INTO unwrapd.policies (tenant, id, state, revision, record, updated_at) VALUES ($1, $2, $3, $4, $5, $6)', [p.tenant, p.id, p.state, p.revision, p.record, p.updated_at]);
-        for (const e of events) await sql('INSERT INTO unwrapd.policy_events (sequence, type, tenant, policy_id, revision, at) VALUES ($1, $2, $3, $4, $5, $6)', [e.sequence, e.type, e.tenant, e.policy_id, e.revision, e.at]);
-      };
+  await shredScenario(
+    t,
+    {
+      dir,
+      overrides: { registryBackend: 'postgres', pgUrl, demo: false },
+      async snapshot() {
+        const policies = await sql('SELECT tenant, id, state, revision, record, updated_at FROM unwrapd.policies');
+        const events = await sql('SELECT sequence, type, tenant, policy_id, revision, at FROM unwrapd.policy_events');
+        t.true(policies.length > 0 && events.length > 0);
+        return async () => {
+          await sql('DELETE FROM unwrapd.policies');
+          await sql('DELETE FROM unwrapd.policy_events');
+          for (const p of policies)
+            await sql(
+              'INSERT INTO unwrapd.policies (tenant, id, state, revision, record, updated_at) VALUES ($1, $2, $3, $4, $5, $6)',
+              [p.tenant, p.id, p.state, p.revision, p.record, p.updated_at],
+            );
+          for (const e of events)
+            await sql(
+              'INSERT INTO unwrapd.policy_events (sequence, type, tenant, policy_id, revision, at) VALUES ($1, $2, $3, $4, $5, $6)',
+              [e.sequence, e.type, e.tenant, e.policy_id, e.revision, e.at],
+            );
+        };
+      },
     },
-  }, 'shred-pg');
+    'shred-pg',
+  );
 });

@@ -11,7 +11,12 @@ const CLI = join(ROOT, 'bin/unwrapd.js');
 
 /** Starts `npm start` the way README.md says, in its own process group, and waits for its banner. */
 async function startLikeReadme(dataDir: string) {
-  const child = spawn('npm', ['start'], { cwd: ROOT, env: { ...process.env, UNWRAPD_DATA_DIR: dataDir, UNWRAPD_LOG_LEVEL: 'warn' }, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('npm', ['start'], {
+    cwd: ROOT,
+    env: { ...process.env, UNWRAPD_DATA_DIR: dataDir, UNWRAPD_LOG_LEVEL: 'warn' },
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   let err = '';
   child.stderr.on('data', (c: Buffer) => (err += c.toString()));
@@ -46,15 +51,57 @@ test('the quick start: npm start serves the demo policy, the CLI encrypts and de
     const input = join(dir, 'hello.txt');
     await writeFile(input, 'hello from the quick start\n');
     const envelope = join(dir, 'hello.uwe');
-    await run('node', [CLI, 'encrypt', '--data-dir', dir, '--tenant', 'demo', '--policy', 'demo-mailbox', '--context', 'mailbox=alice', '--in', input, '--out', envelope]);
-    const { stdout } = await run('node', [CLI, 'decrypt', '--data-dir', dir, '--tenant', 'demo', '--context', 'mailbox=alice', '--in', envelope]);
+    await run('node', [
+      CLI,
+      'encrypt',
+      '--data-dir',
+      dir,
+      '--tenant',
+      'demo',
+      '--policy',
+      'demo-mailbox',
+      '--context',
+      'mailbox=alice',
+      '--in',
+      input,
+      '--out',
+      envelope,
+    ]);
+    const { stdout } = await run('node', [
+      CLI,
+      'decrypt',
+      '--data-dir',
+      dir,
+      '--tenant',
+      'demo',
+      '--context',
+      'mailbox=alice',
+      '--in',
+      envelope,
+    ]);
     t.is(stdout, 'hello from the quick start\n');
 
-    const listed = JSON.parse((await run('node', [CLI, 'policy', 'list', '--data-dir', dir, '--json'])).stdout) as Array<{ id: string; state: string }>;
-    t.deepEqual(listed.map((p) => [p.id, p.state]), [['demo-mailbox', 'POLICY_STATE_ACTIVE']]);
+    const listed = JSON.parse(
+      (await run('node', [CLI, 'policy', 'list', '--data-dir', dir, '--json'])).stdout,
+    ) as Array<{ id: string; state: string }>;
+    t.deepEqual(
+      listed.map((p) => [p.id, p.state]),
+      [['demo-mailbox', 'POLICY_STATE_ACTIVE']],
+    );
 
     // A failed decryption: one clear line on stderr and a non-zero exit code.
-    const failed = await run('node', [CLI, 'decrypt', '--data-dir', dir, '--tenant', 'demo', '--context', 'mailbox=bob', '--in', envelope]).then(
+    const failed = await run('node', [
+      CLI,
+      'decrypt',
+      '--data-dir',
+      dir,
+      '--tenant',
+      'demo',
+      '--context',
+      'mailbox=bob',
+      '--in',
+      envelope,
+    ]).then(
       () => undefined,
       (e: { code: number; stderr: string }) => e,
     );
@@ -97,7 +144,10 @@ test('the CLI says when no daemon is running', async (t) => {
 
 test('unwrapd serve exits 0 on SIGTERM and honours UNWRAPD_LISTEN for TCP', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'uwd-tcp-'));
-  const child = spawn('node', [CLI, 'serve'], { env: { ...process.env, UNWRAPD_DATA_DIR: dir, UNWRAPD_LISTEN: '127.0.0.1:0', UNWRAPD_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('node', [CLI, 'serve'], {
+    env: { ...process.env, UNWRAPD_DATA_DIR: dir, UNWRAPD_LISTEN: '127.0.0.1:0', UNWRAPD_LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   // Whatever the outcome: the daemon stopped (a no-op once it exited) and its data dir, keystore included, removed.
   t.teardown(async () => {
     if (child.exitCode === null && child.signalCode === null) {
@@ -128,7 +178,11 @@ test('unwrapd serve exits 0 on SIGTERM and honours UNWRAPD_LISTEN for TCP', asyn
 /** Resolves once none of `paths` exists, or after `timeoutMs` (the assertions that follow then fail). */
 async function socketsGone(paths: string[], timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  const exists = async (p: string) => stat(p).then(() => true, () => false);
+  const exists = async (p: string) =>
+    stat(p).then(
+      () => true,
+      () => false,
+    );
   while (Date.now() < deadline) {
     if (!(await Promise.all(paths.map(exists))).some(Boolean)) return;
     await new Promise((r) => setTimeout(r, 20));

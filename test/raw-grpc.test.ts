@@ -11,7 +11,13 @@ import { connectRaw, decryptRequest, rawCall, rssOf, streamRequest, type RawResu
 
 // Keepalive small too: a flood of reset streams can wedge the attacker's own connection (HTTP/2 flow control
 // of the connection stops moving); the keepalive bound is what closes it, in seconds rather than minutes.
-const LIMITS = { streamIdleTimeoutMs: 300, maxStreamsPerConnection: 16, maxMetadataBytes: 8192, keepaliveTimeMs: 1_000, keepaliveTimeoutMs: 1_000 };
+const LIMITS = {
+  streamIdleTimeoutMs: 300,
+  maxStreamsPerConnection: 16,
+  maxMetadataBytes: 8192,
+  keepaliveTimeMs: 1_000,
+  keepaliveTimeoutMs: 1_000,
+};
 const MiB = 1024 * 1024;
 const RSS_BOUND = 64 * MiB;
 /** Generous: the attacker runs in this process too, on a machine shared with other work. */
@@ -23,7 +29,8 @@ let envelope: Buffer;
 test.before(async () => {
   p = await startDaemonProcess(LIMITS);
   client = new UnwrapdClient(p.address);
-  envelope = (await client.encrypt({ tenant: 'demo', policyId: 'demo-mailbox', plaintext: Buffer.from('probe') })).envelope as Buffer;
+  envelope = (await client.encrypt({ tenant: 'demo', policyId: 'demo-mailbox', plaintext: Buffer.from('probe') }))
+    .envelope as Buffer;
 });
 test.after.always(async () => {
   client?.close();
@@ -47,7 +54,11 @@ async function decryptOnce(): Promise<number> {
  * on one side only would blame the attack for it. Asserts the RSS bound and the latency ratio (medians), logs
  * p99 for the record.
  */
-async function underAttack(t: import('ava').ExecutionContext, name: string, attack: () => Promise<void>): Promise<void> {
+async function underAttack(
+  t: import('ava').ExecutionContext,
+  name: string,
+  attack: () => Promise<void>,
+): Promise<void> {
   const baseline: number[] = [];
   for (let i = 0; i < 40; i++) baseline.push(await decryptOnce());
   await p.stats(); // a full GC in the child before the RSS baseline
@@ -93,33 +104,41 @@ async function underAttack(t: import('ava').ExecutionContext, name: string, atta
   t.is(s.inFlightBytes, 0);
 }
 
-
-test.serial('truncated frames: a length prefix larger than what is sent, then END_STREAM, gets a clear status', async (t) => {
-  await underAttack(t, 'truncated frames', async () => {
-    const conn = await connectRaw(p.address);
-    const results: Promise<RawResult>[] = [];
-    for (let i = 0; i < 300; i++) {
-      const unary = rawCall(conn, 'Decrypt');
-      const m = decryptRequest('demo', envelope);
-      unary.stream.end(grpcFrame(m, m.length + 1000)); // says 1000 bytes more than it sends
-      results.push(unary.result);
-      const stream = rawCall(conn, 'DecryptStream');
-      stream.stream.write(grpcFrame(streamRequest.header('demo')));
-      stream.stream.end(grpcFrame(streamRequest.chunk(envelope.subarray(0, 100)), 1 * MiB));
-      results.push(stream.result);
-      // At most 10 truncated calls in flight: the point is each truncated call's ending, not a flood (the
-      // reset flood below is the flood). 100 at once made the probe's median wait on the daemon working
-      // through the backlog and on this process building it, not on anything truncation costs.
-      if (i % 5 === 4) await Promise.all(results.slice(-10));
-    }
-    const all = await Promise.all(results);
-    conn.close();
-    // grpc-js drops the incomplete message: the unary call had no request (UNIMPLEMENTED, its wording), the
-    // stream ended inside the envelope header (the generic decryption failure, INVALID_ARGUMENT).
-    t.true(all.filter((_, i) => i % 2 === 0).every((r) => r.grpcStatus === 12), JSON.stringify(all[0]));
-    t.true(all.filter((_, i) => i % 2 === 1).every((r) => r.grpcStatus === 3 && r.grpcMessage === 'decryption failed'), JSON.stringify(all[1]));
-  });
-});
+test.serial(
+  'truncated frames: a length prefix larger than what is sent, then END_STREAM, gets a clear status',
+  async (t) => {
+    await underAttack(t, 'truncated frames', async () => {
+      const conn = await connectRaw(p.address);
+      const results: Promise<RawResult>[] = [];
+      for (let i = 0; i < 300; i++) {
+        const unary = rawCall(conn, 'Decrypt');
+        const m = decryptRequest('demo', envelope);
+        unary.stream.end(grpcFrame(m, m.length + 1000)); // says 1000 bytes more than it sends
+        results.push(unary.result);
+        const stream = rawCall(conn, 'DecryptStream');
+        stream.stream.write(grpcFrame(streamRequest.header('demo')));
+        stream.stream.end(grpcFrame(streamRequest.chunk(envelope.subarray(0, 100)), 1 * MiB));
+        results.push(stream.result);
+        // At most 10 truncated calls in flight: the point is each truncated call's ending, not a flood (the
+        // reset flood below is the flood). 100 at once made the probe's median wait on the daemon working
+        // through the backlog and on this process building it, not on anything truncation costs.
+        if (i % 5 === 4) await Promise.all(results.slice(-10));
+      }
+      const all = await Promise.all(results);
+      conn.close();
+      // grpc-js drops the incomplete message: the unary call had no request (UNIMPLEMENTED, its wording), the
+      // stream ended inside the envelope header (the generic decryption failure, INVALID_ARGUMENT).
+      t.true(
+        all.filter((_, i) => i % 2 === 0).every((r) => r.grpcStatus === 12),
+        JSON.stringify(all[0]),
+      );
+      t.true(
+        all.filter((_, i) => i % 2 === 1).every((r) => r.grpcStatus === 3 && r.grpcMessage === 'decryption failed'),
+        JSON.stringify(all[1]),
+      );
+    });
+  },
+);
 
 test.serial('truncated frames: connections cut in the middle of a 4 MiB message free everything', async (t) => {
   await underAttack(t, 'connections cut mid-message', async () => {
@@ -146,7 +165,10 @@ test.serial('a wrong content-type gets HTTP 415, and the connection keeps workin
       c.stream.end(grpcFrame(decryptRequest('demo', envelope)));
       results.push(await c.result);
     }
-    t.true(results.every((r) => r.httpStatus === 415), JSON.stringify(results[0]));
+    t.true(
+      results.every((r) => r.httpStatus === 415),
+      JSON.stringify(results[0]),
+    );
     // The same connection, a proper call: served.
     const ok = rawCall(conn, 'Decrypt');
     ok.stream.end(grpcFrame(decryptRequest('demo', envelope)));
@@ -155,27 +177,33 @@ test.serial('a wrong content-type gets HTTP 415, and the connection keeps workin
   });
 });
 
-test.serial('metadata over maxMetadataBytes: the stream is reset (or the connection closed); metadata under it is served', async (t) => {
-  await underAttack(t, 'huge metadata', async () => {
-    for (const size of [9_000, 60_000, 1 * MiB]) {
-      const conn = await connectRaw(p.address);
-      const results: RawResult[] = [];
-      for (let i = 0; i < 20 && !conn.session.closed && !conn.session.destroyed; i++) {
-        const c = rawCall(conn, 'Decrypt', { headers: { 'x-pad': 'a'.repeat(size) } });
-        c.stream.end(grpcFrame(decryptRequest('demo', envelope)));
-        results.push(await c.result);
+test.serial(
+  'metadata over maxMetadataBytes: the stream is reset (or the connection closed); metadata under it is served',
+  async (t) => {
+    await underAttack(t, 'huge metadata', async () => {
+      for (const size of [9_000, 60_000, 1 * MiB]) {
+        const conn = await connectRaw(p.address);
+        const results: RawResult[] = [];
+        for (let i = 0; i < 20 && !conn.session.closed && !conn.session.destroyed; i++) {
+          const c = rawCall(conn, 'Decrypt', { headers: { 'x-pad': 'a'.repeat(size) } });
+          c.stream.end(grpcFrame(decryptRequest('demo', envelope)));
+          results.push(await c.result);
+        }
+        t.true(
+          results.length > 0 && results.every((r) => r.rstCode !== 0 && r.grpcStatus === undefined),
+          `${size}: ${JSON.stringify(results[0])}`,
+        );
+        conn.cut();
       }
-      t.true(results.length > 0 && results.every((r) => r.rstCode !== 0 && r.grpcStatus === undefined), `${size}: ${JSON.stringify(results[0])}`);
-      conn.cut();
-    }
-    const conn = await connectRaw(p.address);
-    t.is(conn.session.remoteSettings.maxHeaderListSize, LIMITS.maxMetadataBytes);
-    const c = rawCall(conn, 'Decrypt', { headers: { 'x-pad': 'a'.repeat(4000) } });
-    c.stream.end(grpcFrame(decryptRequest('demo', envelope)));
-    t.is((await c.result).grpcStatus, 0);
-    conn.close();
-  });
-});
+      const conn = await connectRaw(p.address);
+      t.is(conn.session.remoteSettings.maxHeaderListSize, LIMITS.maxMetadataBytes);
+      const c = rawCall(conn, 'Decrypt', { headers: { 'x-pad': 'a'.repeat(4000) } });
+      c.stream.end(grpcFrame(decryptRequest('demo', envelope)));
+      t.is((await c.result).grpcStatus, 0);
+      conn.close();
+    });
+  },
+);
 
 test.serial('a flood of 5,000 calls reset at once (RST_STREAM) leaves nothing behind', async (t) => {
   await underAttack(t, 'flood of cancelled calls', async () => {
@@ -192,63 +220,80 @@ test.serial('a flood of 5,000 calls reset at once (RST_STREAM) leaves nothing be
       if (i % 200 === 199) await Promise.all(closes.splice(0));
     }
     await Promise.all(closes);
-    t.log(`${sent} calls reset; connection ${conn.session.closed || conn.session.destroyed ? 'closed by the server' : 'still open'}`);
+    t.log(
+      `${sent} calls reset; connection ${conn.session.closed || conn.session.destroyed ? 'closed by the server' : 'still open'}`,
+    );
     conn.close();
   });
 });
 
-test.serial('a client that never reads its responses: the stream ends (RESOURCE_EXHAUSTED) within the idle bound, its bytes freed', async (t) => {
-  await underAttack(t, 'client never reads', async () => {
-    const results: Promise<RawResult>[] = [];
-    let sent = 0;
-    const conns = [];
-    for (let s = 0; s < 8; s++) {
-      // A stream window of 0: the server may never send a DATA byte on it.
-      const conn = await connectRaw(p.address, { initialWindowSize: 0 });
-      conns.push(conn);
-      const c = rawCall(conn, 'EncryptStream', { read: false });
-      c.stream.write(grpcFrame(streamRequest.header('demo', 'demo-mailbox')));
-      const chunk = grpcFrame(streamRequest.chunk(Buffer.alloc(64 * 1024, 1)));
-      const closed = new Promise((r) => c.stream.once('close', r));
-      void (async () => {
-        // Offers 64 MiB; only what the server reads gets through (HTTP/2 flow control both ways).
-        for (let i = 0; i < 1024 && !c.stream.closed; i++) {
-          sent += chunk.length;
-          if (!c.stream.write(chunk)) await Promise.race([new Promise((r) => c.stream.once('drain', r)), closed]);
-        }
-      })();
-      results.push(c.result);
-    }
-    const all = await Promise.all(results);
-    for (const c of conns) c.close();
-    t.log(`8 streams offered 512 MiB; ${(sent / MiB).toFixed(1)} MiB got into the client's buffers`);
-    // Reset with ENHANCE_YOUR_CALM (grpc clients report RESOURCE_EXHAUSTED): its status would wait behind
-    // the responses it never takes.
-    t.true(all.every((r) => r.rstCode === constants.NGHTTP2_ENHANCE_YOUR_CALM || r.grpcStatus === 8), JSON.stringify(all[0]));
-    const limits = (await p.stats()).streams;
-    t.is(limits.pendingWriteBytes, 0);
-  });
-});
-
-test.serial('a client that opens the per-connection maximum of streams and idles: each ends with RESOURCE_EXHAUSTED naming the idle limit', async (t) => {
-  await underAttack(t, 'max streams per connection, idle', async () => {
-    const conns = [];
-    const results: Promise<RawResult>[] = [];
-    for (let k = 0; k < 4; k++) {
-      const conn = await connectRaw(p.address);
-      t.is(conn.session.remoteSettings.maxConcurrentStreams, LIMITS.maxStreamsPerConnection);
-      conns.push(conn);
-      for (let i = 0; i < LIMITS.maxStreamsPerConnection; i++) {
-        const c = rawCall(conn, i % 2 ? 'DecryptStream' : 'EncryptStream');
-        c.stream.write(grpcFrame(i % 2 ? streamRequest.header('demo') : streamRequest.header('demo', 'demo-mailbox')));
+test.serial(
+  'a client that never reads its responses: the stream ends (RESOURCE_EXHAUSTED) within the idle bound, its bytes freed',
+  async (t) => {
+    await underAttack(t, 'client never reads', async () => {
+      const results: Promise<RawResult>[] = [];
+      let sent = 0;
+      const conns = [];
+      for (let s = 0; s < 8; s++) {
+        // A stream window of 0: the server may never send a DATA byte on it.
+        const conn = await connectRaw(p.address, { initialWindowSize: 0 });
+        conns.push(conn);
+        const c = rawCall(conn, 'EncryptStream', { read: false });
+        c.stream.write(grpcFrame(streamRequest.header('demo', 'demo-mailbox')));
+        const chunk = grpcFrame(streamRequest.chunk(Buffer.alloc(64 * 1024, 1)));
+        const closed = new Promise((r) => c.stream.once('close', r));
+        void (async () => {
+          // Offers 64 MiB; only what the server reads gets through (HTTP/2 flow control both ways).
+          for (let i = 0; i < 1024 && !c.stream.closed; i++) {
+            sent += chunk.length;
+            if (!c.stream.write(chunk)) await Promise.race([new Promise((r) => c.stream.once('drain', r)), closed]);
+          }
+        })();
         results.push(c.result);
       }
-    }
-    const all = await Promise.all(results);
-    for (const c of conns) c.close();
-    t.true(
-      all.every((r) => r.grpcStatus === 8 && r.grpcMessage === `stream idle for ${LIMITS.streamIdleTimeoutMs} ms (streamIdleTimeoutMs)`),
-      JSON.stringify(all.find((r) => r.grpcStatus !== 8) ?? all[0]),
-    );
-  });
-});
+      const all = await Promise.all(results);
+      for (const c of conns) c.close();
+      t.log(`8 streams offered 512 MiB; ${(sent / MiB).toFixed(1)} MiB got into the client's buffers`);
+      // Reset with ENHANCE_YOUR_CALM (grpc clients report RESOURCE_EXHAUSTED): its status would wait behind
+      // the responses it never takes.
+      t.true(
+        all.every((r) => r.rstCode === constants.NGHTTP2_ENHANCE_YOUR_CALM || r.grpcStatus === 8),
+        JSON.stringify(all[0]),
+      );
+      const limits = (await p.stats()).streams;
+      t.is(limits.pendingWriteBytes, 0);
+    });
+  },
+);
+
+test.serial(
+  'a client that opens the per-connection maximum of streams and idles: each ends with RESOURCE_EXHAUSTED naming the idle limit',
+  async (t) => {
+    await underAttack(t, 'max streams per connection, idle', async () => {
+      const conns = [];
+      const results: Promise<RawResult>[] = [];
+      for (let k = 0; k < 4; k++) {
+        const conn = await connectRaw(p.address);
+        t.is(conn.session.remoteSettings.maxConcurrentStreams, LIMITS.maxStreamsPerConnection);
+        conns.push(conn);
+        for (let i = 0; i < LIMITS.maxStreamsPerConnection; i++) {
+          const c = rawCall(conn, i % 2 ? 'DecryptStream' : 'EncryptStream');
+          c.stream.write(
+            grpcFrame(i % 2 ? streamRequest.header('demo') : streamRequest.header('demo', 'demo-mailbox')),
+          );
+          results.push(c.result);
+        }
+      }
+      const all = await Promise.all(results);
+      for (const c of conns) c.close();
+      t.true(
+        all.every(
+          (r) =>
+            r.grpcStatus === 8 &&
+            r.grpcMessage === `stream idle for ${LIMITS.streamIdleTimeoutMs} ms (streamIdleTimeoutMs)`,
+        ),
+        JSON.stringify(all.find((r) => r.grpcStatus !== 8) ?? all[0]),
+      );
+    });
+  },
+);

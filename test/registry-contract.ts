@@ -117,14 +117,19 @@ export function registryContract(name: string, makeRegistry: MakeRegistry): void
     t.is(registry.get(current.tenant, current.id)?.name, 'name 4');
   });
 
-  test(title('update with a stale revision fails failed_precondition (revision conflict) and changes nothing'), async (t) => {
-    const { registry } = await setup(t);
-    const created = await registry.create(makePolicyRecord());
-    const updated = await registry.update({ ...created, name: 'newer' }, 1);
-    const err = await t.throwsAsync(registry.update({ ...created, name: 'stale' }, 1), { code: 'failed_precondition' });
-    t.regex(err?.message ?? '', /revision conflict/);
-    t.deepEqual(registry.get(created.tenant, created.id), updated);
-  });
+  test(
+    title('update with a stale revision fails failed_precondition (revision conflict) and changes nothing'),
+    async (t) => {
+      const { registry } = await setup(t);
+      const created = await registry.create(makePolicyRecord());
+      const updated = await registry.update({ ...created, name: 'newer' }, 1);
+      const err = await t.throwsAsync(registry.update({ ...created, name: 'stale' }, 1), {
+        code: 'failed_precondition',
+      });
+      t.regex(err?.message ?? '', /revision conflict/);
+      t.deepEqual(registry.get(created.tenant, created.id), updated);
+    },
+  );
 
   test(title('update of a policy that does not exist fails not_found'), async (t) => {
     const { registry } = await setup(t);
@@ -135,11 +140,15 @@ export function registryContract(name: string, makeRegistry: MakeRegistry): void
   test(title('a tenant may not exceed its policy limit, purged policies included'), async (t) => {
     const { registry } = await setup(t, { maxPoliciesPerTenant: 3 });
     for (const id of ['p1', 'p2', 'p3']) await registry.create(makePolicyRecord({ tenant: 'full', id }));
-    await t.throwsAsync(registry.create(makePolicyRecord({ tenant: 'full', id: 'p4' })), { code: 'failed_precondition' });
+    await t.throwsAsync(registry.create(makePolicyRecord({ tenant: 'full', id: 'p4' })), {
+      code: 'failed_precondition',
+    });
     const p1 = registry.get('full', 'p1');
     if (!p1) return t.fail('p1 missing');
     await registry.update({ ...p1, state: 'purged', versions: [] }, p1.revision);
-    await t.throwsAsync(registry.create(makePolicyRecord({ tenant: 'full', id: 'p4' })), { code: 'failed_precondition' });
+    await t.throwsAsync(registry.create(makePolicyRecord({ tenant: 'full', id: 'p4' })), {
+      code: 'failed_precondition',
+    });
     await registry.create(makePolicyRecord({ tenant: 'other', id: 'p1' }));
     t.is(registry.list('full').length, 3);
     t.is(registry.list('other').length, 1);

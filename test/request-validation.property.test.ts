@@ -54,37 +54,60 @@ function check(condition: boolean, what: string): void {
 const idChars = fc.constantFrom(...'aZ09._-', ' ', '/', '\u0000', 'é', '\ud800');
 const edgyString = fc.oneof(
   fc.string({ unit: idChars, maxLength: 6 }),
-  fc.tuple(fc.constantFrom('a', '.', '!', '~', 'é', ' '), fc.integer({ min: 62, max: 130 })).map(([c, n]) => `a${c.repeat(n)}`),
+  fc
+    .tuple(fc.constantFrom('a', '.', '!', '~', 'é', ' '), fc.integer({ min: 62, max: 130 }))
+    .map(([c, n]) => `a${c.repeat(n)}`),
   fc.string({ unit: 'binary-ascii', maxLength: 8 }),
   fc.string({ unit: 'binary', maxLength: 4 }),
   fc.constantFrom('', 'PURPOSE_USER', 'PURPOSE_SYSTEM', 'PURPOSE_UNSPECIFIED', 'purpose_user'),
 );
 const optionalString = fc.option(edgyString, { nil: undefined, freq: 6 });
-const contextish = fc.option(
-  fc.dictionary(edgyString, edgyString, { maxKeys: 3 }),
-  { nil: undefined, freq: 4 },
-);
+const contextish = fc.option(fc.dictionary(edgyString, edgyString, { maxKeys: 3 }), { nil: undefined, freq: 4 });
 
 test('request fields: ids, request id, purpose and context are accepted well-formed or refused as INVALID_ARGUMENT', (t) => {
   const signal = new AbortController().signal;
   let acceptedCalls = 0;
   fc.assert(
     fc.property(
-      fc.record({ tenant: optionalString, policyId: optionalString, purpose: optionalString, requestId: optionalString, context: contextish }),
+      fc.record({
+        tenant: optionalString,
+        policyId: optionalString,
+        purpose: optionalString,
+        requestId: optionalString,
+        context: contextish,
+      }),
       (req) => {
         const id = accepted(() => requireId(req.policyId, 'policy_id'));
-        check((id !== undefined) === (req.policyId !== undefined && ID_PATTERN.test(req.policyId)), 'requireId disagrees with the id rule');
+        check(
+          (id !== undefined) === (req.policyId !== undefined && ID_PATTERN.test(req.policyId)),
+          'requireId disagrees with the id rule',
+        );
         const rid = accepted(() => requestId(req.requestId));
-        if (rid) check(rid.value === '' ? !req.requestId : /^[\x21-\x7e]{1,128}$/.test(rid.value), 'request_id accepted malformed');
+        if (rid)
+          check(
+            rid.value === '' ? !req.requestId : /^[\x21-\x7e]{1,128}$/.test(rid.value),
+            'request_id accepted malformed',
+          );
         const p = accepted(() => purpose(req.purpose));
         if (p) check(p.value === 'user' || p.value === 'system', 'purpose out of its set');
         const ctx = accepted(() => context(req.context));
         if (ctx) encodeContext(ctx.value); // an accepted context encodes (throws, failing the property, otherwise)
         const all = accepted(() => callerFields(req, signal));
-        check((all !== undefined) === (req.tenant !== undefined && ID_PATTERN.test(req.tenant) && rid !== undefined && p !== undefined && ctx !== undefined), 'callerFields disagrees with its parts');
+        check(
+          (all !== undefined) ===
+            (req.tenant !== undefined &&
+              ID_PATTERN.test(req.tenant) &&
+              rid !== undefined &&
+              p !== undefined &&
+              ctx !== undefined),
+          'callerFields disagrees with its parts',
+        );
         if (all) {
           acceptedCalls++;
-          check(all.value.tenant === req.tenant && all.value.signal === signal, 'callerFields changed the tenant or signal');
+          check(
+            all.value.tenant === req.tenant && all.value.signal === signal,
+            'callerFields changed the tenant or signal',
+          );
         }
       },
     ),
@@ -96,10 +119,17 @@ test('request fields: ids, request id, purpose and context are accepted well-for
 
 test('requireBytes: anything but bytes is refused as INVALID_ARGUMENT', (t) => {
   fc.assert(
-    fc.property(fc.oneof(fc.constant(undefined), fc.constant(null), fc.uint8Array({ maxLength: 8 }).map((b) => Buffer.from(b))), (v) => {
-      const r = accepted(() => requireBytes(v as Buffer | undefined, 'envelope'));
-      check((r !== undefined) === Buffer.isBuffer(v), 'requireBytes disagrees');
-    }),
+    fc.property(
+      fc.oneof(
+        fc.constant(undefined),
+        fc.constant(null),
+        fc.uint8Array({ maxLength: 8 }).map((b) => Buffer.from(b)),
+      ),
+      (v) => {
+        const r = accepted(() => requireBytes(v as Buffer | undefined, 'envelope'));
+        check((r !== undefined) === Buffer.isBuffer(v), 'requireBytes disagrees');
+      },
+    ),
     { numRuns: fuzzRuns(200) },
   );
   t.pass();
@@ -113,13 +143,25 @@ test('key references: an id pair and key version are accepted only when well-for
     fc.anything(),
   );
   fc.assert(
-    fc.property(fc.record({ tenant: fc.oneof(edgyString, fc.anything()), policyId: fc.oneof(edgyString, fc.anything()), keyVersion: version }), (ref) => {
-      const ok = accepted(() => validateRef(ref as EnvelopeRef));
-      const wellFormed =
-        typeof ref.tenant === 'string' && ID_PATTERN.test(ref.tenant) && typeof ref.policyId === 'string' && ID_PATTERN.test(ref.policyId) &&
-        Number.isInteger(ref.keyVersion) && (ref.keyVersion as number) >= 1 && (ref.keyVersion as number) <= 0xffff_ffff;
-      check((ok !== undefined) === wellFormed, `validateRef ${ok ? 'accepted' : 'refused'} ${JSON.stringify(ref)}`);
-    }),
+    fc.property(
+      fc.record({
+        tenant: fc.oneof(edgyString, fc.anything()),
+        policyId: fc.oneof(edgyString, fc.anything()),
+        keyVersion: version,
+      }),
+      (ref) => {
+        const ok = accepted(() => validateRef(ref as EnvelopeRef));
+        const wellFormed =
+          typeof ref.tenant === 'string' &&
+          ID_PATTERN.test(ref.tenant) &&
+          typeof ref.policyId === 'string' &&
+          ID_PATTERN.test(ref.policyId) &&
+          Number.isInteger(ref.keyVersion) &&
+          (ref.keyVersion as number) >= 1 &&
+          (ref.keyVersion as number) <= 0xffff_ffff;
+        check((ok !== undefined) === wellFormed, `validateRef ${ok ? 'accepted' : 'refused'} ${JSON.stringify(ref)}`);
+      },
+    ),
     { numRuns: fuzzRuns(2000) },
   );
   t.pass();
@@ -153,12 +195,16 @@ const LAYOUTS = GENUINE.map(layoutOf);
 
 const envelopeBytes = fc.oneof(
   fc.uint8Array({ maxLength: 300 }).map((b) => Buffer.from(b)),
-  fc.tuple(fc.nat({ max: GENUINE.length - 1 }), fc.array(mutationArb(GENUINE.length), { maxLength: 3 })).map(([i, ms]) => {
-    let b = GENUINE[i] as Buffer;
-    for (const m of ms) b = applyMutation(b, m, LAYOUTS[i]!, GENUINE, LAYOUTS);
-    return b;
-  }),
-  fc.integer({ min: MAX_BLOCK + MAX_ENVELOPE_OVERHEAD - 2, max: MAX_BLOCK + MAX_ENVELOPE_OVERHEAD + 2 }).map((n) => Buffer.concat([GENUINE[2] as Buffer, Buffer.alloc(n)]).subarray(0, n)),
+  fc
+    .tuple(fc.nat({ max: GENUINE.length - 1 }), fc.array(mutationArb(GENUINE.length), { maxLength: 3 }))
+    .map(([i, ms]) => {
+      let b = GENUINE[i] as Buffer;
+      for (const m of ms) b = applyMutation(b, m, LAYOUTS[i]!, GENUINE, LAYOUTS);
+      return b;
+    }),
+  fc
+    .integer({ min: MAX_BLOCK + MAX_ENVELOPE_OVERHEAD - 2, max: MAX_BLOCK + MAX_ENVELOPE_OVERHEAD + 2 })
+    .map((n) => Buffer.concat([GENUINE[2] as Buffer, Buffer.alloc(n)]).subarray(0, n)),
 );
 
 test('envelope sizes and parse: arbitrary bytes are parsed well-formed for the tenant, or refused as INVALID_ARGUMENT', (t) => {
@@ -166,12 +212,21 @@ test('envelope sizes and parse: arbitrary bytes are parsed well-formed for the t
   fc.assert(
     fc.property(fc.constantFrom('contoso', 'other'), envelopeBytes, (tenant, bytes) => {
       const r = accepted(() => crypto.parse(tenant, bytes));
-      if (bytes.length > MAX_BLOCK + MAX_ENVELOPE_OVERHEAD) check(r === undefined, 'an envelope over the size limit was parsed');
+      if (bytes.length > MAX_BLOCK + MAX_ENVELOPE_OVERHEAD)
+        check(r === undefined, 'an envelope over the size limit was parsed');
       if (r) {
         parsedCount++;
         const p = r.value;
-        check(p.tenant === tenant && ID_PATTERN.test(p.policyId) && Number.isInteger(p.keyVersion) && p.keyVersion >= 1, 'parsed ids malformed');
-        check(p.fixedHeader.length + p.wrapSection.length + p.body.length === bytes.length && p.tag.length === 16 && p.nonce.length === 12, 'parsed sections do not tile the envelope');
+        check(
+          p.tenant === tenant && ID_PATTERN.test(p.policyId) && Number.isInteger(p.keyVersion) && p.keyVersion >= 1,
+          'parsed ids malformed',
+        );
+        check(
+          p.fixedHeader.length + p.wrapSection.length + p.body.length === bytes.length &&
+            p.tag.length === 16 &&
+            p.nonce.length === 12,
+          'parsed sections do not tile the envelope',
+        );
       }
     }),
     { numRuns: fuzzRuns(2000) },
@@ -182,9 +237,12 @@ test('envelope sizes and parse: arbitrary bytes are parsed well-formed for the t
 
 test('block size: a plaintext length is accepted up to the limit and refused above it as INVALID_ARGUMENT or RESOURCE_EXHAUSTED', (t) => {
   fc.assert(
-    fc.property(fc.oneof(fc.nat({ max: 2 * MAX_BLOCK }), fc.integer({ min: MAX_BLOCK - 1, max: MAX_BLOCK + 1 }), fc.nat()), (n) => {
-      check((accepted(() => crypto.checkBlockSize(n)) !== undefined) === n <= MAX_BLOCK, `length ${n}`);
-    }),
+    fc.property(
+      fc.oneof(fc.nat({ max: 2 * MAX_BLOCK }), fc.integer({ min: MAX_BLOCK - 1, max: MAX_BLOCK + 1 }), fc.nat()),
+      (n) => {
+        check((accepted(() => crypto.checkBlockSize(n)) !== undefined) === n <= MAX_BLOCK, `length ${n}`);
+      },
+    ),
     { numRuns: fuzzRuns(500) },
   );
   t.pass();
@@ -193,8 +251,22 @@ test('block size: a plaintext length is accepted up to the limit and refused abo
 // ---- policy records (every registry write) ---------------------------------------------------------------
 
 const FIELDS = [
-  'tenant', 'id', 'name', 'mode', 'geo', 'state', 'stateReason', 'keys', 'activeVersion', 'minDecryptVersion', 'versions',
-  'revision', 'createdAt', 'updatedAt', 'rollProgress', 'purgedAt',
+  'tenant',
+  'id',
+  'name',
+  'mode',
+  'geo',
+  'state',
+  'stateReason',
+  'keys',
+  'activeVersion',
+  'minDecryptVersion',
+  'versions',
+  'revision',
+  'createdAt',
+  'updatedAt',
+  'rollProgress',
+  'purgedAt',
 ] as const;
 
 /** A valid record with one to three fields (top-level, or inside keys, versions or copies) set to something else or removed. */
@@ -202,18 +274,50 @@ const policyRecordArb = fc
   .array(
     fc.record({
       where: fc.constantFrom('top', 'keys', 'version', 'copy'),
-      field: fc.oneof(fc.constantFrom(...FIELDS), fc.constantFrom('customer-a', 'availability', 'version', 'copies', 'role', 'keyUri', 'algorithm', 'ciphertext', '__proto__')),
-      value: fc.oneof(fc.constant(undefined), edgyString, fc.integer({ min: -1, max: 3 }), fc.anything({ maxDepth: 2 })),
+      field: fc.oneof(
+        fc.constantFrom(...FIELDS),
+        fc.constantFrom(
+          'customer-a',
+          'availability',
+          'version',
+          'copies',
+          'role',
+          'keyUri',
+          'algorithm',
+          'ciphertext',
+          '__proto__',
+        ),
+      ),
+      value: fc.oneof(
+        fc.constant(undefined),
+        edgyString,
+        fc.integer({ min: -1, max: 3 }),
+        fc.anything({ maxDepth: 2 }),
+      ),
     }),
     { minLength: 1, maxLength: 3 },
   )
   .map((edits) => {
     const r = structuredClone(makePolicyRecord()) as unknown as Record<string, unknown>;
     for (const e of edits) {
-      const target = (e.where === 'top' ? r : e.where === 'keys' ? r['keys'] : e.where === 'version' ? (r['versions'] as unknown[])?.[0] : ((r['versions'] as Array<{ copies?: unknown[] }>)?.[0]?.copies?.[0])) as Record<string, unknown> | undefined;
+      const target = (
+        e.where === 'top'
+          ? r
+          : e.where === 'keys'
+            ? r['keys']
+            : e.where === 'version'
+              ? (r['versions'] as unknown[])?.[0]
+              : (r['versions'] as Array<{ copies?: unknown[] }>)?.[0]?.copies?.[0]
+      ) as Record<string, unknown> | undefined;
       if (target === null || typeof target !== 'object') continue;
       if (e.value === undefined) delete target[e.field];
-      else Object.defineProperty(target, e.field, { value: e.value, enumerable: true, writable: true, configurable: true });
+      else
+        Object.defineProperty(target, e.field, {
+          value: e.value,
+          enumerable: true,
+          writable: true,
+          configurable: true,
+        });
     }
     return r;
   });
@@ -222,15 +326,21 @@ test('policy records: arbitrary edits of a valid record are accepted well-formed
   t.notThrows(() => validatePolicyRecord(makePolicyRecord()));
   let acceptedRecords = 0;
   fc.assert(
-    fc.property(fc.oneof({ weight: 9, arbitrary: policyRecordArb }, { weight: 1, arbitrary: fc.anything() }), (value) => {
-      const r = accepted(() => validatePolicyRecord(value));
-      if (r) {
-        acceptedRecords++;
-        const record: PolicyRecord = r.value;
-        check(ID_PATTERN.test(record.tenant) && ID_PATTERN.test(record.id), 'accepted record with malformed ids');
-        check(JSON.stringify(validatePolicyRecord(record)) === JSON.stringify(record), 'validation is not idempotent');
-      }
-    }),
+    fc.property(
+      fc.oneof({ weight: 9, arbitrary: policyRecordArb }, { weight: 1, arbitrary: fc.anything() }),
+      (value) => {
+        const r = accepted(() => validatePolicyRecord(value));
+        if (r) {
+          acceptedRecords++;
+          const record: PolicyRecord = r.value;
+          check(ID_PATTERN.test(record.tenant) && ID_PATTERN.test(record.id), 'accepted record with malformed ids');
+          check(
+            JSON.stringify(validatePolicyRecord(record)) === JSON.stringify(record),
+            'validation is not idempotent',
+          );
+        }
+      },
+    ),
     { numRuns: fuzzRuns(2000) },
   );
   t.log(`${acceptedRecords} records accepted`);

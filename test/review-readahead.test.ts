@@ -46,8 +46,13 @@ test('the shared buffer budget bounds what stalled streams make the daemon hold 
     await new Promise((r) => setTimeout(r, 50)); // poll interval only
   }
   const streams = (await p.stats()).streams;
-  t.log(`${STREAMS} stalled EncryptStreams: daemon Buffers +${(grown / MiB).toFixed(1)} MiB (peak +${(peak / MiB).toFixed(1)}); charged ${(streams.inFlightBytes / MiB).toFixed(1)} MiB; budget ${BUDGET / MiB} MiB; ${streams.open} open`);
+  t.log(
+    `${STREAMS} stalled EncryptStreams: daemon Buffers +${(grown / MiB).toFixed(1)} MiB (peak +${(peak / MiB).toFixed(1)}); charged ${(streams.inFlightBytes / MiB).toFixed(1)} MiB; budget ${BUDGET / MiB} MiB; ${streams.open} open`,
+  );
   for (const c of calls) c.cancel();
   for (const c of clients) c.close();
-  t.true(peak < BUDGET + STREAMS * 256 * 1024, `daemon held +${(peak / MiB).toFixed(1)} MiB for a ${BUDGET / MiB} MiB budget`);
+  t.true(
+    peak < BUDGET + STREAMS * 256 * 1024,
+    `daemon held +${(peak / MiB).toFixed(1)} MiB for a ${BUDGET / MiB} MiB budget`,
+  );
 });

@@ -14,10 +14,14 @@ test.after.always(async () => {
 
 test.serial('Revoke evicts and zeroizes every cached key of the policy at once, and refuses afterwards', async (t) => {
   await createPolicy(d.client, 'rv-basic');
-  const envelope = (await d.client.encrypt({ tenant: 'demo', policyId: 'rv-basic', plaintext: Buffer.from('x') })).envelope;
+  const envelope = (await d.client.encrypt({ tenant: 'demo', policyId: 'rv-basic', plaintext: Buffer.from('x') }))
+    .envelope;
   await d.client.rotateIntermediateKey({ tenant: 'demo', id: 'rv-basic' });
   await d.client.encrypt({ tenant: 'demo', policyId: 'rv-basic', plaintext: Buffer.from('y') });
-  const buffers = d.daemon.cache.entries().filter((e) => e.policyId === 'rv-basic').map((e) => liveKeyBuffer(e.kek));
+  const buffers = d.daemon.cache
+    .entries()
+    .filter((e) => e.policyId === 'rv-basic')
+    .map((e) => liveKeyBuffer(e.kek));
   t.is(buffers.length, 2, 'two versions cached');
   const revoked = await d.client.revoke({ tenant: 'demo', id: 'rv-basic', reason: 'customer request' });
   t.is(revoked.state, 'POLICY_STATE_REVOKED');
@@ -33,60 +37,74 @@ test.serial('Revoke evicts and zeroizes every cached key of the policy at once, 
 
 test.serial('Revoke fails requests that were waiting on an in-flight unwrap of the policy', async (t) => {
   await createPolicy(d.client, 'rv-inflight');
-  const envelope = (await d.client.encrypt({ tenant: 'demo', policyId: 'rv-inflight', plaintext: Buffer.from('x') })).envelope;
+  const envelope = (await d.client.encrypt({ tenant: 'demo', policyId: 'rv-inflight', plaintext: Buffer.from('x') }))
+    .envelope;
   await d.client.evict({ tenant: 'demo', id: 'rv-inflight' });
   d.provider.latencyMs = 2_000; // the window in which the revoke lands
   try {
     const unwrapping = d.provider.callStarted('unwrap');
-    const waiting = Array.from({ length: 50 }, () => d.client.decrypt({ tenant: 'demo', envelope }).then(() => 'ok', (e: grpc.ServiceError) => e.code));
+    const waiting = Array.from({ length: 50 }, () =>
+      d.client.decrypt({ tenant: 'demo', envelope }).then(
+        () => 'ok',
+        (e: grpc.ServiceError) => e.code,
+      ),
+    );
     await unwrapping; // the load is in flight
     await d.client.revoke({ tenant: 'demo', id: 'rv-inflight' });
     const outcomes = await Promise.all(waiting);
     t.deepEqual([...new Set(outcomes)], [grpc.status.FAILED_PRECONDITION]);
-    t.is(d.daemon.cache.entries().filter((e) => e.policyId === 'rv-inflight').length, 0, 'the late unwrap was destroyed, not cached');
+    t.is(
+      d.daemon.cache.entries().filter((e) => e.policyId === 'rv-inflight').length,
+      0,
+      'the late unwrap was destroyed, not cached',
+    );
   } finally {
     d.provider.latencyMs = 0;
   }
 });
 
-test.serial('revocation under load: no decrypt that began after the revoke was acknowledged succeeds (20 rounds)', async (t) => {
-  let checked = 0;
-  for (let round = 0; round < 20; round++) {
-    const id = `rv-load-${round}`;
-    await createPolicy(d.client, id);
-    const envelope = (await d.client.encrypt({ tenant: 'demo', policyId: id, plaintext: Buffer.from('payload') })).envelope;
-    let ackAt = Number.POSITIVE_INFINITY;
-    let stop = false;
-    let served = 0;
-    let refusedAfterAck = 0;
-    const violations: number[] = [];
-    const clients = Array.from({ length: 8 }, async () => {
-      while (!stop) {
-        const startedAt = performance.now();
-        try {
-          await d.client.decrypt({ tenant: 'demo', envelope });
-          served++;
-          if (startedAt > ackAt) violations.push(startedAt - ackAt);
-        } catch (err) {
-          t.is((err as grpc.ServiceError).code, grpc.status.FAILED_PRECONDITION);
-          if (startedAt > ackAt) {
-            checked++;
-            refusedAfterAck++;
+test.serial(
+  'revocation under load: no decrypt that began after the revoke was acknowledged succeeds (20 rounds)',
+  async (t) => {
+    let checked = 0;
+    for (let round = 0; round < 20; round++) {
+      const id = `rv-load-${round}`;
+      await createPolicy(d.client, id);
+      const envelope = (await d.client.encrypt({ tenant: 'demo', policyId: id, plaintext: Buffer.from('payload') }))
+        .envelope;
+      let ackAt = Number.POSITIVE_INFINITY;
+      let stop = false;
+      let served = 0;
+      let refusedAfterAck = 0;
+      const violations: number[] = [];
+      const clients = Array.from({ length: 8 }, async () => {
+        while (!stop) {
+          const startedAt = performance.now();
+          try {
+            await d.client.decrypt({ tenant: 'demo', envelope });
+            served++;
+            if (startedAt > ackAt) violations.push(startedAt - ackAt);
+          } catch (err) {
+            t.is((err as grpc.ServiceError).code, grpc.status.FAILED_PRECONDITION);
+            if (startedAt > ackAt) {
+              checked++;
+              refusedAfterAck++;
+            }
           }
         }
-      }
-    });
-    // The revoke lands in the middle of served load, and load keeps coming after its acknowledgement.
-    await waitFor(() => served >= 8 + (round % 8), `round ${round}: load served before the revoke`);
-    await d.client.revoke({ tenant: 'demo', id });
-    ackAt = performance.now();
-    await waitFor(() => refusedAfterAck >= 8, `round ${round}: requests after the acknowledgement`);
-    stop = true;
-    await Promise.all(clients);
-    t.deepEqual(violations, [], `round ${round}: decrypts that started after the ack succeeded`);
-  }
-  t.true(checked > 100, `requests after the ack were exercised (${checked})`);
-});
+      });
+      // The revoke lands in the middle of served load, and load keeps coming after its acknowledgement.
+      await waitFor(() => served >= 8 + (round % 8), `round ${round}: load served before the revoke`);
+      await d.client.revoke({ tenant: 'demo', id });
+      ackAt = performance.now();
+      await waitFor(() => refusedAfterAck >= 8, `round ${round}: requests after the acknowledgement`);
+      stop = true;
+      await Promise.all(clients);
+      t.deepEqual(violations, [], `round ${round}: decrypts that started after the ack succeeded`);
+    }
+    t.true(checked > 100, `requests after the ack were exercised (${checked})`);
+  },
+);
 
 test.serial('Evict drops cached keys without revoking: the next request unwraps afresh and succeeds', async (t) => {
   await createPolicy(d.client, 'ev');
@@ -107,20 +125,29 @@ test.serial('a revocation written by another process to the shared registry file
   const record = other.get('demo', 'rv-other-process')!;
   await other.update({ ...record, state: 'revoked', stateReason: 'other instance' }, record.revision);
   await other.close();
-  await waitFor(() => !d.daemon.cache.entries().some((e) => e.policyId === 'rv-other-process'), 'the file watcher to apply the revocation');
+  await waitFor(
+    () => !d.daemon.cache.entries().some((e) => e.policyId === 'rv-other-process'),
+    'the file watcher to apply the revocation',
+  );
   t.is(d.daemon.cache.entries().filter((e) => e.policyId === 'rv-other-process').length, 0);
-  t.is((await codeOf(d.client.encrypt({ tenant: 'demo', policyId: 'rv-other-process', plaintext: Buffer.from('x') }))).code, grpc.status.FAILED_PRECONDITION);
+  t.is(
+    (await codeOf(d.client.encrypt({ tenant: 'demo', policyId: 'rv-other-process', plaintext: Buffer.from('x') })))
+      .code,
+    grpc.status.FAILED_PRECONDITION,
+  );
 });
 
 test.serial('the provider saying revoked on an unwrap evicts every cached version of the policy', async (t) => {
   await createPolicy(d.client, 'rv-provider');
-  const v1 = (await d.client.encrypt({ tenant: 'demo', policyId: 'rv-provider', plaintext: Buffer.from('x') })).envelope;
+  const v1 = (await d.client.encrypt({ tenant: 'demo', policyId: 'rv-provider', plaintext: Buffer.from('x') }))
+    .envelope;
   await d.client.rotateIntermediateKey({ tenant: 'demo', id: 'rv-provider' });
   await d.client.encrypt({ tenant: 'demo', policyId: 'rv-provider', plaintext: Buffer.from('y') }); // v2 cached
   await d.daemon.cache.evictPolicy('demo', 'rv-provider');
   await d.client.encrypt({ tenant: 'demo', policyId: 'rv-provider', plaintext: Buffer.from('y') }); // v2 cached again
   const { providerError } = await import('../src/providers/provider-error.js');
-  d.provider.fail = (op, uri) => (op === 'unwrap' && uri.includes('customer') ? providerError('access_denied', uri, 'injected') : undefined);
+  d.provider.fail = (op, uri) =>
+    op === 'unwrap' && uri.includes('customer') ? providerError('access_denied', uri, 'injected') : undefined;
   try {
     t.is((await codeOf(d.client.decrypt({ tenant: 'demo', envelope: v1 }))).code, grpc.status.FAILED_PRECONDITION);
     t.is(d.daemon.cache.entries().filter((e) => e.policyId === 'rv-provider').length, 0, 'v2 evicted too');

@@ -6,7 +6,12 @@ import { generatedRsaKeys, newRsaPrivateKeyPem, setRsaKeySource } from '../src/p
 // tests prove the seam cannot weaken keys, and that the production source generates them.
 
 const pem = (modulusLength: number, publicExponent = 0x10001) =>
-  generateKeyPairSync('rsa', { modulusLength, publicExponent, privateKeyEncoding: { type: 'pkcs8', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } }).privateKey;
+  generateKeyPairSync('rsa', {
+    modulusLength,
+    publicExponent,
+    privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+    publicKeyEncoding: { type: 'spki', format: 'pem' },
+  }).privateKey;
 
 test.serial('a key source cannot make keys weaker: a key of another size or exponent is refused', async (t) => {
   const small = pem(1024);

@@ -5,7 +5,8 @@ import { decodeOaepSha256, OaepDecodingError } from '../src/crypto/rsa-oaep.js';
 const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
 const other = generateKeyPairSync('rsa', { modulusLength: 2048 });
 const raw = (ct: Buffer) => privateDecrypt({ key: privateKey, padding: constants.RSA_NO_PADDING }, ct);
-const oaep = (hash: string, m: Buffer, key = publicKey) => publicEncrypt({ key, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: hash }, m);
+const oaep = (hash: string, m: Buffer, key = publicKey) =>
+  publicEncrypt({ key, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: hash }, m);
 
 test('OAEP-SHA256 decoding of the raw RSA output gives what privateDecrypt with OAEP gives, for every message length', (t) => {
   for (const length of [0, 1, 16, 31, 32, 33, 64, 190]) {
@@ -13,14 +14,18 @@ test('OAEP-SHA256 decoding of the raw RSA output gives what privateDecrypt with 
     const ct = oaep('sha256', m);
     const key = decodeOaepSha256(raw(ct));
     t.deepEqual(Buffer.from(key.expose()), m, `length ${length}`);
-    t.deepEqual(privateDecrypt({ key: privateKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, ct), m);
+    t.deepEqual(
+      privateDecrypt({ key: privateKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, ct),
+      m,
+    );
     key.destroy();
   }
 });
 
 test('OAEP-SHA256 decoding refuses another key, SHA-1 OAEP, PKCS#1 v1.5 and any flipped byte', (t) => {
   const m = randomBytes(32);
-  const refused = (em: Buffer, what: string) => t.throws(() => decodeOaepSha256(em), { instanceOf: OaepDecodingError }, what);
+  const refused = (em: Buffer, what: string) =>
+    t.throws(() => decodeOaepSha256(em), { instanceOf: OaepDecodingError }, what);
   refused(raw(oaep('sha1', m)), 'SHA-1 OAEP');
   refused(raw(publicEncrypt({ key: publicKey, padding: constants.RSA_PKCS1_PADDING }, m)), 'PKCS#1 v1.5');
   let wrongKey = 0;

@@ -33,7 +33,12 @@ function seal(plaintext: Uint8Array, segmentSize = SEG, context: EncryptionConte
 }
 
 /** Opens `envelope` through the streaming API, fed in pieces of the given sizes (cycled). */
-function openStreaming(envelope: Buffer, pieces: number[], context: EncryptionContext = CTX, ik = IK): { plaintext: Buffer; maxBuffered: number } {
+function openStreaming(
+  envelope: Buffer,
+  pieces: number[],
+  context: EncryptionContext = CTX,
+  ik = IK,
+): { plaintext: Buffer; maxBuffered: number } {
   const opener = new SegmentOpener({ context });
   const out: Buffer[] = [];
   let maxBuffered = 0;
@@ -114,7 +119,7 @@ test('segmented round trip: the sealer takes plaintext in any split and holds le
   const sealer = new SegmentSealer({ ref: REF, kek, context: CTX, segmentSize: SEG });
   kek.destroy(); // the KEK is needed only to wrap the data key
   const parts = [sealer.header];
-  for (let off = 0; off < pt.length; ) {
+  for (let off = 0; off < pt.length;) {
     const n = 1 + ((off * 7919) % 1700);
     for (const seg of sealer.push(pt.subarray(off, off + n))) parts.push(seg);
     t.true(sealer.bufferedBytes < SEG);
@@ -175,7 +180,10 @@ for (const [rule, env] of [
   ['truncation inside a full segment is rejected', Buffer.concat([H, S0, S1.subarray(0, 900)])],
   ['truncation inside the header is rejected', H.subarray(0, H.length - 3)],
   ['bytes appended after the final segment are rejected', Buffer.concat([ENV, Buffer.from([0])])],
-  ['a segment spliced in from another stream of the same policy is rejected', Buffer.concat([H, S0, split(seal(PT), PT.length).segments[1]!, S2, S3])],
+  [
+    'a segment spliced in from another stream of the same policy is rejected',
+    Buffer.concat([H, S0, split(seal(PT), PT.length).segments[1]!, S2, S3]),
+  ],
 ] as const) {
   test(`segmented: ${rule}`, (t) => {
     assertDecryptionFailed(t, () => openSegmented(env, kekFor(IK), CTX), 'whole buffer');
@@ -234,13 +242,19 @@ test('segmented: a check before every segment can stop a stream (how revocation 
 test('segmented: invalid segment sizes and contexts are invalid arguments', (t) => {
   const kek = deriveWrappingKey(IK, REF);
   for (const segmentSize of [0, 1023, 4 * 1024 * 1024 + 1, 1500.5]) {
-    const err = t.throws(() => new SegmentSealer({ ref: REF, kek, context: {}, segmentSize }), { instanceOf: UnwrapdError });
+    const err = t.throws(() => new SegmentSealer({ ref: REF, kek, context: {}, segmentSize }), {
+      instanceOf: UnwrapdError,
+    });
     t.is(err?.code, 'invalid_argument');
   }
-  const err = t.throws(() => new SegmentSealer({ ref: REF, kek, context: { '': 'x' }, segmentSize: SEG }), { instanceOf: UnwrapdError });
+  const err = t.throws(() => new SegmentSealer({ ref: REF, kek, context: { '': 'x' }, segmentSize: SEG }), {
+    instanceOf: UnwrapdError,
+  });
   t.is(err?.code, 'invalid_argument');
   kek.destroy();
-  t.throws(() => new SegmentSealer({ ref: REF, kek, context: {}, segmentSize: SEG }), { message: 'SecretKey used after destroy' });
+  t.throws(() => new SegmentSealer({ ref: REF, kek, context: {}, segmentSize: SEG }), {
+    message: 'SecretKey used after destroy',
+  });
 });
 
 // ---- vectors ---------------------------------------------------------------------------------------------
@@ -252,14 +266,19 @@ const hex = (s: string): Buffer => Buffer.from(s, 'hex');
 
 test('segmented vectors: the generator reproduces the checked-in file byte for byte', (t) => {
   const text = JSON.stringify(buildVectors(), null, 2) + '\n';
-  t.is(createHash('sha256').update(text).digest('hex'), createHash('sha256').update(vectorsText).digest('hex'), 'run: node --import=tsx scripts/gen-segmented-vectors.ts');
+  t.is(
+    createHash('sha256').update(text).digest('hex'),
+    createHash('sha256').update(vectorsText).digest('hex'),
+    'run: node --import=tsx scripts/gen-segmented-vectors.ts',
+  );
 });
 
 test('segmented vectors: 0 B, exactly one segment, one byte over, several segments; negatives of every kind', (t) => {
   const sizes = new Set(vectors.positive.map((v) => v.plaintext.length / 2));
   for (const s of [0, 1, 1023, 1024, 1025, 2500]) t.true(sizes.has(s), `${s} B`);
   const names = vectors.negative.map((v) => v.name).join('\n');
-  for (const word of ['reordered', 'duplicated', 'dropped', 'truncated', 'appended', 'last flag']) t.regex(names, new RegExp(word));
+  for (const word of ['reordered', 'duplicated', 'dropped', 'truncated', 'appended', 'last flag'])
+    t.regex(names, new RegExp(word));
 });
 
 for (const v of vectors.positive) {
@@ -301,7 +320,14 @@ for (const v of vectors.positive) {
       b.writeUInt32BE(n);
       return b;
     };
-    const info = Buffer.concat([Buffer.from('unwrapd/v1 kek'), Buffer.from([tenant.length]), tenant, Buffer.from([policy.length]), policy, u32(v.keyVersion)]);
+    const info = Buffer.concat([
+      Buffer.from('unwrapd/v1 kek'),
+      Buffer.from([tenant.length]),
+      tenant,
+      Buffer.from([policy.length]),
+      policy,
+      u32(v.keyVersion),
+    ]);
     const kek = Buffer.from(hkdfSync('sha256', hex(v.intermediateKey), Buffer.alloc(0), info, 32));
     t.is(kek.toString('hex'), v.derived.kek);
     const dk = hex(v.dataKey);
@@ -315,8 +341,17 @@ for (const v of vectors.positive) {
     const entries = Object.entries(v.context)
       .map(([k, val]) => [Buffer.from(k, 'utf8'), Buffer.from(val, 'utf8')] as const)
       .sort((a, b) => Buffer.compare(a[0], b[0]));
-    const ctx = Buffer.concat([u16(entries.length), ...entries.flatMap(([k, val]) => [u16(k.length), k, u16(val.length), val])]);
-    const fixedHeader = Buffer.concat([Buffer.from([0x55, 0x57, 0x01, 0x01, 0x01, tenant.length]), tenant, nonce, commitment, u32(v.segmentSize)]);
+    const ctx = Buffer.concat([
+      u16(entries.length),
+      ...entries.flatMap(([k, val]) => [u16(k.length), k, u16(val.length), val]),
+    ]);
+    const fixedHeader = Buffer.concat([
+      Buffer.from([0x55, 0x57, 0x01, 0x01, 0x01, tenant.length]),
+      tenant,
+      nonce,
+      commitment,
+      u32(v.segmentSize),
+    ]);
     const wrapSection = Buffer.concat([Buffer.from([policy.length]), policy, u32(v.keyVersion), u16(40), wrapped]);
     const aad = Buffer.concat([fixedHeader, ctx]);
     t.is(aad.toString('hex'), v.derived.aad);
@@ -332,7 +367,11 @@ for (const v of vectors.positive) {
       t.is(iv.toString('hex'), v.derived.segments[i]?.nonce ?? '');
       const gcm = createCipheriv('aes-256-gcm', contentKey, iv);
       gcm.setAAD(aad);
-      parts.push(gcm.update(pt.subarray(i * v.segmentSize, last ? pt.length : (i + 1) * v.segmentSize)), gcm.final(), gcm.getAuthTag());
+      parts.push(
+        gcm.update(pt.subarray(i * v.segmentSize, last ? pt.length : (i + 1) * v.segmentSize)),
+        gcm.final(),
+        gcm.getAuthTag(),
+      );
     }
     t.is(Buffer.concat(parts).toString('hex'), v.envelope);
   });

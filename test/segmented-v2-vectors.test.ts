@@ -17,7 +17,9 @@ import type { NegativeVector, SegmentedPositiveVector, SegmentedV2PositiveVector
 
 const vectorsText = readFileSync(new URL('./vectors/envelope-segmented-v2.json', import.meta.url), 'utf8');
 const vectors = JSON.parse(vectorsText) as { positive: SegmentedV2PositiveVector[]; negative: NegativeVector[] };
-const v1 = JSON.parse(readFileSync(new URL('./vectors/envelope-segmented-v1.json', import.meta.url), 'utf8')) as { positive: SegmentedPositiveVector[] };
+const v1 = JSON.parse(readFileSync(new URL('./vectors/envelope-segmented-v1.json', import.meta.url), 'utf8')) as {
+  positive: SegmentedPositiveVector[];
+};
 const hex = (s: string): Buffer => Buffer.from(s, 'hex');
 const kekFor = (ik: SecretKey) => (ref: EnvelopeRef) => deriveWrappingKey(ik, ref);
 
@@ -28,7 +30,13 @@ function assertDecryptionFailed(t: ExecutionContext, fn: () => unknown, message?
 }
 
 /** Opens through the streaming API in pieces of the given sizes (cycled); kekCalls counts key look-ups. */
-function openStreaming(envelope: Buffer, pieces: number[], context: EncryptionContext, ik: SecretKey, maxSegmentBytes?: number) {
+function openStreaming(
+  envelope: Buffer,
+  pieces: number[],
+  context: EncryptionContext,
+  ik: SecretKey,
+  maxSegmentBytes?: number,
+) {
   const opener = new SegmentOpener({ context, maxSegmentBytes });
   const out: Buffer[] = [];
   let off = 0;
@@ -61,10 +69,18 @@ const u32 = (n: number) => {
   b.writeUInt32BE(n);
   return b;
 };
-const hkdf = (ikm: Buffer, salt: Buffer, info: Buffer, n: number) => Buffer.from(hkdfSync('sha256', ikm, salt, info, n));
+const hkdf = (ikm: Buffer, salt: Buffer, info: Buffer, n: number) =>
+  Buffer.from(hkdfSync('sha256', ikm, salt, info, n));
 
 function spec(ik: Buffer, tenant: string, policy: string, version: number) {
-  const info = Buffer.concat([Buffer.from('unwrapd/v1 kek'), Buffer.from([tenant.length]), Buffer.from(tenant), Buffer.from([policy.length]), Buffer.from(policy), u32(version)]);
+  const info = Buffer.concat([
+    Buffer.from('unwrapd/v1 kek'),
+    Buffer.from([tenant.length]),
+    Buffer.from(tenant),
+    Buffer.from([policy.length]),
+    Buffer.from(policy),
+    u32(version),
+  ]);
   return hkdf(ik, Buffer.alloc(0), info, 32);
 }
 
@@ -86,7 +102,8 @@ function iv(nonce: Buffer, i: number, last: boolean): Buffer {
 /** The stages of §8.2 "Open", in order; returns the first that refuses, or the plaintext. */
 function specOpen(env: Buffer, ikHex: string, context: EncryptionContext): { fail: string } | { plaintext: Buffer } {
   // parse (v2 only: this is the v2 reader)
-  if (env.length < 6 || env[0] !== 0x55 || env[1] !== 0x57 || env[2] !== 2 || env[3] !== 1 || env[4] !== 1) return { fail: 'parse' };
+  if (env.length < 6 || env[0] !== 0x55 || env[1] !== 0x57 || env[2] !== 2 || env[3] !== 1 || env[4] !== 1)
+    return { fail: 'parse' };
   const t = env[5] as number;
   const idOk = (b: Buffer) => /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(b.toString('latin1'));
   if (t < 1 || t > 64 || env.length < 6 + t + 4 || !idOk(env.subarray(6, 6 + t))) return { fail: 'parse' };
@@ -113,7 +130,13 @@ function specOpen(env: Buffer, ikHex: string, context: EncryptionContext): { fai
   // commitment, then header tag
   const okm = hkdf(dk, nonce, Buffer.concat([Buffer.from('unwrapd/v2 segment keys'), env.subarray(0, F - 32)]), 96);
   if (!okm.subarray(32, 64).equals(env.subarray(F - 32, F))) return { fail: 'commitment' };
-  if (!createHmac('sha256', okm.subarray(64)).update(env.subarray(0, H - 32)).digest().equals(env.subarray(H - 32, H))) return { fail: 'header tag' };
+  if (
+    !createHmac('sha256', okm.subarray(64))
+      .update(env.subarray(0, H - 32))
+      .digest()
+      .equals(env.subarray(H - 32, H))
+  )
+    return { fail: 'header tag' };
   // segments
   const aad = Buffer.concat([env.subarray(0, F), encodeCtx(context)]);
   const out: Buffer[] = [];
@@ -132,7 +155,8 @@ function specOpen(env: Buffer, ikHex: string, context: EncryptionContext): { fai
   };
   let off = H;
   let i = 0;
-  for (; env.length - off >= S + 16; off += S + 16, i++) if (!open(i, false, env.subarray(off, off + S + 16))) return { fail: 'tag' };
+  for (; env.length - off >= S + 16; off += S + 16, i++)
+    if (!open(i, false, env.subarray(off, off + S + 16))) return { fail: 'tag' };
   if (env.length - off < 16) return { fail: 'missing final segment' };
   return open(i, true, env.subarray(off)) ? { plaintext: Buffer.concat(out) } : { fail: 'tag' };
 }
@@ -143,11 +167,24 @@ function specSeal(v: SegmentedV2PositiveVector): Buffer {
   const nonce = hex(v.nonce);
   const kw = createCipheriv('id-aes256-wrap-pad', kek, Buffer.from('A65959A6', 'hex'));
   const wrapped = Buffer.concat([kw.update(dk), kw.final()]);
-  const prefix = Buffer.concat([Buffer.from([0x55, 0x57, 0x02, 0x01, 0x01, v.tenant.length]), Buffer.from(v.tenant), u32(v.segmentSize), nonce]);
+  const prefix = Buffer.concat([
+    Buffer.from([0x55, 0x57, 0x02, 0x01, 0x01, v.tenant.length]),
+    Buffer.from(v.tenant),
+    u32(v.segmentSize),
+    nonce,
+  ]);
   const okm = hkdf(dk, nonce, Buffer.concat([Buffer.from('unwrapd/v2 segment keys'), prefix]), 96);
   const fixed = Buffer.concat([prefix, okm.subarray(32, 64)]);
-  const wrap = Buffer.concat([Buffer.from([v.policyId.length]), Buffer.from(v.policyId), u32(v.keyVersion), u16(40), wrapped]);
-  const tag = createHmac('sha256', okm.subarray(64)).update(Buffer.concat([fixed, wrap])).digest();
+  const wrap = Buffer.concat([
+    Buffer.from([v.policyId.length]),
+    Buffer.from(v.policyId),
+    u32(v.keyVersion),
+    u16(40),
+    wrapped,
+  ]);
+  const tag = createHmac('sha256', okm.subarray(64))
+    .update(Buffer.concat([fixed, wrap]))
+    .digest();
   const aad = Buffer.concat([fixed, encodeCtx(v.context)]);
   const pt = hex(v.plaintext);
   const parts = [fixed, wrap, tag];
@@ -156,7 +193,11 @@ function specSeal(v: SegmentedV2PositiveVector): Buffer {
     const last = i === n - 1;
     const gcm = createCipheriv('aes-256-gcm', okm.subarray(0, 32), iv(nonce, i, last));
     gcm.setAAD(aad);
-    parts.push(gcm.update(pt.subarray(i * v.segmentSize, last ? pt.length : (i + 1) * v.segmentSize)), gcm.final(), gcm.getAuthTag());
+    parts.push(
+      gcm.update(pt.subarray(i * v.segmentSize, last ? pt.length : (i + 1) * v.segmentSize)),
+      gcm.final(),
+      gcm.getAuthTag(),
+    );
   }
   return Buffer.concat(parts);
 }
@@ -165,7 +206,11 @@ function specSeal(v: SegmentedV2PositiveVector): Buffer {
 
 test('segmented v2 vectors: the generator reproduces the checked-in file byte for byte', (t) => {
   const text = JSON.stringify(buildVectors(), null, 2) + '\n';
-  t.is(createHash('sha256').update(text).digest('hex'), createHash('sha256').update(vectorsText).digest('hex'), 'run: node --import=tsx scripts/gen-segmented-v2-vectors.ts');
+  t.is(
+    createHash('sha256').update(text).digest('hex'),
+    createHash('sha256').update(vectorsText).digest('hex'),
+    'run: node --import=tsx scripts/gen-segmented-v2-vectors.ts',
+  );
 });
 
 test('segmented v2: envelopeKind knows v2 only in the segmented form; a v1-only reader refuses v2 at its version byte', (t) => {
@@ -180,9 +225,22 @@ test('segmented v2 vectors: every kind of positive and negative case is there', 
   for (const s of [0, 1, 1023, 1024, 1025, 2500, 4097]) t.true(sizes.has(s), `${s} B`);
   t.true(vectors.positive.some((v) => v.segmentSize === 4 * 1024 * 1024));
   const names = vectors.negative.map((v) => v.name).join('\n');
-  for (const word of ['segment size', 'tenant edited', 'flags', 'version', 'truncated', 'header tag', 'wrap section', 'reordered', 'dropped', 'appended']) t.regex(names, new RegExp(word));
+  for (const word of [
+    'segment size',
+    'tenant edited',
+    'flags',
+    'version',
+    'truncated',
+    'header tag',
+    'wrap section',
+    'reordered',
+    'dropped',
+    'appended',
+  ])
+    t.regex(names, new RegExp(word));
   const stages = new Set(vectors.negative.map((v) => v.rejectedBy));
-  for (const s of ['parse', 'unwrap', 'commitment', 'header tag', 'tag', 'missing final segment']) t.true(stages.has(s), s);
+  for (const s of ['parse', 'unwrap', 'commitment', 'header tag', 'tag', 'missing final segment'])
+    t.true(stages.has(s), s);
 });
 
 for (const v of vectors.positive) {
@@ -190,7 +248,14 @@ for (const v of vectors.positive) {
     const ik = SecretKey.copyFrom(hex(v.intermediateKey));
     const ref = { tenant: v.tenant, policyId: v.policyId, keyVersion: v.keyVersion };
     const queue = [hex(v.dataKey), hex(v.nonce)];
-    const env = sealSegmented({ ref, kek: deriveWrappingKey(ik, ref), context: v.context, segmentSize: v.segmentSize, plaintext: hex(v.plaintext), random: () => queue.shift() as Buffer });
+    const env = sealSegmented({
+      ref,
+      kek: deriveWrappingKey(ik, ref),
+      context: v.context,
+      segmentSize: v.segmentSize,
+      plaintext: hex(v.plaintext),
+      random: () => queue.shift() as Buffer,
+    });
     t.is(env.toString('hex'), v.envelope, 'the library seals the exact envelope');
     t.is(specSeal(v).toString('hex'), v.envelope, 'so does the independent implementation');
     t.is(envelopeKind(env), 'segmented');
@@ -208,7 +273,11 @@ for (const v of vectors.negative) {
     const env = hex(v.envelope);
     assertDecryptionFailed(t, () => openSegmented(env, kekFor(ik), v.context), 'whole buffer');
     assertDecryptionFailed(t, () => openStreaming(env, [5, 700], v.context, ik), 'streaming');
-    t.deepEqual(specOpen(env, v.intermediateKey, v.context), { fail: v.rejectedBy }, 'the independent reader refuses it at the same check');
+    t.deepEqual(
+      specOpen(env, v.intermediateKey, v.context),
+      { fail: v.rejectedBy },
+      'the independent reader refuses it at the same check',
+    );
   });
 }
 
@@ -219,7 +288,11 @@ test('segmented v2: a header refused by parse, unwrap, commitment or header tag 
     const read = opener.readHeader(hex(v.envelope));
     t.truthy(read, v.name);
     assertDecryptionFailed(t, () => opener.unlock(deriveWrappingKey(ik, read!.header)), v.name);
-    t.throws(() => [...opener.push(read!.rest)], { message: /before unlock/ }, 'no segment is read from an unauthenticated header');
+    t.throws(
+      () => [...opener.push(read!.rest)],
+      { message: /before unlock/ },
+      'no segment is read from an unauthenticated header',
+    );
     t.is(opener.allocatedBytes, 0, v.name);
     opener.destroy();
   }
@@ -231,9 +304,19 @@ const big = vectors.positive.find((v) => v.segmentSize === 4 * 1024 * 1024)!;
 
 test('segmented cap: a header announcing more than the reader\u2019s maximum is refused as soon as its size field is in, before any key', (t) => {
   const ik = SecretKey.copyFrom(hex(big.intermediateKey));
-  t.is(openSegmented(hex(big.envelope), kekFor(ik), big.context).toString('hex'), big.plaintext, 'the default cap (the format maximum) reads it');
+  t.is(
+    openSegmented(hex(big.envelope), kekFor(ik), big.context).toString('hex'),
+    big.plaintext,
+    'the default cap (the format maximum) reads it',
+  );
   let kekCalls = 0;
-  const err = t.throws(() => openSegmented(hex(big.envelope), (ref) => (kekCalls++, deriveWrappingKey(ik, ref)), big.context, { maxSegmentBytes: 1024 * 1024 }), { instanceOf: UnwrapdError });
+  const err = t.throws(
+    () =>
+      openSegmented(hex(big.envelope), (ref) => (kekCalls++, deriveWrappingKey(ik, ref)), big.context, {
+        maxSegmentBytes: 1024 * 1024,
+      }),
+    { instanceOf: UnwrapdError },
+  );
   t.is(err?.code, 'invalid_argument');
   t.regex(err?.message ?? '', /segment size is larger than this reader's maximum of 1048576 bytes/);
   t.is(kekCalls, 0, 'refused before any key is looked up');
@@ -242,7 +325,10 @@ test('segmented cap: a header announcing more than the reader\u2019s maximum is 
   const env = hex(big.envelope);
   const sizeEnd = 6 + big.tenant.length + 4;
   t.is(opener.readHeader(env.subarray(0, sizeEnd - 1)), undefined);
-  t.throws(() => opener.readHeader(env.subarray(sizeEnd - 1, sizeEnd)), { instanceOf: UnwrapdError, message: /maximum of 65536 bytes/ });
+  t.throws(() => opener.readHeader(env.subarray(sizeEnd - 1, sizeEnd)), {
+    instanceOf: UnwrapdError,
+    message: /maximum of 65536 bytes/,
+  });
   t.is(opener.allocatedBytes, 0);
 });
 
@@ -250,10 +336,16 @@ test('segmented cap: v1 envelopes still open, under the cap; over it they are re
   for (const v of v1.positive) {
     const ik = SecretKey.copyFrom(hex(v.intermediateKey));
     t.is(parseSegmentedHeader(hex(v.envelope))?.version, 1);
-    t.is(openSegmented(hex(v.envelope), kekFor(ik), v.context, { maxSegmentBytes: 4096 }).toString('hex'), v.plaintext, v.name);
+    t.is(
+      openSegmented(hex(v.envelope), kekFor(ik), v.context, { maxSegmentBytes: 4096 }).toString('hex'),
+      v.plaintext,
+      v.name,
+    );
     t.is(openStreaming(hex(v.envelope), [3, 1000], v.context, ik, 4096).toString('hex'), v.plaintext, v.name);
     if (v.segmentSize > 1024) {
-      const err = t.throws(() => openSegmented(hex(v.envelope), kekFor(ik), v.context, { maxSegmentBytes: 1024 }), { instanceOf: UnwrapdError });
+      const err = t.throws(() => openSegmented(hex(v.envelope), kekFor(ik), v.context, { maxSegmentBytes: 1024 }), {
+        instanceOf: UnwrapdError,
+      });
       t.is(err?.code, 'invalid_argument');
     }
   }
@@ -273,7 +365,10 @@ test('segmented lazy buffers: a v1 header edited to 4 MiB segments allocates onl
   t.is(read.header.segmentSize, 4 * 1024 * 1024);
   opener.unlock(deriveWrappingKey(ik, read.header)); // v1: the segment size is only in the AAD
   t.deepEqual([...opener.push(read.rest)], [], 'no segment is complete yet');
-  t.true(opener.allocatedBytes <= 16 * 1024, `allocated ${opener.allocatedBytes} bytes for ${read.rest.length} received, not 4 MiB`);
+  t.true(
+    opener.allocatedBytes <= 16 * 1024,
+    `allocated ${opener.allocatedBytes} bytes for ${read.rest.length} received, not 4 MiB`,
+  );
   assertDecryptionFailed(t, () => opener.final());
   opener.destroy();
   // The same edit on v2 is refused at unlock, before any segment byte is read.
@@ -312,7 +407,10 @@ test('segmented rewrap: v2 gets a fresh header tag over its new wrap section and
     const env = hex(v.envelope);
     const header = parseSegmentedHeader(env)!;
     const to = { tenant: v.tenant, policyId: 'moved-policy-with-a-longer-id', keyVersion: 9 };
-    const out = rewrapSegmentedHeader(env, header, deriveWrappingKey(ik, header), { ref: to, kek: deriveWrappingKey(ik, to) });
+    const out = rewrapSegmentedHeader(env, header, deriveWrappingKey(ik, header), {
+      ref: to,
+      kek: deriveWrappingKey(ik, to),
+    });
     const moved = parseSegmentedHeader(out.envelope)!;
     t.is(moved.version, header.version);
     t.is(moved.policyId, to.policyId);
@@ -323,7 +421,15 @@ test('segmented rewrap: v2 gets a fresh header tag over its new wrap section and
       t.notDeepEqual(moved.headerTag, header.headerTag, 'a new header tag');
       const tampered = Buffer.from(env);
       tampered[header.bytes.length - 1] = (tampered[header.bytes.length - 1] as number) ^ 1;
-      assertDecryptionFailed(t, () => rewrapSegmentedHeader(tampered, parseSegmentedHeader(tampered)!, deriveWrappingKey(ik, header), { ref: to, kek: deriveWrappingKey(ik, to) }), 'rewrap verifies the header tag first');
+      assertDecryptionFailed(
+        t,
+        () =>
+          rewrapSegmentedHeader(tampered, parseSegmentedHeader(tampered)!, deriveWrappingKey(ik, header), {
+            ref: to,
+            kek: deriveWrappingKey(ik, to),
+          }),
+        'rewrap verifies the header tag first',
+      );
     }
   }
 });

@@ -18,7 +18,11 @@ import { createHash } from 'node:crypto';
 import { UnwrapdError } from '../src/errors.js';
 import type { EncryptionContext } from '../src/crypto/encryption-context.js';
 import { deriveWrappingKey, type EnvelopeRef } from '../src/crypto/envelope.js';
-import { parseSegmentedHeader, segmentedEnvelopeLength, type SegmentedVersion } from '../src/crypto/segmented-format.js';
+import {
+  parseSegmentedHeader,
+  segmentedEnvelopeLength,
+  type SegmentedVersion,
+} from '../src/crypto/segmented-format.js';
 import { SegmentOpener, SegmentSealer } from '../src/crypto/segmented.js';
 import { SecretKey } from '../src/crypto/secret-key.js';
 import { fuzzRuns } from './helpers/fuzz.js';
@@ -62,7 +66,13 @@ function* pieces(buf: Buffer, sizes: number[]): Generator<Buffer> {
   }
 }
 
-function seal(version: SegmentedVersion, segmentSize: number, plaintext: Buffer, context: EncryptionContext, chunks: number[] = [plaintext.length || 1]): Buffer {
+function seal(
+  version: SegmentedVersion,
+  segmentSize: number,
+  plaintext: Buffer,
+  context: EncryptionContext,
+  chunks: number[] = [plaintext.length || 1],
+): Buffer {
   const sealer = new SegmentSealer({ ref: REF, kek: KEK, context, segmentSize, formatVersion: version });
   try {
     const parts = [sealer.header];
@@ -147,10 +157,30 @@ interface Sealed {
   /** [offset, length] of each segment. */
   segments: [number, number][];
   /** Offsets of the header fields, for edits. */
-  fields: Record<'version' | 'suite' | 'flags' | 'tenantLen' | 'size' | 'nonce' | 'commitment' | 'policyLen' | 'keyVersion' | 'wrappedLen' | 'wrapped' | 'tag', number>;
+  fields: Record<
+    | 'version'
+    | 'suite'
+    | 'flags'
+    | 'tenantLen'
+    | 'size'
+    | 'nonce'
+    | 'commitment'
+    | 'policyLen'
+    | 'keyVersion'
+    | 'wrappedLen'
+    | 'wrapped'
+    | 'tag',
+    number
+  >;
 }
 
-function sealed(version: SegmentedVersion, segmentSize: number, length: number, seed: number, context: EncryptionContext): Sealed {
+function sealed(
+  version: SegmentedVersion,
+  segmentSize: number,
+  length: number,
+  seed: number,
+  context: EncryptionContext,
+): Sealed {
   const plaintext = bytesOf(seed, length);
   const env = seal(version, segmentSize, plaintext, context);
   const h = parseSegmentedHeader(env)!;
@@ -165,11 +195,17 @@ function sealed(version: SegmentedVersion, segmentSize: number, length: number, 
   const F = h.fixedHeader.length;
   const p = REF.policyId.length;
   const fields = {
-    version: 2, suite: 3, flags: 4, tenantLen: 5,
+    version: 2,
+    suite: 3,
+    flags: 4,
+    tenantLen: 5,
     size: version === 1 ? 50 + t : 6 + t,
     nonce: version === 1 ? 6 + t : 10 + t,
     commitment: version === 1 ? 18 + t : 22 + t,
-    policyLen: F, keyVersion: F + 1 + p, wrappedLen: F + 5 + p, wrapped: F + 7 + p,
+    policyLen: F,
+    keyVersion: F + 1 + p,
+    wrappedLen: F + 5 + p,
+    wrapped: F + 7 + p,
     tag: version === 2 ? F + 47 + p : F + 7 + p, // v1 has no tag: edit the wrapped key instead
   };
   return { version, env, plaintext, context, headerLength: h.bytes.length, segments, fields };
@@ -178,8 +214,18 @@ function sealed(version: SegmentedVersion, segmentSize: number, length: number, 
 /** Envelopes sealed once: both versions, empty to several segments, two segment sizes, all contexts. */
 const POOL: Sealed[] = [];
 for (const version of [1, 2] as const) {
-  for (const [segmentSize, length] of [[1024, 0], [1024, 1], [1024, 1023], [1024, 1024], [1024, 3 * 1024 + 100], [1500, 1500 * 2 + 7], [2048, 2047]] as const) {
-    POOL.push(sealed(version, segmentSize, length, length * 31 + version, CONTEXTS[(length + version) % CONTEXTS.length]!));
+  for (const [segmentSize, length] of [
+    [1024, 0],
+    [1024, 1],
+    [1024, 1023],
+    [1024, 1024],
+    [1024, 3 * 1024 + 100],
+    [1500, 1500 * 2 + 7],
+    [2048, 2047],
+  ] as const) {
+    POOL.push(
+      sealed(version, segmentSize, length, length * 31 + version, CONTEXTS[(length + version) % CONTEXTS.length]!),
+    );
   }
 }
 
@@ -197,16 +243,41 @@ type Mutation =
 const SIZES = [0, 1, 1023, 1024, 1025, 1500, 2048, 65536, 4 * 1024 * 1024, 4 * 1024 * 1024 + 1, 0xffff_ffff];
 
 const mutation: fc.Arbitrary<Mutation> = fc.oneof(
-  fc.record({ kind: fc.constant('flip' as const), at: fc.array(fc.nat(), { minLength: 1, maxLength: 3 }), mask: fc.integer({ min: 1, max: 255 }) }),
+  fc.record({
+    kind: fc.constant('flip' as const),
+    at: fc.array(fc.nat(), { minLength: 1, maxLength: 3 }),
+    mask: fc.integer({ min: 1, max: 255 }),
+  }),
   fc.record({ kind: fc.constant('truncate' as const), at: fc.nat() }),
   fc.record({ kind: fc.constant('extend' as const), bytes: fc.uint8Array({ minLength: 1, maxLength: 40 }) }),
-  fc.record({ kind: fc.constant('insert' as const), at: fc.nat(), bytes: fc.uint8Array({ minLength: 1, maxLength: 40 }) }),
+  fc.record({
+    kind: fc.constant('insert' as const),
+    at: fc.nat(),
+    bytes: fc.uint8Array({ minLength: 1, maxLength: 40 }),
+  }),
   fc.record({ kind: fc.constant('delete' as const), at: fc.nat(), length: fc.integer({ min: 1, max: 40 }) }),
-  fc.record({ kind: fc.constantFrom('swap' as const, 'duplicate' as const, 'drop' as const), i: fc.nat(), j: fc.nat() }),
+  fc.record({
+    kind: fc.constantFrom('swap' as const, 'duplicate' as const, 'drop' as const),
+    i: fc.nat(),
+    j: fc.nat(),
+  }),
   fc.record({ kind: fc.constant('splice' as const), i: fc.nat(), from: fc.nat(), j: fc.nat() }),
   fc.record({
     kind: fc.constant('field' as const),
-    field: fc.constantFrom<keyof Sealed['fields']>('version', 'suite', 'flags', 'tenantLen', 'size', 'nonce', 'commitment', 'policyLen', 'keyVersion', 'wrappedLen', 'wrapped', 'tag'),
+    field: fc.constantFrom<keyof Sealed['fields']>(
+      'version',
+      'suite',
+      'flags',
+      'tenantLen',
+      'size',
+      'nonce',
+      'commitment',
+      'policyLen',
+      'keyVersion',
+      'wrappedLen',
+      'wrapped',
+      'tag',
+    ),
     value: fc.oneof(fc.constantFrom(...SIZES), fc.nat({ max: 0xffff_ffff })),
     size: fc.constantFrom(1, 4),
   }),
@@ -216,7 +287,11 @@ const mutation: fc.Arbitrary<Mutation> = fc.oneof(
 /** The mutated envelope, and the context to open it with. */
 function apply(s: Sealed, m: Mutation): { env: Buffer; context: EncryptionContext } {
   const env = s.env;
-  const seg = (k: number) => env.subarray(s.segments[k % s.segments.length]![0], s.segments[k % s.segments.length]![0] + s.segments[k % s.segments.length]![1]);
+  const seg = (k: number) =>
+    env.subarray(
+      s.segments[k % s.segments.length]![0],
+      s.segments[k % s.segments.length]![0] + s.segments[k % s.segments.length]![1],
+    );
   const segs = s.segments.map((_, k) => seg(k));
   const head = env.subarray(0, s.headerLength);
   switch (m.kind) {
@@ -281,7 +356,12 @@ test('property: a mutated envelope never opens to a wrong plaintext, fails only 
       if (r.maxAllocated > Math.max(16 * 1024, 2 * env.length)) return false;
       if (r.error === undefined) return unchanged && r.released.equals(s.plaintext);
       refused++;
-      return r.error instanceof UnwrapdError && r.error.code === 'decryption_failed' && r.error.message === 'decryption failed' && r.error.cause === undefined;
+      return (
+        r.error instanceof UnwrapdError &&
+        r.error.code === 'decryption_failed' &&
+        r.error.message === 'decryption failed' &&
+        r.error.cause === undefined
+      );
     }),
     { numRuns: fuzzRuns(600) },
   );
@@ -291,27 +371,22 @@ test('property: a mutated envelope never opens to a wrong plaintext, fails only 
 test('property: a header field edit of a v2 envelope is refused before any segment is read', (t) => {
   const v2 = POOL.filter((s) => s.version === 2 && s.plaintext.length > 1024);
   fc.assert(
-    fc.property(
-      fc.nat({ max: v2.length - 1 }),
-      fc.nat(),
-      fc.integer({ min: 1, max: 255 }),
-      (which, at, mask) => {
-        const s = v2[which]!;
-        const env = Buffer.from(s.env);
-        env[at % s.headerLength] = (env[at % s.headerLength] as number) ^ mask;
-        const opener = new SegmentOpener({ context: s.context });
-        try {
-          const read = opener.readHeader(env);
-          if (!read) return false; // a v2 header edit never makes the header longer than the envelope here
-          opener.unlock(kekFor(read.header));
-          return false; // must not unlock
-        } catch (err) {
-          return err instanceof UnwrapdError && err.code === 'decryption_failed' && opener.allocatedBytes === 0;
-        } finally {
-          opener.destroy();
-        }
-      },
-    ),
+    fc.property(fc.nat({ max: v2.length - 1 }), fc.nat(), fc.integer({ min: 1, max: 255 }), (which, at, mask) => {
+      const s = v2[which]!;
+      const env = Buffer.from(s.env);
+      env[at % s.headerLength] = (env[at % s.headerLength] as number) ^ mask;
+      const opener = new SegmentOpener({ context: s.context });
+      try {
+        const read = opener.readHeader(env);
+        if (!read) return false; // a v2 header edit never makes the header longer than the envelope here
+        opener.unlock(kekFor(read.header));
+        return false; // must not unlock
+      } catch (err) {
+        return err instanceof UnwrapdError && err.code === 'decryption_failed' && opener.allocatedBytes === 0;
+      } finally {
+        opener.destroy();
+      }
+    }),
     { numRuns: fuzzRuns(300) },
   );
   t.pass();

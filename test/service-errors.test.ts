@@ -8,7 +8,9 @@ const ctx = { mailbox: 'alice' };
 test.before(async () => {
   d = await startTestDaemon({ providerTimeoutMs: 5_000 });
   await createPolicy(d.client, 'second-12chr'); // as long as 'demo-mailbox', so ids can be swapped in place
-  envelope = (await d.client.encrypt({ tenant: 'demo', policyId: 'demo-mailbox', plaintext: Buffer.from('hello'), context: ctx })).envelope;
+  envelope = (
+    await d.client.encrypt({ tenant: 'demo', policyId: 'demo-mailbox', plaintext: Buffer.from('hello'), context: ctx })
+  ).envelope;
 });
 test.after.always(async () => {
   await d?.stop();
@@ -37,10 +39,49 @@ test.serial('missing fields give INVALID_ARGUMENT naming the field', async (t) =
 });
 
 test.serial('malformed identifiers and context give INVALID_ARGUMENT', async (t) => {
-  t.is((await codeOf(d.client.encrypt({ tenant: '../etc', policyId: 'demo-mailbox', plaintext: Buffer.from('x') }))).code, grpc.status.INVALID_ARGUMENT);
-  t.is((await codeOf(d.client.encrypt({ tenant: 'demo', policyId: 'demo-mailbox', plaintext: Buffer.from('x'), context: { '': 'v' } }))).code, grpc.status.INVALID_ARGUMENT);
-  t.is((await codeOf(d.client.encrypt({ tenant: 'demo', policyId: 'demo-mailbox', plaintext: Buffer.from('x'), context: { k: 'v'.repeat(5000) } }))).code, grpc.status.INVALID_ARGUMENT);
-  t.is((await codeOf(d.client.encrypt({ tenant: 'demo', policyId: 'demo-mailbox', plaintext: Buffer.from('x'), requestId: 'bad id with spaces' }))).code, grpc.status.INVALID_ARGUMENT);
+  t.is(
+    (await codeOf(d.client.encrypt({ tenant: '../etc', policyId: 'demo-mailbox', plaintext: Buffer.from('x') }))).code,
+    grpc.status.INVALID_ARGUMENT,
+  );
+  t.is(
+    (
+      await codeOf(
+        d.client.encrypt({
+          tenant: 'demo',
+          policyId: 'demo-mailbox',
+          plaintext: Buffer.from('x'),
+          context: { '': 'v' },
+        }),
+      )
+    ).code,
+    grpc.status.INVALID_ARGUMENT,
+  );
+  t.is(
+    (
+      await codeOf(
+        d.client.encrypt({
+          tenant: 'demo',
+          policyId: 'demo-mailbox',
+          plaintext: Buffer.from('x'),
+          context: { k: 'v'.repeat(5000) },
+        }),
+      )
+    ).code,
+    grpc.status.INVALID_ARGUMENT,
+  );
+  t.is(
+    (
+      await codeOf(
+        d.client.encrypt({
+          tenant: 'demo',
+          policyId: 'demo-mailbox',
+          plaintext: Buffer.from('x'),
+          requestId: 'bad id with spaces',
+        }),
+      )
+    ).code,
+    grpc.status.INVALID_ARGUMENT,
+  );
 });
 
 test.serial('garbage bytes as an envelope give the generic INVALID_ARGUMENT', async (t) => {
@@ -66,21 +107,26 @@ test.serial('a changed context gives the generic error', async (t) => {
   }
 });
 
-test.serial('an envelope whose policy id is swapped for another policy of the tenant fails with the generic error', async (t) => {
-  const swapped = Buffer.from(envelope);
-  const at = swapped.indexOf('demo-mailbox');
-  t.true(at > 0);
-  swapped.write('second-12chr', at);
-  const err = await codeOf(d.client.decrypt({ tenant: 'demo', envelope: swapped, context: ctx }));
-  t.is(err.code, grpc.status.INVALID_ARGUMENT);
-  t.is(err.details, 'decryption failed');
-});
+test.serial(
+  'an envelope whose policy id is swapped for another policy of the tenant fails with the generic error',
+  async (t) => {
+    const swapped = Buffer.from(envelope);
+    const at = swapped.indexOf('demo-mailbox');
+    t.true(at > 0);
+    swapped.write('second-12chr', at);
+    const err = await codeOf(d.client.decrypt({ tenant: 'demo', envelope: swapped, context: ctx }));
+    t.is(err.code, grpc.status.INVALID_ARGUMENT);
+    t.is(err.details, 'decryption failed');
+  },
+);
 
 test.serial('no error text carries plaintext, context values or envelope bytes', async (t) => {
   const secret = 'TOP-SECRET-PLAINTEXT';
   const errors = [
     await codeOf(d.client.decrypt({ tenant: 'demo', envelope: Buffer.from(secret), context: { m: secret } })),
-    await codeOf(d.client.encrypt({ tenant: 'demo', policyId: 'nope', plaintext: Buffer.from(secret), context: { m: secret } })),
+    await codeOf(
+      d.client.encrypt({ tenant: 'demo', policyId: 'nope', plaintext: Buffer.from(secret), context: { m: secret } }),
+    ),
     await codeOf(d.client.decrypt({ tenant: 'demo', envelope, context: { mailbox: secret } })),
   ];
   for (const e of errors) t.false(e.details.includes(secret), e.details);
@@ -91,7 +137,9 @@ test.serial('the caller deadline is honoured while the provider hangs: DEADLINE_
   d.provider.latencyMs = 3_000;
   try {
     const started = Date.now();
-    const err = await codeOf(d.client.encrypt({ tenant: 'demo', policyId: 'demo-mailbox', plaintext: Buffer.from('x') }, { deadlineMs: 200 }));
+    const err = await codeOf(
+      d.client.encrypt({ tenant: 'demo', policyId: 'demo-mailbox', plaintext: Buffer.from('x') }, { deadlineMs: 200 }),
+    );
     const elapsed = Date.now() - started;
     t.is(err.code, grpc.status.DEADLINE_EXCEEDED);
     t.true(elapsed < 1_500, `answered after ${elapsed} ms`);

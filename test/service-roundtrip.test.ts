@@ -40,10 +40,20 @@ test.serial('the largest allowed block round-trips', async (t) => {
 
 test.serial('one byte over the block limit is refused with a clear message and the server keeps serving', async (t) => {
   const max = d.config.maxBlockBytes;
-  const err = await codeOf(d.client.encrypt({ tenant: 'demo', policyId: 'demo-mailbox', plaintext: Buffer.alloc(max + 1), context: ctx }));
+  const err = await codeOf(
+    d.client.encrypt({ tenant: 'demo', policyId: 'demo-mailbox', plaintext: Buffer.alloc(max + 1), context: ctx }),
+  );
   t.is(err.code, grpc.status.INVALID_ARGUMENT);
-  t.is(err.details, `plaintext is ${max + 1} bytes; the largest block is ${max} bytes (use EncryptStream for larger content)`);
-  const enc = await d.client.encrypt({ tenant: 'demo', policyId: 'demo-mailbox', plaintext: Buffer.from('still here'), context: ctx });
+  t.is(
+    err.details,
+    `plaintext is ${max + 1} bytes; the largest block is ${max} bytes (use EncryptStream for larger content)`,
+  );
+  const enc = await d.client.encrypt({
+    tenant: 'demo',
+    policyId: 'demo-mailbox',
+    plaintext: Buffer.from('still here'),
+    context: ctx,
+  });
   const dec = await d.client.decrypt({ tenant: 'demo', envelope: enc.envelope, context: ctx });
   t.is(dec.plaintext.toString(), 'still here');
 });

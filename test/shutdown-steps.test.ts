@@ -61,7 +61,8 @@ function faultyProvider(inner: RootKeyProvider, fault: 'throw' | 'hang', calls: 
   const wrapped: RootKeyProvider = Object.create(null);
   for (const key of Object.keys(inner) as Array<keyof RootKeyProvider>) {
     const value = inner[key];
-    (wrapped as unknown as Record<string, unknown>)[key] = typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(inner) : value;
+    (wrapped as unknown as Record<string, unknown>)[key] =
+      typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(inner) : value;
   }
   wrapped.close = async () => {
     calls.close++;
@@ -76,7 +77,13 @@ async function daemonWithFaults(fault: 'throw' | 'hang', overrides: Partial<Conf
   const dir = await mkdtemp(join(tmpdir(), 'uwd-shutdown-'));
   const lines: string[] = [];
   const log = createLogger('debug', {}, (l) => lines.push(l));
-  const config: Config = { ...loadConfig({}, { UNWRAPD_DATA_DIR: dir }), ...TEST_ROLES, shutdownTimeoutMs: 1_000, shutdownStepTimeoutMs: 300, ...overrides };
+  const config: Config = {
+    ...loadConfig({}, { UNWRAPD_DATA_DIR: dir }),
+    ...TEST_ROLES,
+    shutdownTimeoutMs: 1_000,
+    shutdownStepTimeoutMs: 300,
+    ...overrides,
+  };
   const registryCalls = { close: 0 };
   const providerCalls = { close: 0 };
   const sources = [faultySource('fake-source-a', fault), faultySource('fake-source-b', fault)];
@@ -112,17 +119,32 @@ test('a close that throws (revocation sources, registry, provider) skips nothing
   const { drained } = await d.daemon.shutdown();
   t.true(drained);
   t.deepEqual(d.daemon.cache.entries(), [], 'the cache is empty');
-  t.true(d.cached.every((e) => e.kek.destroyed), 'every cached key was zeroized');
-  t.true(d.sources.every((s) => s.stopCalls === 1), 'both sources were asked to stop, the second despite the first failing');
+  t.true(
+    d.cached.every((e) => e.kek.destroyed),
+    'every cached key was zeroized',
+  );
+  t.true(
+    d.sources.every((s) => s.stopCalls === 1),
+    'both sources were asked to stop, the second despite the first failing',
+  );
   t.is(d.registryCalls.close, 1, 'the registry was closed after the fleet close failed');
   t.is(d.providerCalls.close, 1, 'the providers were closed after the registry close failed');
 
   const log = d.lines.join('');
   for (const step of ['close the fleet', 'close the registry', 'close the providers']) {
-    t.true(log.includes(`"step":"${step}"`) && log.includes('shutdown step failed'), `the failure of "${step}" is logged`);
+    t.true(
+      log.includes(`"step":"${step}"`) && log.includes('shutdown step failed'),
+      `the failure of "${step}" is logged`,
+    );
   }
-  t.true(log.includes('"source":"fake-source-a"') && log.includes('"source":"fake-source-b"'), 'each source that failed to stop is named');
-  t.true(log.includes('"zeroized_entries":1') || log.includes(`"zeroized_entries":${d.cached.length}`), 'the final line counts what was zeroized');
+  t.true(
+    log.includes('"source":"fake-source-a"') && log.includes('"source":"fake-source-b"'),
+    'each source that failed to stop is named',
+  );
+  t.true(
+    log.includes('"zeroized_entries":1') || log.includes(`"zeroized_entries":${d.cached.length}`),
+    'the final line counts what was zeroized',
+  );
   t.false(log.includes(PLAINTEXT), 'no plaintext in the log');
   t.false(log.includes(Buffer.from(d.sealed.envelope).toString('base64')), 'no ciphertext in the log');
 });
@@ -135,7 +157,10 @@ test('a close that never settles (revocation sources, registry, provider) is lef
   // Resolves although three closes never will: each step is bounded.
   const { drained } = await d.daemon.shutdown();
   t.true(drained);
-  t.true(d.cached.every((e) => e.kek.destroyed), 'every cached key was zeroized');
+  t.true(
+    d.cached.every((e) => e.kek.destroyed),
+    'every cached key was zeroized',
+  );
   t.true(d.sources.every((s) => s.stopCalls === 1));
   t.is(d.registryCalls.close, 1, 'the registry close ran after the fleet close hung');
   t.is(d.providerCalls.close, 1, 'the provider close ran after the registry close hung');
@@ -153,12 +178,37 @@ test('the step runner: a throw, a rejection and a hang are each logged and passe
   let release: () => void = () => {};
   const outcome = await runShutdownSteps(
     [
-      { name: 'throws', run: () => { ran.push('throws'); throw new Error('sync failure'); } },
-      { name: 'rejects', run: async () => { ran.push('rejects'); throw new Error('async failure'); } },
-      { name: 'hangs', timeoutMs: 50, run: () => { ran.push('hangs'); return new Promise<void>((r) => (release = r)); } },
+      {
+        name: 'throws',
+        run: () => {
+          ran.push('throws');
+          throw new Error('sync failure');
+        },
+      },
+      {
+        name: 'rejects',
+        run: async () => {
+          ran.push('rejects');
+          throw new Error('async failure');
+        },
+      },
+      {
+        name: 'hangs',
+        timeoutMs: 50,
+        run: () => {
+          ran.push('hangs');
+          return new Promise<void>((r) => (release = r));
+        },
+      },
       { name: 'after', run: () => ran.push('after') },
       // Uses up what is left of the overall bound.
-      { name: 'hangs past the deadline', run: () => { ran.push('hangs past the deadline'); return new Promise<void>(() => {}); } },
+      {
+        name: 'hangs past the deadline',
+        run: () => {
+          ran.push('hangs past the deadline');
+          return new Promise<void>(() => {});
+        },
+      },
       { name: 'skipped', run: () => ran.push('skipped') },
       { name: 'zeroize', always: true, run: () => ran.push('zeroize') },
       { name: 'also skipped', run: () => ran.push('also skipped') },
@@ -167,7 +217,11 @@ test('the step runner: a throw, a rejection and a hang are each logged and passe
   );
   release();
   t.deepEqual(ran, ['throws', 'rejects', 'hangs', 'after', 'hangs past the deadline', 'zeroize']);
-  t.deepEqual(outcome, { failed: ['throws', 'rejects'], timedOut: ['hangs', 'hangs past the deadline'], skipped: ['skipped', 'also skipped'] });
+  t.deepEqual(outcome, {
+    failed: ['throws', 'rejects'],
+    timedOut: ['hangs', 'hangs past the deadline'],
+    skipped: ['skipped', 'also skipped'],
+  });
   const text = lines.join('');
   t.true(text.includes('sync failure') && text.includes('async failure'), 'each error message is logged');
   t.true(text.includes('"step":"skipped"') && text.includes('ran out of time'));
@@ -181,7 +235,11 @@ test('the step runner: a step that rejects after its bound does not surface as a
   const onUnhandled = (reason: unknown) => unhandled.push(reason);
   process.on('unhandledRejection', onUnhandled);
   t.teardown(() => process.off('unhandledRejection', onUnhandled));
-  const outcome = await runShutdownSteps([{ name: 'late', timeoutMs: 10, run: () => late }], { stepTimeoutMs: 10, deadlineMs: 1_000, log });
+  const outcome = await runShutdownSteps([{ name: 'late', timeoutMs: 10, run: () => late }], {
+    stepTimeoutMs: 10,
+    deadlineMs: 1_000,
+    log,
+  });
   t.deepEqual(outcome.timedOut, ['late']);
   fail(new Error('too late'));
   // Let the rejection's handlers run (microtasks, then a macrotask turn).

@@ -17,7 +17,9 @@ test('graceful shutdown drains an in-flight call, then refuses new ones and remo
   const { drained } = await stopping;
   t.true(drained);
   t.false(existsSync(socket));
-  const err = await codeOf(d.client.encrypt({ tenant: 'demo', policyId: 'demo-mailbox', plaintext: Buffer.from('x') }, { deadlineMs: 500 }));
+  const err = await codeOf(
+    d.client.encrypt({ tenant: 'demo', policyId: 'demo-mailbox', plaintext: Buffer.from('x') }, { deadlineMs: 500 }),
+  );
   t.true([grpc.status.UNAVAILABLE, grpc.status.DEADLINE_EXCEEDED].includes(err.code));
 });
 
@@ -28,7 +30,12 @@ test('shutdown is bounded: a call stuck past the timeout is cancelled', async (t
   d.provider.latencyMs = stuckForMs;
   const reachedProvider = d.provider.callStarted('unwrap');
   // Its outcome is taken at once, so its rejection (the cancellation) is never unhandled.
-  const stuck = codeOf(d.client.encrypt({ tenant: 'demo', policyId: 'demo-mailbox', plaintext: Buffer.from('x') }, { deadlineMs: stuckForMs }));
+  const stuck = codeOf(
+    d.client.encrypt(
+      { tenant: 'demo', policyId: 'demo-mailbox', plaintext: Buffer.from('x') },
+      { deadlineMs: stuckForMs },
+    ),
+  );
   await reachedProvider;
   const started = Date.now();
   const { drained } = await d.daemon.shutdown();

@@ -47,7 +47,8 @@ test.serial('a cold start across two policies costs one unwrap per policy, not p
 test.serial('a cache hit makes no provider call at all', async (t) => {
   await d.client.encrypt({ tenant: 'demo', policyId: 'cold-a', plaintext: Buffer.from('warm') });
   d.provider.resetCounts();
-  for (let i = 0; i < 50; i++) await d.client.encrypt({ tenant: 'demo', policyId: 'cold-a', plaintext: Buffer.from('x') });
+  for (let i = 0; i < 50; i++)
+    await d.client.encrypt({ tenant: 'demo', policyId: 'cold-a', plaintext: Buffer.from('x') });
   t.is(d.provider.counts.unwrap, 0);
 });
 
@@ -56,8 +57,14 @@ test.serial('a caller that gives up does not fail the others waiting on the same
   d.provider.resetCounts();
   d.provider.latencyMs = 300;
   try {
-    const impatient = d.client.encrypt({ tenant: 'demo', policyId: 'cold-a', plaintext: Buffer.from('x') }, { deadlineMs: 50 });
-    const patient = d.client.encrypt({ tenant: 'demo', policyId: 'cold-a', plaintext: Buffer.from('y') }, { deadlineMs: 5_000 });
+    const impatient = d.client.encrypt(
+      { tenant: 'demo', policyId: 'cold-a', plaintext: Buffer.from('x') },
+      { deadlineMs: 50 },
+    );
+    const patient = d.client.encrypt(
+      { tenant: 'demo', policyId: 'cold-a', plaintext: Buffer.from('y') },
+      { deadlineMs: 5_000 },
+    );
     await t.throwsAsync(impatient);
     t.is((await patient).keyVersion, 1);
     t.is(d.provider.counts.unwrap, 1);

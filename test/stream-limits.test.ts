@@ -49,7 +49,12 @@ function expectReleased(t: import('ava').ExecutionContext, d: TestDaemon, what: 
 }
 
 async function stillServes(t: import('ava').ExecutionContext, d: TestDaemon): Promise<void> {
-  const { envelope } = await d.client.encrypt({ tenant: 'demo', policyId: 'demo-mailbox', plaintext: Buffer.from('other caller'), context: ctx });
+  const { envelope } = await d.client.encrypt({
+    tenant: 'demo',
+    policyId: 'demo-mailbox',
+    plaintext: Buffer.from('other caller'),
+    context: ctx,
+  });
   t.is((await d.client.decrypt({ tenant: 'demo', envelope, context: ctx })).plaintext.toString(), 'other caller');
   const env = await collect(d.client.encryptStream(encHeader, [Buffer.alloc(100_000, 3)]));
   t.is((await collect(d.client.decryptStream(decHeader, [env]))).length, 100_000);
@@ -60,7 +65,12 @@ test('maxStreams: one stream over the limit is refused at once, naming it; the o
   t.teardown(() => d.stop());
   const env = await collect(d.client.encryptStream(encHeader, [Buffer.alloc(200_000, 1)]));
   const open = [0, 1, 2].map(() => held([env.subarray(0, 1000)]));
-  const results = open.map((h) => collect(d.client.decryptStream(decHeader, h.source)).then(() => 'ok', (e: grpc.ServiceError) => e.code));
+  const results = open.map((h) =>
+    collect(d.client.decryptStream(decHeader, h.source)).then(
+      () => 'ok',
+      (e: grpc.ServiceError) => e.code,
+    ),
+  );
   await until(() => d.daemon.streams.stats().liveKeys === 3, 'three streams unlocked');
 
   const refused = await codeOf(collect(d.client.decryptStream(decHeader, [env])));
@@ -68,7 +78,12 @@ test('maxStreams: one stream over the limit is refused at once, naming it; the o
   t.is(refused.details, 'too many streams open: 3 (maxStreams)');
   t.is(d.daemon.streamLimits.stats().refused.maxStreams, 1);
   // Unary calls are not streams: served while the three are open.
-  const { envelope } = await d.client.encrypt({ tenant: 'demo', policyId: 'demo-mailbox', plaintext: Buffer.from('x'), context: ctx });
+  const { envelope } = await d.client.encrypt({
+    tenant: 'demo',
+    policyId: 'demo-mailbox',
+    plaintext: Buffer.from('x'),
+    context: ctx,
+  });
   t.is((await d.client.decrypt({ tenant: 'demo', envelope, context: ctx })).plaintext.toString(), 'x');
 
   // The three end (their input was cut: decryption failed), and a new stream is admitted.
@@ -142,7 +157,10 @@ test('streamBufferBudgetBytes: the stream that would take the shared budget over
   // Two streams hold a segment buffer each, and their reservations.
   const first = [0, 1].map(() => held([big.subarray(0, 900_000)], [big.subarray(900_000)]));
   const firstResults = first.map((h) => collect(d.client.decryptStream(decHeader, h.source)));
-  await until(() => d.daemon.streamLimits.stats().bufferedBytes >= 2 * (STREAM_RESERVED_BYTES + 900_000), 'two streams holding their bytes');
+  await until(
+    () => d.daemon.streamLimits.stats().bufferedBytes >= 2 * (STREAM_RESERVED_BYTES + 900_000),
+    'two streams holding their bytes',
+  );
 
   // A third does not fit: it is the one refused.
   const r = await codeOf(collect(d.client.decryptStream(decHeader, [big])));
@@ -158,6 +176,11 @@ test('streamBufferBudgetBytes: the stream that would take the shared budget over
   }
   expectReleased(t, d, 'after the budget refusal');
   t.is((await collect(d.client.decryptStream(decHeader, [big]))).length, MiB + 10);
-  const { envelope } = await d.client.encrypt({ tenant: 'demo', policyId: 'demo-mailbox', plaintext: Buffer.from('x'), context: ctx });
+  const { envelope } = await d.client.encrypt({
+    tenant: 'demo',
+    policyId: 'demo-mailbox',
+    plaintext: Buffer.from('x'),
+    context: ctx,
+  });
   t.is((await d.client.decrypt({ tenant: 'demo', envelope, context: ctx })).plaintext.toString(), 'x');
 });

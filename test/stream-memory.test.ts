@@ -66,10 +66,18 @@ test('a slow reader keeps the server memory bounded: 224 MiB through EncryptStre
   t.is(stream.bytesSent, total);
   t.true(received > total);
   const stall = Math.max(...stallSamples);
-  t.log(`${total / MiB} MiB in ${((performance.now() - started) / 1000).toFixed(1)} s; client sent ${(stream.bytesSent / MiB).toFixed(0)} MiB`);
-  t.log(`during the 1.5 s stall: client could send ${(sentDuringStall / MiB).toFixed(1)} MiB; server +${(stall / MiB).toFixed(1)} MiB (max of ${stallSamples.length} samples)`);
-  t.log(`while flowing: server +${(median(samples) / MiB).toFixed(1)} MiB median, +${(Math.max(...samples) / MiB).toFixed(1)} MiB max (${samples.length} samples)`);
-  t.log(`server counters: peak response bytes not yet sent ${after.streams.peakPendingWriteBytes} (bound ${4 * (SEG + 64)} + one segment)`);
+  t.log(
+    `${total / MiB} MiB in ${((performance.now() - started) / 1000).toFixed(1)} s; client sent ${(stream.bytesSent / MiB).toFixed(0)} MiB`,
+  );
+  t.log(
+    `during the 1.5 s stall: client could send ${(sentDuringStall / MiB).toFixed(1)} MiB; server +${(stall / MiB).toFixed(1)} MiB (max of ${stallSamples.length} samples)`,
+  );
+  t.log(
+    `while flowing: server +${(median(samples) / MiB).toFixed(1)} MiB median, +${(Math.max(...samples) / MiB).toFixed(1)} MiB max (${samples.length} samples)`,
+  );
+  t.log(
+    `server counters: peak response bytes not yet sent ${after.streams.peakPendingWriteBytes} (bound ${4 * (SEG + 64)} + one segment)`,
+  );
 
   // Backpressure reached the client: while nothing was read, it could send only a few MiB (HTTP/2 windows,
   // grpc-js read-ahead), not the file.

@@ -1,7 +1,11 @@
 import test from 'ava';
 import * as grpc from '@grpc/grpc-js';
 import { createCipheriv, createHash, randomBytes } from 'node:crypto';
-import { DEFAULT_SEGMENT_BYTES, parseSegmentedHeader, segmentedEnvelopeLength } from '../src/crypto/segmented-format.js';
+import {
+  DEFAULT_SEGMENT_BYTES,
+  parseSegmentedHeader,
+  segmentedEnvelopeLength,
+} from '../src/crypto/segmented-format.js';
 import type { ContentStream } from '../src/client/client.js';
 import { codeOf, createPolicy, startTestDaemon, type TestDaemon } from './helpers/test-daemon.js';
 import { waitFor } from './helpers/wait-for.js';
@@ -47,7 +51,13 @@ async function* generated(total: number, hash?: ReturnType<typeof createHash>): 
 /** Whether the server holds nothing for any stream (what expectClean asserts). */
 function isClean(): boolean {
   const s = d.daemon.streams.stats();
-  return s.open === 0 && s.liveKeys === 0 && s.leases === 0 && s.inFlightBytes === 0 && d.daemon.crypto.leases.openHolders === 0;
+  return (
+    s.open === 0 &&
+    s.liveKeys === 0 &&
+    s.leases === 0 &&
+    s.inFlightBytes === 0 &&
+    d.daemon.crypto.leases.openHolders === 0
+  );
 }
 
 /** The server releases a cancelled or failed stream asynchronously: wait until it has (bounded). */
@@ -80,7 +90,12 @@ for (const [label, size, segments] of [
     t.is(envelope.length, segmentedEnvelopeLength(header, SEG, size));
     t.is(envelope.length - header.bytes.length - size, segments * 16, `${segments} segment(s)`);
     // Envelope bytes in an awkward split (7-byte pieces for the header, then odd sizes).
-    const pieces = [envelope.subarray(0, 7), envelope.subarray(7, 200), envelope.subarray(200, 70_001), envelope.subarray(70_001)];
+    const pieces = [
+      envelope.subarray(0, 7),
+      envelope.subarray(7, 200),
+      envelope.subarray(200, 70_001),
+      envelope.subarray(70_001),
+    ];
     const dec = d.client.decryptStream(decHeader, pieces);
     t.true((await collect(dec)).equals(plaintext));
     t.is(dec.policyId, 'files');
@@ -89,29 +104,32 @@ for (const [label, size, segments] of [
   });
 }
 
-test.serial('stream round trip: 100 MiB generated on the fly, encrypted into decrypt, hashed on both sides', async (t) => {
-  const total = 100 * 1024 * 1024;
-  const hashIn = createHash('sha256');
-  const hashOut = createHash('sha256');
-  const started = performance.now();
-  // Encrypt's output feeds Decrypt's input directly: the 100 MiB (and its envelope) is never held.
-  const enc = d.client.encryptStream(encHeader(), generated(total, hashIn));
-  const dec = d.client.decryptStream(decHeader, enc);
-  let bytes = 0;
-  let maxChunk = 0;
-  for await (const b of dec) {
-    hashOut.update(b);
-    bytes += b.length;
-    maxChunk = Math.max(maxChunk, b.length);
-  }
-  t.is(bytes, total);
-  t.is(hashOut.digest('hex'), hashIn.digest('hex'));
-  t.true(maxChunk <= SEG, 'plaintext arrives segment by segment');
-  t.is(enc.bytesSent, total);
-  t.is(enc.bytesReceived, segmentedEnvelopeLength({ tenant: 'demo', policyId: 'files', keyVersion: 1 }, SEG, total));
-  t.log(`100 MiB encrypt + decrypt round trip: ${(performance.now() - started).toFixed(0)} ms`);
-  expectClean(t, '100 MiB');
-});
+test.serial(
+  'stream round trip: 100 MiB generated on the fly, encrypted into decrypt, hashed on both sides',
+  async (t) => {
+    const total = 100 * 1024 * 1024;
+    const hashIn = createHash('sha256');
+    const hashOut = createHash('sha256');
+    const started = performance.now();
+    // Encrypt's output feeds Decrypt's input directly: the 100 MiB (and its envelope) is never held.
+    const enc = d.client.encryptStream(encHeader(), generated(total, hashIn));
+    const dec = d.client.decryptStream(decHeader, enc);
+    let bytes = 0;
+    let maxChunk = 0;
+    for await (const b of dec) {
+      hashOut.update(b);
+      bytes += b.length;
+      maxChunk = Math.max(maxChunk, b.length);
+    }
+    t.is(bytes, total);
+    t.is(hashOut.digest('hex'), hashIn.digest('hex'));
+    t.true(maxChunk <= SEG, 'plaintext arrives segment by segment');
+    t.is(enc.bytesSent, total);
+    t.is(enc.bytesReceived, segmentedEnvelopeLength({ tenant: 'demo', policyId: 'files', keyVersion: 1 }, SEG, total));
+    t.log(`100 MiB encrypt + decrypt round trip: ${(performance.now() - started).toFixed(0)} ms`);
+    expectClean(t, '100 MiB');
+  },
+);
 
 test.serial('stream: plaintext source chunks of any size are re-segmented (1 B, 100 KiB, 3 MiB chunks)', async (t) => {
   const a = Buffer.from([1]);
@@ -150,7 +168,10 @@ for (const [rule, build] of [
   ['a duplicated segment is rejected', (h: Buffer, s: Buffer[]) => [h, s[0]!, s[1]!, s[1]!, s[2]!, s[3]!]],
   ['a dropped segment is rejected', (h: Buffer, s: Buffer[]) => [h, s[0]!, s[2]!, s[3]!]],
   ['a truncated stream is rejected (final segment dropped)', (h: Buffer, s: Buffer[]) => [h, s[0]!, s[1]!, s[2]!]],
-  ['a truncated stream is rejected (cut inside the final segment)', (h: Buffer, s: Buffer[]) => [h, s[0]!, s[1]!, s[2]!, s[3]!.subarray(0, 500)]],
+  [
+    'a truncated stream is rejected (cut inside the final segment)',
+    (h: Buffer, s: Buffer[]) => [h, s[0]!, s[1]!, s[2]!, s[3]!.subarray(0, 500)],
+  ],
   ['a truncated stream is rejected (header only)', (h: Buffer) => [h]],
   ['a truncated stream is rejected (cut inside the header)', (h: Buffer) => [h.subarray(0, 40)]],
   ['bytes after the final segment are rejected', (h: Buffer, s: Buffer[]) => [h, ...s, Buffer.from([0])]],
@@ -164,91 +185,145 @@ for (const [rule, build] of [
   });
 }
 
-test.serial('stream: the wrong context, the wrong tenant or a single-block envelope fail with the generic error', async (t) => {
-  const { header, segments } = await sealedParts();
-  const all = [header, ...segments];
-  for (const [what, h] of [
-    ['wrong context', { tenant: 'demo', context: { ...ctx, object: 'other.pdf' } }],
-    ['no context', { tenant: 'demo' }],
-    ['other tenant', { tenant: 'other', context: ctx }],
-  ] as const) {
-    const err = await streamCode(d.client.decryptStream(h, all));
-    t.deepEqual(err, { code: grpc.status.INVALID_ARGUMENT, details: 'decryption failed' }, what);
-  }
-  const block = (await d.client.encrypt({ tenant: 'demo', policyId: 'files', plaintext: Buffer.from('x') })).envelope;
-  t.deepEqual(await streamCode(d.client.decryptStream(decHeader, [block])), { code: grpc.status.INVALID_ARGUMENT, details: 'decryption failed' });
-  // And the other way: a segmented envelope is not a block.
-  const seg = Buffer.concat(all);
-  t.deepEqual(await codeOf(d.client.decrypt({ tenant: 'demo', envelope: seg.subarray(0, 4096), context: ctx })), { code: grpc.status.INVALID_ARGUMENT, details: 'decryption failed' });
-  expectClean(t, 'mismatches');
-});
+test.serial(
+  'stream: the wrong context, the wrong tenant or a single-block envelope fail with the generic error',
+  async (t) => {
+    const { header, segments } = await sealedParts();
+    const all = [header, ...segments];
+    for (const [what, h] of [
+      ['wrong context', { tenant: 'demo', context: { ...ctx, object: 'other.pdf' } }],
+      ['no context', { tenant: 'demo' }],
+      ['other tenant', { tenant: 'other', context: ctx }],
+    ] as const) {
+      const err = await streamCode(d.client.decryptStream(h, all));
+      t.deepEqual(err, { code: grpc.status.INVALID_ARGUMENT, details: 'decryption failed' }, what);
+    }
+    const block = (await d.client.encrypt({ tenant: 'demo', policyId: 'files', plaintext: Buffer.from('x') })).envelope;
+    t.deepEqual(await streamCode(d.client.decryptStream(decHeader, [block])), {
+      code: grpc.status.INVALID_ARGUMENT,
+      details: 'decryption failed',
+    });
+    // And the other way: a segmented envelope is not a block.
+    const seg = Buffer.concat(all);
+    t.deepEqual(await codeOf(d.client.decrypt({ tenant: 'demo', envelope: seg.subarray(0, 4096), context: ctx })), {
+      code: grpc.status.INVALID_ARGUMENT,
+      details: 'decryption failed',
+    });
+    expectClean(t, 'mismatches');
+  },
+);
 
 // ---- the protocol ---------------------------------------------------------------------------------------------
 
-test.serial('stream: a missing or repeated header, a policy_id on DecryptStream and an unknown policy are refused clearly', async (t) => {
-  const raw = async (messages: object[], method: 'EncryptStream' | 'DecryptStream' = 'EncryptStream') => {
-    const call = d.client.crypto[method]();
-    for (const m of messages) call.write(m);
-    call.end();
-    return new Promise<{ code: number; details: string }>((resolve) => {
-      call.on('data', () => {});
-      call.on('error', (e: grpc.ServiceError) => resolve({ code: e.code, details: e.details }));
-      call.on('end', () => resolve({ code: 0, details: 'ok' }));
+test.serial(
+  'stream: a missing or repeated header, a policy_id on DecryptStream and an unknown policy are refused clearly',
+  async (t) => {
+    const raw = async (messages: object[], method: 'EncryptStream' | 'DecryptStream' = 'EncryptStream') => {
+      const call = d.client.crypto[method]();
+      for (const m of messages) call.write(m);
+      call.end();
+      return new Promise<{ code: number; details: string }>((resolve) => {
+        call.on('data', () => {});
+        call.on('error', (e: grpc.ServiceError) => resolve({ code: e.code, details: e.details }));
+        call.on('end', () => resolve({ code: 0, details: 'ok' }));
+      });
+    };
+    t.deepEqual(await raw([]), {
+      code: grpc.status.INVALID_ARGUMENT,
+      details: 'EncryptStream needs a header message first; the stream was empty',
     });
-  };
-  t.deepEqual(await raw([]), { code: grpc.status.INVALID_ARGUMENT, details: 'EncryptStream needs a header message first; the stream was empty' });
-  t.deepEqual(await raw([{ chunk: Buffer.from('x') }]), { code: grpc.status.INVALID_ARGUMENT, details: 'the first message of EncryptStream must be a header' });
-  t.deepEqual(await raw([{ header: encHeader() }, { chunk: Buffer.from('x') }, { header: encHeader() }]), { code: grpc.status.INVALID_ARGUMENT, details: 'a stream has exactly one header, in its first message' });
-  t.deepEqual(await raw([{ header: { tenant: 'demo' } }]), { code: grpc.status.INVALID_ARGUMENT, details: 'policy_id is required' });
-  t.deepEqual(await raw([{ header: { tenant: 'demo', policyId: 'nope' } }]), { code: grpc.status.NOT_FOUND, details: 'no policy demo/nope' });
-  t.deepEqual(await raw([{ header: { tenant: 'demo', policyId: 'files' } }], 'DecryptStream'), { code: grpc.status.INVALID_ARGUMENT, details: 'DecryptStream takes no policy_id: the envelope names its policy' });
-  t.deepEqual(await raw([{ header: { tenant: 'demo' } }], 'DecryptStream'), { code: grpc.status.INVALID_ARGUMENT, details: 'decryption failed' }, 'empty input');
-  const sys = await raw([{ header: { ...encHeader(), purpose: 'PURPOSE_SYSTEM' } }]);
-  t.is(sys.code, grpc.status.PERMISSION_DENIED);
-  expectClean(t, 'protocol errors');
-});
+    t.deepEqual(await raw([{ chunk: Buffer.from('x') }]), {
+      code: grpc.status.INVALID_ARGUMENT,
+      details: 'the first message of EncryptStream must be a header',
+    });
+    t.deepEqual(await raw([{ header: encHeader() }, { chunk: Buffer.from('x') }, { header: encHeader() }]), {
+      code: grpc.status.INVALID_ARGUMENT,
+      details: 'a stream has exactly one header, in its first message',
+    });
+    t.deepEqual(await raw([{ header: { tenant: 'demo' } }]), {
+      code: grpc.status.INVALID_ARGUMENT,
+      details: 'policy_id is required',
+    });
+    t.deepEqual(await raw([{ header: { tenant: 'demo', policyId: 'nope' } }]), {
+      code: grpc.status.NOT_FOUND,
+      details: 'no policy demo/nope',
+    });
+    t.deepEqual(await raw([{ header: { tenant: 'demo', policyId: 'files' } }], 'DecryptStream'), {
+      code: grpc.status.INVALID_ARGUMENT,
+      details: 'DecryptStream takes no policy_id: the envelope names its policy',
+    });
+    t.deepEqual(
+      await raw([{ header: { tenant: 'demo' } }], 'DecryptStream'),
+      { code: grpc.status.INVALID_ARGUMENT, details: 'decryption failed' },
+      'empty input',
+    );
+    const sys = await raw([{ header: { ...encHeader(), purpose: 'PURPOSE_SYSTEM' } }]);
+    t.is(sys.code, grpc.status.PERMISSION_DENIED);
+    expectClean(t, 'protocol errors');
+  },
+);
 
 // ---- cancellation, deadlines, revocation ------------------------------------------------------------------------
 
-test.serial('stream: a client that cancels mid-stream leaves nothing behind, and the server keeps serving', async (t) => {
-  const before = (await d.client.getStatus()).cacheEntries;
-  const { header, segments } = await sealedParts();
-  for (const which of ['encrypt', 'decrypt'] as const) {
-    const controller = new AbortController();
-    // Sources that never end by themselves: only the cancel ends these streams.
-    const stream: ContentStream =
-      which === 'encrypt'
-        ? d.client.encryptStream(encHeader(), (async function* () {
-            for (;;) yield Buffer.alloc(SEG);
-          })(), { signal: controller.signal })
-        : d.client.decryptStream(decHeader, (async function* () {
-            yield header;
-            yield segments[0]!;
-            yield segments[1]!;
-            await sleep(5_000);
-          })(), { signal: controller.signal });
-    let received = 0;
-    const err = await codeOf(
-      (async () => {
-        for await (const b of stream) {
-          received += b.length;
-          if (received >= (which === 'encrypt' ? 10 * SEG : SEG)) controller.abort();
-        }
-      })(),
+test.serial(
+  'stream: a client that cancels mid-stream leaves nothing behind, and the server keeps serving',
+  async (t) => {
+    const before = (await d.client.getStatus()).cacheEntries;
+    const { header, segments } = await sealedParts();
+    for (const which of ['encrypt', 'decrypt'] as const) {
+      const controller = new AbortController();
+      // Sources that never end by themselves: only the cancel ends these streams.
+      const stream: ContentStream =
+        which === 'encrypt'
+          ? d.client.encryptStream(
+              encHeader(),
+              (async function* () {
+                for (;;) yield Buffer.alloc(SEG);
+              })(),
+              { signal: controller.signal },
+            )
+          : d.client.decryptStream(
+              decHeader,
+              (async function* () {
+                yield header;
+                yield segments[0]!;
+                yield segments[1]!;
+                await sleep(5_000);
+              })(),
+              { signal: controller.signal },
+            );
+      let received = 0;
+      const err = await codeOf(
+        (async () => {
+          for await (const b of stream) {
+            received += b.length;
+            if (received >= (which === 'encrypt' ? 10 * SEG : SEG)) controller.abort();
+          }
+        })(),
+      );
+      t.is(err.code, grpc.status.CANCELLED, which);
+      // The server sees the cancel asynchronously.
+      await released();
+      expectClean(t, `${which} cancelled`);
+    }
+    const s = d.daemon.streams.stats();
+    t.true(s.failed >= 2);
+    // Still serving: a unary call, a stream, and the admin API.
+    const env = (await d.client.encrypt({ tenant: 'demo', policyId: 'files', plaintext: Buffer.from('still here') }))
+      .envelope;
+    t.is((await d.client.decrypt({ tenant: 'demo', envelope: env })).plaintext.toString(), 'still here');
+    t.true(
+      (
+        await collect(
+          d.client.decryptStream(decHeader, [
+            await collect(d.client.encryptStream(encHeader(), [Buffer.from('again')])),
+          ]),
+        )
+      ).equals(Buffer.from('again')),
     );
-    t.is(err.code, grpc.status.CANCELLED, which);
-    // The server sees the cancel asynchronously.
-    await released();
-    expectClean(t, `${which} cancelled`);
-  }
-  const s = d.daemon.streams.stats();
-  t.true(s.failed >= 2);
-  // Still serving: a unary call, a stream, and the admin API.
-  const env = (await d.client.encrypt({ tenant: 'demo', policyId: 'files', plaintext: Buffer.from('still here') })).envelope;
-  t.is((await d.client.decrypt({ tenant: 'demo', envelope: env })).plaintext.toString(), 'still here');
-  t.true((await collect(d.client.decryptStream(decHeader, [await collect(d.client.encryptStream(encHeader(), [Buffer.from('again')]))]))).equals(Buffer.from('again')));
-  t.is((await d.client.getStatus()).cacheEntries, before);
-});
+    t.is((await d.client.getStatus()).cacheEntries, before);
+  },
+);
 
 test.serial('stream: a cancel while the stream waits for its key (cold cache) leaves nothing behind', async (t) => {
   await d.client.evict({ tenant: 'demo', id: 'files' });
@@ -256,7 +331,9 @@ test.serial('stream: a cancel while the stream waits for its key (cold cache) le
   try {
     const controller = new AbortController();
     void d.provider.callStarted('unwrap').then(() => controller.abort()); // cancelled while its key loads
-    const err = await streamCode(d.client.encryptStream(encHeader(), [Buffer.alloc(10)], { signal: controller.signal }));
+    const err = await streamCode(
+      d.client.encryptStream(encHeader(), [Buffer.alloc(10)], { signal: controller.signal }),
+    );
     t.is(err.code, grpc.status.CANCELLED);
     await released();
     expectClean(t, 'cancelled while leasing');
@@ -284,7 +361,8 @@ test.serial('stream: a revoke during a stream stops it at the next segment with 
   let sentAfterRevoke = 0;
   async function* source() {
     for (let i = 0; ; i++) {
-      if (!revoking && enc.bytesReceived >= 10 * SEG) revoking = d.client.revoke({ tenant: 'demo', id: 'rv-stream', reason: 'test' });
+      if (!revoking && enc.bytesReceived >= 10 * SEG)
+        revoking = d.client.revoke({ tenant: 'demo', id: 'rv-stream', reason: 'test' });
       if (i > 10_000) throw new Error('no progress');
       if (revoking) {
         if (++sentAfterRevoke > 200) throw new Error('the stream kept going after the revoke');
@@ -301,7 +379,10 @@ test.serial('stream: a revoke during a stream stops it at the next segment with 
   t.true(enc.bytesReceived >= 10 * SEG, 'segments before the revoke went through');
 
   // Decrypt: the policy is revoked now, so a new DecryptStream is refused at its header...
-  t.deepEqual(await streamCode(d.client.decryptStream(decHeader, [envelope])), { code: grpc.status.FAILED_PRECONDITION, details: 'policy demo/rv-stream is revoked' });
+  t.deepEqual(await streamCode(d.client.decryptStream(decHeader, [envelope])), {
+    code: grpc.status.FAILED_PRECONDITION,
+    details: 'policy demo/rv-stream is revoked',
+  });
   expectClean(t, 'revoked');
 });
 

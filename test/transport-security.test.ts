@@ -13,7 +13,12 @@ import { mtlsCa } from './helpers/mtls-ca.js';
 import { startTestDaemon } from './helpers/test-daemon.js';
 
 const CLI = fileURLToPath(new URL('../bin/unwrapd.js', import.meta.url));
-const NO_TLS: TransportSecuritySettings = { tlsCertFile: '', tlsKeyFile: '', tlsClientCaFile: '', allowInsecureTcp: false };
+const NO_TLS: TransportSecuritySettings = {
+  tlsCertFile: '',
+  tlsKeyFile: '',
+  tlsClientCaFile: '',
+  allowInsecureTcp: false,
+};
 
 function capture() {
   const lines: string[] = [];
@@ -30,7 +35,13 @@ async function files(t: { teardown(fn: () => Promise<void>): void }) {
   await writeFile(cert, ca.server.certPem);
   await writeFile(key, ca.server.keyPem, { mode: 0o600 });
   await writeFile(clientCa, ca.caPem);
-  return { dir, cert, key, clientCa, tls: { ...NO_TLS, tlsCertFile: cert, tlsKeyFile: key, tlsClientCaFile: clientCa } };
+  return {
+    dir,
+    cert,
+    key,
+    clientCa,
+    tls: { ...NO_TLS, tlsCertFile: cert, tlsKeyFile: key, tlsClientCaFile: clientCa },
+  };
 }
 
 test('a non-loopback plaintext listen address refuses to start, naming allowInsecureTcp', (t) => {
@@ -44,7 +55,10 @@ test('plaintext on a loopback address starts with a warning; a Unix socket needs
   for (const listen of ['127.0.0.1:0', '[::1]:0', 'localhost:7443']) {
     const { lines, log } = capture();
     t.truthy(serverCredentials(listen, NO_TLS, log));
-    t.true(lines.some((l) => JSON.parse(l).level === 'warn' && /plaintext TCP on a loopback address/.test(l)), listen);
+    t.true(
+      lines.some((l) => JSON.parse(l).level === 'warn' && /plaintext TCP on a loopback address/.test(l)),
+      listen,
+    );
   }
   const { lines, log } = capture();
   serverCredentials('unix:///tmp/x.sock', NO_TLS, log);
@@ -60,17 +74,27 @@ test('allowInsecureTcp lets a non-loopback plaintext address start, with a loud 
 test('TLS files are read strictly: missing, not PEM, a mismatched key, a key without a certificate each name the setting and path', async (t) => {
   const f = await files(t);
   const fail = (s: Partial<TransportSecuritySettings>, re: RegExp) => {
-    const err = t.throws(() => serverCredentials('0.0.0.0:0', { ...f.tls, ...s }, silentLogger), { instanceOf: ConfigError });
+    const err = t.throws(() => serverCredentials('0.0.0.0:0', { ...f.tls, ...s }, silentLogger), {
+      instanceOf: ConfigError,
+    });
     t.regex(err!.message, re);
   };
-  fail({ tlsCertFile: join(f.dir, 'missing.pem') }, new RegExp(`tlsCertFile ${join(f.dir, 'missing.pem')} cannot be read \\(ENOENT\\)`));
+  fail(
+    { tlsCertFile: join(f.dir, 'missing.pem') },
+    new RegExp(`tlsCertFile ${join(f.dir, 'missing.pem')} cannot be read \\(ENOENT\\)`),
+  );
   fail({ tlsClientCaFile: join(f.dir, 'nope.pem') }, /tlsClientCaFile .*nope\.pem cannot be read \(ENOENT\)/);
   await writeFile(join(f.dir, 'junk.pem'), 'hello');
   fail({ tlsCertFile: join(f.dir, 'junk.pem') }, /tlsCertFile .*junk\.pem is not PEM/);
   fail({ tlsCertFile: f.dir }, /tlsCertFile .* is not a regular file/);
   await writeFile(join(f.dir, 'other.key'), mtlsCa().spiffe.keyPem, { mode: 0o600 });
-  fail({ tlsKeyFile: join(f.dir, 'other.key') }, /tlsKeyFile .*other\.key is not the private key of the certificate in tlsCertFile/);
-  await writeFile(join(f.dir, 'bad.key'), '-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n', { mode: 0o600 });
+  fail(
+    { tlsKeyFile: join(f.dir, 'other.key') },
+    /tlsKeyFile .*other\.key is not the private key of the certificate in tlsCertFile/,
+  );
+  await writeFile(join(f.dir, 'bad.key'), '-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n', {
+    mode: 0o600,
+  });
   fail({ tlsKeyFile: join(f.dir, 'bad.key') }, /tlsKeyFile .*bad\.key holds no usable PEM private key/);
   fail({ tlsCertFile: '' }, /tlsCertFile is required/);
   fail({ tlsKeyFile: '' }, /tlsKeyFile is required/);
@@ -92,7 +116,10 @@ test('a TLS key file readable by group or others is refused, like the keystore',
 test('the daemon refuses a non-loopback plaintext listen before it opens anything', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'uwd-ts-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
-  await t.throwsAsync(startTestDaemon({ listen: '0.0.0.0:0' }, { dir }), { instanceOf: ConfigError, message: /allowInsecureTcp/ });
+  await t.throwsAsync(startTestDaemon({ listen: '0.0.0.0:0' }, { dir }), {
+    instanceOf: ConfigError,
+    message: /allowInsecureTcp/,
+  });
   t.deepEqual(await readdir(dir), [], 'no keystore, registry or audit log was created');
 });
 
@@ -123,7 +150,10 @@ test('a plaintext loopback TCP daemon logs a warning at start', async (t) => {
 test('unwrapd serve --listen 0.0.0.0:0 exits 2 with a message naming allowInsecureTcp', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'uwd-ts-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
-  const child = spawn('node', [CLI, 'serve', '--listen', '0.0.0.0:0', '--data-dir', dir], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, UNWRAPD_LISTEN: '' } });
+  const child = spawn('node', [CLI, 'serve', '--listen', '0.0.0.0:0', '--data-dir', dir], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, UNWRAPD_LISTEN: '' },
+  });
   let stderr = '';
   child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
   const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
@@ -139,7 +169,10 @@ test('the server credentials are TLS with a certificate: a plaintext client cann
     await t.throwsAsync(plain.encrypt(HELLO), { code: grpc.status.UNAVAILABLE } as never);
     plain.close();
     // Server-only TLS: a client that trusts the CA gets in, unauthenticated (tcp:<peer>).
-    const tls = new UnwrapdClient(d.daemon.address, { credentials: grpc.credentials.createSsl(Buffer.from(mtlsCa().caPem)), deadlineMs: 15_000 });
+    const tls = new UnwrapdClient(d.daemon.address, {
+      credentials: grpc.credentials.createSsl(Buffer.from(mtlsCa().caPem)),
+      deadlineMs: 15_000,
+    });
     t.true((await tls.encrypt(HELLO)).envelope.length > 0);
     tls.close();
   } finally {

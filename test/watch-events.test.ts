@@ -19,7 +19,8 @@ test.before(async () => {
   await Promise.all(Object.values(DEMO_KEYS).map((k) => keystore.createKey(k)));
 });
 test.after.always(() => rm(keysDir, { recursive: true, force: true }));
-const startTestDaemon = (overrides: Partial<Config> = {}) => startDaemonWithOwnKeys({ keystorePath: join(keysDir, 'keystore.json'), ...overrides });
+const startTestDaemon = (overrides: Partial<Config> = {}) =>
+  startDaemonWithOwnKeys({ keystorePath: join(keysDir, 'keystore.json'), ...overrides });
 
 /** Opens a WatchEvents stream and collects what it yields, and how it ended. */
 function watch(client: UnwrapdClient, req: { tenant?: string; fromSequence?: string }) {
@@ -32,9 +33,10 @@ function watch(client: UnwrapdClient, req: { tenant?: string; fromSequence?: str
   return { events, ended: () => ended, cancel: () => stream.cancel() };
 }
 
-const summary = (events: PolicyEvent__Output[]) => events.map((e) => `${e.sequence}:${e.type}:${e.tenant}/${e.policyId}@${e.revision}`);
+const summary = (events: PolicyEvent__Output[]) =>
+  events.map((e) => `${e.sequence}:${e.type}:${e.tenant}/${e.policyId}@${e.revision}`);
 
-test('file registry: WatchEvents streams this process\'s policy events live, replays from a sequence, filters by tenant', async (t) => {
+test("file registry: WatchEvents streams this process's policy events live, replays from a sequence, filters by tenant", async (t) => {
   const d = await startTestDaemon();
   t.teardown(() => d.stop());
   // From sequence 1 (the log is empty): every event reaches the stream whenever the server subscribes it, so
@@ -87,7 +89,10 @@ test('the Event Grid webhook starts with the daemon when configured and shows in
   const d = await startTestDaemon({ eventGridListen: '127.0.0.1:0', eventGridSecret: 'a-long-enough-shared-secret' });
   t.teardown(() => d.stop());
   const status = await d.client.getStatus();
-  t.like(status.feeds.find((f) => f.source === 'event-grid'), { state: 'connected' });
+  t.like(
+    status.feeds.find((f) => f.source === 'event-grid'),
+    { state: 'connected' },
+  );
   const url = new URL(d.daemon.fleet.eventGrid!.url);
   url.searchParams.set('code', 'a-long-enough-shared-secret');
   const res = await fetch(url, { method: 'OPTIONS', headers: { 'WebHook-Request-Origin': 'eventgrid.azure.net' } });
@@ -101,10 +106,22 @@ test('unwrapd events replays and follows WatchEvents on the command line', async
   await createPolicy(d.client, 'cli-1');
   await d.client.revoke({ tenant: 'demo', id: 'cli-1', reason: 'test' });
   const out = await new Promise<string>((resolve, reject) =>
-    execFile(process.execPath, ['bin/unwrapd.js', 'events', '--address', d.daemon.address, '--from', '1', '--count', '2', '--json'], { timeout: 30_000 }, (err, stdout, stderr) =>
-      err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout),
+    execFile(
+      process.execPath,
+      ['bin/unwrapd.js', 'events', '--address', d.daemon.address, '--from', '1', '--count', '2', '--json'],
+      { timeout: 30_000 },
+      (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout)),
     ),
   );
-  const lines = out.trim().split('\n').map((l) => JSON.parse(l) as { sequence: string; type: string; policyId: string });
-  t.deepEqual(lines.map((e) => [e.sequence, e.type, e.policyId]), [['1', 'created', 'cli-1'], ['2', 'revoked', 'cli-1']]);
+  const lines = out
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { sequence: string; type: string; policyId: string });
+  t.deepEqual(
+    lines.map((e) => [e.sequence, e.type, e.policyId]),
+    [
+      ['1', 'created', 'cli-1'],
+      ['2', 'revoked', 'cli-1'],
+    ],
+  );
 });

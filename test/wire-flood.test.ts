@@ -16,7 +16,8 @@ test.before(async () => {
   p = await startDaemonProcess();
   client = new UnwrapdClient(p.address);
   raw = rawClient(p.address);
-  envelope = (await client.encrypt({ tenant: 'demo', policyId: 'demo-mailbox', plaintext: Buffer.from('hello') })).envelope;
+  envelope = (await client.encrypt({ tenant: 'demo', policyId: 'demo-mailbox', plaintext: Buffer.from('hello') }))
+    .envelope;
 });
 test.after.always(async () => {
   client?.close();
@@ -43,64 +44,79 @@ async function decryptMs(): Promise<number> {
   return performance.now() - t0;
 }
 
-const quantile = (xs: number[], q: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * q))] ?? 0;
+const quantile = (xs: number[], q: number) =>
+  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * q))] ?? 0;
 
-test.serial('2.3 million empty items cost what receiving their bytes costs: refused as fast as a same-size request that needs no counting', async (t) => {
-  const bytes = flood();
-  t.is(bytes.length, 4_600_006);
-  // The control: as many bytes in one item's envelope, refused by the batch payload limit once received.
-  const control = Buffer.concat([TENANT, lenField(2, lenField(1, Buffer.alloc(bytes.length - 16)))]);
-  const time = async (b: Buffer) => {
-    const t0 = performance.now();
-    const out = await rawUnary(raw, '/unwrapd.v1.Crypto/DecryptBatch', b);
-    return { ms: performance.now() - t0, out };
-  };
-  await time(control); // warm-up
-  const floods: number[] = [];
-  const controls: number[] = [];
-  for (let i = 0; i < 5; i++) {
-    const f = await time(bytes);
-    t.deepEqual(f.out, { code: grpc.status.RESOURCE_EXHAUSTED, details: FLOOD_REFUSAL });
-    floods.push(f.ms);
-    const c = await time(control);
-    t.is(c.out.code, grpc.status.RESOURCE_EXHAUSTED);
-    t.regex(c.out.details, /^DecryptBatch: \d+ envelope bytes exceed \d+ \(batchMaxBytes 4194304 \+ 241 per item\)$/);
-    controls.push(c.ms);
-  }
-  // The fastest of each (the least disturbed by a busy machine). Decoding the items first took ~100x the control.
-  const [f, c] = [Math.min(...floods), Math.min(...controls)];
-  t.log(`refusal of the 2.3 M-item DecryptBatch: fastest ${f.toFixed(1)} ms, median ${quantile(floods, 0.5).toFixed(1)} ms; same-size control: fastest ${c.toFixed(1)} ms, median ${quantile(controls, 0.5).toFixed(1)} ms`);
-  t.true(f <= c * 4, `flood ${f} ms vs control ${c} ms`);
-});
-
-test.serial('four floods at once: RSS grows far less than 64 MiB and a concurrent Decrypt keeps its latency', async (t) => {
-  const bytes = flood();
-  for (let i = 0; i < 30; i++) await decryptMs(); // warm-up
-  const baseline: number[] = [];
-  for (let i = 0; i < 100; i++) baseline.push(await decryptMs());
-  const rssBefore = rssBytes(p.pid);
-  let peak = rssBefore;
-  let running = true;
-  const during: number[] = [];
-  const prober = (async () => {
-    while (running) {
-      during.push(await decryptMs());
-      peak = Math.max(peak, rssBytes(p.pid));
+test.serial(
+  '2.3 million empty items cost what receiving their bytes costs: refused as fast as a same-size request that needs no counting',
+  async (t) => {
+    const bytes = flood();
+    t.is(bytes.length, 4_600_006);
+    // The control: as many bytes in one item's envelope, refused by the batch payload limit once received.
+    const control = Buffer.concat([TENANT, lenField(2, lenField(1, Buffer.alloc(bytes.length - 16)))]);
+    const time = async (b: Buffer) => {
+      const t0 = performance.now();
+      const out = await rawUnary(raw, '/unwrapd.v1.Crypto/DecryptBatch', b);
+      return { ms: performance.now() - t0, out };
+    };
+    await time(control); // warm-up
+    const floods: number[] = [];
+    const controls: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const f = await time(bytes);
+      t.deepEqual(f.out, { code: grpc.status.RESOURCE_EXHAUSTED, details: FLOOD_REFUSAL });
+      floods.push(f.ms);
+      const c = await time(control);
+      t.is(c.out.code, grpc.status.RESOURCE_EXHAUSTED);
+      t.regex(c.out.details, /^DecryptBatch: \d+ envelope bytes exceed \d+ \(batchMaxBytes 4194304 \+ 241 per item\)$/);
+      controls.push(c.ms);
     }
-  })();
-  const outcomes = await Promise.all(Array.from({ length: 4 }, () => rawUnary(raw, '/unwrapd.v1.Crypto/DecryptBatch', bytes)));
-  running = false;
-  await prober;
-  peak = Math.max(peak, rssBytes(p.pid));
-  for (const o of outcomes) t.deepEqual(o, { code: grpc.status.RESOURCE_EXHAUSTED, details: FLOOD_REFUSAL });
-  const base50 = quantile(baseline, 0.5);
-  const worst = Math.max(...during);
-  t.log(`Decrypt: baseline p50 ${base50.toFixed(2)} ms, p99 ${quantile(baseline, 0.99).toFixed(2)} ms; during 4 floods (${during.length} calls): p50 ${quantile(during, 0.5).toFixed(2)} ms, worst ${worst.toFixed(2)} ms`);
-  t.log(`daemon RSS: ${(rssBefore / MiB).toFixed(1)} MiB before, peak ${(peak / MiB).toFixed(1)} MiB (+${((peak - rssBefore) / MiB).toFixed(1)} MiB)`);
-  t.true(during.length > 0);
-  t.true(peak - rssBefore < 64 * MiB, `RSS grew ${(peak - rssBefore) / MiB} MiB`);
-  // Before the scan, a Decrypt sent during one flood waited ~6 s (>1000x its baseline).
-  t.true(worst <= base50 * 100, `worst concurrent Decrypt ${worst} ms vs baseline p50 ${base50} ms`);
-  // And the daemon keeps serving.
-  t.true((await client.decrypt({ tenant: 'demo', envelope })).plaintext.equals(Buffer.from('hello')));
-});
+    // The fastest of each (the least disturbed by a busy machine). Decoding the items first took ~100x the control.
+    const [f, c] = [Math.min(...floods), Math.min(...controls)];
+    t.log(
+      `refusal of the 2.3 M-item DecryptBatch: fastest ${f.toFixed(1)} ms, median ${quantile(floods, 0.5).toFixed(1)} ms; same-size control: fastest ${c.toFixed(1)} ms, median ${quantile(controls, 0.5).toFixed(1)} ms`,
+    );
+    t.true(f <= c * 4, `flood ${f} ms vs control ${c} ms`);
+  },
+);
+
+test.serial(
+  'four floods at once: RSS grows far less than 64 MiB and a concurrent Decrypt keeps its latency',
+  async (t) => {
+    const bytes = flood();
+    for (let i = 0; i < 30; i++) await decryptMs(); // warm-up
+    const baseline: number[] = [];
+    for (let i = 0; i < 100; i++) baseline.push(await decryptMs());
+    const rssBefore = rssBytes(p.pid);
+    let peak = rssBefore;
+    let running = true;
+    const during: number[] = [];
+    const prober = (async () => {
+      while (running) {
+        during.push(await decryptMs());
+        peak = Math.max(peak, rssBytes(p.pid));
+      }
+    })();
+    const outcomes = await Promise.all(
+      Array.from({ length: 4 }, () => rawUnary(raw, '/unwrapd.v1.Crypto/DecryptBatch', bytes)),
+    );
+    running = false;
+    await prober;
+    peak = Math.max(peak, rssBytes(p.pid));
+    for (const o of outcomes) t.deepEqual(o, { code: grpc.status.RESOURCE_EXHAUSTED, details: FLOOD_REFUSAL });
+    const base50 = quantile(baseline, 0.5);
+    const worst = Math.max(...during);
+    t.log(
+      `Decrypt: baseline p50 ${base50.toFixed(2)} ms, p99 ${quantile(baseline, 0.99).toFixed(2)} ms; during 4 floods (${during.length} calls): p50 ${quantile(during, 0.5).toFixed(2)} ms, worst ${worst.toFixed(2)} ms`,
+    );
+    t.log(
+      `daemon RSS: ${(rssBefore / MiB).toFixed(1)} MiB before, peak ${(peak / MiB).toFixed(1)} MiB (+${((peak - rssBefore) / MiB).toFixed(1)} MiB)`,
+    );
+    t.true(during.length > 0);
+    t.true(peak - rssBefore < 64 * MiB, `RSS grew ${(peak - rssBefore) / MiB} MiB`);
+    // Before the scan, a Decrypt sent during one flood waited ~6 s (>1000x its baseline).
+    t.true(worst <= base50 * 100, `worst concurrent Decrypt ${worst} ms vs baseline p50 ${base50} ms`);
+    // And the daemon keeps serving.
+    t.true((await client.decrypt({ tenant: 'demo', envelope })).plaintext.equals(Buffer.from('hello')));
+  },
+);

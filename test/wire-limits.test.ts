@@ -1,8 +1,23 @@
 import test from 'ava';
 import * as grpc from '@grpc/grpc-js';
 import { MAX_ENVELOPE_OVERHEAD } from '../src/crypto/envelope-format.js';
-import { ADMIN_REQUEST_BYTES, BATCH_ITEM_FRAMING, FIELD_ROOM, MAX_STRING_BYTES, STREAM_MAX_CHUNK_BYTES } from '../src/server/request-limits.js';
-import { lenField, mapEntry, padTo, rawBidi, rawClient, rawUnary, varintField, type RawOutcome } from './helpers/proto-wire.js';
+import {
+  ADMIN_REQUEST_BYTES,
+  BATCH_ITEM_FRAMING,
+  FIELD_ROOM,
+  MAX_STRING_BYTES,
+  STREAM_MAX_CHUNK_BYTES,
+} from '../src/server/request-limits.js';
+import {
+  lenField,
+  mapEntry,
+  padTo,
+  rawBidi,
+  rawClient,
+  rawUnary,
+  varintField,
+  type RawOutcome,
+} from './helpers/proto-wire.js';
 import { startTestDaemon, type TestDaemon } from './helpers/test-daemon.js';
 
 // Each method's receive limit, checked on the request bytes before they are decoded (src/server/request-limits.ts),
@@ -18,7 +33,14 @@ test.before(async () => {
   d = await startTestDaemon({ maxBlockBytes: BLOCK, batchMaxItems: ITEMS, batchMaxBytes: BATCH });
   raw = rawClient(d.daemon.address);
   rawAdmin = rawClient(d.daemon.adminAddress);
-  envelope = (await d.client.encrypt({ tenant: 'demo', policyId: 'demo-mailbox', plaintext: Buffer.from('hello'), context: { a: 'b' } })).envelope;
+  envelope = (
+    await d.client.encrypt({
+      tenant: 'demo',
+      policyId: 'demo-mailbox',
+      plaintext: Buffer.from('hello'),
+      context: { a: 'b' },
+    })
+  ).envelope;
 });
 test.after.always(async () => {
   raw?.close();
@@ -45,16 +67,39 @@ function assertRefused(t: { is(a: unknown, b: unknown): void }, out: RawOutcome,
 test('each unary method: a request of exactly its byte limit passes the scan, one byte more is RESOURCE_EXHAUSTED naming the limit', async (t) => {
   const cases: [string, number, Buffer, number, string][] = [
     // method, limit, prefix, padded field, how the limit is made up
-    ['Encrypt', BLOCK + FIELD_ROOM, Buffer.concat([TENANT, lenField(2, 'demo-mailbox')]), 3, `maxBlockBytes ${BLOCK} + ${FIELD_ROOM} for the other fields`],
-    ['Decrypt', BLOCK + MAX_ENVELOPE_OVERHEAD + FIELD_ROOM, TENANT, 2, `maxBlockBytes ${BLOCK} + ${MAX_ENVELOPE_OVERHEAD} of envelope overhead + ${FIELD_ROOM} for the other fields`],
-    ['Rewrap', BLOCK + MAX_ENVELOPE_OVERHEAD + FIELD_ROOM, TENANT, 2, `maxBlockBytes ${BLOCK} + ${MAX_ENVELOPE_OVERHEAD} of envelope overhead + ${FIELD_ROOM} for the other fields`],
+    [
+      'Encrypt',
+      BLOCK + FIELD_ROOM,
+      Buffer.concat([TENANT, lenField(2, 'demo-mailbox')]),
+      3,
+      `maxBlockBytes ${BLOCK} + ${FIELD_ROOM} for the other fields`,
+    ],
+    [
+      'Decrypt',
+      BLOCK + MAX_ENVELOPE_OVERHEAD + FIELD_ROOM,
+      TENANT,
+      2,
+      `maxBlockBytes ${BLOCK} + ${MAX_ENVELOPE_OVERHEAD} of envelope overhead + ${FIELD_ROOM} for the other fields`,
+    ],
+    [
+      'Rewrap',
+      BLOCK + MAX_ENVELOPE_OVERHEAD + FIELD_ROOM,
+      TENANT,
+      2,
+      `maxBlockBytes ${BLOCK} + ${MAX_ENVELOPE_OVERHEAD} of envelope overhead + ${FIELD_ROOM} for the other fields`,
+    ],
   ];
   for (const [method, limit, prefix, field, explain] of cases) {
     const atLimit = await rawUnary(raw, CRYPTO + method, padTo(prefix, field, limit));
     // Past the scan: the handler answers (a block over maxBlockBytes, or an envelope that does not open).
     t.is(atLimit.code, IA, method);
     t.notRegex(atLimit.details, /exceeds its limit/, method);
-    assertRefused(t, await rawUnary(raw, CRYPTO + method, padTo(prefix, field, limit + 1)), RE, `${method}: request of ${limit + 1} bytes exceeds its limit of ${limit} bytes (${explain})`);
+    assertRefused(
+      t,
+      await rawUnary(raw, CRYPTO + method, padTo(prefix, field, limit + 1)),
+      RE,
+      `${method}: request of ${limit + 1} bytes exceeds its limit of ${limit} bytes (${explain})`,
+    );
   }
   await stillServes(t);
 });
@@ -64,7 +109,9 @@ function batchPaddedTo(method: 'EncryptBatch' | 'DecryptBatch', total: number): 
   const prefix = method === 'EncryptBatch' ? Buffer.concat([TENANT, lenField(2, 'demo-mailbox')]) : TENANT;
   const itemsField = method === 'EncryptBatch' ? 3 : 2;
   const build = (entries: number, last: number) => {
-    const ctx = Array.from({ length: entries }, (_, i) => mapEntry(2, `k${i}`, 'v'.repeat(i === entries - 1 ? last : MAX_STRING_BYTES)));
+    const ctx = Array.from({ length: entries }, (_, i) =>
+      mapEntry(2, `k${i}`, 'v'.repeat(i === entries - 1 ? last : MAX_STRING_BYTES)),
+    );
     return Buffer.concat([prefix, lenField(itemsField, Buffer.concat([lenField(1, 'x'), ...ctx]))]);
   };
   for (let entries = 1; entries <= 32; entries++) {
@@ -81,29 +128,59 @@ function batchPaddedTo(method: 'EncryptBatch' | 'DecryptBatch', total: number): 
 test('batches: exactly the byte limit passes (an item error for its context), one byte more is refused naming the limit', async (t) => {
   for (const [method, limit, perItem] of [
     ['EncryptBatch', BATCH + ITEMS * BATCH_ITEM_FRAMING + FIELD_ROOM, BATCH_ITEM_FRAMING],
-    ['DecryptBatch', BATCH + ITEMS * (MAX_ENVELOPE_OVERHEAD + BATCH_ITEM_FRAMING) + FIELD_ROOM, MAX_ENVELOPE_OVERHEAD + BATCH_ITEM_FRAMING],
+    [
+      'DecryptBatch',
+      BATCH + ITEMS * (MAX_ENVELOPE_OVERHEAD + BATCH_ITEM_FRAMING) + FIELD_ROOM,
+      MAX_ENVELOPE_OVERHEAD + BATCH_ITEM_FRAMING,
+    ],
   ] as const) {
     const ok = await rawUnary(raw, CRYPTO + method, batchPaddedTo(method, limit));
     t.is(ok.code, grpc.status.OK, `${method}: ${ok.details}`);
     const over = await rawUnary(raw, CRYPTO + method, batchPaddedTo(method, limit + 1));
-    assertRefused(t, over, RE, `${method}: request of ${limit + 1} bytes exceeds its limit of ${limit} bytes (batchMaxBytes ${BATCH} + ${perItem} per item for ${ITEMS} items (batchMaxItems) + ${FIELD_ROOM})`);
+    assertRefused(
+      t,
+      over,
+      RE,
+      `${method}: request of ${limit + 1} bytes exceeds its limit of ${limit} bytes (batchMaxBytes ${BATCH} + ${perItem} per item for ${ITEMS} items (batchMaxItems) + ${FIELD_ROOM})`,
+    );
   }
   await stillServes(t);
 });
 
 test('batches: batchMaxItems items pass, one more is RESOURCE_EXHAUSTED; payload over batchMaxBytes too', async (t) => {
   const item = (no: number, n: number) => lenField(no, lenField(1, Buffer.alloc(n, 1)));
-  const enc = (count: number, n = 1) => Buffer.concat([TENANT, lenField(2, 'demo-mailbox'), ...Array.from({ length: count }, () => item(3, n))]);
+  const enc = (count: number, n = 1) =>
+    Buffer.concat([TENANT, lenField(2, 'demo-mailbox'), ...Array.from({ length: count }, () => item(3, n))]);
   t.is((await rawUnary(raw, CRYPTO + 'EncryptBatch', enc(ITEMS))).code, grpc.status.OK);
-  assertRefused(t, await rawUnary(raw, CRYPTO + 'EncryptBatch', enc(ITEMS + 1)), RE, `EncryptBatch: ${ITEMS + 1} or more items exceed batchMaxItems (${ITEMS})`);
+  assertRefused(
+    t,
+    await rawUnary(raw, CRYPTO + 'EncryptBatch', enc(ITEMS + 1)),
+    RE,
+    `EncryptBatch: ${ITEMS + 1} or more items exceed batchMaxItems (${ITEMS})`,
+  );
   t.is((await rawUnary(raw, CRYPTO + 'EncryptBatch', enc(4, BATCH / 4))).code, grpc.status.OK);
-  assertRefused(t, await rawUnary(raw, CRYPTO + 'EncryptBatch', enc(4, BATCH / 4 + 1)), RE, `EncryptBatch: ${BATCH + 4} plaintext bytes exceed ${BATCH} (batchMaxBytes)`);
+  assertRefused(
+    t,
+    await rawUnary(raw, CRYPTO + 'EncryptBatch', enc(4, BATCH / 4 + 1)),
+    RE,
+    `EncryptBatch: ${BATCH + 4} plaintext bytes exceed ${BATCH} (batchMaxBytes)`,
+  );
   const dec = (count: number, n = 1) => Buffer.concat([TENANT, ...Array.from({ length: count }, () => item(2, n))]);
   t.is((await rawUnary(raw, CRYPTO + 'DecryptBatch', dec(ITEMS))).code, grpc.status.OK);
-  assertRefused(t, await rawUnary(raw, CRYPTO + 'DecryptBatch', dec(ITEMS + 1)), RE, `DecryptBatch: ${ITEMS + 1} or more items exceed batchMaxItems (${ITEMS})`);
+  assertRefused(
+    t,
+    await rawUnary(raw, CRYPTO + 'DecryptBatch', dec(ITEMS + 1)),
+    RE,
+    `DecryptBatch: ${ITEMS + 1} or more items exceed batchMaxItems (${ITEMS})`,
+  );
   const envLimit = BATCH + 2 * MAX_ENVELOPE_OVERHEAD;
   t.is((await rawUnary(raw, CRYPTO + 'DecryptBatch', dec(2, envLimit / 2))).code, grpc.status.OK);
-  assertRefused(t, await rawUnary(raw, CRYPTO + 'DecryptBatch', dec(2, envLimit / 2 + 1)), RE, `DecryptBatch: ${envLimit + 2} envelope bytes exceed ${envLimit} (batchMaxBytes ${BATCH} + ${MAX_ENVELOPE_OVERHEAD} per item)`);
+  assertRefused(
+    t,
+    await rawUnary(raw, CRYPTO + 'DecryptBatch', dec(2, envLimit / 2 + 1)),
+    RE,
+    `DecryptBatch: ${envLimit + 2} envelope bytes exceed ${envLimit} (batchMaxBytes ${BATCH} + ${MAX_ENVELOPE_OVERHEAD} per item)`,
+  );
   await stillServes(t);
 });
 
@@ -111,23 +188,59 @@ test('contexts: 32 entries pass, 33 are RESOURCE_EXHAUSTED before decoding, in a
   const ctx = (n: number, no: number) => Buffer.concat(Array.from({ length: n }, (_, i) => mapEntry(no, `k${i}`, 'v')));
   const encrypt = (n: number) => Buffer.concat([TENANT, lenField(2, 'demo-mailbox'), lenField(3, 'x'), ctx(n, 4)]);
   t.is((await rawUnary(raw, CRYPTO + 'Encrypt', encrypt(32))).code, grpc.status.OK);
-  assertRefused(t, await rawUnary(raw, CRYPTO + 'Encrypt', encrypt(33)), RE, 'Encrypt: context: more than 32 entries exceed the context limit (32)');
+  assertRefused(
+    t,
+    await rawUnary(raw, CRYPTO + 'Encrypt', encrypt(33)),
+    RE,
+    'Encrypt: context: more than 32 entries exceed the context limit (32)',
+  );
   // 4,000 entries: refused at the 33rd, whatever follows.
   const flood = Buffer.concat([TENANT, lenField(2, 'demo-mailbox'), ctx(4_000, 4)]);
-  assertRefused(t, await rawUnary(raw, CRYPTO + 'Encrypt', flood), RE, 'Encrypt: context: more than 32 entries exceed the context limit (32)');
-  const batch = Buffer.concat([TENANT, lenField(2, 'demo-mailbox'), lenField(3, lenField(1, 'x')), lenField(3, Buffer.concat([lenField(1, 'x'), ctx(33, 2)]))]);
-  assertRefused(t, await rawUnary(raw, CRYPTO + 'EncryptBatch', batch), RE, 'EncryptBatch: items[1].context: more than 32 entries exceed the context limit (32)');
+  assertRefused(
+    t,
+    await rawUnary(raw, CRYPTO + 'Encrypt', flood),
+    RE,
+    'Encrypt: context: more than 32 entries exceed the context limit (32)',
+  );
+  const batch = Buffer.concat([
+    TENANT,
+    lenField(2, 'demo-mailbox'),
+    lenField(3, lenField(1, 'x')),
+    lenField(3, Buffer.concat([lenField(1, 'x'), ctx(33, 2)])),
+  ]);
+  assertRefused(
+    t,
+    await rawUnary(raw, CRYPTO + 'EncryptBatch', batch),
+    RE,
+    'EncryptBatch: items[1].context: more than 32 entries exceed the context limit (32)',
+  );
   const header = lenField(1, Buffer.concat([TENANT, lenField(2, 'demo-mailbox'), ctx(33, 3)]));
-  assertRefused(t, await rawBidi(raw, CRYPTO + 'EncryptStream', [header]), RE, 'EncryptStream: header.context: more than 32 entries exceed the context limit (32)');
+  assertRefused(
+    t,
+    await rawBidi(raw, CRYPTO + 'EncryptStream', [header]),
+    RE,
+    'EncryptStream: header.context: more than 32 entries exceed the context limit (32)',
+  );
   await stillServes(t);
 });
 
 test('streams: a chunk of exactly streamMaxChunkBytes passes, one byte more is RESOURCE_EXHAUSTED; header and chunk in one message are refused', async (t) => {
   const header = lenField(1, Buffer.concat([TENANT, lenField(2, 'demo-mailbox')]));
-  const ok = await rawBidi(raw, CRYPTO + 'EncryptStream', [header, lenField(2, Buffer.alloc(STREAM_MAX_CHUNK_BYTES, 7))]);
+  const ok = await rawBidi(raw, CRYPTO + 'EncryptStream', [
+    header,
+    lenField(2, Buffer.alloc(STREAM_MAX_CHUNK_BYTES, 7)),
+  ]);
   t.is(ok.code, grpc.status.OK, ok.details);
-  const over = await rawBidi(raw, CRYPTO + 'EncryptStream', [header, lenField(2, Buffer.alloc(STREAM_MAX_CHUNK_BYTES + 1, 7))]);
-  assertRefused(t, over, RE, `EncryptStream: chunk of ${STREAM_MAX_CHUNK_BYTES + 1} bytes exceeds streamMaxChunkBytes (${STREAM_MAX_CHUNK_BYTES})`);
+  const over = await rawBidi(raw, CRYPTO + 'EncryptStream', [
+    header,
+    lenField(2, Buffer.alloc(STREAM_MAX_CHUNK_BYTES + 1, 7)),
+  ]);
+  assertRefused(
+    t,
+    over,
+    RE,
+    `EncryptStream: chunk of ${STREAM_MAX_CHUNK_BYTES + 1} bytes exceeds streamMaxChunkBytes (${STREAM_MAX_CHUNK_BYTES})`,
+  );
   const both = await rawBidi(raw, CRYPTO + 'DecryptStream', [Buffer.concat([lenField(1, TENANT), lenField(2, 'x')])]);
   assertRefused(t, both, IA, 'DecryptStream: malformed request: chunk is a second member of a oneof');
   t.is(d.daemon.streams.stats().open, 0);
@@ -136,12 +249,32 @@ test('streams: a chunk of exactly streamMaxChunkBytes passes, one byte more is R
 
 test('strings: longer than maxStringBytes is RESOURCE_EXHAUSTED, invalid UTF-8 INVALID_ARGUMENT, on Crypto and Admin', async (t) => {
   const long = Buffer.concat([lenField(1, 'd'.repeat(MAX_STRING_BYTES + 1)), lenField(2, envelope)]);
-  assertRefused(t, await rawUnary(raw, CRYPTO + 'Decrypt', long), RE, `Decrypt: tenant is ${MAX_STRING_BYTES + 1} bytes; string fields are at most ${MAX_STRING_BYTES} bytes (maxStringBytes)`);
+  assertRefused(
+    t,
+    await rawUnary(raw, CRYPTO + 'Decrypt', long),
+    RE,
+    `Decrypt: tenant is ${MAX_STRING_BYTES + 1} bytes; string fields are at most ${MAX_STRING_BYTES} bytes (maxStringBytes)`,
+  );
   const badId = Buffer.concat([lenField(1, Buffer.from([0x64, 0xc0, 0xaf])), lenField(2, envelope)]);
-  assertRefused(t, await rawUnary(raw, CRYPTO + 'Decrypt', badId), IA, 'Decrypt: malformed request: tenant is not valid UTF-8');
+  assertRefused(
+    t,
+    await rawUnary(raw, CRYPTO + 'Decrypt', badId),
+    IA,
+    'Decrypt: malformed request: tenant is not valid UTF-8',
+  );
   const revoke = (reason: Buffer) => Buffer.concat([TENANT, lenField(2, 'no-such-policy'), lenField(3, reason)]);
-  assertRefused(t, await rawUnary(rawAdmin, '/unwrapd.v1.Admin/Revoke', revoke(Buffer.alloc(MAX_STRING_BYTES + 1, 0x61))), RE, `Revoke: reason is ${MAX_STRING_BYTES + 1} bytes; string fields are at most ${MAX_STRING_BYTES} bytes (maxStringBytes)`);
-  assertRefused(t, await rawUnary(rawAdmin, '/unwrapd.v1.Admin/Revoke', revoke(Buffer.from([0xed, 0xa0, 0x80]))), IA, 'Revoke: malformed request: reason is not valid UTF-8');
+  assertRefused(
+    t,
+    await rawUnary(rawAdmin, '/unwrapd.v1.Admin/Revoke', revoke(Buffer.alloc(MAX_STRING_BYTES + 1, 0x61))),
+    RE,
+    `Revoke: reason is ${MAX_STRING_BYTES + 1} bytes; string fields are at most ${MAX_STRING_BYTES} bytes (maxStringBytes)`,
+  );
+  assertRefused(
+    t,
+    await rawUnary(rawAdmin, '/unwrapd.v1.Admin/Revoke', revoke(Buffer.from([0xed, 0xa0, 0x80]))),
+    IA,
+    'Revoke: malformed request: reason is not valid UTF-8',
+  );
   // Past the Admin limit: grpc-js's own check (the Admin limit is its listener's receive limit), before any buffering.
   const big = await rawUnary(rawAdmin, '/unwrapd.v1.Admin/GetStatus', lenField(1, Buffer.alloc(ADMIN_REQUEST_BYTES)));
   t.is(big.code, RE);
@@ -157,8 +290,14 @@ test('malformed requests are INVALID_ARGUMENT naming the problem: unknown field,
     [Buffer.concat([TENANT, lenField(2, envelope)]).subarray(0, 20), 'envelope is truncated'],
     [Buffer.concat([TENANT, Buffer.from([0x13])]), 'envelope has wire type 3'],
     [Buffer.concat([TENANT, Buffer.from([0x00, 0x00])]), 'field number 0 in DecryptRequest'],
-    [Buffer.concat([TENANT, lenField(2, envelope), mapEntry(3, 'a', 'b'), mapEntry(3, 'a', 'c')]), 'context has a duplicate key'],
-    [Buffer.concat([TENANT, lenField(2, envelope), Buffer.from([0x20, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01])]), 'a 32-bit varint of an unexpected length'],
+    [
+      Buffer.concat([TENANT, lenField(2, envelope), mapEntry(3, 'a', 'b'), mapEntry(3, 'a', 'c')]),
+      'context has a duplicate key',
+    ],
+    [
+      Buffer.concat([TENANT, lenField(2, envelope), Buffer.from([0x20, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01])]),
+      'a 32-bit varint of an unexpected length',
+    ],
   ];
   for (const [bytes, problem] of cases) {
     assertRefused(t, await rawUnary(raw, CRYPTO + 'Decrypt', bytes), IA, `Decrypt: malformed request: ${problem}`);
@@ -172,11 +311,25 @@ test('compressed requests: the limits hold for the decompressed bytes; a gzip bo
     const limit = BLOCK + FIELD_ROOM;
     const prefix = Buffer.concat([TENANT, lenField(2, 'demo-mailbox')]);
     const over = await rawUnary(gz, CRYPTO + 'Encrypt', padTo(prefix, 3, limit + 1));
-    assertRefused(t, over, RE, `Encrypt: request of ${limit + 1} bytes exceeds its limit of ${limit} bytes (maxBlockBytes ${BLOCK} + ${FIELD_ROOM} for the other fields)`);
+    assertRefused(
+      t,
+      over,
+      RE,
+      `Encrypt: request of ${limit + 1} bytes exceeds its limit of ${limit} bytes (maxBlockBytes ${BLOCK} + ${FIELD_ROOM} for the other fields)`,
+    );
     const items = Buffer.concat([TENANT, Buffer.alloc(60_000).fill(Buffer.from([0x12, 0x00]))]);
-    assertRefused(t, await rawUnary(gz, CRYPTO + 'DecryptBatch', items), RE, `DecryptBatch: ${ITEMS + 1} or more items exceed batchMaxItems (${ITEMS})`);
+    assertRefused(
+      t,
+      await rawUnary(gz, CRYPTO + 'DecryptBatch', items),
+      RE,
+      `DecryptBatch: ${ITEMS + 1} or more items exceed batchMaxItems (${ITEMS})`,
+    );
     // 64 MiB of zeros compresses to ~64 KiB; grpc-js stops inflating past the listener's receive limit.
-    const bomb = await rawUnary(gz, CRYPTO + 'Encrypt', Buffer.concat([prefix, lenField(3, Buffer.alloc(64 * 1024 * 1024))]));
+    const bomb = await rawUnary(
+      gz,
+      CRYPTO + 'Encrypt',
+      Buffer.concat([prefix, lenField(3, Buffer.alloc(64 * 1024 * 1024))]),
+    );
     t.is(bomb.code, RE);
     t.regex(bomb.details, /decompresses to a size larger than \d+/);
     // And a compressed request within its limits is served.

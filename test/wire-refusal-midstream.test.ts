@@ -26,9 +26,21 @@ const oversized = lenField(2, Buffer.alloc(STREAM_MAX_CHUNK_BYTES + 1, 7));
 
 test('a stream message refused mid-stream, while responses are being written, gets its status at once and releases everything', async (t) => {
   const cases: [Buffer[], number, string][] = [
-    [[header, segments, unknownField], grpc.status.INVALID_ARGUMENT, 'EncryptStream: malformed request: unknown field 3 in EncryptStreamRequest'],
-    [[header, segments, segments, unknownField, segments], grpc.status.INVALID_ARGUMENT, 'EncryptStream: malformed request: unknown field 3 in EncryptStreamRequest'],
-    [[header, segments, oversized], grpc.status.RESOURCE_EXHAUSTED, `EncryptStream: chunk of ${STREAM_MAX_CHUNK_BYTES + 1} bytes exceeds streamMaxChunkBytes (${STREAM_MAX_CHUNK_BYTES})`],
+    [
+      [header, segments, unknownField],
+      grpc.status.INVALID_ARGUMENT,
+      'EncryptStream: malformed request: unknown field 3 in EncryptStreamRequest',
+    ],
+    [
+      [header, segments, segments, unknownField, segments],
+      grpc.status.INVALID_ARGUMENT,
+      'EncryptStream: malformed request: unknown field 3 in EncryptStreamRequest',
+    ],
+    [
+      [header, segments, oversized],
+      grpc.status.RESOURCE_EXHAUSTED,
+      `EncryptStream: chunk of ${STREAM_MAX_CHUNK_BYTES + 1} bytes exceeds streamMaxChunkBytes (${STREAM_MAX_CHUNK_BYTES})`,
+    ],
   ];
   for (const [messages, code, details] of cases) {
     const out = await rawBidi(raw, '/unwrapd.v1.Crypto/EncryptStream', messages, 20_000);
@@ -42,6 +54,10 @@ test('a stream message refused mid-stream, while responses are being written, ge
   t.is(d.daemon.streamLimits.stats().bufferedBytes, 0);
   t.is(d.daemon.streams.stats().liveKeys, 0);
   // And the daemon keeps serving.
-  const sealed = await d.client.encrypt({ tenant: 'demo', policyId: 'demo-mailbox', plaintext: Buffer.from('still here') });
+  const sealed = await d.client.encrypt({
+    tenant: 'demo',
+    policyId: 'demo-mailbox',
+    plaintext: Buffer.from('still here'),
+  });
   t.is((await d.client.decrypt({ tenant: 'demo', envelope: sealed.envelope })).plaintext.toString(), 'still here');
 });

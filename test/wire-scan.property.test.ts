@@ -23,7 +23,11 @@ interface Method {
 }
 const methods: Record<string, Method> = {};
 for (const [name, m] of Object.entries(service)) {
-  const rule = compileRequestRule(m as unknown as protoLoader.MethodDefinition<object, object>, definition, limits[name]!.annotations);
+  const rule = compileRequestRule(
+    m as unknown as protoLoader.MethodDefinition<object, object>,
+    definition,
+    limits[name]!.annotations,
+  );
   methods[name] = {
     scan: requestScanner(name, rule, limits[name]!, scanLimits(settings)),
     serialize: m.requestSerialize as (v: object) => Buffer,
@@ -33,23 +37,64 @@ for (const [name, m] of Object.entries(service)) {
 
 // Strings of whole code points (well-formed), so UTF-8 round-trips; '__proto__' is no use as a map key here.
 const str = (maxLength: number) => fc.string({ unit: 'binary', maxLength });
-const context = fc.dictionary(str(12).filter((k) => k !== '__proto__'), str(12), { maxKeys: 32 });
+const context = fc.dictionary(
+  str(12).filter((k) => k !== '__proto__'),
+  str(12),
+  { maxKeys: 32 },
+);
 const bytes = (max: number) => fc.uint8Array({ maxLength: max }).map((b) => Buffer.from(b));
 const purpose = fc.constantFrom('PURPOSE_UNSPECIFIED', 'PURPOSE_USER', 'PURPOSE_SYSTEM');
 const header = fc.record({ tenant: str(20), policyId: str(20), context, purpose, requestId: str(20) });
 
 const requests: Record<string, fc.Arbitrary<object>> = {
-  Encrypt: fc.record({ tenant: str(20), policyId: str(20), plaintext: bytes(256), context, purpose, requestId: str(20) }),
+  Encrypt: fc.record({
+    tenant: str(20),
+    policyId: str(20),
+    plaintext: bytes(256),
+    context,
+    purpose,
+    requestId: str(20),
+  }),
   Decrypt: fc.record({ tenant: str(20), envelope: bytes(256), context, purpose, requestId: str(20) }),
-  Rewrap: fc.record({ tenant: str(20), envelope: bytes(256), context, targetPolicyId: str(20), purpose, requestId: str(20) }),
-  EncryptBatch: fc.record({ tenant: str(20), policyId: str(20), items: fc.array(fc.record({ plaintext: bytes(200), context }), { maxLength: 16 }), purpose, requestId: str(20) }),
-  DecryptBatch: fc.record({ tenant: str(20), items: fc.array(fc.record({ envelope: bytes(200), context }), { maxLength: 16 }), purpose, requestId: str(20) }),
-  EncryptStream: fc.oneof(header.map((h) => ({ header: h })), bytes(512).map((chunk) => ({ chunk }))),
-  DecryptStream: fc.oneof(header.map((h) => ({ header: h })), bytes(512).map((chunk) => ({ chunk }))),
+  Rewrap: fc.record({
+    tenant: str(20),
+    envelope: bytes(256),
+    context,
+    targetPolicyId: str(20),
+    purpose,
+    requestId: str(20),
+  }),
+  EncryptBatch: fc.record({
+    tenant: str(20),
+    policyId: str(20),
+    items: fc.array(fc.record({ plaintext: bytes(200), context }), { maxLength: 16 }),
+    purpose,
+    requestId: str(20),
+  }),
+  DecryptBatch: fc.record({
+    tenant: str(20),
+    items: fc.array(fc.record({ envelope: bytes(200), context }), { maxLength: 16 }),
+    purpose,
+    requestId: str(20),
+  }),
+  EncryptStream: fc.oneof(
+    header.map((h) => ({ header: h })),
+    bytes(512).map((chunk) => ({ chunk })),
+  ),
+  DecryptStream: fc.oneof(
+    header.map((h) => ({ header: h })),
+    bytes(512).map((chunk) => ({ chunk })),
+  ),
 };
-const anyRequest = fc.constantFrom(...Object.keys(requests)).chain((method) => requests[method]!.map((value) => ({ method, value })));
+const anyRequest = fc
+  .constantFrom(...Object.keys(requests))
+  .chain((method) => requests[method]!.map((value) => ({ method, value })));
 
-type Decoded = { items?: { context?: Record<string, string>; plaintext?: Buffer; envelope?: Buffer }[]; context?: Record<string, string>; header?: { context?: Record<string, string> } };
+type Decoded = {
+  items?: { context?: Record<string, string>; plaintext?: Buffer; envelope?: Buffer }[];
+  context?: Record<string, string>;
+  header?: { context?: Record<string, string> };
+};
 
 /** What the scan should have counted, from protobufjs's decoding. */
 function expected(decoded: Decoded) {
@@ -57,7 +102,8 @@ function expected(decoded: Decoded) {
   const items = decoded.items ?? [];
   return {
     items: items.length,
-    mapEntries: entries(decoded.context) + entries(decoded.header?.context) + items.reduce((n, i) => n + entries(i.context), 0),
+    mapEntries:
+      entries(decoded.context) + entries(decoded.header?.context) + items.reduce((n, i) => n + entries(i.context), 0),
     payload: items.reduce((n, i) => n + (i.plaintext ?? i.envelope ?? Buffer.alloc(0)).length, 0),
   };
 }
@@ -108,8 +154,10 @@ function check(method: string, bytes: Buffer): void {
     throw new Error(`the scan threw on ${method} ${bytes.toString('hex')}: ${String(err)}`);
   }
   if (counts instanceof WireRefusal) {
-    if (counts.code !== 'invalid_argument' && counts.code !== 'resource_exhausted') throw new Error(`bad refusal code ${counts.code}`);
-    if (!counts.message.startsWith(`${method}: `)) throw new Error(`refusal does not name the method: ${counts.message}`);
+    if (counts.code !== 'invalid_argument' && counts.code !== 'resource_exhausted')
+      throw new Error(`bad refusal code ${counts.code}`);
+    if (!counts.message.startsWith(`${method}: `))
+      throw new Error(`refusal does not name the method: ${counts.message}`);
     return;
   }
   let decoded: Decoded;
@@ -120,7 +168,9 @@ function check(method: string, bytes: Buffer): void {
   }
   const want = expected(decoded);
   if (want.items !== counts.items || want.mapEntries !== counts.mapEntries || want.payload !== counts.payload) {
-    throw new Error(`accepted ${method} ${bytes.toString('hex')} with counts ${JSON.stringify(counts)}, protobufjs decoded ${JSON.stringify(want)}`);
+    throw new Error(
+      `accepted ${method} ${bytes.toString('hex')} with counts ${JSON.stringify(counts)}, protobufjs decoded ${JSON.stringify(want)}`,
+    );
   }
 }
 
@@ -148,10 +198,16 @@ test('structured noise: random fields of every wire type and number, nested, so 
   const field: fc.Arbitrary<Buffer> = fc.letrec<{ field: Buffer }>((tie) => ({
     field: fc.oneof(
       { depthSize: 'small' },
-      fc.tuple(fc.integer({ min: 0, max: 12 }), fc.integer({ min: 0, max: 2 ** 32 - 1 })).map(([no, v]) => varintField(no, v)),
+      fc
+        .tuple(fc.integer({ min: 0, max: 12 }), fc.integer({ min: 0, max: 2 ** 32 - 1 }))
+        .map(([no, v]) => varintField(no, v)),
       fc.tuple(fc.integer({ min: 0, max: 12 }), bytes(12)).map(([no, b]) => lenField(no, b)),
-      fc.tuple(fc.integer({ min: 0, max: 12 }), fc.array(tie('field'), { maxLength: 4 })).map(([no, fs]) => lenField(no, Buffer.concat(fs))),
-      fc.tuple(fc.integer({ min: 0, max: 12 }), fc.constantFrom(1, 3, 4, 5, 6, 7)).map(([no, wt]) => Buffer.concat([varint((no << 3) | wt), Buffer.alloc(8)])),
+      fc
+        .tuple(fc.integer({ min: 0, max: 12 }), fc.array(tie('field'), { maxLength: 4 }))
+        .map(([no, fs]) => lenField(no, Buffer.concat(fs))),
+      fc
+        .tuple(fc.integer({ min: 0, max: 12 }), fc.constantFrom(1, 3, 4, 5, 6, 7))
+        .map(([no, wt]) => Buffer.concat([varint((no << 3) | wt), Buffer.alloc(8)])),
     ),
   })).field;
   fc.assert(

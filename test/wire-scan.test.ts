@@ -12,17 +12,41 @@ const limits = cryptoRequestLimits(settings);
 test('every Crypto and Admin request compiles to a scan rule (a field type the scan cannot check fails at start-up)', (t) => {
   for (const service of [proto.unwrapd.v1.Crypto.service, proto.unwrapd.v1.Admin.service]) {
     for (const [name, m] of Object.entries(service)) {
-      t.notThrows(() => compileRequestRule(m as unknown as protoLoader.MethodDefinition<object, object>, definition, (limits[name] ?? ADMIN_REQUEST_LIMIT).annotations), name);
+      t.notThrows(
+        () =>
+          compileRequestRule(
+            m as unknown as protoLoader.MethodDefinition<object, object>,
+            definition,
+            (limits[name] ?? ADMIN_REQUEST_LIMIT).annotations,
+          ),
+        name,
+      );
     }
   }
   // An annotation naming a field the request does not have is a start-up error, not a silent no-op.
-  t.throws(() => compileRequestRule(proto.unwrapd.v1.Crypto.service.Encrypt as unknown as protoLoader.MethodDefinition<object, object>, definition, { fields: { chunk: { payload: true } } }), { message: /has no field chunk/ });
+  t.throws(
+    () =>
+      compileRequestRule(
+        proto.unwrapd.v1.Crypto.service.Encrypt as unknown as protoLoader.MethodDefinition<object, object>,
+        definition,
+        { fields: { chunk: { payload: true } } },
+      ),
+    { message: /has no field chunk/ },
+  );
 });
 
 test('refusing 2.3 million empty items costs less CPU than copying their 4.6 MB once: the scan stops at item 1025', (t) => {
   const m = proto.unwrapd.v1.Crypto.service.DecryptBatch as unknown as protoLoader.MethodDefinition<object, object>;
-  const scan = requestScanner('DecryptBatch', compileRequestRule(m, definition, limits.DecryptBatch!.annotations), limits.DecryptBatch!, scanLimits(settings));
-  const flood = Buffer.concat([Buffer.from([0x0a, 0x04, 0x64, 0x65, 0x6d, 0x6f]), Buffer.alloc(4_600_000).fill(Buffer.from([0x12, 0x00]))]);
+  const scan = requestScanner(
+    'DecryptBatch',
+    compileRequestRule(m, definition, limits.DecryptBatch!.annotations),
+    limits.DecryptBatch!,
+    scanLimits(settings),
+  );
+  const flood = Buffer.concat([
+    Buffer.from([0x0a, 0x04, 0x64, 0x65, 0x6d, 0x6f]),
+    Buffer.alloc(4_600_000).fill(Buffer.from([0x12, 0x00])),
+  ]);
   const cpu = () => {
     const u = process.cpuUsage();
     return u.user + u.system;

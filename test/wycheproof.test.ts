@@ -58,14 +58,19 @@ function notDecryptionFailed(fn: () => unknown): string | undefined {
     return 'returned';
   } catch (err) {
     if (!(err instanceof UnwrapdError)) return `threw ${String(err)}`;
-    if (err.code !== 'decryption_failed' || err.message !== DECRYPTION_FAILED_MESSAGE) return `threw ${err.code}: ${err.message}`;
+    if (err.code !== 'decryption_failed' || err.message !== DECRYPTION_FAILED_MESSAGE)
+      return `threw ${err.code}: ${err.message}`;
     return undefined;
   }
 }
 
 test('AES-256-GCM (96-bit IV, 128-bit tag): every Wycheproof vector of that size, sealed and opened', (t) => {
   const file = load('aes_gcm_test.json');
-  const vectors = select(t, file, (g) => g.keySize === 8 * GCM_KEY_LENGTH && g.ivSize === 8 * GCM_IV_LENGTH && g.tagSize === 8 * GCM_TAG_LENGTH);
+  const vectors = select(
+    t,
+    file,
+    (g) => g.keySize === 8 * GCM_KEY_LENGTH && g.ivSize === 8 * GCM_IV_LENGTH && g.tagSize === 8 * GCM_TAG_LENGTH,
+  );
   // 316 in the file: 66 are AES-256 with a 96-bit IV (39 valid, 27 with a modified tag); the rest are other
   // key sizes or IV sizes (0..2056 bits) that the envelope format never uses.
   t.is(vectors.length, 66);
@@ -74,7 +79,14 @@ test('AES-256-GCM (96-bit IV, 128-bit tag): every Wycheproof vector of that size
   t.is(count(vectors, 'acceptable'), 0);
   const problems: string[] = [];
   for (const v of vectors) {
-    const [key, iv, aad, msg, ct, tag] = ['key', 'iv', 'aad', 'msg', 'ct', 'tag'].map((f) => hex(v, f)) as [Buffer, Buffer, Buffer, Buffer, Buffer, Buffer];
+    const [key, iv, aad, msg, ct, tag] = ['key', 'iv', 'aad', 'msg', 'ct', 'tag'].map((f) => hex(v, f)) as [
+      Buffer,
+      Buffer,
+      Buffer,
+      Buffer,
+      Buffer,
+      Buffer,
+    ];
     if (v.result === 'valid') {
       const out = Buffer.alloc(msg.length + GCM_TAG_LENGTH);
       gcmSealInto(key, iv, [aad], msg, out, 0);
@@ -103,7 +115,12 @@ test('AES-256-GCM refuses a tag of the wrong size and reports key/IV sizes it do
   const ct = out.subarray(0, 5);
   const tag = out.subarray(5);
   t.deepEqual(gcmOpen(key, iv, [], ct, tag), Buffer.from('hello'));
-  for (const n of [0, 4, 12, 15]) t.is(notDecryptionFailed(() => gcmOpen(key, iv, [], ct, tag.subarray(0, n))), undefined, `tag of ${n} bytes`);
+  for (const n of [0, 4, 12, 15])
+    t.is(
+      notDecryptionFailed(() => gcmOpen(key, iv, [], ct, tag.subarray(0, n))),
+      undefined,
+      `tag of ${n} bytes`,
+    );
   t.throws(() => gcmOpen(Buffer.alloc(16), iv, [], ct, tag), { message: /key must be 32 bytes/ });
   t.throws(() => gcmOpen(key, Buffer.alloc(16), [], ct, tag), { message: /IV must be 12 bytes/ });
   t.throws(() => gcmSealInto(key, iv, [], Buffer.from('hello'), Buffer.alloc(20), 0), { message: /too small/ });

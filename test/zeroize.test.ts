@@ -13,7 +13,10 @@ test('after Evict the key buffers that were cached read all zero', async (t) => 
     await d.client.encrypt({ tenant: 'demo', policyId: 'demo-mailbox', plaintext: Buffer.from('x') });
     const buffers = cachedBuffers(d);
     t.is(buffers.length, 1);
-    t.true(buffers[0]!.some((b) => b !== 0), 'a live key is not all zero');
+    t.true(
+      buffers[0]!.some((b) => b !== 0),
+      'a live key is not all zero',
+    );
     const res = await d.client.evict({ tenant: 'demo', id: 'demo-mailbox' });
     t.is(res.evicted, 1);
     t.true(buffers[0]!.every((b) => b === 0));
@@ -39,9 +42,15 @@ test('a cached key expires at its maximum age and is zeroized then', async (t) =
   await d.client.encrypt({ tenant: 'demo', policyId: 'demo-mailbox', plaintext: Buffer.from('x') });
   const [buffer] = cachedBuffers(d);
   clock.advance(999);
-  t.true(buffer!.some((b) => b !== 0), 'live until its age');
+  t.true(
+    buffer!.some((b) => b !== 0),
+    'live until its age',
+  );
   clock.advance(1);
-  t.true(buffer!.every((b) => b === 0), 'zeroized at its age, not when next touched');
+  t.true(
+    buffer!.every((b) => b === 0),
+    'zeroized at its age, not when next touched',
+  );
   d.provider.resetCounts();
   await d.client.encrypt({ tenant: 'demo', policyId: 'demo-mailbox', plaintext: Buffer.from('x') });
   t.is(d.provider.counts.unwrap, 1, 'an expired key is unwrapped afresh');

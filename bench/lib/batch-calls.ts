@@ -38,12 +38,17 @@ function batchDone(n: number, done: (err: Error | null) => void) {
     if (err) return done(err);
     const results = res?.results ?? [];
     if (results.length !== n) return done(new Error(`batch answered ${results.length} of ${n} items`));
-    for (const r of results) if (r.result !== 'ok') return done(new Error(`batch item failed: ${r.error?.message ?? '?'}`));
+    for (const r of results)
+      if (r.result !== 'ok') return done(new Error(`batch item failed: ${r.error?.message ?? '?'}`));
     done(null);
   };
 }
 
-export async function prepareBatchCalls(t: BatchTargets, itemBytes: number, sizes: readonly number[]): Promise<{ encrypt: ItemCall[]; decrypt: ItemCall[] }> {
+export async function prepareBatchCalls(
+  t: BatchTargets,
+  itemBytes: number,
+  sizes: readonly number[],
+): Promise<{ encrypt: ItemCall[]; decrypt: ItemCall[] }> {
   const c = t.crypto.crypto;
   const opts = (): grpc.CallOptions => ({ deadline: Date.now() + t.deadlineMs });
   const item = randomBytes(itemBytes);
@@ -60,14 +65,30 @@ export async function prepareBatchCalls(t: BatchTargets, itemBytes: number, size
     { name: 'unary decrypt', items: 1, call: (done) => void c.Decrypt(unaryDec, opts(), (err) => done(err)) },
   ];
   for (const n of sizes) {
-    const encReq = { tenant: t.tenant, policyId: t.policy, items: Array.from({ length: n }, () => ({ plaintext: item })) };
-    const sealed = await promised<{ results: { ok?: { envelope: Buffer } | null }[] }>((cb) => c.EncryptBatch(encReq, opts(), cb));
-    if (sealed.results.length !== n || sealed.results.some((r) => !r.ok)) throw new Error(`EncryptBatch of ${n} items failed`);
+    const encReq = {
+      tenant: t.tenant,
+      policyId: t.policy,
+      items: Array.from({ length: n }, () => ({ plaintext: item })),
+    };
+    const sealed = await promised<{ results: { ok?: { envelope: Buffer } | null }[] }>((cb) =>
+      c.EncryptBatch(encReq, opts(), cb),
+    );
+    if (sealed.results.length !== n || sealed.results.some((r) => !r.ok))
+      throw new Error(`EncryptBatch of ${n} items failed`);
     const decReq = { tenant: t.tenant, items: sealed.results.map((r) => ({ envelope: r.ok!.envelope })) };
-    const back = await promised<{ results: { ok?: { plaintext: Buffer } | null }[] }>((cb) => c.DecryptBatch(decReq, opts(), cb));
-    if (!back.results.every((r) => r.ok?.plaintext.equals(item))) throw new Error(`DecryptBatch of ${n} items did not round-trip`);
-    const call = (method: 'EncryptBatch' | 'DecryptBatch', req: object): Call => (done) =>
-      void (c[method] as (r: object, o: grpc.CallOptions, cb: grpc.requestCallback<BatchResults>) => void)(req, opts(), batchDone(n, done));
+    const back = await promised<{ results: { ok?: { plaintext: Buffer } | null }[] }>((cb) =>
+      c.DecryptBatch(decReq, opts(), cb),
+    );
+    if (!back.results.every((r) => r.ok?.plaintext.equals(item)))
+      throw new Error(`DecryptBatch of ${n} items did not round-trip`);
+    const call =
+      (method: 'EncryptBatch' | 'DecryptBatch', req: object): Call =>
+      (done) =>
+        void (c[method] as (r: object, o: grpc.CallOptions, cb: grpc.requestCallback<BatchResults>) => void)(
+          req,
+          opts(),
+          batchDone(n, done),
+        );
     encrypt.push({ name: `batch ${n} encrypt`, items: n, call: call('EncryptBatch', encReq) });
     decrypt.push({ name: `batch ${n} decrypt`, items: n, call: call('DecryptBatch', decReq) });
   }
@@ -78,7 +99,11 @@ export async function prepareBatchCalls(t: BatchTargets, itemBytes: number, size
     const req = { payload: randomBytes(n * itemBytes) };
     const back = await promised<{ payload?: Buffer }>((cb) => echo.Echo(req, opts(), cb));
     if (!back.payload?.equals(req.payload)) throw new Error('Echo did not return the payload');
-    encrypt.push({ name: `echo ${n}x${itemBytes} B`, items: n, call: (done) => void echo.Echo(req, opts(), (err) => done(err)) });
+    encrypt.push({
+      name: `echo ${n}x${itemBytes} B`,
+      items: n,
+      call: (done) => void echo.Echo(req, opts(), (err) => done(err)),
+    });
   }
   return { encrypt, decrypt };
 }

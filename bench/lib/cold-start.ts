@@ -29,7 +29,12 @@ export interface ColdResult {
   median: Omit<ColdRound, 'round'>;
 }
 
-async function burst(client: UnwrapdClient, req: { tenant: string; policyId: string; plaintext: Buffer }, calls: number, deadlineMs: number): Promise<{ wallMs: number; latencies: number[] }> {
+async function burst(
+  client: UnwrapdClient,
+  req: { tenant: string; policyId: string; plaintext: Buffer },
+  calls: number,
+  deadlineMs: number,
+): Promise<{ wallMs: number; latencies: number[] }> {
   const t0 = performance.now();
   const latencies = await Promise.all(
     Array.from({ length: calls }, async () => {

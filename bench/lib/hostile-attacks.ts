@@ -48,8 +48,12 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Records how a raw session ended: the GOAWAY the daemon sent (HTTP/2 error code) or the session's error. */
 function watchSession(session: http2.ClientHttp2Session): () => string[] {
   const seen: string[] = [];
-  session.on('goaway', (code, lastStreamId) => seen.push(`connection: GOAWAY from the daemon, error code ${code}, last stream ${lastStreamId}`));
-  session.on('error', (err: NodeJS.ErrnoException) => seen.push(`connection: session error ${err.code ?? ''} ${err.message}`.trim()));
+  session.on('goaway', (code, lastStreamId) =>
+    seen.push(`connection: GOAWAY from the daemon, error code ${code}, last stream ${lastStreamId}`),
+  );
+  session.on('error', (err: NodeJS.ErrnoException) =>
+    seen.push(`connection: session error ${err.code ?? ''} ${err.message}`.trim()),
+  );
   return () => [...new Set(seen)];
 }
 
@@ -66,11 +70,19 @@ async function batchAttack(ctx: AttackContext, calls: number): Promise<AttackOut
   const body = emptyItemsBatch(ctx.tenant, 2_300_000);
   const client = rawClient(ctx.address);
   try {
-    const results = await Promise.all(Array.from({ length: calls }, () => rawUnary(client, `${CRYPTO}/DecryptBatch`, body, 120_000)));
-    const notes = [`${(body.length / 1e6).toFixed(1)} MB each; answered in ${results.map((r) => `${r.ms.toFixed(0)} ms`).join(', ')}`];
+    const results = await Promise.all(
+      Array.from({ length: calls }, () => rawUnary(client, `${CRYPTO}/DecryptBatch`, body, 120_000)),
+    );
+    const notes = [
+      `${(body.length / 1e6).toFixed(1)} MB each; answered in ${results.map((r) => `${r.ms.toFixed(0)} ms`).join(', ')}`,
+    ];
     const details = [...new Set(results.map((r) => r.details).filter(Boolean))];
     if (details.length) notes.push(`details: ${details.map((d) => JSON.stringify(d.slice(0, 120))).join('; ')}`);
-    return { got: tally(results.map((r) => r.status)), notes, refused: results.every((r) => r.status !== 'OK' && r.ms < 1_000) };
+    return {
+      got: tally(results.map((r) => r.status)),
+      notes,
+      refused: results.every((r) => r.status !== 'OK' && r.ms < 1_000),
+    };
   } finally {
     client.close();
   }
@@ -78,7 +90,13 @@ async function batchAttack(ctx: AttackContext, calls: number): Promise<AttackOut
 
 /** A raw DecryptStream: header message, then whatever `chunks` says, with backpressure; `ended` carries its status. */
 function openDecryptStream(client: grpc.Client, tenant: string) {
-  const call = client.makeBidiStreamRequest<Buffer, Buffer>(`${CRYPTO}/DecryptStream`, (b) => b, (b) => b, new grpc.Metadata(), {});
+  const call = client.makeBidiStreamRequest<Buffer, Buffer>(
+    `${CRYPTO}/DecryptStream`,
+    (b) => b,
+    (b) => b,
+    new grpc.Metadata(),
+    {},
+  );
   call.on('data', () => {});
   let status: string | undefined;
   const ended = new Promise<string>((resolve) => {
@@ -98,7 +116,8 @@ function openDecryptStream(client: grpc.Client, tenant: string) {
 function segmentSizeOffset(envelope: Buffer): number | undefined {
   const t = envelope[5]!;
   if (envelope.readUInt32BE(50 + t) === 65536) return 50 + t;
-  for (let off = 6 + t; off + 4 <= Math.min(envelope.length, 400); off++) if (envelope.readUInt32BE(off) === 65536) return off;
+  for (let off = 6 + t; off + 4 <= Math.min(envelope.length, 400); off++)
+    if (envelope.readUInt32BE(off) === 65536) return off;
   return undefined;
 }
 
@@ -131,7 +150,8 @@ export const ATTACKS: Attack[] = [
   },
   {
     name: 'segment-size-4MiB',
-    describe: '40 DecryptStreams whose envelope header says 4 MiB segments (edited from 64 KiB), each followed by 4 MiB - 1 bytes',
+    describe:
+      '40 DecryptStreams whose envelope header says 4 MiB segments (edited from 64 KiB), each followed by 4 MiB - 1 bytes',
     async run(ctx) {
       const off = segmentSizeOffset(ctx.streamEnvelope);
       if (off === undefined) return { got: new Map([['segment size not found in the header', 1]]), notes: [] };
@@ -161,7 +181,9 @@ export const ATTACKS: Attack[] = [
       const total = sent.reduce((a, b) => a + b, 0);
       return {
         got: tally(labels),
-        notes: [`segment size at header offset ${off}; the daemon took ${(total / MiB).toFixed(1)} MiB from the 40 streams`],
+        notes: [
+          `segment size at header offset ${off}; the daemon took ${(total / MiB).toFixed(1)} MiB from the 40 streams`,
+        ],
         refused: labels.every((l) => !l.startsWith('still open') && l !== 'OK'),
       };
     },
@@ -173,18 +195,40 @@ export const ATTACKS: Attack[] = [
       const client = rawClient(ctx.address);
       try {
         const plaintext = lenField(3, Buffer.from('hostile'));
-        const enc = await rawUnary(client, `${CRYPTO}/Encrypt`, Buffer.concat([lenField(1, ctx.tenant), lenField(2, ctx.policy), plaintext, mapEntry(4, 'k', Buffer.from([0x61, 0xff]))]), 10_000);
+        const enc = await rawUnary(
+          client,
+          `${CRYPTO}/Encrypt`,
+          Buffer.concat([
+            lenField(1, ctx.tenant),
+            lenField(2, ctx.policy),
+            plaintext,
+            mapEntry(4, 'k', Buffer.from([0x61, 0xff])),
+          ]),
+          10_000,
+        );
         const labels = [`Encrypt(k=61 ff) ${enc.status}`];
         let collision = false;
         const envelope = enc.status === 'OK' && enc.response ? readField(enc.response, 1) : undefined;
         if (envelope) {
-          for (const [name, value] of [['"a\\uFFFD"', Buffer.from('a\uFFFD', 'utf8')], ['61 fe', Buffer.from([0x61, 0xfe])]] as const) {
-            const dec = await rawUnary(client, `${CRYPTO}/Decrypt`, Buffer.concat([lenField(1, ctx.tenant), lenField(2, envelope), mapEntry(3, 'k', value)]), 10_000);
+          for (const [name, value] of [
+            ['"a\\uFFFD"', Buffer.from('a\uFFFD', 'utf8')],
+            ['61 fe', Buffer.from([0x61, 0xfe])],
+          ] as const) {
+            const dec = await rawUnary(
+              client,
+              `${CRYPTO}/Decrypt`,
+              Buffer.concat([lenField(1, ctx.tenant), lenField(2, envelope), mapEntry(3, 'k', value)]),
+              10_000,
+            );
             labels.push(`Decrypt(k=${name}) ${dec.status}`);
             if (dec.status === 'OK') collision = true;
           }
         }
-        return { got: tally(labels), notes: collision ? ['an envelope sealed with one byte string opened with another'] : [], refused: enc.status === 'INVALID_ARGUMENT' };
+        return {
+          got: tally(labels),
+          notes: collision ? ['an envelope sealed with one byte string opened with another'] : [],
+          refused: enc.status === 'INVALID_ARGUMENT',
+        };
       } finally {
         client.close();
       }
@@ -212,9 +256,14 @@ export const ATTACKS: Attack[] = [
         req.once('ready', () => req.close(http2.constants.NGHTTP2_CANCEL));
         if (i % 100 === 99) await new Promise((r) => setImmediate(r));
       }
-      const labels = await Promise.race([Promise.all(outcomes), sleep(20_000).then(() => ['timed out waiting for the resets'])]);
+      const labels = await Promise.race([
+        Promise.all(outcomes),
+        sleep(20_000).then(() => ['timed out waiting for the resets']),
+      ]);
       session.destroy();
-      const got = tally(labels.map((l) => (l === `RST ${http2.constants.NGHTTP2_CANCEL}` ? 'reset by the attacker (CANCEL)' : l)));
+      const got = tally(
+        labels.map((l) => (l === `RST ${http2.constants.NGHTTP2_CANCEL}` ? 'reset by the attacker (CANCEL)' : l)),
+      );
       return { got, notes: [`${outcomes.length} calls issued`, ...ended()] };
     },
   },
@@ -231,7 +280,11 @@ export const ATTACKS: Attack[] = [
       void outcome.then((o) => (ended = o));
       const writeAll = async (buf: Buffer) => {
         if (req.write(buf)) return true;
-        const drained = await Promise.race([new Promise<boolean>((r) => req.once('drain', () => r(true))), sleep(3_000).then(() => false), outcome.then(() => false)]);
+        const drained = await Promise.race([
+          new Promise<boolean>((r) => req.once('drain', () => r(true))),
+          sleep(3_000).then(() => false),
+          outcome.then(() => false),
+        ]);
         return drained;
       };
       await writeAll(grpcFrame(lenField(1, Buffer.concat([lenField(1, ctx.tenant), lenField(2, ctx.policy)]))));
@@ -250,14 +303,21 @@ export const ATTACKS: Attack[] = [
       const label = ended ?? (stalled ? 'held by flow control (the daemon stopped reading)' : 'still taking input');
       req.close(http2.constants.NGHTTP2_CANCEL);
       session.destroy();
-      return { got: new Map([[label, 1]]), notes: [`the daemon took ${(sent / MiB).toFixed(1)} MiB of plaintext while nothing was read`], refused: sent < 64 * MiB };
+      return {
+        got: new Map([[label, 1]]),
+        notes: [`the daemon took ${(sent / MiB).toFixed(1)} MiB of plaintext while nothing was read`],
+        refused: sent < 64 * MiB,
+      };
     },
   },
   {
     name: 'huge-metadata',
     describe: '100 Decrypts at once, each with 1 MiB of metadata (16 headers of 64 KiB)',
     async run(ctx) {
-      const session = await rawSession(ctx.address, { maxSendHeaderBlockLength: 64 * MiB, maxHeaderListPairs: 1_000 } as http2.ClientSessionOptions);
+      const session = await rawSession(ctx.address, {
+        maxSendHeaderBlockLength: 64 * MiB,
+        maxHeaderListPairs: 1_000,
+      } as http2.ClientSessionOptions);
       const ended = watchSession(session);
       const pad = 'p'.repeat(64 * 1024);
       const headers: http2.OutgoingHttpHeaders = { ...GRPC_HEADERS, ':path': `${CRYPTO}/Decrypt` };

@@ -26,7 +26,9 @@ export interface ProbeSample {
 /** A Crypto client on its own connection (not sharing the attacker's). */
 export function probeClient(address: string): CryptoClient {
   const { proto } = loadProto();
-  return new proto.unwrapd.v1.Crypto(address, grpc.credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1 });
+  return new proto.unwrapd.v1.Crypto(address, grpc.credentials.createInsecure(), {
+    'grpc.use_local_subchannel_pool': 1,
+  });
 }
 
 export class Probe {
@@ -54,7 +56,9 @@ export class Probe {
   async #loop(): Promise<void> {
     while (this.#running) {
       const startMs = wallNow();
-      const ok = await new Promise<boolean>((resolve) => this.client.Decrypt(this.request, { deadline: Date.now() + this.deadlineMs }, (err) => resolve(!err)));
+      const ok = await new Promise<boolean>((resolve) =>
+        this.client.Decrypt(this.request, { deadline: Date.now() + this.deadlineMs }, (err) => resolve(!err)),
+      );
       this.samples.push({ startMs, latencyMs: wallNow() - startMs, ok });
     }
   }
@@ -78,12 +82,24 @@ export interface ProbeWindow {
 }
 
 /** Probe.window over samples (times from wallNow()). */
-export function probeWindow(samples: readonly ProbeSample[], fromMs: number, toMs: number, within = false): ProbeWindow {
+export function probeWindow(
+  samples: readonly ProbeSample[],
+  fromMs: number,
+  toMs: number,
+  within = false,
+): ProbeWindow {
   const inside = samples.filter((s) =>
-    within ? s.startMs >= fromMs && s.startMs + s.latencyMs < toMs : s.startMs < toMs && s.startMs + s.latencyMs >= fromMs,
+    within
+      ? s.startMs >= fromMs && s.startMs + s.latencyMs < toMs
+      : s.startMs < toMs && s.startMs + s.latencyMs >= fromMs,
   );
   const summary = summarizeNs(Float64Array.from(inside, (s) => s.latencyMs * 1e6));
-  return { count: inside.length, p99Ms: summary.p99Us / 1000, maxMs: summary.maxUs / 1000, failed: inside.filter((s) => !s.ok).length };
+  return {
+    count: inside.length,
+    p99Ms: summary.p99Us / 1000,
+    maxMs: summary.maxUs / 1000,
+    failed: inside.filter((s) => !s.ok).length,
+  };
 }
 
 /**
@@ -96,7 +112,9 @@ export class ProbeThread {
 
   constructor(address: string, request: { tenant: string; envelope: Buffer }, concurrency = 2) {
     // probe-worker-boot.mjs registers tsx in the worker (workers do not inherit `--import=tsx`).
-    this.#worker = new Worker(new URL('./probe-worker-boot.mjs', import.meta.url), { workerData: { address, request, concurrency } });
+    this.#worker = new Worker(new URL('./probe-worker-boot.mjs', import.meta.url), {
+      workerData: { address, request, concurrency },
+    });
     this.#worker.on('error', (err) => (this.#failed = err));
   }
 
@@ -131,7 +149,10 @@ export class RssPeak {
   peak = 0;
   #timer: NodeJS.Timeout;
 
-  constructor(private readonly pid: number, intervalMs = 100) {
+  constructor(
+    private readonly pid: number,
+    intervalMs = 100,
+  ) {
     this.sample();
     this.#timer = setInterval(() => this.sample(), intervalMs);
   }

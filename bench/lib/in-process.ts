@@ -55,7 +55,11 @@ export function envelopeSealOpen(payload: Buffer, durationMs: number): InProcess
   try {
     const seal = timeLoop('unwrapd sealBlock', () => sealBlock({ ref, kek, plaintext: payload, context }), durationMs);
     const envelope = sealBlock({ ref, kek, plaintext: payload, context });
-    const open = timeLoop('unwrapd parse+openBlock', () => openBlock(parseEnvelope(envelope), kek, context), durationMs);
+    const open = timeLoop(
+      'unwrapd parse+openBlock',
+      () => openBlock(parseEnvelope(envelope), kek, context),
+      durationMs,
+    );
     return [seal, open];
   } finally {
     kek.destroy();

@@ -92,7 +92,7 @@ export async function runInterleaved(opts: InterleavedOptions): Promise<CellResu
   const stats = new Map<string, RoundStat[]>(scenarios.map((s) => [s.name, []]));
   const discarded = new Map<string, RoundStat[]>(scenarios.map((s) => [s.name, []]));
   let retriesLeft = opts.maxOtherCpuPct === undefined ? 0 : opts.rounds;
-  for (let round = 0; round < opts.rounds; ) {
+  for (let round = 0; round < opts.rounds;) {
     // Kept rounds alternate; a re-measured round keeps the order of the one it replaces.
     const order = round % 2 === 0 ? scenarios : [...scenarios].reverse();
     const runs: [string, RoundStat][] = [];
@@ -109,7 +109,8 @@ export async function runInterleaved(opts: InterleavedOptions): Promise<CellResu
       const n = Math.max(1, res.completed);
       const clientUs = client.user + client.system;
       const serverUs = server0 !== undefined && server1 !== undefined ? server1 - server0 : undefined;
-      const otherUs = machine0 !== undefined && machine1 !== undefined ? machine1 - machine0 - clientUs - (serverUs ?? 0) : undefined;
+      const otherUs =
+        machine0 !== undefined && machine1 !== undefined ? machine1 - machine0 - clientUs - (serverUs ?? 0) : undefined;
       const stat: RoundStat = {
         round,
         position,
@@ -118,12 +119,14 @@ export async function runInterleaved(opts: InterleavedOptions): Promise<CellResu
         elapsedMs: res.elapsedNs / 1e6,
         serverCpuUsPerOp: serverUs === undefined ? undefined : serverUs / n,
         clientCpuUsPerOp: clientUs / n,
-        otherCpuPct: otherUs === undefined ? undefined : Math.max(0, (100 * otherUs) / (res.elapsedNs / 1e3) / CPU_COUNT),
+        otherCpuPct:
+          otherUs === undefined ? undefined : Math.max(0, (100 * otherUs) / (res.elapsedNs / 1e3) / CPU_COUNT),
       };
       runs.push([s.name, stat]);
       opts.onRun?.(s.name, stat);
     }
-    const noisy = opts.maxOtherCpuPct !== undefined && runs.some(([, r]) => (r.otherCpuPct ?? 0) > opts.maxOtherCpuPct!);
+    const noisy =
+      opts.maxOtherCpuPct !== undefined && runs.some(([, r]) => (r.otherCpuPct ?? 0) > opts.maxOtherCpuPct!);
     if (noisy && retriesLeft > 0) {
       retriesLeft--;
       for (const [name, r] of runs) discarded.get(name)!.push(r);
@@ -155,8 +158,13 @@ export async function runInterleaved(opts: InterleavedOptions): Promise<CellResu
       },
     };
     if (base && s.name !== opts.baseline) {
-      const byRound = (f: (r: RoundStat) => number) => ratioStat(rounds.map((r) => f(r) / f(base.find((b) => b.round === r.round)!)));
-      cell.ratio = { p50: byRound((r) => r.p50Us), p99: byRound((r) => r.p99Us), opsPerSec: byRound((r) => r.opsPerSec) };
+      const byRound = (f: (r: RoundStat) => number) =>
+        ratioStat(rounds.map((r) => f(r) / f(base.find((b) => b.round === r.round)!)));
+      cell.ratio = {
+        p50: byRound((r) => r.p50Us),
+        p99: byRound((r) => r.p99Us),
+        opsPerSec: byRound((r) => r.opsPerSec),
+      };
     }
     return cell;
   });
@@ -168,5 +176,8 @@ function ratioStat(perRound: number[]): RatioStat {
 
 function callFailed(name: string, err: Error): Error {
   const e = err as Error & { code?: number; details?: string };
-  return new Error(`${name} call failed${e.code !== undefined ? ` (gRPC code ${e.code})` : ''}: ${e.details ?? e.message}`, { cause: err });
+  return new Error(
+    `${name} call failed${e.code !== undefined ? ` (gRPC code ${e.code})` : ''}: ${e.details ?? e.message}`,
+    { cause: err },
+  );
 }

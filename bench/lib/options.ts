@@ -76,7 +76,10 @@ export function parseSize(raw: string): number {
 }
 
 function list<T>(raw: string, each: (s: string) => T): T[] {
-  const items = raw.split(',').map((s) => s.trim()).filter(Boolean);
+  const items = raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   if (items.length === 0) throw new UsageError(`empty list "${raw}"`);
   return items.map(each);
 }
@@ -124,15 +127,19 @@ export function parseBenchOptions(args: string[], now = new Date()): BenchOption
   if (values.help) return 'help';
 
   const scenarios = list(values.scenarios, (s) => {
-    if (!(SCENARIOS as readonly string[]).includes(s)) throw new UsageError(`--scenarios: unknown scenario "${s}" (${SCENARIOS.join(', ')})`);
+    if (!(SCENARIOS as readonly string[]).includes(s))
+      throw new UsageError(`--scenarios: unknown scenario "${s}" (${SCENARIOS.join(', ')})`);
     return s as Scenario;
   });
   const target = address('target', values.target);
   const echoTarget = address('echo-target', values['echo-target']);
-  if (echoTarget && !target) throw new UsageError('--echo-target goes with --target (without --target the bench starts its own echo)');
-  if (values['server-cpu-prof'] && target) throw new UsageError('--server-cpu-prof profiles the server the bench starts; it does not go with --target');
+  if (echoTarget && !target)
+    throw new UsageError('--echo-target goes with --target (without --target the bench starts its own echo)');
+  if (values['server-cpu-prof'] && target)
+    throw new UsageError('--server-cpu-prof profiles the server the bench starts; it does not go with --target');
   const targetRatio = Number(values['target-ratio']);
-  if (!(targetRatio > 0)) throw new UsageError(`--target-ratio must be a positive number, got "${values['target-ratio']}"`);
+  if (!(targetRatio > 0))
+    throw new UsageError(`--target-ratio must be a positive number, got "${values['target-ratio']}"`);
   const maxOther = values['max-other-cpu'];
   const maxOtherCpuPct = maxOther === undefined ? undefined : Number(maxOther);
   if (maxOtherCpuPct !== undefined && !(maxOtherCpuPct >= 0 && maxOtherCpuPct <= 100)) {
@@ -153,7 +160,11 @@ export function parseBenchOptions(args: string[], now = new Date()): BenchOption
     policy: values.policy,
     deadlineMs: int('deadline-ms', values['deadline-ms'], 1),
     targetRatio,
-    json: values['no-json'] ? undefined : values.json ? resolve(values.json) : fileURLToPath(new URL(`../results/unary-${stamp}.json`, import.meta.url)),
+    json: values['no-json']
+      ? undefined
+      : values.json
+        ? resolve(values.json)
+        : fileURLToPath(new URL(`../results/unary-${stamp}.json`, import.meta.url)),
     inProcessMs: int('in-process-ms', values['in-process-ms'], 0),
     serverCpuProf: values['server-cpu-prof'],
     providerLatencyMs: int('provider-latency-ms', values['provider-latency-ms'], 0),

@@ -7,7 +7,11 @@ import { Probe, probeClient, wallNow } from './hostile-probe.js';
  * headers, 5,000 streams) is not measured as the daemon's latency. Messages: 'warm' (reply when the probe has
  * made `minCalls` calls over at least `minMs`), 'stop' (reply with every sample).
  */
-const { address, request, concurrency } = workerData as { address: string; request: { tenant: string; envelope: Uint8Array }; concurrency: number };
+const { address, request, concurrency } = workerData as {
+  address: string;
+  request: { tenant: string; envelope: Uint8Array };
+  concurrency: number;
+};
 const client = probeClient(address);
 const probe = new Probe(client, { tenant: request.tenant, envelope: Buffer.from(request.envelope) }, concurrency);
 probe.start();
@@ -16,7 +20,8 @@ const startedAt = wallNow();
 parentPort!.on('message', (msg: { type: 'warm'; minCalls: number; minMs: number } | { type: 'stop' }) => {
   if (msg.type === 'warm') {
     const check = () => {
-      if (probe.samples.length >= msg.minCalls && wallNow() - startedAt >= msg.minMs) parentPort!.postMessage({ type: 'warm' });
+      if (probe.samples.length >= msg.minCalls && wallNow() - startedAt >= msg.minMs)
+        parentPort!.postMessage({ type: 'warm' });
       else setTimeout(check, 50);
     };
     check();

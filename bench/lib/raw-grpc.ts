@@ -23,7 +23,13 @@ export interface RawResult {
   ms: number;
 }
 
-export function rawUnary(client: grpc.Client, method: string, body: Buffer, deadlineMs: number, metadata = new grpc.Metadata()): Promise<RawResult> {
+export function rawUnary(
+  client: grpc.Client,
+  method: string,
+  body: Buffer,
+  deadlineMs: number,
+  metadata = new grpc.Metadata(),
+): Promise<RawResult> {
   const t0 = performance.now();
   return new Promise((resolve) => {
     client.makeUnaryRequest<Buffer, Buffer>(
@@ -46,7 +52,11 @@ export function rawUnary(client: grpc.Client, method: string, body: Buffer, dead
 
 /** A bare HTTP/2 session to a gRPC server (`unix:///path` or `host:port`). */
 export function rawSession(address: string, opts: http2.ClientSessionOptions = {}): Promise<http2.ClientHttp2Session> {
-  const unix = address.startsWith('unix://') ? address.slice('unix://'.length) : address.startsWith('unix:') ? address.slice(5) : undefined;
+  const unix = address.startsWith('unix://')
+    ? address.slice('unix://'.length)
+    : address.startsWith('unix:')
+      ? address.slice(5)
+      : undefined;
   const authority = unix ? 'http://localhost' : `http://${address}`;
   const session = http2.connect(authority, { ...opts, ...(unix ? { createConnection: () => netConnect(unix) } : {}) });
   return new Promise((resolve, reject) => {

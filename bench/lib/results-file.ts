@@ -21,9 +21,18 @@ export function exitOnHelp(values: { help?: boolean }, usage: string): void {
 }
 
 /** Writes `data` to the --json file or bench/results/<bench>-<startedAt>.json (nothing with --no-json), and says where. */
-export async function writeResults(values: { json?: string; 'no-json'?: boolean }, bench: string, startedAt: Date, data: unknown): Promise<void> {
+export async function writeResults(
+  values: { json?: string; 'no-json'?: boolean },
+  bench: string,
+  startedAt: Date,
+  data: unknown,
+): Promise<void> {
   if (values['no-json']) return;
-  const file = values.json ?? fileURLToPath(new URL(`../results/${bench}-${startedAt.toISOString().replace(/[:.]/g, '-')}.json`, import.meta.url));
+  const file =
+    values.json ??
+    fileURLToPath(
+      new URL(`../results/${bench}-${startedAt.toISOString().replace(/[:.]/g, '-')}.json`, import.meta.url),
+    );
   await mkdir(dirname(file), { recursive: true });
   await writeFile(file, JSON.stringify(data, null, 2));
   console.log(`results: ${file}`);

@@ -71,7 +71,10 @@ try {
   };
   if (!values['echo-only']) {
     const latencyMs = Number(values['provider-latency-ms']);
-    daemon = await startDaemon(config, { log: silentLogger, wrapProvider: (p) => instrumentProvider(p, { latencyMs }) });
+    daemon = await startDaemon(config, {
+      log: silentLogger,
+      wrapProvider: (p) => instrumentProvider(p, { latencyMs }),
+    });
   }
   if (!values['echo-only'] && values['table-daemon']) {
     const latencyMs = Number(values['provider-latency-ms']);
@@ -79,15 +82,33 @@ try {
     const tableDir = join(dir, 't');
     const listen = `unix://${join(tableDir, 'unwrapd.sock')}`;
     const authorization = [
-      ...Array.from({ length: 999 }, (_, i) => ({ identity: `tls:spiffe://bench.example/ns/app/sa/svc-${i}`, roles: ['user' as const], tenants: [`tenant-${i}`, `tenant-${i + 1}`] })),
-      { identity: `unix:${join(tableDir, 'unwrapd.sock')}`, roles: ['user' as const], tenants: Array.from({ length: 20 }, (_, i) => `tenant-${i}`).concat([DEMO_TENANT]) },
+      ...Array.from({ length: 999 }, (_, i) => ({
+        identity: `tls:spiffe://bench.example/ns/app/sa/svc-${i}`,
+        roles: ['user' as const],
+        tenants: [`tenant-${i}`, `tenant-${i + 1}`],
+      })),
+      {
+        identity: `unix:${join(tableDir, 'unwrapd.sock')}`,
+        roles: ['user' as const],
+        tenants: Array.from({ length: 20 }, (_, i) => `tenant-${i}`).concat([DEMO_TENANT]),
+      },
     ];
     tableDaemon = await startDaemon(
-      { ...loadConfig({ 'max-block-bytes': values['max-block-bytes'] }, { UNWRAPD_DATA_DIR: tableDir }), logLevel: 'silent', demo: true, shutdownTimeoutMs: 2_000, listen, authorization },
+      {
+        ...loadConfig({ 'max-block-bytes': values['max-block-bytes'] }, { UNWRAPD_DATA_DIR: tableDir }),
+        logLevel: 'silent',
+        demo: true,
+        shutdownTimeoutMs: 2_000,
+        listen,
+        authorization,
+      },
       { log: silentLogger, wrapProvider: (p) => instrumentProvider(p, { latencyMs }) },
     );
   }
-  echo = await startEchoServer(values['echo-listen'] ?? `unix://${join(dir, 'echo.sock')}`, config.maxBlockBytes + MESSAGE_HEADROOM);
+  echo = await startEchoServer(
+    values['echo-listen'] ?? `unix://${join(dir, 'echo.sock')}`,
+    config.maxBlockBytes + MESSAGE_HEADROOM,
+  );
   send({
     ready: true,
     pid: process.pid,

@@ -13,7 +13,15 @@ import { LatencyRecorder } from './latency-recorder.js';
  * is the expected answer (a success there would be a revocation that did not hold: unexpected).
  */
 
-export const LOAD_KINDS = ['encrypt', 'decrypt', 'encrypt-batch', 'decrypt-batch', 'encrypt-stream', 'decrypt-stream', 'decrypt-revoked'] as const;
+export const LOAD_KINDS = [
+  'encrypt',
+  'decrypt',
+  'encrypt-batch',
+  'decrypt-batch',
+  'encrypt-stream',
+  'decrypt-stream',
+  'decrypt-revoked',
+] as const;
 export const CHURN_KINDS = ['create-policy', 'roll-key', 'rotate', 'evict', 'revoke', 'purge'] as const;
 export type LoadKind = (typeof LOAD_KINDS)[number];
 export type OpKind = LoadKind | (typeof CHURN_KINDS)[number];
@@ -61,7 +69,17 @@ export class SoakStats {
 
   #of(kind: OpKind): KindStats {
     let s = this.kinds.get(kind);
-    if (!s) this.kinds.set(kind, (s = { ok: 0, latency: new LatencyRecorder(1 << 14), expected: new Map(), unexpected: new Map(), firstUnexpected: new Map() }));
+    if (!s)
+      this.kinds.set(
+        kind,
+        (s = {
+          ok: 0,
+          latency: new LatencyRecorder(1 << 14),
+          expected: new Map(),
+          unexpected: new Map(),
+          firstUnexpected: new Map(),
+        }),
+      );
     return s;
   }
 
@@ -76,7 +94,11 @@ export class SoakStats {
     const name = statusName(err);
     const map = expected ? s.expected : s.unexpected;
     map.set(name, (map.get(name) ?? 0) + 1);
-    if (!expected && !s.firstUnexpected.has(name)) s.firstUnexpected.set(name, String((err as { details?: string; message?: string }).details ?? (err as Error).message ?? err).slice(0, 200));
+    if (!expected && !s.firstUnexpected.has(name))
+      s.firstUnexpected.set(
+        name,
+        String((err as { details?: string; message?: string }).details ?? (err as Error).message ?? err).slice(0, 200),
+      );
   }
 
   unexpectedTotal(): number {
@@ -121,16 +143,31 @@ const REVOKED_POOL = 64;
 async function prepare(client: UnwrapdClient, tenant: string, policy: string, o: SoakLoadOptions): Promise<Fixtures> {
   const plaintext = randomBytes(o.payloadBytes);
   const envelopes: Buffer[] = [];
-  for (let i = 0; i < ENVELOPES; i++) envelopes.push((await client.encrypt({ tenant, policyId: policy, plaintext })).envelope);
-  const sealed = await client.encryptBatch({ tenant, policyId: policy, items: Array.from({ length: o.batchItems }, () => ({ plaintext })) });
+  for (let i = 0; i < ENVELOPES; i++)
+    envelopes.push((await client.encrypt({ tenant, policyId: policy, plaintext })).envelope);
+  const sealed = await client.encryptBatch({
+    tenant,
+    policyId: policy,
+    items: Array.from({ length: o.batchItems }, () => ({ plaintext })),
+  });
   const batchEnvelopes = sealed.results.map((r) => r.ok!.envelope);
   const streamContent = randomBytes(o.streamBytes);
-  const streamEnvelope = await drain(client.encryptStream({ tenant, policyId: policy }, chunked(streamContent, o.chunkBytes), { chunkBytes: o.chunkBytes }));
+  const streamEnvelope = await drain(
+    client.encryptStream({ tenant, policyId: policy }, chunked(streamContent, o.chunkBytes), {
+      chunkBytes: o.chunkBytes,
+    }),
+  );
   return { plaintext, envelopes, batchEnvelopes, streamContent, streamEnvelope, revoked: [] };
 }
 
 /** One call of each load kind; resolves when it succeeded and was checked, rejects otherwise. */
-function loadCalls(client: UnwrapdClient, tenant: string, policy: string, f: Fixtures, o: SoakLoadOptions): Record<LoadKind, () => Promise<unknown>> {
+function loadCalls(
+  client: UnwrapdClient,
+  tenant: string,
+  policy: string,
+  f: Fixtures,
+  o: SoakLoadOptions,
+): Record<LoadKind, () => Promise<unknown>> {
   const call = { deadlineMs: o.deadlineMs };
   const stream = { chunkBytes: o.chunkBytes, deadlineMs: o.deadlineMs };
   let i = 0;
@@ -142,15 +179,28 @@ function loadCalls(client: UnwrapdClient, tenant: string, policy: string, f: Fix
       if (!res.plaintext.equals(f.plaintext)) throw new CheckError('Decrypt returned another plaintext');
     },
     'encrypt-batch': async () => {
-      const res = await client.encryptBatch({ tenant, policyId: policy, items: f.batchEnvelopes.map(() => ({ plaintext: f.plaintext })) }, call);
-      if (res.results.length !== f.batchEnvelopes.length || res.results.some((r) => !r.ok)) throw new CheckError('EncryptBatch item failed');
+      const res = await client.encryptBatch(
+        { tenant, policyId: policy, items: f.batchEnvelopes.map(() => ({ plaintext: f.plaintext })) },
+        call,
+      );
+      if (res.results.length !== f.batchEnvelopes.length || res.results.some((r) => !r.ok))
+        throw new CheckError('EncryptBatch item failed');
     },
     'decrypt-batch': async () => {
-      const res = await client.decryptBatch({ tenant, items: f.batchEnvelopes.map((envelope) => ({ envelope })) }, call);
-      if (res.results.length !== f.batchEnvelopes.length || !res.results.every((r) => r.ok?.plaintext.equals(f.plaintext))) throw new CheckError('DecryptBatch item failed');
+      const res = await client.decryptBatch(
+        { tenant, items: f.batchEnvelopes.map((envelope) => ({ envelope })) },
+        call,
+      );
+      if (
+        res.results.length !== f.batchEnvelopes.length ||
+        !res.results.every((r) => r.ok?.plaintext.equals(f.plaintext))
+      )
+        throw new CheckError('DecryptBatch item failed');
     },
     'encrypt-stream': async () => {
-      const out = await drain(client.encryptStream({ tenant, policyId: policy }, chunked(f.streamContent, o.chunkBytes), stream));
+      const out = await drain(
+        client.encryptStream({ tenant, policyId: policy }, chunked(f.streamContent, o.chunkBytes), stream),
+      );
       if (out.length <= f.streamContent.length) throw new CheckError('EncryptStream returned a short envelope');
     },
     'decrypt-stream': async () => {
@@ -175,7 +225,12 @@ function drawKind(weights: Record<LoadKind, number>): () => LoadKind {
 }
 
 /** Runs one timed operation into `stats`; `expected` says which failures are the intended outcome. */
-async function timed(stats: SoakStats, kind: OpKind, op: () => Promise<unknown>, expected: (err: unknown) => boolean = () => false): Promise<boolean> {
+async function timed(
+  stats: SoakStats,
+  kind: OpKind,
+  op: () => Promise<unknown>,
+  expected: (err: unknown) => boolean = () => false,
+): Promise<boolean> {
   const t0 = process.hrtime.bigint();
   try {
     await op();
@@ -190,21 +245,45 @@ async function timed(stats: SoakStats, kind: OpKind, op: () => Promise<unknown>,
 const revokedRefusal = (err: unknown) => (err as { code?: number }).code === grpc.status.FAILED_PRECONDITION;
 
 /** The lifecycle loop: one throwaway policy per cycle, until `stopAt` (ms since the epoch). */
-async function churn(client: UnwrapdClient, tenant: string, policy: string, f: Fixtures, o: SoakLoadOptions, stats: SoakStats, stopAt: number, runId: string): Promise<void> {
+async function churn(
+  client: UnwrapdClient,
+  tenant: string,
+  policy: string,
+  f: Fixtures,
+  o: SoakLoadOptions,
+  stats: SoakStats,
+  stopAt: number,
+  runId: string,
+): Promise<void> {
   const admin = { deadlineMs: o.adminDeadlineMs };
   let previous: string | undefined;
   for (let cycle = 0; Date.now() < stopAt; cycle++) {
     const started = Date.now();
     const id = `soak-${runId}-${cycle}`;
     const created = await timed(stats, 'create-policy', () =>
-      client.createPolicy({ tenant, id, name: id, mode: 'POLICY_MODE_MAILBOX', customerKeyA: 'local:demo-customer-a', customerKeyB: 'local:demo-customer-b', availabilityKey: '' }, admin),
+      client.createPolicy(
+        {
+          tenant,
+          id,
+          name: id,
+          mode: 'POLICY_MODE_MAILBOX',
+          customerKeyA: 'local:demo-customer-a',
+          customerKeyB: 'local:demo-customer-b',
+          availabilityKey: '',
+        },
+        admin,
+      ),
     );
     if (created) {
       const written: Buffer[] = [];
-      await timed(stats, 'encrypt', async () => written.push((await client.encrypt({ tenant, policyId: id, plaintext: f.plaintext }, admin)).envelope));
+      await timed(stats, 'encrypt', async () =>
+        written.push((await client.encrypt({ tenant, policyId: id, plaintext: f.plaintext }, admin)).envelope),
+      );
       await timed(stats, 'roll-key', () => client.rollKey({ tenant, id, role: 'customer-a', newKeyUri: '' }, admin));
       await timed(stats, 'rotate', () => client.rotateIntermediateKey({ tenant, id }, admin));
-      await timed(stats, 'encrypt', async () => written.push((await client.encrypt({ tenant, policyId: id, plaintext: f.plaintext }, admin)).envelope));
+      await timed(stats, 'encrypt', async () =>
+        written.push((await client.encrypt({ tenant, policyId: id, plaintext: f.plaintext }, admin)).envelope),
+      );
       await timed(stats, 'evict', () => client.evict({ tenant, id: policy }, admin));
       if (await timed(stats, 'revoke', () => client.revoke({ tenant, id, reason: 'soak' }, admin))) {
         f.revoked.push(...written);
@@ -230,12 +309,26 @@ async function churn(client: UnwrapdClient, tenant: string, policy: string, f: F
  * Prepares the fixtures and one revoked policy's envelope, then runs the load and the churn
  * side by side for `durationMs`. Resolves when every worker has finished its last call.
  */
-export async function runSoakLoad(client: UnwrapdClient, tenant: string, policy: string, o: SoakLoadOptions, stats: SoakStats): Promise<{ elapsedMs: number }> {
+export async function runSoakLoad(
+  client: UnwrapdClient,
+  tenant: string,
+  policy: string,
+  o: SoakLoadOptions,
+  stats: SoakStats,
+): Promise<{ elapsedMs: number }> {
   const f = await prepare(client, tenant, policy, o);
   const runId = Date.now().toString(36);
   // A revoked policy's envelope from the start, so the decrypt-revoked calls have one before the first cycle.
   const seed = `soak-${runId}-seed`;
-  await client.createPolicy({ tenant, id: seed, name: seed, mode: 'POLICY_MODE_MAILBOX', customerKeyA: 'local:demo-customer-a', customerKeyB: 'local:demo-customer-b', availabilityKey: '' });
+  await client.createPolicy({
+    tenant,
+    id: seed,
+    name: seed,
+    mode: 'POLICY_MODE_MAILBOX',
+    customerKeyA: 'local:demo-customer-a',
+    customerKeyB: 'local:demo-customer-b',
+    availabilityKey: '',
+  });
   f.revoked.push((await client.encrypt({ tenant, policyId: seed, plaintext: f.plaintext })).envelope);
   await client.revoke({ tenant, id: seed, reason: 'soak' });
 
@@ -254,7 +347,10 @@ export async function runSoakLoad(client: UnwrapdClient, tenant: string, policy:
       if (stream && kind !== 'decrypt') streams--;
     }
   };
-  await Promise.all([...Array.from({ length: o.concurrency }, worker), churn(client, tenant, policy, f, o, stats, stopAt, runId)]);
+  await Promise.all([
+    ...Array.from({ length: o.concurrency }, worker),
+    churn(client, tenant, policy, f, o, stats, stopAt, runId),
+  ]);
   await client.purge({ tenant, id: seed, force: true, reason: 'soak' }).catch(() => {});
   return { elapsedMs: Date.now() - started };
 }

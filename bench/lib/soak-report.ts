@@ -29,10 +29,30 @@ export function opsTable(stats: SoakStats, elapsedMs: number): string {
     const expected = [...s.expected.values()].reduce((a, b) => a + b, 0);
     const unexpected = [...s.unexpected.values()].reduce((a, b) => a + b, 0);
     const total = s.ok + expected + unexpected;
-    rows.push([kind, String(total), num(total / (elapsedMs / 1000), 1), String(s.ok), num(lat.p50Us / 1000, 2), num(lat.p99Us / 1000, 2), num(lat.maxUs / 1000, 1), String(expected), String(unexpected)]);
+    rows.push([
+      kind,
+      String(total),
+      num(total / (elapsedMs / 1000), 1),
+      String(s.ok),
+      num(lat.p50Us / 1000, 2),
+      num(lat.p99Us / 1000, 2),
+      num(lat.maxUs / 1000, 1),
+      String(expected),
+      String(unexpected),
+    ]);
   }
   return formatTable(
-    [{ header: 'kind', align: 'left' }, { header: 'ops' }, { header: 'ops/s' }, { header: 'ok' }, { header: 'p50 ms' }, { header: 'p99 ms' }, { header: 'max ms' }, { header: 'expected err' }, { header: 'unexpected err' }],
+    [
+      { header: 'kind', align: 'left' },
+      { header: 'ops' },
+      { header: 'ops/s' },
+      { header: 'ok' },
+      { header: 'p50 ms' },
+      { header: 'p99 ms' },
+      { header: 'max ms' },
+      { header: 'expected err' },
+      { header: 'unexpected err' },
+    ],
     rows,
   );
 }
@@ -41,7 +61,8 @@ export function errorLines(stats: SoakStats): string[] {
   const lines: string[] = [];
   for (const [kind, s] of stats.kinds) {
     for (const [code, n] of s.expected) lines.push(`  expected    ${kind} ${code}: ${n}`);
-    for (const [code, n] of s.unexpected) lines.push(`  UNEXPECTED  ${kind} ${code}: ${n} (first: ${s.firstUnexpected.get(code) ?? '?'})`);
+    for (const [code, n] of s.unexpected)
+      lines.push(`  UNEXPECTED  ${kind} ${code}: ${n} (first: ${s.firstUnexpected.get(code) ?? '?'})`);
   }
   return lines;
 }
@@ -71,5 +92,11 @@ export function verdict(stats: SoakStats, memory: MemorySamples, warmupS: number
     `unexpected errors: ${unexpectedErrors} -> ${unexpectedErrors === 0 ? 'PASS' : 'FAIL'}`,
     `memory slope (RSS ${num(rss.slope, 3)}, heap ${num(heap.slope, 3)} MiB/min) <= ${maxSlope} MiB/min -> ${slopesOk ? 'PASS' : 'FAIL'}`,
   ];
-  return { unexpectedErrors, rssSlope: rss.slope, heapSlope: heap.slope, pass: unexpectedErrors === 0 && slopesOk, lines };
+  return {
+    unexpectedErrors,
+    rssSlope: rss.slope,
+    heapSlope: heap.slope,
+    pass: unexpectedErrors === 0 && slopesOk,
+    lines,
+  };
 }

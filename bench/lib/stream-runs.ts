@@ -34,7 +34,12 @@ export interface StreamRun {
 export interface StreamCell {
   scenario: StreamScenario;
   rounds: StreamRun[];
-  median: { mibPerSec: number; serverCpuMsPerGiB: number | undefined; clientCpuMsPerGiB: number; otherCpuPct: number | undefined };
+  median: {
+    mibPerSec: number;
+    serverCpuMsPerGiB: number | undefined;
+    clientCpuMsPerGiB: number;
+    otherCpuPct: number | undefined;
+  };
   /** Per-round ratio of MiB/s to the echo's in the same round; absent for the echo or without one. */
   ratio?: { perRound: number[]; median: number; min: number; max: number };
 }
@@ -53,7 +58,8 @@ const GiB = 1024 * MiB;
 /** `bytes` of content as `chunkBytes` messages (one buffer, sent again and again: content does not change the cost). */
 function* chunks(bytes: number, chunkBytes: number): Generator<Buffer> {
   const chunk = Buffer.alloc(chunkBytes, 0x5a);
-  for (let sent = 0; sent < bytes; sent += chunkBytes) yield bytes - sent >= chunkBytes ? chunk : chunk.subarray(0, bytes - sent);
+  for (let sent = 0; sent < bytes; sent += chunkBytes)
+    yield bytes - sent >= chunkBytes ? chunk : chunk.subarray(0, bytes - sent);
 }
 
 async function drain(stream: AsyncIterable<Buffer>): Promise<number> {
@@ -98,7 +104,8 @@ export async function runStreamRounds(t: StreamTargets, opts: StreamOptions): Pr
     for await (const b of t.crypto.encryptStream(header, chunks(bytes, chunkBytes), { chunkBytes })) parts.push(b);
     const envelope = Buffer.concat(parts);
     envelopeChunks = [];
-    for (let off = 0; off < envelope.length; off += chunkBytes) envelopeChunks.push(envelope.subarray(off, off + chunkBytes));
+    for (let off = 0; off < envelope.length; off += chunkBytes)
+      envelopeChunks.push(envelope.subarray(off, off + chunkBytes));
   }
   const runners: [StreamScenario, (size: number) => Promise<number>][] = [];
   if (t.echo) {
@@ -107,20 +114,26 @@ export async function runStreamRounds(t: StreamTargets, opts: StreamOptions): Pr
   }
   if (t.crypto) {
     const crypto = t.crypto;
-    runners.push(['encrypt stream', async (size) => {
-      await drain(crypto.encryptStream(header, chunks(size, chunkBytes), { chunkBytes }));
-      return size;
-    }]);
-    runners.push(['decrypt stream', async (size) => {
-      // The warm-up decrypts a prefix, which is (correctly) rejected at its end: count it as warm-up anyway.
-      const source = size === bytes ? envelopeChunks : envelopeChunks.slice(0, Math.ceil(size / chunkBytes));
-      try {
-        return await drain(crypto.decryptStream({ tenant: t.tenant }, source, { chunkBytes }));
-      } catch (err) {
-        if (size === bytes) throw err;
+    runners.push([
+      'encrypt stream',
+      async (size) => {
+        await drain(crypto.encryptStream(header, chunks(size, chunkBytes), { chunkBytes }));
         return size;
-      }
-    }]);
+      },
+    ]);
+    runners.push([
+      'decrypt stream',
+      async (size) => {
+        // The warm-up decrypts a prefix, which is (correctly) rejected at its end: count it as warm-up anyway.
+        const source = size === bytes ? envelopeChunks : envelopeChunks.slice(0, Math.ceil(size / chunkBytes));
+        try {
+          return await drain(crypto.decryptStream({ tenant: t.tenant }, source, { chunkBytes }));
+        } catch (err) {
+          if (size === bytes) throw err;
+          return size;
+        }
+      },
+    ]);
   }
 
   // Warm-up: a short stream of each (JIT, connections, key cache), discarded.
@@ -140,10 +153,12 @@ export async function runStreamRounds(t: StreamTargets, opts: StreamOptions): Pr
       const machine1 = machineBusyUs();
       const client = process.cpuUsage(client0);
       const server1 = await opts.serverCpuUs?.();
-      if (scenario !== 'encrypt stream' && moved !== bytes) throw new Error(`${scenario} moved ${moved} of ${bytes} bytes`);
+      if (scenario !== 'encrypt stream' && moved !== bytes)
+        throw new Error(`${scenario} moved ${moved} of ${bytes} bytes`);
       const clientUs = client.user + client.system;
       const serverUs = server0 !== undefined && server1 !== undefined ? server1 - server0 : undefined;
-      const otherUs = machine0 !== undefined && machine1 !== undefined ? machine1 - machine0 - clientUs - (serverUs ?? 0) : undefined;
+      const otherUs =
+        machine0 !== undefined && machine1 !== undefined ? machine1 - machine0 - clientUs - (serverUs ?? 0) : undefined;
       const r: StreamRun = {
         scenario,
         round,

@@ -23,5 +23,9 @@ export function formatTable(columns: readonly Column[], rows: readonly (readonly
 /** A number for a table cell: `digits` decimals, or "-" when missing. */
 export function num(value: number | undefined, digits = 0): string {
   if (value === undefined || Number.isNaN(value)) return '-';
-  return value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits, useGrouping: false });
+  return value.toLocaleString('en-US', {
+    minimumFractionDigits: digits,
+    maximumFractionDigits: digits,
+    useGrouping: false,
+  });
 }

@@ -73,7 +73,17 @@ export function batchItemInProcess(itemBytes: number, durationMs: number): InPro
   const kek = SecretKey.copyFrom(randomBytes(32), true);
   const item = Buffer.alloc(itemBytes, 1);
   try {
-    return timeLoop(`unwrapd sealBlock of one ${itemBytes} B item`, () => sealBlock({ ref: { tenant: 'demo', policyId: 'demo-mailbox', keyVersion: 1 }, kek, plaintext: item, context: {} }), durationMs);
+    return timeLoop(
+      `unwrapd sealBlock of one ${itemBytes} B item`,
+      () =>
+        sealBlock({
+          ref: { tenant: 'demo', policyId: 'demo-mailbox', keyVersion: 1 },
+          kek,
+          plaintext: item,
+          context: {},
+        }),
+      durationMs,
+    );
   } finally {
     kek.destroy();
   }

@@ -61,12 +61,18 @@ function int(name: string, raw: string, min: number): number {
 }
 
 function list<T>(raw: string, each: (s: string) => T): T[] {
-  const items = raw.split(',').map((s) => s.trim()).filter(Boolean);
+  const items = raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   if (items.length === 0) throw new UsageError(`empty list "${raw}"`);
   return items.map(each);
 }
 
-export function parseThroughputOptions(argv: string[], defaults: { resultsDir?: string } = {}): ThroughputOptions | 'help' {
+export function parseThroughputOptions(
+  argv: string[],
+  defaults: { resultsDir?: string } = {},
+): ThroughputOptions | 'help' {
   let values;
   try {
     ({ values } = parseArgs({
@@ -101,7 +107,8 @@ export function parseThroughputOptions(argv: string[], defaults: { resultsDir?: 
   }
   if (values.help) return 'help';
   const sections = list(values.sections, (s) => {
-    if (!(SECTIONS as readonly string[]).includes(s)) throw new UsageError(`--sections takes ${SECTIONS.join(',')}, got "${s}"`);
+    if (!(SECTIONS as readonly string[]).includes(s))
+      throw new UsageError(`--sections takes ${SECTIONS.join(',')}, got "${s}"`);
     return s as Section;
   });
   const size = (name: string, raw: string) => {

@@ -91,7 +91,9 @@ export function coldTable(r: ColdResult): string {
 }
 
 export function inProcessBatchLines(r: InProcessResult[]): string[] {
-  return r.map((x) => `${x.name} in-process: ${num(x.opsPerSec)} items/s (${num(x.usPerOp, 1)} µs/item), single thread`);
+  return r.map(
+    (x) => `${x.name} in-process: ${num(x.opsPerSec)} items/s (${num(x.usPerOp, 1)} µs/item), single thread`,
+  );
 }
 
 /** The issue's targets for the throughput paths. */
@@ -107,7 +109,9 @@ export function throughputTargets(batch: BatchCell[], streams: StreamCell[]): Ta
       value: ratio,
       bound: 5,
       pass: ratio === undefined ? undefined : ratio >= 5,
-      detail: c.ratio ? `range ${num(c.ratio.opsPerSec.min * c.items, 2)}-${num(c.ratio.opsPerSec.max * c.items, 2)}` : '',
+      detail: c.ratio
+        ? `range ${num(c.ratio.opsPerSec.min * c.items, 2)}-${num(c.ratio.opsPerSec.max * c.items, 2)}`
+        : '',
     });
   }
   if (b64.length > 0 && unary.length > 0) {
@@ -137,5 +141,8 @@ export function throughputTargets(batch: BatchCell[], streams: StreamCell[]): Ta
 }
 
 export function targetLines(targets: TargetResult[]): string[] {
-  return targets.map((t) => `target ${t.pass === undefined ? '----' : t.pass ? 'PASS' : 'MISS'}: ${t.name}: ${num(t.value, 2)} (goal ${t.bound}; ${t.detail})`);
+  return targets.map(
+    (t) =>
+      `target ${t.pass === undefined ? '----' : t.pass ? 'PASS' : 'MISS'}: ${t.name}: ${num(t.value, 2)} (goal ${t.bound}; ${t.detail})`,
+  );
 }

@@ -32,7 +32,11 @@ function promised<T>(start: (cb: grpc.requestCallback<T>) => void): Promise<T> {
  * Prepares the calls for one payload size: warms the key cache with one Encrypt, produces the envelopes
  * Decrypt will open, and checks once that each call does what it should (round trip and echo intact).
  */
-export async function prepareUnaryCalls(t: UnaryTargets, payloadBytes: number, scenarios: readonly Scenario[]): Promise<{ name: Scenario; call: Call }[]> {
+export async function prepareUnaryCalls(
+  t: UnaryTargets,
+  payloadBytes: number,
+  scenarios: readonly Scenario[],
+): Promise<{ name: Scenario; call: Call }[]> {
   const plaintext = randomBytes(payloadBytes);
   const opts = (): grpc.CallOptions => ({ deadline: Date.now() + t.deadlineMs });
   const encryptReq = { tenant: t.tenant, policyId: t.policy, plaintext };
@@ -48,7 +52,8 @@ export async function prepareUnaryCalls(t: UnaryTargets, payloadBytes: number, s
       decryptReqs.push({ tenant: t.tenant, envelope: res.envelope });
     }
     const opened = await promised<{ plaintext?: Buffer }>((cb) => crypto.Decrypt(decryptReqs[0]!, opts(), cb));
-    if (!opened.plaintext?.equals(plaintext)) throw new Error('Decrypt did not return the plaintext that was encrypted');
+    if (!opened.plaintext?.equals(plaintext))
+      throw new Error('Decrypt did not return the plaintext that was encrypted');
   }
   if (scenarios.includes('encrypt-1k-table')) {
     if (!t.cryptoTable) throw new Error('the encrypt-1k-table scenario needs the daemon with the table');
@@ -64,11 +69,18 @@ export async function prepareUnaryCalls(t: UnaryTargets, payloadBytes: number, s
 
   const calls: Record<Scenario, Call> = {
     echo: (done) => void t.echo!.Echo(echoReq, { deadline: Date.now() + t.deadlineMs }, (err) => done(err)),
-    encrypt: (done) => void t.crypto!.crypto.Encrypt(encryptReq, { deadline: Date.now() + t.deadlineMs }, (err) => done(err)),
-    'encrypt-1k-table': (done) => void t.cryptoTable!.crypto.Encrypt(encryptReq, { deadline: Date.now() + t.deadlineMs }, (err) => done(err)),
+    encrypt: (done) =>
+      void t.crypto!.crypto.Encrypt(encryptReq, { deadline: Date.now() + t.deadlineMs }, (err) => done(err)),
+    'encrypt-1k-table': (done) =>
+      void t.cryptoTable!.crypto.Encrypt(encryptReq, { deadline: Date.now() + t.deadlineMs }, (err) => done(err)),
     decrypt: (() => {
       let i = 0;
-      return (done) => void t.crypto!.crypto.Decrypt(decryptReqs[i++ & (ENVELOPES - 1)]!, { deadline: Date.now() + t.deadlineMs }, (err) => done(err));
+      return (done) =>
+        void t.crypto!.crypto.Decrypt(
+          decryptReqs[i++ & (ENVELOPES - 1)]!,
+          { deadline: Date.now() + t.deadlineMs },
+          (err) => done(err),
+        );
     })(),
   };
   return scenarios.map((name) => ({ name, call: calls[name] }));

@@ -61,7 +61,8 @@ export function noiseLines(p: PayloadResult): string[] {
   // Every scenario of a round is discarded together: count each concurrency's rounds once.
   const byConcurrency = new Map(p.cells.map((c) => [c.concurrency, c.discardedRounds.length]));
   const discarded = [...byConcurrency.values()].reduce((a, b) => a + b, 0);
-  if (discarded > 0) lines.push(`re-measured ${discarded} noisy round${discarded === 1 ? '' : 's'} (other cpu over --max-other-cpu)`);
+  if (discarded > 0)
+    lines.push(`re-measured ${discarded} noisy round${discarded === 1 ? '' : 's'} (other cpu over --max-other-cpu)`);
   const noisy = p.cells.filter((c) => (c.median.otherCpuPct ?? 0) > NOISY_OTHER_CPU_PCT);
   if (noisy.length > 0) {
     const worst = Math.max(...noisy.map((c) => c.median.otherCpuPct!));
@@ -74,7 +75,9 @@ export function noiseLines(p: PayloadResult): string[] {
 }
 
 export function inProcessLines(results: InProcessResult[]): string[] {
-  return results.map((r) => `${r.name} in-process: ${num(r.opsPerSec)} ops/s (${num(r.usPerOp, 1)} µs/op), single thread`);
+  return results.map(
+    (r) => `${r.name} in-process: ${num(r.opsPerSec)} ops/s (${num(r.usPerOp, 1)} µs/op), single thread`,
+  );
 }
 
 /**
@@ -86,7 +89,10 @@ export function tableLines(p: PayloadResult): string[] {
   for (const cell of p.cells.filter((c) => c.scenario === 'encrypt-1k-table')) {
     const plain = p.cells.find((c) => c.scenario === 'encrypt' && c.concurrency === cell.concurrency);
     if (!plain) continue;
-    const diffs = cell.rounds.map((r) => r.p50Us - (plain.rounds.find((b) => b.round === r.round)?.p50Us ?? Number.NaN)).filter((d) => Number.isFinite(d)).sort((a, b) => a - b);
+    const diffs = cell.rounds
+      .map((r) => r.p50Us - (plain.rounds.find((b) => b.round === r.round)?.p50Us ?? Number.NaN))
+      .filter((d) => Number.isFinite(d))
+      .sort((a, b) => a - b);
     if (diffs.length === 0) continue;
     const med = diffs[Math.floor(diffs.length / 2)]!;
     lines.push(
@@ -101,9 +107,16 @@ export function tableLines(p: PayloadResult): string[] {
 export function targetCheck(p: PayloadResult, ratio: number): TargetCheck | undefined {
   const cell = p.cells.find((c) => c.scenario === 'encrypt' && c.concurrency === 1);
   if (!cell) return undefined;
-  if (!cell.ratio) return { payloadBytes: p.payloadBytes, ratio, p50Ratio: undefined, range: undefined, pass: undefined };
+  if (!cell.ratio)
+    return { payloadBytes: p.payloadBytes, ratio, p50Ratio: undefined, range: undefined, pass: undefined };
   const p50Ratio = cell.ratio.p50.median;
-  return { payloadBytes: p.payloadBytes, ratio, p50Ratio, range: { min: cell.ratio.p50.min, max: cell.ratio.p50.max }, pass: p50Ratio <= ratio };
+  return {
+    payloadBytes: p.payloadBytes,
+    ratio,
+    p50Ratio,
+    range: { min: cell.ratio.p50.min, max: cell.ratio.p50.max },
+    pass: p50Ratio <= ratio,
+  };
 }
 
 export function targetLine(t: TargetCheck): string {

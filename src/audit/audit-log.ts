@@ -81,7 +81,12 @@ export async function openAuditLog(path: string, now: () => Date = () => new Dat
   const appendNow = async (fields: AuditFields): Promise<AuditRecord> =>
     withFileLock(`${path}.lock`, async () => {
       head = await recoverHead(path, await readHead(headPath)); // another process may have appended
-      const body: Omit<AuditRecord, 'hash'> = { seq: head.count + 1, at: now().toISOString(), prev: head.hash, ...fields };
+      const body: Omit<AuditRecord, 'hash'> = {
+        seq: head.count + 1,
+        at: now().toISOString(),
+        prev: head.hash,
+        ...fields,
+      };
       const record: AuditRecord = { ...body, hash: recordHash(body) };
       const fh = await open(path, 'a', 0o600);
       try {
@@ -114,7 +119,10 @@ export async function openAuditLog(path: string, now: () => Date = () => new Dat
  * does not know yet (appended and synced, head not yet replaced: adopt it).
  */
 async function recoverHead(path: string, head: AuditHead): Promise<AuditHead> {
-  const size = await stat(path).then((s) => s.size, () => 0);
+  const size = await stat(path).then(
+    (s) => s.size,
+    () => 0,
+  );
   if (size === 0) return head;
   const fh = await open(path, 'r');
   let tail: string;
@@ -150,7 +158,8 @@ async function readHead(headPath: string): Promise<AuditHead> {
   });
   if (text === undefined) return { count: 0, hash: GENESIS_HASH };
   const parsed = JSON.parse(text) as AuditHead;
-  if (!Number.isInteger(parsed.count) || typeof parsed.hash !== 'string') throw new Error(`audit head ${headPath} is malformed`);
+  if (!Number.isInteger(parsed.count) || typeof parsed.hash !== 'string')
+    throw new Error(`audit head ${headPath} is malformed`);
   return parsed;
 }
 
@@ -164,7 +173,9 @@ export interface VerifyResult {
 
 /** Checks the whole chain and the head: an edited, removed, reordered or appended-by-hand record, or a cut tail. */
 export async function verifyAuditLog(path: string): Promise<VerifyResult> {
-  const text = await readFile(path, 'utf8').catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? '' : Promise.reject(err)));
+  const text = await readFile(path, 'utf8').catch((err: NodeJS.ErrnoException) =>
+    err.code === 'ENOENT' ? '' : Promise.reject(err),
+  );
   const head = await readHead(`${path}.head`);
   const lines = text.split('\n');
   if (lines[lines.length - 1] === '') lines.pop();
@@ -177,16 +188,52 @@ export async function verifyAuditLog(path: string): Promise<VerifyResult> {
     } catch {
       return { ok: false, records: count, problem: `line ${i + 1}: not valid JSON`, head };
     }
-    if (record.seq !== count + 1) return { ok: false, records: count, problem: `line ${i + 1}: sequence ${record.seq}, expected ${count + 1} (a record was removed or reordered)`, head };
-    if (record.prev !== prev) return { ok: false, records: count, problem: `line ${i + 1}: previous-hash does not match the record before it (a record was removed or edited)`, head };
+    if (record.seq !== count + 1)
+      return {
+        ok: false,
+        records: count,
+        problem: `line ${i + 1}: sequence ${record.seq}, expected ${count + 1} (a record was removed or reordered)`,
+        head,
+      };
+    if (record.prev !== prev)
+      return {
+        ok: false,
+        records: count,
+        problem: `line ${i + 1}: previous-hash does not match the record before it (a record was removed or edited)`,
+        head,
+      };
     const { hash, ...body } = record;
-    if (recordHash(body) !== hash) return { ok: false, records: count, problem: `line ${i + 1}: record hash does not match its content (the record was edited)`, head };
+    if (recordHash(body) !== hash)
+      return {
+        ok: false,
+        records: count,
+        problem: `line ${i + 1}: record hash does not match its content (the record was edited)`,
+        head,
+      };
     prev = hash;
     count++;
   }
-  if (count < head.count) return { ok: false, records: count, problem: `the log holds ${count} records but its head says ${head.count} (the end was cut)`, head };
-  if (count === head.count && prev !== head.hash) return { ok: false, records: count, problem: 'the newest record does not match the head (the end was replaced)', head };
+  if (count < head.count)
+    return {
+      ok: false,
+      records: count,
+      problem: `the log holds ${count} records but its head says ${head.count} (the end was cut)`,
+      head,
+    };
+  if (count === head.count && prev !== head.hash)
+    return {
+      ok: false,
+      records: count,
+      problem: 'the newest record does not match the head (the end was replaced)',
+      head,
+    };
   // count > head.count by one: a crash between the append and the head update; the chain itself is intact.
-  if (count > head.count + 1) return { ok: false, records: count, problem: `the log holds ${count - head.count} records more than its head (records were appended by hand)`, head };
+  if (count > head.count + 1)
+    return {
+      ok: false,
+      records: count,
+      problem: `the log holds ${count - head.count} records more than its head (records were appended by hand)`,
+      head,
+    };
   return { ok: true, records: count, head };
 }

@@ -1,4 +1,13 @@
-import { AccessDenied, describeMissing, hasEverything, hasPolicy, hasTenant, type Caller, type MissingGrant, type Role } from './caller.js';
+import {
+  AccessDenied,
+  describeMissing,
+  hasEverything,
+  hasPolicy,
+  hasTenant,
+  type Caller,
+  type MissingGrant,
+  type Role,
+} from './caller.js';
 
 /**
  * The checks every RPC makes of its caller. Each denial throws AccessDenied (PERMISSION_DENIED naming the
@@ -18,7 +27,8 @@ export class Access {
   /** The tenant, then (when the caller's grant names policies) the policy. */
   policy(caller: Caller, tenant: string, policyId: string, method: string): void {
     if (!hasTenant(caller, tenant)) this.#deny(caller, method, { tenant }, tenant, policyId);
-    if (!hasPolicy(caller, tenant, policyId)) this.#deny(caller, method, { policy: `${tenant}/${policyId}` }, tenant, policyId);
+    if (!hasPolicy(caller, tenant, policyId))
+      this.#deny(caller, method, { policy: `${tenant}/${policyId}` }, tenant, policyId);
   }
 
   /** A view of every tenant (GetStatus, Evict of everything). */

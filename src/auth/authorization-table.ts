@@ -30,24 +30,37 @@ export function parseAuthorizationTable(value: unknown, source: string): Authori
     const where = `${source}: entry ${i}`;
     if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new Error(`${where} must be an object`);
     const e = raw as Record<string, unknown>;
-    for (const k of Object.keys(e)) if (!['identity', 'roles', 'tenants', 'policies'].includes(k)) throw new Error(`${where}: unknown field "${k}"`);
+    for (const k of Object.keys(e))
+      if (!['identity', 'roles', 'tenants', 'policies'].includes(k)) throw new Error(`${where}: unknown field "${k}"`);
     const identity = e.identity;
     if (typeof identity !== 'string' || !IDENTITY.test(identity)) {
-      throw new Error(`${where}: identity must be "data", "admin", or unix:<path>, tcp:<peer>, tls:<id>, mesh:<id> (a trailing * matches a prefix)`);
+      throw new Error(
+        `${where}: identity must be "data", "admin", or unix:<path>, tcp:<peer>, tls:<id>, mesh:<id> (a trailing * matches a prefix)`,
+      );
     }
-    if (identity.indexOf('*') !== -1 && identity.indexOf('*') !== identity.length - 1) throw new Error(`${where}: identity may hold * only at its end`);
+    if (identity.indexOf('*') !== -1 && identity.indexOf('*') !== identity.length - 1)
+      throw new Error(`${where}: identity may hold * only at its end`);
     if (seen.has(identity)) throw new Error(`${where}: identity "${identity}" is listed twice`);
     seen.add(identity);
     const roles = stringList(e.roles, `${where}: roles`);
-    for (const r of roles) if (!ROLES.includes(r as Role)) throw new Error(`${where}: unknown role "${r}" (roles: ${ROLES.join(', ')})`);
+    for (const r of roles)
+      if (!ROLES.includes(r as Role)) throw new Error(`${where}: unknown role "${r}" (roles: ${ROLES.join(', ')})`);
     const tenants = stringList(e.tenants, `${where}: tenants`);
-    for (const t of tenants) if (t !== '*' && !ID_PATTERN.test(t)) throw new Error(`${where}: tenant "${t}" is not a valid tenant name (or *)`);
+    for (const t of tenants)
+      if (t !== '*' && !ID_PATTERN.test(t))
+        throw new Error(`${where}: tenant "${t}" is not a valid tenant name (or *)`);
     const entry: AuthorizationEntry = { identity, roles: roles as Role[], tenants };
     if (e.policies !== undefined) {
       const policies = stringList(e.policies, `${where}: policies`);
       for (const p of policies) {
         const [tenant, policy, more] = p.split('/');
-        const ok = p === '*' || (more === undefined && tenant !== undefined && policy !== undefined && ID_PATTERN.test(tenant) && (policy === '*' || ID_PATTERN.test(policy)));
+        const ok =
+          p === '*' ||
+          (more === undefined &&
+            tenant !== undefined &&
+            policy !== undefined &&
+            ID_PATTERN.test(tenant) &&
+            (policy === '*' || ID_PATTERN.test(policy)));
         if (!ok) throw new Error(`${where}: policy "${p}" must be tenant/policy, tenant/* or *`);
       }
       entry.policies = policies;
@@ -57,7 +70,8 @@ export function parseAuthorizationTable(value: unknown, source: string): Authori
 }
 
 function stringList(value: unknown, what: string): string[] {
-  if (!Array.isArray(value) || value.some((v) => typeof v !== 'string')) throw new Error(`${what} must be an array of strings`);
+  if (!Array.isArray(value) || value.some((v) => typeof v !== 'string'))
+    throw new Error(`${what} must be an array of strings`);
   return value as string[];
 }
 
@@ -97,7 +111,10 @@ export class AuthorizationTable {
     const cache = this.#resolved[listener];
     let c = cache.get(identity);
     if (c === undefined) {
-      const grant = this.#exact.get(identity) ?? this.#prefixes.find((p) => identity.startsWith(p.prefix))?.grant ?? this.#listeners[listener];
+      const grant =
+        this.#exact.get(identity) ??
+        this.#prefixes.find((p) => identity.startsWith(p.prefix))?.grant ??
+        this.#listeners[listener];
       c = { id: identity, ...grant };
       if (cache.size >= AuthorizationTable.MAX_CACHED) cache.clear();
       cache.set(identity, c);

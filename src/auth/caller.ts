@@ -26,7 +26,8 @@ export function parseRoles(raw: string): Role[] {
     .split(',')
     .map((r) => r.trim())
     .filter((r) => r.length > 0);
-  for (const r of roles) if (!ROLES.includes(r as Role)) throw new Error(`unknown role "${r}" (roles: ${ROLES.join(', ')})`);
+  for (const r of roles)
+    if (!ROLES.includes(r as Role)) throw new Error(`unknown role "${r}" (roles: ${ROLES.join(', ')})`);
   return roles as Role[];
 }
 

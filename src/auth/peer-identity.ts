@@ -42,14 +42,16 @@ export const XFCC_HEADER = 'x-forwarded-client-cert';
 export function callIdentity(call: IdentityCall, opts: CallIdentityOptions): string {
   const forwarded = call.metadata.get(XFCC_HEADER);
   if (opts.socketPath !== undefined) {
-    if (forwarded.length > 0) opts.log?.debug('x-forwarded-client-cert ignored: not trusted on a Unix socket', { socket: opts.socketPath });
+    if (forwarded.length > 0)
+      opts.log?.debug('x-forwarded-client-cert ignored: not trusted on a Unix socket', { socket: opts.socketPath });
     return `unix:${opts.socketPath}`;
   }
   const peer = call.getPeer();
   // A client certificate the handshake verified is the caller: a forwarded header never overrides it.
   const verified = verifiedCertificateIdentity(call);
   if (verified !== undefined) {
-    if (forwarded.length > 0) opts.log?.debug('x-forwarded-client-cert ignored: the connection has a verified client certificate', { peer });
+    if (forwarded.length > 0)
+      opts.log?.debug('x-forwarded-client-cert ignored: the connection has a verified client certificate', { peer });
     return `tls:${verified}`;
   }
   if (forwarded.length > 0) {
@@ -111,8 +113,15 @@ export function transportSocket(call: object): unknown {
  * One identity function per listener: `listen` is `unix:///path` or `host:port` (the listener's own address,
  * which tells a Unix socket's path).
  */
-export function listenerIdentity(listen: string, settings: { trustForwardedClientCert: boolean }, log?: Logger): (call: IdentityCall) => string {
-  const opts: CallIdentityOptions = { trustForwardedClientCert: settings.trustForwardedClientCert, ...(log ? { log } : {}) };
+export function listenerIdentity(
+  listen: string,
+  settings: { trustForwardedClientCert: boolean },
+  log?: Logger,
+): (call: IdentityCall) => string {
+  const opts: CallIdentityOptions = {
+    trustForwardedClientCert: settings.trustForwardedClientCert,
+    ...(log ? { log } : {}),
+  };
   if (!listen.startsWith('unix://')) return (call) => callIdentity(call, opts);
   // Every caller on a Unix socket is the socket: one constant string (the authorization table's cache is
   // keyed by it); callIdentity only runs to note an ignored forwarded header.
@@ -135,7 +144,10 @@ const MAX_CACHED_HEADERS = 256;
 
 /** The identity of the nearest hop of a trusted header (several header lines are one list, in order). */
 function forwardedIdentity(values: grpc.MetadataValue[]): string {
-  const header = values.length === 1 && typeof values[0] === 'string' ? values[0] : values.map((v) => (typeof v === 'string' ? v : '')).join(',');
+  const header =
+    values.length === 1 && typeof values[0] === 'string'
+      ? values[0]
+      : values.map((v) => (typeof v === 'string' ? v : '')).join(',');
   let id = forwardedIdentities.get(header);
   if (id === undefined) {
     const elements = parseForwardedClientCert(header);
@@ -143,7 +155,11 @@ function forwardedIdentity(values: grpc.MetadataValue[]): string {
     if (forwardedIdentities.size >= MAX_CACHED_HEADERS) forwardedIdentities.clear();
     forwardedIdentities.set(header, id);
   }
-  if (id === '') throw new UnwrapdError('permission_denied', 'x-forwarded-client-cert from the local proxy is malformed, too large, or names no URI, DNS or Subject CN; refused');
+  if (id === '')
+    throw new UnwrapdError(
+      'permission_denied',
+      'x-forwarded-client-cert from the local proxy is malformed, too large, or names no URI, DNS or Subject CN; refused',
+    );
   return id;
 }
 
@@ -169,7 +185,8 @@ export function certificateIdentity(cert: PeerCertificate): string {
 
 function readCertificateIdentity(cert: PeerCertificate): string {
   const sans = cert.subjectaltname ? parseSubjectAltName(cert.subjectaltname) : [];
-  if (!sans) throw new UnwrapdError('permission_denied', 'the client certificate\'s subjectAltName could not be read; refused');
+  if (!sans)
+    throw new UnwrapdError('permission_denied', "the client certificate's subjectAltName could not be read; refused");
   const uri = sans.find(([type, v]) => type === 'URI' && v.length > 0);
   if (uri) return uri[1];
   const dns = sans.find(([type, v]) => type === 'DNS' && v.length > 0);

@@ -133,7 +133,13 @@ export class KeyCache {
    * The cached key, or one loaded by `loader`. Concurrent misses for the same key share one load. A load
    * that finishes after the policy was evicted is destroyed, not cached, and its waiters get StaleLoadError.
    */
-  async get(tenant: string, policyId: string, version: number, loader: PolicyKeyLoader, signal: AbortSignal): Promise<PolicyKey> {
+  async get(
+    tenant: string,
+    policyId: string,
+    version: number,
+    loader: PolicyKeyLoader,
+    signal: AbortSignal,
+  ): Promise<PolicyKey> {
     const hit = this.peek(tenant, policyId, version);
     if (hit) return hit;
     this.#misses++;
@@ -190,7 +196,11 @@ export class KeyCache {
       return false;
     }
     const now = this.#clock.now();
-    this.#store(cacheKey(loaded.tenant, loaded.policyId, loaded.version), { ...loaded, loadedAt: now, expiresAt: now + this.#opts.maxAgeMs });
+    this.#store(cacheKey(loaded.tenant, loaded.policyId, loaded.version), {
+      ...loaded,
+      loadedAt: now,
+      expiresAt: now + this.#opts.maxAgeMs,
+    });
     return true;
   }
 
@@ -240,7 +250,13 @@ export class KeyCache {
   }
 
   stats(): KeyCacheStats {
-    return { entries: this.#lru.size, maxEntries: this.#opts.maxEntries, hits: this.#hits, misses: this.#misses, loads: this.#loads };
+    return {
+      entries: this.#lru.size,
+      maxEntries: this.#opts.maxEntries,
+      hits: this.#hits,
+      misses: this.#misses,
+      loads: this.#loads,
+    };
   }
 }
 

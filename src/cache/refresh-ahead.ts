@@ -77,17 +77,31 @@ export class RefreshAhead {
         return;
       }
       const generation = cache.generation(entry.tenant, entry.policyId);
-      const loaded = await unwrapper.loadCustomer(policy, entry.version, AbortSignal.timeout(this.#opts.providerTimeoutMs));
+      const loaded = await unwrapper.loadCustomer(
+        policy,
+        entry.version,
+        AbortSignal.timeout(this.#opts.providerTimeoutMs),
+      );
       if (cache.replace(loaded, generation)) this.#refreshed++;
     } catch (err) {
       const reasons = unwrapper.refusalReasons(err);
       if (reasons !== undefined) {
         this.#revoked++;
         cache.evictPolicy(entry.tenant, entry.policyId);
-        log.warn('refresh found customer keys revoked: policy evicted', { tenant: entry.tenant, policy: entry.policyId, version: entry.version, reasons });
+        log.warn('refresh found customer keys revoked: policy evicted', {
+          tenant: entry.tenant,
+          policy: entry.policyId,
+          version: entry.version,
+          reasons,
+        });
       } else {
         this.#failures++;
-        log.warn('refresh failed: key kept until its hard expiry', { tenant: entry.tenant, policy: entry.policyId, version: entry.version, error: errorField(err) });
+        log.warn('refresh failed: key kept until its hard expiry', {
+          tenant: entry.tenant,
+          policy: entry.policyId,
+          version: entry.version,
+          error: errorField(err),
+        });
       }
     } finally {
       this.#inProgress.delete(id);

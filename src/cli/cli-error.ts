@@ -14,7 +14,10 @@ export function describeCliError(err: unknown): { line: string; exitCode: number
   if (err instanceof ConfigError) return { line: `config: ${err.message}`, exitCode: 2 };
   if (isServiceError(err)) {
     const name = grpc.status[err.code] ?? String(err.code);
-    const hint = err.code === grpc.status.UNAVAILABLE && /connect|No connection|ENOENT|ECONNREFUSED/i.test(err.details) ? ' (is the daemon running? start it with `npm start`)' : '';
+    const hint =
+      err.code === grpc.status.UNAVAILABLE && /connect|No connection|ENOENT|ECONNREFUSED/i.test(err.details)
+        ? ' (is the daemon running? start it with `npm start`)'
+        : '';
     return { line: `${name}: ${err.details}${hint}`, exitCode: 1 };
   }
   if (err instanceof UnwrapdError) return { line: `${err.code}: ${err.message}`, exitCode: 1 };
@@ -27,5 +30,9 @@ export function describeCliError(err: unknown): { line: string; exitCode: number
 }
 
 function isServiceError(err: unknown): err is grpc.ServiceError {
-  return err instanceof Error && typeof (err as grpc.ServiceError).code === 'number' && typeof (err as grpc.ServiceError).details === 'string';
+  return (
+    err instanceof Error &&
+    typeof (err as grpc.ServiceError).code === 'number' &&
+    typeof (err as grpc.ServiceError).details === 'string'
+  );
 }

@@ -92,7 +92,11 @@ export async function readAll(input: Input, max: number, what: string): Promise<
  * the temporary file is removed, so a failed decryption never leaves partial plaintext under the output name.
  * On stdout, bytes already written cannot be taken back: the exit code says whether they are complete.
  */
-export async function writeStreamed(path: string | undefined, source: AsyncIterable<Buffer>, onChunk?: () => void): Promise<number> {
+export async function writeStreamed(
+  path: string | undefined,
+  source: AsyncIterable<Buffer>,
+  onChunk?: () => void,
+): Promise<number> {
   let written = 0;
   if (!path || path === '-') {
     for await (const chunk of source) {
@@ -144,8 +148,12 @@ export class Progress {
     this.#last = now;
     const rate = done / MiB / Math.max((now - this.#started) / 1000, 0.001);
     const total = this.#total;
-    const of = total ? ` / ${(total / MiB).toFixed(1)} MiB (${Math.min(100, Math.floor((done / total) * 100))} %)` : ' MiB';
-    process.stderr.write(`\r${this.#label}: ${(done / MiB).toFixed(1)}${total ? ' MiB' : ''}${of}, ${rate.toFixed(1)} MiB/s   `);
+    const of = total
+      ? ` / ${(total / MiB).toFixed(1)} MiB (${Math.min(100, Math.floor((done / total) * 100))} %)`
+      : ' MiB';
+    process.stderr.write(
+      `\r${this.#label}: ${(done / MiB).toFixed(1)}${total ? ' MiB' : ''}${of}, ${rate.toFixed(1)} MiB/s   `,
+    );
     this.#shown = true;
   }
 

@@ -44,7 +44,19 @@ operator commands (policy, status, evict, events) use the admin socket: --admin-
 or admin.sock in the data dir)
 `;
 
-const COMMANDS: Record<string, (args: string[]) => Promise<number>> = { events, serve, policy, encrypt, decrypt, rewrap, status, evict, keys, health, audit };
+const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
+  events,
+  serve,
+  policy,
+  encrypt,
+  decrypt,
+  rewrap,
+  status,
+  evict,
+  keys,
+  health,
+  audit,
+};
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...args] = argv;

@@ -36,12 +36,16 @@ export function daemonAddress(values: { address?: string; 'data-dir'?: string },
  * (or --admin-socket PATH), then UNWRAPD_ADMIN_ADDRESS, then UNWRAPD_ADMIN_LISTEN, then `admin.sock` beside a
  * Unix socket given with --address, then `admin.sock` in the data dir (the daemon's default).
  */
-export function adminAddress(values: { address?: string; 'admin-address'?: string; 'admin-socket'?: string; 'data-dir'?: string }, env = process.env): string {
+export function adminAddress(
+  values: { address?: string; 'admin-address'?: string; 'admin-socket'?: string; 'data-dir'?: string },
+  env = process.env,
+): string {
   if (values['admin-address']) return values['admin-address'];
   if (values['admin-socket']) return `unix://${resolve(values['admin-socket'])}`;
   if (env.UNWRAPD_ADMIN_ADDRESS) return env.UNWRAPD_ADMIN_ADDRESS;
   if (env.UNWRAPD_ADMIN_LISTEN) return env.UNWRAPD_ADMIN_LISTEN;
-  if (values.address?.startsWith('unix://')) return `unix://${join(dirname(values.address.slice('unix://'.length)), 'admin.sock')}`;
+  if (values.address?.startsWith('unix://'))
+    return `unix://${join(dirname(values.address.slice('unix://'.length)), 'admin.sock')}`;
   const dataDir = resolve(values['data-dir'] ?? env.UNWRAPD_DATA_DIR ?? '.unwrapd');
   return `unix://${join(dataDir, 'admin.sock')}`;
 }

@@ -53,7 +53,12 @@ export interface CallOpts {
 }
 
 type Callback<T> = (err: grpc.ServiceError | null, value?: T) => void;
-type UnaryMethod<Req, Res> = (req: Req, metadata: grpc.Metadata, options: grpc.CallOptions, cb: Callback<Res>) => grpc.ClientUnaryCall;
+type UnaryMethod<Req, Res> = (
+  req: Req,
+  metadata: grpc.Metadata,
+  options: grpc.CallOptions,
+  cb: Callback<Res>,
+) => grpc.ClientUnaryCall;
 
 /**
  * A typed client for unwrapd (the CLI, the tests and the benchmarks use it). `address` is the daemon's data
@@ -75,25 +80,48 @@ export class UnwrapdClient {
       opts.adminAddress && opts.adminAddress !== address
         ? new proto.unwrapd.v1.Admin(opts.adminAddress, opts.adminCredentials ?? credentials, channelOptions)
         : // One address for both: share the channel.
-          new proto.unwrapd.v1.Admin(address, credentials, { ...channelOptions, channelOverride: this.crypto.getChannel() });
+          new proto.unwrapd.v1.Admin(address, credentials, {
+            ...channelOptions,
+            channelOverride: this.crypto.getChannel(),
+          });
     this.#deadlineMs = opts.deadlineMs ?? 30_000;
   }
 
   encrypt(req: EncryptRequest, opts?: CallOpts): Promise<EncryptResponse__Output> {
-    return this.#call(this.crypto, this.crypto.Encrypt as UnaryMethod<EncryptRequest, EncryptResponse__Output>, req, opts);
+    return this.#call(
+      this.crypto,
+      this.crypto.Encrypt as UnaryMethod<EncryptRequest, EncryptResponse__Output>,
+      req,
+      opts,
+    );
   }
 
   decrypt(req: DecryptRequest, opts?: CallOpts): Promise<DecryptResponse__Output> {
-    return this.#call(this.crypto, this.crypto.Decrypt as UnaryMethod<DecryptRequest, DecryptResponse__Output>, req, opts);
+    return this.#call(
+      this.crypto,
+      this.crypto.Decrypt as UnaryMethod<DecryptRequest, DecryptResponse__Output>,
+      req,
+      opts,
+    );
   }
 
   /** Many blocks in one call: one result per item, in order, each `ok` or its own `error` {code, message}. */
   encryptBatch(req: EncryptBatchRequest, opts?: CallOpts): Promise<EncryptBatchResponse__Output> {
-    return this.#call(this.crypto, this.crypto.EncryptBatch as UnaryMethod<EncryptBatchRequest, EncryptBatchResponse__Output>, req, opts);
+    return this.#call(
+      this.crypto,
+      this.crypto.EncryptBatch as UnaryMethod<EncryptBatchRequest, EncryptBatchResponse__Output>,
+      req,
+      opts,
+    );
   }
 
   decryptBatch(req: DecryptBatchRequest, opts?: CallOpts): Promise<DecryptBatchResponse__Output> {
-    return this.#call(this.crypto, this.crypto.DecryptBatch as UnaryMethod<DecryptBatchRequest, DecryptBatchResponse__Output>, req, opts);
+    return this.#call(
+      this.crypto,
+      this.crypto.DecryptBatch as UnaryMethod<DecryptBatchRequest, DecryptBatchResponse__Output>,
+      req,
+      opts,
+    );
   }
 
   /**
@@ -103,11 +131,17 @@ export class UnwrapdClient {
    */
   encryptStream(header: StreamHeader, source: StreamSource, opts: StreamCallOpts = {}): ContentStream {
     checkWellFormed({ header });
-    return new ContentStream(() => this.crypto.EncryptStream(opts.metadata ?? new grpc.Metadata(), streamOptions(opts)), { header }, source, opts, (res, self) => {
-      const r = res as EncryptStreamResponse__Output;
-      self.keyVersion ??= r.keyVersion;
-      return r.data;
-    });
+    return new ContentStream(
+      () => this.crypto.EncryptStream(opts.metadata ?? new grpc.Metadata(), streamOptions(opts)),
+      { header },
+      source,
+      opts,
+      (res, self) => {
+        const r = res as EncryptStreamResponse__Output;
+        self.keyVersion ??= r.keyVersion;
+        return r.data;
+      },
+    );
   }
 
   /**
@@ -116,14 +150,20 @@ export class UnwrapdClient {
    */
   decryptStream(header: StreamHeader, source: StreamSource, opts: StreamCallOpts = {}): ContentStream {
     checkWellFormed({ header });
-    return new ContentStream(() => this.crypto.DecryptStream(opts.metadata ?? new grpc.Metadata(), streamOptions(opts)), { header }, source, opts, (res, self) => {
-      const r = res as DecryptStreamResponse__Output;
-      if (self.policyId === undefined && r.policyId) {
-        self.policyId = r.policyId;
-        self.keyVersion = r.keyVersion;
-      }
-      return r.plaintext;
-    });
+    return new ContentStream(
+      () => this.crypto.DecryptStream(opts.metadata ?? new grpc.Metadata(), streamOptions(opts)),
+      { header },
+      source,
+      opts,
+      (res, self) => {
+        const r = res as DecryptStreamResponse__Output;
+        if (self.policyId === undefined && r.policyId) {
+          self.policyId = r.policyId;
+          self.keyVersion = r.keyVersion;
+        }
+        return r.plaintext;
+      },
+    );
   }
 
   rewrap(req: RewrapRequest, opts?: CallOpts): Promise<RewrapResponse__Output> {
@@ -139,7 +179,12 @@ export class UnwrapdClient {
   }
 
   rotateIntermediateKey(req: RotateIntermediateKeyRequest, opts?: CallOpts): Promise<Policy__Output> {
-    return this.#call(this.admin, this.admin.RotateIntermediateKey as UnaryMethod<RotateIntermediateKeyRequest, Policy__Output>, req, opts);
+    return this.#call(
+      this.admin,
+      this.admin.RotateIntermediateKey as UnaryMethod<RotateIntermediateKeyRequest, Policy__Output>,
+      req,
+      opts,
+    );
   }
 
   revoke(req: RevokeRequest, opts?: CallOpts): Promise<Policy__Output> {
@@ -151,7 +196,12 @@ export class UnwrapdClient {
   }
 
   createPolicy(req: CreatePolicyRequest, opts?: CallOpts): Promise<Policy__Output> {
-    return this.#call(this.admin, this.admin.CreatePolicy as UnaryMethod<CreatePolicyRequest, Policy__Output>, req, opts);
+    return this.#call(
+      this.admin,
+      this.admin.CreatePolicy as UnaryMethod<CreatePolicyRequest, Policy__Output>,
+      req,
+      opts,
+    );
   }
 
   getPolicy(tenant: string, id: string, opts?: CallOpts): Promise<Policy__Output> {
@@ -159,7 +209,12 @@ export class UnwrapdClient {
   }
 
   listPolicies(tenant = '', opts?: CallOpts): Promise<ListPoliciesResponse__Output> {
-    return this.#call(this.admin, this.admin.ListPolicies as UnaryMethod<object, ListPoliciesResponse__Output>, { tenant }, opts);
+    return this.#call(
+      this.admin,
+      this.admin.ListPolicies as UnaryMethod<object, ListPoliciesResponse__Output>,
+      { tenant },
+      opts,
+    );
   }
 
   evict(req: EvictRequest, opts?: CallOpts): Promise<EvictResponse__Output> {
@@ -173,7 +228,8 @@ export class UnwrapdClient {
   /** Resolves once connected (to the data listener; with `admin`, to the admin listener too), or rejects after `timeoutMs`. */
   async waitForReady(timeoutMs: number, opts: { admin?: boolean } = {}): Promise<void> {
     const deadline = Date.now() + timeoutMs;
-    const ready = (c: grpc.Client) => new Promise<void>((resolve, reject) => c.waitForReady(deadline, (err) => (err ? reject(err) : resolve())));
+    const ready = (c: grpc.Client) =>
+      new Promise<void>((resolve, reject) => c.waitForReady(deadline, (err) => (err ? reject(err) : resolve())));
     await Promise.all([ready(this.crypto), ...(opts.admin ? [ready(this.admin)] : [])]);
   }
 
@@ -186,7 +242,9 @@ export class UnwrapdClient {
     const options: grpc.CallOptions = { deadline: Date.now() + (opts?.deadlineMs ?? this.#deadlineMs) };
     return new Promise<Res>((resolve, reject) => {
       checkWellFormed(req); // a throw here rejects the promise
-      method.call(client, req, opts?.metadata ?? new grpc.Metadata(), options, (err, value) => (err ? reject(err) : resolve(value as Res)));
+      method.call(client, req, opts?.metadata ?? new grpc.Metadata(), options, (err, value) =>
+        err ? reject(err) : resolve(value as Res),
+      );
     });
   }
 }

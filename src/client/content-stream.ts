@@ -42,7 +42,13 @@ export class ContentStream implements AsyncIterable<Buffer> {
   readonly #pick: (res: unknown, self: ContentStream) => Buffer;
   #used = false;
 
-  constructor(start: () => AnyCall, first: unknown, source: StreamSource, opts: StreamCallOpts, pick: (res: unknown, self: ContentStream) => Buffer) {
+  constructor(
+    start: () => AnyCall,
+    first: unknown,
+    source: StreamSource,
+    opts: StreamCallOpts,
+    pick: (res: unknown, self: ContentStream) => Buffer,
+  ) {
     this.#start = start;
     this.#first = first;
     this.#source = source;
@@ -66,7 +72,9 @@ export class ContentStream implements AsyncIterable<Buffer> {
     if (this.#opts.signal?.aborted) call.cancel();
     // Sends the header, then the source in chunks. A failed send means the call ended (its status reaches
     // the reader below); a failing source is the cause to report, and cancels the call.
-    const source = isAsyncIterable(this.#source) ? this.#source[Symbol.asyncIterator]() : this.#source[Symbol.iterator]();
+    const source = isAsyncIterable(this.#source)
+      ? this.#source[Symbol.asyncIterator]()
+      : this.#source[Symbol.iterator]();
     let writing = true;
     const writer = (async () => {
       try {
@@ -75,7 +83,12 @@ export class ContentStream implements AsyncIterable<Buffer> {
           const step = await source.next();
           if (step.done) break;
           const piece = step.value;
-          const buf = typeof piece === 'string' ? Buffer.from(piece) : Buffer.isBuffer(piece) ? piece : Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength);
+          const buf =
+            typeof piece === 'string'
+              ? Buffer.from(piece)
+              : Buffer.isBuffer(piece)
+                ? piece
+                : Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength);
           for (let off = 0; off < buf.length; off += chunkBytes) {
             if (finished) return;
             const chunk = buf.subarray(off, off + chunkBytes);

@@ -157,16 +157,21 @@ interface Setting<K extends keyof Config> {
   parse: (raw: string) => Config[K];
 }
 
-const int = (name: string, min: number, max: number) => (raw: string): number => {
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < min || n > max) throw new ConfigError(`${name} must be an integer from ${min} to ${max}, got "${raw}"`);
-  return n;
-};
-const bool = (name: string) => (raw: string): boolean => {
-  if (/^(1|true|yes|on)$/i.test(raw)) return true;
-  if (/^(0|false|no|off)$/i.test(raw)) return false;
-  throw new ConfigError(`${name} must be true or false, got "${raw}"`);
-};
+const int =
+  (name: string, min: number, max: number) =>
+  (raw: string): number => {
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < min || n > max)
+      throw new ConfigError(`${name} must be an integer from ${min} to ${max}, got "${raw}"`);
+    return n;
+  };
+const bool =
+  (name: string) =>
+  (raw: string): boolean => {
+    if (/^(1|true|yes|on)$/i.test(raw)) return true;
+    if (/^(0|false|no|off)$/i.test(raw)) return false;
+    throw new ConfigError(`${name} must be true or false, got "${raw}"`);
+  };
 const str = (raw: string): string => raw;
 const level = (raw: string): LogLevel => {
   if (['debug', 'info', 'warn', 'error', 'silent'].includes(raw)) return raw as LogLevel;
@@ -177,14 +182,16 @@ const mode = (raw: string): number => {
   return parseInt(raw, 8);
 };
 
-const rolesOf = (name: string) => (raw: string): string => {
-  try {
-    parseRoles(raw);
-  } catch (err) {
-    throw new ConfigError(`${name}: ${(err as Error).message}`);
-  }
-  return raw;
-};
+const rolesOf =
+  (name: string) =>
+  (raw: string): string => {
+    try {
+      parseRoles(raw);
+    } catch (err) {
+      throw new ConfigError(`${name}: ${(err as Error).message}`);
+    }
+    return raw;
+  };
 const roles = rolesOf('callerRoles');
 
 const backend = (raw: string): 'file' | 'postgres' => {
@@ -192,7 +199,10 @@ const backend = (raw: string): 'file' | 'postgres' => {
   throw new ConfigError(`registryBackend must be file or postgres, got "${raw}"`);
 };
 const schemaName = (raw: string): string => {
-  if (!/^[a-z_][a-z0-9_]{0,47}$/.test(raw) || raw.startsWith('pg_')) throw new ConfigError(`pgSchema must be 1-48 characters of a-z 0-9 _ (not starting with a digit or pg_), got "${raw}"`);
+  if (!/^[a-z_][a-z0-9_]{0,47}$/.test(raw) || raw.startsWith('pg_'))
+    throw new ConfigError(
+      `pgSchema must be 1-48 characters of a-z 0-9 _ (not starting with a digit or pg_), got "${raw}"`,
+    );
   return raw;
 };
 
@@ -208,20 +218,75 @@ const SETTINGS = [
   { key: 'dataDir', flag: 'data-dir', env: 'UNWRAPD_DATA_DIR', parse: str },
   { key: 'keystorePath', flag: 'keystore', env: 'UNWRAPD_KEYSTORE', parse: str },
   { key: 'registryPath', flag: 'registry', env: 'UNWRAPD_REGISTRY', parse: str },
-  { key: 'maxBlockBytes', flag: 'max-block-bytes', env: 'UNWRAPD_MAX_BLOCK_BYTES', parse: int('maxBlockBytes', 1024, MAX_BLOCK_BYTES_LIMIT) },
-  { key: 'batchMaxItems', flag: 'batch-max-items', env: 'UNWRAPD_BATCH_MAX_ITEMS', parse: int('batchMaxItems', 1, 100_000) },
-  { key: 'batchMaxBytes', flag: 'batch-max-bytes', env: 'UNWRAPD_BATCH_MAX_BYTES', parse: int('batchMaxBytes', 1024, MAX_BLOCK_BYTES_LIMIT) },
-  { key: 'streamSegmentBytes', flag: 'stream-segment-bytes', env: 'UNWRAPD_STREAM_SEGMENT_BYTES', parse: int('streamSegmentBytes', 1024, 4 * 1024 * 1024) },
-  { key: 'cacheMaxEntries', flag: 'cache-max-entries', env: 'UNWRAPD_CACHE_MAX_ENTRIES', parse: int('cacheMaxEntries', 1, 1_000_000) },
-  { key: 'cacheMaxAgeMs', flag: 'cache-max-age-ms', env: 'UNWRAPD_CACHE_MAX_AGE_MS', parse: int('cacheMaxAgeMs', 1000, 24 * 3600 * 1000) },
-  { key: 'providerTimeoutMs', flag: 'provider-timeout-ms', env: 'UNWRAPD_PROVIDER_TIMEOUT_MS', parse: int('providerTimeoutMs', 10, 120_000) },
-  { key: 'shutdownTimeoutMs', flag: 'shutdown-timeout-ms', env: 'UNWRAPD_SHUTDOWN_TIMEOUT_MS', parse: int('shutdownTimeoutMs', 0, 300_000) },
-  { key: 'maxPoliciesPerTenant', flag: 'max-policies-per-tenant', env: 'UNWRAPD_MAX_POLICIES_PER_TENANT', parse: int('maxPoliciesPerTenant', 1, 100_000) },
+  {
+    key: 'maxBlockBytes',
+    flag: 'max-block-bytes',
+    env: 'UNWRAPD_MAX_BLOCK_BYTES',
+    parse: int('maxBlockBytes', 1024, MAX_BLOCK_BYTES_LIMIT),
+  },
+  {
+    key: 'batchMaxItems',
+    flag: 'batch-max-items',
+    env: 'UNWRAPD_BATCH_MAX_ITEMS',
+    parse: int('batchMaxItems', 1, 100_000),
+  },
+  {
+    key: 'batchMaxBytes',
+    flag: 'batch-max-bytes',
+    env: 'UNWRAPD_BATCH_MAX_BYTES',
+    parse: int('batchMaxBytes', 1024, MAX_BLOCK_BYTES_LIMIT),
+  },
+  {
+    key: 'streamSegmentBytes',
+    flag: 'stream-segment-bytes',
+    env: 'UNWRAPD_STREAM_SEGMENT_BYTES',
+    parse: int('streamSegmentBytes', 1024, 4 * 1024 * 1024),
+  },
+  {
+    key: 'cacheMaxEntries',
+    flag: 'cache-max-entries',
+    env: 'UNWRAPD_CACHE_MAX_ENTRIES',
+    parse: int('cacheMaxEntries', 1, 1_000_000),
+  },
+  {
+    key: 'cacheMaxAgeMs',
+    flag: 'cache-max-age-ms',
+    env: 'UNWRAPD_CACHE_MAX_AGE_MS',
+    parse: int('cacheMaxAgeMs', 1000, 24 * 3600 * 1000),
+  },
+  {
+    key: 'providerTimeoutMs',
+    flag: 'provider-timeout-ms',
+    env: 'UNWRAPD_PROVIDER_TIMEOUT_MS',
+    parse: int('providerTimeoutMs', 10, 120_000),
+  },
+  {
+    key: 'shutdownTimeoutMs',
+    flag: 'shutdown-timeout-ms',
+    env: 'UNWRAPD_SHUTDOWN_TIMEOUT_MS',
+    parse: int('shutdownTimeoutMs', 0, 300_000),
+  },
+  {
+    key: 'maxPoliciesPerTenant',
+    flag: 'max-policies-per-tenant',
+    env: 'UNWRAPD_MAX_POLICIES_PER_TENANT',
+    parse: int('maxPoliciesPerTenant', 1, 100_000),
+  },
   { key: 'socketMode', flag: 'socket-mode', env: 'UNWRAPD_SOCKET_MODE', parse: mode },
   { key: 'demo', flag: 'demo', env: 'UNWRAPD_DEMO', parse: bool('demo') },
   { key: 'hedgeDelayMs', flag: 'hedge-delay-ms', env: 'UNWRAPD_HEDGE_DELAY_MS', parse: int('hedgeDelayMs', 0, 60_000) },
-  { key: 'refreshAheadMs', flag: 'refresh-ahead-ms', env: 'UNWRAPD_REFRESH_AHEAD_MS', parse: int('refreshAheadMs', 0, 24 * 3600 * 1000) },
-  { key: 'refreshIntervalMs', flag: 'refresh-interval-ms', env: 'UNWRAPD_REFRESH_INTERVAL_MS', parse: int('refreshIntervalMs', 100, 3600 * 1000) },
+  {
+    key: 'refreshAheadMs',
+    flag: 'refresh-ahead-ms',
+    env: 'UNWRAPD_REFRESH_AHEAD_MS',
+    parse: int('refreshAheadMs', 0, 24 * 3600 * 1000),
+  },
+  {
+    key: 'refreshIntervalMs',
+    flag: 'refresh-interval-ms',
+    env: 'UNWRAPD_REFRESH_INTERVAL_MS',
+    parse: int('refreshIntervalMs', 100, 3600 * 1000),
+  },
   { key: 'callerRoles', flag: 'caller-roles', env: 'UNWRAPD_CALLER_ROLES', parse: roles },
   { key: 'auditLogPath', flag: 'audit-log', env: 'UNWRAPD_AUDIT_LOG', parse: str },
   { key: 'registryBackend', flag: 'registry-backend', env: 'UNWRAPD_REGISTRY_BACKEND', parse: backend },
@@ -230,19 +295,64 @@ const SETTINGS = [
   { key: 'pgPoolMax', flag: 'pg-pool-max', env: 'UNWRAPD_PG_POOL_MAX', parse: int('pgPoolMax', 1, 100) },
   { key: 'feedGraceMs', flag: 'feed-grace-ms', env: 'UNWRAPD_FEED_GRACE_MS', parse: int('feedGraceMs', 100, 600_000) },
   { key: 'feedPollMs', flag: 'feed-poll-ms', env: 'UNWRAPD_FEED_POLL_MS', parse: int('feedPollMs', 20, 60_000) },
-  { key: 'feedReconnectMinMs', flag: 'feed-reconnect-min-ms', env: 'UNWRAPD_FEED_RECONNECT_MIN_MS', parse: int('feedReconnectMinMs', 10, 60_000) },
-  { key: 'feedReconnectMaxMs', flag: 'feed-reconnect-max-ms', env: 'UNWRAPD_FEED_RECONNECT_MAX_MS', parse: int('feedReconnectMaxMs', 10, 600_000) },
+  {
+    key: 'feedReconnectMinMs',
+    flag: 'feed-reconnect-min-ms',
+    env: 'UNWRAPD_FEED_RECONNECT_MIN_MS',
+    parse: int('feedReconnectMinMs', 10, 60_000),
+  },
+  {
+    key: 'feedReconnectMaxMs',
+    flag: 'feed-reconnect-max-ms',
+    env: 'UNWRAPD_FEED_RECONNECT_MAX_MS',
+    parse: int('feedReconnectMaxMs', 10, 600_000),
+  },
   { key: 'fleetAckWait', flag: 'fleet-ack-wait', env: 'UNWRAPD_FLEET_ACK_WAIT', parse: bool('fleetAckWait') },
   { key: 'eventGridListen', flag: 'event-grid-listen', env: 'UNWRAPD_EVENT_GRID_LISTEN', parse: str },
   { key: 'eventGridSecret', flag: 'event-grid-secret', env: 'UNWRAPD_EVENT_GRID_SECRET', parse: str },
-  { key: 'eventGridMaxBodyBytes', flag: 'event-grid-max-body-bytes', env: 'UNWRAPD_EVENT_GRID_MAX_BODY_BYTES', parse: int('eventGridMaxBodyBytes', 1024, 16 * 1024 * 1024) },
+  {
+    key: 'eventGridMaxBodyBytes',
+    flag: 'event-grid-max-body-bytes',
+    env: 'UNWRAPD_EVENT_GRID_MAX_BODY_BYTES',
+    parse: int('eventGridMaxBodyBytes', 1024, 16 * 1024 * 1024),
+  },
   { key: 'azureCredential', flag: 'azure-credential', env: 'UNWRAPD_AZURE_CREDENTIAL', parse: credentialKind },
-  { key: 'azureMaxRetries', flag: 'azure-max-retries', env: 'UNWRAPD_AZURE_MAX_RETRIES', parse: int('azureMaxRetries', 0, 10) },
-  { key: 'azureRetryDelayMs', flag: 'azure-retry-delay-ms', env: 'UNWRAPD_AZURE_RETRY_DELAY_MS', parse: int('azureRetryDelayMs', 1, 60_000) },
-  { key: 'azureMaxRetryDelayMs', flag: 'azure-max-retry-delay-ms', env: 'UNWRAPD_AZURE_MAX_RETRY_DELAY_MS', parse: int('azureMaxRetryDelayMs', 1, 120_000) },
-  { key: 'azureTryTimeoutMs', flag: 'azure-try-timeout-ms', env: 'UNWRAPD_AZURE_TRY_TIMEOUT_MS', parse: int('azureTryTimeoutMs', 10, 120_000) },
-  { key: 'probeIntervalMs', flag: 'probe-interval-ms', env: 'UNWRAPD_PROBE_INTERVAL_MS', parse: int('probeIntervalMs', 0, 24 * 3600 * 1000) },
-  { key: 'probeMaxCalls', flag: 'probe-max-calls', env: 'UNWRAPD_PROBE_MAX_CALLS', parse: int('probeMaxCalls', 1, 100_000) },
+  {
+    key: 'azureMaxRetries',
+    flag: 'azure-max-retries',
+    env: 'UNWRAPD_AZURE_MAX_RETRIES',
+    parse: int('azureMaxRetries', 0, 10),
+  },
+  {
+    key: 'azureRetryDelayMs',
+    flag: 'azure-retry-delay-ms',
+    env: 'UNWRAPD_AZURE_RETRY_DELAY_MS',
+    parse: int('azureRetryDelayMs', 1, 60_000),
+  },
+  {
+    key: 'azureMaxRetryDelayMs',
+    flag: 'azure-max-retry-delay-ms',
+    env: 'UNWRAPD_AZURE_MAX_RETRY_DELAY_MS',
+    parse: int('azureMaxRetryDelayMs', 1, 120_000),
+  },
+  {
+    key: 'azureTryTimeoutMs',
+    flag: 'azure-try-timeout-ms',
+    env: 'UNWRAPD_AZURE_TRY_TIMEOUT_MS',
+    parse: int('azureTryTimeoutMs', 10, 120_000),
+  },
+  {
+    key: 'probeIntervalMs',
+    flag: 'probe-interval-ms',
+    env: 'UNWRAPD_PROBE_INTERVAL_MS',
+    parse: int('probeIntervalMs', 0, 24 * 3600 * 1000),
+  },
+  {
+    key: 'probeMaxCalls',
+    flag: 'probe-max-calls',
+    env: 'UNWRAPD_PROBE_MAX_CALLS',
+    parse: int('probeMaxCalls', 1, 100_000),
+  },
   { key: 'pkcs11Module', flag: 'pkcs11-module', env: 'UNWRAPD_PKCS11_MODULE', parse: str },
   { key: 'pkcs11Token', flag: 'pkcs11-token', env: 'UNWRAPD_PKCS11_TOKEN', parse: str },
   { key: 'pkcs11PinFile', flag: 'pkcs11-pin-file', env: 'UNWRAPD_PKCS11_PIN_FILE', parse: str },
@@ -251,42 +361,145 @@ const SETTINGS = [
   { key: 'tlsCertFile', flag: 'tls-cert-file', env: 'UNWRAPD_TLS_CERT_FILE', parse: str },
   { key: 'tlsKeyFile', flag: 'tls-key-file', env: 'UNWRAPD_TLS_KEY_FILE', parse: str },
   { key: 'tlsClientCaFile', flag: 'tls-client-ca-file', env: 'UNWRAPD_TLS_CLIENT_CA_FILE', parse: str },
-  { key: 'allowInsecureTcp', flag: 'allow-insecure-tcp', env: 'UNWRAPD_ALLOW_INSECURE_TCP', parse: bool('allowInsecureTcp') },
-  { key: 'trustForwardedClientCert', flag: 'trust-forwarded-client-cert', env: 'UNWRAPD_TRUST_FORWARDED_CLIENT_CERT', parse: bool('trustForwardedClientCert') },
+  {
+    key: 'allowInsecureTcp',
+    flag: 'allow-insecure-tcp',
+    env: 'UNWRAPD_ALLOW_INSECURE_TCP',
+    parse: bool('allowInsecureTcp'),
+  },
+  {
+    key: 'trustForwardedClientCert',
+    flag: 'trust-forwarded-client-cert',
+    env: 'UNWRAPD_TRUST_FORWARDED_CLIENT_CERT',
+    parse: bool('trustForwardedClientCert'),
+  },
   // --- trust (issue 9) ---
   { key: 'adminListen', flag: 'admin-listen', env: 'UNWRAPD_ADMIN_LISTEN', parse: str },
-  { key: 'adminSocketRoles', flag: 'admin-socket-roles', env: 'UNWRAPD_ADMIN_SOCKET_ROLES', parse: rolesOf('adminSocketRoles') },
+  {
+    key: 'adminSocketRoles',
+    flag: 'admin-socket-roles',
+    env: 'UNWRAPD_ADMIN_SOCKET_ROLES',
+    parse: rolesOf('adminSocketRoles'),
+  },
   { key: 'socketGroup', flag: 'socket-group', env: 'UNWRAPD_SOCKET_GROUP', parse: str },
   { key: 'authorizationFile', flag: 'authorization-file', env: 'UNWRAPD_AUTHORIZATION_FILE', parse: str },
-  { key: 'denialAuditPerMinute', flag: 'denial-audit-per-minute', env: 'UNWRAPD_DENIAL_AUDIT_PER_MINUTE', parse: int('denialAuditPerMinute', 1, 100_000) },
+  {
+    key: 'denialAuditPerMinute',
+    flag: 'denial-audit-per-minute',
+    env: 'UNWRAPD_DENIAL_AUDIT_PER_MINUTE',
+    parse: int('denialAuditPerMinute', 1, 100_000),
+  },
   // -- purge (per-policy availability keys) --
   { key: 'availabilityKeyBase', flag: 'availability-key-base', env: 'UNWRAPD_AVAILABILITY_KEY_BASE', parse: keyBase },
   // ---- fleet (issue 10 item 6) ----
-  { key: 'fleetLeaseMs', flag: 'fleet-lease-ms', env: 'UNWRAPD_FLEET_LEASE_MS', parse: int('fleetLeaseMs', 300, 600_000) },
-  { key: 'fleetRenewMs', flag: 'fleet-renew-ms', env: 'UNWRAPD_FLEET_RENEW_MS', parse: int('fleetRenewMs', 20, 300_000) },
-  { key: 'fleetFenceMarginMs', flag: 'fleet-fence-margin-ms', env: 'UNWRAPD_FLEET_FENCE_MARGIN_MS', parse: int('fleetFenceMarginMs', 50, 300_000) },
-  { key: 'deafServeUncached', flag: 'deaf-serve-uncached', env: 'UNWRAPD_DEAF_SERVE_UNCACHED', parse: bool('deafServeUncached') },
+  {
+    key: 'fleetLeaseMs',
+    flag: 'fleet-lease-ms',
+    env: 'UNWRAPD_FLEET_LEASE_MS',
+    parse: int('fleetLeaseMs', 300, 600_000),
+  },
+  {
+    key: 'fleetRenewMs',
+    flag: 'fleet-renew-ms',
+    env: 'UNWRAPD_FLEET_RENEW_MS',
+    parse: int('fleetRenewMs', 20, 300_000),
+  },
+  {
+    key: 'fleetFenceMarginMs',
+    flag: 'fleet-fence-margin-ms',
+    env: 'UNWRAPD_FLEET_FENCE_MARGIN_MS',
+    parse: int('fleetFenceMarginMs', 50, 300_000),
+  },
+  {
+    key: 'deafServeUncached',
+    flag: 'deaf-serve-uncached',
+    env: 'UNWRAPD_DEAF_SERVE_UNCACHED',
+    parse: bool('deafServeUncached'),
+  },
   // --- header: authenticated stream header (segmented format v2) ---
-  { key: 'streamMaxSegmentBytes', flag: 'stream-max-segment-bytes', env: 'UNWRAPD_STREAM_MAX_SEGMENT_BYTES', parse: int('streamMaxSegmentBytes', 1024, 4 * 1024 * 1024) },
+  {
+    key: 'streamMaxSegmentBytes',
+    flag: 'stream-max-segment-bytes',
+    env: 'UNWRAPD_STREAM_MAX_SEGMENT_BYTES',
+    parse: int('streamMaxSegmentBytes', 1024, 4 * 1024 * 1024),
+  },
   // --- streams: stream and connection bounds ---
   { key: 'maxStreams', flag: 'max-streams', env: 'UNWRAPD_MAX_STREAMS', parse: int('maxStreams', 1, 100_000) },
-  { key: 'maxStreamsPerConnection', flag: 'max-streams-per-connection', env: 'UNWRAPD_MAX_STREAMS_PER_CONNECTION', parse: int('maxStreamsPerConnection', 1, 100_000) },
-  { key: 'streamIdleTimeoutMs', flag: 'stream-idle-timeout-ms', env: 'UNWRAPD_STREAM_IDLE_TIMEOUT_MS', parse: int('streamIdleTimeoutMs', 0, 24 * 3600 * 1000) },
-  { key: 'streamMaxLifetimeMs', flag: 'stream-max-lifetime-ms', env: 'UNWRAPD_STREAM_MAX_LIFETIME_MS', parse: int('streamMaxLifetimeMs', 0, 7 * 24 * 3600 * 1000) },
-  { key: 'streamBufferBudgetBytes', flag: 'stream-buffer-budget-bytes', env: 'UNWRAPD_STREAM_BUFFER_BUDGET_BYTES', parse: int('streamBufferBudgetBytes', 64 * 1024, 2 ** 32) },
-  { key: 'keepaliveTimeMs', flag: 'keepalive-time-ms', env: 'UNWRAPD_KEEPALIVE_TIME_MS', parse: int('keepaliveTimeMs', 1_000, 24 * 3600 * 1000) },
-  { key: 'keepaliveTimeoutMs', flag: 'keepalive-timeout-ms', env: 'UNWRAPD_KEEPALIVE_TIMEOUT_MS', parse: int('keepaliveTimeoutMs', 100, 600_000) },
-  { key: 'maxConnectionAgeMs', flag: 'max-connection-age-ms', env: 'UNWRAPD_MAX_CONNECTION_AGE_MS', parse: int('maxConnectionAgeMs', 0, 7 * 24 * 3600 * 1000) },
-  { key: 'maxConnectionAgeGraceMs', flag: 'max-connection-age-grace-ms', env: 'UNWRAPD_MAX_CONNECTION_AGE_GRACE_MS', parse: int('maxConnectionAgeGraceMs', 0, 7 * 24 * 3600 * 1000) },
-  { key: 'maxConnectionIdleMs', flag: 'max-connection-idle-ms', env: 'UNWRAPD_MAX_CONNECTION_IDLE_MS', parse: int('maxConnectionIdleMs', 0, 7 * 24 * 3600 * 1000) },
-  { key: 'maxMetadataBytes', flag: 'max-metadata-bytes', env: 'UNWRAPD_MAX_METADATA_BYTES', parse: int('maxMetadataBytes', 1024, 1024 * 1024) },
+  {
+    key: 'maxStreamsPerConnection',
+    flag: 'max-streams-per-connection',
+    env: 'UNWRAPD_MAX_STREAMS_PER_CONNECTION',
+    parse: int('maxStreamsPerConnection', 1, 100_000),
+  },
+  {
+    key: 'streamIdleTimeoutMs',
+    flag: 'stream-idle-timeout-ms',
+    env: 'UNWRAPD_STREAM_IDLE_TIMEOUT_MS',
+    parse: int('streamIdleTimeoutMs', 0, 24 * 3600 * 1000),
+  },
+  {
+    key: 'streamMaxLifetimeMs',
+    flag: 'stream-max-lifetime-ms',
+    env: 'UNWRAPD_STREAM_MAX_LIFETIME_MS',
+    parse: int('streamMaxLifetimeMs', 0, 7 * 24 * 3600 * 1000),
+  },
+  {
+    key: 'streamBufferBudgetBytes',
+    flag: 'stream-buffer-budget-bytes',
+    env: 'UNWRAPD_STREAM_BUFFER_BUDGET_BYTES',
+    parse: int('streamBufferBudgetBytes', 64 * 1024, 2 ** 32),
+  },
+  {
+    key: 'keepaliveTimeMs',
+    flag: 'keepalive-time-ms',
+    env: 'UNWRAPD_KEEPALIVE_TIME_MS',
+    parse: int('keepaliveTimeMs', 1_000, 24 * 3600 * 1000),
+  },
+  {
+    key: 'keepaliveTimeoutMs',
+    flag: 'keepalive-timeout-ms',
+    env: 'UNWRAPD_KEEPALIVE_TIMEOUT_MS',
+    parse: int('keepaliveTimeoutMs', 100, 600_000),
+  },
+  {
+    key: 'maxConnectionAgeMs',
+    flag: 'max-connection-age-ms',
+    env: 'UNWRAPD_MAX_CONNECTION_AGE_MS',
+    parse: int('maxConnectionAgeMs', 0, 7 * 24 * 3600 * 1000),
+  },
+  {
+    key: 'maxConnectionAgeGraceMs',
+    flag: 'max-connection-age-grace-ms',
+    env: 'UNWRAPD_MAX_CONNECTION_AGE_GRACE_MS',
+    parse: int('maxConnectionAgeGraceMs', 0, 7 * 24 * 3600 * 1000),
+  },
+  {
+    key: 'maxConnectionIdleMs',
+    flag: 'max-connection-idle-ms',
+    env: 'UNWRAPD_MAX_CONNECTION_IDLE_MS',
+    parse: int('maxConnectionIdleMs', 0, 7 * 24 * 3600 * 1000),
+  },
+  {
+    key: 'maxMetadataBytes',
+    flag: 'max-metadata-bytes',
+    env: 'UNWRAPD_MAX_METADATA_BYTES',
+    parse: int('maxMetadataBytes', 1024, 1024 * 1024),
+  },
   // --- split: shutdown steps ---
-  { key: 'shutdownStepTimeoutMs', flag: 'shutdown-step-timeout-ms', env: 'UNWRAPD_SHUTDOWN_STEP_TIMEOUT_MS', parse: int('shutdownStepTimeoutMs', 1, 60_000) },
+  {
+    key: 'shutdownStepTimeoutMs',
+    flag: 'shutdown-step-timeout-ms',
+    env: 'UNWRAPD_SHUTDOWN_STEP_TIMEOUT_MS',
+    parse: int('shutdownStepTimeoutMs', 1, 60_000),
+  },
 ] as const satisfies readonly Setting<keyof Config>[];
 
 // -- purge (per-policy availability keys) --
 function keyBase(raw: string): string {
-  if (!isKeyBase(raw)) throw new ConfigError(`availabilityKeyBase must be a key base (local:, pkcs11:token=<label>, https://<vault>/keys/), got "${raw.slice(0, 100)}"`);
+  if (!isKeyBase(raw))
+    throw new ConfigError(
+      `availabilityKeyBase must be a key base (local:, pkcs11:token=<label>, https://<vault>/keys/), got "${raw.slice(0, 100)}"`,
+    );
   return raw;
 }
 
@@ -306,11 +519,13 @@ export function loadConfig(flags: Record<string, string | undefined>, env: NodeJ
     let raw: string | undefined;
     if (fromFlag !== undefined) raw = fromFlag;
     else if (fromEnv !== undefined && fromEnv !== '') raw = fromEnv;
-    else if (fromFile !== undefined) raw = s.key === 'socketMode' && typeof fromFile === 'number' ? fromFile.toString(8) : String(fromFile);
+    else if (fromFile !== undefined)
+      raw = s.key === 'socketMode' && typeof fromFile === 'number' ? fromFile.toString(8) : String(fromFile);
     if (raw !== undefined) partial[s.key] = (s.parse as (r: string) => unknown)(raw);
   }
   const dataDir = resolve((partial.dataDir as string | undefined) ?? '.unwrapd');
-  const inData = (p: unknown, name: string) => (typeof p === 'string' ? (isAbsolute(p) ? p : resolve(p)) : join(dataDir, name));
+  const inData = (p: unknown, name: string) =>
+    typeof p === 'string' ? (isAbsolute(p) ? p : resolve(p)) : join(dataDir, name);
   const config: Config = {
     dataDir,
     listen: (partial.listen as string | undefined) ?? `unix://${join(dataDir, 'unwrapd.sock')}`,
@@ -377,7 +592,9 @@ export function loadConfig(flags: Record<string, string | undefined>, env: NodeJ
     fleetFenceMarginMs: (partial.fleetFenceMarginMs as number | undefined) ?? 2_000,
     deafServeUncached: (partial.deafServeUncached as boolean | undefined) ?? false,
     // --- header: authenticated stream header (segmented format v2) ---
-    streamMaxSegmentBytes: (partial.streamMaxSegmentBytes as number | undefined) ?? Math.max(1024 * 1024, (partial.streamSegmentBytes as number | undefined) ?? 64 * 1024),
+    streamMaxSegmentBytes:
+      (partial.streamMaxSegmentBytes as number | undefined) ??
+      Math.max(1024 * 1024, (partial.streamSegmentBytes as number | undefined) ?? 64 * 1024),
     // --- streams: stream and connection bounds ---
     maxStreams: (partial.maxStreams as number | undefined) ?? 64,
     maxStreamsPerConnection: (partial.maxStreamsPerConnection as number | undefined) ?? 256,
@@ -397,7 +614,10 @@ export function loadConfig(flags: Record<string, string | undefined>, env: NodeJ
   validateTrust(config, file.authorization);
   validateFleet(config);
   // --- header: a daemon must read the envelopes it writes ---
-  if (config.streamMaxSegmentBytes < config.streamSegmentBytes) throw new ConfigError('streamMaxSegmentBytes must not be below streamSegmentBytes (the daemon must read the streams it writes)');
+  if (config.streamMaxSegmentBytes < config.streamSegmentBytes)
+    throw new ConfigError(
+      'streamMaxSegmentBytes must not be below streamSegmentBytes (the daemon must read the streams it writes)',
+    );
   return config;
 }
 
@@ -415,32 +635,47 @@ function readConfigFile(path: string | undefined): Record<string, unknown> {
   } catch {
     throw new ConfigError(`config file ${path} is not valid JSON`);
   }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new ConfigError(`config file ${path} must hold a JSON object`);
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+    throw new ConfigError(`config file ${path} must hold a JSON object`);
   const known = new Set<string>(SETTINGS.map((s) => s.key));
   known.add('authorization'); // trust (issue 9): the table itself, a JSON array (not a string setting)
-  for (const k of Object.keys(parsed)) if (!known.has(k)) throw new ConfigError(`config file ${path}: unknown setting "${k}"`);
+  for (const k of Object.keys(parsed))
+    if (!known.has(k)) throw new ConfigError(`config file ${path}: unknown setting "${k}"`);
   return parsed as Record<string, unknown>;
 }
 
 /** The fleet settings hang together: a backend that needs a URL has one; a webhook has a secret. Messages never echo secrets. */
 function validateFleet(c: Config): void {
-  if (c.registryBackend === 'postgres' && !c.pgUrl) throw new ConfigError('registryBackend postgres needs pgUrl (UNWRAPD_PG_URL)');
-  if (c.feedReconnectMaxMs < c.feedReconnectMinMs) throw new ConfigError('feedReconnectMaxMs must not be below feedReconnectMinMs');
-  if (c.feedPollMs >= c.feedGraceMs) throw new ConfigError('feedPollMs must be below feedGraceMs (the poll is the heartbeat the grace period is measured against)');
+  if (c.registryBackend === 'postgres' && !c.pgUrl)
+    throw new ConfigError('registryBackend postgres needs pgUrl (UNWRAPD_PG_URL)');
+  if (c.feedReconnectMaxMs < c.feedReconnectMinMs)
+    throw new ConfigError('feedReconnectMaxMs must not be below feedReconnectMinMs');
+  if (c.feedPollMs >= c.feedGraceMs)
+    throw new ConfigError(
+      'feedPollMs must be below feedGraceMs (the poll is the heartbeat the grace period is measured against)',
+    );
   if (c.fleetLeaseMs - c.fleetFenceMarginMs < 2 * c.fleetRenewMs) {
-    throw new ConfigError('fleetLeaseMs minus fleetFenceMarginMs must leave room for two renewals (at least 2 x fleetRenewMs)');
+    throw new ConfigError(
+      'fleetLeaseMs minus fleetFenceMarginMs must leave room for two renewals (at least 2 x fleetRenewMs)',
+    );
   }
   if (c.eventGridListen) {
-    if (!/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/.test(c.eventGridListen)) throw new ConfigError(`eventGridListen must be host:port, got "${c.eventGridListen}"`);
-    if (c.eventGridSecret.length < 16) throw new ConfigError('eventGridListen needs eventGridSecret (UNWRAPD_EVENT_GRID_SECRET) of at least 16 characters');
+    if (!/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/.test(c.eventGridListen))
+      throw new ConfigError(`eventGridListen must be host:port, got "${c.eventGridListen}"`);
+    if (c.eventGridSecret.length < 16)
+      throw new ConfigError(
+        'eventGridListen needs eventGridSecret (UNWRAPD_EVENT_GRID_SECRET) of at least 16 characters',
+      );
   }
 }
 
 function validateListen(listen: string, name = 'listen'): void {
   if (listen.startsWith('unix://')) {
     const path = listen.slice('unix://'.length);
-    if (!path.startsWith('/')) throw new ConfigError(`${name}: unix socket path must be absolute (unix:///path), got "${listen}"`);
-    if (Buffer.byteLength(path) > 107) throw new ConfigError(`${name}: unix socket path is longer than 107 bytes: ${path}`);
+    if (!path.startsWith('/'))
+      throw new ConfigError(`${name}: unix socket path must be absolute (unix:///path), got "${listen}"`);
+    if (Buffer.byteLength(path) > 107)
+      throw new ConfigError(`${name}: unix socket path is longer than 107 bytes: ${path}`);
     return;
   }
   if (!/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/.test(listen)) {
@@ -451,9 +686,13 @@ function validateListen(listen: string, name = 'listen'): void {
 /** trust (issue 9): the admin listener, the socket group, the authorization table (from the file or a setting, not both). */
 function validateTrust(c: Config, inline: unknown): void {
   validateListen(c.adminListen, 'adminListen');
-  if (c.adminListen === c.listen) throw new ConfigError('adminListen must differ from listen: the Admin service never shares the data listener');
+  if (c.adminListen === c.listen)
+    throw new ConfigError('adminListen must differ from listen: the Admin service never shares the data listener');
   if (c.socketGroup) resolveGroup(c.socketGroup);
-  if (inline !== undefined && c.authorizationFile) throw new ConfigError('set the authorization table either in the config file ("authorization") or in authorizationFile, not both');
+  if (inline !== undefined && c.authorizationFile)
+    throw new ConfigError(
+      'set the authorization table either in the config file ("authorization") or in authorizationFile, not both',
+    );
   try {
     if (inline !== undefined) c.authorization = parseAuthorizationTable(inline, 'authorization');
     else if (c.authorizationFile) {
@@ -461,7 +700,9 @@ function validateTrust(c: Config, inline: unknown): void {
       try {
         text = readFileSync(c.authorizationFile, 'utf8');
       } catch (err) {
-        throw new Error(`cannot read authorizationFile ${c.authorizationFile}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+        throw new Error(
+          `cannot read authorizationFile ${c.authorizationFile}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`,
+        );
       }
       let parsed: unknown;
       try {

@@ -17,7 +17,8 @@ export function keyIdentity(uri: string): string {
 /** The availability keys (without versions) the policy names or holds copies under. */
 export function availabilityKeysOf(policy: PolicyRecord): string[] {
   const keys = new Set<string>([keyIdentity(policy.keys.availability)]);
-  for (const v of policy.versions) for (const c of v.copies) if (c.role === 'availability') keys.add(keyIdentity(c.keyUri));
+  for (const v of policy.versions)
+    for (const c of v.copies) if (c.role === 'availability') keys.add(keyIdentity(c.keyUri));
   return [...keys];
 }
 
@@ -32,9 +33,15 @@ function keysReferencedBy(policy: PolicyRecord): Set<string> {
  * The other policies (not purged) that reference `keyUri`, in any role. A purged policy's tombstone still
  * names its keys but holds no copy under them, so it does not count.
  */
-export function otherPoliciesUsing(policies: readonly PolicyRecord[], keyUri: string, self: { tenant: string; id: string }): PolicyRecord[] {
+export function otherPoliciesUsing(
+  policies: readonly PolicyRecord[],
+  keyUri: string,
+  self: { tenant: string; id: string },
+): PolicyRecord[] {
   const key = keyIdentity(keyUri);
-  return policies.filter((p) => !(p.tenant === self.tenant && p.id === self.id) && p.state !== 'purged' && keysReferencedBy(p).has(key));
+  return policies.filter(
+    (p) => !(p.tenant === self.tenant && p.id === self.id) && p.state !== 'purged' && keysReferencedBy(p).has(key),
+  );
 }
 
 /** "t/a, t/b and 3 more" for messages. */

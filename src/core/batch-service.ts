@@ -74,23 +74,41 @@ export class BatchService {
     const version = policy.activeVersion;
     const ref = { tenant, policyId, keyVersion: version };
     // Synchronous from the state check to the last item: no eviction or revocation interleaves.
-    return this.#leases.withKey(ref, 'write', input, (kek) => {
-      return input.items.map((item): ItemResult<EncryptedItem> => {
-        try {
-          this.#crypto.checkBlockSize(item.plaintext.length);
-          return { ok: { envelope: sealBlock({ ref, kek, plaintext: item.plaintext, context: item.context }), keyVersion: version } };
-        } catch (error) {
-          return { error };
-        }
-      });
-    }, undefined);
+    return this.#leases.withKey(
+      ref,
+      'write',
+      input,
+      (kek) => {
+        return input.items.map((item): ItemResult<EncryptedItem> => {
+          try {
+            this.#crypto.checkBlockSize(item.plaintext.length);
+            return {
+              ok: {
+                envelope: sealBlock({ ref, kek, plaintext: item.plaintext, context: item.context }),
+                keyVersion: version,
+              },
+            };
+          } catch (error) {
+            return { error };
+          }
+        });
+      },
+      undefined,
+    );
   }
 
   async decrypt(input: DecryptBatchInput): Promise<ItemResult<DecryptedItem>[]> {
     let bytes = 0;
     for (const item of input.items) bytes += item.envelope.length;
     const maxBytes = this.limits.maxBytes + input.items.length * MAX_ENVELOPE_OVERHEAD;
-    this.#checkLimits('DecryptBatch', input.items.length, bytes, maxBytes, 'envelope', `batchMaxBytes ${this.limits.maxBytes} + ${MAX_ENVELOPE_OVERHEAD} per item`);
+    this.#checkLimits(
+      'DecryptBatch',
+      input.items.length,
+      bytes,
+      maxBytes,
+      'envelope',
+      `batchMaxBytes ${this.limits.maxBytes} + ${MAX_ENVELOPE_OVERHEAD} per item`,
+    );
     const results: ItemResult<DecryptedItem>[] = new Array(input.items.length);
     // Parse every item, then group by (policy, version): one lease per group.
     const groups = new Map<string, { ref: ParsedEnvelope; members: { index: number; parsed: ParsedEnvelope }[] }>();
@@ -112,16 +130,24 @@ export class BatchService {
           for (const m of group.members) results[m.index] = { error };
         };
         try {
-          await this.#leases.withKey(group.ref, 'read', input, (kek) => {
-            for (const m of group.members) {
-              try {
-                const plaintext = openBlock(m.parsed, kek, input.items[m.index]!.context);
-                results[m.index] = { ok: { plaintext, policyId: m.parsed.policyId, keyVersion: m.parsed.keyVersion } };
-              } catch (error) {
-                results[m.index] = { error };
+          await this.#leases.withKey(
+            group.ref,
+            'read',
+            input,
+            (kek) => {
+              for (const m of group.members) {
+                try {
+                  const plaintext = openBlock(m.parsed, kek, input.items[m.index]!.context);
+                  results[m.index] = {
+                    ok: { plaintext, policyId: m.parsed.policyId, keyVersion: m.parsed.keyVersion },
+                  };
+                } catch (error) {
+                  results[m.index] = { error };
+                }
               }
-            }
-          }, undefined);
+            },
+            undefined,
+          );
         } catch (error) {
           if (input.signal.aborted) throw input.signal.reason; // the call's deadline or cancellation fails the call
           fail(error);
@@ -137,7 +163,10 @@ export class BatchService {
    */
   #checkLimits(method: string, count: number, bytes: number, maxBytes: number, what: string, explain: string): void {
     if (count > this.limits.maxItems) {
-      throw new UnwrapdError('resource_exhausted', `${method}: ${count} items exceed batchMaxItems (${this.limits.maxItems})`);
+      throw new UnwrapdError(
+        'resource_exhausted',
+        `${method}: ${count} items exceed batchMaxItems (${this.limits.maxItems})`,
+      );
     }
     if (bytes > maxBytes) {
       throw new UnwrapdError('resource_exhausted', `${method}: ${bytes} ${what} bytes exceed ${maxBytes} (${explain})`);

@@ -1,6 +1,13 @@
 import type { KeyCache } from '../cache/key-cache.js';
 import type { EncryptionContext } from '../crypto/encryption-context.js';
-import { openBlock, parseEnvelope, rewrapEnvelope, sealBlock, type EnvelopeRef, type ParsedEnvelope } from '../crypto/envelope.js';
+import {
+  openBlock,
+  parseEnvelope,
+  rewrapEnvelope,
+  sealBlock,
+  type EnvelopeRef,
+  type ParsedEnvelope,
+} from '../crypto/envelope.js';
 import type { SecretKey } from '../crypto/secret-key.js';
 import { decryptionFailed, invalidArgument } from '../errors.js';
 import type { PolicyRegistry } from '../registry/policy-registry.js';
@@ -76,10 +83,14 @@ export class CryptoService {
    * re-encrypted. The caller never sees plaintext or keys. Nothing moves out of a revoked policy, whatever
    * the purpose: the availability key reads for `system` callers, it never carries content elsewhere.
    */
-  async rewrap(input: RewrapInput): Promise<{ envelope: Buffer; policyId: string; keyVersion: number; replacedHeaderBytes: number }> {
+  async rewrap(
+    input: RewrapInput,
+  ): Promise<{ envelope: Buffer; policyId: string; keyVersion: number; replacedHeaderBytes: number }> {
     // A block envelope is rewrapped whole; a segmented (stream) one by its header alone (see segmented-rewrap.ts).
     const segmented = envelopeKind(input.envelope) === 'segmented';
-    const source: EnvelopeRef = segmented ? parseSegmentedPrefix(input.envelope) : this.parse(input.tenant, input.envelope);
+    const source: EnvelopeRef = segmented
+      ? parseSegmentedPrefix(input.envelope)
+      : this.parse(input.tenant, input.envelope);
     if (source.tenant !== input.tenant) throw decryptionFailed();
     const sourcePolicy = this.leases.readable(source, input.purpose, 'move');
     const target = this.leases.writable(input.tenant, input.targetPolicyId || sourcePolicy.id);
@@ -92,20 +103,29 @@ export class CryptoService {
       const parsed = source as ParsedEnvelope;
       openBlock(parsed, from, input.context).fill(0); // verify before vouching for it under another key
       const envelope = rewrapEnvelope(parsed, from, { ref, kek: to });
-      return { envelope, policyId: ref.policyId, keyVersion: ref.keyVersion, replacedHeaderBytes: input.envelope.length };
+      return {
+        envelope,
+        policyId: ref.policyId,
+        keyVersion: ref.keyVersion,
+        replacedHeaderBytes: input.envelope.length,
+      };
     });
   }
 
   checkBlockSize(length: number): void {
     if (length > this.#opts.maxBlockBytes) {
-      throw invalidArgument(`plaintext is ${length} bytes; the largest block is ${this.#opts.maxBlockBytes} bytes (use EncryptStream for larger content)`);
+      throw invalidArgument(
+        `plaintext is ${length} bytes; the largest block is ${this.#opts.maxBlockBytes} bytes (use EncryptStream for larger content)`,
+      );
     }
   }
 
   /** Parses an envelope for `tenant`; any malformation or a tenant mismatch is the generic failure. */
   parse(tenant: string, envelope: Uint8Array): ParsedEnvelope {
     if (envelope.length > this.#opts.maxEnvelopeBytes) {
-      throw invalidArgument(`envelope is ${envelope.length} bytes; the largest is ${this.#opts.maxEnvelopeBytes} bytes`);
+      throw invalidArgument(
+        `envelope is ${envelope.length} bytes; the largest is ${this.#opts.maxEnvelopeBytes} bytes`,
+      );
     }
     const parsed = parseEnvelope(envelope);
     if (parsed.tenant !== tenant) throw decryptionFailed();
@@ -116,9 +136,19 @@ export class CryptoService {
 // The uses of a key by Encrypt and Decrypt: module functions, so the cache-hit path allocates no closure.
 
 function seal(kek: SecretKey, a: { ref: EnvelopeRef; input: EncryptInput }): { envelope: Buffer; keyVersion: number } {
-  return { envelope: sealBlock({ ref: a.ref, kek, plaintext: a.input.plaintext, context: a.input.context }), keyVersion: a.ref.keyVersion };
+  return {
+    envelope: sealBlock({ ref: a.ref, kek, plaintext: a.input.plaintext, context: a.input.context }),
+    keyVersion: a.ref.keyVersion,
+  };
 }
 
-function open(kek: SecretKey, a: { parsed: ParsedEnvelope; context: EncryptionContext }): { plaintext: Buffer; policyId: string; keyVersion: number } {
-  return { plaintext: openBlock(a.parsed, kek, a.context), policyId: a.parsed.policyId, keyVersion: a.parsed.keyVersion };
+function open(
+  kek: SecretKey,
+  a: { parsed: ParsedEnvelope; context: EncryptionContext },
+): { plaintext: Buffer; policyId: string; keyVersion: number } {
+  return {
+    plaintext: openBlock(a.parsed, kek, a.context),
+    policyId: a.parsed.policyId,
+    keyVersion: a.parsed.keyVersion,
+  };
 }

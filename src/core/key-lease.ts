@@ -92,7 +92,10 @@ export class KeyLeases {
     const policy = requirePolicy(this.#opts.registry, tenant, policyId);
     this.#requireServing(policy);
     if (version !== undefined && version < policy.minDecryptVersion) {
-      throw new UnwrapdError('unavailable', `policy ${tenant}/${policyId} was rotated during the request (key version ${version} retired); retry`);
+      throw new UnwrapdError(
+        'unavailable',
+        `policy ${tenant}/${policyId} was rotated during the request (key version ${version} retired); retry`,
+      );
     }
     return policy;
   }
@@ -107,7 +110,10 @@ export class KeyLeases {
     if (!policy) throw decryptionFailed();
     if (use !== 'read' || !systemFallbackAllowed(policy, purpose)) this.#requireServing(policy);
     if (ref.keyVersion < policy.minDecryptVersion) {
-      throw new UnwrapdError('failed_precondition', `key version ${ref.keyVersion} of policy ${policy.tenant}/${policy.id} is retired (minimum ${policy.minDecryptVersion})`);
+      throw new UnwrapdError(
+        'failed_precondition',
+        `key version ${ref.keyVersion} of policy ${policy.tenant}/${policy.id} is retired (minimum ${policy.minDecryptVersion})`,
+      );
     }
     if (!policy.versions.some((v) => v.version === ref.keyVersion)) throw decryptionFailed();
     return policy;
@@ -123,7 +129,13 @@ export class KeyLeases {
    * check, and returns its result. The key must not be kept past `fn` (a stream that needs to stay open
    * registers with hold() inside `fn`). `fn` and `arg` are separate so the cache-hit path allocates nothing.
    */
-  async withKey<A, R>(ref: EnvelopeRef, use: KeyUse, req: LeaseRequest, fn: (kek: SecretKey, arg: A) => R, arg: A): Promise<R> {
+  async withKey<A, R>(
+    ref: EnvelopeRef,
+    use: KeyUse,
+    req: LeaseRequest,
+    fn: (kek: SecretKey, arg: A) => R,
+    arg: A,
+  ): Promise<R> {
     // The hot path: a cached key of a serving policy, checked and used in one synchronous run.
     const policy = this.check(ref, use, req.purpose);
     const hit = this.#opts.cache.peek(ref.tenant, ref.policyId, ref.keyVersion);
@@ -145,7 +157,14 @@ export class KeyLeases {
   }
 
   /** withKey for two keys at once (Rewrap: the source's and the target's), both checked right before `fn`. */
-  async withKeys<R>(a: EnvelopeRef, useA: KeyUse, b: EnvelopeRef, useB: KeyUse, req: LeaseRequest, fn: (kekA: SecretKey, kekB: SecretKey) => R): Promise<R> {
+  async withKeys<R>(
+    a: EnvelopeRef,
+    useA: KeyUse,
+    b: EnvelopeRef,
+    useB: KeyUse,
+    req: LeaseRequest,
+    fn: (kekA: SecretKey, kekB: SecretKey) => R,
+  ): Promise<R> {
     for (let attempt = 0; ; attempt++) {
       this.check(a, useA, req.purpose);
       this.check(b, useB, req.purpose);
@@ -201,7 +220,10 @@ export class KeyLeases {
   endPolicy(tenant: string, policyId: string, reason: string): void {
     const set = this.#open.get(policyKey(tenant, policyId));
     if (!set) return;
-    const err = new UnwrapdError('failed_precondition', `policy ${tenant}/${policyId}: customer key revoked (${reason})`);
+    const err = new UnwrapdError(
+      'failed_precondition',
+      `policy ${tenant}/${policyId}: customer key revoked (${reason})`,
+    );
     this.#open.delete(policyKey(tenant, policyId));
     for (const holder of [...set]) {
       try {
@@ -249,16 +271,26 @@ export class KeyLeases {
     if (hit) return { kek: hit.kek, own: false };
     // Waiting on an unwrap: a revocation (or any change that fails the check) ends the wait at once.
     const stop = new AbortController();
-    const release = this.hold(policy.tenant, policy.id, { check: () => void this.check(ref, use, req.purpose), end: (err) => stop.abort(err) });
+    const release = this.hold(policy.tenant, policy.id, {
+      check: () => void this.check(ref, use, req.purpose),
+      end: (err) => stop.abort(err),
+    });
     try {
-      const key = await this.#opts.cache.get(policy.tenant, policy.id, version, (s) => this.#opts.unwrapper.load(policy, version, s, req.requestId, req.actor), AbortSignal.any([req.signal, stop.signal]));
+      const key = await this.#opts.cache.get(
+        policy.tenant,
+        policy.id,
+        version,
+        (s) => this.#opts.unwrapper.load(policy, version, s, req.requestId, req.actor),
+        AbortSignal.any([req.signal, stop.signal]),
+      );
       return { kek: key.kek, own: false };
     } catch (err) {
       if (err instanceof CustomerKeysError && err.kind === 'revoked') {
         // The provider said revoked: a revocation source. Nothing of this policy stays cached or open.
         this.#opts.cache.evictPolicy(policy.tenant, policy.id);
         this.endPolicy(policy.tenant, policy.id, err.reasons);
-        if (systemReader) return this.#systemLease(policy, version, req, `customer key revoked (${err.reasons}); system purpose`);
+        if (systemReader)
+          return this.#systemLease(policy, version, req, `customer key revoked (${err.reasons}); system purpose`);
         throw err;
       }
       if (err instanceof StaleLoadError) return undefined;
@@ -270,20 +302,27 @@ export class KeyLeases {
 
   /** The availability key for a `system` reader after a revocation: never cached, audited on every use. */
   async #systemLease(policy: PolicyRecord, version: number, req: LeaseRequest, reason: string): Promise<Lease> {
-    const loaded = await this.#opts.unwrapper.loadViaAvailability(policy, version, req.signal, { requestId: req.requestId, reason, ...(req.actor ? { actor: req.actor } : {}) });
+    const loaded = await this.#opts.unwrapper.loadViaAvailability(policy, version, req.signal, {
+      requestId: req.requestId,
+      reason,
+      ...(req.actor ? { actor: req.actor } : {}),
+    });
     return { kek: loaded.kek, own: true };
   }
 
   /** Registry state, and a revocation this process is writing (the gate). */
   #requireServing(policy: PolicyRecord): void {
     requireUsable(policy);
-    if (this.#opts.gate.isRevoking(policy.tenant, policy.id)) throw new UnwrapdError('failed_precondition', `policy ${policy.tenant}/${policy.id} is revoked`);
+    if (this.#opts.gate.isRevoking(policy.tenant, policy.id))
+      throw new UnwrapdError('failed_precondition', `policy ${policy.tenant}/${policy.id} is revoked`);
   }
 }
 
 /** The Exchange rule after a revocation: `system` callers may still read through the availability key until purge. */
 function systemFallbackAllowed(policy: PolicyRecord, purpose: Purpose): boolean {
-  return purpose === 'system' && policy.mode === 'mailbox' && policy.state !== 'purged' && policy.state !== 'registering';
+  return (
+    purpose === 'system' && policy.mode === 'mailbox' && policy.state !== 'purged' && policy.state !== 'registering'
+  );
 }
 
 function keepChanging(ref: EnvelopeRef): UnwrapdError {

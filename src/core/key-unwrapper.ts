@@ -50,7 +50,9 @@ export class CustomerKeysError extends UnwrapdError {
     const reasons = failures.map((f) => `${f.role}: ${f.error.reason}`).join(', ');
     super(
       providerFailureCode(kind),
-      kind === 'revoked' ? `customer keys refused to unwrap ${where} (${reasons})` : `customer keys unavailable for ${where} (${reasons})`,
+      kind === 'revoked'
+        ? `customer keys refused to unwrap ${where} (${reasons})`
+        : `customer keys unavailable for ${where} (${reasons})`,
     );
     this.kind = kind;
     this.failures = failures;
@@ -89,13 +91,23 @@ export class KeyUnwrapper implements CustomerKeyLoader {
    * The cache's loader: customer keys; in `mailbox` mode, when every customer key is *unavailable* (none
    * said *revoked*), the availability key serves (the Exchange rule). `files` mode never falls back here.
    */
-  async load(policy: PolicyRecord, version: number, signal: AbortSignal, requestId = '', actor?: string): Promise<LoadedPolicyKey> {
+  async load(
+    policy: PolicyRecord,
+    version: number,
+    signal: AbortSignal,
+    requestId = '',
+    actor?: string,
+  ): Promise<LoadedPolicyKey> {
     try {
       return this.#derive(policy, version, await this.unwrapCustomer(policy, version, signal));
     } catch (err) {
       if (!(err instanceof CustomerKeysError) || err.kind !== 'unavailable' || policy.mode !== 'mailbox') throw err;
       const reason = `customer keys unavailable (${err.reasons})`;
-      return this.#derive(policy, version, await this.unwrapAvailability(policy, version, signal, { requestId, reason, ...(actor ? { actor } : {}) }));
+      return this.#derive(
+        policy,
+        version,
+        await this.unwrapAvailability(policy, version, signal, { requestId, reason, ...(actor ? { actor } : {}) }),
+      );
     }
   }
 
@@ -110,43 +122,82 @@ export class KeyUnwrapper implements CustomerKeyLoader {
   }
 
   /** A wrapping key through the availability key alone (callers decide whether the rules allow it). */
-  async loadViaAvailability(policy: PolicyRecord, version: number, signal: AbortSignal, use: AvailabilityRequest): Promise<LoadedPolicyKey> {
+  async loadViaAvailability(
+    policy: PolicyRecord,
+    version: number,
+    signal: AbortSignal,
+    use: AvailabilityRequest,
+  ): Promise<LoadedPolicyKey> {
     return this.#derive(policy, version, await this.unwrapAvailability(policy, version, signal, use));
   }
 
   /** The intermediate key through the customer keys, hedged. The caller owns (and destroys) the result. */
-  async unwrapCustomer(policy: PolicyRecord, version: number, signal: AbortSignal): Promise<{ ik: SecretKey; copy: WrappedCopyRecord }> {
+  async unwrapCustomer(
+    policy: PolicyRecord,
+    version: number,
+    signal: AbortSignal,
+  ): Promise<{ ik: SecretKey; copy: WrappedCopyRecord }> {
     const record = findVersion(policy, version);
-    if (!record) throw new UnwrapdError('not_found', `policy ${policy.tenant}/${policy.id} has no key version ${version}`);
+    if (!record)
+      throw new UnwrapdError('not_found', `policy ${policy.tenant}/${policy.id} has no key version ${version}`);
     const customer = record.copies.filter((c) => c.role === 'customer-a' || c.role === 'customer-b');
-    if (customer.length === 0) throw new UnwrapdError('failed_precondition', `policy ${policy.tenant}/${policy.id} version ${version} has no customer-key copies`);
+    if (customer.length === 0)
+      throw new UnwrapdError(
+        'failed_precondition',
+        `policy ${policy.tenant}/${policy.id} version ${version} has no customer-key copies`,
+      );
     const order = customer.length === 2 && randomInt(2) === 1 ? [customer[1]!, customer[0]!] : customer;
     return this.#hedged(policy, version, order, signal);
   }
 
   /** The intermediate key through the availability key; audited (durably) before it is returned. */
-  async unwrapAvailability(policy: PolicyRecord, version: number, signal: AbortSignal, use: AvailabilityRequest): Promise<{ ik: SecretKey; copy: WrappedCopyRecord }> {
+  async unwrapAvailability(
+    policy: PolicyRecord,
+    version: number,
+    signal: AbortSignal,
+    use: AvailabilityRequest,
+  ): Promise<{ ik: SecretKey; copy: WrappedCopyRecord }> {
     const copy = findVersion(policy, version)?.copies.find((c) => c.role === 'availability');
-    if (!copy) throw new UnwrapdError('failed_precondition', `policy ${policy.tenant}/${policy.id} version ${version} has no availability-key copy`);
+    if (!copy)
+      throw new UnwrapdError(
+        'failed_precondition',
+        `policy ${policy.tenant}/${policy.id} version ${version} has no availability-key copy`,
+      );
     let ik: SecretKey;
     try {
       ik = await this.#unwrapCopy(copy, signal);
     } catch (err) {
       const e = classifyProviderFailure(err, copy.keyUri);
       this.#opts.onProviderError?.(e, policy, 'availability');
-      throw providerFailure(e, `availability key cannot unwrap policy ${policy.tenant}/${policy.id} version ${version}: ${e.reason}`);
+      throw providerFailure(
+        e,
+        `availability key cannot unwrap policy ${policy.tenant}/${policy.id} version ${version}: ${e.reason}`,
+      );
     }
     try {
-      await this.#opts.onAvailabilityUse({ policy, version, requestId: use.requestId, reason: use.reason, ...(use.actor ? { actor: use.actor } : {}) });
+      await this.#opts.onAvailabilityUse({
+        policy,
+        version,
+        requestId: use.requestId,
+        reason: use.reason,
+        ...(use.actor ? { actor: use.actor } : {}),
+      });
     } catch (err) {
       ik.destroy();
-      throw new UnwrapdError('unavailable', 'the audit record for an availability-key use could not be written', { cause: err });
+      throw new UnwrapdError('unavailable', 'the audit record for an availability-key use could not be written', {
+        cause: err,
+      });
     }
     this.#availabilityUses++;
     return { ik, copy };
   }
 
-  #hedged(policy: PolicyRecord, version: number, order: WrappedCopyRecord[], signal: AbortSignal): Promise<{ ik: SecretKey; copy: WrappedCopyRecord }> {
+  #hedged(
+    policy: PolicyRecord,
+    version: number,
+    order: WrappedCopyRecord[],
+    signal: AbortSignal,
+  ): Promise<{ ik: SecretKey; copy: WrappedCopyRecord }> {
     return new Promise((resolve, reject) => {
       const failures: Array<{ role: KeyRole; error: ProviderError }> = [];
       const controllers: AbortController[] = [];
@@ -201,13 +252,27 @@ export class KeyUnwrapper implements CustomerKeyLoader {
   async #unwrapCopy(copy: WrappedCopyRecord, signal: AbortSignal): Promise<SecretKey> {
     this.#unwraps++;
     const combined = AbortSignal.any([signal, AbortSignal.timeout(this.#opts.providerTimeoutMs)]);
-    return this.#opts.provider.unwrap({ keyUri: copy.keyUri, algorithm: copy.algorithm, ciphertext: Buffer.from(copy.ciphertext, 'base64') }, { signal: combined });
+    return this.#opts.provider.unwrap(
+      { keyUri: copy.keyUri, algorithm: copy.algorithm, ciphertext: Buffer.from(copy.ciphertext, 'base64') },
+      { signal: combined },
+    );
   }
 
-  #derive(policy: PolicyRecord, version: number, unwrapped: { ik: SecretKey; copy: WrappedCopyRecord }): LoadedPolicyKey {
+  #derive(
+    policy: PolicyRecord,
+    version: number,
+    unwrapped: { ik: SecretKey; copy: WrappedCopyRecord },
+  ): LoadedPolicyKey {
     try {
       const kek = deriveWrappingKey(unwrapped.ik, { tenant: policy.tenant, policyId: policy.id, keyVersion: version });
-      return { tenant: policy.tenant, policyId: policy.id, version, kek, sourceRole: unwrapped.copy.role, keyId: copyFingerprint(unwrapped.copy) };
+      return {
+        tenant: policy.tenant,
+        policyId: policy.id,
+        version,
+        kek,
+        sourceRole: unwrapped.copy.role,
+        keyId: copyFingerprint(unwrapped.copy),
+      };
     } finally {
       unwrapped.ik.destroy();
     }

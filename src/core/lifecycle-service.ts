@@ -8,9 +8,21 @@ import { isProviderError } from '../providers/provider-error.js';
 import type { DestructionConfirmation, RootKeyProvider } from '../providers/root-key-provider.js';
 import { RevisionConflictError, type PolicyRegistry } from '../registry/policy-registry.js';
 import type { RevocationGate } from '../revocation/revocation-gate.js';
-import { KEY_ROLES, type KeyRole, type KeyVersionRecord, type PolicyRecord, type WrappedCopyRecord } from '../registry/policy.js';
+import {
+  KEY_ROLES,
+  type KeyRole,
+  type KeyVersionRecord,
+  type PolicyRecord,
+  type WrappedCopyRecord,
+} from '../registry/policy.js';
 import { isKeyBase } from '../providers/key-base.js';
-import { availabilityKeyHint, availabilityKeysOf, describePolicies, keyIdentity, otherPoliciesUsing } from './availability-keys.js';
+import {
+  availabilityKeyHint,
+  availabilityKeysOf,
+  describePolicies,
+  keyIdentity,
+  otherPoliciesUsing,
+} from './availability-keys.js';
 import { CustomerKeysError, type KeyUnwrapper } from './key-unwrapper.js';
 import { isServing, requirePolicy } from './policy-state.js';
 import { callProvider, classifyProviderFailure, providerFailure } from './provider-failure.js';
@@ -74,7 +86,9 @@ export class LifecycleService {
    * availability role, a key another policy uses is refused, and `newAvailabilityKey` first creates a key
    * of the policy's own (migration of shared availability keys, docs/lifecycle.md).
    */
-  async rollKey(req: OperatorRequest & RecoveryOption & { role: KeyRole; newKeyUri: string; newAvailabilityKey?: boolean }): Promise<PolicyRecord> {
+  async rollKey(
+    req: OperatorRequest & RecoveryOption & { role: KeyRole; newKeyUri: string; newAvailabilityKey?: boolean },
+  ): Promise<PolicyRecord> {
     if (!KEY_ROLES.includes(req.role)) throw invalidArgument('role must be customer-a, customer-b or availability');
     checkRecovery(req);
     if (req.newAvailabilityKey) return this.#rollToNewAvailabilityKey(req);
@@ -84,26 +98,43 @@ export class LifecycleService {
   }
 
   /** RollKey's `newAvailabilityKey`: creates the policy's own key, then rolls the availability role to it. */
-  async #rollToNewAvailabilityKey(req: OperatorRequest & RecoveryOption & { role: KeyRole; newKeyUri: string }): Promise<PolicyRecord> {
+  async #rollToNewAvailabilityKey(
+    req: OperatorRequest & RecoveryOption & { role: KeyRole; newKeyUri: string },
+  ): Promise<PolicyRecord> {
     if (req.role !== 'availability') throw invalidArgument('new_availability_key is for the availability role only');
-    if (req.newKeyUri && !isKeyBase(req.newKeyUri)) throw invalidArgument('with new_availability_key, new_key_uri is empty or a key base (local:, pkcs11:token=<label>, https://<vault>/keys/)');
+    if (req.newKeyUri && !isKeyBase(req.newKeyUri))
+      throw invalidArgument(
+        'with new_availability_key, new_key_uri is empty or a key base (local:, pkcs11:token=<label>, https://<vault>/keys/)',
+      );
     this.#usable(req.tenant, req.id);
     const provider = this.#opts.provider;
-    if (!provider.createKey) throw new UnwrapdError('failed_precondition', 'the root-key provider cannot create availability keys');
+    if (!provider.createKey)
+      throw new UnwrapdError('failed_precondition', 'the root-key provider cannot create availability keys');
     const base = req.newKeyUri || (this.#opts.availabilityKeyBase ?? 'local:');
-    const created = await callProvider('availability', () => provider.createKey!(base, availabilityKeyHint(req.tenant, req.id), { signal: this.#signal(req.signal) }));
+    const created = await callProvider('availability', () =>
+      provider.createKey!(base, availabilityKeyHint(req.tenant, req.id), { signal: this.#signal(req.signal) }),
+    );
     try {
       return await this.#rollRoles(req, ['availability'], { availability: created.uri });
     } catch (err) {
       // Versions already rewrapped depend on the new key: it is kept, and the message says how to resume.
-      throw new UnwrapdError(err instanceof UnwrapdError ? err.code : 'internal', `${errorText(err)} (the new availability key ${created.uri} was created; resume with: unwrapd policy roll --tenant ${req.tenant} --id ${req.id} --role availability --key ${created.uri})`, { cause: err });
+      throw new UnwrapdError(
+        err instanceof UnwrapdError ? err.code : 'internal',
+        `${errorText(err)} (the new availability key ${created.uri} was created; resume with: unwrapd policy roll --tenant ${req.tenant} --id ${req.id} --role availability --key ${created.uri})`,
+        { cause: err },
+      );
     }
   }
 
   #refuseSharedAvailabilityKey(keyUri: string, self: { tenant: string; id: string }): void {
-    if (isKeyBase(keyUri)) throw invalidArgument('new_key_uri is a key base: set new_availability_key to create a key there');
+    if (isKeyBase(keyUri))
+      throw invalidArgument('new_key_uri is a key base: set new_availability_key to create a key there');
     const users = otherPoliciesUsing(this.#opts.registry.list(), keyUri, self);
-    if (users.length > 0) throw new UnwrapdError('failed_precondition', `availability key ${keyIdentity(keyUri)} is already used by ${describePolicies(users)}: each policy needs its own availability key (purge destroys it)`);
+    if (users.length > 0)
+      throw new UnwrapdError(
+        'failed_precondition',
+        `availability key ${keyIdentity(keyUri)} is already used by ${describePolicies(users)}: each policy needs its own availability key (purge destroys it)`,
+      );
   }
 
   /** Rewraps every version under the latest version of each of the three root keys. */
@@ -117,7 +148,8 @@ export class LifecycleService {
     const policy = this.#usable(req.tenant, req.id);
     const version = Math.max(...policy.versions.map((v) => v.version)) + 1;
     const min = req.minDecryptVersion || policy.minDecryptVersion;
-    if (min < policy.minDecryptVersion) throw invalidArgument(`min_decrypt_version cannot go down (it is ${policy.minDecryptVersion})`);
+    if (min < policy.minDecryptVersion)
+      throw invalidArgument(`min_decrypt_version cannot go down (it is ${policy.minDecryptVersion})`);
     if (min > version) throw invalidArgument(`min_decrypt_version ${min} is above the new version ${version}`);
     const signal = this.#signal(req.signal);
     const ik = SecretKey.copyFrom(randomBytes(32), true);
@@ -130,7 +162,12 @@ export class LifecycleService {
     }
     const now = this.#now().toISOString();
     const versions: KeyVersionRecord[] = [...policy.versions, { version, createdAt: now, copies }];
-    const updated = await this.#step(policy, { versions, activeVersion: version, minDecryptVersion: min, updatedAt: now });
+    const updated = await this.#step(policy, {
+      versions,
+      activeVersion: version,
+      minDecryptVersion: min,
+      updatedAt: now,
+    });
     if (min > policy.minDecryptVersion) this.#opts.cache.evictPolicy(policy.tenant, policy.id); // retired versions leave memory
     await this.#audit('policy.rotated', req, { keyVersion: version, details: { minDecryptVersion: min } });
     if (min > policy.minDecryptVersion) await this.#fleetApplied(req.signal);
@@ -157,7 +194,9 @@ export class LifecycleService {
     let result: { policy: PolicyRecord; wrote: boolean };
     try {
       result = await this.#writeWinning(req, (current) =>
-        current.state === 'revoked' || current.state === 'purged' ? undefined : { state: 'revoked', stateReason: req.reason || 'revoked by operator', rollProgress: undefined },
+        current.state === 'revoked' || current.state === 'purged'
+          ? undefined
+          : { state: 'revoked', stateReason: req.reason || 'revoked by operator', rollProgress: undefined },
       );
     } finally {
       this.#opts.gate.unmark(policy.tenant, policy.id);
@@ -184,7 +223,11 @@ export class LifecycleService {
       await this.#fleetApplied(req.signal); // a retry waits for the fleet again
       return alreadyPurged(policy, req.force);
     }
-    if (policy.state !== 'revoked') throw new UnwrapdError('failed_precondition', `policy ${policy.tenant}/${policy.id} is ${policy.state}: revoke it before purging`);
+    if (policy.state !== 'revoked')
+      throw new UnwrapdError(
+        'failed_precondition',
+        `policy ${policy.tenant}/${policy.id} is ${policy.state}: revoke it before purging`,
+      );
     if (req.force && !req.reason) throw invalidArgument('purge with force needs a reason');
     if (!req.force) await this.#requireCustomerKeysInaccessible(policy, this.#signal(req.signal));
     const keyDestructions = await this.#destroyAvailabilityKeys(policy, req);
@@ -193,7 +236,11 @@ export class LifecycleService {
     let copiesDestroyed = 0;
     const result = await this.#writeWinning(req, (current) => {
       if (current.state === 'purged') return undefined;
-      if (current.state !== 'revoked') throw new UnwrapdError('failed_precondition', `policy ${current.tenant}/${current.id} is ${current.state}: revoke it before purging`);
+      if (current.state !== 'revoked')
+        throw new UnwrapdError(
+          'failed_precondition',
+          `policy ${current.tenant}/${current.id} is ${current.state}: revoke it before purging`,
+        );
       versionsDestroyed = current.versions.length;
       copiesDestroyed = current.versions.reduce((n, v) => n + v.copies.length, 0);
       return {
@@ -216,11 +263,21 @@ export class LifecycleService {
         copiesDestroyed,
         forced: req.force,
         availabilityKeysDestroyed: keyDestructions.map((d) => d.keyUri).join(' '),
-        receipt: 'irreversible: no wrapped copy of any intermediate-key version remains, and the availability key is destroyed',
+        receipt:
+          'irreversible: no wrapped copy of any intermediate-key version remains, and the availability key is destroyed',
       },
     });
     await this.#fleetApplied(req.signal);
-    return { tenant: policy.tenant, id: policy.id, purgedAt: now, versionsDestroyed, copiesDestroyed, forced: req.force, auditRecordHash: record.hash, keyDestructions };
+    return {
+      tenant: policy.tenant,
+      id: policy.id,
+      purgedAt: now,
+      versionsDestroyed,
+      copiesDestroyed,
+      forced: req.force,
+      auditRecordHash: record.hash,
+      keyDestructions,
+    };
   }
 
   /**
@@ -244,16 +301,28 @@ export class LifecycleService {
       }
     }
     const provider = this.#opts.provider;
-    if (!provider.destroyKey) throw new UnwrapdError('failed_precondition', 'the root-key provider cannot destroy availability keys: purge would leave the key alive');
+    if (!provider.destroyKey)
+      throw new UnwrapdError(
+        'failed_precondition',
+        'the root-key provider cannot destroy availability keys: purge would leave the key alive',
+      );
     const signal = this.#signal(req.signal);
     const done: DestructionConfirmation[] = [];
     for (const key of keys) {
       const confirmation = await provider.destroyKey(key, { signal }).catch((err: unknown) => {
         if (!isProviderError(err)) throw err;
-        throw providerFailure(err, `availability key ${key} could not be destroyed (${err.reason}): the policy stays revoked, not purged; retry the purge`);
+        throw providerFailure(
+          err,
+          `availability key ${key} could not be destroyed (${err.reason}): the policy stays revoked, not purged; retry the purge`,
+        );
       });
       await this.#audit('availability_key.destroyed', req, {
-        details: { keyUri: confirmation.keyUri, provider: confirmation.provider, action: confirmation.action, alreadyDestroyed: confirmation.alreadyDestroyed },
+        details: {
+          keyUri: confirmation.keyUri,
+          provider: confirmation.provider,
+          action: confirmation.action,
+          alreadyDestroyed: confirmation.alreadyDestroyed,
+        },
       });
       done.push(confirmation);
     }
@@ -265,13 +334,25 @@ export class LifecycleService {
     if (req.tenant && req.id) evicted = this.#opts.cache.evictPolicy(req.tenant, req.id);
     else if (req.tenant) evicted = this.#opts.cache.evictTenant(req.tenant);
     else evicted = this.#opts.cache.clear();
-    await this.#opts.audit.append({ type: 'cache.evicted', tenant: req.tenant || '*', policyId: req.id || '*', requestId: req.requestId, actor: req.actor, details: { evicted } });
+    await this.#opts.audit.append({
+      type: 'cache.evicted',
+      tenant: req.tenant || '*',
+      policyId: req.id || '*',
+      requestId: req.requestId,
+      actor: req.actor,
+      details: { evicted },
+    });
     return evicted;
   }
 
-  async #rollRoles(req: OperatorRequest & RecoveryOption, roles: KeyRole[], targets: Partial<Record<KeyRole, string>>): Promise<PolicyRecord> {
+  async #rollRoles(
+    req: OperatorRequest & RecoveryOption,
+    roles: KeyRole[],
+    targets: Partial<Record<KeyRole, string>>,
+  ): Promise<PolicyRecord> {
     const found = this.#get(req.tenant, req.id);
-    if (req.recovery && (found.state === 'revoked' || found.state === 'purged')) await this.#refuseRecovery(req, undefined, `policy ${found.state}`);
+    if (req.recovery && (found.state === 'revoked' || found.state === 'purged'))
+      await this.#refuseRecovery(req, undefined, `policy ${found.state}`);
     let policy = this.#usable(req.tenant, req.id);
     const signal = this.#signal(req.signal);
     const pinned: Partial<Record<KeyRole, string>> = {};
@@ -281,16 +362,23 @@ export class LifecycleService {
         await callProvider(role, () =>
           this.#opts.provider.resolve(target, { signal }).catch(async (err: unknown) => {
             // A customer key that says revoked refuses a recovery here already (its latest version is asked for).
-            if (req.recovery && role !== 'availability' && isProviderError(err) && err.kind === 'revoked') await this.#refuseRecovery(req, undefined, `${role}: revoked (${err.reason})`);
+            if (req.recovery && role !== 'availability' && isProviderError(err) && err.kind === 'revoked')
+              await this.#refuseRecovery(req, undefined, `${role}: revoked (${err.reason})`);
             throw err;
           }),
         )
       ).uri;
     }
-    if (roles.filter((r) => r !== 'availability').some((r) => pinned[r] === policy.keys[r === 'customer-a' ? 'customer-b' : 'customer-a'])) {
+    if (
+      roles
+        .filter((r) => r !== 'availability')
+        .some((r) => pinned[r] === policy.keys[r === 'customer-a' ? 'customer-b' : 'customer-a'])
+    ) {
       throw invalidArgument('customer key A and customer key B must stay different keys');
     }
-    const todo = policy.versions.filter((v) => roles.some((role) => v.copies.find((c) => c.role === role)?.keyUri !== pinned[role]));
+    const todo = policy.versions.filter((v) =>
+      roles.some((role) => v.copies.find((c) => c.role === role)?.keyUri !== pinned[role]),
+    );
     const previous = Object.fromEntries(roles.map((r) => [r, policy.keys[r]]));
     if (todo.length > 0) {
       for (const [i, v] of todo.entries()) {
@@ -298,7 +386,8 @@ export class LifecycleService {
         const { ik } = await this.#unwrapForRoll(policy, v.version, req, signal);
         let copies: WrappedCopyRecord[];
         try {
-          if (i === 0) policy = await this.#step(policy, { state: 'rolling', rollProgress: { done: 0, total: todo.length } });
+          if (i === 0)
+            policy = await this.#step(policy, { state: 'rolling', rollProgress: { done: 0, total: todo.length } });
           copies = [...v.copies];
           for (const role of roles) {
             if (copies.find((c) => c.role === role)?.keyUri === pinned[role]) continue;
@@ -309,7 +398,9 @@ export class LifecycleService {
         } finally {
           ik.destroy();
         }
-        const versions = policy.versions.map((x) => (x.version === v.version ? { ...x, copies: sortCopies(copies) } : x));
+        const versions = policy.versions.map((x) =>
+          x.version === v.version ? { ...x, copies: sortCopies(copies) } : x,
+        );
         policy = await this.#step(policy, { versions, rollProgress: { done: i + 1, total: todo.length } });
       }
     }
@@ -318,11 +409,22 @@ export class LifecycleService {
     if (!changed) return policy;
     policy = await this.#step(policy, { keys, state: 'active', rollProgress: undefined, stateReason: undefined });
     const type = roles.length === KEY_ROLES.length ? 'policy.refreshed' : 'policy.rolled';
-    await this.#audit(type, req, { reason: req.recovery ? `recovery: ${req.reason}` : undefined, details: { versionsRewrapped: todo.length, ...Object.fromEntries(roles.map((r) => [`${r}`, `${previous[r]} -> ${keys[r]}`])) } });
+    await this.#audit(type, req, {
+      reason: req.recovery ? `recovery: ${req.reason}` : undefined,
+      details: {
+        versionsRewrapped: todo.length,
+        ...Object.fromEntries(roles.map((r) => [`${r}`, `${previous[r]} -> ${keys[r]}`])),
+      },
+    });
     return policy;
   }
 
-  async #unwrapForRoll(policy: PolicyRecord, version: number, req: OperatorRequest & RecoveryOption, signal: AbortSignal) {
+  async #unwrapForRoll(
+    policy: PolicyRecord,
+    version: number,
+    req: OperatorRequest & RecoveryOption,
+    signal: AbortSignal,
+  ) {
     this.#requireNotRevoked(policy, 'roll');
     try {
       return await this.#opts.unwrapper.unwrapCustomer(policy, version, signal);
@@ -330,15 +432,31 @@ export class LifecycleService {
       if (!(err instanceof CustomerKeysError) || !req.recovery) throw err;
       // Recovery is for keys that are lost or unreachable, never to undo the customer's revocation: any
       // customer key that said revoked refuses it (docs/lifecycle.md).
-      if (err.kind === 'revoked') await this.#refuseRecovery(req, version, err.failures.map((f) => `${f.role}: ${f.error.kind} (${f.error.reason})`).join(', '));
+      if (err.kind === 'revoked')
+        await this.#refuseRecovery(
+          req,
+          version,
+          err.failures.map((f) => `${f.role}: ${f.error.kind} (${f.error.reason})`).join(', '),
+        );
       this.#requireNotRevoked(this.#get(policy.tenant, policy.id), 'roll');
-      return this.#opts.unwrapper.unwrapAvailability(policy, version, signal, { requestId: req.requestId, reason: `operator recovery by ${req.actor}: ${req.reason} (${err.reasons})` });
+      return this.#opts.unwrapper.unwrapAvailability(policy, version, signal, {
+        requestId: req.requestId,
+        reason: `operator recovery by ${req.actor}: ${req.reason} (${err.reasons})`,
+      });
     }
   }
 
   /** Audits a refused recovery (the failure classes, no key material) and throws FAILED_PRECONDITION. */
-  async #refuseRecovery(req: OperatorRequest & RecoveryOption, version: number | undefined, reasons: string): Promise<never> {
-    await this.#audit('recovery.refused', req, { keyVersion: version, reason: req.reason, details: { failures: reasons } });
+  async #refuseRecovery(
+    req: OperatorRequest & RecoveryOption,
+    version: number | undefined,
+    reasons: string,
+  ): Promise<never> {
+    await this.#audit('recovery.refused', req, {
+      keyVersion: version,
+      reason: req.reason,
+      details: { failures: reasons },
+    });
     throw new UnwrapdError(
       'failed_precondition',
       `recovery refused for policy ${req.tenant}/${req.id}: ${reasons}; the availability key recovers keys that are lost or unreachable, never a customer's revocation`,
@@ -352,11 +470,20 @@ export class LifecycleService {
     try {
       const a = back.expose();
       const b = ik.expose();
-      if (a.length !== b.length || !timingSafeEqual(a, b)) throw new UnwrapdError('internal', `the new ${role} copy under ${wrapped.keyUri} did not unwrap to the same key`);
+      if (a.length !== b.length || !timingSafeEqual(a, b))
+        throw new UnwrapdError(
+          'internal',
+          `the new ${role} copy under ${wrapped.keyUri} did not unwrap to the same key`,
+        );
     } finally {
       back.destroy();
     }
-    return { role, keyUri: wrapped.keyUri, algorithm: wrapped.algorithm, ciphertext: Buffer.from(wrapped.ciphertext).toString('base64') };
+    return {
+      role,
+      keyUri: wrapped.keyUri,
+      algorithm: wrapped.algorithm,
+      ciphertext: Buffer.from(wrapped.ciphertext).toString('base64'),
+    };
   }
 
   async #requireCustomerKeysInaccessible(policy: PolicyRecord, signal: AbortSignal): Promise<void> {
@@ -367,8 +494,16 @@ export class LifecycleService {
         const e = classifyProviderFailure(err, uri);
         return { uri, usable: false, kind: e.kind, reason: e.reason };
       });
-      if (status.usable) throw new UnwrapdError('failed_precondition', `customer key ${uri} is still accessible: purge needs both customer keys revoked at the provider (or force with a reason)`);
-      if (status.kind !== 'revoked') throw new UnwrapdError('failed_precondition', `customer key ${uri} is unavailable (${status.reason ?? 'unknown'}), not revoked: the provider did not confirm it is inaccessible`);
+      if (status.usable)
+        throw new UnwrapdError(
+          'failed_precondition',
+          `customer key ${uri} is still accessible: purge needs both customer keys revoked at the provider (or force with a reason)`,
+        );
+      if (status.kind !== 'revoked')
+        throw new UnwrapdError(
+          'failed_precondition',
+          `customer key ${uri} is unavailable (${status.reason ?? 'unknown'}), not revoked: the provider did not confirm it is inaccessible`,
+        );
     }
   }
 
@@ -407,7 +542,8 @@ export class LifecycleService {
   #requireNotRevoked(policy: PolicyRecord, what: 'roll' | 'rotation'): void {
     const current = this.#opts.registry.get(policy.tenant, policy.id) ?? policy;
     const state = this.#opts.gate.isRevoking(policy.tenant, policy.id) ? 'revoked' : current.state;
-    if (state === 'revoked' || state === 'purged') throw new UnwrapdError('failed_precondition', `policy ${policy.tenant}/${policy.id} ${state} during the ${what}`);
+    if (state === 'revoked' || state === 'purged')
+      throw new UnwrapdError('failed_precondition', `policy ${policy.tenant}/${policy.id} ${state} during the ${what}`);
   }
 
   /**
@@ -416,7 +552,10 @@ export class LifecycleService {
    * there is nothing to do (undefined: the record is returned as it is). Bounded, with a short backoff: a roll
    * writes once per version at most, so it cannot starve this.
    */
-  async #writeWinning(req: OperatorRequest, change: (current: PolicyRecord) => Partial<PolicyRecord> | undefined): Promise<{ policy: PolicyRecord; wrote: boolean }> {
+  async #writeWinning(
+    req: OperatorRequest,
+    change: (current: PolicyRecord) => Partial<PolicyRecord> | undefined,
+  ): Promise<{ policy: PolicyRecord; wrote: boolean }> {
     for (let attempt = 0; ; attempt++) {
       const current = this.#get(req.tenant, req.id);
       const next = change(current);
@@ -446,8 +585,19 @@ export class LifecycleService {
     });
   }
 
-  #audit(type: Parameters<AuditLog['append']>[0]['type'], req: OperatorRequest, extra: { keyVersion?: number; reason?: string; details?: Record<string, string | number | boolean> }): Promise<AuditRecord> {
-    return this.#opts.audit.append({ type, tenant: req.tenant, policyId: req.id, requestId: req.requestId, actor: req.actor, ...extra });
+  #audit(
+    type: Parameters<AuditLog['append']>[0]['type'],
+    req: OperatorRequest,
+    extra: { keyVersion?: number; reason?: string; details?: Record<string, string | number | boolean> },
+  ): Promise<AuditRecord> {
+    return this.#opts.audit.append({
+      type,
+      tenant: req.tenant,
+      policyId: req.id,
+      requestId: req.requestId,
+      actor: req.actor,
+      ...extra,
+    });
   }
 
   /**
@@ -462,7 +612,6 @@ export class LifecycleService {
   #signal(signal: AbortSignal): AbortSignal {
     return AbortSignal.any([signal, AbortSignal.timeout(this.#opts.providerTimeoutMs * 4)]);
   }
-
 }
 
 /** Revoke and Purge retry a revision conflict this many times (with a backoff up to 50 ms: several seconds). */
@@ -473,7 +622,16 @@ function isRevisionConflict(err: unknown): boolean {
 }
 
 function alreadyPurged(policy: PolicyRecord, forced: boolean): PurgeReceipt {
-  return { tenant: policy.tenant, id: policy.id, purgedAt: policy.purgedAt ?? policy.updatedAt, versionsDestroyed: 0, copiesDestroyed: 0, forced, auditRecordHash: '', keyDestructions: [] };
+  return {
+    tenant: policy.tenant,
+    id: policy.id,
+    purgedAt: policy.purgedAt ?? policy.updatedAt,
+    versionsDestroyed: 0,
+    copiesDestroyed: 0,
+    forced,
+    auditRecordHash: '',
+    keyDestructions: [],
+  };
 }
 
 function checkRecovery(req: RecoveryOption): void {

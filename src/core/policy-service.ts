@@ -9,7 +9,13 @@ import type { PolicyRegistry } from '../registry/policy-registry.js';
 import { availabilityKeyHint, describePolicies, keyIdentity, otherPoliciesUsing } from './availability-keys.js';
 import { requirePolicy } from './policy-state.js';
 import { callProvider } from './provider-failure.js';
-import { KEY_ROLES, type KeyRole, type PolicyMode, type PolicyRecord, type WrappedCopyRecord } from '../registry/policy.js';
+import {
+  KEY_ROLES,
+  type KeyRole,
+  type PolicyMode,
+  type PolicyRecord,
+  type WrappedCopyRecord,
+} from '../registry/policy.js';
 
 export interface CreatePolicyInput {
   requestId?: string;
@@ -77,7 +83,12 @@ export class PolicyService {
     else pinned.availability = (await this.#createAvailabilityKey(base, input)).uri;
     try {
       // A fresh deadline for the wraps: creating the key may have used most of the first one.
-      return await this.#createWithKeys(input, pinned, AbortSignal.any([input.signal, AbortSignal.timeout(this.#opts.providerTimeoutMs)]), base !== undefined);
+      return await this.#createWithKeys(
+        input,
+        pinned,
+        AbortSignal.any([input.signal, AbortSignal.timeout(this.#opts.providerTimeoutMs)]),
+        base !== undefined,
+      );
     } catch (err) {
       if (base !== undefined) await this.#discardCreatedKey(pinned.availability);
       throw err;
@@ -92,25 +103,43 @@ export class PolicyService {
 
   async #createAvailabilityKey(base: string, input: CreatePolicyInput) {
     const provider = this.#opts.provider;
-    if (!provider.createKey) throw new UnwrapdError('failed_precondition', 'the root-key provider cannot create availability keys: name one in availability_key');
+    if (!provider.createKey)
+      throw new UnwrapdError(
+        'failed_precondition',
+        'the root-key provider cannot create availability keys: name one in availability_key',
+      );
     // Key generation (RSA-3072) is slow, the more so on a busy machine: a longer deadline than a wrap's.
     const signal = AbortSignal.any([input.signal, AbortSignal.timeout(this.#opts.providerTimeoutMs * 4)]);
-    return callProvider('availability', () => provider.createKey!(base, availabilityKeyHint(input.tenant, input.id), { signal }));
+    return callProvider('availability', () =>
+      provider.createKey!(base, availabilityKeyHint(input.tenant, input.id), { signal }),
+    );
   }
 
   /** A key created for a policy that was then not created is destroyed again (best effort). */
   async #discardCreatedKey(keyUri: string): Promise<void> {
-    await this.#opts.provider.destroyKey?.(keyUri, { signal: AbortSignal.timeout(this.#opts.providerTimeoutMs * 4) }).catch(() => undefined);
+    await this.#opts.provider
+      .destroyKey?.(keyUri, { signal: AbortSignal.timeout(this.#opts.providerTimeoutMs * 4) })
+      .catch(() => undefined);
   }
 
-  async #createWithKeys(input: CreatePolicyInput, pinned: Record<KeyRole, string>, signal: AbortSignal, availabilityKeyCreated: boolean): Promise<PolicyRecord> {
+  async #createWithKeys(
+    input: CreatePolicyInput,
+    pinned: Record<KeyRole, string>,
+    signal: AbortSignal,
+    availabilityKeyCreated: boolean,
+  ): Promise<PolicyRecord> {
     const ik = SecretKey.copyFrom(randomBytes(32), true);
     let copies: WrappedCopyRecord[];
     try {
       copies = await Promise.all(
         KEY_ROLES.map(async (role) => {
           const wrapped = await callProvider(role, () => this.#opts.provider.wrap(pinned[role], ik, { signal }));
-          return { role, keyUri: wrapped.keyUri, algorithm: wrapped.algorithm, ciphertext: Buffer.from(wrapped.ciphertext).toString('base64') };
+          return {
+            role,
+            keyUri: wrapped.keyUri,
+            algorithm: wrapped.algorithm,
+            ciphertext: Buffer.from(wrapped.ciphertext).toString('base64'),
+          };
         }),
       );
     } finally {
@@ -140,7 +169,13 @@ export class PolicyService {
       keyVersion: 1,
       requestId: input.requestId ?? '',
       actor: input.actor ?? 'local',
-      details: { mode: created.mode, 'customer-a': pinned['customer-a'], 'customer-b': pinned['customer-b'], availability: pinned.availability, availabilityKeyCreated },
+      details: {
+        mode: created.mode,
+        'customer-a': pinned['customer-a'],
+        'customer-b': pinned['customer-b'],
+        availability: pinned.availability,
+        availabilityKeyCreated,
+      },
     });
     return created;
   }
@@ -152,11 +187,14 @@ export class PolicyService {
   list(tenant?: string): PolicyRecord[] {
     return this.#opts.registry.list(tenant || undefined);
   }
-
 }
 
 /** Each policy has its own availability key: one another (unpurged) policy uses is refused. */
-function refuseSharedAvailabilityKey(policies: readonly PolicyRecord[], keyUri: string, self: { tenant: string; id: string }): void {
+function refuseSharedAvailabilityKey(
+  policies: readonly PolicyRecord[],
+  keyUri: string,
+  self: { tenant: string; id: string },
+): void {
   const users = otherPoliciesUsing(policies, keyUri, self);
   if (users.length === 0) return;
   throw new UnwrapdError(
@@ -166,16 +204,21 @@ function refuseSharedAvailabilityKey(policies: readonly PolicyRecord[], keyUri: 
 }
 
 function validateCreate(input: CreatePolicyInput): void {
-  if (!ID_PATTERN.test(input.tenant)) throw invalidArgument('tenant must be 1-64 characters of A-Z a-z 0-9 . _ - and start with a letter or digit');
-  if (!ID_PATTERN.test(input.id)) throw invalidArgument('policy id must be 1-64 characters of A-Z a-z 0-9 . _ - and start with a letter or digit');
-  if (input.name.length > MAX_NAME_LENGTH) throw invalidArgument(`policy name is longer than ${MAX_NAME_LENGTH} characters`);
+  if (!ID_PATTERN.test(input.tenant))
+    throw invalidArgument('tenant must be 1-64 characters of A-Z a-z 0-9 . _ - and start with a letter or digit');
+  if (!ID_PATTERN.test(input.id))
+    throw invalidArgument('policy id must be 1-64 characters of A-Z a-z 0-9 . _ - and start with a letter or digit');
+  if (input.name.length > MAX_NAME_LENGTH)
+    throw invalidArgument(`policy name is longer than ${MAX_NAME_LENGTH} characters`);
   if (input.mode !== 'mailbox' && input.mode !== 'files') throw invalidArgument('mode must be mailbox or files');
-  if (input.mode === 'files' && !input.geo) throw invalidArgument('files mode needs a geo (one policy per tenant per geo)');
+  if (input.mode === 'files' && !input.geo)
+    throw invalidArgument('files mode needs a geo (one policy per tenant per geo)');
   if (input.geo && !GEO_PATTERN.test(input.geo)) throw invalidArgument('geo must be 1-32 characters of A-Z a-z 0-9 -');
   for (const role of KEY_ROLES) {
     const uri = input.keys[role];
     if (!uri && role === 'availability') continue; // created for the policy
     if (!uri) throw invalidArgument(`${role} key is required`);
-    if (uri.length > 1024 || !/^[a-z][a-z0-9+.-]*:/.test(uri)) throw invalidArgument(`${role} key must be a provider URI such as local:name or https://vault/keys/name`);
+    if (uri.length > 1024 || !/^[a-z][a-z0-9+.-]*:/.test(uri))
+      throw invalidArgument(`${role} key must be a provider URI such as local:name or https://vault/keys/name`);
   }
 }

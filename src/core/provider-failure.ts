@@ -1,5 +1,10 @@
 import { type ErrorCode, UnwrapdError } from '../errors.js';
-import { isProviderError, providerError, type ProviderError, type ProviderErrorKind } from '../providers/provider-error.js';
+import {
+  isProviderError,
+  providerError,
+  type ProviderError,
+  type ProviderErrorKind,
+} from '../providers/provider-error.js';
 
 /**
  * The one map from a root-key provider's failure to the daemon's errors, at the core's boundary. Every

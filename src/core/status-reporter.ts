@@ -11,7 +11,15 @@ export interface DaemonStatus {
   serving: boolean;
   cache: ReturnType<KeyCache['stats']>;
   cacheBypassed: boolean;
-  cachedKeys: Array<{ tenant: string; policyId: string; version: number; keyId: string; sourceRole: string; loadedAt: string; expiresAt: string }>;
+  cachedKeys: Array<{
+    tenant: string;
+    policyId: string;
+    version: number;
+    keyId: string;
+    sourceRole: string;
+    loadedAt: string;
+    expiresAt: string;
+  }>;
   providerUnwraps: number;
   availabilityKeyUses: number;
   refreshFailures: number;

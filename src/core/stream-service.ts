@@ -107,14 +107,22 @@ export class StreamService {
    * Starts an encryption: checks the policy, wraps a fresh data key, returns the session (header ready).
    * `onEnded`: told if a change of the policy (a Revoke) ends the stream before it is closed.
    */
-  async openEncrypt(input: CallerRequest & { policyId: string; onEnded?: (err: unknown) => void }): Promise<EncryptStreamSession> {
+  async openEncrypt(
+    input: CallerRequest & { policyId: string; onEnded?: (err: unknown) => void },
+  ): Promise<EncryptStreamSession> {
     const { tenant, policyId } = input;
     const policy = this.#keys.writable(tenant, policyId);
     const version = policy.activeVersion;
     const ref = { tenant, policyId, keyVersion: version };
     const check = () => void this.#keys.writable(tenant, policyId, version);
     return this.#withKey(ref, 'write', input, (kek) => {
-      const sealer = new SegmentSealer({ ref, kek, context: input.context, segmentSize: this.segmentBytes, beforeSegment: check });
+      const sealer = new SegmentSealer({
+        ref,
+        kek,
+        context: input.context,
+        segmentSize: this.segmentBytes,
+        beforeSegment: check,
+      });
       const session = new EncryptStreamSession(sealer, version, this.#register.bind(this), input.onEnded);
       session.held(this.#keys.hold(tenant, policyId, { check, end: (err) => session.abort(err) }));
       return session;
@@ -125,7 +133,9 @@ export class StreamService {
    * Starts a decryption: the key is looked up once the envelope's header has arrived (DecryptStreamSession.readHeader).
    * `onEnded`: told if a change of the policy (a Revoke) ends the stream before it is closed.
    */
-  openDecrypt(input: CallerRequest & { onEnded?: (err: unknown) => void; authorize?: (header: SegmentedHeader) => void }): DecryptStreamSession {
+  openDecrypt(
+    input: CallerRequest & { onEnded?: (err: unknown) => void; authorize?: (header: SegmentedHeader) => void },
+  ): DecryptStreamSession {
     let check: (() => void) | undefined;
     const opener = new SegmentOpener({
       context: input.context, // validated here
@@ -145,7 +155,9 @@ export class StreamService {
         const verify = () => void this.#keys.readable(header, input.purpose);
         await this.#withKey(header, 'read', input, (kek) => {
           opener.unlock(kek);
-          session.held(this.#keys.hold(header.tenant, header.policyId, { check: verify, end: (err) => session.abort(err) }));
+          session.held(
+            this.#keys.hold(header.tenant, header.policyId, { check: verify, end: (err) => session.abort(err) }),
+          );
         });
         check = verify;
       },
@@ -186,7 +198,12 @@ export class EncryptStreamSession implements Session {
   readonly #ending: Ending;
   #completed = false;
 
-  constructor(sealer: SegmentSealer, keyVersion: number, register: (s: Session) => (outcome: 'completed' | 'failed') => void, onEnded?: (err: unknown) => void) {
+  constructor(
+    sealer: SegmentSealer,
+    keyVersion: number,
+    register: (s: Session) => (outcome: 'completed' | 'failed') => void,
+    onEnded?: (err: unknown) => void,
+  ) {
     this.#sealer = sealer;
     this.keyVersion = keyVersion;
     this.#end = register(this);

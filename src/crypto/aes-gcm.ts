@@ -14,8 +14,10 @@ export const GCM_TAG_LENGTH = 16;
 
 function checkKeyAndIv(key: Uint8Array, iv: Uint8Array): void {
   // Programming errors (every caller passes derived keys and parsed nonces of these sizes), not bad input.
-  if (key.length !== GCM_KEY_LENGTH) throw new UnwrapdError('internal', `AES-GCM key must be ${GCM_KEY_LENGTH} bytes, got ${key.length}`);
-  if (iv.length !== GCM_IV_LENGTH) throw new UnwrapdError('internal', `AES-GCM IV must be ${GCM_IV_LENGTH} bytes, got ${iv.length}`);
+  if (key.length !== GCM_KEY_LENGTH)
+    throw new UnwrapdError('internal', `AES-GCM key must be ${GCM_KEY_LENGTH} bytes, got ${key.length}`);
+  if (iv.length !== GCM_IV_LENGTH)
+    throw new UnwrapdError('internal', `AES-GCM IV must be ${GCM_IV_LENGTH} bytes, got ${iv.length}`);
 }
 
 /**
@@ -48,7 +50,13 @@ export function gcmSealInto(
  * Decrypts and authenticates. Any failure of the input (tag of the wrong size, tag mismatch) throws the one
  * generic decryptionFailed(), and no unauthenticated plaintext is returned or left in memory.
  */
-export function gcmOpen(key: Uint8Array, iv: Uint8Array, aad: readonly Uint8Array[], ciphertext: Uint8Array, tag: Uint8Array): Buffer {
+export function gcmOpen(
+  key: Uint8Array,
+  iv: Uint8Array,
+  aad: readonly Uint8Array[],
+  ciphertext: Uint8Array,
+  tag: Uint8Array,
+): Buffer {
   checkKeyAndIv(key, iv);
   if (tag.length !== GCM_TAG_LENGTH) throw decryptionFailed();
   let pt: Buffer | undefined;

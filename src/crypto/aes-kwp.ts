@@ -21,7 +21,10 @@ export function kwpWrappedLength(keyLength: number): number {
 function kekBytes(kek: SecretKey): Buffer {
   const bytes = kek.expose();
   if (bytes.length !== KWP_KEK_LENGTH) {
-    throw new UnwrapdError('internal', `AES-KWP key-encryption key must be ${KWP_KEK_LENGTH} bytes, got ${bytes.length}`);
+    throw new UnwrapdError(
+      'internal',
+      `AES-KWP key-encryption key must be ${KWP_KEK_LENGTH} bytes, got ${bytes.length}`,
+    );
   }
   return bytes;
 }

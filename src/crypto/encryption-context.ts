@@ -52,9 +52,7 @@ function checkContext(ctx: EncryptionContext): { keys: string[]; total: number }
   }
   const keys = Object.keys(ctx);
   if (keys.length > MAX_CONTEXT_ENTRIES) {
-    throw invalidArgument(
-      `encryption context has ${keys.length} entries; at most ${MAX_CONTEXT_ENTRIES} are allowed`,
-    );
+    throw invalidArgument(`encryption context has ${keys.length} entries; at most ${MAX_CONTEXT_ENTRIES} are allowed`);
   }
   let total = EMPTY_ENCODING_LENGTH;
   for (let i = 0; i < keys.length; i++) {

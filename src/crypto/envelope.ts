@@ -128,7 +128,14 @@ export function sealBlock(p: SealParams): Buffer {
     const wrapped = kwpWrap(kek, dataKey);
     writeWrapSection(out, fixedLen, ref.policyId, ref.keyVersion, wrapped);
 
-    gcmSealInto(blockKeys.subarray(0, KEY_LENGTH), nonce, [out.subarray(0, fixedLen), aadContext], plaintext, out, wrapEnd);
+    gcmSealInto(
+      blockKeys.subarray(0, KEY_LENGTH),
+      nonce,
+      [out.subarray(0, fixedLen), aadContext],
+      plaintext,
+      out,
+      wrapEnd,
+    );
     return out;
   } finally {
     dataKey.fill(0);
@@ -149,14 +156,17 @@ export function openBlock(parsed: ParsedEnvelope, kek: SecretKey, context: Encry
     if (dataKey.length !== DATA_KEY_LENGTH) throw decryptionFailed();
     blockKeys = deriveBlockKeys(dataKey, parsed.nonce);
     const commitment = blockKeys.subarray(KEY_LENGTH, KEY_LENGTH + COMMITMENT_LENGTH);
-    if (
-      parsed.commitment.length !== COMMITMENT_LENGTH ||
-      !timingSafeEqual(commitment, parsed.commitment)
-    ) {
+    if (parsed.commitment.length !== COMMITMENT_LENGTH || !timingSafeEqual(commitment, parsed.commitment)) {
       throw decryptionFailed();
     }
     // decryptionFailed on a tag mismatch, with the unauthenticated plaintext zeroed (aes-gcm.ts)
-    return gcmOpen(blockKeys.subarray(0, KEY_LENGTH), parsed.nonce, [parsed.fixedHeader, aadContext], parsed.ciphertext, parsed.tag);
+    return gcmOpen(
+      blockKeys.subarray(0, KEY_LENGTH),
+      parsed.nonce,
+      [parsed.fixedHeader, aadContext],
+      parsed.ciphertext,
+      parsed.tag,
+    );
   } finally {
     dataKey.fill(0);
     blockKeys?.fill(0);

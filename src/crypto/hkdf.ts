@@ -23,7 +23,8 @@ for (let i = 0; i < 256; i++) COUNTER_BYTES[i] = i;
 const COUNTER = Array.from({ length: 256 }, (_, i) => COUNTER_BYTES.subarray(i, i + 1));
 
 export function hkdfSha256(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length: number): Buffer {
-  if (!Number.isInteger(length) || length < 1 || length > MAX_LENGTH) throw new RangeError(`HKDF-SHA256 output length must be 1..${MAX_LENGTH}, got ${length}`);
+  if (!Number.isInteger(length) || length < 1 || length > MAX_LENGTH)
+    throw new RangeError(`HKDF-SHA256 output length must be 1..${MAX_LENGTH}, got ${length}`);
   const prk = createHmac('sha256', salt).update(ikm).digest();
   let previous: Buffer | undefined;
   try {

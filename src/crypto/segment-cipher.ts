@@ -12,7 +12,14 @@ import { segmentNonce } from './segment-keys.js';
 const GCM = 'aes-256-gcm';
 
 /** Seals one segment: its ciphertext and tag, as two buffers (concatenated, they are the segment). */
-export function sealOne(contentKey: Buffer, nonce: Buffer, aad: Buffer, index: number, last: boolean, plaintext: Uint8Array): [Buffer, Buffer] {
+export function sealOne(
+  contentKey: Buffer,
+  nonce: Buffer,
+  aad: Buffer,
+  index: number,
+  last: boolean,
+  plaintext: Uint8Array,
+): [Buffer, Buffer] {
   const cipher = createCipheriv(GCM, contentKey, segmentNonce(nonce, index, last), { authTagLength: TAG_LENGTH });
   cipher.setAAD(aad);
   const ct = cipher.update(plaintext);
@@ -22,8 +29,21 @@ export function sealOne(contentKey: Buffer, nonce: Buffer, aad: Buffer, index: n
 }
 
 /** Opens one segment (ciphertext || tag) through gcmOpen: any failure is the generic error, and no plaintext is kept. */
-export function openOne(contentKey: Buffer, nonce: Buffer, aad: Buffer, index: number, last: boolean, segment: Uint8Array): Buffer {
+export function openOne(
+  contentKey: Buffer,
+  nonce: Buffer,
+  aad: Buffer,
+  index: number,
+  last: boolean,
+  segment: Uint8Array,
+): Buffer {
   if (segment.length < TAG_LENGTH) throw decryptionFailed();
   const ctLen = segment.length - TAG_LENGTH;
-  return gcmOpen(contentKey, segmentNonce(nonce, index, last), [aad], segment.subarray(0, ctLen), segment.subarray(ctLen));
+  return gcmOpen(
+    contentKey,
+    segmentNonce(nonce, index, last),
+    [aad],
+    segment.subarray(0, ctLen),
+    segment.subarray(ctLen),
+  );
 }

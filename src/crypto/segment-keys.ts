@@ -36,8 +36,12 @@ export function segmentKeysInfo(header: Pick<SegmentedHeader, 'version' | 'fixed
  * The stream's derived keys for `header` (v1: 64 bytes, v2: 96 bytes; layout above). Through src/crypto/hkdf.ts,
  * never hkdfSync (whose KeyObject would keep the data key until GC). The caller zeroizes the result.
  */
-export function deriveSegmentKeys(dataKey: Uint8Array, header: Pick<SegmentedHeader, 'version' | 'fixedHeader' | 'nonce'>): Buffer {
-  const length = CONTENT_KEY_LENGTH + COMMITMENT_LENGTH + (header.version === SEGMENTED_VERSION_1 ? 0 : HEADER_KEY_LENGTH);
+export function deriveSegmentKeys(
+  dataKey: Uint8Array,
+  header: Pick<SegmentedHeader, 'version' | 'fixedHeader' | 'nonce'>,
+): Buffer {
+  const length =
+    CONTENT_KEY_LENGTH + COMMITMENT_LENGTH + (header.version === SEGMENTED_VERSION_1 ? 0 : HEADER_KEY_LENGTH);
   return hkdfSha256(dataKey, header.nonce, segmentKeysInfo(header), length);
 }
 
@@ -48,7 +52,9 @@ function commitmentOf(keys: Buffer): Buffer {
 /** v2: HMAC-SHA256(headerKey, header bytes before the tag). */
 function headerTagOf(keys: Buffer, header: Pick<SegmentedHeader, 'bytes'>): Buffer {
   const key = keys.subarray(CONTENT_KEY_LENGTH + COMMITMENT_LENGTH);
-  return createHmac('sha256', key).update(header.bytes.subarray(0, header.bytes.length - HEADER_TAG_LENGTH)).digest();
+  return createHmac('sha256', key)
+    .update(header.bytes.subarray(0, header.bytes.length - HEADER_TAG_LENGTH))
+    .digest();
 }
 
 /**
@@ -65,7 +71,8 @@ export function completeHeader(keys: Buffer, header: SegmentedHeader): void {
  * compared in constant time and both always computed, then one decision. Throws the generic failure.
  */
 export function verifyHeader(keys: Buffer, header: SegmentedHeader): void {
-  const commitmentOk = header.commitment.length === COMMITMENT_LENGTH && timingSafeEqual(commitmentOf(keys), header.commitment);
+  const commitmentOk =
+    header.commitment.length === COMMITMENT_LENGTH && timingSafeEqual(commitmentOf(keys), header.commitment);
   let tagOk = true;
   if (header.version !== SEGMENTED_VERSION_1) {
     const tag = headerTagOf(keys, header);
@@ -76,7 +83,8 @@ export function verifyHeader(keys: Buffer, header: SegmentedHeader): void {
 
 /** The GCM nonce of segment `index`: the header nonce with the index and the last-segment flag XORed into its last 5 bytes. */
 export function segmentNonce(nonce: Uint8Array, index: number, last: boolean): Buffer {
-  if (!Number.isInteger(index) || index < 0 || index >= MAX_SEGMENTS) throw new UnwrapdError('internal', 'segment index out of range');
+  if (!Number.isInteger(index) || index < 0 || index >= MAX_SEGMENTS)
+    throw new UnwrapdError('internal', 'segment index out of range');
   const iv = Buffer.from(nonce);
   iv[7] = (iv[7] as number) ^ ((index >>> 24) & 0xff);
   iv[8] = (iv[8] as number) ^ ((index >>> 16) & 0xff);

@@ -6,7 +6,13 @@ import { DATA_KEY_LENGTH, TAG_LENGTH } from './envelope-format.js';
 import { openOne } from './segment-cipher.js';
 import { CONTENT_KEY_LENGTH, deriveSegmentKeys, verifyHeader } from './segment-keys.js';
 import type { SegmentCheck } from './segment-sealer.js';
-import { MAX_SEGMENT_BYTES, MAX_SEGMENTS, MIN_SEGMENT_BYTES, parseSegmentedHeader, type SegmentedHeader } from './segmented-format.js';
+import {
+  MAX_SEGMENT_BYTES,
+  MAX_SEGMENTS,
+  MIN_SEGMENT_BYTES,
+  parseSegmentedHeader,
+  type SegmentedHeader,
+} from './segmented-format.js';
 import { secretBuffer, type SecretKey } from './secret-key.js';
 
 export interface SegmentOpenerParams {
@@ -51,7 +57,8 @@ export class SegmentOpener {
     this.#aadContext = encodeContext(p.context); // validates (invalidArgument)
     this.#check = p.beforeSegment;
     const max = p.maxSegmentBytes ?? MAX_SEGMENT_BYTES;
-    if (!Number.isInteger(max) || max < MIN_SEGMENT_BYTES || max > MAX_SEGMENT_BYTES) throw new UnwrapdError('internal', 'maxSegmentBytes out of range');
+    if (!Number.isInteger(max) || max < MIN_SEGMENT_BYTES || max > MAX_SEGMENT_BYTES)
+      throw new UnwrapdError('internal', 'maxSegmentBytes out of range');
     this.#maxSegmentBytes = max;
   }
 
@@ -85,7 +92,10 @@ export class SegmentOpener {
    */
   readHeader(chunk: Uint8Array): { header: SegmentedHeader; rest: Buffer } | undefined {
     if (this.#header) throw new UnwrapdError('internal', 'header already read');
-    const bytes = this.#head.length === 0 ? Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength) : Buffer.concat([this.#head, chunk]);
+    const bytes =
+      this.#head.length === 0
+        ? Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)
+        : Buffer.concat([this.#head, chunk]);
     const header = parseSegmentedHeader(bytes, this.#maxSegmentBytes);
     if (!header) {
       this.#head = Buffer.from(bytes); // shorter than a header (< 262 bytes): an own copy

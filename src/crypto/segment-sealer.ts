@@ -59,7 +59,8 @@ export class SegmentSealer {
     validateRef(p.ref);
     this.segmentSize = requireSegmentSize(p.segmentSize);
     const version = p.formatVersion ?? CURRENT_SEGMENTED_VERSION;
-    if (version !== SEGMENTED_VERSION_1 && version !== SEGMENTED_VERSION_2) throw new UnwrapdError('internal', 'unknown segmented format version');
+    if (version !== SEGMENTED_VERSION_1 && version !== SEGMENTED_VERSION_2)
+      throw new UnwrapdError('internal', 'unknown segmented format version');
     const context = encodeContext(p.context); // validates (invalidArgument)
     p.kek.expose(); // fail before consuming randomness if the key was destroyed
     let dataKey: Buffer;
@@ -74,9 +75,12 @@ export class SegmentSealer {
     }
     let keys: Buffer | undefined;
     try {
-      if (dataKey.length !== DATA_KEY_LENGTH || nonce.length !== NONCE_LENGTH) throw new UnwrapdError('internal', 'random source returned the wrong number of bytes');
+      if (dataKey.length !== DATA_KEY_LENGTH || nonce.length !== NONCE_LENGTH)
+        throw new UnwrapdError('internal', 'random source returned the wrong number of bytes');
       // Lay the header out (commitment and header tag zero), derive the keys from it, then fill both in.
-      const header = parseSegmentedHeader(layoutSegmentedHeader(version, p.ref, nonce, this.segmentSize, kwpWrap(p.kek, dataKey)));
+      const header = parseSegmentedHeader(
+        layoutSegmentedHeader(version, p.ref, nonce, this.segmentSize, kwpWrap(p.kek, dataKey)),
+      );
       if (!header) throw new UnwrapdError('internal', 'laid-out header does not parse');
       keys = deriveSegmentKeys(dataKey, header);
       completeHeader(keys, header);
@@ -126,7 +130,8 @@ export class SegmentSealer {
   /** As push(), each segment as its [ciphertext, tag] (the caller joins them, or sends them on as they are). */
   *pushParts(chunk: Uint8Array): Generator<[Buffer, Buffer], void, undefined> {
     if (this.#finished) throw new UnwrapdError('internal', 'stream already finished');
-    if (this.#total + chunk.length > MAX_STREAM_PLAINTEXT_BYTES) throw invalidArgument(`a stream carries at most ${MAX_STREAM_PLAINTEXT_BYTES} bytes`);
+    if (this.#total + chunk.length > MAX_STREAM_PLAINTEXT_BYTES)
+      throw invalidArgument(`a stream carries at most ${MAX_STREAM_PLAINTEXT_BYTES} bytes`);
     this.#total += chunk.length;
     const size = this.segmentSize;
     let off = 0;
@@ -179,8 +184,10 @@ export class SegmentSealer {
   #sealParts(index: number, plaintext: Uint8Array, last: boolean): [Buffer, Buffer] {
     const key = this.#contentKey;
     if (!key) throw new Error('SegmentSealer used after destroy');
-    if (!last && plaintext.length !== this.segmentSize) throw new UnwrapdError('internal', 'a non-final segment must be full');
-    if (last && plaintext.length >= this.segmentSize) throw new UnwrapdError('internal', 'the final segment must be shorter than a full segment');
+    if (!last && plaintext.length !== this.segmentSize)
+      throw new UnwrapdError('internal', 'a non-final segment must be full');
+    if (last && plaintext.length >= this.segmentSize)
+      throw new UnwrapdError('internal', 'the final segment must be shorter than a full segment');
     this.#check?.();
     return sealOne(key, this.#nonce, this.#aad, index, last, plaintext);
   }

@@ -97,7 +97,8 @@ export function isValidSegmentSize(n: unknown): n is number {
 }
 
 export function requireSegmentSize(n: number): number {
-  if (!isValidSegmentSize(n)) throw invalidArgument(`segment size must be an integer from ${MIN_SEGMENT_BYTES} to ${MAX_SEGMENT_BYTES} bytes`);
+  if (!isValidSegmentSize(n))
+    throw invalidArgument(`segment size must be an integer from ${MIN_SEGMENT_BYTES} to ${MAX_SEGMENT_BYTES} bytes`);
   return n;
 }
 
@@ -109,7 +110,8 @@ export function envelopeKind(prefix: Uint8Array): 'block' | 'segmented' | 'unkno
   if (prefix.length < FORMAT_PREFIX_LENGTH) return 'unknown';
   if (prefix[0] !== MAGIC_0 || prefix[1] !== MAGIC_1 || prefix[3] !== SUITE_AES256GCM_HKDF_KWP) return 'unknown';
   const version = prefix[2];
-  if (prefix[4] === FLAG_SEGMENTED && (version === SEGMENTED_VERSION_1 || version === SEGMENTED_VERSION_2)) return 'segmented';
+  if (prefix[4] === FLAG_SEGMENTED && (version === SEGMENTED_VERSION_1 || version === SEGMENTED_VERSION_2))
+    return 'segmented';
   if (prefix[4] === 0 && version === FORMAT_VERSION_1) return 'block';
   return 'unknown';
 }
@@ -122,7 +124,13 @@ export function segmentedHeaderLength(ref: EnvelopeRef, version: SegmentedVersio
  * Serializes a header with its commitment (and, in v2, its header tag) zero: the caller derives them from the
  * data key and the bytes written here, then fills them in through the parsed views (segment-keys.ts).
  */
-export function layoutSegmentedHeader(version: SegmentedVersion, ref: EnvelopeRef, nonce: Uint8Array, segmentSize: number, wrappedKey: Uint8Array): Buffer {
+export function layoutSegmentedHeader(
+  version: SegmentedVersion,
+  ref: EnvelopeRef,
+  nonce: Uint8Array,
+  segmentSize: number,
+  wrappedKey: Uint8Array,
+): Buffer {
   validateRef(ref);
   requireSegmentSize(segmentSize);
   if (nonce.length !== NONCE_LENGTH) throw new Error('nonce of the wrong length');
@@ -155,15 +163,20 @@ export function replaceWrapSection(header: SegmentedHeader, ref: EnvelopeRef, wr
 }
 
 /** Length of the segmented envelope of `plaintextLength` bytes: header + plaintext + one tag per segment. */
-export function segmentedEnvelopeLength(ref: EnvelopeRef & { version?: SegmentedVersion }, segmentSize: number, plaintextLength: number): number {
-  return segmentedHeaderLength(ref, ref.version) + plaintextLength + segmentCount(segmentSize, plaintextLength) * TAG_LENGTH;
+export function segmentedEnvelopeLength(
+  ref: EnvelopeRef & { version?: SegmentedVersion },
+  segmentSize: number,
+  plaintextLength: number,
+): number {
+  return (
+    segmentedHeaderLength(ref, ref.version) + plaintextLength + segmentCount(segmentSize, plaintextLength) * TAG_LENGTH
+  );
 }
 
 /** Segments of a stream of `plaintextLength` bytes: the final one is always shorter than a full segment. */
 export function segmentCount(segmentSize: number, plaintextLength: number): number {
   return Math.floor(plaintextLength / segmentSize) + 1;
 }
-
 
 // ---- parser ----------------------------------------------------------------------------------------------
 
@@ -182,7 +195,9 @@ function isIdBytes(buf: Buffer, start: number, len: number): boolean {
 
 /** The refusal of a segment size the format allows but this reader does not: the request, not the envelope, is refused. */
 export function segmentSizeOverCap(maxSegmentBytes: number): Error {
-  return invalidArgument(`the envelope's segment size is larger than this reader's maximum of ${maxSegmentBytes} bytes`);
+  return invalidArgument(
+    `the envelope's segment size is larger than this reader's maximum of ${maxSegmentBytes} bytes`,
+  );
 }
 
 /** Checks a segment size read from a header: the format's range (else the generic failure), then the reader's cap. */
@@ -200,7 +215,10 @@ function checkSegmentSize(segmentSize: number, maxSegmentBytes: number): void {
  * in. Nothing here is authenticated yet: the caller must not size anything from the result before
  * SegmentOpener.unlock() verified the header (v2) or at all beyond the cap (v1). Returns views into `bytes`.
  */
-export function parseSegmentedHeader(bytes: Uint8Array, maxSegmentBytes: number = MAX_SEGMENT_BYTES): SegmentedHeader | undefined {
+export function parseSegmentedHeader(
+  bytes: Uint8Array,
+  maxSegmentBytes: number = MAX_SEGMENT_BYTES,
+): SegmentedHeader | undefined {
   const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const len = buf.length;
   if (len > 0 && buf[0] !== MAGIC_0) throw decryptionFailed();

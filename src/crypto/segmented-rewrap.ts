@@ -37,7 +37,10 @@ export function rewrapSegmentedHeader(
     if (!fresh) throw decryptionFailed();
     completeHeader(keys, fresh); // the same commitment (same fixed header); v2: the new header tag
     const src = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    return { envelope: Buffer.concat([fresh.bytes, src.subarray(header.bytes.length)]), replacedHeaderBytes: header.bytes.length };
+    return {
+      envelope: Buffer.concat([fresh.bytes, src.subarray(header.bytes.length)]),
+      replacedHeaderBytes: header.bytes.length,
+    };
   } finally {
     dataKey.fill(0);
     keys?.fill(0);

@@ -41,7 +41,12 @@ export function sealSegmented(p: SegmentSealerParams & { plaintext: Uint8Array }
  * Whole-buffer open: `kekFor` gives the KEK for the ref found in the header (the caller owns and destroys it).
  * `options.maxSegmentBytes` caps the segment size as SegmentOpener does.
  */
-export function openSegmented(envelope: Uint8Array, kekFor: (ref: EnvelopeRef) => SecretKey, context: EncryptionContext, options: Pick<SegmentOpenerParams, 'maxSegmentBytes'> = {}): Buffer {
+export function openSegmented(
+  envelope: Uint8Array,
+  kekFor: (ref: EnvelopeRef) => SecretKey,
+  context: EncryptionContext,
+  options: Pick<SegmentOpenerParams, 'maxSegmentBytes'> = {},
+): Buffer {
   const opener = new SegmentOpener({ context, ...options });
   try {
     const read = opener.readHeader(envelope);

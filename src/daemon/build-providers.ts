@@ -21,7 +21,8 @@ export function createBuiltInProviders(config: Config, env: NodeJS.ProcessEnv = 
   const providers: RootKeyProvider[] = [createLocalProvider({ keystorePath: config.keystorePath })];
 
   const missing = missingCredentialEnv(config.azureCredential, env);
-  if (missing.length > 0) throw new ConfigError(`azureCredential ${config.azureCredential} needs ${missing.join(', ')} in the environment`);
+  if (missing.length > 0)
+    throw new ConfigError(`azureCredential ${config.azureCredential} needs ${missing.join(', ')} in the environment`);
   providers.push(
     createAzureKeyVaultProvider({
       credentialKind: config.azureCredential,
@@ -34,7 +35,13 @@ export function createBuiltInProviders(config: Config, env: NodeJS.ProcessEnv = 
 
   if (config.pkcs11Module) {
     if (!existsSync(config.pkcs11Module)) throw new ConfigError(`pkcs11Module ${config.pkcs11Module} does not exist`);
-    providers.push(createPkcs11Provider({ modulePath: config.pkcs11Module, pin: pkcs11Pin(config, env), ...(config.pkcs11Token ? { defaultToken: config.pkcs11Token } : {}) }));
+    providers.push(
+      createPkcs11Provider({
+        modulePath: config.pkcs11Module,
+        pin: pkcs11Pin(config, env),
+        ...(config.pkcs11Token ? { defaultToken: config.pkcs11Token } : {}),
+      }),
+    );
   }
   return providers;
 }
@@ -45,7 +52,9 @@ function pkcs11Pin(config: Config, env: NodeJS.ProcessEnv): string {
     try {
       return readFileSync(config.pkcs11PinFile, 'utf8').replace(/\r?\n$/, '');
     } catch (err) {
-      throw new ConfigError(`cannot read pkcs11PinFile ${config.pkcs11PinFile}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+      throw new ConfigError(
+        `cannot read pkcs11PinFile ${config.pkcs11PinFile}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`,
+      );
     }
   }
   const pin = env.UNWRAPD_PKCS11_PIN;

@@ -155,17 +155,55 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
     providerTimeoutMs: config.providerTimeoutMs,
     hedgeDelayMs: config.hedgeDelayMs,
     onProviderError: (err, policy, role) =>
-      log.warn('root key failed to unwrap', { tenant: policy.tenant, policy: policy.id, role, key_uri: err.keyUri, kind: err.kind, reason: err.reason, detail: err.message }),
+      log.warn('root key failed to unwrap', {
+        tenant: policy.tenant,
+        policy: policy.id,
+        role,
+        key_uri: err.keyUri,
+        kind: err.kind,
+        reason: err.reason,
+        detail: err.message,
+      }),
     onAvailabilityUse: async (use) => {
-      await audit.append({ type: 'availability_key.used', tenant: use.policy.tenant, policyId: use.policy.id, keyVersion: use.version, requestId: use.requestId, reason: use.reason, ...(use.actor ? { actor: use.actor } : {}) });
-      log.warn('fallback to availability key', { tenant: use.policy.tenant, policy: use.policy.id, version: use.version, request_id: use.requestId, reason: use.reason, ...(use.actor ? { caller: use.actor } : {}) });
+      await audit.append({
+        type: 'availability_key.used',
+        tenant: use.policy.tenant,
+        policyId: use.policy.id,
+        keyVersion: use.version,
+        requestId: use.requestId,
+        reason: use.reason,
+        ...(use.actor ? { actor: use.actor } : {}),
+      });
+      log.warn('fallback to availability key', {
+        tenant: use.policy.tenant,
+        policy: use.policy.id,
+        version: use.version,
+        request_id: use.requestId,
+        reason: use.reason,
+        ...(use.actor ? { caller: use.actor } : {}),
+      });
     },
   });
-  const policies = new PolicyService({ registry, provider, audit, providerTimeoutMs: config.providerTimeoutMs, availabilityKeyBase: config.availabilityKeyBase });
+  const policies = new PolicyService({
+    registry,
+    provider,
+    audit,
+    providerTimeoutMs: config.providerTimeoutMs,
+    availabilityKeyBase: config.availabilityKeyBase,
+  });
   const gate = new RevocationGate();
   // Fail closed when deaf: filled by startFleet with the fleet feed (src/daemon/fleet.ts).
   const fence = new ServingFence();
-  const lifecycle = new LifecycleService({ registry, provider, unwrapper, cache, audit, gate, providerTimeoutMs: config.providerTimeoutMs, availabilityKeyBase: config.availabilityKeyBase });
+  const lifecycle = new LifecycleService({
+    registry,
+    provider,
+    unwrapper,
+    cache,
+    audit,
+    gate,
+    providerTimeoutMs: config.providerTimeoutMs,
+    availabilityKeyBase: config.availabilityKeyBase,
+  });
   const crypto = new CryptoService({
     registry,
     cache,
@@ -176,7 +214,10 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
     fence,
   });
   const batches = new BatchService(crypto, { maxItems: config.batchMaxItems, maxBytes: config.batchMaxBytes });
-  const streams = new StreamService(crypto, { segmentBytes: config.streamSegmentBytes, maxSegmentBytes: config.streamMaxSegmentBytes });
+  const streams = new StreamService(crypto, {
+    segmentBytes: config.streamSegmentBytes,
+    maxSegmentBytes: config.streamMaxSegmentBytes,
+  });
   const streamLimits = new StreamLimits({
     maxStreams: config.maxStreams,
     idleTimeoutMs: config.streamIdleTimeoutMs,
@@ -218,28 +259,73 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
   // caller the table does not name, or the table's `admin` entry, gets nothing (a data-plane certificate from
   // the same client CA must never be an admin).
   const adminDefaults = config.adminListen.startsWith('unix://') ? parseRoles(config.adminSocketRoles) : [];
-  const table = new AuthorizationTable(config.authorization, { data: parseRoles(config.callerRoles), admin: adminDefaults });
+  const table = new AuthorizationTable(config.authorization, {
+    data: parseRoles(config.callerRoles),
+    admin: adminDefaults,
+  });
   const denials = new DenialAudit({
     perMinute: config.denialAuditPerMinute,
     write: (d) => {
       const details: Record<string, string | number> = { method: d.method, missing: d.missing };
       if (d.suppressed) details.suppressed = d.suppressed;
-      log.warn(d.suppressed ? 'access denied (repeats suppressed)' : 'access denied', { caller: d.identity, method: d.method, missing: d.missing, ...(d.suppressed ? { suppressed: d.suppressed } : {}) });
-      audit.append({ type: 'access.denied', tenant: d.tenant, policyId: d.policyId, actor: d.identity, details }).catch((err: unknown) => log.error('audit of an access denial failed', { error: errorField(err) }));
+      log.warn(d.suppressed ? 'access denied (repeats suppressed)' : 'access denied', {
+        caller: d.identity,
+        method: d.method,
+        missing: d.missing,
+        ...(d.suppressed ? { suppressed: d.suppressed } : {}),
+      });
+      audit
+        .append({ type: 'access.denied', tenant: d.tenant, policyId: d.policyId, actor: d.identity, details })
+        .catch((err: unknown) => log.error('audit of an access denial failed', { error: errorField(err) }));
     },
   });
-  const access = new Access((e, tenant, policyId) => denials.record({ identity: e.caller, method: e.method, missing: describeMissing(e.missing), tenant, policyId }));
-  const dataCallers = callerResolver(opts.transport?.data?.identity ?? listenerIdentity(config.listen, config, log), table, 'data');
-  const adminCallers = callerResolver(opts.transport?.admin?.identity ?? listenerIdentity(config.adminListen, config, log), table, 'admin');
+  const access = new Access((e, tenant, policyId) =>
+    denials.record({ identity: e.caller, method: e.method, missing: describeMissing(e.missing), tenant, policyId }),
+  );
+  const dataCallers = callerResolver(
+    opts.transport?.data?.identity ?? listenerIdentity(config.listen, config, log),
+    table,
+    'data',
+  );
+  const adminCallers = callerResolver(
+    opts.transport?.admin?.identity ?? listenerIdentity(config.adminListen, config, log),
+    table,
+    'admin',
+  );
   // The change feed (deaf: cache off), WatchEvents' event log, the Event Grid webhook: src/daemon/fleet.ts.
-  const endOpen = (tenant: string, policyId: string, reason: string) => crypto.leases.endPolicy(tenant, policyId, reason);
-  const fleet = await startFleet({ config, registry, cache, provider, status, fence, endOpen, log, extraSources: opts.revocationSources ?? [] });
+  const endOpen = (tenant: string, policyId: string, reason: string) =>
+    crypto.leases.endPolicy(tenant, policyId, reason);
+  const fleet = await startFleet({
+    config,
+    registry,
+    cache,
+    provider,
+    status,
+    fence,
+    endOpen,
+    log,
+    extraSources: opts.revocationSources ?? [],
+  });
   // Revocation at the vault: a periodic, rate-limited status probe of cached policies' customer keys.
-  const probe = new ProviderProbe({ cache, registry, provider, intervalMs: config.probeIntervalMs, maxCallsPerInterval: config.probeMaxCalls, callTimeoutMs: config.providerTimeoutMs, log });
+  const probe = new ProviderProbe({
+    cache,
+    registry,
+    provider,
+    intervalMs: config.probeIntervalMs,
+    maxCallsPerInterval: config.probeMaxCalls,
+    callTimeoutMs: config.providerTimeoutMs,
+    log,
+  });
   await probe.start((e) => {
     const evicted = cache.evictPolicy(e.tenant, e.policyId);
     endOpen(e.tenant, e.policyId, e.reason);
-    log.info('revocation applied', { tenant: e.tenant, policy: e.policyId, source: e.source, reason: e.reason, evicted });
+    log.info('revocation applied', {
+      tenant: e.tenant,
+      policy: e.policyId,
+      source: e.source,
+      reason: e.reason,
+      evicted,
+    });
   });
   status.addFeed(probe);
   // Two listeners: Crypto on the data listener (the socket the application shares), Admin on the admin
@@ -260,7 +346,19 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
       listen: config.adminListen,
       maxMessageBytes: maxMessageBytes(config),
       socketMode: 0o600,
-      admin: adminHandlers({ policies, lifecycle, status, callers: adminCallers, access, events: fleet.events, adminListen: config.adminListen, accessDenied: () => denials.denied }, log),
+      admin: adminHandlers(
+        {
+          policies,
+          lifecycle,
+          status,
+          callers: adminCallers,
+          access,
+          events: fleet.events,
+          adminListen: config.adminListen,
+          accessDenied: () => denials.denied,
+        },
+        log,
+      ),
       credentials: adminCredentials,
       connections,
       requestLimits: config,
@@ -324,7 +422,10 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
               // The servers cancel what is left at shutdownTimeoutMs; one more step for them to go.
               timeoutMs: config.shutdownTimeoutMs + step,
               run: async () => {
-                const [result, adminResult] = await Promise.all([server.shutdown(config.shutdownTimeoutMs), adminServer.shutdown(config.shutdownTimeoutMs)]);
+                const [result, adminResult] = await Promise.all([
+                  server.shutdown(config.shutdownTimeoutMs),
+                  adminServer.shutdown(config.shutdownTimeoutMs),
+                ]);
                 drained = result.drained && adminResult.drained;
               },
             },
@@ -342,7 +443,13 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
           ],
           { stepTimeoutMs: step, deadlineMs: config.shutdownTimeoutMs + 4 * step, log },
         );
-        log.info('stopped', { drained, zeroized_entries: zeroized, ...(outcome.failed.length + outcome.timedOut.length + outcome.skipped.length > 0 ? { failed: outcome.failed, timed_out: outcome.timedOut, skipped: outcome.skipped } : {}) });
+        log.info('stopped', {
+          drained,
+          zeroized_entries: zeroized,
+          ...(outcome.failed.length + outcome.timedOut.length + outcome.skipped.length > 0
+            ? { failed: outcome.failed, timed_out: outcome.timedOut, skipped: outcome.skipped }
+            : {}),
+        });
         return { drained };
       })();
       return stopping;

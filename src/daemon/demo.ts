@@ -13,7 +13,12 @@ export const DEMO_KEYS = { 'customer-a': 'demo-customer-a', 'customer-b': 'demo-
  * availability key, so that a newcomer can encrypt something with nothing else installed. Idempotent: an
  * existing key or policy is left as it is.
  */
-export async function ensureDemo(keystorePath: string, registry: PolicyRegistry, policies: PolicyService, log: Logger): Promise<boolean> {
+export async function ensureDemo(
+  keystorePath: string,
+  registry: PolicyRegistry,
+  policies: PolicyService,
+  log: Logger,
+): Promise<boolean> {
   if (registry.get(DEMO_TENANT, DEMO_POLICY)) return false;
   const keystore = await openLocalKeystore(keystorePath);
   const existing = new Set((await keystore.list()).map((k) => k.name));
@@ -29,7 +34,11 @@ export async function ensureDemo(keystorePath: string, registry: PolicyRegistry,
     name: 'Demo mailbox policy',
     mode: 'mailbox',
     geo: '',
-    keys: { 'customer-a': `local:${DEMO_KEYS['customer-a']}`, 'customer-b': `local:${DEMO_KEYS['customer-b']}`, availability: '' },
+    keys: {
+      'customer-a': `local:${DEMO_KEYS['customer-a']}`,
+      'customer-b': `local:${DEMO_KEYS['customer-b']}`,
+      availability: '',
+    },
     signal: AbortSignal.timeout(60_000),
   });
   log.info('created demo policy', { tenant: DEMO_TENANT, policy: DEMO_POLICY });

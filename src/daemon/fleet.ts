@@ -62,7 +62,13 @@ export async function startFleet(deps: FleetDeps): Promise<Fleet> {
   const onRevoked = (e: RevocationEvent) => {
     const evicted = cache.evictPolicy(e.tenant, e.policyId);
     deps.endOpen?.(e.tenant, e.policyId, e.reason);
-    log.info('revocation applied', { tenant: e.tenant, policy: e.policyId, source: e.source, reason: e.reason, evicted });
+    log.info('revocation applied', {
+      tenant: e.tenant,
+      policy: e.policyId,
+      source: e.source,
+      reason: e.reason,
+      evicted,
+    });
   };
 
   let base: PolicyEventLog;
@@ -105,7 +111,8 @@ export async function startFleet(deps: FleetDeps): Promise<Fleet> {
   sources.push(...(deps.extraSources ?? []));
 
   let health: Parameters<Fleet['attachHealth']>[0] | undefined;
-  const reportHealth = () => health?.setStatus(FEED_HEALTH_SERVICE, sources.some((s) => s.state().state === 'deaf') ? 'NOT_SERVING' : 'SERVING');
+  const reportHealth = () =>
+    health?.setStatus(FEED_HEALTH_SERVICE, sources.some((s) => s.state().state === 'deaf') ? 'NOT_SERVING' : 'SERVING');
   for (const source of sources) {
     // Fail closed when deaf: no cached key while the instance may be missing revocations.
     source.onDeafChange?.(() => {
@@ -114,7 +121,8 @@ export async function startFleet(deps: FleetDeps): Promise<Fleet> {
     });
     if (source.state().state === 'deaf') cache.setBypass(true);
     // Fail closed when deaf (the default): refuse rather than serve possibly revoked policies.
-    if (source.fenced && !config.deafServeUncached) deps.fence.add({ name: source.name, fenced: () => source.fenced!() });
+    if (source.fenced && !config.deafServeUncached)
+      deps.fence.add({ name: source.name, fenced: () => source.fenced!() });
     await source.start(onRevoked);
     deps.status.addFeed(source);
   }
@@ -137,7 +145,10 @@ export async function startFleet(deps: FleetDeps): Promise<Fleet> {
         if (result.status === 'fulfilled') return;
         const name = sources[i]!.name;
         failed.push(name);
-        log.error('a revocation source failed to stop', { source: name, error: result.reason instanceof Error ? result.reason : String(result.reason) });
+        log.error('a revocation source failed to stop', {
+          source: name,
+          error: result.reason instanceof Error ? result.reason : String(result.reason),
+        });
       });
       if (failed.length > 0) throw new Error(`revocation sources failed to stop: ${failed.join(', ')}`);
     },

@@ -35,7 +35,10 @@ export interface ShutdownOptions {
   log: Logger;
 }
 
-export async function runShutdownSteps(steps: readonly ShutdownStep[], opts: ShutdownOptions): Promise<ShutdownOutcome> {
+export async function runShutdownSteps(
+  steps: readonly ShutdownStep[],
+  opts: ShutdownOptions,
+): Promise<ShutdownOutcome> {
   const outcome: ShutdownOutcome = { failed: [], timedOut: [], skipped: [] };
   const deadline = performance.now() + opts.deadlineMs;
   let outOfTime = false;
@@ -54,10 +57,16 @@ export async function runShutdownSteps(steps: readonly ShutdownStep[], opts: Shu
     if (result === 'timeout' && cappedByDeadline) outOfTime = true;
     if (result === 'timeout') {
       outcome.timedOut.push(step.name);
-      opts.log.warn('shutdown step did not finish in time; going on without it', { step: step.name, timeout_ms: Math.round(bound) });
+      opts.log.warn('shutdown step did not finish in time; going on without it', {
+        step: step.name,
+        timeout_ms: Math.round(bound),
+      });
     } else if (result !== 'ok') {
       outcome.failed.push(step.name);
-      opts.log.error('shutdown step failed; going on', { step: step.name, error: result.error instanceof Error ? result.error : String(result.error) });
+      opts.log.error('shutdown step failed; going on', {
+        step: step.name,
+        error: result.error instanceof Error ? result.error : String(result.error),
+      });
     }
   }
   return outcome;
@@ -76,7 +85,13 @@ async function settleWithin(step: ShutdownStep, ms: number): Promise<'ok' | 'tim
     timer = setTimeout(() => resolve('timeout'), Math.max(0, Math.ceil(ms)));
   });
   try {
-    return await Promise.race([running.then(() => 'ok' as const, (error: unknown) => ({ error })), timeout]);
+    return await Promise.race([
+      running.then(
+        () => 'ok' as const,
+        (error: unknown) => ({ error }),
+      ),
+      timeout,
+    ]);
   } finally {
     clearTimeout(timer);
   }

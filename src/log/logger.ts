@@ -6,7 +6,8 @@ export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
 
 const LEVELS: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 };
 /** Field names that end in one of these words are always redacted (key_uri, key_name and key_id are not). */
-const SENSITIVE = /(^|_|-)(key|kek|secret|plaintext|ciphertext|envelope|token|password|private_?key|chunk|data|bytes)$/i;
+const SENSITIVE =
+  /(^|_|-)(key|kek|secret|plaintext|ciphertext|envelope|token|password|private_?key|chunk|data|bytes)$/i;
 
 export type LogFields = Record<string, unknown>;
 
@@ -18,11 +19,17 @@ export interface Logger {
   child(fields: LogFields): Logger;
 }
 
-export function createLogger(level: LogLevel = 'info', base: LogFields = {}, write: (line: string) => void = (l) => process.stderr.write(l)): Logger {
+export function createLogger(
+  level: LogLevel = 'info',
+  base: LogFields = {},
+  write: (line: string) => void = (l) => process.stderr.write(l),
+): Logger {
   const threshold = LEVELS[level];
   const emit = (lvl: Exclude<LogLevel, 'silent'>, msg: string, fields?: LogFields) => {
     if (LEVELS[lvl] < threshold) return;
-    write(`${JSON.stringify({ time: new Date().toISOString(), level: lvl, msg, ...redact(base), ...redact(fields ?? {}) })}\n`);
+    write(
+      `${JSON.stringify({ time: new Date().toISOString(), level: lvl, msg, ...redact(base), ...redact(fields ?? {}) })}\n`,
+    );
   };
   return {
     debug: (m, f) => emit('debug', m, f),

@@ -16,5 +16,11 @@
  * This file imports nothing: the config names the kinds without loading the credential code
  * (src/providers/azure-credential.ts).
  */
-export const AZURE_CREDENTIAL_KINDS = ['default', 'workload-identity', 'managed-identity', 'client-secret', 'azure-cli'] as const;
+export const AZURE_CREDENTIAL_KINDS = [
+  'default',
+  'workload-identity',
+  'managed-identity',
+  'client-secret',
+  'azure-cli',
+] as const;
 export type AzureCredentialKind = (typeof AZURE_CREDENTIAL_KINDS)[number];

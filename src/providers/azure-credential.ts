@@ -39,9 +39,14 @@ export interface AzureIdentityOptions {
   disableInstanceDiscovery?: boolean;
 }
 
-export async function createAzureCredential(kind: AzureCredentialKind, env: NodeJS.ProcessEnv = process.env, io?: AzureIdentityOptions): Promise<TokenCredential> {
+export async function createAzureCredential(
+  kind: AzureCredentialKind,
+  env: NodeJS.ProcessEnv = process.env,
+  io?: AzureIdentityOptions,
+): Promise<TokenCredential> {
   const missing = missingCredentialEnv(kind, env);
-  if (missing.length > 0) throw new UnwrapdError('failed_precondition', `azure credential "${kind}" needs ${missing.join(', ')}`);
+  if (missing.length > 0)
+    throw new UnwrapdError('failed_precondition', `azure credential "${kind}" needs ${missing.join(', ')}`);
   const identity = await import('@azure/identity');
   const common = {
     ...(io ? transportOptions(io) : {}),
@@ -52,11 +57,23 @@ export async function createAzureCredential(kind: AzureCredentialKind, env: Node
     case 'default':
       return new identity.DefaultAzureCredential(common);
     case 'workload-identity':
-      return new identity.WorkloadIdentityCredential({ ...common, tenantId: env.AZURE_TENANT_ID!, clientId: env.AZURE_CLIENT_ID!, tokenFilePath: env.AZURE_FEDERATED_TOKEN_FILE! });
+      return new identity.WorkloadIdentityCredential({
+        ...common,
+        tenantId: env.AZURE_TENANT_ID!,
+        clientId: env.AZURE_CLIENT_ID!,
+        tokenFilePath: env.AZURE_FEDERATED_TOKEN_FILE!,
+      });
     case 'managed-identity':
-      return env.AZURE_CLIENT_ID ? new identity.ManagedIdentityCredential({ ...common, clientId: env.AZURE_CLIENT_ID }) : new identity.ManagedIdentityCredential(common);
+      return env.AZURE_CLIENT_ID
+        ? new identity.ManagedIdentityCredential({ ...common, clientId: env.AZURE_CLIENT_ID })
+        : new identity.ManagedIdentityCredential(common);
     case 'client-secret':
-      return new identity.ClientSecretCredential(env.AZURE_TENANT_ID!, env.AZURE_CLIENT_ID!, env.AZURE_CLIENT_SECRET!, common);
+      return new identity.ClientSecretCredential(
+        env.AZURE_TENANT_ID!,
+        env.AZURE_CLIENT_ID!,
+        env.AZURE_CLIENT_SECRET!,
+        common,
+      );
     case 'azure-cli':
       return new identity.AzureCliCredential();
   }
@@ -66,7 +83,11 @@ export async function createAzureCredential(kind: AzureCredentialKind, env: Node
 function transportOptions(io: AzureIdentityOptions): Record<string, unknown> {
   return {
     retryOptions: { maxRetries: io.maxRetries, retryDelayInMs: io.retryDelayMs, maxRetryDelayInMs: io.maxRetryDelayMs },
-    httpClient: identityHttpClient({ tryTimeoutMs: io.tryTimeoutMs, retryDelayMs: io.retryDelayMs, maxRetryDelayMs: io.maxRetryDelayMs }),
+    httpClient: identityHttpClient({
+      tryTimeoutMs: io.tryTimeoutMs,
+      retryDelayMs: io.retryDelayMs,
+      maxRetryDelayMs: io.maxRetryDelayMs,
+    }),
     ...(io.tlsCa ? { tlsOptions: { ca: io.tlsCa } } : {}),
     ...(io.agent ? { agent: io.agent } : {}),
   };
@@ -124,7 +145,11 @@ export function classifyingCredential(inner: TokenCredential): TokenCredential {
         // Settle when the caller gives up: the SDK's token cycler shares one refresh among its callers, and a
         // refresh left hanging would hold every later request (even after the endpoint recovered) until its
         // own tries ran out. The request itself goes on to its per-try timeout; a token it brings is kept.
-        outcome = signal ? await raceAbort(work, signal, () => Object.assign(new Error('the token request was aborted by its caller'), { name: 'AbortError' })) : await work;
+        outcome = signal
+          ? await raceAbort(work, signal, () =>
+              Object.assign(new Error('the token request was aborted by its caller'), { name: 'AbortError' }),
+            )
+          : await work;
       } catch (aborted) {
         outcome = { error: aborted, exchanges: [] };
       }

@@ -3,7 +3,12 @@ import { classifyIdentityFailure } from './azure-identity-errors.js';
 import { providerError, type ProviderError, type ProviderErrorReason } from './provider-error.js';
 
 /** What @azure/identity throws (a credential not wrapped by classifyingCredential, e.g. one passed in). */
-const IDENTITY_ERROR_NAMES = new Set(['AuthenticationError', 'CredentialUnavailableError', 'AggregateAuthenticationError', 'AuthenticationRequiredError']);
+const IDENTITY_ERROR_NAMES = new Set([
+  'AuthenticationError',
+  'CredentialUnavailableError',
+  'AggregateAuthenticationError',
+  'AuthenticationRequiredError',
+]);
 
 /**
  * Classification of what the Azure SDKs throw into `revoked` / `unavailable` (src/providers/provider-error.ts).
@@ -51,7 +56,11 @@ function reasonOf(err: unknown, signal: AbortSignal | undefined): [ProviderError
       if (code === 'ETIMEDOUT' || code === 'ESOCKETTIMEDOUT') return ['timeout', `no response in time (${message})`];
       return ['connection_error', `cannot reach the vault (${code ?? 'network error'}: ${message})`];
     }
-    if (status === 403) return [innerCode(err) === 'KeyDisabled' || /disabled key/i.test(message) ? 'key_disabled' : 'access_denied', what];
+    if (status === 403)
+      return [
+        innerCode(err) === 'KeyDisabled' || /disabled key/i.test(message) ? 'key_disabled' : 'access_denied',
+        what,
+      ];
     if (status === 401) return ['access_denied', `${what} (the vault refused the token)`];
     if (status === 404) return ['key_not_found', what];
     if (status === 400) return ['unwrap_rejected', what];
@@ -81,11 +90,24 @@ function innerCode(err: unknown): string | undefined {
   return typeof code === 'string' ? code : undefined;
 }
 
-const NETWORK_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNABORTED']);
+const NETWORK_CODES = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ECONNABORTED',
+]);
 
 /** An aborted call: the deadline (the provider timeout's TimeoutError, the gRPC DeadlineExceededError) or a cancellation. */
 export function abortReason(reason: unknown): [ProviderErrorReason, string] {
-  const name = reason instanceof Error || (typeof reason === 'object' && reason !== null && 'name' in reason) ? String((reason as { name: unknown }).name) : '';
-  if (name === 'TimeoutError' || name === 'DeadlineExceededError') return ['timeout', 'the call ran out of time (deadline)'];
+  const name =
+    reason instanceof Error || (typeof reason === 'object' && reason !== null && 'name' in reason)
+      ? String((reason as { name: unknown }).name)
+      : '';
+  if (name === 'TimeoutError' || name === 'DeadlineExceededError')
+    return ['timeout', 'the call ran out of time (deadline)'];
   return ['aborted', 'aborted by the caller (cancellation)'];
 }

@@ -32,21 +32,32 @@ import type { TokenExchange } from './azure-identity-transport.js';
  * | AbortError / TimeoutError in the chain                                                | timeout          | unavailable |
  * | anything else (e.g. CredentialUnavailableError for a missing setting, a bad answer)   | unknown          | revoked     |
  */
-export function classifyIdentityFailure(err: unknown, exchanges: readonly TokenExchange[] = []): [ProviderErrorReason, string] {
+export function classifyIdentityFailure(
+  err: unknown,
+  exchanges: readonly TokenExchange[] = [],
+): [ProviderErrorReason, string] {
   const chain = errorChain(err);
   const summary = describe(chain, exchanges);
 
   // 1. Entra ID (or the managed identity endpoint) said no to this application.
-  const refusal = exchanges.find((x) => isRefusal(x.oauthError, x.errorCodes)) ?? chain.find((e) => isRefusal(oauthErrorOf(e), aadstsCodes(e)));
+  const refusal =
+    exchanges.find((x) => isRefusal(x.oauthError, x.errorCodes)) ??
+    chain.find((e) => isRefusal(oauthErrorOf(e), aadstsCodes(e)));
   if (refusal) return ['access_denied', `the identity service refused the credential: ${summary}`];
 
   // 2. What the wire saw on the last exchange that failed.
-  const failed = [...exchanges].reverse().find((x) => x.code !== undefined || (x.status !== undefined && x.status >= 400));
+  const failed = [...exchanges]
+    .reverse()
+    .find((x) => x.code !== undefined || (x.status !== undefined && x.status >= 400));
   const byWire = failed ? reasonOfExchange(failed) : undefined;
   if (byWire) return [byWire, `the identity endpoint is unavailable: ${summary}`];
 
   // 3. It said "not now".
-  if ([...exchanges.map((x) => x.oauthError), ...chain.map(oauthErrorOf)].some((e) => e !== undefined && TRANSIENT_OAUTH_ERRORS.has(e))) {
+  if (
+    [...exchanges.map((x) => x.oauthError), ...chain.map(oauthErrorOf)].some(
+      (e) => e !== undefined && TRANSIENT_OAUTH_ERRORS.has(e),
+    )
+  ) {
     return ['server_error', `the identity service is temporarily unavailable: ${summary}`];
   }
 
@@ -56,21 +67,47 @@ export function classifyIdentityFailure(err: unknown, exchanges: readonly TokenE
     if ((e.name === 'AuthenticationError' || e.name === 'ServerError') && status !== undefined) {
       const outage = statusReason(status);
       if (outage) return [outage, `the identity endpoint is unavailable: ${summary}`];
-      if (status >= 400 && status < 500) return ['access_denied', `the identity service refused the credential: ${summary}`];
+      if (status >= 400 && status < 500)
+        return ['access_denied', `the identity service refused the credential: ${summary}`];
     }
-    if (e.errorCode === 'network_error') return ['connection_error', `the identity endpoint is unreachable: ${summary}`];
-    if (typeof e.code === 'string' && (e.code === 'ETIMEDOUT' || e.code === 'ESOCKETTIMEDOUT')) return ['timeout', `the identity endpoint did not answer in time: ${summary}`];
-    if (typeof e.code === 'string' && NETWORK_CODES.has(e.code)) return ['connection_error', `the identity endpoint is unreachable: ${summary}`];
-    if (e.name === 'AbortError' || e.name === 'TimeoutError') return ['timeout', `the token request was aborted: ${summary}`];
+    if (e.errorCode === 'network_error')
+      return ['connection_error', `the identity endpoint is unreachable: ${summary}`];
+    if (typeof e.code === 'string' && (e.code === 'ETIMEDOUT' || e.code === 'ESOCKETTIMEDOUT'))
+      return ['timeout', `the identity endpoint did not answer in time: ${summary}`];
+    if (typeof e.code === 'string' && NETWORK_CODES.has(e.code))
+      return ['connection_error', `the identity endpoint is unreachable: ${summary}`];
+    if (e.name === 'AbortError' || e.name === 'TimeoutError')
+      return ['timeout', `the token request was aborted: ${summary}`];
   }
   return ['unknown', `unclassified identity failure (treated as revoked): ${summary}`];
 }
 
-const REFUSING_OAUTH_ERRORS = new Set(['invalid_client', 'unauthorized_client', 'invalid_grant', 'invalid_scope', 'access_denied', 'consent_required', 'interaction_required']);
+const REFUSING_OAUTH_ERRORS = new Set([
+  'invalid_client',
+  'unauthorized_client',
+  'invalid_grant',
+  'invalid_scope',
+  'access_denied',
+  'consent_required',
+  'interaction_required',
+]);
 const TRANSIENT_OAUTH_ERRORS = new Set(['temporarily_unavailable', 'server_error']);
 /** AADSTS codes in which Entra ID refuses this application (secret, app, consent, federation, tenant, policy). */
-export const REFUSING_AADSTS_CODES: ReadonlySet<number> = new Set([7000215, 7000222, 700016, 7000112, 65001, 700027, 700024, 70021, 700213, 90002, 500011, 53003]);
-const NETWORK_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNABORTED', 'EHOSTDOWN', 'ENETDOWN']);
+export const REFUSING_AADSTS_CODES: ReadonlySet<number> = new Set([
+  7000215, 7000222, 700016, 7000112, 65001, 700027, 700024, 70021, 700213, 90002, 500011, 53003,
+]);
+const NETWORK_CODES = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ECONNABORTED',
+  'EHOSTDOWN',
+  'ENETDOWN',
+]);
 
 function isRefusal(oauthError: string | undefined, codes: readonly number[] | undefined): boolean {
   if (oauthError !== undefined && REFUSING_OAUTH_ERRORS.has(oauthError)) return true;
@@ -127,22 +164,38 @@ function errorChain(err: unknown): ChainLink[] {
 /** An OAuth error name: AuthenticationError's errorResponse.error, an MSAL error's errorCode, or "<error>:" leading a message. */
 function oauthErrorOf(e: ChainLink): string | undefined {
   if (typeof e.errorResponse?.error === 'string') return e.errorResponse.error;
-  if (typeof e.errorCode === 'string' && (REFUSING_OAUTH_ERRORS.has(e.errorCode) || TRANSIENT_OAUTH_ERRORS.has(e.errorCode))) return e.errorCode;
+  if (
+    typeof e.errorCode === 'string' &&
+    (REFUSING_OAUTH_ERRORS.has(e.errorCode) || TRANSIENT_OAUTH_ERRORS.has(e.errorCode))
+  )
+    return e.errorCode;
   const lead = /^([a-z_]+)(?::| Status code)/.exec(e.message)?.[1];
   return lead !== undefined && (REFUSING_OAUTH_ERRORS.has(lead) || TRANSIENT_OAUTH_ERRORS.has(lead)) ? lead : undefined;
 }
 
 /** AADSTS codes: AuthenticationError's errorResponse.errorCodes, and any `AADSTS<n>` in the message. */
 function aadstsCodes(e: ChainLink): number[] {
-  const codes = Array.isArray(e.errorResponse?.errorCodes) ? (e.errorResponse.errorCodes as unknown[]).filter((c): c is number => typeof c === 'number') : [];
+  const codes = Array.isArray(e.errorResponse?.errorCodes)
+    ? (e.errorResponse.errorCodes as unknown[]).filter((c): c is number => typeof c === 'number')
+    : [];
   for (const m of e.message.matchAll(/AADSTS(\d{4,7})/g)) codes.push(Number(m[1]));
   return codes;
 }
 
 /** One line for logs and errors: the exchanges (method, host/path, status or code) and the chain's names and messages, redacted. */
 function describe(chain: readonly ChainLink[], exchanges: readonly TokenExchange[]): string {
-  const wire = exchanges.slice(-4).map((x) => `${x.request} -> ${x.status ?? x.code ?? '?'}${x.oauthError ? ` ${x.oauthError}` : ''}${x.errorCodes ? ` AADSTS${x.errorCodes.join(',')}` : ''}`);
-  const errors = chain.slice(0, 4).map((e) => `${e.name}${typeof e.errorCode === 'string' && e.errorCode ? `(${e.errorCode})` : ''}: ${e.message.split('\n')[0]?.slice(0, 200) ?? ''}`);
+  const wire = exchanges
+    .slice(-4)
+    .map(
+      (x) =>
+        `${x.request} -> ${x.status ?? x.code ?? '?'}${x.oauthError ? ` ${x.oauthError}` : ''}${x.errorCodes ? ` AADSTS${x.errorCodes.join(',')}` : ''}`,
+    );
+  const errors = chain
+    .slice(0, 4)
+    .map(
+      (e) =>
+        `${e.name}${typeof e.errorCode === 'string' && e.errorCode ? `(${e.errorCode})` : ''}: ${e.message.split('\n')[0]?.slice(0, 200) ?? ''}`,
+    );
   return redact([...errors, ...(wire.length ? [`wire: ${wire.join('; ')}`] : [])].join(' <- '));
 }
 
@@ -154,6 +207,9 @@ export function redact(text: string): string {
   return text
     .replace(/eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*/g, '[redacted-jwt]')
     .replace(/(bearer\s+)[^\s"',;]+/gi, '$1[redacted]')
-    .replace(/((?:client_secret|client_assertion|access_token|refresh_token|id_token|password|secret|assertion)["']?\s*[:=]\s*["']?)[^\s"'&,;}]+/gi, '$1[redacted]')
+    .replace(
+      /((?:client_secret|client_assertion|access_token|refresh_token|id_token|password|secret|assertion)["']?\s*[:=]\s*["']?)[^\s"'&,;}]+/gi,
+      '$1[redacted]',
+    )
     .slice(0, 1200);
 }

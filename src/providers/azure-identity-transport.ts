@@ -1,5 +1,11 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { createDefaultHttpClient, RestError, type HttpClient, type PipelineRequest, type PipelineResponse } from '@azure/core-rest-pipeline';
+import {
+  createDefaultHttpClient,
+  RestError,
+  type HttpClient,
+  type PipelineRequest,
+  type PipelineResponse,
+} from '@azure/core-rest-pipeline';
 import { backoffDelayMs, retryAfterMs, RETRY_AFTER_HEADERS } from './azure-pipeline.js';
 
 /**
@@ -45,7 +51,9 @@ export interface IdentityTransportOptions {
 const exchanges = new AsyncLocalStorage<TokenExchange[]>();
 
 /** Runs `work` with a fresh record of the identity exchanges it makes; returns both. */
-export async function recordingExchanges<T>(work: () => Promise<T>): Promise<{ value?: T; error?: unknown; exchanges: TokenExchange[] }> {
+export async function recordingExchanges<T>(
+  work: () => Promise<T>,
+): Promise<{ value?: T; error?: unknown; exchanges: TokenExchange[] }> {
   const record: TokenExchange[] = [];
   try {
     return { value: await exchanges.run(record, work), exchanges: record };
@@ -56,7 +64,10 @@ export async function recordingExchanges<T>(work: () => Promise<T>): Promise<{ v
 
 const OUTAGE_STATUS = (status: number): boolean => status === 408 || status === 429 || status >= 500;
 
-export function identityHttpClient(o: IdentityTransportOptions, base: HttpClient = createDefaultHttpClient()): HttpClient {
+export function identityHttpClient(
+  o: IdentityTransportOptions,
+  base: HttpClient = createDefaultHttpClient(),
+): HttpClient {
   const tries = new WeakMap<PipelineRequest, number>();
   return {
     async sendRequest(request: PipelineRequest): Promise<PipelineResponse> {
@@ -75,10 +86,13 @@ export function identityHttpClient(o: IdentityTransportOptions, base: HttpClient
       } catch (err) {
         if (timer.aborted && !outer?.aborted) {
           exchange.code = 'ETIMEDOUT';
-          throw new RestError(`identity endpoint: no response within ${o.tryTimeoutMs} ms`, { code: 'ETIMEDOUT', request });
+          throw new RestError(`identity endpoint: no response within ${o.tryTimeoutMs} ms`, {
+            code: 'ETIMEDOUT',
+            request,
+          });
         }
         const code = (err as { code?: unknown }).code;
-        exchange.code = typeof code === 'string' ? code : (err as { name?: string }).name ?? 'error';
+        exchange.code = typeof code === 'string' ? code : ((err as { name?: string }).name ?? 'error');
         throw err;
       } finally {
         request.abortSignal = outer;
@@ -91,8 +105,13 @@ export function identityHttpClient(o: IdentityTransportOptions, base: HttpClient
       if (OUTAGE_STATUS(response.status)) {
         const asked = retryAfterMs(headers.get.bind(headers));
         if (asked !== undefined && asked > o.maxRetryDelayMs) for (const h of RETRY_AFTER_HEADERS) headers.delete(h);
-        else if (asked === undefined && response.status === 429) headers.set('retry-after-ms', String(backoffDelayMs(attempt, o.retryDelayMs, o.maxRetryDelayMs)));
-        throw new RestError(`identity endpoint answered ${response.status}`, { statusCode: response.status, request, response });
+        else if (asked === undefined && response.status === 429)
+          headers.set('retry-after-ms', String(backoffDelayMs(attempt, o.retryDelayMs, o.maxRetryDelayMs)));
+        throw new RestError(`identity endpoint answered ${response.status}`, {
+          statusCode: response.status,
+          request,
+          response,
+        });
       }
       for (const h of RETRY_AFTER_HEADERS) headers.delete(h);
       return response;
@@ -105,8 +124,15 @@ function oauthErrorOf(body: string | null | undefined): Pick<TokenExchange, 'oau
   if (!body) return {};
   try {
     const parsed = JSON.parse(body) as { error?: unknown; error_codes?: unknown };
-    const error = typeof parsed.error === 'string' ? parsed.error : typeof (parsed.error as { code?: unknown })?.code === 'string' ? (parsed.error as { code: string }).code : undefined;
-    const codes = Array.isArray(parsed.error_codes) ? parsed.error_codes.filter((c): c is number => typeof c === 'number').slice(0, 8) : undefined;
+    const error =
+      typeof parsed.error === 'string'
+        ? parsed.error
+        : typeof (parsed.error as { code?: unknown })?.code === 'string'
+          ? (parsed.error as { code: string }).code
+          : undefined;
+    const codes = Array.isArray(parsed.error_codes)
+      ? parsed.error_codes.filter((c): c is number => typeof c === 'number').slice(0, 8)
+      : undefined;
     return { ...(error ? { oauthError: error.slice(0, 64) } : {}), ...(codes?.length ? { errorCodes: codes } : {}) };
   } catch {
     return {};

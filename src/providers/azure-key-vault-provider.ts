@@ -1,6 +1,12 @@
 import type { Agent } from 'node:https';
 import type { TokenCredential } from '@azure/identity';
-import type { CryptographyClient, CryptographyClientOptions, KeyClient, KeyClientOptions, KeyVaultKey } from '@azure/keyvault-keys';
+import type {
+  CryptographyClient,
+  CryptographyClientOptions,
+  KeyClient,
+  KeyClientOptions,
+  KeyVaultKey,
+} from '@azure/keyvault-keys';
 import { SecretKey } from '../crypto/secret-key.js';
 import { classifyingCredential, createAzureCredential, type AzureCredentialKind } from './azure-credential.js';
 import { abortReason, classifyAzureError } from './azure-errors.js';
@@ -8,7 +14,14 @@ import { perTryTimeoutPolicy, retryAfterPolicy } from './azure-pipeline.js';
 import { isProviderError, providerError, type ProviderError } from './provider-error.js';
 import { randomBytes } from 'node:crypto';
 import { isKeyBase, keyNameFromHint } from './key-base.js';
-import type { CallOptions, DestructionConfirmation, KeyStatus, ResolvedKey, RootKeyProvider, WrappedKey } from './root-key-provider.js';
+import type {
+  CallOptions,
+  DestructionConfirmation,
+  KeyStatus,
+  ResolvedKey,
+  RootKeyProvider,
+  WrappedKey,
+} from './root-key-provider.js';
 import { raceAbort } from '../race-abort.js';
 
 /**
@@ -102,7 +115,10 @@ const NAME_PATTERN = /^[0-9A-Za-z-]{1,127}$/;
 const VERSION_PATTERN = /^[0-9A-Za-z]{1,64}$/;
 
 /** Parses a Key Vault key id; undefined when it is not one (or its host is not allowed). */
-export function parseAzureKeyId(uri: string, allowedHostSuffixes: readonly string[] = AZURE_VAULT_HOST_SUFFIXES): AzureKeyRef | undefined {
+export function parseAzureKeyId(
+  uri: string,
+  allowedHostSuffixes: readonly string[] = AZURE_VAULT_HOST_SUFFIXES,
+): AzureKeyRef | undefined {
   let url: URL;
   try {
     url = new URL(uri);
@@ -111,7 +127,8 @@ export function parseAzureKeyId(uri: string, allowedHostSuffixes: readonly strin
   }
   if (url.protocol !== 'https:' || url.username || url.password || url.search || url.hash) return undefined;
   const host = url.hostname.toLowerCase();
-  if (allowedHostSuffixes.length > 0 && !allowedHostSuffixes.some((s) => host.endsWith(s) && host.length > s.length)) return undefined;
+  if (allowedHostSuffixes.length > 0 && !allowedHostSuffixes.some((s) => host.endsWith(s) && host.length > s.length))
+    return undefined;
   const parts = url.pathname.split('/');
   if (parts[0] !== '' || parts[1] !== 'keys' || parts.length < 3 || parts.length > 4) return undefined;
   const name = parts[2] ?? '';
@@ -123,7 +140,9 @@ export function parseAzureKeyId(uri: string, allowedHostSuffixes: readonly strin
 }
 
 export function formatAzureKeyId(ref: AzureKeyRef): string {
-  return ref.version === undefined ? `${ref.vaultUrl}/keys/${ref.name}` : `${ref.vaultUrl}/keys/${ref.name}/${ref.version}`;
+  return ref.version === undefined
+    ? `${ref.vaultUrl}/keys/${ref.name}`
+    : `${ref.vaultUrl}/keys/${ref.name}/${ref.version}`;
 }
 
 type KeyVaultSdk = typeof import('@azure/keyvault-keys');
@@ -204,14 +223,24 @@ export function createAzureKeyVaultProvider(opts: AzureProviderOptions = {}): Ro
     const ref = parseAzureKeyId(keyUri, allowedHosts);
     if (!ref) {
       const hosts = allowedHosts.length > 0 ? ` on a host ending in ${allowedHosts.join(', ')}` : '';
-      throw providerError('key_not_found', keyUri, `${keyUri}: not a Key Vault key id (expected https://<vault>.vault.azure.net/keys/<name>[/<version>]${hosts})`);
+      throw providerError(
+        'key_not_found',
+        keyUri,
+        `${keyUri}: not a Key Vault key id (expected https://<vault>.vault.azure.net/keys/<name>[/<version>]${hosts})`,
+      );
     }
-    if (needVersion && ref.version === undefined) throw providerError('key_not_found', keyUri, `${keyUri}: the key id must name a version`);
+    if (needVersion && ref.version === undefined)
+      throw providerError('key_not_found', keyUri, `${keyUri}: the key id must name a version`);
     return ref;
   }
 
   /** Runs one SDK operation under the caller's signal; settles when the signal aborts; classifies failures. */
-  async function call<T>(keyUri: string, signal: AbortSignal, op: (abortSignal: AbortSignal) => Promise<T>, onLate?: (value: T) => void): Promise<T> {
+  async function call<T>(
+    keyUri: string,
+    signal: AbortSignal,
+    op: (abortSignal: AbortSignal) => Promise<T>,
+    onLate?: (value: T) => void,
+  ): Promise<T> {
     if (signal.aborted) throw aborted(keyUri, signal);
     try {
       return await raceAbort(op(signal), signal, () => aborted(keyUri, signal), onLate);
@@ -223,7 +252,9 @@ export function createAzureKeyVaultProvider(opts: AzureProviderOptions = {}): Ro
 
   async function getKey(ref: AzureKeyRef, keyUri: string, signal: AbortSignal): Promise<KeyVaultKey> {
     const client = await call(keyUri, signal, () => keyClient(ref));
-    return call(keyUri, signal, (abortSignal) => client.getKey(ref.name, { ...(ref.version ? { version: ref.version } : {}), abortSignal }));
+    return call(keyUri, signal, (abortSignal) =>
+      client.getKey(ref.name, { ...(ref.version ? { version: ref.version } : {}), abortSignal }),
+    );
   }
 
   return {
@@ -235,14 +266,17 @@ export function createAzureKeyVaultProvider(opts: AzureProviderOptions = {}): Ro
       const unusable = whyUnusable(key);
       if (unusable) throw providerError(unusable[0], keyUri, `${keyUri}: ${unusable[1]}`);
       const version = key.properties.version;
-      if (!version || !VERSION_PATTERN.test(version)) throw providerError('unknown', keyUri, `${keyUri}: the vault returned no usable key version`);
+      if (!version || !VERSION_PATTERN.test(version))
+        throw providerError('unknown', keyUri, `${keyUri}: the vault returned no usable key version`);
       return { uri: formatAzureKeyId({ ...ref, version }), algorithm: AZURE_WRAP_ALGORITHM };
     },
 
     async wrap(keyUri: string, key: SecretKey, { signal }: CallOptions): Promise<WrappedKey> {
       const ref = parse(keyUri, true);
       const client = await call(keyUri, signal, () => cryptoClient(ref));
-      const result = await call(keyUri, signal, (abortSignal) => client.wrapKey(AZURE_WRAP_ALGORITHM, key.expose(), { abortSignal }));
+      const result = await call(keyUri, signal, (abortSignal) =>
+        client.wrapKey(AZURE_WRAP_ALGORITHM, key.expose(), { abortSignal }),
+      );
       return { keyUri: formatAzureKeyId(ref), algorithm: AZURE_WRAP_ALGORITHM, ciphertext: Buffer.from(result.result) };
     },
 
@@ -250,12 +284,21 @@ export function createAzureKeyVaultProvider(opts: AzureProviderOptions = {}): Ro
       const keyUri = wrapped.keyUri;
       const ref = parse(keyUri, true);
       if (!AZURE_UNWRAP_ALGORITHMS.includes(wrapped.algorithm)) {
-        throw providerError('unwrap_rejected', keyUri, `${keyUri}: unsupported wrap algorithm ${JSON.stringify(wrapped.algorithm.slice(0, 40))} (expected ${AZURE_UNWRAP_ALGORITHMS.join(' or ')})`);
+        throw providerError(
+          'unwrap_rejected',
+          keyUri,
+          `${keyUri}: unsupported wrap algorithm ${JSON.stringify(wrapped.algorithm.slice(0, 40))} (expected ${AZURE_UNWRAP_ALGORITHMS.join(' or ')})`,
+        );
       }
       const client = await call(keyUri, signal, () => cryptoClient(ref));
       const algorithm = wrapped.algorithm as 'RSA-OAEP-256' | 'RSA-OAEP';
       // A result that arrives after the caller gave up is zeroed, not left to the garbage collector.
-      const result = await call(keyUri, signal, (abortSignal) => client.unwrapKey(algorithm, wrapped.ciphertext, { abortSignal }), (late) => late.result.fill(0));
+      const result = await call(
+        keyUri,
+        signal,
+        (abortSignal) => client.unwrapKey(algorithm, wrapped.ciphertext, { abortSignal }),
+        (late) => late.result.fill(0),
+      );
       const plain = result.result;
       if (signal.aborted) {
         plain.fill(0);
@@ -276,26 +319,42 @@ export function createAzureKeyVaultProvider(opts: AzureProviderOptions = {}): Ro
         try {
           key = await getKey(ref, keyUri, signal);
         } catch (err) {
-          if (isProviderError(err) && err.reason === 'key_not_found' && !signal.aborted) throw await refineNotFound(ref, keyUri, signal, err);
+          if (isProviderError(err) && err.reason === 'key_not_found' && !signal.aborted)
+            throw await refineNotFound(ref, keyUri, signal, err);
           throw err;
         }
         const unusable = whyUnusable(key);
-        return unusable ? { uri: keyUri, usable: false, kind: 'revoked', reason: unusable[0] } : { uri: keyUri, usable: true };
+        return unusable
+          ? { uri: keyUri, usable: false, kind: 'revoked', reason: unusable[0] }
+          : { uri: keyUri, usable: true };
       } catch (err) {
-        if (!isProviderError(err) || err.reason === 'aborted' || signal.aborted) throw isProviderError(err) ? err : classifyAzureError(err, keyUri, signal);
+        if (!isProviderError(err) || err.reason === 'aborted' || signal.aborted)
+          throw isProviderError(err) ? err : classifyAzureError(err, keyUri, signal);
         return { uri: keyUri, usable: false, kind: err.kind, reason: err.reason };
       }
     },
 
     async createKey(baseUri: string, nameHint: string, { signal }: CallOptions): Promise<ResolvedKey> {
-      if (!isKeyBase(baseUri) || !baseUri.startsWith('https://')) throw providerError('key_not_found', baseUri, `${baseUri}: not a Key Vault key base (expected https://<vault>/keys/)`);
+      if (!isKeyBase(baseUri) || !baseUri.startsWith('https://'))
+        throw providerError(
+          'key_not_found',
+          baseUri,
+          `${baseUri}: not a Key Vault key base (expected https://<vault>/keys/)`,
+        );
       const name = keyNameFromHint(nameHint, randomBytes(6).toString('hex'), { allowed: /[0-9A-Za-z-]/, max: 127 });
       const ref = parse(`${new URL(baseUri).origin}/keys/${name}`, false);
       const client = await call(ref.vaultUrl, signal, () => keyClient(ref));
       const hsm = /\.managedhsm\./.test(ref.vaultUrl);
-      const key = await call(formatAzureKeyId(ref), signal, (abortSignal) => client.createRsaKey(name, { keySize: 3072, keyOps: ['wrapKey', 'unwrapKey'], hsm, abortSignal }));
+      const key = await call(formatAzureKeyId(ref), signal, (abortSignal) =>
+        client.createRsaKey(name, { keySize: 3072, keyOps: ['wrapKey', 'unwrapKey'], hsm, abortSignal }),
+      );
       const version = key.properties.version;
-      if (!version || !VERSION_PATTERN.test(version)) throw providerError('unknown', formatAzureKeyId(ref), `${formatAzureKeyId(ref)}: the vault returned no usable key version`);
+      if (!version || !VERSION_PATTERN.test(version))
+        throw providerError(
+          'unknown',
+          formatAzureKeyId(ref),
+          `${formatAzureKeyId(ref)}: the vault returned no usable key version`,
+        );
       return { uri: formatAzureKeyId({ ...ref, version }), algorithm: AZURE_WRAP_ALGORITHM };
     },
 
@@ -304,12 +363,22 @@ export function createAzureKeyVaultProvider(opts: AzureProviderOptions = {}): Ro
       const id = formatAzureKeyId(ref);
       const client = await call(id, signal, () => keyClient(ref));
       const exists = await found(() => call(id, signal, (abortSignal) => client.getKey(ref.name, { abortSignal })));
-      const deleted = exists ? false : await found(() => call(id, signal, (abortSignal) => client.getDeletedKey(ref.name, { abortSignal })));
+      const deleted = exists
+        ? false
+        : await found(() => call(id, signal, (abortSignal) => client.getDeletedKey(ref.name, { abortSignal })));
       if (!exists && !deleted) {
-        return { provider: 'azure-key-vault', keyUri: id, action: 'already destroyed: the vault has it neither as a key nor as a deleted key', destroyedAt: new Date().toISOString(), alreadyDestroyed: true };
+        return {
+          provider: 'azure-key-vault',
+          keyUri: id,
+          action: 'already destroyed: the vault has it neither as a key nor as a deleted key',
+          destroyedAt: new Date().toISOString(),
+          alreadyDestroyed: true,
+        };
       }
       if (exists) {
-        const poller = await call(id, signal, (abortSignal) => client.beginDeleteKey(ref.name, { abortSignal, intervalInMs: 250 }));
+        const poller = await call(id, signal, (abortSignal) =>
+          client.beginDeleteKey(ref.name, { abortSignal, intervalInMs: 250 }),
+        );
         await call(id, signal, (abortSignal) => poller.pollUntilDone({ abortSignal }));
       }
       await purgeWhenDeleted(client, ref.name, id, signal);
@@ -342,7 +411,12 @@ export function createAzureKeyVaultProvider(opts: AzureProviderOptions = {}): Ro
           continue;
         }
         if (isProviderError(err) && err.reason === 'access_denied') {
-          throw providerError('access_denied', id, `${id}: the vault refused to purge the deleted key (purge protection on, or no keys/purge permission): it stays recoverable, so the purge cannot complete`, err);
+          throw providerError(
+            'access_denied',
+            id,
+            `${id}: the vault refused to purge the deleted key (purge protection on, or no keys/purge permission): it stays recoverable, so the purge cannot complete`,
+            err,
+          );
         }
         throw err;
       }
@@ -350,16 +424,26 @@ export function createAzureKeyVaultProvider(opts: AzureProviderOptions = {}): Ro
     for (let attempt = 0; ; attempt++) {
       const still = await found(() => call(id, signal, (abortSignal) => client.getDeletedKey(name, { abortSignal })));
       if (!still) return;
-      if (attempt >= 20 || signal.aborted) throw providerError('server_error', id, `${id}: the vault still lists the key as deleted after the purge`);
+      if (attempt >= 20 || signal.aborted)
+        throw providerError('server_error', id, `${id}: the vault still lists the key as deleted after the purge`);
       await new Promise((r) => setTimeout(r, 250));
     }
   }
 
-  async function refineNotFound(ref: AzureKeyRef, keyUri: string, signal: AbortSignal, notFound: ProviderError): Promise<ProviderError> {
+  async function refineNotFound(
+    ref: AzureKeyRef,
+    keyUri: string,
+    signal: AbortSignal,
+    notFound: ProviderError,
+  ): Promise<ProviderError> {
     try {
       const client = await keyClient(ref);
       await call(keyUri, signal, (abortSignal) => client.getDeletedKey(ref.name, { abortSignal }));
-      return providerError('key_deleted', keyUri, `${keyUri}: the key is deleted (soft-deleted; recoverable by the vault's owner until purged)`);
+      return providerError(
+        'key_deleted',
+        keyUri,
+        `${keyUri}: the key is deleted (soft-deleted; recoverable by the vault's owner until purged)`,
+      );
     } catch {
       return notFound;
     }
@@ -378,15 +462,19 @@ async function found(get: () => Promise<unknown>): Promise<boolean> {
 }
 
 /** Why a key the vault returned cannot be used to wrap and unwrap, or undefined. */
-function whyUnusable(key: KeyVaultKey): [ 'key_disabled' | 'unknown', string ] | undefined {
+function whyUnusable(key: KeyVaultKey): ['key_disabled' | 'unknown', string] | undefined {
   const p = key.properties;
   const now = Date.now();
   if (p.enabled === false) return ['key_disabled', 'the key is disabled'];
-  if (p.notBefore && now < p.notBefore.getTime()) return ['key_disabled', `the key cannot be used before ${p.notBefore.toISOString()}`];
-  if (p.expiresOn && now > p.expiresOn.getTime()) return ['key_disabled', `the key expired at ${p.expiresOn.toISOString()}`];
+  if (p.notBefore && now < p.notBefore.getTime())
+    return ['key_disabled', `the key cannot be used before ${p.notBefore.toISOString()}`];
+  if (p.expiresOn && now > p.expiresOn.getTime())
+    return ['key_disabled', `the key expired at ${p.expiresOn.toISOString()}`];
   const ops = key.keyOperations;
-  if (ops && (!ops.includes('wrapKey') || !ops.includes('unwrapKey'))) return ['key_disabled', 'the key does not permit wrapKey and unwrapKey'];
-  if (key.keyType !== undefined && key.keyType !== 'RSA' && key.keyType !== 'RSA-HSM') return ['unknown', `the key is ${key.keyType}, not RSA`];
+  if (ops && (!ops.includes('wrapKey') || !ops.includes('unwrapKey')))
+    return ['key_disabled', 'the key does not permit wrapKey and unwrapKey'];
+  if (key.keyType !== undefined && key.keyType !== 'RSA' && key.keyType !== 'RSA-HSM')
+    return ['unknown', `the key is ${key.keyType}, not RSA`];
   return undefined;
 }
 
@@ -394,4 +482,3 @@ function aborted(keyUri: string, signal: AbortSignal): ProviderError {
   const [reason, detail] = abortReason(signal.reason);
   return providerError(reason, keyUri, `${keyUri}: ${detail}`);
 }
-

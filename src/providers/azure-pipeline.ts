@@ -30,7 +30,8 @@ export function perTryTimeoutPolicy(ms: number): PipelinePolicy {
       try {
         return await next(request);
       } catch (err) {
-        if (timer.aborted && !outer?.aborted) throw new RestError(`no response within ${ms} ms`, { code: 'ETIMEDOUT', request });
+        if (timer.aborted && !outer?.aborted)
+          throw new RestError(`no response within ${ms} ms`, { code: 'ETIMEDOUT', request });
         throw err;
       } finally {
         request.abortSignal = outer;
@@ -51,8 +52,10 @@ export function retryAfterPolicy(o: { retryDelayMs: number; maxRetryDelayMs: num
       const response = await next(request);
       if (response.status !== 429 && response.status !== 503) return response;
       const asked = retryAfterMs(response.headers.get.bind(response.headers));
-      if (asked !== undefined && asked > o.maxRetryDelayMs) for (const h of RETRY_AFTER_HEADERS) response.headers.delete(h);
-      else if (asked === undefined && response.status === 429) response.headers.set('retry-after-ms', String(backoffDelayMs(attempt, o.retryDelayMs, o.maxRetryDelayMs)));
+      if (asked !== undefined && asked > o.maxRetryDelayMs)
+        for (const h of RETRY_AFTER_HEADERS) response.headers.delete(h);
+      else if (asked === undefined && response.status === 429)
+        response.headers.set('retry-after-ms', String(backoffDelayMs(attempt, o.retryDelayMs, o.maxRetryDelayMs)));
       return response;
     },
   };

@@ -21,7 +21,11 @@ export function schemeOf(uri: string): string {
  * A name for a new key from a hint such as "tenant.policy": only the characters `allowed` keeps, at most
  * `max` characters in all, ending in a random suffix so that two policies never get the same key.
  */
-export function keyNameFromHint(hint: string, suffix: string, opts: { allowed: RegExp; max: number; prefix?: string }): string {
+export function keyNameFromHint(
+  hint: string,
+  suffix: string,
+  opts: { allowed: RegExp; max: number; prefix?: string },
+): string {
   const safe = [...hint].map((c) => (opts.allowed.test(c) ? c : '-')).join('');
   const head = `${opts.prefix ?? 'av-'}${safe}`.slice(0, Math.max(0, opts.max - suffix.length - 1));
   return `${head}-${suffix}`;

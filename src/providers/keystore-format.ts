@@ -69,11 +69,13 @@ function parseKey(raw: unknown, at: string, path: string): KeyRecord {
     versions: [],
   };
   if (raw.deleted !== undefined) record.deleted = field(raw, 'deleted', 'string', at, path);
-  if (!Array.isArray(raw.versions) || raw.versions.length === 0) throw malformed(path, `${at}.versions is not a non-empty array`);
+  if (!Array.isArray(raw.versions) || raw.versions.length === 0)
+    throw malformed(path, `${at}.versions is not a non-empty array`);
   raw.versions.forEach((v: unknown, i: number) => record.versions.push(parseVersion(v, `${at}.versions[${i}]`, path)));
   record.versions.sort((a, b) => a.version - b.version);
   record.versions.forEach((v, i) => {
-    if (i > 0 && record.versions[i - 1]?.version === v.version) throw malformed(path, `${at} has version ${v.version} twice`);
+    if (i > 0 && record.versions[i - 1]?.version === v.version)
+      throw malformed(path, `${at} has version ${v.version} twice`);
   });
   return record;
 }
@@ -86,7 +88,8 @@ function parseVersion(raw: unknown, at: string, path: string): VersionRecord {
     created: field(raw, 'created', 'string', at, path),
     enabled: field(raw, 'enabled', 'boolean', at, path),
   };
-  if (!Number.isSafeInteger(v.version) || v.version < 1) throw malformed(path, `${at}.version is not a positive integer`);
+  if (!Number.isSafeInteger(v.version) || v.version < 1)
+    throw malformed(path, `${at}.version is not a positive integer`);
   if (raw.privateKeyPem !== undefined) v.privateKeyPem = field(raw, 'privateKeyPem', 'string', at, path);
   return v;
 }
@@ -97,7 +100,13 @@ interface FieldTypes {
   boolean: boolean;
 }
 
-function field<K extends keyof FieldTypes>(obj: Record<string, unknown>, name: string, type: K, at: string, path: string): FieldTypes[K] {
+function field<K extends keyof FieldTypes>(
+  obj: Record<string, unknown>,
+  name: string,
+  type: K,
+  at: string,
+  path: string,
+): FieldTypes[K] {
   const value = obj[name];
   if (typeof value !== type) throw malformed(path, `${at}.${name} is not a ${type}`);
   return value as FieldTypes[K];

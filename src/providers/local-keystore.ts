@@ -6,7 +6,15 @@ import { errnoCode, MISSING_STAMP, readStamped, stampOf, statOrMissing } from '.
 import { withFileLock } from '../storage/file-lock.js';
 import { replaceScrubbing } from '../storage/scrubbing-replace.js';
 import { newRsaPrivateKeyPem, type KeyBits } from './rsa-keygen.js';
-import { checkFile, KEY_NAME_PATTERN, parseKeystore, serialize, type KeyMap, type KeyRecord, type VersionRecord } from './keystore-format.js';
+import {
+  checkFile,
+  KEY_NAME_PATTERN,
+  parseKeystore,
+  serialize,
+  type KeyMap,
+  type KeyRecord,
+  type VersionRecord,
+} from './keystore-format.js';
 
 export { KEY_NAME_PATTERN, KEYSTORE_FORMAT } from './keystore-format.js';
 
@@ -105,7 +113,6 @@ interface Snapshot {
   privateKeys: Map<string, KeyObject>;
 }
 
-
 export function openLocalKeystore(path: string, opts: LocalKeystoreOptions = {}): LocalKeystore {
   const now = opts.now ?? (() => new Date());
   let cached: Snapshot | undefined;
@@ -160,13 +167,18 @@ export function openLocalKeystore(path: string, opts: LocalKeystoreOptions = {})
 
     async createKey(name, { bits = DEFAULT_KEY_BITS } = {}) {
       validateName(name);
-      if (bits !== 3072 && bits !== 4096) throw new UnwrapdError('invalid_argument', `key size ${String(bits)} is not allowed: use 3072 or 4096`);
+      if (bits !== 3072 && bits !== 4096)
+        throw new UnwrapdError('invalid_argument', `key size ${String(bits)} is not allowed: use 3072 or 4096`);
       refuseTaken((await current()).keys, name);
       const pem = await newRsaPrivateKeyPem(bits); // slow: outside the lock
       return mutate((keys) => {
         refuseTaken(keys, name);
         const created = now().toISOString();
-        const record: KeyRecord = { created, enabled: true, versions: [{ version: 1, bits, created, enabled: true, privateKeyPem: pem }] };
+        const record: KeyRecord = {
+          created,
+          enabled: true,
+          versions: [{ version: 1, bits, created, enabled: true, privateKeyPem: pem }],
+        };
         keys.set(name, record);
         return toInfo(name, record);
       });
@@ -205,7 +217,8 @@ export function openLocalKeystore(path: string, opts: LocalKeystoreOptions = {})
     async destroyKey(name) {
       const { result, scrubbedBytes } = await mutateScrubbing((keys) => {
         const record = mustFind(keys, name, path);
-        const alreadyDeleted = record.deleted !== undefined && record.versions.every((v) => v.privateKeyPem === undefined);
+        const alreadyDeleted =
+          record.deleted !== undefined && record.versions.every((v) => v.privateKeyPem === undefined);
         if (record.deleted === undefined) record.deleted = now().toISOString();
         for (const v of record.versions) delete v.privateKeyPem;
         return { info: toInfo(name, record), alreadyDeleted };
@@ -215,7 +228,9 @@ export function openLocalKeystore(path: string, opts: LocalKeystoreOptions = {})
 
     async list() {
       const { keys } = await current();
-      return [...keys.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([name, record]) => toInfo(name, record));
+      return [...keys.entries()]
+        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+        .map(([name, record]) => toInfo(name, record));
     },
 
     async get(name, version) {
@@ -238,31 +253,41 @@ export function openLocalKeystore(path: string, opts: LocalKeystoreOptions = {})
 
 function validateName(name: string): void {
   if (!KEY_NAME_PATTERN.test(name)) {
-    throw new UnwrapdError('invalid_argument', `invalid key name ${JSON.stringify(name.slice(0, 80))}: use 1-64 of A-Z a-z 0-9 . _ -, starting with a letter or digit`);
+    throw new UnwrapdError(
+      'invalid_argument',
+      `invalid key name ${JSON.stringify(name.slice(0, 80))}: use 1-64 of A-Z a-z 0-9 . _ -, starting with a letter or digit`,
+    );
   }
 }
 
 function refuseTaken(keys: KeyMap, name: string): void {
   const record = keys.get(name);
   if (!record) return;
-  const why = record.deleted === undefined ? 'already exists' : 'was deleted, and names of deleted keys are never reused';
+  const why =
+    record.deleted === undefined ? 'already exists' : 'was deleted, and names of deleted keys are never reused';
   throw new UnwrapdError('already_exists', `key "${name}" ${why}`);
 }
 
 function refuseDeleted(record: KeyRecord, name: string, verb: string): KeyRecord {
-  if (record.deleted !== undefined) throw new UnwrapdError('failed_precondition', `key "${name}" is deleted and cannot be ${verb}`);
+  if (record.deleted !== undefined)
+    throw new UnwrapdError('failed_precondition', `key "${name}" is deleted and cannot be ${verb}`);
   return record;
 }
 
 function mustFind(keys: KeyMap, name: string, path: string): KeyRecord {
   const record = keys.get(name);
-  if (!record) throw new UnwrapdError('not_found', `no key named ${JSON.stringify(name.slice(0, 80))} in keystore ${path}`);
+  if (!record)
+    throw new UnwrapdError('not_found', `no key named ${JSON.stringify(name.slice(0, 80))} in keystore ${path}`);
   return record;
 }
 
 function mustFindVersion(record: KeyRecord, name: string, version: number): VersionRecord {
   const v = record.versions.find((x) => x.version === version);
-  if (!v) throw new UnwrapdError('not_found', `key "${name}" has no version ${version} (latest is ${latest(record).version})`);
+  if (!v)
+    throw new UnwrapdError(
+      'not_found',
+      `key "${name}" has no version ${version} (latest is ${latest(record).version})`,
+    );
   return v;
 }
 
@@ -292,7 +317,13 @@ function toInfo(name: string, record: KeyRecord): KeyInfo {
     enabled: record.enabled,
     deleted: record.deleted !== undefined,
     latestVersion: latest(record).version,
-    versions: record.versions.map((v) => ({ version: v.version, bits: v.bits, created: v.created, enabled: v.enabled, state: stateOf(record, v) })),
+    versions: record.versions.map((v) => ({
+      version: v.version,
+      bits: v.bits,
+      created: v.created,
+      enabled: v.enabled,
+      state: stateOf(record, v),
+    })),
   };
   if (record.deleted !== undefined) info.deletedAt = record.deleted;
   return info;
@@ -308,7 +339,8 @@ function privateKeyOf(snapshot: Snapshot, name: string, v: VersionRecord, path: 
   } catch {
     throw new UnwrapdError('internal', `keystore ${path}: the private key of "${id}" cannot be parsed`);
   }
-  if (key.asymmetricKeyType !== 'rsa') throw new UnwrapdError('internal', `keystore ${path}: "${id}" is not an RSA key`);
+  if (key.asymmetricKeyType !== 'rsa')
+    throw new UnwrapdError('internal', `keystore ${path}: "${id}" is not an RSA key`);
   snapshot.privateKeys.set(id, key);
   return key;
 }

@@ -6,7 +6,14 @@ import { KEY_NAME_PATTERN, openLocalKeystore, type KeyVersionEntry } from './loc
 import { isProviderError, providerError, type ProviderError } from './provider-error.js';
 import { randomBytes } from 'node:crypto';
 import { isKeyBase, keyNameFromHint } from './key-base.js';
-import type { CallOptions, DestructionConfirmation, KeyStatus, ResolvedKey, RootKeyProvider, WrappedKey } from './root-key-provider.js';
+import type {
+  CallOptions,
+  DestructionConfirmation,
+  KeyStatus,
+  ResolvedKey,
+  RootKeyProvider,
+  WrappedKey,
+} from './root-key-provider.js';
 import { raceAbort } from '../race-abort.js';
 
 /**
@@ -53,14 +60,17 @@ export function formatLocalKeyUri(name: string, version?: number): string {
 }
 
 export function createLocalProvider(opts: LocalProviderOptions): RootKeyProvider {
-  const keystore = openLocalKeystore(opts.keystorePath, { allowInsecurePermissions: opts.allowInsecurePermissions === true });
+  const keystore = openLocalKeystore(opts.keystorePath, {
+    allowInsecurePermissions: opts.allowInsecurePermissions === true,
+  });
   let closed = false;
 
   async function lookup(ref: LocalKeyRef, keyUri: string): Promise<KeyVersionEntry> {
     try {
       return await keystore.get(ref.name, ref.version);
     } catch (err) {
-      if (isUnwrapdError(err, 'not_found')) throw providerError('key_not_found', keyUri, `${keyUri}: key not found: ${err.message}`);
+      if (isUnwrapdError(err, 'not_found'))
+        throw providerError('key_not_found', keyUri, `${keyUri}: key not found: ${err.message}`);
       const why = err instanceof Error ? err.message : 'unknown error';
       throw providerError('server_error', keyUri, `${keyUri}: local keystore unavailable: ${why}`, err);
     }
@@ -83,12 +93,18 @@ export function createLocalProvider(opts: LocalProviderOptions): RootKeyProvider
     throwIfAborted(signal, keyUri);
     if (closed) throw providerError('server_error', keyUri, `${keyUri}: the local provider is closed`);
     const ref = parseLocalKeyUri(keyUri);
-    if (!ref) throw providerError('key_not_found', keyUri, `${keyUri}: not a local key URI (expected local:<name> or local:<name>/<version>)`);
+    if (!ref)
+      throw providerError(
+        'key_not_found',
+        keyUri,
+        `${keyUri}: not a local key URI (expected local:<name> or local:<name>/<version>)`,
+      );
     const entry = await raceAbort(lookup(ref, keyUri), signal, () => abortedError(keyUri));
     throwIfAborted(signal, keyUri);
     const uri = formatLocalKeyUri(entry.name, entry.version);
     if (entry.state === 'deleted') throw providerError('key_deleted', keyUri, `${uri}: key is deleted`);
-    if (entry.state === 'disabled' || !entry.privateKey) throw providerError('key_disabled', keyUri, `${uri}: key is disabled`);
+    if (entry.state === 'disabled' || !entry.privateKey)
+      throw providerError('key_disabled', keyUri, `${uri}: key is disabled`);
     return { uri, privateKey: entry.privateKey };
   }
 
@@ -106,7 +122,12 @@ export function createLocalProvider(opts: LocalProviderOptions): RootKeyProvider
       try {
         ciphertext = publicEncrypt(oaep(privateKey), key.expose());
       } catch (err) {
-        throw providerError('unknown', keyUri, `${uri}: wrap failed (a ${key.length}-byte key; destroyed or too long for RSA-OAEP?)`, err);
+        throw providerError(
+          'unknown',
+          keyUri,
+          `${uri}: wrap failed (a ${key.length}-byte key; destroyed or too long for RSA-OAEP?)`,
+          err,
+        );
       }
       throwIfAborted(signal, keyUri);
       return { keyUri: uri, algorithm: LOCAL_WRAP_ALGORITHM, ciphertext };
@@ -116,7 +137,11 @@ export function createLocalProvider(opts: LocalProviderOptions): RootKeyProvider
       const keyUri = wrapped.keyUri;
       const { uri, privateKey } = await usableKey(keyUri, signal);
       if (wrapped.algorithm !== LOCAL_WRAP_ALGORITHM) {
-        throw providerError('unwrap_rejected', keyUri, `${uri}: unsupported wrap algorithm ${JSON.stringify(wrapped.algorithm.slice(0, 40))} (expected ${LOCAL_WRAP_ALGORITHM})`);
+        throw providerError(
+          'unwrap_rejected',
+          keyUri,
+          `${uri}: unsupported wrap algorithm ${JSON.stringify(wrapped.algorithm.slice(0, 40))} (expected ${LOCAL_WRAP_ALGORITHM})`,
+        );
       }
       // The raw RSA output, OAEP-decoded here (src/crypto/rsa-oaep.ts): privateDecrypt's own OAEP leaves a copy
       // of the key in freed memory. `em` is modulus-sized, masked, and zeroized either way.
@@ -126,7 +151,12 @@ export function createLocalProvider(opts: LocalProviderOptions): RootKeyProvider
         em = privateDecrypt({ key: privateKey, padding: constants.RSA_NO_PADDING }, wrapped.ciphertext);
         key = decodeOaepSha256(em);
       } catch (err) {
-        throw providerError('unwrap_rejected', keyUri, `${uri}: the key rejected the wrapped copy (another key or version, or corrupted)`, err);
+        throw providerError(
+          'unwrap_rejected',
+          keyUri,
+          `${uri}: the key rejected the wrapped copy (another key or version, or corrupted)`,
+          err,
+        );
       } finally {
         em?.fill(0);
       }
@@ -149,7 +179,8 @@ export function createLocalProvider(opts: LocalProviderOptions): RootKeyProvider
     },
 
     async createKey(baseUri: string, nameHint: string, { signal }: CallOptions): Promise<ResolvedKey> {
-      if (!isKeyBase(baseUri) || !baseUri.startsWith(LOCAL_SCHEME)) throw providerError('key_not_found', baseUri, `${baseUri}: not a local key base (expected local:)`);
+      if (!isKeyBase(baseUri) || !baseUri.startsWith(LOCAL_SCHEME))
+        throw providerError('key_not_found', baseUri, `${baseUri}: not a local key base (expected local:)`);
       throwIfAborted(signal, baseUri);
       const name = keyNameFromHint(nameHint, randomBytes(6).toString('hex'), { allowed: /[A-Za-z0-9._-]/, max: 64 });
       const info = await keystoreCall(baseUri, () => keystore.createKey(name));
@@ -164,7 +195,13 @@ export function createLocalProvider(opts: LocalProviderOptions): RootKeyProvider
       const action = alreadyDeleted
         ? `already deleted from keystore ${opts.keystorePath}: no version's private key is in the file`
         : `deleted from keystore ${opts.keystorePath}: every version's private key removed; the superseded file (${scrubbedBytes} bytes) overwritten with zeros and fsynced`;
-      return { provider: LOCAL_SCHEME, keyUri: formatLocalKeyUri(ref.name), action, destroyedAt: new Date().toISOString(), alreadyDestroyed: alreadyDeleted };
+      return {
+        provider: LOCAL_SCHEME,
+        keyUri: formatLocalKeyUri(ref.name),
+        action,
+        destroyedAt: new Date().toISOString(),
+        alreadyDestroyed: alreadyDeleted,
+      };
     },
 
     async close(): Promise<void> {
@@ -185,4 +222,3 @@ function abortedError(keyUri: string): ProviderError {
 function throwIfAborted(signal: AbortSignal, keyUri: string): void {
   if (signal.aborted) throw abortedError(keyUri);
 }
-

@@ -20,7 +20,15 @@ export function isGenericFailure(err: unknown): boolean {
   return GENERIC_FAILURE.has(ckr(err) ?? '');
 }
 
-const SESSION_LOST = new Set(['CKR_SESSION_HANDLE_INVALID', 'CKR_SESSION_CLOSED', 'CKR_DEVICE_REMOVED', 'CKR_TOKEN_NOT_PRESENT', 'CKR_DEVICE_ERROR', 'CKR_USER_NOT_LOGGED_IN', 'CKR_CRYPTOKI_NOT_INITIALIZED']);
+const SESSION_LOST = new Set([
+  'CKR_SESSION_HANDLE_INVALID',
+  'CKR_SESSION_CLOSED',
+  'CKR_DEVICE_REMOVED',
+  'CKR_TOKEN_NOT_PRESENT',
+  'CKR_DEVICE_ERROR',
+  'CKR_USER_NOT_LOGGED_IN',
+  'CKR_CRYPTOKI_NOT_INITIALIZED',
+]);
 
 /** The session is gone (token removed, session closed, logged out): drop it, the next call opens a new one. */
 export function isSessionLost(err: unknown): boolean {
@@ -69,8 +77,10 @@ export function classifyPkcs11Error(err: unknown, keyUri: string): ProviderError
   if (isProviderError(err)) return err;
   const code = ckr(err);
   const message = err instanceof Error ? err.message.split('\n')[0]!.slice(0, 200) : String(err).slice(0, 200);
-  if (code !== undefined) return providerError(CKR_REASONS[code] ?? 'unknown', keyUri, `${keyUri}: the token answered ${code}`, err);
-  if (/dlopen|cannot open shared object|No such file/i.test(message)) return providerError('server_error', keyUri, `${keyUri}: the PKCS#11 module cannot be loaded (${message})`, err);
+  if (code !== undefined)
+    return providerError(CKR_REASONS[code] ?? 'unknown', keyUri, `${keyUri}: the token answered ${code}`, err);
+  if (/dlopen|cannot open shared object|No such file/i.test(message))
+    return providerError('server_error', keyUri, `${keyUri}: the PKCS#11 module cannot be loaded (${message})`, err);
   return providerError('unknown', keyUri, `${keyUri}: PKCS#11 failure: ${message}`, err);
 }
 
@@ -78,5 +88,9 @@ export function classifyPkcs11Error(err: unknown, keyUri: string): ProviderError
 export function abortedError(keyUri: string, signal: AbortSignal): ProviderError {
   const name = (signal.reason as { name?: unknown } | undefined)?.name;
   const timeout = name === 'TimeoutError' || name === 'DeadlineExceededError';
-  return providerError(timeout ? 'timeout' : 'aborted', keyUri, `${keyUri}: ${timeout ? 'the call ran out of time (deadline)' : 'aborted by the caller'}`);
+  return providerError(
+    timeout ? 'timeout' : 'aborted',
+    keyUri,
+    `${keyUri}: ${timeout ? 'the call ran out of time (deadline)' : 'aborted by the caller'}`,
+  );
 }

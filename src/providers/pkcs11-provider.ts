@@ -4,10 +4,28 @@ import type * as Pkcs11Types from 'pkcs11js';
 import { SecretKey } from '../crypto/secret-key.js';
 import { isProviderError, providerError } from './provider-error.js';
 import { abortedError, ckr, classifyPkcs11Error, isGenericFailure, isSessionLost } from './pkcs11-errors.js';
-import { algorithmFor, decrypt, decryptsProbe, encrypt, findKey, PKCS11_ALGORITHMS, type Handle, type KeyInfo, type OaepAlgorithm, type Pkcs11Module } from './pkcs11-token.js';
+import {
+  algorithmFor,
+  decrypt,
+  decryptsProbe,
+  encrypt,
+  findKey,
+  PKCS11_ALGORITHMS,
+  type Handle,
+  type KeyInfo,
+  type OaepAlgorithm,
+  type Pkcs11Module,
+} from './pkcs11-token.js';
 import { formatPkcs11Uri, parsePkcs11Uri, PKCS11_SCHEME, type Pkcs11KeyRef } from './pkcs11-uri.js';
 import { isKeyBase, keyNameFromHint } from './key-base.js';
-import type { CallOptions, DestructionConfirmation, KeyStatus, ResolvedKey, RootKeyProvider, WrappedKey } from './root-key-provider.js';
+import type {
+  CallOptions,
+  DestructionConfirmation,
+  KeyStatus,
+  ResolvedKey,
+  RootKeyProvider,
+  WrappedKey,
+} from './root-key-provider.js';
 import { raceAbort } from '../race-abort.js';
 
 /**
@@ -43,7 +61,6 @@ export interface Pkcs11ProviderOptions {
   /** The user PIN. */
   pin: string;
 }
-
 
 interface Session {
   handle: Handle;
@@ -84,7 +101,8 @@ export function createPkcs11Provider(opts: Pkcs11ProviderOptions): RootKeyProvid
     if (existing) return existing;
     const { pk, lib } = module();
     const slot = lib.C_GetSlotList(true).find((s) => lib.C_GetTokenInfo(s).label.trim() === token);
-    if (!slot) throw Object.assign(new Error(`no token labelled ${JSON.stringify(token)}`), { ckr: 'CKR_TOKEN_NOT_PRESENT' });
+    if (!slot)
+      throw Object.assign(new Error(`no token labelled ${JSON.stringify(token)}`), { ckr: 'CKR_TOKEN_NOT_PRESENT' });
     // Read-write, so that availability keys can be created and destroyed; a write-protected token gets a
     // read-only session (createKey/destroyKey then fail with the token's answer).
     let handle: Handle;
@@ -112,7 +130,13 @@ export function createPkcs11Provider(opts: Pkcs11ProviderOptions): RootKeyProvid
   }
 
   /** Runs `work` alone on the token's session; classifies failures; settles when `signal` aborts. */
-  async function onToken<T>(keyUri: string, token: string, signal: AbortSignal, work: (s: Handle, m: { pk: Pkcs11Module; lib: Pkcs11Types.PKCS11 }) => Promise<T> | T, onLate?: (value: T) => void): Promise<T> {
+  async function onToken<T>(
+    keyUri: string,
+    token: string,
+    signal: AbortSignal,
+    work: (s: Handle, m: { pk: Pkcs11Module; lib: Pkcs11Types.PKCS11 }) => Promise<T> | T,
+    onLate?: (value: T) => void,
+  ): Promise<T> {
     if (closed) throw providerError('server_error', keyUri, `${keyUri}: the PKCS#11 provider is closed`);
     if (signal.aborted) throw abortedError(keyUri, signal);
     let s: Session;
@@ -138,9 +162,15 @@ export function createPkcs11Provider(opts: Pkcs11ProviderOptions): RootKeyProvid
 
   function refOf(keyUri: string): Pkcs11KeyRef & { token: string } {
     const ref = parsePkcs11Uri(keyUri);
-    if (!ref) throw providerError('key_not_found', keyUri, `${keyUri}: not a PKCS#11 key URI (expected pkcs11:token=<label>;object=<label>[;id=%..])`);
+    if (!ref)
+      throw providerError(
+        'key_not_found',
+        keyUri,
+        `${keyUri}: not a PKCS#11 key URI (expected pkcs11:token=<label>;object=<label>[;id=%..])`,
+      );
     const token = ref.token ?? opts.defaultToken;
-    if (!token) throw providerError('key_not_found', keyUri, `${keyUri}: names no token and no default token is configured`);
+    if (!token)
+      throw providerError('key_not_found', keyUri, `${keyUri}: names no token and no default token is configured`);
     return { ...ref, token };
   }
 
@@ -148,7 +178,8 @@ export function createPkcs11Provider(opts: Pkcs11ProviderOptions): RootKeyProvid
     const ref = refOf(keyUri);
     return onToken(keyUri, ref.token, signal, async (s, m) => {
       const key = findKey(keyUri, ref, s, m);
-      if (!key.decrypt) throw providerError('key_disabled', keyUri, `${keyUri}: the key may not decrypt (CKA_DECRYPT is false)`);
+      if (!key.decrypt)
+        throw providerError('key_disabled', keyUri, `${keyUri}: the key may not decrypt (CKA_DECRYPT is false)`);
       return { key, algorithm: await algorithmFor(s, m, key, algorithms) };
     });
   }
@@ -167,7 +198,12 @@ export function createPkcs11Provider(opts: Pkcs11ProviderOptions): RootKeyProvid
       try {
         ciphertext = encrypt(key, algorithm, secret.expose());
       } catch (err) {
-        throw providerError('unknown', keyUri, `${keyUri}: wrap failed (a ${secret.length}-byte key; destroyed or too long for RSA-OAEP?)`, err);
+        throw providerError(
+          'unknown',
+          keyUri,
+          `${keyUri}: wrap failed (a ${secret.length}-byte key; destroyed or too long for RSA-OAEP?)`,
+          err,
+        );
       }
       return { keyUri: formatPkcs11Uri(key.ref), algorithm, ciphertext };
     },
@@ -176,7 +212,11 @@ export function createPkcs11Provider(opts: Pkcs11ProviderOptions): RootKeyProvid
       const keyUri = wrapped.keyUri;
       const algorithm = wrapped.algorithm as OaepAlgorithm;
       if (!PKCS11_ALGORITHMS.includes(algorithm)) {
-        throw providerError('unwrap_rejected', keyUri, `${keyUri}: unsupported wrap algorithm ${JSON.stringify(wrapped.algorithm.slice(0, 40))} (expected ${PKCS11_ALGORITHMS.join(' or ')})`);
+        throw providerError(
+          'unwrap_rejected',
+          keyUri,
+          `${keyUri}: unsupported wrap algorithm ${JSON.stringify(wrapped.algorithm.slice(0, 40))} (expected ${PKCS11_ALGORITHMS.join(' or ')})`,
+        );
       }
       const ref = refOf(keyUri);
       const { out, plain } = await onToken(
@@ -185,14 +225,20 @@ export function createPkcs11Provider(opts: Pkcs11ProviderOptions): RootKeyProvid
         signal,
         async (s, m) => {
           const key = findKey(keyUri, ref, s, m);
-          if (!key.decrypt) throw providerError('key_disabled', keyUri, `${keyUri}: the key may not decrypt (CKA_DECRYPT is false)`);
+          if (!key.decrypt)
+            throw providerError('key_disabled', keyUri, `${keyUri}: the key may not decrypt (CKA_DECRYPT is false)`);
           try {
             return await decrypt(s, m, key, algorithm, Buffer.from(wrapped.ciphertext));
           } catch (err) {
             // Some tokens (SoftHSM among them) report an OAEP decoding failure as a generic error. If the
             // key still decrypts a fresh test value, the token is fine and the copy is what it refused.
             if (isGenericFailure(err) && (await decryptsProbe(s, m, key, algorithm))) {
-              throw providerError('unwrap_rejected', keyUri, `${keyUri}: the key rejected the wrapped copy (another key, or corrupted)`, err);
+              throw providerError(
+                'unwrap_rejected',
+                keyUri,
+                `${keyUri}: the key rejected the wrapped copy (another key, or corrupted)`,
+                err,
+              );
             }
             throw err;
           }
@@ -217,7 +263,12 @@ export function createPkcs11Provider(opts: Pkcs11ProviderOptions): RootKeyProvid
     },
 
     async createKey(baseUri: string, nameHint: string, { signal }: CallOptions): Promise<ResolvedKey> {
-      if (!isKeyBase(baseUri) || !baseUri.startsWith(`${PKCS11_SCHEME}:`)) throw providerError('key_not_found', baseUri, `${baseUri}: not a PKCS#11 key base (expected pkcs11:token=<label>)`);
+      if (!isKeyBase(baseUri) || !baseUri.startsWith(`${PKCS11_SCHEME}:`))
+        throw providerError(
+          'key_not_found',
+          baseUri,
+          `${baseUri}: not a PKCS#11 key base (expected pkcs11:token=<label>)`,
+        );
       const base = refOf(`${baseUri}${baseUri.endsWith(':') ? '' : ';'}object=x`); // the token it names, or the default
       const ref: Pkcs11KeyRef & { token: string } = {
         token: base.token,
@@ -234,8 +285,21 @@ export function createPkcs11Provider(opts: Pkcs11ProviderOptions): RootKeyProvid
         lib.C_GenerateKeyPair(
           s,
           { mechanism: pk.CKM_RSA_PKCS_KEY_PAIR_GEN },
-          [...common, { type: pk.CKA_ENCRYPT, value: true }, { type: pk.CKA_WRAP, value: true }, { type: pk.CKA_MODULUS_BITS, value: 3072 }, { type: pk.CKA_PUBLIC_EXPONENT, value: Buffer.from([1, 0, 1]) }],
-          [...common, { type: pk.CKA_PRIVATE, value: true }, { type: pk.CKA_SENSITIVE, value: true }, { type: pk.CKA_EXTRACTABLE, value: false }, { type: pk.CKA_DECRYPT, value: true }, { type: pk.CKA_UNWRAP, value: true }],
+          [
+            ...common,
+            { type: pk.CKA_ENCRYPT, value: true },
+            { type: pk.CKA_WRAP, value: true },
+            { type: pk.CKA_MODULUS_BITS, value: 3072 },
+            { type: pk.CKA_PUBLIC_EXPONENT, value: Buffer.from([1, 0, 1]) },
+          ],
+          [
+            ...common,
+            { type: pk.CKA_PRIVATE, value: true },
+            { type: pk.CKA_SENSITIVE, value: true },
+            { type: pk.CKA_EXTRACTABLE, value: false },
+            { type: pk.CKA_DECRYPT, value: true },
+            { type: pk.CKA_UNWRAP, value: true },
+          ],
         );
       });
       const { key, algorithm } = await usable(keyUri, signal);
@@ -258,12 +322,26 @@ export function createPkcs11Provider(opts: Pkcs11ProviderOptions): RootKeyProvid
         };
         const objects = find();
         for (const handle of objects) lib.C_DestroyObject(s, handle);
-        if (find().length > 0) throw providerError('unknown', keyUri, `${keyUri}: objects with the key's label are still on the token after C_DestroyObject`);
+        if (find().length > 0)
+          throw providerError(
+            'unknown',
+            keyUri,
+            `${keyUri}: objects with the key's label are still on the token after C_DestroyObject`,
+          );
         return objects.length;
       });
       algorithms.delete(pinned);
-      const action = destroyed === 0 ? `not on token ${JSON.stringify(ref.token)}: already destroyed (no object with its label${ref.id ? ' and id' : ''})` : `C_DestroyObject on ${destroyed} object(s) (private and public key) on token ${JSON.stringify(ref.token)}; none is left`;
-      return { provider: PKCS11_SCHEME, keyUri: pinned, action, destroyedAt: new Date().toISOString(), alreadyDestroyed: destroyed === 0 };
+      const action =
+        destroyed === 0
+          ? `not on token ${JSON.stringify(ref.token)}: already destroyed (no object with its label${ref.id ? ' and id' : ''})`
+          : `C_DestroyObject on ${destroyed} object(s) (private and public key) on token ${JSON.stringify(ref.token)}; none is left`;
+      return {
+        provider: PKCS11_SCHEME,
+        keyUri: pinned,
+        action,
+        destroyedAt: new Date().toISOString(),
+        alreadyDestroyed: destroyed === 0,
+      };
     },
 
     async close(): Promise<void> {

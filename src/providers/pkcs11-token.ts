@@ -43,13 +43,28 @@ export function findKey(keyUri: string, ref: Pkcs11KeyRef & { token: string }, s
   } finally {
     lib.C_FindObjectsFinal(s);
   }
-  if (found.length === 0) throw providerError('key_not_found', keyUri, `${keyUri}: no private RSA key with that label${ref.id ? ' and id' : ''} on token ${JSON.stringify(ref.token)}`);
-  if (found.length > 1) throw providerError('key_not_found', keyUri, `${keyUri}: several keys have that label; name one with id=`);
+  if (found.length === 0)
+    throw providerError(
+      'key_not_found',
+      keyUri,
+      `${keyUri}: no private RSA key with that label${ref.id ? ' and id' : ''} on token ${JSON.stringify(ref.token)}`,
+    );
+  if (found.length > 1)
+    throw providerError('key_not_found', keyUri, `${keyUri}: several keys have that label; name one with id=`);
   const handle = found[0]!;
-  const attrs = lib.C_GetAttributeValue(s, handle, [{ type: pk.CKA_ID }, { type: pk.CKA_DECRYPT }, { type: pk.CKA_MODULUS }, { type: pk.CKA_PUBLIC_EXPONENT }]);
+  const attrs = lib.C_GetAttributeValue(s, handle, [
+    { type: pk.CKA_ID },
+    { type: pk.CKA_DECRYPT },
+    { type: pk.CKA_MODULUS },
+    { type: pk.CKA_PUBLIC_EXPONENT },
+  ]);
   const [id, decrypt, modulus, exponent] = attrs.map((a) => a.value);
-  if (!Buffer.isBuffer(modulus) || !Buffer.isBuffer(exponent)) throw providerError('unknown', keyUri, `${keyUri}: the key does not expose its public modulus and exponent`);
-  const publicKey = createPublicKey({ key: { kty: 'RSA', n: modulus.toString('base64url'), e: exponent.toString('base64url') }, format: 'jwk' });
+  if (!Buffer.isBuffer(modulus) || !Buffer.isBuffer(exponent))
+    throw providerError('unknown', keyUri, `${keyUri}: the key does not expose its public modulus and exponent`);
+  const publicKey = createPublicKey({
+    key: { kty: 'RSA', n: modulus.toString('base64url'), e: exponent.toString('base64url') },
+    format: 'jwk',
+  });
   const pinned: Pkcs11KeyRef & { token: string } = { token: ref.token, object: ref.object };
   if (Buffer.isBuffer(id) && id.length > 0) pinned.id = Buffer.from(id);
   return { ref: pinned, handle, decrypt: isTrue(decrypt), publicKey, modulusBytes: modulus.length };
@@ -59,15 +74,33 @@ function mechanism(pk: Pkcs11Module, algorithm: OaepAlgorithm): Pkcs11Types.Mech
   const sha256 = algorithm === 'RSA-OAEP-256';
   return {
     mechanism: pk.CKM_RSA_PKCS_OAEP,
-    parameter: { type: pk.CK_PARAMS_RSA_OAEP, hashAlg: sha256 ? pk.CKM_SHA256 : pk.CKM_SHA_1, mgf: sha256 ? pk.CKG_MGF1_SHA256 : pk.CKG_MGF1_SHA1, source: 1 /* CKZ_DATA_SPECIFIED */ } as Pkcs11Types.RsaOAEP,
+    parameter: {
+      type: pk.CK_PARAMS_RSA_OAEP,
+      hashAlg: sha256 ? pk.CKM_SHA256 : pk.CKM_SHA_1,
+      mgf: sha256 ? pk.CKG_MGF1_SHA256 : pk.CKG_MGF1_SHA1,
+      source: 1 /* CKZ_DATA_SPECIFIED */,
+    } as Pkcs11Types.RsaOAEP,
   };
 }
 
 export function encrypt(key: KeyInfo, algorithm: OaepAlgorithm, plain: Uint8Array): Buffer {
-  return publicEncrypt({ key: key.publicKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: algorithm === 'RSA-OAEP-256' ? 'sha256' : 'sha1' }, plain);
+  return publicEncrypt(
+    {
+      key: key.publicKey,
+      padding: constants.RSA_PKCS1_OAEP_PADDING,
+      oaepHash: algorithm === 'RSA-OAEP-256' ? 'sha256' : 'sha1',
+    },
+    plain,
+  );
 }
 
-export async function decrypt(s: Handle, m: TokenModule, key: KeyInfo, algorithm: OaepAlgorithm, ciphertext: Buffer): Promise<{ out: Buffer; plain: Buffer }> {
+export async function decrypt(
+  s: Handle,
+  m: TokenModule,
+  key: KeyInfo,
+  algorithm: OaepAlgorithm,
+  ciphertext: Buffer,
+): Promise<{ out: Buffer; plain: Buffer }> {
   m.lib.C_DecryptInit(s, mechanism(m.pk, algorithm), key.handle);
   const out = Buffer.alloc(key.modulusBytes);
   const plain = await m.lib.C_DecryptAsync(s, ciphertext, out);
@@ -75,7 +108,12 @@ export async function decrypt(s: Handle, m: TokenModule, key: KeyInfo, algorithm
 }
 
 /** The algorithm the token unwraps with for this key: SHA-256 when it accepts it, else SHA-1 (a test round trip, once). */
-export async function algorithmFor(s: Handle, m: TokenModule, key: KeyInfo, algorithms: Map<string, OaepAlgorithm>): Promise<OaepAlgorithm> {
+export async function algorithmFor(
+  s: Handle,
+  m: TokenModule,
+  key: KeyInfo,
+  algorithms: Map<string, OaepAlgorithm>,
+): Promise<OaepAlgorithm> {
   const uri = formatPkcs11Uri(key.ref);
   const known = algorithms.get(uri);
   if (known) return known;
@@ -92,13 +130,19 @@ export async function algorithmFor(s: Handle, m: TokenModule, key: KeyInfo, algo
     } catch (err) {
       // Not offered: try the next algorithm. Anything else is the token's answer.
       const code = ckr(err);
-      if (code !== 'CKR_MECHANISM_PARAM_INVALID' && code !== 'CKR_MECHANISM_INVALID' && code !== 'CKR_ARGUMENTS_BAD') throw err;
+      if (code !== 'CKR_MECHANISM_PARAM_INVALID' && code !== 'CKR_MECHANISM_INVALID' && code !== 'CKR_ARGUMENTS_BAD')
+        throw err;
     }
   }
   throw providerError('unknown', uri, `${uri}: the token supports neither RSA-OAEP with SHA-256 nor with SHA-1`);
 }
 
-export async function decryptsProbe(s: Handle, m: TokenModule, key: KeyInfo, algorithm: OaepAlgorithm): Promise<boolean> {
+export async function decryptsProbe(
+  s: Handle,
+  m: TokenModule,
+  key: KeyInfo,
+  algorithm: OaepAlgorithm,
+): Promise<boolean> {
   const probe = randomBytes(32);
   try {
     const { out, plain } = await decrypt(s, m, key, algorithm, encrypt(key, algorithm, probe));
@@ -110,9 +154,8 @@ export async function decryptsProbe(s: Handle, m: TokenModule, key: KeyInfo, alg
   }
 }
 
-
 function isTrue(value: unknown): boolean {
-if (typeof value === 'boolean') return value;
-if (Buffer.isBuffer(value)) return value.length > 0 && value[0] !== 0;
-return false;
+  if (typeof value === 'boolean') return value;
+  if (Buffer.isBuffer(value)) return value.length > 0 && value[0] !== 0;
+  return false;
 }

@@ -18,7 +18,8 @@ export interface Pkcs11KeyRef {
 const KNOWN = new Set(['token', 'object', 'id', 'type']);
 
 export function parsePkcs11Uri(uri: string): Pkcs11KeyRef | undefined {
-  if (!uri.startsWith(`${PKCS11_SCHEME}:`) || uri.includes('?') || uri.includes('#') || uri.length > 1024) return undefined;
+  if (!uri.startsWith(`${PKCS11_SCHEME}:`) || uri.includes('?') || uri.includes('#') || uri.length > 1024)
+    return undefined;
   const attrs = new Map<string, string | Buffer>();
   for (const part of uri.slice(PKCS11_SCHEME.length + 1).split(';')) {
     if (part === '') continue;

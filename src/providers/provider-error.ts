@@ -23,7 +23,13 @@ export class ProviderError extends Error {
   readonly kind: ProviderErrorKind;
   readonly reason: ProviderErrorReason;
   readonly keyUri: string;
-  constructor(kind: ProviderErrorKind, reason: ProviderErrorReason, keyUri: string, message: string, options?: { cause?: unknown }) {
+  constructor(
+    kind: ProviderErrorKind,
+    reason: ProviderErrorReason,
+    keyUri: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
     super(message, options);
     this.name = 'ProviderError';
     this.kind = kind;
@@ -51,6 +57,11 @@ export const REASON_KIND: Readonly<Record<ProviderErrorReason, ProviderErrorKind
   unknown: 'revoked', // fail closed: an unclassified failure never opens the availability-key path
 };
 
-export function providerError(reason: ProviderErrorReason, keyUri: string, message: string, cause?: unknown): ProviderError {
+export function providerError(
+  reason: ProviderErrorReason,
+  keyUri: string,
+  message: string,
+  cause?: unknown,
+): ProviderError {
   return new ProviderError(REASON_KIND[reason], reason, keyUri, message, { cause });
 }

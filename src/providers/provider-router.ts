@@ -1,7 +1,14 @@
 import type { SecretKey } from '../crypto/secret-key.js';
 import { UnwrapdError } from '../errors.js';
 import { providerError } from './provider-error.js';
-import type { CallOptions, DestructionConfirmation, KeyStatus, ResolvedKey, RootKeyProvider, WrappedKey } from './root-key-provider.js';
+import type {
+  CallOptions,
+  DestructionConfirmation,
+  KeyStatus,
+  ResolvedKey,
+  RootKeyProvider,
+  WrappedKey,
+} from './root-key-provider.js';
 
 /**
  * One RootKeyProvider over several: each call goes to the provider serving the key URI's scheme (the text
@@ -12,7 +19,8 @@ export function createProviderRouter(providers: readonly RootKeyProvider[]): Roo
   const byScheme = new Map<string, RootKeyProvider>();
   for (const provider of providers) {
     for (const scheme of provider.schemes) {
-      if (byScheme.has(scheme)) throw new UnwrapdError('invalid_argument', `two root-key providers serve the scheme "${scheme}"`);
+      if (byScheme.has(scheme))
+        throw new UnwrapdError('invalid_argument', `two root-key providers serve the scheme "${scheme}"`);
       byScheme.set(scheme, provider);
     }
   }
@@ -24,7 +32,8 @@ export function createProviderRouter(providers: readonly RootKeyProvider[]): Roo
     const provider = byScheme.get(scheme);
     if (provider) return provider;
     const known = schemes.length > 0 ? schemes.join(', ') : 'none';
-    const what = scheme === '' ? 'has no scheme' : `has the scheme "${scheme.slice(0, 32)}", which no configured provider serves`;
+    const what =
+      scheme === '' ? 'has no scheme' : `has the scheme "${scheme.slice(0, 32)}", which no configured provider serves`;
     throw providerError('key_not_found', keyUri, `key URI ${keyUri} ${what} (known schemes: ${known})`);
   }
 
@@ -45,13 +54,15 @@ export function createProviderRouter(providers: readonly RootKeyProvider[]): Roo
     /** Routed by the base's scheme; a provider that cannot create keys is failed_precondition. */
     async createKey(baseUri: string, nameHint: string, opts: CallOptions): Promise<ResolvedKey> {
       const provider = route(baseUri.includes(':') ? baseUri : `${baseUri}:`);
-      if (!provider.createKey) throw new UnwrapdError('failed_precondition', `the provider for ${baseUri.slice(0, 64)} cannot create keys`);
+      if (!provider.createKey)
+        throw new UnwrapdError('failed_precondition', `the provider for ${baseUri.slice(0, 64)} cannot create keys`);
       return provider.createKey(baseUri, nameHint, opts);
     },
     /** Routed by the key's scheme; a provider that cannot destroy keys is failed_precondition. */
     async destroyKey(keyUri: string, opts: CallOptions): Promise<DestructionConfirmation> {
       const provider = route(keyUri);
-      if (!provider.destroyKey) throw new UnwrapdError('failed_precondition', `the provider for ${keyUri.slice(0, 64)} cannot destroy keys`);
+      if (!provider.destroyKey)
+        throw new UnwrapdError('failed_precondition', `the provider for ${keyUri.slice(0, 64)} cannot destroy keys`);
       return provider.destroyKey(keyUri, opts);
     },
     /** Closes every provider (each once), even when some fail; then rethrows the first failure. */

@@ -62,11 +62,16 @@ class FileRegistry implements PolicyRegistry {
   }
 
   async open(): Promise<void> {
-    if (this.#snapshot || this.#closed) throw new UnwrapdError('failed_precondition', `${this.description} was already opened`);
+    if (this.#snapshot || this.#closed)
+      throw new UnwrapdError('failed_precondition', `${this.description} was already opened`);
     await mkdir(dirname(this.#path), { recursive: true, mode: 0o700 }).catch((err: unknown) => {
-      throw new UnwrapdError('internal', `cannot create the registry directory ${dirname(this.#path)} (${errnoCode(err) ?? 'unknown error'})`, {
-        cause: err,
-      });
+      throw new UnwrapdError(
+        'internal',
+        `cannot create the registry directory ${dirname(this.#path)} (${errnoCode(err) ?? 'unknown error'})`,
+        {
+          cause: err,
+        },
+      );
     });
     this.#snapshot = await readSnapshot(this.#path);
     if (this.#opts.watch ?? true) this.#startWatching();
@@ -148,7 +153,11 @@ class FileRegistry implements PolicyRegistry {
     try {
       await writeFileAtomic(this.#path, text, 0o600);
     } catch (err) {
-      throw new UnwrapdError('internal', `cannot write registry file ${this.#path} (${errnoCode(err) ?? 'unknown error'})`, { cause: err });
+      throw new UnwrapdError(
+        'internal',
+        `cannot write registry file ${this.#path} (${errnoCode(err) ?? 'unknown error'})`,
+        { cause: err },
+      );
     }
   }
 
@@ -185,7 +194,8 @@ class FileRegistry implements PolicyRegistry {
     this.#watcher = watchFile(this.#path, {
       pollIntervalMs: this.#opts.pollIntervalMs ?? 1000,
       debounceMs: RELOAD_DEBOUNCE_MS,
-      onWatchError: (err, what) => this.#report(new UnwrapdError('internal', `${this.description}: ${what}; polling only`, { cause: err })),
+      onWatchError: (err, what) =>
+        this.#report(new UnwrapdError('internal', `${this.description}: ${what}; polling only`, { cause: err })),
       onChange: () => {
         // One reload queued at a time, behind this instance's writes.
         if (this.#reloadQueued || this.#closed) return;
@@ -240,5 +250,8 @@ function tenantPolicies(policies: ReadonlyMap<string, PolicyRecord>, tenant: str
 function asReloadError(description: string, err: unknown): UnwrapdError {
   const suffix = 'keeping the policies loaded before';
   if (isUnwrapdError(err)) return new UnwrapdError('internal', `${err.message}; ${suffix}`);
-  return new UnwrapdError('internal', `${description}: reload failed (${errnoCode(err) ?? 'unknown error'}); ${suffix}`);
+  return new UnwrapdError(
+    'internal',
+    `${description}: reload failed (${errnoCode(err) ?? 'unknown error'}); ${suffix}`,
+  );
 }

@@ -50,7 +50,8 @@ export function eventTypeOf(before: PolicyRecord | undefined, after: PolicyRecor
   if (!before) return 'created';
   if (after.state === 'purged' && before.state !== 'purged') return 'purged';
   if (after.state === 'revoked' && before.state !== 'revoked') return 'revoked';
-  if (after.activeVersion !== before.activeVersion || after.minDecryptVersion !== before.minDecryptVersion) return 'rotated';
+  if (after.activeVersion !== before.activeVersion || after.minDecryptVersion !== before.minDecryptVersion)
+    return 'rotated';
   if (customerKeysOf(after) !== customerKeysOf(before)) return 'rolled';
   return 'updated';
 }
@@ -68,7 +69,9 @@ export function isRestricting(before: PolicyRecord | undefined, after: PolicyRec
 /** The customer-key URIs a policy's copies are wrapped under, and the pinned ones, as one comparable string. */
 function customerKeysOf(p: PolicyRecord): string {
   const pinned = KEY_ROLES.filter((r) => r !== 'availability').map((r) => p.keys[r]);
-  const copies = p.versions.flatMap((v) => v.copies.filter((c) => c.role !== 'availability').map((c) => `${v.version}:${c.role}:${c.keyUri}`));
+  const copies = p.versions.flatMap((v) =>
+    v.copies.filter((c) => c.role !== 'availability').map((c) => `${v.version}:${c.role}:${c.keyUri}`),
+  );
   return [...pinned, ...copies.sort()].join('|');
 }
 
@@ -83,7 +86,10 @@ export interface LocalEventLogOptions {
  * event with the next process-local sequence number, typed by comparing with the record seen before.
  * The last `capacity` events are kept for replay.
  */
-export function createLocalEventLog(registry: PolicyRegistry, opts: LocalEventLogOptions = {}): PolicyEventLog & { close(): void } {
+export function createLocalEventLog(
+  registry: PolicyRegistry,
+  opts: LocalEventLogOptions = {},
+): PolicyEventLog & { close(): void } {
   const capacity = opts.capacity ?? 10_000;
   const now = opts.now ?? (() => new Date());
   const seen = new Map<string, PolicyRecord>(registry.list().map((p) => [policyKey(p.tenant, p.id), p]));
@@ -122,7 +128,10 @@ export function createLocalEventLog(registry: PolicyRegistry, opts: LocalEventLo
     async replay(after, { tenant, limit }) {
       const oldest = ring[0]?.sequence ?? sequence + 1;
       if (after + 1 < oldest && after < sequence) {
-        throw new UnwrapdError('failed_precondition', `events before sequence ${oldest} are no longer held by this instance (it keeps the last ${capacity})`);
+        throw new UnwrapdError(
+          'failed_precondition',
+          `events before sequence ${oldest} are no longer held by this instance (it keeps the last ${capacity})`,
+        );
       }
       const out: PolicyEvent[] = [];
       for (const e of ring) {

@@ -8,7 +8,12 @@ import type { PolicyRecord } from './policy.js';
  */
 export class RevisionConflictError extends UnwrapdError {
   constructor(key: string, expected?: number, stored?: number) {
-    super('failed_precondition', expected === undefined ? `revision conflict on policy ${key}` : `revision conflict on policy ${key}: expected revision ${expected}, stored revision ${stored}`);
+    super(
+      'failed_precondition',
+      expected === undefined
+        ? `revision conflict on policy ${key}`
+        : `revision conflict on policy ${key}: expected revision ${expected}, stored revision ${stored}`,
+    );
   }
 }
 

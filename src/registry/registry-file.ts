@@ -27,7 +27,9 @@ export async function readSnapshot(path: string): Promise<Snapshot> {
   try {
     read = await readStamped(path);
   } catch (err) {
-    throw new UnwrapdError('internal', `cannot read registry file ${path} (${errnoCode(err) ?? 'unknown error'})`, { cause: err });
+    throw new UnwrapdError('internal', `cannot read registry file ${path} (${errnoCode(err) ?? 'unknown error'})`, {
+      cause: err,
+    });
   }
   if (!read) return EMPTY_SNAPSHOT;
   const doc = parseDocument(read.text, path);
@@ -43,7 +45,8 @@ export function parseDocument(text: string, path: string): { revision: number; p
     // The parser's message quotes file content (wrapped keys): leave it out.
     throw corrupt(text.length === 0 ? 'it is empty' : 'it is not valid JSON');
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw corrupt('the document is not an object');
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw corrupt('the document is not an object');
   const doc = value as Record<string, unknown>;
   if (doc['format'] !== REGISTRY_FORMAT) throw corrupt(`format is not ${REGISTRY_FORMAT}`);
   const revision = doc['revision'];
@@ -52,7 +55,9 @@ export function parseDocument(text: string, path: string): { revision: number; p
   }
   if (!Array.isArray(doc['policies'])) throw corrupt('policies is not an array');
   const policies = doc['policies'].map((p, i) =>
-    freezeRecord(validatePolicyRecord(p, { code: 'internal', where: `registry file ${path} is corrupt: policies[${i}]` })),
+    freezeRecord(
+      validatePolicyRecord(p, { code: 'internal', where: `registry file ${path} is corrupt: policies[${i}]` }),
+    ),
   );
   const seen = new Set<string>();
   for (const p of policies) {

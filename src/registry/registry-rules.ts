@@ -48,11 +48,19 @@ export function updateCandidate(record: PolicyRecord, expectedRevision: number):
  * May `candidate` be created next to `tenantPolicies` (every stored policy of its tenant, purged ones
  * included)? Throws `already_exists`, or `failed_precondition` for the tenant limit or the geo rule.
  */
-export function checkCreate(tenantPolicies: readonly StoredPolicy[], candidate: PolicyRecord, limits: RegistryLimits): void {
+export function checkCreate(
+  tenantPolicies: readonly StoredPolicy[],
+  candidate: PolicyRecord,
+  limits: RegistryLimits,
+): void {
   const key = policyKey(candidate.tenant, candidate.id);
-  if (tenantPolicies.some((p) => p.id === candidate.id)) throw new UnwrapdError('already_exists', `policy ${key} already exists`);
+  if (tenantPolicies.some((p) => p.id === candidate.id))
+    throw new UnwrapdError('already_exists', `policy ${key} already exists`);
   if (tenantPolicies.length >= limits.maxPoliciesPerTenant) {
-    throw new UnwrapdError('failed_precondition', `tenant ${candidate.tenant} already has ${tenantPolicies.length} policies (limit ${limits.maxPoliciesPerTenant})`);
+    throw new UnwrapdError(
+      'failed_precondition',
+      `tenant ${candidate.tenant} already has ${tenantPolicies.length} policies (limit ${limits.maxPoliciesPerTenant})`,
+    );
   }
   checkFilesModeGeo(tenantPolicies, candidate);
 }
@@ -62,7 +70,11 @@ export function checkCreate(tenantPolicies: readonly StoredPolicy[], candidate: 
  * `not_found`, RevisionConflictError (optimistic concurrency: the caller re-reads and retries), or
  * `failed_precondition` for the geo rule. Returns the stored policy.
  */
-export function checkUpdate<S extends StoredPolicy>(tenantPolicies: readonly S[], candidate: PolicyRecord, expectedRevision: number): S {
+export function checkUpdate<S extends StoredPolicy>(
+  tenantPolicies: readonly S[],
+  candidate: PolicyRecord,
+  expectedRevision: number,
+): S {
   const key = policyKey(candidate.tenant, candidate.id);
   const stored = tenantPolicies.find((p) => p.id === candidate.id);
   if (!stored) throw new UnwrapdError('not_found', `no policy ${key}`);
@@ -76,7 +88,10 @@ function checkFilesModeGeo(tenantPolicies: readonly StoredPolicy[], candidate: P
   if (candidate.mode !== 'files' || candidate.state === 'purged') return;
   for (const p of tenantPolicies) {
     if (p.id !== candidate.id && p.mode === 'files' && p.geo === candidate.geo && p.state !== 'purged') {
-      throw new UnwrapdError('failed_precondition', `tenant ${candidate.tenant} already has files-mode policy ${p.id} for geo ${candidate.geo}`);
+      throw new UnwrapdError(
+        'failed_precondition',
+        `tenant ${candidate.tenant} already has files-mode policy ${p.id} for geo ${candidate.geo}`,
+      );
     }
   }
 }

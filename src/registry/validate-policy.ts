@@ -114,7 +114,8 @@ class Checker {
 
   geo(obj: Fields): string {
     const value = this.string(obj, 'geo', { max: 64, allowEmpty: true });
-    if (value !== '' && !ID_PATTERN.test(value)) this.fail('geo', 'must be empty or 1-64 characters of A-Z a-z 0-9 . _ -');
+    if (value !== '' && !ID_PATTERN.test(value))
+      this.fail('geo', 'must be empty or 1-64 characters of A-Z a-z 0-9 . _ -');
     return value;
   }
 
@@ -195,7 +196,8 @@ class Checker {
   /** Rules across fields. A purged policy has had its wrapped copies destroyed, so most are waived. */
   invariants(record: PolicyRecord): void {
     if (record.mode === 'files' && record.geo === '') this.fail('geo', 'is required in files mode');
-    if (record.minDecryptVersion > record.activeVersion) this.fail('minDecryptVersion', 'must not exceed activeVersion');
+    if (record.minDecryptVersion > record.activeVersion)
+      this.fail('minDecryptVersion', 'must not exceed activeVersion');
     if (record.state === 'purged') return;
     const needsActive = record.state !== 'registering' || record.versions.length > 0;
     if (needsActive && !record.versions.some((v) => v.version === record.activeVersion)) {

@@ -36,8 +36,7 @@ export interface KeyVaultEvent {
 }
 
 export type ParsedDelivery =
-  | { kind: 'validation'; validationCode: string }
-  | { kind: 'events'; events: KeyVaultEvent[]; ignored: number };
+  { kind: 'validation'; validationCode: string } | { kind: 'events'; events: KeyVaultEvent[]; ignored: number };
 
 export class DeliveryError extends Error {
   override name = 'DeliveryError';
@@ -54,11 +53,17 @@ export function parseDelivery(body: unknown): ParsedDelivery {
   const events: KeyVaultEvent[] = [];
   let ignored = 0;
   for (const [i, item] of items.entries()) {
-    if (typeof item !== 'object' || item === null || Array.isArray(item)) throw new DeliveryError(`event ${i} is not an object`);
+    if (typeof item !== 'object' || item === null || Array.isArray(item))
+      throw new DeliveryError(`event ${i} is not an object`);
     const e = item as Record<string, unknown>;
     const schema: Schema = typeof e['specversion'] === 'string' ? 'cloudevents' : 'eventgrid';
-    if (schema === 'cloudevents' && e['specversion'] !== '1.0') throw new DeliveryError(`event ${i}: unsupported CloudEvents specversion`);
-    const type = text(schema === 'cloudevents' ? e['type'] : e['eventType'], `event ${i}: ${schema === 'cloudevents' ? 'type' : 'eventType'}`, 256);
+    if (schema === 'cloudevents' && e['specversion'] !== '1.0')
+      throw new DeliveryError(`event ${i}: unsupported CloudEvents specversion`);
+    const type = text(
+      schema === 'cloudevents' ? e['type'] : e['eventType'],
+      `event ${i}: ${schema === 'cloudevents' ? 'type' : 'eventType'}`,
+      256,
+    );
     const id = text(e['id'], `event ${i}: id`, MAX_ID_LENGTH);
     const source = optionalText(schema === 'cloudevents' ? e['source'] : e['topic'], 1024) ?? '';
     if (type === SUBSCRIPTION_VALIDATION) {
@@ -99,7 +104,8 @@ export function vaultFromResourceId(resourceId: string): string | undefined {
 }
 
 function fields(value: unknown): Map<string, unknown> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new DeliveryError('data is not an object');
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw new DeliveryError('data is not an object');
   return new Map(Object.entries(value).map(([k, v]) => [k.toLowerCase(), v]));
 }
 

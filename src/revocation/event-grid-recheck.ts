@@ -47,17 +47,25 @@ export async function recheckKeys(events: readonly KeyVaultEvent[], deps: Rechec
   const matches = (uri: string): boolean => {
     const parsed = parseVaultKeyUri(uri);
     if (!parsed) return false;
-    return events.some((e) => e.vaultName === parsed.vaultName && (e.keyName === undefined || e.keyName.toLowerCase() === parsed.keyName));
+    return events.some(
+      (e) =>
+        e.vaultName === parsed.vaultName && (e.keyName === undefined || e.keyName.toLowerCase() === parsed.keyName),
+    );
   };
 
   // The customer keys the cached key material depends on (the rule: cached-key-dependents.ts), those the events name.
-  const usesByKey = new Map([...customerKeyDependents(deps.cache.entries(), deps.registry)].filter(([uri]) => matches(uri)));
+  const usesByKey = new Map(
+    [...customerKeyDependents(deps.cache.entries(), deps.registry)].filter(([uri]) => matches(uri)),
+  );
 
   const result: RecheckResult = { checked: [...usesByKey.keys()], revoked: [] };
   const statuses = await Promise.all(
     result.checked.map(async (uri) => {
       try {
-        return { uri, status: await deps.provider.status(uri, { signal: AbortSignal.timeout(deps.providerTimeoutMs) }) };
+        return {
+          uri,
+          status: await deps.provider.status(uri, { signal: AbortSignal.timeout(deps.providerTimeoutMs) }),
+        };
       } catch {
         // Status is advisory: a failed check proves nothing either way; the next unwrap decides.
         return { uri, status: undefined };

@@ -120,13 +120,17 @@ export class EventGridReceiver implements RevocationSource {
     }
     if (!this.#authenticated(req, url)) {
       this.stats.rejected++;
-      this.#opts.log.warn('event grid: request without the shared secret refused', { method: req.method, remote: req.socket.remoteAddress });
+      this.#opts.log.warn('event grid: request without the shared secret refused', {
+        method: req.method,
+        remote: req.socket.remoteAddress,
+      });
       return reply(res, 401, { error: 'unauthorized' });
     }
     if (req.method === 'OPTIONS') {
       // CloudEvents 1.0 abuse protection: allow the origin that asks (it proved it knows the secret).
       const origin = req.headers['webhook-request-origin'];
-      if (typeof origin !== 'string' || origin.length === 0 || origin.length > 256) return reply(res, 400, { error: 'WebHook-Request-Origin is required' });
+      if (typeof origin !== 'string' || origin.length === 0 || origin.length > 256)
+        return reply(res, 400, { error: 'WebHook-Request-Origin is required' });
       res.setHeader('WebHook-Allowed-Origin', origin);
       res.setHeader('WebHook-Allowed-Rate', '*');
       res.setHeader('Allow', 'POST, OPTIONS');
@@ -173,7 +177,11 @@ export class EventGridReceiver implements RevocationSource {
     if (fresh.length > 0) {
       const work = this.#process(fresh);
       const ids = fresh.map((e) => `${e.source}\n${e.id}`);
-      for (const id of ids) this.#inflight.set(id, work.then(() => {}));
+      for (const id of ids)
+        this.#inflight.set(
+          id,
+          work.then(() => {}),
+        );
       try {
         const result = await work;
         for (const id of ids) this.#remember(id);
@@ -189,15 +197,29 @@ export class EventGridReceiver implements RevocationSource {
       }
     }
     await Promise.allSettled(waits);
-    return reply(res, 200, { accepted: fresh.length, duplicates: parsed.events.length - fresh.length, ignored: parsed.ignored });
+    return reply(res, 200, {
+      accepted: fresh.length,
+      duplicates: parsed.events.length - fresh.length,
+      ignored: parsed.ignored,
+    });
   }
 
   async #process(events: KeyVaultEvent[]): Promise<RecheckResult> {
     const result = await recheckKeys(events, this.#opts);
     for (const r of result.revoked) {
       this.stats.evictions++;
-      this.#opts.log.warn('event grid: customer key revoked; policy keys evicted', { tenant: r.tenant, policy: r.policyId, key_uri: r.keyUri, reason: r.reason });
-      this.#onRevoked?.({ tenant: r.tenant, policyId: r.policyId, reason: `customer key ${r.keyUri}: ${r.reason}`, source: this.name });
+      this.#opts.log.warn('event grid: customer key revoked; policy keys evicted', {
+        tenant: r.tenant,
+        policy: r.policyId,
+        key_uri: r.keyUri,
+        reason: r.reason,
+      });
+      this.#onRevoked?.({
+        tenant: r.tenant,
+        policyId: r.policyId,
+        reason: `customer key ${r.keyUri}: ${r.reason}`,
+        source: this.name,
+      });
     }
     return result;
   }
@@ -227,7 +249,10 @@ function digest(value: string): Buffer {
 
 function reply(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
-  const headers: Record<string, string | number> = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) };
+  const headers: Record<string, string | number> = {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(text),
+  };
   // A refused request's body is not wanted: close the connection rather than keep reading it.
   if (status === 413 || status === 401) headers['connection'] = 'close';
   res.writeHead(status, headers);

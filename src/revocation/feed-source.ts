@@ -18,7 +18,12 @@ export function feedRevocationSource(feed: RegistryChangeFeed, log: Logger): Rev
         for (const e of events) {
           if (e.type !== 'revoked' && e.type !== 'purged') continue;
           try {
-            onRevoked({ tenant: e.tenant, policyId: e.policyId, reason: `${e.type} (sequence ${e.sequence})`, source: feed.name });
+            onRevoked({
+              tenant: e.tenant,
+              policyId: e.policyId,
+              reason: `${e.type} (sequence ${e.sequence})`,
+              source: feed.name,
+            });
           } catch (err) {
             log.error('a revocation listener threw', { error: err instanceof Error ? err : String(err) });
           }

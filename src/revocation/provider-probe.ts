@@ -81,7 +81,11 @@ export class ProviderProbe implements RevocationSource {
 
   state(): RevocationSourceState {
     if (this.#opts.intervalMs <= 0) return { state: 'none', lastSequence: this.#rounds };
-    return { state: this.#stopped ? 'disconnected' : 'connected', lastSequence: this.#rounds, ...(this.#lastEventAt ? { lastEventAt: this.#lastEventAt } : {}) };
+    return {
+      state: this.#stopped ? 'disconnected' : 'connected',
+      lastSequence: this.#rounds,
+      ...(this.#lastEventAt ? { lastEventAt: this.#lastEventAt } : {}),
+    };
   }
 
   async stop(): Promise<void> {
@@ -106,7 +110,9 @@ export class ProviderProbe implements RevocationSource {
     const delay = Math.max(1, Math.round(this.#opts.intervalMs * (1 + jitter * (2 * this.#random() - 1))));
     this.#timer = setTimeout(() => {
       this.runOnce()
-        .catch((err: unknown) => this.#opts.log?.warn('key probe round failed', { error: err instanceof Error ? err : String(err) }))
+        .catch((err: unknown) =>
+          this.#opts.log?.warn('key probe round failed', { error: err instanceof Error ? err : String(err) }),
+        )
         .finally(() => this.#schedule());
     }, delay);
     this.#timer.unref();
@@ -137,10 +143,20 @@ export class ProviderProbe implements RevocationSource {
           continue;
         }
         for (const p of dependents.get(uri) ?? []) {
-          const event: RevocationEvent = { tenant: p.tenant, policyId: p.policyId, reason: `${status.reason ?? 'revoked'}: ${uri}`, source: PROBE_SOURCE };
+          const event: RevocationEvent = {
+            tenant: p.tenant,
+            policyId: p.policyId,
+            reason: `${status.reason ?? 'revoked'}: ${uri}`,
+            source: PROBE_SOURCE,
+          };
           round.revoked.push(event);
           this.#lastEventAt = new Date().toISOString();
-          this.#opts.log?.warn('key probe: customer key revoked at the provider', { tenant: p.tenant, policy: p.policyId, key_uri: uri, reason: status.reason });
+          this.#opts.log?.warn('key probe: customer key revoked at the provider', {
+            tenant: p.tenant,
+            policy: p.policyId,
+            key_uri: uri,
+            reason: status.reason,
+          });
           this.#onRevoked?.(event);
         }
       }
@@ -153,7 +169,9 @@ export class ProviderProbe implements RevocationSource {
   async #status(uri: string): Promise<KeyStatus | undefined> {
     this.#calls++;
     try {
-      return await this.#opts.provider.status(uri, { signal: AbortSignal.any([this.#controller.signal, AbortSignal.timeout(this.#opts.callTimeoutMs)]) });
+      return await this.#opts.provider.status(uri, {
+        signal: AbortSignal.any([this.#controller.signal, AbortSignal.timeout(this.#opts.callTimeoutMs)]),
+      });
     } catch {
       return undefined; // aborted or timed out: no answer is not a revocation
     }

@@ -35,6 +35,10 @@ export class ServingFence {
   check(): void {
     if (this.#sources.length === 0) return;
     const why = this.reason();
-    if (why !== undefined) throw new UnwrapdError('unavailable', `${FEED_LOST_MESSAGE} (${why}): refusing until it is back and caught up; retry on another instance`);
+    if (why !== undefined)
+      throw new UnwrapdError(
+        'unavailable',
+        `${FEED_LOST_MESSAGE} (${why}): refusing until it is back and caught up; retry on another instance`,
+      );
   }
 }

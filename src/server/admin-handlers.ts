@@ -66,8 +66,19 @@ export function adminHandlers(deps: AdminDeps, log: Logger): AdminHandlers {
       return fn(req, signal, caller);
     });
   /** The tenant and policy a call acts on, checked against the caller's grant. */
-  const target = (method: string, req: { tenant?: string; id?: string; requestId?: string }, signal: AbortSignal, caller: Caller) => {
-    const t = { tenant: requireId(req.tenant, 'tenant'), id: requireId(req.id, 'id'), requestId: requestId(req.requestId), actor: caller.id, signal };
+  const target = (
+    method: string,
+    req: { tenant?: string; id?: string; requestId?: string },
+    signal: AbortSignal,
+    caller: Caller,
+  ) => {
+    const t = {
+      tenant: requireId(req.tenant, 'tenant'),
+      id: requireId(req.id, 'id'),
+      requestId: requestId(req.requestId),
+      actor: caller.id,
+      signal,
+    };
     access.policy(caller, t.tenant, t.id, method);
     return t;
   };
@@ -97,30 +108,70 @@ export function adminHandlers(deps: AdminDeps, log: Logger): AdminHandlers {
       const tenant = req.tenant ? requireId(req.tenant, 'tenant') : undefined;
       if (tenant !== undefined) access.tenant(caller, tenant, 'ListPolicies');
       // Without a tenant: only what the caller is granted (nothing is said about the rest).
-      return { policies: deps.policies.list(tenant).filter((p) => hasPolicy(caller, p.tenant, p.id)).map(policyToProto) };
+      return {
+        policies: deps.policies
+          .list(tenant)
+          .filter((p) => hasPolicy(caller, p.tenant, p.id))
+          .map(policyToProto),
+      };
     }),
     RollKey: admin<RollKeyRequest__Output, Policy>('RollKey', async (req, signal, caller) => {
       const t = target('RollKey', req, signal, caller);
       if (req.recovery) access.role(caller, 'recovery', 'RollKey with recovery');
-      if (!KEY_ROLES.includes(req.role as KeyRole)) throw invalidArgument('role must be customer-a, customer-b or availability');
-      const record = await deps.lifecycle.rollKey({ ...t, role: req.role as KeyRole, newKeyUri: req.newKeyUri, recovery: req.recovery, reason: reasonField(req.reason), newAvailabilityKey: req.newAvailabilityKey });
-      log.info('key rolled', { tenant: record.tenant, policy: record.id, role: req.role, key_uri: record.keys[req.role as KeyRole], recovery: req.recovery, caller: caller.id });
+      if (!KEY_ROLES.includes(req.role as KeyRole))
+        throw invalidArgument('role must be customer-a, customer-b or availability');
+      const record = await deps.lifecycle.rollKey({
+        ...t,
+        role: req.role as KeyRole,
+        newKeyUri: req.newKeyUri,
+        recovery: req.recovery,
+        reason: reasonField(req.reason),
+        newAvailabilityKey: req.newAvailabilityKey,
+      });
+      log.info('key rolled', {
+        tenant: record.tenant,
+        policy: record.id,
+        role: req.role,
+        key_uri: record.keys[req.role as KeyRole],
+        recovery: req.recovery,
+        caller: caller.id,
+      });
       return policyToProto(record);
     }),
     Refresh: admin<RefreshRequest__Output, Policy>('Refresh', async (req, signal, caller) => {
       const t = target('Refresh', req, signal, caller);
       if (req.recovery) access.role(caller, 'recovery', 'Refresh with recovery');
       const record = await deps.lifecycle.refresh({ ...t, recovery: req.recovery, reason: reasonField(req.reason) });
-      log.info('policy refreshed', { tenant: record.tenant, policy: record.id, recovery: req.recovery, caller: caller.id });
+      log.info('policy refreshed', {
+        tenant: record.tenant,
+        policy: record.id,
+        recovery: req.recovery,
+        caller: caller.id,
+      });
       return policyToProto(record);
     }),
-    RotateIntermediateKey: admin<RotateIntermediateKeyRequest__Output, Policy>('RotateIntermediateKey', async (req, signal, caller) => {
-      const record = await deps.lifecycle.rotate({ ...target('RotateIntermediateKey', req, signal, caller), minDecryptVersion: req.minDecryptVersion });
-      log.info('intermediate key rotated', { tenant: record.tenant, policy: record.id, version: record.activeVersion, min_decrypt_version: record.minDecryptVersion, caller: caller.id });
-      return policyToProto(record);
-    }),
+    RotateIntermediateKey: admin<RotateIntermediateKeyRequest__Output, Policy>(
+      'RotateIntermediateKey',
+      async (req, signal, caller) => {
+        const record = await deps.lifecycle.rotate({
+          ...target('RotateIntermediateKey', req, signal, caller),
+          minDecryptVersion: req.minDecryptVersion,
+        });
+        log.info('intermediate key rotated', {
+          tenant: record.tenant,
+          policy: record.id,
+          version: record.activeVersion,
+          min_decrypt_version: record.minDecryptVersion,
+          caller: caller.id,
+        });
+        return policyToProto(record);
+      },
+    ),
     Revoke: admin<RevokeRequest__Output, Policy>('Revoke', async (req, signal, caller) => {
-      const record = await deps.lifecycle.revoke({ ...target('Revoke', req, signal, caller), reason: reasonField(req.reason) });
+      const record = await deps.lifecycle.revoke({
+        ...target('Revoke', req, signal, caller),
+        reason: reasonField(req.reason),
+      });
       log.warn('policy revoked', { tenant: record.tenant, policy: record.id, caller: caller.id });
       return policyToProto(record);
     }),
@@ -128,7 +179,12 @@ export function adminHandlers(deps: AdminDeps, log: Logger): AdminHandlers {
       const t = target('Purge', req, signal, caller);
       if (req.force) access.role(caller, 'recovery', 'a forced Purge');
       const receipt = await deps.lifecycle.purge({ ...t, force: req.force, reason: reasonField(req.reason) });
-      log.warn('policy purged', { tenant: receipt.tenant, policy: receipt.id, forced: receipt.forced, caller: caller.id });
+      log.warn('policy purged', {
+        tenant: receipt.tenant,
+        policy: receipt.id,
+        forced: receipt.forced,
+        caller: caller.id,
+      });
       return receipt;
     }),
     Evict: admin<EvictRequest__Output, EvictResponse>('Evict', async (req, _signal, caller) => {
@@ -138,7 +194,8 @@ export function adminHandlers(deps: AdminDeps, log: Logger): AdminHandlers {
       if (id) access.policy(caller, tenant, id, 'Evict');
       else if (tenant) {
         access.tenant(caller, tenant, 'Evict');
-        if (caller.policies && !caller.policies.has(`${tenant}/*`)) access.everything(caller, 'Evict of a whole tenant');
+        if (caller.policies && !caller.policies.has(`${tenant}/*`))
+          access.everything(caller, 'Evict of a whole tenant');
       } else access.everything(caller, 'Evict of everything');
       const evicted = await deps.lifecycle.evict({ tenant, id, requestId: '', actor: caller.id });
       log.info('cache evicted', { tenant: tenant || '*', policy: id || '*', evicted, caller: caller.id });
@@ -160,7 +217,12 @@ export function adminHandlers(deps: AdminDeps, log: Logger): AdminHandlers {
         providerUnwraps: String(s.providerUnwraps),
         availabilityKeyUses: String(s.availabilityKeyUses),
         cachedKeys: s.cachedKeys,
-        feeds: s.feeds.map((f) => ({ source: f.source, state: f.state, lastSequence: String(f.lastSequence), lastEventAt: f.lastEventAt ?? '' })),
+        feeds: s.feeds.map((f) => ({
+          source: f.source,
+          state: f.state,
+          lastSequence: String(f.lastSequence),
+          lastEventAt: f.lastEventAt ?? '',
+        })),
         registry: s.registry,
         providers: [...s.providers],
         refreshFailures: String(s.refreshFailures),

@@ -31,8 +31,20 @@ export function batchHandlers(deps: BatchDeps, log: Logger) {
     return { code: status.code ?? grpc.status.INTERNAL, message: status.details ?? '' };
   };
   /** The caller check once for the batch: role, tenant, and for a policy-limited caller every item's policy. */
-  const caller = (method: string, req: EncryptBatchRequest__Output | DecryptBatchRequest__Output, signal: AbortSignal, call: Parameters<CallerResolver>[0], policies: () => Iterable<string | undefined>) => {
-    const { caller: who, ...c } = cryptoCaller(deps, method, { tenant: req.tenant, purpose: req.purpose, requestId: req.requestId }, signal, call);
+  const caller = (
+    method: string,
+    req: EncryptBatchRequest__Output | DecryptBatchRequest__Output,
+    signal: AbortSignal,
+    call: Parameters<CallerResolver>[0],
+    policies: () => Iterable<string | undefined>,
+  ) => {
+    const { caller: who, ...c } = cryptoCaller(
+      deps,
+      method,
+      { tenant: req.tenant, purpose: req.purpose, requestId: req.requestId },
+      signal,
+      call,
+    );
     if (who.policies) for (const p of policies()) if (p !== undefined) deps.access.policy(who, c.tenant, p, method);
     return c;
   };
@@ -44,23 +56,50 @@ export function batchHandlers(deps: BatchDeps, log: Logger) {
     list.map((r) => ('ok' in r ? { ok: ok(r.ok) } : { error: itemError(r.error, method) }));
 
   return {
-    EncryptBatch: unary<EncryptBatchRequest__Output, EncryptBatchResponse>('EncryptBatch', log, async (req, signal, call) => {
-      const policyId = requireId(req.policyId, 'policy_id');
-      const c = caller('EncryptBatch', req, signal, call, () => [policyId]);
-      const list = items(req.items).map((i) => ({ plaintext: i.plaintext ?? EMPTY, context: i.context ?? {} }));
-      const out = await deps.batches.encrypt({ tenant: c.tenant, purpose: c.purpose, requestId: c.requestId, signal, policyId, items: list });
-      return { results: results(out, 'EncryptBatch', (v) => ({ envelope: v.envelope, keyVersion: v.keyVersion })) };
-    }),
-    DecryptBatch: unary<DecryptBatchRequest__Output, DecryptBatchResponse>('DecryptBatch', log, async (req, signal, call) => {
-      const c = caller('DecryptBatch', req, signal, call, () =>
-        items(req.items).map((i) => {
-          const ref = i.envelope ? envelopePolicy(i.envelope) : undefined;
-          return ref && ref.tenant === req.tenant ? ref.policyId : undefined;
-        }),
-      );
-      const list = items(req.items).map((i) => ({ envelope: i.envelope ?? EMPTY, context: i.context ?? {} }));
-      const out = await deps.batches.decrypt({ tenant: c.tenant, purpose: c.purpose, requestId: c.requestId, signal, items: list });
-      return { results: results(out, 'DecryptBatch', (v) => ({ plaintext: v.plaintext, policyId: v.policyId, keyVersion: v.keyVersion })) };
-    }),
+    EncryptBatch: unary<EncryptBatchRequest__Output, EncryptBatchResponse>(
+      'EncryptBatch',
+      log,
+      async (req, signal, call) => {
+        const policyId = requireId(req.policyId, 'policy_id');
+        const c = caller('EncryptBatch', req, signal, call, () => [policyId]);
+        const list = items(req.items).map((i) => ({ plaintext: i.plaintext ?? EMPTY, context: i.context ?? {} }));
+        const out = await deps.batches.encrypt({
+          tenant: c.tenant,
+          purpose: c.purpose,
+          requestId: c.requestId,
+          signal,
+          policyId,
+          items: list,
+        });
+        return { results: results(out, 'EncryptBatch', (v) => ({ envelope: v.envelope, keyVersion: v.keyVersion })) };
+      },
+    ),
+    DecryptBatch: unary<DecryptBatchRequest__Output, DecryptBatchResponse>(
+      'DecryptBatch',
+      log,
+      async (req, signal, call) => {
+        const c = caller('DecryptBatch', req, signal, call, () =>
+          items(req.items).map((i) => {
+            const ref = i.envelope ? envelopePolicy(i.envelope) : undefined;
+            return ref && ref.tenant === req.tenant ? ref.policyId : undefined;
+          }),
+        );
+        const list = items(req.items).map((i) => ({ envelope: i.envelope ?? EMPTY, context: i.context ?? {} }));
+        const out = await deps.batches.decrypt({
+          tenant: c.tenant,
+          purpose: c.purpose,
+          requestId: c.requestId,
+          signal,
+          items: list,
+        });
+        return {
+          results: results(out, 'DecryptBatch', (v) => ({
+            plaintext: v.plaintext,
+            policyId: v.policyId,
+            keyVersion: v.keyVersion,
+          })),
+        };
+      },
+    ),
   };
 }

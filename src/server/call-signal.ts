@@ -20,13 +20,19 @@ export class CallCancelledError extends Error {
  * cancels or goes away (CallCancelledError). No timer of our own per call: the hot path stays lean.
  * `done()` removes the listener.
  */
-export function callSignal(call: Pick<grpc.ServerUnaryCall<unknown, unknown>, 'getDeadline' | 'once' | 'removeListener'>): { signal: AbortSignal; done: () => void } {
+export function callSignal(
+  call: Pick<grpc.ServerUnaryCall<unknown, unknown>, 'getDeadline' | 'once' | 'removeListener'>,
+): { signal: AbortSignal; done: () => void } {
   const controller = new AbortController();
   const onCancel = () => {
     const deadline = call.getDeadline();
     const at = deadline instanceof Date ? deadline.getTime() : deadline;
     // grpc-js fires its deadline timer a little before the absolute deadline the client computed.
-    controller.abort(Number.isFinite(at) && Date.now() >= at - DEADLINE_SLACK_MS ? new DeadlineExceededError() : new CallCancelledError());
+    controller.abort(
+      Number.isFinite(at) && Date.now() >= at - DEADLINE_SLACK_MS
+        ? new DeadlineExceededError()
+        : new CallCancelledError(),
+    );
   };
   call.once('cancelled', onCancel);
   return { signal: controller.signal, done: () => call.removeListener('cancelled', onCancel) };

@@ -15,6 +15,10 @@ export type CallerResolver = (call: CallInfo) => Caller;
 export type IdentitySource = (call: CallInfo) => string;
 
 /** Identity, then the table's grants for it on this listener. */
-export function callerResolver(identify: IdentitySource, table: AuthorizationTable, listener: ListenerName): CallerResolver {
+export function callerResolver(
+  identify: IdentitySource,
+  table: AuthorizationTable,
+  listener: ListenerName,
+): CallerResolver {
   return (call) => table.caller(identify(call), listener);
 }

@@ -10,7 +10,13 @@ import type { Config } from '../config/config.js';
  */
 export type ConnectionLimits = Pick<
   Config,
-  'maxStreamsPerConnection' | 'keepaliveTimeMs' | 'keepaliveTimeoutMs' | 'maxConnectionAgeMs' | 'maxConnectionAgeGraceMs' | 'maxConnectionIdleMs' | 'maxMetadataBytes'
+  | 'maxStreamsPerConnection'
+  | 'keepaliveTimeMs'
+  | 'keepaliveTimeoutMs'
+  | 'maxConnectionAgeMs'
+  | 'maxConnectionAgeGraceMs'
+  | 'maxConnectionIdleMs'
+  | 'maxMetadataBytes'
 >;
 
 export function connectionOptions(c: ConnectionLimits): grpc.ServerOptions {
@@ -19,7 +25,12 @@ export function connectionOptions(c: ConnectionLimits): grpc.ServerOptions {
     'grpc.keepalive_time_ms': c.keepaliveTimeMs,
     'grpc.keepalive_timeout_ms': c.keepaliveTimeoutMs,
     // 0 (off): grpc-js's own default, which is unlimited.
-    ...(c.maxConnectionAgeMs > 0 ? { 'grpc.max_connection_age_ms': c.maxConnectionAgeMs, 'grpc.max_connection_age_grace_ms': c.maxConnectionAgeGraceMs } : {}),
+    ...(c.maxConnectionAgeMs > 0
+      ? {
+          'grpc.max_connection_age_ms': c.maxConnectionAgeMs,
+          'grpc.max_connection_age_grace_ms': c.maxConnectionAgeGraceMs,
+        }
+      : {}),
     ...(c.maxConnectionIdleMs > 0 ? { 'grpc.max_connection_idle_ms': c.maxConnectionIdleMs } : {}),
   };
 }
@@ -30,7 +41,10 @@ export function connectionOptions(c: ConnectionLimits): grpc.ServerOptions {
  * daemon refuses to start rather than run without the metadata bound (test/raw-grpc.test.ts covers it).
  */
 export function applyHttp2Settings(server: grpc.Server, c: ConnectionLimits): void {
-  const common = (server as unknown as { commonServerOptions?: { settings?: Record<string, unknown>; maxHeaderListPairs?: number } }).commonServerOptions;
-  if (typeof common !== 'object' || common === null) throw new Error('grpc-js: cannot apply HTTP/2 settings (commonServerOptions not found)');
+  const common = (
+    server as unknown as { commonServerOptions?: { settings?: Record<string, unknown>; maxHeaderListPairs?: number } }
+  ).commonServerOptions;
+  if (typeof common !== 'object' || common === null)
+    throw new Error('grpc-js: cannot apply HTTP/2 settings (commonServerOptions not found)');
   common.settings = { ...common.settings, maxHeaderListSize: c.maxMetadataBytes };
 }

@@ -58,8 +58,14 @@ export function cryptoHandlers(deps: CryptoDeps, log: Logger): CryptoHandlers {
   };
   return {
     Encrypt: unary<EncryptRequest__Output, EncryptResponse>('Encrypt', log, async (req, signal, call) => {
-      const c = caller('Encrypt', req, signal, call, () => [req.policyId ? requireId(req.policyId, 'policy_id') : undefined]);
-      const out = await crypto.encrypt({ ...c, policyId: requireId(req.policyId, 'policy_id'), plaintext: requireBytes(req.plaintext, 'plaintext') });
+      const c = caller('Encrypt', req, signal, call, () => [
+        req.policyId ? requireId(req.policyId, 'policy_id') : undefined,
+      ]);
+      const out = await crypto.encrypt({
+        ...c,
+        policyId: requireId(req.policyId, 'policy_id'),
+        plaintext: requireBytes(req.plaintext, 'plaintext'),
+      });
       return { envelope: out.envelope, keyVersion: out.keyVersion };
     }),
     Decrypt: unary<DecryptRequest__Output, DecryptResponse>('Decrypt', log, async (req, signal, call) => {
@@ -68,10 +74,18 @@ export function cryptoHandlers(deps: CryptoDeps, log: Logger): CryptoHandlers {
       return { plaintext: out.plaintext, policyId: out.policyId, keyVersion: out.keyVersion };
     }),
     Rewrap: unary<RewrapRequest__Output, RewrapResponse>('Rewrap', log, async (req, signal, call) => {
-      const c = caller('Rewrap', req, signal, call, (f) => [ofEnvelope(f.tenant, req.envelope), req.targetPolicyId ? requireId(req.targetPolicyId, 'target_policy_id') : undefined]);
+      const c = caller('Rewrap', req, signal, call, (f) => [
+        ofEnvelope(f.tenant, req.envelope),
+        req.targetPolicyId ? requireId(req.targetPolicyId, 'target_policy_id') : undefined,
+      ]);
       const targetPolicyId = req.targetPolicyId ? requireId(req.targetPolicyId, 'target_policy_id') : '';
       const out = await crypto.rewrap({ ...c, envelope: envelopeField(req.envelope), targetPolicyId });
-      return { envelope: out.envelope, policyId: out.policyId, keyVersion: out.keyVersion, replacedHeaderBytes: out.replacedHeaderBytes };
+      return {
+        envelope: out.envelope,
+        policyId: out.policyId,
+        keyVersion: out.keyVersion,
+        replacedHeaderBytes: out.replacedHeaderBytes,
+      };
     }),
     ...batchHandlers(deps, log),
     ...streamHandlers(deps, log),

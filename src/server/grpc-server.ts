@@ -60,9 +60,13 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<RunningS
   const cryptoLimits = limits ? cryptoRequestLimits(limits) : {};
   const limitOf = (method: string) => cryptoLimits[method] ?? ADMIN_REQUEST_LIMIT;
   const services: [grpc.ServiceDefinition, grpc.UntypedServiceImplementation, string][] = [];
-  if (opts.crypto) services.push([proto.unwrapd.v1.Crypto.service, opts.crypto as grpc.UntypedServiceImplementation, CRYPTO_SERVICE]);
-  if (opts.admin) services.push([proto.unwrapd.v1.Admin.service, opts.admin as grpc.UntypedServiceImplementation, ADMIN_SERVICE]);
-  const receive = limits ? Math.max(...services.map(([service]) => largestRequest(service, limitOf)), 64 * 1024) : opts.maxMessageBytes;
+  if (opts.crypto)
+    services.push([proto.unwrapd.v1.Crypto.service, opts.crypto as grpc.UntypedServiceImplementation, CRYPTO_SERVICE]);
+  if (opts.admin)
+    services.push([proto.unwrapd.v1.Admin.service, opts.admin as grpc.UntypedServiceImplementation, ADMIN_SERVICE]);
+  const receive = limits
+    ? Math.max(...services.map(([service]) => largestRequest(service, limitOf)), 64 * 1024)
+    : opts.maxMessageBytes;
   const server = new grpc.Server({
     'grpc.max_receive_message_length': receive,
     'grpc.max_send_message_length': opts.maxMessageBytes,
@@ -73,7 +77,10 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<RunningS
   if (opts.connections) applyHttp2Settings(server, opts.connections);
   const names: string[] = [];
   for (const [service, implementation, name] of services) {
-    server.addService(limits ? withRequestLimits(service, definition, limitOf, scanLimits(limits)) : service, implementation);
+    server.addService(
+      limits ? withRequestLimits(service, definition, limitOf, scanLimits(limits)) : service,
+      implementation,
+    );
     names.push(name);
   }
   const health = new HealthImplementation(Object.fromEntries(['', ...names].map((n) => [n, 'NOT_SERVING'])));

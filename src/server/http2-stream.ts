@@ -27,5 +27,11 @@ export function resetCallStream(call: unknown): boolean {
 }
 
 function isResettable(s: unknown): s is ResettableStream {
-  return typeof s === 'object' && s !== null && typeof (s as ResettableStream).close === 'function' && 'rstCode' in s && 'session' in s;
+  return (
+    typeof s === 'object' &&
+    s !== null &&
+    typeof (s as ResettableStream).close === 'function' &&
+    'rstCode' in s &&
+    'session' in s
+  );
 }

@@ -34,7 +34,12 @@ export function policyToProto(p: PolicyRecord): Policy {
     versions: p.versions.map((v) => ({
       version: v.version,
       createdAt: v.createdAt,
-      copies: v.copies.map((c) => ({ keyUri: c.keyUri, role: c.role, algorithm: c.algorithm, fingerprint: copyFingerprint(c) })),
+      copies: v.copies.map((c) => ({
+        keyUri: c.keyUri,
+        role: c.role,
+        algorithm: c.algorithm,
+        fingerprint: copyFingerprint(c),
+      })),
     })),
     revision: String(p.revision),
     createdAt: p.createdAt,

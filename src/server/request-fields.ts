@@ -7,7 +7,8 @@ import { ID_PATTERN } from '../ids.js';
 /** Validation of the fields every request shares; each failure names the field. */
 export function requireId(value: string | undefined, field: string): string {
   if (!value) throw invalidArgument(`${field} is required`);
-  if (!ID_PATTERN.test(value)) throw invalidArgument(`${field} must be 1-64 characters of A-Z a-z 0-9 . _ - starting with a letter or digit`);
+  if (!ID_PATTERN.test(value))
+    throw invalidArgument(`${field} must be 1-64 characters of A-Z a-z 0-9 . _ - starting with a letter or digit`);
   return value;
 }
 

@@ -52,7 +52,10 @@ export interface MethodLimit {
 
 /** The Crypto service's limits. */
 export function cryptoRequestLimits(s: RequestLimitSettings): Record<string, MethodLimit> {
-  const block = { bytes: s.maxBlockBytes + FIELD_ROOM, explain: `maxBlockBytes ${s.maxBlockBytes} + ${FIELD_ROOM} for the other fields` };
+  const block = {
+    bytes: s.maxBlockBytes + FIELD_ROOM,
+    explain: `maxBlockBytes ${s.maxBlockBytes} + ${FIELD_ROOM} for the other fields`,
+  };
   const envelope = {
     bytes: s.maxBlockBytes + MAX_ENVELOPE_OVERHEAD + FIELD_ROOM,
     explain: `maxBlockBytes ${s.maxBlockBytes} + ${MAX_ENVELOPE_OVERHEAD} of envelope overhead + ${FIELD_ROOM} for the other fields`,
@@ -60,7 +63,10 @@ export function cryptoRequestLimits(s: RequestLimitSettings): Record<string, Met
   const stream = {
     bytes: STREAM_MAX_CHUNK_BYTES + FIELD_ROOM,
     explain: `a chunk of at most ${STREAM_MAX_CHUNK_BYTES} + ${FIELD_ROOM} for the other fields`,
-    annotations: { fields: { chunk: { maxBytes: { bytes: STREAM_MAX_CHUNK_BYTES, name: 'streamMaxChunkBytes' } } }, oneofs: [['header', 'chunk']] },
+    annotations: {
+      fields: { chunk: { maxBytes: { bytes: STREAM_MAX_CHUNK_BYTES, name: 'streamMaxChunkBytes' } } },
+      oneofs: [['header', 'chunk']],
+    },
   };
   const items = `${s.batchMaxItems} items (batchMaxItems)`;
   return {
@@ -92,23 +98,39 @@ export function cryptoRequestLimits(s: RequestLimitSettings): Record<string, Met
 export const ADMIN_REQUEST_LIMIT: MethodLimit = { bytes: ADMIN_REQUEST_BYTES, explain: 'the Admin request limit' };
 
 export function scanLimits(s: RequestLimitSettings): ScanLimits {
-  return { maxItems: s.batchMaxItems, maxItemsName: 'batchMaxItems', maxMapEntries: MAX_CONTEXT_ENTRIES, maxStringBytes: MAX_STRING_BYTES };
+  return {
+    maxItems: s.batchMaxItems,
+    maxItemsName: 'batchMaxItems',
+    maxMapEntries: MAX_CONTEXT_ENTRIES,
+    maxStringBytes: MAX_STRING_BYTES,
+  };
 }
 
 export type RequestScanner = (buf: Uint8Array) => ScanCounts | WireRefusal;
 
 /** The scan of one method's requests: its byte limit, the wire scan, then its batch payload limit. */
-export function requestScanner(name: string, rule: ReturnType<typeof compileRequestRule>, limit: MethodLimit, limits: ScanLimits): RequestScanner {
+export function requestScanner(
+  name: string,
+  rule: ReturnType<typeof compileRequestRule>,
+  limit: MethodLimit,
+  limits: ScanLimits,
+): RequestScanner {
   const { bytes, explain, batch } = limit;
   return (buf) => {
     if (buf.length > bytes) {
-      return new WireRefusal('resource_exhausted', `${name}: request of ${buf.length} bytes exceeds its limit of ${bytes} bytes (${explain})`);
+      return new WireRefusal(
+        'resource_exhausted',
+        `${name}: request of ${buf.length} bytes exceeds its limit of ${bytes} bytes (${explain})`,
+      );
     }
     const counts = scanRequest(buf, rule, limits, name);
     if (batch && !(counts instanceof WireRefusal)) {
       const max = batch.limit(counts.items);
       if (counts.payload > max) {
-        return new WireRefusal('resource_exhausted', `${name}: ${counts.payload} ${batch.what} bytes exceed ${max} (${batch.explain})`);
+        return new WireRefusal(
+          'resource_exhausted',
+          `${name}: ${counts.payload} ${batch.what} bytes exceed ${max} (${batch.explain})`,
+        );
       }
     }
     return counts;
@@ -130,7 +152,11 @@ export function withRequestLimits(
   const out: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
   for (const [name, method] of Object.entries(service)) {
     const limit = limitOf(name);
-    const rule = compileRequestRule(method as unknown as protoLoader.MethodDefinition<object, object>, definition, limit.annotations);
+    const rule = compileRequestRule(
+      method as unknown as protoLoader.MethodDefinition<object, object>,
+      definition,
+      limit.annotations,
+    );
     const scan = requestScanner(name, rule, limit, limits);
     const decode = method.requestDeserialize;
     const requestDeserialize = (buf: Buffer) => {
@@ -147,7 +173,10 @@ export function largestRequest(service: grpc.ServiceDefinition, limitOf: (method
   return Math.max(...Object.keys(service).map((m) => limitOf(m).bytes));
 }
 
-const CODES = { resource_exhausted: grpc.status.RESOURCE_EXHAUSTED, invalid_argument: grpc.status.INVALID_ARGUMENT } as const;
+const CODES = {
+  resource_exhausted: grpc.status.RESOURCE_EXHAUSTED,
+  invalid_argument: grpc.status.INVALID_ARGUMENT,
+} as const;
 
 /**
  * Answers a refused request with its status before any handler sees it, and drops whatever else the call
@@ -156,7 +185,10 @@ const CODES = { resource_exhausted: grpc.status.RESOURCE_EXHAUSTED, invalid_argu
 export const refusalInterceptor: grpc.ServerInterceptor = (method, call) => {
   if (!(SCANNED in method.requestDeserialize)) return call as grpc.ServerInterceptingCall;
   const state: RefusalState = { call, refused: false };
-  return new grpc.ServerInterceptingCall(call, { start: startListening.bind(state), sendMessage: sendUnlessRefused.bind(state) });
+  return new grpc.ServerInterceptingCall(call, {
+    start: startListening.bind(state),
+    sendMessage: sendUnlessRefused.bind(state),
+  });
 };
 
 /**

@@ -28,7 +28,8 @@ export function toStatus(err: unknown, log: Logger, method: string): Partial<grp
     if (err.code === 'internal') log.error('internal error', { method, error: err });
     return { code: CODES[err.code], details: err.message };
   }
-  if (err instanceof DeadlineExceededError) return { code: grpc.status.DEADLINE_EXCEEDED, details: 'deadline exceeded' };
+  if (err instanceof DeadlineExceededError)
+    return { code: grpc.status.DEADLINE_EXCEEDED, details: 'deadline exceeded' };
   if (err instanceof CallCancelledError) return { code: grpc.status.CANCELLED, details: 'cancelled' };
   // Unknown errors never reach the caller as text: the cause is logged here only.
   log.error('unexpected error', { method, error: errorField(err) });

@@ -34,58 +34,77 @@ type StreamRequest = EncryptStreamRequest__Output | DecryptStreamRequest__Output
  */
 export function streamHandlers(deps: StreamDeps, log: Logger) {
   return {
-    EncryptStream: bidi<EncryptStreamRequest__Output, EncryptStreamResponse>('EncryptStream', deps, log, async (io, signal, call) => {
-      const header = requireHeader(await io.read(), 'EncryptStream');
-      const { caller, ...c } = cryptoCaller(deps, 'EncryptStream', header, signal, call);
-      const policyId = requireId(header.policyId, 'policy_id');
-      if (caller.policies) deps.access.policy(caller, c.tenant, policyId, 'EncryptStream');
-      const session = await deps.streams.openEncrypt({ ...c, policyId, onEnded: (err) => io.interrupt(err) });
-      try {
-        const keyVersion = session.keyVersion;
-        const send = (parts: Buffer[]) => {
-          const data = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
-          io.holding(session.heldBytes); // what the segment consumed is no longer held
-          return io.write({ data, keyVersion }, data.length);
-        };
-        await send([session.header]);
-        for (let msg = await io.read(); msg !== null; msg = await io.read()) {
-          const chunk = requireChunk(msg);
-          io.holding(session.heldBytes + chunk.length);
-          for (const segment of session.push(chunk)) await send(segment);
-          io.holding(session.heldBytes);
+    EncryptStream: bidi<EncryptStreamRequest__Output, EncryptStreamResponse>(
+      'EncryptStream',
+      deps,
+      log,
+      async (io, signal, call) => {
+        const header = requireHeader(await io.read(), 'EncryptStream');
+        const { caller, ...c } = cryptoCaller(deps, 'EncryptStream', header, signal, call);
+        const policyId = requireId(header.policyId, 'policy_id');
+        if (caller.policies) deps.access.policy(caller, c.tenant, policyId, 'EncryptStream');
+        const session = await deps.streams.openEncrypt({ ...c, policyId, onEnded: (err) => io.interrupt(err) });
+        try {
+          const keyVersion = session.keyVersion;
+          const send = (parts: Buffer[]) => {
+            const data = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+            io.holding(session.heldBytes); // what the segment consumed is no longer held
+            return io.write({ data, keyVersion }, data.length);
+          };
+          await send([session.header]);
+          for (let msg = await io.read(); msg !== null; msg = await io.read()) {
+            const chunk = requireChunk(msg);
+            io.holding(session.heldBytes + chunk.length);
+            for (const segment of session.push(chunk)) await send(segment);
+            io.holding(session.heldBytes);
+          }
+          await send(session.final());
+        } finally {
+          session.close();
         }
-        await send(session.final());
-      } finally {
-        session.close();
-      }
-    }),
-    DecryptStream: bidi<DecryptStreamRequest__Output, DecryptStreamResponse>('DecryptStream', deps, log, async (io, signal, call) => {
-      const header = requireHeader(await io.read(), 'DecryptStream');
-      if (header.policyId) throw invalidArgument('DecryptStream takes no policy_id: the envelope names its policy');
-      const { caller, ...c } = cryptoCaller(deps, 'DecryptStream', header, signal, call);
-      // A policy-limited caller: the envelope's policy is checked from its header, before any key is unwrapped.
-      const authorize = caller.policies ? (h: { policyId: string }) => deps.access.policy(caller, c.tenant, h.policyId, 'DecryptStream') : undefined;
-      const session = deps.streams.openDecrypt({ ...c, onEnded: (err) => io.interrupt(err), ...(authorize ? { authorize } : {}) });
-      try {
-        let first = true;
-        const send = (plaintext: Buffer) => {
-          io.holding(session.heldBytes); // what the segment consumed is no longer held
-          if (!first) return io.write({ plaintext }, plaintext.length);
-          first = false;
-          return io.write({ plaintext, policyId: session.header?.policyId ?? '', keyVersion: session.header?.keyVersion ?? 0 }, plaintext.length);
-        };
-        for (let msg = await io.read(); msg !== null; msg = await io.read()) {
-          let bytes: Buffer | undefined = requireChunk(msg);
-          io.holding(session.heldBytes + bytes.length);
-          if (!session.ready) bytes = await session.readHeader(bytes);
-          if (bytes !== undefined) for (const plaintext of session.push(bytes)) await send(plaintext);
-          io.holding(session.heldBytes);
+      },
+    ),
+    DecryptStream: bidi<DecryptStreamRequest__Output, DecryptStreamResponse>(
+      'DecryptStream',
+      deps,
+      log,
+      async (io, signal, call) => {
+        const header = requireHeader(await io.read(), 'DecryptStream');
+        if (header.policyId) throw invalidArgument('DecryptStream takes no policy_id: the envelope names its policy');
+        const { caller, ...c } = cryptoCaller(deps, 'DecryptStream', header, signal, call);
+        // A policy-limited caller: the envelope's policy is checked from its header, before any key is unwrapped.
+        const authorize = caller.policies
+          ? (h: { policyId: string }) => deps.access.policy(caller, c.tenant, h.policyId, 'DecryptStream')
+          : undefined;
+        const session = deps.streams.openDecrypt({
+          ...c,
+          onEnded: (err) => io.interrupt(err),
+          ...(authorize ? { authorize } : {}),
+        });
+        try {
+          let first = true;
+          const send = (plaintext: Buffer) => {
+            io.holding(session.heldBytes); // what the segment consumed is no longer held
+            if (!first) return io.write({ plaintext }, plaintext.length);
+            first = false;
+            return io.write(
+              { plaintext, policyId: session.header?.policyId ?? '', keyVersion: session.header?.keyVersion ?? 0 },
+              plaintext.length,
+            );
+          };
+          for (let msg = await io.read(); msg !== null; msg = await io.read()) {
+            let bytes: Buffer | undefined = requireChunk(msg);
+            io.holding(session.heldBytes + bytes.length);
+            if (!session.ready) bytes = await session.readHeader(bytes);
+            if (bytes !== undefined) for (const plaintext of session.push(bytes)) await send(plaintext);
+            io.holding(session.heldBytes);
+          }
+          await send(session.final());
+        } finally {
+          session.close();
         }
-        await send(session.final());
-      } finally {
-        session.close();
-      }
-    }),
+      },
+    ),
   };
 }
 
@@ -136,7 +155,7 @@ function bidi<Req, Res>(
       if (call.destroyed || call.cancelled) return;
       if (err === undefined) return void call.end();
       // A stream ended by a Revoke reports why (its key was destroyed under whatever the handler was doing).
-      const cause = signal.aborted ? signal.reason : io.interruptedBy ?? err;
+      const cause = signal.aborted ? signal.reason : (io.interruptedBy ?? err);
       if (cause instanceof StreamLimitError) {
         log.warn('stream ended by a limit', { method, limit: cause.limit, detail: cause.message });
         // A client that does not read would never get the status (it waits behind unsent responses), and
@@ -145,6 +164,9 @@ function bidi<Req, Res>(
       }
       call.emit('error', toStatus(cause, log, method));
     };
-    body(io, signal, call).then(() => finish(), (err: unknown) => finish(err ?? new Error('stream failed')));
+    body(io, signal, call).then(
+      () => finish(),
+      (err: unknown) => finish(err ?? new Error('stream failed')),
+    );
   };
 }

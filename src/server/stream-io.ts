@@ -189,7 +189,6 @@ export class StreamIO<Req, Res> {
   }
 }
 
-
 /**
  * grpc-js's server stream is an object-mode Readable with the default high-water mark of 16 messages: it would
  * ask the transport for up to 16 messages ahead of a handler that reads one at a time, each up to a stream

@@ -58,14 +58,24 @@ export class StreamLimits {
   #open = 0;
   #buffered = 0;
   #peak = 0;
-  readonly #refused: Record<LimitName, number> = { maxStreams: 0, streamIdleTimeoutMs: 0, streamMaxLifetimeMs: 0, streamBufferBudgetBytes: 0 };
+  readonly #refused: Record<LimitName, number> = {
+    maxStreams: 0,
+    streamIdleTimeoutMs: 0,
+    streamMaxLifetimeMs: 0,
+    streamBufferBudgetBytes: 0,
+  };
 
   constructor(options: StreamLimitOptions) {
     this.options = options;
   }
 
   stats(): StreamLimitStats {
-    return { open: this.#open, bufferedBytes: this.#buffered, peakBufferedBytes: this.#peak, refused: { ...this.#refused } };
+    return {
+      open: this.#open,
+      bufferedBytes: this.#buffered,
+      peakBufferedBytes: this.#peak,
+      refused: { ...this.#refused },
+    };
   }
 
   /**
@@ -76,7 +86,8 @@ export class StreamLimits {
     if (this.#open >= this.options.maxStreams) {
       throw this.#exceeded('maxStreams', `too many streams open: ${this.options.maxStreams} (maxStreams)`);
     }
-    if (!this._fits(STREAM_RESERVED_BYTES)) throw this.#exceeded('streamBufferBudgetBytes', budgetMessage(this.options.bufferBudgetBytes));
+    if (!this._fits(STREAM_RESERVED_BYTES))
+      throw this.#exceeded('streamBufferBudgetBytes', budgetMessage(this.options.bufferBudgetBytes));
     this.#open++;
     const guard = new StreamGuard(this, onExceeded);
     guard.charge(STREAM_RESERVED_BYTES);
@@ -131,7 +142,10 @@ export class StreamGuard {
     this.#onExceeded = onExceeded;
     const { maxLifetimeMs } = limits.options;
     if (maxLifetimeMs > 0) {
-      this.#lifetime = setTimeout(() => this.#end('streamMaxLifetimeMs', `stream open longer than ${maxLifetimeMs} ms (streamMaxLifetimeMs)`), maxLifetimeMs);
+      this.#lifetime = setTimeout(
+        () => this.#end('streamMaxLifetimeMs', `stream open longer than ${maxLifetimeMs} ms (streamMaxLifetimeMs)`),
+        maxLifetimeMs,
+      );
       this.#lifetime.unref();
     }
   }
@@ -153,7 +167,10 @@ export class StreamGuard {
   charge(delta: number): void {
     if (this.#released || delta === 0) return;
     if (delta > 0 && !this.#limits._fits(delta)) {
-      throw (this.#exceeded ??= this.#limits._exceeded('streamBufferBudgetBytes', budgetMessage(this.#limits.options.bufferBudgetBytes)));
+      throw (this.#exceeded ??= this.#limits._exceeded(
+        'streamBufferBudgetBytes',
+        budgetMessage(this.#limits.options.bufferBudgetBytes),
+      ));
     }
     this.#charged += delta;
     this.#limits._charge(delta);
@@ -176,7 +193,8 @@ export class StreamGuard {
     if (this.#idle) this.#idle.refresh();
     else {
       this.#idle = setTimeout(() => {
-        if (this.#waiting) this.#end('streamIdleTimeoutMs', `stream idle for ${idleTimeoutMs} ms (streamIdleTimeoutMs)`);
+        if (this.#waiting)
+          this.#end('streamIdleTimeoutMs', `stream idle for ${idleTimeoutMs} ms (streamIdleTimeoutMs)`);
       }, idleTimeoutMs);
       this.#idle.unref();
     }

@@ -31,7 +31,11 @@ export interface TransportSecuritySettings {
   allowInsecureTcp: boolean;
 }
 
-export function serverCredentials(listen: string, settings: TransportSecuritySettings, log: Logger): grpc.ServerCredentials {
+export function serverCredentials(
+  listen: string,
+  settings: TransportSecuritySettings,
+  log: Logger,
+): grpc.ServerCredentials {
   const tls = settings.tlsCertFile !== '' || settings.tlsKeyFile !== '' || settings.tlsClientCaFile !== '';
   if (listen.startsWith('unix://')) {
     if (tls) log.debug('TLS settings do not apply to a Unix socket listener', { listen });
@@ -39,7 +43,10 @@ export function serverCredentials(listen: string, settings: TransportSecuritySet
   }
   if (tls) return tlsCredentials(listen, settings, log);
   if (isLoopbackListen(listen)) {
-    log.warn('plaintext TCP on a loopback address: every local process can call, unauthenticated; set tlsCertFile/tlsKeyFile (and tlsClientCaFile for mTLS) or use a Unix socket', { listen });
+    log.warn(
+      'plaintext TCP on a loopback address: every local process can call, unauthenticated; set tlsCertFile/tlsKeyFile (and tlsClientCaFile for mTLS) or use a Unix socket',
+      { listen },
+    );
     return grpc.ServerCredentials.createInsecure();
   }
   if (!settings.allowInsecureTcp) {
@@ -47,13 +54,18 @@ export function serverCredentials(listen: string, settings: TransportSecuritySet
       `listen ${listen} is a non-loopback TCP address without TLS: set tlsCertFile and tlsKeyFile (and tlsClientCaFile for mTLS), listen on a Unix socket or a loopback address, or set allowInsecureTcp (UNWRAPD_ALLOW_INSECURE_TCP=true) to serve plaintext, unauthenticated gRPC to anyone who can reach it`,
     );
   }
-  log.warn('INSECURE: plaintext, unauthenticated gRPC on a non-loopback TCP address (allowInsecureTcp is set): anyone who can reach it can call, and nothing on the wire is protected', { listen });
+  log.warn(
+    'INSECURE: plaintext, unauthenticated gRPC on a non-loopback TCP address (allowInsecureTcp is set): anyone who can reach it can call, and nothing on the wire is protected',
+    { listen },
+  );
   return grpc.ServerCredentials.createInsecure();
 }
 
 function tlsCredentials(listen: string, s: TransportSecuritySettings, log: Logger): grpc.ServerCredentials {
-  if (s.tlsCertFile === '') throw new ConfigError('tlsCertFile is required with tlsKeyFile or tlsClientCaFile (the server certificate, PEM)');
-  if (s.tlsKeyFile === '') throw new ConfigError('tlsKeyFile is required with tlsCertFile (the server certificate\'s private key, PEM)');
+  if (s.tlsCertFile === '')
+    throw new ConfigError('tlsCertFile is required with tlsKeyFile or tlsClientCaFile (the server certificate, PEM)');
+  if (s.tlsKeyFile === '')
+    throw new ConfigError("tlsKeyFile is required with tlsCertFile (the server certificate's private key, PEM)");
   const certPem = readPem('tlsCertFile', s.tlsCertFile, false);
   const certs = certificates('tlsCertFile', s.tlsCertFile, certPem);
   const keyPem = readPem('tlsKeyFile', s.tlsKeyFile, true);
@@ -62,25 +74,39 @@ function tlsCredentials(listen: string, s: TransportSecuritySettings, log: Logge
     key = createPrivateKey(keyPem);
   } catch {
     // The message of a key parse error is not echoed: nothing of the key's content belongs in an error.
-    throw new ConfigError(`tlsKeyFile ${abs(s.tlsKeyFile)} holds no usable PEM private key (an encrypted key is not supported)`);
+    throw new ConfigError(
+      `tlsKeyFile ${abs(s.tlsKeyFile)} holds no usable PEM private key (an encrypted key is not supported)`,
+    );
   }
   const leaf = certs[0]!;
-  if (!leaf.checkPrivateKey(key)) throw new ConfigError(`tlsKeyFile ${abs(s.tlsKeyFile)} is not the private key of the certificate in tlsCertFile ${abs(s.tlsCertFile)}`);
+  if (!leaf.checkPrivateKey(key))
+    throw new ConfigError(
+      `tlsKeyFile ${abs(s.tlsKeyFile)} is not the private key of the certificate in tlsCertFile ${abs(s.tlsCertFile)}`,
+    );
   warnIfNotCurrent(leaf, 'tlsCertFile', s.tlsCertFile, log);
 
   let ca: Buffer | null = null;
   if (s.tlsClientCaFile !== '') {
     ca = readPem('tlsClientCaFile', s.tlsClientCaFile, false);
     const cas = certificates('tlsClientCaFile', s.tlsClientCaFile, ca);
-    for (const c of cas) if (!c.ca) throw new ConfigError(`tlsClientCaFile ${abs(s.tlsClientCaFile)} holds a certificate that is not a CA: ${c.subject.replace(/\n/g, ', ')}`);
+    for (const c of cas)
+      if (!c.ca)
+        throw new ConfigError(
+          `tlsClientCaFile ${abs(s.tlsClientCaFile)} holds a certificate that is not a CA: ${c.subject.replace(/\n/g, ', ')}`,
+        );
   }
   const mode = ca ? 'mtls' : 'tls';
-  log.info(ca ? 'mTLS required: callers are identified by their client certificates' : 'TLS without client certificates: callers are not authenticated (set tlsClientCaFile for mTLS)', {
-    listen,
-    tls: mode,
-    certificate: leaf.subject.replace(/\n/g, ', '),
-    valid_to: leaf.validTo,
-  });
+  log.info(
+    ca
+      ? 'mTLS required: callers are identified by their client certificates'
+      : 'TLS without client certificates: callers are not authenticated (set tlsClientCaFile for mTLS)',
+    {
+      listen,
+      tls: mode,
+      certificate: leaf.subject.replace(/\n/g, ', '),
+      valid_to: leaf.validTo,
+    },
+  );
   // A client CA set: requestCert and rejectUnauthorized, so a missing, expired or foreign certificate fails the handshake.
   return grpc.ServerCredentials.createSsl(ca, [{ cert_chain: certPem, private_key: keyPem }], ca !== null);
 }
@@ -96,7 +122,9 @@ function readPem(setting: string, path: string, secret: boolean): Buffer {
   if (!info.isFile()) throw new ConfigError(`${setting} ${file} is not a regular file`);
   const mode = info.mode & 0o777;
   if (secret && (mode & 0o077) !== 0) {
-    throw new ConfigError(`${setting} ${file} has mode ${mode.toString(8).padStart(4, '0')}: it holds a private key and must not be accessible to group or others; fix it with: chmod 600 ${file}`);
+    throw new ConfigError(
+      `${setting} ${file} has mode ${mode.toString(8).padStart(4, '0')}: it holds a private key and must not be accessible to group or others; fix it with: chmod 600 ${file}`,
+    );
   }
   let data: Buffer;
   try {
@@ -124,8 +152,18 @@ function certificates(setting: string, path: string, pem: Buffer): X509Certifica
 
 function warnIfNotCurrent(cert: X509Certificate, setting: string, path: string, log: Logger): void {
   const now = Date.now();
-  if (Date.parse(cert.validTo) < now) log.warn('the server certificate has expired: clients will refuse it', { setting, path: abs(path), valid_to: cert.validTo });
-  else if (Date.parse(cert.validFrom) > now) log.warn('the server certificate is not valid yet: clients will refuse it', { setting, path: abs(path), valid_from: cert.validFrom });
+  if (Date.parse(cert.validTo) < now)
+    log.warn('the server certificate has expired: clients will refuse it', {
+      setting,
+      path: abs(path),
+      valid_to: cert.validTo,
+    });
+  else if (Date.parse(cert.validFrom) > now)
+    log.warn('the server certificate is not valid yet: clients will refuse it', {
+      setting,
+      path: abs(path),
+      valid_from: cert.validFrom,
+    });
 }
 
 function abs(path: string): string {

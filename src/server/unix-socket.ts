@@ -12,13 +12,20 @@ export const MAX_SOCKET_PATH_BYTES = 107;
  * and only then renamed into place (rename is atomic). A live socket at `path` is left alone (another daemon);
  * a stale one (a killed daemon's) is replaced.
  */
-export async function bindUnixSocket(path: string, opts: { mode: number; gid?: number | undefined }, bind: (tmpPath: string) => Promise<unknown>): Promise<void> {
+export async function bindUnixSocket(
+  path: string,
+  opts: { mode: number; gid?: number | undefined },
+  bind: (tmpPath: string) => Promise<unknown>,
+): Promise<void> {
   await removeStaleSocket(path);
   const dir = await mkdtemp(join(dirname(path), `.${basename(path).slice(0, 8)}-`));
   try {
     const tmp = join(dir, 's');
     if (Buffer.byteLength(tmp) > MAX_SOCKET_PATH_BYTES) {
-      throw new UnwrapdError('unavailable', `cannot listen on unix://${path}: the private bind path ${tmp} is longer than ${MAX_SOCKET_PATH_BYTES} bytes; use a shorter socket path`);
+      throw new UnwrapdError(
+        'unavailable',
+        `cannot listen on unix://${path}: the private bind path ${tmp} is longer than ${MAX_SOCKET_PATH_BYTES} bytes; use a shorter socket path`,
+      );
     }
     await bind(tmp);
     await chmod(tmp, opts.mode);

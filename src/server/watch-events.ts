@@ -31,7 +31,10 @@ const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
 /** Live events held while a replay catches up. */
 const MAX_PENDING = 100_000;
 
-export function watchEventsHandler(deps: WatchEventsDeps, log: Logger): grpc.handleServerStreamingCall<WatchEventsRequest__Output, PolicyEventMessage> {
+export function watchEventsHandler(
+  deps: WatchEventsDeps,
+  log: Logger,
+): grpc.handleServerStreamingCall<WatchEventsRequest__Output, PolicyEventMessage> {
   return (call) => {
     let finished = false;
     const cleanups: Array<() => void> = [];
@@ -53,7 +56,8 @@ export function watchEventsHandler(deps: WatchEventsDeps, log: Logger): grpc.han
       tenant = call.request.tenant ? requireId(call.request.tenant, 'tenant') : undefined;
       if (tenant !== undefined) deps.access.tenant(caller, tenant, 'WatchEvents');
       from = Number(call.request.fromSequence || '0');
-      if (!Number.isSafeInteger(from) || from < 0) throw invalidArgument('from_sequence must be a non-negative integer');
+      if (!Number.isSafeInteger(from) || from < 0)
+        throw invalidArgument('from_sequence must be a non-negative integer');
     } catch (err) {
       fail(err);
       return;
@@ -70,9 +74,19 @@ export function watchEventsHandler(deps: WatchEventsDeps, log: Logger): grpc.han
       if (tenant !== undefined && e.tenant !== tenant) return;
       // Events of tenants (or policies) the caller is not granted are skipped, unsaid.
       if (!hasPolicy(caller, e.tenant, e.policyId)) return;
-      call.write({ sequence: String(e.sequence), type: e.type, tenant: e.tenant, policyId: e.policyId, at: e.at, revision: String(e.revision) });
+      call.write({
+        sequence: String(e.sequence),
+        type: e.type,
+        tenant: e.tenant,
+        policyId: e.policyId,
+        at: e.at,
+        revision: String(e.revision),
+      });
       if (call.writableLength > MAX_BUFFERED_BYTES) {
-        finish({ code: grpc.status.RESOURCE_EXHAUSTED, details: `watcher too slow; resume with from_sequence=${cursor + 1}` });
+        finish({
+          code: grpc.status.RESOURCE_EXHAUSTED,
+          details: `watcher too slow; resume with from_sequence=${cursor + 1}`,
+        });
       }
     };
 
@@ -80,12 +94,19 @@ export function watchEventsHandler(deps: WatchEventsDeps, log: Logger): grpc.han
       deps.events.subscribe((e) => {
         if (live) send(e);
         else if (pending.length < MAX_PENDING) pending.push(e);
-        else finish({ code: grpc.status.RESOURCE_EXHAUSTED, details: `too many events during replay; resume with from_sequence=${cursor + 1}` });
+        else
+          finish({
+            code: grpc.status.RESOURCE_EXHAUSTED,
+            details: `too many events during replay; resume with from_sequence=${cursor + 1}`,
+          });
       }),
     );
     cleanups.push(
       deps.events.onClose(() =>
-        finish({ code: grpc.status.UNAVAILABLE, details: `unwrapd is shutting down; resume with from_sequence=${cursor + 1}` }),
+        finish({
+          code: grpc.status.UNAVAILABLE,
+          details: `unwrapd is shutting down; resume with from_sequence=${cursor + 1}`,
+        }),
       ),
     );
     const onCancel = () => finish();
@@ -95,7 +116,10 @@ export function watchEventsHandler(deps: WatchEventsDeps, log: Logger): grpc.han
     if (live) return;
     void (async () => {
       for (;;) {
-        const batch = await deps.events.replay(cursor, { ...(tenant !== undefined ? { tenant } : {}), limit: REPLAY_PAGE });
+        const batch = await deps.events.replay(cursor, {
+          ...(tenant !== undefined ? { tenant } : {}),
+          limit: REPLAY_PAGE,
+        });
         if (finished) return;
         for (const e of batch) send(e);
         if (batch.length < REPLAY_PAGE) break;

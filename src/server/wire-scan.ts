@@ -90,7 +90,12 @@ export interface ScanCounts {
  * Scans `buf` as one `rule` message. Returns the counts, or the refusal for the first problem found. Never
  * throws (a bug here would otherwise become grpc-js's INTERNAL "Error deserializing request").
  */
-export function scanRequest(buf: Uint8Array, rule: MessageRule, limits: ScanLimits, method: string): ScanCounts | WireRefusal {
+export function scanRequest(
+  buf: Uint8Array,
+  rule: MessageRule,
+  limits: ScanLimits,
+  method: string,
+): ScanCounts | WireRefusal {
   const counts: ScanCounts = { items: 0, mapEntries: 0, payload: 0 };
   try {
     scanMessage(buf, 0, buf.length, rule, limits, counts, '', -1);
@@ -118,7 +123,16 @@ function pathOf(prefix: string, index: number, name: string): string {
   return index < 0 ? `${prefix}.${name}` : `${prefix}[${index}].${name}`;
 }
 
-function scanMessage(buf: Uint8Array, pos: number, end: number, rule: MessageRule, limits: ScanLimits, counts: ScanCounts, prefix: string, index: number): void {
+function scanMessage(
+  buf: Uint8Array,
+  pos: number,
+  end: number,
+  rule: MessageRule,
+  limits: ScanLimits,
+  counts: ScanCounts,
+  prefix: string,
+  index: number,
+): void {
   let seen = 0; // singular field numbers 1..31 already present
   let seenHigh: Set<number> | undefined; // the same above 31
   let oneofs = 0; // oneof groups already present
@@ -136,7 +150,8 @@ function scanMessage(buf: Uint8Array, pos: number, end: number, rule: MessageRul
     const f = no < fields.length ? fields[no] : undefined;
     if (f === undefined) throw malformed(`${no === 0 ? 'field number 0' : `unknown field ${no}`} in ${rule.name}`);
     const packed = f.repeated && f.kind < Kind.String && wire === 2;
-    if (wire !== WIRE_TYPE[f.kind] && !packed) throw malformed(`${pathOf(prefix, index, f.name)} has wire type ${wire}`);
+    if (wire !== WIRE_TYPE[f.kind] && !packed)
+      throw malformed(`${pathOf(prefix, index, f.name)} has wire type ${wire}`);
     if (!f.repeated) {
       if (no < 32) {
         const bit = 1 << no;
@@ -175,7 +190,10 @@ function scanMessage(buf: Uint8Array, pos: number, end: number, rule: MessageRul
     if (packed) {
       // Packed repeated scalars: protobufjs decodes the run; only its elements are counted here.
       repeated += len;
-      if (repeated > limits.maxItems) throw exhausted(`${pathOf(prefix, index, f.name)}: more than ${limits.maxItems} elements exceed ${limits.maxItemsName} (${limits.maxItems})`);
+      if (repeated > limits.maxItems)
+        throw exhausted(
+          `${pathOf(prefix, index, f.name)}: more than ${limits.maxItems} elements exceed ${limits.maxItemsName} (${limits.maxItems})`,
+        );
       continue;
     }
     switch (f.kind) {
@@ -184,7 +202,9 @@ function scanMessage(buf: Uint8Array, pos: number, end: number, rule: MessageRul
         break;
       case Kind.Bytes:
         if (f.maxBytes && len > f.maxBytes.bytes) {
-          throw exhausted(`${pathOf(prefix, index, f.name)} of ${len} bytes exceeds ${f.maxBytes.name} (${f.maxBytes.bytes})`);
+          throw exhausted(
+            `${pathOf(prefix, index, f.name)} of ${len} bytes exceeds ${f.maxBytes.name} (${f.maxBytes.bytes})`,
+          );
         }
         if (f.payload) counts.payload += len;
         break;
@@ -192,16 +212,29 @@ function scanMessage(buf: Uint8Array, pos: number, end: number, rule: MessageRul
         if (f.map) {
           const entries = (keys ??= []).length / 2 + 1;
           if (entries > limits.maxMapEntries) {
-            throw exhausted(`${pathOf(prefix, index, f.name)}: more than ${limits.maxMapEntries} entries exceed the context limit (${limits.maxMapEntries})`);
+            throw exhausted(
+              `${pathOf(prefix, index, f.name)}: more than ${limits.maxMapEntries} entries exceed the context limit (${limits.maxMapEntries})`,
+            );
           }
           counts.mapEntries++;
           scanMapEntry(buf, start, pos, keys, limits, pathOf(prefix, index, f.name));
         } else if (f.repeated) {
           if (++repeated > limits.maxItems) {
-            throw exhausted(`${limits.maxItems + 1} or more ${f.name} exceed ${limits.maxItemsName} (${limits.maxItems})`);
+            throw exhausted(
+              `${limits.maxItems + 1} or more ${f.name} exceed ${limits.maxItemsName} (${limits.maxItems})`,
+            );
           }
           counts.items++;
-          scanMessage(buf, start, pos, f.message!, limits, counts, prefix === '' ? f.name : pathOf(prefix, index, f.name), repeated - 1);
+          scanMessage(
+            buf,
+            start,
+            pos,
+            f.message!,
+            limits,
+            counts,
+            prefix === '' ? f.name : pathOf(prefix, index, f.name),
+            repeated - 1,
+          );
         } else {
           scanMessage(buf, start, pos, f.message!, limits, counts, pathOf(prefix, index, f.name), -1);
         }
@@ -210,7 +243,14 @@ function scanMessage(buf: Uint8Array, pos: number, end: number, rule: MessageRul
 }
 
 /** One map<string, string> entry: key (1) and value (2), each at most once; the key must not repeat. */
-function scanMapEntry(buf: Uint8Array, pos: number, end: number, keys: number[], limits: ScanLimits, path: string): void {
+function scanMapEntry(
+  buf: Uint8Array,
+  pos: number,
+  end: number,
+  keys: number[],
+  limits: ScanLimits,
+  path: string,
+): void {
   let keyStart = pos;
   let keyEnd = pos; // an absent key is the empty string
   let seen = 0;
@@ -247,9 +287,19 @@ function sameBytes(buf: Uint8Array, a: number, aEnd: number, b: number, bEnd: nu
 }
 
 /** A string field: at most maxStringBytes, and valid UTF-8 (no overlong forms, surrogates or values past U+10FFFF). */
-function checkString(buf: Uint8Array, start: number, end: number, limits: ScanLimits, prefix: string, index: number, name: string): void {
+function checkString(
+  buf: Uint8Array,
+  start: number,
+  end: number,
+  limits: ScanLimits,
+  prefix: string,
+  index: number,
+  name: string,
+): void {
   if (end - start > limits.maxStringBytes) {
-    throw exhausted(`${pathOf(prefix, index, name)} is ${end - start} bytes; string fields are at most ${limits.maxStringBytes} bytes (maxStringBytes)`);
+    throw exhausted(
+      `${pathOf(prefix, index, name)} is ${end - start} bytes; string fields are at most ${limits.maxStringBytes} bytes (maxStringBytes)`,
+    );
   }
   for (let i = start; i < end; i++) {
     if (buf[i]! >= 0x80) {

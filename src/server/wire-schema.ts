@@ -51,14 +51,22 @@ const KINDS: Record<string, Kind> = {
 };
 
 /** The rule of `method`'s request message; throws (at start-up) if the descriptors or annotations do not fit. */
-export function compileRequestRule(method: protoLoader.MethodDefinition<object, object>, definition: protoLoader.PackageDefinition, annotations: ScanAnnotations = {}): MessageRule {
+export function compileRequestRule(
+  method: protoLoader.MethodDefinition<object, object>,
+  definition: protoLoader.PackageDefinition,
+  annotations: ScanAnnotations = {},
+): MessageRule {
   const pkg = method.path.replace(/^\//, '').split('/')[0]!.split('.').slice(0, -1).join('.');
   const root = (method.requestType as unknown as { type: MessageDescriptor }).type;
   const used = new Set<string>();
   const resolve = (typeName: string, scope: MessageDescriptor): MessageDescriptor => {
     const nested = scope.nestedType.find((n) => n.name === typeName);
     if (nested) return nested;
-    const name = typeName.startsWith('.') ? typeName.slice(1) : typeName.includes('.') ? typeName : `${pkg}.${typeName}`;
+    const name = typeName.startsWith('.')
+      ? typeName.slice(1)
+      : typeName.includes('.')
+        ? typeName
+        : `${pkg}.${typeName}`;
     const found = (definition[name] as { type?: MessageDescriptor } | undefined)?.type;
     if (!found) throw new Error(`wire scan: cannot resolve message type ${typeName} of ${method.path}`);
     return found;
@@ -103,7 +111,9 @@ export function compileRequestRule(method: protoLoader.MethodDefinition<object, 
     if (!used.has(path)) throw new Error(`wire scan: ${method.path} has no field ${path}`);
   }
   for (const group of annotations.oneofs ?? []) {
-    for (const name of group) if (!root.field.some((f) => f.name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`) === name)) throw new Error(`wire scan: ${method.path} has no field ${name}`);
+    for (const name of group)
+      if (!root.field.some((f) => f.name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`) === name))
+        throw new Error(`wire scan: ${method.path} has no field ${name}`);
   }
   return rule;
 }

@@ -79,7 +79,8 @@ async function removeOrphanTemps(lockPath: string): Promise<void> {
   for (const name of names) {
     if (!name.startsWith(prefix) || !name.endsWith('.new')) continue;
     const pid = Number(name.slice(prefix.length).split('.')[0]);
-    if (Number.isInteger(pid) && pid !== process.pid && !isAlive(pid)) await unlink(join(dirname(lockPath), name)).catch(() => {});
+    if (Number.isInteger(pid) && pid !== process.pid && !isAlive(pid))
+      await unlink(join(dirname(lockPath), name)).catch(() => {});
   }
 }
 

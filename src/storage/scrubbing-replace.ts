@@ -17,7 +17,12 @@ export async function replaceScrubbing(path: string, data: string): Promise<numb
   await sweepSuperseded(path, dir, prefix); // left by a crash; we hold the lock, so no writer is mid-way
   const old = await open(path, 'r+').catch(() => undefined); // no file yet: nothing to scrub
   const aside = join(dir, `${prefix}${process.pid}.${randomBytes(6).toString('hex')}`);
-  const kept = old ? await link(path, aside).then(() => true, () => false) : false; // no hard links: the handle still scrubs
+  const kept = old
+    ? await link(path, aside).then(
+        () => true,
+        () => false,
+      )
+    : false; // no hard links: the handle still scrubs
   try {
     try {
       await writeFileAtomic(path, data, 0o600);

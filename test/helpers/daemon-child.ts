@@ -42,6 +42,12 @@ process.on('message', (msg: { type?: string }) => {
 });
 
 // The test roles (test/helpers/test-daemon.ts): data socket user,system; admin socket every role.
-const config = { ...loadConfig({}, { UNWRAPD_DATA_DIR: dir }), shutdownTimeoutMs: 2_000, callerRoles: 'user,system', adminSocketRoles: 'user,system,admin,recovery', ...overrides };
+const config = {
+  ...loadConfig({}, { UNWRAPD_DATA_DIR: dir }),
+  shutdownTimeoutMs: 2_000,
+  callerRoles: 'user,system',
+  adminSocketRoles: 'user,system,admin,recovery',
+  ...overrides,
+};
 daemon = await startDaemon(config, { log: silentLogger });
 process.send?.({ type: 'ready', address: daemon.address, adminAddress: daemon.adminAddress, dir });

@@ -24,26 +24,31 @@ export interface DaemonProcess {
  * Starts test/helpers/daemon-child.ts (a real daemon in its own process) and waits until it serves (the
  * embedded default generates three RSA keys on the way: benchmarks on a loaded machine give more time).
  */
-export async function startDaemonProcess(overrides: Record<string, unknown> = {}, opts: { readyTimeoutMs?: number } = {}): Promise<DaemonProcess> {
+export async function startDaemonProcess(
+  overrides: Record<string, unknown> = {},
+  opts: { readyTimeoutMs?: number } = {},
+): Promise<DaemonProcess> {
   const readyTimeoutMs = opts.readyTimeoutMs ?? 60_000;
   const script = fileURLToPath(new URL('./daemon-child.ts', import.meta.url));
   const child: ChildProcess = fork(script, [JSON.stringify(overrides)], {
     execArgv: ['--import=tsx', '--expose-gc'],
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
   });
-  const { address, adminAddress, dir } = await new Promise<{ address: string; adminAddress: string; dir: string }>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`daemon child did not start within ${readyTimeoutMs / 1000} s`));
-    }, readyTimeoutMs);
-    child.once('exit', (code) => reject(new Error(`daemon child exited with ${code}`)));
-    child.on('message', (msg: { type?: string; address?: string; adminAddress?: string; dir?: string }) => {
-      if (msg.type === 'ready' && msg.address) {
-        clearTimeout(timer);
-        resolve({ address: msg.address, adminAddress: msg.adminAddress ?? '', dir: msg.dir ?? '' });
-      }
-    });
-  });
+  const { address, adminAddress, dir } = await new Promise<{ address: string; adminAddress: string; dir: string }>(
+    (resolve, reject) => {
+      const timer = setTimeout(() => {
+        child.kill('SIGKILL');
+        reject(new Error(`daemon child did not start within ${readyTimeoutMs / 1000} s`));
+      }, readyTimeoutMs);
+      child.once('exit', (code) => reject(new Error(`daemon child exited with ${code}`)));
+      child.on('message', (msg: { type?: string; address?: string; adminAddress?: string; dir?: string }) => {
+        if (msg.type === 'ready' && msg.address) {
+          clearTimeout(timer);
+          resolve({ address: msg.address, adminAddress: msg.adminAddress ?? '', dir: msg.dir ?? '' });
+        }
+      });
+    },
+  );
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   return {
     address,

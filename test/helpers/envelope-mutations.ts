@@ -26,7 +26,10 @@ export interface Layout {
 
 export function layoutOf(envelope: Buffer): Layout {
   const p = parseEnvelope(envelope);
-  const at = (b: Buffer): [number, number] => [b.byteOffset - envelope.byteOffset, b.byteOffset - envelope.byteOffset + b.length];
+  const at = (b: Buffer): [number, number] => [
+    b.byteOffset - envelope.byteOffset,
+    b.byteOffset - envelope.byteOffset + b.length,
+  ];
   const policyLen = p.fixedHeader.length;
   const policyEnd = policyLen + 1 + p.policyId.length;
   return {
@@ -61,7 +64,22 @@ export type Mutation =
   | { k: 'graft'; other: number; field: Graftable };
 
 /** Valid ids of several lengths (1, 2, 64 characters included), to relabel an envelope with. */
-const IDS = ['a', 'b', 'A', '0', 'ab', 'a.b', 'a_b', 'a-b', 'contoso', 'fabrikam', 'dep-a', 'dep-b', 'x'.repeat(63), 'x'.repeat(64)];
+const IDS = [
+  'a',
+  'b',
+  'A',
+  '0',
+  'ab',
+  'a.b',
+  'a_b',
+  'a-b',
+  'contoso',
+  'fabrikam',
+  'dep-a',
+  'dep-b',
+  'x'.repeat(63),
+  'x'.repeat(64),
+];
 
 const bytes = (max: number) => fc.uint8Array({ minLength: 1, maxLength: max });
 
@@ -74,19 +92,51 @@ export function mutationArb(poolSize: number): fc.Arbitrary<Mutation> {
     { weight: 2, arbitrary: fc.record({ k: fc.constant('truncate' as const), cut: fc.nat() }) },
     { weight: 1, arbitrary: fc.record({ k: fc.constant('extend' as const), bytes: bytes(48) }) },
     { weight: 1, arbitrary: fc.record({ k: fc.constant('insert' as const), pos: fc.nat(), bytes: bytes(16) }) },
-    { weight: 1, arbitrary: fc.record({ k: fc.constant('delete' as const), pos: fc.nat(), count: fc.integer({ min: 1, max: 16 }) }) },
+    {
+      weight: 1,
+      arbitrary: fc.record({
+        k: fc.constant('delete' as const),
+        pos: fc.nat(),
+        count: fc.integer({ min: 1, max: 16 }),
+      }),
+    },
     { weight: 2, arbitrary: fc.record({ k: fc.constant('splice' as const), other, cutA: fc.nat(), cutB: fc.nat() }) },
     {
       weight: 2,
       arbitrary: fc.record({
         k: fc.constant('lengthByte' as const),
         which: fc.constantFrom('tenantLen' as const, 'policyLen' as const),
-        value: fc.oneof(fc.nat({ max: 255 }), fc.integer({ min: -3, max: 3 }).map((d) => 1000 + d)), // >= 997: relative
+        value: fc.oneof(
+          fc.nat({ max: 255 }),
+          fc.integer({ min: -3, max: 3 }).map((d) => 1000 + d),
+        ), // >= 997: relative
       }),
     },
-    { weight: 1, arbitrary: fc.record({ k: fc.constant('wrappedLen' as const), value: fc.oneof(fc.nat({ max: 0xffff }), fc.integer({ min: 32, max: 48 })) }) },
-    { weight: 2, arbitrary: fc.record({ k: fc.constant('version' as const), value: fc.oneof(fc.nat({ max: 0xffff_ffff }), fc.integer({ min: -2, max: 2 }).map((d) => 2 ** 33 + d)) }) },
-    { weight: 2, arbitrary: fc.record({ k: fc.constant('relabel' as const), which: fc.constantFrom('tenant' as const, 'policy' as const), id: fc.constantFrom(...IDS) }) },
+    {
+      weight: 1,
+      arbitrary: fc.record({
+        k: fc.constant('wrappedLen' as const),
+        value: fc.oneof(fc.nat({ max: 0xffff }), fc.integer({ min: 32, max: 48 })),
+      }),
+    },
+    {
+      weight: 2,
+      arbitrary: fc.record({
+        k: fc.constant('version' as const),
+        value: fc.oneof(
+          fc.nat({ max: 0xffff_ffff }),
+          fc.integer({ min: -2, max: 2 }).map((d) => 2 ** 33 + d),
+        ),
+      }),
+    },
+    {
+      weight: 2,
+      arbitrary: fc.record({
+        k: fc.constant('relabel' as const),
+        which: fc.constantFrom('tenant' as const, 'policy' as const),
+        id: fc.constantFrom(...IDS),
+      }),
+    },
     {
       weight: 2,
       arbitrary: fc.record({
@@ -107,7 +157,13 @@ function replace(b: Buffer, [from, to]: [number, number], by: Uint8Array): Buffe
  * Applies one mutation to `b` (a copy when it changes bytes in place), where `layout` describes the original
  * envelope and `pool`/`layouts` the envelopes that can be spliced or grafted in.
  */
-export function applyMutation(b: Buffer, m: Mutation, layout: Layout, pool: readonly Buffer[], layouts: readonly Layout[]): Buffer {
+export function applyMutation(
+  b: Buffer,
+  m: Mutation,
+  layout: Layout,
+  pool: readonly Buffer[],
+  layouts: readonly Layout[],
+): Buffer {
   const n = b.length;
   switch (m.k) {
     case 'flip': {

@@ -38,13 +38,30 @@ import { testCa } from './test-ca.js';
  * - throttling: 429 `Throttled` with Retry-After (seconds).
  */
 
-export type VaultOp = 'create' | 'get' | 'update' | 'delete' | 'getDeleted' | 'purgeDeleted' | 'versions' | 'wrapkey' | 'unwrapkey' | 'other';
+export type VaultOp =
+  | 'create'
+  | 'get'
+  | 'update'
+  | 'delete'
+  | 'getDeleted'
+  | 'purgeDeleted'
+  | 'versions'
+  | 'wrapkey'
+  | 'unwrapkey'
+  | 'other';
 
 export type FaultAction =
   | { type: 'latency'; ms: number }
   | { type: 'hang' }
   | { type: 'reset' }
-  | { type: 'status'; status: number; code?: string; message?: string; innerCode?: string; headers?: Record<string, string> };
+  | {
+      type: 'status';
+      status: number;
+      code?: string;
+      message?: string;
+      innerCode?: string;
+      headers?: Record<string, string>;
+    };
 
 export interface FaultRule {
   action: FaultAction;
@@ -151,8 +168,13 @@ export class FakeKeyVault {
   }
 
   /** Creates a key directly (no HTTP), or a new version of an existing one; returns its key id. */
-  async createKey(name: string, opts: { bits?: number; enabled?: boolean; keyOps?: string[]; exp?: Date; nbf?: Date } = {}): Promise<string> {
-    const { privateKey, publicKey } = await generateKeyPairAsync('rsa', { modulusLength: opts.bits ?? this.#defaultBits });
+  async createKey(
+    name: string,
+    opts: { bits?: number; enabled?: boolean; keyOps?: string[]; exp?: Date; nbf?: Date } = {},
+  ): Promise<string> {
+    const { privateKey, publicKey } = await generateKeyPairAsync('rsa', {
+      modulusLength: opts.bits ?? this.#defaultBits,
+    });
     const jwk = publicKey.export({ format: 'jwk' }) as { n: string; e: string };
     let record = this.#keys.get(name);
     if (!record || record.deleted !== undefined) {
@@ -231,7 +253,8 @@ export class FakeKeyVault {
 
   /** Removes every fault rule, or only those for one key (tests running concurrently share a vault). */
   clearFaults(key?: string): void {
-    for (let i = this.#faults.length - 1; i >= 0; i--) if (key === undefined || this.#faults[i]?.key === key) this.#faults.splice(i, 1);
+    for (let i = this.#faults.length - 1; i >= 0; i--)
+      if (key === undefined || this.#faults[i]?.key === key) this.#faults.splice(i, 1);
   }
 
   /** Requests (after the 401 challenge) for an operation, counted from the log. */
@@ -251,15 +274,29 @@ export class FakeKeyVault {
     const method = req.method ?? 'GET';
     const body = await readBody(req);
     const route = parseRoute(method, url.pathname);
-    const entry: RequestLogEntry = { method, path: url.pathname, op: route.op, ...(route.key ? { key: route.key } : {}), authorized: false, status: 0 };
+    const entry: RequestLogEntry = {
+      method,
+      path: url.pathname,
+      op: route.op,
+      ...(route.key ? { key: route.key } : {}),
+      authorized: false,
+      status: 0,
+    };
     this.requests.push(entry);
 
     const auth = req.headers.authorization ?? '';
     const token = auth.startsWith('Bearer ') ? auth.slice('Bearer '.length) : undefined;
     if (token === undefined || !this.#acceptedTokens.has(token)) {
       entry.status = 401;
-      res.setHeader('WWW-Authenticate', `Bearer authorization="https://login.microsoftonline.com/${this.#tenantId}", resource="https://vault.azure.net"`);
-      this.#send(res, 401, token === undefined ? undefined : { error: { code: 'Unauthorized', message: 'AKV10022: Invalid audience.' } });
+      res.setHeader(
+        'WWW-Authenticate',
+        `Bearer authorization="https://login.microsoftonline.com/${this.#tenantId}", resource="https://vault.azure.net"`,
+      );
+      this.#send(
+        res,
+        401,
+        token === undefined ? undefined : { error: { code: 'Unauthorized', message: 'AKV10022: Invalid audience.' } },
+      );
       return;
     }
     entry.authorized = true;
@@ -289,7 +326,10 @@ export class FakeKeyVault {
       }
     }
 
-    if (this.#accessRevoked === 'all' || (this.#accessRevoked instanceof Set && route.key !== undefined && this.#accessRevoked.has(route.key))) {
+    if (
+      this.#accessRevoked === 'all' ||
+      (this.#accessRevoked instanceof Set && route.key !== undefined && this.#accessRevoked.has(route.key))
+    ) {
       entry.status = 403;
       this.#send(res, 403, {
         error: {
@@ -310,12 +350,19 @@ export class FakeKeyVault {
     const name = route.key ?? '';
     switch (route.op) {
       case 'create': {
-        const bits = Math.min(typeof body.key_size === 'number' ? body.key_size : this.#defaultBits, this.#maxCreateBits);
+        const bits = Math.min(
+          typeof body.key_size === 'number' ? body.key_size : this.#defaultBits,
+          this.#maxCreateBits,
+        );
         const kty = body.kty;
         if (kty !== 'RSA' && kty !== 'RSA-HSM') return badParameter(`unsupported key type ${String(kty)}`);
         const attributes = (body.attributes ?? {}) as { enabled?: boolean };
         const keyOps = Array.isArray(body.key_ops) ? (body.key_ops as string[]) : undefined;
-        await this.createKey(name, { bits, ...(attributes.enabled === false ? { enabled: false } : {}), ...(keyOps ? { keyOps } : {}) });
+        await this.createKey(name, {
+          bits,
+          ...(attributes.enabled === false ? { enabled: false } : {}),
+          ...(keyOps ? { keyOps } : {}),
+        });
         return [200, this.#bundle(name, this.#version(name)!)];
       }
       case 'get': {
@@ -351,14 +398,21 @@ export class FakeKeyVault {
       case 'purgeDeleted': {
         // Purge: the key (every version, private keys included) leaves the vault for good.
         const record = this.#keys.get(name);
-        if (!record || record.deleted === undefined) return [404, { error: { code: 'KeyNotFound', message: `Deleted Key not found: ${name}` } }];
+        if (!record || record.deleted === undefined)
+          return [404, { error: { code: 'KeyNotFound', message: `Deleted Key not found: ${name}` } }];
         this.#keys.delete(name);
         return [204, undefined];
       }
       case 'versions': {
         const record = this.#keys.get(name);
         if (!record || record.deleted !== undefined) return keyNotFound(name);
-        return [200, { value: record.versions.map((v) => ({ kid: this.keyId(name, v.version), attributes: this.#attributes(v) })), nextLink: null }];
+        return [
+          200,
+          {
+            value: record.versions.map((v) => ({ kid: this.keyId(name, v.version), attributes: this.#attributes(v) })),
+            nextLink: null,
+          },
+        ];
       }
       case 'wrapkey':
       case 'unwrapkey': {
@@ -368,9 +422,28 @@ export class FakeKeyVault {
         const hash = alg === 'RSA-OAEP-256' ? 'sha256' : alg === 'RSA-OAEP' ? 'sha1' : undefined;
         if (!hash) return badParameter(`Invalid algorithm ${String(alg)}`);
         const op = route.op === 'wrapkey' ? 'wrapKey' : 'unwrapKey';
-        if (!v.keyOps.includes(op)) return [403, { error: { code: 'Forbidden', message: `Operation ${op} is not allowed on this key.`, innererror: { code: 'KeyOperationForbidden' } } }];
+        if (!v.keyOps.includes(op))
+          return [
+            403,
+            {
+              error: {
+                code: 'Forbidden',
+                message: `Operation ${op} is not allowed on this key.`,
+                innererror: { code: 'KeyOperationForbidden' },
+              },
+            },
+          ];
         if (route.op === 'unwrapkey' && !v.enabled) {
-          return [403, { error: { code: 'Forbidden', message: 'Operation unwrapKey is not allowed on a disabled key.', innererror: { code: 'KeyDisabled' } } }];
+          return [
+            403,
+            {
+              error: {
+                code: 'Forbidden',
+                message: 'Operation unwrapKey is not allowed on a disabled key.',
+                innererror: { code: 'KeyDisabled' },
+              },
+            },
+          ];
         }
         const value = typeof body.value === 'string' ? Buffer.from(body.value, 'base64url') : undefined;
         if (!value) return badParameter('value is required');
@@ -384,7 +457,15 @@ export class FakeKeyVault {
         return [200, { kid: this.keyId(name, v.version), value: out.toString('base64url') }];
       }
       default:
-        return [400, { error: { code: 'BadParameter', message: 'The request URI contains an invalid name or an unsupported operation' } }];
+        return [
+          400,
+          {
+            error: {
+              code: 'BadParameter',
+              message: 'The request URI contains an invalid name or an unsupported operation',
+            },
+          },
+        ];
     }
   }
 
@@ -408,12 +489,20 @@ export class FakeKeyVault {
   }
 
   #bundle(name: string, v: KeyVersion): Record<string, unknown> {
-    return { key: { kid: this.keyId(name, v.version), kty: 'RSA', key_ops: v.keyOps, n: v.jwk.n, e: v.jwk.e }, attributes: this.#attributes(v) };
+    return {
+      key: { kid: this.keyId(name, v.version), kty: 'RSA', key_ops: v.keyOps, n: v.jwk.n, e: v.jwk.e },
+      attributes: this.#attributes(v),
+    };
   }
 
   #deletedBundle(name: string, record: KeyRecord, v: KeyVersion): Record<string, unknown> {
     const deleted = record.deleted ?? Math.floor(Date.now() / 1000);
-    return { ...this.#bundle(name, v), recoveryId: `${this.url}/deletedkeys/${name}`, deletedDate: deleted, scheduledPurgeDate: deleted + 90 * 86400 };
+    return {
+      ...this.#bundle(name, v),
+      recoveryId: `${this.url}/deletedkeys/${name}`,
+      deletedDate: deleted,
+      scheduledPurgeDate: deleted + 90 * 86400,
+    };
   }
 
   #takeFault(op: VaultOp, key: string | undefined): FaultAction | undefined {
@@ -429,7 +518,11 @@ export class FakeKeyVault {
 
   #send(res: ServerResponse, status: number, payload: unknown): void {
     const text = payload === undefined ? '' : JSON.stringify(payload);
-    res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), 'x-ms-keyvault-service-version': 'fake' });
+    res.writeHead(status, {
+      'content-type': 'application/json; charset=utf-8',
+      'content-length': Buffer.byteLength(text),
+      'x-ms-keyvault-service-version': 'fake',
+    });
     res.end(text);
   }
 }
@@ -450,7 +543,8 @@ function parseRoute(method: string, path: string): Route {
   const rest = parts.slice(2);
   if (rest[0] === 'create' && method === 'POST') return { op: 'create', key };
   if (rest[0] === 'versions' && method === 'GET') return { op: 'versions', key };
-  if (rest.length === 2 && (rest[1] === 'wrapkey' || rest[1] === 'unwrapkey') && method === 'POST') return { op: rest[1], key, version: rest[0] };
+  if (rest.length === 2 && (rest[1] === 'wrapkey' || rest[1] === 'unwrapkey') && method === 'POST')
+    return { op: rest[1], key, version: rest[0] };
   if (rest.length <= 1) {
     const version = rest[0] || undefined;
     if (method === 'GET') return { op: 'get', key, ...(version ? { version } : {}) };
@@ -474,7 +568,15 @@ async function readBody(req: IncomingMessage): Promise<Record<string, unknown>> 
 
 function keyNotFound(name: string, version?: string): [number, unknown] {
   const what = version ? `${name}/${version}` : name;
-  return [404, { error: { code: 'KeyNotFound', message: `A key with (name/id) ${what} was not found in this key vault. If you recently deleted this key you may be able to recover it using the correct recovery command.` } }];
+  return [
+    404,
+    {
+      error: {
+        code: 'KeyNotFound',
+        message: `A key with (name/id) ${what} was not found in this key vault. If you recently deleted this key you may be able to recover it using the correct recovery command.`,
+      },
+    },
+  ];
 }
 
 function badParameter(message: string): [number, unknown] {
@@ -483,21 +585,34 @@ function badParameter(message: string): [number, unknown] {
 
 function defaultCode(status: number): string {
   switch (status) {
-    case 400: return 'BadParameter';
-    case 401: return 'Unauthorized';
-    case 403: return 'Forbidden';
-    case 404: return 'KeyNotFound';
-    case 409: return 'Conflict';
-    case 429: return 'Throttled';
-    case 500: return 'InternalServerError';
-    case 502: return 'BadGateway';
-    case 503: return 'ServiceUnavailable';
-    default: return 'Error';
+    case 400:
+      return 'BadParameter';
+    case 401:
+      return 'Unauthorized';
+    case 403:
+      return 'Forbidden';
+    case 404:
+      return 'KeyNotFound';
+    case 409:
+      return 'Conflict';
+    case 429:
+      return 'Throttled';
+    case 500:
+      return 'InternalServerError';
+    case 502:
+      return 'BadGateway';
+    case 503:
+      return 'ServiceUnavailable';
+    default:
+      return 'Error';
   }
 }
 
 /** A TokenCredential (@azure/core-auth's shape) that returns a fixed token and counts its calls. */
-export function fakeCredential(token = 'test-token'): { getToken: () => Promise<{ token: string; expiresOnTimestamp: number }>; calls: number } {
+export function fakeCredential(token = 'test-token'): {
+  getToken: () => Promise<{ token: string; expiresOnTimestamp: number }>;
+  calls: number;
+} {
   const cred = {
     calls: 0,
     async getToken() {
@@ -514,7 +629,11 @@ export function fakeCredential(token = 'test-token'): { getToken: () => Promise<
  * keep the SDK's challenge-resource check on.
  */
 export function loopbackAgent(ca: string): Agent {
-  type LookupCallback = (err: Error | null, address: string | Array<{ address: string; family: number }>, family?: number) => void;
+  type LookupCallback = (
+    err: Error | null,
+    address: string | Array<{ address: string; family: number }>,
+    family?: number,
+  ) => void;
   const lookup = (_host: string, options: { all?: boolean } | LookupCallback, cb?: LookupCallback): void => {
     const callback = (typeof options === 'function' ? options : cb) as LookupCallback;
     const all = typeof options === 'object' && options.all === true;

@@ -180,7 +180,8 @@ export class FakeTokenEndpoint {
           entry.status = 401;
           this.#json(res, 401, {
             error: 'invalid_client',
-            error_description: "AADSTS7000215: Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID. Trace ID: 00000000-0000-0000-0000-000000000000",
+            error_description:
+              'AADSTS7000215: Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID. Trace ID: 00000000-0000-0000-0000-000000000000',
             error_codes: [7000215],
             timestamp: new Date().toISOString(),
             trace_id: '00000000-0000-0000-0000-000000000000',
@@ -190,17 +191,29 @@ export class FakeTokenEndpoint {
         }
         if (!form.get('client_secret') && !form.get('client_assertion')) {
           entry.status = 400;
-          this.#json(res, 400, { error: 'invalid_request', error_description: 'AADSTS900144: The request body must contain client_secret or client_assertion.', error_codes: [900144] });
+          this.#json(res, 400, {
+            error: 'invalid_request',
+            error_description: 'AADSTS900144: The request body must contain client_secret or client_assertion.',
+            error_codes: [900144],
+          });
           return;
         }
         entry.status = 200;
-        this.#json(res, 200, { token_type: 'Bearer', expires_in: this.#expiresInS, ext_expires_in: this.#expiresInS, access_token: this.#token });
+        this.#json(res, 200, {
+          token_type: 'Bearer',
+          expires_in: this.#expiresInS,
+          ext_expires_in: this.#expiresInS,
+          access_token: this.#token,
+        });
         return;
       }
       case 'imds': {
         if (req.headers.metadata !== 'true') {
           entry.status = 400;
-          this.#json(res, 400, { error: 'invalid_request', error_description: 'Required metadata header not specified' });
+          this.#json(res, 400, {
+            error: 'invalid_request',
+            error_description: 'Required metadata header not specified',
+          });
           return;
         }
         entry.status = 200;
@@ -231,7 +244,10 @@ export class FakeTokenEndpoint {
 
   #json(res: ServerResponse, status: number, payload: unknown): void {
     const text = JSON.stringify(payload);
-    res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
+    res.writeHead(status, {
+      'content-type': 'application/json; charset=utf-8',
+      'content-length': Buffer.byteLength(text),
+    });
     res.end(text);
   }
 }
@@ -245,8 +261,18 @@ function routeOf(method: string, path: string): TokenRoute {
 
 /** What Entra ID / IMDS answer in an outage (the body MSAL parses). */
 function defaultErrorBody(status: number): unknown {
-  if (status === 503) return { error: 'temporarily_unavailable', error_description: 'AADSTS90033: A transient error has occurred. Please try again.', error_codes: [90033] };
-  if (status >= 500) return { error: 'server_error', error_description: 'AADSTS90000: Internal server error (injected).', error_codes: [90000] };
+  if (status === 503)
+    return {
+      error: 'temporarily_unavailable',
+      error_description: 'AADSTS90033: A transient error has occurred. Please try again.',
+      error_codes: [90033],
+    };
+  if (status >= 500)
+    return {
+      error: 'server_error',
+      error_description: 'AADSTS90000: Internal server error (injected).',
+      error_codes: [90000],
+    };
   if (status === 429) return { error: 'temporarily_unavailable', error_description: 'Too many requests (injected).' };
   return { error: 'invalid_request', error_description: `status ${status} (injected)` };
 }
@@ -265,11 +291,16 @@ async function readBody(req: IncomingMessage): Promise<string> {
 export function loopbackOnlyAgent(ca: string): Agent & { refused: string[] } {
   class LoopbackOnly extends Agent {
     readonly refused: string[] = [];
-    override createConnection(options: Parameters<Agent['createConnection']>[0], callback?: Parameters<Agent['createConnection']>[1]): ReturnType<Agent['createConnection']> {
+    override createConnection(
+      options: Parameters<Agent['createConnection']>[0],
+      callback?: Parameters<Agent['createConnection']>[1],
+    ): ReturnType<Agent['createConnection']> {
       const host = options.host ?? '';
       if (host !== '127.0.0.1') {
         this.refused.push(host);
-        throw Object.assign(new Error(`test guard: no connection to ${host} (127.0.0.1 only)`), { code: 'ECONNREFUSED' });
+        throw Object.assign(new Error(`test guard: no connection to ${host} (127.0.0.1 only)`), {
+          code: 'ECONNREFUSED',
+        });
       }
       return super.createConnection(options, callback);
     }

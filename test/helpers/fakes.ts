@@ -3,7 +3,13 @@ import type { AuditFields, AuditLog, AuditRecord } from '../../src/audit/audit-l
 import { SecretKey } from '../../src/crypto/secret-key.js';
 import { UnwrapdError } from '../../src/errors.js';
 import { providerError, type ProviderErrorReason } from '../../src/providers/provider-error.js';
-import type { CallOptions, KeyStatus, ResolvedKey, RootKeyProvider, WrappedKey } from '../../src/providers/root-key-provider.js';
+import type {
+  CallOptions,
+  KeyStatus,
+  ResolvedKey,
+  RootKeyProvider,
+  WrappedKey,
+} from '../../src/providers/root-key-provider.js';
 import { RevisionConflictError, type PolicyRegistry } from '../../src/registry/policy-registry.js';
 import { KEY_ROLES, type PolicyRecord } from '../../src/registry/policy.js';
 
@@ -86,7 +92,12 @@ export async function fakePolicy(provider: FakeProvider, overrides: Partial<Poli
   const copies = await Promise.all(
     KEY_ROLES.map(async (role) => {
       const w = await provider.wrap(keys[role], ik);
-      return { role, keyUri: w.keyUri, algorithm: w.algorithm, ciphertext: Buffer.from(w.ciphertext).toString('base64') };
+      return {
+        role,
+        keyUri: w.keyUri,
+        algorithm: w.algorithm,
+        ciphertext: Buffer.from(w.ciphertext).toString('base64'),
+      };
     }),
   );
   ik.destroy();
@@ -142,7 +153,8 @@ export class FakeRegistry implements PolicyRegistry {
       this.#store({ ...current, revision: current.revision + 1, name: `${current.name} (changed concurrently)` });
       throw new RevisionConflictError(`${record.tenant}/${record.id}`, expectedRevision, current.revision + 1);
     }
-    if (current.revision !== expectedRevision) throw new RevisionConflictError(`${record.tenant}/${record.id}`, expectedRevision, current.revision);
+    if (current.revision !== expectedRevision)
+      throw new RevisionConflictError(`${record.tenant}/${record.id}`, expectedRevision, current.revision);
     return this.#store({ ...record, revision: current.revision + 1 });
   }
   onChange(listener: (r: PolicyRecord) => void): () => void {
@@ -162,7 +174,13 @@ export class FakeAuditLog implements AuditLog {
   readonly path = 'memory:';
   readonly records: AuditRecord[] = [];
   async append(fields: AuditFields): Promise<AuditRecord> {
-    const record = { ...fields, seq: this.records.length + 1, at: new Date(0).toISOString(), prev: '', hash: String(this.records.length + 1) };
+    const record = {
+      ...fields,
+      seq: this.records.length + 1,
+      at: new Date(0).toISOString(),
+      prev: '',
+      hash: String(this.records.length + 1),
+    };
     this.records.push(record);
     return record;
   }

@@ -55,11 +55,22 @@ export async function startFleetInstance(opts: FleetInstanceOptions): Promise<Fl
     UNWRAPD_SHUTDOWN_TIMEOUT_MS: '2000',
     ...opts.env,
   };
-  const child: ChildProcess = spawn(process.execPath, [...(rsaKeyPoolInUse() ? ['--import=tsx', `--import=${SETUP}`] : []), BIN, 'serve'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  const watchdog = spawn('sh', ['-c', `while kill -0 ${process.pid} 2>/dev/null && kill -0 ${child.pid} 2>/dev/null; do sleep 1; done; kill -9 ${child.pid} 2>/dev/null`], {
-    detached: true,
-    stdio: 'ignore',
-  });
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [...(rsaKeyPoolInUse() ? ['--import=tsx', `--import=${SETUP}`] : []), BIN, 'serve'],
+    { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  const watchdog = spawn(
+    'sh',
+    [
+      '-c',
+      `while kill -0 ${process.pid} 2>/dev/null && kill -0 ${child.pid} 2>/dev/null; do sleep 1; done; kill -9 ${child.pid} 2>/dev/null`,
+    ],
+    {
+      detached: true,
+      stdio: 'ignore',
+    },
+  );
   watchdog.unref();
   let stderr = '';
   child.stderr?.on('data', (b: Buffer) => {
@@ -69,7 +80,10 @@ export async function startFleetInstance(opts: FleetInstanceOptions): Promise<Fl
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   await new Promise<void>((resolve, reject) => {
     let out = '';
-    const timer = setTimeout(() => reject(new Error(`${opts.name} did not start within 60 s:\n${stderr.slice(-4000)}`)), 60_000);
+    const timer = setTimeout(
+      () => reject(new Error(`${opts.name} did not start within 60 s:\n${stderr.slice(-4000)}`)),
+      60_000,
+    );
     child.stdout?.on('data', (b: Buffer) => {
       out += b.toString('utf8');
       if (out.includes('unwrapd is listening')) {

@@ -1,7 +1,14 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { SecretKey } from '../../src/crypto/secret-key.js';
 import { providerError, type ProviderError } from '../../src/providers/provider-error.js';
-import type { CallOptions, DestructionConfirmation, KeyStatus, ResolvedKey, RootKeyProvider, WrappedKey } from '../../src/providers/root-key-provider.js';
+import type {
+  CallOptions,
+  DestructionConfirmation,
+  KeyStatus,
+  ResolvedKey,
+  RootKeyProvider,
+  WrappedKey,
+} from '../../src/providers/root-key-provider.js';
 
 /**
  * A RootKeyProvider wrapper for tests and benchmarks: counts calls per operation, adds latency that
@@ -41,9 +48,20 @@ export interface InstrumentedProvider extends RootKeyProvider {
 
 export function instrumentProvider(inner: RootKeyProvider, opts: InstrumentOptions = {}): InstrumentedProvider {
   const counts: Record<ProviderOp, number> = { resolve: 0, wrap: 0, unwrap: 0, status: 0, createKey: 0, destroyKey: 0 };
-  const aborted: Record<ProviderOp, number> = { resolve: 0, wrap: 0, unwrap: 0, status: 0, createKey: 0, destroyKey: 0 };
+  const aborted: Record<ProviderOp, number> = {
+    resolve: 0,
+    wrap: 0,
+    unwrap: 0,
+    status: 0,
+    createKey: 0,
+    destroyKey: 0,
+  };
 
-  const waiters = new Set<{ op: ProviderOp; matches: (keyUri: string) => boolean; resolve: (v: { keyUri: string }) => void }>();
+  const waiters = new Set<{
+    op: ProviderOp;
+    matches: (keyUri: string) => boolean;
+    resolve: (v: { keyUri: string }) => void;
+  }>();
 
   // Closing the provider (daemon shutdown) ends injected latency, as closing a real one ends its calls.
   const closed = new AbortController();
@@ -62,7 +80,11 @@ export function instrumentProvider(inner: RootKeyProvider, opts: InstrumentOptio
         await sleep(latency, undefined, { signal: AbortSignal.any([signal, closed.signal]) });
       } catch {
         aborted[op]++;
-        throw providerError('aborted', keyUri, `${keyUri}: ${op} aborted by the caller (or the provider closed) during injected latency`);
+        throw providerError(
+          'aborted',
+          keyUri,
+          `${keyUri}: ${op} aborted by the caller (or the provider closed) during injected latency`,
+        );
       }
     }
     const injected = self.fail?.(op, keyUri);

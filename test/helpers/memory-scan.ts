@@ -49,7 +49,6 @@ export function writableRegions(pid: number): Region[] {
   return regions;
 }
 
-
 /**
  * Scans `pid` for every needle (each at least 16 bytes). Chunks overlap by (longest needle - 1) bytes, and
  * a match is counted in the chunk where it starts, so nothing is counted twice or missed at a boundary.
@@ -122,7 +121,9 @@ function waitUntilStopped(pid: number): void {
   const until = performance.now() + 2_000;
   const stopped = () => {
     try {
-      return readdirSync(`/proc/${pid}/task`).every((tid) => /^\d+ \(.*\) T /s.test(readFileSync(`/proc/${pid}/task/${tid}/stat`, 'latin1')));
+      return readdirSync(`/proc/${pid}/task`).every((tid) =>
+        /^\d+ \(.*\) T /s.test(readFileSync(`/proc/${pid}/task/${tid}/stat`, 'latin1')),
+      );
     } catch {
       return false; // a thread that ended between the listing and the read: look again
     }
@@ -141,4 +142,3 @@ function countStarting(hay: Buffer, needle: Buffer, own: number): number {
   }
   return n;
 }
-

@@ -69,18 +69,57 @@ function make(): MtlsCa {
     writeFileSync(join(dir, 'index.txt'), '');
     writeFileSync(join(dir, 'serial'), '1000\n');
     const makeCa = (name: string, cn: string) =>
-      run(['req', '-x509', ...ec, '-keyout', `${name}.key`, '-out', `${name}.pem`, '-days', '2', '-subj', `/CN=${cn}`,
-        '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
+      run([
+        'req',
+        '-x509',
+        ...ec,
+        '-keyout',
+        `${name}.key`,
+        '-out',
+        `${name}.pem`,
+        '-days',
+        '2',
+        '-subj',
+        `/CN=${cn}`,
+        '-addext',
+        'basicConstraints=critical,CA:TRUE',
+        '-addext',
+        'keyUsage=critical,keyCertSign,cRLSign',
+      ]);
     makeCa('ca', 'unwrapd mtls test CA');
     makeCa('other', 'some other CA');
 
-    const issue = (name: string, cn: string, ext: string[], o: { ca?: string; start?: string; end?: string } = {}): KeyPair => {
+    const issue = (
+      name: string,
+      cn: string,
+      ext: string[],
+      o: { ca?: string; start?: string; end?: string } = {},
+    ): KeyPair => {
       const ca = o.ca ?? 'ca';
       run(['req', ...ec, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${cn}`]);
-      writeFileSync(join(dir, `${name}.ext`), ['basicConstraints=CA:FALSE', 'keyUsage=critical,digitalSignature', ...ext, ''].join('\n'));
+      writeFileSync(
+        join(dir, `${name}.ext`),
+        ['basicConstraints=CA:FALSE', 'keyUsage=critical,digitalSignature', ...ext, ''].join('\n'),
+      );
       const dates = o.start && o.end ? ['-startdate', o.start, '-enddate', o.end] : ['-days', '2'];
-      run(['ca', '-batch', '-notext', '-config', 'ca.cnf', '-cert', `${ca}.pem`, '-keyfile', `${ca}.key`, '-in', `${name}.csr`,
-        '-out', `${name}.pem`, '-extfile', `${name}.ext`, ...dates]);
+      run([
+        'ca',
+        '-batch',
+        '-notext',
+        '-config',
+        'ca.cnf',
+        '-cert',
+        `${ca}.pem`,
+        '-keyfile',
+        `${ca}.key`,
+        '-in',
+        `${name}.csr`,
+        '-out',
+        `${name}.pem`,
+        '-extfile',
+        `${name}.ext`,
+        ...dates,
+      ]);
       return { certPem: read(`${name}.pem`), keyPem: read(`${name}.key`) };
     };
     const client = 'extendedKeyUsage=clientAuth';
@@ -90,7 +129,10 @@ function make(): MtlsCa {
       spiffe: issue('spiffe', 'store', [client, `subjectAltName=URI:${SPIFFE_ID},DNS:store.mail.example.org`]),
       dnsOnly: issue('dns', 'indexer', [client, 'subjectAltName=DNS:indexer.mail.example.org']),
       cnOnly: issue('cn', 'legacy-client', [client]),
-      expired: issue('expired', 'store', [client, `subjectAltName=URI:${SPIFFE_ID}`], { start: '20200101000000Z', end: '20200131000000Z' }),
+      expired: issue('expired', 'store', [client, `subjectAltName=URI:${SPIFFE_ID}`], {
+        start: '20200101000000Z',
+        end: '20200131000000Z',
+      }),
       otherCa: issue('foreign', 'store', [client, `subjectAltName=URI:${SPIFFE_ID}`], { ca: 'other' }),
       otherCaPem: read('other.pem'),
     };

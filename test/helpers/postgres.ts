@@ -21,7 +21,11 @@ export interface TestPostgres {
   /** Creates a fresh, empty database with a unique name and returns its connection string. */
   createDatabase(prefix?: string): Promise<string>;
   /** Runs one statement as the superuser (or the configured user) on `database`. */
-  query<T extends pg.QueryResultRow = pg.QueryResultRow>(database: string, sql: string, params?: unknown[]): Promise<pg.QueryResult<T>>;
+  query<T extends pg.QueryResultRow = pg.QueryResultRow>(
+    database: string,
+    sql: string,
+    params?: unknown[],
+  ): Promise<pg.QueryResult<T>>;
   /** Whether this is a throwaway cluster (so it may be stopped and started). */
   readonly throwaway: boolean;
   /** Stops the server (fast shutdown: connections are cut). Only for a throwaway cluster. */
@@ -42,7 +46,10 @@ export function findPostgresBin(): string | undefined {
     if (versions[0]) return join(root, versions[0], 'bin');
   }
   try {
-    const bindir = execFileSync('pg_config', ['--bindir'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    const bindir = execFileSync('pg_config', ['--bindir'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim();
     if (bindir && existsSync(join(bindir, 'initdb'))) return bindir;
   } catch {
     // no pg_config
@@ -67,7 +74,11 @@ function withDatabase(base: string, database: string): string {
   return url.toString();
 }
 
-async function runQuery<T extends pg.QueryResultRow>(connectionString: string, sql: string, params?: unknown[]): Promise<pg.QueryResult<T>> {
+async function runQuery<T extends pg.QueryResultRow>(
+  connectionString: string,
+  sql: string,
+  params?: unknown[],
+): Promise<pg.QueryResult<T>> {
   const client = new pg.Client({ connectionString });
   client.on('error', () => {});
   await client.connect();
@@ -97,7 +108,8 @@ function externalPostgres(base: string): TestPostgres {
       throw new Error('UNWRAPD_TEST_PG_URL is an external server');
     },
     async stop() {
-      for (const name of created.splice(0)) await runQuery(base, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch(() => {});
+      for (const name of created.splice(0))
+        await runQuery(base, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch(() => {});
     },
   };
   return self;
@@ -129,7 +141,10 @@ async function throwawayCluster(): Promise<TestPostgres> {
   const logFile = join(dir, 'server.log');
   if (asRoot) chownPostgres(dir);
   // As root, the server must run as an unprivileged user: Debian's package creates `postgres`.
-  const run = (cmd: string, args: string[]) => (asRoot ? { cmd: 'runuser', args: ['-u', 'postgres', '--', join(bin, cmd), ...args] } : { cmd: join(bin, cmd), args });
+  const run = (cmd: string, args: string[]) =>
+    asRoot
+      ? { cmd: 'runuser', args: ['-u', 'postgres', '--', join(bin, cmd), ...args] }
+      : { cmd: join(bin, cmd), args };
 
   const removeAll = () => {
     const stop = run('pg_ctl', ['stop', '-D', data, '-m', 'immediate', '-s']);
@@ -139,7 +154,19 @@ async function throwawayCluster(): Promise<TestPostgres> {
   const onExit = () => removeAll();
   process.once('exit', onExit);
 
-  const initdb = run('initdb', ['-D', data, '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--locale=C', '--no-sync', '--no-instructions']);
+  const initdb = run('initdb', [
+    '-D',
+    data,
+    '-U',
+    'postgres',
+    '-A',
+    'trust',
+    '-E',
+    'UTF8',
+    '--locale=C',
+    '--no-sync',
+    '--no-instructions',
+  ]);
   const init = spawnSync(initdb.cmd, initdb.args, { encoding: 'utf8', timeout: 60_000 });
   if (init.status !== 0) {
     onExit();
@@ -168,7 +195,10 @@ async function throwawayCluster(): Promise<TestPostgres> {
   const stopCmd = run('pg_ctl', ['stop', '-D', data, '-m', 'immediate', '-s']);
   const watchdog = spawn(
     'sh',
-    ['-c', `while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done; ${[stopCmd.cmd, ...stopCmd.args].map(shellQuote).join(' ')} >/dev/null 2>&1; rm -rf ${shellQuote(dir)}`],
+    [
+      '-c',
+      `while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done; ${[stopCmd.cmd, ...stopCmd.args].map(shellQuote).join(' ')} >/dev/null 2>&1; rm -rf ${shellQuote(dir)}`,
+    ],
     { detached: true, stdio: 'ignore' },
   );
   watchdog.unref();
@@ -181,13 +211,15 @@ async function throwawayCluster(): Promise<TestPostgres> {
       const start = run('pg_ctl', ['start', '-D', data, '-l', logFile, '-w', '-t', '60', '-s', '-o', `-p ${port}`]);
       const res = spawnSync(start.cmd, start.args, { encoding: 'utf8', timeout: 70_000 });
       if (res.status === 0) return;
-      if (attempt >= 2) throw new Error(`pg_ctl start failed (${res.status}): ${(res.stderr || res.stdout || '').slice(0, 2000)}`);
+      if (attempt >= 2)
+        throw new Error(`pg_ctl start failed (${res.status}): ${(res.stderr || res.stdout || '').slice(0, 2000)}`);
     }
   };
   const restartOnSamePort = async () => {
     const start = run('pg_ctl', ['start', '-D', data, '-l', logFile, '-w', '-t', '60', '-s', '-o', `-p ${port}`]);
     const res = spawnSync(start.cmd, start.args, { encoding: 'utf8', timeout: 70_000 });
-    if (res.status !== 0) throw new Error(`pg_ctl start failed (${res.status}): ${(res.stderr || res.stdout || '').slice(0, 2000)}`);
+    if (res.status !== 0)
+      throw new Error(`pg_ctl start failed (${res.status}): ${(res.stderr || res.stdout || '').slice(0, 2000)}`);
   };
   try {
     await startServer();

@@ -101,17 +101,32 @@ export function rawClient(address: string, options: grpc.ChannelOptions = {}): g
 /** One unary call of `path` ("/unwrapd.v1.Crypto/Decrypt") with `bytes` as the request, as sent. */
 export function rawUnary(client: grpc.Client, path: string, bytes: Buffer, deadlineMs = 60_000): Promise<RawOutcome> {
   return new Promise((resolve) => {
-    client.makeUnaryRequest(path, identity, identity, bytes, new grpc.Metadata(), { deadline: Date.now() + deadlineMs }, (err, value) => {
-      if (err) resolve({ code: err.code, details: err.details });
-      else resolve({ code: grpc.status.OK, details: '', response: value });
-    });
+    client.makeUnaryRequest(
+      path,
+      identity,
+      identity,
+      bytes,
+      new grpc.Metadata(),
+      { deadline: Date.now() + deadlineMs },
+      (err, value) => {
+        if (err) resolve({ code: err.code, details: err.details });
+        else resolve({ code: grpc.status.OK, details: '', response: value });
+      },
+    );
   });
 }
 
 /** A bidi call of `path`: writes `messages` (raw), half-closes, and collects the status. */
-export function rawBidi(client: grpc.Client, path: string, messages: Buffer[], deadlineMs = 60_000): Promise<RawOutcome> {
+export function rawBidi(
+  client: grpc.Client,
+  path: string,
+  messages: Buffer[],
+  deadlineMs = 60_000,
+): Promise<RawOutcome> {
   return new Promise((resolve) => {
-    const call = client.makeBidiStreamRequest(path, identity, identity, new grpc.Metadata(), { deadline: Date.now() + deadlineMs });
+    const call = client.makeBidiStreamRequest(path, identity, identity, new grpc.Metadata(), {
+      deadline: Date.now() + deadlineMs,
+    });
     call.on('data', () => {});
     call.on('error', () => {});
     call.on('status', (s: grpc.StatusObject) => resolve({ code: s.code, details: s.details }));

@@ -42,7 +42,9 @@ export async function connectRaw(address: string, settings: http2.Settings = {})
   let goawayCode: number | undefined;
   session.on('goaway', (code) => (goawayCode = code));
   session.on('error', () => {}); // reported through `closed` and the streams
-  const closed = new Promise<{ goawayCode?: number }>((resolve) => session.once('close', () => resolve({ goawayCode })));
+  const closed = new Promise<{ goawayCode?: number }>((resolve) =>
+    session.once('close', () => resolve({ goawayCode })),
+  );
   await new Promise<void>((resolve, reject) => {
     session.once('remoteSettings', () => resolve());
     session.once('error', reject);
@@ -78,7 +80,11 @@ export interface RawCall {
  * headers. The body is written by the caller (`stream.write(grpcFrame(...))`, `stream.end()`).
  * `read: false` never consumes the response body (the stream stays paused).
  */
-export function rawCall(conn: RawConnection, method: string, opts: { headers?: http2.OutgoingHttpHeaders; read?: boolean } = {}): RawCall {
+export function rawCall(
+  conn: RawConnection,
+  method: string,
+  opts: { headers?: http2.OutgoingHttpHeaders; read?: boolean } = {},
+): RawCall {
   const stream = conn.session.request({
     ':method': 'POST',
     ':path': `/unwrapd.v1.Crypto/${method}`,

@@ -11,7 +11,8 @@ import { makePolicyRecord } from './policy-fixture.js';
 
 async function main(args: string[]): Promise<void> {
   const [path, tenant, ...ids] = args;
-  if (!path || !tenant || ids.length === 0) throw new Error('usage: registry-writer.ts <registry-path> <tenant> <id> [id...]');
+  if (!path || !tenant || ids.length === 0)
+    throw new Error('usage: registry-writer.ts <registry-path> <tenant> <id> [id...]');
   const registry = createFileRegistry({ path, watch: false });
   await registry.open();
   process.stdout.write('READY\n');
@@ -24,6 +25,8 @@ async function main(args: string[]): Promise<void> {
 
 main(process.argv.slice(2)).catch((err: unknown) => {
   const code = (err as { code?: unknown }).code;
-  process.stderr.write(`registry-writer failed: ${typeof code === 'string' ? `${code}: ` : ''}${String((err as Error).message)}\n`);
+  process.stderr.write(
+    `registry-writer failed: ${typeof code === 'string' ? `${code}: ` : ''}${String((err as Error).message)}\n`,
+  );
   process.exit(1);
 });

@@ -14,7 +14,10 @@ import type * as Pkcs11Types from 'pkcs11js';
  * process), and `generateRsaKeyPair` never finalizes the module (a provider in the same process may be
  * using it; it tolerates CKR_CRYPTOKI_ALREADY_INITIALIZED).
  */
-export const SOFTHSM_MODULE = ['/usr/lib/softhsm/libsofthsm2.so', '/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so'].find((p) => existsSync(p));
+export const SOFTHSM_MODULE = [
+  '/usr/lib/softhsm/libsofthsm2.so',
+  '/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so',
+].find((p) => existsSync(p));
 
 export interface SoftHsmToken {
   module: string;
@@ -29,9 +32,15 @@ export function softHsmToken(label = 'unwrapd-test', pin = '246810'): SoftHsmTok
   const dir = mkdtempSync(join(tmpdir(), 'uwd-hsm-'));
   mkdirSync(join(dir, 'tokens'));
   const conf = join(dir, 'softhsm2.conf');
-  writeFileSync(conf, `directories.tokendir = ${join(dir, 'tokens')}\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n`);
+  writeFileSync(
+    conf,
+    `directories.tokendir = ${join(dir, 'tokens')}\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n`,
+  );
   process.env.SOFTHSM2_CONF = conf;
-  execFileSync('softhsm2-util', ['--init-token', '--free', '--label', label, '--so-pin', '13579', '--pin', pin], { env: { ...process.env, SOFTHSM2_CONF: conf }, stdio: 'ignore' });
+  execFileSync('softhsm2-util', ['--init-token', '--free', '--label', label, '--so-pin', '13579', '--pin', pin], {
+    env: { ...process.env, SOFTHSM2_CONF: conf },
+    stdio: 'ignore',
+  });
   return { module: SOFTHSM_MODULE, label, pin, dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
@@ -63,7 +72,12 @@ function open(token: SoftHsmToken): Opened {
 }
 
 /** Generates a token-resident RSA key pair (private: sensitive, not extractable, may decrypt). */
-export function generateRsaKeyPair(token: SoftHsmToken, label: string, id: Buffer, opts: { bits?: number; decrypt?: boolean } = {}): void {
+export function generateRsaKeyPair(
+  token: SoftHsmToken,
+  label: string,
+  id: Buffer,
+  opts: { bits?: number; decrypt?: boolean } = {},
+): void {
   const { pk, lib, session } = open(token);
   try {
     lib.C_GenerateKeyPair(
@@ -111,5 +125,7 @@ export function destroyKey(token: SoftHsmToken, label: string): number {
 /** The SoftHSM module and softhsm2-util (on PATH; Debian puts it in /usr/bin) are both installed. */
 export function softHsmAvailable(): boolean {
   if (!SOFTHSM_MODULE) return false;
-  return (process.env.PATH ?? '/usr/bin').split(':').some((dir) => dir !== '' && existsSync(join(dir, 'softhsm2-util')));
+  return (process.env.PATH ?? '/usr/bin')
+    .split(':')
+    .some((dir) => dir !== '' && existsSync(join(dir, 'softhsm2-util')));
 }

@@ -22,7 +22,10 @@ export interface TcpProxyProcess {
 const CHILD = fileURLToPath(new URL('./tcp-proxy-child.ts', import.meta.url));
 
 export async function startTcpProxyProcess(targetHost: string, targetPort: number): Promise<TcpProxyProcess> {
-  const child: ChildProcess = fork(CHILD, [targetHost, String(targetPort)], { execArgv: ['--import=tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child: ChildProcess = fork(CHILD, [targetHost, String(targetPort)], {
+    execArgv: ['--import=tsx'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
   const port = await new Promise<number>((resolve, reject) => {
     child.once('message', (m: { port: number }) => resolve(m.port));
     child.once('exit', (code) => reject(new Error(`the proxy process exited with ${code}`)));
@@ -48,7 +51,9 @@ export async function startTcpProxyProcess(targetHost: string, targetPort: numbe
     blackhole: () => send('blackhole'),
     restore: () => send('restore'),
     async close() {
-      const exited = new Promise<void>((resolve) => (child.exitCode !== null ? resolve() : child.once('exit', () => resolve())));
+      const exited = new Promise<void>((resolve) =>
+        child.exitCode !== null ? resolve() : child.once('exit', () => resolve()),
+      );
       await send('close');
       await exited;
     },

@@ -44,11 +44,22 @@ process.once('exit', () => {
  */
 export async function startTestDaemon(
   overrides: Partial<Config> = {},
-  opts: { log?: Logger; dir?: string; extraProviders?: RootKeyProvider[]; transport?: DaemonOptions['transport']; clock?: Clock } = {},
+  opts: {
+    log?: Logger;
+    dir?: string;
+    extraProviders?: RootKeyProvider[];
+    transport?: DaemonOptions['transport'];
+    clock?: Clock;
+  } = {},
 ): Promise<TestDaemon> {
   const dir = opts.dir ?? (await mkdtemp(join(tmpdir(), 'uwd-')));
   if (!opts.dir) ownTempDirs.add(dir);
-  const config = { ...loadConfig({}, { UNWRAPD_DATA_DIR: dir }), shutdownTimeoutMs: 5_000, ...TEST_ROLES, ...overrides };
+  const config = {
+    ...loadConfig({}, { UNWRAPD_DATA_DIR: dir }),
+    shutdownTimeoutMs: 5_000,
+    ...TEST_ROLES,
+    ...overrides,
+  };
   let provider: InstrumentedProvider | undefined;
   const daemon = await startDaemon(config, {
     log: opts.log ?? silentLogger,
@@ -57,7 +68,10 @@ export async function startTestDaemon(
     ...(opts.transport ? { transport: opts.transport } : {}),
     ...(opts.clock ? { clock: opts.clock } : {}),
   });
-  const client = new UnwrapdClient(daemon.address, { adminAddress: daemon.adminAddress, maxMessageBytes: config.maxBlockBytes + 1024 * 1024 });
+  const client = new UnwrapdClient(daemon.address, {
+    adminAddress: daemon.adminAddress,
+    maxMessageBytes: config.maxBlockBytes + 1024 * 1024,
+  });
   // Both channels connected before the test starts, as one shared channel used to be: tests that time a
   // call against another must not also time a connection setup.
   // (Not with TLS on a TCP listener: those tests bring clients with their own credentials.)

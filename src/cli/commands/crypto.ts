@@ -38,7 +38,8 @@ export async function encrypt(args: string[]): Promise<number> {
   const { values } = parse(args, CRYPTO_OPTIONS);
   const input = await openInput(values.in, STREAM_THRESHOLD_BYTES + 1);
   if (values.stream || !input.complete) {
-    if (values.json && !values.out) throw new UsageError('--json with a streamed (segmented) envelope needs --out FILE');
+    if (values.json && !values.out)
+      throw new UsageError('--json with a streamed (segmented) envelope needs --out FILE');
     const header = {
       tenant: required(values.tenant, 'tenant'),
       policyId: required(values.policy, 'policy'),
@@ -57,7 +58,18 @@ export async function encrypt(args: string[]): Promise<number> {
         input.close();
       }
     });
-    if (values.json) print(true, { segmented: true, out: values.out, plaintextBytes: out.read, envelopeBytes: out.written, keyVersion: out.keyVersion }, () => '');
+    if (values.json)
+      print(
+        true,
+        {
+          segmented: true,
+          out: values.out,
+          plaintextBytes: out.read,
+          envelopeBytes: out.written,
+          keyVersion: out.keyVersion,
+        },
+        () => '',
+      );
     return 0;
   }
   const plaintext = input.head;
@@ -107,7 +119,18 @@ export async function decrypt(args: string[]): Promise<number> {
         input.close();
       }
     });
-    if (values.json) print(true, { segmented: true, out: values.out, plaintextBytes: out.written, policyId: out.policyId, keyVersion: out.keyVersion }, () => '');
+    if (values.json)
+      print(
+        true,
+        {
+          segmented: true,
+          out: values.out,
+          plaintextBytes: out.written,
+          policyId: out.policyId,
+          keyVersion: out.keyVersion,
+        },
+        () => '',
+      );
     return 0;
   }
   const envelope = await readAll(input, MAX_BLOCK_BYTES_LIMIT + MAX_ENVELOPE_OVERHEAD, 'a single-block envelope');
@@ -123,7 +146,12 @@ export async function decrypt(args: string[]): Promise<number> {
       { deadlineMs },
     ),
   );
-  if (values.json) print(true, { plaintext: res.plaintext.toString('base64'), policyId: res.policyId, keyVersion: res.keyVersion }, () => '');
+  if (values.json)
+    print(
+      true,
+      { plaintext: res.plaintext.toString('base64'), policyId: res.policyId, keyVersion: res.keyVersion },
+      () => '',
+    );
   else await writeOutput(values.out, res.plaintext);
   return 0;
 }
@@ -145,7 +173,12 @@ export async function rewrap(args: string[]): Promise<number> {
       { deadlineMs },
     ),
   );
-  if (values.json) print(true, { envelope: res.envelope.toString('base64'), policyId: res.policyId, keyVersion: res.keyVersion }, () => '');
+  if (values.json)
+    print(
+      true,
+      { envelope: res.envelope.toString('base64'), policyId: res.policyId, keyVersion: res.keyVersion },
+      () => '',
+    );
   else await writeOutput(values.out, res.envelope);
   return 0;
 }

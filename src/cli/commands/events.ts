@@ -10,7 +10,12 @@ import { adminAddress, CLIENT_OPTIONS, daemonAddress, parse } from '../options.j
  * stops after N events. Runs until interrupted otherwise.
  */
 export async function events(args: string[]): Promise<number> {
-  const { values } = parse(args, { ...CLIENT_OPTIONS, tenant: { type: 'string' }, from: { type: 'string' }, count: { type: 'string' } });
+  const { values } = parse(args, {
+    ...CLIENT_OPTIONS,
+    tenant: { type: 'string' },
+    from: { type: 'string' },
+    count: { type: 'string' },
+  });
   const from = values.from ?? '0';
   if (!/^\d{1,15}$/.test(from)) throw new UsageError('--from must be a sequence number');
   const count = values.count === undefined ? Infinity : Number(values.count);
@@ -24,7 +29,11 @@ export async function events(args: string[]): Promise<number> {
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
       stream.on('data', (e: PolicyEvent__Output) => {
-        process.stdout.write(values.json ? `${JSON.stringify(e)}\n` : `${e.sequence}\t${e.at}\t${e.type}\t${e.tenant}/${e.policyId}\trevision ${e.revision}\n`);
+        process.stdout.write(
+          values.json
+            ? `${JSON.stringify(e)}\n`
+            : `${e.sequence}\t${e.at}\t${e.type}\t${e.tenant}/${e.policyId}\trevision ${e.revision}\n`,
+        );
         if (++seen >= count) stop();
       });
       stream.on('error', (err: grpc.ServiceError) => {

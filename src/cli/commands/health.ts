@@ -7,7 +7,11 @@ import { print } from '../output.js';
 const require = createRequire(import.meta.url);
 
 interface HealthClient extends grpc.Client {
-  Check(req: { service: string }, options: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: { status: string }) => void): void;
+  Check(
+    req: { service: string },
+    options: grpc.CallOptions,
+    cb: (err: grpc.ServiceError | null, res?: { status: string }) => void,
+  ): void;
 }
 
 /**
@@ -18,13 +22,21 @@ export async function health(args: string[]): Promise<number> {
   const { values } = parse(args, { ...CLIENT_OPTIONS, service: { type: 'string' } });
   const { protoPath } = require('grpc-health-check') as { protoPath: string };
   const def = protoLoader.loadSync(protoPath, { keepCase: true, enums: String });
-  const Health = (grpc.loadPackageDefinition(def) as unknown as { grpc: { health: { v1: { Health: new (a: string, c: grpc.ChannelCredentials) => HealthClient } } } }).grpc.health.v1.Health;
+  const Health = (
+    grpc.loadPackageDefinition(def) as unknown as {
+      grpc: { health: { v1: { Health: new (a: string, c: grpc.ChannelCredentials) => HealthClient } } };
+    }
+  ).grpc.health.v1.Health;
   // The Admin service answers on the admin listener only.
   const address = values.service === 'unwrapd.v1.Admin' ? adminAddress(values) : daemonAddress(values);
   const client = new Health(address, grpc.credentials.createInsecure());
   try {
     const res = await new Promise<{ status: string }>((resolve, reject) =>
-      client.Check({ service: values.service ?? '' }, { deadline: Date.now() + (deadline(values) ?? 3_000) }, (err, r) => (err ? reject(err) : resolve(r!))),
+      client.Check(
+        { service: values.service ?? '' },
+        { deadline: Date.now() + (deadline(values) ?? 3_000) },
+        (err, r) => (err ? reject(err) : resolve(r!)),
+      ),
     );
     print(values.json, res, () => res.status);
     return res.status === 'SERVING' ? 0 : 1;

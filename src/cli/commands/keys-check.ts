@@ -42,13 +42,15 @@ const HINTS: Record<string, string> = {
   access_denied:
     'the key holder refused this identity: grant it the key permissions get, wrapKey and unwrapKey (Key Vault access policy) or the "Key Vault Crypto Service Encryption User" role (RBAC), and check the vault firewall; for PKCS#11, check the PIN',
   key_disabled: 'the key or this version is disabled, expired, not yet valid, or does not permit wrapKey and unwrapKey',
-  key_not_found: 'no such key or version: check the URI (Key Vault ids must be on a *.vault.azure.net-style host; PKCS#11 URIs need an existing label and token)',
+  key_not_found:
+    'no such key or version: check the URI (Key Vault ids must be on a *.vault.azure.net-style host; PKCS#11 URIs need an existing label and token)',
   key_deleted: 'the key is deleted: the vault owner can recover it while it is soft-deleted',
   unwrap_rejected: 'the key refused the test copy: the algorithm is not supported by this key or token',
   timeout: 'no answer in time: the vault or token is unreachable or slow (network, DNS, proxy, firewall); try again',
   aborted: 'the check was cancelled',
   throttled: 'the vault is throttling requests: try again later',
-  server_error: 'the key holder failed (5xx, device error, or a module that cannot be loaded): try again, check its health',
+  server_error:
+    'the key holder failed (5xx, device error, or a module that cannot be loaded): try again, check its health',
   connection_error: 'cannot connect (network, DNS, TLS, token absent): check connectivity and the URI host',
   unknown: 'an unclassified failure: see the detail',
 };
@@ -56,7 +58,11 @@ const HINTS: Record<string, string> = {
 export async function checkKey(provider: RootKeyProvider, uri: string, timeoutMs: number): Promise<KeyCheckReport> {
   const report: KeyCheckReport = { uri, usable: false, steps: [] };
   const signal = () => ({ signal: AbortSignal.timeout(timeoutMs) });
-  const step = async <T>(name: CheckStepName, run: () => Promise<T>, describe: (v: T) => string): Promise<T | undefined> => {
+  const step = async <T>(
+    name: CheckStepName,
+    run: () => Promise<T>,
+    describe: (v: T) => string,
+  ): Promise<T | undefined> => {
     const started = performance.now();
     try {
       const value = await run();
@@ -72,11 +78,19 @@ export async function checkKey(provider: RootKeyProvider, uri: string, timeoutMs
     }
   };
 
-  const resolved = await step('resolve', () => provider.resolve(uri, signal()), (r) => `${r.uri} (${r.algorithm})`);
+  const resolved = await step(
+    'resolve',
+    () => provider.resolve(uri, signal()),
+    (r) => `${r.uri} (${r.algorithm})`,
+  );
   if (!resolved) return report;
   report.pinnedUri = resolved.uri;
   report.algorithm = resolved.algorithm;
-  const status = await step('status', () => provider.status(resolved.uri, signal()), (st) => (st.usable ? 'usable' : 'not usable'));
+  const status = await step(
+    'status',
+    () => provider.status(resolved.uri, signal()),
+    (st) => (st.usable ? 'usable' : 'not usable'),
+  );
   if (!status) return report;
   if (!status.usable) {
     const last = report.steps[report.steps.length - 1]!;
@@ -86,13 +100,26 @@ export async function checkKey(provider: RootKeyProvider, uri: string, timeoutMs
   }
   const probe = SecretKey.copyFrom(randomBytes(32), true);
   try {
-    const wrapped = await step('wrap', () => provider.wrap(resolved.uri, probe, signal()), (w: WrappedKey) => `${w.ciphertext.length}-byte copy (${w.algorithm})`);
+    const wrapped = await step(
+      'wrap',
+      () => provider.wrap(resolved.uri, probe, signal()),
+      (w: WrappedKey) => `${w.ciphertext.length}-byte copy (${w.algorithm})`,
+    );
     if (!wrapped) return report;
-    const out = await step('unwrap', () => provider.unwrap(wrapped, signal()), (k) => `${k.length}-byte key`);
+    const out = await step(
+      'unwrap',
+      () => provider.unwrap(wrapped, signal()),
+      (k) => `${k.length}-byte key`,
+    );
     if (!out) return report;
     try {
       const same = out.length === probe.length && timingSafeEqual(out.expose(), probe.expose());
-      report.steps.push({ step: 'compare', ok: same, ms: 0, detail: same ? 'the round trip returned the value' : 'the round trip returned a different value' });
+      report.steps.push({
+        step: 'compare',
+        ok: same,
+        ms: 0,
+        detail: same ? 'the round trip returned the value' : 'the round trip returned a different value',
+      });
       if (!same) report.hint = 'the key holder returned a different value: do not use this key';
       report.usable = same;
     } finally {
@@ -114,11 +141,18 @@ export async function keysCheck(args: string[]): Promise<number> {
   const { values, positionals } = parse(args, CHECK_OPTIONS);
   const uri = positionals[0];
   if (!uri || positionals.length > 1) throw new UsageError('keys check URI [--json] [--deadline-ms N] [config flags]');
-  const flags = Object.fromEntries(Object.entries(values).filter(([, v]) => typeof v === 'string')) as Record<string, string>;
+  const flags = Object.fromEntries(Object.entries(values).filter(([, v]) => typeof v === 'string')) as Record<
+    string,
+    string
+  >;
   const config = loadConfig(flags);
   const provider = createProviderRouter(createBuiltInProviders(config));
   try {
-    const report = await checkKey(provider, uri, deadline(values as { 'deadline-ms'?: string }) ?? config.providerTimeoutMs);
+    const report = await checkKey(
+      provider,
+      uri,
+      deadline(values as { 'deadline-ms'?: string }) ?? config.providerTimeoutMs,
+    );
     print(values.json as boolean | undefined, report, () => formatReport(report));
     return report.usable ? 0 : 1;
   } finally {

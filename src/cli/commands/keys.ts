@@ -21,7 +21,10 @@ export async function keys(args: string[]): Promise<number> {
   const [sub, ...rest] = args;
   if (sub === 'check') return keysCheck(rest); // any provider's key: src/cli/commands/keys-check.ts
   const { values, positionals } = parse(rest, KEY_OPTIONS);
-  const path = values.keystore ?? process.env.UNWRAPD_KEYSTORE ?? join(resolve(values['data-dir'] ?? process.env.UNWRAPD_DATA_DIR ?? '.unwrapd'), 'keystore.json');
+  const path =
+    values.keystore ??
+    process.env.UNWRAPD_KEYSTORE ??
+    join(resolve(values['data-dir'] ?? process.env.UNWRAPD_DATA_DIR ?? '.unwrapd'), 'keystore.json');
   const keystore = await openLocalKeystore(path);
   const name = () => {
     const n = positionals[0];
@@ -29,7 +32,8 @@ export async function keys(args: string[]): Promise<number> {
     return n;
   };
   const version = values.version === undefined ? undefined : Number(values.version);
-  if (version !== undefined && (!Number.isInteger(version) || version < 1)) throw new UsageError('--version must be a positive integer');
+  if (version !== undefined && (!Number.isInteger(version) || version < 1))
+    throw new UsageError('--version must be a positive integer');
   switch (sub) {
     case 'create': {
       const bits = values.bits === undefined ? 3072 : Number(values.bits);
@@ -46,11 +50,19 @@ export async function keys(args: string[]): Promise<number> {
     case 'disable':
     case 'enable':
       await keystore.setEnabled(name(), sub === 'enable', version);
-      print(values.json, { name: name(), enabled: sub === 'enable', version }, () => `${sub}d local:${name()}${version ? `/${version}` : ''}`);
+      print(
+        values.json,
+        { name: name(), enabled: sub === 'enable', version },
+        () => `${sub}d local:${name()}${version ? `/${version}` : ''}`,
+      );
       return 0;
     case 'delete':
       await keystore.deleteKey(name());
-      print(values.json, { name: name(), deleted: true }, () => `deleted local:${name()} (its private key material is gone)`);
+      print(
+        values.json,
+        { name: name(), deleted: true },
+        () => `deleted local:${name()} (its private key material is gone)`,
+      );
       return 0;
     case 'list': {
       const list = await keystore.list();

@@ -49,21 +49,43 @@ export async function policy(args: string[]): Promise<number> {
       print(values.json, res.policies, () =>
         res.policies.length === 0
           ? 'no policies'
-          : res.policies.map((p) => `${p.tenant}/${p.id}\t${shortState(p.state)}\t${shortMode(p.mode)}\tv${p.activeVersion}\t${p.name}`).join('\n'),
+          : res.policies
+              .map(
+                (p) =>
+                  `${p.tenant}/${p.id}\t${shortState(p.state)}\t${shortMode(p.mode)}\tv${p.activeVersion}\t${p.name}`,
+              )
+              .join('\n'),
       );
       return 0;
     }
     case 'show': {
       const { values } = parse(rest, { ...CLIENT_OPTIONS, tenant: { type: 'string' }, id: { type: 'string' } });
-      const p = await withClient(values, (c, deadlineMs) => c.getPolicy(required(values.tenant, 'tenant'), required(values.id, 'id'), { deadlineMs }));
+      const p = await withClient(values, (c, deadlineMs) =>
+        c.getPolicy(required(values.tenant, 'tenant'), required(values.id, 'id'), { deadlineMs }),
+      );
       print(values.json, p, () => describePolicy(p));
       return 0;
     }
     case 'roll': {
-      const { values } = parse(rest, { ...CLIENT_OPTIONS, tenant: { type: 'string' }, id: { type: 'string' }, role: { type: 'string' }, key: { type: 'string' }, recovery: { type: 'boolean' }, reason: { type: 'string' } });
+      const { values } = parse(rest, {
+        ...CLIENT_OPTIONS,
+        tenant: { type: 'string' },
+        id: { type: 'string' },
+        role: { type: 'string' },
+        key: { type: 'string' },
+        recovery: { type: 'boolean' },
+        reason: { type: 'string' },
+      });
       const p = await withClient(values, (c, deadlineMs) =>
         c.rollKey(
-          { tenant: required(values.tenant, 'tenant'), id: required(values.id, 'id'), role: required(values.role, 'role'), newKeyUri: values.key ?? '', recovery: values.recovery ?? false, reason: values.reason ?? '' },
+          {
+            tenant: required(values.tenant, 'tenant'),
+            id: required(values.id, 'id'),
+            role: required(values.role, 'role'),
+            newKeyUri: values.key ?? '',
+            recovery: values.recovery ?? false,
+            reason: values.reason ?? '',
+          },
           { deadlineMs: deadlineMs ?? 300_000 },
         ),
       );
@@ -71,38 +93,92 @@ export async function policy(args: string[]): Promise<number> {
       return 0;
     }
     case 'refresh': {
-      const { values } = parse(rest, { ...CLIENT_OPTIONS, tenant: { type: 'string' }, id: { type: 'string' }, recovery: { type: 'boolean' }, reason: { type: 'string' } });
+      const { values } = parse(rest, {
+        ...CLIENT_OPTIONS,
+        tenant: { type: 'string' },
+        id: { type: 'string' },
+        recovery: { type: 'boolean' },
+        reason: { type: 'string' },
+      });
       const p = await withClient(values, (c, deadlineMs) =>
-        c.refresh({ tenant: required(values.tenant, 'tenant'), id: required(values.id, 'id'), recovery: values.recovery ?? false, reason: values.reason ?? '' }, { deadlineMs: deadlineMs ?? 300_000 }),
+        c.refresh(
+          {
+            tenant: required(values.tenant, 'tenant'),
+            id: required(values.id, 'id'),
+            recovery: values.recovery ?? false,
+            reason: values.reason ?? '',
+          },
+          { deadlineMs: deadlineMs ?? 300_000 },
+        ),
       );
       print(values.json, p, () => describePolicy(p));
       return 0;
     }
     case 'rotate': {
-      const { values } = parse(rest, { ...CLIENT_OPTIONS, tenant: { type: 'string' }, id: { type: 'string' }, 'min-decrypt-version': { type: 'string' } });
+      const { values } = parse(rest, {
+        ...CLIENT_OPTIONS,
+        tenant: { type: 'string' },
+        id: { type: 'string' },
+        'min-decrypt-version': { type: 'string' },
+      });
       const min = values['min-decrypt-version'] === undefined ? 0 : Number(values['min-decrypt-version']);
       if (!Number.isInteger(min) || min < 0) throw new UsageError('--min-decrypt-version must be a positive integer');
-      const p = await withClient(values, (c, deadlineMs) => c.rotateIntermediateKey({ tenant: required(values.tenant, 'tenant'), id: required(values.id, 'id'), minDecryptVersion: min }, { deadlineMs: deadlineMs ?? 120_000 }));
+      const p = await withClient(values, (c, deadlineMs) =>
+        c.rotateIntermediateKey(
+          { tenant: required(values.tenant, 'tenant'), id: required(values.id, 'id'), minDecryptVersion: min },
+          { deadlineMs: deadlineMs ?? 120_000 },
+        ),
+      );
       print(values.json, p, () => describePolicy(p));
       return 0;
     }
     case 'revoke': {
-      const { values } = parse(rest, { ...CLIENT_OPTIONS, tenant: { type: 'string' }, id: { type: 'string' }, reason: { type: 'string' } });
-      const p = await withClient(values, (c, deadlineMs) => c.revoke({ tenant: required(values.tenant, 'tenant'), id: required(values.id, 'id'), reason: values.reason ?? '' }, { deadlineMs }));
+      const { values } = parse(rest, {
+        ...CLIENT_OPTIONS,
+        tenant: { type: 'string' },
+        id: { type: 'string' },
+        reason: { type: 'string' },
+      });
+      const p = await withClient(values, (c, deadlineMs) =>
+        c.revoke(
+          { tenant: required(values.tenant, 'tenant'), id: required(values.id, 'id'), reason: values.reason ?? '' },
+          { deadlineMs },
+        ),
+      );
       print(values.json, p, () => describePolicy(p));
       return 0;
     }
     case 'purge': {
-      const { values } = parse(rest, { ...CLIENT_OPTIONS, tenant: { type: 'string' }, id: { type: 'string' }, force: { type: 'boolean' }, reason: { type: 'string' }, yes: { type: 'boolean' } });
-      if (!values.yes) throw new UsageError('purge is irreversible: nothing will decrypt this policy\'s data ever again, even if the customer keys come back. Add --yes to confirm');
+      const { values } = parse(rest, {
+        ...CLIENT_OPTIONS,
+        tenant: { type: 'string' },
+        id: { type: 'string' },
+        force: { type: 'boolean' },
+        reason: { type: 'string' },
+        yes: { type: 'boolean' },
+      });
+      if (!values.yes)
+        throw new UsageError(
+          "purge is irreversible: nothing will decrypt this policy's data ever again, even if the customer keys come back. Add --yes to confirm",
+        );
       const r = await withClient(values, (c, deadlineMs) =>
-        c.purge({ tenant: required(values.tenant, 'tenant'), id: required(values.id, 'id'), force: values.force ?? false, reason: values.reason ?? '' }, { deadlineMs: deadlineMs ?? 120_000 }),
+        c.purge(
+          {
+            tenant: required(values.tenant, 'tenant'),
+            id: required(values.id, 'id'),
+            force: values.force ?? false,
+            reason: values.reason ?? '',
+          },
+          { deadlineMs: deadlineMs ?? 120_000 },
+        ),
       );
       print(values.json, r, () =>
         [
           `purged ${r.tenant}/${r.id} at ${r.purgedAt}${r.forced ? ' (forced)' : ''}`,
           `  destroyed ${r.copiesDestroyed} wrapped copies of ${r.versionsDestroyed} key version(s)`,
-          ...r.keyDestructions.map((k) => `  availability key ${k.keyUri} (${k.provider}): ${k.action}, at ${k.destroyedAt}`),
+          ...r.keyDestructions.map(
+            (k) => `  availability key ${k.keyUri} (${k.provider}): ${k.action}, at ${k.destroyedAt}`,
+          ),
           `  audit record ${r.auditRecordHash}`,
         ].join('\n'),
       );
@@ -122,33 +198,55 @@ export async function policy(args: string[]): Promise<number> {
  * copies in backups from before the migration stay readable with it until it is destroyed.
  */
 async function migrateAvailability(rest: string[]): Promise<number> {
-  const { values } = parse(rest, { ...CLIENT_OPTIONS, tenant: { type: 'string' }, id: { type: 'string' }, base: { type: 'string' }, 'dry-run': { type: 'boolean' } });
+  const { values } = parse(rest, {
+    ...CLIENT_OPTIONS,
+    tenant: { type: 'string' },
+    id: { type: 'string' },
+    base: { type: 'string' },
+    'dry-run': { type: 'boolean' },
+  });
   if (values.id && !values.tenant) throw new UsageError('--id needs --tenant');
   return withClient(values, async (c, deadlineMs) => {
     const all = (await c.listPolicies('', { deadlineMs })).policies;
     const shared = sharedAvailabilityKeys(all);
-    const selected = all.filter((p) => (!values.tenant || p.tenant === values.tenant) && (!values.id || p.id === values.id));
+    const selected = all.filter(
+      (p) => (!values.tenant || p.tenant === values.tenant) && (!values.id || p.id === values.id),
+    );
     const todo = selected.filter((p) => availabilityKeysOfProto(p).some((k) => shared.has(k)));
     const lines: string[] = [];
     const migrated: Array<{ tenant: string; id: string; from: string; to: string }> = [];
-    for (const p of selected) if (!todo.includes(p) && shortState(p.state) !== 'purged') lines.push(`${p.tenant}/${p.id}: has its own availability key ${p.availabilityKey?.uri ?? ''}`);
+    for (const p of selected)
+      if (!todo.includes(p) && shortState(p.state) !== 'purged')
+        lines.push(`${p.tenant}/${p.id}: has its own availability key ${p.availabilityKey?.uri ?? ''}`);
     for (const p of todo) {
       const from = p.availabilityKey?.uri ?? '';
       if (shortState(p.state) !== 'active' && shortState(p.state) !== 'rolling') {
-        lines.push(`${p.tenant}/${p.id}: ${shortState(p.state)}, not migrated (it keeps ${from}; purging it destroys that key once no active policy uses it)`);
+        lines.push(
+          `${p.tenant}/${p.id}: ${shortState(p.state)}, not migrated (it keeps ${from}; purging it destroys that key once no active policy uses it)`,
+        );
         continue;
       }
       if (values['dry-run']) {
         lines.push(`${p.tenant}/${p.id}: would get its own availability key (now shares ${from})`);
         continue;
       }
-      const after = await c.rollKey({ tenant: p.tenant, id: p.id, role: 'availability', newKeyUri: values.base ?? '', newAvailabilityKey: true }, { deadlineMs: deadlineMs ?? 300_000 });
+      const after = await c.rollKey(
+        { tenant: p.tenant, id: p.id, role: 'availability', newKeyUri: values.base ?? '', newAvailabilityKey: true },
+        { deadlineMs: deadlineMs ?? 300_000 },
+      );
       migrated.push({ tenant: p.tenant, id: p.id, from, to: after.availabilityKey?.uri ?? '' });
       lines.push(`${p.tenant}/${p.id}: availability key ${from} -> ${after.availabilityKey?.uri ?? ''}`);
     }
-    const stillUsed = new Set((await c.listPolicies('', { deadlineMs })).policies.filter((p) => shortState(p.state) !== 'purged').flatMap(availabilityKeysOfProto));
+    const stillUsed = new Set(
+      (await c.listPolicies('', { deadlineMs })).policies
+        .filter((p) => shortState(p.state) !== 'purged')
+        .flatMap(availabilityKeysOfProto),
+    );
     const unused = [...new Set(migrated.map((m) => keyWithoutVersion(m.from)))].filter((k) => !stillUsed.has(k));
-    for (const k of unused) lines.push(`no policy uses ${k} any more: destroy it (local: unwrapd keys delete <name>; Key Vault: delete and purge; PKCS#11: destroy the object), since backups from before this migration hold copies under it`);
+    for (const k of unused)
+      lines.push(
+        `no policy uses ${k} any more: destroy it (local: unwrapd keys delete <name>; Key Vault: delete and purge; PKCS#11: destroy the object), since backups from before this migration hold copies under it`,
+      );
     print(values.json, { migrated, unusedKeys: unused }, () => (lines.length > 0 ? lines.join('\n') : 'no policies'));
     return 0;
   });
@@ -158,20 +256,29 @@ async function migrateAvailability(rest: string[]): Promise<number> {
 function availabilityKeysOfProto(p: Policy__Output): string[] {
   const keys = new Set<string>();
   if (p.availabilityKey?.uri) keys.add(keyWithoutVersion(p.availabilityKey.uri));
-  for (const v of p.versions) for (const c of v.copies) if (c.role === 'availability') keys.add(keyWithoutVersion(c.keyUri));
+  for (const v of p.versions)
+    for (const c of v.copies) if (c.role === 'availability') keys.add(keyWithoutVersion(c.keyUri));
   return [...keys];
 }
 
 /** Availability keys that two or more unpurged policies use. */
 function sharedAvailabilityKeys(policies: readonly Policy__Output[]): Set<string> {
   const count = new Map<string, number>();
-  for (const p of policies) if (shortState(p.state) !== 'purged') for (const k of availabilityKeysOfProto(p)) count.set(k, (count.get(k) ?? 0) + 1);
+  for (const p of policies)
+    if (shortState(p.state) !== 'purged')
+      for (const k of availabilityKeysOfProto(p)) count.set(k, (count.get(k) ?? 0) + 1);
   return new Set([...count].filter(([, n]) => n > 1).map(([k]) => k));
 }
 
 /** A client for both listeners: Crypto calls go to the data listener, Admin calls to the admin listener. */
 export async function withClient<T>(
-  values: { address?: string; 'admin-address'?: string; 'admin-socket'?: string; 'data-dir'?: string; 'deadline-ms'?: string },
+  values: {
+    address?: string;
+    'admin-address'?: string;
+    'admin-socket'?: string;
+    'data-dir'?: string;
+    'deadline-ms'?: string;
+  },
   fn: (c: UnwrapdClient, deadlineMs: number | undefined) => Promise<T>,
 ): Promise<T> {
   const client = new UnwrapdClient(daemonAddress(values), { adminAddress: adminAddress(values) });
@@ -199,7 +306,8 @@ function describePolicy(p: Policy__Output): string {
   ];
   for (const v of p.versions) {
     lines.push(`  version ${v.version} (${v.createdAt}):`);
-    for (const c of v.copies) lines.push(`    ${c.role.padEnd(12)} ${c.algorithm.padEnd(14)} ${c.keyUri}  #${c.fingerprint}`);
+    for (const c of v.copies)
+      lines.push(`    ${c.role.padEnd(12)} ${c.algorithm.padEnd(14)} ${c.keyUri}  #${c.fingerprint}`);
   }
   return lines.join('\n');
 }

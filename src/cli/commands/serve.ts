@@ -12,8 +12,19 @@ export async function serve(args: string[]): Promise<number> {
   const config = loadConfig(values as Record<string, string | undefined>);
   const log = createLogger(config.logLevel, { service: 'unwrapd' });
   const daemon = await startDaemon(config, { log });
-  log.info('serving', { listen: daemon.address, admin_listen: daemon.adminAddress, data_dir: config.dataDir, registry: daemon.registry.description, demo_created: daemon.createdDemo });
-  printWelcome(daemon.address, daemon.adminAddress, config.dataDir, daemon.registry.get(DEMO_TENANT, DEMO_POLICY) !== undefined);
+  log.info('serving', {
+    listen: daemon.address,
+    admin_listen: daemon.adminAddress,
+    data_dir: config.dataDir,
+    registry: daemon.registry.description,
+    demo_created: daemon.createdDemo,
+  });
+  printWelcome(
+    daemon.address,
+    daemon.adminAddress,
+    config.dataDir,
+    daemon.registry.get(DEMO_TENANT, DEMO_POLICY) !== undefined,
+  );
 
   return new Promise<number>((resolve) => {
     const stop = (signal: string) => {

@@ -45,7 +45,10 @@ export class ChangeFeed implements RegistryChangeFeed {
   #backoffMs: number;
   #tickTimer: NodeJS.Timeout | undefined;
   #reconnectTimer: NodeJS.Timeout | undefined;
-  readonly #drainRun = new RepeatingRun(() => this.#drainStep(), () => this.#stopped);
+  readonly #drainRun = new RepeatingRun(
+    () => this.#drainStep(),
+    () => this.#stopped,
+  );
   #stopped = false;
   readonly #eventListeners = new Set<(events: readonly PolicyEvent[]) => void>();
   readonly #deafness: FeedDeafness;
@@ -62,7 +65,14 @@ export class ChangeFeed implements RegistryChangeFeed {
     this.#clock = opts.clock ?? (() => performance.now());
     this.#deafness = new FeedDeafness(opts.log);
     const { leaseMs, renewMs, fenceMarginMs, leaseSentAt } = opts;
-    this.#lease = new FeedLease({ leaseMs, renewMs, fenceMarginMs, clock: this.#clock, sentAt: leaseSentAt, onLapse: (reason) => this.#goDeaf(reason) });
+    this.#lease = new FeedLease({
+      leaseMs,
+      renewMs,
+      fenceMarginMs,
+      clock: this.#clock,
+      sentAt: leaseSentAt,
+      onLapse: (reason) => this.#goDeaf(reason),
+    });
   }
 
   /**
@@ -101,7 +111,11 @@ export class ChangeFeed implements RegistryChangeFeed {
 
   state(): RegistryFeedState {
     const state = this.#deafness.deaf ? 'deaf' : this.#state === 'connected' ? 'connected' : 'disconnected';
-    return { state, lastSequence: this.#lastSequence, ...(this.#lastEventAt ? { lastEventAt: this.#lastEventAt } : {}) };
+    return {
+      state,
+      lastSequence: this.#lastSequence,
+      ...(this.#lastEventAt ? { lastEventAt: this.#lastEventAt } : {}),
+    };
   }
 
   onDeafChange(listener: (deaf: boolean) => void): () => void {
@@ -231,11 +245,20 @@ export class ChangeFeed implements RegistryChangeFeed {
     const applied = this.#lastSequence;
     const moved = applied !== this.#ackedSequence;
     if (!moved && !this.#deafness.deaf && !this.#lease.due(sent)) return;
-    const renewed = await renewLease(client, this.#q, { instanceId: this.#opts.instanceId, applied, leaseMs: this.#opts.leaseMs, announce: moved, ackChannel: this.#channels.acks });
+    const renewed = await renewLease(client, this.#q, {
+      instanceId: this.#opts.instanceId,
+      applied,
+      leaseMs: this.#opts.leaseMs,
+      announce: moved,
+      ackChannel: this.#channels.acks,
+    });
     this.#heard(heardSent);
     if (!renewed) {
       this.#lease.lost();
-      this.#opts.log.warn('instance lease expired before it was renewed: fenced; re-joining the fleet and catching up', { last_sequence: applied });
+      this.#opts.log.warn(
+        'instance lease expired before it was renewed: fenced; re-joining the fleet and catching up',
+        { last_sequence: applied },
+      );
       this.#goDeaf('lease expired');
       this.#drainRun.again();
       return;
@@ -270,7 +293,11 @@ export class ChangeFeed implements RegistryChangeFeed {
     this.#client = undefined;
     void dropConnection(client);
     if (this.#state === 'connected') {
-      this.#opts.log.warn('revocation feed lost; reconnecting', { reason: pgMessage(err), grace_ms: this.#opts.graceMs, last_sequence: this.#lastSequence });
+      this.#opts.log.warn('revocation feed lost; reconnecting', {
+        reason: pgMessage(err),
+        grace_ms: this.#opts.graceMs,
+        last_sequence: this.#lastSequence,
+      });
     }
     this.#state = 'disconnected';
     this.#armDeafTimer();
@@ -323,10 +350,13 @@ export class ChangeFeed implements RegistryChangeFeed {
       // Catch up before anything else: a revocation missed while away is applied before the cache is back.
       const end = await logEnd(client, this.#q);
       if (end < this.#lastSequence) {
-        this.#opts.log.warn('the event log ends before the last event this instance applied (failover with lost commits?): reloading every policy', {
-          log_end: end,
-          last_sequence: this.#lastSequence,
-        });
+        this.#opts.log.warn(
+          'the event log ends before the last event this instance applied (failover with lost commits?): reloading every policy',
+          {
+            log_end: end,
+            last_sequence: this.#lastSequence,
+          },
+        );
         this.#lastSequence = await this.#opts.resync(client);
         // Sequence numbers will be handed out again: what this instance reports as applied goes down with them.
         await setApplied(client, this.#q, this.#opts.instanceId, this.#lastSequence);
@@ -344,6 +374,7 @@ export class ChangeFeed implements RegistryChangeFeed {
     if (!this.#tickTimer) this.#startTicking();
     // The drain above read the log to its end and renewed the lease (a lost one was re-joined first).
     if (this.#deafness.deaf && this.#lease.fenced() === undefined) this.#lift();
-    else if (!this.#deafness.deaf) this.#opts.log.info('revocation feed reconnected and caught up', { last_sequence: this.#lastSequence });
+    else if (!this.#deafness.deaf)
+      this.#opts.log.info('revocation feed reconnected and caught up', { last_sequence: this.#lastSequence });
   }
 }

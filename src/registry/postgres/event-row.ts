@@ -13,5 +13,12 @@ export interface PolicyEventRow {
 export const EVENT_COLUMNS = 'sequence, type, tenant, policy_id, revision, at';
 
 export function eventFromRow(r: PolicyEventRow): PolicyEvent {
-  return { sequence: Number(r.sequence), type: r.type, tenant: r.tenant, policyId: r.policy_id, revision: Number(r.revision), at: r.at.toISOString() };
+  return {
+    sequence: Number(r.sequence),
+    type: r.type,
+    tenant: r.tenant,
+    policyId: r.policy_id,
+    revision: Number(r.revision),
+    at: r.at.toISOString(),
+  };
 }

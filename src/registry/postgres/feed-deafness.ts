@@ -34,10 +34,13 @@ export class FeedDeafness {
   /** Runs `onDue` after `delayMs` (it decides whether the feed is still cut off), unless deaf or armed already. */
   arm(delayMs: number, onDue: () => void): void {
     if (this.#deaf || this.#timer) return;
-    this.#timer = setTimeout(() => {
-      this.#timer = undefined;
-      onDue();
-    }, Math.max(0, delayMs));
+    this.#timer = setTimeout(
+      () => {
+        this.#timer = undefined;
+        onDue();
+      },
+      Math.max(0, delayMs),
+    );
     this.#timer.unref();
   }
 
@@ -50,7 +53,10 @@ export class FeedDeafness {
     if (this.#deaf) return;
     this.#deaf = true;
     this.#reason = reason;
-    this.#log.warn('revocation feed lost: this instance is fenced until the feed is back, caught up and its lease renewed', { reason, ...details });
+    this.#log.warn(
+      'revocation feed lost: this instance is fenced until the feed is back, caught up and its lease renewed',
+      { reason, ...details },
+    );
     this.#emit(true);
   }
 

@@ -81,11 +81,15 @@ export class FeedLease {
   #arm(): void {
     clearTimeout(this.#timer);
     if (this.#stopped) return;
-    this.#timer = setTimeout(() => {
-      this.#timer = undefined;
-      if (this.#opts.clock() >= this.#deadline()) this.#opts.onLapse(`lease not renewed within ${this.#opts.leaseMs - this.#opts.fenceMarginMs} ms`);
-      else this.#arm();
-    }, Math.max(10, this.#deadline() - this.#opts.clock()));
+    this.#timer = setTimeout(
+      () => {
+        this.#timer = undefined;
+        if (this.#opts.clock() >= this.#deadline())
+          this.#opts.onLapse(`lease not renewed within ${this.#opts.leaseMs - this.#opts.fenceMarginMs} ms`);
+        else this.#arm();
+      },
+      Math.max(10, this.#deadline() - this.#opts.clock()),
+    );
     this.#timer.unref();
   }
 }

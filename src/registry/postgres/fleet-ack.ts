@@ -67,7 +67,13 @@ export async function awaitFleetAck(ctx: FleetAckContext, sequence: number, sign
     let expired: string[] = [];
     let nextExpiryMs = Infinity;
     try {
-      const res = await ctx.pool.query<{ id: string; host: string; pid: number; live: boolean; remaining_ms: number | null }>(
+      const res = await ctx.pool.query<{
+        id: string;
+        host: string;
+        pid: number;
+        live: boolean;
+        remaining_ms: number | null;
+      }>(
         `UPDATE ${ctx.q}.instances SET lease_expires_at = lease_expires_at
          WHERE id <> $1 AND applied_sequence < $2
          RETURNING id, host, pid,
@@ -79,7 +85,8 @@ export async function awaitFleetAck(ctx: FleetAckContext, sequence: number, sign
       const name = (r: { id: string; host: string; pid: number }) => `${r.id} (${r.host} pid ${r.pid})`;
       laggards = res.rows.filter((r) => r.live).map(name);
       expired = res.rows.filter((r) => !r.live).map(name);
-      for (const r of res.rows) if (r.live && r.remaining_ms !== null) nextExpiryMs = Math.min(nextExpiryMs, Math.max(0, r.remaining_ms));
+      for (const r of res.rows)
+        if (r.live && r.remaining_ms !== null) nextExpiryMs = Math.min(nextExpiryMs, Math.max(0, r.remaining_ms));
     } catch (err) {
       laggards = [`unknown (${pgMessage(err)})`];
     }
@@ -87,17 +94,29 @@ export async function awaitFleetAck(ctx: FleetAckContext, sequence: number, sign
     const ack: FleetAck = { sequence, laggards, expired, waitedMs: now - started };
     if (laggards.length === 0) return ack;
     if (signal?.aborted || now >= deadline || ctx.closed()) {
-      ctx.log.warn('restricting change not confirmed by every live instance in time', { sequence, instances: laggards, waited_ms: Math.round(ack.waitedMs) });
+      ctx.log.warn('restricting change not confirmed by every live instance in time', {
+        sequence,
+        instances: laggards,
+        waited_ms: Math.round(ack.waitedMs),
+      });
       throw new FleetUnconfirmedError(signal?.aborted ? 'deadline_exceeded' : 'unavailable', ack);
     }
     const feed = ctx.feed;
     const wait = Math.min(deadline - now, nextExpiryMs + 1, feed?.listening ? 100 : 10);
-    await waitOrAbort(feed?.listening ? (ms) => feed.waitForAck(ms, acksBefore) : (ms) => new Promise((r) => setTimeout(r, ms)), wait, signal);
+    await waitOrAbort(
+      feed?.listening ? (ms) => feed.waitForAck(ms, acksBefore) : (ms) => new Promise((r) => setTimeout(r, ms)),
+      wait,
+      signal,
+    );
   }
 }
 
 /** Waits `ms` through `wait`, or until `signal` aborts. */
-async function waitOrAbort(wait: (ms: number) => Promise<unknown>, ms: number, signal: AbortSignal | undefined): Promise<void> {
+async function waitOrAbort(
+  wait: (ms: number) => Promise<unknown>,
+  ms: number,
+  signal: AbortSignal | undefined,
+): Promise<void> {
   if (!signal) {
     await wait(ms);
     return;

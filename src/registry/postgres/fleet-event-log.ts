@@ -27,7 +27,11 @@ export class FleetEventLog {
             [after, tenant ?? null, limit],
           )
           .catch((err: unknown) => {
-            throw new UnwrapdError('unavailable', `${opts.description}: cannot read the event log (${pgMessage(err)})`, { cause: err });
+            throw new UnwrapdError(
+              'unavailable',
+              `${opts.description}: cannot read the event log (${pgMessage(err)})`,
+              { cause: err },
+            );
           });
         return res.rows.map(eventFromRow);
       },

@@ -11,8 +11,15 @@ import { EVENT_COLUMNS, type PolicyEventRow } from './event-row.js';
 const STALE_INSTANCE_SECONDS = 24 * 3600;
 
 /** At open: removes rows of long-gone instances, then registers this one with a first lease. */
-export async function registerInstance(client: pg.ClientBase, q: string, instanceId: string, leaseMs: number): Promise<void> {
-  await client.query(`DELETE FROM ${q}.instances WHERE seen_at < now() - make_interval(secs => $1)`, [STALE_INSTANCE_SECONDS]);
+export async function registerInstance(
+  client: pg.ClientBase,
+  q: string,
+  instanceId: string,
+  leaseMs: number,
+): Promise<void> {
+  await client.query(`DELETE FROM ${q}.instances WHERE seen_at < now() - make_interval(secs => $1)`, [
+    STALE_INSTANCE_SECONDS,
+  ]);
   await client.query(
     `INSERT INTO ${q}.instances (id, host, pid, applied_sequence, lease_expires_at)
      VALUES ($1, $2, $3, 0, clock_timestamp() + make_interval(secs => $4))`,
@@ -21,7 +28,13 @@ export async function registerInstance(client: pg.ClientBase, q: string, instanc
 }
 
 /** A fresh lease (and the row, if it was removed), unconditionally: the re-join after a lost lease. */
-export async function rejoinInstance(client: pg.ClientBase, q: string, instanceId: string, applied: number, leaseMs: number): Promise<void> {
+export async function rejoinInstance(
+  client: pg.ClientBase,
+  q: string,
+  instanceId: string,
+  applied: number,
+  leaseMs: number,
+): Promise<void> {
   await client.query(
     `INSERT INTO ${q}.instances AS i (id, host, pid, applied_sequence, lease_expires_at)
      VALUES ($1, $2, $3, $4, clock_timestamp() + make_interval(secs => $5))
@@ -48,7 +61,14 @@ export async function renewLease(
        RETURNING 1
      )
      SELECT (SELECT count(*) FROM i)::int AS renewed, CASE WHEN $4::boolean THEN pg_notify($5, $6) END AS notified`,
-    [opts.instanceId, opts.applied, opts.leaseMs / 1000, opts.announce, opts.ackChannel, `${opts.instanceId} ${opts.applied}`],
+    [
+      opts.instanceId,
+      opts.applied,
+      opts.leaseMs / 1000,
+      opts.announce,
+      opts.ackChannel,
+      `${opts.instanceId} ${opts.applied}`,
+    ],
   );
   return Number(res.rows[0]?.renewed ?? 0) === 1;
 }
@@ -64,8 +84,16 @@ export async function removeInstance(client: pg.ClientBase | pg.Pool, q: string,
 }
 
 /** Up to `limit` events after `after`, in order. */
-export async function readEventsAfter(client: pg.ClientBase, q: string, after: number, limit: number): Promise<PolicyEventRow[]> {
-  const res = await client.query<PolicyEventRow>(`SELECT ${EVENT_COLUMNS} FROM ${q}.policy_events WHERE sequence > $1 ORDER BY sequence LIMIT ${limit}`, [after]);
+export async function readEventsAfter(
+  client: pg.ClientBase,
+  q: string,
+  after: number,
+  limit: number,
+): Promise<PolicyEventRow[]> {
+  const res = await client.query<PolicyEventRow>(
+    `SELECT ${EVENT_COLUMNS} FROM ${q}.policy_events WHERE sequence > $1 ORDER BY sequence LIMIT ${limit}`,
+    [after],
+  );
   return res.rows;
 }
 

@@ -7,7 +7,10 @@ export const SCHEMA_PATTERN = /^[a-z_][a-z0-9_]{0,47}$/;
 
 export function quoteSchema(schema: string): string {
   if (!SCHEMA_PATTERN.test(schema) || schema.startsWith('pg_')) {
-    throw new UnwrapdError('invalid_argument', 'the PostgreSQL schema name must be 1-48 characters of a-z 0-9 _, not starting with a digit or pg_');
+    throw new UnwrapdError(
+      'invalid_argument',
+      'the PostgreSQL schema name must be 1-48 characters of a-z 0-9 _, not starting with a digit or pg_',
+    );
   }
   return `"${schema}"`;
 }
@@ -26,7 +29,11 @@ export interface MigrationResult {
  * `<schema>.schema_migrations`, each in its own transaction, in version order. The whole run holds a
  * session advisory lock, so instances starting together apply each migration once and the others wait.
  */
-export async function migrate(client: pg.ClientBase, schema: string, migrations: readonly Migration[] = MIGRATIONS): Promise<MigrationResult> {
+export async function migrate(
+  client: pg.ClientBase,
+  schema: string,
+  migrations: readonly Migration[] = MIGRATIONS,
+): Promise<MigrationResult> {
   const q = quoteSchema(schema);
   const lockKey = `unwrapd:migrate:${schema}`;
   await client.query('SELECT pg_advisory_lock(hashtextextended($1, 0))', [lockKey]);
@@ -40,7 +47,11 @@ export async function migrate(client: pg.ClientBase, schema: string, migrations:
          applied_at  timestamptz NOT NULL DEFAULT now()
        )`,
     );
-    const recorded = new Set((await client.query<{ version: number }>(`SELECT version FROM ${q}.schema_migrations`)).rows.map((r) => Number(r.version)));
+    const recorded = new Set(
+      (await client.query<{ version: number }>(`SELECT version FROM ${q}.schema_migrations`)).rows.map((r) =>
+        Number(r.version),
+      ),
+    );
     const applied: number[] = [];
     for (const m of [...migrations].sort((a, b) => a.version - b.version)) {
       if (recorded.has(m.version)) continue;
@@ -51,13 +62,21 @@ export async function migrate(client: pg.ClientBase, schema: string, migrations:
         await client.query('COMMIT');
       } catch (err) {
         await client.query('ROLLBACK').catch(() => {});
-        throw new UnwrapdError('internal', `PostgreSQL migration ${m.version} (${m.name}) failed: ${(err as Error).message}`, { cause: err });
+        throw new UnwrapdError(
+          'internal',
+          `PostgreSQL migration ${m.version} (${m.name}) failed: ${(err as Error).message}`,
+          { cause: err },
+        );
       }
       applied.push(m.version);
       recorded.add(m.version);
     }
     const known = new Set(migrations.map((m) => m.version));
-    return { applied, current: Math.max(0, ...recorded), unknown: [...recorded].filter((v) => !known.has(v)).sort((a, b) => a - b) };
+    return {
+      applied,
+      current: Math.max(0, ...recorded),
+      unknown: [...recorded].filter((v) => !known.has(v)).sort((a, b) => a - b),
+    };
   } finally {
     await client.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [lockKey]).catch(() => {});
   }

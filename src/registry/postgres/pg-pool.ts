@@ -3,7 +3,13 @@ import type { Logger } from '../../log/logger.js';
 import { pgMessage } from './pg-text.js';
 
 /** The registry's pool (writes and replays; the change feed has its own connection). */
-export function createPool(opts: { connectionString: string; max: number; instanceId: string; connectTimeoutMs: number; log: Logger }): pg.Pool {
+export function createPool(opts: {
+  connectionString: string;
+  max: number;
+  instanceId: string;
+  connectTimeoutMs: number;
+  log: Logger;
+}): pg.Pool {
   const pool = new pg.Pool({
     connectionString: opts.connectionString,
     max: opts.max,

@@ -5,7 +5,13 @@ import { UnwrapdError, isUnwrapdError } from '../../errors.js';
 import { silentLogger, type Logger } from '../../log/logger.js';
 import type { ChangeFeedCapability } from '../change-feed.js';
 import { policyKey, type PolicyRecord } from '../policy.js';
-import { eventTypeOf, isRestricting, type PolicyEvent, type PolicyEventLog, type PolicyEventType } from '../policy-events.js';
+import {
+  eventTypeOf,
+  isRestricting,
+  type PolicyEvent,
+  type PolicyEventLog,
+  type PolicyEventType,
+} from '../policy-events.js';
 import { RevisionConflictError, type PolicyRegistry, type RegistryLimits } from '../policy-registry.js';
 import { checkCreate, checkUpdate, createCandidate, registryLimits, updateCandidate } from '../registry-rules.js';
 import { ChangeFeed } from './change-feed.js';
@@ -17,7 +23,16 @@ import { registerInstance, removeInstance } from './instance-sql.js';
 import { migrate, quoteSchema, type MigrationResult } from './migrate.js';
 import { createPool, connectWithRetry } from './pg-pool.js';
 import { describeConnection, pgMessage } from './pg-text.js';
-import { appendEvent, insertPolicy, lockTenant, readAllPolicies, readPolicies, recordFromRow, updatePolicy, type TenantRow } from './policy-rows.js';
+import {
+  appendEvent,
+  insertPolicy,
+  lockTenant,
+  readAllPolicies,
+  readPolicies,
+  recordFromRow,
+  updatePolicy,
+  type TenantRow,
+} from './policy-rows.js';
 
 export { FleetUnconfirmedError, type FleetAck } from './fleet-ack.js';
 export { describeConnection, pgMessage } from './pg-text.js';
@@ -107,14 +122,24 @@ export class PostgresRegistry implements PolicyRegistry {
     this.#marginMs = opts.fleetFenceMarginMs ?? 2_000;
     this.#clock = opts.clock ?? (() => performance.now());
     if (this.#leaseMs - this.#marginMs < 2 * this.#renewMs) {
-      throw new UnwrapdError('invalid_argument', 'fleetLeaseMs minus fleetFenceMarginMs must leave room for two renewals (2 x fleetRenewMs)');
+      throw new UnwrapdError(
+        'invalid_argument',
+        'fleetLeaseMs minus fleetFenceMarginMs must leave room for two renewals (2 x fleetRenewMs)',
+      );
     }
     this.description = `${describeConnection(opts.connectionString)} schema ${this.schema}`;
     this.#records = new MemoryRecords((err) =>
-      this.#log.error(`${this.description}: an onChange listener threw`, { error: err instanceof Error ? err : String(err) }),
+      this.#log.error(`${this.description}: an onChange listener threw`, {
+        error: err instanceof Error ? err : String(err),
+      }),
     );
     const pool = () => this.#requirePool();
-    this.#eventLog = new FleetEventLog({ q: this.#q, description: this.description, pool, lastSequence: () => this.#feed?.lastSequence ?? 0 });
+    this.#eventLog = new FleetEventLog({
+      q: this.#q,
+      description: this.description,
+      pool,
+      lastSequence: () => this.#feed?.lastSequence ?? 0,
+    });
     this.events = this.#eventLog.log;
   }
 
@@ -134,18 +159,28 @@ export class PostgresRegistry implements PolicyRegistry {
   }
 
   async open(): Promise<void> {
-    if (this.#opened || this.#closed) throw new UnwrapdError('failed_precondition', `${this.description} was already opened`);
+    if (this.#opened || this.#closed)
+      throw new UnwrapdError('failed_precondition', `${this.description} was already opened`);
     this.#opened = true;
     const { connectionString, poolMax = 4, connectTimeoutMs = 10_000 } = this.#opts;
-    const pool = createPool({ connectionString, max: poolMax, instanceId: this.instanceId, connectTimeoutMs, log: this.#log });
+    const pool = createPool({
+      connectionString,
+      max: poolMax,
+      instanceId: this.instanceId,
+      connectTimeoutMs,
+      log: this.#log,
+    });
     this.#pool = pool;
     try {
       const client = await connectWithRetry(pool, connectTimeoutMs, this.#log);
       try {
         this.#migration = await migrate(client, this.schema);
-        if (this.#migration.applied.length > 0) this.#log.info('PostgreSQL schema migrated', { schema: this.schema, applied: this.#migration.applied });
+        if (this.#migration.applied.length > 0)
+          this.#log.info('PostgreSQL schema migrated', { schema: this.schema, applied: this.#migration.applied });
         if (this.#migration.unknown.length > 0) {
-          this.#log.warn('PostgreSQL schema has migrations this unwrapd does not know (a newer version applied them)', { unknown: this.#migration.unknown });
+          this.#log.warn('PostgreSQL schema has migrations this unwrapd does not know (a newer version applied them)', {
+            unknown: this.#migration.unknown,
+          });
         }
         // Register before the snapshot: a revoking writer that commits after this row exists waits for us;
         // one that committed before it is in the snapshot.
@@ -275,7 +310,10 @@ export class PostgresRegistry implements PolicyRegistry {
    */
   async #write(
     candidate: PolicyRecord,
-    change: (client: pg.PoolClient, tenantRows: TenantRow[]) => Promise<{ type: PolicyEventType; before: PolicyRecord | undefined }>,
+    change: (
+      client: pg.PoolClient,
+      tenantRows: TenantRow[],
+    ) => Promise<{ type: PolicyEventType; before: PolicyRecord | undefined }>,
   ): Promise<{ sequence: number; restricting: boolean }> {
     this.#requireOpen();
     if (this.#closed) throw new UnwrapdError('unavailable', `${this.description} is closed`);
@@ -292,7 +330,14 @@ export class PostgresRegistry implements PolicyRegistry {
       await client.query('BEGIN');
       const tenantRows = await lockTenant(client, this.#q, this.schema, candidate.tenant, candidate.id);
       const { type, before } = await change(client, tenantRows);
-      const sequence = await appendEvent(client, this.#q, this.schema, feedChannels(this.schema).events, type, candidate);
+      const sequence = await appendEvent(
+        client,
+        this.#q,
+        this.schema,
+        feedChannels(this.schema).events,
+        type,
+        candidate,
+      );
       await client.query('COMMIT');
       outcome = { sequence, restricting: isRestricting(before, candidate) };
       this.#lastWritten = Math.max(this.#lastWritten, outcome.sequence);
@@ -321,7 +366,9 @@ export class PostgresRegistry implements PolicyRegistry {
         record = recordFromRow(row, `${this.description}: a stored policy`);
       } catch (err) {
         // A corrupt row is reported and skipped; a revocation event for it still evicts (the feed's onRevoked).
-        this.#log.error('a stored policy failed validation; keeping the copy in memory', { error: err instanceof Error ? err : String(err) });
+        this.#log.error('a stored policy failed validation; keeping the copy in memory', {
+          error: err instanceof Error ? err : String(err),
+        });
         continue;
       }
       if (this.#records.adopt(record)) changed.push(record);
