@@ -5,7 +5,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { loadConfig } from '../src/config/config.js';
-import { knownEnvironmentVariables } from './helpers/config-env.js';
+import { AWAITED_VARIABLES, knownEnvironmentVariables } from './helpers/config-env.js';
 import { REPO_ROOT } from './helpers/kustomize.js';
 
 /** The Dockerfile read as instructions (continuation lines joined, comments dropped), grouped by stage. */
@@ -95,9 +95,8 @@ test('the image creates no demo unless UNWRAPD_DEMO=1, and every UNWRAPD_ variab
   const env = finalEnv();
   t.is(env.UNWRAPD_DEMO, '0');
   const known = knownEnvironmentVariables();
-  const awaited = new Set(['UNWRAPD_METRICS_LISTEN']); // see test/deploy-manifests.test.ts, AWAITED
   t.deepEqual(
-    Object.keys(env).filter((k) => k.startsWith('UNWRAPD_') && !known.has(k) && !awaited.has(k)),
+    Object.keys(env).filter((k) => k.startsWith('UNWRAPD_') && !known.has(k) && !AWAITED_VARIABLES.has(k)),
     [],
   );
   t.false(loadConfig({}, env).demo);

@@ -2,7 +2,7 @@ import test from 'ava';
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { loadConfig, type Config } from '../src/config/config.js';
-import { knownEnvironmentVariables } from './helpers/config-env.js';
+import { AWAITED_VARIABLES, knownEnvironmentVariables } from './helpers/config-env.js';
 import { DEPLOY_DIR, parseObjects, renderKustomization, REPO_ROOT, type K8sObject } from './helpers/kustomize.js';
 
 /**
@@ -10,12 +10,6 @@ import { DEPLOY_DIR, parseObjects, renderKustomization, REPO_ROOT, type K8sObjec
  * environment is run through the daemon's own configuration loader, so socket paths, ports, probes and
  * settings in the manifests are the ones the daemon would use.
  */
-
-/**
- * Variables the manifests set that belong to the metrics endpoint's settings, not yet in the configuration.
- * The test "awaited variables" fails as soon as one of them is there, so that it is taken off this list.
- */
-const AWAITED = new Set(['UNWRAPD_METRICS_LISTEN']);
 
 const OVERLAYS = { sidecar: { backend: 'file', replicas: 1 }, fleet: { backend: 'postgres', replicas: 3 } } as const;
 type Overlay = keyof typeof OVERLAYS;
@@ -124,7 +118,7 @@ test('every YAML file under deploy/ parses into Kubernetes objects and is used b
 test('awaited variables: none is in the configuration yet (take it off the list when it is)', (t) => {
   const known = knownEnvironmentVariables();
   t.deepEqual(
-    [...AWAITED].filter((v) => known.has(v)),
+    [...AWAITED_VARIABLES].filter((v) => known.has(v)),
     [],
   );
 });
@@ -146,7 +140,7 @@ for (const overlay of Object.keys(OVERLAYS) as Overlay[]) {
     const known = knownEnvironmentVariables();
     const names = (sidecar.env ?? []).map((e) => e.name);
     t.deepEqual(
-      names.filter((n) => n.startsWith('UNWRAPD_') && !known.has(n) && !AWAITED.has(n)),
+      names.filter((n) => n.startsWith('UNWRAPD_') && !known.has(n) && !AWAITED_VARIABLES.has(n)),
       [],
     );
     t.is(new Set(names).size, names.length, 'a variable set twice');
