@@ -3,7 +3,7 @@ import { closestName } from './closest-name.js';
 import { ConfigError } from './config-error.js';
 import { InvalidValue, scalarText } from './setting-type.js';
 import { CONFIG_FILE_ENV, SETTINGS, type Config, type ConfigKey, type Setting } from './settings.js';
-import { validateConfig } from './validate.js';
+import { loadAuthorizationFile, validateConfig } from './validate.js';
 
 /** Where a setting's value came from. `override`: a value given in code to resolveConfig (tests, benchmarks). */
 export type SettingSource = 'flag' | 'env' | 'file' | 'default' | 'override';
@@ -20,8 +20,14 @@ export interface ResolveInput {
   /** Command-line flags by name without dashes (`max-block-bytes`), and `config`. */
   flags?: Record<string, string | undefined>;
   env?: NodeJS.ProcessEnv;
-  /** Typed values that beat every other source; each is checked like a parsed one. */
+  /** Typed values that beat every other source. */
   overrides?: Partial<Config>;
+  /**
+   * Check overrides like parsed values (type and range) and the rules between settings (validate.ts).
+   * Default true. False takes overrides as given and skips the rules (tests use values no operator
+   * should, such as a 50 ms refresh or both listeners on port 0); derived defaults are applied either way.
+   */
+  validate?: boolean;
 }
 
 /**
@@ -33,6 +39,7 @@ export function resolveSettings(input: ResolveInput = {}): ResolvedConfig {
   const flags = input.flags ?? {};
   const env = input.env ?? {};
   const overrides = (input.overrides ?? {}) as Partial<Record<ConfigKey, unknown>>;
+  const validate = input.validate ?? true;
   for (const key of Object.keys(overrides))
     if (!SETTINGS.some((s) => s.key === key)) throw new ConfigError(`unknown setting "${key}"`, key);
   const filePath = flags.config ?? (env[CONFIG_FILE_ENV] || undefined);
@@ -43,7 +50,7 @@ export function resolveSettings(input: ResolveInput = {}): ResolvedConfig {
   for (const s of SETTINGS) {
     const given = pick(s, flags, env, file, filePath);
     if (s.key in overrides && overrides[s.key] !== undefined) {
-      values[s.key] = checked(s, overrides[s.key], 'a value given in code');
+      values[s.key] = validate ? checked(s, overrides[s.key], 'a value given in code') : overrides[s.key];
       sources[s.key] = 'override';
     } else if (given) {
       values[s.key] = parseGiven(s, given);
@@ -58,11 +65,13 @@ export function resolveSettings(input: ResolveInput = {}): ResolvedConfig {
   for (const s of SETTINGS) {
     if (sources[s.key] !== undefined) continue;
     const derive = s.default as (resolved: Readonly<Record<string, unknown>>) => unknown;
-    values[s.key] = checked(s, derive(values), 'the default');
+    values[s.key] = validate ? checked(s, derive(values), 'the default') : derive(values);
     sources[s.key] = 'default';
   }
   const config = values as Config;
-  validateConfig(config, { authorizationGiven: sources.authorization !== 'default' });
+  const authorizationGiven = sources.authorization !== 'default';
+  if (validate) validateConfig(config, { authorizationGiven });
+  else if (config.authorizationFile && !authorizationGiven) loadAuthorizationFile(config);
   if (config.authorizationFile && sources.authorization === 'default')
     sources.authorization = sources.authorizationFile;
   return { config, sources, ...(filePath ? { file: filePath } : {}) };
@@ -76,15 +85,12 @@ export function loadConfig(flags: Record<string, string | undefined>, env: NodeJ
 /**
  * A whole configuration from a partial one: the given values, every other setting at its default, and
  * derived defaults (listen, keystorePath, ..., from `dataDir`; streamMaxSegmentBytes from
- * streamSegmentBytes; demo from registryBackend) computed from the given values, then checked. Reads no
- * environment unless `env` is passed. Use it instead of spreading values over a loaded Config, which
+ * streamSegmentBytes; demo from registryBackend) computed from the given values, then checked (unless
+ * `validate: false`). Reads no environment unless `env` is passed. Use it instead of spreading values over a loaded Config, which
  * leaves derived defaults at the values derived from the old ones.
  */
-export function resolveConfig(
-  overrides: Partial<Config> = {},
-  from: { flags?: Record<string, string | undefined>; env?: NodeJS.ProcessEnv } = {},
-): Config {
-  return resolveSettings({ ...from, overrides }).config;
+export function resolveConfig(overrides: Partial<Config> = {}, opts: Omit<ResolveInput, 'overrides'> = {}): Config {
+  return resolveSettings({ ...opts, overrides }).config;
 }
 
 interface Given {

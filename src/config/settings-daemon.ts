@@ -28,7 +28,7 @@ export const DAEMON_SETTINGS = [
     type: listenAddress,
     default: (c) => `unix://${join(c.dataDir as string, 'unwrapd.sock')}`,
     defaultText: '`unix://<dataDir>/unwrapd.sock`',
-    summary: 'data listener (Crypto): unix:///path.sock or host:port',
+    summary: 'the data listener (Crypto service)',
     description:
       '`unix:///absolute/path.sock` (at most 107 bytes) or `host:port` (TCP; port 0 picks one and the banner prints it). TCP beyond loopback needs `tlsCertFile`/`tlsKeyFile` or `allowInsecureTcp`',
     group: 'daemon',
@@ -83,7 +83,7 @@ export const DAEMON_SETTINGS = [
     env: 'UNWRAPD_LOG_LEVEL',
     type: oneOf(['debug', 'info', 'warn', 'error', 'silent']),
     default: 'info',
-    summary: 'debug, info, warn, error or silent (JSON lines on stderr)',
+    summary: 'log verbosity (JSON lines on stderr)',
     description: '`debug`, `info`, `warn`, `error`, `silent`; logs are JSON lines on stderr',
     group: 'daemon',
   }),

@@ -45,7 +45,7 @@ export const TRUST_SETTINGS = [
     type: listenAddress,
     default: (c) => `unix://${join(c.dataDir as string, 'admin.sock')}`,
     defaultText: '`unix://<dataDir>/admin.sock`',
-    summary: 'admin listener (Admin service): unix:///path or host:port',
+    summary: 'the admin listener (Admin service only)',
     description:
       "the admin listener (Admin service only); a Unix socket is always mode `0600` (the daemon's user). Must differ from `listen`; keep it out of any volume the application shares ([security.md](security.md))",
     group: 'trust',

@@ -55,6 +55,11 @@ function validateTrust(c: Config, authorizationGiven: boolean): void {
       'set the authorization table either in the config file ("authorization") or in authorizationFile, not both',
       'authorization',
     );
+  loadAuthorizationFile(c);
+}
+
+/** Sets `authorization` from the table in `authorizationFile`. */
+export function loadAuthorizationFile(c: Config): void {
   c.authorization = readAuthorizationFile(c.authorizationFile);
 }
 
