@@ -23,7 +23,7 @@ export interface TestDaemon {
 /**
  * The roles tests get unless they say otherwise: the data socket `user,system`, the admin socket every role
  * (tests use PURPOSE_SYSTEM, recovery and forced purges). The production defaults are `user` and
- * `admin,user,system` (src/config/config.ts); tests of those pass `productionRoles`.
+ * `admin,user,system` (src/config/settings-trust.ts); tests of those pass `productionRoles`.
  */
 export const TEST_ROLES = { callerRoles: 'user,system', adminSocketRoles: 'user,system,admin,recovery' } as const;
 export const productionRoles = { callerRoles: 'user', adminSocketRoles: 'admin,user,system' } as const;
