@@ -86,8 +86,8 @@ export function loadConfig(flags: Record<string, string | undefined>, env: NodeJ
  * A whole configuration from a partial one: the given values, every other setting at its default, and
  * derived defaults (listen, keystorePath, ..., from `dataDir`; streamMaxSegmentBytes from
  * streamSegmentBytes; demo from registryBackend) computed from the given values, then checked (unless
- * `validate: false`). Reads no environment unless `env` is passed. Use it instead of spreading values over a loaded Config, which
- * leaves derived defaults at the values derived from the old ones.
+ * `validate: false`). Reads no environment unless `env` is passed. Use it instead of spreading values over
+ * a loaded Config, which leaves derived defaults at the values derived from the old ones.
  */
 export function resolveConfig(overrides: Partial<Config> = {}, opts: Omit<ResolveInput, 'overrides'> = {}): Config {
   return resolveSettings({ ...opts, overrides }).config;

@@ -8,7 +8,10 @@ const DAY_MS = 24 * 3_600_000;
 /** The largest block (and batch) size any setting may allow. */
 export const MAX_BLOCK_BYTES_LIMIT = 64 * MiB;
 
-/** The daemon's own settings: where it listens and keeps its data, size limits, the key cache, shutdown. See src/config/settings.ts for how to add a setting. */
+/**
+ * The daemon's own settings: where it listens and keeps its data, size limits, the key cache, shutdown.
+ * To add a setting: see src/config/settings.ts.
+ */
 export const DAEMON_SETTINGS = [
   setting({
     key: 'dataDir',

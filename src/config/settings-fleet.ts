@@ -3,7 +3,10 @@ import { boolean, connectionString, integer, oneOf, optionalHostPort, schemaName
 
 const MiB = 1024 * 1024;
 
-/** A fleet on the PostgreSQL registry (change feed, leases, acknowledgements) and the Event Grid webhook. See src/config/settings.ts for how to add a setting. */
+/**
+ * A fleet on the PostgreSQL registry (change feed, leases, acknowledgements) and the Event Grid webhook.
+ * To add a setting: see src/config/settings.ts.
+ */
 export const FLEET_SETTINGS = [
   setting({
     key: 'registryBackend',

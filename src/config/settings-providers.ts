@@ -4,7 +4,10 @@ import { integer, keyBase, oneOf, text } from './setting-type.js';
 
 const DAY_MS = 24 * 3_600_000;
 
-/** Root-key providers: Azure Key Vault, PKCS#11, the status probe, where availability keys are created. See src/config/settings.ts for how to add a setting. */
+/**
+ * Root-key providers: Azure Key Vault, PKCS#11, the status probe, where availability keys are created.
+ * To add a setting: see src/config/settings.ts.
+ */
 export const PROVIDER_SETTINGS = [
   setting({
     key: 'azureCredential',

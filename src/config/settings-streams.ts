@@ -5,7 +5,10 @@ const MiB = 1024 * 1024;
 const DAY_MS = 24 * 3_600_000;
 const WEEK_MS = 7 * DAY_MS;
 
-/** Bounds on streaming calls and on connections (src/server/stream-limits.ts, src/server/connection-options.ts). See src/config/settings.ts for how to add a setting. */
+/**
+ * Bounds on streaming calls and on connections (src/server/stream-limits.ts, src/server/connection-options.ts).
+ * To add a setting: see src/config/settings.ts.
+ */
 export const STREAM_SETTINGS = [
   setting({
     key: 'maxStreams',

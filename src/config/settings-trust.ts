@@ -2,7 +2,10 @@ import { join } from 'node:path';
 import { setting } from './setting.js';
 import { authorizationTable, boolean, integer, listenAddress, octalMode, roleList, text } from './setting-type.js';
 
-/** Who may call: socket modes and groups, default roles, the admin listener, the authorization table, TLS. See src/config/settings.ts for how to add a setting. */
+/**
+ * Who may call: socket modes and groups, default roles, the admin listener, the authorization table, TLS.
+ * To add a setting: see src/config/settings.ts.
+ */
 export const TRUST_SETTINGS = [
   setting({
     key: 'socketMode',
