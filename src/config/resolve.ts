@@ -56,7 +56,7 @@ export function resolveSettings(input: ResolveInput = {}): ResolvedConfig {
       values[s.key] = parseGiven(s, given);
       sources[s.key] = given.source;
     } else if (!s.derived) {
-      values[s.key] = s.default;
+      values[s.key] = Array.isArray(s.default) ? [...(s.default as unknown[])] : s.default; // never shared
       sources[s.key] = 'default';
     }
   }
