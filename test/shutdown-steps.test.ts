@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UnwrapdClient } from '../src/client/client.js';
-import { loadConfig, type Config } from '../src/config/config.js';
+import { resolveConfig, type Config } from '../src/config/config.js';
 import { startDaemon } from '../src/daemon/daemon.js';
 import { runShutdownSteps } from '../src/daemon/shutdown-steps.js';
 import { createLogger } from '../src/log/logger.js';
@@ -77,13 +77,10 @@ async function daemonWithFaults(fault: 'throw' | 'hang', overrides: Partial<Conf
   const dir = await mkdtemp(join(tmpdir(), 'uwd-shutdown-'));
   const lines: string[] = [];
   const log = createLogger('debug', {}, (l) => lines.push(l));
-  const config: Config = {
-    ...loadConfig({}, { UNWRAPD_DATA_DIR: dir }),
-    ...TEST_ROLES,
-    shutdownTimeoutMs: 1_000,
-    shutdownStepTimeoutMs: 300,
-    ...overrides,
-  };
+  const config: Config = resolveConfig(
+    { dataDir: dir, ...TEST_ROLES, shutdownTimeoutMs: 1_000, shutdownStepTimeoutMs: 300, ...overrides },
+    { validate: false },
+  );
   const registryCalls = { close: 0 };
   const providerCalls = { close: 0 };
   const sources = [faultySource('fake-source-a', fault), faultySource('fake-source-b', fault)];

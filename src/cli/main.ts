@@ -1,5 +1,6 @@
 import { describeCliError, UsageError } from './cli-error.js';
 import { audit } from './commands/audit.js';
+import { config } from './commands/config.js';
 import { decrypt, encrypt, rewrap } from './commands/crypto.js';
 import { events } from './commands/events.js';
 import { health } from './commands/health.js';
@@ -12,7 +13,9 @@ const HELP = `unwrapd: customer-key encryption sidecar
 
 usage: unwrapd <command> [options]
 
-  serve                      run the daemon (flags: --listen, --data-dir, --config, ... see docs/configuration.md)
+  serve                      run the daemon; \`unwrapd serve --help\` lists every setting (flag, environment variable)
+  config check               [--config F] [--json] [serve flags]   validate the configuration and print it, secrets
+                             masked, with where each value came from; reports unknown UNWRAPD_* variables
   policy create              --tenant T --id P --key-a URI --key-b URI [--availability-key URI|BASE] [--mode mailbox|files] [--geo G] [--name N]
                              no --availability-key (or a base: local:, pkcs11:token=T, https://VAULT/keys/): the policy gets its own, created
   policy list                [--tenant T]
@@ -47,6 +50,7 @@ or admin.sock in the data dir)
 const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
   events,
   serve,
+  config,
   policy,
   encrypt,
   decrypt,

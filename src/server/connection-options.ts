@@ -3,7 +3,7 @@ import type { Config } from '../config/config.js';
 
 /**
  * Bounds on each connection of a listener (docs/configuration.md, "Streams and connections"): the settings
- * of these names, documented where they are declared (src/config/config.ts). grpc-js applies the first ones
+ * of these names, documented where they are declared (src/config/settings-streams.ts). grpc-js applies the first ones
  * as channel options (its server honours exactly these: SETTINGS_MAX_CONCURRENT_STREAMS, keepalive pings,
  * connection age with a grace period, connection idleness); the header list size is an HTTP/2 setting grpc-js
  * has no option for (applyHttp2Settings).

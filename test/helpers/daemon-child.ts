@@ -10,12 +10,12 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadConfig } from '../../src/config/config.js';
+import { resolveConfig, type Config } from '../../src/config/config.js';
 import { startDaemon, type Daemon } from '../../src/daemon/daemon.js';
 import { silentLogger } from '../../src/log/logger.js';
 import './setup.js';
 
-const overrides = JSON.parse(process.argv[2] ?? '{}') as Record<string, unknown>;
+const overrides = JSON.parse(process.argv[2] ?? '{}') as Partial<Config>;
 const dir = await mkdtemp(join(tmpdir(), 'uwd-child-'));
 let daemon: Daemon | undefined;
 let stopping: Promise<void> | undefined;
@@ -42,12 +42,16 @@ process.on('message', (msg: { type?: string }) => {
 });
 
 // The test roles (test/helpers/test-daemon.ts): data socket user,system; admin socket every role.
-const config = {
-  ...loadConfig({}, { UNWRAPD_DATA_DIR: dir }),
-  shutdownTimeoutMs: 2_000,
-  callerRoles: 'user,system',
-  adminSocketRoles: 'user,system,admin,recovery',
-  ...overrides,
-};
+// resolveConfig: derived defaults follow the overrides (see test/helpers/test-daemon.ts).
+const config = resolveConfig(
+  {
+    dataDir: dir,
+    shutdownTimeoutMs: 2_000,
+    callerRoles: 'user,system',
+    adminSocketRoles: 'user,system,admin,recovery',
+    ...overrides,
+  },
+  { validate: false },
+);
 daemon = await startDaemon(config, { log: silentLogger });
 process.send?.({ type: 'ready', address: daemon.address, adminAddress: daemon.adminAddress, dir });

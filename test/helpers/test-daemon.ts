@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UnwrapdClient } from '../../src/client/client.js';
 import type { Clock } from '../../src/clock.js';
-import { loadConfig, type Config } from '../../src/config/config.js';
+import { resolveConfig, type Config } from '../../src/config/config.js';
 import { startDaemon, type Daemon, type DaemonOptions } from '../../src/daemon/daemon.js';
 import { silentLogger, type Logger } from '../../src/log/logger.js';
 import { instrumentProvider, type InstrumentedProvider } from './instrumented-provider.js';
@@ -23,7 +23,7 @@ export interface TestDaemon {
 /**
  * The roles tests get unless they say otherwise: the data socket `user,system`, the admin socket every role
  * (tests use PURPOSE_SYSTEM, recovery and forced purges). The production defaults are `user` and
- * `admin,user,system` (src/config/config.ts); tests of those pass `productionRoles`.
+ * `admin,user,system` (src/config/settings-trust.ts); tests of those pass `productionRoles`.
  */
 export const TEST_ROLES = { callerRoles: 'user,system', adminSocketRoles: 'user,system,admin,recovery' } as const;
 export const productionRoles = { callerRoles: 'user', adminSocketRoles: 'admin,user,system' } as const;
@@ -54,12 +54,13 @@ export async function startTestDaemon(
 ): Promise<TestDaemon> {
   const dir = opts.dir ?? (await mkdtemp(join(tmpdir(), 'uwd-')));
   if (!opts.dir) ownTempDirs.add(dir);
-  const config = {
-    ...loadConfig({}, { UNWRAPD_DATA_DIR: dir }),
-    shutdownTimeoutMs: 5_000,
-    ...TEST_ROLES,
-    ...overrides,
-  };
+  // resolveConfig, not a spread over a loaded Config: derived defaults (listen, keystorePath, ... from
+  // dataDir; streamMaxSegmentBytes from streamSegmentBytes; demo from registryBackend) follow the overrides.
+  // Unvalidated: tests use values below the operator ranges (and both listeners on port 0).
+  const config = resolveConfig(
+    { dataDir: dir, shutdownTimeoutMs: 5_000, ...TEST_ROLES, ...overrides },
+    { validate: false },
+  );
   let provider: InstrumentedProvider | undefined;
   const daemon = await startDaemon(config, {
     log: opts.log ?? silentLogger,

@@ -1,16 +1,45 @@
 import { CONFIG_FLAGS, loadConfig } from '../../config/config.js';
+import { unknownEnvVars } from '../../config/env-scan.js';
+import { renderSettingsHelp } from '../../config/render.js';
 import { startDaemon } from '../../daemon/daemon.js';
 import { DEMO_POLICY, DEMO_TENANT } from '../../daemon/demo.js';
 import { createLogger, errorField } from '../../log/logger.js';
 import { parse, type OptionSpec } from '../options.js';
 
-const SERVE_OPTIONS: OptionSpec = Object.fromEntries(CONFIG_FLAGS.map((f) => [f, { type: 'string' }]));
+const SERVE_OPTIONS: OptionSpec = {
+  ...Object.fromEntries(CONFIG_FLAGS.map((f) => [f, { type: 'string' }])),
+  help: { type: 'boolean', short: 'h' },
+};
+
+/** `unwrapd serve --help`: every setting, from the settings table (src/config/settings.ts). */
+export function serveHelp(): string {
+  return `usage: unwrapd serve [--config FILE] [--<setting> VALUE]...
+
+Runs the daemon. Each setting resolves in this order: flag, environment variable, config file (JSON:
+--config FILE or UNWRAPD_CONFIG, keyed by the setting names of docs/configuration.md), default.
+\`unwrapd config check\` validates a configuration and prints it with where each value came from.
+${renderSettingsHelp()}
+`;
+}
 
 /** `unwrapd serve`: runs the daemon until SIGTERM or SIGINT, then shuts down gracefully. */
 export async function serve(args: string[]): Promise<number> {
   const { values } = parse(args, SERVE_OPTIONS);
-  const config = loadConfig(values as Record<string, string | undefined>);
+  if (values.help) {
+    process.stdout.write(serveHelp());
+    return 0;
+  }
+  const flags = Object.fromEntries(Object.entries(values).filter(([, v]) => typeof v === 'string')) as Record<
+    string,
+    string
+  >;
+  const config = loadConfig(flags);
   const log = createLogger(config.logLevel, { service: 'unwrapd' });
+  for (const u of unknownEnvVars(process.env))
+    log.warn('unknown environment variable: not an unwrapd setting, ignored', {
+      variable: u.name,
+      ...(u.suggestion ? { did_you_mean: u.suggestion } : {}),
+    });
   const daemon = await startDaemon(config, { log });
   log.info('serving', {
     listen: daemon.address,
