@@ -1,14 +1,12 @@
-import { CONFIG_FLAGS } from '../../src/config/config.js';
+import { knownEnvVars } from '../../src/config/env-scan.js';
 
 /**
- * Every environment variable the daemon reads: one per setting (`--data-dir` is UNWRAPD_DATA_DIR, and so on
- * for each flag, `--config` included) and UNWRAPD_PKCS11_PIN, which has no flag on purpose (the PIN is never
- * a command-line argument). Built from the configuration's own list of flags, so a setting added there is
- * known here without an edit.
+ * Every environment variable the daemon reads: each setting's own (src/config/settings.ts, SETTINGS) and the
+ * few read outside the table (src/config/env-scan.ts, OTHER_ENV_VARS: the config file, the PKCS#11 PIN, the
+ * CLI's addresses). A setting added to the table is known here without an edit.
  */
 export function knownEnvironmentVariables(): Set<string> {
-  const names = CONFIG_FLAGS.map((flag) => `UNWRAPD_${flag.toUpperCase().replace(/-/g, '_')}`);
-  return new Set([...names, 'UNWRAPD_PKCS11_PIN']);
+  return new Set(knownEnvVars());
 }
 
 /**
