@@ -40,7 +40,7 @@ test.serial('Revoke fails requests that were waiting on an in-flight unwrap of t
   const envelope = (await d.client.encrypt({ tenant: 'demo', policyId: 'rv-inflight', plaintext: Buffer.from('x') }))
     .envelope;
   await d.client.evict({ tenant: 'demo', id: 'rv-inflight' });
-  d.provider.latencyMs = 2_000; // the window in which the revoke lands
+  const release = d.provider.holdCalls('unwrap'); // the window in which the revoke lands, until released
   try {
     const unwrapping = d.provider.callStarted('unwrap');
     const waiting = Array.from({ length: 50 }, () =>
@@ -51,6 +51,7 @@ test.serial('Revoke fails requests that were waiting on an in-flight unwrap of t
     );
     await unwrapping; // the load is in flight
     await d.client.revoke({ tenant: 'demo', id: 'rv-inflight' });
+    release(); // the unwrap completes only now, after the revoke
     const outcomes = await Promise.all(waiting);
     t.deepEqual([...new Set(outcomes)], [grpc.status.FAILED_PRECONDITION]);
     t.is(
@@ -59,7 +60,7 @@ test.serial('Revoke fails requests that were waiting on an in-flight unwrap of t
       'the late unwrap was destroyed, not cached',
     );
   } finally {
-    d.provider.latencyMs = 0;
+    release();
   }
 });
 
