@@ -1,3 +1,4 @@
+import { loggableError } from '../../errors.js';
 import type { Logger } from '../../log/logger.js';
 
 /**
@@ -73,7 +74,7 @@ export class FeedDeafness {
       try {
         l(deaf);
       } catch (err) {
-        this.#log.error('a feed-state listener threw', { error: err instanceof Error ? err : String(err) });
+        this.#log.error('a feed-state listener threw', { error: loggableError(err) });
       }
     }
   }

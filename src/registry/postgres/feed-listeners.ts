@@ -1,3 +1,4 @@
+import { loggableError } from '../../errors.js';
 import type { Logger } from '../../log/logger.js';
 import type { PolicyEvent } from '../policy-events.js';
 
@@ -20,7 +21,7 @@ export class FeedListeners {
       try {
         l(events);
       } catch (err) {
-        this.#log.error('a change-feed listener threw', { error: err instanceof Error ? err : String(err) });
+        this.#log.error('a change-feed listener threw', { error: loggableError(err) });
       }
     }
   }
