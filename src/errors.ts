@@ -43,3 +43,8 @@ export function isUnwrapdError(err: unknown, code?: ErrorCode): err is UnwrapdEr
 export function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
+
+/** Any thrown value as a logger's `error` field: an Error as it is (the logger describes it), anything else as text. */
+export function loggableError(err: unknown): Error | string {
+  return err instanceof Error ? err : String(err);
+}

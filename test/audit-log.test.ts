@@ -9,8 +9,9 @@ import { openAuditLog, verifyAuditLog } from '../src/audit/audit-log.js';
 const run = promisify(execFile);
 const CLI = new URL('../bin/unwrapd.js', import.meta.url).pathname;
 
-async function logWith(n: number) {
+async function logWith(t: { teardown(fn: () => Promise<void>): void }, n: number) {
   const dir = await mkdtemp(join(tmpdir(), 'uwd-audit-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true })); // on failure too
   const path = join(dir, 'audit.log');
   const log = await openAuditLog(path);
   for (let i = 0; i < n; i++)
@@ -22,7 +23,7 @@ async function logWith(n: number) {
 const lines = async (path: string) => (await readFile(path, 'utf8')).trimEnd().split('\n');
 
 test('an intact audit log verifies, each record chained to the one before', async (t) => {
-  const { path, cleanup } = await logWith(5);
+  const { path, cleanup } = await logWith(t, 5);
   const result = await verifyAuditLog(path);
   t.true(result.ok);
   t.is(result.records, 5);
@@ -32,7 +33,7 @@ test('an intact audit log verifies, each record chained to the one before', asyn
 });
 
 test('an edited record is detected', async (t) => {
-  const { path, cleanup } = await logWith(5);
+  const { path, cleanup } = await logWith(t, 5);
   const l = await lines(path);
   l[2] = l[2]!.replace('"p2"', '"pX"');
   await writeFile(path, `${l.join('\n')}\n`);
@@ -43,7 +44,7 @@ test('an edited record is detected', async (t) => {
 });
 
 test('a record cut from the middle is detected', async (t) => {
-  const { path, cleanup } = await logWith(5);
+  const { path, cleanup } = await logWith(t, 5);
   const l = await lines(path);
   l.splice(1, 1);
   await writeFile(path, `${l.join('\n')}\n`);
@@ -54,7 +55,7 @@ test('a record cut from the middle is detected', async (t) => {
 });
 
 test('a cut at the end is detected through the head', async (t) => {
-  const { path, cleanup } = await logWith(5);
+  const { path, cleanup } = await logWith(t, 5);
   const l = await lines(path);
   await writeFile(path, `${l.slice(0, 3).join('\n')}\n`);
   const result = await verifyAuditLog(path);
@@ -64,7 +65,7 @@ test('a cut at the end is detected through the head', async (t) => {
 });
 
 test('a crash mid-append (a torn last line) is repaired on the next append and the chain stays whole', async (t) => {
-  const { path, cleanup } = await logWith(3);
+  const { path, cleanup } = await logWith(t, 3);
   await appendFile(path, '{"seq":4,"at":"2026-');
   const log = await openAuditLog(path);
   const record = await log.append({ type: 'policy.revoked', tenant: 'demo', policyId: 'p9' });
@@ -75,7 +76,7 @@ test('a crash mid-append (a torn last line) is repaired on the next append and t
 });
 
 test('unwrapd audit verify exits 0 on an intact log and 1 with the problem on a broken one', async (t) => {
-  const { path, cleanup } = await logWith(3);
+  const { path, cleanup } = await logWith(t, 3);
   t.regex((await run('node', [CLI, 'audit', 'verify', '--file', path])).stdout, /^ok: 3 records/);
   const l = await lines(path);
   l[0] = l[0]!.replace('"r0"', '"forged"');
@@ -89,7 +90,7 @@ test('unwrapd audit verify exits 0 on an intact log and 1 with the problem on a 
 });
 
 test('concurrent appends are serialised: the chain has no gaps or duplicates', async (t) => {
-  const { path, cleanup } = await logWith(0);
+  const { path, cleanup } = await logWith(t, 0);
   const log = await openAuditLog(path);
   await Promise.all(
     Array.from({ length: 40 }, (_, i) => log.append({ type: 'cache.evicted', tenant: 'demo', policyId: `p${i}` })),

@@ -5,12 +5,8 @@ import { AuthenticationError, CredentialUnavailableError } from '@azure/identity
 import { KeyClient } from '@azure/keyvault-keys';
 import { SecretKey } from '../src/crypto/secret-key.js';
 import { retryAfterMs } from '../src/providers/azure-pipeline.js';
-import {
-  AZURE_WRAP_ALGORITHM,
-  createAzureKeyVaultProvider,
-  parseAzureKeyId,
-  type AzureProviderOptions,
-} from '../src/providers/azure-key-vault-provider.js';
+import { createAzureKeyVaultProvider, type AzureProviderOptions } from '../src/providers/azure-key-vault-provider.js';
+import { AZURE_WRAP_ALGORITHM, parseAzureKeyId } from '../src/providers/azure-key-id.js';
 import { ProviderError, type ProviderErrorKind, type ProviderErrorReason } from '../src/providers/provider-error.js';
 import type { RootKeyProvider, WrappedKey } from '../src/providers/root-key-provider.js';
 import {

@@ -17,6 +17,7 @@ test('defaults: data under .unwrapd, a Unix socket inside it, 4 MiB blocks, demo
 
 test('a flag beats the environment, which beats the config file, which beats the default', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'uwd-cfg-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
   const file = join(dir, 'unwrapd.json');
   await writeFile(
     file,
@@ -48,6 +49,7 @@ test('bad values are refused with a message naming the setting', async (t) => {
   });
   t.throws(() => loadConfig({ demo: 'maybe' }, {}), { instanceOf: ConfigError, message: /demo must be true or false/ });
   const dir = await mkdtemp(join(tmpdir(), 'uwd-cfg-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
   await writeFile(join(dir, 'bad.json'), '{"lisen": "x"}');
   t.throws(() => loadConfig({ config: join(dir, 'bad.json') }, {}), {
     instanceOf: ConfigError,

@@ -8,7 +8,7 @@ import type { KeyStatus, RootKeyProvider } from '../src/providers/root-key-provi
 import type { PolicyRecord } from '../src/registry/policy.js';
 import type { PolicyRegistry } from '../src/registry/policy-registry.js';
 import { parseDelivery, vaultFromResourceId } from '../src/revocation/event-grid-events.js';
-import { parseVaultKeyUri } from '../src/revocation/event-grid-recheck.js';
+import { vaultKeyOf } from '../src/revocation/event-grid-recheck.js';
 import { EventGridReceiver } from '../src/revocation/event-grid-server.js';
 import type { RevocationEvent } from '../src/revocation/revocation-source.js';
 import { fakeCopies, makePolicyRecord } from './helpers/policy-fixture.js';
@@ -363,12 +363,12 @@ test('parsing: both spellings of the data fields, the vault from the topic, Azur
   });
   t.like(fromTopic, { kind: 'events', events: [{ vaultName: 'contoso-kv', schema: 'cloudevents' }] });
   t.is(vaultFromResourceId(TOPIC), 'contoso-kv');
-  t.deepEqual(parseVaultKeyUri('https://Contoso-KV.vault.azure.net/keys/Key-1/abc'), {
+  t.deepEqual(vaultKeyOf('https://Contoso-KV.vault.azure.net/keys/Key-1/abc'), {
     vaultName: 'contoso-kv',
     keyName: 'key-1',
   });
-  t.deepEqual(parseVaultKeyUri('https://hsm1.managedhsm.azure.net/keys/k'), { vaultName: 'hsm1', keyName: 'k' });
-  t.is(parseVaultKeyUri('local:name/1'), undefined);
+  t.deepEqual(vaultKeyOf('https://hsm1.managedhsm.azure.net/keys/k'), { vaultName: 'hsm1', keyName: 'k' });
+  t.is(vaultKeyOf('local:name/1'), undefined);
   t.throws(() =>
     parseDelivery([{ id: 'c', eventType: 'Microsoft.KeyVault.KeyExpired', data: { VaultName: 'bad vault!' } }]),
   );

@@ -4,7 +4,6 @@ import { mkdir, mkdtemp, readFile, readdir, rename, rm, stat, writeFile } from '
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { UnwrapdError } from '../src/errors.js';
 import { createFileRegistry, REGISTRY_FORMAT, type FileRegistryOptions } from '../src/registry/file-registry.js';
 import type { PolicyRecord } from '../src/registry/policy.js';
@@ -185,7 +184,13 @@ test('file registry: a corrupt file fails open with an error naming the path, ne
 test('file registry: a reload that cannot parse keeps the old snapshot and reports only the path', async (t) => {
   const path = await tempRegistryPath(t);
   const errors: UnwrapdError[] = [];
-  const registry = await openRegistry(t, { path, pollIntervalMs: 50, onError: (e) => errors.push(e) });
+  let checks = 0;
+  const registry = await openRegistry(t, {
+    path,
+    pollIntervalMs: 20,
+    onError: (e) => errors.push(e),
+    onReloadChecked: () => checks++,
+  });
   await registry.create(makePolicyRecord({ id: 'kept' }));
   const good = await readFile(path, 'utf8');
   await writeFile(`${path}.garbage`, '{"policies": [ SECRETSECRET');
@@ -194,7 +199,9 @@ test('file registry: a reload that cannot parse keeps the old snapshot and repor
   t.is(registry.get('contoso', 'kept')?.id, 'kept');
   t.true(errors[0]?.message.includes(path));
   t.false(errors.some((e) => e.message.includes('SECRETSECRET') || e.cause !== undefined));
-  await sleep(200);
+  // Five more checks of the same broken file: still one report.
+  const seenChecks = checks;
+  await eventually(() => checks >= seenChecks + 5, 30_000);
   t.is(errors.length, 1, 'the same broken file is reported once, not on every poll');
 
   // Writes refuse to build on a corrupt file rather than overwrite it.
@@ -336,9 +343,16 @@ test('file registry: using a registry before open fails clearly, and close stops
   await registry.open();
   const seen: string[] = [];
   registry.onChange((p) => seen.push(p.id));
+  // A second registry on the same file, left open, is the witness that the write was there to be seen.
+  let witnessChecks = 0;
+  const witnessSaw: string[] = [];
+  const witness = await openRegistry(t, { path, pollIntervalMs: 20, onReloadChecked: () => witnessChecks++ });
+  witness.onChange((p) => witnessSaw.push(p.id));
   await registry.close();
   await runWriter(path, 'late', ['after-close']);
-  await sleep(200);
-  t.deepEqual(seen, []);
+  await eventually(() => witnessSaw.includes('after-close'), 30_000);
+  const after = witnessChecks;
+  await eventually(() => witnessChecks >= after + 3, 30_000);
+  t.deepEqual(seen, [], 'the closed registry heard nothing');
   await t.throwsAsync(registry.create(makePolicyRecord()), { code: 'unavailable' });
 });

@@ -2,6 +2,7 @@ import { STREAM_RESERVED_BYTES } from '../src/server/stream-limits.js';
 import test from 'ava';
 import * as grpc from '@grpc/grpc-js';
 import { codeOf, startTestDaemon, type TestDaemon } from './helpers/test-daemon.js';
+import { waitFor } from './helpers/wait-for.js';
 
 // The streams' bounds (src/server/stream-limits.ts), each injected small, each on a daemon of its own.
 // Every test asserts the refusal (RESOURCE_EXHAUSTED naming the limit), that the stream's key and bytes are
@@ -27,15 +28,6 @@ function held(first: Buffer[], after: Buffer[] = []): { source: AsyncGenerator<B
     for (const b of after) yield b;
   }
   return { source: source(), release };
-}
-
-/** Waits (on the event loop, not a fixed sleep) until `cond` holds; fails after `ms`. */
-async function until(cond: () => boolean, what: string, ms = 20_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
 }
 
 function expectReleased(t: import('ava').ExecutionContext, d: TestDaemon, what: string): void {
@@ -71,7 +63,7 @@ test('maxStreams: one stream over the limit is refused at once, naming it; the o
       (e: grpc.ServiceError) => e.code,
     ),
   );
-  await until(() => d.daemon.streams.stats().liveKeys === 3, 'three streams unlocked');
+  await waitFor(() => d.daemon.streams.stats().liveKeys === 3, 'three streams unlocked');
 
   const refused = await codeOf(collect(d.client.decryptStream(decHeader, [env])));
   t.is(refused.code, grpc.status.RESOURCE_EXHAUSTED);
@@ -137,7 +129,7 @@ test('streamMaxLifetimeMs: a stream still busy at its lifetime ends with RESOURC
   t.is(r.code, grpc.status.RESOURCE_EXHAUSTED);
   t.is(r.details, 'stream open longer than 400 ms (streamMaxLifetimeMs)');
   t.true(sent > 3, `the stream was busy: ${sent} chunks`);
-  await until(() => d.daemon.streams.stats().open === 0, 'the stream released');
+  await waitFor(() => d.daemon.streams.stats().open === 0, 'the stream released');
   expectReleased(t, d, 'after the lifetime');
   await stillServes(t, d);
 });
@@ -157,7 +149,7 @@ test('streamBufferBudgetBytes: the stream that would take the shared budget over
   // Two streams hold a segment buffer each, and their reservations.
   const first = [0, 1].map(() => held([big.subarray(0, 900_000)], [big.subarray(900_000)]));
   const firstResults = first.map((h) => collect(d.client.decryptStream(decHeader, h.source)));
-  await until(
+  await waitFor(
     () => d.daemon.streamLimits.stats().bufferedBytes >= 2 * (STREAM_RESERVED_BYTES + 900_000),
     'two streams holding their bytes',
   );

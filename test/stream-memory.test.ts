@@ -20,8 +20,8 @@ const SEG = DEFAULT_SEGMENT_BYTES;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
 
-test('a slow reader keeps the server memory bounded: 224 MiB through EncryptStream, the server holds a few segments', async (t) => {
-  const total = 224 * MiB;
+test('a slow reader keeps the server memory bounded: 96 MiB through EncryptStream, the server holds a few segments', async (t) => {
+  const total = 96 * MiB;
   const base = await p.stats();
   const block = Buffer.alloc(SEG, 1);
   async function* source() {
@@ -82,7 +82,7 @@ test('a slow reader keeps the server memory bounded: 224 MiB through EncryptStre
   // Backpressure reached the client: while nothing was read, it could send only a few MiB (HTTP/2 windows,
   // grpc-js read-ahead), not the file.
   t.true(sentDuringStall < 16 * MiB, `client kept sending during the stall: ${sentDuringStall}`);
-  // The server held a few segments, not the 224 MiB.
+  // The server held a few segments, not the 96 MiB.
   t.true(stall < 8 * MiB, `server memory during the stall: +${stall}`);
   t.true(median(samples) < 8 * MiB, `server memory while flowing (median): +${median(samples)}`);
   t.true(Math.max(...samples) < 16 * MiB, `server memory while flowing (max): +${Math.max(...samples)}`);

@@ -5,6 +5,7 @@ import type { SecretKey } from '../crypto/secret-key.js';
 import type { EnvelopeRef } from '../crypto/envelope.js';
 import type { CryptoService } from './crypto-service.js';
 import type { CallerRequest, KeyLeases, KeyUse } from './key-lease.js';
+import { DecryptStreamSession, EncryptStreamSession, type StreamSession } from './stream-sessions.js';
 
 export interface StreamServiceOptions {
   /** Plaintext bytes per segment of the envelopes EncryptStream writes (recorded in each header). */
@@ -35,13 +36,6 @@ export interface StreamStats {
   failed: number;
 }
 
-interface Session {
-  readonly bufferedBytes: number;
-  /** What the session's input buffers take in memory (capacity), charged to the stream buffer budget. */
-  readonly heldBytes: number;
-  readonly keyAlive: boolean;
-}
-
 /**
  * EncryptStream and DecryptStream in the core: one segmented envelope per stream (src/crypto/segmented.ts),
  * one fresh data key per stream. The key lease (the policy version's KEK) is held only while the header is
@@ -58,7 +52,7 @@ export class StreamService {
   readonly segmentBytes: number;
   readonly maxPendingWriteBytes: number;
   readonly maxSegmentBytes: number | undefined;
-  readonly #sessions = new Set<Session>();
+  readonly #sessions = new Set<StreamSession>();
   #leases = 0;
   #pending = 0;
   #peakPending = 0;
@@ -166,7 +160,7 @@ export class StreamService {
     return session;
   }
 
-  #register(session: Session): (outcome: 'completed' | 'failed') => void {
+  #register(session: StreamSession): (outcome: 'completed' | 'failed') => void {
     this.#sessions.add(session);
     this.#started++;
     let done = false;
@@ -187,193 +181,5 @@ export class StreamService {
     } finally {
       this.#leases--;
     }
-  }
-}
-
-/** One EncryptStream: header first, then push() plaintext, then final(); close() always (in a finally). */
-export class EncryptStreamSession implements Session {
-  readonly #sealer: SegmentSealer;
-  readonly keyVersion: number;
-  readonly #end: (outcome: 'completed' | 'failed') => void;
-  readonly #ending: Ending;
-  #completed = false;
-
-  constructor(
-    sealer: SegmentSealer,
-    keyVersion: number,
-    register: (s: Session) => (outcome: 'completed' | 'failed') => void,
-    onEnded?: (err: unknown) => void,
-  ) {
-    this.#sealer = sealer;
-    this.keyVersion = keyVersion;
-    this.#end = register(this);
-    this.#ending = new Ending(onEnded);
-  }
-
-  /** The release of the stream's hold in the key leases (called once the stream is closed). */
-  held(release: () => void): void {
-    this.#ending.held(release);
-  }
-
-  /** Ends the stream from outside (a Revoke): zeroizes its key and buffers at once and tells `onEnded`. */
-  abort(err: unknown): void {
-    this.#ending.abort(err, () => this.#sealer.destroy());
-  }
-
-  get header(): Buffer {
-    return this.#sealer.header;
-  }
-
-  get bufferedBytes(): number {
-    return this.#sealer.bufferedBytes;
-  }
-
-  /** Memory the session holds for its input: the capacity of the segment buffer, not just its fill. */
-  get heldBytes(): number {
-    return this.#sealer.allocatedBytes;
-  }
-
-  get keyAlive(): boolean {
-    return !this.#sealer.destroyed;
-  }
-
-  /**
-   * Yields each sealed segment as soon as it is complete, as [ciphertext, tag] (the segment is the two
-   * concatenated); the policy is checked before each.
-   */
-  push(chunk: Uint8Array): Generator<[Buffer, Buffer], void, undefined> {
-    return this.#sealer.pushParts(chunk);
-  }
-
-  /** The final segment, as [ciphertext, tag]; the stream is complete once it has been sent. */
-  final(): [Buffer, Buffer] {
-    const out = this.#sealer.finalParts();
-    this.#completed = true;
-    return out;
-  }
-
-  /** Zeroizes the stream's key and buffers. Idempotent. */
-  close(): void {
-    this.#sealer.destroy();
-    this.#ending.release();
-    this.#end(this.#completed ? 'completed' : 'failed');
-  }
-}
-
-/** One DecryptStream: readHeader() until it gives the first segment bytes, then push(), final(), close(). */
-export class DecryptStreamSession implements Session {
-  readonly #opener: SegmentOpener;
-  readonly #end: (outcome: 'completed' | 'failed') => void;
-  readonly #unlock: (header: SegmentedHeader) => Promise<void>;
-  readonly #ending: Ending;
-  #ready = false;
-  #completed = false;
-
-  constructor(
-    opener: SegmentOpener,
-    register: (s: Session) => (outcome: 'completed' | 'failed') => void,
-    unlock: (header: SegmentedHeader) => Promise<void>,
-    onEnded?: (err: unknown) => void,
-  ) {
-    this.#opener = opener;
-    this.#unlock = unlock;
-    this.#end = register(this);
-    this.#ending = new Ending(onEnded);
-  }
-
-  /** The release of the stream's hold in the key leases (called once the stream is closed). */
-  held(release: () => void): void {
-    this.#ending.held(release);
-  }
-
-  /** Ends the stream from outside (a Revoke): zeroizes its key and buffers at once and tells `onEnded`. */
-  abort(err: unknown): void {
-    this.#ending.abort(err, () => this.#opener.destroy());
-  }
-
-  get ready(): boolean {
-    return this.#ready;
-  }
-
-  get header(): SegmentedHeader | undefined {
-    return this.#opener.header;
-  }
-
-  get bufferedBytes(): number {
-    return this.#opener.bufferedBytes;
-  }
-
-  /** Memory the session holds for its input: a header in progress and the segment buffer's capacity. */
-  get heldBytes(): number {
-    return this.#opener.heldBytes;
-  }
-
-  get keyAlive(): boolean {
-    return this.#ready && !this.#opener.destroyed;
-  }
-
-  /**
-   * Feeds the first envelope bytes. Once the header is complete: checks the tenant and the policy, unwraps the
-   * data key and returns the bytes past the header (to push()); until then returns undefined.
-   */
-  async readHeader(chunk: Uint8Array): Promise<Buffer | undefined> {
-    const read = this.#opener.readHeader(chunk);
-    if (!read) return undefined;
-    await this.#unlock(read.header);
-    this.#ready = true;
-    return read.rest;
-  }
-
-  /** Yields the plaintext of each full segment once its tag verified; the policy is checked before each. */
-  push(chunk: Uint8Array): Generator<Buffer, void, undefined> {
-    if (!this.#ready) throw new UnwrapdError('internal', 'push before the header');
-    return this.#opener.push(chunk);
-  }
-
-  /** At the end of the input: the final segment's plaintext (missing or cut short: the generic failure). */
-  final(): Buffer {
-    if (!this.#ready) throw decryptionFailed(); // the input ended inside the header
-    const out = this.#opener.final();
-    this.#completed = true;
-    return out;
-  }
-
-  close(): void {
-    this.#opener.destroy();
-    this.#ending.release();
-    this.#end(this.#completed ? 'completed' : 'failed');
-  }
-}
-
-/** A session's end from outside: its hold in the key leases, and whom to tell when a change ends it. */
-class Ending {
-  readonly #onEnded: ((err: unknown) => void) | undefined;
-  #release: (() => void) | undefined;
-  #ended = false;
-  #closed = false;
-
-  constructor(onEnded: ((err: unknown) => void) | undefined) {
-    this.#onEnded = onEnded;
-  }
-
-  held(release: () => void): void {
-    // Closed meanwhile (the client went away while the key was fetched): nothing to hold.
-    if (this.#closed) release();
-    else this.#release = release;
-  }
-
-  abort(err: unknown, destroy: () => void): void {
-    if (this.#ended) return;
-    this.#ended = true;
-    destroy();
-    this.#onEnded?.(err);
-  }
-
-  release(): void {
-    this.#ended = true;
-    this.#closed = true;
-    const release = this.#release;
-    this.#release = undefined;
-    release?.();
   }
 }

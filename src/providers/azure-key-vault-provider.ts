@@ -10,10 +10,19 @@ import type {
 import { SecretKey } from '../crypto/secret-key.js';
 import { classifyingCredential, createAzureCredential, type AzureCredentialKind } from './azure-credential.js';
 import { abortReason, classifyAzureError } from './azure-errors.js';
+import { createAzureKey, destroyAzureKey, type AzureCalls } from './azure-key-admin.js';
+import {
+  AZURE_SCHEME,
+  AZURE_UNWRAP_ALGORITHMS,
+  AZURE_VAULT_HOST_SUFFIXES,
+  AZURE_WRAP_ALGORITHM,
+  formatAzureKeyId,
+  parseAzureKeyId,
+  VERSION_PATTERN,
+  type AzureKeyRef,
+} from './azure-key-id.js';
 import { perTryTimeoutPolicy, retryAfterPolicy } from './azure-pipeline.js';
 import { isProviderError, providerError, type ProviderError } from './provider-error.js';
-import { randomBytes } from 'node:crypto';
-import { isKeyBase, keyNameFromHint } from './key-base.js';
 import type {
   CallOptions,
   DestructionConfirmation,
@@ -53,28 +62,11 @@ import { raceAbort } from '../race-abort.js';
  * SDK's challenge-resource check on (the default), a token is only ever sent to a host inside the domain
  * the vault's challenge names, so a policy cannot be pointed at a server that harvests tokens.
  *
- * Availability keys of their own: createKey (base `https://<vault>/keys/`) creates an RSA-3072 key (RSA-HSM
- * on a managed HSM) permitting only wrapKey and unwrapKey, named after the policy with a random suffix
- * (permission keys/create). destroyKey deletes it, waits until the vault lists it as deleted, purges it,
- * and checks that neither GET nor GET deleted finds it (permissions keys/delete, keys/purge, keys/get). A
- * vault with purge protection refuses the purge until its retention period ends: the purge then fails,
- * and the policy stays revoked (docs/providers.md).
+ * Availability keys of their own (createKey, destroyKey): src/providers/azure-key-admin.ts. Key ids:
+ * src/providers/azure-key-id.ts.
  *
  * Errors are classified by src/providers/azure-errors.ts.
  */
-export const AZURE_SCHEME = 'https';
-export const AZURE_WRAP_ALGORITHM = 'RSA-OAEP-256';
-export const AZURE_UNWRAP_ALGORITHMS: readonly string[] = ['RSA-OAEP-256', 'RSA-OAEP'];
-/** Public cloud, China, US Government; Key Vault and managed HSM. */
-export const AZURE_VAULT_HOST_SUFFIXES: readonly string[] = [
-  '.vault.azure.net',
-  '.vault.azure.cn',
-  '.vault.usgovcloudapi.net',
-  '.managedhsm.azure.net',
-  '.managedhsm.azure.cn',
-  '.managedhsm.usgovcloudapi.net',
-];
-
 export interface AzureProviderOptions {
   /** A credential object; without it one is made on first use from `credentialKind`. */
   credential?: TokenCredential;
@@ -102,47 +94,6 @@ export interface AzureProviderOptions {
   agent?: Agent;
   /** Turns off the SDK's check that the challenge's resource matches the vault host (tests on 127.0.0.1 only). */
   disableChallengeResourceVerification?: boolean;
-}
-
-export interface AzureKeyRef {
-  /** `https://host[:port]` as written (lower-cased host). */
-  vaultUrl: string;
-  name: string;
-  version?: string;
-}
-
-const NAME_PATTERN = /^[0-9A-Za-z-]{1,127}$/;
-const VERSION_PATTERN = /^[0-9A-Za-z]{1,64}$/;
-
-/** Parses a Key Vault key id; undefined when it is not one (or its host is not allowed). */
-export function parseAzureKeyId(
-  uri: string,
-  allowedHostSuffixes: readonly string[] = AZURE_VAULT_HOST_SUFFIXES,
-): AzureKeyRef | undefined {
-  let url: URL;
-  try {
-    url = new URL(uri);
-  } catch {
-    return undefined;
-  }
-  if (url.protocol !== 'https:' || url.username || url.password || url.search || url.hash) return undefined;
-  const host = url.hostname.toLowerCase();
-  if (allowedHostSuffixes.length > 0 && !allowedHostSuffixes.some((s) => host.endsWith(s) && host.length > s.length))
-    return undefined;
-  const parts = url.pathname.split('/');
-  if (parts[0] !== '' || parts[1] !== 'keys' || parts.length < 3 || parts.length > 4) return undefined;
-  const name = parts[2] ?? '';
-  const version = parts[3];
-  if (!NAME_PATTERN.test(name)) return undefined;
-  if (version !== undefined && !VERSION_PATTERN.test(version)) return undefined;
-  const vaultUrl = `https://${url.host.toLowerCase()}`;
-  return version === undefined ? { vaultUrl, name } : { vaultUrl, name, version };
-}
-
-export function formatAzureKeyId(ref: AzureKeyRef): string {
-  return ref.version === undefined
-    ? `${ref.vaultUrl}/keys/${ref.name}`
-    : `${ref.vaultUrl}/keys/${ref.name}/${ref.version}`;
 }
 
 type KeyVaultSdk = typeof import('@azure/keyvault-keys');
@@ -257,6 +208,8 @@ export function createAzureKeyVaultProvider(opts: AzureProviderOptions = {}): Ro
     );
   }
 
+  const calls: AzureCalls = { parse, keyClient, call };
+
   return {
     schemes: [AZURE_SCHEME],
 
@@ -334,61 +287,12 @@ export function createAzureKeyVaultProvider(opts: AzureProviderOptions = {}): Ro
       }
     },
 
-    async createKey(baseUri: string, nameHint: string, { signal }: CallOptions): Promise<ResolvedKey> {
-      if (!isKeyBase(baseUri) || !baseUri.startsWith('https://'))
-        throw providerError(
-          'key_not_found',
-          baseUri,
-          `${baseUri}: not a Key Vault key base (expected https://<vault>/keys/)`,
-        );
-      const name = keyNameFromHint(nameHint, randomBytes(6).toString('hex'), { allowed: /[0-9A-Za-z-]/, max: 127 });
-      const ref = parse(`${new URL(baseUri).origin}/keys/${name}`, false);
-      const client = await call(ref.vaultUrl, signal, () => keyClient(ref));
-      const hsm = /\.managedhsm\./.test(ref.vaultUrl);
-      const key = await call(formatAzureKeyId(ref), signal, (abortSignal) =>
-        client.createRsaKey(name, { keySize: 3072, keyOps: ['wrapKey', 'unwrapKey'], hsm, abortSignal }),
-      );
-      const version = key.properties.version;
-      if (!version || !VERSION_PATTERN.test(version))
-        throw providerError(
-          'unknown',
-          formatAzureKeyId(ref),
-          `${formatAzureKeyId(ref)}: the vault returned no usable key version`,
-        );
-      return { uri: formatAzureKeyId({ ...ref, version }), algorithm: AZURE_WRAP_ALGORITHM };
+    createKey(baseUri: string, nameHint: string, { signal }: CallOptions): Promise<ResolvedKey> {
+      return createAzureKey(calls, baseUri, nameHint, signal);
     },
 
-    async destroyKey(keyUri: string, { signal }: CallOptions): Promise<DestructionConfirmation> {
-      const { version: _version, ...ref } = parse(keyUri, false);
-      const id = formatAzureKeyId(ref);
-      const client = await call(id, signal, () => keyClient(ref));
-      const exists = await found(() => call(id, signal, (abortSignal) => client.getKey(ref.name, { abortSignal })));
-      const deleted = exists
-        ? false
-        : await found(() => call(id, signal, (abortSignal) => client.getDeletedKey(ref.name, { abortSignal })));
-      if (!exists && !deleted) {
-        return {
-          provider: 'azure-key-vault',
-          keyUri: id,
-          action: 'already destroyed: the vault has it neither as a key nor as a deleted key',
-          destroyedAt: new Date().toISOString(),
-          alreadyDestroyed: true,
-        };
-      }
-      if (exists) {
-        const poller = await call(id, signal, (abortSignal) =>
-          client.beginDeleteKey(ref.name, { abortSignal, intervalInMs: 250 }),
-        );
-        await call(id, signal, (abortSignal) => poller.pollUntilDone({ abortSignal }));
-      }
-      await purgeWhenDeleted(client, ref.name, id, signal);
-      return {
-        provider: 'azure-key-vault',
-        keyUri: id,
-        action: `${exists ? 'deleted and ' : ''}purged from the vault (every version); GET and GET deleted answer 404`,
-        destroyedAt: new Date().toISOString(),
-        alreadyDestroyed: false,
-      };
+    destroyKey(keyUri: string, { signal }: CallOptions): Promise<DestructionConfirmation> {
+      return destroyAzureKey(calls, keyUri, signal);
     },
 
     async close(): Promise<void> {
@@ -397,38 +301,6 @@ export function createAzureKeyVaultProvider(opts: AzureProviderOptions = {}): Ro
       cryptoClients.clear();
     },
   };
-
-  /** Purges a soft-deleted key (a vault may answer 409 while the deletion is still in progress), then checks it is gone. */
-  async function purgeWhenDeleted(client: KeyClient, name: string, id: string, signal: AbortSignal): Promise<void> {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await call(id, signal, (abortSignal) => client.purgeDeletedKey(name, { abortSignal }));
-        break;
-      } catch (err) {
-        const status = (err as { cause?: { statusCode?: number } }).cause?.statusCode;
-        if (status === 409 && attempt < 20 && !signal.aborted) {
-          await new Promise((r) => setTimeout(r, 250));
-          continue;
-        }
-        if (isProviderError(err) && err.reason === 'access_denied') {
-          throw providerError(
-            'access_denied',
-            id,
-            `${id}: the vault refused to purge the deleted key (purge protection on, or no keys/purge permission): it stays recoverable, so the purge cannot complete`,
-            err,
-          );
-        }
-        throw err;
-      }
-    }
-    for (let attempt = 0; ; attempt++) {
-      const still = await found(() => call(id, signal, (abortSignal) => client.getDeletedKey(name, { abortSignal })));
-      if (!still) return;
-      if (attempt >= 20 || signal.aborted)
-        throw providerError('server_error', id, `${id}: the vault still lists the key as deleted after the purge`);
-      await new Promise((r) => setTimeout(r, 250));
-    }
-  }
 
   async function refineNotFound(
     ref: AzureKeyRef,
@@ -447,17 +319,6 @@ export function createAzureKeyVaultProvider(opts: AzureProviderOptions = {}): Ro
     } catch {
       return notFound;
     }
-  }
-}
-
-/** Whether `get` finds it: false on key_not_found (404), true on success; other failures are thrown. */
-async function found(get: () => Promise<unknown>): Promise<boolean> {
-  try {
-    await get();
-    return true;
-  } catch (err) {
-    if (isProviderError(err) && err.reason === 'key_not_found') return false;
-    throw err;
   }
 }
 

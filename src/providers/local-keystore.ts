@@ -8,21 +8,34 @@ import { replaceScrubbing } from '../storage/scrubbing-replace.js';
 import { newRsaPrivateKeyPem, type KeyBits } from './rsa-keygen.js';
 import {
   checkFile,
-  KEY_NAME_PATTERN,
   parseKeystore,
   serialize,
   type KeyMap,
   type KeyRecord,
   type VersionRecord,
 } from './keystore-format.js';
+import {
+  latest,
+  latestUsable,
+  mustFind,
+  mustFindVersion,
+  refuseDeleted,
+  refuseTaken,
+  stateOf,
+  toInfo,
+  validateName,
+  type KeyInfo,
+  type KeyState,
+} from './keystore-records.js';
 
 export { KEY_NAME_PATTERN, KEYSTORE_FORMAT } from './keystore-format.js';
+export type { KeyInfo, KeyState, KeyVersionInfo } from './keystore-records.js';
 
 /**
  * The local keystore: RSA root keys in one JSON file, the embedded default behind the `local:` provider and
  * the `unwrapd keys ...` commands.
  *
- * File: keystore-format.ts, private keys as PKCS#8 PEM. The file is mode 0600 in a directory created 0700;
+ * File: keystore-format.ts, private keys as PKCS#8 PEM; rules over its records: keystore-records.ts. The file is mode 0600 in a directory created 0700;
  * a file readable or writable by group or others is refused.
  *
  * Concurrency: every write takes `<path>.lock`, re-reads the file, changes it and replaces it atomically,
@@ -40,30 +53,6 @@ export { KEY_NAME_PATTERN, KEYSTORE_FORMAT } from './keystore-format.js';
  */
 export type { KeyBits } from './rsa-keygen.js';
 export const DEFAULT_KEY_BITS: KeyBits = 3072;
-
-/** Effective state of a key version: deleted beats disabled (key or version) beats enabled. */
-export type KeyState = 'enabled' | 'disabled' | 'deleted';
-
-export interface KeyVersionInfo {
-  version: number;
-  bits: number;
-  created: string;
-  /** The version's own flag; see `state` for the effective one. */
-  enabled: boolean;
-  state: KeyState;
-}
-
-/** What `list()` shows: never key material. */
-export interface KeyInfo {
-  name: string;
-  created: string;
-  /** The key-level flag (disabling the key disables every version). */
-  enabled: boolean;
-  deleted: boolean;
-  deletedAt?: string;
-  latestVersion: number;
-  versions: KeyVersionInfo[];
-}
 
 export interface KeyVersionEntry {
   name: string;
@@ -249,85 +238,7 @@ export function openLocalKeystore(path: string, opts: LocalKeystoreOptions = {})
   };
 }
 
-// ---- lookups and rules -------------------------------------------------------------------------------
-
-function validateName(name: string): void {
-  if (!KEY_NAME_PATTERN.test(name)) {
-    throw new UnwrapdError(
-      'invalid_argument',
-      `invalid key name ${JSON.stringify(name.slice(0, 80))}: use 1-64 of A-Z a-z 0-9 . _ -, starting with a letter or digit`,
-    );
-  }
-}
-
-function refuseTaken(keys: KeyMap, name: string): void {
-  const record = keys.get(name);
-  if (!record) return;
-  const why =
-    record.deleted === undefined ? 'already exists' : 'was deleted, and names of deleted keys are never reused';
-  throw new UnwrapdError('already_exists', `key "${name}" ${why}`);
-}
-
-function refuseDeleted(record: KeyRecord, name: string, verb: string): KeyRecord {
-  if (record.deleted !== undefined)
-    throw new UnwrapdError('failed_precondition', `key "${name}" is deleted and cannot be ${verb}`);
-  return record;
-}
-
-function mustFind(keys: KeyMap, name: string, path: string): KeyRecord {
-  const record = keys.get(name);
-  if (!record)
-    throw new UnwrapdError('not_found', `no key named ${JSON.stringify(name.slice(0, 80))} in keystore ${path}`);
-  return record;
-}
-
-function mustFindVersion(record: KeyRecord, name: string, version: number): VersionRecord {
-  const v = record.versions.find((x) => x.version === version);
-  if (!v)
-    throw new UnwrapdError(
-      'not_found',
-      `key "${name}" has no version ${version} (latest is ${latest(record).version})`,
-    );
-  return v;
-}
-
-function latest(record: KeyRecord): VersionRecord {
-  const v = record.versions[record.versions.length - 1];
-  if (!v) throw new UnwrapdError('internal', 'key record without versions'); // parseKeystore refuses these
-  return v;
-}
-
-function latestUsable(record: KeyRecord): VersionRecord {
-  for (let i = record.versions.length - 1; i >= 0; i--) {
-    const v = record.versions[i];
-    if (v && stateOf(record, v) === 'enabled') return v;
-  }
-  return latest(record);
-}
-
-function stateOf(record: KeyRecord, v: VersionRecord): KeyState {
-  if (record.deleted !== undefined || v.privateKeyPem === undefined) return 'deleted';
-  return record.enabled && v.enabled ? 'enabled' : 'disabled';
-}
-
-function toInfo(name: string, record: KeyRecord): KeyInfo {
-  const info: KeyInfo = {
-    name,
-    created: record.created,
-    enabled: record.enabled,
-    deleted: record.deleted !== undefined,
-    latestVersion: latest(record).version,
-    versions: record.versions.map((v) => ({
-      version: v.version,
-      bits: v.bits,
-      created: v.created,
-      enabled: v.enabled,
-      state: stateOf(record, v),
-    })),
-  };
-  if (record.deleted !== undefined) info.deletedAt = record.deleted;
-  return info;
-}
+// ---- private keys -------------------------------------------------------------------------------------
 
 function privateKeyOf(snapshot: Snapshot, name: string, v: VersionRecord, path: string): KeyObject {
   const id = `${name}/${v.version}`;

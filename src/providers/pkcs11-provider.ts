@@ -16,6 +16,7 @@ import {
   type OaepAlgorithm,
   type Pkcs11Module,
 } from './pkcs11-token.js';
+import { destroyKeyObjects, generateKeyPair } from './pkcs11-key-admin.js';
 import { formatPkcs11Uri, parsePkcs11Uri, PKCS11_SCHEME, type Pkcs11KeyRef } from './pkcs11-uri.js';
 import { isKeyBase, keyNameFromHint } from './key-base.js';
 import type {
@@ -45,9 +46,8 @@ import { raceAbort } from '../race-abort.js';
  * resistance); docs/providers.md says more.
  *
  * Availability keys of their own (createKey, base `pkcs11:token=<label>`): an RSA-3072 key pair generated on
- * the token (C_GenerateKeyPair), the private key sensitive and not extractable, labelled after the policy
- * with a random suffix and a random 16-byte CKA_ID. destroyKey destroys (C_DestroyObject) every object with
- * the key's label and id, private and public, then checks that none is left.
+ * the token, labelled after the policy with a random suffix and a random 16-byte CKA_ID; destroyKey destroys
+ * every object with the key's label and id (src/providers/pkcs11-key-admin.ts).
  *
  * Sessions: the module is loaded and initialized on first use, one read-write session per token, logged in
  * as the user with the configured PIN; calls on a session are serialized. A session-level failure (token removed,
@@ -270,38 +270,13 @@ export function createPkcs11Provider(opts: Pkcs11ProviderOptions): RootKeyProvid
           `${baseUri}: not a PKCS#11 key base (expected pkcs11:token=<label>)`,
         );
       const base = refOf(`${baseUri}${baseUri.endsWith(':') ? '' : ';'}object=x`); // the token it names, or the default
-      const ref: Pkcs11KeyRef & { token: string } = {
+      const ref: Pkcs11KeyRef & { token: string; id: Buffer } = {
         token: base.token,
         object: keyNameFromHint(nameHint, randomBytes(6).toString('hex'), { allowed: /[A-Za-z0-9._-]/, max: 64 }),
         id: randomBytes(16),
       };
       const keyUri = formatPkcs11Uri(ref);
-      await onToken(keyUri, ref.token, signal, (s, { pk, lib }) => {
-        const common = [
-          { type: pk.CKA_TOKEN, value: true },
-          { type: pk.CKA_LABEL, value: ref.object },
-          { type: pk.CKA_ID, value: ref.id! },
-        ];
-        lib.C_GenerateKeyPair(
-          s,
-          { mechanism: pk.CKM_RSA_PKCS_KEY_PAIR_GEN },
-          [
-            ...common,
-            { type: pk.CKA_ENCRYPT, value: true },
-            { type: pk.CKA_WRAP, value: true },
-            { type: pk.CKA_MODULUS_BITS, value: 3072 },
-            { type: pk.CKA_PUBLIC_EXPONENT, value: Buffer.from([1, 0, 1]) },
-          ],
-          [
-            ...common,
-            { type: pk.CKA_PRIVATE, value: true },
-            { type: pk.CKA_SENSITIVE, value: true },
-            { type: pk.CKA_EXTRACTABLE, value: false },
-            { type: pk.CKA_DECRYPT, value: true },
-            { type: pk.CKA_UNWRAP, value: true },
-          ],
-        );
-      });
+      await onToken(keyUri, ref.token, signal, (s, m) => generateKeyPair(s, m, ref));
       const { key, algorithm } = await usable(keyUri, signal);
       return { uri: formatPkcs11Uri(key.ref), algorithm };
     },
@@ -309,27 +284,7 @@ export function createPkcs11Provider(opts: Pkcs11ProviderOptions): RootKeyProvid
     async destroyKey(keyUri: string, { signal }: CallOptions): Promise<DestructionConfirmation> {
       const ref = refOf(keyUri);
       const pinned = formatPkcs11Uri(ref);
-      const destroyed = await onToken(keyUri, ref.token, signal, (s, { pk, lib }) => {
-        const find = (): Handle[] => {
-          const template: Pkcs11Types.Template = [{ type: pk.CKA_LABEL, value: ref.object }];
-          if (ref.id) template.push({ type: pk.CKA_ID, value: ref.id });
-          lib.C_FindObjectsInit(s, template);
-          try {
-            return lib.C_FindObjects(s, 16);
-          } finally {
-            lib.C_FindObjectsFinal(s);
-          }
-        };
-        const objects = find();
-        for (const handle of objects) lib.C_DestroyObject(s, handle);
-        if (find().length > 0)
-          throw providerError(
-            'unknown',
-            keyUri,
-            `${keyUri}: objects with the key's label are still on the token after C_DestroyObject`,
-          );
-        return objects.length;
-      });
+      const destroyed = await onToken(keyUri, ref.token, signal, (s, m) => destroyKeyObjects(keyUri, ref, s, m));
       algorithms.delete(pinned);
       const action =
         destroyed === 0

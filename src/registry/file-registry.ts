@@ -31,6 +31,8 @@ export interface FileRegistryOptions {
   lockTimeoutMs?: number;
   /** Background failures (a reload that cannot parse, a listener that threw). Default: console.error. */
   onError?: (err: UnwrapdError) => void;
+  /** Called after each check of the file for another process's write (whether or not it changed, or loaded). */
+  onReloadChecked?: () => void;
 }
 
 const RELOAD_DEBOUNCE_MS = 20;
@@ -203,6 +205,7 @@ class FileRegistry implements PolicyRegistry {
         void this.#serial(async () => {
           this.#reloadQueued = false;
           await this.#reload();
+          this.#opts.onReloadChecked?.();
         });
       },
     });

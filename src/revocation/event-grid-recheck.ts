@@ -1,4 +1,5 @@
 import type { KeyCache } from '../cache/key-cache.js';
+import { parseAzureKeyId } from '../providers/azure-key-id.js';
 import type { RootKeyProvider } from '../providers/root-key-provider.js';
 import type { PolicyRegistry } from '../registry/policy-registry.js';
 import { customerKeyDependents } from './cached-key-dependents.js';
@@ -27,25 +28,20 @@ export interface RecheckResult {
   revoked: Array<{ tenant: string; policyId: string; keyUri: string; reason: string }>;
 }
 
-/** An Azure Key Vault key id: https://<vault>.vault.azure.net/keys/<name>[/<version>] (any Azure cloud). */
-export function parseVaultKeyUri(uri: string): { vaultName: string; keyName: string } | undefined {
-  let url: URL;
-  try {
-    url = new URL(uri);
-  } catch {
-    return undefined;
-  }
-  if (url.protocol !== 'https:') return undefined;
-  const [first, name] = url.pathname.split('/').filter(Boolean);
-  if (first !== 'keys' || !name) return undefined;
-  const vaultName = url.hostname.split('.')[0];
-  if (!vaultName) return undefined;
-  return { vaultName: vaultName.toLowerCase(), keyName: name.toLowerCase() };
+/**
+ * The vault and key an Azure Key Vault key id names (src/providers/azure-key-id.ts parses it; any host), both
+ * lower-cased as Event Grid events name them: the vault is the host's first label.
+ */
+export function vaultKeyOf(uri: string): { vaultName: string; keyName: string } | undefined {
+  const ref = parseAzureKeyId(uri, []);
+  if (!ref) return undefined;
+  const vaultName = new URL(ref.vaultUrl).hostname.split('.')[0];
+  return vaultName ? { vaultName: vaultName.toLowerCase(), keyName: ref.name.toLowerCase() } : undefined;
 }
 
 export async function recheckKeys(events: readonly KeyVaultEvent[], deps: RecheckDeps): Promise<RecheckResult> {
   const matches = (uri: string): boolean => {
-    const parsed = parseVaultKeyUri(uri);
+    const parsed = vaultKeyOf(uri);
     if (!parsed) return false;
     return events.some(
       (e) =>

@@ -1,3 +1,4 @@
+import { loggableError } from '../errors.js';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -74,7 +75,7 @@ export class EventGridReceiver implements RevocationSource {
     const { host, port } = splitHostPort(this.#opts.listen);
     const server = createServer({ maxHeaderSize: 16 * 1024, requestTimeout: 30_000 }, (req, res) => {
       this.#handle(req, res).catch((err: unknown) => {
-        this.#opts.log.error('event grid: request failed', { error: err instanceof Error ? err : String(err) });
+        this.#opts.log.error('event grid: request failed', { error: loggableError(err) });
         if (!res.headersSent) reply(res, 500, { error: 'internal error' });
         else res.destroy();
       });

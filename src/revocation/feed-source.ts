@@ -1,3 +1,4 @@
+import { loggableError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { RegistryChangeFeed } from '../registry/change-feed.js';
 import type { RevocationEvent, RevocationSource, RevocationSourceState } from './revocation-source.js';
@@ -25,7 +26,7 @@ export function feedRevocationSource(feed: RegistryChangeFeed, log: Logger): Rev
               source: feed.name,
             });
           } catch (err) {
-            log.error('a revocation listener threw', { error: err instanceof Error ? err : String(err) });
+            log.error('a revocation listener threw', { error: loggableError(err) });
           }
         }
       });

@@ -1,3 +1,4 @@
+import { loggableError } from '../errors.js';
 import type { PolicyKey } from '../cache/key-cache.js';
 import type { Logger } from '../log/logger.js';
 import type { KeyStatus, RootKeyProvider } from '../providers/root-key-provider.js';
@@ -110,9 +111,7 @@ export class ProviderProbe implements RevocationSource {
     const delay = Math.max(1, Math.round(this.#opts.intervalMs * (1 + jitter * (2 * this.#random() - 1))));
     this.#timer = setTimeout(() => {
       this.runOnce()
-        .catch((err: unknown) =>
-          this.#opts.log?.warn('key probe round failed', { error: err instanceof Error ? err : String(err) }),
-        )
+        .catch((err: unknown) => this.#opts.log?.warn('key probe round failed', { error: loggableError(err) }))
         .finally(() => this.#schedule());
     }, delay);
     this.#timer.unref();

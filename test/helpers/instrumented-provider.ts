@@ -44,6 +44,12 @@ export interface InstrumentedProvider extends RootKeyProvider {
    * before its injected latency.
    */
   callStarted(op: ProviderOp, matches?: (keyUri: string) => boolean): Promise<{ keyUri: string }>;
+  /**
+   * Holds every call of `op` that starts from now on (after it is counted and announced) until the returned
+   * release is called, or the caller aborts, or the provider closes: a window of the test's choosing, not of
+   * the clock's. Release is idempotent.
+   */
+  holdCalls(op: ProviderOp): () => void;
 }
 
 export function instrumentProvider(inner: RootKeyProvider, opts: InstrumentOptions = {}): InstrumentedProvider {
@@ -65,6 +71,34 @@ export function instrumentProvider(inner: RootKeyProvider, opts: InstrumentOptio
 
   // Closing the provider (daemon shutdown) ends injected latency, as closing a real one ends its calls.
   const closed = new AbortController();
+  const holds = new Map<ProviderOp, Promise<void>>();
+
+  async function held(op: ProviderOp, keyUri: string, signal: AbortSignal): Promise<void> {
+    const gate = holds.get(op);
+    if (!gate) return;
+    const stop = AbortSignal.any([signal, closed.signal]);
+    if (stop.aborted) throw abortedIn(op, keyUri);
+    let onAbort: (() => void) | undefined;
+    try {
+      await Promise.race([
+        gate,
+        new Promise<never>((_, reject) =>
+          stop.addEventListener('abort', (onAbort = () => reject(abortedIn(op, keyUri)))),
+        ),
+      ]);
+    } finally {
+      if (onAbort) stop.removeEventListener('abort', onAbort);
+    }
+  }
+
+  function abortedIn(op: ProviderOp, keyUri: string): ProviderError {
+    aborted[op]++;
+    return providerError(
+      'aborted',
+      keyUri,
+      `${keyUri}: ${op} aborted by the caller (or the provider closed) while held`,
+    );
+  }
 
   async function before(op: ProviderOp, keyUri: string, signal: AbortSignal): Promise<void> {
     counts[op]++;
@@ -74,6 +108,7 @@ export function instrumentProvider(inner: RootKeyProvider, opts: InstrumentOptio
         w.resolve({ keyUri });
       }
     }
+    await held(op, keyUri, signal);
     const latency = self.latencyFor?.(op, keyUri) ?? self.latencyMs;
     if (latency > 0) {
       try {
@@ -106,6 +141,15 @@ export function instrumentProvider(inner: RootKeyProvider, opts: InstrumentOptio
     },
     callStarted(op, matches = () => true) {
       return new Promise((resolve) => waiters.add({ op, matches, resolve }));
+    },
+    holdCalls(op) {
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      holds.set(op, gate);
+      return () => {
+        if (holds.get(op) === gate) holds.delete(op);
+        release();
+      };
     },
     async resolve(keyUri: string, callOpts: CallOptions): Promise<ResolvedKey> {
       await before('resolve', keyUri, callOpts.signal);

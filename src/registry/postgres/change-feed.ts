@@ -4,10 +4,12 @@ import type { RegistryChangeFeed, RegistryFeedState } from '../change-feed.js';
 import type { PolicyEvent } from '../policy-events.js';
 import { AckSignal } from './ack-signal.js';
 import { eventFromRow } from './event-row.js';
-import { FeedDeafness } from './feed-deafness.js';
+import { FeedDeafness, FeedHearing } from './feed-deafness.js';
+import { FeedListeners } from './feed-listeners.js';
 import { FeedLease } from './feed-lease.js';
 import { dropConnection, openFeedConnection } from './feed-connection.js';
-import { logEnd, readEventsAfter, rejoinInstance, renewLease, setApplied } from './instance-sql.js';
+import { readEventsAfter, rejoinInstance, renewLease } from './instance-sql.js';
+import { ReconnectTimer, resyncIfLogShrank } from './feed-reconnect.js';
 import { feedChannels, type ChangeFeedOptions, type FeedState } from './feed-options.js';
 import { quoteSchema } from './migrate.js';
 import { pgMessage } from './pg-text.js';
@@ -26,7 +28,8 @@ const PAGE = 500;
  * The lease (feed-lease.ts): the same connection renews this instance's lease every `renewMs`, always
  * right after reading the log, so a live lease means "this instance hears the feed". Deafness
  * (feed-deafness.ts): cut off or silent past `graceMs`, or the lease lapsed; it ends only once the feed has
- * reconnected, applied every event it missed, in order, and renewed its lease.
+ * reconnected, applied every event it missed, in order, and renewed its lease. Reconnecting (backoff, a log
+ * that shrank in a failover): feed-reconnect.ts.
  */
 export class ChangeFeed implements RegistryChangeFeed {
   readonly name = 'postgres-feed';
@@ -38,19 +41,15 @@ export class ChangeFeed implements RegistryChangeFeed {
   #ackedSequence = -1;
   #lastEventAt: string | undefined;
   #client: pg.Client | undefined;
-  /** performance.now() when the last successful round trip was sent (deafness is measured from it). */
-  #lastHeard = performance.now();
-  /** performance.now() when the last answer arrived (silence, a black-holed connection, is measured from it). */
-  #lastAnswer = performance.now();
-  #backoffMs: number;
+  readonly #hearing = new FeedHearing();
   #tickTimer: NodeJS.Timeout | undefined;
-  #reconnectTimer: NodeJS.Timeout | undefined;
+  readonly #reconnectTimer: ReconnectTimer;
   readonly #drainRun = new RepeatingRun(
     () => this.#drainStep(),
     () => this.#stopped,
   );
   #stopped = false;
-  readonly #eventListeners = new Set<(events: readonly PolicyEvent[]) => void>();
+  readonly #listeners: FeedListeners;
   readonly #deafness: FeedDeafness;
   readonly #lease: FeedLease;
   readonly #acks = new AckSignal();
@@ -61,9 +60,10 @@ export class ChangeFeed implements RegistryChangeFeed {
     this.#q = quoteSchema(opts.schema);
     this.#channels = feedChannels(opts.schema);
     this.#lastSequence = opts.startSequence;
-    this.#backoffMs = opts.reconnectMinMs;
+    this.#reconnectTimer = new ReconnectTimer(opts.reconnectMinMs, opts.reconnectMaxMs);
     this.#clock = opts.clock ?? (() => performance.now());
     this.#deafness = new FeedDeafness(opts.log);
+    this.#listeners = new FeedListeners(opts.log);
     const { leaseMs, renewMs, fenceMarginMs, leaseSentAt } = opts;
     this.#lease = new FeedLease({
       leaseMs,
@@ -105,8 +105,7 @@ export class ChangeFeed implements RegistryChangeFeed {
   }
 
   onEvents(listener: (events: readonly PolicyEvent[]) => void): () => void {
-    this.#eventListeners.add(listener);
-    return () => this.#eventListeners.delete(listener);
+    return this.#listeners.add(listener);
   }
 
   state(): RegistryFeedState {
@@ -146,7 +145,7 @@ export class ChangeFeed implements RegistryChangeFeed {
     this.#stopped = true;
     clearInterval(this.#tickTimer);
     this.#deafness.disarm();
-    clearTimeout(this.#reconnectTimer);
+    this.#reconnectTimer.cancel();
     this.#lease.stop();
     this.#acks.wakeAll();
     const client = this.#client;
@@ -169,7 +168,7 @@ export class ChangeFeed implements RegistryChangeFeed {
       onLost: (c, err) => this.#lost(c, err),
       onNotification: (c, n) => this.#onNotification(c, n),
     });
-    this.#heard(sent);
+    this.#hearing.heard(sent);
     this.#client = client;
     return client;
   }
@@ -214,20 +213,14 @@ export class ChangeFeed implements RegistryChangeFeed {
     for (;;) {
       const sent = performance.now();
       const rows = await readEventsAfter(client, this.#q, this.#lastSequence, PAGE);
-      this.#heard(sent);
+      this.#hearing.heard(sent);
       if (rows.length === 0) break;
       const events: PolicyEvent[] = rows.map(eventFromRow);
       await this.#opts.apply(events, client);
       const last = events[events.length - 1]!;
       this.#lastSequence = last.sequence;
       this.#lastEventAt = last.at;
-      for (const l of this.#eventListeners) {
-        try {
-          l(events);
-        } catch (err) {
-          this.#opts.log.error('a change-feed listener threw', { error: err instanceof Error ? err : String(err) });
-        }
-      }
+      this.#listeners.tell(events);
       if (rows.length < PAGE) break;
     }
     await this.#report(client);
@@ -252,7 +245,7 @@ export class ChangeFeed implements RegistryChangeFeed {
       announce: moved,
       ackChannel: this.#channels.acks,
     });
-    this.#heard(heardSent);
+    this.#hearing.heard(heardSent);
     if (!renewed) {
       this.#lease.lost();
       this.#opts.log.warn(
@@ -268,16 +261,11 @@ export class ChangeFeed implements RegistryChangeFeed {
     if (this.#deafness.deaf && this.#state === 'connected' && client === this.#client) this.#lift();
   }
 
-  #heard(sentAt: number): void {
-    if (sentAt > this.#lastHeard) this.#lastHeard = sentAt;
-    this.#lastAnswer = performance.now();
-  }
-
   #tick(): void {
     if (this.#stopped) return;
     const client = this.#client;
     if (client && this.#state === 'connected') this.#drain().catch((err: unknown) => this.#lost(client, err));
-    if (performance.now() - this.#lastAnswer > this.#opts.graceMs) {
+    if (this.#hearing.silentPast(this.#opts.graceMs)) {
       // Connected in name but silent past the grace period (a black-holed connection): treat as lost.
       // Measured from the last answer, so a connection that answers slowly (a saturated machine) is kept.
       if (client) this.#lost(client, new Error(`no answer for ${this.#opts.graceMs} ms`));
@@ -306,7 +294,7 @@ export class ChangeFeed implements RegistryChangeFeed {
 
   /** Deaf once cut off for `graceMs` from the send time of the last round trip that succeeded. */
   #armDeafTimer(): void {
-    this.#deafness.arm(this.#lastHeard + this.#opts.graceMs - performance.now(), () => {
+    this.#deafness.arm(this.#hearing.cutOffLeft(this.#opts.graceMs), () => {
       if (this.#state !== 'connected') this.#goDeaf(`cut off for more than ${this.#opts.graceMs} ms`);
     });
   }
@@ -321,14 +309,7 @@ export class ChangeFeed implements RegistryChangeFeed {
   }
 
   #scheduleReconnect(): void {
-    if (this.#reconnectTimer || this.#stopped) return;
-    const delay = this.#backoffMs * (0.5 + Math.random() / 2);
-    this.#backoffMs = Math.min(this.#opts.reconnectMaxMs, this.#backoffMs * 2);
-    this.#reconnectTimer = setTimeout(() => {
-      this.#reconnectTimer = undefined;
-      void this.#reconnect();
-    }, delay);
-    this.#reconnectTimer.unref();
+    if (!this.#stopped) this.#reconnectTimer.schedule(() => void this.#reconnect());
   }
 
   async #reconnect(): Promise<void> {
@@ -348,27 +329,15 @@ export class ChangeFeed implements RegistryChangeFeed {
     }
     try {
       // Catch up before anything else: a revocation missed while away is applied before the cache is back.
-      const end = await logEnd(client, this.#q);
-      if (end < this.#lastSequence) {
-        this.#opts.log.warn(
-          'the event log ends before the last event this instance applied (failover with lost commits?): reloading every policy',
-          {
-            log_end: end,
-            last_sequence: this.#lastSequence,
-          },
-        );
-        this.#lastSequence = await this.#opts.resync(client);
-        // Sequence numbers will be handed out again: what this instance reports as applied goes down with them.
-        await setApplied(client, this.#q, this.#opts.instanceId, this.#lastSequence);
-        this.#ackedSequence = this.#lastSequence;
-      }
+      const resynced = await resyncIfLogShrank(client, this.#q, this.#opts, this.#lastSequence);
+      if (resynced !== undefined) this.#lastSequence = this.#ackedSequence = resynced;
       await this.#drain();
     } catch (err) {
       this.#lost(client, err);
       return;
     }
     if (client !== this.#client) return;
-    this.#backoffMs = this.#opts.reconnectMinMs;
+    this.#reconnectTimer.reset();
     this.#deafness.disarm();
     this.#state = 'connected';
     if (!this.#tickTimer) this.#startTicking();

@@ -1,3 +1,4 @@
+import { loggableError } from '../../errors.js';
 import type { Logger } from '../../log/logger.js';
 
 /**
@@ -73,8 +74,34 @@ export class FeedDeafness {
       try {
         l(deaf);
       } catch (err) {
-        this.#log.error('a feed-state listener threw', { error: err instanceof Error ? err : String(err) });
+        this.#log.error('a feed-state listener threw', { error: loggableError(err) });
       }
     }
+  }
+}
+
+/**
+ * When the feed last heard the database: the send time of the last round trip that succeeded (being cut off
+ * is measured from it) and the arrival of the last answer (silence, a black-holed connection, is measured
+ * from it, so a connection that answers slowly on a saturated host is kept).
+ */
+export class FeedHearing {
+  #lastHeard = performance.now();
+  #lastAnswer = performance.now();
+
+  /** A round trip sent at `sentAt` (performance.now()) was answered. */
+  heard(sentAt: number): void {
+    if (sentAt > this.#lastHeard) this.#lastHeard = sentAt;
+    this.#lastAnswer = performance.now();
+  }
+
+  /** Milliseconds left of `graceMs` since the last successful round trip was sent (negative once past). */
+  cutOffLeft(graceMs: number): number {
+    return this.#lastHeard + graceMs - performance.now();
+  }
+
+  /** Whether no answer has arrived for more than `graceMs`. */
+  silentPast(graceMs: number): boolean {
+    return performance.now() - this.#lastAnswer > graceMs;
   }
 }
