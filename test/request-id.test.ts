@@ -133,7 +133,7 @@ test.serial(
       }),
     );
     const id = String(generated.metadata.get('x-request-id')[0]);
-    t.regex(id, /^[0-9a-f-]{36}$/);
+    t.regex(id, /^u-[0-9a-f]{16}-[0-9a-z]+$/);
     const denial = lines.slice(before).find((l) => l.msg === 'access denied');
     t.is(denial?.request_id, id);
     t.is(denial?.trace_id, undefined, 'no traceparent, no trace id');

@@ -24,9 +24,12 @@ export interface Caller {
   request?: RequestTag;
 }
 
-/** The caller as seen by one request (the resolved Caller is shared by every call of that identity). */
+/**
+ * The caller as seen by one request (the resolved Caller is shared by every call of that identity). Fields
+ * copied by name: an object spread costs microseconds here, on every call.
+ */
 export function inRequest(caller: Caller, request: RequestTag): Caller {
-  return { ...caller, request };
+  return { id: caller.id, roles: caller.roles, tenants: caller.tenants, policies: caller.policies, request };
 }
 
 export function parseRoles(raw: string): Role[] {

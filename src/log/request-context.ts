@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { LogFields, Logger } from './logger.js';
 import { isTraceId, parseTraceparent } from './traceparent.js';
 
@@ -8,7 +8,7 @@ import { isTraceId, parseTraceparent } from './traceparent.js';
  *
  * The request id is, in order: the request's own `request_id` field when the client set one; else the
  * `x-request-id` metadata header (what a service mesh or proxy sets) when it is a valid request id; else one
- * the daemon generates (a random UUID). The trace id is the one the RPC's span was given (`setTraceId`: the
+ * the daemon generates (`newRequestId`: unique across instances and restarts, cheap enough for every call). The trace id is the one the RPC's span was given (`setTraceId`: the
  * telemetry seam), else the trace id of a valid W3C `traceparent` metadata header.
  *
  * Everything is computed on first use, so a call that logs nothing pays for one small object.
@@ -21,6 +21,15 @@ const REQUEST_ID = /^[\x21-\x7e]{1,128}$/;
 
 export function isRequestId(value: unknown): value is string {
   return typeof value === 'string' && REQUEST_ID.test(value);
+}
+
+/** 64 random bits per process: generated ids of two instances (or two runs of one) never collide. */
+const PREFIX = randomBytes(8).toString('hex');
+let counter = 0;
+
+/** A generated request id: `u-<16 hex digits of this process>-<a counter in base 36>`. */
+export function newRequestId(): string {
+  return `u-${PREFIX}-${(++counter).toString(36)}`;
 }
 
 /** The request a log line or audit record belongs to. */
@@ -75,8 +84,11 @@ export class RequestContext implements RequestTag {
 
   get requestId(): string {
     if (this.#requestId === undefined) {
-      const fromHeader = header(this.#headers, REQUEST_ID_HEADER);
-      this.#requestId = isRequestId(this.#field) ? this.#field : isRequestId(fromHeader) ? fromHeader : randomUUID();
+      if (isRequestId(this.#field)) this.#requestId = this.#field;
+      else {
+        const fromHeader = header(this.#headers, REQUEST_ID_HEADER);
+        this.#requestId = isRequestId(fromHeader) ? fromHeader : newRequestId();
+      }
     }
     return this.#requestId;
   }
