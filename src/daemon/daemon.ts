@@ -281,7 +281,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
           tenant: d.tenant,
           policyId: d.policyId,
           actor: d.identity,
-          ...(d.requestId ? { requestId: d.requestId } : {}),
+          requestId: d.requestId,
           details,
         })
         .catch((err: unknown) => log.error('audit of an access denial failed', { error: errorField(err) }));
@@ -294,7 +294,8 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
       missing: describeMissing(e.missing),
       tenant,
       policyId,
-      ...(e.request ? { requestId: e.request.requestId, traceId: e.request.traceId } : {}),
+      requestId: e.request?.requestId,
+      traceId: e.request?.traceId,
     }),
   );
   const dataCallers = callerResolver(
