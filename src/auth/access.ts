@@ -37,7 +37,7 @@ export class Access {
   }
 
   #deny(caller: Caller, method: string, missing: MissingGrant, tenant = '*', policyId = '*'): never {
-    const err = new AccessDenied(caller.id, method, missing);
+    const err = new AccessDenied(caller.id, method, missing, caller.request);
     this.onDenied(err, tenant, policyId);
     throw err;
   }

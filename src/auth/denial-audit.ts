@@ -12,6 +12,9 @@ export interface Denial {
   missing: string;
   tenant: string;
   policyId: string;
+  /** The refused request's id and trace id (a suppressed-repeats summary carries the last one's). */
+  requestId?: string;
+  traceId?: string;
 }
 
 export interface DenialAuditOptions {

@@ -21,6 +21,8 @@ export interface CallerRequest {
   signal: AbortSignal;
   /** The caller's identity (`unix:...`, `tls:...`, `mesh:...`), for the audit of an availability-key use. */
   actor?: string;
+  /** The request's trace id, for the log lines it causes (a provider failure, an availability-key use). */
+  traceId?: string;
 }
 
 /** What the key leases need of a request (batches carry a context per item, not per call). */
@@ -280,7 +282,7 @@ export class KeyLeases {
         policy.tenant,
         policy.id,
         version,
-        (s) => this.#opts.unwrapper.load(policy, version, s, req.requestId, req.actor),
+        (s) => this.#opts.unwrapper.load(policy, version, s, req.requestId, req.actor, req.traceId),
         AbortSignal.any([req.signal, stop.signal]),
       );
       return { kek: key.kek, own: false };
@@ -306,6 +308,7 @@ export class KeyLeases {
       requestId: req.requestId,
       reason,
       ...(req.actor ? { actor: req.actor } : {}),
+      ...(req.traceId ? { traceId: req.traceId } : {}),
     });
     return { kek: loaded.kek, own: true };
   }

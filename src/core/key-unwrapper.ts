@@ -15,8 +15,11 @@ export interface UnwrapperOptions {
   providerTimeoutMs: number;
   /** Ask the second customer key when the first has not answered within this long. */
   hedgeDelayMs: number;
-  /** Called for every provider failure (classification feeds revocation and metrics). */
-  onProviderError?: (err: ProviderError, policy: PolicyRecord, role: KeyRole) => void;
+  /**
+   * Called for every provider failure (classification feeds revocation and metrics), with the request that
+   * caused the unwrap when there is one (a cache load shared by several requests: the one that started it).
+   */
+  onProviderError?: (err: ProviderError, policy: PolicyRecord, role: KeyRole, request?: UnwrapRequest) => void;
   /**
    * Called before a key unwrapped by the availability key is used; it must make the audit record durable.
    * If it throws, the key is destroyed and the request fails.
@@ -24,11 +27,16 @@ export interface UnwrapperOptions {
   onAvailabilityUse: (use: AvailabilityUse) => Promise<void>;
 }
 
-/** Why and for whom the availability key unwraps (audited). */
-export interface AvailabilityRequest {
+/** The request an unwrap serves, for the log lines and audit records it causes. */
+export interface UnwrapRequest {
   requestId: string;
-  reason: string;
   actor?: string;
+  traceId?: string;
+}
+
+/** Why and for whom the availability key unwraps (audited). */
+export interface AvailabilityRequest extends UnwrapRequest {
+  reason: string;
 }
 
 export interface AvailabilityUse {
@@ -38,6 +46,7 @@ export interface AvailabilityUse {
   reason: string;
   /** The caller whose request used it (`unix:...`, `tls:...`, `mesh:...`); absent for operator paths that name their own actor. */
   actor?: string;
+  traceId?: string;
 }
 
 /** Both customer keys failed; `kind` is `revoked` when any of them said so (mixed failures fail closed). */
@@ -97,16 +106,18 @@ export class KeyUnwrapper implements CustomerKeyLoader {
     signal: AbortSignal,
     requestId = '',
     actor?: string,
+    traceId?: string,
   ): Promise<LoadedPolicyKey> {
+    const request: UnwrapRequest = { requestId, ...(actor ? { actor } : {}), ...(traceId ? { traceId } : {}) };
     try {
-      return this.#derive(policy, version, await this.unwrapCustomer(policy, version, signal));
+      return this.#derive(policy, version, await this.unwrapCustomer(policy, version, signal, request));
     } catch (err) {
       if (!(err instanceof CustomerKeysError) || err.kind !== 'unavailable' || policy.mode !== 'mailbox') throw err;
       const reason = `customer keys unavailable (${err.reasons})`;
       return this.#derive(
         policy,
         version,
-        await this.unwrapAvailability(policy, version, signal, { requestId, reason, ...(actor ? { actor } : {}) }),
+        await this.unwrapAvailability(policy, version, signal, { ...request, reason }),
       );
     }
   }
@@ -136,6 +147,7 @@ export class KeyUnwrapper implements CustomerKeyLoader {
     policy: PolicyRecord,
     version: number,
     signal: AbortSignal,
+    request?: UnwrapRequest,
   ): Promise<{ ik: SecretKey; copy: WrappedCopyRecord }> {
     const record = findVersion(policy, version);
     if (!record)
@@ -147,7 +159,7 @@ export class KeyUnwrapper implements CustomerKeyLoader {
         `policy ${policy.tenant}/${policy.id} version ${version} has no customer-key copies`,
       );
     const order = customer.length === 2 && randomInt(2) === 1 ? [customer[1]!, customer[0]!] : customer;
-    return this.#hedged(policy, version, order, signal);
+    return this.#hedged(policy, version, order, signal, request);
   }
 
   /** The intermediate key through the availability key; audited (durably) before it is returned. */
@@ -168,7 +180,7 @@ export class KeyUnwrapper implements CustomerKeyLoader {
       ik = await this.#unwrapCopy(copy, signal);
     } catch (err) {
       const e = classifyProviderFailure(err, copy.keyUri);
-      this.#opts.onProviderError?.(e, policy, 'availability');
+      this.#opts.onProviderError?.(e, policy, 'availability', use);
       throw providerFailure(
         e,
         `availability key cannot unwrap policy ${policy.tenant}/${policy.id} version ${version}: ${e.reason}`,
@@ -181,6 +193,7 @@ export class KeyUnwrapper implements CustomerKeyLoader {
         requestId: use.requestId,
         reason: use.reason,
         ...(use.actor ? { actor: use.actor } : {}),
+        ...(use.traceId ? { traceId: use.traceId } : {}),
       });
     } catch (err) {
       ik.destroy();
@@ -197,6 +210,7 @@ export class KeyUnwrapper implements CustomerKeyLoader {
     version: number,
     order: WrappedCopyRecord[],
     signal: AbortSignal,
+    request?: UnwrapRequest,
   ): Promise<{ ik: SecretKey; copy: WrappedCopyRecord }> {
     return new Promise((resolve, reject) => {
       const failures: Array<{ role: KeyRole; error: ProviderError }> = [];
@@ -229,7 +243,7 @@ export class KeyUnwrapper implements CustomerKeyLoader {
             if (settled) return;
             const error = classifyProviderFailure(err, copy.keyUri);
             failures.push({ role: copy.role, error });
-            this.#opts.onProviderError?.(error, policy, copy.role);
+            this.#opts.onProviderError?.(error, policy, copy.role, request);
             if (started < order.length) {
               clearTimeout(hedgeTimer);
               startNext();

@@ -427,7 +427,7 @@ export class LifecycleService {
   ) {
     this.#requireNotRevoked(policy, 'roll');
     try {
-      return await this.#opts.unwrapper.unwrapCustomer(policy, version, signal);
+      return await this.#opts.unwrapper.unwrapCustomer(policy, version, signal, req);
     } catch (err) {
       if (!(err instanceof CustomerKeysError) || !req.recovery) throw err;
       // Recovery is for keys that are lost or unreachable, never to undo the customer's revocation: any

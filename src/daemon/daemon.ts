@@ -14,6 +14,7 @@ import { StatusReporter } from '../core/status-reporter.js';
 import { MAX_ENVELOPE_OVERHEAD, TAG_LENGTH } from '../crypto/envelope-format.js';
 import { MAX_SEGMENT_BYTES } from '../crypto/segmented-format.js';
 import { errorField, type Logger } from '../log/logger.js';
+import { requestFields } from '../log/request-context.js';
 import { createBuiltInProviders } from './build-providers.js';
 import { createProviderRouter } from '../providers/provider-router.js';
 import type { RootKeyProvider } from '../providers/root-key-provider.js';
@@ -154,8 +155,9 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
     provider,
     providerTimeoutMs: config.providerTimeoutMs,
     hedgeDelayMs: config.hedgeDelayMs,
-    onProviderError: (err, policy, role) =>
+    onProviderError: (err, policy, role, request) =>
       log.warn('root key failed to unwrap', {
+        ...requestFields(request && { requestId: request.requestId, caller: request.actor, traceId: request.traceId }),
         tenant: policy.tenant,
         policy: policy.id,
         role,
@@ -175,12 +177,11 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
         ...(use.actor ? { actor: use.actor } : {}),
       });
       log.warn('fallback to availability key', {
+        ...requestFields({ requestId: use.requestId, caller: use.actor, traceId: use.traceId }),
         tenant: use.policy.tenant,
         policy: use.policy.id,
         version: use.version,
-        request_id: use.requestId,
         reason: use.reason,
-        ...(use.actor ? { caller: use.actor } : {}),
       });
     },
   });
@@ -269,18 +270,33 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
       const details: Record<string, string | number> = { method: d.method, missing: d.missing };
       if (d.suppressed) details.suppressed = d.suppressed;
       log.warn(d.suppressed ? 'access denied (repeats suppressed)' : 'access denied', {
-        caller: d.identity,
+        ...requestFields({ requestId: d.requestId, caller: d.identity, traceId: d.traceId }),
         method: d.method,
         missing: d.missing,
         ...(d.suppressed ? { suppressed: d.suppressed } : {}),
       });
       audit
-        .append({ type: 'access.denied', tenant: d.tenant, policyId: d.policyId, actor: d.identity, details })
+        .append({
+          type: 'access.denied',
+          tenant: d.tenant,
+          policyId: d.policyId,
+          actor: d.identity,
+          requestId: d.requestId,
+          details,
+        })
         .catch((err: unknown) => log.error('audit of an access denial failed', { error: errorField(err) }));
     },
   });
   const access = new Access((e, tenant, policyId) =>
-    denials.record({ identity: e.caller, method: e.method, missing: describeMissing(e.missing), tenant, policyId }),
+    denials.record({
+      identity: e.caller,
+      method: e.method,
+      missing: describeMissing(e.missing),
+      tenant,
+      policyId,
+      requestId: e.request?.requestId,
+      traceId: e.request?.traceId,
+    }),
   );
   const dataCallers = callerResolver(
     opts.transport?.data?.identity ?? listenerIdentity(config.listen, config, log),

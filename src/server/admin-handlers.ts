@@ -1,9 +1,9 @@
 import type { Access } from '../auth/access.js';
-import { hasPolicy, type Caller } from '../auth/caller.js';
+import { hasPolicy, inRequest, type Caller } from '../auth/caller.js';
 import type { LifecycleService } from '../core/lifecycle-service.js';
 import type { PolicyService } from '../core/policy-service.js';
 import type { StatusReporter } from '../core/status-reporter.js';
-import { invalidArgument } from '../errors.js';
+import { invalidArgument, UnwrapdError } from '../errors.js';
 import type { AdminHandlers } from '../generated/unwrapd/v1/Admin.js';
 import type { CreatePolicyRequest__Output } from '../generated/unwrapd/v1/CreatePolicyRequest.js';
 import type { EvictRequest__Output } from '../generated/unwrapd/v1/EvictRequest.js';
@@ -22,6 +22,7 @@ import type { RotateIntermediateKeyRequest__Output } from '../generated/unwrapd/
 import type { Status } from '../generated/unwrapd/v1/Status.js';
 import type { Logger } from '../log/logger.js';
 import { KEY_ROLES, type KeyRole } from '../registry/policy.js';
+import { CallCancelledError, DeadlineExceededError } from './call-signal.js';
 import type { CallerResolver } from './caller-resolver.js';
 import { modeFromProto, policyToProto } from './policy-to-proto.js';
 import { requestId, requireId } from './request-fields.js';
@@ -45,6 +46,17 @@ export interface AdminDeps {
 
 const MAX_REASON = 1024;
 
+/** The Admin calls that change something: each logs one line with its outcome. */
+const CHANGES = new Set(['CreatePolicy', 'RollKey', 'Refresh', 'RotateIntermediateKey', 'Revoke', 'Purge', 'Evict']);
+
+/** A failed call's outcome for its log line: the error code (`failed_precondition`, ...), never its text. */
+function outcomeOf(err: unknown): string {
+  if (err instanceof UnwrapdError) return err.code;
+  if (err instanceof DeadlineExceededError) return 'deadline_exceeded';
+  if (err instanceof CallCancelledError) return 'cancelled';
+  return 'internal';
+}
+
 function reasonField(value: string | undefined): string {
   const reason = value ?? '';
   if (reason.length > MAX_REASON) throw invalidArgument(`reason is longer than ${MAX_REASON} characters`);
@@ -59,11 +71,31 @@ function reasonField(value: string | undefined): string {
  */
 export function adminHandlers(deps: AdminDeps, log: Logger): AdminHandlers {
   const { access } = deps;
-  const admin = <Req, Res>(method: string, fn: (req: Req, signal: AbortSignal, caller: Caller) => Promise<Res> | Res) =>
-    unary<Req, Res>(method, log, (req, signal, call) => {
-      const caller = deps.callers(call);
-      access.role(caller, 'admin', method);
-      return fn(req, signal, caller);
+  /**
+   * Every call: the caller resolved for this request (its denials carry the request), the `admin` role. The
+   * calls that change something log one line each: the handler's on success (outcome `ok`), this one on failure.
+   */
+  const admin = <Req, Res>(
+    method: string,
+    fn: (req: Req, signal: AbortSignal, caller: Caller, log: Logger) => Promise<Res> | Res,
+  ) =>
+    unary<Req, Res>(method, log, (req, signal, call, ctx) => {
+      const resolved = deps.callers(call);
+      ctx.caller = resolved.id;
+      const caller = inRequest(resolved, ctx);
+      if (!CHANGES.has(method)) {
+        access.role(caller, 'admin', method);
+        return fn(req, signal, caller, ctx.log);
+      }
+      return (async () => {
+        try {
+          access.role(caller, 'admin', method);
+          return await fn(req, signal, caller, ctx.log);
+        } catch (err) {
+          ctx.log.info(`${method} failed`, { outcome: outcomeOf(err) });
+          throw err;
+        }
+      })();
     });
   /** The tenant and policy a call acts on, checked against the caller's grant. */
   const target = (
@@ -72,10 +104,11 @@ export function adminHandlers(deps: AdminDeps, log: Logger): AdminHandlers {
     signal: AbortSignal,
     caller: Caller,
   ) => {
+    requestId(req.requestId); // INVALID_ARGUMENT when malformed; when valid, the request context holds it
     const t = {
       tenant: requireId(req.tenant, 'tenant'),
       id: requireId(req.id, 'id'),
-      requestId: requestId(req.requestId),
+      requestId: caller.request?.requestId ?? '',
       actor: caller.id,
       signal,
     };
@@ -84,7 +117,7 @@ export function adminHandlers(deps: AdminDeps, log: Logger): AdminHandlers {
   };
 
   return {
-    CreatePolicy: admin<CreatePolicyRequest__Output, Policy>('CreatePolicy', async (req, signal, caller) => {
+    CreatePolicy: admin<CreatePolicyRequest__Output, Policy>('CreatePolicy', async (req, signal, caller, log) => {
       const t = target('CreatePolicy', req, signal, caller);
       const record = await deps.policies.create({
         tenant: t.tenant,
@@ -97,7 +130,7 @@ export function adminHandlers(deps: AdminDeps, log: Logger): AdminHandlers {
         actor: caller.id,
         signal,
       });
-      log.info('policy created', { tenant: record.tenant, policy: record.id, mode: record.mode, caller: caller.id });
+      log.info('policy created', { outcome: 'ok', tenant: record.tenant, policy: record.id, mode: record.mode });
       return policyToProto(record);
     }),
     GetPolicy: admin<GetPolicyRequest__Output, Policy>('GetPolicy', (req, signal, caller) => {
@@ -115,7 +148,7 @@ export function adminHandlers(deps: AdminDeps, log: Logger): AdminHandlers {
           .map(policyToProto),
       };
     }),
-    RollKey: admin<RollKeyRequest__Output, Policy>('RollKey', async (req, signal, caller) => {
+    RollKey: admin<RollKeyRequest__Output, Policy>('RollKey', async (req, signal, caller, log) => {
       const t = target('RollKey', req, signal, caller);
       if (req.recovery) access.role(caller, 'recovery', 'RollKey with recovery');
       if (!KEY_ROLES.includes(req.role as KeyRole))
@@ -129,65 +162,55 @@ export function adminHandlers(deps: AdminDeps, log: Logger): AdminHandlers {
         newAvailabilityKey: req.newAvailabilityKey,
       });
       log.info('key rolled', {
+        outcome: 'ok',
         tenant: record.tenant,
         policy: record.id,
         role: req.role,
         key_uri: record.keys[req.role as KeyRole],
         recovery: req.recovery,
-        caller: caller.id,
       });
       return policyToProto(record);
     }),
-    Refresh: admin<RefreshRequest__Output, Policy>('Refresh', async (req, signal, caller) => {
+    Refresh: admin<RefreshRequest__Output, Policy>('Refresh', async (req, signal, caller, log) => {
       const t = target('Refresh', req, signal, caller);
       if (req.recovery) access.role(caller, 'recovery', 'Refresh with recovery');
       const record = await deps.lifecycle.refresh({ ...t, recovery: req.recovery, reason: reasonField(req.reason) });
-      log.info('policy refreshed', {
-        tenant: record.tenant,
-        policy: record.id,
-        recovery: req.recovery,
-        caller: caller.id,
-      });
+      log.info('policy refreshed', { outcome: 'ok', tenant: record.tenant, policy: record.id, recovery: req.recovery });
       return policyToProto(record);
     }),
     RotateIntermediateKey: admin<RotateIntermediateKeyRequest__Output, Policy>(
       'RotateIntermediateKey',
-      async (req, signal, caller) => {
+      async (req, signal, caller, log) => {
         const record = await deps.lifecycle.rotate({
           ...target('RotateIntermediateKey', req, signal, caller),
           minDecryptVersion: req.minDecryptVersion,
         });
         log.info('intermediate key rotated', {
+          outcome: 'ok',
           tenant: record.tenant,
           policy: record.id,
           version: record.activeVersion,
           min_decrypt_version: record.minDecryptVersion,
-          caller: caller.id,
         });
         return policyToProto(record);
       },
     ),
-    Revoke: admin<RevokeRequest__Output, Policy>('Revoke', async (req, signal, caller) => {
+    Revoke: admin<RevokeRequest__Output, Policy>('Revoke', async (req, signal, caller, log) => {
       const record = await deps.lifecycle.revoke({
         ...target('Revoke', req, signal, caller),
         reason: reasonField(req.reason),
       });
-      log.warn('policy revoked', { tenant: record.tenant, policy: record.id, caller: caller.id });
+      log.info('policy revoked', { outcome: 'ok', tenant: record.tenant, policy: record.id });
       return policyToProto(record);
     }),
-    Purge: admin<PurgeRequest__Output, PurgeReceipt>('Purge', async (req, signal, caller) => {
+    Purge: admin<PurgeRequest__Output, PurgeReceipt>('Purge', async (req, signal, caller, log) => {
       const t = target('Purge', req, signal, caller);
       if (req.force) access.role(caller, 'recovery', 'a forced Purge');
       const receipt = await deps.lifecycle.purge({ ...t, force: req.force, reason: reasonField(req.reason) });
-      log.warn('policy purged', {
-        tenant: receipt.tenant,
-        policy: receipt.id,
-        forced: receipt.forced,
-        caller: caller.id,
-      });
+      log.info('policy purged', { outcome: 'ok', tenant: receipt.tenant, policy: receipt.id, forced: receipt.forced });
       return receipt;
     }),
-    Evict: admin<EvictRequest__Output, EvictResponse>('Evict', async (req, _signal, caller) => {
+    Evict: admin<EvictRequest__Output, EvictResponse>('Evict', async (req, _signal, caller, log) => {
       const tenant = req.tenant ? requireId(req.tenant, 'tenant') : '';
       const id = req.id ? requireId(req.id, 'id') : '';
       if (id && !tenant) throw invalidArgument('evicting a policy needs its tenant');
@@ -197,8 +220,13 @@ export function adminHandlers(deps: AdminDeps, log: Logger): AdminHandlers {
         if (caller.policies && !caller.policies.has(`${tenant}/*`))
           access.everything(caller, 'Evict of a whole tenant');
       } else access.everything(caller, 'Evict of everything');
-      const evicted = await deps.lifecycle.evict({ tenant, id, requestId: '', actor: caller.id });
-      log.info('cache evicted', { tenant: tenant || '*', policy: id || '*', evicted, caller: caller.id });
+      const evicted = await deps.lifecycle.evict({
+        tenant,
+        id,
+        requestId: caller.request?.requestId ?? '',
+        actor: caller.id,
+      });
+      log.info('cache evicted', { outcome: 'ok', tenant: tenant || '*', policy: id || '*', evicted });
       return { evicted };
     }),
     GetStatus: admin<GetStatusRequest__Output, Status>('GetStatus', (_req, _signal, caller) => {

@@ -7,6 +7,7 @@ import type { EncryptBatchRequest__Output } from '../generated/unwrapd/v1/Encryp
 import type { EncryptBatchResponse } from '../generated/unwrapd/v1/EncryptBatchResponse.js';
 import type { ItemError } from '../generated/unwrapd/v1/ItemError.js';
 import type { Logger } from '../log/logger.js';
+import type { RequestContext } from '../log/request-context.js';
 import type { CallerResolver } from './caller-resolver.js';
 import { cryptoCaller, type CallerChecks } from './crypto-caller.js';
 import { envelopePolicy } from './envelope-policy.js';
@@ -20,19 +21,25 @@ export interface BatchDeps extends CallerChecks {
 
 const EMPTY = Buffer.alloc(0);
 
+/** The caller and trace id a batch passes on (for an availability-key use's audit record and log line). */
+const request = (c: { actor?: string; traceId?: string }) => ({
+  ...(c.actor ? { actor: c.actor } : {}),
+  ...(c.traceId ? { traceId: c.traceId } : {}),
+});
+
 /**
  * EncryptBatch / DecryptBatch: thin handlers. Request-level errors fail the call (unary's mapping); each
  * item's error becomes its own ItemError through the same mapping (status-codes.ts), so a failed decryption
  * is INVALID_ARGUMENT with the one generic message there too.
  */
 export function batchHandlers(deps: BatchDeps, log: Logger) {
-  const itemError = (err: unknown, method: string): ItemError => {
-    const status = toStatus(err, log, method);
+  const itemError = (err: unknown, ctx: RequestContext): ItemError => {
+    const status = toStatus(err, ctx.log, ctx.method);
     return { code: status.code ?? grpc.status.INTERNAL, message: status.details ?? '' };
   };
   /** The caller check once for the batch: role, tenant, and for a policy-limited caller every item's policy. */
   const caller = (
-    method: string,
+    ctx: RequestContext,
     req: EncryptBatchRequest__Output | DecryptBatchRequest__Output,
     signal: AbortSignal,
     call: Parameters<CallerResolver>[0],
@@ -40,45 +47,46 @@ export function batchHandlers(deps: BatchDeps, log: Logger) {
   ) => {
     const { caller: who, ...c } = cryptoCaller(
       deps,
-      method,
+      ctx,
       { tenant: req.tenant, purpose: req.purpose, requestId: req.requestId },
       signal,
       call,
     );
-    if (who.policies) for (const p of policies()) if (p !== undefined) deps.access.policy(who, c.tenant, p, method);
+    if (who.policies) for (const p of policies()) if (p !== undefined) deps.access.policy(who, c.tenant, p, ctx.method);
     return c;
   };
   const items = <T extends { context?: Record<string, string> }>(list: T[] | undefined): T[] => {
     if (!Array.isArray(list)) throw new UnwrapdError('invalid_argument', 'items is required');
     return list;
   };
-  const results = <T, R>(list: ItemResult<T>[], method: string, ok: (v: T) => R) =>
-    list.map((r) => ('ok' in r ? { ok: ok(r.ok) } : { error: itemError(r.error, method) }));
+  const results = <T, R>(list: ItemResult<T>[], ctx: RequestContext, ok: (v: T) => R) =>
+    list.map((r) => ('ok' in r ? { ok: ok(r.ok) } : { error: itemError(r.error, ctx) }));
 
   return {
     EncryptBatch: unary<EncryptBatchRequest__Output, EncryptBatchResponse>(
       'EncryptBatch',
       log,
-      async (req, signal, call) => {
+      async (req, signal, call, ctx) => {
         const policyId = requireId(req.policyId, 'policy_id');
-        const c = caller('EncryptBatch', req, signal, call, () => [policyId]);
+        const c = caller(ctx, req, signal, call, () => [policyId]);
         const list = items(req.items).map((i) => ({ plaintext: i.plaintext ?? EMPTY, context: i.context ?? {} }));
         const out = await deps.batches.encrypt({
           tenant: c.tenant,
           purpose: c.purpose,
           requestId: c.requestId,
+          ...request(c),
           signal,
           policyId,
           items: list,
         });
-        return { results: results(out, 'EncryptBatch', (v) => ({ envelope: v.envelope, keyVersion: v.keyVersion })) };
+        return { results: results(out, ctx, (v) => ({ envelope: v.envelope, keyVersion: v.keyVersion })) };
       },
     ),
     DecryptBatch: unary<DecryptBatchRequest__Output, DecryptBatchResponse>(
       'DecryptBatch',
       log,
-      async (req, signal, call) => {
-        const c = caller('DecryptBatch', req, signal, call, () =>
+      async (req, signal, call, ctx) => {
+        const c = caller(ctx, req, signal, call, () =>
           items(req.items).map((i) => {
             const ref = i.envelope ? envelopePolicy(i.envelope) : undefined;
             return ref && ref.tenant === req.tenant ? ref.policyId : undefined;
@@ -89,11 +97,12 @@ export function batchHandlers(deps: BatchDeps, log: Logger) {
           tenant: c.tenant,
           purpose: c.purpose,
           requestId: c.requestId,
+          ...request(c),
           signal,
           items: list,
         });
         return {
-          results: results(out, 'DecryptBatch', (v) => ({
+          results: results(out, ctx, (v) => ({
             plaintext: v.plaintext,
             policyId: v.policyId,
             keyVersion: v.keyVersion,

@@ -10,6 +10,7 @@ import type { EncryptResponse } from '../generated/unwrapd/v1/EncryptResponse.js
 import type { RewrapRequest__Output } from '../generated/unwrapd/v1/RewrapRequest.js';
 import type { RewrapResponse } from '../generated/unwrapd/v1/RewrapResponse.js';
 import type { Logger } from '../log/logger.js';
+import type { RequestContext } from '../log/request-context.js';
 import { batchHandlers } from './batch-handlers.js';
 import type { CallerResolver } from './caller-resolver.js';
 import { cryptoCaller, type CallerChecks } from './crypto-caller.js';
@@ -36,14 +37,14 @@ export interface CryptoDeps extends CallerChecks {
 export function cryptoHandlers(deps: CryptoDeps, log: Logger): CryptoHandlers {
   const { crypto, access } = deps;
   const caller = (
-    method: string,
+    ctx: RequestContext,
     req: Parameters<typeof callerFields>[0],
     signal: AbortSignal,
     call: Parameters<CallerResolver>[0],
     policies: (c: CallerRequest) => Array<string | undefined>,
   ): CallerRequest => {
-    const { caller: who, ...c } = cryptoCaller(deps, method, req, signal, call);
-    if (who.policies) for (const p of policies(c)) if (p !== undefined) access.policy(who, c.tenant, p, method);
+    const { caller: who, ...c } = cryptoCaller(deps, ctx, req, signal, call);
+    if (who.policies) for (const p of policies(c)) if (p !== undefined) access.policy(who, c.tenant, p, ctx.method);
     return c;
   };
   /** The policy an envelope names, for a policy-limited caller (a tenant mismatch fails generically later). */
@@ -57,10 +58,8 @@ export function cryptoHandlers(deps: CryptoDeps, log: Logger): CryptoHandlers {
     return envelope;
   };
   return {
-    Encrypt: unary<EncryptRequest__Output, EncryptResponse>('Encrypt', log, async (req, signal, call) => {
-      const c = caller('Encrypt', req, signal, call, () => [
-        req.policyId ? requireId(req.policyId, 'policy_id') : undefined,
-      ]);
+    Encrypt: unary<EncryptRequest__Output, EncryptResponse>('Encrypt', log, async (req, signal, call, ctx) => {
+      const c = caller(ctx, req, signal, call, () => [req.policyId ? requireId(req.policyId, 'policy_id') : undefined]);
       const out = await crypto.encrypt({
         ...c,
         policyId: requireId(req.policyId, 'policy_id'),
@@ -68,13 +67,13 @@ export function cryptoHandlers(deps: CryptoDeps, log: Logger): CryptoHandlers {
       });
       return { envelope: out.envelope, keyVersion: out.keyVersion };
     }),
-    Decrypt: unary<DecryptRequest__Output, DecryptResponse>('Decrypt', log, async (req, signal, call) => {
-      const c = caller('Decrypt', req, signal, call, (f) => [ofEnvelope(f.tenant, req.envelope)]);
+    Decrypt: unary<DecryptRequest__Output, DecryptResponse>('Decrypt', log, async (req, signal, call, ctx) => {
+      const c = caller(ctx, req, signal, call, (f) => [ofEnvelope(f.tenant, req.envelope)]);
       const out = await crypto.decrypt({ ...c, envelope: envelopeField(req.envelope) });
       return { plaintext: out.plaintext, policyId: out.policyId, keyVersion: out.keyVersion };
     }),
-    Rewrap: unary<RewrapRequest__Output, RewrapResponse>('Rewrap', log, async (req, signal, call) => {
-      const c = caller('Rewrap', req, signal, call, (f) => [
+    Rewrap: unary<RewrapRequest__Output, RewrapResponse>('Rewrap', log, async (req, signal, call, ctx) => {
+      const c = caller(ctx, req, signal, call, (f) => [
         ofEnvelope(f.tenant, req.envelope),
         req.targetPolicyId ? requireId(req.targetPolicyId, 'target_policy_id') : undefined,
       ]);

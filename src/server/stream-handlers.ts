@@ -7,10 +7,11 @@ import type { EncryptStreamRequest__Output } from '../generated/unwrapd/v1/Encry
 import type { EncryptStreamResponse } from '../generated/unwrapd/v1/EncryptStreamResponse.js';
 import type { StreamHeader__Output } from '../generated/unwrapd/v1/StreamHeader.js';
 import type { Logger } from '../log/logger.js';
+import { RequestContext } from '../log/request-context.js';
 import { callSignal } from './call-signal.js';
 import { cryptoCaller, type CallerChecks } from './crypto-caller.js';
 import { requireId } from './request-fields.js';
-import { toStatus } from './status-codes.js';
+import { failed } from './unary.js';
 import { StreamIO } from './stream-io.js';
 import { resetCallStream } from './http2-stream.js';
 import { StreamLimitError, type StreamGuard, type StreamLimits } from './stream-limits.js';
@@ -38,9 +39,9 @@ export function streamHandlers(deps: StreamDeps, log: Logger) {
       'EncryptStream',
       deps,
       log,
-      async (io, signal, call) => {
+      async (io, signal, call, ctx) => {
         const header = requireHeader(await io.read(), 'EncryptStream');
-        const { caller, ...c } = cryptoCaller(deps, 'EncryptStream', header, signal, call);
+        const { caller, ...c } = cryptoCaller(deps, ctx, header, signal, call);
         const policyId = requireId(header.policyId, 'policy_id');
         if (caller.policies) deps.access.policy(caller, c.tenant, policyId, 'EncryptStream');
         const session = await deps.streams.openEncrypt({ ...c, policyId, onEnded: (err) => io.interrupt(err) });
@@ -68,10 +69,10 @@ export function streamHandlers(deps: StreamDeps, log: Logger) {
       'DecryptStream',
       deps,
       log,
-      async (io, signal, call) => {
+      async (io, signal, call, ctx) => {
         const header = requireHeader(await io.read(), 'DecryptStream');
         if (header.policyId) throw invalidArgument('DecryptStream takes no policy_id: the envelope names its policy');
-        const { caller, ...c } = cryptoCaller(deps, 'DecryptStream', header, signal, call);
+        const { caller, ...c } = cryptoCaller(deps, ctx, header, signal, call);
         // A policy-limited caller: the envelope's policy is checked from its header, before any key is unwrapped.
         const authorize = caller.policies
           ? (h: { policyId: string }) => deps.access.policy(caller, c.tenant, h.policyId, 'DecryptStream')
@@ -128,16 +129,23 @@ function bidi<Req, Res>(
   method: string,
   deps: StreamDeps,
   log: Logger,
-  body: (io: StreamIO<Req, Res>, signal: AbortSignal, call: grpc.ServerDuplexStream<Req, Res>) => Promise<void>,
+  body: (
+    io: StreamIO<Req, Res>,
+    signal: AbortSignal,
+    call: grpc.ServerDuplexStream<Req, Res>,
+    ctx: RequestContext,
+  ) => Promise<void>,
 ): grpc.handleBidiStreamingCall<Req, Res> {
   return (call) => {
+    // The request id comes with the header message (adopted then); until then the x-request-id header or a new one.
+    const ctx = new RequestContext(method, log, call.metadata);
     // Admission first: a stream over maxStreams costs nothing more than its refusal.
     let io: StreamIO<Req, Res> | undefined;
     let guard: StreamGuard;
     try {
       guard = deps.streamLimits.admit((exceeded) => io?.interrupt(exceeded));
     } catch (err) {
-      call.emit('error', toStatus(err, log, method));
+      call.emit('error', failed(err, ctx));
       return;
     }
     // callSignal uses only getDeadline, once('cancelled') and removeListener, which a duplex call has too.
@@ -157,14 +165,14 @@ function bidi<Req, Res>(
       // A stream ended by a Revoke reports why (its key was destroyed under whatever the handler was doing).
       const cause = signal.aborted ? signal.reason : (io.interruptedBy ?? err);
       if (cause instanceof StreamLimitError) {
-        log.warn('stream ended by a limit', { method, limit: cause.limit, detail: cause.message });
+        ctx.log.warn('stream ended by a limit', { limit: cause.limit, detail: cause.message });
         // A client that does not read would never get the status (it waits behind unsent responses), and
         // those would stay buffered: reset the stream instead (clients see RESOURCE_EXHAUSTED).
         if (behind && resetCallStream(call)) return;
       }
-      call.emit('error', toStatus(cause, log, method));
+      call.emit('error', failed(cause, ctx));
     };
-    body(io, signal, call).then(
+    body(io, signal, call, ctx).then(
       () => finish(),
       (err: unknown) => finish(err ?? new Error('stream failed')),
     );

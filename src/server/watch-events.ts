@@ -1,10 +1,11 @@
 import * as grpc from '@grpc/grpc-js';
 import type { Access } from '../auth/access.js';
-import { hasPolicy, type Caller } from '../auth/caller.js';
+import { hasPolicy, inRequest, type Caller } from '../auth/caller.js';
 import { invalidArgument } from '../errors.js';
 import type { PolicyEvent as PolicyEventMessage } from '../generated/unwrapd/v1/PolicyEvent.js';
 import type { WatchEventsRequest__Output } from '../generated/unwrapd/v1/WatchEventsRequest.js';
 import type { Logger } from '../log/logger.js';
+import { RequestContext } from '../log/request-context.js';
 import type { PolicyEvent, PolicyEventLog } from '../registry/policy-events.js';
 import type { CallerResolver } from './caller-resolver.js';
 import { requireId } from './request-fields.js';
@@ -45,13 +46,14 @@ export function watchEventsHandler(
       if (status) call.emit('error', status);
       else call.end();
     };
-    const fail = (err: unknown) => finish(toStatus(err, log, 'WatchEvents'));
+    const ctx = new RequestContext('WatchEvents', log, call.metadata);
+    const fail = (err: unknown) => finish(toStatus(err, ctx.log, 'WatchEvents'));
 
     let tenant: string | undefined;
     let from: number;
     let caller: Caller;
     try {
-      caller = deps.callers(call);
+      ctx.caller = (caller = inRequest(deps.callers(call), ctx)).id;
       deps.access.role(caller, 'admin', 'WatchEvents');
       tenant = call.request.tenant ? requireId(call.request.tenant, 'tenant') : undefined;
       if (tenant !== undefined) deps.access.tenant(caller, tenant, 'WatchEvents');
