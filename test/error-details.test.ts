@@ -343,3 +343,24 @@ test('authorization: TENANT_NOT_ALLOWED and ROLE_NOT_GRANTED, with the missing g
     metadata: { role: 'system' },
   });
 });
+
+test.serial(
+  'the Node client exposes reason and errorInfo on call errors, stream errors and batch item errors',
+  async (t) => {
+    await createPolicy('client-revoked');
+    const { envelope } = await encrypt('client-revoked');
+    await call(admin, 'Revoke', { tenant: 'demo', id: 'client-revoked', reason: 'test' });
+    const meta = { tenant: 'demo', policy_id: 'client-revoked', state: 'revoked' };
+    const err = await d.client.decrypt({ tenant: 'demo', envelope, context: { k: CONTEXT_VALUE } }).catch((e) => e);
+    t.is(err.code, grpc.status.FAILED_PRECONDITION);
+    t.is(err.reason, 'POLICY_REVOKED');
+    t.deepEqual(err.errorInfo, { reason: 'POLICY_REVOKED', domain: 'unwrapd.v1', metadata: meta });
+    t.true(err.metadata instanceof grpc.Metadata); // grpc-js's trailers, untouched
+    const streamErr = await (async () => {
+      for await (const _ of d.client.encryptStream({ tenant: 'demo', policyId: 'client-revoked' }, [Buffer.from('x')]));
+    })().catch((e) => e);
+    t.is(streamErr.reason, 'POLICY_REVOKED');
+    const batch = await d.client.decryptBatch({ tenant: 'demo', items: [{ envelope, context: { k: CONTEXT_VALUE } }] });
+    t.like(batch.results[0]!.error, { reason: 'POLICY_REVOKED', errorInfo: { metadata: meta } });
+  },
+);
