@@ -20,7 +20,22 @@ test.after.always(async () => {
   await d?.stop();
 });
 
-const DECRYPTION_FAILED = { code: grpc.status.INVALID_ARGUMENT, message: 'decryption failed' };
+const DECRYPTION_FAILED = {
+  code: grpc.status.INVALID_ARGUMENT,
+  message: 'decryption failed',
+  reason: 'DECRYPTION_FAILED',
+};
+
+/** An item error's code, message and reason (its status repeats the first two: checked once here). */
+function brief(e: {
+  code: number;
+  message: string;
+  reason?: string;
+  status: { code: number; message: string } | null;
+}) {
+  if (e.status?.code !== e.code || e.status.message !== e.message) throw new Error('status differs from code/message');
+  return { code: e.code, message: e.message, reason: e.reason };
+}
 
 async function encryptOne(policyId: string, plaintext: Buffer, context: Record<string, string> = {}): Promise<Buffer> {
   return (await d.client.encrypt({ tenant: 'demo', policyId, plaintext, context })).envelope;
@@ -76,12 +91,15 @@ test.serial(
       enc.results.map((r) => r.result),
       ['ok', 'error', 'error', 'ok'],
     );
-    t.deepEqual(enc.results[1]!.error, {
+    t.deepEqual(brief(enc.results[1]!.error!), {
       code: grpc.status.INVALID_ARGUMENT,
       message: 'plaintext is 1025 bytes; the largest block is 1024 bytes (use EncryptStream for larger content)',
+      reason: 'LIMIT_EXCEEDED',
     });
+    t.deepEqual(enc.results[1]!.error!.errorInfo?.metadata, { limit: 'maxBlockBytes', limit_value: '1024' });
     t.is(enc.results[2]!.error!.code, grpc.status.INVALID_ARGUMENT);
     t.regex(enc.results[2]!.error!.message, /encryption context key #1 is 0 bytes/);
+    t.is(enc.results[2]!.error!.reason, 'INVALID_CONTEXT');
 
     const ok0 = enc.results[0]!.ok!.envelope;
     const ok3 = enc.results[3]!.ok!.envelope;
@@ -109,14 +127,18 @@ test.serial(
         { envelope: ok0, context: { '': 'x' } }, // invalid context
       ],
     });
-    const outcome = dec.results.map((r) => (r.result === 'ok' ? r.ok!.plaintext.toString() : r.error));
+    const outcome = dec.results.map((r) => (r.result === 'ok' ? r.ok!.plaintext.toString() : brief(r.error!)));
     t.deepEqual(outcome, [
       'first',
       DECRYPTION_FAILED,
       DECRYPTION_FAILED,
-      { code: grpc.status.INVALID_ARGUMENT, message: 'envelope is required' },
+      { code: grpc.status.INVALID_ARGUMENT, message: 'envelope is required', reason: 'INVALID_REQUEST' },
       DECRYPTION_FAILED,
-      { code: grpc.status.FAILED_PRECONDITION, message: 'policy demo/mail-revoked is revoked' },
+      {
+        code: grpc.status.FAILED_PRECONDITION,
+        message: 'policy demo/mail-revoked is revoked',
+        reason: 'POLICY_REVOKED',
+      },
       DECRYPTION_FAILED,
       'third',
       'other policy',
@@ -225,9 +247,10 @@ test.serial('batch: a revoke between batches is honoured at once', async (t) => 
   });
   await d.client.revoke({ tenant: 'demo', id: 'mail-rv' });
   const dec = await d.client.decryptBatch({ tenant: 'demo', items: [{ envelope: enc.results[0]!.ok!.envelope }] });
-  t.deepEqual(dec.results[0]!.error, {
+  t.deepEqual(brief(dec.results[0]!.error!), {
     code: grpc.status.FAILED_PRECONDITION,
     message: 'policy demo/mail-rv is revoked',
+    reason: 'POLICY_REVOKED',
   });
   t.is(
     (

@@ -103,7 +103,7 @@ test.serial(
       (e: { code: number; stderr: Buffer }) => e,
     );
     t.is(failed?.code, 1);
-    t.is(failed?.stderr.toString(), 'unwrapd: INVALID_ARGUMENT: decryption failed\n');
+    t.is(failed?.stderr.toString(), 'unwrapd: INVALID_ARGUMENT (DECRYPTION_FAILED): decryption failed\n');
     t.deepEqual(await readdir(d.dir), before, 'neither the output nor its temporary file exists');
   },
 );

@@ -107,7 +107,7 @@ test('the quick start: npm start serves the demo policy, the CLI encrypts and de
     );
     t.truthy(failed);
     t.is(failed!.code, 1);
-    t.is(failed!.stderr, 'unwrapd: INVALID_ARGUMENT: decryption failed\n');
+    t.is(failed!.stderr, 'unwrapd: INVALID_ARGUMENT (DECRYPTION_FAILED): decryption failed\n');
   } finally {
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     process.kill(-child.pid!, 'SIGTERM'); // the whole group, as a container runtime would

@@ -1,4 +1,4 @@
-import { UnwrapdError } from '../errors.js';
+import { UnwrapdError, type UnwrapdErrorOptions } from '../errors.js';
 import type { RequestTag } from '../log/request-context.js';
 
 /**
@@ -60,6 +60,17 @@ export function hasEverything(caller: Caller): boolean {
 /** What a denial lacks, for the message and the audit record: a role, or a tenant or policy the caller named. */
 export type MissingGrant = { role: Role } | { tenant: string } | { policy: string } | { all: true };
 
+/** The reason and metadata of a denial: which grant is missing (the names the caller itself sent). */
+function deniedDetails(m: MissingGrant): UnwrapdErrorOptions {
+  if ('role' in m) return { reason: 'ROLE_NOT_GRANTED', metadata: { role: m.role } };
+  if ('tenant' in m) return { reason: 'TENANT_NOT_ALLOWED', metadata: { tenant: m.tenant } };
+  if ('policy' in m) {
+    const [tenant, policyId] = m.policy.split('/'); // "<tenant>/<policy id>": ids have no '/'
+    return { reason: 'POLICY_NOT_ALLOWED', metadata: { tenant, policy_id: policyId } };
+  }
+  return { reason: 'PERMISSION_DENIED' };
+}
+
 export function describeMissing(m: MissingGrant): string {
   if ('role' in m) return `the ${m.role} role`;
   if ('tenant' in m) return `tenant "${m.tenant}"`;
@@ -76,6 +87,6 @@ export class AccessDenied extends UnwrapdError {
     /** The request that was refused (its id and trace id go into the denial's log line and audit record). */
     readonly request?: RequestTag,
   ) {
-    super('permission_denied', `${method}: caller ${caller} lacks ${describeMissing(missing)}`);
+    super('permission_denied', `${method}: caller ${caller} lacks ${describeMissing(missing)}`, deniedDetails(missing));
   }
 }

@@ -18,7 +18,10 @@ export function describeCliError(err: unknown): { line: string; exitCode: number
       err.code === grpc.status.UNAVAILABLE && /connect|No connection|ENOENT|ECONNREFUSED/i.test(err.details)
         ? ' (is the daemon running? start it with `npm start`)'
         : '';
-    return { line: `${name}: ${err.details}${hint}`, exitCode: 1 };
+    // The reason of the status details (docs/api.md, "Errors"), when the status carried one.
+    const reason = (err as { reason?: unknown }).reason;
+    const label = typeof reason === 'string' ? `${name} (${reason})` : name;
+    return { line: `${label}: ${err.details}${hint}`, exitCode: 1 };
   }
   if (err instanceof UnwrapdError) return { line: `${err.code}: ${err.message}`, exitCode: 1 };
   if (err instanceof ProviderError) return { line: `${err.kind} (${err.reason}): ${err.message}`, exitCode: 1 };

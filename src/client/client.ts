@@ -4,6 +4,7 @@ import type { DecryptRequest } from '../generated/unwrapd/v1/DecryptRequest.js';
 import type { DecryptResponse__Output } from '../generated/unwrapd/v1/DecryptResponse.js';
 import type { EncryptRequest } from '../generated/unwrapd/v1/EncryptRequest.js';
 import type { EncryptResponse__Output } from '../generated/unwrapd/v1/EncryptResponse.js';
+import type { ItemError__Output } from '../generated/unwrapd/v1/ItemError.js';
 import type { EvictRequest } from '../generated/unwrapd/v1/EvictRequest.js';
 import type { EvictResponse__Output } from '../generated/unwrapd/v1/EvictResponse.js';
 import type { AdminClient } from '../generated/unwrapd/v1/Admin.js';
@@ -28,9 +29,16 @@ import type { EncryptStreamResponse__Output } from '../generated/unwrapd/v1/Encr
 import type { StreamHeader } from '../generated/unwrapd/v1/StreamHeader.js';
 import { loadProto } from '../rpc/proto.js';
 import { ContentStream, type StreamCallOpts, type StreamSource } from './content-stream.js';
+import { itemErrorDetails, withErrorDetails, type BatchItemError } from './error-info.js';
 import { checkWellFormed } from './well-formed.js';
 
 export { ContentStream, type StreamCallOpts, type StreamSource } from './content-stream.js';
+export type { BatchItemError, ErrorDetails, ErrorInfo, UnwrapdServiceError } from './error-info.js';
+
+/** A batch response whose item errors carry `reason` and `errorInfo` (from their google.rpc.Status). */
+export type WithItemDetails<R extends { results: Array<{ error?: unknown }> }> = Omit<R, 'results'> & {
+  results: Array<Omit<R['results'][number], 'error'> & { error?: BatchItemError | null }>;
+};
 
 export interface ClientOptions {
   /** Default deadline of each call. Default 30 s. */
@@ -63,7 +71,8 @@ type UnaryMethod<Req, Res> = (
 /**
  * A typed client for unwrapd (the CLI, the tests and the benchmarks use it). `address` is the daemon's data
  * listener (Crypto): `unix:///path/to.sock` or `host:port`; `opts.adminAddress` its admin listener (Admin).
- * Errors are grpc ServiceErrors with `code` and `details`.
+ * Errors are grpc ServiceErrors with `code` and `details`, plus `reason` and `errorInfo` (the ErrorInfo of the
+ * status details: src/client/error-info.ts); batch item errors carry the same two.
  */
 export class UnwrapdClient {
   readonly crypto: CryptoClient;
@@ -105,22 +114,35 @@ export class UnwrapdClient {
     );
   }
 
-  /** Many blocks in one call: one result per item, in order, each `ok` or its own `error` {code, message}. */
-  encryptBatch(req: EncryptBatchRequest, opts?: CallOpts): Promise<EncryptBatchResponse__Output> {
-    return this.#call(
-      this.crypto,
-      this.crypto.EncryptBatch as UnaryMethod<EncryptBatchRequest, EncryptBatchResponse__Output>,
-      req,
-      opts,
+  /**
+   * Many blocks in one call: one result per item, in order, each `ok` or its own `error` {code, message,
+   * status, reason, errorInfo}.
+   */
+  async encryptBatch(
+    req: EncryptBatchRequest,
+    opts?: CallOpts,
+  ): Promise<WithItemDetails<EncryptBatchResponse__Output>> {
+    return withItemDetails(
+      await this.#call(
+        this.crypto,
+        this.crypto.EncryptBatch as UnaryMethod<EncryptBatchRequest, EncryptBatchResponse__Output>,
+        req,
+        opts,
+      ),
     );
   }
 
-  decryptBatch(req: DecryptBatchRequest, opts?: CallOpts): Promise<DecryptBatchResponse__Output> {
-    return this.#call(
-      this.crypto,
-      this.crypto.DecryptBatch as UnaryMethod<DecryptBatchRequest, DecryptBatchResponse__Output>,
-      req,
-      opts,
+  async decryptBatch(
+    req: DecryptBatchRequest,
+    opts?: CallOpts,
+  ): Promise<WithItemDetails<DecryptBatchResponse__Output>> {
+    return withItemDetails(
+      await this.#call(
+        this.crypto,
+        this.crypto.DecryptBatch as UnaryMethod<DecryptBatchRequest, DecryptBatchResponse__Output>,
+        req,
+        opts,
+      ),
     );
   }
 
@@ -243,10 +265,17 @@ export class UnwrapdClient {
     return new Promise<Res>((resolve, reject) => {
       checkWellFormed(req); // a throw here rejects the promise
       method.call(client, req, opts?.metadata ?? new grpc.Metadata(), options, (err, value) =>
-        err ? reject(err) : resolve(value as Res),
+        err ? reject(withErrorDetails(err)) : resolve(value as Res),
       );
     });
   }
+}
+
+function withItemDetails<R extends { results: Array<{ error?: ItemError__Output | null }> }>(
+  res: R,
+): WithItemDetails<R> {
+  for (const r of res.results) if (r.error) itemErrorDetails(r.error);
+  return res as unknown as WithItemDetails<R>;
 }
 
 function streamOptions(opts: StreamCallOpts): grpc.CallOptions {

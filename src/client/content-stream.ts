@@ -1,4 +1,5 @@
 import type * as grpc from '@grpc/grpc-js';
+import { withErrorDetails } from './error-info.js';
 
 /** Content to stream: a Readable, or any (async) iterable of byte chunks of any size. */
 export type StreamSource = AsyncIterable<Uint8Array | string> | Iterable<Uint8Array>;
@@ -117,7 +118,7 @@ export class ContentStream implements AsyncIterable<Buffer> {
       await writer;
     } catch (err) {
       // The source failing is the cause; the CANCELLED status it led to is not.
-      throw writerError ?? err;
+      throw writerError ?? withErrorDetails(err);
     } finally {
       finished = true;
       this.#opts.signal?.removeEventListener('abort', onAbort);

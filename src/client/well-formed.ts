@@ -14,6 +14,7 @@ export function checkWellFormed(request: unknown): void {
   throw Object.assign(new Error(`${grpc.status.INVALID_ARGUMENT} INVALID_ARGUMENT: ${details}`), {
     code: grpc.status.INVALID_ARGUMENT,
     details,
+    reason: 'INVALID_REQUEST',
     metadata: new grpc.Metadata(),
   });
 }

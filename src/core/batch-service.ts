@@ -1,7 +1,7 @@
 import { openBlock, sealBlock, type ParsedEnvelope } from '../crypto/envelope.js';
 import { MAX_ENVELOPE_OVERHEAD } from '../crypto/envelope-format.js';
 import type { EncryptionContext } from '../crypto/encryption-context.js';
-import { invalidArgument, UnwrapdError } from '../errors.js';
+import { invalidArgument, limitExceeded } from '../errors.js';
 import type { CryptoService } from './crypto-service.js';
 import type { CallerRequest, KeyLeases } from './key-lease.js';
 
@@ -163,13 +163,18 @@ export class BatchService {
    */
   #checkLimits(method: string, count: number, bytes: number, maxBytes: number, what: string, explain: string): void {
     if (count > this.limits.maxItems) {
-      throw new UnwrapdError(
-        'resource_exhausted',
+      throw limitExceeded(
         `${method}: ${count} items exceed batchMaxItems (${this.limits.maxItems})`,
+        'batchMaxItems',
+        this.limits.maxItems,
       );
     }
     if (bytes > maxBytes) {
-      throw new UnwrapdError('resource_exhausted', `${method}: ${bytes} ${what} bytes exceed ${maxBytes} (${explain})`);
+      throw limitExceeded(
+        `${method}: ${bytes} ${what} bytes exceed ${maxBytes} (${explain})`,
+        'batchMaxBytes',
+        maxBytes,
+      );
     }
   }
 }

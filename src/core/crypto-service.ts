@@ -9,7 +9,7 @@ import {
   type ParsedEnvelope,
 } from '../crypto/envelope.js';
 import type { SecretKey } from '../crypto/secret-key.js';
-import { decryptionFailed, invalidArgument } from '../errors.js';
+import { decryptionFailed, limitExceeded } from '../errors.js';
 import type { PolicyRegistry } from '../registry/policy-registry.js';
 import type { RevocationGate } from '../revocation/revocation-gate.js';
 import type { KeyUnwrapper } from './key-unwrapper.js';
@@ -114,8 +114,11 @@ export class CryptoService {
 
   checkBlockSize(length: number): void {
     if (length > this.#opts.maxBlockBytes) {
-      throw invalidArgument(
+      throw limitExceeded(
         `plaintext is ${length} bytes; the largest block is ${this.#opts.maxBlockBytes} bytes (use EncryptStream for larger content)`,
+        'maxBlockBytes',
+        this.#opts.maxBlockBytes,
+        'invalid_argument',
       );
     }
   }
@@ -123,8 +126,11 @@ export class CryptoService {
   /** Parses an envelope for `tenant`; any malformation or a tenant mismatch is the generic failure. */
   parse(tenant: string, envelope: Uint8Array): ParsedEnvelope {
     if (envelope.length > this.#opts.maxEnvelopeBytes) {
-      throw invalidArgument(
+      throw limitExceeded(
         `envelope is ${envelope.length} bytes; the largest is ${this.#opts.maxEnvelopeBytes} bytes`,
+        'maxEnvelopeBytes',
+        this.#opts.maxEnvelopeBytes,
+        'invalid_argument',
       );
     }
     const parsed = parseEnvelope(envelope);

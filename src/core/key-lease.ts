@@ -3,12 +3,12 @@ import { StaleLoadError } from '../cache/key-cache.js';
 import type { EncryptionContext } from '../crypto/encryption-context.js';
 import type { EnvelopeRef } from '../crypto/envelope.js';
 import type { SecretKey } from '../crypto/secret-key.js';
-import { decryptionFailed, UnwrapdError } from '../errors.js';
+import { decryptionFailed, policyMetadata, UnwrapdError } from '../errors.js';
 import type { PolicyRegistry } from '../registry/policy-registry.js';
 import { policyKey, type PolicyRecord } from '../registry/policy.js';
 import type { RevocationGate } from '../revocation/revocation-gate.js';
 import { CustomerKeysError, type KeyUnwrapper } from './key-unwrapper.js';
-import { isServing, requirePolicy, requireUsable } from './policy-state.js';
+import { isServing, policyStateError, requirePolicy, requireUsable } from './policy-state.js';
 
 export type Purpose = 'user' | 'system';
 
@@ -97,6 +97,7 @@ export class KeyLeases {
       throw new UnwrapdError(
         'unavailable',
         `policy ${tenant}/${policyId} was rotated during the request (key version ${version} retired); retry`,
+        { reason: 'POLICY_KEYS_CHANGED', metadata: { ...policyMetadata(tenant, policyId), key_version: version } },
       );
     }
     return policy;
@@ -115,6 +116,14 @@ export class KeyLeases {
       throw new UnwrapdError(
         'failed_precondition',
         `key version ${ref.keyVersion} of policy ${policy.tenant}/${policy.id} is retired (minimum ${policy.minDecryptVersion})`,
+        {
+          reason: 'KEY_VERSION_RETIRED',
+          metadata: {
+            ...policyMetadata(policy.tenant, policy.id),
+            key_version: ref.keyVersion,
+            min_decrypt_version: policy.minDecryptVersion,
+          },
+        },
       );
     }
     if (!policy.versions.some((v) => v.version === ref.keyVersion)) throw decryptionFailed();
@@ -225,6 +234,10 @@ export class KeyLeases {
     const err = new UnwrapdError(
       'failed_precondition',
       `policy ${tenant}/${policyId}: customer key revoked (${reason})`,
+      {
+        reason: 'CUSTOMER_KEYS_REVOKED',
+        metadata: policyMetadata(tenant, policyId),
+      },
     );
     this.#open.delete(policyKey(tenant, policyId));
     for (const holder of [...set]) {
@@ -316,8 +329,7 @@ export class KeyLeases {
   /** Registry state, and a revocation this process is writing (the gate). */
   #requireServing(policy: PolicyRecord): void {
     requireUsable(policy);
-    if (this.#opts.gate.isRevoking(policy.tenant, policy.id))
-      throw new UnwrapdError('failed_precondition', `policy ${policy.tenant}/${policy.id} is revoked`);
+    if (this.#opts.gate.isRevoking(policy.tenant, policy.id)) throw policyStateError(policy, 'is revoked', 'revoked');
   }
 }
 
@@ -329,5 +341,8 @@ function systemFallbackAllowed(policy: PolicyRecord, purpose: Purpose): boolean 
 }
 
 function keepChanging(ref: EnvelopeRef): UnwrapdError {
-  return new UnwrapdError('unavailable', `keys of policy ${ref.tenant}/${ref.policyId} keep changing; retry`);
+  return new UnwrapdError('unavailable', `keys of policy ${ref.tenant}/${ref.policyId} keep changing; retry`, {
+    reason: 'POLICY_KEYS_CHANGED',
+    metadata: policyMetadata(ref.tenant, ref.policyId),
+  });
 }

@@ -3,7 +3,7 @@ import type { LoadedPolicyKey } from '../cache/key-cache.js';
 import type { CustomerKeyLoader } from '../cache/refresh-ahead.js';
 import { deriveWrappingKey } from '../crypto/envelope.js';
 import type { SecretKey } from '../crypto/secret-key.js';
-import { UnwrapdError } from '../errors.js';
+import { policyMetadata, UnwrapdError } from '../errors.js';
 import type { ProviderError } from '../providers/provider-error.js';
 import type { RootKeyProvider } from '../providers/root-key-provider.js';
 import { findVersion, type KeyRole, type PolicyRecord, type WrappedCopyRecord } from '../registry/policy.js';
@@ -62,6 +62,10 @@ export class CustomerKeysError extends UnwrapdError {
       kind === 'revoked'
         ? `customer keys refused to unwrap ${where} (${reasons})`
         : `customer keys unavailable for ${where} (${reasons})`,
+      {
+        reason: kind === 'revoked' ? 'CUSTOMER_KEYS_REVOKED' : 'CUSTOMER_KEYS_UNAVAILABLE',
+        metadata: { ...policyMetadata(policy.tenant, policy.id), key_version: version, provider_reasons: reasons },
+      },
     );
     this.kind = kind;
     this.failures = failures;
@@ -151,7 +155,10 @@ export class KeyUnwrapper implements CustomerKeyLoader {
   ): Promise<{ ik: SecretKey; copy: WrappedCopyRecord }> {
     const record = findVersion(policy, version);
     if (!record)
-      throw new UnwrapdError('not_found', `policy ${policy.tenant}/${policy.id} has no key version ${version}`);
+      throw new UnwrapdError('not_found', `policy ${policy.tenant}/${policy.id} has no key version ${version}`, {
+        reason: 'KEY_VERSION_NOT_FOUND',
+        metadata: { ...policyMetadata(policy.tenant, policy.id), key_version: version },
+      });
     const customer = record.copies.filter((c) => c.role === 'customer-a' || c.role === 'customer-b');
     if (customer.length === 0)
       throw new UnwrapdError(
@@ -184,6 +191,7 @@ export class KeyUnwrapper implements CustomerKeyLoader {
       throw providerFailure(
         e,
         `availability key cannot unwrap policy ${policy.tenant}/${policy.id} version ${version}: ${e.reason}`,
+        'availability',
       );
     }
     try {
@@ -198,6 +206,7 @@ export class KeyUnwrapper implements CustomerKeyLoader {
     } catch (err) {
       ik.destroy();
       throw new UnwrapdError('unavailable', 'the audit record for an availability-key use could not be written', {
+        reason: 'AUDIT_UNAVAILABLE',
         cause: err,
       });
     }

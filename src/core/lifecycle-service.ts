@@ -24,7 +24,7 @@ import {
   otherPoliciesUsing,
 } from './availability-keys.js';
 import { CustomerKeysError, type KeyUnwrapper } from './key-unwrapper.js';
-import { isServing, requirePolicy } from './policy-state.js';
+import { isServing, policyStateError, requirePolicy } from './policy-state.js';
 import { callProvider, classifyProviderFailure, providerFailure } from './provider-failure.js';
 
 export interface LifecycleOptions {
@@ -109,7 +109,9 @@ export class LifecycleService {
     this.#usable(req.tenant, req.id);
     const provider = this.#opts.provider;
     if (!provider.createKey)
-      throw new UnwrapdError('failed_precondition', 'the root-key provider cannot create availability keys');
+      throw new UnwrapdError('failed_precondition', 'the root-key provider cannot create availability keys', {
+        reason: 'PROVIDER_UNSUPPORTED',
+      });
     const base = req.newKeyUri || (this.#opts.availabilityKeyBase ?? 'local:');
     const created = await callProvider('availability', () =>
       provider.createKey!(base, availabilityKeyHint(req.tenant, req.id), { signal: this.#signal(req.signal) }),
@@ -121,7 +123,7 @@ export class LifecycleService {
       throw new UnwrapdError(
         err instanceof UnwrapdError ? err.code : 'internal',
         `${errorText(err)} (the new availability key ${created.uri} was created; resume with: unwrapd policy roll --tenant ${req.tenant} --id ${req.id} --role availability --key ${created.uri})`,
-        { cause: err },
+        { cause: err, ...(err instanceof UnwrapdError ? { reason: err.reason, metadata: err.metadata } : {}) },
       );
     }
   }
@@ -134,6 +136,7 @@ export class LifecycleService {
       throw new UnwrapdError(
         'failed_precondition',
         `availability key ${keyIdentity(keyUri)} is already used by ${describePolicies(users)}: each policy needs its own availability key (purge destroys it)`,
+        { reason: 'AVAILABILITY_KEY_SHARED', metadata: { tenant: self.tenant, policy_id: self.id } },
       );
   }
 
@@ -227,6 +230,10 @@ export class LifecycleService {
       throw new UnwrapdError(
         'failed_precondition',
         `policy ${policy.tenant}/${policy.id} is ${policy.state}: revoke it before purging`,
+        {
+          reason: 'PURGE_REQUIRES_REVOKE',
+          metadata: { tenant: policy.tenant, policy_id: policy.id, state: policy.state },
+        },
       );
     if (req.force && !req.reason) throw invalidArgument('purge with force needs a reason');
     if (!req.force) await this.#requireCustomerKeysInaccessible(policy, this.#signal(req.signal));
@@ -240,6 +247,10 @@ export class LifecycleService {
         throw new UnwrapdError(
           'failed_precondition',
           `policy ${current.tenant}/${current.id} is ${current.state}: revoke it before purging`,
+          {
+            reason: 'PURGE_REQUIRES_REVOKE',
+            metadata: { tenant: current.tenant, policy_id: current.id, state: current.state },
+          },
         );
       versionsDestroyed = current.versions.length;
       copiesDestroyed = current.versions.reduce((n, v) => n + v.copies.length, 0);
@@ -297,6 +308,7 @@ export class LifecycleService {
         throw new UnwrapdError(
           'failed_precondition',
           `availability key ${key} is shared with ${describePolicies(users)}: purge destroys the policy's availability key, and that would break them. Give the policies their own keys first (unwrapd policy migrate-availability), then purge`,
+          { reason: 'AVAILABILITY_KEY_SHARED', metadata: { tenant: policy.tenant, policy_id: policy.id } },
         );
       }
     }
@@ -305,6 +317,7 @@ export class LifecycleService {
       throw new UnwrapdError(
         'failed_precondition',
         'the root-key provider cannot destroy availability keys: purge would leave the key alive',
+        { reason: 'PROVIDER_UNSUPPORTED' },
       );
     const signal = this.#signal(req.signal);
     const done: DestructionConfirmation[] = [];
@@ -314,6 +327,7 @@ export class LifecycleService {
         throw providerFailure(
           err,
           `availability key ${key} could not be destroyed (${err.reason}): the policy stays revoked, not purged; retry the purge`,
+          'availability',
         );
       });
       await this.#audit('availability_key.destroyed', req, {
@@ -460,6 +474,7 @@ export class LifecycleService {
     throw new UnwrapdError(
       'failed_precondition',
       `recovery refused for policy ${req.tenant}/${req.id}: ${reasons}; the availability key recovers keys that are lost or unreachable, never a customer's revocation`,
+      { reason: 'RECOVERY_REFUSED', metadata: { tenant: req.tenant, policy_id: req.id } },
     );
   }
 
@@ -498,11 +513,16 @@ export class LifecycleService {
         throw new UnwrapdError(
           'failed_precondition',
           `customer key ${uri} is still accessible: purge needs both customer keys revoked at the provider (or force with a reason)`,
+          { reason: 'CUSTOMER_KEY_STILL_ACCESSIBLE', metadata: { tenant: policy.tenant, policy_id: policy.id } },
         );
       if (status.kind !== 'revoked')
         throw new UnwrapdError(
           'failed_precondition',
           `customer key ${uri} is unavailable (${status.reason ?? 'unknown'}), not revoked: the provider did not confirm it is inaccessible`,
+          {
+            reason: 'CUSTOMER_KEY_REVOCATION_UNCONFIRMED',
+            metadata: { tenant: policy.tenant, policy_id: policy.id, provider_reason: status.reason ?? 'unknown' },
+          },
         );
     }
   }
@@ -513,7 +533,7 @@ export class LifecycleService {
 
   #usable(tenant: string, id: string): PolicyRecord {
     const policy = this.#get(tenant, id);
-    if (!isServing(policy)) throw new UnwrapdError('failed_precondition', `policy ${tenant}/${id} is ${policy.state}`);
+    if (!isServing(policy)) throw policyStateError(policy, `is ${policy.state}`);
     return policy;
   }
 
@@ -542,8 +562,7 @@ export class LifecycleService {
   #requireNotRevoked(policy: PolicyRecord, what: 'roll' | 'rotation'): void {
     const current = this.#opts.registry.get(policy.tenant, policy.id) ?? policy;
     const state = this.#opts.gate.isRevoking(policy.tenant, policy.id) ? 'revoked' : current.state;
-    if (state === 'revoked' || state === 'purged')
-      throw new UnwrapdError('failed_precondition', `policy ${policy.tenant}/${policy.id} ${state} during the ${what}`);
+    if (state === 'revoked' || state === 'purged') throw policyStateError(policy, `${state} during the ${what}`, state);
   }
 
   /**

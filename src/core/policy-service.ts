@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { AuditLog } from '../audit/audit-log.js';
 import { SecretKey } from '../crypto/secret-key.js';
-import { invalidArgument, UnwrapdError } from '../errors.js';
+import { invalidArgument, policyMetadata, UnwrapdError } from '../errors.js';
 import { ID_PATTERN } from '../ids.js';
 import { isKeyBase } from '../providers/key-base.js';
 import type { RootKeyProvider } from '../providers/root-key-provider.js';
@@ -62,7 +62,10 @@ export class PolicyService {
   async create(input: CreatePolicyInput): Promise<PolicyRecord> {
     validateCreate(input);
     if (this.#opts.registry.get(input.tenant, input.id)) {
-      throw new UnwrapdError('already_exists', `policy ${input.tenant}/${input.id} already exists`);
+      throw new UnwrapdError('already_exists', `policy ${input.tenant}/${input.id} already exists`, {
+        reason: 'POLICY_EXISTS',
+        metadata: policyMetadata(input.tenant, input.id),
+      });
     }
     const signal = AbortSignal.any([input.signal, AbortSignal.timeout(this.#opts.providerTimeoutMs)]);
     const pinned = {} as Record<KeyRole, string>;
@@ -107,6 +110,7 @@ export class PolicyService {
       throw new UnwrapdError(
         'failed_precondition',
         'the root-key provider cannot create availability keys: name one in availability_key',
+        { reason: 'PROVIDER_UNSUPPORTED' },
       );
     // Key generation (RSA-3072) is slow, the more so on a busy machine: a longer deadline than a wrap's.
     const signal = AbortSignal.any([input.signal, AbortSignal.timeout(this.#opts.providerTimeoutMs * 4)]);
@@ -200,6 +204,7 @@ function refuseSharedAvailabilityKey(
   throw new UnwrapdError(
     'failed_precondition',
     `availability key ${keyIdentity(keyUri)} is already used by ${describePolicies(users)}: each policy needs its own availability key (purge destroys it). Leave availability_key empty, or give a key base such as local:, to create one`,
+    { reason: 'AVAILABILITY_KEY_SHARED', metadata: policyMetadata(self.tenant, self.id) },
   );
 }
 

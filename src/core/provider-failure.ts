@@ -1,4 +1,4 @@
-import { type ErrorCode, UnwrapdError } from '../errors.js';
+import { type ErrorCode, type ErrorReason, UnwrapdError } from '../errors.js';
 import {
   isProviderError,
   providerError,
@@ -17,9 +17,28 @@ export function providerFailureCode(kind: ProviderErrorKind): ErrorCode {
   return kind === 'revoked' ? 'failed_precondition' : 'unavailable';
 }
 
-/** A provider failure as the error the caller sees: the code from the map above, `message`, the failure as its cause. */
-export function providerFailure(err: ProviderError, message: string): UnwrapdError {
-  return new UnwrapdError(providerFailureCode(err.kind), message, { cause: err });
+/**
+ * The reason of a provider failure on a key of `role`: KEY_NOT_FOUND when the provider has no key of the URI a
+ * request names (`named`: creating a policy, rolling to a new key), else revoked or unavailable, of the
+ * availability key or of the customer keys.
+ */
+export function providerFailureReason(err: ProviderError, role?: string, named = false): ErrorReason {
+  if (named && err.reason === 'key_not_found') return 'KEY_NOT_FOUND';
+  if (role === 'availability')
+    return err.kind === 'revoked' ? 'AVAILABILITY_KEY_REVOKED' : 'AVAILABILITY_KEY_UNAVAILABLE';
+  return err.kind === 'revoked' ? 'CUSTOMER_KEYS_REVOKED' : 'CUSTOMER_KEYS_UNAVAILABLE';
+}
+
+/**
+ * A provider failure as the error the caller sees: the code from the map above, `message`, the failure as its
+ * cause, the reason of providerFailureReason and as metadata the key's role and the provider's classification.
+ */
+export function providerFailure(err: ProviderError, message: string, role?: string, named = false): UnwrapdError {
+  return new UnwrapdError(providerFailureCode(err.kind), message, {
+    cause: err,
+    reason: providerFailureReason(err, role, named),
+    metadata: { role, provider_reason: err.reason },
+  });
 }
 
 /**
@@ -42,7 +61,8 @@ export async function callProvider<T>(role: string, fn: () => Promise<T>): Promi
   try {
     return await fn();
   } catch (err) {
-    if (isProviderError(err)) throw providerFailure(err, `${role} key ${err.keyUri} cannot be used: ${err.reason}`);
+    if (isProviderError(err))
+      throw providerFailure(err, `${role} key ${err.keyUri} cannot be used: ${err.reason}`, role, true);
     throw err;
   }
 }

@@ -48,31 +48,41 @@ export function compareUtf8(a: string, b: string): number {
  */
 function checkContext(ctx: EncryptionContext): { keys: string[]; total: number } {
   if (ctx === null || typeof ctx !== 'object' || Array.isArray(ctx)) {
-    throw invalidArgument('encryption context must be a map of string keys to string values');
+    throw invalidArgument('encryption context must be a map of string keys to string values', 'INVALID_CONTEXT');
   }
   const keys = Object.keys(ctx);
   if (keys.length > MAX_CONTEXT_ENTRIES) {
-    throw invalidArgument(`encryption context has ${keys.length} entries; at most ${MAX_CONTEXT_ENTRIES} are allowed`);
+    throw invalidArgument(
+      `encryption context has ${keys.length} entries; at most ${MAX_CONTEXT_ENTRIES} are allowed`,
+      'INVALID_CONTEXT',
+    );
   }
   let total = EMPTY_ENCODING_LENGTH;
   for (let i = 0; i < keys.length; i++) {
     const k = keys[i] as string;
     const v: unknown = ctx[k];
     if (typeof v !== 'string') {
-      throw invalidArgument(`encryption context value #${i + 1} is not a string`);
+      throw invalidArgument(`encryption context value #${i + 1} is not a string`, 'INVALID_CONTEXT');
     }
     // Lone surrogates would UTF-8 encode as U+FFFD, so two different maps could encode alike: reject them.
     if (!isWellFormed(k)) {
-      throw invalidArgument(`encryption context key #${i + 1} is not well-formed Unicode (unpaired surrogate)`);
+      throw invalidArgument(
+        `encryption context key #${i + 1} is not well-formed Unicode (unpaired surrogate)`,
+        'INVALID_CONTEXT',
+      );
     }
     if (!isWellFormed(v)) {
-      throw invalidArgument(`encryption context value #${i + 1} is not well-formed Unicode (unpaired surrogate)`);
+      throw invalidArgument(
+        `encryption context value #${i + 1} is not well-formed Unicode (unpaired surrogate)`,
+        'INVALID_CONTEXT',
+      );
     }
     const keyLen = Buffer.byteLength(k, 'utf8');
     if (keyLen < MIN_CONTEXT_KEY_BYTES || keyLen > MAX_CONTEXT_KEY_BYTES) {
       throw invalidArgument(
         `encryption context key #${i + 1} is ${keyLen} bytes of UTF-8; keys must be ` +
           `${MIN_CONTEXT_KEY_BYTES}..${MAX_CONTEXT_KEY_BYTES} bytes`,
+        'INVALID_CONTEXT',
       );
     }
     const valueLen = Buffer.byteLength(v, 'utf8');
@@ -80,6 +90,7 @@ function checkContext(ctx: EncryptionContext): { keys: string[]; total: number }
       throw invalidArgument(
         `encryption context value #${i + 1} is ${valueLen} bytes of UTF-8; values must be at most ` +
           `${MAX_CONTEXT_VALUE_BYTES} bytes`,
+        'INVALID_CONTEXT',
       );
     }
     total += 4 + keyLen + valueLen;
@@ -87,6 +98,7 @@ function checkContext(ctx: EncryptionContext): { keys: string[]; total: number }
   if (total > MAX_CONTEXT_ENCODED_BYTES) {
     throw invalidArgument(
       `encryption context encodes to ${total} bytes; at most ${MAX_CONTEXT_ENCODED_BYTES} are allowed`,
+      'INVALID_CONTEXT',
     );
   }
   if (keys.length > 1) keys.sort(compareUtf8);

@@ -185,7 +185,7 @@ export function rewrapEnvelope(
 ): Buffer {
   validateRef(to.ref, 'target key reference');
   if (to.ref.tenant !== parsed.tenant) {
-    throw invalidArgument('rewrap cannot move an envelope to another tenant');
+    throw invalidArgument('rewrap cannot move an envelope to another tenant', 'TENANT_MISMATCH');
   }
   requireKey(to.kek, 'target key-encryption key');
   const dataKey = kwpUnwrap(fromKek, parsed.wrappedKey);

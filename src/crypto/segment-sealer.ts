@@ -1,6 +1,6 @@
 import { growPartial } from './segment-buffer.js';
 import { randomFillSync } from 'node:crypto';
-import { invalidArgument, UnwrapdError } from '../errors.js';
+import { limitExceeded, UnwrapdError } from '../errors.js';
 import { kwpWrap } from './aes-kwp.js';
 import { encodeContext, type EncryptionContext } from './encryption-context.js';
 import { DATA_KEY_LENGTH, NONCE_LENGTH, validateRef, type EnvelopeRef } from './envelope-format.js';
@@ -131,7 +131,12 @@ export class SegmentSealer {
   *pushParts(chunk: Uint8Array): Generator<[Buffer, Buffer], void, undefined> {
     if (this.#finished) throw new UnwrapdError('internal', 'stream already finished');
     if (this.#total + chunk.length > MAX_STREAM_PLAINTEXT_BYTES)
-      throw invalidArgument(`a stream carries at most ${MAX_STREAM_PLAINTEXT_BYTES} bytes`);
+      throw limitExceeded(
+        `a stream carries at most ${MAX_STREAM_PLAINTEXT_BYTES} bytes`,
+        'maxStreamBytes',
+        MAX_STREAM_PLAINTEXT_BYTES,
+        'invalid_argument',
+      );
     this.#total += chunk.length;
     const size = this.segmentSize;
     let off = 0;
@@ -193,7 +198,13 @@ export class SegmentSealer {
   }
 
   #next(plaintext: Uint8Array): [Buffer, Buffer] {
-    if (this.#index >= MAX_SEGMENTS - 1) throw invalidArgument(`a stream has at most ${MAX_SEGMENTS} segments`);
+    if (this.#index >= MAX_SEGMENTS - 1)
+      throw limitExceeded(
+        `a stream has at most ${MAX_SEGMENTS} segments`,
+        'maxSegments',
+        MAX_SEGMENTS,
+        'invalid_argument',
+      );
     const out = this.#sealParts(this.#index, plaintext, false);
     this.#index++;
     return out;

@@ -26,7 +26,8 @@ export function rewrapSegmentedHeader(
   fromKek: SecretKey,
   to: { ref: EnvelopeRef; kek: SecretKey },
 ): { envelope: Buffer; replacedHeaderBytes: number } {
-  if (to.ref.tenant !== header.tenant) throw invalidArgument('rewrap cannot move content to another tenant');
+  if (to.ref.tenant !== header.tenant)
+    throw invalidArgument('rewrap cannot move content to another tenant', 'TENANT_MISMATCH');
   const dataKey = kwpUnwrap(fromKek, header.wrappedKey);
   let keys: Buffer | undefined;
   try {

@@ -1,6 +1,8 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { EnumTypeDefinition, MessageTypeDefinition } from '@grpc/proto-loader';
 
+import type { Any as _google_protobuf_Any, Any__Output as _google_protobuf_Any__Output } from './google/protobuf/Any.js';
+import type { Status as _google_rpc_Status, Status__Output as _google_rpc_Status__Output } from './google/rpc/Status.js';
 import type { CryptoClient as _unwrapd_v1_CryptoClient, CryptoDefinition as _unwrapd_v1_CryptoDefinition } from './unwrapd/v1/Crypto.js';
 import type { DecryptBatchItem as _unwrapd_v1_DecryptBatchItem, DecryptBatchItem__Output as _unwrapd_v1_DecryptBatchItem__Output } from './unwrapd/v1/DecryptBatchItem.js';
 import type { DecryptBatchRequest as _unwrapd_v1_DecryptBatchRequest, DecryptBatchRequest__Output as _unwrapd_v1_DecryptBatchRequest__Output } from './unwrapd/v1/DecryptBatchRequest.js';
@@ -28,6 +30,14 @@ type SubtypeConstructor<Constructor extends new (...args: any) => any, Subtype> 
 };
 
 export interface ProtoGrpcType {
+  google: {
+    protobuf: {
+      Any: MessageTypeDefinition<_google_protobuf_Any, _google_protobuf_Any__Output>
+    }
+    rpc: {
+      Status: MessageTypeDefinition<_google_rpc_Status, _google_rpc_Status__Output>
+    }
+  }
   unwrapd: {
     v1: {
       Crypto: SubtypeConstructor<typeof grpc.Client, _unwrapd_v1_CryptoClient> & { service: _unwrapd_v1_CryptoDefinition }

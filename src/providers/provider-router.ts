@@ -55,14 +55,18 @@ export function createProviderRouter(providers: readonly RootKeyProvider[]): Roo
     async createKey(baseUri: string, nameHint: string, opts: CallOptions): Promise<ResolvedKey> {
       const provider = route(baseUri.includes(':') ? baseUri : `${baseUri}:`);
       if (!provider.createKey)
-        throw new UnwrapdError('failed_precondition', `the provider for ${baseUri.slice(0, 64)} cannot create keys`);
+        throw new UnwrapdError('failed_precondition', `the provider for ${baseUri.slice(0, 64)} cannot create keys`, {
+          reason: 'PROVIDER_UNSUPPORTED',
+        });
       return provider.createKey(baseUri, nameHint, opts);
     },
     /** Routed by the key's scheme; a provider that cannot destroy keys is failed_precondition. */
     async destroyKey(keyUri: string, opts: CallOptions): Promise<DestructionConfirmation> {
       const provider = route(keyUri);
       if (!provider.destroyKey)
-        throw new UnwrapdError('failed_precondition', `the provider for ${keyUri.slice(0, 64)} cannot destroy keys`);
+        throw new UnwrapdError('failed_precondition', `the provider for ${keyUri.slice(0, 64)} cannot destroy keys`, {
+          reason: 'PROVIDER_UNSUPPORTED',
+        });
       return provider.destroyKey(keyUri, opts);
     },
     /** Closes every provider (each once), even when some fail; then rethrows the first failure. */

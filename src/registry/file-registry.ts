@@ -130,7 +130,8 @@ class FileRegistry implements PolicyRegistry {
    */
   async #write(mutate: (policies: Map<string, PolicyRecord>) => PolicyRecord): Promise<PolicyRecord> {
     this.#current();
-    if (this.#closed) throw new UnwrapdError('unavailable', `${this.description} is closed`);
+    if (this.#closed)
+      throw new UnwrapdError('unavailable', `${this.description} is closed`, { reason: 'REGISTRY_UNAVAILABLE' });
     return this.#serial(() =>
       withFileLock(
         `${this.#path}.lock`,

@@ -131,6 +131,7 @@ export function createLocalEventLog(
         throw new UnwrapdError(
           'failed_precondition',
           `events before sequence ${oldest} are no longer held by this instance (it keeps the last ${capacity})`,
+          { reason: 'EVENTS_EXPIRED', metadata: { oldest_sequence: oldest } },
         );
       }
       const out: PolicyEvent[] = [];

@@ -13,6 +13,15 @@ export class RevisionConflictError extends UnwrapdError {
       expected === undefined
         ? `revision conflict on policy ${key}`
         : `revision conflict on policy ${key}: expected revision ${expected}, stored revision ${stored}`,
+      {
+        reason: 'REVISION_CONFLICT',
+        metadata: {
+          tenant: key.split('/')[0],
+          policy_id: key.split('/')[1],
+          expected_revision: expected,
+          stored_revision: stored,
+        },
+      },
     );
   }
 }

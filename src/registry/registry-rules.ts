@@ -55,11 +55,18 @@ export function checkCreate(
 ): void {
   const key = policyKey(candidate.tenant, candidate.id);
   if (tenantPolicies.some((p) => p.id === candidate.id))
-    throw new UnwrapdError('already_exists', `policy ${key} already exists`);
+    throw new UnwrapdError('already_exists', `policy ${key} already exists`, {
+      reason: 'POLICY_EXISTS',
+      metadata: { tenant: candidate.tenant, policy_id: candidate.id },
+    });
   if (tenantPolicies.length >= limits.maxPoliciesPerTenant) {
     throw new UnwrapdError(
       'failed_precondition',
       `tenant ${candidate.tenant} already has ${tenantPolicies.length} policies (limit ${limits.maxPoliciesPerTenant})`,
+      {
+        reason: 'TENANT_POLICY_LIMIT',
+        metadata: { tenant: candidate.tenant, limit: 'maxPoliciesPerTenant', limit_value: limits.maxPoliciesPerTenant },
+      },
     );
   }
   checkFilesModeGeo(tenantPolicies, candidate);
@@ -77,7 +84,11 @@ export function checkUpdate<S extends StoredPolicy>(
 ): S {
   const key = policyKey(candidate.tenant, candidate.id);
   const stored = tenantPolicies.find((p) => p.id === candidate.id);
-  if (!stored) throw new UnwrapdError('not_found', `no policy ${key}`);
+  if (!stored)
+    throw new UnwrapdError('not_found', `no policy ${key}`, {
+      reason: 'POLICY_NOT_FOUND',
+      metadata: { tenant: candidate.tenant, policy_id: candidate.id },
+    });
   if (stored.revision !== expectedRevision) throw new RevisionConflictError(key, expectedRevision, stored.revision);
   checkFilesModeGeo(tenantPolicies, candidate);
   return stored;
@@ -91,6 +102,7 @@ function checkFilesModeGeo(tenantPolicies: readonly StoredPolicy[], candidate: P
       throw new UnwrapdError(
         'failed_precondition',
         `tenant ${candidate.tenant} already has files-mode policy ${p.id} for geo ${candidate.geo}`,
+        { reason: 'GEO_CONFLICT', metadata: { tenant: candidate.tenant, geo: candidate.geo } },
       );
     }
   }

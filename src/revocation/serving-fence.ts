@@ -39,6 +39,7 @@ export class ServingFence {
       throw new UnwrapdError(
         'unavailable',
         `${FEED_LOST_MESSAGE} (${why}): refusing until it is back and caught up; retry on another instance`,
+        { reason: 'REVOCATION_FEED_LOST' },
       );
   }
 }

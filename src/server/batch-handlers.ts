@@ -1,18 +1,16 @@
-import * as grpc from '@grpc/grpc-js';
 import type { BatchService, ItemResult } from '../core/batch-service.js';
 import { UnwrapdError } from '../errors.js';
 import type { DecryptBatchRequest__Output } from '../generated/unwrapd/v1/DecryptBatchRequest.js';
 import type { DecryptBatchResponse } from '../generated/unwrapd/v1/DecryptBatchResponse.js';
 import type { EncryptBatchRequest__Output } from '../generated/unwrapd/v1/EncryptBatchRequest.js';
 import type { EncryptBatchResponse } from '../generated/unwrapd/v1/EncryptBatchResponse.js';
-import type { ItemError } from '../generated/unwrapd/v1/ItemError.js';
 import type { Logger } from '../log/logger.js';
 import type { RequestContext } from '../log/request-context.js';
 import type { CallerResolver } from './caller-resolver.js';
 import { cryptoCaller, type CallerChecks } from './crypto-caller.js';
 import { envelopePolicy } from './envelope-policy.js';
 import { requireId } from './request-fields.js';
-import { toStatus } from './status-codes.js';
+import { toItemError } from './status-codes.js';
 import { unary } from './unary.js';
 
 export interface BatchDeps extends CallerChecks {
@@ -29,14 +27,11 @@ const request = (c: { actor?: string; traceId?: string }) => ({
 
 /**
  * EncryptBatch / DecryptBatch: thin handlers. Request-level errors fail the call (unary's mapping); each
- * item's error becomes its own ItemError through the same mapping (status-codes.ts), so a failed decryption
- * is INVALID_ARGUMENT with the one generic message there too.
+ * item's error becomes its own ItemError through the same mapping (status-codes.ts): the same code, message
+ * and ErrorInfo a failed call would carry, so a failed decryption is INVALID_ARGUMENT, DECRYPTION_FAILED, with
+ * the one generic message there too.
  */
 export function batchHandlers(deps: BatchDeps, log: Logger) {
-  const itemError = (err: unknown, ctx: RequestContext): ItemError => {
-    const status = toStatus(err, ctx.log, ctx.method);
-    return { code: status.code ?? grpc.status.INTERNAL, message: status.details ?? '' };
-  };
   /** The caller check once for the batch: role, tenant, and for a policy-limited caller every item's policy. */
   const caller = (
     ctx: RequestContext,
@@ -60,7 +55,7 @@ export function batchHandlers(deps: BatchDeps, log: Logger) {
     return list;
   };
   const results = <T, R>(list: ItemResult<T>[], ctx: RequestContext, ok: (v: T) => R) =>
-    list.map((r) => ('ok' in r ? { ok: ok(r.ok) } : { error: itemError(r.error, ctx) }));
+    list.map((r) => ('ok' in r ? { ok: ok(r.ok) } : { error: toItemError(r.error, ctx.log, ctx.method) }));
 
   return {
     EncryptBatch: unary<EncryptBatchRequest__Output, EncryptBatchResponse>(

@@ -2,6 +2,7 @@ import * as grpc from '@grpc/grpc-js';
 import type * as protoLoader from '@grpc/proto-loader';
 import { MAX_CONTEXT_ENCODED_BYTES, MAX_CONTEXT_ENTRIES } from '../crypto/encryption-context.js';
 import { MAX_ENVELOPE_OVERHEAD } from '../crypto/envelope-format.js';
+import { refusalStatus } from './status-codes.js';
 import { compileRequestRule, type ScanAnnotations } from './wire-schema.js';
 import { scanRequest, WireRefusal, type ScanCounts, type ScanLimits } from './wire-scan.js';
 
@@ -121,6 +122,7 @@ export function requestScanner(
       return new WireRefusal(
         'resource_exhausted',
         `${name}: request of ${buf.length} bytes exceeds its limit of ${bytes} bytes (${explain})`,
+        { name: 'maxRequestBytes', value: bytes },
       );
     }
     const counts = scanRequest(buf, rule, limits, name);
@@ -130,6 +132,7 @@ export function requestScanner(
         return new WireRefusal(
           'resource_exhausted',
           `${name}: ${counts.payload} ${batch.what} bytes exceed ${max} (${batch.explain})`,
+          { name: 'batchMaxBytes', value: max },
         );
       }
     }
@@ -173,11 +176,6 @@ export function largestRequest(service: grpc.ServiceDefinition, limitOf: (method
   return Math.max(...Object.keys(service).map((m) => limitOf(m).bytes));
 }
 
-const CODES = {
-  resource_exhausted: grpc.status.RESOURCE_EXHAUSTED,
-  invalid_argument: grpc.status.INVALID_ARGUMENT,
-} as const;
-
 /**
  * Answers a refused request with its status before any handler sees it, and drops whatever else the call
  * sends. Calls of methods without a scan (health, reflection) pass through untouched, at no cost.
@@ -208,7 +206,7 @@ function receiveMessage(this: RefusalState, message: unknown, pass: (message: un
   if (this.refused) return;
   if (!(message instanceof WireRefusal)) return pass(message);
   this.refused = true;
-  this.call.sendStatus({ code: CODES[message.code], details: message.message, metadata: null });
+  this.call.sendStatus(refusalStatus(message.code, message.message, message.limit));
 }
 
 function receiveHalfClose(this: RefusalState, pass: () => void): void {

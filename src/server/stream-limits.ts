@@ -47,8 +47,8 @@ type LimitName = 'maxStreams' | 'streamIdleTimeoutMs' | 'streamMaxLifetimeMs' | 
 /** A stream ended or refused by one of its bounds (RESOURCE_EXHAUSTED). */
 export class StreamLimitError extends UnwrapdError {
   readonly limit: LimitName;
-  constructor(limit: LimitName, message: string) {
-    super('resource_exhausted', message);
+  constructor(limit: LimitName, message: string, value?: number) {
+    super('resource_exhausted', message, { reason: 'LIMIT_EXCEEDED', metadata: { limit, limit_value: value } });
     this.limit = limit;
   }
 }
@@ -117,7 +117,17 @@ export class StreamLimits {
 
   #exceeded(limit: LimitName, message: string): StreamLimitError {
     this.#refused[limit]++;
-    return new StreamLimitError(limit, message);
+    const o = this.options;
+    const values = {
+      maxStreams: o.maxStreams,
+      streamIdleTimeoutMs: o.idleTimeoutMs,
+      streamMaxLifetimeMs: o.maxLifetimeMs,
+    };
+    return new StreamLimitError(
+      limit,
+      message,
+      limit === 'streamBufferBudgetBytes' ? o.bufferBudgetBytes : values[limit],
+    );
   }
 }
 

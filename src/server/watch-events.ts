@@ -9,7 +9,7 @@ import { RequestContext } from '../log/request-context.js';
 import type { PolicyEvent, PolicyEventLog } from '../registry/policy-events.js';
 import type { CallerResolver } from './caller-resolver.js';
 import { requireId } from './request-fields.js';
-import { toStatus } from './status-codes.js';
+import { grpcStatus, toStatus } from './status-codes.js';
 
 /**
  * `Admin.WatchEvents`: a server stream of policy events, in sequence order, for operators and tooling.
@@ -85,10 +85,18 @@ export function watchEventsHandler(
         revision: String(e.revision),
       });
       if (call.writableLength > MAX_BUFFERED_BYTES) {
-        finish({
-          code: grpc.status.RESOURCE_EXHAUSTED,
-          details: `watcher too slow; resume with from_sequence=${cursor + 1}`,
-        });
+        finish(
+          grpcStatus({
+            code: grpc.status.RESOURCE_EXHAUSTED,
+            message: `watcher too slow; resume with from_sequence=${cursor + 1}`,
+            reason: 'LIMIT_EXCEEDED',
+            metadata: {
+              limit: 'watchMaxBufferedBytes',
+              limit_value: String(MAX_BUFFERED_BYTES),
+              resume_from_sequence: String(cursor + 1),
+            },
+          }),
+        );
       }
     };
 
@@ -97,18 +105,30 @@ export function watchEventsHandler(
         if (live) send(e);
         else if (pending.length < MAX_PENDING) pending.push(e);
         else
-          finish({
-            code: grpc.status.RESOURCE_EXHAUSTED,
-            details: `too many events during replay; resume with from_sequence=${cursor + 1}`,
-          });
+          finish(
+            grpcStatus({
+              code: grpc.status.RESOURCE_EXHAUSTED,
+              message: `too many events during replay; resume with from_sequence=${cursor + 1}`,
+              reason: 'LIMIT_EXCEEDED',
+              metadata: {
+                limit: 'watchMaxPendingEvents',
+                limit_value: String(MAX_PENDING),
+                resume_from_sequence: String(cursor + 1),
+              },
+            }),
+          );
       }),
     );
     cleanups.push(
       deps.events.onClose(() =>
-        finish({
-          code: grpc.status.UNAVAILABLE,
-          details: `unwrapd is shutting down; resume with from_sequence=${cursor + 1}`,
-        }),
+        finish(
+          grpcStatus({
+            code: grpc.status.UNAVAILABLE,
+            message: `unwrapd is shutting down; resume with from_sequence=${cursor + 1}`,
+            reason: 'SHUTTING_DOWN',
+            metadata: { resume_from_sequence: String(cursor + 1) },
+          }),
+        ),
       ),
     );
     const onCancel = () => finish();

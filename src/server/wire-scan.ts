@@ -1,4 +1,5 @@
 import { isUtf8 } from 'node:buffer';
+import { exhausted, malformed, Problem, WireRefusal } from './wire-refusal.js';
 
 /**
  * A pre-scan of a request's protobuf wire bytes, run before protobufjs decodes them into objects.
@@ -22,13 +23,7 @@ import { isUtf8 } from 'node:buffer';
  * src/server/wire-schema.ts; the limits per method come from src/server/request-limits.ts.
  */
 
-/** A request refused by the scan: the status it gets and a message naming the limit or the problem. */
-export class WireRefusal {
-  constructor(
-    readonly code: 'resource_exhausted' | 'invalid_argument',
-    readonly message: string,
-  ) {}
-}
+export { WireRefusal };
 
 export const enum Kind {
   Varint32,
@@ -101,21 +96,10 @@ export function scanRequest(
     scanMessage(buf, 0, buf.length, rule, limits, counts, '', -1);
     return counts;
   } catch (err) {
-    if (err instanceof Problem) return new WireRefusal(err.code, `${method}: ${err.message}`);
+    if (err instanceof Problem) return new WireRefusal(err.code, `${method}: ${err.message}`, err.limit);
     return new WireRefusal('invalid_argument', `${method}: malformed request`);
   }
 }
-
-/** Thrown inside the scan only (no stack trace is captured: it is not an Error). */
-class Problem {
-  constructor(
-    readonly code: 'resource_exhausted' | 'invalid_argument',
-    readonly message: string,
-  ) {}
-}
-
-const malformed = (what: string) => new Problem('invalid_argument', `malformed request: ${what}`);
-const exhausted = (what: string) => new Problem('resource_exhausted', what);
 
 /** "items[3].context" for a field of the 4th element of `items`; just "context" at the top. */
 function pathOf(prefix: string, index: number, name: string): string {
@@ -193,6 +177,7 @@ function scanMessage(
       if (repeated > limits.maxItems)
         throw exhausted(
           `${pathOf(prefix, index, f.name)}: more than ${limits.maxItems} elements exceed ${limits.maxItemsName} (${limits.maxItems})`,
+          { name: limits.maxItemsName, value: limits.maxItems },
         );
       continue;
     }
@@ -204,6 +189,7 @@ function scanMessage(
         if (f.maxBytes && len > f.maxBytes.bytes) {
           throw exhausted(
             `${pathOf(prefix, index, f.name)} of ${len} bytes exceeds ${f.maxBytes.name} (${f.maxBytes.bytes})`,
+            { name: f.maxBytes.name, value: f.maxBytes.bytes },
           );
         }
         if (f.payload) counts.payload += len;
@@ -214,6 +200,7 @@ function scanMessage(
           if (entries > limits.maxMapEntries) {
             throw exhausted(
               `${pathOf(prefix, index, f.name)}: more than ${limits.maxMapEntries} entries exceed the context limit (${limits.maxMapEntries})`,
+              { name: 'maxContextEntries', value: limits.maxMapEntries },
             );
           }
           counts.mapEntries++;
@@ -222,6 +209,7 @@ function scanMessage(
           if (++repeated > limits.maxItems) {
             throw exhausted(
               `${limits.maxItems + 1} or more ${f.name} exceed ${limits.maxItemsName} (${limits.maxItems})`,
+              { name: limits.maxItemsName, value: limits.maxItems },
             );
           }
           counts.items++;
@@ -299,6 +287,7 @@ function checkString(
   if (end - start > limits.maxStringBytes) {
     throw exhausted(
       `${pathOf(prefix, index, name)} is ${end - start} bytes; string fields are at most ${limits.maxStringBytes} bytes (maxStringBytes)`,
+      { name: 'maxStringBytes', value: limits.maxStringBytes },
     );
   }
   for (let i = start; i < end; i++) {

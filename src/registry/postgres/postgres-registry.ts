@@ -316,13 +316,17 @@ export class PostgresRegistry implements PolicyRegistry {
     ) => Promise<{ type: PolicyEventType; before: PolicyRecord | undefined }>,
   ): Promise<{ sequence: number; restricting: boolean }> {
     this.#requireOpen();
-    if (this.#closed) throw new UnwrapdError('unavailable', `${this.description} is closed`);
+    if (this.#closed)
+      throw new UnwrapdError('unavailable', `${this.description} is closed`, { reason: 'REGISTRY_UNAVAILABLE' });
     const pool = this.#requirePool();
     let client: pg.PoolClient;
     try {
       client = await pool.connect();
     } catch (err) {
-      throw new UnwrapdError('unavailable', `${this.description}: cannot connect (${pgMessage(err)})`, { cause: err });
+      throw new UnwrapdError('unavailable', `${this.description}: cannot connect (${pgMessage(err)})`, {
+        cause: err,
+        reason: 'REGISTRY_UNAVAILABLE',
+      });
     }
     let broken = false;
     let outcome: { sequence: number; restricting: boolean };
@@ -347,7 +351,10 @@ export class PostgresRegistry implements PolicyRegistry {
         broken = true;
       });
       if (isUnwrapdError(err)) throw err;
-      throw new UnwrapdError('unavailable', `${this.description}: write failed (${pgMessage(err)})`, { cause: err });
+      throw new UnwrapdError('unavailable', `${this.description}: write failed (${pgMessage(err)})`, {
+        cause: err,
+        reason: 'REGISTRY_UNAVAILABLE',
+      });
     } finally {
       client.release(broken);
     }
@@ -389,7 +396,8 @@ export class PostgresRegistry implements PolicyRegistry {
   }
 
   #requirePool(): pg.Pool {
-    if (!this.#pool) throw new UnwrapdError('unavailable', `${this.description} is not open`);
+    if (!this.#pool)
+      throw new UnwrapdError('unavailable', `${this.description} is not open`, { reason: 'REGISTRY_UNAVAILABLE' });
     return this.#pool;
   }
 }
