@@ -148,6 +148,15 @@ export interface Config {
   // --- split: shutdown steps ---
   /** Bound on each shutdown step besides the drain (closing the feed, probe, audit log, registry, providers). */
   shutdownStepTimeoutMs: number;
+  // --- telemetry settings ---
+  /** The HTTP endpoint for /metrics, /healthz and /readyz: host:port, or a port alone (loopback). '' = off. */
+  metricsListen: string;
+  /** The share of root traces sampled (parent-based: a caller's sampled traceparent is always followed). */
+  traceSampleRatio: number;
+  /** A `tenant` label on the metrics that can carry one (availability-key uses). Off: tenants are not labels. */
+  metricsTenantLabels: boolean;
+  /** service.name of the metrics' and traces' resource. */
+  serviceName: string;
 }
 
 interface Setting<K extends keyof Config> {
@@ -209,6 +218,28 @@ const schemaName = (raw: string): string => {
 const credentialKind = (raw: string): AzureCredentialKind => {
   if ((AZURE_CREDENTIAL_KINDS as readonly string[]).includes(raw)) return raw as AzureCredentialKind;
   throw new ConfigError(`azureCredential must be one of ${AZURE_CREDENTIAL_KINDS.join(', ')}, got "${raw}"`);
+};
+
+// --- telemetry settings ---
+/** host:port, or a port alone (then loopback: 127.0.0.1). */
+const metricsListen = (raw: string): string => {
+  if (raw === '') return raw;
+  const listen = /^\d{1,5}$/.test(raw) ? `127.0.0.1:${raw}` : raw;
+  const m = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(listen);
+  if (!m || Number(m[2]) > 65535)
+    throw new ConfigError(`metricsListen must be host:port or a port, got "${raw.slice(0, 100)}"`);
+  return listen;
+};
+const ratio = (raw: string): number => {
+  const n = Number(raw);
+  if (raw.trim() === '' || !(n >= 0 && n <= 1))
+    throw new ConfigError(`traceSampleRatio must be a number from 0 to 1, got "${raw.slice(0, 100)}"`);
+  return n;
+};
+const serviceName = (raw: string): string => {
+  if (!/^[A-Za-z0-9._-]{1,64}$/.test(raw))
+    throw new ConfigError(`serviceName must be 1-64 characters of A-Z a-z 0-9 . _ -, got "${raw.slice(0, 100)}"`);
+  return raw;
 };
 
 export const MAX_BLOCK_BYTES_LIMIT = 64 * 1024 * 1024;
@@ -492,6 +523,16 @@ const SETTINGS = [
     env: 'UNWRAPD_SHUTDOWN_STEP_TIMEOUT_MS',
     parse: int('shutdownStepTimeoutMs', 1, 60_000),
   },
+  // --- telemetry settings ---
+  { key: 'metricsListen', flag: 'metrics-listen', env: 'UNWRAPD_METRICS_LISTEN', parse: metricsListen },
+  { key: 'traceSampleRatio', flag: 'trace-sample-ratio', env: 'UNWRAPD_TRACE_SAMPLE_RATIO', parse: ratio },
+  {
+    key: 'metricsTenantLabels',
+    flag: 'metrics-tenant-labels',
+    env: 'UNWRAPD_METRICS_TENANT_LABELS',
+    parse: bool('metricsTenantLabels'),
+  },
+  { key: 'serviceName', flag: 'service-name', env: 'UNWRAPD_SERVICE_NAME', parse: serviceName },
 ] as const satisfies readonly Setting<keyof Config>[];
 
 // -- purge (per-policy availability keys) --
@@ -609,6 +650,11 @@ export function loadConfig(flags: Record<string, string | undefined>, env: NodeJ
     maxMetadataBytes: (partial.maxMetadataBytes as number | undefined) ?? 64 * 1024,
     // --- split: shutdown steps ---
     shutdownStepTimeoutMs: (partial.shutdownStepTimeoutMs as number | undefined) ?? 2_000,
+    // --- telemetry settings ---
+    metricsListen: (partial.metricsListen as string | undefined) ?? '',
+    traceSampleRatio: (partial.traceSampleRatio as number | undefined) ?? 0.01,
+    metricsTenantLabels: (partial.metricsTenantLabels as boolean | undefined) ?? false,
+    serviceName: (partial.serviceName as string | undefined) ?? 'unwrapd',
   };
   validateListen(config.listen);
   validateTrust(config, file.authorization);

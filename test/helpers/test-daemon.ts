@@ -50,6 +50,7 @@ export async function startTestDaemon(
     extraProviders?: RootKeyProvider[];
     transport?: DaemonOptions['transport'];
     clock?: Clock;
+    telemetry?: DaemonOptions['telemetry'];
   } = {},
 ): Promise<TestDaemon> {
   const dir = opts.dir ?? (await mkdtemp(join(tmpdir(), 'uwd-')));
@@ -67,6 +68,7 @@ export async function startTestDaemon(
     ...(opts.extraProviders ? { extraProviders: opts.extraProviders } : {}),
     ...(opts.transport ? { transport: opts.transport } : {}),
     ...(opts.clock ? { clock: opts.clock } : {}),
+    ...(opts.telemetry ? { telemetry: opts.telemetry } : {}),
   });
   const client = new UnwrapdClient(daemon.address, {
     adminAddress: daemon.adminAddress,
