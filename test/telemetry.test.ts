@@ -246,25 +246,20 @@ test('a traceparent in the metadata becomes the RPC span parent, whatever the ra
   t.is(tr.exporter.getFinishedSpans().length, 1, 'the caller did not sample: neither do we');
 });
 
-test('the sampling ratio is respected exactly: trace ids spread evenly, ratio 0.25 samples a quarter', async (t) => {
+test("the sampling ratio is respected exactly: with the decision's random numbers known, ratio 0.25 samples 25 of 100", async (t) => {
   const exporter = new InMemorySpanExporter();
   let n = 0;
-  const idGenerator = {
-    // Trace id k of 100: its first 32 bits k/100 of the range (the ratio sampler's measure), the rest fixed.
-    generateTraceId: () =>
-      `${Math.floor(((n++ % 100) / 100) * 2 ** 32)
-        .toString(16)
-        .padStart(8, '0')}000000000000000000000001`,
-    generateSpanId: () => randomBytes(8).toString('hex'),
-  };
+  const random = () => (n++ % 100) / 100; // 0.00, 0.01, ... 0.99: exactly 25 below 0.25
   const d = await startTestDaemon(
     { metricsListen: '127.0.0.1:0', traceSampleRatio: 0.25 },
-    { telemetry: { spanProcessors: [new SimpleSpanProcessor(exporter)], idGenerator } },
+    { telemetry: { spanProcessors: [new SimpleSpanProcessor(exporter)], random } },
   );
   t.teardown(() => d.stop());
   exporter.reset();
   n = 0;
   for (let i = 0; i < 100; i++)
     await d.client.encrypt({ tenant: 'demo', policyId: 'demo-mailbox', plaintext: Buffer.from('x') });
-  t.is(exporter.getFinishedSpans().filter((s) => s.name === 'unwrapd.v1.Crypto/Encrypt').length, 25);
+  const sampled = exporter.getFinishedSpans().filter((s) => s.name === 'unwrapd.v1.Crypto/Encrypt');
+  t.is(sampled.length, 25);
+  t.is(new Set(sampled.map((s) => s.spanContext().traceId)).size, 25, 'each a trace of its own');
 });

@@ -22,6 +22,8 @@ export interface TelemetryHooks {
   spanProcessors?: SpanProcessor[];
   metricReaders?: MetricReader[];
   idGenerator?: IdGenerator;
+  /** The root sampling decision's random numbers in [0, 1) (tests: known ones). */
+  random?: () => number;
 }
 
 /**
@@ -58,6 +60,7 @@ export function createTelemetry(
     spanExporters,
     spanProcessors,
     ...(hooks.idGenerator ? { idGenerator: hooks.idGenerator } : {}),
+    ...(hooks.random ? { random: hooks.random } : {}),
     traceSampleRatio: settings.traceSampleRatio,
     tenantLabels: settings.metricsTenantLabels,
   });

@@ -1,4 +1,12 @@
-import { context, SpanStatusCode, type Attributes, type Histogram, type Meter } from '@opentelemetry/api';
+import {
+  context,
+  SpanStatusCode,
+  type Attributes,
+  type Context,
+  type Histogram,
+  type Meter,
+  type Span,
+} from '@opentelemetry/api';
 import { PrometheusExporter, PrometheusSerializer } from '@opentelemetry/exporter-prometheus';
 import type { Resource } from '@opentelemetry/resources';
 import { MeterProvider, type MetricReader } from '@opentelemetry/sdk-metrics';
@@ -25,6 +33,8 @@ export interface OtelTelemetryOptions {
   spanExporters: SpanExporter[];
   spanProcessors?: SpanProcessor[];
   idGenerator?: IdGenerator;
+  /** The root sampling decision's random numbers (tests). */
+  random?: () => number;
   traceSampleRatio: number;
   /** A `tenant` label on availability-key uses. */
   tenantLabels: boolean;
@@ -49,6 +59,7 @@ export class OtelTelemetry implements Telemetry {
   readonly #rpcDuration: Histogram;
   readonly #providerDuration: Histogram;
   readonly #attrs = new Map<string, Attributes>();
+  readonly #rpcMethods = new Map<string, { codes: Map<string, Attributes>; bytes: { in: number; out: number } }>();
   readonly #bytes = new Map<string, { method: string; in: number; out: number }>();
   readonly #providerCalls = new Map<string, number>();
   readonly #hedges = new Map<string, number>();
@@ -77,6 +88,7 @@ export class OtelTelemetry implements Telemetry {
           exporters: opts.spanExporters,
           ...(opts.spanProcessors ? { processors: opts.spanProcessors } : {}),
           ...(opts.idGenerator ? { idGenerator: opts.idGenerator } : {}),
+          ...(opts.random ? { random: opts.random } : {}),
         })
       : undefined;
     const meter = this.#meterProvider.getMeter('unwrapd', opts.version);
@@ -138,6 +150,7 @@ export class OtelTelemetry implements Telemetry {
     gauge('unwrapd_batches_in_flight', 'Batches being processed', (add) => add(this.#batches));
     counter('unwrapd_bytes_processed_total', 'Payload bytes, by method and direction', (add) => {
       for (const b of this.#bytes.values()) {
+        if (b.in === 0 && b.out === 0) continue;
         add(b.in, { method: b.method, direction: 'in' });
         add(b.out, { method: b.method, direction: 'out' });
       }
@@ -159,26 +172,25 @@ export class OtelTelemetry implements Telemetry {
   }
 
   rpc(service: string, method: string, headers: TraceHeaders | undefined): RpcScope {
-    const started = performance.now();
-    const traced = this.#tracing?.startRpc(service, method, headers);
-    return {
-      run: traced ? (fn) => context.with(traced.ctx, fn) : (fn) => fn(),
-      end: (code, bytesIn, bytesOut) => {
-        const attrs = this.#attributes(`rpc\u0000${method}\u0000${code}`, () => ({ method, code }));
-        this.#rpcDuration.record((performance.now() - started) / 1000, attrs);
-        if (bytesIn > 0 || bytesOut > 0) {
-          const b = this.#bytesOf(method);
-          b.in += bytesIn;
-          b.out += bytesOut;
-        }
-        if (traced) {
-          traced.span.setAttribute('rpc.grpc.status_code_name', code);
-          if (code !== 'OK') traced.span.setStatus({ code: SpanStatusCode.ERROR, message: code });
-          traced.span.end();
-        }
-      },
-    };
+    return new RpcCall(this.#finishRpc, method, this.#tracing?.startRpc(service, method, headers));
   }
+
+  /** One RPC's end: the histogram (attribute sets cached per method and code), bytes, the span. */
+  readonly #finishRpc = (call: RpcCall, code: string, bytesIn: number, bytesOut: number): void => {
+    let m = this.#rpcMethods.get(call.method);
+    if (!m) this.#rpcMethods.set(call.method, (m = { codes: new Map(), bytes: this.#bytesOf(call.method) }));
+    let attrs = m.codes.get(code);
+    if (!attrs) m.codes.set(code, (attrs = { method: call.method, code }));
+    this.#rpcDuration.record((performance.now() - call.started) / 1000, attrs);
+    m.bytes.in += bytesIn;
+    m.bytes.out += bytesOut;
+    const traced = call.traced;
+    if (traced) {
+      traced.span.setAttribute('rpc.grpc.status_code_name', code);
+      if (code !== 'OK') traced.span.setStatus({ code: SpanStatusCode.ERROR, message: code });
+      this.#tracing!.endRpc(traced.span);
+    }
+  };
 
   span<T>(name: string, fn: () => Promise<T>): Promise<T> {
     return this.#tracing ? this.#tracing.child(name, fn) : fn();
@@ -277,5 +289,21 @@ export class OtelTelemetry implements Telemetry {
 
   async shutdown(): Promise<void> {
     await Promise.allSettled([this.#meterProvider.shutdown(), this.#tracing?.shutdown()]);
+  }
+}
+
+/** An RPC in flight (a class, not closures: one allocation per call). */
+class RpcCall implements RpcScope {
+  readonly started = performance.now();
+  constructor(
+    readonly finish: (call: RpcCall, code: string, bytesIn: number, bytesOut: number) => void,
+    readonly method: string,
+    readonly traced: { span: Span; ctx: Context } | undefined,
+  ) {}
+  run<T>(fn: () => T): T {
+    return this.traced ? context.with(this.traced.ctx, fn) : fn();
+  }
+  end(code: string, bytesIn: number, bytesOut: number): void {
+    this.finish(this, code, bytesIn, bytesOut);
   }
 }

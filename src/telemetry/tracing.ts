@@ -16,8 +16,8 @@ import type { Resource } from '@opentelemetry/resources';
 import {
   BatchSpanProcessor,
   NodeTracerProvider,
+  AlwaysOnSampler,
   ParentBasedSampler,
-  TraceIdRatioBasedSampler,
   type IdGenerator,
   type SpanExporter,
   type SpanProcessor,
@@ -27,13 +27,26 @@ import type { TraceHeaders } from './telemetry.js';
 /**
  * Traces: a span per RPC (hand instrumentation at the gRPC edge), child spans for a cache miss's unwrap and
  * each provider call. Sampling is parent-based: a caller's W3C `traceparent` (gRPC metadata) decides; a call
- * without one is sampled at `ratio`. An unsampled call enters no context and creates no child span, so the
- * cost of tracing on the common path is one sampling decision.
+ * without one is sampled at `ratio`, decided before any span exists. An unsampled call creates no span,
+ * enters no context and gets no child span: the cost of tracing on the common path is one random number.
+ *
+ * The context of a sampled call travels through AsyncLocalStorage, whose hooks tax every promise of the
+ * process while it is enabled (Node 20): it is enabled while a sampled call is in flight, and disabled again
+ * once none is.
  */
 
 /** The active context through AsyncLocalStorage: registered once per process, shared by every tracer. */
 class AlsContextManager implements ContextManager {
   readonly #als = new AsyncLocalStorage<Context>();
+  #holds = 0;
+  /** A sampled call starts: its context must travel. */
+  hold(): void {
+    this.#holds++;
+  }
+  /** A sampled call ended: with none left in flight, the hooks go off (the next `with` turns them on). */
+  release(): void {
+    if (--this.#holds === 0) this.#als.disable();
+  }
   active(): Context {
     return this.#als.getStore() ?? ROOT_CONTEXT;
   }
@@ -59,12 +72,16 @@ class AlsContextManager implements ContextManager {
   }
 }
 
+let contextManager: AlsContextManager | undefined;
 let contextRegistered = false;
-/** Another part may have registered a context manager first: then that one serves. */
-function ensureContextManager(): void {
-  if (contextRegistered) return;
-  contextRegistered = true;
-  context.setGlobalContextManager(new AlsContextManager());
+/** Ours, once per process; undefined when another part registered one first (that one serves, as it is). */
+function ensureContextManager(): AlsContextManager | undefined {
+  if (!contextRegistered) {
+    contextRegistered = true;
+    const ours = new AlsContextManager();
+    if (context.setGlobalContextManager(ours)) contextManager = ours;
+  }
+  return contextManager;
 }
 
 const propagator = new W3CTraceContextPropagator();
@@ -80,19 +97,27 @@ export interface TracingOptions {
   exporters: SpanExporter[];
   /** Processors as they are (tests: a SimpleSpanProcessor over an in-memory exporter). */
   processors?: SpanProcessor[];
-  /** Trace and span ids (tests: known trace ids, so that sampling is checked exactly). */
+  /** Trace and span ids. */
   idGenerator?: IdGenerator;
+  /** The root sampling decision's random numbers in [0, 1) (tests: known ones, so sampling is checked exactly). */
+  random?: () => number;
 }
 
 export class Tracing {
   readonly #provider: NodeTracerProvider;
   readonly #tracer: Tracer;
+  readonly #ratio: number;
+  readonly #random: () => number;
+  readonly #contexts: AlsContextManager | undefined;
 
   constructor(opts: TracingOptions) {
-    ensureContextManager();
+    this.#contexts = ensureContextManager();
+    this.#ratio = opts.ratio;
+    this.#random = opts.random ?? Math.random;
     this.#provider = new NodeTracerProvider({
       resource: opts.resource,
-      sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(opts.ratio) }),
+      // Roots reach the SDK only once sampled (startRpc); a remote parent's flag decides for the others.
+      sampler: new ParentBasedSampler({ root: new AlwaysOnSampler() }),
       ...(opts.idGenerator ? { idGenerator: opts.idGenerator } : {}),
       spanProcessors: [...opts.exporters.map((e) => new BatchSpanProcessor(e)), ...(opts.processors ?? [])],
     });
@@ -105,8 +130,9 @@ export class Tracing {
     method: string,
     headers: TraceHeaders | undefined,
   ): { span: Span; ctx: Context } | undefined {
-    const parent =
-      headers?.('traceparent') !== undefined ? propagator.extract(ROOT_CONTEXT, headers, getter) : ROOT_CONTEXT;
+    const remote = headers?.('traceparent') !== undefined;
+    if (!remote && !(this.#random() < this.#ratio)) return undefined;
+    const parent = remote ? propagator.extract(ROOT_CONTEXT, headers!, getter) : ROOT_CONTEXT;
     const span = this.#tracer.startSpan(
       `${service}/${method}`,
       {
@@ -116,7 +142,14 @@ export class Tracing {
       parent,
     );
     if (!span.isRecording()) return undefined;
+    this.#contexts?.hold();
     return { span, ctx: trace.setSpan(parent, span) };
+  }
+
+  /** Ends an RPC's span (started by startRpc). */
+  endRpc(span: Span): void {
+    span.end();
+    this.#contexts?.release();
   }
 
   /** A child of the current sampled span around `fn`; `fn` alone when there is none. */
