@@ -16,7 +16,7 @@ import { runInterleaved } from './lib/interleaved-rounds.js';
 import { parseBenchOptions, USAGE, UsageError, type BenchOptions } from './lib/options.js';
 import { ServerProcess } from './lib/server-process.js';
 import { cacheCounters, prepareUnaryCalls } from './lib/unary-calls.js';
-import { telemetryCosts, telemetryLines } from './lib/telemetry-report.js';
+import { hooksLine, telemetryCosts, telemetryHooksInProcess, telemetryLines } from './lib/telemetry-report.js';
 import {
   inProcessLines,
   noiseLines,
@@ -192,7 +192,11 @@ async function main(opts: BenchOptions): Promise<void> {
         ...inProcessLines(inProcess),
       ];
       lines.push(...tableLines(result));
-      lines.push(...telemetryLines(telemetryCosts(cells)));
+      const costs = telemetryCosts(cells);
+      lines.push(...telemetryLines(costs));
+      if (costs.length > 0 && opts.inProcessMs > 0) {
+        lines.push(hooksLine(await telemetryHooksInProcess(opts.inProcessMs), cells));
+      }
       const check = targetCheck(result, opts.targetRatio);
       if (check) lines.push(targetLine(check));
       process.stdout.write(`${lines.join('\n')}\n`);

@@ -116,6 +116,33 @@ test('a scrape after a few calls shows each metric with its count, and no payloa
   t.false(/tm-counts|demo-customer/.test(text), 'no policy id, no key id as a label');
 });
 
+test('streams and batches: their bytes and calls are counted, and none is left in flight', async (t) => {
+  const d = await startTestDaemon({ metricsListen: '127.0.0.1:0' });
+  t.teardown(() => d.stop());
+  const content = randomBytes(200_000);
+  const chunks: Buffer[] = [];
+  for await (const b of d.client.encryptStream({ tenant: 'demo', policyId: 'demo-mailbox' }, [content]))
+    chunks.push(Buffer.from(b));
+  const envelope = Buffer.concat(chunks);
+  const opened: Buffer[] = [];
+  for await (const b of d.client.decryptStream({ tenant: 'demo' }, [envelope])) opened.push(Buffer.from(b));
+  t.true(Buffer.concat(opened).equals(content));
+  const items = [randomBytes(10), randomBytes(20)].map((plaintext) => ({ plaintext }));
+  await d.client.encryptBatch({ tenant: 'demo', policyId: 'demo-mailbox', items });
+  const { text, m } = await scrape(d);
+  t.is(m.get('unwrapd_rpc_duration_seconds_count{method="EncryptStream",code="OK"}'), 1);
+  t.is(m.get('unwrapd_rpc_duration_seconds_count{method="DecryptStream",code="OK"}'), 1);
+  t.is(m.get('unwrapd_rpc_duration_seconds_count{method="EncryptBatch",code="OK"}'), 1);
+  t.is(m.get('unwrapd_bytes_processed_total{method="EncryptStream",direction="in"}'), content.length);
+  t.is(m.get('unwrapd_bytes_processed_total{method="EncryptStream",direction="out"}'), envelope.length);
+  t.is(m.get('unwrapd_bytes_processed_total{method="DecryptStream",direction="in"}'), envelope.length);
+  t.is(m.get('unwrapd_bytes_processed_total{method="DecryptStream",direction="out"}'), content.length);
+  t.is(m.get('unwrapd_bytes_processed_total{method="EncryptBatch",direction="in"}'), 30);
+  t.is(m.get('unwrapd_streams_in_flight'), 0);
+  t.is(m.get('unwrapd_batches_in_flight'), 0);
+  t.is(occurrences(text, [content.subarray(0, 64), envelope.subarray(0, 64)]), 0);
+});
+
 test('availability-key uses and provider outcomes are counted; /healthz stays 200 while the provider is down', async (t) => {
   const d = await startTestDaemon({ metricsListen: '127.0.0.1:0' });
   t.teardown(() => d.stop());
