@@ -3,6 +3,12 @@ import { InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@o
 import test from 'ava';
 import { randomBytes } from 'node:crypto';
 import { providerError } from '../src/providers/provider-error.js';
+import { silentLogger } from '../src/log/logger.js';
+import type { RegistryChangeFeed } from '../src/registry/change-feed.js';
+import type { PolicyEvent } from '../src/registry/policy-events.js';
+import { feedRevocationSource } from '../src/revocation/feed-source.js';
+import type { RevocationEvent, RevocationSource } from '../src/revocation/revocation-source.js';
+import { createTelemetry } from '../src/telemetry/create-telemetry.js';
 import { VERSION } from '../src/version.js';
 import { startTestDaemon, createPolicy, type TestDaemon } from './helpers/test-daemon.js';
 
@@ -141,6 +147,62 @@ test('streams and batches: their bytes and calls are counted, and none is left i
   t.is(m.get('unwrapd_streams_in_flight'), 0);
   t.is(m.get('unwrapd_batches_in_flight'), 0);
   t.is(occurrences(text, [content.subarray(0, 64), envelope.subarray(0, 64)]), 0);
+});
+
+test('a deaf revocation feed: /readyz 503 naming it, /healthz still 200, the feed state as a metric', async (t) => {
+  let state: 'connected' | 'deaf' = 'connected';
+  let deafListener: ((deaf: boolean) => void) | undefined;
+  let revoke: ((e: RevocationEvent) => void) | undefined;
+  const source: RevocationSource = {
+    name: 'test-feed',
+    start: async (onRevoked) => void (revoke = onRevoked),
+    state: () => ({ state, lastSequence: 0 }),
+    onDeafChange: (l) => {
+      deafListener = l;
+      return () => {};
+    },
+    stop: async () => {},
+  };
+  const d = await startTestDaemon({ metricsListen: '127.0.0.1:0' }, { revocationSources: [source] });
+  t.teardown(() => d.stop());
+  const addr = d.daemon.metricsAddress!;
+  t.is((await get(addr, '/readyz')).status, 200);
+  t.is((await scrape(d)).m.get('unwrapd_feed_state{state="connected"}'), 1);
+  revoke!({ tenant: 'demo', policyId: 'demo-mailbox', reason: 'test', source: 'test-feed' });
+  state = 'deaf';
+  deafListener!(true);
+  const notReady = await get(addr, '/readyz');
+  t.is(notReady.status, 503);
+  t.deepEqual(JSON.parse(notReady.body), { ready: false, reason: 'revocation feed deaf' });
+  t.is((await get(addr, '/healthz')).status, 200, 'deaf is a reason to leave the rotation, not to be restarted');
+  const { m } = await scrape(d);
+  t.is(m.get('unwrapd_feed_state{state="deaf"}'), 1);
+  t.is(m.get('unwrapd_feed_state{state="connected"}'), 0);
+  t.is(m.get('unwrapd_revocations_applied_total{source="test-feed"}'), 1);
+});
+
+test('the feed lag: from an event written to its applying, as the feed source reports it', async (t) => {
+  const telemetry = createTelemetry(
+    { metricsListen: '127.0.0.1:0', traceSampleRatio: 0, metricsTenantLabels: false, serviceName: 'x', version: '0' },
+    {},
+  );
+  t.teardown(() => telemetry.shutdown());
+  let deliver: ((events: PolicyEvent[]) => void) | undefined;
+  const feed = {
+    name: 'fake-feed',
+    state: () => ({ state: 'connected' as const, lastSequence: 0 }),
+    onDeafChange: () => () => {},
+    fenced: () => undefined,
+    onEvents: (l: (events: readonly PolicyEvent[]) => void) => {
+      deliver = l;
+      return () => {};
+    },
+  } as unknown as RegistryChangeFeed;
+  await feedRevocationSource(feed, silentLogger, telemetry).start(() => {});
+  const at = new Date(Date.now() - 2_000).toISOString();
+  deliver!([{ sequence: 1, type: 'revoked', tenant: 't', policyId: 'p', revision: 2, at }]);
+  const lag = parseMetrics((await telemetry.prometheus())!).get('unwrapd_feed_lag_seconds')!;
+  t.true(lag >= 2 && lag < 60, `lag ${lag}`);
 });
 
 test('availability-key uses and provider outcomes are counted; /healthz stays 200 while the provider is down', async (t) => {

@@ -51,6 +51,7 @@ export async function startTestDaemon(
     transport?: DaemonOptions['transport'];
     clock?: Clock;
     telemetry?: DaemonOptions['telemetry'];
+    revocationSources?: DaemonOptions['revocationSources'];
   } = {},
 ): Promise<TestDaemon> {
   const dir = opts.dir ?? (await mkdtemp(join(tmpdir(), 'uwd-')));
@@ -69,6 +70,7 @@ export async function startTestDaemon(
     ...(opts.transport ? { transport: opts.transport } : {}),
     ...(opts.clock ? { clock: opts.clock } : {}),
     ...(opts.telemetry ? { telemetry: opts.telemetry } : {}),
+    ...(opts.revocationSources ? { revocationSources: opts.revocationSources } : {}),
   });
   const client = new UnwrapdClient(daemon.address, {
     adminAddress: daemon.adminAddress,
