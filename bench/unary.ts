@@ -16,6 +16,7 @@ import { runInterleaved } from './lib/interleaved-rounds.js';
 import { parseBenchOptions, USAGE, UsageError, type BenchOptions } from './lib/options.js';
 import { ServerProcess } from './lib/server-process.js';
 import { cacheCounters, prepareUnaryCalls } from './lib/unary-calls.js';
+import { hooksLine, telemetryCosts, telemetryHooksInProcess, telemetryLines } from './lib/telemetry-report.js';
 import {
   inProcessLines,
   noiseLines,
@@ -32,24 +33,31 @@ let interrupted = false;
 async function main(opts: BenchOptions): Promise<void> {
   const startedAt = new Date();
   let server: ServerProcess | undefined;
+  /** The daemon with telemetry on, in a process of its own (scenarios *-otel). */
+  let otelServer: ServerProcess | undefined;
   let crypto: UnwrapdClient | undefined;
   let cryptoTable: UnwrapdClient | undefined;
+  let cryptoOtel: UnwrapdClient | undefined;
   let echo: EchoClient | undefined;
   const cleanup = async () => {
     crypto?.close();
     cryptoTable?.close();
+    cryptoOtel?.close();
     echo?.close();
-    await server?.stop();
+    await Promise.all([server?.stop(), otelServer?.stop()]);
   };
   const onSignal = () => {
     // Calls are in flight: leave the clients alone, stop the server (its temp dir goes with it), exit.
     interrupted = true;
     process.stderr.write('\ninterrupted: stopping the server\n');
-    void (server?.stop() ?? Promise.resolve()).finally(() => process.exit(130));
+    void Promise.all([server?.stop(), otelServer?.stop()]).finally(() => process.exit(130));
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
-  process.once('exit', () => server?.killNow());
+  process.once('exit', () => {
+    server?.killNow();
+    otelServer?.killNow();
+  });
 
   try {
     const maxPayload = Math.max(...opts.payloads);
@@ -63,12 +71,20 @@ async function main(opts: BenchOptions): Promise<void> {
         args,
         nodeArgs: opts.serverCpuProf ? ['--cpu-prof', `--cpu-prof-dir=${opts.serverCpuProf}`] : [],
       });
+      if (opts.scenarios.some((s) => s.endsWith('-otel')))
+        otelServer = await ServerProcess.start({
+          args: [...args.filter((a) => a !== '--table-daemon'), '--telemetry'],
+        });
     }
     const unwrapdAddress = opts.target ?? server!.info.unwrapd;
     const echoAddress = opts.target ? opts.echoTarget : server!.info.echo;
     const tableAddress = opts.target ? undefined : server!.info.unwrapdTable;
+    const otelAddress = otelServer?.info.unwrapd;
     const scenarios = opts.scenarios.filter(
-      (s) => (s !== 'echo' || echoAddress !== undefined) && (s !== 'encrypt-1k-table' || tableAddress !== undefined),
+      (s) =>
+        (s !== 'echo' || echoAddress !== undefined) &&
+        (s !== 'encrypt-1k-table' || tableAddress !== undefined) &&
+        (!s.endsWith('-otel') || otelAddress !== undefined),
     );
     if (scenarios.length === 0)
       throw new UsageError('nothing to measure: --scenarios echo needs an echo server (--echo-target with --target)');
@@ -91,6 +107,10 @@ async function main(opts: BenchOptions): Promise<void> {
     if (tableAddress && scenarios.includes('encrypt-1k-table')) {
       cryptoTable = new UnwrapdClient(tableAddress, { maxMessageBytes, deadlineMs: opts.deadlineMs });
       await cryptoTable.waitForReady(10_000);
+    }
+    if (otelAddress && scenarios.some((s) => s.endsWith('-otel'))) {
+      cryptoOtel = new UnwrapdClient(otelAddress, { maxMessageBytes, deadlineMs: opts.deadlineMs });
+      await cryptoOtel.waitForReady(10_000);
     }
     if (echoAddress) {
       const client = (echo = createEchoClient(echoAddress, maxMessageBytes));
@@ -118,7 +138,7 @@ async function main(opts: BenchOptions): Promise<void> {
     const results: PayloadResult[] = [];
     for (const payloadBytes of opts.payloads) {
       const calls = await prepareUnaryCalls(
-        { crypto, cryptoTable, echo, tenant, policy, deadlineMs: opts.deadlineMs },
+        { crypto, cryptoTable, cryptoOtel, echo, tenant, policy, deadlineMs: opts.deadlineMs },
         payloadBytes,
         scenarios,
       );
@@ -135,7 +155,9 @@ async function main(opts: BenchOptions): Promise<void> {
             durationMs: opts.durationMs,
             warmupMs: opts.warmupMs,
             maxOtherCpuPct: opts.maxOtherCpuPct,
-            serverCpuUs: server && (async () => (await server!.cpu()).cpuUs),
+            // Both servers' CPU: the one not measured is idle, so the sum is the measured one's.
+            serverCpuUs:
+              server && (async () => (await server!.cpu()).cpuUs + (otelServer ? (await otelServer.cpu()).cpuUs : 0)),
             onRun: (name) => process.stderr.write(`${name} `),
           })),
         );
@@ -170,6 +192,11 @@ async function main(opts: BenchOptions): Promise<void> {
         ...inProcessLines(inProcess),
       ];
       lines.push(...tableLines(result));
+      const costs = telemetryCosts(cells);
+      lines.push(...telemetryLines(costs));
+      if (costs.length > 0 && opts.inProcessMs > 0) {
+        lines.push(hooksLine(await telemetryHooksInProcess(opts.inProcessMs), cells));
+      }
       const check = targetCheck(result, opts.targetRatio);
       if (check) lines.push(targetLine(check));
       process.stdout.write(`${lines.join('\n')}\n`);
@@ -195,7 +222,11 @@ async function main(opts: BenchOptions): Promise<void> {
         server: opts.target
           ? { mode: 'target', unwrapd: opts.target, echo: opts.echoTarget }
           : { mode: 'child', ...server!.info },
-        results: results.map((r) => ({ ...r, target: targetCheck(r, opts.targetRatio) })),
+        results: results.map((r) => ({
+          ...r,
+          target: targetCheck(r, opts.targetRatio),
+          telemetryCost: telemetryCosts(r.cells),
+        })),
       };
       await mkdir(dirname(opts.json), { recursive: true });
       await writeFile(opts.json, `${JSON.stringify(doc, null, 2)}\n`);

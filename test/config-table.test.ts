@@ -27,6 +27,9 @@ function badRaw(s: Setting): { raw: string; flagOnly?: boolean } | undefined {
   if (name === 'unix:///path | host:port') return { raw: 'not an address' };
   if (name === 'host:port') return { raw: 'no-port' };
   if (name === 'schema name') return { raw: 'PG_BAD' };
+  if (name === 'host:port or port') return { raw: '99999' };
+  if (name === 'number 0-1') return { raw: '1.5' };
+  if (name === 'name') return { raw: 'has space' };
   if (name === 'key base') return { raw: 'nope:' };
   if (name === 'string' || name === 'connection URL' || name === 'JSON array') return undefined;
   if (name.includes(' | ')) return { raw: 'no-such-choice' };

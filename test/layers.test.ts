@@ -9,7 +9,7 @@ import { dirname, join, normalize, relative, sep } from 'node:path';
  */
 const LAYERS: readonly (readonly string[])[] = [
   ['.'],
-  ['log', 'generated', 'crypto', 'storage'],
+  ['log', 'telemetry', 'generated', 'crypto', 'storage'],
   ['audit', 'auth', 'providers', 'registry', 'rpc'],
   ['cache'],
   ['revocation'],

@@ -2,9 +2,25 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
-/** `encrypt-1k-table`: Encrypt on a second daemon whose authorization table holds 1,000 identities (issue 9). */
-export type Scenario = 'echo' | 'encrypt' | 'decrypt' | 'encrypt-1k-table';
-export const SCENARIOS: readonly Scenario[] = ['echo', 'encrypt', 'decrypt', 'encrypt-1k-table'];
+/**
+ * `encrypt-1k-table`: Encrypt on a second daemon whose authorization table holds 1,000 identities (issue 9).
+ * `encrypt-otel`, `decrypt-otel`: the same calls on a daemon in a server process of its own with telemetry on
+ * (metrics and the /metrics endpoint, traces at the default sampling ratio): the cost of telemetry.
+ */
+export type Scenario = 'echo' | 'encrypt' | 'decrypt' | 'encrypt-1k-table' | 'encrypt-otel' | 'decrypt-otel';
+export const SCENARIOS: readonly Scenario[] = [
+  'echo',
+  'encrypt',
+  'decrypt',
+  'encrypt-1k-table',
+  'encrypt-otel',
+  'decrypt-otel',
+];
+/** The telemetry-on scenarios and the telemetry-off one each is compared with. */
+export const TELEMETRY_PAIRS: readonly (readonly [Scenario, Scenario])[] = [
+  ['encrypt-otel', 'encrypt'],
+  ['decrypt-otel', 'decrypt'],
+];
 
 export interface BenchOptions {
   durationMs: number;
@@ -38,8 +54,10 @@ export const USAGE = `usage: npm run bench -- [options]
   --rounds <n>             measured rounds, order alternating (default 3)
   --concurrency <list>     closed-loop workers, comma-separated (default 1,64)
   --payload <list>         payload sizes in bytes, comma-separated; k/m suffixes allowed (default 4096)
-  --scenarios <list>       of echo,encrypt,decrypt,encrypt-1k-table (default all; the last: Encrypt on a
-                           second daemon with a 1,000-identity authorization table, not with --target)
+  --scenarios <list>       of echo,encrypt,decrypt,encrypt-1k-table,encrypt-otel,decrypt-otel (default
+                           all; encrypt-1k-table: Encrypt on a second daemon with a 1,000-identity
+                           authorization table; *-otel: on a daemon in its own process with telemetry
+                           on, compared with encrypt/decrypt; neither with --target)
   --target <addr>          measure a running unwrapd (unix:///path.sock or host:port); starts no server
   --echo-target <addr>     an Echo server (bench/echo.proto) to compare a --target with
   --tenant <id>            tenant of the calls (default demo)

@@ -12,7 +12,9 @@
  * Flags: --echo-only (no daemon), --echo-listen <addr>, --provider-latency-ms <n> (latency injected into
  * every root-key provider call: cold-start scenarios), --max-block-bytes <n>, --standalone (ignore stdin and
  * run until SIGTERM or SIGINT: an Echo beside a deployed sidecar, see bench/README.md), --table-daemon (a
- * second daemon whose authorization table holds 1,000 identities: the unary scenario encrypt-1k-table).
+ * second daemon whose authorization table holds 1,000 identities: the unary scenario encrypt-1k-table),
+ * --telemetry (the daemon with telemetry on: metrics and its HTTP endpoint on loopback, traces at the default
+ * sampling ratio into a batch processor whose exporter drops them; the unary scenarios *-otel).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -25,6 +27,14 @@ import { DEMO_POLICY, DEMO_TENANT } from '../../src/daemon/demo.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { instrumentProvider } from '../../test/helpers/instrumented-provider.js';
 import { startEchoServer, type EchoServer } from './echo-service.js';
+import { ExportResultCode } from '@opentelemetry/core';
+import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
+
+/** Takes the spans as an OTLP exporter would and drops them: tracing's cost in the daemon, without a collector. */
+const droppingExporter: SpanExporter = {
+  export: (_spans, done) => done({ code: ExportResultCode.SUCCESS }),
+  shutdown: async () => {},
+};
 
 /** As src/daemon/daemon.ts sizes the daemon's messages: a block plus headroom for the envelope and fields. */
 const MESSAGE_HEADROOM = 64 * 1024;
@@ -33,6 +43,7 @@ const { values } = parseArgs({
   options: {
     'echo-only': { type: 'boolean', default: false },
     'table-daemon': { type: 'boolean', default: false },
+    telemetry: { type: 'boolean', default: false },
     standalone: { type: 'boolean', default: false },
     'echo-listen': { type: 'string' },
     'provider-latency-ms': { type: 'string', default: '0' },
@@ -71,9 +82,10 @@ try {
   };
   if (!values['echo-only']) {
     const latencyMs = Number(values['provider-latency-ms']);
-    daemon = await startDaemon(config, {
+    daemon = await startDaemon(values.telemetry ? { ...config, metricsListen: '127.0.0.1:0' } : config, {
       log: silentLogger,
       wrapProvider: (p) => instrumentProvider(p, { latencyMs }),
+      ...(values.telemetry ? { telemetry: { spanExporters: [droppingExporter] } } : {}),
     });
   }
   if (!values['echo-only'] && values['table-daemon']) {
@@ -116,6 +128,7 @@ try {
     unwrapd: daemon?.address,
     unwrapdAdmin: daemon?.adminAddress,
     unwrapdTable: tableDaemon?.address,
+    metrics: daemon?.metricsAddress,
     echo: echo.address,
     dir,
     tenant: DEMO_TENANT,

@@ -15,6 +15,8 @@ export interface ServerInfo {
   unwrapdAdmin: string | undefined;
   /** A second daemon whose authorization table holds 1,000 identities, the caller's among them (issue 9). */
   unwrapdTable: string | undefined;
+  /** The telemetry endpoint (host:port) of a server started with --telemetry. */
+  metrics?: string | undefined;
   echo: string;
   dir: string;
   tenant: string;

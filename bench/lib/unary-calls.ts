@@ -15,6 +15,8 @@ export interface UnaryTargets {
   crypto: UnwrapdClient | undefined;
   /** The daemon with the 1,000-identity authorization table (scenario encrypt-1k-table). */
   cryptoTable?: UnwrapdClient | undefined;
+  /** The daemon with telemetry on (scenarios encrypt-otel, decrypt-otel). */
+  cryptoOtel?: UnwrapdClient | undefined;
   echo: EchoClient | undefined;
   tenant: string;
   policy: string;
@@ -42,18 +44,28 @@ export async function prepareUnaryCalls(
   const encryptReq = { tenant: t.tenant, policyId: t.policy, plaintext };
 
   // Encrypts the Decrypt scenario's envelopes; the first call also loads the key into the cache.
-  const decryptReqs: { tenant: string; envelope: Buffer }[] = [];
-  if (scenarios.includes('encrypt') || scenarios.includes('decrypt')) {
-    if (!t.crypto) throw new Error('encrypt and decrypt scenarios without an unwrapd');
-    const crypto = t.crypto.crypto;
+  const envelopesOf = async (client: UnwrapdClient) => {
+    const reqs: { tenant: string; envelope: Buffer }[] = [];
+    const crypto = client.crypto;
     for (let i = 0; i < ENVELOPES; i++) {
       const res = await promised<{ envelope?: Buffer }>((cb) => crypto.Encrypt(encryptReq, opts(), cb));
       if (!res.envelope || res.envelope.length <= payloadBytes) throw new Error('Encrypt returned no envelope');
-      decryptReqs.push({ tenant: t.tenant, envelope: res.envelope });
+      reqs.push({ tenant: t.tenant, envelope: res.envelope });
     }
-    const opened = await promised<{ plaintext?: Buffer }>((cb) => crypto.Decrypt(decryptReqs[0]!, opts(), cb));
+    const opened = await promised<{ plaintext?: Buffer }>((cb) => crypto.Decrypt(reqs[0]!, opts(), cb));
     if (!opened.plaintext?.equals(plaintext))
       throw new Error('Decrypt did not return the plaintext that was encrypted');
+    return reqs;
+  };
+  let decryptReqs: { tenant: string; envelope: Buffer }[] = [];
+  if (scenarios.includes('encrypt') || scenarios.includes('decrypt')) {
+    if (!t.crypto) throw new Error('encrypt and decrypt scenarios without an unwrapd');
+    decryptReqs = await envelopesOf(t.crypto);
+  }
+  let otelReqs: { tenant: string; envelope: Buffer }[] = [];
+  if (scenarios.includes('encrypt-otel') || scenarios.includes('decrypt-otel')) {
+    if (!t.cryptoOtel) throw new Error('the *-otel scenarios need the daemon with telemetry on');
+    otelReqs = await envelopesOf(t.cryptoOtel);
   }
   if (scenarios.includes('encrypt-1k-table')) {
     if (!t.cryptoTable) throw new Error('the encrypt-1k-table scenario needs the daemon with the table');
@@ -78,6 +90,17 @@ export async function prepareUnaryCalls(
       return (done) =>
         void t.crypto!.crypto.Decrypt(
           decryptReqs[i++ & (ENVELOPES - 1)]!,
+          { deadline: Date.now() + t.deadlineMs },
+          (err) => done(err),
+        );
+    })(),
+    'encrypt-otel': (done) =>
+      void t.cryptoOtel!.crypto.Encrypt(encryptReq, { deadline: Date.now() + t.deadlineMs }, (err) => done(err)),
+    'decrypt-otel': (() => {
+      let i = 0;
+      return (done) =>
+        void t.cryptoOtel!.crypto.Decrypt(
+          otelReqs[i++ & (ENVELOPES - 1)]!,
           { deadline: Date.now() + t.deadlineMs },
           (err) => done(err),
         );

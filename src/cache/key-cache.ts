@@ -3,6 +3,7 @@ import { systemClock, type Clock, type Timer } from '../clock.js';
 import type { SecretKey } from '../crypto/secret-key.js';
 import { UnwrapdError } from '../errors.js';
 import { raceAbort } from '../race-abort.js';
+import { noopTelemetry, type EvictionReason, type Telemetry } from '../telemetry/telemetry.js';
 
 /**
  * The key a policy version works with, as cached. It is the wrapping key derived from the intermediate key
@@ -33,6 +34,8 @@ export interface KeyCacheOptions {
   maxAgeMs: number;
   /** Expiry is read from and scheduled on this clock (default: the system clock). */
   clock?: Clock;
+  /** Evictions by reason, and a span around a miss's load (default: none). */
+  telemetry?: Pick<Telemetry, 'cacheEviction' | 'span'>;
 }
 
 export interface KeyCacheStats {
@@ -70,13 +73,18 @@ export class KeyCache {
   #misses = 0;
   #loads = 0;
   #bypass = false;
+  readonly #telemetry: Pick<Telemetry, 'cacheEviction' | 'span'>;
+  /** Why the deletes under way delete (an LRU `delete` does not say). */
+  #deleting: EvictionReason = 'cleared';
 
   constructor(opts: KeyCacheOptions) {
     this.#opts = opts;
     this.#clock = opts.clock ?? systemClock;
+    this.#telemetry = opts.telemetry ?? noopTelemetry;
     this.#lru = new LRUCache<string, PolicyKey>({
       max: opts.maxEntries,
-      dispose: (value) => {
+      dispose: (value, _key, reason) => {
+        this.#telemetry.cacheEviction(reason === 'evict' ? 'capacity' : reason === 'set' ? 'replaced' : this.#deleting);
         this.#expiryTimers.get(value)?.cancel();
         this.#expiryTimers.delete(value);
         value.kek.destroy();
@@ -96,7 +104,7 @@ export class KeyCache {
       if (this.#lru.peek(key) !== entry) return;
       // A timer may fire early (long delays are capped): re-arm until the entry is really due.
       if (entry.expiresAt > this.#clock.now()) this.#armExpiry(key, entry);
-      else this.#lru.delete(key);
+      else this.#delete(key, 'expired');
     }, entry.expiresAt - this.#clock.now());
     this.#expiryTimers.set(entry, timer);
   }
@@ -161,7 +169,7 @@ export class KeyCache {
     // The loader bounds its own time (provider deadlines).
     const controller = new AbortController();
     try {
-      const loaded = await loader(controller.signal);
+      const loaded = await this.#telemetry.span('cache miss: unwrap', () => loader(controller.signal));
       if ((this.#generations.get(pKey) ?? 0) !== generation) {
         loaded.kek.destroy();
         throw new StaleLoadError();
@@ -212,7 +220,7 @@ export class KeyCache {
     let evicted = 0;
     for (const key of [...this.#lru.keys()]) {
       if (key.startsWith(prefix)) {
-        this.#lru.delete(key);
+        this.#delete(key, 'policy');
         evicted++;
       }
     }
@@ -243,6 +251,15 @@ export class KeyCache {
     for (const pKey of policies) this.#generations.set(pKey, (this.#generations.get(pKey) ?? 0) + 1);
     this.#lru.clear();
     return entries;
+  }
+
+  #delete(key: string, reason: EvictionReason): void {
+    this.#deleting = reason;
+    try {
+      this.#lru.delete(key);
+    } finally {
+      this.#deleting = 'cleared';
+    }
   }
 
   entries(): PolicyKey[] {

@@ -205,3 +205,37 @@ function jsonKind(value: unknown): string {
   if (Array.isArray(value)) return 'an array';
   return `a ${typeof value}`;
 }
+
+/** `host:port`, a port alone (then loopback, 127.0.0.1), or empty (off). */
+export const optionalListenPort: SettingType<string> = {
+  name: 'host:port or port',
+  parse(raw) {
+    if (raw === '') return raw;
+    const listen = /^\d{1,5}$/.test(raw) ? `127.0.0.1:${raw}` : raw;
+    if (!HOST_PORT.test(listen) || Number(listen.slice(listen.lastIndexOf(':') + 1)) > 65535)
+      throw new InvalidValue('host:port or a port (0-65535)');
+    return listen;
+  },
+  format: (v) => v,
+};
+
+/** A number from 0 to 1. */
+export const ratio: SettingType<number> = {
+  name: 'number 0-1',
+  parse(raw) {
+    const n = raw.trim() === '' ? NaN : Number(raw);
+    if (!(n >= 0 && n <= 1)) throw new InvalidValue('a number from 0 to 1');
+    return n;
+  },
+  format: (v) => String(v),
+};
+
+/** 1 to 64 characters of A-Z a-z 0-9 . _ - (a name safe as a metric resource attribute). */
+export const simpleName: SettingType<string> = {
+  name: 'name',
+  parse(raw) {
+    if (!/^[A-Za-z0-9._-]{1,64}$/.test(raw)) throw new InvalidValue('1-64 characters of A-Z a-z 0-9 . _ -');
+    return raw;
+  },
+  format: (v) => v,
+};

@@ -7,6 +7,7 @@ export const SETTING_GROUPS = {
   fleet: 'Fleet (PostgreSQL registry) and Event Grid',
   providers: 'Root-key providers',
   streams: 'Streams and connections',
+  telemetry: 'Telemetry: metrics, traces and health endpoint',
 } as const;
 export type SettingGroup = keyof typeof SETTING_GROUPS;
 

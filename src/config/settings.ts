@@ -4,7 +4,7 @@
  * tables in docs/configuration.md all come from it.
  *
  * To add a setting, add ONE `setting({...})` entry to the group file of its concern (settings-daemon.ts,
- * settings-trust.ts, settings-fleet.ts, settings-providers.ts, settings-streams.ts):
+ * settings-trust.ts, settings-fleet.ts, settings-providers.ts, settings-streams.ts, settings-telemetry.ts):
  *
  *   setting({
  *     key: 'fooTimeoutMs',              // the Config field and the config-file key
@@ -26,13 +26,21 @@ import { DAEMON_SETTINGS } from './settings-daemon.js';
 import { FLEET_SETTINGS } from './settings-fleet.js';
 import { PROVIDER_SETTINGS } from './settings-providers.js';
 import { STREAM_SETTINGS } from './settings-streams.js';
+import { TELEMETRY_SETTINGS } from './settings-telemetry.js';
 import { TRUST_SETTINGS } from './settings-trust.js';
 import type { Setting } from './setting.js';
 
 export { MAX_BLOCK_BYTES_LIMIT } from './settings-daemon.js';
 export type { Setting } from './setting.js';
 
-const TABLE = [...DAEMON_SETTINGS, ...TRUST_SETTINGS, ...FLEET_SETTINGS, ...PROVIDER_SETTINGS, ...STREAM_SETTINGS];
+const TABLE = [
+  ...DAEMON_SETTINGS,
+  ...TRUST_SETTINGS,
+  ...FLEET_SETTINGS,
+  ...PROVIDER_SETTINGS,
+  ...STREAM_SETTINGS,
+  ...TELEMETRY_SETTINGS,
+];
 
 type AnySetting = (typeof TABLE)[number];
 

@@ -6,6 +6,8 @@ import type { SecretKey } from '../crypto/secret-key.js';
 import { policyMetadata, UnwrapdError } from '../errors.js';
 import type { ProviderError } from '../providers/provider-error.js';
 import type { RootKeyProvider } from '../providers/root-key-provider.js';
+import { providerName } from '../providers/provider-telemetry.js';
+import type { Telemetry } from '../telemetry/telemetry.js';
 import { findVersion, type KeyRole, type PolicyRecord, type WrappedCopyRecord } from '../registry/policy.js';
 import { classifyProviderFailure, providerFailure, providerFailureCode } from './provider-failure.js';
 
@@ -25,6 +27,8 @@ export interface UnwrapperOptions {
    * If it throws, the key is destroyed and the request fails.
    */
   onAvailabilityUse: (use: AvailabilityUse) => Promise<void>;
+  /** Hedges fired and availability-key uses, counted (default: not). */
+  telemetry?: Pick<Telemetry, 'hedge' | 'availabilityKeyUse'>;
 }
 
 /** The request an unwrap serves, for the log lines and audit records it causes. */
@@ -211,6 +215,7 @@ export class KeyUnwrapper implements CustomerKeyLoader {
       });
     }
     this.#availabilityUses++;
+    this.#opts.telemetry?.availabilityKeyUse(policy.tenant);
     return { ik, copy };
   }
 
@@ -266,7 +271,10 @@ export class KeyUnwrapper implements CustomerKeyLoader {
 
       startNext();
       if (order.length > 1) {
-        hedgeTimer = setTimeout(startNext, this.#opts.hedgeDelayMs);
+        hedgeTimer = setTimeout(() => {
+          if (!settled && started < order.length) this.#opts.telemetry?.hedge(providerName(order[started]!.keyUri));
+          startNext();
+        }, this.#opts.hedgeDelayMs);
         hedgeTimer.unref();
       }
     });

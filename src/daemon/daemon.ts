@@ -42,6 +42,10 @@ import { startFleet, type Fleet } from './fleet.js';
 import { ProviderProbe } from '../revocation/provider-probe.js';
 import type { RevocationSource } from '../revocation/revocation-source.js';
 import { runShutdownSteps } from './shutdown-steps.js';
+import { daemonTelemetry, startTelemetryEndpoint } from './telemetry-wiring.js';
+import { withProviderTelemetry } from '../providers/provider-telemetry.js';
+import type { TelemetryHooks } from '../telemetry/create-telemetry.js';
+import type { Telemetry } from '../telemetry/telemetry.js';
 
 export interface DaemonOptions {
   log: Logger;
@@ -63,6 +67,8 @@ export interface DaemonOptions {
   };
   /** The clock the key cache's expiry and refresh ahead read (tests: one they advance by hand). */
   clock?: Clock;
+  /** Span exporters and metric readers besides the configured ones (tests: in-memory ones). */
+  telemetry?: TelemetryHooks;
 }
 
 export interface Daemon {
@@ -96,6 +102,10 @@ export interface Daemon {
   /** The periodic status probe of cached policies' customer keys (src/revocation/provider-probe.ts). */
   probe: ProviderProbe;
   createdDemo: boolean;
+  /** Metrics and traces (src/telemetry/); the no-op one when off. */
+  telemetry: Telemetry;
+  /** The HTTP endpoint (/metrics, /healthz, /readyz) as bound, when metricsListen is set. */
+  metricsAddress: string | undefined;
   /**
    * Runs once: stop accepting, drain in-flight calls (bounded), zeroize the cache, close registry and
    * providers. Each step is guarded and bounded (src/daemon/shutdown-steps.ts): a step that throws or hangs
@@ -143,18 +153,20 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
   const credentials = opts.transport?.data?.credentials ?? serverCredentials(config.listen, config, log);
   const adminCredentials = opts.transport?.admin?.credentials ?? serverCredentials(config.adminListen, config, log);
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
-  const provider = createProviders(config, opts);
+  const telemetry = daemonTelemetry(config, opts.telemetry);
+  const provider = withProviderTelemetry(createProviders(config, opts), telemetry);
   const built = createRegistry(config, log);
   const registry = opts.wrapRegistry ? opts.wrapRegistry(built) : built;
   await registry.open();
   const audit = await openAuditLog(config.auditLogPath);
 
   const clock = opts.clock ?? systemClock;
-  const cache = new KeyCache({ maxEntries: config.cacheMaxEntries, maxAgeMs: config.cacheMaxAgeMs, clock });
+  const cache = new KeyCache({ maxEntries: config.cacheMaxEntries, maxAgeMs: config.cacheMaxAgeMs, clock, telemetry });
   const unwrapper = new KeyUnwrapper({
     provider,
     providerTimeoutMs: config.providerTimeoutMs,
     hedgeDelayMs: config.hedgeDelayMs,
+    telemetry,
     onProviderError: (err, policy, role, request) =>
       log.warn('root key failed to unwrap', {
         ...requestFields(request && { requestId: request.requestId, caller: request.actor, traceId: request.traceId }),
@@ -229,7 +241,9 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
   const connections: ConnectionLimits = config; // the settings of those names (src/server/connection-options.ts)
   // A policy that stops being usable (revoked or purged, here or by another process) loses its keys at once.
   registry.onChange((record) => {
-    if (record.state === 'revoked' || record.state === 'purged') cache.evictPolicy(record.tenant, record.id);
+    if (record.state !== 'revoked' && record.state !== 'purged') return;
+    cache.evictPolicy(record.tenant, record.id);
+    telemetry.revocationApplied('registry');
   });
   const refresher = new RefreshAhead({
     cache,
@@ -321,6 +335,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
     endOpen,
     log,
     extraSources: opts.revocationSources ?? [],
+    telemetry,
   });
   // Revocation at the vault: a periodic, rate-limited status probe of cached policies' customer keys.
   const probe = new ProviderProbe({
@@ -335,6 +350,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
   await probe.start((e) => {
     const evicted = cache.evictPolicy(e.tenant, e.policyId);
     endOpen(e.tenant, e.policyId, e.reason);
+    telemetry.revocationApplied(e.source);
     log.info('revocation applied', {
       tenant: e.tenant,
       policy: e.policyId,
@@ -355,6 +371,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
     credentials,
     connections,
     requestLimits: config,
+    telemetry,
   });
   let adminServer: Awaited<ReturnType<typeof startGrpcServer>>;
   try {
@@ -378,6 +395,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
       credentials: adminCredentials,
       connections,
       requestLimits: config,
+      telemetry,
     });
   } catch (err) {
     await server.shutdown(0);
@@ -389,6 +407,18 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
       server.health.setStatus(service, st);
       adminServer.health.setStatus(service, st);
     },
+  });
+  // /metrics, /healthz, /readyz when metricsListen is set (src/daemon/telemetry-wiring.ts).
+  const metrics = await startTelemetryEndpoint({
+    config,
+    telemetry,
+    cache,
+    status,
+    sources: fleet.sources,
+    fence,
+  }).catch(async (err: unknown) => {
+    await Promise.all([server.shutdown(0), adminServer.shutdown(0)]);
+    throw err;
   });
   refresher.start();
   status.serving = true;
@@ -416,6 +446,8 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
     fence,
     probe,
     createdDemo,
+    telemetry,
+    metricsAddress: metrics?.address,
     shutdown() {
       stopping ??= (async () => {
         let drained = false;
@@ -446,6 +478,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
               },
             },
             { name: 'flush the denial audit', run: () => denials.flush() },
+            { name: 'stop telemetry', run: () => Promise.all([metrics?.close(), telemetry.shutdown()]) },
             {
               name: 'zeroize the key cache',
               always: true,

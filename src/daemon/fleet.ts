@@ -10,6 +10,7 @@ import { feedRevocationSource } from '../revocation/feed-source.js';
 import type { RevocationEvent, RevocationSource } from '../revocation/revocation-source.js';
 import type { ServingFence } from '../revocation/serving-fence.js';
 import { CloseNotifier } from '../registry/close-notifier.js';
+import type { Telemetry } from '../telemetry/telemetry.js';
 
 /**
  * The fleet side of the daemon, wired in one place: the policy event log (WatchEvents), the registry's
@@ -54,6 +55,8 @@ export interface FleetDeps {
   /** Revocation sources besides the built-in ones (tests: fakes). */
   extraSources?: RevocationSource[];
   log: Logger;
+  /** Revocations applied by source, the feed's lag (default: not counted). */
+  telemetry?: Telemetry;
 }
 
 export async function startFleet(deps: FleetDeps): Promise<Fleet> {
@@ -62,6 +65,7 @@ export async function startFleet(deps: FleetDeps): Promise<Fleet> {
   const onRevoked = (e: RevocationEvent) => {
     const evicted = cache.evictPolicy(e.tenant, e.policyId);
     deps.endOpen?.(e.tenant, e.policyId, e.reason);
+    deps.telemetry?.revocationApplied(e.source);
     log.info('revocation applied', {
       tenant: e.tenant,
       policy: e.policyId,
@@ -78,7 +82,7 @@ export async function startFleet(deps: FleetDeps): Promise<Fleet> {
   const shared = registry.changeFeed?.();
   if (shared) {
     base = shared.events;
-    sources.push(feedRevocationSource(shared.feed, log.child({ component: 'registry' })));
+    sources.push(feedRevocationSource(shared.feed, log.child({ component: 'registry' }), deps.telemetry));
   } else {
     const local = createLocalEventLog(registry);
     base = local;

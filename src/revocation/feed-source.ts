@@ -1,6 +1,7 @@
 import { loggableError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { RegistryChangeFeed } from '../registry/change-feed.js';
+import type { Telemetry } from '../telemetry/telemetry.js';
 import type { RevocationEvent, RevocationSource, RevocationSourceState } from './revocation-source.js';
 
 /**
@@ -9,13 +10,19 @@ import type { RevocationEvent, RevocationSource, RevocationSourceState } from '.
  * log line), and its deafness and fencing pass through. The registry owns the feed: it stops with the
  * registry's close, so `stop` only stops reporting.
  */
-export function feedRevocationSource(feed: RegistryChangeFeed, log: Logger): RevocationSource {
+export function feedRevocationSource(
+  feed: RegistryChangeFeed,
+  log: Logger,
+  telemetry?: Pick<Telemetry, 'feedLag'>,
+): RevocationSource {
   let unsubscribe: (() => void) | undefined;
   return {
     name: feed.name,
     async start(onRevoked: (event: RevocationEvent) => void) {
       unsubscribe?.();
       unsubscribe = feed.onEvents((events) => {
+        // The feed's lag: from the last event's writing (the writer's clock) to its applying here.
+        if (telemetry && events.length > 0) telemetry.feedLag((Date.now() - Date.parse(events.at(-1)!.at)) / 1000);
         for (const e of events) {
           if (e.type !== 'revoked' && e.type !== 'purged') continue;
           try {

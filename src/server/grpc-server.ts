@@ -16,6 +16,8 @@ import {
   type RequestLimitSettings,
 } from './request-limits.js';
 import { bindUnixSocket, removeSocket } from './unix-socket.js';
+import { instrumentService } from './instrumented-service.js';
+import type { Telemetry } from '../telemetry/telemetry.js';
 
 export const CRYPTO_SERVICE = 'unwrapd.v1.Crypto';
 export const ADMIN_SERVICE = 'unwrapd.v1.Admin';
@@ -44,6 +46,8 @@ export interface GrpcServerOptions {
    * the server-wide receive limit is then the largest of them. Without it, `maxMessageBytes` for every request.
    */
   requestLimits?: RequestLimitSettings;
+  /** Metrics and spans of every call (src/server/instrumented-service.ts); default none. */
+  telemetry?: Telemetry;
 }
 
 export interface RunningServer {
@@ -79,7 +83,7 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<RunningS
   for (const [service, implementation, name] of services) {
     server.addService(
       limits ? withRequestLimits(service, definition, limitOf, scanLimits(limits)) : service,
-      implementation,
+      opts.telemetry ? instrumentService(service, implementation, name, opts.telemetry) : implementation,
     );
     names.push(name);
   }

@@ -50,6 +50,8 @@ export async function startTestDaemon(
     extraProviders?: RootKeyProvider[];
     transport?: DaemonOptions['transport'];
     clock?: Clock;
+    telemetry?: DaemonOptions['telemetry'];
+    revocationSources?: DaemonOptions['revocationSources'];
   } = {},
 ): Promise<TestDaemon> {
   const dir = opts.dir ?? (await mkdtemp(join(tmpdir(), 'uwd-')));
@@ -68,6 +70,8 @@ export async function startTestDaemon(
     ...(opts.extraProviders ? { extraProviders: opts.extraProviders } : {}),
     ...(opts.transport ? { transport: opts.transport } : {}),
     ...(opts.clock ? { clock: opts.clock } : {}),
+    ...(opts.telemetry ? { telemetry: opts.telemetry } : {}),
+    ...(opts.revocationSources ? { revocationSources: opts.revocationSources } : {}),
   });
   const client = new UnwrapdClient(daemon.address, {
     adminAddress: daemon.adminAddress,

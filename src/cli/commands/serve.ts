@@ -47,6 +47,7 @@ export async function serve(args: string[]): Promise<number> {
     data_dir: config.dataDir,
     registry: daemon.registry.description,
     demo_created: daemon.createdDemo,
+    ...(daemon.metricsAddress ? { metrics_listen: daemon.metricsAddress } : {}),
   });
   printWelcome(
     daemon.address,
