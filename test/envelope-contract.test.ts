@@ -1,10 +1,15 @@
 import test from 'ava';
 import * as grpc from '@grpc/grpc-js';
 import { createCipheriv, hkdfSync, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { kwpWrap } from '../src/crypto/aes-kwp.js';
+import { deriveWrappingKey } from '../src/crypto/envelope.js';
+import { parseSegmentedHeader } from '../src/crypto/segmented-format.js';
+import { openSegmented } from '../src/crypto/segmented.js';
+import type { NegativeVector } from '../scripts/vector-types.js';
 import { encodeContext } from '../src/crypto/encryption-context.js';
 import type { EnvelopeRef } from '../src/crypto/envelope.js';
-import type { SecretKey } from '../src/crypto/secret-key.js';
+import { SecretKey } from '../src/crypto/secret-key.js';
 import { codeOf, createPolicy, startTestDaemon, type TestDaemon } from './helpers/test-daemon.js';
 
 // The daemon refuses what docs/envelope-format.md §3.7 refuses, with the one generic error: an unwrapped data
@@ -78,3 +83,35 @@ test("an envelope of another tenant is refused for the caller's tenant, before a
     t.like(await codeOf(call), { code: grpc.status.INVALID_ARGUMENT });
   t.is(d.provider.counts.unwrap, unwraps, 'no key was unwrapped for it');
 });
+
+test("DecryptStream refuses a stream of another tenant, and the v2 vectors' short data keys are refused by the library", async (t) => {
+  const content = [randomBytes(3000)];
+  const envelope = Buffer.concat(
+    await collect(d.client.encryptStream({ tenant: 'demo', policyId: 'demo-mailbox' }, content)),
+  );
+  t.like(await codeOf(collect(d.client.decryptStream({ tenant: 'other' }, [envelope]))), {
+    code: grpc.status.INVALID_ARGUMENT,
+    details: 'decryption failed',
+  });
+  const vectors = JSON.parse(
+    readFileSync(new URL('./vectors/envelope-segmented-v2.json', import.meta.url), 'utf8'),
+  ) as {
+    negative: NegativeVector[];
+  };
+  const short = vectors.negative.filter((v) => v.rejectedBy === 'data key length');
+  t.is(short.length, 2);
+  for (const v of short) {
+    const ik = SecretKey.copyFrom(Buffer.from(v.intermediateKey, 'hex'));
+    const env = Buffer.from(v.envelope, 'hex');
+    t.truthy(parseSegmentedHeader(env), 'it parses');
+    t.throws(() => openSegmented(env, (ref) => deriveWrappingKey(ik, ref), v.context), {
+      message: 'decryption failed',
+    });
+  }
+});
+
+async function collect(stream: AsyncIterable<Buffer>): Promise<Buffer[]> {
+  const out: Buffer[] = [];
+  for await (const b of stream) out.push(b);
+  return out;
+}
