@@ -12,6 +12,7 @@ import {
   responsesOverClientDefault,
 } from '../src/server/response-limits.js';
 import { rawClient, rawUnary } from './helpers/proto-wire.js';
+import type { Logger } from '../src/log/logger.js';
 import { createPolicy, startTestDaemon, type TestDaemon } from './helpers/test-daemon.js';
 
 // Every Crypto response at the default settings fits what a default-configured gRPC client accepts (4 MiB):
@@ -188,4 +189,23 @@ test.serial('EncryptStream at streamSegmentBytes, and DecryptStream of streamMax
   const out = await bidi('DecryptStream', chunks);
   t.true(Math.max(...out) > S);
   fits(t, 'DecryptStream', Math.max(...out));
+});
+
+test('a daemon whose limits make responses over 4 MiB says so at start, naming the methods', async (t) => {
+  const warnings: { msg: string; fields?: Record<string, unknown> }[] = [];
+  const log: Logger = {
+    debug: () => {},
+    info: () => {},
+    warn: (msg, fields) => void warnings.push({ msg, ...(fields ? { fields } : {}) }),
+    error: () => {},
+    child: () => log,
+  };
+  const raised = await startTestDaemon({ maxBlockBytes: MAX }, { log });
+  await raised.stop();
+  const over = warnings.filter((w) => w.msg === 'responses may exceed the default receive limit of gRPC clients');
+  t.deepEqual(
+    over.map((w) => w.fields?.method),
+    ['Encrypt', 'Decrypt', 'Rewrap'],
+  );
+  t.is(over[0]!.fields?.largest_response_bytes, largestResponses({ ...defaults, maxBlockBytes: MAX }).Encrypt!.bytes);
 });
