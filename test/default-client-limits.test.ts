@@ -209,3 +209,47 @@ test('a daemon whose limits make responses over 4 MiB says so at start, naming t
   );
   t.is(over[0]!.fields?.largest_response_bytes, largestResponses({ ...defaults, maxBlockBytes: MAX }).Encrypt!.bytes);
 });
+
+test.serial('a request over its limit, however large, is refused naming the setting and its value', async (t) => {
+  const big = rawClient(d.daemon.address); // sends anything
+  try {
+    const limit = defaults.maxBlockBytes + 65536;
+    for (const size of [limit, 5 * 1024 * 1024, 64 * 1024 * 1024]) {
+      const request = service.Encrypt!.requestSerialize({
+        tenant: 'demo',
+        policyId: 'demo-mailbox',
+        plaintext: Buffer.alloc(size),
+      });
+      const out = await rawUnary(big, '/unwrapd.v1.Crypto/Encrypt', request);
+      t.is(out.code, grpc.status.RESOURCE_EXHAUSTED);
+      t.is(
+        out.details,
+        `Encrypt: request of ${request.length} bytes exceeds its limit of ${limit} bytes (maxBlockBytes ${defaults.maxBlockBytes} + 65536 for the other fields)`,
+      );
+    }
+    // A stream message: its method's own limit, from the length prefix (not the listener's larger one).
+    const chunk = service.EncryptStream!.requestSerialize({ chunk: Buffer.alloc(5 * 1024 * 1024) });
+    const identity = (b: Buffer) => b;
+    const status = await new Promise<grpc.StatusObject>((resolve) => {
+      const call = big.makeBidiStreamRequest(
+        '/unwrapd.v1.Crypto/EncryptStream',
+        identity,
+        identity,
+        new grpc.Metadata(),
+      );
+      call.on('status', resolve);
+      call.on('error', () => {});
+      call.on('data', () => {});
+      call.write(service.EncryptStream!.requestSerialize({ header: { tenant: 'demo', policyId: 'demo-mailbox' } }));
+      call.write(chunk);
+      call.end();
+    });
+    t.is(status.code, grpc.status.RESOURCE_EXHAUSTED);
+    t.is(
+      status.details,
+      `EncryptStream: request of ${chunk.length} bytes exceeds its limit of 327680 bytes (a chunk of at most 262144 + 65536 for the other fields)`,
+    );
+  } finally {
+    big.close();
+  }
+});
