@@ -6,7 +6,8 @@
  *   node --import=tsx scripts/gen-envelope-vectors.ts           # write the file
  *   node --import=tsx scripts/gen-envelope-vectors.ts --check   # exit 1 if the file differs
  */
-import { hkdfSync } from 'node:crypto';
+import { createCipheriv, hkdfSync } from 'node:crypto';
+import { kwpWrap } from '../src/crypto/aes-kwp.js';
 import { encodeContext, type EncryptionContext } from '../src/crypto/encryption-context.js';
 import { deriveWrappingKey, kekInfo, parseEnvelope, sealBlock, type EnvelopeRef } from '../src/crypto/envelope.js';
 import { SecretKey } from '../src/crypto/secret-key.js';
@@ -73,7 +74,37 @@ const POSITIVE: PositiveInput[] = [
 ];
 
 type Positive = BlockPositiveVector;
-type Negative = NegativeVector<'parse' | 'unwrap' | 'commitment' | 'tag'>;
+type Negative = NegativeVector<'parse' | 'tenant' | 'unwrap' | 'data key length' | 'commitment' | 'tag'>;
+
+/**
+ * An envelope sealed exactly as §3 says but with a data key of `dataKey.length` bytes (sealBlock only makes
+ * 32): a KWP wrap of 25..32 bytes is 40 bytes, so the layout is valid, the wrap unwraps, and the commitment and
+ * tag match the key. Only the check that the unwrapped data key is exactly 32 bytes refuses it.
+ */
+function sealWithDataKey(v: PositiveInput, ikLabel: string, dataKey: Buffer, nonce: Buffer): string {
+  const ikKey = SecretKey.copyFrom(fixedBytes(ikLabel, 32));
+  const kek = deriveWrappingKey(ikKey, v.ref);
+  const wrapped = kwpWrap(kek, dataKey);
+  kek.destroy();
+  ikKey.destroy();
+  if (wrapped.length !== 40) throw new Error('a data key of this length does not wrap to 40 bytes');
+  const okm = Buffer.from(hkdfSync('sha256', dataKey, nonce, Buffer.from('unwrapd/v1 block keys'), 64));
+  const tenant = Buffer.from(v.ref.tenant, 'latin1');
+  const policy = Buffer.from(v.ref.policyId, 'latin1');
+  const fixedHeader = Buffer.concat([
+    Buffer.from([0x55, 0x57, 1, 1, 0, tenant.length]),
+    tenant,
+    nonce,
+    okm.subarray(32),
+  ]);
+  const version = Buffer.alloc(4);
+  version.writeUInt32BE(v.ref.keyVersion);
+  const wrapSection = Buffer.concat([Buffer.from([policy.length]), policy, version, Buffer.from([0, 40]), wrapped]);
+  const gcm = createCipheriv('aes-256-gcm', okm.subarray(0, 32), nonce);
+  gcm.setAAD(Buffer.concat([fixedHeader, encodeContext(v.context)]));
+  const body = Buffer.concat([gcm.update(v.plaintext), gcm.final(), gcm.getAuthTag()]);
+  return Buffer.concat([fixedHeader, wrapSection, body]).toString('hex');
+}
 
 function seal(v: PositiveInput, ikLabel: string, dkLabel: string, nonceLabel: string): Positive {
   const ik = fixedBytes(ikLabel, 32);
@@ -139,6 +170,7 @@ export function buildVectors(): unknown {
     name,
     rejectedBy,
     intermediateKey: from.intermediateKey,
+    tenant: from.tenant,
     context: from.context,
     envelope,
   });
@@ -308,6 +340,23 @@ export function buildVectors(): unknown {
     neg('truncated: 16 bytes removed from a 100-byte plaintext envelope', 'tag', base.envelope.slice(0, -32)),
     neg('appended byte 0x00', 'tag', base.envelope + '00'),
     neg('empty input', 'parse', ''),
+    neg('wrong tenant: a genuine envelope of contoso, opened for the tenant fabrikam', 'tenant', small.envelope, {
+      ...small,
+      tenant: 'fabrikam',
+    }),
+    ...[25, 31].map((n) =>
+      neg(
+        `data key of ${n} bytes under a valid KWP wrap (40 bytes; commitment and tag match that key)`,
+        'data key length',
+        sealWithDataKey(
+          POSITIVE[1] as PositiveInput,
+          IK_LABEL,
+          fixedBytes(`short data key ${n}`, n),
+          fixedBytes(`short nonce ${n}`, 12),
+        ),
+        small,
+      ),
+    ),
   ];
 
   return {
@@ -318,7 +367,8 @@ export function buildVectors(): unknown {
       'All byte strings are lowercase hex. Every input of a positive vector is given: sealing with that data key',
       'and nonce must give exactly `envelope`; opening `envelope` (KEK derived from intermediateKey and the ids in',
       'the envelope) with `context` must give `plaintext`. Every negative vector must fail to open, with the',
-      'KEK derived from intermediateKey and the ids found in the envelope (if it parses) and the given context.',
+      'KEK derived from intermediateKey and the ids found in the envelope (if it parses) and the given context,',
+      'for the caller tenant `tenant` (an envelope of another tenant is refused before any key is used).',
     ],
     positive,
     negative,

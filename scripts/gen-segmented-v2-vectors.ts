@@ -9,7 +9,7 @@
  *   node --import=tsx scripts/gen-segmented-v2-vectors.ts           # write the file
  *   node --import=tsx scripts/gen-segmented-v2-vectors.ts --check   # exit 1 if the file differs
  */
-import { createDecipheriv, createHmac } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, hkdfSync } from 'node:crypto';
 import { kwpUnwrap, kwpWrap } from '../src/crypto/aes-kwp.js';
 import { encodeContext, type EncryptionContext } from '../src/crypto/encryption-context.js';
 import { deriveWrappingKey, kekInfo, type EnvelopeRef } from '../src/crypto/envelope.js';
@@ -22,7 +22,8 @@ import type { NegativeVector, SegmentedV2PositiveVector } from './vector-types.j
 
 const OUT = vectorsPath('envelope-segmented-v2.json');
 
-export type V2Check = 'parse' | 'unwrap' | 'commitment' | 'header tag' | 'tag' | 'missing final segment';
+export type V2Check =
+  'parse' | 'tenant' | 'unwrap' | 'data key length' | 'commitment' | 'header tag' | 'tag' | 'missing final segment';
 
 /** n bytes derived from a label: SHA-256("unwrapd segmented v2 vector " || label || "#" || i), concatenated. */
 const fixedBytes = fixedBytesIn('unwrapd segmented v2 vector');
@@ -149,7 +150,12 @@ function seal(v: PositiveInput, index: number): Positive {
  * The first check of docs/envelope-format.md §8.2 that refuses `envelope` (undefined: it opens), run stage
  * by stage with the library's parser and derivations and raw node:crypto for the segments.
  */
-export function firstFailingCheck(envelope: Buffer, ik: Buffer, context: EncryptionContext): V2Check | undefined {
+export function firstFailingCheck(
+  envelope: Buffer,
+  ik: Buffer,
+  context: EncryptionContext,
+  tenant: string,
+): V2Check | undefined {
   let header: SegmentedHeader | undefined;
   try {
     header = parseSegmentedHeader(envelope);
@@ -157,6 +163,7 @@ export function firstFailingCheck(envelope: Buffer, ik: Buffer, context: Encrypt
     return 'parse';
   }
   if (!header) return 'parse';
+  if (header.tenant !== tenant) return 'tenant';
   const kek = deriveWrappingKey(SecretKey.copyFrom(ik), header);
   let dataKey: Buffer;
   try {
@@ -164,6 +171,7 @@ export function firstFailingCheck(envelope: Buffer, ik: Buffer, context: Encrypt
   } catch {
     return 'unwrap';
   }
+  if (dataKey.length !== 32) return 'data key length';
   const keys = deriveSegmentKeys(dataKey, header);
   if (!keys.subarray(32, 64).equals(header.commitment)) return 'commitment';
   if (header.version === 2) {
@@ -241,6 +249,57 @@ function rewrappedKeepingTag(v: Positive, policyId: string): Buffer {
   return out.bytes;
 }
 
+/**
+ * A v2 stream sealed exactly as §8.2 says but with a data key of `dataKey.length` bytes (the sealer only makes
+ * 32): its 25..32 bytes wrap to 40, and the commitment, header tag and segments all match that key. Only the
+ * check that the unwrapped data key is exactly 32 bytes refuses it.
+ */
+function sealWithDataKey(
+  ref: EnvelopeRef,
+  dataKey: Buffer,
+  nonce: Buffer,
+  context: EncryptionContext,
+  plaintext: Buffer,
+): Buffer {
+  const u32 = (n: number) => {
+    const b = Buffer.alloc(4);
+    b.writeUInt32BE(n);
+    return b;
+  };
+  const tenant = Buffer.from(ref.tenant, 'latin1');
+  const policy = Buffer.from(ref.policyId, 'latin1');
+  const prefix = Buffer.concat([Buffer.from([0x55, 0x57, 2, 1, 1, tenant.length]), tenant, u32(SEGMENT), nonce]);
+  const info = Buffer.concat([Buffer.from('unwrapd/v2 segment keys'), prefix]);
+  const okm = Buffer.from(hkdfSync('sha256', dataKey, nonce, info, 96));
+  const fixed = Buffer.concat([prefix, okm.subarray(32, 64)]);
+  const wrapped = kwpWrap(kekOf(ref), dataKey);
+  if (wrapped.length !== 40) throw new Error('a data key of this length does not wrap to 40 bytes');
+  const wrap = Buffer.concat([
+    Buffer.from([policy.length]),
+    policy,
+    u32(ref.keyVersion),
+    Buffer.from([0, 40]),
+    wrapped,
+  ]);
+  const parts = [
+    fixed,
+    wrap,
+    createHmac('sha256', okm.subarray(64))
+      .update(Buffer.concat([fixed, wrap]))
+      .digest(),
+  ];
+  const aad = Buffer.concat([fixed, encodeContext(context)]);
+  const n = Math.floor(plaintext.length / SEGMENT) + 1;
+  for (let i = 0; i < n; i++) {
+    const last = i === n - 1;
+    const gcm = createCipheriv('aes-256-gcm', okm.subarray(0, 32), segmentNonce(nonce, i, last));
+    gcm.setAAD(aad);
+    const end = last ? plaintext.length : (i + 1) * SEGMENT;
+    parts.push(gcm.update(plaintext.subarray(i * SEGMENT, end)), gcm.final(), gcm.getAuthTag());
+  }
+  return Buffer.concat(parts);
+}
+
 export function buildVectors(): unknown {
   const positive = POSITIVE.map((v, i) => seal(v, i));
   const base = positive[4] as Positive; // contoso, 1025 B: a full segment and a 1-byte final one
@@ -259,7 +318,8 @@ export function buildVectors(): unknown {
   const rest = (...segments: Buffer[]) => segments;
   const bs = rest(b0, b1);
 
-  const cases: [string, Buffer, Positive?, EncryptionContext?][] = [
+  // [name, envelope, the positive it was made from, the context and the tenant it is opened with]
+  const cases: [string, Buffer, Positive?, EncryptionContext?, string?][] = [
     // The stream attack: the segment size edited upwards, downwards, out of range.
     [
       'segment size 1024 -> 4194304 (edited to the format maximum)',
@@ -272,14 +332,26 @@ export function buildVectors(): unknown {
       Buffer.concat([withU32(b.header, sizeAt, 0xffff_ffff), ...bs]),
     ],
     // Other fixed-header fields.
-    ['tenant edited (contoso -> contosa)', Buffer.concat([withTenant(b.header, 'contosa'), ...bs])],
+    [
+      'tenant edited (contoso -> contosa)',
+      Buffer.concat([withTenant(b.header, 'contosa'), ...bs]),
+      base,
+      undefined,
+      'contosa',
+    ],
     [
       "tenant edited, data key re-wrapped under that tenant's KEK (header tag kept)",
       Buffer.concat([forgedTenant(base, 'contosa', false), ...bs]),
+      base,
+      undefined,
+      'contosa',
     ],
     [
       'tenant edited by a holder of the data key: commitment and header tag recomputed (the segments\u2019 AAD still refuses)',
       Buffer.concat([forgedTenant(base, 'contosa', true), ...bs]),
+      base,
+      undefined,
+      'contosa',
     ],
     ['flags: unknown bit 7 set', Buffer.concat([flip(b.header, 4, 0x80), ...bs])],
     ['flags: segmented bit cleared', Buffer.concat([flip(b.header, 4, 0x01), ...bs])],
@@ -334,16 +406,35 @@ export function buildVectors(): unknown {
     ],
     ['wrong context (empty)', Buffer.from(base.envelope, 'hex'), base, {}],
     ['empty input', Buffer.alloc(0)],
+    // What a literal reader must check besides the cryptography.
+    [
+      'wrong tenant: a genuine stream of contoso, opened for the tenant fabrikam',
+      Buffer.from(base.envelope, 'hex'),
+      base,
+      undefined,
+      'fabrikam',
+    ],
+    ...[25, 31].map((n): [string, Buffer] => [
+      `data key of ${n} bytes under a valid KWP wrap (40 bytes; commitment, header tag and segments match that key)`,
+      sealWithDataKey(
+        CONTOSO,
+        fixedBytes(`short data key ${n}`, n),
+        fixedBytes(`short nonce ${n}`, 12),
+        base.context,
+        fixedBytes(`short data key plaintext ${n}`, 1025),
+      ),
+    ]),
   ];
 
-  const negative: Negative[] = cases.map(([name, envelope, from = base, context]) => {
+  const negative: Negative[] = cases.map(([name, envelope, from = base, context, tenant = from.tenant]) => {
     const ctx = context ?? from.context;
-    const rejectedBy = firstFailingCheck(envelope, IK, ctx);
+    const rejectedBy = firstFailingCheck(envelope, IK, ctx, tenant);
     if (rejectedBy === undefined) throw new Error(`negative vector opens: ${name}`);
     return {
       name,
       rejectedBy,
       intermediateKey: from.intermediateKey,
+      tenant,
       context: ctx,
       envelope: envelope.toString('hex'),
     };
@@ -357,8 +448,9 @@ export function buildVectors(): unknown {
       'All byte strings are lowercase hex. Sealing each positive vector with its data key and nonce must give exactly',
       '`envelope`; opening `envelope` (KEK derived from intermediateKey and the ids in the header) with `context` must',
       'give `plaintext`. Every negative vector must fail to open; `rejectedBy` is the first check (in the order of the',
-      'spec) that refuses it: parse, unwrap, commitment, header tag, then the segments (tag, missing final segment).',
-      'A failure at parse, unwrap, commitment or header tag happens before any segment is read.',
+      'spec) that refuses it: parse, tenant (the header\u2019s tenant is not `tenant`, the one it is opened for), unwrap,',
+      'data key length (the unwrapped data key is not exactly 32 bytes), commitment, header tag, then the segments',
+      '(tag, missing final segment). A failure before the segments happens before any segment is read.',
     ],
     positive,
     negative,

@@ -41,6 +41,11 @@ export interface NegativeVector<Check extends string = string> {
   /** Which check rejects it in this implementation (every case surfaces as the same generic error). */
   rejectedBy: Check;
   intermediateKey: string;
+  /**
+   * The tenant the envelope is opened for (the caller's): an envelope of another tenant must be refused. Absent
+   * in older files: the envelope's own tenant.
+   */
+  tenant?: string;
   context: EncryptionContext;
   envelope: string;
 }

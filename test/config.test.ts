@@ -4,13 +4,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, loadConfig } from '../src/config/config.js';
 
-test('defaults: data under .unwrapd, a Unix socket inside it, 4 MiB blocks, demo on', (t) => {
+test('defaults: data under .unwrapd, a Unix socket inside it, 4032 KiB blocks, demo on', (t) => {
   const c = loadConfig({}, {});
   t.true(c.dataDir.endsWith('/.unwrapd'));
   t.is(c.listen, `unix://${c.dataDir}/unwrapd.sock`);
   t.is(c.keystorePath, join(c.dataDir, 'keystore.json'));
   t.is(c.registryPath, join(c.dataDir, 'policies.json'));
-  t.is(c.maxBlockBytes, 4 * 1024 * 1024);
+  t.is(c.maxBlockBytes, 4 * 1024 * 1024 - 64 * 1024);
   t.true(c.demo);
   t.is(c.socketMode, 0o660);
 });

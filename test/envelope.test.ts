@@ -1,5 +1,5 @@
 import test, { type ExecutionContext } from 'ava';
-import { createCipheriv, hkdfSync, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { inspect } from 'node:util';
 import { DECRYPTION_FAILED_MESSAGE, UnwrapdError } from '../src/errors.js';
@@ -10,6 +10,7 @@ import {
   MIN_ENVELOPE_OVERHEAD,
   openBlock,
   parseEnvelope,
+  parseEnvelopeFor,
   rewrapEnvelope,
   sealBlock,
   type EnvelopeRef,
@@ -245,9 +246,83 @@ for (const v of vectors.positive) {
 for (const v of vectors.negative) {
   test(`vectors: negative vector fails to open (${v.name})`, (t) => {
     const ik = SecretKey.copyFrom(hex(v.intermediateKey));
-    assertDecryptionFailed(t, () => open(ik, hex(v.envelope), v.context));
+    t.truthy(v.tenant, 'every negative vector names the tenant it is opened for');
+    assertDecryptionFailed(t, () => {
+      const parsed = parseEnvelopeFor(v.tenant!, hex(v.envelope));
+      const kek = deriveWrappingKey(ik, parsed);
+      try {
+        return openBlock(parsed, kek, v.context);
+      } finally {
+        kek.destroy();
+      }
+    });
   });
 }
+
+/**
+ * A literal reading of §3.7 with raw node:crypto, each check optional: what an implementation that skipped
+ * one would do. Returns the plaintext, or the first check that refused.
+ */
+function literalOpen(
+  v: NegativeVector,
+  checks: { tenant: boolean; dataKeyLength: boolean },
+): { plaintext: Buffer } | { fail: string } {
+  const env = hex(v.envelope);
+  const t = env[5] as number;
+  const tenant = env.subarray(6, 6 + t);
+  const F = 50 + t;
+  const p = env[F] as number;
+  const policy = env.subarray(F + 1, F + 1 + p);
+  if (checks.tenant && tenant.toString('latin1') !== v.tenant) return { fail: 'tenant' };
+  const info = Buffer.concat([Buffer.from('unwrapd/v1 kek'), Buffer.from([t]), tenant, Buffer.from([p]), policy]);
+  const kek = Buffer.from(
+    hkdfSync(
+      'sha256',
+      hex(v.intermediateKey),
+      Buffer.alloc(0),
+      Buffer.concat([info, env.subarray(F + 1 + p, F + 5 + p)]),
+      32,
+    ),
+  );
+  const kw = createDecipheriv('id-aes256-wrap-pad', kek, Buffer.from('A65959A6', 'hex'));
+  const dk = Buffer.concat([kw.update(env.subarray(F + 7 + p, F + 47 + p)), kw.final()]);
+  if (checks.dataKeyLength && dk.length !== 32) return { fail: 'data key length' };
+  const nonce = env.subarray(6 + t, 18 + t);
+  const okm = Buffer.from(hkdfSync('sha256', dk, nonce, Buffer.from('unwrapd/v1 block keys'), 64));
+  if (!okm.subarray(32).equals(env.subarray(18 + t, F))) return { fail: 'commitment' };
+  const u16 = (n: number): Buffer => Buffer.from([n >> 8, n & 0xff]);
+  const entries = Object.entries(v.context)
+    .map(([k, val]) => [Buffer.from(k, 'utf8'), Buffer.from(val, 'utf8')] as const)
+    .sort((a, b) => Buffer.compare(a[0], b[0]));
+  const ctx = Buffer.concat([
+    u16(entries.length),
+    ...entries.flatMap(([k, val]) => [u16(k.length), k, u16(val.length), val]),
+  ]);
+  const gcm = createDecipheriv('aes-256-gcm', okm.subarray(0, 32), nonce);
+  gcm.setAAD(Buffer.concat([env.subarray(0, F), ctx]));
+  gcm.setAuthTag(env.subarray(env.length - 16));
+  const plaintext = Buffer.concat([gcm.update(env.subarray(F + 47 + p, env.length - 16)), gcm.final()]);
+  return { plaintext };
+}
+
+test('vectors: the short data keys and the wrong tenant are refused only by their own check, which a literal implementation must make', (t) => {
+  const lengths = vectors.negative.filter((v) => v.rejectedBy === 'data key length');
+  const tenants = vectors.negative.filter((v) => v.rejectedBy === 'tenant');
+  t.deepEqual(
+    lengths.map((v) => /data key of (\d+) bytes/.exec(v.name)?.[1]),
+    ['25', '31'],
+  );
+  t.is(tenants.length, 1);
+  for (const v of [...lengths, ...tenants]) {
+    t.deepEqual(literalOpen(v, { tenant: true, dataKeyLength: true }), { fail: v.rejectedBy }, v.name);
+    // Without that one check, the envelope opens: its wrap, commitment and tag are all valid.
+    const lax = literalOpen(v, {
+      tenant: v.rejectedBy !== 'tenant',
+      dataKeyLength: v.rejectedBy !== 'data key length',
+    });
+    t.true('plaintext' in lax, `${v.name}: a reader without the check would open it`);
+  }
+});
 
 // ---- rewrap ----------------------------------------------------------------------------------------------
 

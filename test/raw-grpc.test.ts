@@ -117,7 +117,8 @@ test.serial(
         results.push(unary.result);
         const stream = rawCall(conn, 'DecryptStream');
         stream.stream.write(grpcFrame(streamRequest.header('demo')));
-        stream.stream.end(grpcFrame(streamRequest.chunk(envelope.subarray(0, 100)), 1 * MiB));
+        // Announces 200 KiB (within the stream message limit: a larger prefix is refused as it arrives).
+        stream.stream.end(grpcFrame(streamRequest.chunk(envelope.subarray(0, 100)), 200 * 1024));
         results.push(stream.result);
         // At most 10 truncated calls in flight: the point is each truncated call's ending, not a flood (the
         // reset flood below is the flood). 100 at once made the probe's median wait on the daemon working

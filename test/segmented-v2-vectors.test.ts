@@ -100,7 +100,12 @@ function iv(nonce: Buffer, i: number, last: boolean): Buffer {
 }
 
 /** The stages of §8.2 "Open", in order; returns the first that refuses, or the plaintext. */
-function specOpen(env: Buffer, ikHex: string, context: EncryptionContext): { fail: string } | { plaintext: Buffer } {
+function specOpen(
+  env: Buffer,
+  ikHex: string,
+  context: EncryptionContext,
+  tenant?: string,
+): { fail: string } | { plaintext: Buffer } {
   // parse (v2 only: this is the v2 reader)
   if (env.length < 6 || env[0] !== 0x55 || env[1] !== 0x57 || env[2] !== 2 || env[3] !== 1 || env[4] !== 1)
     return { fail: 'parse' };
@@ -108,6 +113,7 @@ function specOpen(env: Buffer, ikHex: string, context: EncryptionContext): { fai
   const idOk = (b: Buffer) => /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(b.toString('latin1'));
   if (t < 1 || t > 64 || env.length < 6 + t + 4 || !idOk(env.subarray(6, 6 + t))) return { fail: 'parse' };
   const S = env.readUInt32BE(6 + t);
+  const tenantOk = tenant === undefined || env.toString('latin1', 6, 6 + t) === tenant;
   if (S < 1024 || S > 4 * 1024 * 1024) return { fail: 'parse' };
   const F = 54 + t;
   if (env.length < F + 1) return { fail: 'parse' };
@@ -117,13 +123,14 @@ function specOpen(env: Buffer, ikHex: string, context: EncryptionContext): { fai
   const keyVersion = env.readUInt32BE(F + 1 + p);
   if (keyVersion < 1 || env.readUInt16BE(F + 5 + p) !== 40) return { fail: 'parse' };
   const nonce = env.subarray(10 + t, 22 + t);
+  if (!tenantOk) return { fail: 'tenant' };
   // unwrap
   const kek = spec(hex(ikHex), env.toString('latin1', 6, 6 + t), env.toString('latin1', F + 1, F + 1 + p), keyVersion);
   let dk: Buffer;
   try {
     const d = createDecipheriv('id-aes256-wrap-pad', kek, Buffer.from('A65959A6', 'hex'));
     dk = Buffer.concat([d.update(env.subarray(F + 7 + p, F + 47 + p)), d.final()]);
-    if (dk.length !== 32) return { fail: 'unwrap' };
+    if (dk.length !== 32) return { fail: 'data key length' };
   } catch {
     return { fail: 'unwrap' };
   }
@@ -239,7 +246,16 @@ test('segmented v2 vectors: every kind of positive and negative case is there', 
   ])
     t.regex(names, new RegExp(word));
   const stages = new Set(vectors.negative.map((v) => v.rejectedBy));
-  for (const s of ['parse', 'unwrap', 'commitment', 'header tag', 'tag', 'missing final segment'])
+  for (const s of [
+    'parse',
+    'tenant',
+    'unwrap',
+    'data key length',
+    'commitment',
+    'header tag',
+    'tag',
+    'missing final segment',
+  ])
     t.true(stages.has(s), s);
 });
 
@@ -271,10 +287,16 @@ for (const v of vectors.negative) {
   test(`segmented v2 vectors: negative vector refused, by the stated check (${v.name})`, (t) => {
     const ik = SecretKey.copyFrom(hex(v.intermediateKey));
     const env = hex(v.envelope);
-    assertDecryptionFailed(t, () => openSegmented(env, kekFor(ik), v.context), 'whole buffer');
-    assertDecryptionFailed(t, () => openStreaming(env, [5, 700], v.context, ik), 'streaming');
+    if (v.rejectedBy === 'tenant') {
+      // The crypto opens it (it is genuine): the reader's caller-tenant check refuses it (the daemon's stream
+      // service; test/envelope-contract.test.ts).
+      t.not(parseSegmentedHeader(env)?.tenant, v.tenant);
+    } else {
+      assertDecryptionFailed(t, () => openSegmented(env, kekFor(ik), v.context), 'whole buffer');
+      assertDecryptionFailed(t, () => openStreaming(env, [5, 700], v.context, ik), 'streaming');
+    }
     t.deepEqual(
-      specOpen(env, v.intermediateKey, v.context),
+      specOpen(env, v.intermediateKey, v.context, v.tenant),
       { fail: v.rejectedBy },
       'the independent reader refuses it at the same check',
     );
@@ -282,7 +304,9 @@ for (const v of vectors.negative) {
 }
 
 test('segmented v2: a header refused by parse, unwrap, commitment or header tag releases nothing and allocates no segment buffer', (t) => {
-  for (const v of vectors.negative.filter((n) => ['unwrap', 'commitment', 'header tag'].includes(n.rejectedBy))) {
+  for (const v of vectors.negative.filter((n) =>
+    ['unwrap', 'data key length', 'commitment', 'header tag'].includes(n.rejectedBy),
+  )) {
     const ik = SecretKey.copyFrom(hex(v.intermediateKey));
     const opener = new SegmentOpener({ context: v.context });
     const read = opener.readHeader(hex(v.envelope));

@@ -30,7 +30,14 @@ let raw: grpc.Client;
 let rawAdmin: grpc.Client;
 let envelope: Buffer;
 test.before(async () => {
-  d = await startTestDaemon({ maxBlockBytes: BLOCK, batchMaxItems: ITEMS, batchMaxBytes: BATCH });
+  // The idle bound raised: this file's tests run at once in the daemon's process and keep its event loop busy
+  // for tens of seconds on a loaded machine, which the 30 s default took for a client gone idle.
+  d = await startTestDaemon({
+    maxBlockBytes: BLOCK,
+    batchMaxItems: ITEMS,
+    batchMaxBytes: BATCH,
+    streamIdleTimeoutMs: 120_000,
+  });
   raw = rawClient(d.daemon.address);
   rawAdmin = rawClient(d.daemon.adminAddress);
   envelope = (

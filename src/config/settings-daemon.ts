@@ -95,10 +95,11 @@ export const DAEMON_SETTINGS = [
     flag: 'max-block-bytes',
     env: 'UNWRAPD_MAX_BLOCK_BYTES',
     type: integer(1024, MAX_BLOCK_BYTES_LIMIT),
-    default: 4 * MiB,
+    default: 4 * MiB - 64 * 1024,
+    defaultText: '4128768 (4 MiB − 64 KiB)',
     summary: 'largest plaintext one Encrypt (or batch item) accepts',
     description:
-      "largest plaintext one `Encrypt` (or one batch item) accepts (1 KiB to 64 MiB). Each method has its own receive limit derived from this and the batch settings, checked on the request's bytes before they are decoded ([api.md](api.md#receive-limits))",
+      "largest plaintext one `Encrypt` (or one batch item) accepts (1 KiB to 64 MiB). The default keeps every response within the 4 MiB a default-configured gRPC client accepts ([api.md](api.md#message-sizes-requests-and-responses)); above it the daemon warns at start. Each method has its own receive limit derived from this and the batch settings, checked on the request's bytes before they are decoded ([api.md](api.md#receive-limits))",
     group: 'daemon',
   }),
   setting({
@@ -117,7 +118,8 @@ export const DAEMON_SETTINGS = [
     flag: 'batch-max-bytes',
     env: 'UNWRAPD_BATCH_MAX_BYTES',
     type: integer(1024, MAX_BLOCK_BYTES_LIMIT),
-    default: 4 * MiB,
+    default: 3 * MiB,
+    defaultText: '3145728 (3 MiB)',
     summary: 'most plaintext bytes in one EncryptBatch',
     description:
       'most plaintext bytes in one `EncryptBatch`, summed over its items (1 KiB to 64 MiB); `DecryptBatch` allows this plus 241 bytes of envelope overhead per item',

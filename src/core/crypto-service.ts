@@ -2,7 +2,7 @@ import type { KeyCache } from '../cache/key-cache.js';
 import type { EncryptionContext } from '../crypto/encryption-context.js';
 import {
   openBlock,
-  parseEnvelope,
+  parseEnvelopeFor,
   rewrapEnvelope,
   sealBlock,
   type EnvelopeRef,
@@ -133,9 +133,7 @@ export class CryptoService {
         'invalid_argument',
       );
     }
-    const parsed = parseEnvelope(envelope);
-    if (parsed.tenant !== tenant) throw decryptionFailed();
-    return parsed;
+    return parseEnvelopeFor(tenant, envelope);
   }
 }
 

@@ -265,3 +265,15 @@ export function parseEnvelope(bytes: Uint8Array): ParsedEnvelope {
     tag: buf.subarray(tagStart),
   };
 }
+
+/**
+ * parseEnvelope for a caller acting for `tenant`: an envelope of another tenant is the generic failure, before
+ * any key is looked up (docs/envelope-format.md §3.7). The tenant is in the AAD and the KEK derivation, but
+ * the KEK is derived from the envelope's own tenant: only this comparison keeps a caller of one tenant from
+ * opening another tenant's envelopes with that tenant's key.
+ */
+export function parseEnvelopeFor(tenant: string, bytes: Uint8Array): ParsedEnvelope {
+  const parsed = parseEnvelope(bytes);
+  if (parsed.tenant !== tenant) throw decryptionFailed();
+  return parsed;
+}

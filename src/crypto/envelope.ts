@@ -34,7 +34,7 @@ import { SecretKey, secretBuffer } from './secret-key.js';
  */
 
 export type { EnvelopeRef, ParsedEnvelope } from './envelope-format.js';
-export { MAX_ENVELOPE_OVERHEAD, MIN_ENVELOPE_OVERHEAD, parseEnvelope } from './envelope-format.js';
+export { MAX_ENVELOPE_OVERHEAD, MIN_ENVELOPE_OVERHEAD, parseEnvelope, parseEnvelopeFor } from './envelope-format.js';
 
 const KEK_INFO_PREFIX = Buffer.from('unwrapd/v1 kek', 'latin1');
 const BLOCK_KEYS_INFO = Buffer.from('unwrapd/v1 block keys', 'latin1');

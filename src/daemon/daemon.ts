@@ -27,6 +27,7 @@ import { callerResolver, type IdentitySource } from '../server/caller-resolver.j
 import type { ConnectionLimits } from '../server/connection-options.js';
 import { cryptoHandlers } from '../server/crypto-handlers.js';
 import { startGrpcServer } from '../server/grpc-server.js';
+import { DEFAULT_CLIENT_RECEIVE_BYTES, responsesOverClientDefault } from '../server/response-limits.js';
 import { StreamLimits } from '../server/stream-limits.js';
 import { serverCredentials } from '../server/transport-security.js';
 import { listenerIdentity } from '../auth/peer-identity.js';
@@ -360,6 +361,13 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
     });
   });
   status.addFeed(probe);
+  // Limits raised above the defaults can make responses larger than gRPC clients accept unless told otherwise.
+  for (const over of responsesOverClientDefault(config))
+    log.warn('responses may exceed the default receive limit of gRPC clients', {
+      method: over.method,
+      largest_response_bytes: over.bytes,
+      client_default_bytes: DEFAULT_CLIENT_RECEIVE_BYTES,
+    });
   // Two listeners: Crypto on the data listener (the socket the application shares), Admin on the admin
   // listener (a 0600 socket in the data directory by default). Neither serves the other's service.
   const server = await startGrpcServer({

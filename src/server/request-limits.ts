@@ -142,6 +142,53 @@ export function requestScanner(
 
 const SCANNED = Symbol('unwrapd.wireScanned');
 
+/** What the interceptor needs to know of a scanned method: its byte limit, for the length-prefix check. */
+interface ScannedMethod {
+  name: string;
+  bytes: number;
+  explain: string;
+}
+
+/**
+ * Moves a method's byte limit to the message's length prefix: grpc-js's per-call decoder (a private object of
+ * its server call) refuses a message whose prefix announces more than its `maxReadMessageLength`, before
+ * buffering it, with RESOURCE_EXHAUSTED and the text of the error it throws. Set to the method's own limit, with
+ * that error's text replaced by the method's refusal (naming the setting and its value), a request over its
+ * method's limit is refused as it starts to arrive, with the same message the scan gives, whatever its size
+ * (otherwise one over the listener's receive limit got grpc-js's "Received message larger than max (N vs M)").
+ * If a grpc-js upgrade moves the decoder, this does nothing: the listener's receive limit and the scan still
+ * hold, only the refusal of the largest requests is grpc-js's own again.
+ */
+function limitAtLengthPrefix(call: unknown, m: ScannedMethod): void {
+  const decoder = (call as { decoder?: { maxReadMessageLength?: unknown; write?: unknown } }).decoder;
+  if (typeof decoder !== 'object' || decoder === null) return;
+  if (typeof decoder.maxReadMessageLength !== 'number' || typeof decoder.write !== 'function') return;
+  const sendStatus = (call as { sendStatus?: unknown }).sendStatus;
+  if (typeof sendStatus !== 'function') return;
+  const write = (decoder.write as (data: Buffer) => Buffer[]).bind(decoder);
+  let refused = false;
+  decoder.maxReadMessageLength = m.bytes;
+  decoder.write = (data: Buffer) => {
+    // Once refused, the rest of the request is dropped: the decoder is mid-message and its state is meaningless.
+    if (refused) return [];
+    try {
+      return write(data);
+    } catch (err) {
+      const size = /larger than max \((\d+) vs/.exec((err as Error).message)?.[1];
+      if (size === undefined) throw err;
+      // The refusal is sent here rather than thrown, so that it carries its details (ErrorInfo LIMIT_EXCEEDED,
+      // the limit and its value) like every other refusal; grpc-js's own catch would send the text alone.
+      refused = true;
+      const message = `${m.name}: request of ${size} bytes exceeds its limit of ${m.bytes} bytes (${m.explain})`;
+      (sendStatus as (s: grpc.StatusObject) => void).call(
+        call,
+        refusalStatus('resource_exhausted', message, { name: 'maxRequestBytes', value: m.bytes }),
+      );
+      return [];
+    }
+  };
+}
+
 /**
  * A copy of `service` whose request deserializers scan first and return a WireRefusal instead of decoding
  * what the scan refuses. `limitOf(method)` gives each method's limit.
@@ -166,7 +213,8 @@ export function withRequestLimits(
       const scanned = scan(buf);
       return scanned instanceof WireRefusal ? scanned : decode(buf);
     };
-    out[name] = { ...method, requestDeserialize: Object.assign(requestDeserialize, { [SCANNED]: true }) };
+    const tag: ScannedMethod = { name, bytes: limit.bytes, explain: limit.explain };
+    out[name] = { ...method, requestDeserialize: Object.assign(requestDeserialize, { [SCANNED]: tag }) };
   }
   return out as grpc.ServiceDefinition;
 }
@@ -181,7 +229,9 @@ export function largestRequest(service: grpc.ServiceDefinition, limitOf: (method
  * sends. Calls of methods without a scan (health, reflection) pass through untouched, at no cost.
  */
 export const refusalInterceptor: grpc.ServerInterceptor = (method, call) => {
-  if (!(SCANNED in method.requestDeserialize)) return call as grpc.ServerInterceptingCall;
+  const scanned = (method.requestDeserialize as { [SCANNED]?: ScannedMethod })[SCANNED];
+  if (scanned === undefined) return call as grpc.ServerInterceptingCall;
+  limitAtLengthPrefix(call, scanned);
   const state: RefusalState = { call, refused: false };
   return new grpc.ServerInterceptingCall(call, {
     start: startListening.bind(state),
