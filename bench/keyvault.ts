@@ -1,5 +1,5 @@
 /**
- * Azure Key Vault benchmark (issue 4), through the real @azure/keyvault-keys SDK against the local fake
+ * Azure Key Vault benchmark, through the real @azure/keyvault-keys SDK against the local fake
  * vault (test/helpers/fake-key-vault.ts: node:https on 127.0.0.1, RSA-2048 keys, so the vault side is a
  * local RSA decryption, not Azure's network and HSMs; the numbers are the SDK + HTTPS + our code):
  *

@@ -1,5 +1,5 @@
 /**
- * Lifecycle benchmark (issue 3):
+ * Lifecycle benchmark:
  *  1. revocation latency on a busy instance: time from the Revoke call to the first refused request,
  *     p50/p99 over --revocations (default 100) revocations, while --concurrency clients decrypt in a loop;
  *     and the count of decrypts that began after the Revoke was acknowledged and still succeeded (must be 0),

@@ -1,5 +1,5 @@
 /**
- * Revocation latency across a fleet (issue 10, "Figures for the closing note"): N unwrapd processes
+ * Revocation latency across a fleet: N unwrapd processes
  * (default 4) on one PostgreSQL registry, each a real child process on its own Unix socket, with
  * --clients (default 16) clients decrypting a --block-byte block (default 4 KiB) in closed loops, spread
  * over the instances (client c talks to instance c mod N). For each of --revocations policies (default 100):

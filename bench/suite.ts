@@ -1,5 +1,5 @@
 /**
- * `npm run bench:all`: the whole benchmark suite of issue 6 in one command (about 2.5 minutes on 2 cores):
+ * `npm run bench:all`: the whole benchmark suite in one command (about 2.5 minutes on 2 cores):
  *
  *   1. the unary benchmark (bench/unary.ts, its own server child): Encrypt/Decrypt at 256 B, 4 KiB, 64 KiB and
  *      1 MiB, concurrency 1 and 64, beside a bare grpc-js Echo, with raw AES-256-GCM in-process;
@@ -193,7 +193,7 @@ async function main(): Promise<void> {
 
   // 3. Every target of the issue, in one table.
   const targets = [...unaryTargets(unary), ...throughput.targets];
-  process.stdout.write('\n== targets (issue 6; goals, not test assertions) ==\n');
+  process.stdout.write('\n== targets (goals, not test assertions) ==\n');
   process.stdout.write(
     `${formatTable(
       [

@@ -6,7 +6,7 @@ import { openLocalKeystore } from '../src/providers/local-keystore.js';
 import { codeOf, startTestDaemon, type TestDaemon } from './helpers/test-daemon.js';
 
 /**
- * Recovery only for unavailable keys (issue 10, item 3): the availability key re-protects a policy whose
+ * Recovery only for unavailable keys: the availability key re-protects a policy whose
  * customer keys are lost or unreachable, never one whose customer revoked a key. Any customer key that says
  * revoked (disabled in the keystore), or a revoked policy, refuses RollKey/Refresh with recovery: nothing
  * changes, and the refusal is audited.

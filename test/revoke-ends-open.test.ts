@@ -5,7 +5,7 @@ import { providerError } from '../src/providers/provider-error.js';
 import { codeOf, createPolicy, startTestDaemon, type TestDaemon } from './helpers/test-daemon.js';
 
 /**
- * Revoke ends what is open (issue 10, item 8): an idle stream of the policy (its key alive, nothing moving)
+ * Revoke ends what is open: an idle stream of the policy (its key alive, nothing moving)
  * ends with FAILED_PRECONDITION at once, its key and buffers zeroized; a stream of another policy goes on; a
  * batch waiting on an unwrap of the policy is refused at once, not when the slow unwrap returns.
  */

@@ -7,7 +7,7 @@ import { startTestPostgres, type TestPostgres } from './helpers/postgres.js';
 import { codeOf, startTestDaemon, type TestDaemon } from './helpers/test-daemon.js';
 
 /**
- * Revoke and Purge always win (issue 10, item 1), with both registries: never refused because of a
+ * Revoke and Purge always win, with both registries: never refused because of a
  * concurrent roll, refresh, rotation or another Revoke/Purge; idempotent; a running roll sees the revocation
  * and stops without writing over it.
  */

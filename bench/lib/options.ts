@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
 /**
- * `encrypt-1k-table`: Encrypt on a second daemon whose authorization table holds 1,000 identities (issue 9).
+ * `encrypt-1k-table`: Encrypt on a second daemon whose authorization table holds 1,000 identities.
  * `encrypt-otel`, `decrypt-otel`: the same calls on a daemon in a server process of its own with telemetry on
  * (metrics and the /metrics endpoint, traces at the default sampling ratio): the cost of telemetry.
  */

@@ -90,7 +90,7 @@ try {
   }
   if (!values['echo-only'] && values['table-daemon']) {
     const latencyMs = Number(values['provider-latency-ms']);
-    // The same daemon again with a 1,000-identity authorization table (the cost of the check, issue 9).
+    // The same daemon again with a 1,000-identity authorization table (the cost of the check).
     const tableDir = join(dir, 't');
     const listen = `unix://${join(tableDir, 'unwrapd.sock')}`;
     const authorization = [

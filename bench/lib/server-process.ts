@@ -13,7 +13,7 @@ export interface ServerInfo {
   unwrapd: string | undefined;
   /** The daemon's admin listener (GetStatus for the cache counters). */
   unwrapdAdmin: string | undefined;
-  /** A second daemon whose authorization table holds 1,000 identities, the caller's among them (issue 9). */
+  /** A second daemon whose authorization table holds 1,000 identities, the caller's among them. */
   unwrapdTable: string | undefined;
   /** The telemetry endpoint (host:port) of a server started with --telemetry. */
   metrics?: string | undefined;
