@@ -1,5 +1,5 @@
 import { mkdir } from 'node:fs/promises';
-import { openAuditLog, type AuditLog } from '../audit/audit-log.js';
+import type { AuditTrail } from '../audit/audit-log.js';
 import { KeyCache } from '../cache/key-cache.js';
 import { systemClock, type Clock } from '../clock.js';
 import { RefreshAhead } from '../cache/refresh-ahead.js';
@@ -18,6 +18,7 @@ import { createBuiltInProviders } from './build-providers.js';
 import { createProviderRouter } from '../providers/provider-router.js';
 import type { RootKeyProvider } from '../providers/root-key-provider.js';
 import { createRegistryFromConfig } from './create-registry.js';
+import { createAuditTrail } from './create-audit-trail.js';
 import type { PolicyRegistry } from '../registry/policy-registry.js';
 import { RevocationGate } from '../revocation/revocation-gate.js';
 import { ServingFence } from '../revocation/serving-fence.js';
@@ -86,7 +87,7 @@ export interface Daemon {
   policies: PolicyService;
   lifecycle: LifecycleService;
   refresher: RefreshAhead;
-  audit: AuditLog;
+  audit: AuditTrail;
   status: StatusReporter;
   /** The event log, the change feed and the Event Grid webhook. */
   fleet: Fleet;
@@ -146,7 +147,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
   const built = createRegistry(config, log);
   const registry = opts.wrapRegistry ? opts.wrapRegistry(built) : built;
   await registry.open();
-  const audit = await openAuditLog(config.auditLogPath);
+  const audit = await createAuditTrail(config, registry);
 
   const clock = opts.clock ?? systemClock;
   const cache = new KeyCache({ maxEntries: config.cacheMaxEntries, maxAgeMs: config.cacheMaxAgeMs, clock });
