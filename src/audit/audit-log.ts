@@ -80,6 +80,7 @@ export async function openAuditLog(path: string, now: () => Date = () => new Dat
       };
     },
     head: () => head,
+    latest: async () => head,
     list: (filter, limit) => readFileRecords(path, filter, limit),
     onAppend: (listener) => listeners.add(listener),
     verify: () => verifyAuditLog(path),

@@ -53,6 +53,8 @@ export interface AuditTrail extends AuditLog {
   onAppend(listener: (record: AuditRecord) => void): () => void;
   /** How long a follower waits between reads when nothing was appended here (other instances' appends). */
   readonly followPollMs: number;
+  /** The newest record stored now (with PostgreSQL: whichever instance wrote it). */
+  latest(): Promise<AuditHead>;
   /** Checks the whole chain (and the head, for the file trail). */
   verify(): Promise<VerifyResult>;
 }

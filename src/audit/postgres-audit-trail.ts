@@ -103,6 +103,11 @@ export class PostgresAuditTrail implements AuditTrail {
     return this.#head;
   }
 
+  async latest(): Promise<AuditHead> {
+    this.#seen(await this.#read((pool) => readHead(pool, this.#db.q)));
+    return this.#head;
+  }
+
   async list(filter: AuditFilter, limit: number): Promise<AuditRecord[]> {
     const rows = await this.#read((pool) => selectAuditRows(pool, this.#db.q, filter, limit));
     const records: AuditRecord[] = [];

@@ -150,6 +150,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
   const audit = await createAuditTrail(config, registry);
 
   const clock = opts.clock ?? systemClock;
+  const availabilityUses = new Map<string, number>(); // per tenant, since start (GetStatus)
   const cache = new KeyCache({ maxEntries: config.cacheMaxEntries, maxAgeMs: config.cacheMaxAgeMs, clock });
   const unwrapper = new KeyUnwrapper({
     provider,
@@ -174,7 +175,9 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
         requestId: use.requestId,
         reason: use.reason,
         ...(use.actor ? { actor: use.actor } : {}),
+        details: { policyRevision: use.policy.revision },
       });
+      availabilityUses.set(use.policy.tenant, (availabilityUses.get(use.policy.tenant) ?? 0) + 1);
       log.warn('fallback to availability key', {
         tenant: use.policy.tenant,
         policy: use.policy.id,
@@ -357,6 +360,8 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
           events: fleet.events,
           adminListen: config.adminListen,
           accessDenied: () => denials.denied,
+          audit,
+          availabilityUsesByTenant: () => availabilityUses,
         },
         log,
       ),

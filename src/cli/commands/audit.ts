@@ -4,10 +4,12 @@ import { verifyAuditLog } from '../../audit/audit-log.js';
 import { withAuditDatabase } from '../../audit/postgres-audit-reader.js';
 import { verifyPostgresTrail } from '../../audit/postgres-audit-trail.js';
 import { UsageError } from '../cli-error.js';
+import { auditRead } from './audit-read.js';
 import { parse } from '../options.js';
 import { print } from '../output.js';
 
-const USAGE = 'audit verify [--file F | --pg-url URL [--pg-schema S]]';
+const USAGE =
+  'audit verify [--file F | --pg-url URL [--pg-schema S]] | audit list|follow [--tenant T] [--policy P] [--type X]... [--since T] [--until T] [--from N] [--limit N] [--json]';
 
 /**
  * `unwrapd audit verify`: checks the audit trail's hash chain, exit 1 when broken. The file trail (`--file`,
@@ -16,6 +18,7 @@ const USAGE = 'audit verify [--file F | --pg-url URL [--pg-schema S]]';
  */
 export async function audit(args: string[]): Promise<number> {
   const [sub, ...rest] = args;
+  if (sub === 'list' || sub === 'follow') return auditRead(sub, rest);
   if (sub !== 'verify') throw new UsageError(USAGE);
   const { values } = parse(rest, {
     file: { type: 'string' },
