@@ -148,6 +148,9 @@ export interface Config {
   // --- split: shutdown steps ---
   /** Bound on each shutdown step besides the drain (closing the feed, probe, audit log, registry, providers). */
   shutdownStepTimeoutMs: number;
+  // --- audit settings ---
+  /** Also write each audit record as one JSON line (docs/audit.md) to `stdout` or this file; empty: off. */
+  auditShip: string;
 }
 
 interface Setting<K extends keyof Config> {
@@ -492,6 +495,8 @@ const SETTINGS = [
     env: 'UNWRAPD_SHUTDOWN_STEP_TIMEOUT_MS',
     parse: int('shutdownStepTimeoutMs', 1, 60_000),
   },
+  // --- audit settings ---
+  { key: 'auditShip', flag: 'audit-ship', env: 'UNWRAPD_AUDIT_SHIP', parse: str },
 ] as const satisfies readonly Setting<keyof Config>[];
 
 // -- purge (per-policy availability keys) --
@@ -609,6 +614,8 @@ export function loadConfig(flags: Record<string, string | undefined>, env: NodeJ
     maxMetadataBytes: (partial.maxMetadataBytes as number | undefined) ?? 64 * 1024,
     // --- split: shutdown steps ---
     shutdownStepTimeoutMs: (partial.shutdownStepTimeoutMs as number | undefined) ?? 2_000,
+    // --- audit settings ---
+    auditShip: (partial.auditShip as string | undefined) ?? '',
   };
   validateListen(config.listen);
   validateTrust(config, file.authorization);

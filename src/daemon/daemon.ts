@@ -19,6 +19,7 @@ import { createProviderRouter } from '../providers/provider-router.js';
 import type { RootKeyProvider } from '../providers/root-key-provider.js';
 import { createRegistryFromConfig } from './create-registry.js';
 import { createAuditTrail } from './create-audit-trail.js';
+import { startAuditShipping } from '../audit/audit-shipper.js';
 import type { PolicyRegistry } from '../registry/policy-registry.js';
 import { RevocationGate } from '../revocation/revocation-gate.js';
 import { ServingFence } from '../revocation/serving-fence.js';
@@ -148,6 +149,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
   const registry = opts.wrapRegistry ? opts.wrapRegistry(built) : built;
   await registry.open();
   const audit = await createAuditTrail(config, registry);
+  const shipper = startAuditShipping(audit, config.auditShip); // JSON lines for log shippers (docs/audit.md)
 
   const clock = opts.clock ?? systemClock;
   const availabilityUses = new Map<string, number>(); // per tenant, since start (GetStatus)
@@ -443,7 +445,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
                 zeroized = cache.clear();
               },
             },
-            { name: 'close the audit log', run: () => audit.close() },
+            { name: 'close the audit log', run: async () => (await audit.close(), await shipper?.close()) },
             { name: 'close the registry', run: () => registry.close() },
             { name: 'close the providers', run: () => provider.close() },
           ],
