@@ -1,5 +1,8 @@
 import test from 'ava';
 import { execFile } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { PostgresAuditTrail } from '../src/audit/postgres-audit-trail.js';
 import { PostgresRegistry } from '../src/registry/postgres/postgres-registry.js';
@@ -193,4 +196,19 @@ test.serial('an edited, deleted or reordered row is detected by audit verify; th
   t.regex(out.stdout, /row seq 2: /);
   await tamper(restore);
   t.is((await verifyCli(url)).code, 0, 'restored, it verifies again');
+});
+
+test.serial('an export from the PostgreSQL trail verifies on its own', async (t) => {
+  const url = await pgServer!.createDatabase('audit_export');
+  const registry = new PostgresRegistry({ connectionString: url, fleetAckWait: false });
+  await registry.open();
+  cleanups.push(() => registry.close());
+  const trail = new PostgresAuditTrail({ database: registry.database() });
+  for (let i = 1; i <= 5; i++) await trail.append({ type: 'access.denied', tenant: 'demo', policyId: `p${i}` });
+  const dir = await mkdtemp(join(tmpdir(), 'uwd-pgexport-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const archive = join(dir, 'export.jsonl');
+  await run('node', [CLI, 'audit', 'export', '--pg-url', url, '--from', '2', '--to', '4', '--out', archive]);
+  const out = await run('node', [CLI, 'audit', 'verify', '--export', archive]);
+  t.regex(out.stdout, /^ok: 3 records \(2\.\.4\)/);
 });
