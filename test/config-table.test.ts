@@ -48,6 +48,7 @@ const FREE_TEXT: Record<string, string> = {
   pkcs11Module: 'checked when the provider is built',
   pkcs11Token: 'any label',
   pkcs11PinFile: 'read when the provider is built',
+  auditShip: 'stdout or a path, opened at start (src/audit/audit-shipper.ts)',
 };
 
 test('the table: unique keys, flags, variables and file keys; variables follow the flags; every default passes its type', (t) => {

@@ -10,8 +10,8 @@ import { dirname, join, normalize, relative, sep } from 'node:path';
 const LAYERS: readonly (readonly string[])[] = [
   ['.'],
   ['log', 'telemetry', 'generated', 'crypto', 'storage'],
-  ['audit', 'auth', 'providers', 'registry', 'rpc'],
-  ['cache'],
+  ['auth', 'providers', 'registry', 'rpc'],
+  ['audit', 'cache'],
   ['revocation'],
   ['core', 'config'],
   ['server', 'client'],

@@ -1,6 +1,5 @@
 import test from 'ava';
 import * as grpc from '@grpc/grpc-js';
-import { readFile } from 'node:fs/promises';
 import type { Config } from '../src/config/config.js';
 import { openLocalKeystore } from '../src/providers/local-keystore.js';
 import { startTestPostgres, type TestPostgres } from './helpers/postgres.js';
@@ -68,13 +67,9 @@ async function until(check: () => boolean): Promise<void> {
   while (!check()) await new Promise((r) => setImmediate(r));
 }
 
+/** The policy's audit records, from the daemon's trail (the file, or PostgreSQL's table). */
 async function auditOf(d: TestDaemon, id: string): Promise<Array<Record<string, unknown>>> {
-  const text = await readFile(d.config.auditLogPath, 'utf8');
-  return text
-    .trim()
-    .split('\n')
-    .map((l) => JSON.parse(l) as Record<string, unknown>)
-    .filter((r) => r.policyId === id);
+  return (await d.daemon.audit.list({ policyId: id }, 10_000)) as unknown as Array<Record<string, unknown>>;
 }
 
 for (const [backend, overrides] of BACKENDS) {

@@ -38,7 +38,9 @@ usage: unwrapd <command> [options]
   keys list
   keys check URI             can unwrapd use this root key (local:, https: Key Vault id, pkcs11:)? resolve, status,
                              a test wrap/unwrap; says why not [--json] [--deadline-ms N] [config flags]
-  audit verify               [--file F]   check the audit log's hash chain
+  audit verify               [--file F | --pg-url URL | --export FILE]   check the audit trail's hash chain
+  audit list|follow          [--tenant T] [--policy P] [--type X]... [--since T] [--until T] [--from N] [--limit N]   read the audit trail
+  audit export               --from N --to M [--out FILE]   records and a hash-anchored checkpoint (docs/audit.md)
 
 client options: --address unix:///path.sock|host:port (default: UNWRAPD_ADDRESS, UNWRAPD_LISTEN, or the socket
 in --data-dir/UNWRAPD_DATA_DIR/.unwrapd), --json, --deadline-ms N

@@ -1,6 +1,6 @@
 import { join, resolve } from 'node:path';
 import { setting } from './setting.js';
-import { integer, boolean, listenAddress, oneOf, path } from './setting-type.js';
+import { integer, boolean, listenAddress, oneOf, path, text } from './setting-type.js';
 
 const MiB = 1024 * 1024;
 const DAY_MS = 24 * 3_600_000;
@@ -67,6 +67,18 @@ export const DAEMON_SETTINGS = [
     defaultText: '`<dataDir>/audit.log`',
     summary: 'the hash-chained audit log',
     description: 'the hash-chained audit log (and `.head`, `.lock` beside it)',
+    group: 'daemon',
+  }),
+  setting({
+    key: 'auditShip',
+    flag: 'audit-ship',
+    env: 'UNWRAPD_AUDIT_SHIP',
+    type: text,
+    default: '',
+    defaultText: 'off',
+    summary: 'also write each audit record as one JSON line to `stdout` or a file',
+    description:
+      'for log shippers and SIEMs: `stdout`, or a file path (created 0600); each record as one JSON line of the documented schema `unwrapd.audit.v1` ([audit.md](audit.md)). Empty: off',
     group: 'daemon',
   }),
   setting({

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import type { AuditLog } from '../audit/audit-log.js';
+import type { AuditLog } from '../audit/audit-trail.js';
+import { auditedWrite } from './audited-write.js';
 import { SecretKey } from '../crypto/secret-key.js';
 import { invalidArgument, policyMetadata, UnwrapdError } from '../errors.js';
 import { ID_PATTERN } from '../ids.js';
@@ -165,22 +166,28 @@ export class PolicyService {
       createdAt: now,
       updatedAt: now,
     };
-    const created = await this.#opts.registry.create(record);
-    await this.#opts.audit.append({
-      type: 'policy.created',
-      tenant: created.tenant,
-      policyId: created.id,
-      keyVersion: 1,
-      requestId: input.requestId ?? '',
-      actor: input.actor ?? 'local',
-      details: {
-        mode: created.mode,
-        'customer-a': pinned['customer-a'],
-        'customer-b': pinned['customer-b'],
-        availability: pinned.availability,
-        availabilityKeyCreated,
-      },
-    });
+    // The policy and its `policy.created` record are written together (src/core/audited-write.ts).
+    const { result: created } = await auditedWrite(
+      this.#opts.audit,
+      () => [
+        {
+          type: 'policy.created',
+          tenant: record.tenant,
+          policyId: record.id,
+          keyVersion: 1,
+          requestId: input.requestId ?? '',
+          actor: input.actor ?? 'local',
+          details: {
+            mode: record.mode,
+            'customer-a': pinned['customer-a'],
+            'customer-b': pinned['customer-b'],
+            availability: pinned.availability,
+            availabilityKeyCreated,
+          },
+        },
+      ],
+      (opts) => this.#opts.registry.create(record, opts),
+    );
     return created;
   }
 

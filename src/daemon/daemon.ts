@@ -1,5 +1,5 @@
 import { mkdir } from 'node:fs/promises';
-import { openAuditLog, type AuditLog } from '../audit/audit-log.js';
+import type { AuditTrail } from '../audit/audit-log.js';
 import { KeyCache } from '../cache/key-cache.js';
 import { systemClock, type Clock } from '../clock.js';
 import { RefreshAhead } from '../cache/refresh-ahead.js';
@@ -19,6 +19,8 @@ import { createBuiltInProviders } from './build-providers.js';
 import { createProviderRouter } from '../providers/provider-router.js';
 import type { RootKeyProvider } from '../providers/root-key-provider.js';
 import { createRegistryFromConfig } from './create-registry.js';
+import { createAuditTrail } from './create-audit-trail.js';
+import { startAuditShipping } from '../audit/audit-shipper.js';
 import type { PolicyRegistry } from '../registry/policy-registry.js';
 import { RevocationGate } from '../revocation/revocation-gate.js';
 import { ServingFence } from '../revocation/serving-fence.js';
@@ -94,7 +96,7 @@ export interface Daemon {
   policies: PolicyService;
   lifecycle: LifecycleService;
   refresher: RefreshAhead;
-  audit: AuditLog;
+  audit: AuditTrail;
   status: StatusReporter;
   /** The event log, the change feed and the Event Grid webhook. */
   fleet: Fleet;
@@ -159,9 +161,11 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
   const built = createRegistry(config, log);
   const registry = opts.wrapRegistry ? opts.wrapRegistry(built) : built;
   await registry.open();
-  const audit = await openAuditLog(config.auditLogPath);
+  const audit = await createAuditTrail(config, registry);
+  const shipper = startAuditShipping(audit, config.auditShip); // JSON lines for log shippers (docs/audit.md)
 
   const clock = opts.clock ?? systemClock;
+  const availabilityUses = new Map<string, number>(); // per tenant, since start (GetStatus)
   const cache = new KeyCache({ maxEntries: config.cacheMaxEntries, maxAgeMs: config.cacheMaxAgeMs, clock, telemetry });
   const unwrapper = new KeyUnwrapper({
     provider,
@@ -188,7 +192,9 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
         requestId: use.requestId,
         reason: use.reason,
         ...(use.actor ? { actor: use.actor } : {}),
+        details: { policyRevision: use.policy.revision },
       });
+      availabilityUses.set(use.policy.tenant, (availabilityUses.get(use.policy.tenant) ?? 0) + 1);
       log.warn('fallback to availability key', {
         ...requestFields({ requestId: use.requestId, caller: use.actor, traceId: use.traceId }),
         tenant: use.policy.tenant,
@@ -397,6 +403,8 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
           events: fleet.events,
           adminListen: config.adminListen,
           accessDenied: () => denials.denied,
+          audit,
+          availabilityUsesByTenant: () => availabilityUses,
         },
         log,
       ),
@@ -494,7 +502,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
                 zeroized = cache.clear();
               },
             },
-            { name: 'close the audit log', run: () => audit.close() },
+            { name: 'close the audit log', run: async () => (await audit.close(), await shipper?.close()) },
             { name: 'close the registry', run: () => registry.close() },
             { name: 'close the providers', run: () => provider.close() },
           ],

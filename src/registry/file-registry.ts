@@ -6,7 +6,7 @@ import { currentStamp, errnoCode } from '../storage/file-stamp.js';
 import { watchFile, type FileWatcher } from '../storage/file-watcher.js';
 import { withFileLock } from '../storage/file-lock.js';
 import { policyKey, type PolicyRecord } from './policy.js';
-import type { PolicyRegistry, RegistryLimits } from './policy-registry.js';
+import type { PolicyRegistry, RegistryLimits, WriteOptions } from './policy-registry.js';
 import { buildSnapshot, readSnapshot, serializeDocument, type Snapshot } from './registry-file.js';
 import { checkCreate, checkUpdate, createCandidate, registryLimits, updateCandidate } from './registry-rules.js';
 
@@ -88,22 +88,22 @@ class FileRegistry implements PolicyRegistry {
     return tenant === undefined ? [...sorted] : sorted.filter((p) => p.tenant === tenant);
   }
 
-  async create(record: PolicyRecord): Promise<PolicyRecord> {
+  async create(record: PolicyRecord, opts?: WriteOptions): Promise<PolicyRecord> {
     const candidate = createCandidate(record);
     return this.#write((policies) => {
       checkCreate(tenantPolicies(policies, candidate.tenant), candidate, this.#limits);
       policies.set(policyKey(candidate.tenant, candidate.id), candidate);
       return candidate;
-    });
+    }, opts);
   }
 
-  async update(record: PolicyRecord, expectedRevision: number): Promise<PolicyRecord> {
+  async update(record: PolicyRecord, expectedRevision: number, opts?: WriteOptions): Promise<PolicyRecord> {
     const candidate = updateCandidate(record, expectedRevision);
     return this.#write((policies) => {
       checkUpdate(tenantPolicies(policies, candidate.tenant), candidate, expectedRevision);
       policies.set(policyKey(candidate.tenant, candidate.id), candidate);
       return candidate;
-    });
+    }, opts);
   }
 
   onChange(listener: (record: PolicyRecord) => void): () => void {
@@ -126,9 +126,13 @@ class FileRegistry implements PolicyRegistry {
 
   /**
    * One write: under the lock, re-read the file (another process may have written), adopt it, apply the
-   * change to a copy, write the whole document, then publish the new snapshot and notify.
+   * change to a copy, write the whole document, then publish the new snapshot and notify; then, still under
+   * the lock, the write's hook (its audit records: appended after the change is durable, before the next write).
    */
-  async #write(mutate: (policies: Map<string, PolicyRecord>) => PolicyRecord): Promise<PolicyRecord> {
+  async #write(
+    mutate: (policies: Map<string, PolicyRecord>) => PolicyRecord,
+    opts?: WriteOptions,
+  ): Promise<PolicyRecord> {
     this.#current();
     if (this.#closed)
       throw new UnwrapdError('unavailable', `${this.description} is closed`, { reason: 'REGISTRY_UNAVAILABLE' });
@@ -145,6 +149,7 @@ class FileRegistry implements PolicyRegistry {
           // A stamp we cannot get only costs one extra (harmless) reload later.
           const stamp = await currentStamp(this.#path).catch(() => '');
           this.#adopt(buildSnapshot(revision, policies.values(), stamp));
+          await opts?.within?.({ backend: 'file' });
           return result;
         },
         { timeoutMs: this.#opts.lockTimeoutMs ?? 10_000 },

@@ -1,3 +1,4 @@
+import type pg from 'pg';
 import { UnwrapdError } from '../errors.js';
 import type { ChangeFeedCapability } from './change-feed.js';
 import type { PolicyRecord } from './policy.js';
@@ -26,6 +27,32 @@ export class RevisionConflictError extends UnwrapdError {
   }
 }
 
+/** The atomic step of a write, as a hook sees it: PostgreSQL's open transaction, or the file registry's lock. */
+export type WriteTransaction = { backend: 'file' } | { backend: 'postgres'; client: pg.ClientBase };
+
+/** What a write may carry besides the record. */
+export interface WriteOptions {
+  /**
+   * Runs inside the write's atomic step, after the record is written (the audit trail appends the records of
+   * the change here). PostgreSQL: in the write's transaction, before COMMIT, so the hook's rows commit with
+   * the change or not at all, and a hook that throws undoes the write. File: under the registry's lock, after
+   * the document is durable. Not run when the write is refused.
+   */
+  within?: (tx: WriteTransaction) => Promise<void>;
+}
+
+/**
+ * Optional, for a registry in a database: the database, for records kept beside the policies in transactions
+ * of their own (the audit trail, src/audit/postgres-audit-trail.ts).
+ */
+export interface RegistryDatabase {
+  /** The schema name and its quoted form (src/registry/postgres/migrate.ts). */
+  schema: string;
+  q: string;
+  description: string;
+  pool(): pg.Pool;
+}
+
 /**
  * Where policies live. Implementations: the file registry (embedded default), PostgreSQL (a fleet).
  *
@@ -47,13 +74,13 @@ export interface PolicyRegistry {
    * `failed_precondition` when a limit would be exceeded (policies per tenant; one per tenant per geo in
    * `files` mode).
    */
-  create(record: PolicyRecord): Promise<PolicyRecord>;
+  create(record: PolicyRecord, opts?: WriteOptions): Promise<PolicyRecord>;
   /**
    * Replaces a policy if its stored revision still equals `expectedRevision` (optimistic concurrency);
    * the stored record gets revision + 1. Throws `not_found`, or `failed_precondition` on a revision
    * conflict (the caller re-reads and retries).
    */
-  update(record: PolicyRecord, expectedRevision: number): Promise<PolicyRecord>;
+  update(record: PolicyRecord, expectedRevision: number, opts?: WriteOptions): Promise<PolicyRecord>;
   /** Called with every record that changed, after it is durable (this process's writes or another's). */
   onChange(listener: (record: PolicyRecord) => void): () => void;
   /**
@@ -69,6 +96,8 @@ export interface PolicyRegistry {
    * (src/registry/change-feed.ts). Call after open. Absent on a single-node registry.
    */
   changeFeed?(): ChangeFeedCapability;
+  /** Optional: the registry's database (PostgreSQL), where the audit trail lives beside the policies. */
+  database?(): RegistryDatabase;
   close(): Promise<void>;
 }
 

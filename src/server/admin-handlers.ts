@@ -29,6 +29,8 @@ import { requestId, requireId } from './request-fields.js';
 import { unary } from './unary.js';
 import { watchEventsHandler } from './watch-events.js';
 import type { PolicyEventLog } from '../registry/policy-events.js';
+import type { AuditTrail } from '../audit/audit-trail.js';
+import { auditHandlers } from './audit-handlers.js';
 
 export interface AdminDeps {
   policies: PolicyService;
@@ -42,6 +44,10 @@ export interface AdminDeps {
   accessDenied?: () => number;
   /** Policy events for WatchEvents (the fleet log with PostgreSQL, this process's own with the file registry). */
   events: PolicyEventLog;
+  /** The audit trail, for ListAuditRecords and FollowAuditRecords (src/server/audit-handlers.ts). */
+  audit: AuditTrail;
+  /** Availability-key uses since start, per tenant (GetStatus). */
+  availabilityUsesByTenant?: () => ReadonlyMap<string, number>;
 }
 
 const MAX_REASON = 1024;
@@ -259,8 +265,12 @@ export function adminHandlers(deps: AdminDeps, log: Logger): AdminHandlers {
         cacheBypassed: s.cacheBypassed,
         adminListen: deps.adminListen ?? '',
         accessDenied: String(deps.accessDenied?.() ?? 0),
+        availabilityKeyUsesByTenant: [...(deps.availabilityUsesByTenant?.() ?? new Map<string, number>())]
+          .sort(([a], [b]) => (a < b ? -1 : 1))
+          .map(([tenant, count]) => ({ tenant, count: String(count) })),
       };
     }),
     WatchEvents: watchEventsHandler({ events: deps.events, callers: deps.callers, access }, log),
+    ...auditHandlers({ trail: deps.audit, callers: deps.callers, access, onClose: deps.events.onClose }, log),
   };
 }

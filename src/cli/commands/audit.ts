@@ -1,27 +1,45 @@
-import { join, resolve } from 'node:path';
+import type { VerifyResult } from '../../audit/audit-record.js';
 import { verifyAuditLog } from '../../audit/audit-log.js';
+import { withAuditDatabase } from '../../audit/postgres-audit-reader.js';
+import { verifyPostgresTrail } from '../../audit/postgres-audit-trail.js';
 import { UsageError } from '../cli-error.js';
+import { auditRead } from './audit-read.js';
+import { auditExport, verifyExportFile } from './audit-export.js';
+import { trailSource } from './audit-source.js';
 import { parse } from '../options.js';
 import { print } from '../output.js';
 
-/** `unwrapd audit verify [--file F]`: checks the audit log's hash chain and head; exit 1 when broken. */
+const USAGE =
+  'audit verify [--file F | --pg-url URL [--pg-schema S] | --export FILE] | audit export --from N --to M [--out FILE] | audit list|follow [--tenant T] [--policy P] [--type X]... [--since T] [--until T] [--from N] [--limit N] [--json]';
+
+/**
+ * `unwrapd audit verify`: checks the audit trail's hash chain, exit 1 when broken. The file trail (`--file`,
+ * or the data directory's audit.log), or the PostgreSQL trail (`--pg-url`, or UNWRAPD_PG_URL with
+ * UNWRAPD_REGISTRY_BACKEND=postgres).
+ */
 export async function audit(args: string[]): Promise<number> {
   const [sub, ...rest] = args;
-  if (sub !== 'verify') throw new UsageError('audit verify [--file F]');
+  if (sub === 'list' || sub === 'follow') return auditRead(sub, rest);
+  if (sub === 'export') return auditExport(rest);
+  if (sub !== 'verify') throw new UsageError(USAGE);
   const { values } = parse(rest, {
     file: { type: 'string' },
     'data-dir': { type: 'string' },
+    'pg-url': { type: 'string' },
+    'pg-schema': { type: 'string' },
+    export: { type: 'string' },
     json: { type: 'boolean' },
   });
-  const path =
-    values.file ??
-    process.env.UNWRAPD_AUDIT_LOG ??
-    join(resolve(values['data-dir'] ?? process.env.UNWRAPD_DATA_DIR ?? '.unwrapd'), 'audit.log');
-  const result = await verifyAuditLog(path);
-  print(values.json, { path, ...result }, () =>
+  if (values.export) return verifyExportFile(values.export, values.json);
+  const source = trailSource(values);
+  const result: VerifyResult =
+    source.kind === 'file'
+      ? await verifyAuditLog(source.path)
+      : await withAuditDatabase(source.url, source.schema, (pool, q) => verifyPostgresTrail(pool, q));
+  print(values.json, { path: source.where, ...result }, () =>
     result.ok
-      ? `ok: ${result.records} records, chain and head intact (${path})`
-      : `BROKEN: ${result.problem} (${path})`,
+      ? `ok: ${result.records} records, chain${source.kind === 'file' ? ' and head' : ''} intact (${source.where})`
+      : `BROKEN: ${result.problem} (${source.where})`,
   );
   return result.ok ? 0 : 1;
 }

@@ -68,4 +68,38 @@ CREATE TABLE {schema}.instances (
 ALTER TABLE {schema}.instances ADD COLUMN lease_expires_at timestamptz;
 `,
   },
+  {
+    version: 4,
+    name: 'the audit trail',
+    sql: `
+-- The audit trail of every instance sharing this schema: one hash chain, ordered by seq. A policy change's
+-- records are inserted in the change's own transaction; others in a transaction of their own. Writers
+-- serialise on a transaction-scoped advisory lock, read the newest row and chain to it. \`record\` is the
+-- record exactly as hashed (canonical JSON, hash included); the other columns are copies for queries.
+CREATE TABLE {schema}.audit_records (
+  seq        bigint      PRIMARY KEY CHECK (seq >= 1),
+  at         timestamptz NOT NULL,
+  type       text        NOT NULL,
+  tenant     text        NOT NULL,
+  policy_id  text        NOT NULL,
+  hash       text        NOT NULL,
+  record     text        NOT NULL
+);
+CREATE INDEX audit_records_tenant_idx ON {schema}.audit_records (tenant, seq);
+CREATE INDEX audit_records_type_idx ON {schema}.audit_records (type, seq);
+CREATE INDEX audit_records_at_idx ON {schema}.audit_records (at);
+
+-- Append-only: unwrapd never updates or deletes a row, and these triggers refuse it to anyone who has not
+-- disabled them (the table's owner can: grant unwrapd's role only SELECT and INSERT, docs/audit.md).
+CREATE FUNCTION {schema}.audit_records_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  RAISE EXCEPTION 'unwrapd audit records are append-only (% refused)', TG_OP;
+END
+$$;
+CREATE TRIGGER audit_records_no_change BEFORE UPDATE OR DELETE ON {schema}.audit_records
+  FOR EACH ROW EXECUTE FUNCTION {schema}.audit_records_append_only();
+CREATE TRIGGER audit_records_no_truncate BEFORE TRUNCATE ON {schema}.audit_records
+  FOR EACH STATEMENT EXECUTE FUNCTION {schema}.audit_records_append_only();
+`,
+  },
 ];

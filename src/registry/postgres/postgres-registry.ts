@@ -5,28 +5,27 @@ import { UnwrapdError, isUnwrapdError } from '../../errors.js';
 import { silentLogger, type Logger } from '../../log/logger.js';
 import type { ChangeFeedCapability } from '../change-feed.js';
 import { policyKey, type PolicyRecord } from '../policy.js';
+import { eventTypeOf, type PolicyEvent, type PolicyEventLog } from '../policy-events.js';
 import {
-  eventTypeOf,
-  isRestricting,
-  type PolicyEvent,
-  type PolicyEventLog,
-  type PolicyEventType,
-} from '../policy-events.js';
-import { RevisionConflictError, type PolicyRegistry, type RegistryLimits } from '../policy-registry.js';
+  RevisionConflictError,
+  type PolicyRegistry,
+  type RegistryDatabase,
+  type RegistryLimits,
+  type WriteOptions,
+} from '../policy-registry.js';
 import { checkCreate, checkUpdate, createCandidate, registryLimits, updateCandidate } from '../registry-rules.js';
 import { ChangeFeed } from './change-feed.js';
 import { FleetEventLog } from './fleet-event-log.js';
 import { MemoryRecords } from './memory-records.js';
-import { feedChannels } from './feed-options.js';
 import { awaitFleetAck, FleetUnconfirmedError, type FleetAck } from './fleet-ack.js';
 import { registerInstance, removeInstance } from './instance-sql.js';
 import { migrate, quoteSchema, type MigrationResult } from './migrate.js';
 import { createPool, connectWithRetry } from './pg-pool.js';
+import { writeTransaction, type WriteChange } from './write-transaction.js';
+import { DEFAULT_SCHEMA, type PostgresRegistryOptions } from './registry-options.js';
 import { describeConnection, pgMessage } from './pg-text.js';
 import {
-  appendEvent,
   insertPolicy,
-  lockTenant,
   readAllPolicies,
   readPolicies,
   recordFromRow,
@@ -36,6 +35,7 @@ import {
 
 export { FleetUnconfirmedError, type FleetAck } from './fleet-ack.js';
 export { describeConnection, pgMessage } from './pg-text.js';
+export { DEFAULT_SCHEMA, type PostgresRegistryOptions } from './registry-options.js';
 
 /**
  * The fleet registry: policies in PostgreSQL, shared by every unwrapd instance, with a change feed.
@@ -45,42 +45,14 @@ export { describeConnection, pgMessage } from './pg-text.js';
  *   writers), checks the revision (optimistic concurrency), writes the record (JSONB, plus the columns
  *   queries filter on), and appends an event to `<schema>.policy_events` under a log-wide lock, so that
  *   sequence order is commit order and a reader that has seen sequence n has seen everything before it.
- *   The event is announced with NOTIFY, delivered at commit.
+ *   The event is announced with NOTIFY, delivered at commit. The write's hook runs in the same
+ *   transaction: the audit trail's records of the change (`<schema>.audit_records`) commit with it or not at all.
  * - Every instance holds a lease in `<schema>.instances`, renewed by its feed (change-feed.ts). After a
  *   write that takes something away (revoke, purge, a retired key version), `awaitFleet` resolves only once
  *   every instance whose lease has not expired (database clock) has applied it; an instance whose lease
  *   expired has fenced itself before (its own clock, with a margin). So when Revoke is acknowledged, no
  *   instance serves the old key.
  */
-export interface PostgresRegistryOptions {
-  /** libpq-style connection string, e.g. postgres://unwrapd@db:5432/unwrapd?sslmode=verify-full. */
-  connectionString: string;
-  /** The schema holding unwrapd's tables; created and migrated at open. Default "unwrapd". */
-  schema?: string;
-  limits?: Partial<RegistryLimits>;
-  /** Connections for writes and replays (the feed has its own). Default 4. */
-  poolMax?: number;
-  /** Past this long cut off from PostgreSQL, the instance is deaf: cache off. Default 5000 ms. */
-  feedGraceMs?: number;
-  /** The safety-net poll and heartbeat of the feed. Default 1000 ms. */
-  feedPollMs?: number;
-  /** Reconnect backoff of the feed (doubling, with jitter). Defaults 100 ms and 5000 ms. */
-  reconnectMinMs?: number;
-  reconnectMaxMs?: number;
-  /** `awaitFleet` waits for the fleet (false: it resolves at once, the acknowledgement is the commit). Default true. */
-  fleetAckWait?: boolean;
-  /** The instance lease (database clock), its renewal interval, and the self-fencing margin. Defaults 10000, 2000, 2000 ms. */
-  fleetLeaseMs?: number;
-  fleetRenewMs?: number;
-  fleetFenceMarginMs?: number;
-  /** The monotonic clock of the lease (ms); default performance.now. Tests inject one. */
-  clock?: () => number;
-  /** How long to keep trying to reach PostgreSQL at open. Default 10 s. */
-  connectTimeoutMs?: number;
-  log?: Logger;
-}
-
-export const DEFAULT_SCHEMA = 'unwrapd';
 
 export class PostgresRegistry implements PolicyRegistry {
   readonly description: string;
@@ -145,13 +117,21 @@ export class PostgresRegistry implements PolicyRegistry {
 
   /** The change feed, as a revocation source (GetStatus shows it; the daemon follows its deafness). */
   get feed(): ChangeFeed {
-    if (!this.#feed) throw new UnwrapdError('failed_precondition', `${this.description} is not open`);
+    if (!this.#feed)
+      throw new UnwrapdError('failed_precondition', `${this.description} is not open`, {
+        reason: 'REGISTRY_UNAVAILABLE',
+      });
     return this.#feed;
   }
 
   /** The change feed and the fleet-wide event log: this registry is shared by a fleet (src/registry/change-feed.ts). */
   changeFeed(): ChangeFeedCapability {
     return { feed: this.feed, events: this.events };
+  }
+
+  /** The database, for the audit trail kept beside the policies (src/audit/postgres-audit-trail.ts). */
+  database(): RegistryDatabase {
+    return { schema: this.schema, q: this.#q, description: this.description, pool: () => this.#requirePool() };
   }
 
   get migration(): MigrationResult | undefined {
@@ -228,25 +208,33 @@ export class PostgresRegistry implements PolicyRegistry {
     return this.#records.list(tenant);
   }
 
-  async create(record: PolicyRecord): Promise<PolicyRecord> {
+  async create(record: PolicyRecord, opts?: WriteOptions): Promise<PolicyRecord> {
     const candidate = createCandidate(record);
-    await this.#write(candidate, async (client, tenantRows) => {
-      checkCreate(tenantRows, candidate, this.#limits);
-      await insertPolicy(client, this.#q, candidate);
-      return { type: 'created', before: undefined };
-    });
+    await this.#write(
+      candidate,
+      async (client, tenantRows) => {
+        checkCreate(tenantRows, candidate, this.#limits);
+        await insertPolicy(client, this.#q, candidate);
+        return { type: 'created', before: undefined };
+      },
+      opts,
+    );
     return candidate;
   }
 
-  async update(record: PolicyRecord, expectedRevision: number): Promise<PolicyRecord> {
+  async update(record: PolicyRecord, expectedRevision: number, opts?: WriteOptions): Promise<PolicyRecord> {
     const candidate = updateCandidate(record, expectedRevision);
     const key = policyKey(candidate.tenant, candidate.id);
-    await this.#write(candidate, async (client, tenantRows) => {
-      const stored = checkUpdate(tenantRows, candidate, expectedRevision);
-      const before = recordFromRow(stored.record, `${this.description}: policy ${key}`);
-      if (!(await updatePolicy(client, this.#q, candidate, expectedRevision))) throw new RevisionConflictError(key);
-      return { type: eventTypeOf(before, candidate), before };
-    });
+    await this.#write(
+      candidate,
+      async (client, tenantRows) => {
+        const stored = checkUpdate(tenantRows, candidate, expectedRevision);
+        const before = recordFromRow(stored.record, `${this.description}: policy ${key}`);
+        if (!(await updatePolicy(client, this.#q, candidate, expectedRevision))) throw new RevisionConflictError(key);
+        return { type: eventTypeOf(before, candidate), before };
+      },
+      opts,
+    );
     return candidate;
   }
 
@@ -303,63 +291,19 @@ export class PostgresRegistry implements PolicyRegistry {
     return sequence;
   }
 
-  /**
-   * One write transaction for one tenant: lock the tenant, read its rows, let `change` check and write,
-   * append the event, commit; then adopt the record here at once (this process's onChange), without
-   * waiting for the feed.
-   */
+  /** One write transaction (write-transaction.ts); then the record is adopted here at once (this process's onChange). */
   async #write(
     candidate: PolicyRecord,
-    change: (
-      client: pg.PoolClient,
-      tenantRows: TenantRow[],
-    ) => Promise<{ type: PolicyEventType; before: PolicyRecord | undefined }>,
-  ): Promise<{ sequence: number; restricting: boolean }> {
+    change: (client: pg.PoolClient, tenantRows: TenantRow[]) => Promise<WriteChange>,
+    opts?: WriteOptions,
+  ): Promise<void> {
     this.#requireOpen();
     if (this.#closed)
       throw new UnwrapdError('unavailable', `${this.description} is closed`, { reason: 'REGISTRY_UNAVAILABLE' });
-    const pool = this.#requirePool();
-    let client: pg.PoolClient;
-    try {
-      client = await pool.connect();
-    } catch (err) {
-      throw new UnwrapdError('unavailable', `${this.description}: cannot connect (${pgMessage(err)})`, {
-        cause: err,
-        reason: 'REGISTRY_UNAVAILABLE',
-      });
-    }
-    let broken = false;
-    let outcome: { sequence: number; restricting: boolean };
-    try {
-      await client.query('BEGIN');
-      const tenantRows = await lockTenant(client, this.#q, this.schema, candidate.tenant, candidate.id);
-      const { type, before } = await change(client, tenantRows);
-      const sequence = await appendEvent(
-        client,
-        this.#q,
-        this.schema,
-        feedChannels(this.schema).events,
-        type,
-        candidate,
-      );
-      await client.query('COMMIT');
-      outcome = { sequence, restricting: isRestricting(before, candidate) };
-      this.#lastWritten = Math.max(this.#lastWritten, outcome.sequence);
-    } catch (err) {
-      broken = !isUnwrapdError(err);
-      await client.query('ROLLBACK').catch(() => {
-        broken = true;
-      });
-      if (isUnwrapdError(err)) throw err;
-      throw new UnwrapdError('unavailable', `${this.description}: write failed (${pgMessage(err)})`, {
-        cause: err,
-        reason: 'REGISTRY_UNAVAILABLE',
-      });
-    } finally {
-      client.release(broken);
-    }
+    const ctx = { pool: this.#requirePool(), q: this.#q, schema: this.schema, description: this.description };
+    const outcome = await writeTransaction(ctx, candidate, change, opts);
+    this.#lastWritten = Math.max(this.#lastWritten, outcome.sequence);
     if (this.#records.adopt(candidate)) this.#records.notify(candidate);
-    return outcome;
   }
 
   /** Applies a batch of feed events: reloads the records they name and notifies the changed ones. */
@@ -392,7 +336,10 @@ export class PostgresRegistry implements PolicyRegistry {
   }
 
   #requireOpen(): void {
-    if (!this.#pool && !this.#closed) throw new UnwrapdError('failed_precondition', `${this.description} is not open`);
+    if (!this.#pool && !this.#closed)
+      throw new UnwrapdError('failed_precondition', `${this.description} is not open`, {
+        reason: 'REGISTRY_UNAVAILABLE',
+      });
   }
 
   #requirePool(): pg.Pool {

@@ -2,11 +2,14 @@
 
 import type * as grpc from '@grpc/grpc-js'
 import type { MethodDefinition } from '@grpc/proto-loader'
+import type { AuditRecord as _unwrapd_v1_AuditRecord, AuditRecord__Output as _unwrapd_v1_AuditRecord__Output } from '../../unwrapd/v1/AuditRecord.js';
 import type { CreatePolicyRequest as _unwrapd_v1_CreatePolicyRequest, CreatePolicyRequest__Output as _unwrapd_v1_CreatePolicyRequest__Output } from '../../unwrapd/v1/CreatePolicyRequest.js';
 import type { EvictRequest as _unwrapd_v1_EvictRequest, EvictRequest__Output as _unwrapd_v1_EvictRequest__Output } from '../../unwrapd/v1/EvictRequest.js';
 import type { EvictResponse as _unwrapd_v1_EvictResponse, EvictResponse__Output as _unwrapd_v1_EvictResponse__Output } from '../../unwrapd/v1/EvictResponse.js';
 import type { GetPolicyRequest as _unwrapd_v1_GetPolicyRequest, GetPolicyRequest__Output as _unwrapd_v1_GetPolicyRequest__Output } from '../../unwrapd/v1/GetPolicyRequest.js';
 import type { GetStatusRequest as _unwrapd_v1_GetStatusRequest, GetStatusRequest__Output as _unwrapd_v1_GetStatusRequest__Output } from '../../unwrapd/v1/GetStatusRequest.js';
+import type { ListAuditRecordsRequest as _unwrapd_v1_ListAuditRecordsRequest, ListAuditRecordsRequest__Output as _unwrapd_v1_ListAuditRecordsRequest__Output } from '../../unwrapd/v1/ListAuditRecordsRequest.js';
+import type { ListAuditRecordsResponse as _unwrapd_v1_ListAuditRecordsResponse, ListAuditRecordsResponse__Output as _unwrapd_v1_ListAuditRecordsResponse__Output } from '../../unwrapd/v1/ListAuditRecordsResponse.js';
 import type { ListPoliciesRequest as _unwrapd_v1_ListPoliciesRequest, ListPoliciesRequest__Output as _unwrapd_v1_ListPoliciesRequest__Output } from '../../unwrapd/v1/ListPoliciesRequest.js';
 import type { ListPoliciesResponse as _unwrapd_v1_ListPoliciesResponse, ListPoliciesResponse__Output as _unwrapd_v1_ListPoliciesResponse__Output } from '../../unwrapd/v1/ListPoliciesResponse.js';
 import type { Policy as _unwrapd_v1_Policy, Policy__Output as _unwrapd_v1_Policy__Output } from '../../unwrapd/v1/Policy.js';
@@ -39,6 +42,11 @@ export interface AdminClient extends grpc.Client {
   evict(argument: _unwrapd_v1_EvictRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_unwrapd_v1_EvictResponse__Output>): grpc.ClientUnaryCall;
   evict(argument: _unwrapd_v1_EvictRequest, callback: grpc.requestCallback<_unwrapd_v1_EvictResponse__Output>): grpc.ClientUnaryCall;
   
+  FollowAuditRecords(argument: _unwrapd_v1_ListAuditRecordsRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_unwrapd_v1_AuditRecord__Output>;
+  FollowAuditRecords(argument: _unwrapd_v1_ListAuditRecordsRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<_unwrapd_v1_AuditRecord__Output>;
+  followAuditRecords(argument: _unwrapd_v1_ListAuditRecordsRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_unwrapd_v1_AuditRecord__Output>;
+  followAuditRecords(argument: _unwrapd_v1_ListAuditRecordsRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<_unwrapd_v1_AuditRecord__Output>;
+  
   GetPolicy(argument: _unwrapd_v1_GetPolicyRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_unwrapd_v1_Policy__Output>): grpc.ClientUnaryCall;
   GetPolicy(argument: _unwrapd_v1_GetPolicyRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_unwrapd_v1_Policy__Output>): grpc.ClientUnaryCall;
   GetPolicy(argument: _unwrapd_v1_GetPolicyRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_unwrapd_v1_Policy__Output>): grpc.ClientUnaryCall;
@@ -56,6 +64,15 @@ export interface AdminClient extends grpc.Client {
   getStatus(argument: _unwrapd_v1_GetStatusRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_unwrapd_v1_Status__Output>): grpc.ClientUnaryCall;
   getStatus(argument: _unwrapd_v1_GetStatusRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_unwrapd_v1_Status__Output>): grpc.ClientUnaryCall;
   getStatus(argument: _unwrapd_v1_GetStatusRequest, callback: grpc.requestCallback<_unwrapd_v1_Status__Output>): grpc.ClientUnaryCall;
+  
+  ListAuditRecords(argument: _unwrapd_v1_ListAuditRecordsRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_unwrapd_v1_ListAuditRecordsResponse__Output>): grpc.ClientUnaryCall;
+  ListAuditRecords(argument: _unwrapd_v1_ListAuditRecordsRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_unwrapd_v1_ListAuditRecordsResponse__Output>): grpc.ClientUnaryCall;
+  ListAuditRecords(argument: _unwrapd_v1_ListAuditRecordsRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_unwrapd_v1_ListAuditRecordsResponse__Output>): grpc.ClientUnaryCall;
+  ListAuditRecords(argument: _unwrapd_v1_ListAuditRecordsRequest, callback: grpc.requestCallback<_unwrapd_v1_ListAuditRecordsResponse__Output>): grpc.ClientUnaryCall;
+  listAuditRecords(argument: _unwrapd_v1_ListAuditRecordsRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_unwrapd_v1_ListAuditRecordsResponse__Output>): grpc.ClientUnaryCall;
+  listAuditRecords(argument: _unwrapd_v1_ListAuditRecordsRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_unwrapd_v1_ListAuditRecordsResponse__Output>): grpc.ClientUnaryCall;
+  listAuditRecords(argument: _unwrapd_v1_ListAuditRecordsRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_unwrapd_v1_ListAuditRecordsResponse__Output>): grpc.ClientUnaryCall;
+  listAuditRecords(argument: _unwrapd_v1_ListAuditRecordsRequest, callback: grpc.requestCallback<_unwrapd_v1_ListAuditRecordsResponse__Output>): grpc.ClientUnaryCall;
   
   ListPolicies(argument: _unwrapd_v1_ListPoliciesRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_unwrapd_v1_ListPoliciesResponse__Output>): grpc.ClientUnaryCall;
   ListPolicies(argument: _unwrapd_v1_ListPoliciesRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_unwrapd_v1_ListPoliciesResponse__Output>): grpc.ClientUnaryCall;
@@ -123,9 +140,13 @@ export interface AdminHandlers extends grpc.UntypedServiceImplementation {
   
   Evict: grpc.handleUnaryCall<_unwrapd_v1_EvictRequest__Output, _unwrapd_v1_EvictResponse>;
   
+  FollowAuditRecords: grpc.handleServerStreamingCall<_unwrapd_v1_ListAuditRecordsRequest__Output, _unwrapd_v1_AuditRecord>;
+  
   GetPolicy: grpc.handleUnaryCall<_unwrapd_v1_GetPolicyRequest__Output, _unwrapd_v1_Policy>;
   
   GetStatus: grpc.handleUnaryCall<_unwrapd_v1_GetStatusRequest__Output, _unwrapd_v1_Status>;
+  
+  ListAuditRecords: grpc.handleUnaryCall<_unwrapd_v1_ListAuditRecordsRequest__Output, _unwrapd_v1_ListAuditRecordsResponse>;
   
   ListPolicies: grpc.handleUnaryCall<_unwrapd_v1_ListPoliciesRequest__Output, _unwrapd_v1_ListPoliciesResponse>;
   
@@ -146,8 +167,10 @@ export interface AdminHandlers extends grpc.UntypedServiceImplementation {
 export interface AdminDefinition extends grpc.ServiceDefinition {
   CreatePolicy: MethodDefinition<_unwrapd_v1_CreatePolicyRequest, _unwrapd_v1_Policy, _unwrapd_v1_CreatePolicyRequest__Output, _unwrapd_v1_Policy__Output>
   Evict: MethodDefinition<_unwrapd_v1_EvictRequest, _unwrapd_v1_EvictResponse, _unwrapd_v1_EvictRequest__Output, _unwrapd_v1_EvictResponse__Output>
+  FollowAuditRecords: MethodDefinition<_unwrapd_v1_ListAuditRecordsRequest, _unwrapd_v1_AuditRecord, _unwrapd_v1_ListAuditRecordsRequest__Output, _unwrapd_v1_AuditRecord__Output>
   GetPolicy: MethodDefinition<_unwrapd_v1_GetPolicyRequest, _unwrapd_v1_Policy, _unwrapd_v1_GetPolicyRequest__Output, _unwrapd_v1_Policy__Output>
   GetStatus: MethodDefinition<_unwrapd_v1_GetStatusRequest, _unwrapd_v1_Status, _unwrapd_v1_GetStatusRequest__Output, _unwrapd_v1_Status__Output>
+  ListAuditRecords: MethodDefinition<_unwrapd_v1_ListAuditRecordsRequest, _unwrapd_v1_ListAuditRecordsResponse, _unwrapd_v1_ListAuditRecordsRequest__Output, _unwrapd_v1_ListAuditRecordsResponse__Output>
   ListPolicies: MethodDefinition<_unwrapd_v1_ListPoliciesRequest, _unwrapd_v1_ListPoliciesResponse, _unwrapd_v1_ListPoliciesRequest__Output, _unwrapd_v1_ListPoliciesResponse__Output>
   Purge: MethodDefinition<_unwrapd_v1_PurgeRequest, _unwrapd_v1_PurgeReceipt, _unwrapd_v1_PurgeRequest__Output, _unwrapd_v1_PurgeReceipt__Output>
   Refresh: MethodDefinition<_unwrapd_v1_RefreshRequest, _unwrapd_v1_Policy, _unwrapd_v1_RefreshRequest__Output, _unwrapd_v1_Policy__Output>

@@ -2,6 +2,7 @@
 
 import type { CachedKey as _unwrapd_v1_CachedKey, CachedKey__Output as _unwrapd_v1_CachedKey__Output } from '../../unwrapd/v1/CachedKey.js';
 import type { FeedStatus as _unwrapd_v1_FeedStatus, FeedStatus__Output as _unwrapd_v1_FeedStatus__Output } from '../../unwrapd/v1/FeedStatus.js';
+import type { TenantCount as _unwrapd_v1_TenantCount, TenantCount__Output as _unwrapd_v1_TenantCount__Output } from '../../unwrapd/v1/TenantCount.js';
 import type { Long } from '@grpc/proto-loader';
 
 export interface Status {
@@ -25,6 +26,7 @@ export interface Status {
   'cacheBypassed'?: (boolean);
   'adminListen'?: (string);
   'accessDenied'?: (number | string | Long);
+  'availabilityKeyUsesByTenant'?: (_unwrapd_v1_TenantCount)[];
 }
 
 export interface Status__Output {
@@ -48,4 +50,5 @@ export interface Status__Output {
   'cacheBypassed': (boolean);
   'adminListen': (string);
   'accessDenied': (string);
+  'availabilityKeyUsesByTenant': (_unwrapd_v1_TenantCount__Output)[];
 }

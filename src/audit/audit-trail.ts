@@ -1,0 +1,92 @@
+import type { WriteTransaction } from '../registry/policy-registry.js';
+import type { AuditFields, AuditHead, AuditRecord, AuditType, VerifyResult } from './audit-record.js';
+
+/**
+ * Where audit records go, and how they are read back. Implementations: the file trail (`audit.log` in the
+ * data directory, the embedded default: src/audit/audit-log.ts) and PostgreSQL (`<schema>.audit_records`,
+ * beside the policies, shared by a fleet: src/audit/postgres-audit-trail.ts). Both keep one hash chain,
+ * ordered by sequence number; neither ever updates or deletes a record.
+ */
+
+/** What the services write through: an append, and optionally records that go with a registry write. */
+export interface AuditLog {
+  /** Appends one record, durably, in its own transaction; resolves with the record as stored. */
+  append(fields: AuditFields): Promise<AuditRecord>;
+  /**
+   * Records that belong to a registry write: pass `within` as the write's `WriteOptions.within`. The file
+   * trail appends them under the registry's lock right after the change is durable; PostgreSQL inserts them
+   * in the change's transaction (they commit together or not at all). `settle()`, once the write resolved,
+   * returns them (and publishes them: listeners, shipping); a registry that never ran the hook gets them
+   * appended then. `fields` is read when the hook runs, so it may use what the write decided.
+   */
+  prepare?(fields: () => AuditFields[]): PendingAudit;
+  /** The newest record this process knows of (the file's head; with PostgreSQL, the newest it wrote or read). */
+  head(): AuditHead;
+  close(): Promise<void>;
+}
+
+export interface PendingAudit {
+  within: (tx: WriteTransaction) => Promise<void>;
+  settle(): Promise<AuditRecord[]>;
+}
+
+/** A query of the trail. Every field narrows it; records come in sequence order. */
+export interface AuditFilter {
+  /** Only these tenants (a tenant-scoped caller's grant); undefined: every tenant. */
+  tenants?: readonly string[];
+  policyId?: string;
+  types?: readonly AuditType[];
+  /** RFC 3339, inclusive. */
+  since?: string;
+  /** RFC 3339, exclusive. */
+  until?: string;
+  /** The first sequence number to consider (1: from the start). */
+  fromSeq?: number;
+}
+
+export interface AuditTrail extends AuditLog {
+  /** Where the trail is: the file's path, or the PostgreSQL table. */
+  readonly path: string;
+  /** At most `limit` records matching `filter`, in sequence order. */
+  list(filter: AuditFilter, limit: number): Promise<AuditRecord[]>;
+  /** Called after each record this process appended is durable (a follower's cue to read on). */
+  onAppend(listener: (record: AuditRecord) => void): () => void;
+  /** How long a follower waits between reads when nothing was appended here (other instances' appends). */
+  readonly followPollMs: number;
+  /** The newest record stored now (with PostgreSQL: whichever instance wrote it). */
+  latest(): Promise<AuditHead>;
+  /** Checks the whole chain (and the head, for the file trail). */
+  verify(): Promise<VerifyResult>;
+}
+
+/** Does `record` pass `filter`? (The file trail filters in memory; PostgreSQL in SQL, with the same rules.) */
+export function matchesFilter(record: AuditRecord, filter: AuditFilter): boolean {
+  if (filter.fromSeq !== undefined && record.seq < filter.fromSeq) return false;
+  if (filter.tenants !== undefined && !filter.tenants.includes(record.tenant)) return false;
+  if (filter.policyId !== undefined && record.policyId !== filter.policyId) return false;
+  if (filter.types !== undefined && !filter.types.includes(record.type)) return false;
+  if (filter.since !== undefined && Date.parse(record.at) < Date.parse(filter.since)) return false;
+  if (filter.until !== undefined && Date.parse(record.at) >= Date.parse(filter.until)) return false;
+  return true;
+}
+
+/** Listeners of appended records, each isolated from the others' failures. */
+export class AppendListeners {
+  readonly #listeners = new Set<(record: AuditRecord) => void>();
+
+  add(listener: (record: AuditRecord) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  emit(records: readonly AuditRecord[]): void {
+    for (const r of records)
+      for (const l of this.#listeners) {
+        try {
+          l(r);
+        } catch {
+          // One listener's failure is its own.
+        }
+      }
+  }
+}

@@ -1,0 +1,17 @@
+import { openAuditLog, type AuditTrail } from '../audit/audit-log.js';
+import { PostgresAuditTrail } from '../audit/postgres-audit-trail.js';
+import type { Config } from '../config/config.js';
+import type { PolicyRegistry } from '../registry/policy-registry.js';
+
+/**
+ * The audit trail beside the registry: in the registry's database when it has one (PostgreSQL: one chain for
+ * the fleet, each change's records in the change's transaction), else the file trail in the data directory.
+ * Call after the registry opened.
+ */
+export async function createAuditTrail(config: Config, registry: PolicyRegistry): Promise<AuditTrail> {
+  const database = registry.database?.();
+  if (!database) return openAuditLog(config.auditLogPath);
+  const trail = new PostgresAuditTrail({ database });
+  await trail.open();
+  return trail;
+}

@@ -1,0 +1,124 @@
+import * as grpc from '@grpc/grpc-js';
+import type { AuditTrail } from '../audit/audit-trail.js';
+import type { Access } from '../auth/access.js';
+import type { Caller } from '../auth/caller.js';
+import type { AuditRecord as AuditRecordMessage } from '../generated/unwrapd/v1/AuditRecord.js';
+import type { ListAuditRecordsRequest__Output } from '../generated/unwrapd/v1/ListAuditRecordsRequest.js';
+import type { ListAuditRecordsResponse } from '../generated/unwrapd/v1/ListAuditRecordsResponse.js';
+import type { Logger } from '../log/logger.js';
+import { auditQuery, auditRecordToProto } from './audit-records.js';
+import type { CallerResolver } from './caller-resolver.js';
+import { toStatus } from './status-codes.js';
+import { unary } from './unary.js';
+
+/**
+ * `Admin.ListAuditRecords` (a page) and `Admin.FollowAuditRecords` (a server stream: the records matching the
+ * filters, then new ones as they are written, by this instance or, with PostgreSQL, any other, read every
+ * `followPollMs`). Both need the `admin` role; what a caller sees is bounded by its grant (audit-records.ts).
+ */
+export interface AuditHandlerDeps {
+  trail: AuditTrail;
+  callers: CallerResolver;
+  access: Access;
+  /** Ends followers when the daemon starts shutting down (a stream never ends by itself). */
+  onClose: (listener: () => void) => () => void;
+}
+
+export const DEFAULT_PAGE = 100;
+export const MAX_PAGE = 1000;
+/** Bytes grpc-js may hold for a slow follower before it is cut off. */
+const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
+
+export function auditHandlers(deps: AuditHandlerDeps, log: Logger) {
+  const { access, trail } = deps;
+  const ListAuditRecords = unary<ListAuditRecordsRequest__Output, ListAuditRecordsResponse>(
+    'ListAuditRecords',
+    log,
+    async (req, _signal, call) => {
+      const caller = deps.callers(call);
+      access.role(caller, 'admin', 'ListAuditRecords');
+      const { filter, visible } = auditQuery(req, caller, access, 'ListAuditRecords');
+      const size = Math.min(MAX_PAGE, req.pageSize || DEFAULT_PAGE);
+      const page = await trail.list(filter, size);
+      const last = page[page.length - 1];
+      return {
+        records: page.filter(visible).map(auditRecordToProto),
+        nextSequence: page.length === size && last ? String(last.seq + 1) : '0',
+      };
+    },
+  );
+
+  const FollowAuditRecords: grpc.handleServerStreamingCall<ListAuditRecordsRequest__Output, AuditRecordMessage> = (
+    call,
+  ) => {
+    let finished = false;
+    let wake = () => {};
+    const cleanups: Array<() => void> = [];
+    const finish = (status?: Partial<grpc.StatusObject>) => {
+      if (finished) return;
+      finished = true;
+      for (const c of cleanups.splice(0)) c();
+      wake();
+      if (status) call.emit('error', status);
+      else call.end();
+    };
+    let query: ReturnType<typeof auditQuery>;
+    let caller: Caller;
+    try {
+      caller = deps.callers(call);
+      access.role(caller, 'admin', 'FollowAuditRecords');
+      query = auditQuery(call.request, caller, access, 'FollowAuditRecords');
+    } catch (err) {
+      finish(toStatus(err, log, 'FollowAuditRecords'));
+      return;
+    }
+    let appended = false;
+    cleanups.push(
+      trail.onAppend(() => {
+        appended = true;
+        wake();
+      }),
+    );
+    cleanups.push(
+      deps.onClose(() =>
+        finish({
+          code: grpc.status.UNAVAILABLE,
+          details: `unwrapd is shutting down; resume with from_sequence=${cursor}`,
+        }),
+      ),
+    );
+    const onCancel = () => finish();
+    call.on('cancelled', onCancel);
+    cleanups.push(() => call.off('cancelled', onCancel));
+    let cursor = 0;
+    void (async () => {
+      // from_sequence 0: only records written from now on.
+      cursor = Number(call.request.fromSequence || '0') > 0 ? query.filter.fromSeq! : (await trail.latest()).count + 1;
+      while (!finished) {
+        appended = false;
+        const page = await trail.list({ ...query.filter, fromSeq: cursor }, MAX_PAGE);
+        for (const r of page) {
+          if (finished) return;
+          cursor = r.seq + 1;
+          if (query.visible(r)) call.write(auditRecordToProto(r));
+        }
+        if (call.writableLength > MAX_BUFFERED_BYTES)
+          return finish({
+            code: grpc.status.RESOURCE_EXHAUSTED,
+            details: `follower too slow; resume with from_sequence=${cursor}`,
+          });
+        if (page.length === MAX_PAGE || appended) continue;
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, trail.followPollMs);
+          wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        wake = () => {};
+      }
+    })().catch((err: unknown) => finish(toStatus(err, log, 'FollowAuditRecords')));
+  };
+
+  return { ListAuditRecords, FollowAuditRecords };
+}

@@ -1,0 +1,214 @@
+import test from 'ava';
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { PostgresAuditTrail } from '../src/audit/postgres-audit-trail.js';
+import { PostgresRegistry } from '../src/registry/postgres/postgres-registry.js';
+import { makePolicyRecord } from './helpers/policy-fixture.js';
+import { startTestPostgres, type TestPostgres } from './helpers/postgres.js';
+import { codeOf, createPolicy, startTestDaemon, type TestDaemon } from './helpers/test-daemon.js';
+
+/**
+ * The PostgreSQL audit trail: a change and its record commit together or not at all; instances writing at
+ * once make one valid chain; `unwrapd audit verify` finds an edited, deleted or reordered row.
+ */
+const run = promisify(execFile);
+const CLI = new URL('../bin/unwrapd.js', import.meta.url).pathname;
+
+let pgServer: TestPostgres | undefined;
+const cleanups: Array<() => Promise<unknown>> = [];
+
+test.before(async () => {
+  pgServer = await startTestPostgres();
+});
+
+test.after.always(async () => {
+  for (const c of cleanups.reverse()) await c().catch(() => {});
+  await pgServer?.stop();
+});
+
+const dbOf = (url: string) => new URL(url).pathname.slice(1);
+
+async function pgDaemon(url: string): Promise<TestDaemon> {
+  const d = await startTestDaemon({ registryBackend: 'postgres', pgUrl: url, demo: true });
+  cleanups.push(() => d.stop());
+  return d;
+}
+
+async function rows(url: string, where = 'true') {
+  return (
+    await pgServer!.query<{ seq: string; type: string; tenant: string; policy_id: string }>(
+      dbOf(url),
+      `SELECT seq, type, tenant, policy_id FROM unwrapd.audit_records WHERE ${where} ORDER BY seq`,
+    )
+  ).rows;
+}
+
+async function verifyCli(url: string): Promise<{ code: number; stdout: string }> {
+  return run('node', [CLI, 'audit', 'verify', '--pg-url', url]).then(
+    (r) => ({ code: 0, stdout: r.stdout }),
+    (e: { code: number; stdout: string }) => ({ code: e.code, stdout: e.stdout }),
+  );
+}
+
+test.serial(
+  'a Revoke whose transaction fails leaves no audit row; one that commits always has exactly one',
+  async (t) => {
+    const url = await pgServer!.createDatabase('audit_tx');
+    const d = await pgDaemon(url);
+    await createPolicy(d.client, 'tx');
+    // Fails the transaction at COMMIT, after the policy row, its event and its audit record were all written.
+    await pgServer!.query(
+      dbOf(url),
+      `CREATE FUNCTION public.refuse_revoke() RETURNS trigger LANGUAGE plpgsql AS $$
+     BEGIN RAISE EXCEPTION 'refused by the test'; END $$;
+     CREATE CONSTRAINT TRIGGER refuse_revoke AFTER INSERT ON unwrapd.audit_records
+       DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN (NEW.type = 'policy.revoked')
+       EXECUTE FUNCTION public.refuse_revoke();`,
+    );
+    const failed = await codeOf(d.client.revoke({ tenant: 'demo', id: 'tx', reason: 'first try' }));
+    t.is(failed.code, 14, 'UNAVAILABLE: the write failed');
+    t.is(d.daemon.registry.get('demo', 'tx')!.state, 'active', 'nothing was revoked');
+    const stored = await pgServer!.query<{ state: string }>(
+      dbOf(url),
+      `SELECT state FROM unwrapd.policies WHERE id = 'tx'`,
+    );
+    t.is(stored.rows[0]!.state, 'active');
+    t.deepEqual(await rows(url, `type = 'policy.revoked'`), [], 'no audit row of the revoke that failed');
+
+    await pgServer!.query(dbOf(url), 'DROP TRIGGER refuse_revoke ON unwrapd.audit_records');
+    const before = d.daemon.audit.head().count;
+    await d.client.revoke({ tenant: 'demo', id: 'tx', reason: 'second try' });
+    const revoked = await rows(url, `type = 'policy.revoked'`);
+    t.is(revoked.length, 1, 'the revoke that committed has its record');
+    t.is(revoked[0]!.policy_id, 'tx');
+    t.is(Number(revoked[0]!.seq), before + 1, 'the failed attempt took no sequence number');
+    await d.client.revoke({ tenant: 'demo', id: 'tx', reason: 'again' }); // idempotent: no second record
+    t.is((await rows(url, `type = 'policy.revoked'`)).length, 1);
+    const all = await rows(url);
+    t.deepEqual(
+      all.map((r) => Number(r.seq)),
+      all.map((_, i) => i + 1),
+      'no gap in the chain',
+    );
+    t.is((await verifyCli(url)).code, 0);
+  },
+);
+
+test.serial('two instances appending and changing policies at once produce one valid chain', async (t) => {
+  const url = await pgServer!.createDatabase('audit_two');
+  const instances = await Promise.all(
+    [0, 1].map(async () => {
+      const registry = new PostgresRegistry({ connectionString: url, fleetAckWait: false });
+      await registry.open();
+      const trail = new PostgresAuditTrail({ database: registry.database() });
+      await trail.open();
+      cleanups.push(() => registry.close());
+      return { registry, trail };
+    }),
+  );
+  const [a, b] = instances;
+  await a!.registry.create(makePolicyRecord({ tenant: 't', id: 'shared' }));
+  const each = 40;
+  const appends = instances.flatMap((inst, i) =>
+    Array.from({ length: each }, (_, n) =>
+      inst.trail.append({ type: 'availability_key.used', tenant: 't', policyId: 'shared', requestId: `i${i}-${n}` }),
+    ),
+  );
+  // Policy writes carrying their records, from both instances, racing the appends (conflicts are retried).
+  const writes = [a!, b!].map(async (inst, i) => {
+    for (let n = 0; n < 5;) {
+      const current = inst.registry.get('t', 'shared')!;
+      const pending = inst.trail.prepare(() => [
+        { type: 'policy.rotated', tenant: 't', policyId: 'shared', reason: `w${i}-${n}` },
+      ]);
+      try {
+        await inst.registry.update({ ...current, name: `w${i}-${n}` }, current.revision, { within: pending.within });
+        await pending.settle();
+        n++;
+      } catch {
+        await new Promise((r) => setImmediate(r)); // a revision conflict: the other instance wrote; again
+      }
+    }
+  });
+  await Promise.all([...appends, ...writes]);
+  const result = await a!.trail.verify();
+  t.true(result.ok, result.problem);
+  t.is(result.records, 2 * each + 10);
+  t.is((await rows(url, `type = 'policy.rotated'`)).length, 10, 'each committed write has exactly one record');
+  t.is((await verifyCli(url)).code, 0);
+});
+
+test.serial('an edited, deleted or reordered row is detected by audit verify; the table refuses changes', async (t) => {
+  const url = await pgServer!.createDatabase('audit_tamper');
+  const registry = new PostgresRegistry({ connectionString: url, fleetAckWait: false });
+  await registry.open();
+  cleanups.push(() => registry.close());
+  const trail = new PostgresAuditTrail({ database: registry.database() });
+  for (let i = 1; i <= 6; i++) await trail.append({ type: 'cache.evicted', tenant: 'demo', policyId: `p${i}` });
+  t.regex((await verifyCli(url)).stdout, /^ok: 6 records/);
+
+  const db = dbOf(url);
+  const refused = await pgServer!
+    .query(db, `UPDATE unwrapd.audit_records SET tenant = 'x' WHERE seq = 2`)
+    .catch((e: Error) => e);
+  t.regex(String(refused), /append-only/, 'the trigger refuses an UPDATE');
+  const deleted = await pgServer!.query(db, `DELETE FROM unwrapd.audit_records WHERE seq = 2`).catch((e: Error) => e);
+  t.regex(String(deleted), /append-only/, 'and a DELETE');
+
+  // A tamperer who owns the table disables the triggers first.
+  const tamper = async (sql: string) => {
+    await pgServer!.query(
+      db,
+      `BEGIN; ALTER TABLE unwrapd.audit_records DISABLE TRIGGER USER; ${sql}; ALTER TABLE unwrapd.audit_records ENABLE TRIGGER USER; COMMIT;`,
+    );
+  };
+  const snapshot = `CREATE TABLE public.keep AS SELECT * FROM unwrapd.audit_records`;
+  const restore = `DELETE FROM unwrapd.audit_records; INSERT INTO unwrapd.audit_records SELECT * FROM public.keep`;
+  await pgServer!.query(db, snapshot);
+
+  await tamper(`UPDATE unwrapd.audit_records SET record = replace(record, '"p3"', '"pX"') WHERE seq = 3`);
+  let out = await verifyCli(url);
+  t.is(out.code, 1);
+  t.regex(out.stdout, /BROKEN: row seq 3: .*(edited)/);
+  await tamper(restore);
+
+  await tamper(`UPDATE unwrapd.audit_records SET tenant = 'other' WHERE seq = 4`);
+  out = await verifyCli(url);
+  t.is(out.code, 1);
+  t.regex(out.stdout, /row seq 4: its columns do not match its record/);
+  await tamper(restore);
+
+  await tamper(`DELETE FROM unwrapd.audit_records WHERE seq = 2`);
+  out = await verifyCli(url);
+  t.is(out.code, 1);
+  t.regex(out.stdout, /row seq 3: sequence 3, expected 2/);
+  await tamper(restore);
+
+  // Reordered: rows 2 and 5 swap places in the sequence (each keeps its own record).
+  await tamper(
+    `UPDATE unwrapd.audit_records SET seq = seq + 1000 WHERE seq IN (2, 5); UPDATE unwrapd.audit_records SET seq = CASE seq WHEN 1002 THEN 5 ELSE 2 END WHERE seq > 1000`,
+  );
+  out = await verifyCli(url);
+  t.is(out.code, 1);
+  t.regex(out.stdout, /row seq 2: /);
+  await tamper(restore);
+  t.is((await verifyCli(url)).code, 0, 'restored, it verifies again');
+});
+
+test.serial('an export from the PostgreSQL trail verifies on its own', async (t) => {
+  const url = await pgServer!.createDatabase('audit_export');
+  const registry = new PostgresRegistry({ connectionString: url, fleetAckWait: false });
+  await registry.open();
+  cleanups.push(() => registry.close());
+  const trail = new PostgresAuditTrail({ database: registry.database() });
+  for (let i = 1; i <= 5; i++) await trail.append({ type: 'access.denied', tenant: 'demo', policyId: `p${i}` });
+  const dir = await mkdtemp(join(tmpdir(), 'uwd-pgexport-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const archive = join(dir, 'export.jsonl');
+  await run('node', [CLI, 'audit', 'export', '--pg-url', url, '--from', '2', '--to', '4', '--out', archive]);
+  const out = await run('node', [CLI, 'audit', 'verify', '--export', archive]);
+  t.regex(out.stdout, /^ok: 3 records \(2\.\.4\)/);
+});
