@@ -5,6 +5,7 @@ import { missingCredentialEnv } from '../providers/azure-credential.js';
 import { createAzureKeyVaultProvider } from '../providers/azure-key-vault-provider.js';
 import { createLocalProvider } from '../providers/local-provider.js';
 import { createPkcs11Provider } from '../providers/pkcs11-provider.js';
+import { createProviderRouter } from '../providers/provider-router.js';
 import type { RootKeyProvider } from '../providers/root-key-provider.js';
 
 /**
@@ -60,4 +61,20 @@ function pkcs11Pin(config: Config, env: NodeJS.ProcessEnv): string {
   const pin = env.UNWRAPD_PKCS11_PIN;
   if (!pin) throw new ConfigError('pkcs11Module is set but no PIN: set pkcs11PinFile or UNWRAPD_PKCS11_PIN');
   return pin;
+}
+
+/**
+ * The root-key providers by URI scheme: the built-in ones, and any extra ones (an extra provider replaces the
+ * built-in one serving the same scheme: tests point Key Vault at a local server), behind one router, wrapped
+ * when asked (tests count calls or inject faults).
+ */
+export function createProviders(
+  config: Config,
+  opts: { extraProviders?: RootKeyProvider[]; wrapProvider?: (provider: RootKeyProvider) => RootKeyProvider },
+): RootKeyProvider {
+  const extra = opts.extraProviders ?? [];
+  const claimed = new Set(extra.flatMap((p) => p.schemes));
+  const builtIn = createBuiltInProviders(config).filter((p) => !p.schemes.some((s) => claimed.has(s)));
+  const router = createProviderRouter([...builtIn, ...extra]);
+  return opts.wrapProvider ? opts.wrapProvider(router) : router;
 }

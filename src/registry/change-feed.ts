@@ -3,7 +3,7 @@ import type { PolicyEvent, PolicyEventLog } from './policy-events.js';
 /**
  * The change feed: an optional registry capability. A registry shared by a fleet (PostgreSQL) follows the
  * other instances' writes through a feed that can be cut off; while it is, this instance may be missing a
- * revocation. The daemon (src/daemon/fleet.ts) turns the feed into a revocation source
+ * revocation. The daemon (src/daemon/revocation-sources.ts) turns the feed into a revocation source
  * (src/revocation/feed-source.ts): its deafness fences the instance and turns the key cache off, and its
  * revoked and purged events evict. A single-node registry has no feed: nothing to hear.
  */

@@ -22,7 +22,7 @@ import type { Telemetry } from '../telemetry/telemetry.js';
  * `deafServeUncached` the instance instead serves fresh unwraps only (cache off), at the risk docs/fleet.md
  * states.
  */
-export interface Fleet {
+export interface RevocationSources {
   events: PolicyEventLog;
   sources: RevocationSource[];
   eventGrid: EventGridReceiver | undefined;
@@ -42,7 +42,7 @@ export interface Fleet {
 
 export const FEED_HEALTH_SERVICE = 'unwrapd.v1.RevocationFeed';
 
-export interface FleetDeps {
+export interface RevocationSourcesDeps {
   config: Config;
   registry: PolicyRegistry;
   cache: KeyCache;
@@ -59,7 +59,7 @@ export interface FleetDeps {
   telemetry?: Telemetry;
 }
 
-export async function startFleet(deps: FleetDeps): Promise<Fleet> {
+export async function startRevocationSources(deps: RevocationSourcesDeps): Promise<RevocationSources> {
   const { config, registry, cache, log } = deps;
   const sources: RevocationSource[] = [];
   const onRevoked = (e: RevocationEvent) => {
@@ -114,7 +114,7 @@ export async function startFleet(deps: FleetDeps): Promise<Fleet> {
   }
   sources.push(...(deps.extraSources ?? []));
 
-  let health: Parameters<Fleet['attachHealth']>[0] | undefined;
+  let health: Parameters<RevocationSources['attachHealth']>[0] | undefined;
   const reportHealth = () =>
     health?.setStatus(FEED_HEALTH_SERVICE, sources.some((s) => s.state().state === 'deaf') ? 'NOT_SERVING' : 'SERVING');
   for (const source of sources) {
