@@ -1,15 +1,14 @@
 import test from 'ava';
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { CLI, startServe } from './helpers/serve-process.js';
 import { serveHelp } from '../src/cli/commands/serve.js';
 import { SETTINGS } from '../src/config/config.js';
 
 const run = promisify(execFile);
-const CLI = fileURLToPath(new URL('../bin/unwrapd.js', import.meta.url));
 
 /** The test process's environment without any UNWRAPD_* variable, plus `extra`. */
 function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
@@ -92,29 +91,12 @@ test('unwrapd serve --help lists every setting of the table: its flag and its en
 });
 
 test('unwrapd serve logs a warning naming an unknown UNWRAPD_* variable and the setting it probably meant', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'uwd-cfgcli-'));
-  const child = spawn('node', [CLI, 'serve'], {
-    env: cleanEnv({ UNWRAPD_DATA_DIR: dir, UNWRAPD_DEMO: 'false', UNWRAPD_SHUTDWON_TIMEOUT_MS: '100' }),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  t.teardown(async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      const gone = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGKILL');
-      await gone;
-    }
-    await rm(dir, { recursive: true, force: true });
-  });
-  let stderr = '';
-  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-  await new Promise<void>((resolve, reject) => {
-    let out = '';
-    child.stdout.on('data', (c: Buffer) => {
-      out += c.toString();
-      if (out.includes('listening on')) resolve();
-    });
-    child.once('exit', (code) => reject(new Error(`exited ${code}: ${stderr}`)));
-  });
+  const serve = await startServe(
+    t,
+    (dir) => cleanEnv({ UNWRAPD_DATA_DIR: dir, UNWRAPD_DEMO: 'false', UNWRAPD_SHUTDWON_TIMEOUT_MS: '100' }),
+    /listening on/,
+  );
+  const stderr = serve.stderr();
   const warning = stderr
     .split('\n')
     .filter((l) => l.includes('unknown environment variable'))
@@ -125,7 +107,5 @@ test('unwrapd serve logs a warning naming an unknown UNWRAPD_* variable and the 
     variable: 'UNWRAPD_SHUTDWON_TIMEOUT_MS',
     did_you_mean: 'UNWRAPD_SHUTDOWN_TIMEOUT_MS',
   });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  child.kill('SIGTERM');
-  t.is(await exited, 0);
+  t.is(await serve.terminate(), 0);
 });

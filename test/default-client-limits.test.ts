@@ -3,7 +3,6 @@ import * as grpc from '@grpc/grpc-js';
 import { randomBytes } from 'node:crypto';
 import { loadConfig } from '../src/config/config.js';
 import { sealBlock, type EnvelopeRef } from '../src/crypto/envelope.js';
-import { SegmentSealer } from '../src/crypto/segment-sealer.js';
 import { loadProto } from '../src/rpc/proto.js';
 import {
   BATCH_ITEM_RESPONSE_ROOM,
@@ -13,6 +12,7 @@ import {
 } from '../src/server/response-limits.js';
 import { rawClient, rawUnary } from './helpers/proto-wire.js';
 import type { Logger } from '../src/log/logger.js';
+import { sealSegmented } from './helpers/sealed-envelope.js';
 import { createPolicy, startTestDaemon, type TestDaemon } from './helpers/test-daemon.js';
 
 // Every Crypto response at the default settings fits what a default-configured gRPC client accepts (4 MiB):
@@ -170,19 +170,7 @@ test.serial('EncryptStream at streamSegmentBytes, and DecryptStream of streamMax
   // A segmented envelope with the largest segments the daemon reads at its defaults, sealed with its key.
   const ref = { tenant: T64, policyId: P64, keyVersion: 1 };
   const S = defaults.streamMaxSegmentBytes;
-  const req = { tenant: T64, purpose: 'user' as const, requestId: '', signal: new AbortController().signal };
-  const envelope = await d.daemon.crypto.leases.withKey(
-    ref,
-    'write',
-    req,
-    (kek) => {
-      const sealer = new SegmentSealer({ ref, kek, context: {}, segmentSize: S });
-      const parts = [sealer.header, ...sealer.push(randomBytes(2 * S)), sealer.final()];
-      sealer.destroy();
-      return Buffer.concat(parts);
-    },
-    0,
-  );
+  const envelope = await sealSegmented(d, ref, randomBytes(2 * S), S);
   const chunks: object[] = [{ header: { tenant: T64 } }];
   for (let off = 0; off < envelope.length; off += 256 * 1024)
     chunks.push({ chunk: envelope.subarray(off, off + 256 * 1024) });

@@ -17,6 +17,7 @@ import {
 } from '../src/crypto/envelope.js';
 import { SecretKey } from '../src/crypto/secret-key.js';
 import type { BlockPositiveVector, NegativeVector } from '../scripts/vector-types.js';
+import { specContext, u16 } from './helpers/spec-encoding.js';
 
 const IK = SecretKey.copyFrom(randomBytes(32));
 const REF: EnvelopeRef = { tenant: 'contoso', policyId: 'dep-mail-01', keyVersion: 1 };
@@ -216,14 +217,7 @@ for (const v of vectors.positive) {
     t.is(commitment.toString('hex'), v.derived.commitment);
 
     // Canonical context: sort by UTF-8 key bytes.
-    const entries = Object.entries(v.context)
-      .map(([k, val]) => [Buffer.from(k, 'utf8'), Buffer.from(val, 'utf8')] as const)
-      .sort((a, b) => Buffer.compare(a[0], b[0]));
-    const u16 = (n: number): Buffer => Buffer.from([n >> 8, n & 0xff]);
-    const ctx = Buffer.concat([
-      u16(entries.length),
-      ...entries.flatMap(([k, val]) => [u16(k.length), k, u16(val.length), val]),
-    ]);
+    const ctx = specContext(v.context);
     t.is(ctx.toString('hex'), v.derived.encodedContext);
 
     const fixedHeader = Buffer.concat([
@@ -290,14 +284,7 @@ function literalOpen(
   const nonce = env.subarray(6 + t, 18 + t);
   const okm = Buffer.from(hkdfSync('sha256', dk, nonce, Buffer.from('unwrapd/v1 block keys'), 64));
   if (!okm.subarray(32).equals(env.subarray(18 + t, F))) return { fail: 'commitment' };
-  const u16 = (n: number): Buffer => Buffer.from([n >> 8, n & 0xff]);
-  const entries = Object.entries(v.context)
-    .map(([k, val]) => [Buffer.from(k, 'utf8'), Buffer.from(val, 'utf8')] as const)
-    .sort((a, b) => Buffer.compare(a[0], b[0]));
-  const ctx = Buffer.concat([
-    u16(entries.length),
-    ...entries.flatMap(([k, val]) => [u16(k.length), k, u16(val.length), val]),
-  ]);
+  const ctx = specContext(v.context);
   const gcm = createDecipheriv('aes-256-gcm', okm.subarray(0, 32), nonce);
   gcm.setAAD(Buffer.concat([env.subarray(0, F), ctx]));
   gcm.setAuthTag(env.subarray(env.length - 16));

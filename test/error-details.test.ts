@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { providerError } from '../src/providers/provider-error.js';
 import { MAX_STRING_BYTES, STREAM_MAX_CHUNK_BYTES } from '../src/server/request-limits.js';
-import { startTestDaemon, type TestDaemon } from './helpers/test-daemon.js';
+import { mailboxPolicyRequest, startTestDaemon, type TestDaemon } from './helpers/test-daemon.js';
 
 /**
  * Typed errors as a client in any language reads them: a plain grpc-js client (not src/client) built from the
@@ -117,16 +117,7 @@ const decrypt = (envelope: Buffer) =>
   call(crypto, 'Decrypt', { tenant: 'demo', envelope, context: { k: CONTEXT_VALUE } });
 
 const createPolicy = (id: string, extra: object = {}) =>
-  call(admin, 'CreatePolicy', {
-    tenant: 'demo',
-    id,
-    name: id,
-    mode: 'POLICY_MODE_MAILBOX',
-    customerKeyA: 'local:demo-customer-a',
-    customerKeyB: 'local:demo-customer-b',
-    availabilityKey: '',
-    ...extra,
-  });
+  call(admin, 'CreatePolicy', { ...mailboxPolicyRequest(id), ...extra });
 
 test.serial('request errors: POLICY_NOT_FOUND, INVALID_REQUEST, INVALID_CONTEXT, DECRYPTION_FAILED', async (t) => {
   t.like(await failure(encrypt('nope')), {

@@ -1,15 +1,14 @@
 import test from 'ava';
-import { constants, createPrivateKey, privateDecrypt } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { UnwrapdClient } from '../src/client/client.js';
 import { kwpUnwrap } from '../src/crypto/aes-kwp.js';
-import { deriveWrappingKey, parseEnvelope } from '../src/crypto/envelope.js';
+import { parseEnvelope } from '../src/crypto/envelope.js';
 import { hkdfSha256 } from '../src/crypto/hkdf.js';
 import { SecretKey } from '../src/crypto/secret-key.js';
 import { parseSegmentedHeader } from '../src/crypto/segmented-format.js';
 import { deriveSegmentKeys } from '../src/crypto/segmented.js';
 import { startDaemonProcess, type DaemonProcess } from './helpers/daemon-process.js';
+import { policyKeysFromFiles } from './helpers/policy-key-files.js';
 import { scanProcess, type ScanResult } from './helpers/memory-scan.js';
 import { createPolicy } from './helpers/test-daemon.js';
 
@@ -36,30 +35,9 @@ interface Keys {
 
 /** The policy's intermediate key and KEK, found the way an attacker with the files would: keystore + registry. */
 async function policyKeys(policyId: string): Promise<{ ik: Buffer; kek: Buffer; version: number }> {
-  const registry = JSON.parse(await readFile(join(p.dir, 'policies.json'), 'utf8')) as {
-    policies: Array<{
-      tenant: string;
-      id: string;
-      activeVersion: number;
-      versions: Array<{ version: number; copies: Array<{ role: string; keyUri: string; ciphertext: string }> }>;
-    }>;
-  };
-  const keystore = JSON.parse(await readFile(join(p.dir, 'keystore.json'), 'utf8')) as {
-    keys: Record<string, { versions: Array<{ version: number; privateKeyPem?: string }> }>;
-  };
-  const policy = registry.policies.find((x) => x.tenant === 'demo' && x.id === policyId)!;
-  const version = policy.versions.find((v) => v.version === policy.activeVersion)!;
-  const copy = version.copies.find((c) => c.role === 'customer-a')!;
-  const [, name, v] = /^local:([^/]+)\/(\d+)$/.exec(copy.keyUri)!;
-  const pem = keystore.keys[name!]!.versions.find((x) => x.version === Number(v))!.privateKeyPem!;
-  const ik = privateDecrypt(
-    { key: createPrivateKey(pem), padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' },
-    Buffer.from(copy.ciphertext, 'base64'),
-  );
-  const kek = Buffer.from(
-    deriveWrappingKey(SecretKey.copyFrom(ik), { tenant: 'demo', policyId, keyVersion: version.version }).expose(),
-  );
-  return { ik, kek, version: version.version };
+  const files = { registryPath: join(p.dir, 'policies.json'), keystorePath: join(p.dir, 'keystore.json') };
+  const { activeVersion, versions } = await policyKeysFromFiles(files, 'demo', policyId);
+  return versions.find((v) => v.version === activeVersion)!;
 }
 
 async function collect(stream: AsyncIterable<Buffer>): Promise<Buffer> {

@@ -14,34 +14,17 @@ function logged(fields: LogFields): { line: string; rec: Record<string, unknown>
   return { line: lines[0]!, rec: JSON.parse(lines[0]!) as Record<string, unknown> };
 }
 
-// Every word that makes a field sensitive, in each naming style the code base and its dependencies use.
+// Every word that must make a field sensitive, stated here rather than imported from src/log/redact.ts: a word
+// dropped from the code's list fails this test, which a test reading the list back could never do. The code may
+// redact more (the next test guards the identifiers that must stay readable).
 const SENSITIVE_WORDS = [
-  'key',
-  'keys',
-  'kek',
-  'dek',
-  'ik',
-  'secret',
-  'secrets',
-  'plaintext',
-  'ciphertext',
-  'envelope',
-  'envelopes',
-  'token',
-  'tokens',
-  'password',
-  'passphrase',
-  'pin',
-  'credential',
-  'credentials',
-  'authorization',
-  'cookie',
-  'chunk',
-  'data',
-  'bytes',
-  'payload',
-  'material',
-  'pem',
+  // key material
+  ...['key', 'keys', 'kek', 'dek', 'ik', 'material', 'pem'],
+  // secrets and credentials
+  ...['secret', 'secrets', 'token', 'tokens', 'password', 'passphrase', 'pin', 'credential', 'credentials'],
+  ...['authorization', 'cookie'],
+  // content, in the clear or sealed
+  ...['plaintext', 'ciphertext', 'envelope', 'envelopes', 'chunk', 'data', 'bytes', 'payload'],
 ];
 const styles = (w: string) => [
   w,

@@ -4,7 +4,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { SegmentSealer } from '../src/crypto/segment-sealer.js';
+import { sealSegmented } from './helpers/sealed-envelope.js';
 import { createPolicy, startTestDaemon, type TestDaemon } from './helpers/test-daemon.js';
 
 // examples/python/unwrapd_client.py, on Debian's grpcio (python3-grpcio, python3-grpc-tools, python3-protobuf,
@@ -35,19 +35,7 @@ test.before(async () => {
   const S = d.config.streamMaxSegmentBytes;
   const content = randomBytes(2 * S + 3);
   segmentedDigest = createHash('sha256').update(content).digest('hex');
-  const req = { tenant: 'demo', purpose: 'user' as const, requestId: '', signal: new AbortController().signal };
-  const envelope = await d.daemon.crypto.leases.withKey(
-    ref,
-    'write',
-    req,
-    (kek) => {
-      const sealer = new SegmentSealer({ ref, kek, context: {}, segmentSize: S });
-      const parts = [sealer.header, ...sealer.push(content), sealer.final()];
-      sealer.destroy();
-      return Buffer.concat(parts);
-    },
-    0,
-  );
+  const envelope = await sealSegmented(d, ref, content, S);
   segmentedFile = join(d.dir, 'large-segments.uwe');
   await writeFile(segmentedFile, envelope);
 });

@@ -4,10 +4,10 @@ import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { CLI, startServe } from './helpers/serve-process.js';
 
 const run = promisify(execFile);
 const ROOT = new URL('..', import.meta.url).pathname;
-const CLI = join(ROOT, 'bin/unwrapd.js');
 
 /** Starts `npm start` the way README.md says, in its own process group, and waits for its banner. */
 async function startLikeReadme(dataDir: string) {
@@ -143,36 +143,18 @@ test('the CLI says when no daemon is running', async (t) => {
 });
 
 test('unwrapd serve exits 0 on SIGTERM and honours UNWRAPD_LISTEN for TCP', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'uwd-tcp-'));
-  const child = spawn('node', [CLI, 'serve'], {
-    env: { ...process.env, UNWRAPD_DATA_DIR: dir, UNWRAPD_LISTEN: '127.0.0.1:0', UNWRAPD_LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  // Whatever the outcome: the daemon stopped (a no-op once it exited) and its data dir, keystore included, removed.
-  t.teardown(async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      const gone = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGKILL');
-      await gone;
-    }
-    await rm(dir, { recursive: true, force: true });
-  });
-  let out = '';
-  const address = await new Promise<string>((resolve, reject) => {
-    child.stdout.on('data', (c: Buffer) => {
-      out += c.toString();
-      const m = /listening on (127\.0\.0\.1:\d+)/.exec(out);
-      if (m) resolve(m[1]!);
-    });
-    child.once('exit', (code) => reject(new Error(`exited ${code}`)));
-  });
+  const serve = await startServe(
+    t,
+    (dir) => ({ ...process.env, UNWRAPD_DATA_DIR: dir, UNWRAPD_LISTEN: '127.0.0.1:0', UNWRAPD_LOG_LEVEL: 'warn' }),
+    /listening on (127\.0\.0\.1:\d+)/,
+  );
+  const address = serve.ready[1]!;
+  const dir = serve.dir;
   // status is an operator command: it finds the admin socket in the data dir.
   const { stdout } = await run('node', [CLI, 'status', '--address', address, '--data-dir', dir]);
   t.regex(stdout, /serving/);
   t.is((await run('node', [CLI, 'health', '--address', address])).stdout, 'SERVING\n');
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  child.kill('SIGTERM');
-  t.is(await exited, 0);
+  t.is(await serve.terminate(), 0);
 });
 
 /** Resolves once none of `paths` exists, or after `timeoutMs` (the assertions that follow then fail). */

@@ -1,13 +1,14 @@
 import test from 'ava';
 import * as grpc from '@grpc/grpc-js';
-import { constants, createPrivateKey, privateDecrypt, randomBytes } from 'node:crypto';
+import { createPrivateKey, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { kwpUnwrap } from '../src/crypto/aes-kwp.js';
-import { deriveWrappingKey, parseEnvelope } from '../src/crypto/envelope.js';
+import { parseEnvelope } from '../src/crypto/envelope.js';
 import { SecretKey } from '../src/crypto/secret-key.js';
 import { createLogger } from '../src/log/logger.js';
 import { openLocalKeystore } from '../src/providers/local-keystore.js';
 import { providerError } from '../src/providers/provider-error.js';
+import { policyKeysFromFiles, type KeystoreFile } from './helpers/policy-key-files.js';
 import { codeOf, createPolicy, startTestDaemon, type TestDaemon } from './helpers/test-daemon.js';
 
 // The secret-leak scenario: a real daemon over real gRPC, logging at debug, runs every kind of call (encrypt,
@@ -70,17 +71,6 @@ test.after.always(async () => {
   await d?.stop();
 });
 
-interface RegistryFile {
-  policies: Array<{
-    tenant: string;
-    id: string;
-    versions: Array<{ version: number; copies: Array<{ role: string; keyUri: string; ciphertext: string }> }>;
-  }>;
-}
-interface KeystoreFile {
-  keys: Record<string, { versions: Array<{ version: number; privateKeyPem?: string }> }>;
-}
-
 /** Private key material of every root key in the keystore file: 48-byte windows of each key's DER. */
 async function rootKeyMaterial(): Promise<Secret[]> {
   const keystore = JSON.parse(await readFile(d.config.keystorePath, 'utf8')) as KeystoreFile;
@@ -101,25 +91,11 @@ async function rootKeyMaterial(): Promise<Secret[]> {
 
 /** Every intermediate key of the policy (one per version, unwrapped from the customer-a copy) and its KEK. */
 async function policyKeys(policyId: string): Promise<Secret[]> {
-  const registry = JSON.parse(await readFile(d.config.registryPath, 'utf8')) as RegistryFile;
-  const keystore = JSON.parse(await readFile(d.config.keystorePath, 'utf8')) as KeystoreFile;
-  const policy = registry.policies.find((p) => p.tenant === 'demo' && p.id === policyId)!;
-  const out: Secret[] = [];
-  for (const version of policy.versions) {
-    const copy = version.copies.find((c) => c.role === 'customer-a')!;
-    const [, name, v] = /^local:([^/]+)\/(\d+)$/.exec(copy.keyUri)!;
-    const pem = keystore.keys[name!]!.versions.find((x) => x.version === Number(v))!.privateKeyPem!;
-    const ik = privateDecrypt(
-      { key: createPrivateKey(pem), padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' },
-      Buffer.from(copy.ciphertext, 'base64'),
-    );
-    const kek = Buffer.from(
-      deriveWrappingKey(SecretKey.copyFrom(ik), { tenant: 'demo', policyId, keyVersion: version.version }).expose(),
-    );
-    out.push({ name: `${policyId} v${version.version} intermediate key`, bytes: ik });
-    out.push({ name: `${policyId} v${version.version} KEK`, bytes: kek });
-  }
-  return out;
+  const { versions } = await policyKeysFromFiles(d.config, 'demo', policyId);
+  return versions.flatMap(({ version, ik, kek }) => [
+    { name: `${policyId} v${version} intermediate key`, bytes: ik },
+    { name: `${policyId} v${version} KEK`, bytes: kek },
+  ]);
 }
 
 /** The data key inside a block envelope, unwrapped with the KEK it names. */

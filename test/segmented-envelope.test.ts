@@ -15,6 +15,7 @@ import { openSegmented, sealSegmented, SegmentOpener, SegmentSealer } from '../s
 import { SecretKey } from '../src/crypto/secret-key.js';
 import { buildVectors } from '../scripts/gen-segmented-vectors.js';
 import type { NegativeVector, SegmentedPositiveVector } from '../scripts/vector-types.js';
+import { specContext, u16 } from './helpers/spec-encoding.js';
 
 const IK = SecretKey.copyFrom(randomBytes(32));
 const REF: EnvelopeRef = { tenant: 'contoso', policyId: 'dep-files-01', keyVersion: 1 };
@@ -314,7 +315,6 @@ for (const v of vectors.positive) {
   test(`segmented vectors: an independent implementation of the spec reproduces the envelope (${v.name})`, (t) => {
     const tenant = Buffer.from(v.tenant, 'ascii');
     const policy = Buffer.from(v.policyId, 'ascii');
-    const u16 = (n: number) => Buffer.from([n >> 8, n & 0xff]);
     const u32 = (n: number) => {
       const b = Buffer.alloc(4);
       b.writeUInt32BE(n);
@@ -338,13 +338,7 @@ for (const v of vectors.positive) {
     const contentKey = okm.subarray(0, 32);
     const commitment = okm.subarray(32);
     t.is(contentKey.toString('hex'), v.derived.contentKey);
-    const entries = Object.entries(v.context)
-      .map(([k, val]) => [Buffer.from(k, 'utf8'), Buffer.from(val, 'utf8')] as const)
-      .sort((a, b) => Buffer.compare(a[0], b[0]));
-    const ctx = Buffer.concat([
-      u16(entries.length),
-      ...entries.flatMap(([k, val]) => [u16(k.length), k, u16(val.length), val]),
-    ]);
+    const ctx = specContext(v.context);
     const fixedHeader = Buffer.concat([
       Buffer.from([0x55, 0x57, 0x01, 0x01, 0x01, tenant.length]),
       tenant,

@@ -62,16 +62,8 @@ export function verifyExport(text: string): VerifyResult & { checkpoint?: Export
   }
   if (!checkpoint) return { ok: false, records: 0, problem: 'the last line is not a checkpoint (the export was cut)' };
   const chain = new ChainCheck({ seq: checkpoint.firstSeq - 1, hash: checkpoint.prevHash });
-  for (const [i, line] of lines.slice(0, -1).entries()) {
-    let record: AuditRecord;
-    try {
-      record = JSON.parse(line) as AuditRecord;
-    } catch {
-      return { ok: false, records: chain.count, problem: `line ${i + 1}: not valid JSON`, checkpoint };
-    }
-    const problem = chain.check(record, `line ${i + 1}`);
-    if (problem) return { ok: false, records: chain.count, problem, checkpoint };
-  }
+  const problem = chain.checkLines(lines.slice(0, -1));
+  if (problem) return { ok: false, records: chain.count, problem, checkpoint };
   const last = chain.last;
   if (chain.count !== checkpoint.count || last.count !== checkpoint.lastSeq || last.hash !== checkpoint.lastHash)
     return {

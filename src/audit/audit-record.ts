@@ -124,4 +124,19 @@ export class ChainCheck {
     this.count++;
     return undefined;
   }
+
+  /** Checks JSON lines (one record each, numbered from 1 in problems), stopping at the first problem, which it returns. */
+  checkLines(lines: readonly string[]): string | undefined {
+    for (const [i, line] of lines.entries()) {
+      let record: AuditRecord;
+      try {
+        record = JSON.parse(line) as AuditRecord;
+      } catch {
+        return `line ${i + 1}: not valid JSON`;
+      }
+      const problem = this.check(record, `line ${i + 1}`);
+      if (problem) return problem;
+    }
+    return undefined;
+  }
 }

@@ -60,16 +60,8 @@ export async function verifyAuditLog(path: string): Promise<VerifyResult> {
   const lines = text.split('\n');
   if (lines[lines.length - 1] === '') lines.pop();
   const chain = new ChainCheck();
-  for (const [i, line] of lines.entries()) {
-    let record: AuditRecord;
-    try {
-      record = JSON.parse(line) as AuditRecord;
-    } catch {
-      return { ok: false, records: chain.count, problem: `line ${i + 1}: not valid JSON`, head };
-    }
-    const problem = chain.check(record, `line ${i + 1}`);
-    if (problem) return { ok: false, records: chain.count, problem, head };
-  }
+  const problem = chain.checkLines(lines);
+  if (problem) return { ok: false, records: chain.count, problem, head };
   const count = chain.count;
   const prev = chain.last.hash;
   if (count < head.count)

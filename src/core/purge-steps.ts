@@ -27,15 +27,7 @@ export async function purgePolicy(
     await w.fleetApplied(req.signal); // a retry waits for the fleet again
     return alreadyPurged(policy, req.force);
   }
-  if (policy.state !== 'revoked')
-    throw new UnwrapdError(
-      'failed_precondition',
-      `policy ${policy.tenant}/${policy.id} is ${policy.state}: revoke it before purging`,
-      {
-        reason: 'PURGE_REQUIRES_REVOKE',
-        metadata: { tenant: policy.tenant, policy_id: policy.id, state: policy.state },
-      },
-    );
+  requireRevoked(policy);
   if (req.force && !req.reason) throw invalidArgument('purge with force needs a reason');
   if (!req.force) await requireCustomerKeysInaccessible(w, policy, w.signal(req.signal));
   const keyDestructions = await destroyAvailabilityKeys(w, policy, req);
@@ -46,15 +38,7 @@ export async function purgePolicy(
     req,
     (current) => {
       if (current.state === 'purged') return undefined;
-      if (current.state !== 'revoked')
-        throw new UnwrapdError(
-          'failed_precondition',
-          `policy ${current.tenant}/${current.id} is ${current.state}: revoke it before purging`,
-          {
-            reason: 'PURGE_REQUIRES_REVOKE',
-            metadata: { tenant: current.tenant, policy_id: current.id, state: current.state },
-          },
-        );
+      requireRevoked(current);
       versionsDestroyed = current.versions.length;
       copiesDestroyed = current.versions.reduce((n, v) => n + v.copies.length, 0);
       return {
@@ -192,4 +176,17 @@ function alreadyPurged(policy: PolicyRecord, forced: boolean): PurgeReceipt {
     auditRecordHash: '',
     keyDestructions: [],
   };
+}
+
+/** Purging needs a revoked policy: checked before the key is destroyed, and again where the tombstone is written. */
+function requireRevoked(policy: PolicyRecord): void {
+  if (policy.state !== 'revoked')
+    throw new UnwrapdError(
+      'failed_precondition',
+      `policy ${policy.tenant}/${policy.id} is ${policy.state}: revoke it before purging`,
+      {
+        reason: 'PURGE_REQUIRES_REVOKE',
+        metadata: { tenant: policy.tenant, policy_id: policy.id, state: policy.state },
+      },
+    );
 }

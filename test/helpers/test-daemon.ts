@@ -99,17 +99,22 @@ export async function startTestDaemon(
   };
 }
 
-/** Creates another mailbox policy for the demo tenant over the same local keys. */
-export async function createPolicy(client: UnwrapdClient, id: string, tenant = 'demo') {
-  return client.createPolicy({
+/** The CreatePolicy request for another mailbox policy over the demo's local customer keys. */
+export function mailboxPolicyRequest(id: string, tenant = 'demo') {
+  return {
     tenant,
     id,
     name: id,
-    mode: 'POLICY_MODE_MAILBOX',
+    mode: 'POLICY_MODE_MAILBOX' as const,
     customerKeyA: 'local:demo-customer-a',
     customerKeyB: 'local:demo-customer-b',
     availabilityKey: '',
-  });
+  };
+}
+
+/** Creates another mailbox policy for the demo tenant over the same local keys. */
+export async function createPolicy(client: UnwrapdClient, id: string, tenant = 'demo') {
+  return client.createPolicy(mailboxPolicyRequest(id, tenant));
 }
 
 /** The gRPC status code of a rejected call (fails the test if it resolved). */

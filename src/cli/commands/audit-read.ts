@@ -1,9 +1,9 @@
-import * as grpc from '@grpc/grpc-js';
 import { UnwrapdClient } from '../../client/client.js';
 import type { AuditRecord__Output } from '../../generated/unwrapd/v1/AuditRecord.js';
 import type { ListAuditRecordsRequest } from '../../generated/unwrapd/v1/ListAuditRecordsRequest.js';
 import type { ListAuditRecordsResponse__Output } from '../../generated/unwrapd/v1/ListAuditRecordsResponse.js';
 import { UsageError } from '../cli-error.js';
+import { followStream } from '../follow-stream.js';
 import { adminAddress, CLIENT_OPTIONS, daemonAddress, deadline, parse } from '../options.js';
 
 const FILTER_OPTIONS = {
@@ -60,25 +60,7 @@ export async function auditRead(sub: 'list' | 'follow', args: string[]): Promise
       }
       return 0;
     }
-    return await new Promise<number>((resolve, reject) => {
-      let seen = 0;
-      const stream = client.admin.FollowAuditRecords(request);
-      const stop = () => stream.cancel();
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
-      stream.on('data', (r: AuditRecord__Output) => {
-        if (seen >= limit) return;
-        out(r);
-        if (++seen >= limit) stop();
-      });
-      stream.on('error', (err: grpc.ServiceError) => {
-        process.off('SIGINT', stop);
-        process.off('SIGTERM', stop);
-        if (err.code === grpc.status.CANCELLED) resolve(0);
-        else reject(err);
-      });
-      stream.on('end', () => resolve(0));
-    });
+    return await followStream(client.admin.FollowAuditRecords(request), limit, out);
   } finally {
     client.close();
   }

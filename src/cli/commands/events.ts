@@ -1,7 +1,7 @@
-import * as grpc from '@grpc/grpc-js';
 import { UnwrapdClient } from '../../client/client.js';
 import type { PolicyEvent__Output } from '../../generated/unwrapd/v1/PolicyEvent.js';
 import { UsageError } from '../cli-error.js';
+import { followStream } from '../follow-stream.js';
 import { adminAddress, CLIENT_OPTIONS, daemonAddress, parse } from '../options.js';
 
 /**
@@ -22,28 +22,14 @@ export async function events(args: string[]): Promise<number> {
   if (!(count > 0)) throw new UsageError('--count must be a positive integer');
   const client = new UnwrapdClient(daemonAddress(values), { adminAddress: adminAddress(values) });
   try {
-    return await new Promise<number>((resolve, reject) => {
-      let seen = 0;
-      const stream = client.admin.WatchEvents({ tenant: values.tenant ?? '', fromSequence: from });
-      const stop = () => stream.cancel();
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
-      stream.on('data', (e: PolicyEvent__Output) => {
-        process.stdout.write(
-          values.json
-            ? `${JSON.stringify(e)}\n`
-            : `${e.sequence}\t${e.at}\t${e.type}\t${e.tenant}/${e.policyId}\trevision ${e.revision}\n`,
-        );
-        if (++seen >= count) stop();
-      });
-      stream.on('error', (err: grpc.ServiceError) => {
-        process.off('SIGINT', stop);
-        process.off('SIGTERM', stop);
-        if (err.code === grpc.status.CANCELLED) resolve(0);
-        else reject(err);
-      });
-      stream.on('end', () => resolve(0));
-    });
+    const stream = client.admin.WatchEvents({ tenant: values.tenant ?? '', fromSequence: from });
+    return await followStream(stream, count, (e: PolicyEvent__Output) =>
+      process.stdout.write(
+        values.json
+          ? `${JSON.stringify(e)}\n`
+          : `${e.sequence}\t${e.at}\t${e.type}\t${e.tenant}/${e.policyId}\trevision ${e.revision}\n`,
+      ),
+    );
   } finally {
     client.close();
   }
