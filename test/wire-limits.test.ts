@@ -231,28 +231,33 @@ test('contexts: 32 entries pass, 33 are RESOURCE_EXHAUSTED before decoding, in a
   await stillServes(t);
 });
 
-test('streams: a chunk of exactly streamMaxChunkBytes passes, one byte more is RESOURCE_EXHAUSTED; header and chunk in one message are refused', async (t) => {
-  const header = lenField(1, Buffer.concat([TENANT, lenField(2, 'demo-mailbox')]));
-  const ok = await rawBidi(raw, CRYPTO + 'EncryptStream', [
-    header,
-    lenField(2, Buffer.alloc(STREAM_MAX_CHUNK_BYTES, 7)),
-  ]);
-  t.is(ok.code, grpc.status.OK, ok.details);
-  const over = await rawBidi(raw, CRYPTO + 'EncryptStream', [
-    header,
-    lenField(2, Buffer.alloc(STREAM_MAX_CHUNK_BYTES + 1, 7)),
-  ]);
-  assertRefused(
-    t,
-    over,
-    RE,
-    `EncryptStream: chunk of ${STREAM_MAX_CHUNK_BYTES + 1} bytes exceeds streamMaxChunkBytes (${STREAM_MAX_CHUNK_BYTES})`,
-  );
-  const both = await rawBidi(raw, CRYPTO + 'DecryptStream', [Buffer.concat([lenField(1, TENANT), lenField(2, 'x')])]);
-  assertRefused(t, both, IA, 'DecryptStream: malformed request: chunk is a second member of a oneof');
-  t.is(d.daemon.streams.stats().open, 0);
-  await stillServes(t);
-});
+// Serial: ava runs it before the concurrent tests of this file, whose large requests share this process's event
+// loop with the in-process daemon and could starve this stream past its deadline on a loaded machine.
+test.serial(
+  'streams: a chunk of exactly streamMaxChunkBytes passes, one byte more is RESOURCE_EXHAUSTED; header and chunk in one message are refused',
+  async (t) => {
+    const header = lenField(1, Buffer.concat([TENANT, lenField(2, 'demo-mailbox')]));
+    const ok = await rawBidi(raw, CRYPTO + 'EncryptStream', [
+      header,
+      lenField(2, Buffer.alloc(STREAM_MAX_CHUNK_BYTES, 7)),
+    ]);
+    t.is(ok.code, grpc.status.OK, ok.details);
+    const over = await rawBidi(raw, CRYPTO + 'EncryptStream', [
+      header,
+      lenField(2, Buffer.alloc(STREAM_MAX_CHUNK_BYTES + 1, 7)),
+    ]);
+    assertRefused(
+      t,
+      over,
+      RE,
+      `EncryptStream: chunk of ${STREAM_MAX_CHUNK_BYTES + 1} bytes exceeds streamMaxChunkBytes (${STREAM_MAX_CHUNK_BYTES})`,
+    );
+    const both = await rawBidi(raw, CRYPTO + 'DecryptStream', [Buffer.concat([lenField(1, TENANT), lenField(2, 'x')])]);
+    assertRefused(t, both, IA, 'DecryptStream: malformed request: chunk is a second member of a oneof');
+    t.is(d.daemon.streams.stats().open, 0);
+    await stillServes(t);
+  },
+);
 
 test('strings: longer than maxStringBytes is RESOURCE_EXHAUSTED, invalid UTF-8 INVALID_ARGUMENT, on Crypto and Admin', async (t) => {
   const long = Buffer.concat([lenField(1, 'd'.repeat(MAX_STRING_BYTES + 1)), lenField(2, envelope)]);
