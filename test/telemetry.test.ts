@@ -335,6 +335,32 @@ test('a traceparent in the metadata becomes the RPC span parent, whatever the ra
   t.is(tr.exporter.getFinishedSpans().length, 1, 'the caller did not sample: neither do we');
 });
 
+test('a traceparent that does not parse is no parent: ratio 0 leaves the call untraced; a valid one still decides', async (t) => {
+  const tr = withTraces(0);
+  const d = await startTestDaemon(tr.overrides, { telemetry: tr.hooks });
+  t.teardown(() => d.stop());
+  const encrypt = (traceparent: string) => {
+    const metadata = new grpc.Metadata();
+    metadata.set('traceparent', traceparent);
+    return d.client.encrypt({ tenant: 'demo', policyId: 'demo-mailbox', plaintext: Buffer.from('x') }, { metadata });
+  };
+  const parentId = randomBytes(8).toString('hex');
+  tr.exporter.reset();
+  for (const bad of ['garbage', `00-${'0'.repeat(32)}-${parentId}-01`, `00-${randomBytes(16).toString('hex')}-01`]) {
+    await encrypt(bad);
+    t.is(tr.exporter.getFinishedSpans().length, 0, `not sampled: ${bad}`);
+  }
+  const traceId = randomBytes(16).toString('hex');
+  await encrypt(`00-${traceId}-${parentId}-01`);
+  t.deepEqual(
+    tr.exporter.getFinishedSpans().map((s) => s.spanContext().traceId),
+    [traceId],
+    'a valid sampled parent is followed',
+  );
+  await encrypt(`00-${randomBytes(16).toString('hex')}-${parentId}-00`);
+  t.is(tr.exporter.getFinishedSpans().length, 1, 'a valid unsampled parent is followed too');
+});
+
 test("the sampling ratio is respected exactly: with the decision's random numbers known, ratio 0.25 samples 25 of 100", async (t) => {
   const exporter = new InMemorySpanExporter();
   let n = 0;
