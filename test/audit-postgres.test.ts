@@ -97,6 +97,56 @@ test.serial(
   },
 );
 
+test.serial('a record is timed after the chain lock: at never decreases with seq, whoever waited', async (t) => {
+  const url = await pgServer!.createDatabase('audit_at_order');
+  // One clock for both instances, strictly increasing at each reading: a record timed before it waited for the
+  // lock would carry an earlier time than the one that held the lock before it.
+  let tick = Date.parse('2026-01-01T00:00:00Z');
+  const now = () => new Date(tick++);
+  const trails = await Promise.all(
+    [0, 1].map(async () => {
+      const registry = new PostgresRegistry({ connectionString: url, fleetAckWait: false });
+      await registry.open();
+      cleanups.push(() => registry.close());
+      const trail = new PostgresAuditTrail({ database: registry.database(), now });
+      await trail.open();
+      return trail;
+    }),
+  );
+  // The database's clock when none is injected: taken after the lock too.
+  const dbClock = await (async () => {
+    const registry = new PostgresRegistry({ connectionString: url, fleetAckWait: false });
+    await registry.open();
+    cleanups.push(() => registry.close());
+    return new PostgresAuditTrail({ database: registry.database() });
+  })();
+  const appendAll = (list: PostgresAuditTrail[]) =>
+    Promise.all(
+      list.flatMap((trail, i) =>
+        Array.from({ length: 30 }, (_, n) =>
+          trail.append({ type: 'availability_key.used', tenant: 't', policyId: 'p', requestId: `i${i}-${n}` }),
+        ),
+      ),
+    );
+  await appendAll(trails);
+  const injected = (await dbClock.list({}, 1000)).map((r) => Date.parse(r.at));
+  t.is(injected.length, 60);
+  t.deepEqual(
+    injected,
+    [...injected].sort((a, b) => a - b),
+    'with the injected clock, at rises with seq',
+  );
+  await appendAll([dbClock, dbClock]);
+  const all = await dbClock.list({}, 1000);
+  t.is(all.length, 120);
+  const fromDb = all.slice(60).map((r) => Date.parse(r.at));
+  t.true(
+    fromDb.every((at, i) => i === 0 || at >= fromDb[i - 1]!),
+    'with the database clock, at never decreases with seq',
+  );
+  t.true((await dbClock.verify()).ok);
+});
+
 test.serial('two instances appending and changing policies at once produce one valid chain', async (t) => {
   const url = await pgServer!.createDatabase('audit_two');
   const instances = await Promise.all(

@@ -109,3 +109,23 @@ test('unwrapd serve logs a warning naming an unknown UNWRAPD_* variable and the 
   });
   t.is(await serve.terminate(), 0);
 });
+
+test('config check never prints a PostgreSQL password: multi-host, bad port, sslpassword, keyword/value', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'uwd-cfgcli-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const cases: [url: string, secret: string, args: string[]][] = [
+    ['postgres://unwrapd:multi-h0st-pw@h1:5432,h2:5433/unwrapd', 'multi-h0st-pw', ['--json']],
+    ['postgres://unwrapd:multi-h0st-pw@h1:5432,h2:5433/unwrapd', 'multi-h0st-pw', []],
+    ['postgres://unwrapd:bad-p0rt-pw@db:99999/unwrapd', 'bad-p0rt-pw', ['--json']],
+    ['postgres://unwrapd@db:5432/unwrapd?sslmode=verify-full&sslpassword=ssl-key-pw', 'ssl-key-pw', []],
+    ["host=db dbname=unwrapd sslpassword='kv ssl pw'", 'kv ssl pw', ['--json']],
+  ];
+  for (const [url, secret, args] of cases) {
+    const env = { UNWRAPD_DATA_DIR: dir, UNWRAPD_REGISTRY_BACKEND: 'postgres', UNWRAPD_PG_URL: url };
+    const { code, stdout, stderr } = await configCheck(args, env);
+    t.is(code, 0, `${args.join(' ')} ${stderr}`);
+    t.true(stdout.includes('pgUrl'));
+    t.false(stdout.includes(secret), `${args.join(' ')}: ${stdout}`);
+    t.false(stderr.includes(secret), `${args.join(' ')}: ${stderr}`);
+  }
+});

@@ -246,6 +246,17 @@ test('secrets are masked for display: the password of a connection string, a sec
   t.is(maskConnectionString('postgres://db/x?password=hunter2'), 'postgres://db/x?password=****');
   t.is(maskConnectionString("host=db password='hunter 2' dbname=x"), 'host=db password=**** dbname=x');
   t.is(maskConnectionString('postgres://u@db/x'), 'postgres://u@db/x');
+  // What the URL parser refuses (several hosts, a bad port) and malformed keyword/value text: all of it masked.
+  t.is(maskConnectionString('postgres://u:hunter2@h1:5432,h2:5433/x'), '****');
+  t.is(maskConnectionString('postgres://u:hunter2@db:99999/x'), '****');
+  t.is(maskConnectionString("host=db password='hunter2"), '****');
+  t.is(maskConnectionString('mysql://u:hunter2@db/x'), '****');
+  // Every query parameter or keyword whose name contains "password", in any case.
+  t.is(
+    maskConnectionString('postgres://db/x?sslmode=require&sslpassword=hunter2&SSLPassword=h2'),
+    'postgres://db/x?sslmode=require&sslpassword=****&SSLPassword=****',
+  );
+  t.is(maskConnectionString("host=db sslpassword='a \\' b' dbname=x"), 'host=db sslpassword=**** dbname=x');
   const secret = SETTINGS.find((s) => s.key === 'eventGridSecret')!;
   t.is(displayValue(secret, 'a-long-enough-shared-secret'), '****');
   t.is(displayValue(secret, ''), '');

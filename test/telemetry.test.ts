@@ -10,6 +10,7 @@ import { feedRevocationSource } from '../src/revocation/feed-source.js';
 import type { RevocationEvent, RevocationSource } from '../src/revocation/revocation-source.js';
 import { createTelemetry } from '../src/telemetry/create-telemetry.js';
 import { VERSION } from '../src/version.js';
+import { lenField, rawClient, rawUnary } from './helpers/proto-wire.js';
 import { startTestDaemon, createPolicy, type TestDaemon } from './helpers/test-daemon.js';
 
 /**
@@ -120,6 +121,29 @@ test('a scrape after a few calls shows each metric with its count, and no payloa
   const secrets = [plaintext, ...envelopes, plaintext.subarray(0, 16)];
   t.is(occurrences(text, secrets), 0);
   t.false(/tm-counts|demo-customer/.test(text), 'no policy id, no key id as a label');
+});
+
+test('calls refused at the wire, before any handler, are counted by method and code', async (t) => {
+  const d = await startTestDaemon({ metricsListen: '127.0.0.1:0', maxBlockBytes: 4096 });
+  t.teardown(() => d.stop());
+  const raw = rawClient(d.daemon.address);
+  t.teardown(() => raw.close());
+  const tenant = lenField(1, 'demo');
+  // Over Encrypt's limit: refused at the length prefix. An unknown field: refused by the scan.
+  const oversized = await rawUnary(
+    raw,
+    '/unwrapd.v1.Crypto/Encrypt',
+    Buffer.concat([tenant, lenField(2, 'demo-mailbox'), lenField(3, Buffer.alloc(4096 + 128 * 1024))]),
+  );
+  t.is(oversized.code, grpc.status.RESOURCE_EXHAUSTED);
+  const malformed = await rawUnary(raw, '/unwrapd.v1.Crypto/Decrypt', Buffer.concat([tenant, lenField(9, 'x')]));
+  t.is(malformed.code, grpc.status.INVALID_ARGUMENT);
+  await d.client.encrypt({ tenant: 'demo', policyId: 'demo-mailbox', plaintext: Buffer.from('x') });
+  const { m } = await scrape(d);
+  t.is(m.get('unwrapd_rpc_refused_total{method="Encrypt",code="RESOURCE_EXHAUSTED"}'), 1);
+  t.is(m.get('unwrapd_rpc_refused_total{method="Decrypt",code="INVALID_ARGUMENT"}'), 1);
+  t.is(m.get('unwrapd_rpc_duration_seconds_count{method="Encrypt",code="OK"}'), 1, 'an accepted call: the histogram');
+  t.is(m.get('unwrapd_rpc_duration_seconds_count{method="Encrypt",code="RESOURCE_EXHAUSTED"}'), undefined);
 });
 
 test('streams and batches: their bytes and calls are counted, and none is left in flight', async (t) => {
@@ -333,6 +357,32 @@ test('a traceparent in the metadata becomes the RPC span parent, whatever the ra
     { metadata: unsampled },
   );
   t.is(tr.exporter.getFinishedSpans().length, 1, 'the caller did not sample: neither do we');
+});
+
+test('a traceparent that does not parse is no parent: ratio 0 leaves the call untraced; a valid one still decides', async (t) => {
+  const tr = withTraces(0);
+  const d = await startTestDaemon(tr.overrides, { telemetry: tr.hooks });
+  t.teardown(() => d.stop());
+  const encrypt = (traceparent: string) => {
+    const metadata = new grpc.Metadata();
+    metadata.set('traceparent', traceparent);
+    return d.client.encrypt({ tenant: 'demo', policyId: 'demo-mailbox', plaintext: Buffer.from('x') }, { metadata });
+  };
+  const parentId = randomBytes(8).toString('hex');
+  tr.exporter.reset();
+  for (const bad of ['garbage', `00-${'0'.repeat(32)}-${parentId}-01`, `00-${randomBytes(16).toString('hex')}-01`]) {
+    await encrypt(bad);
+    t.is(tr.exporter.getFinishedSpans().length, 0, `not sampled: ${bad}`);
+  }
+  const traceId = randomBytes(16).toString('hex');
+  await encrypt(`00-${traceId}-${parentId}-01`);
+  t.deepEqual(
+    tr.exporter.getFinishedSpans().map((s) => s.spanContext().traceId),
+    [traceId],
+    'a valid sampled parent is followed',
+  );
+  await encrypt(`00-${randomBytes(16).toString('hex')}-${parentId}-00`);
+  t.is(tr.exporter.getFinishedSpans().length, 1, 'a valid unsampled parent is followed too');
 });
 
 test("the sampling ratio is respected exactly: with the decision's random numbers known, ratio 0.25 samples 25 of 100", async (t) => {

@@ -28,10 +28,12 @@ export async function insertAuditRecords(
   q: string,
   schema: string,
   fields: readonly AuditFields[],
-  at: string,
+  now: (() => Date) | undefined,
 ): Promise<AuditRecord[]> {
   if (fields.length === 0) return [];
   await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [chainLockKey(schema)]);
+  // Timed only now that the lock is held: a writer that waited for it never precedes the record before it.
+  const at = (now ? now() : await databaseNow(client)).toISOString();
   let head = await readHead(client, q);
   const records: AuditRecord[] = [];
   for (const f of fields) {
@@ -45,6 +47,12 @@ export async function insertAuditRecords(
     head = { count: record.seq, hash: record.hash };
   }
   return records;
+}
+
+/** The database server's clock at this moment (not the transaction's start): one clock for every instance. */
+async function databaseNow(client: pg.ClientBase): Promise<Date> {
+  const res = await client.query<{ now: Date }>('SELECT clock_timestamp() AS now');
+  return res.rows[0]!.now;
 }
 
 /** The newest row's sequence and hash (the genesis hash when there is none). */

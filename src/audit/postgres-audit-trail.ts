@@ -17,10 +17,12 @@ import { allAuditRows, insertAuditRecords, readHead, recordOfRow, selectAuditRow
  * instance, ordered by sequence number. A policy change's records are inserted in the change's transaction
  * (`prepare`: they commit with it or not at all); other records (availability-key uses, denials, evictions)
  * each in a transaction of their own (`append`). Writers serialise on the chain's advisory lock inside their
- * transaction, so concurrent instances produce one valid chain. Rows are only ever inserted.
+ * transaction, so concurrent instances produce one valid chain; each record is timed once the lock is held (the
+ * database clock), so `at` never decreases with the sequence. Rows are only ever inserted.
  */
 export interface PostgresAuditTrailOptions {
   database: RegistryDatabase;
+  /** The records' clock, read after the chain lock; default: the database server's clock_timestamp(). */
   now?: () => Date;
   /** How long a follower waits between reads for other instances' records. Default 1000 ms. */
   followPollMs?: number;
@@ -30,13 +32,13 @@ export class PostgresAuditTrail implements AuditTrail {
   readonly path: string;
   readonly followPollMs: number;
   readonly #db: RegistryDatabase;
-  readonly #now: () => Date;
+  readonly #now: (() => Date) | undefined;
   readonly #listeners = new AppendListeners();
   #head: AuditHead = { count: 0, hash: GENESIS_HASH };
 
   constructor(opts: PostgresAuditTrailOptions) {
     this.#db = opts.database;
-    this.#now = opts.now ?? (() => new Date());
+    this.#now = opts.now;
     this.followPollMs = opts.followPollMs ?? 1_000;
     this.path = `${opts.database.description} table audit_records`;
   }
@@ -58,7 +60,7 @@ export class PostgresAuditTrail implements AuditTrail {
     let records: AuditRecord[];
     try {
       await client.query('BEGIN');
-      records = await insertAuditRecords(client, this.#db.q, this.#db.schema, [fields], this.#now().toISOString());
+      records = await insertAuditRecords(client, this.#db.q, this.#db.schema, [fields], this.#now);
       await client.query('COMMIT');
     } catch (err) {
       broken = true;
@@ -78,13 +80,7 @@ export class PostgresAuditTrail implements AuditTrail {
         if (tx.backend !== 'postgres')
           throw new UnwrapdError('internal', 'the audit trail is in PostgreSQL but the registry write is not');
         // Each attempt of the write starts over (a failed one rolled back what it inserted).
-        inserted = await insertAuditRecords(
-          tx.client,
-          this.#db.q,
-          this.#db.schema,
-          fields(),
-          this.#now().toISOString(),
-        );
+        inserted = await insertAuditRecords(tx.client, this.#db.q, this.#db.schema, fields(), this.#now);
       },
       settle: async () => {
         // The registry committed: publish what it committed (a registry that never ran the hook: append now).

@@ -2,6 +2,9 @@ import { isAbsolute, resolve } from 'node:path';
 import { parseAuthorizationTable, type AuthorizationEntry } from '../auth/authorization-table.js';
 import { parseRoles } from '../auth/caller.js';
 import { isKeyBase } from '../providers/key-base.js';
+import { maskConnectionString } from './connection-mask.js';
+
+export { maskConnectionString };
 
 /**
  * The value types of settings: how a raw value (flag, environment variable, config-file value) becomes the
@@ -151,25 +154,13 @@ export const keyBase: SettingType<string> = {
   format: (v) => v,
 };
 
-/** A PostgreSQL connection string; `mask` hides its password only (URL or keyword/value form). */
+/** A PostgreSQL connection string; `mask` hides every password in it, or all of it when it cannot be parsed. */
 export const connectionString: SettingType<string> = {
   name: 'connection URL',
   parse: (raw) => raw,
   format: (v) => v,
   mask: maskConnectionString,
 };
-
-export function maskConnectionString(value: string): string {
-  if (value === '') return '';
-  try {
-    const url = new URL(value);
-    if (url.password) url.password = '****';
-    if (url.searchParams.has('password')) url.searchParams.set('password', '****');
-    return url.toString();
-  } catch {
-    return value.replace(/(^|\s)(password\s*=\s*)('[^']*'|\S+)/gi, '$1$2****');
-  }
-}
 
 /** The authorization table (docs/security.md): a JSON array of entries, checked entry by entry. */
 export const authorizationTable: SettingType<AuthorizationEntry[]> = {

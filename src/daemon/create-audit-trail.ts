@@ -1,3 +1,4 @@
+import { appendFailuresUnavailable } from '../audit/append-failures.js';
 import { openAuditLog, type AuditTrail } from '../audit/audit-log.js';
 import { PostgresAuditTrail } from '../audit/postgres-audit-trail.js';
 import type { Config } from '../config/config.js';
@@ -10,7 +11,7 @@ import type { PolicyRegistry } from '../registry/policy-registry.js';
  */
 export async function createAuditTrail(config: Config, registry: PolicyRegistry): Promise<AuditTrail> {
   const database = registry.database?.();
-  if (!database) return openAuditLog(config.auditLogPath);
+  if (!database) return appendFailuresUnavailable(await openAuditLog(config.auditLogPath));
   const trail = new PostgresAuditTrail({ database });
   await trail.open();
   return trail;

@@ -10,13 +10,13 @@ import {
   ADMIN_REQUEST_LIMIT,
   cryptoRequestLimits,
   largestRequest,
-  refusalInterceptor,
+  countingRefusalInterceptor,
   scanLimits,
   withRequestLimits,
   type RequestLimitSettings,
 } from './request-limits.js';
 import { bindUnixSocket, removeSocket } from './unix-socket.js';
-import { instrumentService } from './instrumented-service.js';
+import { instrumentService, refusalCounter } from './instrumented-service.js';
 import type { Telemetry } from '../telemetry/telemetry.js';
 
 export const CRYPTO_SERVICE = 'unwrapd.v1.Crypto';
@@ -76,7 +76,7 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<RunningS
     'grpc.max_send_message_length': opts.maxMessageBytes,
     'grpc.keepalive_permit_without_calls': 1,
     ...(opts.connections ? connectionOptions(opts.connections) : {}),
-    ...(limits ? { interceptors: [refusalInterceptor] } : {}),
+    ...(limits ? { interceptors: [countingRefusalInterceptor(refusalCounter(opts.telemetry))] } : {}),
   });
   if (opts.connections) applyHttp2Settings(server, opts.connections);
   const names: string[] = [];

@@ -1,5 +1,15 @@
 import * as grpc from '@grpc/grpc-js';
 import type { RpcScope, Telemetry, TraceHeaders } from '../telemetry/telemetry.js';
+import type { OnRefused } from './request-limits.js';
+
+/**
+ * What counts the calls refused at the wire (src/server/request-limits.ts), which never reach an instrumented
+ * handler: unwrapd_rpc_refused_total by method and status name. None with telemetry off.
+ */
+export function refusalCounter(telemetry: Telemetry | undefined): OnRefused | undefined {
+  if (!telemetry?.enabled) return undefined;
+  return (method, code) => telemetry.refused(method, grpc.status[code] ?? String(code));
+}
 
 /**
  * The RPC edge's telemetry, by hand (no generic gRPC instrumentation): every method of a service gets its

@@ -159,7 +159,7 @@ interface ScannedMethod {
  * If a grpc-js upgrade moves the decoder, this does nothing: the listener's receive limit and the scan still
  * hold, only the refusal of the largest requests is grpc-js's own again.
  */
-function limitAtLengthPrefix(call: unknown, m: ScannedMethod): void {
+function limitAtLengthPrefix(call: unknown, m: ScannedMethod, onRefused: OnRefused | undefined): void {
   const decoder = (call as { decoder?: { maxReadMessageLength?: unknown; write?: unknown } }).decoder;
   if (typeof decoder !== 'object' || decoder === null) return;
   if (typeof decoder.maxReadMessageLength !== 'number' || typeof decoder.write !== 'function') return;
@@ -179,6 +179,7 @@ function limitAtLengthPrefix(call: unknown, m: ScannedMethod): void {
       // The refusal is sent here rather than thrown, so that it carries its details (ErrorInfo LIMIT_EXCEEDED,
       // the limit and its value) like every other refusal; grpc-js's own catch would send the text alone.
       refused = true;
+      onRefused?.(m.name, grpc.status.RESOURCE_EXHAUSTED);
       const message = `${m.name}: request of ${size} bytes exceeds its limit of ${m.bytes} bytes (${m.explain})`;
       (sendStatus as (s: grpc.StatusObject) => void).call(
         call,
@@ -224,20 +225,29 @@ export function largestRequest(service: grpc.ServiceDefinition, limitOf: (method
   return Math.max(...Object.keys(service).map((m) => limitOf(m).bytes));
 }
 
+/** Told of each call refused at the wire (its method, the status sent): metrics count what no handler saw. */
+export type OnRefused = (method: string, code: grpc.status) => void;
+
 /**
  * Answers a refused request with its status before any handler sees it, and drops whatever else the call
- * sends. Calls of methods without a scan (health, reflection) pass through untouched, at no cost.
+ * sends; `onRefused` is told of each refusal (the length prefix's and the scan's). Calls of methods without a
+ * scan (health, reflection) pass through untouched, at no cost.
  */
-export const refusalInterceptor: grpc.ServerInterceptor = (method, call) => {
-  const scanned = (method.requestDeserialize as { [SCANNED]?: ScannedMethod })[SCANNED];
-  if (scanned === undefined) return call as grpc.ServerInterceptingCall;
-  limitAtLengthPrefix(call, scanned);
-  const state: RefusalState = { call, refused: false };
-  return new grpc.ServerInterceptingCall(call, {
-    start: startListening.bind(state),
-    sendMessage: sendUnlessRefused.bind(state),
-  });
-};
+export function countingRefusalInterceptor(onRefused: OnRefused | undefined): grpc.ServerInterceptor {
+  return (method, call) => {
+    const scanned = (method.requestDeserialize as { [SCANNED]?: ScannedMethod })[SCANNED];
+    if (scanned === undefined) return call as grpc.ServerInterceptingCall;
+    limitAtLengthPrefix(call, scanned, onRefused);
+    const state: RefusalState = { call, refused: false, method: scanned.name, onRefused };
+    return new grpc.ServerInterceptingCall(call, {
+      start: startListening.bind(state),
+      sendMessage: sendUnlessRefused.bind(state),
+    });
+  };
+}
+
+/** The interceptor that tells no one of its refusals. */
+export const refusalInterceptor: grpc.ServerInterceptor = countingRefusalInterceptor(undefined);
 
 /**
  * Per-call state of the interceptor. Its callbacks are module functions bound to it (grpc-js calls them
@@ -246,6 +256,8 @@ export const refusalInterceptor: grpc.ServerInterceptor = (method, call) => {
 interface RefusalState {
   call: grpc.ServerInterceptingCallInterface;
   refused: boolean;
+  method: string;
+  onRefused: OnRefused | undefined;
 }
 
 function startListening(this: RefusalState, next: (listener?: grpc.ServerListener) => void): void {
@@ -256,7 +268,9 @@ function receiveMessage(this: RefusalState, message: unknown, pass: (message: un
   if (this.refused) return;
   if (!(message instanceof WireRefusal)) return pass(message);
   this.refused = true;
-  this.call.sendStatus(refusalStatus(message.code, message.message, message.limit));
+  const status = refusalStatus(message.code, message.message, message.limit);
+  this.onRefused?.(this.method, status.code);
+  this.call.sendStatus(status);
 }
 
 function receiveHalfClose(this: RefusalState, pass: () => void): void {

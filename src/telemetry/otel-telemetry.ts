@@ -63,6 +63,7 @@ export class OtelTelemetry implements Telemetry {
   readonly #bytes = new Map<string, { method: string; in: number; out: number }>();
   readonly #providerCalls = new Map<string, number>();
   readonly #hedges = new Map<string, number>();
+  readonly #refused = new Map<string, { attrs: Attributes; n: number }>();
   readonly #availability = new Map<string, number>();
   readonly #revocations = new Map<string, number>();
   readonly #evictions = new Map<string, number>();
@@ -127,6 +128,9 @@ export class OtelTelemetry implements Telemetry {
     counter('unwrapd_cache_evictions_total', 'Keys that left the cache, by reason', byLabel(this.#evictions, 'reason'));
     counter('unwrapd_provider_calls_total', 'Root-key provider calls, by provider, operation and outcome', (add) => {
       for (const [k, v] of this.#providerCalls) add(v, this.#attrs.get(k));
+    });
+    counter('unwrapd_rpc_refused_total', 'Calls refused at the wire before any handler, by method and code', (add) => {
+      for (const { attrs, n } of this.#refused.values()) add(n, attrs);
     });
     counter('unwrapd_provider_hedges_total', 'Second customer keys asked (hedges)', byLabel(this.#hedges, 'provider'));
     counter(
@@ -242,6 +246,13 @@ export class OtelTelemetry implements Telemetry {
         throw err;
       },
     );
+  }
+
+  refused(method: string, code: string): void {
+    const key = `${method} ${code}`;
+    const entry = this.#refused.get(key);
+    if (entry) entry.n++;
+    else this.#refused.set(key, { attrs: { method, code }, n: 1 });
   }
 
   hedge(provider: string): void {

@@ -52,6 +52,8 @@ export interface Telemetry {
     fn: () => Promise<T>,
     outcome: (err: unknown, value: T | undefined) => ProviderOutcome,
   ): Promise<T>;
+  /** A call refused at the wire (request limits, malformed bytes) before any handler: by method and status name. */
+  refused(method: string, code: string): void;
   /** A second customer key asked because the first had not answered in time. */
   hedge(provider: string): void;
   /** A key unwrapped through the availability key (labelled by tenant only when configured). */
@@ -84,6 +86,7 @@ export const noopTelemetry: Telemetry = {
   rpc: () => NOOP_SCOPE,
   span: (_name, fn) => fn(),
   providerCall: (_p, _o, fn) => fn(),
+  refused: () => {},
   hedge: () => {},
   availabilityKeyUse: () => {},
   revocationApplied: () => {},

@@ -1,6 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import {
   context,
+  isSpanContextValid,
   ROOT_CONTEXT,
   SpanKind,
   SpanStatusCode,
@@ -130,9 +131,14 @@ export class Tracing {
     method: string,
     headers: TraceHeaders | undefined,
   ): { span: Span; ctx: Context } | undefined {
-    const remote = headers?.('traceparent') !== undefined;
+    // A caller's parent counts only when its traceparent parses to a valid span context: a malformed one is
+    // no parent, and the call is sampled at the ratio like any other root.
+    const extracted =
+      headers?.('traceparent') !== undefined ? propagator.extract(ROOT_CONTEXT, headers, getter) : undefined;
+    const remoteSpan = extracted ? trace.getSpanContext(extracted) : undefined;
+    const remote = remoteSpan !== undefined && isSpanContextValid(remoteSpan);
     if (!remote && !(this.#random() < this.#ratio)) return undefined;
-    const parent = remote ? propagator.extract(ROOT_CONTEXT, headers!, getter) : ROOT_CONTEXT;
+    const parent = remote ? extracted! : ROOT_CONTEXT;
     const span = this.#tracer.startSpan(
       `${service}/${method}`,
       {
