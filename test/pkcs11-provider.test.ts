@@ -15,22 +15,18 @@ import type { RootKeyProvider } from '../src/providers/root-key-provider.js';
 import {
   destroyKey,
   generateRsaKeyPair,
-  softHsmAvailable,
+  softHsmDependency,
   softHsmToken,
   type SoftHsmToken,
 } from './helpers/softhsm.js';
+import { requireSystemDependency } from './helpers/system-dependency.js';
 
 /**
  * The PKCS#11 provider against SoftHSM 2 (Debian's softhsm2, which .ci/run installs). Without SoftHSM the
  * tests are skipped with a notice, except under CI=true, where they fail.
  */
-const available = softHsmAvailable();
+const available = requireSystemDependency(test, import.meta.url, softHsmDependency());
 const hsmTest = available ? test : test.skip;
-if (!available) {
-  if (process.env.CI === 'true')
-    test('SoftHSM 2 is installed (.ci/run installs softhsm2)', (t) => t.fail('softhsm2 missing'));
-  else console.warn('pkcs11-provider.test.ts: SoftHSM 2 not installed (apt-get install softhsm2); skipping');
-}
 
 let token: SoftHsmToken;
 let other: SoftHsmToken;
