@@ -7,7 +7,8 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import { SecretKey } from '../src/crypto/secret-key.js';
-import { createPkcs11Provider } from '../src/providers/pkcs11-provider.js';
+import { createPkcs11Provider, PKCS11_ADDON_MISSING } from '../src/providers/pkcs11-provider.js';
+import type { Pkcs11Module } from '../src/providers/pkcs11-token.js';
 import { formatPkcs11Uri, parsePkcs11Uri } from '../src/providers/pkcs11-uri.js';
 import { ProviderError, type ProviderErrorKind, type ProviderErrorReason } from '../src/providers/provider-error.js';
 import { createProviderRouter } from '../src/providers/provider-router.js';
@@ -204,6 +205,29 @@ hsmTest('unwrapd keys check with the PKCS#11 settings (module, token, PIN file) 
   t.is(bad.code, 1);
   t.regex(bad.out, /FAILED revoked\/key_disabled/);
   t.regex(bad.out, /unwrapd cannot use this key/);
+});
+
+test('without the pkcs11js addon (an optional dependency) creating the provider fails with one line saying how to enable it', (t) => {
+  const missing = () => {
+    throw Object.assign(new Error("Cannot find module 'pkcs11js'"), { code: 'MODULE_NOT_FOUND' });
+  };
+  const err = t.throws(() => createPkcs11Provider({ modulePath: '/usr/lib/x.so', pin: '1', loadAddon: missing }));
+  t.is(err?.message, PKCS11_ADDON_MISSING);
+  t.regex(err!.message, /pkcs11Module .*pkcs11js.*C\+\+ toolchain \(make, g\+\+, python3\) and re-run npm ci$/);
+  t.false(err!.message.includes('\n'));
+  // A failure other than "not installed" is not disguised as one.
+  const broken = () => {
+    throw new Error('boom');
+  };
+  t.is(t.throws(() => createPkcs11Provider({ modulePath: '/x.so', pin: '1', loadAddon: broken }))?.message, 'boom');
+  // The module itself is not touched until a key is used: creating the provider with the addon present succeeds.
+  let loads = 0;
+  const present = () => {
+    loads++;
+    return {} as Pkcs11Module;
+  };
+  t.notThrows(() => createPkcs11Provider({ modulePath: '/x.so', pin: '1', loadAddon: present }));
+  t.is(loads, 1);
 });
 
 test('pkcs11 URIs (RFC 7512 subset)', (t) => {
