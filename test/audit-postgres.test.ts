@@ -7,8 +7,12 @@ import { promisify } from 'node:util';
 import { PostgresAuditTrail } from '../src/audit/postgres-audit-trail.js';
 import { PostgresRegistry } from '../src/registry/postgres/postgres-registry.js';
 import { makePolicyRecord } from './helpers/policy-fixture.js';
-import { startTestPostgres, type TestPostgres } from './helpers/postgres.js';
+import { postgresDependency, startTestPostgres, type TestPostgres } from './helpers/postgres.js';
+import { requireSystemDependency } from './helpers/system-dependency.js';
 import { codeOf, createPolicy, startTestDaemon, type TestDaemon } from './helpers/test-daemon.js';
+
+const pgAvailable = requireSystemDependency(test, import.meta.url, postgresDependency());
+const pgSerial = pgAvailable ? test.serial : test.serial.skip;
 
 /**
  * The PostgreSQL audit trail: a change and its record commit together or not at all; instances writing at
@@ -21,6 +25,7 @@ let pgServer: TestPostgres | undefined;
 const cleanups: Array<() => Promise<unknown>> = [];
 
 test.before(async () => {
+  if (!pgAvailable) return;
   pgServer = await startTestPostgres();
 });
 
@@ -53,51 +58,48 @@ async function verifyCli(url: string): Promise<{ code: number; stdout: string }>
   );
 }
 
-test.serial(
-  'a Revoke whose transaction fails leaves no audit row; one that commits always has exactly one',
-  async (t) => {
-    const url = await pgServer!.createDatabase('audit_tx');
-    const d = await pgDaemon(url);
-    await createPolicy(d.client, 'tx');
-    // Fails the transaction at COMMIT, after the policy row, its event and its audit record were all written.
-    await pgServer!.query(
-      dbOf(url),
-      `CREATE FUNCTION public.refuse_revoke() RETURNS trigger LANGUAGE plpgsql AS $$
+pgSerial('a Revoke whose transaction fails leaves no audit row; one that commits always has exactly one', async (t) => {
+  const url = await pgServer!.createDatabase('audit_tx');
+  const d = await pgDaemon(url);
+  await createPolicy(d.client, 'tx');
+  // Fails the transaction at COMMIT, after the policy row, its event and its audit record were all written.
+  await pgServer!.query(
+    dbOf(url),
+    `CREATE FUNCTION public.refuse_revoke() RETURNS trigger LANGUAGE plpgsql AS $$
      BEGIN RAISE EXCEPTION 'refused by the test'; END $$;
      CREATE CONSTRAINT TRIGGER refuse_revoke AFTER INSERT ON unwrapd.audit_records
        DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN (NEW.type = 'policy.revoked')
        EXECUTE FUNCTION public.refuse_revoke();`,
-    );
-    const failed = await codeOf(d.client.revoke({ tenant: 'demo', id: 'tx', reason: 'first try' }));
-    t.is(failed.code, 14, 'UNAVAILABLE: the write failed');
-    t.is(d.daemon.registry.get('demo', 'tx')!.state, 'active', 'nothing was revoked');
-    const stored = await pgServer!.query<{ state: string }>(
-      dbOf(url),
-      `SELECT state FROM unwrapd.policies WHERE id = 'tx'`,
-    );
-    t.is(stored.rows[0]!.state, 'active');
-    t.deepEqual(await rows(url, `type = 'policy.revoked'`), [], 'no audit row of the revoke that failed');
+  );
+  const failed = await codeOf(d.client.revoke({ tenant: 'demo', id: 'tx', reason: 'first try' }));
+  t.is(failed.code, 14, 'UNAVAILABLE: the write failed');
+  t.is(d.daemon.registry.get('demo', 'tx')!.state, 'active', 'nothing was revoked');
+  const stored = await pgServer!.query<{ state: string }>(
+    dbOf(url),
+    `SELECT state FROM unwrapd.policies WHERE id = 'tx'`,
+  );
+  t.is(stored.rows[0]!.state, 'active');
+  t.deepEqual(await rows(url, `type = 'policy.revoked'`), [], 'no audit row of the revoke that failed');
 
-    await pgServer!.query(dbOf(url), 'DROP TRIGGER refuse_revoke ON unwrapd.audit_records');
-    const before = d.daemon.audit.head().count;
-    await d.client.revoke({ tenant: 'demo', id: 'tx', reason: 'second try' });
-    const revoked = await rows(url, `type = 'policy.revoked'`);
-    t.is(revoked.length, 1, 'the revoke that committed has its record');
-    t.is(revoked[0]!.policy_id, 'tx');
-    t.is(Number(revoked[0]!.seq), before + 1, 'the failed attempt took no sequence number');
-    await d.client.revoke({ tenant: 'demo', id: 'tx', reason: 'again' }); // idempotent: no second record
-    t.is((await rows(url, `type = 'policy.revoked'`)).length, 1);
-    const all = await rows(url);
-    t.deepEqual(
-      all.map((r) => Number(r.seq)),
-      all.map((_, i) => i + 1),
-      'no gap in the chain',
-    );
-    t.is((await verifyCli(url)).code, 0);
-  },
-);
+  await pgServer!.query(dbOf(url), 'DROP TRIGGER refuse_revoke ON unwrapd.audit_records');
+  const before = d.daemon.audit.head().count;
+  await d.client.revoke({ tenant: 'demo', id: 'tx', reason: 'second try' });
+  const revoked = await rows(url, `type = 'policy.revoked'`);
+  t.is(revoked.length, 1, 'the revoke that committed has its record');
+  t.is(revoked[0]!.policy_id, 'tx');
+  t.is(Number(revoked[0]!.seq), before + 1, 'the failed attempt took no sequence number');
+  await d.client.revoke({ tenant: 'demo', id: 'tx', reason: 'again' }); // idempotent: no second record
+  t.is((await rows(url, `type = 'policy.revoked'`)).length, 1);
+  const all = await rows(url);
+  t.deepEqual(
+    all.map((r) => Number(r.seq)),
+    all.map((_, i) => i + 1),
+    'no gap in the chain',
+  );
+  t.is((await verifyCli(url)).code, 0);
+});
 
-test.serial('a record is timed after the chain lock: at never decreases with seq, whoever waited', async (t) => {
+pgSerial('a record is timed after the chain lock: at never decreases with seq, whoever waited', async (t) => {
   const url = await pgServer!.createDatabase('audit_at_order');
   // One clock for both instances, strictly increasing at each reading: a record timed before it waited for the
   // lock would carry an earlier time than the one that held the lock before it.
@@ -147,7 +149,7 @@ test.serial('a record is timed after the chain lock: at never decreases with seq
   t.true((await dbClock.verify()).ok);
 });
 
-test.serial('two instances appending and changing policies at once produce one valid chain', async (t) => {
+pgSerial('two instances appending and changing policies at once produce one valid chain', async (t) => {
   const url = await pgServer!.createDatabase('audit_two');
   const instances = await Promise.all(
     [0, 1].map(async () => {
@@ -191,7 +193,7 @@ test.serial('two instances appending and changing policies at once produce one v
   t.is((await verifyCli(url)).code, 0);
 });
 
-test.serial('an edited, deleted or reordered row is detected by audit verify; the table refuses changes', async (t) => {
+pgSerial('an edited, deleted or reordered row is detected by audit verify; the table refuses changes', async (t) => {
   const url = await pgServer!.createDatabase('audit_tamper');
   const registry = new PostgresRegistry({ connectionString: url, fleetAckWait: false });
   await registry.open();
@@ -248,7 +250,7 @@ test.serial('an edited, deleted or reordered row is detected by audit verify; th
   t.is((await verifyCli(url)).code, 0, 'restored, it verifies again');
 });
 
-test.serial('an export from the PostgreSQL trail verifies on its own', async (t) => {
+pgSerial('an export from the PostgreSQL trail verifies on its own', async (t) => {
   const url = await pgServer!.createDatabase('audit_export');
   const registry = new PostgresRegistry({ connectionString: url, fleetAckWait: false });
   await registry.open();

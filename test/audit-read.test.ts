@@ -8,8 +8,12 @@ import type { ListAuditRecordsRequest } from '../src/generated/unwrapd/v1/ListAu
 import type { ListAuditRecordsResponse__Output } from '../src/generated/unwrapd/v1/ListAuditRecordsResponse.js';
 import { providerError } from '../src/providers/provider-error.js';
 import { recordHash, type AuditRecord } from '../src/audit/audit-record.js';
-import { startTestPostgres, type TestPostgres } from './helpers/postgres.js';
+import { postgresDependency, startTestPostgres, type TestPostgres } from './helpers/postgres.js';
+import { requireSystemDependency } from './helpers/system-dependency.js';
 import { codeOf, startTestDaemon, type TestDaemon } from './helpers/test-daemon.js';
+
+const pgAvailable = requireSystemDependency(test, import.meta.url, postgresDependency());
+const pgSerial = pgAvailable ? test.serial : test.serial.skip;
 
 /**
  * Reading the audit trail: ListAuditRecords and FollowAuditRecords only show a caller its granted tenants'
@@ -112,7 +116,7 @@ test.serial('a tenant-scoped identity lists and follows only its own tenant, and
   t.true(Number(second.records[0]!.sequence) > Number(first.records[0]!.sequence));
 });
 
-test.serial(
+pgSerial(
   'an availability-key use made on one instance of a fleet is listed and followed from another, with who, why and the policy version',
   async (t) => {
     pgServer = await startTestPostgres();

@@ -16,8 +16,12 @@ import { performance } from 'node:perf_hooks';
 import type { PolicyEvent__Output } from '../src/generated/unwrapd/v1/PolicyEvent.js';
 import { openLocalKeystore } from '../src/providers/local-keystore.js';
 import { startFleetInstance, type FleetInstance } from './helpers/fleet-instance.js';
-import { startTestPostgres, type TestPostgres } from './helpers/postgres.js';
+import { postgresDependency, startTestPostgres, type TestPostgres } from './helpers/postgres.js';
+import { requireSystemDependency } from './helpers/system-dependency.js';
 import { startTcpProxyProcess, type TcpProxyProcess } from './helpers/tcp-proxy-process.js';
+
+const pgAvailable = requireSystemDependency(test, import.meta.url, postgresDependency());
+const pgSerial = pgAvailable ? test.serial : test.serial.skip;
 
 const TENANT = 'fleet';
 const GRACE_MS = 2_000;
@@ -34,6 +38,7 @@ let fleetUrl = '';
 let fleetEnv: Record<string, string> = {};
 
 test.before(async () => {
+  if (!pgAvailable) return;
   pgServer = await startTestPostgres();
   const url = await pgServer.createDatabase('fleet');
   dir = await mkdtemp(join(tmpdir(), 'uwd-fleet-'));
@@ -144,7 +149,7 @@ async function healthOf(f: FleetInstance, service: string): Promise<string> {
   }
 }
 
-test.serial(
+pgSerial(
   'a revoke through any instance: no decrypt that starts after its acknowledgement succeeds anywhere, under load',
   async (t) => {
     const block = Buffer.alloc(4096, 7);
@@ -238,7 +243,7 @@ test.serial(
   },
 );
 
-test.serial('WatchEvents replays the shared event log from a sequence on any instance, then goes live', async (t) => {
+pgSerial('WatchEvents replays the shared event log from a sequence on any instance, then goes live', async (t) => {
   const collected: PolicyEvent__Output[] = [];
   const stream = fleet[2]!.client.admin.WatchEvents({ tenant: TENANT, fromSequence: '1' });
   t.teardown(() => stream.cancel());
@@ -289,7 +294,7 @@ test.serial('WatchEvents replays the shared event log from a sequence on any ins
   );
 });
 
-test.serial(
+pgSerial(
   'feed loss: the cut-off instance fences itself before its lease expires, so the revoke is acknowledged without it; it refuses until back and caught up',
   async (t) => {
     const victim = fleet[3]!;
@@ -356,7 +361,7 @@ test.serial(
   },
 );
 
-test.serial('concurrent RollKey of one policy through two instances: no lost update', async (t) => {
+pgSerial('concurrent RollKey of one policy through two instances: no lost update', async (t) => {
   await createPolicy(fleet[0]!, 'roll');
   const { envelope } = await fleet[0]!.client.encrypt({
     tenant: TENANT,
@@ -402,7 +407,7 @@ test.serial('concurrent RollKey of one policy through two instances: no lost upd
   }
 });
 
-test.serial(
+pgSerial(
   'PostgreSQL stopped: every instance goes deaf and refuses (UNAVAILABLE), and recovers when it is back',
   async (t) => {
     if (!pgServer!.throwaway) return t.pass('UNWRAPD_TEST_PG_URL is an external server: not stopped');
@@ -440,7 +445,7 @@ test.serial(
   },
 );
 
-test.serial('deafServeUncached (opt-in): a deaf instance serves fresh unwraps only, as before', async (t) => {
+pgSerial('deafServeUncached (opt-in): a deaf instance serves fresh unwraps only, as before', async (t) => {
   // A fifth instance with the opt-in, behind its own proxy, on the same database.
   const base = new URL(fleetUrl);
   const own = await startTcpProxyProcess(base.hostname, Number(base.port));

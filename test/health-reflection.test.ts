@@ -66,11 +66,14 @@ test('grpc.health.v1.Health reports SERVING for each listener and the service it
   );
 });
 
-test('server reflection lists only the service each listener serves (what grpcurl uses)', async (t) => {
+test('server reflection lists only the service each listener serves, and health (what grpcurl uses)', async (t) => {
   const data = await reflectedServices(d.daemon.address);
   t.true(data.includes('unwrapd.v1.Crypto'));
   t.false(data.includes('unwrapd.v1.Admin'));
   const admin = await reflectedServices(d.daemon.adminAddress);
   t.true(admin.includes('unwrapd.v1.Admin'));
   t.false(admin.includes('unwrapd.v1.Crypto'));
+  // grpc.health.v1.Health is listed too, so `grpcurl … grpc.health.v1.Health/Check` needs no proto file.
+  t.true(data.includes('grpc.health.v1.Health'));
+  t.true(admin.includes('grpc.health.v1.Health'));
 });

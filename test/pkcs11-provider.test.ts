@@ -7,7 +7,8 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import { SecretKey } from '../src/crypto/secret-key.js';
-import { createPkcs11Provider } from '../src/providers/pkcs11-provider.js';
+import { createPkcs11Provider, PKCS11_ADDON_MISSING } from '../src/providers/pkcs11-provider.js';
+import type { Pkcs11Module } from '../src/providers/pkcs11-token.js';
 import { formatPkcs11Uri, parsePkcs11Uri } from '../src/providers/pkcs11-uri.js';
 import { ProviderError, type ProviderErrorKind, type ProviderErrorReason } from '../src/providers/provider-error.js';
 import { createProviderRouter } from '../src/providers/provider-router.js';
@@ -15,22 +16,18 @@ import type { RootKeyProvider } from '../src/providers/root-key-provider.js';
 import {
   destroyKey,
   generateRsaKeyPair,
-  softHsmAvailable,
+  softHsmDependency,
   softHsmToken,
   type SoftHsmToken,
 } from './helpers/softhsm.js';
+import { requireSystemDependency } from './helpers/system-dependency.js';
 
 /**
  * The PKCS#11 provider against SoftHSM 2 (Debian's softhsm2, which .ci/run installs). Without SoftHSM the
  * tests are skipped with a notice, except under CI=true, where they fail.
  */
-const available = softHsmAvailable();
+const available = requireSystemDependency(test, import.meta.url, softHsmDependency());
 const hsmTest = available ? test : test.skip;
-if (!available) {
-  if (process.env.CI === 'true')
-    test('SoftHSM 2 is installed (.ci/run installs softhsm2)', (t) => t.fail('softhsm2 missing'));
-  else console.warn('pkcs11-provider.test.ts: SoftHSM 2 not installed (apt-get install softhsm2); skipping');
-}
 
 let token: SoftHsmToken;
 let other: SoftHsmToken;
@@ -208,6 +205,29 @@ hsmTest('unwrapd keys check with the PKCS#11 settings (module, token, PIN file) 
   t.is(bad.code, 1);
   t.regex(bad.out, /FAILED revoked\/key_disabled/);
   t.regex(bad.out, /unwrapd cannot use this key/);
+});
+
+test('without the pkcs11js addon (an optional dependency) creating the provider fails with one line saying how to enable it', (t) => {
+  const missing = () => {
+    throw Object.assign(new Error("Cannot find module 'pkcs11js'"), { code: 'MODULE_NOT_FOUND' });
+  };
+  const err = t.throws(() => createPkcs11Provider({ modulePath: '/usr/lib/x.so', pin: '1', loadAddon: missing }));
+  t.is(err?.message, PKCS11_ADDON_MISSING);
+  t.regex(err!.message, /pkcs11Module .*pkcs11js.*C\+\+ toolchain \(make, g\+\+, python3\) and re-run npm ci$/);
+  t.false(err!.message.includes('\n'));
+  // A failure other than "not installed" is not disguised as one.
+  const broken = () => {
+    throw new Error('boom');
+  };
+  t.is(t.throws(() => createPkcs11Provider({ modulePath: '/x.so', pin: '1', loadAddon: broken }))?.message, 'boom');
+  // The module itself is not touched until a key is used: creating the provider with the addon present succeeds.
+  let loads = 0;
+  const present = () => {
+    loads++;
+    return {} as Pkcs11Module;
+  };
+  t.notThrows(() => createPkcs11Provider({ modulePath: '/x.so', pin: '1', loadAddon: present }));
+  t.is(loads, 1);
 });
 
 test('pkcs11 URIs (RFC 7512 subset)', (t) => {

@@ -7,14 +7,19 @@ import {
 } from '../src/registry/postgres/postgres-registry.js';
 import { eventually, registryContract, type RegistryFixture } from './registry-contract.js';
 import { fakeCopies, makePolicyRecord } from './helpers/policy-fixture.js';
-import { startTestPostgres, type TestPostgres } from './helpers/postgres.js';
+import { postgresDependency, startTestPostgres, type TestPostgres } from './helpers/postgres.js';
+import { requireSystemDependency } from './helpers/system-dependency.js';
 import { startTcpProxy } from './helpers/tcp-proxy.js';
+
+const pgAvailable = requireSystemDependency(test, import.meta.url, postgresDependency());
+const pgTest = pgAvailable ? test : test.skip;
 
 let pgServer: TestPostgres | undefined;
 let dbUrl = '';
 let schemas = 0;
 
 test.before(async () => {
+  if (!pgAvailable) return;
   pgServer = await startTestPostgres();
   dbUrl = await pgServer.createDatabase('contract');
 });
@@ -23,26 +28,30 @@ test.after.always(async () => {
   await pgServer?.stop();
 });
 
-registryContract('postgres', async (limits) => {
-  // A fresh schema per test: fresh, empty storage in one database.
-  const schema = `contract_${schemas++}`;
-  const opened: PostgresRegistry[] = [];
-  const open = async () => {
-    const r = new PostgresRegistry({ connectionString: dbUrl, schema, limits, feedPollMs: 200, feedGraceMs: 2_000 });
-    await r.open();
-    opened.push(r);
-    return r;
-  };
-  const registry = await open();
-  const fixture: RegistryFixture = {
-    registry,
-    openAnother: open,
-    async cleanup() {
-      await Promise.all(opened.map((r) => r.close()));
-    },
-  };
-  return fixture;
-});
+registryContract(
+  'postgres',
+  async (limits) => {
+    // A fresh schema per test: fresh, empty storage in one database.
+    const schema = `contract_${schemas++}`;
+    const opened: PostgresRegistry[] = [];
+    const open = async () => {
+      const r = new PostgresRegistry({ connectionString: dbUrl, schema, limits, feedPollMs: 200, feedGraceMs: 2_000 });
+      await r.open();
+      opened.push(r);
+      return r;
+    };
+    const registry = await open();
+    const fixture: RegistryFixture = {
+      registry,
+      openAnother: open,
+      async cleanup() {
+        await Promise.all(opened.map((r) => r.close()));
+      },
+    };
+    return fixture;
+  },
+  pgTest,
+);
 
 // ---- PostgreSQL-specific behaviour: migrations, the event log, the feed, deafness, the fleet wait ----
 
@@ -70,7 +79,7 @@ async function openRegistry(
 
 const dbName = () => new URL(dbUrl).pathname.slice(1);
 
-test('migrations are applied once, in order, under a lock, and recorded in schema_migrations', async (t) => {
+pgTest('migrations are applied once, in order, under a lock, and recorded in schema_migrations', async (t) => {
   const schema = freshSchema();
   // Four instances starting together on an empty schema.
   const registries = await Promise.all([1, 2, 3, 4].map(() => openRegistry(t, { schema })));
@@ -89,7 +98,7 @@ test('migrations are applied once, in order, under a lock, and recorded in schem
   t.is(again.migration?.current, 4);
 });
 
-test('every change appends a typed event in the same transaction, replayable from a sequence', async (t) => {
+pgTest('every change appends a typed event in the same transaction, replayable from a sequence', async (t) => {
   const schema = freshSchema();
   const r = await openRegistry(t, { schema });
   const p = await r.create(makePolicyRecord({ id: 'ev' }));
@@ -136,7 +145,7 @@ test('every change appends a typed event in the same transaction, replayable fro
   ]);
 });
 
-test('a revoke is acknowledged (awaitFleet) only once every other live instance has applied it', async (t) => {
+pgTest('a revoke is acknowledged (awaitFleet) only once every other live instance has applied it', async (t) => {
   const schema = freshSchema();
   const a = await openRegistry(t, { schema });
   const others = await Promise.all([1, 2, 3].map(() => openRegistry(t, { schema })));
@@ -152,174 +161,189 @@ test('a revoke is acknowledged (awaitFleet) only once every other live instance 
   t.deepEqual(a.lastFleetAck?.laggards, []);
 });
 
-test('a crashed instance (its row left behind) holds the acknowledgement until its lease expires by the database clock, and no longer', async (t) => {
-  const schema = freshSchema();
-  const a = await openRegistry(t, { schema });
-  const created = await a.create(makePolicyRecord({ id: 'ghost' }));
-  await pgServer!.query(
-    dbName(),
-    `INSERT INTO ${schema}.instances (id, host, pid, applied_sequence, lease_expires_at) VALUES ('dead', 'gone', 1, 0, clock_timestamp() + interval '1 second')`,
-  );
-  await a.update({ ...created, state: 'revoked' }, created.revision);
-  await a.awaitFleet();
-  const expired = await pgServer!.query<{ expired: boolean }>(
-    dbName(),
-    `SELECT lease_expires_at <= clock_timestamp() AS expired FROM ${schema}.instances WHERE id = 'dead'`,
-  );
-  t.true(expired.rows[0]?.expired, 'acknowledged only once the lease had expired');
-  t.deepEqual(a.lastFleetAck?.laggards, []);
-  t.deepEqual(a.lastFleetAck?.expired, ['dead (gone pid 1)']);
+pgTest(
+  'a crashed instance (its row left behind) holds the acknowledgement until its lease expires by the database clock, and no longer',
+  async (t) => {
+    const schema = freshSchema();
+    const a = await openRegistry(t, { schema });
+    const created = await a.create(makePolicyRecord({ id: 'ghost' }));
+    await pgServer!.query(
+      dbName(),
+      `INSERT INTO ${schema}.instances (id, host, pid, applied_sequence, lease_expires_at) VALUES ('dead', 'gone', 1, 0, clock_timestamp() + interval '1 second')`,
+    );
+    await a.update({ ...created, state: 'revoked' }, created.revision);
+    await a.awaitFleet();
+    const expired = await pgServer!.query<{ expired: boolean }>(
+      dbName(),
+      `SELECT lease_expires_at <= clock_timestamp() AS expired FROM ${schema}.instances WHERE id = 'dead'`,
+    );
+    t.true(expired.rows[0]?.expired, 'acknowledged only once the lease had expired');
+    t.deepEqual(a.lastFleetAck?.laggards, []);
+    t.deepEqual(a.lastFleetAck?.expired, ['dead (gone pid 1)']);
 
-  // A live lease that never confirms: the caller's deadline ends the wait, honestly (never a success).
-  await pgServer!.query(
-    dbName(),
-    `UPDATE ${schema}.instances SET lease_expires_at = clock_timestamp() + interval '1 hour' WHERE id = 'dead'`,
-  );
-  const err = await t.throwsAsync(a.awaitFleet(AbortSignal.timeout(300)), { instanceOf: FleetUnconfirmedError });
-  t.is(err?.code, 'deadline_exceeded');
-  t.regex(err!.message, /dead \(gone pid 1\) has not applied it/);
-  t.is(a.get('contoso', 'ghost')?.state, 'revoked', 'the change itself stays durable and in force');
+    // A live lease that never confirms: the caller's deadline ends the wait, honestly (never a success).
+    await pgServer!.query(
+      dbName(),
+      `UPDATE ${schema}.instances SET lease_expires_at = clock_timestamp() + interval '1 hour' WHERE id = 'dead'`,
+    );
+    const err = await t.throwsAsync(a.awaitFleet(AbortSignal.timeout(300)), { instanceOf: FleetUnconfirmedError });
+    t.is(err?.code, 'deadline_exceeded');
+    t.regex(err!.message, /dead \(gone pid 1\) has not applied it/);
+    t.is(a.get('contoso', 'ghost')?.state, 'revoked', 'the change itself stays durable and in force');
 
-  // A closed instance leaves the fleet: no wait for it.
-  await pgServer!.query(dbName(), `DELETE FROM ${schema}.instances WHERE id = 'dead'`);
-  const b = await openRegistry(t, { schema });
-  await b.close();
-  const second = await a.create(makePolicyRecord({ id: 'after-close' }));
-  await a.update({ ...second, state: 'revoked' }, second.revision);
-  await a.awaitFleet(AbortSignal.timeout(5_000));
-  t.deepEqual(a.lastFleetAck?.laggards, []);
-  t.deepEqual(a.lastFleetAck?.expired, []);
-});
+    // A closed instance leaves the fleet: no wait for it.
+    await pgServer!.query(dbName(), `DELETE FROM ${schema}.instances WHERE id = 'dead'`);
+    const b = await openRegistry(t, { schema });
+    await b.close();
+    const second = await a.create(makePolicyRecord({ id: 'after-close' }));
+    await a.update({ ...second, state: 'revoked' }, second.revision);
+    await a.awaitFleet(AbortSignal.timeout(5_000));
+    t.deepEqual(a.lastFleetAck?.laggards, []);
+    t.deepEqual(a.lastFleetAck?.expired, []);
+  },
+);
 
-test('an instance that cannot renew fences itself by its own clock before its lease runs out; renewed, it serves again', async (t) => {
-  const schema = freshSchema();
-  const target = new URL(dbUrl);
-  const proxy = await startTcpProxy(target.hostname, Number(target.port));
-  t.teardown(() => proxy.close());
-  let skew = 0;
-  const clock = () => performance.now() + skew;
-  // A long grace period: only the lease can fence it here.
-  const b = await openRegistry(t, {
-    schema,
-    connectionString: proxy.rewrite(dbUrl),
-    feedGraceMs: 60_000,
-    fleetLeaseMs: 60_000,
-    fleetRenewMs: 100,
-    fleetFenceMarginMs: 10_000,
-    clock,
-  });
-  t.is(b.feed.fenced(), undefined);
-  proxy.blackhole();
-  // Its clock passes the lease minus the margin since the last renewal was sent: fenced at once, synchronously
-  // (no timer needed, so a late timer or a blocked event loop cannot stretch the lease).
-  skew = 50_000;
-  t.is(b.feed.fenced(), 'lease not renewed in time');
-  proxy.restore();
-  // The black-holed connection is replaced only after the grace period; a fresh one renews at once.
-  await pgServer!.query(
-    dbName(),
-    'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1',
-    [b.feed.applicationName],
-  );
-  await eventually(() => b.feed.fenced() === undefined, 10_000);
-  const lease = await pgServer!.query<{ live: boolean }>(
-    dbName(),
-    `SELECT lease_expires_at > clock_timestamp() AS live FROM ${schema}.instances WHERE id = $1`,
-    [b.instanceId],
-  );
-  t.true(lease.rows[0]?.live);
-});
+pgTest(
+  'an instance that cannot renew fences itself by its own clock before its lease runs out; renewed, it serves again',
+  async (t) => {
+    const schema = freshSchema();
+    const target = new URL(dbUrl);
+    const proxy = await startTcpProxy(target.hostname, Number(target.port));
+    t.teardown(() => proxy.close());
+    let skew = 0;
+    const clock = () => performance.now() + skew;
+    // A long grace period: only the lease can fence it here.
+    const b = await openRegistry(t, {
+      schema,
+      connectionString: proxy.rewrite(dbUrl),
+      feedGraceMs: 60_000,
+      fleetLeaseMs: 60_000,
+      fleetRenewMs: 100,
+      fleetFenceMarginMs: 10_000,
+      clock,
+    });
+    t.is(b.feed.fenced(), undefined);
+    proxy.blackhole();
+    // Its clock passes the lease minus the margin since the last renewal was sent: fenced at once, synchronously
+    // (no timer needed, so a late timer or a blocked event loop cannot stretch the lease).
+    skew = 50_000;
+    t.is(b.feed.fenced(), 'lease not renewed in time');
+    proxy.restore();
+    // The black-holed connection is replaced only after the grace period; a fresh one renews at once.
+    await pgServer!.query(
+      dbName(),
+      'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1',
+      [b.feed.applicationName],
+    );
+    await eventually(() => b.feed.fenced() === undefined, 10_000);
+    const lease = await pgServer!.query<{ live: boolean }>(
+      dbName(),
+      `SELECT lease_expires_at > clock_timestamp() AS live FROM ${schema}.instances WHERE id = $1`,
+      [b.instanceId],
+    );
+    t.true(lease.rows[0]?.live);
+  },
+);
 
-test('a lease the database saw expire is never renewed: the instance is fenced, re-joins, catches up, then serves', async (t) => {
-  const schema = freshSchema();
-  const a = await openRegistry(t, { schema });
-  const b = await openRegistry(t, { schema });
-  const order: string[] = [];
-  b.feed.onDeafChange((d) => order.push(d ? 'fenced' : 'serving'));
-  // What a writer sees of an instance that stalled past its lease (a long GC pause, a frozen VM).
-  await pgServer!.query(
-    dbName(),
-    `UPDATE ${schema}.instances SET lease_expires_at = clock_timestamp() - interval '1 second' WHERE id = $1`,
-    [b.instanceId],
-  );
-  const created = await a.create(makePolicyRecord({ id: 'stalled' }));
-  await eventually(() => order.length === 2, 5_000);
-  t.deepEqual(order, ['fenced', 'serving']);
-  t.is(b.feed.fenced(), undefined);
-  await eventually(() => b.get('contoso', 'stalled') !== undefined);
-  await a.update({ ...created, state: 'revoked' }, created.revision);
-  await a.awaitFleet(AbortSignal.timeout(5_000));
-  t.is(b.get('contoso', 'stalled')?.state, 'revoked', 'a live lease again: the writer waited for it');
-});
+pgTest(
+  'a lease the database saw expire is never renewed: the instance is fenced, re-joins, catches up, then serves',
+  async (t) => {
+    const schema = freshSchema();
+    const a = await openRegistry(t, { schema });
+    const b = await openRegistry(t, { schema });
+    const order: string[] = [];
+    b.feed.onDeafChange((d) => order.push(d ? 'fenced' : 'serving'));
+    // What a writer sees of an instance that stalled past its lease (a long GC pause, a frozen VM).
+    await pgServer!.query(
+      dbName(),
+      `UPDATE ${schema}.instances SET lease_expires_at = clock_timestamp() - interval '1 second' WHERE id = $1`,
+      [b.instanceId],
+    );
+    const created = await a.create(makePolicyRecord({ id: 'stalled' }));
+    await eventually(() => order.length === 2, 5_000);
+    t.deepEqual(order, ['fenced', 'serving']);
+    t.is(b.feed.fenced(), undefined);
+    await eventually(() => b.get('contoso', 'stalled') !== undefined);
+    await a.update({ ...created, state: 'revoked' }, created.revision);
+    await a.awaitFleet(AbortSignal.timeout(5_000));
+    t.is(b.get('contoso', 'stalled')?.state, 'revoked', 'a live lease again: the writer waited for it');
+  },
+);
 
-test('the feed connection killed on the server (pg_terminate_backend): it reconnects and replays what it missed', async (t) => {
-  const schema = freshSchema();
-  const a = await openRegistry(t, { schema, fleetAckWait: false });
-  const b = await openRegistry(t, { schema, feedGraceMs: 5_000 });
-  const deafness: boolean[] = [];
-  b.feed.onDeafChange((d) => deafness.push(d));
-  const created = await a.create(makePolicyRecord({ id: 'killed' }));
-  await eventually(() => b.get('contoso', 'killed') !== undefined);
-  const killed = await pgServer!.query<{ ok: boolean }>(
-    dbName(),
-    'SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity WHERE application_name = $1',
-    [b.feed.applicationName],
-  );
-  t.is(killed.rowCount, 1);
-  // Written while b has no feed connection: no notification reaches b; the replay on reconnect does.
-  await a.update({ ...created, state: 'revoked' }, created.revision);
-  await eventually(() => b.get('contoso', 'killed')?.state === 'revoked', 5_000);
-  await eventually(() => b.feed.state().state === 'connected', 5_000);
-  t.deepEqual(deafness, [], 'a short loss within the grace period is not deafness');
-});
+pgTest(
+  'the feed connection killed on the server (pg_terminate_backend): it reconnects and replays what it missed',
+  async (t) => {
+    const schema = freshSchema();
+    const a = await openRegistry(t, { schema, fleetAckWait: false });
+    const b = await openRegistry(t, { schema, feedGraceMs: 5_000 });
+    const deafness: boolean[] = [];
+    b.feed.onDeafChange((d) => deafness.push(d));
+    const created = await a.create(makePolicyRecord({ id: 'killed' }));
+    await eventually(() => b.get('contoso', 'killed') !== undefined);
+    const killed = await pgServer!.query<{ ok: boolean }>(
+      dbName(),
+      'SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity WHERE application_name = $1',
+      [b.feed.applicationName],
+    );
+    t.is(killed.rowCount, 1);
+    // Written while b has no feed connection: no notification reaches b; the replay on reconnect does.
+    await a.update({ ...created, state: 'revoked' }, created.revision);
+    await eventually(() => b.get('contoso', 'killed')?.state === 'revoked', 5_000);
+    await eventually(() => b.feed.state().state === 'connected', 5_000);
+    t.deepEqual(deafness, [], 'a short loss within the grace period is not deafness');
+  },
+);
 
-test('deaf: cut off past the grace period the feed says so; back only after reconnect AND catch-up, in that order', async (t) => {
-  const schema = freshSchema();
-  const target = new URL(dbUrl);
-  const proxy = await startTcpProxy(target.hostname, Number(target.port));
-  t.teardown(() => proxy.close());
-  // A grace of 1.5 s: short enough for the test, long enough that a loaded machine's scheduling delays alone
-  // (a heartbeat late by a second) do not make b deaf before the cut, which would put 'deaf' before the mark.
-  const a = await openRegistry(t, { schema, feedGraceMs: 1_500, feedPollMs: 100 });
-  const b = await openRegistry(t, {
-    schema,
-    connectionString: proxy.rewrite(dbUrl),
-    feedGraceMs: 1_500,
-    feedPollMs: 100,
-  });
-  const order: string[] = [];
-  b.feed.onDeafChange((d) => order.push(d ? 'deaf' : 'hearing'));
-  b.onChange((p) => order.push(`${p.id}:${p.state}`));
-  const created = await a.create(makePolicyRecord({ id: 'cut' }));
-  await eventually(() => b.get('contoso', 'cut') !== undefined);
-  await eventually(() => b.feed.state().state === 'connected', 15_000);
-  order.length = 0;
+pgTest(
+  'deaf: cut off past the grace period the feed says so; back only after reconnect AND catch-up, in that order',
+  async (t) => {
+    const schema = freshSchema();
+    const target = new URL(dbUrl);
+    const proxy = await startTcpProxy(target.hostname, Number(target.port));
+    t.teardown(() => proxy.close());
+    // A grace of 1.5 s: short enough for the test, long enough that a loaded machine's scheduling delays alone
+    // (a heartbeat late by a second) do not make b deaf before the cut, which would put 'deaf' before the mark.
+    const a = await openRegistry(t, { schema, feedGraceMs: 1_500, feedPollMs: 100 });
+    const b = await openRegistry(t, {
+      schema,
+      connectionString: proxy.rewrite(dbUrl),
+      feedGraceMs: 1_500,
+      feedPollMs: 100,
+    });
+    const order: string[] = [];
+    b.feed.onDeafChange((d) => order.push(d ? 'deaf' : 'hearing'));
+    b.onChange((p) => order.push(`${p.id}:${p.state}`));
+    const created = await a.create(makePolicyRecord({ id: 'cut' }));
+    await eventually(() => b.get('contoso', 'cut') !== undefined);
+    await eventually(() => b.feed.state().state === 'connected', 15_000);
+    order.length = 0;
 
-  proxy.cut();
-  // The listener is told in the same turn the state changes: wait on what the listener saw.
-  await eventually(() => order.includes('deaf'), 15_000);
-  t.is(b.feed.state().state, 'deaf');
-  t.deepEqual(order, ['deaf']);
-  // Revoked while b cannot hear: a waits for b until b's lease expires; b fenced itself before that.
-  await a.update({ ...created, state: 'revoked' }, created.revision);
-  await a.awaitFleet(AbortSignal.timeout(10_000));
-  t.deepEqual(
-    a.lastFleetAck?.expired.map((x) => x.split(' ')[0]),
-    [b.instanceId],
-  );
-  t.truthy(b.feed.fenced(), 'b refuses');
-  t.is(b.get('contoso', 'cut')?.state, 'active', 'b cannot know yet');
-  proxy.restore();
-  await eventually(() => order.includes('hearing'), 15_000);
-  t.deepEqual(
-    order,
-    ['deaf', 'cut:revoked', 'hearing'],
-    'the missed revocation is applied before the cache comes back',
-  );
-  t.is(b.feed.state().lastSequence, a.feed.state().lastSequence);
-});
+    proxy.cut();
+    // The listener is told in the same turn the state changes: wait on what the listener saw.
+    await eventually(() => order.includes('deaf'), 15_000);
+    t.is(b.feed.state().state, 'deaf');
+    t.deepEqual(order, ['deaf']);
+    // Revoked while b cannot hear: a waits for b until b's lease expires; b fenced itself before that.
+    await a.update({ ...created, state: 'revoked' }, created.revision);
+    await a.awaitFleet(AbortSignal.timeout(10_000));
+    t.deepEqual(
+      a.lastFleetAck?.expired.map((x) => x.split(' ')[0]),
+      [b.instanceId],
+    );
+    t.truthy(b.feed.fenced(), 'b refuses');
+    t.is(b.get('contoso', 'cut')?.state, 'active', 'b cannot know yet');
+    proxy.restore();
+    await eventually(() => order.includes('hearing'), 15_000);
+    t.deepEqual(
+      order,
+      ['deaf', 'cut:revoked', 'hearing'],
+      'the missed revocation is applied before the cache comes back',
+    );
+    t.is(b.feed.state().lastSequence, a.feed.state().lastSequence);
+  },
+);
 
-test('a black-holed connection (no FIN, no RST) is noticed by the heartbeat and also goes deaf', async (t) => {
+pgTest('a black-holed connection (no FIN, no RST) is noticed by the heartbeat and also goes deaf', async (t) => {
   const schema = freshSchema();
   const target = new URL(dbUrl);
   const proxy = await startTcpProxy(target.hostname, Number(target.port));
@@ -339,7 +363,7 @@ test('a black-holed connection (no FIN, no RST) is noticed by the heartbeat and 
   t.pass();
 });
 
-test('concurrent read-modify-write from two instances: no lost update', async (t) => {
+pgTest('concurrent read-modify-write from two instances: no lost update', async (t) => {
   const schema = freshSchema();
   const a = await openRegistry(t, { schema });
   const b = await openRegistry(t, { schema });
@@ -372,7 +396,7 @@ test('concurrent read-modify-write from two instances: no lost update', async (t
   t.log(`${conflicts} revision conflicts retried`);
 });
 
-test('the description never shows the password; a bad schema name is refused', async (t) => {
+pgTest('the description never shows the password; a bad schema name is refused', async (t) => {
   const r = new PostgresRegistry({
     connectionString: 'postgres://unwrapd:s3cr3t-pass@db.example:5432/keys?sslmode=require',
   });
@@ -383,7 +407,7 @@ test('the description never shows the password; a bad schema name is refused', a
   });
 });
 
-test('open fails clearly (UNAVAILABLE, no password) when PostgreSQL cannot be reached', async (t) => {
+pgTest('open fails clearly (UNAVAILABLE, no password) when PostgreSQL cannot be reached', async (t) => {
   const r = new PostgresRegistry({
     connectionString: 'postgres://u:pw-never-shown@127.0.0.1:1/x',
     connectTimeoutMs: 300,
@@ -392,34 +416,37 @@ test('open fails clearly (UNAVAILABLE, no password) when PostgreSQL cannot be re
   t.false(err?.message.includes('pw-never-shown'));
 });
 
-test('a log that went backwards (failover that lost commits) makes the feed reload everything, then follow the log again', async (t) => {
-  const schema = freshSchema();
-  const a = await openRegistry(t, { schema, fleetAckWait: false });
-  const b = await openRegistry(t, { schema });
-  const p = await a.create(makePolicyRecord({ id: 'kept' }));
-  await a.update({ ...p, name: 'lost rename' }, p.revision);
-  await a.create(makePolicyRecord({ id: 'lost' }));
-  await eventually(() => b.events.lastSequence() === 3);
-  // What a promoted replica without the last two commits looks like.
-  await pgServer!.query(dbName(), `DELETE FROM ${schema}.policy_events WHERE sequence > 1`);
-  await pgServer!.query(dbName(), `DELETE FROM ${schema}.policies WHERE id = 'lost'`);
-  await pgServer!.query(
-    dbName(),
-    `UPDATE ${schema}.policies SET revision = 1, record = jsonb_set(record, '{revision}', '1') - 'x' || '{"name":"Policy kept"}'::jsonb WHERE id = 'kept'`,
-  );
-  await pgServer!.query(dbName(), `SELECT setval(pg_get_serial_sequence('${schema}.policy_events', 'sequence'), 1)`);
-  await pgServer!.query(
-    dbName(),
-    'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1',
-    [b.feed.applicationName],
-  );
-  await eventually(() => b.get('contoso', 'lost') === undefined, 5_000);
-  t.is(b.get('contoso', 'kept')?.name, 'Policy kept');
-  t.is(b.get('contoso', 'kept')?.revision, 1);
-  // Sequence 2 is handed out again, and b applies it.
-  const c = await openRegistry(t, { schema });
-  const kept = c.get('contoso', 'kept')!;
-  await c.update({ ...kept, state: 'revoked' }, kept.revision);
-  await eventually(() => b.get('contoso', 'kept')?.state === 'revoked', 5_000);
-  t.is(b.events.lastSequence(), 2);
-});
+pgTest(
+  'a log that went backwards (failover that lost commits) makes the feed reload everything, then follow the log again',
+  async (t) => {
+    const schema = freshSchema();
+    const a = await openRegistry(t, { schema, fleetAckWait: false });
+    const b = await openRegistry(t, { schema });
+    const p = await a.create(makePolicyRecord({ id: 'kept' }));
+    await a.update({ ...p, name: 'lost rename' }, p.revision);
+    await a.create(makePolicyRecord({ id: 'lost' }));
+    await eventually(() => b.events.lastSequence() === 3);
+    // What a promoted replica without the last two commits looks like.
+    await pgServer!.query(dbName(), `DELETE FROM ${schema}.policy_events WHERE sequence > 1`);
+    await pgServer!.query(dbName(), `DELETE FROM ${schema}.policies WHERE id = 'lost'`);
+    await pgServer!.query(
+      dbName(),
+      `UPDATE ${schema}.policies SET revision = 1, record = jsonb_set(record, '{revision}', '1') - 'x' || '{"name":"Policy kept"}'::jsonb WHERE id = 'kept'`,
+    );
+    await pgServer!.query(dbName(), `SELECT setval(pg_get_serial_sequence('${schema}.policy_events', 'sequence'), 1)`);
+    await pgServer!.query(
+      dbName(),
+      'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1',
+      [b.feed.applicationName],
+    );
+    await eventually(() => b.get('contoso', 'lost') === undefined, 5_000);
+    t.is(b.get('contoso', 'kept')?.name, 'Policy kept');
+    t.is(b.get('contoso', 'kept')?.revision, 1);
+    // Sequence 2 is handed out again, and b applies it.
+    const c = await openRegistry(t, { schema });
+    const kept = c.get('contoso', 'kept')!;
+    await c.update({ ...kept, state: 'revoked' }, kept.revision);
+    await eventually(() => b.get('contoso', 'kept')?.state === 'revoked', 5_000);
+    t.is(b.events.lastSequence(), 2);
+  },
+);

@@ -8,8 +8,12 @@ import pg from 'pg';
 import type { Config } from '../src/config/config.js';
 import { openLocalKeystore } from '../src/providers/local-keystore.js';
 import { isProviderError } from '../src/providers/provider-error.js';
-import { startTestPostgres, type TestPostgres } from './helpers/postgres.js';
+import { postgresDependency, startTestPostgres, type TestPostgres } from './helpers/postgres.js';
+import { requireSystemDependency } from './helpers/system-dependency.js';
 import { codeOf, startTestDaemon, type TestDaemon } from './helpers/test-daemon.js';
+
+const pgAvailable = requireSystemDependency(test, import.meta.url, postgresDependency());
+const pgTest = pgAvailable ? test : test.skip;
 
 /**
  * Purge is crypto-shredding: a copy of everything taken before the purge (the registry file, or
@@ -192,45 +196,48 @@ test('file registry: a copy of policies.json and the audit log from before the p
   );
 });
 
-test('PostgreSQL: the policy rows and event history from before the purge, restored, decrypt nothing afterwards', async (t) => {
-  pgServer ??= await startTestPostgres();
-  const pgUrl = await pgServer.createDatabase('shred');
-  const dir = await mkdtemp(join(tmpdir(), 'uwd-shred-pg-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  const sql = async <T extends pg.QueryResultRow>(text: string, params: unknown[] = []) => {
-    const client = new pg.Client({ connectionString: pgUrl });
-    await client.connect();
-    try {
-      return (await client.query<T>(text, params)).rows;
-    } finally {
-      await client.end();
-    }
-  };
-  await shredScenario(
-    t,
-    {
-      dir,
-      overrides: { registryBackend: 'postgres', pgUrl, demo: false },
-      async snapshot() {
-        const policies = await sql('SELECT tenant, id, state, revision, record, updated_at FROM unwrapd.policies');
-        const events = await sql('SELECT sequence, type, tenant, policy_id, revision, at FROM unwrapd.policy_events');
-        t.true(policies.length > 0 && events.length > 0);
-        return async () => {
-          await sql('DELETE FROM unwrapd.policies');
-          await sql('DELETE FROM unwrapd.policy_events');
-          for (const p of policies)
-            await sql(
-              'INSERT INTO unwrapd.policies (tenant, id, state, revision, record, updated_at) VALUES ($1, $2, $3, $4, $5, $6)',
-              [p.tenant, p.id, p.state, p.revision, p.record, p.updated_at],
-            );
-          for (const e of events)
-            await sql(
-              'INSERT INTO unwrapd.policy_events (sequence, type, tenant, policy_id, revision, at) VALUES ($1, $2, $3, $4, $5, $6)',
-              [e.sequence, e.type, e.tenant, e.policy_id, e.revision, e.at],
-            );
-        };
+pgTest(
+  'PostgreSQL: the policy rows and event history from before the purge, restored, decrypt nothing afterwards',
+  async (t) => {
+    pgServer ??= await startTestPostgres();
+    const pgUrl = await pgServer.createDatabase('shred');
+    const dir = await mkdtemp(join(tmpdir(), 'uwd-shred-pg-'));
+    t.teardown(() => rm(dir, { recursive: true, force: true }));
+    const sql = async <T extends pg.QueryResultRow>(text: string, params: unknown[] = []) => {
+      const client = new pg.Client({ connectionString: pgUrl });
+      await client.connect();
+      try {
+        return (await client.query<T>(text, params)).rows;
+      } finally {
+        await client.end();
+      }
+    };
+    await shredScenario(
+      t,
+      {
+        dir,
+        overrides: { registryBackend: 'postgres', pgUrl, demo: false },
+        async snapshot() {
+          const policies = await sql('SELECT tenant, id, state, revision, record, updated_at FROM unwrapd.policies');
+          const events = await sql('SELECT sequence, type, tenant, policy_id, revision, at FROM unwrapd.policy_events');
+          t.true(policies.length > 0 && events.length > 0);
+          return async () => {
+            await sql('DELETE FROM unwrapd.policies');
+            await sql('DELETE FROM unwrapd.policy_events');
+            for (const p of policies)
+              await sql(
+                'INSERT INTO unwrapd.policies (tenant, id, state, revision, record, updated_at) VALUES ($1, $2, $3, $4, $5, $6)',
+                [p.tenant, p.id, p.state, p.revision, p.record, p.updated_at],
+              );
+            for (const e of events)
+              await sql(
+                'INSERT INTO unwrapd.policy_events (sequence, type, tenant, policy_id, revision, at) VALUES ($1, $2, $3, $4, $5, $6)',
+                [e.sequence, e.type, e.tenant, e.policy_id, e.revision, e.at],
+              );
+          };
+        },
       },
-    },
-    'shred-pg',
-  );
-});
+      'shred-pg',
+    );
+  },
+);

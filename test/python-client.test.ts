@@ -5,20 +5,24 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { sealSegmented } from './helpers/sealed-envelope.js';
+import { requireSystemDependency } from './helpers/system-dependency.js';
 import { createPolicy, startTestDaemon, type TestDaemon } from './helpers/test-daemon.js';
 
 // examples/python/unwrapd_client.py, on Debian's grpcio (python3-grpcio, python3-grpc-tools, python3-protobuf,
 // installed by .ci/run), against a real daemon at its default settings over its Unix socket, with a default
 // Python channel (4 MiB receive limit). Debian's python is /usr/bin/python3 (another python3 may come first on
-// PATH without these modules). In CI the test fails when they are missing; elsewhere it is skipped.
+// PATH without these modules). Without them the tests are skipped with a notice, or fail under CI=true.
 
 /** Debian's python, or another one to try (UNWRAPD_TEST_PYTHON). */
 const PYTHON = process.env.UNWRAPD_TEST_PYTHON ?? '/usr/bin/python3';
 const SCRIPT = new URL('../examples/python/unwrapd_client.py', import.meta.url).pathname;
 const probe = spawnSync(PYTHON, ['-c', 'import grpc, grpc_tools.protoc, google.protobuf'], { encoding: 'utf8' });
-const available = probe.status === 0;
-const ci = process.env.CI === 'true';
-const pyTest = available || ci ? test.serial : test.skip;
+const available = requireSystemDependency(test, import.meta.url, {
+  name: "Debian's gRPC for Python",
+  available: probe.status === 0,
+  installHint: `apt-get install python3-grpcio python3-grpc-tools python3-protobuf (for ${PYTHON})`,
+});
+const pyTest = available ? test.serial : test.serial.skip;
 const run = promisify(execFile);
 
 let d: TestDaemon;

@@ -22,7 +22,11 @@ export type MakeRegistry = (limits?: Partial<RegistryLimits>) => Promise<Registr
 /** How long a write through one registry may take to reach another's onChange. */
 const PROPAGATION_TIMEOUT_MS = 10_000;
 
-export function registryContract(name: string, makeRegistry: MakeRegistry): void {
+export function registryContract(
+  name: string,
+  makeRegistry: MakeRegistry,
+  testFn: (title: string, implementation: (t: ExecutionContext) => Promise<void> | void) => void = test,
+): void {
   const title = (rule: string) => `${name} registry: ${rule}`;
   const setup = async (t: ExecutionContext, limits?: Partial<RegistryLimits>): Promise<RegistryFixture> => {
     const fixture = await makeRegistry(limits);
@@ -30,7 +34,7 @@ export function registryContract(name: string, makeRegistry: MakeRegistry): void
     return fixture;
   };
 
-  test(title('create stores the policy and get returns it'), async (t) => {
+  testFn(title('create stores the policy and get returns it'), async (t) => {
     const { registry } = await setup(t);
     const record = makePolicyRecord({ tenant: 'contoso', id: 'dep-1' });
     const created = await registry.create(record);
@@ -40,14 +44,14 @@ export function registryContract(name: string, makeRegistry: MakeRegistry): void
     t.is(registry.get('fabrikam', 'dep-1'), undefined);
   });
 
-  test(title('create stores revision 1 whatever revision the record carries'), async (t) => {
+  testFn(title('create stores revision 1 whatever revision the record carries'), async (t) => {
     const { registry } = await setup(t);
     const created = await registry.create(makePolicyRecord({ revision: 7 }));
     t.is(created.revision, 1);
     t.is(registry.get(created.tenant, created.id)?.revision, 1);
   });
 
-  test(title('the stored record is a copy: changing the caller objects afterwards changes nothing'), async (t) => {
+  testFn(title('the stored record is a copy: changing the caller objects afterwards changes nothing'), async (t) => {
     const { registry } = await setup(t);
     const record = makePolicyRecord({ name: 'original' });
     await registry.create(record);
@@ -58,7 +62,7 @@ export function registryContract(name: string, makeRegistry: MakeRegistry): void
     t.is(registry.list().length, 1);
   });
 
-  test(title('list sorts by tenant then id, and filters by tenant'), async (t) => {
+  testFn(title('list sorts by tenant then id, and filters by tenant'), async (t) => {
     const { registry } = await setup(t);
     const order = [
       ['t2', 'b'],
@@ -74,7 +78,7 @@ export function registryContract(name: string, makeRegistry: MakeRegistry): void
     t.deepEqual(registry.list('nobody'), []);
   });
 
-  test(title('the same id in two tenants is two policies'), async (t) => {
+  testFn(title('the same id in two tenants is two policies'), async (t) => {
     const { registry } = await setup(t);
     await registry.create(makePolicyRecord({ tenant: 't1', id: 'shared', name: 'one' }));
     await registry.create(makePolicyRecord({ tenant: 't2', id: 'shared', name: 'two' }));
@@ -82,14 +86,14 @@ export function registryContract(name: string, makeRegistry: MakeRegistry): void
     t.is(registry.get('t2', 'shared')?.name, 'two');
   });
 
-  test(title('creating an existing policy fails already_exists and keeps the original'), async (t) => {
+  testFn(title('creating an existing policy fails already_exists and keeps the original'), async (t) => {
     const { registry } = await setup(t);
     await registry.create(makePolicyRecord({ name: 'first' }));
     await t.throwsAsync(registry.create(makePolicyRecord({ name: 'second' })), { code: 'already_exists' });
     t.is(registry.get('contoso', 'policy-1')?.name, 'first');
   });
 
-  test(title('a record that fails validation is refused with invalid_argument and not stored'), async (t) => {
+  testFn(title('a record that fails validation is refused with invalid_argument and not stored'), async (t) => {
     const { registry } = await setup(t);
     await t.throwsAsync(registry.create(makePolicyRecord({ tenant: 'bad tenant!' })), { code: 'invalid_argument' });
     const noCopies = makePolicyRecord({ id: 'no-copies' });
@@ -98,7 +102,7 @@ export function registryContract(name: string, makeRegistry: MakeRegistry): void
     t.deepEqual(registry.list(), []);
   });
 
-  test(title('update with the current revision stores the record at revision + 1'), async (t) => {
+  testFn(title('update with the current revision stores the record at revision + 1'), async (t) => {
     const { registry } = await setup(t);
     const created = await registry.create(makePolicyRecord());
     const updated = await registry.update({ ...created, state: 'revoked', stateReason: 'customer revoked' }, 1);
@@ -107,7 +111,7 @@ export function registryContract(name: string, makeRegistry: MakeRegistry): void
     t.deepEqual(registry.get(created.tenant, created.id), updated);
   });
 
-  test(title('revision increments on every update'), async (t) => {
+  testFn(title('revision increments on every update'), async (t) => {
     const { registry } = await setup(t);
     let current = await registry.create(makePolicyRecord());
     for (const expected of [2, 3, 4]) {
@@ -117,7 +121,7 @@ export function registryContract(name: string, makeRegistry: MakeRegistry): void
     t.is(registry.get(current.tenant, current.id)?.name, 'name 4');
   });
 
-  test(
+  testFn(
     title('update with a stale revision fails failed_precondition (revision conflict) and changes nothing'),
     async (t) => {
       const { registry } = await setup(t);
@@ -131,13 +135,13 @@ export function registryContract(name: string, makeRegistry: MakeRegistry): void
     },
   );
 
-  test(title('update of a policy that does not exist fails not_found'), async (t) => {
+  testFn(title('update of a policy that does not exist fails not_found'), async (t) => {
     const { registry } = await setup(t);
     await t.throwsAsync(registry.update(makePolicyRecord({ id: 'ghost' }), 1), { code: 'not_found' });
     t.deepEqual(registry.list(), []);
   });
 
-  test(title('a tenant may not exceed its policy limit, purged policies included'), async (t) => {
+  testFn(title('a tenant may not exceed its policy limit, purged policies included'), async (t) => {
     const { registry } = await setup(t, { maxPoliciesPerTenant: 3 });
     for (const id of ['p1', 'p2', 'p3']) await registry.create(makePolicyRecord({ tenant: 'full', id }));
     await t.throwsAsync(registry.create(makePolicyRecord({ tenant: 'full', id: 'p4' })), {
@@ -154,7 +158,7 @@ export function registryContract(name: string, makeRegistry: MakeRegistry): void
     t.is(registry.list('other').length, 1);
   });
 
-  test(title('files mode allows one policy per tenant per geo until it is purged'), async (t) => {
+  testFn(title('files mode allows one policy per tenant per geo until it is purged'), async (t) => {
     const { registry } = await setup(t);
     const files = (tenant: string, id: string, geo: string) => makePolicyRecord({ tenant, id, geo, mode: 'files' });
     const first = await registry.create(files('t1', 'eur-1', 'EUR'));
@@ -169,7 +173,7 @@ export function registryContract(name: string, makeRegistry: MakeRegistry): void
     );
   });
 
-  test(title('mailbox mode allows many policies per tenant in one geo, beside a files-mode one'), async (t) => {
+  testFn(title('mailbox mode allows many policies per tenant in one geo, beside a files-mode one'), async (t) => {
     const { registry } = await setup(t);
     await registry.create(makePolicyRecord({ id: 'files', mode: 'files', geo: 'EUR' }));
     for (const id of ['mbx-1', 'mbx-2', 'mbx-3']) {
@@ -178,7 +182,7 @@ export function registryContract(name: string, makeRegistry: MakeRegistry): void
     t.is(registry.list('contoso').length, 4);
   });
 
-  test(title('onChange gets each created and updated record, until unsubscribed'), async (t) => {
+  testFn(title('onChange gets each created and updated record, until unsubscribed'), async (t) => {
     const { registry } = await setup(t);
     const seen: string[] = [];
     const unsubscribe = registry.onChange((p) => seen.push(`${p.id}@${p.revision}`));
@@ -193,7 +197,7 @@ export function registryContract(name: string, makeRegistry: MakeRegistry): void
     t.deepEqual(seen, ['a@1', 'a@2']);
   });
 
-  test(title('concurrent creates through one registry all land'), async (t) => {
+  testFn(title('concurrent creates through one registry all land'), async (t) => {
     const { registry, openAnother } = await setup(t);
     const ids = Array.from({ length: 20 }, (_, i) => `c-${String(i).padStart(2, '0')}`);
     await Promise.all(ids.map((id) => registry.create(makePolicyRecord({ id }))));
@@ -205,7 +209,7 @@ export function registryContract(name: string, makeRegistry: MakeRegistry): void
     t.is(other.list().length, ids.length);
   });
 
-  test(title('the tenant limit holds against concurrent creates from two registries'), async (t) => {
+  testFn(title('the tenant limit holds against concurrent creates from two registries'), async (t) => {
     const { registry, openAnother } = await setup(t, { maxPoliciesPerTenant: 5 });
     const other = await openAnother();
     const attempts = Array.from({ length: 12 }, (_, i) =>
@@ -220,7 +224,7 @@ export function registryContract(name: string, makeRegistry: MakeRegistry): void
     t.is(fresh.list('contoso').length, 5);
   });
 
-  test(title('two registries updating at the same revision: exactly one wins'), async (t) => {
+  testFn(title('two registries updating at the same revision: exactly one wins'), async (t) => {
     const { registry, openAnother } = await setup(t);
     const created = await registry.create(makePolicyRecord());
     const other = await openAnother();
@@ -236,7 +240,7 @@ export function registryContract(name: string, makeRegistry: MakeRegistry): void
     t.is(fresh.get(created.tenant, created.id)?.revision, 2);
   });
 
-  test(title('a second registry on the same storage sees every write (durability)'), async (t) => {
+  testFn(title('a second registry on the same storage sees every write (durability)'), async (t) => {
     const { registry, openAnother } = await setup(t);
     const a = await registry.create(makePolicyRecord({ tenant: 't1', id: 'a' }));
     await registry.create(makePolicyRecord({ tenant: 't2', id: 'b', mode: 'files', geo: 'NAM' }));
@@ -247,7 +251,7 @@ export function registryContract(name: string, makeRegistry: MakeRegistry): void
     t.is(other.get('t1', 'a')?.state, 'revoked');
   });
 
-  test(title('writes through another registry reach get, list and onChange'), async (t) => {
+  testFn(title('writes through another registry reach get, list and onChange'), async (t) => {
     const { registry, openAnother } = await setup(t);
     const seen: PolicyRecord[] = [];
     registry.onChange((p) => seen.push(p));

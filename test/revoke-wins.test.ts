@@ -2,8 +2,11 @@ import test from 'ava';
 import * as grpc from '@grpc/grpc-js';
 import type { Config } from '../src/config/config.js';
 import { openLocalKeystore } from '../src/providers/local-keystore.js';
-import { startTestPostgres, type TestPostgres } from './helpers/postgres.js';
+import { postgresDependency, startTestPostgres, type TestPostgres } from './helpers/postgres.js';
+import { requireSystemDependency } from './helpers/system-dependency.js';
 import { codeOf, startTestDaemon, type TestDaemon } from './helpers/test-daemon.js';
+
+const pgAvailable = requireSystemDependency(test, import.meta.url, postgresDependency());
 
 /**
  * Revoke and Purge always win, with both registries: never refused because of a
@@ -74,8 +77,9 @@ async function auditOf(d: TestDaemon, id: string): Promise<Array<Record<string, 
 
 for (const [backend, overrides] of BACKENDS) {
   const daemon = async () => (daemons[backend] ??= await startTestDaemon(await overrides()));
+  const serial = backend === 'file registry' || pgAvailable ? test.serial : test.serial.skip;
 
-  test.serial(
+  serial(
     `${backend}: Revoke during a RollKey wins, the roll stops with FAILED_PRECONDITION and the policy stays revoked`,
     async (t) => {
       const d = await daemon();
@@ -114,41 +118,38 @@ for (const [backend, overrides] of BACKENDS) {
     },
   );
 
-  test.serial(
-    `${backend}: Revoke during a Refresh or a RotateIntermediateKey wins; neither writes over it`,
-    async (t) => {
-      const d = await daemon();
-      for (const op of ['refresh', 'rotation'] as const) {
-        const id = `${op}-vs-revoke`;
-        await policyWithVersions(d, id, 2);
-        if (op === 'refresh') await openLocalKeystore(d.config.keystorePath).rotateKey('rw-b'); // Refresh has work
-        const before = d.daemon.registry.get('demo', id)!;
-        let wraps = 0;
-        d.provider.latencyFor = (o) => (o === 'wrap' ? (wraps++, 100) : undefined);
-        try {
-          const running = codeOf(
-            op === 'refresh'
-              ? d.client.refresh({ tenant: 'demo', id })
-              : d.client.rotateIntermediateKey({ tenant: 'demo', id, minDecryptVersion: 0 }),
-          );
-          await until(() => wraps > 0);
-          t.is((await d.client.revoke({ tenant: 'demo', id })).state, 'POLICY_STATE_REVOKED');
-          const revision = d.daemon.registry.get('demo', id)!.revision;
-          const result = await running;
-          t.is(result.code, grpc.status.FAILED_PRECONDITION, `${op}: ${result.details}`);
-          t.regex(result.details, op === 'refresh' ? /revoked during the roll/ : /revoked during the rotation/);
-          const after = d.daemon.registry.get('demo', id)!;
-          t.is(after.state, 'revoked');
-          t.is(after.revision, revision, `${op}: nothing written after the revocation`);
-          t.is(after.activeVersion, before.activeVersion);
-        } finally {
-          d.provider.latencyFor = undefined;
-        }
+  serial(`${backend}: Revoke during a Refresh or a RotateIntermediateKey wins; neither writes over it`, async (t) => {
+    const d = await daemon();
+    for (const op of ['refresh', 'rotation'] as const) {
+      const id = `${op}-vs-revoke`;
+      await policyWithVersions(d, id, 2);
+      if (op === 'refresh') await openLocalKeystore(d.config.keystorePath).rotateKey('rw-b'); // Refresh has work
+      const before = d.daemon.registry.get('demo', id)!;
+      let wraps = 0;
+      d.provider.latencyFor = (o) => (o === 'wrap' ? (wraps++, 100) : undefined);
+      try {
+        const running = codeOf(
+          op === 'refresh'
+            ? d.client.refresh({ tenant: 'demo', id })
+            : d.client.rotateIntermediateKey({ tenant: 'demo', id, minDecryptVersion: 0 }),
+        );
+        await until(() => wraps > 0);
+        t.is((await d.client.revoke({ tenant: 'demo', id })).state, 'POLICY_STATE_REVOKED');
+        const revision = d.daemon.registry.get('demo', id)!.revision;
+        const result = await running;
+        t.is(result.code, grpc.status.FAILED_PRECONDITION, `${op}: ${result.details}`);
+        t.regex(result.details, op === 'refresh' ? /revoked during the roll/ : /revoked during the rotation/);
+        const after = d.daemon.registry.get('demo', id)!;
+        t.is(after.state, 'revoked');
+        t.is(after.revision, revision, `${op}: nothing written after the revocation`);
+        t.is(after.activeVersion, before.activeVersion);
+      } finally {
+        d.provider.latencyFor = undefined;
       }
-    },
-  );
+    }
+  });
 
-  test.serial(
+  serial(
     `${backend}: a Revoke started at any step of a RollKey is acknowledged, and the policy ends revoked`,
     async (t) => {
       const d = await daemon();
@@ -187,7 +188,7 @@ for (const [backend, overrides] of BACKENDS) {
     },
   );
 
-  test.serial(`${backend}: eight concurrent Revokes of one policy all succeed, one of them writing`, async (t) => {
+  serial(`${backend}: eight concurrent Revokes of one policy all succeed, one of them writing`, async (t) => {
     const d = await daemon();
     await policyWithVersions(d, 'many-revokes', 1);
     const results = await Promise.allSettled(
@@ -203,7 +204,7 @@ for (const [backend, overrides] of BACKENDS) {
     t.is((await d.client.revoke({ tenant: 'demo', id: 'many-revokes' })).state, 'POLICY_STATE_REVOKED');
   });
 
-  test.serial(
+  serial(
     `${backend}: concurrent Purges all succeed, one destroying; a Purge of a purged policy is OK and destroys nothing`,
     async (t) => {
       const d = await daemon();

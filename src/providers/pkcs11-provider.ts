@@ -60,7 +60,22 @@ export interface Pkcs11ProviderOptions {
   defaultToken?: string;
   /** The user PIN. */
   pin: string;
+  /** Loads the pkcs11js addon (default `loadPkcs11Addon`); tests inject a loader to simulate it missing. */
+  loadAddon?: () => Pkcs11Module;
 }
+
+/**
+ * The pkcs11js native addon, an optional dependency: npm builds it only where a C++ toolchain is present, and
+ * unwrapd runs without it until a PKCS#11 module is configured. Loaded when a PKCS#11 provider is created.
+ */
+export function loadPkcs11Addon(): Pkcs11Module {
+  return createRequire(import.meta.url)('pkcs11js') as Pkcs11Module;
+}
+
+/** The one error for a PKCS#11 module configured where the addon is not installed: what to do about it. */
+export const PKCS11_ADDON_MISSING =
+  'pkcs11Module is set, but the PKCS#11 provider needs the optional native addon pkcs11js, which is not ' +
+  'installed: install a C++ toolchain (make, g++, python3) and re-run npm ci';
 
 interface Session {
   handle: Handle;
@@ -72,6 +87,15 @@ export { PKCS11_ALGORITHMS } from './pkcs11-token.js';
 export { classifyPkcs11Error } from './pkcs11-errors.js';
 
 export function createPkcs11Provider(opts: Pkcs11ProviderOptions): RootKeyProvider {
+  let addon: Pkcs11Module;
+  try {
+    addon = (opts.loadAddon ?? loadPkcs11Addon)();
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'MODULE_NOT_FOUND' || code === 'ERR_MODULE_NOT_FOUND' || code === 'ERR_DLOPEN_FAILED')
+      throw new Error(PKCS11_ADDON_MISSING);
+    throw err;
+  }
   let pk: Pkcs11Module | undefined;
   let lib: Pkcs11Types.PKCS11 | undefined;
   const sessions = new Map<string, Session>();
@@ -81,8 +105,7 @@ export function createPkcs11Provider(opts: Pkcs11ProviderOptions): RootKeyProvid
 
   function module(): { pk: Pkcs11Module; lib: Pkcs11Types.PKCS11 } {
     if (!pk || !lib) {
-      const require = createRequire(import.meta.url);
-      const loaded = require('pkcs11js') as Pkcs11Module;
+      const loaded = addon;
       const instance = new loaded.PKCS11();
       instance.load(opts.modulePath);
       try {

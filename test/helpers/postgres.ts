@@ -14,6 +14,7 @@ import { createServer } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import type { SystemDependency } from './system-dependency.js';
 
 export interface TestPostgres {
   /** A connection string for `database` (default: the maintenance database). */
@@ -36,8 +37,25 @@ export interface TestPostgres {
   stop(): Promise<void>;
 }
 
-/** Where Debian's server binaries are, or undefined when the `postgresql` package is not installed. */
+/**
+ * PostgreSQL as a system dependency of a test file (test/helpers/system-dependency.ts): a server at
+ * UNWRAPD_TEST_PG_URL, or the server binaries to start a throwaway cluster with.
+ */
+export function postgresDependency(): SystemDependency {
+  return {
+    name: 'PostgreSQL',
+    available: Boolean(process.env.UNWRAPD_TEST_PG_URL) || findPostgresBin() !== undefined,
+    installHint: "apt-get install postgresql, or set UNWRAPD_TEST_PG_URL to a server's URL",
+  };
+}
+
+/**
+ * Where Debian's server binaries are, or undefined when the `postgresql` package is not installed.
+ * UNWRAPD_TEST_PG_BIN names the directory instead (it must hold initdb).
+ */
 export function findPostgresBin(): string | undefined {
+  const override = process.env.UNWRAPD_TEST_PG_BIN;
+  if (override !== undefined) return existsSync(join(override, 'initdb')) ? override : undefined;
   const root = '/usr/lib/postgresql';
   if (existsSync(root)) {
     const versions = readdirSync(root)

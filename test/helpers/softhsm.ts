@@ -4,6 +4,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type * as Pkcs11Types from 'pkcs11js';
+import type { SystemDependency } from './system-dependency.js';
 
 /**
  * SoftHSM 2 (Debian package `softhsm2`, installed by .ci/run) for PKCS#11 tests: a token in a temp dir,
@@ -120,6 +121,11 @@ export function destroyKey(token: SoftHsmToken, label: string): number {
   } finally {
     lib.C_CloseSession(session);
   }
+}
+
+/** SoftHSM 2 as a system dependency of a test file (test/helpers/system-dependency.ts). */
+export function softHsmDependency(): SystemDependency {
+  return { name: 'SoftHSM 2', available: softHsmAvailable(), installHint: 'apt-get install softhsm2' };
 }
 
 /** The SoftHSM module and softhsm2-util (on PATH; Debian puts it in /usr/bin) are both installed. */
