@@ -10,6 +10,7 @@ import { auditQuery, auditRecordToProto } from './audit-records.js';
 import type { CallerResolver } from './caller-resolver.js';
 import { toStatus } from './status-codes.js';
 import { unary } from './unary.js';
+import { encodedSizeBound, UnsentBytes } from './unsent-bytes.js';
 
 /**
  * `Admin.ListAuditRecords` (a page) and `Admin.FollowAuditRecords` (a server stream: the records matching the
@@ -26,8 +27,11 @@ export interface AuditHandlerDeps {
 
 export const DEFAULT_PAGE = 100;
 export const MAX_PAGE = 1000;
-/** Bytes grpc-js may hold for a slow follower before it is cut off. */
-const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
+/**
+ * Response bytes written and not yet sent beyond which a follower is ended. A follower waits for its client
+ * whenever grpc-js's buffer is full (16 responses), so only a client slower than that many large records hits it.
+ */
+export const MAX_UNSENT_BYTES = 4 * 1024 * 1024;
 
 export function auditHandlers(deps: AuditHandlerDeps, log: Logger) {
   const { access, trail } = deps;
@@ -91,6 +95,7 @@ export function auditHandlers(deps: AuditHandlerDeps, log: Logger) {
     call.on('cancelled', onCancel);
     cleanups.push(() => call.off('cancelled', onCancel));
     let cursor = 0;
+    const unsent = new UnsentBytes(call);
     void (async () => {
       // from_sequence 0: only records written from now on.
       cursor = Number(call.request.fromSequence || '0') > 0 ? query.filter.fromSeq! : (await trail.latest()).count + 1;
@@ -100,13 +105,26 @@ export function auditHandlers(deps: AuditHandlerDeps, log: Logger) {
         for (const r of page) {
           if (finished) return;
           cursor = r.seq + 1;
-          if (query.visible(r)) call.write(auditRecordToProto(r));
+          if (!query.visible(r)) continue;
+          const message = auditRecordToProto(r);
+          unsent.write(message, encodedSizeBound(message));
+          if (unsent.bytes > MAX_UNSENT_BYTES) {
+            log.warn('FollowAuditRecords: follower too slow, ended', {
+              unsentSize: unsent.bytes,
+              resumeFromSequence: cursor,
+            });
+            return finish({
+              code: grpc.status.RESOURCE_EXHAUSTED,
+              details: `follower too slow; resume with from_sequence=${cursor}`,
+            });
+          }
+          // Backpressure: once grpc-js's buffer is full, the next record waits for the client (or the call's end).
+          if (unsent.full) {
+            log.debug('FollowAuditRecords: waiting for the client', { unsentSize: unsent.bytes });
+            await unsent.drained();
+          }
         }
-        if (call.writableLength > MAX_BUFFERED_BYTES)
-          return finish({
-            code: grpc.status.RESOURCE_EXHAUSTED,
-            details: `follower too slow; resume with from_sequence=${cursor}`,
-          });
+        if (finished) return;
         if (page.length === MAX_PAGE || appended) continue;
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, trail.followPollMs);
