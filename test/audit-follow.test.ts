@@ -60,3 +60,17 @@ test.serial(
     t.true(got.length < total / 2, `handed over ${got.length} of ${total} records`);
   },
 );
+
+test.serial('FollowAuditRecords called once shutdown has begun ends at once with UNAVAILABLE', async (t) => {
+  const d = await startTestDaemon({ demo: false });
+  t.teardown(() => d.stop());
+  await d.daemon.audit.append({ type: 'access.denied', tenant: 'contoso', policyId: 'p' });
+  await d.daemon.fleet.close(); // the first step of shutdown: followers and watchers end, the servers still answer
+  const stream = d.client.admin.FollowAuditRecords({ fromSequence: '1' });
+  const got: AuditRecord__Output[] = [];
+  stream.on('data', (r: AuditRecord__Output) => got.push(r));
+  const err = await new Promise<grpc.ServiceError>((resolve) => stream.on('error', resolve));
+  t.is(err.code, grpc.status.UNAVAILABLE, err.details);
+  t.regex(err.details, /resume with from_sequence=1$/);
+  t.is(got.length, 0);
+});

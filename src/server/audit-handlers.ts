@@ -76,6 +76,8 @@ export function auditHandlers(deps: AuditHandlerDeps, log: Logger) {
       finish(toStatus(err, log, 'FollowAuditRecords'));
       return;
     }
+    // The next sequence to send (where a cut-off follower resumes); set before any listener can read it.
+    let cursor = Number(call.request.fromSequence || '0');
     let appended = false;
     cleanups.push(
       trail.onAppend(() => {
@@ -91,10 +93,10 @@ export function auditHandlers(deps: AuditHandlerDeps, log: Logger) {
         }),
       ),
     );
+    if (finished) return; // already shutting down: onClose ended it at once
     const onCancel = () => finish();
     call.on('cancelled', onCancel);
     cleanups.push(() => call.off('cancelled', onCancel));
-    let cursor = 0;
     const unsent = new UnsentBytes(call);
     void (async () => {
       // from_sequence 0: only records written from now on.
