@@ -3,12 +3,36 @@ import * as grpc from '@grpc/grpc-js';
 import type { AuditRecord__Output } from '../src/generated/unwrapd/v1/AuditRecord.js';
 import { createLogger } from '../src/log/logger.js';
 import { MAX_UNSENT_BYTES } from '../src/server/audit-handlers.js';
+import protobuf from 'protobufjs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { startTestDaemon } from './helpers/test-daemon.js';
 
 /**
  * FollowAuditRecords against a real daemon: a follower that does not read is not handed the whole trail (the
  * daemon waits for the client once grpc-js's buffer is full, and counts the bytes it has not sent).
  */
+
+const PROTO = fileURLToPath(new URL('../proto', import.meta.url));
+const root = new protobuf.Root();
+root.resolvePath = (_origin, target) => join(PROTO, target);
+root.loadSync(['google/rpc/status.proto', 'google/rpc/error_details.proto'], { keepCase: true });
+const Status = root.lookupType('google.rpc.Status');
+const ErrorInfo = root.lookupType('google.rpc.ErrorInfo');
+
+/** The google.rpc.ErrorInfo a failed call carried in grpc-status-details-bin. */
+function errorInfo(err: grpc.ServiceError): { reason: string; domain: string; metadata: Record<string, string> } {
+  const [bin] = err.metadata.get('grpc-status-details-bin');
+  if (!Buffer.isBuffer(bin)) throw new Error(`no grpc-status-details-bin on ${err.code} ${err.details}`);
+  const s = Status.toObject(Status.decode(bin), { defaults: true }) as {
+    code: number;
+    details: Array<{ type_url: string; value: Uint8Array }>;
+  };
+  if (s.code !== err.code) throw new Error('Status differs from the gRPC status');
+  const any = s.details.find((d) => d.type_url === 'type.googleapis.com/google.rpc.ErrorInfo');
+  if (!any) throw new Error('no ErrorInfo in the details');
+  return ErrorInfo.toObject(ErrorInfo.decode(any.value), { defaults: true }) as ReturnType<typeof errorInfo>;
+}
 
 /** A logger that resolves `seen(msg)` with the fields of the first line of that message. */
 function watchingLog() {
@@ -72,5 +96,63 @@ test.serial('FollowAuditRecords called once shutdown has begun ends at once with
   const err = await new Promise<grpc.ServiceError>((resolve) => stream.on('error', resolve));
   t.is(err.code, grpc.status.UNAVAILABLE, err.details);
   t.regex(err.details, /resume with from_sequence=1$/);
+  t.like(errorInfo(err), { reason: 'SHUTTING_DOWN', metadata: { resume_from_sequence: '1' } });
   t.is(got.length, 0);
 });
+
+test.serial(
+  'a follower too far behind on very large records ends with RESOURCE_EXHAUSTED LIMIT_EXCEEDED naming where to resume, and resumes with no loss',
+  async (t) => {
+    const { log, seen } = watchingLog();
+    const d = await startTestDaemon({ demo: false }, { log });
+    t.teardown(() => d.stop());
+    const reason = 'r'.repeat(400_000); // ~800 kB a record: 16 held by grpc-js pass 4 MiB
+    const total = 24;
+    for (let i = 0; i < total; i++)
+      await d.daemon.audit.append({ type: 'access.denied', tenant: 'contoso', policyId: 'p', reason });
+    const cutOff = seen('FollowAuditRecords: follower too slow, ended');
+    const stream = d.client.admin.FollowAuditRecords({ fromSequence: '1' });
+    const ended = new Promise<grpc.ServiceError>((resolve) => stream.on('error', resolve));
+    const cut = await cutOff;
+    t.true(
+      (cut.unsentSize as number) <= MAX_UNSENT_BYTES + 2 * reason.length + 4096,
+      `unsent ${String(cut.unsentSize)}`,
+    );
+    const got: AuditRecord__Output[] = [];
+    stream.on('data', (r: AuditRecord__Output) => got.push(r));
+    const err = await ended;
+    t.is(err.code, grpc.status.RESOURCE_EXHAUSTED);
+    const info = errorInfo(err);
+    t.like(info, {
+      reason: 'LIMIT_EXCEEDED',
+      metadata: { limit: 'followMaxUnsentBytes', limit_value: String(MAX_UNSENT_BYTES) },
+    });
+    const resume = Number(info.metadata.resume_from_sequence);
+    t.is(resume, cut.resumeFromSequence as number);
+    t.true(resume > 1 && resume <= total);
+    t.is(got.length, resume - 1);
+
+    // Resuming where each end says (a reader may be cut again on records this large): the rest, nothing lost.
+    const rest: AuditRecord__Output[] = [];
+    for (let from = resume; rest.length < total - resume + 1;) {
+      const again = d.client.admin.FollowAuditRecords({ fromSequence: String(from) });
+      from = await new Promise<number>((resolve, reject) => {
+        again.on('data', (r: AuditRecord__Output) => {
+          rest.push(r);
+          if (rest.length === total - resume + 1) again.cancel();
+        });
+        again.on('error', (e: grpc.ServiceError) =>
+          e.code === grpc.status.CANCELLED
+            ? resolve(0)
+            : e.code === grpc.status.RESOURCE_EXHAUSTED
+              ? resolve(Number(errorInfo(e).metadata.resume_from_sequence))
+              : reject(e),
+        );
+      });
+    }
+    t.deepEqual(
+      [...got, ...rest].map((r) => Number(r.sequence)),
+      Array.from({ length: total }, (_, i) => i + 1),
+    );
+  },
+);

@@ -8,7 +8,7 @@ import type { ListAuditRecordsResponse } from '../generated/unwrapd/v1/ListAudit
 import type { Logger } from '../log/logger.js';
 import { auditQuery, auditRecordToProto } from './audit-records.js';
 import type { CallerResolver } from './caller-resolver.js';
-import { toStatus } from './status-codes.js';
+import { grpcStatus, toStatus } from './status-codes.js';
 import { unary } from './unary.js';
 import { encodedSizeBound, UnsentBytes } from './unsent-bytes.js';
 
@@ -87,10 +87,14 @@ export function auditHandlers(deps: AuditHandlerDeps, log: Logger) {
     );
     cleanups.push(
       deps.onClose(() =>
-        finish({
-          code: grpc.status.UNAVAILABLE,
-          details: `unwrapd is shutting down; resume with from_sequence=${cursor}`,
-        }),
+        finish(
+          grpcStatus({
+            code: grpc.status.UNAVAILABLE,
+            message: `unwrapd is shutting down; resume with from_sequence=${cursor}`,
+            reason: 'SHUTTING_DOWN',
+            metadata: { resume_from_sequence: String(cursor) },
+          }),
+        ),
       ),
     );
     if (finished) return; // already shutting down: onClose ended it at once
@@ -115,10 +119,18 @@ export function auditHandlers(deps: AuditHandlerDeps, log: Logger) {
               unsentSize: unsent.bytes,
               resumeFromSequence: cursor,
             });
-            return finish({
-              code: grpc.status.RESOURCE_EXHAUSTED,
-              details: `follower too slow; resume with from_sequence=${cursor}`,
-            });
+            return finish(
+              grpcStatus({
+                code: grpc.status.RESOURCE_EXHAUSTED,
+                message: `follower too slow; resume with from_sequence=${cursor}`,
+                reason: 'LIMIT_EXCEEDED',
+                metadata: {
+                  limit: 'followMaxUnsentBytes',
+                  limit_value: String(MAX_UNSENT_BYTES),
+                  resume_from_sequence: String(cursor),
+                },
+              }),
+            );
           }
           // Backpressure: once grpc-js's buffer is full, the next record waits for the client (or the call's end).
           if (unsent.full) {
