@@ -27,6 +27,8 @@ export interface AuditHandlerDeps {
 
 export const DEFAULT_PAGE = 100;
 export const MAX_PAGE = 1000;
+/** A ListAuditRecords page holds at most this many bytes of records (a bound of their encoding), and one at least. */
+export const MAX_PAGE_BYTES = 1024 * 1024;
 /**
  * Response bytes written and not yet sent beyond which a follower is ended. A follower waits for its client
  * whenever grpc-js's buffer is full (16 responses), so only a client slower than that many large records hits it.
@@ -44,11 +46,21 @@ export function auditHandlers(deps: AuditHandlerDeps, log: Logger) {
       const { filter, visible } = auditQuery(req, caller, access, 'ListAuditRecords');
       const size = Math.min(MAX_PAGE, req.pageSize || DEFAULT_PAGE);
       const page = await trail.list(filter, size);
-      const last = page[page.length - 1];
-      return {
-        records: page.filter(visible).map(auditRecordToProto),
-        nextSequence: page.length === size && last ? String(last.seq + 1) : '0',
-      };
+      // Bounded by bytes as well: the records that fit MAX_PAGE_BYTES (at least one), the rest on the next page.
+      const records: AuditRecordMessage[] = [];
+      let bytes = 0;
+      let next = page.length === size && page.length > 0 ? page[page.length - 1]!.seq + 1 : 0;
+      for (const r of page) {
+        if (!visible(r)) continue;
+        const message = auditRecordToProto(r);
+        bytes += encodedSizeBound(message);
+        if (records.length > 0 && bytes > MAX_PAGE_BYTES) {
+          next = r.seq;
+          break;
+        }
+        records.push(message);
+      }
+      return { records, nextSequence: String(next) };
     },
   );
 
