@@ -2,7 +2,7 @@ import test from 'ava';
 import * as grpc from '@grpc/grpc-js';
 import type { AuditRecord__Output } from '../src/generated/unwrapd/v1/AuditRecord.js';
 import { createLogger } from '../src/log/logger.js';
-import { MAX_UNSENT_BYTES } from '../src/server/audit-handlers.js';
+import { MAX_FOLLOWERS, MAX_UNSENT_BYTES } from '../src/server/audit-handlers.js';
 import protobuf from 'protobufjs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -154,5 +154,46 @@ test.serial(
       [...got, ...rest].map((r) => Number(r.sequence)),
       Array.from({ length: total }, (_, i) => i + 1),
     );
+  },
+);
+
+/** Opens a follower from sequence 1: resolves 'data' with the stream on its first record, or 'error' with the status. */
+function firstRecord(d: Awaited<ReturnType<typeof startTestDaemon>>) {
+  const stream = d.client.admin.FollowAuditRecords({ fromSequence: '1' });
+  return new Promise<{ stream: typeof stream; err?: grpc.ServiceError }>((resolve) => {
+    stream.once('data', () => resolve({ stream }));
+    stream.on('error', (err: grpc.ServiceError) => resolve({ stream, err }));
+  });
+}
+
+test.serial(
+  'followers beyond the cap are refused with RESOURCE_EXHAUSTED LIMIT_EXCEEDED; one ending makes room',
+  async (t) => {
+    const d = await startTestDaemon({ demo: false });
+    t.teardown(() => d.stop());
+    await d.daemon.audit.append({ type: 'access.denied', tenant: 'contoso', policyId: 'p' });
+    const open = [];
+    for (let i = 0; i < MAX_FOLLOWERS; i++) {
+      const f = await firstRecord(d);
+      t.is(f.err, undefined);
+      open.push(f.stream);
+    }
+    const over = await firstRecord(d);
+    t.is(over.err?.code, grpc.status.RESOURCE_EXHAUSTED);
+    t.like(errorInfo(over.err!), {
+      reason: 'LIMIT_EXCEEDED',
+      metadata: { limit: 'followMaxFollowers', limit_value: String(MAX_FOLLOWERS) },
+    });
+    open.pop()!.cancel();
+    // The daemon learns of the cancel on its own time: retried until accepted, each refusal being the cap's.
+    for (;;) {
+      const f = await firstRecord(d);
+      if (!f.err) {
+        open.push(f.stream);
+        break;
+      }
+      t.is(f.err.code, grpc.status.RESOURCE_EXHAUSTED);
+    }
+    for (const s of open) s.cancel();
   },
 );

@@ -35,8 +35,12 @@ export const MAX_PAGE_BYTES = 1024 * 1024;
  */
 export const MAX_UNSENT_BYTES = 4 * 1024 * 1024;
 
+/** Followers open at once per daemon; one more is refused with RESOURCE_EXHAUSTED (each one reads the trail). */
+export const MAX_FOLLOWERS = 64;
+
 export function auditHandlers(deps: AuditHandlerDeps, log: Logger) {
   const { access, trail } = deps;
+  let followers = 0;
   const ListAuditRecords = unary<ListAuditRecordsRequest__Output, ListAuditRecordsResponse>(
     'ListAuditRecords',
     log,
@@ -88,6 +92,19 @@ export function auditHandlers(deps: AuditHandlerDeps, log: Logger) {
       finish(toStatus(err, log, 'FollowAuditRecords'));
       return;
     }
+    if (followers >= MAX_FOLLOWERS) {
+      finish(
+        grpcStatus({
+          code: grpc.status.RESOURCE_EXHAUSTED,
+          message: `too many followers: ${MAX_FOLLOWERS} (followMaxFollowers)`,
+          reason: 'LIMIT_EXCEEDED',
+          metadata: { limit: 'followMaxFollowers', limit_value: String(MAX_FOLLOWERS) },
+        }),
+      );
+      return;
+    }
+    followers++;
+    cleanups.push(() => followers--);
     // The next sequence to send (where a cut-off follower resumes); set before any listener can read it.
     let cursor = Number(call.request.fromSequence || '0');
     let appended = false;
