@@ -66,6 +66,9 @@ function outcomeOf(err: unknown): string {
 function reasonField(value: string | undefined): string {
   const reason = value ?? '';
   if (reason.length > MAX_REASON) throw invalidArgument(`reason is longer than ${MAX_REASON} characters`);
+  // Control characters would be escaped six-fold in every listed record (reason and record_json).
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(reason)) throw invalidArgument('reason must not contain control characters');
   return reason;
 }
 

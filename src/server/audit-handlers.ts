@@ -8,8 +8,9 @@ import type { ListAuditRecordsResponse } from '../generated/unwrapd/v1/ListAudit
 import type { Logger } from '../log/logger.js';
 import { auditQuery, auditRecordToProto } from './audit-records.js';
 import type { CallerResolver } from './caller-resolver.js';
-import { toStatus } from './status-codes.js';
+import { grpcStatus, toStatus } from './status-codes.js';
 import { unary } from './unary.js';
+import { encodedSizeBound, UnsentBytes } from './unsent-bytes.js';
 
 /**
  * `Admin.ListAuditRecords` (a page) and `Admin.FollowAuditRecords` (a server stream: the records matching the
@@ -26,11 +27,20 @@ export interface AuditHandlerDeps {
 
 export const DEFAULT_PAGE = 100;
 export const MAX_PAGE = 1000;
-/** Bytes grpc-js may hold for a slow follower before it is cut off. */
-const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
+/** A ListAuditRecords page holds at most this many bytes of records (a bound of their encoding), and one at least. */
+export const MAX_PAGE_BYTES = 1024 * 1024;
+/**
+ * Response bytes written and not yet sent beyond which a follower is ended. A follower waits for its client
+ * whenever grpc-js's buffer is full (16 responses), so only a client slower than that many large records hits it.
+ */
+export const MAX_UNSENT_BYTES = 4 * 1024 * 1024;
+
+/** Followers open at once per daemon; one more is refused with RESOURCE_EXHAUSTED (each one reads the trail). */
+export const MAX_FOLLOWERS = 64;
 
 export function auditHandlers(deps: AuditHandlerDeps, log: Logger) {
   const { access, trail } = deps;
+  let followers = 0;
   const ListAuditRecords = unary<ListAuditRecordsRequest__Output, ListAuditRecordsResponse>(
     'ListAuditRecords',
     log,
@@ -40,11 +50,21 @@ export function auditHandlers(deps: AuditHandlerDeps, log: Logger) {
       const { filter, visible } = auditQuery(req, caller, access, 'ListAuditRecords');
       const size = Math.min(MAX_PAGE, req.pageSize || DEFAULT_PAGE);
       const page = await trail.list(filter, size);
-      const last = page[page.length - 1];
-      return {
-        records: page.filter(visible).map(auditRecordToProto),
-        nextSequence: page.length === size && last ? String(last.seq + 1) : '0',
-      };
+      // Bounded by bytes as well: the records that fit MAX_PAGE_BYTES (at least one), the rest on the next page.
+      const records: AuditRecordMessage[] = [];
+      let bytes = 0;
+      let next = page.length === size && page.length > 0 ? page[page.length - 1]!.seq + 1 : 0;
+      for (const r of page) {
+        if (!visible(r)) continue;
+        const message = auditRecordToProto(r);
+        bytes += encodedSizeBound(message);
+        if (records.length > 0 && bytes > MAX_PAGE_BYTES) {
+          next = r.seq;
+          break;
+        }
+        records.push(message);
+      }
+      return { records, nextSequence: String(next) };
     },
   );
 
@@ -72,6 +92,21 @@ export function auditHandlers(deps: AuditHandlerDeps, log: Logger) {
       finish(toStatus(err, log, 'FollowAuditRecords'));
       return;
     }
+    if (followers >= MAX_FOLLOWERS) {
+      finish(
+        grpcStatus({
+          code: grpc.status.RESOURCE_EXHAUSTED,
+          message: `too many followers: ${MAX_FOLLOWERS} (followMaxFollowers)`,
+          reason: 'LIMIT_EXCEEDED',
+          metadata: { limit: 'followMaxFollowers', limit_value: String(MAX_FOLLOWERS) },
+        }),
+      );
+      return;
+    }
+    followers++;
+    cleanups.push(() => followers--);
+    // The next sequence to send (where a cut-off follower resumes); set before any listener can read it.
+    let cursor = Number(call.request.fromSequence || '0');
     let appended = false;
     cleanups.push(
       trail.onAppend(() => {
@@ -81,16 +116,21 @@ export function auditHandlers(deps: AuditHandlerDeps, log: Logger) {
     );
     cleanups.push(
       deps.onClose(() =>
-        finish({
-          code: grpc.status.UNAVAILABLE,
-          details: `unwrapd is shutting down; resume with from_sequence=${cursor}`,
-        }),
+        finish(
+          grpcStatus({
+            code: grpc.status.UNAVAILABLE,
+            message: `unwrapd is shutting down; resume with from_sequence=${cursor}`,
+            reason: 'SHUTTING_DOWN',
+            metadata: { resume_from_sequence: String(cursor) },
+          }),
+        ),
       ),
     );
+    if (finished) return; // already shutting down: onClose ended it at once
     const onCancel = () => finish();
     call.on('cancelled', onCancel);
     cleanups.push(() => call.off('cancelled', onCancel));
-    let cursor = 0;
+    const unsent = new UnsentBytes(call);
     void (async () => {
       // from_sequence 0: only records written from now on.
       cursor = Number(call.request.fromSequence || '0') > 0 ? query.filter.fromSeq! : (await trail.latest()).count + 1;
@@ -100,13 +140,34 @@ export function auditHandlers(deps: AuditHandlerDeps, log: Logger) {
         for (const r of page) {
           if (finished) return;
           cursor = r.seq + 1;
-          if (query.visible(r)) call.write(auditRecordToProto(r));
+          if (!query.visible(r)) continue;
+          const message = auditRecordToProto(r);
+          unsent.write(message, encodedSizeBound(message));
+          if (unsent.bytes > MAX_UNSENT_BYTES) {
+            log.warn('FollowAuditRecords: follower too slow, ended', {
+              unsentSize: unsent.bytes,
+              resumeFromSequence: cursor,
+            });
+            return finish(
+              grpcStatus({
+                code: grpc.status.RESOURCE_EXHAUSTED,
+                message: `follower too slow; resume with from_sequence=${cursor}`,
+                reason: 'LIMIT_EXCEEDED',
+                metadata: {
+                  limit: 'followMaxUnsentBytes',
+                  limit_value: String(MAX_UNSENT_BYTES),
+                  resume_from_sequence: String(cursor),
+                },
+              }),
+            );
+          }
+          // Backpressure: once grpc-js's buffer is full, the next record waits for the client (or the call's end).
+          if (unsent.full) {
+            log.debug('FollowAuditRecords: waiting for the client', { unsentSize: unsent.bytes });
+            await unsent.drained();
+          }
         }
-        if (call.writableLength > MAX_BUFFERED_BYTES)
-          return finish({
-            code: grpc.status.RESOURCE_EXHAUSTED,
-            details: `follower too slow; resume with from_sequence=${cursor}`,
-          });
+        if (finished) return;
         if (page.length === MAX_PAGE || appended) continue;
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, trail.followPollMs);

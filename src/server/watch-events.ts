@@ -10,6 +10,7 @@ import type { PolicyEvent, PolicyEventLog } from '../registry/policy-events.js';
 import type { CallerResolver } from './caller-resolver.js';
 import { requireId } from './request-fields.js';
 import { grpcStatus, toStatus } from './status-codes.js';
+import { encodedSizeBound, UnsentBytes } from './unsent-bytes.js';
 
 /**
  * `Admin.WatchEvents`: a server stream of policy events, in sequence order, for operators and tooling.
@@ -27,7 +28,7 @@ export interface WatchEventsDeps {
 }
 
 const REPLAY_PAGE = 500;
-/** Bytes grpc-js may hold for a slow watcher before it is cut off. */
+/** Response bytes written and not yet sent beyond which a watcher is cut off (replay pages wait for the client). */
 const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
 /** Live events held while a replay catches up. */
 const MAX_PENDING = 100_000;
@@ -69,6 +70,7 @@ export function watchEventsHandler(
     let cursor = from > 0 ? from - 1 : deps.events.lastSequence();
     let live = from === 0;
     let pending: PolicyEvent[] = [];
+    const unsent = new UnsentBytes(call);
 
     const send = (e: PolicyEvent) => {
       if (finished || e.sequence <= cursor) return;
@@ -76,15 +78,16 @@ export function watchEventsHandler(
       if (tenant !== undefined && e.tenant !== tenant) return;
       // Events of tenants (or policies) the caller is not granted are skipped, unsaid.
       if (!hasPolicy(caller, e.tenant, e.policyId)) return;
-      call.write({
+      const message: PolicyEventMessage = {
         sequence: String(e.sequence),
         type: e.type,
         tenant: e.tenant,
         policyId: e.policyId,
         at: e.at,
         revision: String(e.revision),
-      });
-      if (call.writableLength > MAX_BUFFERED_BYTES) {
+      };
+      unsent.write(message, encodedSizeBound(message));
+      if (unsent.bytes > MAX_BUFFERED_BYTES) {
         finish(
           grpcStatus({
             code: grpc.status.RESOURCE_EXHAUSTED,
@@ -145,6 +148,8 @@ export function watchEventsHandler(
         if (finished) return;
         for (const e of batch) send(e);
         if (batch.length < REPLAY_PAGE) break;
+        await unsent.drained(); // backpressure: the next page waits for the client (or the call's end)
+        if (finished) return;
       }
       live = true;
       const held = pending;
