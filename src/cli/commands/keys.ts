@@ -11,6 +11,7 @@ const KEY_OPTIONS = {
   version: { type: 'string' },
   bits: { type: 'string' },
   json: { type: 'boolean' },
+  yes: { type: 'boolean' },
 } as const;
 
 /**
@@ -20,11 +21,15 @@ const KEY_OPTIONS = {
 export async function keys(args: string[]): Promise<number> {
   const [sub, ...rest] = args;
   if (sub === 'check') return keysCheck(rest); // any provider's key: src/cli/commands/keys-check.ts
-  const { values, positionals } = parse(rest, KEY_OPTIONS);
+  const { values, positionals } = parse(rest, KEY_OPTIONS, 1);
   const path =
     values.keystore ??
     process.env.UNWRAPD_KEYSTORE ??
     join(resolve(values['data-dir'] ?? process.env.UNWRAPD_DATA_DIR ?? '.unwrapd'), 'keystore.json');
+  if (sub === 'delete' && !values.yes)
+    throw new UsageError(
+      `keys delete is irreversible: it destroys the private key of local:${positionals[0] ?? 'NAME'} (every version), and content only it protects can never be decrypted again. Add --yes to confirm`,
+    );
   const keystore = await openLocalKeystore(path);
   const name = () => {
     const n = positionals[0];
