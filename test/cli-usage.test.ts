@@ -42,6 +42,7 @@ const HELP_COMMANDS: Array<[string[], RegExp]> = [
   [['encrypt'], /usage: unwrapd encrypt --tenant T --policy P/],
   [['decrypt'], /usage: unwrapd decrypt --tenant T/],
   [['rewrap'], /usage: unwrapd rewrap --tenant T/],
+  [['inspect'], /usage: unwrapd inspect/],
   [['status'], /usage: unwrapd status/],
   [['evict'], /usage: unwrapd evict .*--all/],
   [['events'], /usage: unwrapd events/],

@@ -49,12 +49,13 @@ export async function policy(args: string[]): Promise<number> {
       print(values.json, res.policies, () =>
         res.policies.length === 0
           ? 'no policies'
-          : res.policies
-              .map(
+          : [
+              'POLICY\tSTATE\tMODE\tVERSION\tNAME',
+              ...res.policies.map(
                 (p) =>
                   `${p.tenant}/${p.id}\t${shortState(p.state)}\t${shortMode(p.mode)}\tv${p.activeVersion}\t${p.name}`,
-              )
-              .join('\n'),
+              ),
+            ].join('\n'),
       );
       return 0;
     }
