@@ -8,9 +8,13 @@ export class UsageError extends Error {
   override name = 'UsageError';
 }
 
-/** One line for any error, and the exit code: 2 for usage, 1 for everything else. */
-export function describeCliError(err: unknown): { line: string; exitCode: number } {
-  if (err instanceof UsageError) return { line: `usage: ${err.message} (see unwrapd help)`, exitCode: 2 };
+/**
+ * One line for any error, and the exit code: 2 for usage, 1 for everything else. `command` ("encrypt",
+ * "policy rotate") points a usage error at that command's --help.
+ */
+export function describeCliError(err: unknown, command = ''): { line: string; exitCode: number } {
+  if (err instanceof UsageError)
+    return { line: `usage: ${err.message} (see unwrapd ${command ? `${command} ` : ''}--help)`, exitCode: 2 };
   if (err instanceof ConfigError) return { line: `config: ${err.message}`, exitCode: 2 };
   if (isServiceError(err)) {
     const name = grpc.status[err.code] ?? String(err.code);

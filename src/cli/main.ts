@@ -1,13 +1,17 @@
+import { closestName } from '../config/closest-name.js';
+import { VERSION } from '../version.js';
 import { describeCliError, UsageError } from './cli-error.js';
 import { audit } from './commands/audit.js';
 import { config } from './commands/config.js';
 import { decrypt, encrypt, rewrap } from './commands/crypto.js';
 import { events } from './commands/events.js';
 import { health } from './commands/health.js';
+import { inspect } from './commands/inspect.js';
 import { keys } from './commands/keys.js';
 import { policy } from './commands/policy.js';
-import { serve } from './commands/serve.js';
+import { serve, serveHelp } from './commands/serve.js';
 import { evict, status } from './commands/status.js';
+import { usageKey, usageText, wantsHelp } from './usage.js';
 
 const HELP = `unwrapd: customer-key encryption sidecar
 
@@ -22,10 +26,11 @@ usage: unwrapd <command> [options]
   policy show                --tenant T --id P
   policy roll                --tenant T --id P --role customer-a|customer-b|availability [--key URI] [--recovery --reason R]
   policy refresh             --tenant T --id P [--recovery --reason R]   rewrap under the latest root-key versions
-  policy rotate              --tenant T --id P [--min-decrypt-version N]
+  policy rotate              --tenant T --id P [--min-decrypt-version N --yes]   N: older content undecryptable, for good
   policy revoke              --tenant T --id P [--reason R]
   policy purge               --tenant T --id P --yes [--force --reason R]   irreversible: destroys the policy's availability key
   policy migrate-availability [--tenant T] [--id P] [--base BASE] [--dry-run]   give policies sharing an availability key their own
+  inspect                    [--in FILE] [--json]   an envelope's cleartext header (kind, tenant, policy, key version, sizes)
   encrypt                    --tenant T --policy P [--context k=v]... [--in FILE] [--out FILE] [--stream] [--quiet]
                              up to 1 MiB: one block; larger (or --stream): a segmented envelope, streamed
   decrypt                    --tenant T [--context k=v]... [--in FILE] [--out FILE] [--quiet]   either kind of envelope
@@ -35,12 +40,16 @@ usage: unwrapd <command> [options]
   health                     grpc.health.v1 check (exit 0 when SERVING) [--service NAME]
   evict                      --tenant T [--policy P] | --all
   keys create|rotate|disable|enable|delete NAME   manage the local keystore [--keystore FILE] [--version N]
+                             (delete is irreversible: it needs --yes)
   keys list
   keys check URI             can unwrapd use this root key (local:, https: Key Vault id, pkcs11:)? resolve, status,
                              a test wrap/unwrap; says why not [--json] [--deadline-ms N] [config flags]
   audit verify               [--file F | --pg-url URL | --export FILE]   check the audit trail's hash chain
   audit list|follow          [--tenant T] [--policy P] [--type X]... [--since T] [--until T] [--from N] [--limit N]   read the audit trail
   audit export               --from N --to M [--out FILE]   records and a hash-anchored checkpoint (docs/audit.md)
+  version                    the version of unwrapd (also --version)
+
+\`unwrapd <command> --help\` describes one command.
 
 client options: --address unix:///path.sock|host:port (default: UNWRAPD_ADDRESS, UNWRAPD_LISTEN, or the socket
 in --data-dir/UNWRAPD_DATA_DIR/.unwrapd), --json, --deadline-ms N
@@ -57,11 +66,16 @@ const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
   encrypt,
   decrypt,
   rewrap,
+  inspect,
   status,
   evict,
   keys,
   health,
   audit,
+  version: async () => {
+    process.stdout.write(`unwrapd ${VERSION}\n`);
+    return 0;
+  },
 };
 
 async function main(argv: string[]): Promise<number> {
@@ -70,17 +84,30 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(HELP);
     return command ? 0 : 2;
   }
+  if (command === '--version' || command === '-V') return COMMANDS.version!([]);
   const run = COMMANDS[command];
-  if (!run) throw new UsageError(`unknown command "${command}"`);
+  if (!run) {
+    const near = closestName(command, Object.keys(COMMANDS));
+    throw new UsageError(`unknown command "${command}"${near ? `: did you mean "${near}"?` : ''}`);
+  }
+  if (wantsHelp(argv)) {
+    // `serve --help` lists every setting, from the settings table; every other command's usage is in usage.ts.
+    const text = command === 'serve' ? serveHelp() : usageText(usageKey(argv));
+    if (text !== undefined) {
+      process.stdout.write(text);
+      return 0;
+    }
+  }
   return run(args);
 }
 
-main(process.argv.slice(2)).then(
+const argv = process.argv.slice(2);
+main(argv).then(
   (code) => {
     process.exitCode = code;
   },
   (err: unknown) => {
-    const { line, exitCode } = describeCliError(err);
+    const { line, exitCode } = describeCliError(err, COMMANDS[argv[0] ?? ''] ? usageKey(argv) : '');
     process.stderr.write(`unwrapd: ${line}\n`);
     process.exitCode = exitCode;
   },

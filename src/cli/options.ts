@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { dirname, join, resolve } from 'node:path';
+import { closestName } from '../config/closest-name.js';
 import { UsageError } from './cli-error.js';
 
 export type OptionSpec = Record<string, { type: 'string' | 'boolean'; multiple?: boolean; short?: string }>;
@@ -14,12 +15,37 @@ export const CLIENT_OPTIONS = {
   'deadline-ms': { type: 'string' },
 } as const satisfies OptionSpec;
 
-export function parse<T extends OptionSpec>(args: string[], options: T) {
+/**
+ * Parses a command's options. An unknown flag is a usage error naming the closest known one; positional
+ * arguments are refused beyond `positionals` (0 unless the command takes some), so a file name given without
+ * --in is never silently ignored.
+ */
+export function parse<T extends OptionSpec>(args: string[], options: T, positionals = 0) {
+  let parsed;
   try {
-    return parseArgs({ args, options, allowPositionals: true, strict: true });
+    parsed = parseArgs({ args, options, allowPositionals: true, strict: true });
   } catch (err) {
-    throw new UsageError((err as Error).message);
+    throw new UsageError(parseErrorLine(err as Error & { code?: string }, options));
   }
+  const extra = parsed.positionals.slice(positionals);
+  if (extra.length > 0) {
+    const hint = 'in' in options && positionals === 0 ? ` (to read a file, give --in ${extra[0]})` : '';
+    throw new UsageError(`unexpected argument "${extra[0]}"${hint}`);
+  }
+  return parsed;
+}
+
+function parseErrorLine(err: Error & { code?: string }, options: OptionSpec): string {
+  if (err.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+    const flag = /Unknown option '([^']+)'/.exec(err.message)?.[1] ?? '';
+    const near = flag ? closestName(flag.replace(/^-+/, ''), Object.keys(options)) : undefined;
+    return `unknown option ${flag}${near ? `: did you mean --${near}?` : ''}`;
+  }
+  if (err.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
+    const flag = /Option '(?:-\w, )?(--[\w-]+)/.exec(err.message)?.[1];
+    if (flag) return /does not take/.test(err.message) ? `${flag} takes no value` : `${flag} needs a value`;
+  }
+  return err.message.split('\n')[0]!;
 }
 
 /** Where the daemon is: --address, then UNWRAPD_ADDRESS, then UNWRAPD_LISTEN, then the default socket under the data dir. */

@@ -1,4 +1,4 @@
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { MAX_BLOCK_BYTES_LIMIT } from '../../config/config.js';
 import { MAX_ENVELOPE_OVERHEAD } from '../../crypto/envelope-format.js';
 import { envelopeKind, FORMAT_PREFIX_LENGTH } from '../../crypto/segmented-format.js';
@@ -6,6 +6,7 @@ import { UsageError } from '../cli-error.js';
 import { openInput, Progress, readAll, writeStreamed } from '../content-io.js';
 import { CLIENT_OPTIONS, contextOption, parse, required } from '../options.js';
 import { print } from '../output.js';
+import { notAnEnvelope } from './inspect.js';
 import { withClient } from './policy.js';
 
 const CRYPTO_OPTIONS = {
@@ -86,7 +87,22 @@ export async function encrypt(args: string[]): Promise<number> {
       { deadlineMs },
     ),
   );
-  if (values.json) print(true, { envelope: res.envelope.toString('base64'), keyVersion: res.keyVersion }, () => '');
+  if (toFile(values.out)) {
+    await writeOutput(values.out, res.envelope);
+    if (values.json)
+      print(
+        true,
+        {
+          segmented: false,
+          out: values.out,
+          plaintextBytes: plaintext.length,
+          envelopeBytes: res.envelope.length,
+          keyVersion: res.keyVersion,
+        },
+        () => '',
+      );
+  } else if (values.json)
+    print(true, { envelope: res.envelope.toString('base64'), keyVersion: res.keyVersion }, () => '');
   else await writeOutput(values.out, res.envelope);
   return 0;
 }
@@ -100,7 +116,12 @@ export async function decrypt(args: string[]): Promise<number> {
   const { values } = parse(args, CRYPTO_OPTIONS);
   if (values.policy) throw new UsageError('decrypt takes no --policy: the envelope names its policy');
   const input = await openInput(values.in, FORMAT_PREFIX_LENGTH);
-  if (envelopeKind(input.head) === 'segmented') {
+  const kind = envelopeKind(input.head.subarray(0, FORMAT_PREFIX_LENGTH));
+  if (kind === 'unknown') {
+    input.close();
+    throw notAnEnvelope(); // before sending anything, whatever the size
+  }
+  if (kind === 'segmented') {
     if (values.json && !values.out) throw new UsageError('--json with a segmented envelope needs --out FILE');
     const header = {
       tenant: required(values.tenant, 'tenant'),
@@ -146,7 +167,21 @@ export async function decrypt(args: string[]): Promise<number> {
       { deadlineMs },
     ),
   );
-  if (values.json)
+  if (toFile(values.out)) {
+    await writeOutput(values.out, res.plaintext);
+    if (values.json)
+      print(
+        true,
+        {
+          segmented: false,
+          out: values.out,
+          plaintextBytes: res.plaintext.length,
+          policyId: res.policyId,
+          keyVersion: res.keyVersion,
+        },
+        () => '',
+      );
+  } else if (values.json)
     print(
       true,
       { plaintext: res.plaintext.toString('base64'), policyId: res.policyId, keyVersion: res.keyVersion },
@@ -159,7 +194,12 @@ export async function decrypt(args: string[]): Promise<number> {
 /** `unwrapd rewrap`: an envelope in, the same content under another policy (or the newest version) out. */
 export async function rewrap(args: string[]): Promise<number> {
   const { values } = parse(args, CRYPTO_OPTIONS);
-  const envelope = await readInput(values.in);
+  const input = await openInput(values.in, FORMAT_PREFIX_LENGTH);
+  if (envelopeKind(input.head.subarray(0, FORMAT_PREFIX_LENGTH)) === 'unknown') {
+    input.close();
+    throw notAnEnvelope(); // before reading the rest or sending anything
+  }
+  const envelope = await readAll(input, Number.MAX_SAFE_INTEGER, 'an envelope');
   const res = await withClient(values, (c, deadlineMs) =>
     c.rewrap(
       {
@@ -173,7 +213,15 @@ export async function rewrap(args: string[]): Promise<number> {
       { deadlineMs },
     ),
   );
-  if (values.json)
+  if (toFile(values.out)) {
+    await writeOutput(values.out, res.envelope);
+    if (values.json)
+      print(
+        true,
+        { out: values.out, envelopeBytes: res.envelope.length, policyId: res.policyId, keyVersion: res.keyVersion },
+        () => '',
+      );
+  } else if (values.json)
     print(
       true,
       { envelope: res.envelope.toString('base64'), policyId: res.policyId, keyVersion: res.keyVersion },
@@ -183,18 +231,15 @@ export async function rewrap(args: string[]): Promise<number> {
   return 0;
 }
 
+/** --out names a file (not absent, not `-` for stdout). */
+function toFile(path: string | undefined): path is string {
+  return path !== undefined && path !== '' && path !== '-';
+}
+
 function purposeOption(value: string | undefined): 'PURPOSE_USER' | 'PURPOSE_SYSTEM' {
   if (value === undefined || value === 'user') return 'PURPOSE_USER';
   if (value === 'system') return 'PURPOSE_SYSTEM';
   throw new UsageError('--purpose must be user or system');
-}
-
-async function readInput(path: string | undefined): Promise<Buffer> {
-  if (path && path !== '-') return readFile(path);
-  if (process.stdin.isTTY) throw new UsageError('give --in FILE, or pipe the input on stdin');
-  const chunks: Buffer[] = [];
-  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
 }
 
 async function writeOutput(path: string | undefined, data: Buffer): Promise<void> {

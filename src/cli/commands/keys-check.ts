@@ -138,7 +138,7 @@ const CHECK_OPTIONS: OptionSpec = {
 };
 
 export async function keysCheck(args: string[]): Promise<number> {
-  const { values, positionals } = parse(args, CHECK_OPTIONS);
+  const { values, positionals } = parse(args, CHECK_OPTIONS, 1);
   const uri = positionals[0];
   if (!uri || positionals.length > 1) throw new UsageError('keys check URI [--json] [--deadline-ms N] [config flags]');
   const flags = Object.fromEntries(Object.entries(values).filter(([, v]) => typeof v === 'string')) as Record<

@@ -1,5 +1,5 @@
 import { join, resolve } from 'node:path';
-import { openLocalKeystore } from '../../providers/local-keystore.js';
+import { openLocalKeystore, type KeyInfo } from '../../providers/local-keystore.js';
 import { UsageError } from '../cli-error.js';
 import { parse } from '../options.js';
 import { print } from '../output.js';
@@ -11,6 +11,7 @@ const KEY_OPTIONS = {
   version: { type: 'string' },
   bits: { type: 'string' },
   json: { type: 'boolean' },
+  yes: { type: 'boolean' },
 } as const;
 
 /**
@@ -20,11 +21,15 @@ const KEY_OPTIONS = {
 export async function keys(args: string[]): Promise<number> {
   const [sub, ...rest] = args;
   if (sub === 'check') return keysCheck(rest); // any provider's key: src/cli/commands/keys-check.ts
-  const { values, positionals } = parse(rest, KEY_OPTIONS);
+  const { values, positionals } = parse(rest, KEY_OPTIONS, 1);
   const path =
     values.keystore ??
     process.env.UNWRAPD_KEYSTORE ??
     join(resolve(values['data-dir'] ?? process.env.UNWRAPD_DATA_DIR ?? '.unwrapd'), 'keystore.json');
+  if (sub === 'delete' && !values.yes)
+    throw new UsageError(
+      `keys delete is irreversible: it destroys the private key of local:${positionals[0] ?? 'NAME'} (every version), and content only it protects can never be decrypted again. Add --yes to confirm`,
+    );
   const keystore = await openLocalKeystore(path);
   const name = () => {
     const n = positionals[0];
@@ -66,10 +71,31 @@ export async function keys(args: string[]): Promise<number> {
       return 0;
     case 'list': {
       const list = await keystore.list();
-      print(values.json, list, () => (list.length === 0 ? 'no keys' : list.map((k) => JSON.stringify(k)).join('\n')));
+      print(values.json, list, () => (list.length === 0 ? `no keys in ${path}` : keyTable(list)));
       return 0;
     }
     default:
       throw new UsageError('keys create|list|rotate|disable|enable|delete NAME, or keys check URI');
   }
+}
+
+/** `keys list` without --json: one row a key, with a header. */
+function keyTable(list: readonly KeyInfo[]): string {
+  const rows = list.map((k) => [
+    `local:${k.name}`,
+    k.deleted ? 'deleted' : k.enabled ? 'enabled' : 'disabled',
+    String(k.latestVersion),
+    k.versions.map((v) => `${v.version}:${v.state}`).join(' '),
+    k.created,
+  ]);
+  const header = ['KEY', 'STATE', 'LATEST', 'VERSIONS', 'CREATED'];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  return [header, ...rows]
+    .map((r) =>
+      r
+        .map((c, i) => c.padEnd(widths[i]!))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
 }

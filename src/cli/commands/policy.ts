@@ -49,12 +49,13 @@ export async function policy(args: string[]): Promise<number> {
       print(values.json, res.policies, () =>
         res.policies.length === 0
           ? 'no policies'
-          : res.policies
-              .map(
+          : [
+              'POLICY\tSTATE\tMODE\tVERSION\tNAME',
+              ...res.policies.map(
                 (p) =>
                   `${p.tenant}/${p.id}\t${shortState(p.state)}\t${shortMode(p.mode)}\tv${p.activeVersion}\t${p.name}`,
-              )
-              .join('\n'),
+              ),
+            ].join('\n'),
       );
       return 0;
     }
@@ -120,9 +121,14 @@ export async function policy(args: string[]): Promise<number> {
         tenant: { type: 'string' },
         id: { type: 'string' },
         'min-decrypt-version': { type: 'string' },
+        yes: { type: 'boolean' },
       });
       const min = values['min-decrypt-version'] === undefined ? 0 : Number(values['min-decrypt-version']);
       if (!Number.isInteger(min) || min < 0) throw new UsageError('--min-decrypt-version must be a positive integer');
+      if (min > 0 && !values.yes)
+        throw new UsageError(
+          `rotate --min-decrypt-version ${min} is irreversible: content under key versions below ${min} can never be decrypted again. Add --yes to confirm`,
+        );
       const p = await withClient(values, (c, deadlineMs) =>
         c.rotateIntermediateKey(
           { tenant: required(values.tenant, 'tenant'), id: required(values.id, 'id'), minDecryptVersion: min },
@@ -245,7 +251,7 @@ async function migrateAvailability(rest: string[]): Promise<number> {
     const unused = [...new Set(migrated.map((m) => keyWithoutVersion(m.from)))].filter((k) => !stillUsed.has(k));
     for (const k of unused)
       lines.push(
-        `no policy uses ${k} any more: destroy it (local: unwrapd keys delete <name>; Key Vault: delete and purge; PKCS#11: destroy the object), since backups from before this migration hold copies under it`,
+        `no policy uses ${k} any more: destroy it (local: unwrapd keys delete <name> --yes; Key Vault: delete and purge; PKCS#11: destroy the object), since backups from before this migration hold copies under it`,
       );
     print(values.json, { migrated, unusedKeys: unused }, () => (lines.length > 0 ? lines.join('\n') : 'no policies'));
     return 0;
