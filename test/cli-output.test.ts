@@ -1,46 +1,17 @@
 import test from 'ava';
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseEnvelope } from '../src/crypto/envelope-format.js';
 import { envelopeKind, parseSegmentedHeader } from '../src/crypto/segmented-format.js';
+import { runCli } from './helpers/run-cli.js';
 import { startTestDaemon, type TestDaemon } from './helpers/test-daemon.js';
 
-const CLI = new URL('../bin/unwrapd.js', import.meta.url).pathname;
-
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 /** Runs the real CLI against the test daemon (stdin closed). Never rejects: the exit code is the result. */
-function cli(...args: string[]): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('node', [CLI, ...args, '--address', d.daemon.address], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end();
-  });
-}
+const cli = (...args: string[]) => runCli([...args, '--address', d.daemon.address]);
 
 /** Runs the real CLI without a daemon address (inspect and keys need none). */
-function bare(...args: string[]): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('node', [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const bare = (...args: string[]) => runCli(args);
 
 let d: TestDaemon;
 const inspect = (...args: string[]) => bare('inspect', ...args);

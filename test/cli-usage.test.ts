@@ -1,33 +1,14 @@
 import test from 'ava';
-import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { runCli } from './helpers/run-cli.js';
 import { startTestDaemon, type TestDaemon } from './helpers/test-daemon.js';
 
-const CLI = new URL('../bin/unwrapd.js', import.meta.url).pathname;
 const PACKAGE_VERSION = (
   JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
 ).version;
 
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs the real CLI; `input` goes to stdin (closed when absent). Never rejects: the exit code is the result. */
-function cli(args: string[], input: string | Buffer = ''): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('node', [CLI, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(input);
-  });
-}
+const cli = runCli;
 
 let d: TestDaemon;
 test.before(async () => {

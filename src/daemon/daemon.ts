@@ -32,7 +32,7 @@ import { shutdownDaemon } from './daemon-shutdown.js';
 import type { Daemon, DaemonOptions } from './daemon-types.js';
 import { ensureDemo } from './demo.js';
 import { maxMessageBytes } from './message-limits.js';
-import { startRevocationSources } from './revocation-sources.js';
+import { revocationApplier, startRevocationSources } from './revocation-sources.js';
 import { daemonTelemetry, startTelemetryEndpoint } from './telemetry-wiring.js';
 import { unwrapEvents } from './unwrap-events.js';
 
@@ -165,18 +165,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
     callTimeoutMs: config.providerTimeoutMs,
     log,
   });
-  await probe.start((e) => {
-    const evicted = cache.evictPolicy(e.tenant, e.policyId);
-    endOpen(e.tenant, e.policyId, e.reason);
-    telemetry.revocationApplied(e.source);
-    log.info('revocation applied', {
-      tenant: e.tenant,
-      policy: e.policyId,
-      source: e.source,
-      reason: e.reason,
-      evicted,
-    });
-  });
+  await probe.start(revocationApplier({ cache, endOpen, telemetry, log }));
   status.addFeed(probe);
   // Limits raised above the defaults can make responses larger than gRPC clients accept unless told otherwise.
   for (const over of responsesOverClientDefault(config))

@@ -59,14 +59,18 @@ export interface RevocationSourcesDeps {
   telemetry?: Telemetry;
 }
 
-export async function startRevocationSources(deps: RevocationSourcesDeps): Promise<RevocationSources> {
-  const { config, registry, cache, log } = deps;
-  const sources: RevocationSource[] = [];
-  const onRevoked = (e: RevocationEvent) => {
-    const evicted = cache.evictPolicy(e.tenant, e.policyId);
+/**
+ * What every revocation source's event does, whichever source saw it: the policy's cached keys are evicted,
+ * what is open on it ends, the metric counts it by source, and one log line says so.
+ */
+export function revocationApplier(
+  deps: Pick<RevocationSourcesDeps, 'cache' | 'endOpen' | 'telemetry' | 'log'>,
+): (e: RevocationEvent) => void {
+  return (e) => {
+    const evicted = deps.cache.evictPolicy(e.tenant, e.policyId);
     deps.endOpen?.(e.tenant, e.policyId, e.reason);
     deps.telemetry?.revocationApplied(e.source);
-    log.info('revocation applied', {
+    deps.log.info('revocation applied', {
       tenant: e.tenant,
       policy: e.policyId,
       source: e.source,
@@ -74,6 +78,12 @@ export async function startRevocationSources(deps: RevocationSourcesDeps): Promi
       evicted,
     });
   };
+}
+
+export async function startRevocationSources(deps: RevocationSourcesDeps): Promise<RevocationSources> {
+  const { config, registry, cache, log } = deps;
+  const sources: RevocationSource[] = [];
+  const onRevoked = revocationApplier(deps);
 
   let base: PolicyEventLog;
   let closeBase: () => void = () => {};
