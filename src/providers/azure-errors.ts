@@ -1,5 +1,5 @@
 import { AzureIdentityError } from './azure-credential.js';
-import { classifyIdentityFailure } from './azure-identity-errors.js';
+import { classifyIdentityFailure, UNREACHABLE_CODES } from './azure-identity-errors.js';
 import { providerError, type ProviderError, type ProviderErrorReason } from './provider-error.js';
 
 /** What @azure/identity throws (a credential not wrapped by classifyingCredential, e.g. one passed in). */
@@ -77,7 +77,8 @@ function reasonOf(err: unknown, signal: AbortSignal | undefined): [ProviderError
   if (name === 'AbortError' || name === 'TimeoutError') return ['timeout', `the call was aborted (${message})`];
   // Checks the SDK's CryptographyClient makes itself, from the key it fetched, before calling the vault.
   if (/expired at|can't be used before|is not supported on key/.test(message)) return ['key_disabled', message];
-  if (code !== undefined && NETWORK_CODES.has(code)) return ['connection_error', `cannot reach the vault (${code})`];
+  if (code !== undefined && UNREACHABLE_CODES.has(code))
+    return ['connection_error', `cannot reach the vault (${code})`];
   return ['unknown', `${name || 'error'}: ${message}`];
 }
 
@@ -89,17 +90,6 @@ function innerCode(err: unknown): string | undefined {
   const code = error?.innerError?.code ?? error?.innererror?.code;
   return typeof code === 'string' ? code : undefined;
 }
-
-const NETWORK_CODES = new Set([
-  'ECONNRESET',
-  'ECONNREFUSED',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EPIPE',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ECONNABORTED',
-]);
 
 /** An aborted call: the deadline (the provider timeout's TimeoutError, the gRPC DeadlineExceededError) or a cancellation. */
 export function abortReason(reason: unknown): [ProviderErrorReason, string] {

@@ -96,7 +96,8 @@ const TRANSIENT_OAUTH_ERRORS = new Set(['temporarily_unavailable', 'server_error
 export const REFUSING_AADSTS_CODES: ReadonlySet<number> = new Set([
   7000215, 7000222, 700016, 7000112, 65001, 700027, 700024, 70021, 700213, 90002, 500011, 53003,
 ]);
-const NETWORK_CODES = new Set([
+/** Socket error codes that mean the peer could not be reached (Key Vault and the token endpoint alike). */
+export const UNREACHABLE_CODES: ReadonlySet<string> = new Set([
   'ECONNRESET',
   'ECONNREFUSED',
   'ENOTFOUND',
@@ -105,9 +106,9 @@ const NETWORK_CODES = new Set([
   'EHOSTUNREACH',
   'ENETUNREACH',
   'ECONNABORTED',
-  'EHOSTDOWN',
-  'ENETDOWN',
 ]);
+/** The token endpoint also counts a host or network reported down. */
+const NETWORK_CODES = new Set([...UNREACHABLE_CODES, 'EHOSTDOWN', 'ENETDOWN']);
 
 function isRefusal(oauthError: string | undefined, codes: readonly number[] | undefined): boolean {
   if (oauthError !== undefined && REFUSING_OAUTH_ERRORS.has(oauthError)) return true;
