@@ -7,10 +7,11 @@
  * explains how to read it.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
-import { arch, cpus, loadavg, platform, release } from 'node:os';
+import { cpus } from 'node:os';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UnwrapdClient } from '../src/client/client.js';
+import { benchEnvironment } from './lib/results-file.js';
 import { prepareBatchCalls } from './lib/batch-calls.js';
 import { runColdStart, type ColdResult } from './lib/cold-start.js';
 import { createEchoClient, type EchoClient } from './lib/echo-service.js';
@@ -186,15 +187,7 @@ export async function runThroughput(
       schema: 1,
       startedAt: startedAt.toISOString(),
       finishedAt: new Date().toISOString(),
-      environment: {
-        node: process.version,
-        platform: platform(),
-        release: release(),
-        arch: arch(),
-        cpus: cpus().length,
-        cpuModel: cpus()[0]?.model.trim(),
-        loadavg: loadavg(),
-      },
+      environment: benchEnvironment(),
       options: opts,
       server: opts.target
         ? { mode: 'target', unwrapd: opts.target, echo: opts.echoTarget }

@@ -5,10 +5,11 @@
  */
 import { execFileSync } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { arch, cpus, loadavg, platform, release } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UnwrapdClient } from '../src/client/client.js';
+import { benchEnvironment } from './lib/results-file.js';
 import { createEchoClient, type EchoClient } from './lib/echo-service.js';
 import { authorizationCheck } from './lib/authz-in-process.js';
 import { envelopeSealOpen, rawAesGcm } from './lib/in-process.js';
@@ -209,15 +210,7 @@ async function main(opts: BenchOptions): Promise<void> {
         startedAt: startedAt.toISOString(),
         finishedAt: new Date().toISOString(),
         gitCommit: gitCommit(),
-        environment: {
-          node: process.version,
-          platform: platform(),
-          release: release(),
-          arch: arch(),
-          cpus: cpus().length,
-          cpuModel: cpus()[0]?.model.trim(),
-          loadavg: loadavg(),
-        },
+        environment: benchEnvironment(),
         options: opts,
         server: opts.target
           ? { mode: 'target', unwrapd: opts.target, echo: opts.echoTarget }

@@ -1,3 +1,4 @@
+import { arch, cpus, loadavg, platform, release } from 'node:os';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -36,4 +37,17 @@ export async function writeResults(
   await mkdir(dirname(file), { recursive: true });
   await writeFile(file, JSON.stringify(data, null, 2));
   console.log(`results: ${file}`);
+}
+
+/** The machine a results file was measured on: Node, OS, CPUs and the load average at the end of the run. */
+export function benchEnvironment() {
+  return {
+    node: process.version,
+    platform: platform(),
+    release: release(),
+    arch: arch(),
+    cpus: cpus().length,
+    cpuModel: cpus()[0]?.model.trim(),
+    loadavg: loadavg(),
+  };
 }
