@@ -7,6 +7,8 @@ import protobuf from 'protobufjs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startTestDaemon } from './helpers/test-daemon.js';
+import { waitFor } from './helpers/wait-for.js';
+import { trailFileCounters } from '../src/audit/trail-file.js';
 
 /**
  * FollowAuditRecords against a real daemon: a follower that does not read is not handed the whole trail (the
@@ -195,5 +197,43 @@ test.serial(
       t.is(f.err.code, grpc.status.RESOURCE_EXHAUSTED);
     }
     for (const s of open) s.cancel();
+  },
+);
+
+test.serial(
+  'idle followers read nothing of the file trail; an append reaches each follower once, each reading the new line only',
+  async (t) => {
+    const d = await startTestDaemon({ demo: false });
+    t.teardown(() => d.stop());
+    await d.daemon.audit.append({ type: 'access.denied', tenant: 'contoso', policyId: 'p' });
+    const followers = 40;
+    const got = Array.from({ length: followers }, () => [] as number[]);
+    const streams: Array<Awaited<ReturnType<typeof firstRecord>>['stream']> = [];
+    for (let i = 0; i < followers; i++) {
+      const f = await firstRecord(d);
+      t.is(f.err, undefined);
+      f.stream.on('data', (r: AuditRecord__Output) => got[i]!.push(Number(r.sequence)));
+      streams.push(f.stream);
+    }
+    t.teardown(() => streams.forEach((s) => s.cancel()));
+
+    // Idle through several checks of the file (one stat a second for all of them): no byte read.
+    const idle = { ...trailFileCounters };
+    await waitFor(() => trailFileCounters.stats >= idle.stats + 3, 'three checks of the file', 60_000);
+    t.is(trailFileCounters.bytesRead, idle.bytesRead);
+    t.true(trailFileCounters.stats - idle.stats < followers, `${trailFileCounters.stats - idle.stats} stats`);
+
+    const before = trailFileCounters.bytesRead;
+    const record = await d.daemon.audit.append({ type: 'access.denied', tenant: 'contoso', policyId: 'p' });
+    await waitFor(() => got.every((g) => g.length === 1), 'the record at every follower');
+    const line = Buffer.byteLength(`${JSON.stringify(record)}\n`);
+    // The trail indexes the line once; each follower reads it once from its exact offset.
+    t.is(trailFileCounters.bytesRead - before, line * (followers + 1));
+    const idleAgain = trailFileCounters.stats;
+    await waitFor(() => trailFileCounters.stats >= idleAgain + 2, 'two more checks', 60_000);
+    t.deepEqual(
+      got,
+      Array.from({ length: followers }, () => [2]),
+    );
   },
 );

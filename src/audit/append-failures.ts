@@ -38,6 +38,7 @@ export function appendFailuresUnavailable(trail: AuditTrail): AuditTrail {
     latest: () => trail.latest(),
     list: (filter, limit) => trail.list(filter, limit),
     onAppend: (listener) => trail.onAppend(listener),
+    onRecords: (listener) => trail.onRecords(listener),
     verify: () => trail.verify(),
     close: () => trail.close(),
   };

@@ -3,7 +3,10 @@ import { writeFileAtomic } from '../storage/atomic-file.js';
 import { withFileLock } from '../storage/file-lock.js';
 import { chainRecord, type AuditFields, type AuditHead, type AuditRecord } from './audit-record.js';
 import { AppendListeners, type AuditTrail, type PendingAudit } from './audit-trail.js';
+import { FileTrailIndex, type IndexBounds } from './file-trail-index.js';
 import { readFileRecords, readHeadFile, verifyAuditLog } from './file-trail-reader.js';
+import { nodeTrailFile, type TrailFile } from './trail-file.js';
+import { watchTrail } from './trail-watch.js';
 
 export {
   AUDIT_TYPES,
@@ -28,12 +31,25 @@ export { verifyAuditLog } from './file-trail-reader.js';
  * The records of a registry write (`prepare`) are appended under the registry's lock right after the change
  * is durable: two files cannot change atomically, so a crash between the two leaves the change without its
  * record (the PostgreSQL trail commits them together).
+ *
+ * Queries go through an index of where records start (file-trail-index.ts), so a page reads from near its
+ * first record, never from byte 0. Followers are told of new records (`onRecords`) once per append of this
+ * process, and once per batch another process appended to the same file (one stat of the file every
+ * `watchMs` while anyone follows, whatever their number); they need no poll of their own.
  */
-export async function openAuditLog(path: string, now: () => Date = () => new Date()): Promise<AuditTrail> {
+export async function openAuditLog(
+  path: string,
+  now: () => Date = () => new Date(),
+  opts: FileTrailOptions = {},
+): Promise<AuditTrail> {
   const headPath = `${path}.head`;
+  const file = opts.file ?? nodeTrailFile;
   let head = await recoverHead(path, await readHeadFile(headPath));
   let queue: Promise<unknown> = Promise.resolve();
   const listeners = new AppendListeners();
+  const index = new FileTrailIndex(path, file, opts.index);
+  await index.refresh(); // the one scan of the whole file
+  const watch = watchTrail(index, opts.watchMs ?? FILE_WATCH_MS);
 
   const appendNow = async (fields: AuditFields): Promise<AuditRecord> =>
     withFileLock(`${path}.lock`, async () => {
@@ -48,6 +64,7 @@ export async function openAuditLog(path: string, now: () => Date = () => new Dat
       }
       head = { count: record.seq, hash: record.hash };
       await writeFileAtomic(headPath, JSON.stringify(head), 0o600);
+      await watch.indexAppended(); // reads the new line(s) only
       return record;
     });
 
@@ -56,13 +73,14 @@ export async function openAuditLog(path: string, now: () => Date = () => new Dat
     queue = result.catch(() => {});
     return result.then((record) => {
       listeners.emit([record]);
+      watch.announce();
       return record;
     });
   };
 
   return {
     path,
-    followPollMs: 1_000,
+    followPollMs: FOLLOWER_POLL_MS,
     append,
     prepare(fields: () => AuditFields[]): PendingAudit {
       let appended: Promise<AuditRecord[]> | undefined;
@@ -81,14 +99,32 @@ export async function openAuditLog(path: string, now: () => Date = () => new Dat
     },
     head: () => head,
     latest: async () => head,
-    list: (filter, limit) => readFileRecords(path, filter, limit),
+    list: (filter, limit) => readFileRecords(path, filter, limit, { file, index }),
     onAppend: (listener) => listeners.add(listener),
+    onRecords: (listener) => watch.add(listener),
     verify: () => verifyAuditLog(path),
     async close() {
       await queue;
+      watch.close();
     },
   };
 }
+
+export interface FileTrailOptions {
+  /** The file system as read by queries (tests count the bytes read through it). */
+  file?: TrailFile;
+  index?: IndexBounds;
+  /** How often the file is checked for records another process appended, while anyone follows. */
+  watchMs?: number;
+}
+
+/** While anyone follows, the file is checked this often for records another process appended (one stat). */
+export const FILE_WATCH_MS = 1_000;
+/**
+ * A follower of the file trail is woken by `onRecords` (for every writer of the file), so its own poll is
+ * only the longest timer Node.js keeps (about 24.8 days).
+ */
+export const FOLLOWER_POLL_MS = 2_147_483_647;
 
 /**
  * After a crash the log may end in a torn line (never acknowledged: cut it off) or hold one record the head

@@ -49,9 +49,18 @@ export interface AuditTrail extends AuditLog {
   readonly path: string;
   /** At most `limit` records matching `filter`, in sequence order. */
   list(filter: AuditFilter, limit: number): Promise<AuditRecord[]>;
-  /** Called after each record this process appended is durable (a follower's cue to read on). */
+  /** Called with each record this process appended, once durable (shipping). */
   onAppend(listener: (record: AuditRecord) => void): () => void;
-  /** How long a follower waits between reads when nothing was appended here (other instances' appends). */
+  /**
+   * A follower's cue to read on: called once per append of this process, and with the file trail once per
+   * batch of records another process appended to the same file (one shared check of the file while anyone
+   * listens). No record is passed: each follower reads from where it is.
+   */
+  onRecords(listener: () => void): () => void;
+  /**
+   * How long a follower waits between reads when it was not cued: PostgreSQL 1 s (other instances' rows);
+   * the file trail cues for every writer, so this is only the longest timer (src/audit/audit-log.ts).
+   */
   readonly followPollMs: number;
   /** The newest record stored now (with PostgreSQL: whichever instance wrote it). */
   latest(): Promise<AuditHead>;

@@ -1,43 +1,72 @@
-import { createReadStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { createInterface } from 'node:readline';
 import { ChainCheck, GENESIS_HASH, type AuditHead, type AuditRecord, type VerifyResult } from './audit-record.js';
 import { matchesFilter, type AuditFilter } from './audit-trail.js';
+import { FileTrailIndex } from './file-trail-index.js';
+import { forEachLine, nodeTrailFile, type TrailFile } from './trail-file.js';
 
-/** Reading the file trail: a query (streamed line by line, never the whole file in memory) and verification. */
+/** Reading the file trail: a query (through the index, never the whole file in memory) and verification. */
 
-/** At most `limit` records of the file at `path` matching `filter`, in order. */
-export async function readFileRecords(path: string, filter: AuditFilter, limit: number): Promise<AuditRecord[]> {
+/** Bytes per read of a query: a page reads at most this much past its last record. */
+export const PAGE_CHUNK = 16 * 1024;
+
+/** The file trail's reader and index (an open trail's own; else one of `sharedIndexes`'s). */
+export interface IndexedFile {
+  file: TrailFile;
+  index: FileTrailIndex;
+}
+
+/**
+ * At most `limit` records of the file at `path` matching `filter`, in order: read from where the index puts
+ * `filter.fromSeq` (refreshed first, so records just appended, by any process, are seen), and only until
+ * `limit` records matched. Without `at` (a reader with no open trail: `unwrapd audit export`), the index is
+ * kept between calls for the few files read last, so paging through a file scans it once.
+ */
+export async function readFileRecords(
+  path: string,
+  filter: AuditFilter,
+  limit: number,
+  at: IndexedFile = sharedIndex(path),
+): Promise<AuditRecord[]> {
+  const { file, index } = at;
   const out: AuditRecord[] = [];
   if (limit <= 0) return out;
-  const stream = createReadStream(path, { encoding: 'utf8' });
-  const opened = await new Promise<boolean>((resolve, reject) => {
-    stream.once('open', () => resolve(true));
-    stream.once('error', (err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? resolve(false) : reject(err)));
-  });
-  if (!opened) return out;
-  const lines = createInterface({ input: stream, crlfDelay: Infinity });
+  await index.refresh();
+  const { from, to } = index.span(filter.fromSeq ?? 1);
+  if (from >= to) return out;
+  const fh = await file.open(path);
+  if (!fh) return out;
   try {
-    for await (const line of lines) {
-      if (line.length === 0) continue;
+    await forEachLine(fh, from, to, PAGE_CHUNK, (bytes) => {
+      const line = bytes.toString('utf8');
       // Lines start with {"seq":N: skip those before fromSeq without parsing the rest.
       const seq = Number(/^\{"seq":(\d+),/.exec(line)?.[1] ?? NaN);
-      if (filter.fromSeq !== undefined && seq < filter.fromSeq) continue;
+      if (filter.fromSeq !== undefined && seq < filter.fromSeq) return false;
       let record: AuditRecord;
       try {
         record = JSON.parse(line) as AuditRecord;
       } catch {
-        continue; // a torn last line (a crash mid-append); verify reports anything else
+        return false; // verify reports a damaged line
       }
-      if (!matchesFilter(record, filter)) continue;
+      if (!matchesFilter(record, filter)) return false;
       out.push(record);
-      if (out.length >= limit) break;
-    }
+      return out.length >= limit;
+    });
   } finally {
-    lines.close();
-    stream.destroy();
+    await fh.close();
   }
   return out;
+}
+
+const SHARED_INDEXES = 4;
+const sharedIndexes = new Map<string, IndexedFile>();
+
+function sharedIndex(path: string): IndexedFile {
+  let at = sharedIndexes.get(path);
+  if (at) sharedIndexes.delete(path);
+  else at = { file: nodeTrailFile, index: new FileTrailIndex(path, nodeTrailFile) };
+  sharedIndexes.set(path, at); // the newest last
+  if (sharedIndexes.size > SHARED_INDEXES) sharedIndexes.delete(sharedIndexes.keys().next().value!);
+  return at;
 }
 
 export async function readHeadFile(headPath: string): Promise<AuditHead> {

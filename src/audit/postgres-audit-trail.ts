@@ -122,6 +122,11 @@ export class PostgresAuditTrail implements AuditTrail {
     return this.#listeners.add(listener);
   }
 
+  /** Once per record this instance wrote; other instances' rows are found by the followers' poll. */
+  onRecords(listener: () => void): () => void {
+    return this.#listeners.add(() => listener());
+  }
+
   async verify(): Promise<VerifyResult> {
     return this.#read((pool) => verifyPostgresTrail(pool, this.#db.q));
   }

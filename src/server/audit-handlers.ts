@@ -109,7 +109,7 @@ export function auditHandlers(deps: AuditHandlerDeps, log: Logger) {
     let cursor = Number(call.request.fromSequence || '0');
     let appended = false;
     cleanups.push(
-      trail.onAppend(() => {
+      trail.onRecords(() => {
         appended = true;
         wake();
       }),

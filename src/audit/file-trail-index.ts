@@ -1,0 +1,185 @@
+import { forEachLine, type TrailFile } from './trail-file.js';
+
+/**
+ * Where each record of the file trail starts, kept in memory so that a page starting at sequence S is read
+ * from S's neighbourhood instead of from byte 0. Built by one scan of the file when the trail opens, then
+ * extended by reading only the bytes past what it has indexed (`refresh`: after each append of this process,
+ * before each query, and when a follower is waiting: records another process appended to the same file are
+ * indexed the same way). A file that shrank or was replaced under its name is indexed again from byte 0.
+ *
+ * Bounded whatever the log's size: at most `maxCheckpoints` sparse entries (the offset of every `stride`-th
+ * line; when full, every other one is dropped and the stride doubles) plus the exact offsets of the newest
+ * `tail` to 2 x `tail` lines (where followers read). So a page starts at most `stride - 1` records before its
+ * first record, and exactly at it among the newest records. The offsets assume what the chain guarantees,
+ * sequence numbers increasing along the file; a file where they do not (damaged: `audit verify` names where)
+ * is read from byte 0, as if there were no index.
+ */
+export const INDEX_STRIDE = 64;
+export const INDEX_MAX_CHECKPOINTS = 16_384;
+export const INDEX_TAIL = 1_024;
+/** Bytes per read when indexing. */
+const SCAN_CHUNK = 256 * 1024;
+
+export interface IndexBounds {
+  stride?: number;
+  maxCheckpoints?: number;
+  tail?: number;
+}
+
+export class FileTrailIndex {
+  readonly #path: string;
+  readonly #file: TrailFile;
+  readonly #maxCheckpoints: number;
+  readonly #tail: number;
+  #stride: number;
+  #identity: string | undefined;
+  #end = 0;
+  #lines = 0;
+  #lastSeq = 0;
+  #ordered = true;
+  #cpSeq: number[] = [];
+  #cpOffset: number[] = [];
+  #tailSeq: number[] = [];
+  #tailOffset: number[] = [];
+  #version = 0;
+  #last: Promise<void> = Promise.resolve();
+  #queued: Promise<void> | undefined;
+
+  constructor(path: string, file: TrailFile, bounds: IndexBounds = {}) {
+    this.#path = path;
+    this.#file = file;
+    this.#stride = bounds.stride ?? INDEX_STRIDE;
+    this.#maxCheckpoints = Math.max(2, bounds.maxCheckpoints ?? INDEX_MAX_CHECKPOINTS) & ~1; // even: halving keeps 0
+    this.#tail = Math.max(1, bounds.tail ?? INDEX_TAIL);
+  }
+
+  /** Changes whenever lines were indexed (or the index was started again): new records to announce. */
+  get version(): number {
+    return this.#version;
+  }
+
+  /** The offset just past the last complete line indexed. */
+  get end(): number {
+    return this.#end;
+  }
+
+  /** The current stride (lines between two sparse entries). */
+  get stride(): number {
+    return this.#stride;
+  }
+
+  /** Offsets held: sparse entries plus the newest lines' exact ones. */
+  get entries(): number {
+    return this.#cpSeq.length + this.#tailSeq.length;
+  }
+
+  /**
+   * Indexes what was appended since the last refresh (a stat; a read of the new bytes only when the file
+   * grew). Calls made while one runs share the next run, so followers woken together cost one stat.
+   */
+  refresh(): Promise<void> {
+    if (this.#queued) return this.#queued;
+    const run = this.#last
+      .catch(() => {})
+      .then(() => {
+        this.#queued = undefined;
+        return this.#catchUp();
+      });
+    this.#queued = run;
+    this.#last = run;
+    return run;
+  }
+
+  /** The bytes to read for the records from sequence `fromSeq` on: [from, to), to being the indexed end. */
+  span(fromSeq: number): { from: number; to: number } {
+    const to = this.#end;
+    if (!this.#ordered) return { from: 0, to };
+    if (fromSeq > this.#lastSeq) return { from: to, to };
+    const tail = this.#tailSeq;
+    if (tail.length > 0 && tail[0]! <= fromSeq) return { from: this.#tailOffset[lowerBound(tail, fromSeq)]!, to };
+    const i = lowerBound(this.#cpSeq, fromSeq + 1) - 1; // the last entry at or before fromSeq
+    return { from: i < 0 ? 0 : this.#cpOffset[i]!, to };
+  }
+
+  async #catchUp(): Promise<void> {
+    const s = await this.#file.stat(this.#path);
+    if (s?.identity !== this.#identity || (s && s.size < this.#end)) this.#reset(s?.identity);
+    if (!s || s.size <= this.#end) return;
+    const fh = await this.#file.open(this.#path);
+    if (!fh) return;
+    const before = this.#lines;
+    try {
+      await forEachLine(fh, this.#end, s.size, SCAN_CHUNK, (line, offset) => this.#add(line, offset));
+    } finally {
+      await fh.close();
+      if (this.#lines !== before) this.#version++;
+    }
+  }
+
+  #add(line: Buffer, offset: number): void {
+    const seq = seqOf(line);
+    if (!(seq > this.#lastSeq))
+      this.#ordered = false; // NaN too: a line that does not start {"seq":N,
+    else this.#lastSeq = seq;
+    if (this.#lines % this.#stride === 0) {
+      if (this.#cpSeq.length >= this.#maxCheckpoints) {
+        this.#cpSeq = this.#cpSeq.filter((_, i) => i % 2 === 0);
+        this.#cpOffset = this.#cpOffset.filter((_, i) => i % 2 === 0);
+        this.#stride *= 2;
+      }
+      if (this.#lines % this.#stride === 0) {
+        this.#cpSeq.push(seq);
+        this.#cpOffset.push(offset);
+      }
+    }
+    this.#tailSeq.push(seq);
+    this.#tailOffset.push(offset);
+    if (this.#tailSeq.length >= 2 * this.#tail) {
+      this.#tailSeq.splice(0, this.#tail);
+      this.#tailOffset.splice(0, this.#tail);
+    }
+    this.#lines++;
+    this.#end = offset + line.length + 1; // consistent at every step: a query reads only what is indexed
+  }
+
+  #reset(identity: string | undefined): void {
+    this.#identity = identity;
+    this.#end = 0;
+    this.#lines = 0;
+    this.#lastSeq = 0;
+    this.#ordered = true;
+    this.#cpSeq = [];
+    this.#cpOffset = [];
+    this.#tailSeq = [];
+    this.#tailOffset = [];
+    this.#version++;
+  }
+}
+
+const PREFIX = Buffer.from('{"seq":');
+
+/** N of a line starting `{"seq":N,` (as every record does), else NaN. */
+function seqOf(line: Buffer): number {
+  if (line.length < PREFIX.length + 2 || line.compare(PREFIX, 0, PREFIX.length, 0, PREFIX.length) !== 0) return NaN;
+  let n = 0;
+  let i = PREFIX.length;
+  for (; i < line.length && i < PREFIX.length + 16; i++) {
+    const c = line[i]!;
+    if (c === 0x2c) break;
+    if (c < 0x30 || c > 0x39) return NaN;
+    n = n * 10 + (c - 0x30);
+  }
+  return i > PREFIX.length && line[i] === 0x2c ? n : NaN;
+}
+
+/** The first index of ascending `a` whose value is >= `v` (a.length if none). */
+function lowerBound(a: readonly number[], v: number): number {
+  let lo = 0;
+  let hi = a.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (a[mid]! < v) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}

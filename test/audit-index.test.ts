@@ -1,0 +1,209 @@
+import test from 'ava';
+import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openAuditLog, type AuditRecord } from '../src/audit/audit-log.js';
+import { chainRecord, GENESIS_HASH, type AuditHead } from '../src/audit/audit-record.js';
+import type { AuditFilter } from '../src/audit/audit-trail.js';
+import { matchesFilter } from '../src/audit/audit-trail.js';
+import { PAGE_CHUNK } from '../src/audit/file-trail-reader.js';
+import { INDEX_STRIDE } from '../src/audit/file-trail-index.js';
+import { nodeTrailFile, type TrailFile } from '../src/audit/trail-file.js';
+import { waitFor } from './helpers/wait-for.js';
+
+/**
+ * The file trail's index: a page is read from near its first record (the bytes read are counted through an
+ * injected reader), pages are the same as a scan from byte 0 would give, across the sparse entries and when
+ * they are thinned; followers are told of new records once per append, and of another writer's records.
+ */
+
+/** A reader counting what it stats and reads. */
+function countingFile() {
+  const n = { stats: 0, reads: 0, bytes: 0 };
+  const file: TrailFile = {
+    stat: (path) => {
+      n.stats++;
+      return nodeTrailFile.stat(path);
+    },
+    async open(path) {
+      const fh = await nodeTrailFile.open(path);
+      return (
+        fh && {
+          async read(position, length) {
+            const buf = await fh.read(position, length);
+            n.reads++;
+            n.bytes += buf.length;
+            return buf;
+          },
+          close: () => fh.close(),
+        }
+      );
+    },
+  };
+  return { file, n };
+}
+
+/** A trail file of `count` chained records written at once (appending 20,000 records one by one takes minutes). */
+async function writeLog(t: { teardown(fn: () => Promise<void>): void }, count: number) {
+  const dir = await mkdtemp(join(tmpdir(), 'uwd-audit-index-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const path = join(dir, 'audit.log');
+  let head: AuditHead = { count: 0, hash: GENESIS_HASH };
+  const records: AuditRecord[] = [];
+  for (let i = 0; i < count; i++) {
+    const record = chainRecord(
+      head,
+      {
+        type: i % 3 === 0 ? 'availability_key.used' : 'cache.evicted',
+        tenant: `t${i % 5}`,
+        policyId: `p${i}`,
+        requestId: `r${i}`,
+        reason: 'x'.repeat(i % 97), // lines of different lengths
+      },
+      new Date(1_700_000_000_000 + i * 1000).toISOString(),
+    );
+    records.push(record);
+    head = { count: record.seq, hash: record.hash };
+  }
+  const lines = records.map((r) => `${JSON.stringify(r)}\n`);
+  await writeFile(path, lines.join(''), { mode: 0o600 });
+  await writeFile(`${path}.head`, JSON.stringify(head), { mode: 0o600 });
+  return { path, records, lineBytes: lines.map((l) => Buffer.byteLength(l)) };
+}
+
+const sum = (a: number[]) => a.reduce((x, y) => x + y, 0);
+
+test('a page from the end of a 20,000-record log reads that page only; one from the middle at most a stride more', async (t) => {
+  const { path, records, lineBytes } = await writeLog(t, 20_000);
+  const { file, n } = countingFile();
+  const trail = await openAuditLog(path, undefined, { file });
+  t.teardown(() => trail.close());
+  t.is(n.bytes, sum(lineBytes), 'the index is built by one scan of the file');
+
+  n.bytes = 0;
+  const end = await trail.list({ fromSeq: 19_901 }, 100);
+  t.deepEqual(
+    end.map((r) => r.seq),
+    records.slice(19_900).map((r) => r.seq),
+  );
+  const pageBytes = sum(lineBytes.slice(19_900));
+  t.log(`page 19901..20000: ${n.bytes} bytes read (the page is ${pageBytes} bytes, the log ${sum(lineBytes)})`);
+  t.is(n.bytes, pageBytes, 'exactly the page: the newest records are indexed one by one');
+
+  n.bytes = 0;
+  const middle = await trail.list({ fromSeq: 10_000 }, 100);
+  t.deepEqual(middle, records.slice(9_999, 10_099));
+  const bound = sum(lineBytes.slice(9_999 - (INDEX_STRIDE - 1), 10_099)) + PAGE_CHUNK;
+  t.log(`page 10000..10099: ${n.bytes} bytes read (bound ${bound})`);
+  t.true(n.bytes <= bound, `${n.bytes} bytes read`);
+
+  n.bytes = 0;
+  t.deepEqual(await trail.list({ fromSeq: 20_001 }, 100), []);
+  t.is(n.bytes, 0, 'past the end: nothing read');
+});
+
+test('pages are those of a scan from byte 0, across sparse entries, thinned entries and the exact tail', async (t) => {
+  const { path, records } = await writeLog(t, 300);
+  // A tiny index: every 4th line, at most 8 entries (thinned twice over 300 lines), the newest 5 to 10 exactly.
+  const trail = await openAuditLog(path, undefined, { index: { stride: 4, maxCheckpoints: 8, tail: 5 } });
+  t.teardown(() => trail.close());
+  const filters: AuditFilter[] = [{}, { tenants: ['t2'] }, { types: ['availability_key.used'], tenants: ['t1', 't3'] }];
+  for (const filter of filters)
+    for (let from = 1; from <= 302; from++)
+      for (const limit of [1, 3, 50]) {
+        const expected = records.filter((r) => matchesFilter(r, { ...filter, fromSeq: from })).slice(0, limit);
+        const got = await trail.list({ ...filter, fromSeq: from }, limit);
+        if (JSON.stringify(got) !== JSON.stringify(expected))
+          return t.fail(`from ${from}, limit ${limit}, ${JSON.stringify(filter)}: ${got.map((r) => r.seq).join()}`);
+      }
+  // Appended records are indexed as they come (crossing entries and the tail's turnover).
+  for (let i = 0; i < 30; i++) records.push(await trail.append({ type: 'cache.evicted', tenant: 't2', policyId: 'q' }));
+  for (let from = 280; from <= 331; from++)
+    t.deepEqual(
+      (await trail.list({ fromSeq: from }, 7)).map((r) => r.seq),
+      records.slice(from - 1, from + 6).map((r) => r.seq),
+    );
+  t.true((await trail.verify()).ok);
+});
+
+test('an append tells every follower once; with nothing appended, nothing is read', async (t) => {
+  const { path } = await writeLog(t, 500);
+  const { file, n } = countingFile();
+  const trail = await openAuditLog(path, undefined, { file, watchMs: 5 });
+  t.teardown(() => trail.close());
+  const told = Array.from({ length: 200 }, () => 0);
+  const offs = told.map((_, i) => trail.onRecords(() => told[i]!++));
+  t.teardown(() => offs.forEach((off) => off()));
+
+  // Idle: the watch stats the file once an interval, for all 200 listeners together, and reads nothing.
+  const start = { ...n };
+  await waitFor(() => n.stats >= start.stats + 5, 'five checks of the file');
+  t.is(n.bytes, start.bytes);
+  t.is(n.reads, start.reads);
+  t.true(n.stats - start.stats < 20, `${n.stats - start.stats} stats`);
+  t.true(
+    told.every((c) => c === 0),
+    'no cue without a record',
+  );
+
+  const record = await trail.append({ type: 'cache.evicted', tenant: 't1', policyId: 'p' });
+  t.true(
+    told.every((c) => c === 1),
+    'each listener told once',
+  );
+  // Several more watch intervals: still once.
+  const after = n.stats;
+  await waitFor(() => n.stats >= after + 5, 'five more checks');
+  t.true(told.every((c) => c === 1));
+  const before = n.bytes;
+  t.deepEqual(await trail.list({ fromSeq: 501 }, 1000), [record]);
+  t.is(n.bytes - before, Buffer.byteLength(`${JSON.stringify(record)}\n`), 'a follower reads the new line only');
+});
+
+test('records another writer appends to the same file are listed and announced', async (t) => {
+  const { path, records } = await writeLog(t, 100);
+  const reader = await openAuditLog(path, undefined, { watchMs: 5 });
+  t.teardown(() => reader.close());
+  const writer = await openAuditLog(path); // another process's trail: its own index, the same file and lock
+  t.teardown(() => writer.close());
+  let told = 0;
+  const cued = new Promise<void>((resolve) =>
+    reader.onRecords(() => {
+      told++;
+      resolve();
+    }),
+  );
+  const written = [];
+  for (let i = 0; i < 3; i++)
+    written.push(await writer.append({ type: 'policy.revoked', tenant: 't1', policyId: 'p' }));
+  await cued;
+  t.true(told >= 1 && told <= 3, `${told} cues`);
+  t.deepEqual(await reader.list({ fromSeq: 99 }, 10), [...records.slice(98), ...written]);
+  // The reader's own append chains after them.
+  const next = await reader.append({ type: 'cache.evicted', tenant: 't1', policyId: 'p' });
+  t.is(next.seq, 104);
+  t.deepEqual(
+    (await writer.list({ fromSeq: 103 }, 10)).map((r) => r.seq),
+    [103, 104],
+  );
+  t.true((await reader.verify()).ok);
+});
+
+test('a file replaced under its name is indexed again from byte 0', async (t) => {
+  const { path, records } = await writeLog(t, 200);
+  const trail = await openAuditLog(path);
+  t.teardown(() => trail.close());
+  t.is((await trail.list({ fromSeq: 150 }, 1))[0]?.seq, 150);
+  // Pruned as docs/audit.md describes (records 1..120 archived): the same name, a shorter file.
+  const kept = records.slice(120);
+  await writeFile(`${path}.new`, kept.map((r) => `${JSON.stringify(r)}\n`).join(''));
+  await rename(`${path}.new`, path);
+  t.deepEqual(
+    (await trail.list({ fromSeq: 1 }, 2)).map((r) => r.seq),
+    [121, 122],
+  );
+  t.deepEqual(
+    (await trail.list({ fromSeq: 150 }, 1)).map((r) => r.seq),
+    [150],
+  );
+});
