@@ -207,3 +207,20 @@ test('a file replaced under its name is indexed again from byte 0', async (t) =>
     [150],
   );
 });
+
+test('a file whose sequence numbers do not increase (damaged) is read from byte 0, as a scan would', async (t) => {
+  const { path, records } = await writeLog(t, 150);
+  const lines = records.map((r) => JSON.stringify(r));
+  [lines[100], lines[101]] = [lines[101]!, lines[100]!]; // two records swapped: verify names it, queries still answer
+  await writeFile(path, `${lines.join('\n')}\n`);
+  const { file, n } = countingFile();
+  const trail = await openAuditLog(path, undefined, { file, index: { stride: 4 } });
+  t.teardown(() => trail.close());
+  const inFile = lines.map((l) => JSON.parse(l) as AuditRecord);
+  for (const from of [1, 50, 101, 102, 103, 140])
+    t.deepEqual(await trail.list({ fromSeq: from }, 5), inFile.filter((r) => r.seq >= from).slice(0, 5));
+  n.bytes = 0;
+  await trail.list({ fromSeq: 140 }, 5);
+  t.true(n.bytes >= sum(lines.slice(0, 139).map((l) => l.length + 1)), 'from byte 0');
+  t.false((await trail.verify()).ok);
+});
