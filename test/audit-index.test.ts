@@ -1,7 +1,10 @@
 import test from 'ava';
+import { execFile } from 'node:child_process';
 import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { openAuditLog, type AuditRecord } from '../src/audit/audit-log.js';
 import { chainRecord, GENESIS_HASH, type AuditHead } from '../src/audit/audit-record.js';
 import type { AuditFilter } from '../src/audit/audit-trail.js';
@@ -10,6 +13,14 @@ import { PAGE_CHUNK } from '../src/audit/file-trail-reader.js';
 import { INDEX_STRIDE } from '../src/audit/file-trail-index.js';
 import { nodeTrailFile, type TrailFile } from '../src/audit/trail-file.js';
 import { waitFor } from './helpers/wait-for.js';
+
+const run = promisify(execFile);
+const AUDIT_LOG = fileURLToPath(new URL('../src/audit/audit-log.ts', import.meta.url));
+const APPEND_THREE = `
+const { openAuditLog } = await import(process.argv[1]);
+const log = await openAuditLog(process.argv[2]);
+for (let i = 0; i < 3; i++) await log.append({ type: 'policy.revoked', tenant: 't1', policyId: 'p' });
+await log.close();`;
 
 /**
  * The file trail's index: a page is read from near its first record (the bytes read are counted through an
@@ -160,12 +171,10 @@ test('an append tells every follower once; with nothing appended, nothing is rea
   t.is(n.bytes - before, Buffer.byteLength(`${JSON.stringify(record)}\n`), 'a follower reads the new line only');
 });
 
-test('records another writer appends to the same file are listed and announced', async (t) => {
+test('records another process appends to the same file are listed and announced', async (t) => {
   const { path, records } = await writeLog(t, 100);
   const reader = await openAuditLog(path, undefined, { watchMs: 5 });
   t.teardown(() => reader.close());
-  const writer = await openAuditLog(path); // another process's trail: its own index, the same file and lock
-  t.teardown(() => writer.close());
   let told = 0;
   const cued = new Promise<void>((resolve) =>
     reader.onRecords(() => {
@@ -173,19 +182,20 @@ test('records another writer appends to the same file are listed and announced',
       resolve();
     }),
   );
-  const written = [];
-  for (let i = 0; i < 3; i++)
-    written.push(await writer.append({ type: 'policy.revoked', tenant: 't1', policyId: 'p' }));
+  // Another process: its own trail on the same file (the file's lock, chained to the newest record).
+  await run(process.execPath, ['--import=tsx', '--input-type=module', '-e', APPEND_THREE, AUDIT_LOG, path]);
   await cued;
   t.true(told >= 1 && told <= 3, `${told} cues`);
-  t.deepEqual(await reader.list({ fromSeq: 99 }, 10), [...records.slice(98), ...written]);
-  // The reader's own append chains after them.
+  const listed = await reader.list({ fromSeq: 99 }, 10);
+  t.deepEqual(listed.slice(0, 2), records.slice(98));
+  t.deepEqual(
+    listed.slice(2).map((r) => [r.seq, r.type]),
+    [101, 102, 103].map((seq) => [seq, 'policy.revoked']),
+  );
+  // This process's next append chains after them.
   const next = await reader.append({ type: 'cache.evicted', tenant: 't1', policyId: 'p' });
   t.is(next.seq, 104);
-  t.deepEqual(
-    (await writer.list({ fromSeq: 103 }, 10)).map((r) => r.seq),
-    [103, 104],
-  );
+  t.is(next.prev, listed[4]!.hash);
   t.true((await reader.verify()).ok);
 });
 
