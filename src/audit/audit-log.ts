@@ -33,7 +33,7 @@ export { verifyAuditLog } from './file-trail-reader.js';
  * record (the PostgreSQL trail commits them together).
  *
  * Queries go through an index of where records start (file-trail-index.ts), so a page reads from near its
- * first record, never from byte 0. Followers are told of new records (`onRecords`) once per append of this
+ * first record instead of from byte 0. Followers are told of new records (`onRecords`) once per append of this
  * process, and once per batch another process appended to the same file (one stat of the file every
  * `watchMs` while anyone follows, whatever their number); they need no poll of their own.
  */
