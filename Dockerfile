@@ -7,8 +7,9 @@
 #
 # Three stages: `deps` installs the production dependencies only (pkcs11js, the PKCS#11 provider, is a
 # native addon that node-gyp compiles during npm ci, so this stage has python3, make and g++); `build`
-# compiles TypeScript with the dev dependencies; the final stage copies the results of both onto a clean
-# base, so neither the toolchain nor a dev dependency reaches the image.
+# compiles TypeScript with the dev dependencies (`npm run build`: scripts/build.mjs; npm ci's `prepare` builds
+# nothing where src/ is absent); the final stage copies the results of both onto a clean base, so neither the
+# toolchain nor a dev dependency reaches the image.
 
 FROM node:20-bookworm-slim AS toolchain
 RUN apt-get update \
@@ -26,6 +27,8 @@ RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY proto ./proto
 COPY src ./src
+COPY bin ./bin
+COPY scripts/build.mjs ./scripts/
 RUN npm run build
 
 FROM node:20-bookworm-slim

@@ -91,6 +91,21 @@ test('the final stage holds production dependencies only, built without a toolch
   for (const i of installs) t.regex(i.args, /--omit=dev/, `${from}: ${i.args}`);
 });
 
+test('the build stage copies what `npm run build` reads before running it', (t) => {
+  const build = byName('build') as Stage;
+  const run = build.body.findIndex((i) => i.op === 'RUN' && /npm run build/.test(i.args));
+  t.true(run > 0);
+  const copied = build.body
+    .slice(0, run)
+    .filter((i) => i.op === 'COPY')
+    .flatMap((i) => i.args.split(/\s+/).slice(0, -1));
+  const pkg = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { scripts: { build: string } };
+  t.is(pkg.scripts.build, 'node scripts/build.mjs');
+  // scripts/build.mjs imports bin/build-state.js and compiles src/ with tsconfig.build.json (extending tsconfig.json).
+  for (const needed of ['scripts/build.mjs', 'bin', 'src', 'tsconfig.json', 'tsconfig.build.json'])
+    t.true(copied.includes(needed), `${needed} is not copied before npm run build`);
+});
+
 test('the image creates no demo unless UNWRAPD_DEMO=1, and every UNWRAPD_ variable is a setting', (t) => {
   const env = finalEnv();
   t.is(env.UNWRAPD_DEMO, '0');

@@ -8,8 +8,8 @@ import { UsageError } from './cli-error.js';
 /**
  * Input and output of the CLI's encrypt and decrypt, for blocks and streams alike: the input is read only as
  * far as needed to choose (a block or a stream), then streamed on; output goes to a file (written to a
- * temporary name and renamed when complete, removed on failure) or to stdout, with backpressure; progress
- * goes to stderr when it is a terminal.
+ * temporary name and renamed when complete, removed on failure) or to stdout, with backpressure (progress on
+ * stderr: progress.ts).
  */
 
 export interface Input {
@@ -121,45 +121,5 @@ export async function writeStreamed(
     out.destroy();
     await unlink(tmp).catch(() => {});
     throw err;
-  }
-}
-
-const MiB = 1024 * 1024;
-
-/** A one-line progress meter on stderr, only when stderr is a terminal; at most 5 updates a second. */
-export class Progress {
-  readonly #label: string;
-  readonly #total: number | undefined;
-  readonly #enabled: boolean;
-  readonly #started = performance.now();
-  #last = 0;
-  #shown = false;
-
-  constructor(label: string, total: number | undefined, enabled = process.stderr.isTTY === true) {
-    this.#label = label;
-    this.#total = total;
-    this.#enabled = enabled;
-  }
-
-  update(done: number): void {
-    if (!this.#enabled) return;
-    const now = performance.now();
-    if (now - this.#last < 200) return;
-    this.#last = now;
-    const rate = done / MiB / Math.max((now - this.#started) / 1000, 0.001);
-    const total = this.#total;
-    const of = total
-      ? ` / ${(total / MiB).toFixed(1)} MiB (${Math.min(100, Math.floor((done / total) * 100))} %)`
-      : ' MiB';
-    process.stderr.write(
-      `\r${this.#label}: ${(done / MiB).toFixed(1)}${total ? ' MiB' : ''}${of}, ${rate.toFixed(1)} MiB/s   `,
-    );
-    this.#shown = true;
-  }
-
-  /** Clears the line. */
-  end(): void {
-    if (this.#shown) process.stderr.write('\r\x1b[2K');
-    this.#shown = false;
   }
 }

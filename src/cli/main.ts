@@ -1,16 +1,6 @@
 import { closestName } from '../config/closest-name.js';
 import { VERSION } from '../version.js';
 import { describeCliError, UsageError } from './cli-error.js';
-import { audit } from './commands/audit.js';
-import { config } from './commands/config.js';
-import { decrypt, encrypt, rewrap } from './commands/crypto.js';
-import { events } from './commands/events.js';
-import { health } from './commands/health.js';
-import { inspect } from './commands/inspect.js';
-import { keys } from './commands/keys.js';
-import { policy } from './commands/policy.js';
-import { serve, serveHelp } from './commands/serve.js';
-import { evict, status } from './commands/status.js';
 import { usageKey, usageText, wantsHelp } from './usage.js';
 
 const HELP = `unwrapd: customer-key encryption sidecar
@@ -58,20 +48,21 @@ operator commands (policy, status, evict, events) use the admin socket: --admin-
 or admin.sock in the data dir)
 `;
 
+// Each command's module is loaded when it runs, so a command loads only what it uses (serve's is the daemon).
 const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
-  events,
-  serve,
-  config,
-  policy,
-  encrypt,
-  decrypt,
-  rewrap,
-  inspect,
-  status,
-  evict,
-  keys,
-  health,
-  audit,
+  events: async (args) => (await import('./commands/events.js')).events(args),
+  serve: async (args) => (await import('./commands/serve.js')).serve(args),
+  config: async (args) => (await import('./commands/config.js')).config(args),
+  policy: async (args) => (await import('./commands/policy.js')).policy(args),
+  encrypt: async (args) => (await import('./commands/crypto.js')).encrypt(args),
+  decrypt: async (args) => (await import('./commands/crypto.js')).decrypt(args),
+  rewrap: async (args) => (await import('./commands/crypto.js')).rewrap(args),
+  inspect: async (args) => (await import('./commands/inspect.js')).inspect(args),
+  status: async (args) => (await import('./commands/status.js')).status(args),
+  evict: async (args) => (await import('./commands/status.js')).evict(args),
+  keys: async (args) => (await import('./commands/keys.js')).keys(args),
+  health: async (args) => (await import('./commands/health.js')).health(args),
+  audit: async (args) => (await import('./commands/audit.js')).audit(args),
   version: async () => {
     process.stdout.write(`unwrapd ${VERSION}\n`);
     return 0;
@@ -92,7 +83,7 @@ async function main(argv: string[]): Promise<number> {
   }
   if (wantsHelp(argv)) {
     // `serve --help` lists every setting, from the settings table; every other command's usage is in usage.ts.
-    const text = command === 'serve' ? serveHelp() : usageText(usageKey(argv));
+    const text = command === 'serve' ? (await import('./commands/serve.js')).serveHelp() : usageText(usageKey(argv));
     if (text !== undefined) {
       process.stdout.write(text);
       return 0;

@@ -1,4 +1,4 @@
-import type * as Pkcs11Types from 'pkcs11js';
+import type { Template } from './pkcs11-api.js';
 import type { Pkcs11KeyRef } from './pkcs11-uri.js';
 import { providerError } from './provider-error.js';
 import type { Handle, TokenModule } from './pkcs11-token.js';
@@ -45,7 +45,7 @@ export function generateKeyPair(s: Handle, { pk, lib }: TokenModule, ref: Pkcs11
  */
 export function destroyKeyObjects(keyUri: string, ref: Pkcs11KeyRef, s: Handle, { pk, lib }: TokenModule): number {
   const find = (): Handle[] => {
-    const template: Pkcs11Types.Template = [{ type: pk.CKA_LABEL, value: ref.object }];
+    const template: Template = [{ type: pk.CKA_LABEL, value: ref.object }];
     if (ref.id) template.push({ type: pk.CKA_ID, value: ref.id });
     lib.C_FindObjectsInit(s, template);
     try {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
-import type * as Pkcs11Types from 'pkcs11js';
+import type { Pkcs11Library } from './pkcs11-api.js';
 import { SecretKey } from '../crypto/secret-key.js';
 import { isProviderError, providerError } from './provider-error.js';
 import { abortedError, ckr, classifyPkcs11Error, isGenericFailure, isSessionLost } from './pkcs11-errors.js';
@@ -97,13 +97,13 @@ export function createPkcs11Provider(opts: Pkcs11ProviderOptions): RootKeyProvid
     throw err;
   }
   let pk: Pkcs11Module | undefined;
-  let lib: Pkcs11Types.PKCS11 | undefined;
+  let lib: Pkcs11Library | undefined;
   const sessions = new Map<string, Session>();
   /** Algorithm the token accepts, per pinned key URI. */
   const algorithms = new Map<string, OaepAlgorithm>();
   let closed = false;
 
-  function module(): { pk: Pkcs11Module; lib: Pkcs11Types.PKCS11 } {
+  function module(): { pk: Pkcs11Module; lib: Pkcs11Library } {
     if (!pk || !lib) {
       const loaded = addon;
       const instance = new loaded.PKCS11();
@@ -157,7 +157,7 @@ export function createPkcs11Provider(opts: Pkcs11ProviderOptions): RootKeyProvid
     keyUri: string,
     token: string,
     signal: AbortSignal,
-    work: (s: Handle, m: { pk: Pkcs11Module; lib: Pkcs11Types.PKCS11 }) => Promise<T> | T,
+    work: (s: Handle, m: { pk: Pkcs11Module; lib: Pkcs11Library }) => Promise<T> | T,
     onLate?: (value: T) => void,
   ): Promise<T> {
     if (closed) throw providerError('server_error', keyUri, `${keyUri}: the PKCS#11 provider is closed`);

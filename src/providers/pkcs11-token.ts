@@ -1,5 +1,5 @@
 import { constants, createPublicKey, publicEncrypt, randomBytes, timingSafeEqual, type KeyObject } from 'node:crypto';
-import type * as Pkcs11Types from 'pkcs11js';
+import type { Handle, Mechanism, Pkcs11Library, Pkcs11Module, RsaOaepParams, Template } from './pkcs11-api.js';
 import { ckr } from './pkcs11-errors.js';
 import { formatPkcs11Uri, type Pkcs11KeyRef } from './pkcs11-uri.js';
 import { providerError } from './provider-error.js';
@@ -9,11 +9,10 @@ import { providerError } from './provider-error.js';
  * the sessions and serializes calls): finding a key, RSA-OAEP with the token's private key, the public-key
  * operation done here, and finding which OAEP hash the token accepts.
  */
-export type Pkcs11Module = typeof Pkcs11Types;
-export type Handle = Buffer;
+export type { Handle, Pkcs11Module } from './pkcs11-api.js';
 export interface TokenModule {
   pk: Pkcs11Module;
-  lib: Pkcs11Types.PKCS11;
+  lib: Pkcs11Library;
 }
 
 export interface KeyInfo {
@@ -30,7 +29,7 @@ export type OaepAlgorithm = (typeof PKCS11_ALGORITHMS)[number];
 /** Finds the one private RSA key the URI names (synchronous: call inside onToken). */
 export function findKey(keyUri: string, ref: Pkcs11KeyRef & { token: string }, s: Handle, m: TokenModule): KeyInfo {
   const { pk, lib } = m;
-  const template: Pkcs11Types.Template = [
+  const template: Template = [
     { type: pk.CKA_CLASS, value: pk.CKO_PRIVATE_KEY },
     { type: pk.CKA_KEY_TYPE, value: pk.CKK_RSA },
     { type: pk.CKA_LABEL, value: ref.object },
@@ -70,7 +69,7 @@ export function findKey(keyUri: string, ref: Pkcs11KeyRef & { token: string }, s
   return { ref: pinned, handle, decrypt: isTrue(decrypt), publicKey, modulusBytes: modulus.length };
 }
 
-function mechanism(pk: Pkcs11Module, algorithm: OaepAlgorithm): Pkcs11Types.Mechanism {
+function mechanism(pk: Pkcs11Module, algorithm: OaepAlgorithm): Mechanism {
   const sha256 = algorithm === 'RSA-OAEP-256';
   return {
     mechanism: pk.CKM_RSA_PKCS_OAEP,
@@ -79,7 +78,7 @@ function mechanism(pk: Pkcs11Module, algorithm: OaepAlgorithm): Pkcs11Types.Mech
       hashAlg: sha256 ? pk.CKM_SHA256 : pk.CKM_SHA_1,
       mgf: sha256 ? pk.CKG_MGF1_SHA256 : pk.CKG_MGF1_SHA1,
       source: 1 /* CKZ_DATA_SPECIFIED */,
-    } as Pkcs11Types.RsaOAEP,
+    } satisfies RsaOaepParams,
   };
 }
 

@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type * as Pkcs11Types from 'pkcs11js';
+import type { Pkcs11Library, Pkcs11Module } from '../../src/providers/pkcs11-api.js';
 import type { SystemDependency } from './system-dependency.js';
 
 /**
@@ -46,14 +46,14 @@ export function softHsmToken(label = 'unwrapd-test', pin = '246810'): SoftHsmTok
 }
 
 interface Opened {
-  pk: typeof Pkcs11Types;
-  lib: Pkcs11Types.PKCS11;
+  pk: Pkcs11Module;
+  lib: Pkcs11Library;
   session: Buffer;
 }
 
 function open(token: SoftHsmToken): Opened {
   const require = createRequire(import.meta.url);
-  const pk = require('pkcs11js') as typeof Pkcs11Types;
+  const pk = require('pkcs11js') as Pkcs11Module;
   const lib = new pk.PKCS11();
   lib.load(token.module);
   try {

@@ -3,7 +3,8 @@ import { MAX_BLOCK_BYTES_LIMIT } from '../../config/config.js';
 import { MAX_ENVELOPE_OVERHEAD } from '../../crypto/envelope-format.js';
 import { envelopeKind, FORMAT_PREFIX_LENGTH } from '../../crypto/segmented-format.js';
 import { UsageError } from '../cli-error.js';
-import { openInput, Progress, readAll, writeStreamed } from '../content-io.js';
+import { openInput, readAll, writeStreamed } from '../content-io.js';
+import { Progress } from '../progress.js';
 import { CLIENT_OPTIONS, contextOption, parse, required } from '../options.js';
 import { print } from '../output.js';
 import { notAnEnvelope } from './inspect.js';
@@ -53,6 +54,7 @@ export async function encrypt(args: string[]): Promise<number> {
       const stream = c.encryptStream(header, input.all(), deadlineMs === undefined ? {} : { deadlineMs });
       try {
         const written = await writeStreamed(values.out, stream, () => progress.update(stream.bytesSent));
+        progress.finish(stream.bytesSent);
         return { written, read: stream.bytesSent, keyVersion: stream.keyVersion ?? 0 };
       } finally {
         progress.end();
@@ -134,6 +136,7 @@ export async function decrypt(args: string[]): Promise<number> {
       const stream = c.decryptStream(header, input.all(), deadlineMs === undefined ? {} : { deadlineMs });
       try {
         const written = await writeStreamed(values.out, stream, () => progress.update(stream.bytesSent));
+        progress.finish(stream.bytesSent);
         return { written, policyId: stream.policyId ?? '', keyVersion: stream.keyVersion ?? 0 };
       } finally {
         progress.end();

@@ -41,21 +41,6 @@ export async function serve(args: string[]): Promise<number> {
       ...(u.suggestion ? { did_you_mean: u.suggestion } : {}),
     });
   const daemon = await startDaemon(config, { log });
-  log.info('serving', {
-    listen: daemon.address,
-    admin_listen: daemon.adminAddress,
-    data_dir: config.dataDir,
-    registry: daemon.registry.description,
-    demo_created: daemon.createdDemo,
-    ...(daemon.metricsAddress ? { metrics_listen: daemon.metricsAddress } : {}),
-  });
-  printWelcome(
-    daemon.address,
-    daemon.adminAddress,
-    config.dataDir,
-    daemon.registry.get(DEMO_TENANT, DEMO_POLICY) !== undefined,
-  );
-
   return new Promise<number>((resolve) => {
     const stop = (signal: string) => {
       log.info('shutting down', { signal });
@@ -69,6 +54,21 @@ export async function serve(args: string[]): Promise<number> {
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
+    // Announced once the signals are handled: whoever waits for the banner may stop the daemon at once.
+    log.info('serving', {
+      listen: daemon.address,
+      admin_listen: daemon.adminAddress,
+      data_dir: config.dataDir,
+      registry: daemon.registry.description,
+      demo_created: daemon.createdDemo,
+      ...(daemon.metricsAddress ? { metrics_listen: daemon.metricsAddress } : {}),
+    });
+    printWelcome(
+      daemon.address,
+      daemon.adminAddress,
+      config.dataDir,
+      daemon.registry.get(DEMO_TENANT, DEMO_POLICY) !== undefined,
+    );
   });
 }
 

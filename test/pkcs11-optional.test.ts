@@ -1,0 +1,100 @@
+import test from 'ava';
+import { execFile } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { join, sep } from 'node:path';
+import ts from 'typescript';
+import { PKCS11_CONSTANTS, PKCS11_METHODS } from '../src/providers/pkcs11-api.js';
+import { PKCS11_ADDON_MISSING } from '../src/providers/pkcs11-provider.js';
+import { CLI, startServe } from './helpers/serve-process.js';
+
+/**
+ * pkcs11js is an optional dependency (a native addon built only where a C++ toolchain is): without it the
+ * code type-checks and builds (src/providers/pkcs11-api.ts declares the part of its API the provider uses),
+ * `unwrapd serve` starts, and configuring a PKCS#11 module says how to enable it.
+ */
+const ROOT = new URL('..', import.meta.url).pathname;
+const HIDE_PKCS11JS = join(ROOT, 'test', 'fixtures', 'hide-pkcs11js.mjs');
+const ADDON_DIR = `${sep}node_modules${sep}pkcs11js${sep}`;
+
+/** A compiler host that sees the file system without node_modules/pkcs11js, as where it is not installed. */
+function hostWithoutPkcs11js(options: ts.CompilerOptions): ts.CompilerHost {
+  const host = ts.createCompilerHost(options);
+  const hidden = (path: string) => path.includes(ADDON_DIR) || path.endsWith(`${sep}node_modules${sep}pkcs11js`);
+  return {
+    ...host,
+    fileExists: (path) => !hidden(path) && host.fileExists(path),
+    readFile: (path) => (hidden(path) ? undefined : host.readFile(path)),
+    directoryExists: (path) => !hidden(path) && (host.directoryExists?.(path) ?? true),
+  };
+}
+
+function project(file: string): ts.ParsedCommandLine {
+  const config = ts.readConfigFile(join(ROOT, file), (path) => ts.sys.readFile(path));
+  return ts.parseJsonConfigFileContent(config.config, ts.sys, ROOT, undefined, join(ROOT, file));
+}
+
+test('tsc needs no pkcs11js: no file of the typecheck or the build resolves to it, and the PKCS#11 code checks without it', (t) => {
+  const check = project('tsconfig.json');
+  const host = hostWithoutPkcs11js(check.options);
+  const resolve = (h: ts.ModuleResolutionHost) =>
+    ts.resolveModuleName('pkcs11js', join(ROOT, 'src', 'index.ts'), check.options, h).resolvedModule;
+  t.is(resolve(host), undefined, 'the host hides the addon');
+  if (resolve(ts.sys) === undefined) t.log('pkcs11js is not installed here');
+
+  const program = ts.createProgram({ rootNames: check.fileNames, options: check.options, host });
+  const build = project('tsconfig.build.json');
+  const buildProgram = ts.createProgram({ rootNames: build.fileNames, options: build.options });
+  for (const p of [program, buildProgram])
+    t.deepEqual(
+      p.getSourceFiles().filter((f) => f.fileName.includes(ADDON_DIR)),
+      [],
+      'a file that names pkcs11js for its types makes tsc fail where it is not installed',
+    );
+  // The files that use the addon, type-checked without it (the rest of the program does not involve it).
+  const users = program
+    .getSourceFiles()
+    .filter((f) => /pkcs11|softhsm/.test(f.fileName) && !f.fileName.includes(`${sep}node_modules${sep}`));
+  t.true(users.length >= 6, users.map((f) => f.fileName).join(', '));
+  const diagnostics = users.flatMap((f) => ts.getPreEmitDiagnostics(program, f));
+  t.deepEqual(
+    diagnostics.map((d) => ts.flattenDiagnosticMessageText(d.messageText, '\n')),
+    [],
+  );
+});
+
+test('the local declaration names what the installed addon has (when it is installed)', (t) => {
+  let addon: Record<string, unknown> & { PKCS11: new () => Record<string, unknown> };
+  try {
+    addon = createRequire(import.meta.url)('pkcs11js') as typeof addon;
+  } catch {
+    t.log('pkcs11js is not installed here: nothing to compare');
+    t.pass();
+    return;
+  }
+  for (const name of PKCS11_CONSTANTS) t.is(typeof addon[name], 'number', name);
+  const instance = new addon.PKCS11(); // no module loaded: the methods only (some are added per instance)
+  for (const name of PKCS11_METHODS) t.is(typeof instance[name], 'function', name);
+});
+
+test('without pkcs11js, unwrapd serve starts; with a PKCS#11 module configured it stops saying how to enable it', async (t) => {
+  const env = (extra: Record<string, string>) => ({
+    ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('UNWRAPD_'))),
+    NODE_OPTIONS: `--import=${HIDE_PKCS11JS}`,
+    UNWRAPD_DEMO: 'false',
+    ...extra,
+  });
+  const serve = await startServe(t, (dir) => env({ UNWRAPD_DATA_DIR: dir }), /listening on/);
+  t.is(await serve.terminate(), 0, `${serve.stderr()} signal=${serve.child.signalCode}`);
+
+  const failed = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+    execFile(
+      process.execPath,
+      [CLI, 'serve'],
+      // Any existing file passes the "module exists" check: the addon is missing before the module is loaded.
+      { env: env({ UNWRAPD_DATA_DIR: serve.dir, UNWRAPD_PKCS11_MODULE: CLI, UNWRAPD_PKCS11_PIN: '1' }) },
+      (err, _stdout, stderr) => resolve({ code: err ? ((err.code as number | undefined) ?? null) : 0, stderr }),
+    );
+  });
+  t.is(failed.code, 1);
+  t.is(failed.stderr, `unwrapd: ${PKCS11_ADDON_MISSING}\n`);
+});
