@@ -16,6 +16,7 @@ import { envelopeSealOpen, rawAesGcm } from './lib/in-process.js';
 import { runInterleaved } from './lib/interleaved-rounds.js';
 import { parseBenchOptions, USAGE, UsageError, type BenchOptions } from './lib/options.js';
 import { ServerProcess } from './lib/server-process.js';
+import { targetLines } from './lib/throughput-report.js';
 import { cacheCounters, prepareUnaryCalls } from './lib/unary-calls.js';
 import { hooksLine, telemetryCosts, telemetryHooksInProcess, telemetryLines } from './lib/telemetry-report.js';
 import {
@@ -23,8 +24,7 @@ import {
   noiseLines,
   payloadTable,
   tableLines,
-  targetCheck,
-  targetLine,
+  unaryTargets,
   type PayloadResult,
 } from './lib/unary-report.js';
 
@@ -198,8 +198,7 @@ async function main(opts: BenchOptions): Promise<void> {
       if (costs.length > 0 && opts.inProcessMs > 0) {
         lines.push(hooksLine(await telemetryHooksInProcess(opts.inProcessMs), cells));
       }
-      const check = targetCheck(result, opts.targetRatio);
-      if (check) lines.push(targetLine(check));
+      lines.push(...targetLines(unaryTargets(result, opts.targetRatio)));
       process.stdout.write(`${lines.join('\n')}\n`);
     }
 
@@ -217,7 +216,7 @@ async function main(opts: BenchOptions): Promise<void> {
           : { mode: 'child', ...server!.info },
         results: results.map((r) => ({
           ...r,
-          target: targetCheck(r, opts.targetRatio),
+          targets: unaryTargets(r, opts.targetRatio),
           telemetryCost: telemetryCosts(r.cells),
         })),
       };

@@ -65,7 +65,7 @@ export const USAGE = `usage: npm run bench -- [options]
   --max-other-cpu <pct>    re-measure a round in which other processes used more than <pct> % of the
                            machine (Linux; at most --rounds extra rounds; default: keep every round)
   --deadline-ms <n>        deadline set on every call, echo included (default 30000)
-  --target-ratio <x>       the target: encrypt p50 / echo p50 at concurrency 1 (default 1.10)
+  --target-ratio <x>       the targets' bound on Encrypt and Decrypt p50 / echo p50 at concurrency 1 (default 1.10)
   --json <file>            results file (default bench/results/unary-<timestamp>.json)
   --no-json                write no results file
   --in-process-ms <n>      time of each in-process baseline (default 1000; 0 = skip)
