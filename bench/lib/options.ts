@@ -36,7 +36,7 @@ export interface BenchOptions {
   tenant: string;
   policy: string;
   deadlineMs: number;
-  /** The ratio the target line checks: encrypt p50 at most this times the echo p50, concurrency 1. */
+  /** The bound of the p50 targets: Encrypt and Decrypt p50 at most this times the echo p50, concurrency 1. */
   targetRatio: number;
   /** Where the JSON goes; undefined with --no-json. */
   json: string | undefined;
@@ -69,7 +69,7 @@ export const USAGE = `usage: npm run bench -- [options]
   --json <file>            results file (default bench/results/unary-<timestamp>.json)
   --no-json                write no results file
   --in-process-ms <n>      time of each in-process baseline (default 1000; 0 = skip)
-  --server-cpu-prof <dir>  write a V8 CPU profile of the server child into <dir>
+  --server-cpu-prof <dir>  write a V8 CPU profile of the server child into <dir>, and print where its CPU went
   --provider-latency-ms <n> latency injected into root-key provider calls of the server child (default 0)
   -h, --help`;
 
