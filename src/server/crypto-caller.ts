@@ -43,36 +43,46 @@ const NO_BYTES = new Uint8Array(0);
 /**
  * The core's input of one unary Crypto call (EncryptInput, DecryptInput, RewrapInput in one shape), built once
  * per call, with no object spread or copy on the way: the handler sets the fields of its method. Its `signal`
- * is the call's, made on first read (a cache-hit call never reads it).
+ * is the call's, made on first read, and its request id and trace id are the request context's, read when
+ * used (an audit record, a provider call, a log line): a cache-hit call reads none of them.
  */
 export class UnaryCryptoInput implements CallerRequest {
   readonly tenant: string;
   readonly context: EncryptionContext;
   readonly purpose: Purpose;
-  readonly requestId: string;
   readonly actor: string;
-  readonly traceId: string | undefined;
   /** The resolved caller (for the policy checks of a policy-limited grant). */
   readonly caller: Caller;
   policyId = '';
   plaintext: Uint8Array = NO_BYTES;
   envelope: Uint8Array = NO_BYTES;
   targetPolicyId = '';
+  readonly #ctx: RequestContext;
   readonly #signal: { readonly signal: AbortSignal };
 
   constructor(
-    fields: Omit<CallerRequest, 'signal' | 'actor'>,
+    tenant: string,
+    context: EncryptionContext,
+    purpose: Purpose,
     caller: Caller,
+    ctx: RequestContext,
     signal: { readonly signal: AbortSignal },
   ) {
-    this.tenant = fields.tenant;
-    this.context = fields.context;
-    this.purpose = fields.purpose;
-    this.requestId = fields.requestId;
-    this.traceId = fields.traceId;
+    this.tenant = tenant;
+    this.context = context;
+    this.purpose = purpose;
     this.actor = caller.id;
     this.caller = caller;
+    this.#ctx = ctx;
     this.#signal = signal;
+  }
+
+  get requestId(): string {
+    return this.#ctx.requestId;
+  }
+
+  get traceId(): string | undefined {
+    return this.#ctx.traceId;
   }
 
   get signal(): AbortSignal {
@@ -100,9 +110,5 @@ export function unaryCryptoInput(
   const caller = inRequest(resolved, ctx);
   deps.access.role(caller, purposeField === 'system' ? 'system' : 'user', ctx.method);
   deps.access.tenant(caller, tenant, ctx.method);
-  return new UnaryCryptoInput(
-    { tenant, context: ctxFields, purpose: purposeField, requestId: ctx.requestId, traceId: ctx.traceId },
-    caller,
-    signal,
-  );
+  return new UnaryCryptoInput(tenant, ctxFields, purposeField, caller, ctx, signal);
 }
