@@ -34,45 +34,14 @@ const USAGE = `usage: npm run bench:all -- [options]
   --no-json                  write no results file
   -h, --help`;
 
-interface UnaryCell {
-  scenario: string;
-  concurrency: number;
-  ratio?: {
-    p50: { median: number; min: number; max: number };
-    opsPerSec: { median: number; min: number; max: number };
-  };
-}
 interface UnaryDoc {
-  results: { payloadBytes: number; cells: UnaryCell[] }[];
+  /** Per payload size, its targets (bench/lib/unary-report.ts, unaryTargets) with PASS/MISS. */
+  results: { payloadBytes: number; targets?: TargetResult[] }[];
 }
 
+/** The unary targets of the 4 KiB run: Encrypt and Decrypt p50 at concurrency 1, ops/s at 64, sealBlock. */
 function unaryTargets(doc: UnaryDoc): TargetResult[] {
-  const r4k = doc.results.find((r) => r.payloadBytes === 4096);
-  const cell = (conc: number) => r4k?.cells.find((c) => c.scenario === 'encrypt' && c.concurrency === conc);
-  const out: TargetResult[] = [];
-  const c1 = cell(1);
-  if (c1?.ratio) {
-    out.push({
-      name: 'unary 4 KiB Encrypt p50 vs echo, concurrency 1',
-      goal: 'at most 1.10 x the echo p50',
-      value: c1.ratio.p50.median,
-      bound: 1.1,
-      pass: c1.ratio.p50.median <= 1.1,
-      detail: `range ${num(c1.ratio.p50.min, 2)}-${num(c1.ratio.p50.max, 2)}`,
-    });
-  }
-  const c64 = cell(64);
-  if (c64?.ratio) {
-    out.push({
-      name: 'unary 4 KiB Encrypt ops/s vs echo, concurrency 64',
-      goal: 'at least 0.9 x the echo ops/s',
-      value: c64.ratio.opsPerSec.median,
-      bound: 0.9,
-      pass: c64.ratio.opsPerSec.median >= 0.9,
-      detail: `range ${num(c64.ratio.opsPerSec.min, 2)}-${num(c64.ratio.opsPerSec.max, 2)}`,
-    });
-  }
-  return out;
+  return doc.results.find((r) => r.payloadBytes === 4096)?.targets ?? [];
 }
 
 function runUnary(args: string[]): Promise<void> {

@@ -16,15 +16,16 @@ import { envelopeSealOpen, rawAesGcm } from './lib/in-process.js';
 import { runInterleaved } from './lib/interleaved-rounds.js';
 import { parseBenchOptions, USAGE, UsageError, type BenchOptions } from './lib/options.js';
 import { ServerProcess } from './lib/server-process.js';
+import { targetLines } from './lib/throughput-report.js';
 import { cacheCounters, prepareUnaryCalls } from './lib/unary-calls.js';
+import { profileLines, profileShares, readMainProfile } from './lib/unary-profile.js';
 import { hooksLine, telemetryCosts, telemetryHooksInProcess, telemetryLines } from './lib/telemetry-report.js';
 import {
   inProcessLines,
   noiseLines,
   payloadTable,
   tableLines,
-  targetCheck,
-  targetLine,
+  unaryTargets,
   type PayloadResult,
 } from './lib/unary-report.js';
 
@@ -60,6 +61,7 @@ async function main(opts: BenchOptions): Promise<void> {
     otelServer?.killNow();
   });
 
+  const results: PayloadResult[] = [];
   try {
     const maxPayload = Math.max(...opts.payloads);
     if (!opts.target) {
@@ -136,7 +138,6 @@ async function main(opts: BenchOptions): Promise<void> {
     }
     process.stdout.write(`${header.join('\n')}\n`);
 
-    const results: PayloadResult[] = [];
     for (const payloadBytes of opts.payloads) {
       const calls = await prepareUnaryCalls(
         { crypto, cryptoTable, cryptoOtel, echo, tenant, policy, deadlineMs: opts.deadlineMs },
@@ -198,8 +199,7 @@ async function main(opts: BenchOptions): Promise<void> {
       if (costs.length > 0 && opts.inProcessMs > 0) {
         lines.push(hooksLine(await telemetryHooksInProcess(opts.inProcessMs), cells));
       }
-      const check = targetCheck(result, opts.targetRatio);
-      if (check) lines.push(targetLine(check));
+      lines.push(...targetLines(unaryTargets(result, opts.targetRatio)));
       process.stdout.write(`${lines.join('\n')}\n`);
     }
 
@@ -217,7 +217,7 @@ async function main(opts: BenchOptions): Promise<void> {
           : { mode: 'child', ...server!.info },
         results: results.map((r) => ({
           ...r,
-          target: targetCheck(r, opts.targetRatio),
+          targets: unaryTargets(r, opts.targetRatio),
           telemetryCost: telemetryCosts(r.cells),
         })),
       };
@@ -227,9 +227,25 @@ async function main(opts: BenchOptions): Promise<void> {
     }
   } finally {
     await cleanup();
+    // The child writes its profile as it exits: read it now that it has.
+    if (opts.serverCpuProf && results.length > 0) await printProfile(opts.serverCpuProf, results, opts);
     process.removeListener('SIGINT', onSignal);
     process.removeListener('SIGTERM', onSignal);
   }
+}
+
+/**
+ * The server CPU profile's breakdown per scenario (bench/lib/unary-profile.ts). With one payload size and one
+ * concurrency, each share also in µs per call, from the run's `srv cpu µs/op`.
+ */
+async function printProfile(dir: string, results: PayloadResult[], opts: BenchOptions): Promise<void> {
+  const profile = await readMainProfile(dir).catch(() => undefined);
+  if (!profile) return;
+  const cpu = new Map<string, number>();
+  if (results.length === 1 && opts.concurrency.length === 1)
+    for (const c of results[0]!.cells)
+      if (c.median.serverCpuUsPerOp !== undefined) cpu.set(c.scenario, c.median.serverCpuUsPerOp);
+  process.stdout.write(`\n${profileLines(profileShares(profile), cpu).join('\n')}\n`);
 }
 
 function gitCommit(): string | undefined {

@@ -30,12 +30,16 @@ export function timeLoop(name: string, op: () => void, durationMs: number): InPr
   return { name, opsPerSec: ops / seconds, usPerOp: (seconds * 1e6) / ops };
 }
 
+/** The names of the in-process lines the sealBlock target compares (bench/lib/unary-report.ts). */
+export const RAW_GCM = 'raw AES-256-GCM';
+export const SEAL_BLOCK = 'unwrapd sealBlock';
+
 /** AES-256-GCM of the payload with node:crypto: a fresh nonce per call, one key. The floor of any Encrypt. */
 export function rawAesGcm(payload: Buffer, durationMs: number): InProcessResult {
   const key = randomBytes(32);
   const nonce = Buffer.alloc(12);
   return timeLoop(
-    'raw AES-256-GCM',
+    RAW_GCM,
     () => {
       randomFillSync(nonce);
       const cipher = createCipheriv('aes-256-gcm', key, nonce, { authTagLength: 16 });
@@ -53,7 +57,7 @@ export function envelopeSealOpen(payload: Buffer, durationMs: number): InProcess
   const ref = { tenant: 'demo', policyId: 'demo-mailbox', keyVersion: 1 };
   const context = {};
   try {
-    const seal = timeLoop('unwrapd sealBlock', () => sealBlock({ ref, kek, plaintext: payload, context }), durationMs);
+    const seal = timeLoop(SEAL_BLOCK, () => sealBlock({ ref, kek, plaintext: payload, context }), durationMs);
     const envelope = sealBlock({ ref, kek, plaintext: payload, context });
     const open = timeLoop(
       'unwrapd parse+openBlock',

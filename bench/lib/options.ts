@@ -36,7 +36,7 @@ export interface BenchOptions {
   tenant: string;
   policy: string;
   deadlineMs: number;
-  /** The ratio the target line checks: encrypt p50 at most this times the echo p50, concurrency 1. */
+  /** The bound of the p50 targets: Encrypt and Decrypt p50 at most this times the echo p50, concurrency 1. */
   targetRatio: number;
   /** Where the JSON goes; undefined with --no-json. */
   json: string | undefined;
@@ -65,11 +65,11 @@ export const USAGE = `usage: npm run bench -- [options]
   --max-other-cpu <pct>    re-measure a round in which other processes used more than <pct> % of the
                            machine (Linux; at most --rounds extra rounds; default: keep every round)
   --deadline-ms <n>        deadline set on every call, echo included (default 30000)
-  --target-ratio <x>       the target: encrypt p50 / echo p50 at concurrency 1 (default 1.10)
+  --target-ratio <x>       the targets' bound on Encrypt and Decrypt p50 / echo p50 at concurrency 1 (default 1.10)
   --json <file>            results file (default bench/results/unary-<timestamp>.json)
   --no-json                write no results file
   --in-process-ms <n>      time of each in-process baseline (default 1000; 0 = skip)
-  --server-cpu-prof <dir>  write a V8 CPU profile of the server child into <dir>
+  --server-cpu-prof <dir>  write a V8 CPU profile of the server child into <dir>, and print where its CPU went
   --provider-latency-ms <n> latency injected into root-key provider calls of the server child (default 0)
   -h, --help`;
 

@@ -1,4 +1,5 @@
-import type { InProcessResult } from './in-process.js';
+import { RAW_GCM, SEAL_BLOCK, type InProcessResult } from './in-process.js';
+import type { TargetResult } from './throughput-report.js';
 import type { CellResult } from './interleaved-rounds.js';
 import { formatTable, num, type Column } from './table.js';
 
@@ -10,14 +11,6 @@ export interface PayloadResult {
   /** Cache misses during the measured runs (0 = all cache hits); undefined if the admin API was not reachable. */
   cacheMissesDuringRuns: number | undefined;
   inProcess: InProcessResult[];
-}
-
-export interface TargetCheck {
-  payloadBytes: number;
-  ratio: number;
-  p50Ratio: number | undefined;
-  range: { min: number; max: number } | undefined;
-  pass: boolean | undefined;
 }
 
 const COLUMNS: Column[] = [
@@ -103,24 +96,65 @@ export function tableLines(p: PayloadResult): string[] {
   return lines;
 }
 
-/** The issue's target: cache-hit Encrypt p50 at most `ratio` times the echo's, at concurrency 1. */
-export function targetCheck(p: PayloadResult, ratio: number): TargetCheck | undefined {
-  const cell = p.cells.find((c) => c.scenario === 'encrypt' && c.concurrency === 1);
-  if (!cell) return undefined;
-  if (!cell.ratio)
-    return { payloadBytes: p.payloadBytes, ratio, p50Ratio: undefined, range: undefined, pass: undefined };
-  const p50Ratio = cell.ratio.p50.median;
-  return {
-    payloadBytes: p.payloadBytes,
-    ratio,
-    p50Ratio,
-    range: { min: cell.ratio.p50.min, max: cell.ratio.p50.max },
-    pass: p50Ratio <= ratio,
-  };
+/** The unary speed targets' bounds: p50 over the echo's at concurrency 1, ops/s over the echo's at 64, sealBlock. */
+export const UNARY_BOUNDS = { p50Ratio: 1.1, opsRatio: 0.95, sealRatio: 2.0 } as const;
+
+/**
+ * The unary speed targets of one payload size, each PASS or MISS: cache-hit Encrypt and Decrypt p50 at most
+ * `p50Bound` x the echo's at concurrency 1; their ops/s at least 0.95 x the echo's at concurrency 64; and
+ * sealBlock in-process at most 2.0 x raw AES-256-GCM of the same block. A target whose cell did not run is left
+ * out; one without an echo baseline is listed with no verdict.
+ */
+export function unaryTargets(p: PayloadResult, p50Bound: number = UNARY_BOUNDS.p50Ratio): TargetResult[] {
+  const size = sizeName(p.payloadBytes);
+  const out: TargetResult[] = [];
+  const cell = (scenario: string, conc: number) =>
+    p.cells.find((c) => c.scenario === scenario && c.concurrency === conc);
+  for (const scenario of ['encrypt', 'decrypt']) {
+    const method = scenario === 'encrypt' ? 'Encrypt' : 'Decrypt';
+    const c1 = cell(scenario, 1);
+    if (c1) {
+      const r = c1.ratio?.p50;
+      out.push({
+        name: `unary ${size} ${method} p50 vs echo, concurrency 1`,
+        goal: `at most ${num(p50Bound, 2)} x the echo p50`,
+        value: r?.median,
+        bound: p50Bound,
+        pass: r ? r.median <= p50Bound : undefined,
+        detail: r ? `rounds ${num(r.min, 2)}-${num(r.max, 2)}` : 'no echo baseline',
+      });
+    }
+    const c64 = cell(scenario, 64);
+    if (c64) {
+      const r = c64.ratio?.opsPerSec;
+      out.push({
+        name: `unary ${size} ${method} ops/s vs echo, concurrency 64`,
+        goal: `at least ${num(UNARY_BOUNDS.opsRatio, 2)} x the echo ops/s`,
+        value: r?.median,
+        bound: UNARY_BOUNDS.opsRatio,
+        pass: r ? r.median >= UNARY_BOUNDS.opsRatio : undefined,
+        detail: r ? `rounds ${num(r.min, 2)}-${num(r.max, 2)}` : 'no echo baseline',
+      });
+    }
+  }
+  const raw = p.inProcess.find((r) => r.name === RAW_GCM);
+  const seal = p.inProcess.find((r) => r.name === SEAL_BLOCK);
+  if (raw && seal) {
+    const ratio = seal.usPerOp / raw.usPerOp;
+    out.push({
+      name: `sealBlock ${size} in-process vs raw AES-256-GCM`,
+      goal: `at most ${num(UNARY_BOUNDS.sealRatio, 1)} x raw AES-256-GCM of the block`,
+      value: ratio,
+      bound: UNARY_BOUNDS.sealRatio,
+      pass: ratio <= UNARY_BOUNDS.sealRatio,
+      detail: `${num(seal.usPerOp, 1)} vs ${num(raw.usPerOp, 1)} µs`,
+    });
+  }
+  return out;
 }
 
-export function targetLine(t: TargetCheck): string {
-  const head = `target: encrypt p50 <= ${num(t.ratio, 2)} x echo (conc 1, ${t.payloadBytes} B):`;
-  if (t.pass === undefined || t.p50Ratio === undefined) return `${head} n/a (no echo baseline in this run)`;
-  return `${head} ${t.pass ? 'PASS' : 'MISS'} (median ${num(t.p50Ratio, 3)}, rounds ${num(t.range!.min, 3)}-${num(t.range!.max, 3)})`;
+function sizeName(bytes: number): string {
+  if (bytes % (1024 * 1024) === 0) return `${bytes / (1024 * 1024)} MiB`;
+  if (bytes % 1024 === 0) return `${bytes / 1024} KiB`;
+  return `${bytes} B`;
 }

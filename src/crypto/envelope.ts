@@ -4,7 +4,7 @@ import { decryptionFailed, invalidArgument, UnwrapdError } from '../errors.js';
 import { gcmOpen, gcmSealInto } from './aes-gcm.js';
 import { kwpUnwrap, kwpWrap } from './aes-kwp.js';
 import { encodeContext, type EncryptionContext } from './encryption-context.js';
-import { hkdfSha256 } from './hkdf.js';
+import { hkdfSha256, hkdfSha256Into } from './hkdf.js';
 import {
   COMMITMENT_LENGTH,
   DATA_KEY_LENGTH,
@@ -78,8 +78,18 @@ export function deriveWrappingKey(intermediateKey: SecretKey, ref: EnvelopeRef):
  * content key and [32,64) the commitment. Zero it after use.
  */
 function deriveBlockKeys(dataKey: Uint8Array, nonce: Uint8Array): Buffer {
-  return hkdfSha256(dataKey, nonce, BLOCK_KEYS_INFO, KEY_LENGTH + COMMITMENT_LENGTH);
+  return hkdfSha256Into(dataKey, nonce, BLOCK_KEYS_INFO, BLOCK_KEYS);
 }
+
+/*
+ * Scratch key buffers of the block path, one each per process (secretBuffer: off the shared pool and the V8
+ * heap). Sealing and opening a block is synchronous, so no two blocks ever share them, and every use zeroes
+ * them in its `finally`. They save each block two ArrayBuffer allocations.
+ */
+/** The data key and the nonce of the block being sealed (random-pool bytes). */
+const BLOCK_RANDOM = secretBuffer(DATA_KEY_LENGTH + NONCE_LENGTH);
+/** The content key and the commitment of the block being sealed or opened (deriveBlockKeys). */
+const BLOCK_KEYS = secretBuffer(KEY_LENGTH + COMMITMENT_LENGTH);
 
 export interface SealParams {
   ref: EnvelopeRef;
@@ -103,16 +113,14 @@ export function sealBlock(p: SealParams): Buffer {
   let dataKey: Buffer;
   let nonce: Buffer;
   if (p.random === undefined) {
-    // Both from the random pool into a buffer of their own (not Buffer.alloc: see secretBuffer); the
-    // data-key half is zeroed in `finally`.
-    const r = fillRandom(secretBuffer(DATA_KEY_LENGTH + NONCE_LENGTH));
+    // Both from the random pool into the scratch buffer (a secretBuffer); zeroed in `finally`.
+    const r = fillRandom(BLOCK_RANDOM);
     dataKey = r.subarray(0, DATA_KEY_LENGTH);
     nonce = r.subarray(DATA_KEY_LENGTH);
   } else {
     dataKey = p.random(DATA_KEY_LENGTH);
     nonce = p.random(NONCE_LENGTH);
   }
-  let blockKeys: Buffer | undefined;
   try {
     if (dataKey.length !== DATA_KEY_LENGTH || nonce.length !== NONCE_LENGTH) {
       throw new UnwrapdError('internal', 'random source returned the wrong number of bytes');
@@ -122,7 +130,7 @@ export function sealBlock(p: SealParams): Buffer {
     const wrapEnd = fixedLen + wrapSectionLength(ref.policyId);
     const out = Buffer.allocUnsafe(wrapEnd + plaintext.length + TAG_LENGTH);
 
-    blockKeys = deriveBlockKeys(dataKey, nonce);
+    const blockKeys = deriveBlockKeys(dataKey, nonce);
     writeFixedHeader(out, ref.tenant, nonce);
     blockKeys.copy(out, fixedLen - COMMITMENT_LENGTH, KEY_LENGTH, KEY_LENGTH + COMMITMENT_LENGTH);
     const wrapped = kwpWrap(kek, dataKey);
@@ -139,7 +147,8 @@ export function sealBlock(p: SealParams): Buffer {
     return out;
   } finally {
     dataKey.fill(0);
-    blockKeys?.fill(0);
+    if (p.random === undefined) nonce.fill(0);
+    BLOCK_KEYS.fill(0);
   }
 }
 
@@ -151,10 +160,9 @@ export function sealBlock(p: SealParams): Buffer {
 export function openBlock(parsed: ParsedEnvelope, kek: SecretKey, context: EncryptionContext): Buffer {
   const aadContext = encodeContext(context);
   const dataKey = kwpUnwrap(kek, parsed.wrappedKey); // decryptionFailed on integrity failure
-  let blockKeys: Buffer | undefined;
   try {
     if (dataKey.length !== DATA_KEY_LENGTH) throw decryptionFailed();
-    blockKeys = deriveBlockKeys(dataKey, parsed.nonce);
+    const blockKeys = deriveBlockKeys(dataKey, parsed.nonce);
     const commitment = blockKeys.subarray(KEY_LENGTH, KEY_LENGTH + COMMITMENT_LENGTH);
     if (parsed.commitment.length !== COMMITMENT_LENGTH || !timingSafeEqual(commitment, parsed.commitment)) {
       throw decryptionFailed();
@@ -169,7 +177,7 @@ export function openBlock(parsed: ParsedEnvelope, kek: SecretKey, context: Encry
     );
   } finally {
     dataKey.fill(0);
-    blockKeys?.fill(0);
+    BLOCK_KEYS.fill(0);
   }
 }
 
@@ -189,10 +197,9 @@ export function rewrapEnvelope(
   }
   requireKey(to.kek, 'target key-encryption key');
   const dataKey = kwpUnwrap(fromKek, parsed.wrappedKey);
-  let blockKeys: Buffer | undefined;
   try {
     if (dataKey.length !== DATA_KEY_LENGTH) throw decryptionFailed();
-    blockKeys = deriveBlockKeys(dataKey, parsed.nonce);
+    const blockKeys = deriveBlockKeys(dataKey, parsed.nonce);
     const commitment = blockKeys.subarray(KEY_LENGTH, KEY_LENGTH + COMMITMENT_LENGTH);
     if (parsed.commitment.length !== COMMITMENT_LENGTH || !timingSafeEqual(commitment, parsed.commitment)) {
       throw decryptionFailed();
@@ -201,6 +208,6 @@ export function rewrapEnvelope(
     return serializeWithWrapSection(parsed.fixedHeader, to.ref.policyId, to.ref.keyVersion, wrapped, parsed.body);
   } finally {
     dataKey.fill(0);
-    blockKeys?.fill(0);
+    BLOCK_KEYS.fill(0);
   }
 }

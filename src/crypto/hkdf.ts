@@ -25,12 +25,29 @@ const COUNTER = Array.from({ length: 256 }, (_, i) => COUNTER_BYTES.subarray(i, 
 export function hkdfSha256(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length: number): Buffer {
   if (!Number.isInteger(length) || length < 1 || length > MAX_LENGTH)
     throw new RangeError(`HKDF-SHA256 output length must be 1..${MAX_LENGTH}, got ${length}`);
+  // One block (a 32-byte key): T(1) is the output, no copy.
+  if (length === HASH_LENGTH) {
+    const prk = createHmac('sha256', salt).update(ikm).digest();
+    try {
+      return createHmac('sha256', prk).update(info).update(COUNTER[1]!).digest();
+    } finally {
+      prk.fill(0);
+    }
+  }
+  return hkdfSha256Into(ikm, salt, info, secretBuffer(length));
+}
+
+/**
+ * hkdfSha256 written into `out` (its whole length, 1..8160 bytes), for a caller that keeps a key buffer of its
+ * own (a secretBuffer it zeroizes). Returns `out`.
+ */
+export function hkdfSha256Into(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, out: Buffer): Buffer {
+  const length = out.length;
+  if (length < 1 || length > MAX_LENGTH)
+    throw new RangeError(`HKDF-SHA256 output length must be 1..${MAX_LENGTH}, got ${length}`);
   const prk = createHmac('sha256', salt).update(ikm).digest();
   let previous: Buffer | undefined;
   try {
-    // One block (a 32-byte key): T(1) is the output, no copy.
-    if (length === HASH_LENGTH) return createHmac('sha256', prk).update(info).update(COUNTER[1]!).digest();
-    const out = secretBuffer(length);
     for (let i = 1, off = 0; off < length; i++, off += HASH_LENGTH) {
       const h = createHmac('sha256', prk);
       if (previous) h.update(previous);
@@ -40,6 +57,9 @@ export function hkdfSha256(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, 
       t.copy(out, off, 0, Math.min(HASH_LENGTH, length - off));
     }
     return out;
+  } catch (err) {
+    out.fill(0);
+    throw err;
   } finally {
     prk.fill(0);
     previous?.fill(0);

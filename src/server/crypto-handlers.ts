@@ -1,5 +1,5 @@
 import type { BatchService } from '../core/batch-service.js';
-import type { CallerRequest, CryptoService } from '../core/crypto-service.js';
+import type { CryptoService } from '../core/crypto-service.js';
 import type { StreamService } from '../core/stream-service.js';
 import { invalidArgument } from '../errors.js';
 import type { CryptoHandlers } from '../generated/unwrapd/v1/Crypto.js';
@@ -12,13 +12,12 @@ import type { RewrapResponse } from '../generated/unwrapd/v1/RewrapResponse.js';
 import type { Logger } from '../log/logger.js';
 import type { RequestContext } from '../log/request-context.js';
 import { batchHandlers } from './batch-handlers.js';
-import type { CallerResolver } from './caller-resolver.js';
-import { cryptoCaller, type CallerChecks } from './crypto-caller.js';
+import { unaryCryptoInput, type CallerChecks, type UnaryCryptoInput } from './crypto-caller.js';
 import { envelopePolicy } from './envelope-policy.js';
-import { type callerFields, requireBytes, requireId } from './request-fields.js';
+import { requireBytes, requireId } from './request-fields.js';
 import { streamHandlers } from './stream-handlers.js';
 import type { StreamLimits } from './stream-limits.js';
-import { unary } from './unary.js';
+import { lazySignalUnary } from './unary.js';
 
 export interface CryptoDeps extends CallerChecks {
   crypto: CryptoService;
@@ -36,16 +35,9 @@ export interface CryptoDeps extends CallerChecks {
  */
 export function cryptoHandlers(deps: CryptoDeps, log: Logger): CryptoHandlers {
   const { crypto, access } = deps;
-  const caller = (
-    ctx: RequestContext,
-    req: Parameters<typeof callerFields>[0],
-    signal: AbortSignal,
-    call: Parameters<CallerResolver>[0],
-    policies: (c: CallerRequest) => Array<string | undefined>,
-  ): CallerRequest => {
-    const { caller: who, ...c } = cryptoCaller(deps, ctx, req, signal, call);
-    if (who.policies) for (const p of policies(c)) if (p !== undefined) access.policy(who, c.tenant, p, ctx.method);
-    return c;
+  /** The policy check of a policy-limited caller (a grant naming policies); undefined names are skipped. */
+  const policy = (input: UnaryCryptoInput, ctx: RequestContext, policyId: string | undefined) => {
+    if (policyId !== undefined) access.policy(input.caller, input.tenant, policyId, ctx.method);
   };
   /** The policy an envelope names, for a policy-limited caller (a tenant mismatch fails generically later). */
   const ofEnvelope = (tenant: string, envelope: Buffer | undefined): string | undefined => {
@@ -58,27 +50,38 @@ export function cryptoHandlers(deps: CryptoDeps, log: Logger): CryptoHandlers {
     return envelope;
   };
   return {
-    Encrypt: unary<EncryptRequest__Output, EncryptResponse>('Encrypt', log, async (req, signal, call, ctx) => {
-      const c = caller(ctx, req, signal, call, () => [req.policyId ? requireId(req.policyId, 'policy_id') : undefined]);
-      const out = await crypto.encrypt({
-        ...c,
-        policyId: requireId(req.policyId, 'policy_id'),
-        plaintext: requireBytes(req.plaintext, 'plaintext'),
-      });
-      return { envelope: out.envelope, keyVersion: out.keyVersion };
-    }),
-    Decrypt: unary<DecryptRequest__Output, DecryptResponse>('Decrypt', log, async (req, signal, call, ctx) => {
-      const c = caller(ctx, req, signal, call, (f) => [ofEnvelope(f.tenant, req.envelope)]);
-      const out = await crypto.decrypt({ ...c, envelope: envelopeField(req.envelope) });
-      return { plaintext: out.plaintext, policyId: out.policyId, keyVersion: out.keyVersion };
-    }),
-    Rewrap: unary<RewrapRequest__Output, RewrapResponse>('Rewrap', log, async (req, signal, call, ctx) => {
-      const c = caller(ctx, req, signal, call, (f) => [
-        ofEnvelope(f.tenant, req.envelope),
-        req.targetPolicyId ? requireId(req.targetPolicyId, 'target_policy_id') : undefined,
-      ]);
-      const targetPolicyId = req.targetPolicyId ? requireId(req.targetPolicyId, 'target_policy_id') : '';
-      const out = await crypto.rewrap({ ...c, envelope: envelopeField(req.envelope), targetPolicyId });
+    Encrypt: lazySignalUnary<EncryptRequest__Output, EncryptResponse>(
+      'Encrypt',
+      log,
+      async (req, signal, call, ctx) => {
+        const input = unaryCryptoInput(deps, ctx, req, signal, call);
+        if (input.caller.policies && req.policyId) policy(input, ctx, requireId(req.policyId, 'policy_id'));
+        input.policyId = requireId(req.policyId, 'policy_id');
+        input.plaintext = requireBytes(req.plaintext, 'plaintext');
+        const out = await crypto.encrypt(input);
+        return { envelope: out.envelope, keyVersion: out.keyVersion };
+      },
+    ),
+    Decrypt: lazySignalUnary<DecryptRequest__Output, DecryptResponse>(
+      'Decrypt',
+      log,
+      async (req, signal, call, ctx) => {
+        const input = unaryCryptoInput(deps, ctx, req, signal, call);
+        if (input.caller.policies) policy(input, ctx, ofEnvelope(input.tenant, req.envelope));
+        input.envelope = envelopeField(req.envelope);
+        const out = await crypto.decrypt(input);
+        return { plaintext: out.plaintext, policyId: out.policyId, keyVersion: out.keyVersion };
+      },
+    ),
+    Rewrap: lazySignalUnary<RewrapRequest__Output, RewrapResponse>('Rewrap', log, async (req, signal, call, ctx) => {
+      const input = unaryCryptoInput(deps, ctx, req, signal, call);
+      if (input.caller.policies) {
+        policy(input, ctx, ofEnvelope(input.tenant, req.envelope));
+        if (req.targetPolicyId) policy(input, ctx, requireId(req.targetPolicyId, 'target_policy_id'));
+      }
+      input.targetPolicyId = req.targetPolicyId ? requireId(req.targetPolicyId, 'target_policy_id') : '';
+      input.envelope = envelopeField(req.envelope);
+      const out = await crypto.rewrap(input);
       return {
         envelope: out.envelope,
         policyId: out.policyId,
