@@ -61,7 +61,10 @@ export async function runThroughput(
   let echo: EchoClient | undefined;
   try {
     if (!opts.target) {
-      server = await ServerProcess.start({ args: ['--provider-latency-ms', String(opts.providerLatencyMs)] });
+      server = await ServerProcess.start({
+        args: ['--provider-latency-ms', String(opts.providerLatencyMs)],
+        nodeArgs: opts.serverCpuProf ? ['--cpu-prof', `--cpu-prof-dir=${opts.serverCpuProf}`] : [],
+      });
       hooks.onServer?.(server);
     }
     const unwrapdAddress = opts.target ?? server!.info.unwrapd!;

@@ -28,6 +28,8 @@ export interface ThroughputOptions {
   tenant: string;
   policy: string;
   deadlineMs: number;
+  /** Directory for a V8 CPU profile of the server child (`node --cpu-prof`). */
+  serverCpuProf: string | undefined;
   json: string | undefined;
 }
 
@@ -50,6 +52,7 @@ export const THROUGHPUT_USAGE = `usage: npm run bench:throughput -- [options]
   --tenant <id>              tenant of the calls (default demo)
   --policy <id>              policy of the calls (default demo-mailbox)
   --deadline-ms <n>          deadline of every unary and batch call (default 30000)
+  --server-cpu-prof <dir>    write a V8 CPU profile of the server child into <dir> (not with --target)
   --json <file>              results file (default bench/results/throughput-<timestamp>.json)
   --no-json                  write no results file
   -h, --help`;
@@ -97,6 +100,7 @@ export function parseThroughputOptions(
         tenant: { type: 'string', default: 'demo' },
         policy: { type: 'string', default: 'demo-mailbox' },
         'deadline-ms': { type: 'string', default: '30000' },
+        'server-cpu-prof': { type: 'string' },
         json: { type: 'string' },
         'no-json': { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
@@ -106,6 +110,8 @@ export function parseThroughputOptions(
     throw new UsageError((err as Error).message);
   }
   if (values.help) return 'help';
+  if (values['server-cpu-prof'] && values.target)
+    throw new UsageError('--server-cpu-prof profiles the server the bench starts; it does not go with --target');
   const sections = list(values.sections, (s) => {
     if (!(SECTIONS as readonly string[]).includes(s))
       throw new UsageError(`--sections takes ${SECTIONS.join(',')}, got "${s}"`);
@@ -139,6 +145,7 @@ export function parseThroughputOptions(
     tenant: values.tenant,
     policy: values.policy,
     deadlineMs: int('deadline-ms', values['deadline-ms'], 1),
+    serverCpuProf: values['server-cpu-prof'],
     json: values['no-json'] ? undefined : resolve(values.json ?? `${resultsDir}/throughput-${stamp}.json`),
   };
 }

@@ -17,6 +17,7 @@ import {
   type RequestLimitSettings,
 } from './request-limits.js';
 import { bindUnixSocket, removeSocket } from './unix-socket.js';
+import { withResponseEncoders } from './response-wire.js';
 import { instrumentService, refusalCounter } from './instrumented-service.js';
 import type { Telemetry } from '../telemetry/telemetry.js';
 
@@ -68,7 +69,11 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<RunningS
   const limitOf = (method: string) => cryptoLimits[method] ?? ADMIN_REQUEST_LIMIT;
   const services: [grpc.ServiceDefinition, grpc.UntypedServiceImplementation, string][] = [];
   if (opts.crypto)
-    services.push([proto.unwrapd.v1.Crypto.service, opts.crypto as grpc.UntypedServiceImplementation, CRYPTO_SERVICE]);
+    services.push([
+      withResponseEncoders(proto.unwrapd.v1.Crypto.service),
+      opts.crypto as grpc.UntypedServiceImplementation,
+      CRYPTO_SERVICE,
+    ]);
   if (opts.admin)
     services.push([proto.unwrapd.v1.Admin.service, opts.admin as grpc.UntypedServiceImplementation, ADMIN_SERVICE]);
   const receive = limits

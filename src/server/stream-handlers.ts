@@ -13,6 +13,7 @@ import { cryptoCaller, type CallerChecks } from './crypto-caller.js';
 import { requireId } from './request-fields.js';
 import { failed } from './unary.js';
 import { StreamIO } from './stream-io.js';
+import type { EncryptStreamWire } from './response-wire.js';
 import { resetCallStream } from './http2-stream.js';
 import { StreamLimitError, type StreamGuard, type StreamLimits } from './stream-limits.js';
 
@@ -47,12 +48,16 @@ export function streamHandlers(deps: StreamDeps, log: Logger) {
         const session = await deps.streams.openEncrypt({ ...c, policyId, onEnded: (err) => io.interrupt(err) });
         try {
           const keyVersion = session.keyVersion;
-          const send = (parts: Buffer[]) => {
-            const data = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+          // A segment goes out as its [ciphertext, tag], joined only by the response encoder (response-wire.ts).
+          const send = (data: Buffer | [Buffer, Buffer]) => {
             io.holding(session.heldBytes); // what the segment consumed is no longer held
-            return io.write({ data, keyVersion }, data.length);
+            const wire: EncryptStreamWire = { data, keyVersion };
+            return io.write(
+              wire as EncryptStreamResponse,
+              Buffer.isBuffer(data) ? data.length : data[0].length + data[1].length,
+            );
           };
-          await send([session.header]);
+          await send(session.header);
           for (let msg = await io.read(); msg !== null; msg = await io.read()) {
             const chunk = requireChunk(msg);
             io.holding(session.heldBytes + chunk.length);
