@@ -1,27 +1,15 @@
-import { writeFile } from 'node:fs/promises';
 import { MAX_BLOCK_BYTES_LIMIT } from '../../config/config.js';
 import { MAX_ENVELOPE_OVERHEAD } from '../../crypto/envelope-format.js';
 import { envelopeKind, FORMAT_PREFIX_LENGTH } from '../../crypto/segmented-format.js';
 import { UsageError } from '../cli-error.js';
 import { openInput, Progress, readAll, writeStreamed } from '../content-io.js';
-import { CLIENT_OPTIONS, contextOption, parse, required } from '../options.js';
+import { contextOption, parse, required } from '../options.js';
 import { print } from '../output.js';
+import { CRYPTO_OPTIONS, purposeOption, toFile, writeOutput } from './crypto-options.js';
 import { notAnEnvelope } from './inspect.js';
 import { withClient } from './policy.js';
 
-const CRYPTO_OPTIONS = {
-  ...CLIENT_OPTIONS,
-  tenant: { type: 'string' },
-  policy: { type: 'string' },
-  context: { type: 'string', multiple: true },
-  in: { type: 'string' },
-  out: { type: 'string' },
-  purpose: { type: 'string' },
-  'request-id': { type: 'string' },
-  'target-policy': { type: 'string' },
-  stream: { type: 'boolean' },
-  quiet: { type: 'boolean' },
-} as const;
+export { rewrap } from './rewrap.js';
 
 /**
  * `encrypt` sends inputs up to this size as one block (Encrypt: a single-block envelope) and streams larger
@@ -189,63 +177,4 @@ export async function decrypt(args: string[]): Promise<number> {
     );
   else await writeOutput(values.out, res.plaintext);
   return 0;
-}
-
-/** `unwrapd rewrap`: an envelope in, the same content under another policy (or the newest version) out. */
-export async function rewrap(args: string[]): Promise<number> {
-  const { values } = parse(args, CRYPTO_OPTIONS);
-  const input = await openInput(values.in, FORMAT_PREFIX_LENGTH);
-  if (envelopeKind(input.head.subarray(0, FORMAT_PREFIX_LENGTH)) === 'unknown') {
-    input.close();
-    throw notAnEnvelope(); // before reading the rest or sending anything
-  }
-  const envelope = await readAll(input, Number.MAX_SAFE_INTEGER, 'an envelope');
-  const res = await withClient(values, (c, deadlineMs) =>
-    c.rewrap(
-      {
-        tenant: required(values.tenant, 'tenant'),
-        envelope,
-        context: contextOption(values.context),
-        targetPolicyId: values['target-policy'] ?? '',
-        purpose: purposeOption(values.purpose),
-        requestId: values['request-id'] ?? '',
-      },
-      { deadlineMs },
-    ),
-  );
-  if (toFile(values.out)) {
-    await writeOutput(values.out, res.envelope);
-    if (values.json)
-      print(
-        true,
-        { out: values.out, envelopeBytes: res.envelope.length, policyId: res.policyId, keyVersion: res.keyVersion },
-        () => '',
-      );
-  } else if (values.json)
-    print(
-      true,
-      { envelope: res.envelope.toString('base64'), policyId: res.policyId, keyVersion: res.keyVersion },
-      () => '',
-    );
-  else await writeOutput(values.out, res.envelope);
-  return 0;
-}
-
-/** --out names a file (not absent, not `-` for stdout). */
-function toFile(path: string | undefined): path is string {
-  return path !== undefined && path !== '' && path !== '-';
-}
-
-function purposeOption(value: string | undefined): 'PURPOSE_USER' | 'PURPOSE_SYSTEM' {
-  if (value === undefined || value === 'user') return 'PURPOSE_USER';
-  if (value === 'system') return 'PURPOSE_SYSTEM';
-  throw new UsageError('--purpose must be user or system');
-}
-
-async function writeOutput(path: string | undefined, data: Buffer): Promise<void> {
-  if (path && path !== '-') {
-    await writeFile(path, data, { mode: 0o600 });
-    return;
-  }
-  await new Promise<void>((resolve, reject) => process.stdout.write(data, (err) => (err ? reject(err) : resolve())));
 }
