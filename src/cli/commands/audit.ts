@@ -1,12 +1,11 @@
 import { readFile, stat } from 'node:fs/promises';
 import { ChainCheck, type VerifyResult } from '../../audit/audit-record.js';
 import { verifyAuditLog } from '../../audit/audit-log.js';
-import { withAuditDatabase } from '../../audit/postgres-audit-reader.js';
 import { verifyPostgresTrail } from '../../audit/postgres-audit-trail.js';
 import { UsageError } from '../cli-error.js';
 import { auditRead } from './audit-read.js';
 import { auditExport, verifyExportFile } from './audit-export.js';
-import { trailSource } from './audit-source.js';
+import { trailSource, withTrailDatabase } from './audit-source.js';
 import { parse } from '../options.js';
 import { print } from '../output.js';
 
@@ -36,7 +35,7 @@ export async function audit(args: string[]): Promise<number> {
   const result: VerifyResult & { unverified?: boolean } =
     source.kind === 'file'
       ? await verifyFileTrail(source.path)
-      : await withAuditDatabase(source.url, source.schema, (pool, q) => verifyPostgresTrail(pool, q));
+      : await withTrailDatabase(source, (pool, q) => verifyPostgresTrail(pool, q));
   print(values.json, { path: source.where, ...result }, () =>
     result.ok
       ? `ok: ${result.records} records, chain${source.kind === 'file' ? ' and head' : ''} intact (${source.where})`
