@@ -98,6 +98,15 @@ test('an unwritable data directory is one line naming the directory and the fix 
     new RegExp(`(^|\n)unwrapd: cannot write in ${ro}: it is not writable by this user \\(EACCES on [a-z.]+\\): ${fix}`),
   );
   t.notRegex(serve.stderr, /EACCES: EACCES|\.new\b/);
+  // A file it may not read is named itself (nothing to create in its directory).
+  const secret = join(parent, 'secret.uwe');
+  await writeFile(secret, 'x', { mode: 0o000 }); // unreadable for its owner too
+  const read = await runCli(['inspect', '--in', secret], '', { ...as, env });
+  t.is(read.code, 1);
+  t.is(
+    read.stderr,
+    `unwrapd: cannot open ${secret}: permission denied (EACCES): fix its permissions (chown or chmod), or choose another path\n`,
+  );
 });
 
 test('below 1 MiB but over the daemon\'s maxBlockBytes, encrypt streams instead of saying "use EncryptStream"', async (t) => {

@@ -65,17 +65,22 @@ function channelHint(err: grpc.ServiceError): string {
 const PERMISSION_CODES = new Set(['EACCES', 'EPERM', 'EROFS']);
 
 /**
- * A file the CLI (or `serve`) may not write: the directory, not a temporary or lock file's name, and what to
- * do. Files under a data directory (the keystore, its lock, the registry, sockets) point at --data-dir.
+ * A file the CLI (or `serve`) may not create or open: for a new file (a lock, a temporary name, a directory),
+ * the directory it goes in, not the temporary name; then what to do. Data-directory files (the keystore, its
+ * lock, the registry, the audit log, sockets) point at --data-dir.
  */
 function permissionLine(e: NodeJS.ErrnoException, path: string, command: string): string {
-  const dir = dirname(path);
-  const what = e.code === 'EROFS' ? 'is on a read-only file system' : 'is not writable by this user';
-  const isDataDir =
-    command === 'serve' || command.startsWith('keys') || /^(keystore|policies|audit)\.|\.sock$/.test(basename(path));
-  const fix = isDataDir
-    ? `make it writable (chown or chmod the directory), or choose another data directory with --data-dir DIR (UNWRAPD_DATA_DIR)`
-    : 'make it writable (chown or chmod the directory), or choose another path';
   const name = basename(path).replace(/\.\d+\.[0-9a-f]+\.new$/, ''); // a lock's temporary name: the lock's
-  return `cannot write in ${dir}: it ${what} (${e.code} on ${name}): ${fix}`;
+  const creating =
+    ['mkdir', 'rename', 'unlink', 'rmdir', 'link', 'symlink'].includes(e.syscall ?? '') ||
+    /\.new$|\.partial-\d+$|\.lock$/.test(basename(path));
+  const why = e.code === 'EROFS' ? 'is on a read-only file system' : `is not writable by this user`;
+  const isDataDir =
+    command === 'serve' || command.startsWith('keys') || /^(keystore|policies|audit)\.|\.sock$/.test(name);
+  const elsewhere = isDataDir
+    ? 'choose another data directory with --data-dir DIR (UNWRAPD_DATA_DIR)'
+    : 'choose another path';
+  if (creating)
+    return `cannot write in ${dirname(path)}: it ${why} (${e.code} on ${name}): make it writable (chown or chmod the directory), or ${elsewhere}`;
+  return `cannot open ${path}: permission denied (${e.code}): fix its permissions (chown or chmod), or ${elsewhere}`;
 }
