@@ -15,7 +15,8 @@ export const USAGE: Record<string, string> = {
   encrypt: `usage: unwrapd encrypt --tenant T --policy P [--context k=v]... [--in FILE] [--out FILE] [--stream] [--quiet]
 
 Encrypts FILE (or stdin) into an envelope, written to --out FILE (or stdout). Up to 1 MiB: one block; larger,
-or with --stream: a segmented envelope, streamed, with progress on stderr when it is a terminal.
+with --stream, or over the daemon's maxBlockBytes: a segmented envelope, streamed, with progress on stderr when
+it is a terminal.
 --json prints a description of the result (with --out, of the file written; without, a small envelope as base64).
 ${CALL}
 ${CLIENT}`,
@@ -30,7 +31,9 @@ ${CLIENT}`,
   rewrap: `usage: unwrapd rewrap --tenant T [--target-policy P] [--context k=v]... [--in FILE] [--out FILE]
 
 Rewraps an envelope under another policy, or under its policy's newest key version: the content is not
-decrypted. --json prints a description of the result (with --out, of the file written).
+decrypted. A segmented envelope, of any size, is rewrapped by its header alone: only the header is sent, and
+the output is the new header followed by the segments as stored (--out may name the input file).
+--json prints a description of the result (with --out, of the file written; a segmented envelope needs --out).
 ${CALL}
 ${CLIENT}`,
   inspect: `usage: unwrapd inspect [--in FILE] [--json]
@@ -111,10 +114,12 @@ ${CLIENT}
 ${ADMIN}`,
   'keys create': `usage: unwrapd keys create NAME [--bits 3072|4096] [--keystore FILE] [--data-dir DIR] [--json]
 
-Creates an RSA key in the local keystore (--keystore, UNWRAPD_KEYSTORE, or keystore.json in the data dir).`,
+Creates an RSA key in the local keystore (--keystore, UNWRAPD_KEYSTORE, or keystore.json in --data-dir,
+UNWRAPD_DATA_DIR or ./.unwrapd) and prints the keystore's absolute path. A daemon reads only its own keystore
+(its banner prints it).`,
   'keys list': `usage: unwrapd keys list [--keystore FILE] [--data-dir DIR] [--json]
 
-Lists the local keystore's keys (a table; --json: the records).`,
+Lists the local keystore's keys (a table; --json: the records); the keystore's path goes to stderr.`,
   'keys rotate': `usage: unwrapd keys rotate NAME [--keystore FILE] [--data-dir DIR] [--json]
 
 Adds a new version of a local key.`,
@@ -133,7 +138,8 @@ Can unwrapd use this root key (local:, https: Key Vault id, pkcs11:)? Resolves i
 unwraps a random value, and says why not. Exit 0 when usable, 1 when not.`,
   'audit verify': `usage: unwrapd audit verify [--file F | --pg-url URL [--pg-schema S] | --export FILE] [--json]
 
-Checks the audit trail's hash chain; exit 1 when broken.`,
+Checks the audit trail's hash chain; exit 1 when broken, when the log does not exist, or (UNVERIFIED) when
+the log's head file (audit.log.head, which shows a cut at the end) is missing.`,
   'audit list': `usage: unwrapd audit list [--tenant T] [--policy P] [--type X]... [--since T] [--until T] [--from N] [--limit N] [--json]
 ${CLIENT}
 ${ADMIN}`,

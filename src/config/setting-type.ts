@@ -120,16 +120,25 @@ export const listenAddress: SettingType<string> = {
       return raw;
     }
     if (!HOST_PORT.test(raw)) throw new InvalidValue('unix:///path/to.sock or host:port');
+    checkPort(raw);
     return raw;
   },
   format: (v) => v,
 };
+
+/** The port of a `host:port` that matched HOST_PORT: 0 (the system picks one) to 65535. */
+function checkPort(hostPort: string): void {
+  const port = Number(hostPort.slice(hostPort.lastIndexOf(':') + 1));
+  if (port > 65535)
+    throw new InvalidValue('', `port ${port} is out of range: a TCP port is 0 to 65535 (0 picks a free one)`);
+}
 
 /** `host:port`, or empty (off). */
 export const optionalHostPort: SettingType<string> = {
   name: 'host:port',
   parse(raw) {
     if (raw !== '' && !HOST_PORT.test(raw)) throw new InvalidValue('host:port');
+    if (raw !== '') checkPort(raw);
     return raw;
   },
   format: (v) => v,

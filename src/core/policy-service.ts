@@ -62,8 +62,13 @@ export class PolicyService {
 
   async create(input: CreatePolicyInput): Promise<PolicyRecord> {
     validateCreate(input);
-    if (this.#opts.registry.get(input.tenant, input.id)) {
-      throw new UnwrapdError('already_exists', `policy ${input.tenant}/${input.id} already exists`, {
+    const existing = this.#opts.registry.get(input.tenant, input.id);
+    if (existing) {
+      const message =
+        existing.state === 'purged'
+          ? `policy ${input.tenant}/${input.id} was purged, and a purged policy's id is never reused (its tombstone stays): choose another id`
+          : `policy ${input.tenant}/${input.id} already exists`;
+      throw new UnwrapdError('already_exists', message, {
         reason: 'POLICY_EXISTS',
         metadata: policyMetadata(input.tenant, input.id),
       });

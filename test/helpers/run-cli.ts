@@ -1,25 +1,36 @@
-import { spawn } from 'node:child_process';
+import { spawn, type SpawnOptions } from 'node:child_process';
 import { CLI } from './serve-process.js';
 
 export interface CliResult {
   code: number | null;
   stdout: string;
+  /** stdout as bytes (an envelope or plaintext written to stdout). */
+  stdoutBytes: Buffer;
   stderr: string;
 }
 
 /**
  * Runs this checkout's `unwrapd` with `args` in a child process; `input` goes to its stdin (closed at once when
- * absent). Never rejects on a failing command: the exit code is the result.
+ * absent); `options` (cwd, env, uid, gid) go to spawn. Never rejects on a failing command: the exit code is the
+ * result.
  */
-export function runCli(args: string[], input: string | Buffer = ''): Promise<CliResult> {
+export function runCli(
+  args: string[],
+  input: string | Buffer = '',
+  options: Pick<SpawnOptions, 'cwd' | 'env' | 'uid' | 'gid'> = {},
+): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn('node', [CLI, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
+    const child = spawn('node', [CLI, ...args], { ...options, stdio: ['pipe', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
     let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stdout.on('data', (c: Buffer) => out.push(c));
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
     child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    child.on('close', (code) => {
+      const stdoutBytes = Buffer.concat(out);
+      resolve({ code, stdout: stdoutBytes.toString(), stdoutBytes, stderr });
+    });
+    child.stdin.on('error', () => {}); // EPIPE: the command exited before reading all of its input
     child.stdin.end(input);
   });
 }

@@ -3,12 +3,11 @@ import { readFile } from 'node:fs/promises';
 import type { AuditRecord } from '../../audit/audit-record.js';
 import { writeExport, verifyExport } from '../../audit/audit-export.js';
 import { readFileRecords } from '../../audit/file-trail-reader.js';
-import { withAuditDatabase } from '../../audit/postgres-audit-reader.js';
 import { allAuditRows, recordOfRow } from '../../audit/postgres-audit-sql.js';
 import { UsageError } from '../cli-error.js';
 import { parse } from '../options.js';
 import { print } from '../output.js';
-import { trailSource } from './audit-source.js';
+import { trailSource, withTrailDatabase } from './audit-source.js';
 
 /**
  * `unwrapd audit export --from N --to M [--out FILE] [--file F | --pg-url URL [--pg-schema S]]`: the records
@@ -38,7 +37,7 @@ export async function auditExport(args: string[]): Promise<number> {
     const checkpoint =
       source.kind === 'file'
         ? await writeExport(fileRange(source.path, from, to), write, source.where)
-        : await withAuditDatabase(source.url, source.schema, (pool, q) =>
+        : await withTrailDatabase(source, (pool, q) =>
             writeExport(pgRange(allAuditRows(pool, q, from, to)), write, source.where),
           );
     if (out)

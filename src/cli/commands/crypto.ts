@@ -1,28 +1,16 @@
-import { writeFile } from 'node:fs/promises';
 import { MAX_BLOCK_BYTES_LIMIT } from '../../config/config.js';
 import { MAX_ENVELOPE_OVERHEAD } from '../../crypto/envelope-format.js';
 import { envelopeKind, FORMAT_PREFIX_LENGTH } from '../../crypto/segmented-format.js';
 import { UsageError } from '../cli-error.js';
-import { openInput, readAll, writeStreamed } from '../content-io.js';
+import { openInput, readAll, writeStreamed, type Input } from '../content-io.js';
 import { Progress } from '../progress.js';
-import { CLIENT_OPTIONS, contextOption, parse, required } from '../options.js';
+import { contextOption, parse, required } from '../options.js';
 import { print } from '../output.js';
+import { CRYPTO_OPTIONS, purposeOption, toFile, writeOutput } from './crypto-options.js';
 import { notAnEnvelope } from './inspect.js';
 import { withClient } from './policy.js';
 
-const CRYPTO_OPTIONS = {
-  ...CLIENT_OPTIONS,
-  tenant: { type: 'string' },
-  policy: { type: 'string' },
-  context: { type: 'string', multiple: true },
-  in: { type: 'string' },
-  out: { type: 'string' },
-  purpose: { type: 'string' },
-  'request-id': { type: 'string' },
-  'target-policy': { type: 'string' },
-  stream: { type: 'boolean' },
-  quiet: { type: 'boolean' },
-} as const;
+export { rewrap } from './rewrap.js';
 
 /**
  * `encrypt` sends inputs up to this size as one block (Encrypt: a single-block envelope) and streams larger
@@ -39,56 +27,29 @@ export const STREAM_THRESHOLD_BYTES = 1024 * 1024;
 export async function encrypt(args: string[]): Promise<number> {
   const { values } = parse(args, CRYPTO_OPTIONS);
   const input = await openInput(values.in, STREAM_THRESHOLD_BYTES + 1);
-  if (values.stream || !input.complete) {
-    if (values.json && !values.out)
-      throw new UsageError('--json with a streamed (segmented) envelope needs --out FILE');
-    const header = {
-      tenant: required(values.tenant, 'tenant'),
-      policyId: required(values.policy, 'policy'),
-      context: contextOption(values.context),
-      purpose: purposeOption(values.purpose),
-      requestId: values['request-id'] ?? '',
-    };
-    const progress = new Progress('encrypt', input.size, !values.quiet && process.stderr.isTTY === true);
-    const out = await withClient(values, async (c, deadlineMs) => {
-      const stream = c.encryptStream(header, input.all(), deadlineMs === undefined ? {} : { deadlineMs });
-      try {
-        const written = await writeStreamed(values.out, stream, () => progress.update(stream.bytesSent));
-        progress.finish(stream.bytesSent);
-        return { written, read: stream.bytesSent, keyVersion: stream.keyVersion ?? 0 };
-      } finally {
-        progress.end();
-        input.close();
-      }
-    });
-    if (values.json)
-      print(
-        true,
-        {
-          segmented: true,
-          out: values.out,
-          plaintextBytes: out.read,
-          envelopeBytes: out.written,
-          keyVersion: out.keyVersion,
-        },
-        () => '',
-      );
-    return 0;
-  }
+  if (values.stream || !input.complete) return encryptStreamed(values, input);
   const plaintext = input.head;
-  const res = await withClient(values, (c, deadlineMs) =>
-    c.encrypt(
-      {
-        tenant: required(values.tenant, 'tenant'),
-        policyId: required(values.policy, 'policy'),
-        plaintext,
-        context: contextOption(values.context),
-        purpose: purposeOption(values.purpose),
-        requestId: values['request-id'] ?? '',
-      },
-      { deadlineMs },
-    ),
-  );
+  let res;
+  try {
+    res = await withClient(values, (c, deadlineMs) =>
+      c.encrypt(
+        {
+          tenant: required(values.tenant, 'tenant'),
+          policyId: required(values.policy, 'policy'),
+          plaintext,
+          context: contextOption(values.context),
+          purpose: purposeOption(values.purpose),
+          requestId: values['request-id'] ?? '',
+        },
+        { deadlineMs },
+      ),
+    );
+  } catch (err) {
+    // The daemon's maxBlockBytes is below this input (under 1 MiB): stream it, as a larger input would be.
+    const limit = blockLimitOf(err);
+    if (limit === undefined) throw err;
+    return encryptStreamed(values, input, `it is over the daemon's ${limit}, so it is streamed`);
+  }
   if (toFile(values.out)) {
     await writeOutput(values.out, res.envelope);
     if (values.json)
@@ -107,6 +68,54 @@ export async function encrypt(args: string[]): Promise<number> {
     print(true, { envelope: res.envelope.toString('base64'), keyVersion: res.keyVersion }, () => '');
   else await writeOutput(values.out, res.envelope);
   return 0;
+}
+
+type CryptoValues = ReturnType<typeof parse<typeof CRYPTO_OPTIONS>>['values'];
+
+/** Encrypt through EncryptStream into a segmented envelope; `why` says why an input that small is streamed. */
+async function encryptStreamed(values: CryptoValues, input: Input, why?: string): Promise<number> {
+  if (values.json && !values.out)
+    throw new UsageError(`--json with a streamed (segmented) envelope needs --out FILE${why ? ` (${why})` : ''}`);
+  const header = {
+    tenant: required(values.tenant, 'tenant'),
+    policyId: required(values.policy, 'policy'),
+    context: contextOption(values.context),
+    purpose: purposeOption(values.purpose),
+    requestId: values['request-id'] ?? '',
+  };
+  const progress = new Progress('encrypt', input.size, !values.quiet && process.stderr.isTTY === true);
+  const out = await withClient(values, async (c, deadlineMs) => {
+    const stream = c.encryptStream(header, input.all(), deadlineMs === undefined ? {} : { deadlineMs });
+    try {
+      const written = await writeStreamed(values.out, stream, () => progress.update(stream.bytesSent));
+      progress.finish(stream.bytesSent);
+      return { written, read: stream.bytesSent, keyVersion: stream.keyVersion ?? 0 };
+    } finally {
+      progress.end();
+      input.close();
+    }
+  });
+  if (values.json)
+    print(
+      true,
+      {
+        segmented: true,
+        out: values.out,
+        plaintextBytes: out.read,
+        envelopeBytes: out.written,
+        keyVersion: out.keyVersion,
+      },
+      () => '',
+    );
+  return 0;
+}
+
+/** The daemon's block limit when `err` is Encrypt's refusal of a plaintext over it (either of the two checks). */
+function blockLimitOf(err: unknown): string | undefined {
+  const e = err as { reason?: unknown; errorInfo?: { metadata?: Record<string, string> } };
+  const limit = e.errorInfo?.metadata?.limit;
+  if (e.reason !== 'LIMIT_EXCEEDED' || (limit !== 'maxBlockBytes' && limit !== 'maxRequestBytes')) return undefined;
+  return `${limit} of ${e.errorInfo?.metadata?.limit_value ?? '?'} bytes`;
 }
 
 /**
@@ -192,63 +201,4 @@ export async function decrypt(args: string[]): Promise<number> {
     );
   else await writeOutput(values.out, res.plaintext);
   return 0;
-}
-
-/** `unwrapd rewrap`: an envelope in, the same content under another policy (or the newest version) out. */
-export async function rewrap(args: string[]): Promise<number> {
-  const { values } = parse(args, CRYPTO_OPTIONS);
-  const input = await openInput(values.in, FORMAT_PREFIX_LENGTH);
-  if (envelopeKind(input.head.subarray(0, FORMAT_PREFIX_LENGTH)) === 'unknown') {
-    input.close();
-    throw notAnEnvelope(); // before reading the rest or sending anything
-  }
-  const envelope = await readAll(input, Number.MAX_SAFE_INTEGER, 'an envelope');
-  const res = await withClient(values, (c, deadlineMs) =>
-    c.rewrap(
-      {
-        tenant: required(values.tenant, 'tenant'),
-        envelope,
-        context: contextOption(values.context),
-        targetPolicyId: values['target-policy'] ?? '',
-        purpose: purposeOption(values.purpose),
-        requestId: values['request-id'] ?? '',
-      },
-      { deadlineMs },
-    ),
-  );
-  if (toFile(values.out)) {
-    await writeOutput(values.out, res.envelope);
-    if (values.json)
-      print(
-        true,
-        { out: values.out, envelopeBytes: res.envelope.length, policyId: res.policyId, keyVersion: res.keyVersion },
-        () => '',
-      );
-  } else if (values.json)
-    print(
-      true,
-      { envelope: res.envelope.toString('base64'), policyId: res.policyId, keyVersion: res.keyVersion },
-      () => '',
-    );
-  else await writeOutput(values.out, res.envelope);
-  return 0;
-}
-
-/** --out names a file (not absent, not `-` for stdout). */
-function toFile(path: string | undefined): path is string {
-  return path !== undefined && path !== '' && path !== '-';
-}
-
-function purposeOption(value: string | undefined): 'PURPOSE_USER' | 'PURPOSE_SYSTEM' {
-  if (value === undefined || value === 'user') return 'PURPOSE_USER';
-  if (value === 'system') return 'PURPOSE_SYSTEM';
-  throw new UsageError('--purpose must be user or system');
-}
-
-async function writeOutput(path: string | undefined, data: Buffer): Promise<void> {
-  if (path && path !== '-') {
-    await writeFile(path, data, { mode: 0o600 });
-    return;
-  }
-  await new Promise<void>((resolve, reject) => process.stdout.write(data, (err) => (err ? reject(err) : resolve())));
 }

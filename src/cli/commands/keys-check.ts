@@ -83,7 +83,11 @@ export async function checkKey(provider: RootKeyProvider, uri: string, timeoutMs
     () => provider.resolve(uri, signal()),
     (r) => `${r.uri} (${r.algorithm})`,
   );
-  if (!resolved) return report;
+  if (!resolved) {
+    const unserved = unservedSchemeHint(provider, uri);
+    if (unserved) report.hint = unserved;
+    return report;
+  }
   report.pinnedUri = resolved.uri;
   report.algorithm = resolved.algorithm;
   const status = await step(
@@ -129,6 +133,15 @@ export async function checkKey(provider: RootKeyProvider, uri: string, timeoutMs
     probe.destroy();
   }
   return report;
+}
+
+/** A URI whose scheme no configured provider serves: which setting enables it (not "no such key"). */
+export function unservedSchemeHint(provider: RootKeyProvider, uri: string): string | undefined {
+  const scheme = uri.slice(0, Math.max(0, uri.indexOf(':')));
+  if (provider.schemes.includes(scheme)) return undefined;
+  if (scheme === 'pkcs11')
+    return "the PKCS#11 provider is not configured: set pkcs11Module (--pkcs11-module PATH or UNWRAPD_PKCS11_MODULE, the token's module, e.g. /usr/lib/softhsm/libsofthsm2.so) and its PIN (--pkcs11-pin-file or UNWRAPD_PKCS11_PIN) (the settings the daemon has)";
+  return `no configured provider serves "${scheme || uri.slice(0, 32)}" key URIs (known: ${provider.schemes.join(', ')}): use local:NAME, https://<vault>.vault.azure.net/keys/NAME, or pkcs11:...`;
 }
 
 const CHECK_OPTIONS: OptionSpec = {

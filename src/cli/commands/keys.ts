@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { openLocalKeystore, type KeyInfo } from '../../providers/local-keystore.js';
 import { UsageError } from '../cli-error.js';
@@ -22,10 +23,13 @@ export async function keys(args: string[]): Promise<number> {
   const [sub, ...rest] = args;
   if (sub === 'check') return keysCheck(rest); // any provider's key: src/cli/commands/keys-check.ts
   const { values, positionals } = parse(rest, KEY_OPTIONS, 1);
-  const path =
+  // Absolute from here on, and printed: a relative path is taken from the working directory, and a keystore
+  // the daemon does not read is a silent mistake.
+  const path = resolve(
     values.keystore ??
-    process.env.UNWRAPD_KEYSTORE ??
-    join(resolve(values['data-dir'] ?? process.env.UNWRAPD_DATA_DIR ?? '.unwrapd'), 'keystore.json');
+      process.env.UNWRAPD_KEYSTORE ??
+      join(values['data-dir'] ?? process.env.UNWRAPD_DATA_DIR ?? '.unwrapd', 'keystore.json'),
+  );
   if (sub === 'delete' && !values.yes)
     throw new UsageError(
       `keys delete is irreversible: it destroys the private key of local:${positionals[0] ?? 'NAME'} (every version), and content only it protects can never be decrypted again. Add --yes to confirm`,
@@ -43,8 +47,13 @@ export async function keys(args: string[]): Promise<number> {
     case 'create': {
       const bits = values.bits === undefined ? 3072 : Number(values.bits);
       if (bits !== 3072 && bits !== 4096) throw new UsageError('--bits must be 3072 or 4096');
+      const isNew = !existsSync(path);
       const info = await keystore.createKey(name(), { bits });
-      print(values.json, info, () => `created local:${name()}/1`);
+      print(values.json, { ...info, keystore: path }, () => `created local:${name()}/1 in ${path}`);
+      if (isNew)
+        process.stderr.write(
+          `unwrapd: note: ${path} did not exist and is a new keystore; a daemon reads only its own (its banner prints it): to use that one, give --data-dir DIR or --keystore FILE, or run from the daemon's directory\n`,
+        );
       return 0;
     }
     case 'rotate': {
@@ -71,7 +80,14 @@ export async function keys(args: string[]): Promise<number> {
       return 0;
     case 'list': {
       const list = await keystore.list();
-      print(values.json, list, () => (list.length === 0 ? `no keys in ${path}` : keyTable(list)));
+      if (!values.json) process.stderr.write(`keystore: ${path}\n`);
+      print(values.json, list, () =>
+        list.length > 0
+          ? keyTable(list)
+          : existsSync(path)
+            ? `no keys in ${path}`
+            : `no keystore at ${path}: a daemon's is in its data directory (its banner prints it): give --data-dir DIR or --keystore FILE`,
+      );
       return 0;
     }
     default:

@@ -1,4 +1,5 @@
-import { CONFIG_FLAGS, loadConfig } from '../../config/config.js';
+import { join } from 'node:path';
+import { CONFIG_FLAGS, loadConfig, type Config } from '../../config/config.js';
 import { unknownEnvVars } from '../../config/env-scan.js';
 import { renderSettingsHelp } from '../../config/render.js';
 import { startDaemon } from '../../daemon/daemon.js';
@@ -66,18 +67,28 @@ export async function serve(args: string[]): Promise<number> {
     printWelcome(
       daemon.address,
       daemon.adminAddress,
-      config.dataDir,
+      config,
       daemon.registry.get(DEMO_TENANT, DEMO_POLICY) !== undefined,
     );
   });
 }
 
-function printWelcome(address: string, adminAddress: string, dataDir: string, demo: boolean): void {
+/**
+ * The banner: where the daemon listens and keeps its files, every path absolute (relative settings were
+ * resolved against the working directory at start), and how a CLI in another directory finds this daemon.
+ */
+function printWelcome(address: string, adminAddress: string, config: Config, demo: boolean): void {
   const socket = address.startsWith('unix://') ? address.slice('unix://'.length) : undefined;
   const lines = [
     `unwrapd is listening on ${address} (Crypto: give this socket to the application)`,
     `admin socket: ${adminAddress} (Admin: operators only; the CLI's policy, status, evict and events commands use it)`,
-    `data directory: ${dataDir}`,
+    `data directory: ${config.dataDir}`,
+    `local keystore: ${config.keystorePath} (\`unwrapd keys\` manages it: run it from the same directory, or give --data-dir ${config.dataDir})`,
+    '',
+    'For the CLI in another directory or shell:',
+    `  export UNWRAPD_ADDRESS=${address} UNWRAPD_ADMIN_ADDRESS=${adminAddress} UNWRAPD_DATA_DIR=${config.dataDir}${
+      config.keystorePath === join(config.dataDir, 'keystore.json') ? '' : ` UNWRAPD_KEYSTORE=${config.keystorePath}`
+    }`,
   ];
   if (demo) {
     const addr = `--address ${address} `;

@@ -1,0 +1,134 @@
+import { MAX_BLOCK_BYTES_LIMIT } from '../../config/config.js';
+import { MAX_ENVELOPE_OVERHEAD } from '../../crypto/envelope-format.js';
+import {
+  envelopeKind,
+  FORMAT_PREFIX_LENGTH,
+  MAX_SEGMENTED_HEADER_LENGTH,
+  parseSegmentedHeader,
+  type SegmentedHeader,
+} from '../../crypto/segmented-format.js';
+import { UsageError } from '../cli-error.js';
+import { openInput, readAll, writeStreamed, type Input } from '../content-io.js';
+import { Progress } from '../progress.js';
+import { contextOption, parse, required } from '../options.js';
+import { print } from '../output.js';
+import { CRYPTO_OPTIONS, purposeOption, toFile, writeOutput } from './crypto-options.js';
+import { notAnEnvelope } from './inspect.js';
+import { withClient } from './policy.js';
+
+type RewrapValues = ReturnType<typeof parse<typeof CRYPTO_OPTIONS>>['values'];
+
+/**
+ * `unwrapd rewrap`: an envelope in, the same content under another policy (or the newest key version) out.
+ * A single-block envelope is sent whole (Rewrap). A segmented one is rewrapped by its header alone: only
+ * the header is sent, and the output is the new header followed by the input's segments, streamed through
+ * unchanged (they stay valid: docs/lifecycle.md), so an envelope of any size needs memory for one chunk.
+ */
+export async function rewrap(args: string[]): Promise<number> {
+  const { values } = parse(args, CRYPTO_OPTIONS);
+  const input = await openInput(values.in, MAX_SEGMENTED_HEADER_LENGTH);
+  const kind = envelopeKind(input.head.subarray(0, FORMAT_PREFIX_LENGTH));
+  if (kind === 'unknown') {
+    input.close();
+    throw notAnEnvelope(); // before reading the rest or sending anything
+  }
+  if (kind === 'segmented') return rewrapSegmented(values, input);
+  const envelope = await readAll(input, MAX_BLOCK_BYTES_LIMIT + MAX_ENVELOPE_OVERHEAD, 'a single-block envelope');
+  const res = await withClient(values, (c, deadlineMs) => c.rewrap(request(values, envelope), { deadlineMs }));
+  if (toFile(values.out)) {
+    await writeOutput(values.out, res.envelope);
+    if (values.json)
+      print(
+        true,
+        {
+          segmented: false,
+          out: values.out,
+          envelopeBytes: res.envelope.length,
+          policyId: res.policyId,
+          keyVersion: res.keyVersion,
+        },
+        () => '',
+      );
+  } else if (values.json)
+    print(
+      true,
+      { envelope: res.envelope.toString('base64'), policyId: res.policyId, keyVersion: res.keyVersion },
+      () => '',
+    );
+  else await writeOutput(values.out, res.envelope);
+  return 0;
+}
+
+async function rewrapSegmented(values: RewrapValues, input: Input): Promise<number> {
+  try {
+    if (values.json && !toFile(values.out)) throw new UsageError('--json with a segmented envelope needs --out FILE');
+    let header: SegmentedHeader | undefined;
+    try {
+      header = parseSegmentedHeader(input.head);
+    } catch {
+      header = undefined;
+    }
+    if (!header) throw notAnEnvelope('malformed or truncated segmented header');
+    const oldHeader = header.bytes;
+    const res = await withClient(values, (c, deadlineMs) => c.rewrap(request(values, oldHeader), { deadlineMs }));
+    // The daemon rewrapped exactly the header it was sent: anything else would splice the file wrongly.
+    if (res.replacedHeaderBytes !== oldHeader.length)
+      throw new Error(
+        `the daemon replaced ${res.replacedHeaderBytes} header bytes where ${oldHeader.length} were sent: output not written`,
+      );
+    const progress = new Progress('rewrap', input.size, !values.quiet && process.stderr.isTTY === true);
+    const read = { bytes: 0 };
+    let written: number;
+    try {
+      written = await writeStreamed(values.out, spliced(res.envelope, input, oldHeader.length, read), () =>
+        progress.update(read.bytes),
+      );
+      progress.finish(read.bytes);
+    } finally {
+      progress.end();
+    }
+    if (values.json)
+      print(
+        true,
+        {
+          segmented: true,
+          out: values.out,
+          envelopeBytes: written,
+          replacedHeaderBytes: res.replacedHeaderBytes,
+          headerBytes: res.envelope.length,
+          policyId: res.policyId,
+          keyVersion: res.keyVersion,
+        },
+        () => '',
+      );
+    return 0;
+  } finally {
+    input.close();
+  }
+}
+
+/** The new header, then the input from byte `skip` on (its segments, as stored); counts the bytes read. */
+async function* spliced(header: Buffer, input: Input, skip: number, read: { bytes: number }): AsyncGenerator<Buffer> {
+  yield header;
+  let toSkip = skip;
+  for await (const chunk of input.all()) {
+    read.bytes += chunk.length;
+    if (toSkip >= chunk.length) {
+      toSkip -= chunk.length;
+      continue;
+    }
+    yield toSkip > 0 ? chunk.subarray(toSkip) : chunk;
+    toSkip = 0;
+  }
+}
+
+function request(values: RewrapValues, envelope: Buffer) {
+  return {
+    tenant: required(values.tenant, 'tenant'),
+    envelope,
+    context: contextOption(values.context),
+    targetPolicyId: values['target-policy'] ?? '',
+    purpose: purposeOption(values.purpose),
+    requestId: values['request-id'] ?? '',
+  };
+}

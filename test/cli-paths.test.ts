@@ -1,0 +1,87 @@
+import test from 'ava';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runCli } from './helpers/run-cli.js';
+import { startServe } from './helpers/serve-process.js';
+
+/** Relative keystore paths are resolved once and printed, and the banner says how to reach this daemon. */
+let dir: string;
+test.before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'uwd-cli-paths-'));
+});
+test.after.always(async () => {
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+const env = () => ({ PATH: process.env.PATH ?? '' });
+
+test('keys create and keys list print the absolute keystore they use; a new keystore is pointed out', async (t) => {
+  t.timeout(300_000);
+  const elsewhere = join(dir, 'elsewhere');
+  await mkdir(elsewhere);
+  const created = await runCli(['keys', 'create', 'cust-a', '--data-dir', 'rel'], '', { cwd: elsewhere, env: env() });
+  t.is(created.code, 0, created.stderr);
+  const keystore = join(elsewhere, 'rel', 'keystore.json');
+  t.is(created.stdout, `created local:cust-a/1 in ${keystore}\n`);
+  t.regex(
+    created.stderr,
+    new RegExp(`^unwrapd: note: ${keystore} did not exist and is a new keystore; .*--data-dir DIR or --keystore FILE`),
+  );
+
+  const again = await runCli(['keys', 'create', 'cust-b', '--keystore', 'rel/keystore.json'], '', {
+    cwd: elsewhere,
+    env: env(),
+  });
+  t.is(again.code, 0, again.stderr);
+  t.is(again.stdout, `created local:cust-b/1 in ${keystore}\n`);
+  t.is(again.stderr, '', 'an existing keystore: no note');
+
+  const listed = await runCli(['keys', 'list', '--data-dir', join(elsewhere, 'rel')], '', { env: env() });
+  t.is(listed.code, 0, listed.stderr);
+  t.is(listed.stderr, `keystore: ${keystore}\n`);
+  t.regex(listed.stdout, /^KEY +STATE/);
+
+  const none = await runCli(['keys', 'list'], '', { cwd: dir, env: env() });
+  t.is(none.code, 0);
+  t.regex(
+    none.stdout,
+    new RegExp(`^no keystore at ${join(dir, '.unwrapd', 'keystore.json')}: .*give --data-dir DIR or --keystore FILE`),
+  );
+});
+
+test('the serve banner prints absolute paths and the exports for a CLI in another directory', async (t) => {
+  t.timeout(300_000);
+  const serve = await startServe(
+    t,
+    (d) => ({ PATH: process.env.PATH ?? '', UNWRAPD_DATA_DIR: d }),
+    /UNWRAPD_ADDRESS=.*\n/,
+  );
+  const out = serve.ready.input;
+  const sock = join(serve.dir, 'unwrapd.sock');
+  const admin = join(serve.dir, 'admin.sock');
+  t.regex(out, new RegExp(`local keystore: ${join(serve.dir, 'keystore.json')} `));
+  t.true(
+    out.includes(
+      `  export UNWRAPD_ADDRESS=unix://${sock} UNWRAPD_ADMIN_ADDRESS=unix://${admin} UNWRAPD_DATA_DIR=${serve.dir}\n`,
+    ),
+    out,
+  );
+  // The exported variables are enough, from any directory.
+  const status = await runCli(['status', '--json'], '', {
+    cwd: dir,
+    env: {
+      ...env(),
+      UNWRAPD_ADDRESS: `unix://${sock}`,
+      UNWRAPD_ADMIN_ADDRESS: `unix://${admin}`,
+      UNWRAPD_DATA_DIR: serve.dir,
+    },
+  });
+  t.is(status.code, 0, status.stderr);
+  const keys = await runCli(['keys', 'list', '--json'], '', {
+    cwd: dir,
+    env: { ...env(), UNWRAPD_DATA_DIR: serve.dir },
+  });
+  t.true((JSON.parse(keys.stdout) as Array<{ name: string }>).some((k) => k.name === 'demo-customer-a'));
+  t.is(await serve.terminate(), 0);
+});
