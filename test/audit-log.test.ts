@@ -64,6 +64,22 @@ test('a cut at the end is detected through the head', async (t) => {
   await cleanup();
 });
 
+test("a log whose head file is gone is unverified, never ok, and the daemon's verify says so as the CLI does", async (t) => {
+  const { path, cleanup } = await logWith(t, 4);
+  await rm(`${path}.head`);
+  const result = await verifyAuditLog(path);
+  t.false(result.ok);
+  t.true(result.unverified);
+  t.is(result.records, 4);
+  t.regex(result.problem!, /head file .*audit\.log\.head is missing/);
+  // Cut at the end as well: without the head nothing can show it, so the answer stays "unverified".
+  await writeFile(path, `${(await lines(path)).slice(0, 2).join('\n')}\n`);
+  const cut = await verifyAuditLog(path);
+  t.false(cut.ok);
+  t.true(cut.unverified);
+  await cleanup();
+});
+
 test('a crash mid-append (a torn last line) is repaired on the next append and the chain stays whole', async (t) => {
   const { path, cleanup } = await logWith(t, 3);
   await appendFile(path, '{"seq":4,"at":"2026-');

@@ -91,6 +91,8 @@ export interface VerifyResult {
   head?: AuditHead;
   /** The first sequence number checked (1 unless older records were pruned and an anchor given). */
   firstSeq?: number;
+  /** Not ok, yet nothing found broken: the chain holds, but what would show a cut at its end is missing. */
+  unverified?: boolean;
 }
 
 /**

@@ -70,10 +70,14 @@ function sharedIndex(path: string): IndexedFile {
 }
 
 export async function readHeadFile(headPath: string): Promise<AuditHead> {
+  return (await readHeadFileIfAny(headPath)) ?? { count: 0, hash: GENESIS_HASH };
+}
+
+async function readHeadFileIfAny(headPath: string): Promise<AuditHead | undefined> {
   const text = await readFile(headPath, 'utf8').catch((err: NodeJS.ErrnoException) =>
     err.code === 'ENOENT' ? undefined : Promise.reject(err),
   );
-  if (text === undefined) return { count: 0, hash: GENESIS_HASH };
+  if (text === undefined) return undefined;
   const parsed = JSON.parse(text) as AuditHead;
   if (!Number.isInteger(parsed.count) || typeof parsed.hash !== 'string')
     throw new Error(`audit head ${headPath} is malformed`);
@@ -85,12 +89,21 @@ export async function verifyAuditLog(path: string): Promise<VerifyResult> {
   const text = await readFile(path, 'utf8').catch((err: NodeJS.ErrnoException) =>
     err.code === 'ENOENT' ? '' : Promise.reject(err),
   );
-  const head = await readHeadFile(`${path}.head`);
+  const headPath = `${path}.head`;
+  const headFile = await readHeadFileIfAny(headPath);
+  const head = headFile ?? { count: 0, hash: GENESIS_HASH };
   const lines = text.split('\n');
   if (lines[lines.length - 1] === '') lines.pop();
   const chain = new ChainCheck();
   const problem = chain.checkLines(lines);
   if (problem) return { ok: false, records: chain.count, problem, head };
+  if (headFile === undefined && chain.count > 0)
+    return {
+      ok: false,
+      unverified: true,
+      records: chain.count,
+      problem: `the head file ${headPath} is missing: it holds the newest record's sequence number and hash, and without it a cut at the end of the log cannot be detected (the ${chain.count} records present chain correctly). Keep the log and its head file together (copy or restore both)`,
+    };
   const count = chain.count;
   const prev = chain.last.hash;
   if (count < head.count)

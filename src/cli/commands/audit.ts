@@ -1,5 +1,5 @@
-import { readFile, stat } from 'node:fs/promises';
-import { ChainCheck, type VerifyResult } from '../../audit/audit-record.js';
+import { stat } from 'node:fs/promises';
+import type { VerifyResult } from '../../audit/audit-record.js';
 import { verifyAuditLog } from '../../audit/audit-log.js';
 import { verifyPostgresTrail } from '../../audit/postgres-audit-trail.js';
 import { UsageError } from '../cli-error.js';
@@ -32,7 +32,7 @@ export async function audit(args: string[]): Promise<number> {
   });
   if (values.export) return verifyExportFile(values.export, values.json);
   const source = trailSource(values);
-  const result: VerifyResult & { unverified?: boolean } =
+  const result: VerifyResult =
     source.kind === 'file'
       ? await verifyFileTrail(source.path)
       : await withTrailDatabase(source, (pool, q) => verifyPostgresTrail(pool, q));
@@ -44,32 +44,14 @@ export async function audit(args: string[]): Promise<number> {
   return result.ok ? 0 : 1;
 }
 
-/**
- * The file trail's check, after two refusals of what is not a trail to verify: no log at `path` (an error,
- * never "0 records"), and a log without its head file (the chain alone cannot show a cut at the end).
- */
-async function verifyFileTrail(path: string): Promise<VerifyResult & { unverified?: boolean }> {
-  const log = await stat(path).catch((err: NodeJS.ErrnoException) => {
+/** The file trail's check, after one refusal: no log at `path` is an error, never "0 records". */
+async function verifyFileTrail(path: string): Promise<VerifyResult> {
+  await stat(path).catch((err: NodeJS.ErrnoException) => {
     if (err.code === 'ENOENT')
       throw new Error(
         `no audit log at ${path}: give --file PATH, or --data-dir DIR of the daemon whose audit.log to check`,
       );
     throw err;
   });
-  const headPath = `${path}.head`;
-  const head = await stat(headPath).catch((err: NodeJS.ErrnoException) =>
-    err.code === 'ENOENT' ? undefined : Promise.reject(err),
-  );
-  if (head !== undefined || log.size === 0) return verifyAuditLog(path);
-  const lines = (await readFile(path, 'utf8')).split('\n').filter((l) => l.length > 0);
-  const chain = new ChainCheck();
-  const problem = chain.checkLines(lines);
-  return {
-    ok: false,
-    records: chain.count,
-    unverified: problem === undefined,
-    problem:
-      problem ??
-      `the head file ${headPath} is missing: it holds the newest record's sequence number and hash, and without it a cut at the end of the log cannot be detected (the ${chain.count} records present chain correctly). Keep the log and its head file together (copy or restore both)`,
-  };
+  return verifyAuditLog(path);
 }
