@@ -12,7 +12,8 @@ import { requireSystemDependency } from './helpers/system-dependency.js';
 import { codeOf, createPolicy, startTestDaemon, type TestDaemon } from './helpers/test-daemon.js';
 
 const pgAvailable = requireSystemDependency(test, import.meta.url, postgresDependency());
-const pgSerial = pgAvailable ? test.serial : test.serial.skip;
+// Each test has a database of its own: they run concurrently.
+const pgTest = pgAvailable ? test : test.skip;
 
 /**
  * The PostgreSQL audit trail: a change and its record commit together or not at all; instances writing at
@@ -33,6 +34,12 @@ test.after.always(async () => {
   for (const c of cleanups.reverse()) await c().catch(() => {});
   await pgServer?.stop();
 });
+
+/**
+ * connectTimeoutMs also bounds the wait for a pooled connection: the bursts of appends below queue on a pool of
+ * four behind the chain lock, however slow a saturated machine makes each one.
+ */
+const POOL_WAIT_MS = 60_000;
 
 const dbOf = (url: string) => new URL(url).pathname.slice(1);
 
@@ -58,7 +65,7 @@ async function verifyCli(url: string): Promise<{ code: number; stdout: string }>
   );
 }
 
-pgSerial('a Revoke whose transaction fails leaves no audit row; one that commits always has exactly one', async (t) => {
+pgTest('a Revoke whose transaction fails leaves no audit row; one that commits always has exactly one', async (t) => {
   const url = await pgServer!.createDatabase('audit_tx');
   const d = await pgDaemon(url);
   await createPolicy(d.client, 'tx');
@@ -99,7 +106,7 @@ pgSerial('a Revoke whose transaction fails leaves no audit row; one that commits
   t.is((await verifyCli(url)).code, 0);
 });
 
-pgSerial('a record is timed after the chain lock: at never decreases with seq, whoever waited', async (t) => {
+pgTest('a record is timed after the chain lock: at never decreases with seq, whoever waited', async (t) => {
   const url = await pgServer!.createDatabase('audit_at_order');
   // One clock for both instances, strictly increasing at each reading: a record timed before it waited for the
   // lock would carry an earlier time than the one that held the lock before it.
@@ -107,7 +114,11 @@ pgSerial('a record is timed after the chain lock: at never decreases with seq, w
   const now = () => new Date(tick++);
   const trails = await Promise.all(
     [0, 1].map(async () => {
-      const registry = new PostgresRegistry({ connectionString: url, fleetAckWait: false });
+      const registry = new PostgresRegistry({
+        connectionString: url,
+        fleetAckWait: false,
+        connectTimeoutMs: POOL_WAIT_MS,
+      });
       await registry.open();
       cleanups.push(() => registry.close());
       const trail = new PostgresAuditTrail({ database: registry.database(), now });
@@ -117,7 +128,11 @@ pgSerial('a record is timed after the chain lock: at never decreases with seq, w
   );
   // The database's clock when none is injected: taken after the lock too.
   const dbClock = await (async () => {
-    const registry = new PostgresRegistry({ connectionString: url, fleetAckWait: false });
+    const registry = new PostgresRegistry({
+      connectionString: url,
+      fleetAckWait: false,
+      connectTimeoutMs: POOL_WAIT_MS,
+    });
     await registry.open();
     cleanups.push(() => registry.close());
     return new PostgresAuditTrail({ database: registry.database() });
@@ -149,11 +164,15 @@ pgSerial('a record is timed after the chain lock: at never decreases with seq, w
   t.true((await dbClock.verify()).ok);
 });
 
-pgSerial('two instances appending and changing policies at once produce one valid chain', async (t) => {
+pgTest('two instances appending and changing policies at once produce one valid chain', async (t) => {
   const url = await pgServer!.createDatabase('audit_two');
   const instances = await Promise.all(
     [0, 1].map(async () => {
-      const registry = new PostgresRegistry({ connectionString: url, fleetAckWait: false });
+      const registry = new PostgresRegistry({
+        connectionString: url,
+        fleetAckWait: false,
+        connectTimeoutMs: POOL_WAIT_MS,
+      });
       await registry.open();
       const trail = new PostgresAuditTrail({ database: registry.database() });
       await trail.open();
@@ -193,9 +212,9 @@ pgSerial('two instances appending and changing policies at once produce one vali
   t.is((await verifyCli(url)).code, 0);
 });
 
-pgSerial('an edited, deleted or reordered row is detected by audit verify; the table refuses changes', async (t) => {
+pgTest('an edited, deleted or reordered row is detected by audit verify; the table refuses changes', async (t) => {
   const url = await pgServer!.createDatabase('audit_tamper');
-  const registry = new PostgresRegistry({ connectionString: url, fleetAckWait: false });
+  const registry = new PostgresRegistry({ connectionString: url, fleetAckWait: false, connectTimeoutMs: POOL_WAIT_MS });
   await registry.open();
   cleanups.push(() => registry.close());
   const trail = new PostgresAuditTrail({ database: registry.database() });
@@ -250,9 +269,9 @@ pgSerial('an edited, deleted or reordered row is detected by audit verify; the t
   t.is((await verifyCli(url)).code, 0, 'restored, it verifies again');
 });
 
-pgSerial('an export from the PostgreSQL trail verifies on its own', async (t) => {
+pgTest('an export from the PostgreSQL trail verifies on its own', async (t) => {
   const url = await pgServer!.createDatabase('audit_export');
-  const registry = new PostgresRegistry({ connectionString: url, fleetAckWait: false });
+  const registry = new PostgresRegistry({ connectionString: url, fleetAckWait: false, connectTimeoutMs: POOL_WAIT_MS });
   await registry.open();
   cleanups.push(() => registry.close());
   const trail = new PostgresAuditTrail({ database: registry.database() });

@@ -35,7 +35,16 @@ registryContract(
     const schema = `contract_${schemas++}`;
     const opened: PostgresRegistry[] = [];
     const open = async () => {
-      const r = new PostgresRegistry({ connectionString: dbUrl, schema, limits, feedPollMs: 200, feedGraceMs: 2_000 });
+      // connectTimeoutMs also bounds the wait for a pooled connection: the contract's bursts of concurrent writes
+      // (20 creates over a pool of 4) wait their turn, however slow a saturated machine makes each transaction.
+      const r = new PostgresRegistry({
+        connectionString: dbUrl,
+        schema,
+        limits,
+        feedPollMs: 200,
+        feedGraceMs: 2_000,
+        connectTimeoutMs: 60_000,
+      });
       await r.open();
       opened.push(r);
       return r;

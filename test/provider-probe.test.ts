@@ -1,10 +1,11 @@
 import test from 'ava';
+import type { Clock } from '../src/clock.js';
 import type { PolicyKey } from '../src/cache/key-cache.js';
 import type { KeyStatus } from '../src/providers/root-key-provider.js';
 import type { PolicyRecord } from '../src/registry/policy.js';
 import { ProviderProbe, type ProviderProbeOptions } from '../src/revocation/provider-probe.js';
 import type { RevocationEvent } from '../src/revocation/revocation-source.js';
-import { waitFor } from './helpers/wait-for.js';
+import { FakeClock } from './helpers/fake-clock.js';
 
 /** The probe's rules with stand-ins for the cache, registry and provider (the real thing: azure-daemon.test.ts). */
 
@@ -116,40 +117,70 @@ test('nothing cached, nothing asked; policies gone from the registry are skipped
 });
 
 test('the timer runs rounds every interval (jittered), rounds never overlap, stop ends them', async (t) => {
+  let release = () => {};
+  let gate = new Promise<void>((r) => (release = r));
   const w = world([policy('p1', 'kv:a', 'kv:b')]);
-  const probe = new ProviderProbe({ ...w.opts, intervalMs: 40, jitter: 0.5 });
+  const status = w.opts.provider.status;
+  const clock = new FakeClock();
+  // Each round's status calls are answered when the test releases them.
+  const probe = new ProviderProbe({
+    ...w.opts,
+    provider: {
+      status: async (uri, opts) => {
+        const answer = await status(uri, opts);
+        await gate;
+        return answer;
+      },
+    },
+    intervalMs: 40,
+    jitter: 0.5,
+    random: () => 0, // the shortest jittered interval: 40 ms x (1 - 0.5)
+    clock,
+  });
   await probe.start(() => undefined);
   t.is(probe.state().state, 'connected');
-  const started = performance.now();
-  // Rounds keep coming (however busy the machine), never faster than the shortest jittered interval (20 ms).
-  await waitFor(() => probe.state().lastSequence >= 4, 'four rounds');
+  for (let round = 1; round <= 4; round++) {
+    clock.advance(19);
+    t.is(w.calls.length, (round - 1) * 2, 'no round before the shortest jittered interval');
+    clock.advance(1);
+    t.is(w.calls.length, round * 2, `round ${round} started`);
+    // While a round runs, no other round is due, however long it takes.
+    t.is(clock.pending, 0);
+    clock.advance(10_000);
+    t.is(probe.state().lastSequence, round - 1);
+    release();
+    await probe.runOnce(); // the round in flight
+    gate = new Promise<void>((r) => (release = r));
+    await new Promise((r) => setImmediate(r));
+    t.is(w.calls.length, round * 2);
+    t.is(probe.state().lastSequence, round);
+    t.is(clock.pending, 1, 'the next round is scheduled once this one ends');
+  }
   await probe.stop();
-  const elapsed = performance.now() - started;
-  const rounds = probe.state().lastSequence;
-  t.true(rounds <= Math.ceil(elapsed / 20) + 1, `${rounds} rounds in ${elapsed.toFixed(0)} ms at 40 ms +-50%`);
-  t.is(w.calls.length, rounds * 2);
-  await new Promise((r) => setTimeout(r, 120));
-  t.is(probe.state().lastSequence, rounds, 'no round after stop');
+  t.is(clock.pending, 0);
+  clock.advance(10_000);
+  t.is(w.calls.length, 8);
+  t.is(probe.state().lastSequence, 4, 'no round after stop');
   t.is(probe.state().state, 'disconnected');
   t.is(new ProviderProbe({ ...w.opts, intervalMs: 0 }).state().state, 'none');
 });
 
-test.serial('jitter keeps each delay within intervalMs x (1 +- jitter)', async (t) => {
+test('jitter keeps each delay within intervalMs x (1 +- jitter)', async (t) => {
   const delays: number[] = [];
-  const realSetTimeout = globalThis.setTimeout;
+  const clock = new FakeClock();
+  const recording: Clock = {
+    now: () => clock.now(),
+    setTimer: (fn, ms) => {
+      delays.push(ms);
+      return clock.setTimer(fn, ms);
+    },
+  };
   const w = world([]);
   for (const r of [0, 0.5, 1]) {
-    const probe = new ProviderProbe({ ...w.opts, intervalMs: 1000, jitter: 0.2, random: () => r });
-    (globalThis as { setTimeout: unknown }).setTimeout = ((fn: () => void, ms: number) => {
-      delays.push(ms);
-      return realSetTimeout(fn, 1e9);
-    }) as unknown;
-    try {
-      await probe.start(() => undefined);
-    } finally {
-      globalThis.setTimeout = realSetTimeout;
-    }
+    const probe = new ProviderProbe({ ...w.opts, intervalMs: 1000, jitter: 0.2, random: () => r, clock: recording });
+    await probe.start(() => undefined);
     await probe.stop();
   }
   t.deepEqual(delays, [800, 1000, 1200]);
+  t.is(clock.pending, 0);
 });

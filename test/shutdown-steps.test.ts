@@ -10,6 +10,7 @@ import { createLogger } from '../src/log/logger.js';
 import type { RootKeyProvider } from '../src/providers/root-key-provider.js';
 import type { PolicyRegistry } from '../src/registry/policy-registry.js';
 import type { RevocationSource } from '../src/revocation/revocation-source.js';
+import { FakeClock } from './helpers/fake-clock.js';
 import { TEST_ROLES } from './helpers/test-daemon.js';
 
 /**
@@ -73,12 +74,22 @@ function faultyProvider(inner: RootKeyProvider, fault: 'throw' | 'hang', calls: 
   return wrapped;
 }
 
+/** Lets the runner go on (promise callbacks, then a turn) until it has set a timer; fails if it never does. */
+async function untilTimerSet(clock: FakeClock): Promise<void> {
+  for (let turn = 0; clock.pending === 0; turn++) {
+    if (turn > 1000) throw new Error('the runner set no timer');
+    await new Promise((r) => setImmediate(r));
+  }
+}
+
 async function daemonWithFaults(fault: 'throw' | 'hang', overrides: Partial<Config> = {}) {
   const dir = await mkdtemp(join(tmpdir(), 'uwd-shutdown-'));
   const lines: string[] = [];
   const log = createLogger('debug', {}, (l) => lines.push(l));
+  // Each step bounded at 300 ms; the overall bound far above the steps' sum, so that a slow machine never cuts
+  // a close these tests expect to run (the overall bound has its own test, on a fake clock, below).
   const config: Config = resolveConfig(
-    { dataDir: dir, ...TEST_ROLES, shutdownTimeoutMs: 1_000, shutdownStepTimeoutMs: 300, ...overrides },
+    { dataDir: dir, ...TEST_ROLES, shutdownTimeoutMs: 30_000, shutdownStepTimeoutMs: 300, ...overrides },
     { validate: false },
   );
   const registryCalls = { close: 0 };
@@ -173,7 +184,9 @@ test('the step runner: a throw, a rejection and a hang are each logged and passe
   const log = createLogger('debug', {}, (l) => lines.push(l));
   const ran: string[] = [];
   let release: () => void = () => {};
-  const outcome = await runShutdownSteps(
+  // The bounds run on a clock the test moves: however slow the machine, 50 ms pass only when it says so.
+  const clock = new FakeClock();
+  const running = runShutdownSteps(
     [
       {
         name: 'throws',
@@ -210,8 +223,18 @@ test('the step runner: a throw, a rejection and a hang are each logged and passe
       { name: 'zeroize', always: true, run: () => ran.push('zeroize') },
       { name: 'also skipped', run: () => ran.push('also skipped') },
     ],
-    { stepTimeoutMs: 10_000, deadlineMs: 300, log },
+    { stepTimeoutMs: 10_000, deadlineMs: 300, log, clock },
   );
+  await untilTimerSet(clock);
+  t.deepEqual(ran, ['throws', 'rejects', 'hangs']);
+  clock.advance(49);
+  await new Promise((r) => setImmediate(r));
+  t.deepEqual(ran, ['throws', 'rejects', 'hangs'], 'the hanging step has its 50 ms');
+  clock.advance(1);
+  await untilTimerSet(clock);
+  t.deepEqual(ran, ['throws', 'rejects', 'hangs', 'after', 'hangs past the deadline']);
+  clock.advance(250); // the overall deadline
+  const outcome = await running;
   release();
   t.deepEqual(ran, ['throws', 'rejects', 'hangs', 'after', 'hangs past the deadline', 'zeroize']);
   t.deepEqual(outcome, {

@@ -86,7 +86,8 @@ test('maxStreams: one stream over the limit is refused at once, naming it; the o
 });
 
 test('streamIdleTimeoutMs: a stream that stops sending ends with RESOURCE_EXHAUSTED naming the limit; its key is zeroized', async (t) => {
-  const d = await startTestDaemon({ streamIdleTimeoutMs: 300 });
+  // 1 s: longer than a busy machine keeps an active client off the CPU (the other streams here must not idle).
+  const d = await startTestDaemon({ streamIdleTimeoutMs: 1_000 });
   t.teardown(() => d.stop());
   const env = await collect(d.client.encryptStream(encHeader, [Buffer.alloc(200_000, 1)]));
   const idle = held([env.subarray(0, 70_000)]); // the header and part of a segment, then nothing
@@ -94,8 +95,8 @@ test('streamIdleTimeoutMs: a stream that stops sending ends with RESOURCE_EXHAUS
   const r = await codeOf(collect(d.client.decryptStream(decHeader, idle.source)));
   idle.release();
   t.is(r.code, grpc.status.RESOURCE_EXHAUSTED);
-  t.is(r.details, 'stream idle for 300 ms (streamIdleTimeoutMs)');
-  t.true(performance.now() - started >= 300);
+  t.is(r.details, 'stream idle for 1000 ms (streamIdleTimeoutMs)');
+  t.true(performance.now() - started >= 1_000);
   t.is(d.daemon.streamLimits.stats().refused.streamIdleTimeoutMs, 1);
   expectReleased(t, d, 'after the idle stream');
   await stillServes(t, d);

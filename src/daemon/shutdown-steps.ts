@@ -1,3 +1,4 @@
+import type { Clock, Timer } from '../clock.js';
 import type { Logger } from '../log/logger.js';
 
 /**
@@ -33,17 +34,28 @@ export interface ShutdownOptions {
   /** The bound on the whole run, from its start. */
   deadlineMs: number;
   log: Logger;
+  /** What bounds the steps (tests pass a fake one); default the monotonic clock, with timers that hold the process. */
+  clock?: Clock;
 }
+
+const shutdownClock: Clock = {
+  now: () => performance.now(),
+  setTimer(fn, ms) {
+    const timer = setTimeout(fn, ms);
+    return { cancel: () => clearTimeout(timer) };
+  },
+};
 
 export async function runShutdownSteps(
   steps: readonly ShutdownStep[],
   opts: ShutdownOptions,
 ): Promise<ShutdownOutcome> {
   const outcome: ShutdownOutcome = { failed: [], timedOut: [], skipped: [] };
-  const deadline = performance.now() + opts.deadlineMs;
+  const clock = opts.clock ?? shutdownClock;
+  const deadline = clock.now() + opts.deadlineMs;
   let outOfTime = false;
   for (const step of steps) {
-    const remaining = deadline - performance.now();
+    const remaining = deadline - clock.now();
     if ((outOfTime || remaining <= 0) && !step.always) {
       outcome.skipped.push(step.name);
       opts.log.warn('shutdown step skipped: the shutdown ran out of time', { step: step.name });
@@ -52,7 +64,7 @@ export async function runShutdownSteps(
     const own = step.timeoutMs ?? opts.stepTimeoutMs;
     const cappedByDeadline = !step.always && remaining < own;
     const bound = cappedByDeadline ? remaining : own;
-    const result = await settleWithin(step, bound);
+    const result = await settleWithin(step, bound, clock);
     // A timer may fire a little early by the clock read above: a step cut by the deadline ends the run.
     if (result === 'timeout' && cappedByDeadline) outOfTime = true;
     if (result === 'timeout') {
@@ -73,16 +85,20 @@ export async function runShutdownSteps(
 }
 
 /** Runs the step (a synchronous throw counts as a rejection) and waits for it at most `ms`. */
-async function settleWithin(step: ShutdownStep, ms: number): Promise<'ok' | 'timeout' | { error: unknown }> {
+async function settleWithin(
+  step: ShutdownStep,
+  ms: number,
+  clock: Clock,
+): Promise<'ok' | 'timeout' | { error: unknown }> {
   let running: Promise<unknown>;
   try {
     running = Promise.resolve(step.run());
   } catch (err) {
     return { error: err };
   }
-  let timer: NodeJS.Timeout | undefined;
+  let timer: Timer | undefined;
   const timeout = new Promise<'timeout'>((resolve) => {
-    timer = setTimeout(() => resolve('timeout'), Math.max(0, Math.ceil(ms)));
+    timer = clock.setTimer(() => resolve('timeout'), Math.max(0, Math.ceil(ms)));
   });
   try {
     return await Promise.race([
@@ -93,6 +109,6 @@ async function settleWithin(step: ShutdownStep, ms: number): Promise<'ok' | 'tim
       timeout,
     ]);
   } finally {
-    clearTimeout(timer);
+    timer?.cancel();
   }
 }

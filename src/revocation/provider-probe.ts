@@ -1,3 +1,4 @@
+import { systemClock, type Clock, type Timer } from '../clock.js';
 import { loggableError } from '../errors.js';
 import type { PolicyKey } from '../cache/key-cache.js';
 import type { Logger } from '../log/logger.js';
@@ -37,6 +38,8 @@ export interface ProviderProbeOptions {
   jitter?: number;
   log?: Logger;
   random?: () => number;
+  /** What schedules the rounds (default: the system clock). */
+  clock?: Clock;
 }
 
 export interface ProbeRound {
@@ -55,7 +58,8 @@ export class ProviderProbe implements RevocationSource {
   readonly #opts: ProviderProbeOptions;
   readonly #random: () => number;
   #onRevoked: ((event: RevocationEvent) => void) | undefined;
-  #timer: NodeJS.Timeout | undefined;
+  readonly #clock: Clock;
+  #timer: Timer | undefined;
   #running: Promise<ProbeRound> | undefined;
   #controller = new AbortController();
   #cursor = 0;
@@ -67,6 +71,7 @@ export class ProviderProbe implements RevocationSource {
   constructor(opts: ProviderProbeOptions) {
     this.#opts = opts;
     this.#random = opts.random ?? Math.random;
+    this.#clock = opts.clock ?? systemClock;
   }
 
   /** Status calls made since start (for tests and metrics). */
@@ -91,7 +96,7 @@ export class ProviderProbe implements RevocationSource {
 
   async stop(): Promise<void> {
     this.#stopped = true;
-    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer?.cancel();
     this.#timer = undefined;
     this.#controller.abort(new Error('probe stopped'));
     await this.#running?.catch(() => undefined);
@@ -109,12 +114,11 @@ export class ProviderProbe implements RevocationSource {
     if (this.#stopped || this.#opts.intervalMs <= 0) return;
     const jitter = this.#opts.jitter ?? 0.2;
     const delay = Math.max(1, Math.round(this.#opts.intervalMs * (1 + jitter * (2 * this.#random() - 1))));
-    this.#timer = setTimeout(() => {
+    this.#timer = this.#clock.setTimer(() => {
       this.runOnce()
         .catch((err: unknown) => this.#opts.log?.warn('key probe round failed', { error: loggableError(err) }))
         .finally(() => this.#schedule());
     }, delay);
-    this.#timer.unref();
   }
 
   async #round(): Promise<ProbeRound> {

@@ -2,14 +2,16 @@
  * PostgreSQL for tests. With UNWRAPD_TEST_PG_URL set (a server whose user may create databases), tests use
  * that server. Otherwise `startTestPostgres` starts a throwaway cluster from Debian's `postgresql` package
  * (initdb and pg_ctl under /usr/lib/postgresql/<version>/bin): in a temp dir, on a free port on 127.0.0.1,
- * with its Unix socket in the temp dir, as the `postgres` user when running as root. It is removed on
+ * with its Unix socket in the temp dir, as the `postgres` user when running as root; its data directory is a
+ * copy of one made by initdb once per test run (see createDataDir). It is removed on
  * `stop()`, on process exit, and, if the test process is killed outright, by a small watchdog process
  * that waits for the test process to disappear.
  *
  * Each test file calls `startTestPostgres()` once and `createDatabase()` for what it needs.
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { chownSync, existsSync, mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
@@ -172,24 +174,12 @@ async function throwawayCluster(): Promise<TestPostgres> {
   const onExit = () => removeAll();
   process.once('exit', onExit);
 
-  const initdb = run('initdb', [
-    '-D',
-    data,
-    '-U',
-    'postgres',
-    '-A',
-    'trust',
-    '-E',
-    'UTF8',
-    '--locale=C',
-    '--no-sync',
-    '--no-instructions',
-  ]);
-  const init = spawnSync(initdb.cmd, initdb.args, { encoding: 'utf8', timeout: 60_000 });
-  if (init.status !== 0) {
+  try {
+    createDataDir(bin, data, asRoot);
+  } catch (err) {
     onExit();
     process.removeListener('exit', onExit);
-    throw new Error(`initdb failed (${init.status}): ${(init.stderr || init.stdout || '').slice(0, 2000)}`);
+    throw err;
   }
   // Fast and throwaway: no fsync; small; ours alone on a free port and a private socket directory.
   writeFileSync(
@@ -271,6 +261,64 @@ async function throwawayCluster(): Promise<TestPostgres> {
       removeAll();
     },
   };
+}
+
+/**
+ * A fresh data directory at `data`: a copy of this test run's pristine cluster (made by initdb once per run,
+ * in a directory removed when the run ends), so that each test file pays a copy, not an initdb. A test run is
+ * the process that started this one (ava's main process for a test worker); whichever file comes first makes
+ * the template, files racing it make their own.
+ */
+function createDataDir(bin: string, data: string, asRoot: boolean): void {
+  const template = join(
+    tmpdir(),
+    `uwd-pg-template-${process.ppid}-${createHash('sha256').update(bin).digest('hex').slice(0, 8)}`,
+  );
+  const copy = (from: string, to: string) => {
+    const res = spawnSync('cp', ['-a', from, to], { encoding: 'utf8', timeout: 60_000 });
+    if (res.status !== 0) throw new Error(`copying ${from} failed (${res.status}): ${res.stderr.slice(0, 2000)}`);
+  };
+  if (existsSync(join(template, 'data', 'PG_VERSION'))) {
+    copy(join(template, 'data'), data);
+    return;
+  }
+  const initdb = asRoot
+    ? { cmd: 'runuser', args: ['-u', 'postgres', '--', join(bin, 'initdb')] }
+    : { cmd: join(bin, 'initdb'), args: [] };
+  const init = spawnSync(
+    initdb.cmd,
+    [
+      ...initdb.args,
+      '-D',
+      data,
+      '-U',
+      'postgres',
+      '-A',
+      'trust',
+      '-E',
+      'UTF8',
+      '--locale=C',
+      '--no-sync',
+      '--no-instructions',
+    ],
+    { encoding: 'utf8', timeout: 60_000 },
+  );
+  if (init.status !== 0)
+    throw new Error(`initdb failed (${init.status}): ${(init.stderr || init.stdout || '').slice(0, 2000)}`);
+  // Offer it as the run's template: copied aside, then renamed into place (atomic; the first one wins).
+  const staging = mkdtempSync(`${template}-staging-`);
+  try {
+    copy(data, join(staging, 'data'));
+    renameSync(staging, template);
+  } catch {
+    rmSync(staging, { recursive: true, force: true });
+    return;
+  }
+  // Removed once the run's process is gone.
+  spawn('sh', ['-c', `while kill -0 ${process.ppid} 2>/dev/null; do sleep 1; done; rm -rf ${shellQuote(template)}`], {
+    detached: true,
+    stdio: 'ignore',
+  }).unref();
 }
 
 function chownPostgres(path: string): void {

@@ -90,10 +90,15 @@ export async function startTestDaemon(
     config,
     async stop() {
       client.close();
-      await daemon.shutdown();
-      if (!opts.dir) {
-        await rm(dir, { recursive: true, force: true });
-        ownTempDirs.delete(dir);
+      try {
+        await daemon.shutdown();
+      } finally {
+        if (!opts.dir) {
+          // Retried: a file still being written into the data dir as it is removed (ENOTEMPTY) must not leave
+          // the keystore behind, nor fail a test that passed.
+          await rm(dir, { recursive: true, force: true, maxRetries: 5 });
+          ownTempDirs.delete(dir);
+        }
       }
     },
   };
