@@ -40,6 +40,7 @@ function countingFile() {
       const fh = await nodeTrailFile.open(path);
       return (
         fh && {
+          stat: () => fh.stat(),
           async read(position, length) {
             const buf = await fh.read(position, length);
             n.reads++;
