@@ -1,10 +1,11 @@
 import test from 'ava';
-import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import { appendFile, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openAuditLog, type AuditRecord } from '../src/audit/audit-log.js';
 import { chainRecord, GENESIS_HASH, type AuditHead } from '../src/audit/audit-record.js';
 import { nodeTrailFile, type TrailFile } from '../src/audit/trail-file.js';
+import { waitFor } from './helpers/wait-for.js';
 
 /**
  * The file trail's index against a file that changes under its name between the index's look at it and a
@@ -131,4 +132,68 @@ test('a log truncated and grown again in place (same file, longer): pages start 
   t.deepEqual(seqs(await trail.list({ fromSeq: 100 }, 5)), [100, 101, 102, 103, 104]);
   t.deepEqual(seqs(await trail.list({ fromSeq: 238 }, 5)), [238, 239, 240]);
   t.deepEqual(seqs(await trail.list({ fromSeq: 1 }, 2)), [21, 22]);
+});
+
+/** The real file system, counting the bytes read and the stats made through it. */
+function countingFile() {
+  const n = { stats: 0, bytes: 0 };
+  const file: TrailFile = {
+    stat: (path) => {
+      n.stats++;
+      return nodeTrailFile.stat(path);
+    },
+    async open(path) {
+      const fh = await nodeTrailFile.open(path);
+      return (
+        fh && {
+          stat: () => fh.stat(),
+          read: async (position, length) => {
+            const buf = await fh.read(position, length);
+            n.bytes += buf.length;
+            return buf;
+          },
+          close: () => fh.close(),
+        }
+      );
+    },
+  };
+  return { file, n };
+}
+
+test('opening a large log reads none of it through the index; appends before the first query read nothing either', async (t) => {
+  const { path, records } = await writeLog(t, 20_000);
+  const { file, n } = countingFile();
+  const trail = await openAuditLog(path, undefined, { file });
+  t.teardown(() => trail.close());
+  t.is(n.bytes, 0);
+  const appended = await trail.append({ type: 'cache.evicted', tenant: 't1', policyId: 'p' });
+  t.is(n.bytes, 0);
+  t.deepEqual(seqs(await trail.list({ fromSeq: 19_999 }, 5)), [19_999, 20_000, 20_001]);
+  const size = records.reduce((sum, r) => sum + Buffer.byteLength(lineOf(r)), 0) + Buffer.byteLength(lineOf(appended));
+  t.true(n.bytes >= size, 'the first query built the index');
+});
+
+test('a torn line at the end (another writer mid-append) is read once, not again at every check of the file', async (t) => {
+  const { path, records } = await writeLog(t, 100);
+  const { file, n } = countingFile();
+  const trail = await openAuditLog(path, undefined, { file, watchMs: 5 });
+  t.teardown(() => trail.close());
+  let told = 0;
+  const off = trail.onRecords(() => told++);
+  t.teardown(off);
+  t.deepEqual(await trail.list({ fromSeq: 101 }, 10), []); // a follower's first page
+  const last = records[99]!;
+  const [next] = chain({ count: last.seq, hash: last.hash }, 1);
+  const line = lineOf(next!);
+  const half = line.length >> 1;
+  await appendFile(path, line.slice(0, half));
+  const before = n.bytes;
+  const stats = n.stats;
+  await waitFor(() => n.stats >= stats + 10, 'ten checks of the file');
+  t.log(`torn line of ${half} bytes: ${n.bytes - before} bytes read over ${n.stats - stats} checks`);
+  t.true(n.bytes - before <= half, `${n.bytes - before} bytes read`);
+  t.is(told, 0, 'no cue for a torn line');
+  await appendFile(path, line.slice(half));
+  await waitFor(() => told > 0, 'the completed line announced');
+  t.deepEqual(seqs(await trail.list({ fromSeq: 101 }, 10)), [101]);
 });

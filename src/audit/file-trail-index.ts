@@ -1,13 +1,15 @@
-import { forEachLine, type TrailFile } from './trail-file.js';
+import { forEachLine, type TrailFile, type TrailFileStat } from './trail-file.js';
 
 /**
  * Where each record of the file trail starts, kept in memory so that a page starting at sequence S is read
- * from S's neighbourhood instead of from byte 0. Built by one scan of the file when the trail opens, then
+ * from S's neighbourhood instead of from byte 0. Built by one scan of the file, then
  * extended by reading only the bytes past what it has indexed (`refresh`: after each append of this process,
  * before each query, and when a follower is waiting: records another process appended to the same file are
  * indexed the same way). A file that shrank or was replaced under its name is indexed again from byte 0, as is
  * one whose bytes past the indexed end do not start the next record (rewritten in place). `identity` says which
  * file the offsets belong to: a reader opens the file first and uses them only for that file.
+ *
+ * Built by the first query (`refresh`), not when the trail opens: until then `poll` only stats the file.
  *
  * Bounded whatever the log's size: at most `maxCheckpoints` sparse entries (the offset of every `stride`-th
  * line; when full, every other one is dropped and the stride doubles) plus the exact offsets of the newest
@@ -46,6 +48,10 @@ export class FileTrailIndex {
   #tailSeq: number[] = [];
   #tailOffset: number[] = [];
   #version = 0;
+  #built = false;
+  /** Before the build: whether the file was looked at, and what `poll` saw. */
+  #looked = false;
+  #observed: TrailFileStat | undefined;
   #last: Promise<void> = Promise.resolve();
   #queued: Promise<void> | undefined;
 
@@ -75,6 +81,25 @@ export class FileTrailIndex {
   /** Offsets held: sparse entries plus the newest lines' exact ones. */
   get entries(): number {
     return this.#cpSeq.length + this.#tailSeq.length;
+  }
+
+  /** Whether the index was built (by the first `refresh`: the first query). */
+  get built(): boolean {
+    return this.#built;
+  }
+
+  /**
+   * For the watch and after an append: before the index is built (nothing queried it yet), one stat of the
+   * name, the version moving when the file's size or identity changed since the last look (nothing is read:
+   * opening the trail does not scan the file); once built, a `refresh`.
+   */
+  async poll(): Promise<void> {
+    if (this.#built) return this.refresh();
+    const s = await this.#file.stat(this.#path);
+    if (this.#built) return;
+    if (this.#looked && (s?.size !== this.#observed?.size || s?.identity !== this.#observed?.identity)) this.#version++;
+    this.#observed = s;
+    this.#looked = true;
   }
 
   /**
@@ -129,6 +154,12 @@ export class FileTrailIndex {
    * that do not start the next record (the file was rewritten in place, same identity) start it again too.
    */
   async #catchUp(): Promise<void> {
+    if (!this.#built) {
+      // The build: what it indexes is no news (every query from now on reads it), so the version stays.
+      const version = this.#version;
+      this.#built = true;
+      return this.#catchUp().finally(() => (this.#version = version));
+    }
     const named = await this.#file.stat(this.#path);
     if (!named) {
       if (this.#identity !== undefined) this.#reset(undefined);
