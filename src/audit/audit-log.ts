@@ -48,7 +48,7 @@ export async function openAuditLog(
   let queue: Promise<unknown> = Promise.resolve();
   const listeners = new AppendListeners();
   const index = new FileTrailIndex(path, file, opts.index);
-  await index.refresh(); // the one scan of the whole file
+  await index.poll(); // one stat: the index is built by the first query (a multi-GB log does not delay opening)
   const watch = watchTrail(index, opts.watchMs ?? FILE_WATCH_MS);
 
   const appendNow = async (fields: AuditFields): Promise<AuditRecord> =>

@@ -30,13 +30,17 @@ export async function readFileRecords(
   const { file, index } = at;
   const out: AuditRecord[] = [];
   if (limit <= 0) return out;
-  await index.refresh();
-  const { from, to } = index.span(filter.fromSeq ?? 1);
-  if (from >= to) return out;
+  const fromSeq = filter.fromSeq ?? 1;
+  // Opened first, then indexed: the offsets used must be those of the file read, and the name may pass to
+  // another file (pruned and renamed over the log) at any moment; its own stat says which file was opened.
   const fh = await file.open(path);
   if (!fh) return out;
   try {
-    await forEachLine(fh, from, to, PAGE_CHUNK, (bytes) => {
+    const opened = await fh.stat();
+    await index.refresh();
+    const indexed = index.identity === opened.identity && index.end <= opened.size;
+    const span = indexed ? index.span(fromSeq) : { from: 0, to: opened.size, seq: undefined };
+    const onLine = (bytes: Buffer) => {
       const line = bytes.toString('utf8');
       // Lines start with {"seq":N: skip those before fromSeq without parsing the rest.
       const seq = Number(/^\{"seq":(\d+),/.exec(line)?.[1] ?? NaN);
@@ -50,11 +54,26 @@ export async function readFileRecords(
       if (!matchesFilter(record, filter)) return false;
       out.push(record);
       return out.length >= limit;
+    };
+    let rewritten = false;
+    await forEachLine(fh, span.from, span.to, PAGE_CHUNK, (bytes, offset) => {
+      // The line at an indexed offset is the record indexed there, unless the file was rewritten in place.
+      if (offset === span.from && span.seq !== undefined && seqAt(bytes) !== span.seq) return (rewritten = true);
+      return onLine(bytes);
     });
+    if (rewritten) {
+      index.invalidate();
+      await forEachLine(fh, 0, opened.size, PAGE_CHUNK, onLine);
+    }
   } finally {
     await fh.close();
   }
   return out;
+}
+
+/** N of a line starting `{"seq":N,`, else NaN. */
+function seqAt(line: Buffer): number {
+  return Number(/^\{"seq":(\d+),/.exec(line.subarray(0, 32).toString('latin1'))?.[1] ?? NaN);
 }
 
 const SHARED_INDEXES = 4;

@@ -19,6 +19,8 @@ export interface TrailFileStat {
 }
 
 export interface TrailFileHandle {
+  /** The open file's own size and identity (what was opened, whatever has the name now). */
+  stat(): Promise<TrailFileStat>;
   /** Up to `length` bytes from `position` (fewer at the end of the file). */
   read(position: number, length: number): Promise<Buffer>;
   close(): Promise<void>;
@@ -27,18 +29,27 @@ export interface TrailFileHandle {
 /** Stats and reads of the file trail by `nodeTrailFile`, since the process started. */
 export const trailFileCounters = { stats: 0, reads: 0, bytesRead: 0 };
 
+const statOf = (s: { size: number; dev: number; ino: number }): TrailFileStat => ({
+  size: s.size,
+  identity: `${s.dev}:${s.ino}`,
+});
+
 const missing = (err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? undefined : Promise.reject(err));
 
 export const nodeTrailFile: TrailFile = {
   async stat(path) {
     trailFileCounters.stats++;
     const s = await stat(path).catch(missing);
-    return s && { size: s.size, identity: `${s.dev}:${s.ino}` };
+    return s && statOf(s);
   },
   async open(path) {
     const fh = await open(path, 'r').catch(missing);
     if (!fh) return undefined;
     return {
+      async stat() {
+        trailFileCounters.stats++;
+        return statOf(await fh.stat());
+      },
       async read(position, length) {
         const buf = Buffer.allocUnsafe(length);
         const { bytesRead } = await fh.read(buf, 0, length, position);

@@ -5,11 +5,12 @@ import type { FileTrailIndex } from './file-trail-index.js';
  * once per change of the index (one append of this process; or the records another process appended to the
  * same file, found by one stat of the file every `watchMs`, a read of the new bytes only when it grew). The
  * stat runs only while someone listens, and once per interval whatever the number of listeners; nothing is
- * read while nothing is appended.
+ * read while nothing is appended. Before the first query built the index, the check is the stat alone, and a
+ * change of the file's size or identity is announced without reading it.
  */
 export interface TrailWatch {
   add(listener: () => void): () => void;
-  /** After an append of this process (under the file's lock): index the new bytes. */
+  /** After an append of this process (under the file's lock): index the new bytes (a stat before the build). */
   indexAppended(): Promise<void>;
   /** Once that append resolved: tell every listener once, if the index moved since they were last told. */
   announce(): void;
@@ -33,7 +34,7 @@ export function watchTrail(index: FileTrailIndex, watchMs: number): TrailWatch {
       }
     }
   };
-  const tick = () => void index.refresh().then(announce, () => {}); // an unreadable file: tried again next tick
+  const tick = () => void index.poll().then(announce, () => {}); // an unreadable file: tried again next tick
   const stop = () => {
     clearInterval(timer);
     timer = undefined;
@@ -48,7 +49,7 @@ export function watchTrail(index: FileTrailIndex, watchMs: number): TrailWatch {
       };
     },
     indexAppended: () =>
-      index.refresh().catch(() => {
+      index.poll().catch(() => {
         unindexed = true;
       }),
     announce,
