@@ -7,7 +7,8 @@
 import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { clearBuildStamp, writeBuildStamp } from '../bin/build-state.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { FRESH_MARGIN_MS, clearBuildStamp, newestInput, writeBuildStamp } from '../bin/build-state.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const prepare = process.argv.includes('--prepare');
@@ -22,6 +23,10 @@ try {
 }
 
 clearBuildStamp(root);
+// A build counts as fresh only for inputs changed more than FRESH_MARGIN_MS before it started: right after an
+// edit, start that much later (at most the margin), so that the build of a just-saved file is not stale at once.
+const settle = newestInput(root) + FRESH_MARGIN_MS + 1 - Date.now();
+if (settle > 0) await sleep(Math.min(settle, FRESH_MARGIN_MS + 1));
 const startedAt = new Date();
 const result = spawnSync(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { cwd: root, stdio: 'inherit' });
 if (result.status === 0) {

@@ -1,4 +1,5 @@
 import test from 'ava';
+import { execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -52,21 +53,27 @@ test('keys create and keys list print the absolute keystore they use; a new keys
 
 test('the serve banner prints absolute paths and the exports for a CLI in another directory', async (t) => {
   t.timeout(300_000);
+  // A data directory whose path a shell would split (a space) and whose quoting needs care (a quote).
+  const sub = "data dir's";
   const serve = await startServe(
     t,
-    (d) => ({ PATH: process.env.PATH ?? '', UNWRAPD_DATA_DIR: d }),
+    (d) => ({ PATH: process.env.PATH ?? '', UNWRAPD_DATA_DIR: join(d, sub) }),
     /UNWRAPD_ADDRESS=.*\n/,
   );
   const out = serve.ready.input;
-  const sock = join(serve.dir, 'unwrapd.sock');
-  const admin = join(serve.dir, 'admin.sock');
-  t.regex(out, new RegExp(`local keystore: ${join(serve.dir, 'keystore.json')} `));
-  t.true(
-    out.includes(
-      `  export UNWRAPD_ADDRESS=unix://${sock} UNWRAPD_ADMIN_ADDRESS=unix://${admin} UNWRAPD_DATA_DIR=${serve.dir}\n`,
-    ),
-    out,
+  const dataDir = join(serve.dir, sub);
+  const sock = join(dataDir, 'unwrapd.sock');
+  const admin = join(dataDir, 'admin.sock');
+  t.true(out.includes(`local keystore: ${join(dataDir, 'keystore.json')} `), out);
+  // The export line, pasted into a shell, sets each variable to the whole value.
+  const exportLine = /^ {2}(export UNWRAPD_ADDRESS=.*)$/m.exec(out)?.[1];
+  if (!exportLine) return t.fail(out);
+  const pasted = execFileSync(
+    'sh',
+    ['-c', `${exportLine}\nprintf '%s\\n' "$UNWRAPD_ADDRESS" "$UNWRAPD_ADMIN_ADDRESS" "$UNWRAPD_DATA_DIR"`],
+    { encoding: 'utf8', env: env() },
   );
+  t.is(pasted, `unix://${sock}\nunix://${admin}\n${dataDir}\n`, exportLine);
   // The exported variables are enough, from any directory.
   const status = await runCli(['status', '--json'], '', {
     cwd: dir,
@@ -74,13 +81,13 @@ test('the serve banner prints absolute paths and the exports for a CLI in anothe
       ...env(),
       UNWRAPD_ADDRESS: `unix://${sock}`,
       UNWRAPD_ADMIN_ADDRESS: `unix://${admin}`,
-      UNWRAPD_DATA_DIR: serve.dir,
+      UNWRAPD_DATA_DIR: dataDir,
     },
   });
   t.is(status.code, 0, status.stderr);
   const keys = await runCli(['keys', 'list', '--json'], '', {
     cwd: dir,
-    env: { ...env(), UNWRAPD_DATA_DIR: serve.dir },
+    env: { ...env(), UNWRAPD_DATA_DIR: dataDir },
   });
   t.true((JSON.parse(keys.stdout) as Array<{ name: string }>).some((k) => k.name === 'demo-customer-a'));
   t.is(await serve.terminate(), 0);

@@ -2,7 +2,7 @@ import test from 'ava';
 import { randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parseSegmentedHeader } from '../src/crypto/segmented-format.js';
+import { envelopeKind, parseSegmentedHeader } from '../src/crypto/segmented-format.js';
 import { cryptoRequestLimits } from '../src/server/request-limits.js';
 import { runCli } from './helpers/run-cli.js';
 import { createPolicy, startTestDaemon, type TestDaemon } from './helpers/test-daemon.js';
@@ -114,4 +114,19 @@ test.serial('rewrap of a segmented envelope: --json needs --out; a header cut sh
   t.is(cut.code, 1);
   t.is(cut.stdout, '');
   t.regex(cut.stderr, /^unwrapd: not an unwrapd envelope \(malformed or truncated segmented header\)/);
+});
+
+test.serial('rewrap of a single-block envelope in place (--out the same file)', async (t) => {
+  const small = randomBytes(1000);
+  const { envelope } = await d.client.encrypt({ tenant: 'demo', policyId: 'demo-mailbox', plaintext: small });
+  t.is(envelopeKind(envelope), 'block');
+  const inPlace = join(d.dir, 'in-place-block.uwe');
+  await writeFile(inPlace, envelope);
+  const r = await cli(['rewrap', '--tenant', 'demo', '--target-policy', TARGET, '--in', inPlace, '--out', inPlace]);
+  t.is(r.code, 0, r.stderr);
+  const moved = await readFile(inPlace);
+  t.false(moved.equals(envelope));
+  const dec = await d.client.decrypt({ tenant: 'demo', envelope: moved });
+  t.is(dec.policyId, TARGET);
+  t.true(dec.plaintext.equals(small));
 });

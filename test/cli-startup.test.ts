@@ -6,13 +6,14 @@ import {
   mkdtempSync,
   readFileSync,
   rmSync,
+  statSync,
   symlinkSync,
   utimesSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { BUILD_STAMP, buildState } from '../bin/build-state.js';
+import { BUILD_STAMP, FRESH_MARGIN_MS, buildState } from '../bin/build-state.js';
 
 /**
  * The CLI starts from dist/ when that is a build of the current sources, and from src/ through tsx otherwise
@@ -48,9 +49,14 @@ function node(args: string[]): Promise<{ status: number | null; stdout: string; 
   });
 }
 
-/** Sets a path's modification time to `ms` after the epoch: no sleeping for the clock to move. */
+/**
+ * Sets a path's modification time to `ms` after the epoch: no sleeping for the clock to move. Its status-change
+ * time, which cannot be set, is now: T lies an hour ahead, so that the modification times decide.
+ */
 const at = (path: string, ms: number) => utimesSync(path, new Date(ms), new Date(ms));
-const T = Date.parse('2026-01-01T00:00:00Z');
+const T = Date.now() + 3_600_000;
+/** A stamp this long after T: every input changed at T is older than it by more than the margin. */
+const LATER = FRESH_MARGIN_MS + 1000;
 
 test('build state: fresh while nothing under src/ or tsconfig changed after the stamp; stale after any change', (t) => {
   const { root, write } = standIn(t);
@@ -60,17 +66,24 @@ test('build state: fresh while nothing under src/ or tsconfig changed after the 
   for (const f of files) at(f, T);
   for (const dir of ['src/cli', 'src']) at(join(root, dir), T);
   const stamp = write(BUILD_STAMP, '');
-  at(stamp, T + 1000);
+  at(stamp, T + LATER);
   t.is(buildState(root), 'fresh');
 
-  at(files[1]!, T + 1000); // changed in the millisecond the build started: it may have been read before
+  at(files[1]!, T + LATER); // changed in the millisecond the build started: it may have been read before
   t.is(buildState(root), 'stale');
+  // Recorded within the margin before the build: a coarse timestamp may be up to a second or two behind.
+  at(files[1]!, T + LATER - FRESH_MARGIN_MS);
+  t.is(buildState(root), 'stale');
+  at(files[1]!, T + LATER - FRESH_MARGIN_MS - 1);
+  t.is(buildState(root), 'fresh');
   at(files[1]!, T);
-  at(files[2]!, T + 2000); // the compiler options
+  at(files[2]!, T + LATER + 1000); // the compiler options
   t.is(buildState(root), 'stale');
   at(files[2]!, T);
   t.is(buildState(root), 'fresh');
   rmSync(files[1]!); // a removed file changes its folder
+  t.not(statSync(join(root, 'src/cli')).mtimeMs, T, 'the removal moved the folder’s time');
+  at(join(root, 'src/cli'), T + LATER); // "now" in this test's clock, an hour ahead
   t.is(buildState(root), 'stale');
   at(join(root, 'src/cli'), T);
   t.is(buildState(root), 'fresh', 'only times count: the removal is seen through the folder');
@@ -87,13 +100,13 @@ test('bin/unwrapd.js runs dist/ when it is current, the sources through tsx when
   at(source, T);
   at(join(root, 'src/cli'), T);
   at(join(root, 'src'), T);
-  at(write(BUILD_STAMP, ''), T + 1000);
+  at(write(BUILD_STAMP, ''), T + LATER);
   const run = () => node([bin]);
 
   let r = await run();
   t.is(r.stdout, 'dist\n');
   t.is(r.stderr, '', 'nothing on stderr');
-  at(source, T + 2000);
+  at(source, T + LATER + 1000);
   r = await run();
   t.is(r.stdout, 'src\n', r.stderr);
   t.is(r.stderr, '', 'the hint to build is for a terminal: a script reading stderr sees nothing extra');
@@ -121,8 +134,16 @@ test('scripts/build.mjs: a successful build is stamped current; a failed one lea
 
   let r = await build();
   t.is(r.status, 0, r.stdout + r.stderr);
-  t.is(buildState(root), 'fresh');
+  t.is(buildState(root), 'fresh', 'the source was written just before: the build waits out the margin');
   t.regex(readFileSync(join(root, 'dist/cli/main.js'), 'utf8'), /export const n = 1/);
+
+  // An older file copied over a source with its modification time kept (cp -p, tar x, rsync -a, unzip): the
+  // copy's status-change time is its own, so the build is stale.
+  const older = write('elsewhere/main.ts', 'export const n: number = 2;\n');
+  at(older, Date.now() - 3_600_000);
+  copyFileSync(older, main);
+  at(main, Date.now() - 3_600_000);
+  t.is(buildState(root), 'stale');
 
   writeFileSync(main, "export const n: number = 'one';\n");
   r = await build('--prepare');

@@ -56,8 +56,20 @@ test('a large segment in parts is encoded in one message of the exact size', (t)
 });
 
 test('a response of another shape goes to the generated encoder; parts of an unknown shape fail the call', (t) => {
+  // The generated encoder behind a spy: which encoder ran is seen, not only the bytes.
+  const seen: unknown[] = [];
+  const spied = withResponseEncoders({
+    ...generated,
+    EncryptStream: {
+      ...generated.EncryptStream!,
+      responseSerialize: (m: unknown) => (seen.push(m), generated.EncryptStream!.responseSerialize(m)),
+    },
+  } as unknown as grpc.ServiceDefinition) as unknown as Record<string, grpc.MethodDefinition<unknown, unknown>>;
   const other = { data: Buffer.from('abc'), keyVersion: 1, extra: 'x' };
-  t.deepEqual(fast.EncryptStream!.responseSerialize(other), generated.EncryptStream!.responseSerialize(other));
+  t.deepEqual(spied.EncryptStream!.responseSerialize(other), generated.EncryptStream!.responseSerialize(other));
+  t.deepEqual(seen, [other], 'the generated encoder wrote it');
+  spied.EncryptStream!.responseSerialize({ data: [Buffer.from('a'), Buffer.from('b')], keyVersion: 1 });
+  t.is(seen.length, 1, 'parts of the layout never reach the generated encoder');
   t.throws(() => fast.EncryptStream!.responseSerialize({ data: [Buffer.from('a'), 'b'], keyVersion: 1 }));
   t.throws(() => fast.EncryptStream!.responseSerialize({ data: [Buffer.from('a')], keyVersion: -1 }));
   t.throws(() => fast.DecryptStream!.responseSerialize({ plaintext: [Buffer.from('a')], policyId: 7 }));
@@ -109,4 +121,9 @@ test('a batch with an item error goes to the generated encoder, byte for byte', 
   t.deepEqual(fast.EncryptBatch!.responseSerialize(res), generated.EncryptBatch!.responseSerialize(res));
   const one = { results: [{ ok: { envelope: Buffer.alloc(4096, 1), keyVersion: 7 } }] };
   t.deepEqual(fast.EncryptBatch!.responseSerialize(one), generated.EncryptBatch!.responseSerialize(one));
+});
+
+test('a service without one of the methods is refused: its responses would not be encoded as parts', (t) => {
+  const { EncryptBatch: _dropped, ...rest } = generated;
+  t.throws(() => withResponseEncoders(rest as unknown as grpc.ServiceDefinition), { message: /EncryptBatch/ });
 });

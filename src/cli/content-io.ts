@@ -94,7 +94,7 @@ export async function readAll(input: Input, max: number, what: string): Promise<
  */
 export async function writeStreamed(
   path: string | undefined,
-  source: AsyncIterable<Buffer>,
+  source: AsyncIterable<Buffer> | Iterable<Buffer>,
   onChunk?: () => void,
 ): Promise<number> {
   let written = 0;
@@ -108,13 +108,19 @@ export async function writeStreamed(
   }
   const tmp = join(dirname(path), `.${basename(path)}.partial-${process.pid}`);
   const out = createWriteStream(tmp, { mode: 0o600 });
+  // An error (the temporary file cannot be created, the disk is full) may come while the source is awaited:
+  // kept here, and thrown at the next chunk or at the end, never an uncaught 'error' event.
+  let failed: Error | undefined;
+  out.on('error', (err) => (failed ??= err));
   try {
     for await (const chunk of source) {
+      if (failed) throw failed;
       if (!out.write(chunk)) await once(out, 'drain'); // rejects on an 'error' meanwhile
       written += chunk.length;
       onChunk?.();
     }
     await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
+    if (failed) throw failed;
     await rename(tmp, path);
     return written;
   } catch (err) {

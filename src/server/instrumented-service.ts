@@ -148,6 +148,10 @@ function payloadBytes(msg: unknown): number {
   return n;
 }
 
+/** A field's bytes: one buffer, or the sum of its parts (a stream segment goes out as [ciphertext, tag]). */
 function fieldBytes(v: unknown): number {
-  return v instanceof Uint8Array ? v.length : 0;
+  if (v instanceof Uint8Array) return v.length;
+  if (Array.isArray(v))
+    return v.reduce((n: number, part: unknown) => n + (part instanceof Uint8Array ? part.length : 0), 0);
+  return 0;
 }

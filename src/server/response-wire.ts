@@ -182,12 +182,15 @@ const ENCODERS: Record<string, (m: unknown) => Buffer | undefined> = {
   },
 };
 
-/** A copy of the Crypto service definition whose stream and batch methods encode responses with the above. */
+/**
+ * A copy of the Crypto service definition whose stream and batch methods encode responses with the above. A
+ * definition without one of them is refused: the generated encoder would write its parts as an empty field.
+ */
 export function withResponseEncoders(service: grpc.ServiceDefinition): grpc.ServiceDefinition {
   const out: Record<string, grpc.MethodDefinition<unknown, unknown>> = { ...service };
   for (const [name, encoder] of Object.entries(ENCODERS)) {
     const method = service[name];
-    if (!method) continue;
+    if (!method) throw new Error(`the service definition has no ${name} method to give its response encoder`);
     const generated = method.responseSerialize;
     out[name] = { ...method, responseSerialize: (m: unknown) => encoder(m) ?? generated(m) };
   }

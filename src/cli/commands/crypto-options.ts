@@ -1,5 +1,5 @@
-import { writeFile } from 'node:fs/promises';
 import { UsageError } from '../cli-error.js';
+import { writeStreamed } from '../content-io.js';
 import { CLIENT_OPTIONS } from '../options.js';
 
 /** The options of encrypt, decrypt and rewrap, and what they share. */
@@ -28,9 +28,13 @@ export function purposeOption(value: string | undefined): 'PURPOSE_USER' | 'PURP
   throw new UsageError('--purpose must be user or system');
 }
 
+/**
+ * Writes `data` to `path` or stdout. A file is written beside it under a temporary name and renamed over it
+ * (writeStreamed), so `--in X --out X` never leaves X truncated when the write fails (disk full, killed).
+ */
 export async function writeOutput(path: string | undefined, data: Buffer): Promise<void> {
   if (path && path !== '-') {
-    await writeFile(path, data, { mode: 0o600 });
+    await writeStreamed(path, [data]);
     return;
   }
   await new Promise<void>((resolve, reject) => process.stdout.write(data, (err) => (err ? reject(err) : resolve())));

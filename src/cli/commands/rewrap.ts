@@ -71,11 +71,7 @@ async function rewrapSegmented(values: RewrapValues, input: Input): Promise<numb
     if (!header) throw notAnEnvelope('malformed or truncated segmented header');
     const oldHeader = header.bytes;
     const res = await withClient(values, (c, deadlineMs) => c.rewrap(request(values, oldHeader), { deadlineMs }));
-    // The daemon rewrapped exactly the header it was sent: anything else would splice the file wrongly.
-    if (res.replacedHeaderBytes !== oldHeader.length)
-      throw new Error(
-        `the daemon replaced ${res.replacedHeaderBytes} header bytes where ${oldHeader.length} were sent: output not written`,
-      );
+    checkRewrappedHeader(header, res.envelope, res.replacedHeaderBytes);
     const progress = new Progress('rewrap', input.size, !values.quiet && process.stderr.isTTY === true);
     const read = { bytes: 0 };
     let written: number;
@@ -105,6 +101,30 @@ async function rewrapSegmented(values: RewrapValues, input: Input): Promise<numb
   } finally {
     input.close();
   }
+}
+
+/**
+ * Before the stored segments are spliced behind it: the daemon's answer must be one segmented header that
+ * replaces exactly the header sent and keeps its fixed part (version, tenant, segment size, nonce base,
+ * commitment), which the segments' AAD and keys are bound to; only the wrap section may change. Anything else
+ * would write a file that cannot be decrypted, so nothing is written.
+ */
+export function checkRewrappedHeader(old: SegmentedHeader, returned: Buffer, replacedHeaderBytes: number): void {
+  const refuse = (what: string) => new Error(`the daemon ${what}: output not written`);
+  if (replacedHeaderBytes !== old.bytes.length)
+    throw refuse(`replaced ${replacedHeaderBytes} header bytes where ${old.bytes.length} were sent`);
+  let header: SegmentedHeader | undefined;
+  try {
+    header = parseSegmentedHeader(returned);
+  } catch {
+    header = undefined;
+  }
+  if (!header || header.bytes.length !== returned.length)
+    throw refuse(`returned ${returned.length} bytes that are not one segmented header`);
+  if (header.tenant !== old.tenant) throw refuse('returned a header of another tenant');
+  if (header.segmentSize !== old.segmentSize) throw refuse('returned a header of another segment size');
+  if (!header.nonce.equals(old.nonce)) throw refuse('returned a header of another nonce base');
+  if (!header.fixedHeader.equals(old.fixedHeader)) throw refuse('returned a header whose fixed part changed');
 }
 
 /** The new header, then the input from byte `skip` on (its segments, as stored); counts the bytes read. */

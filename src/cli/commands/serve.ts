@@ -6,6 +6,7 @@ import { startDaemon } from '../../daemon/daemon.js';
 import { DEMO_POLICY, DEMO_TENANT } from '../../daemon/demo.js';
 import { createLogger, errorField } from '../../log/logger.js';
 import { parse, type OptionSpec } from '../options.js';
+import { shellQuote as q } from '../shell-quote.js';
 
 const SERVE_OPTIONS: OptionSpec = {
   ...Object.fromEntries(CONFIG_FLAGS.map((f) => [f, { type: 'string' }])),
@@ -79,30 +80,31 @@ export async function serve(args: string[]): Promise<number> {
  */
 function printWelcome(address: string, adminAddress: string, config: Config, demo: boolean): void {
   const socket = address.startsWith('unix://') ? address.slice('unix://'.length) : undefined;
+  // What is meant to be pasted into a shell is quoted where it needs it (a path with a space, say).
   const lines = [
     `unwrapd is listening on ${address} (Crypto: give this socket to the application)`,
     `admin socket: ${adminAddress} (Admin: operators only; the CLI's policy, status, evict and events commands use it)`,
     `data directory: ${config.dataDir}`,
-    `local keystore: ${config.keystorePath} (\`unwrapd keys\` manages it: run it from the same directory, or give --data-dir ${config.dataDir})`,
+    `local keystore: ${config.keystorePath} (\`unwrapd keys\` manages it: run it from the same directory, or give --data-dir ${q(config.dataDir)})`,
     '',
     'For the CLI in another directory or shell:',
-    `  export UNWRAPD_ADDRESS=${address} UNWRAPD_ADMIN_ADDRESS=${adminAddress} UNWRAPD_DATA_DIR=${config.dataDir}${
-      config.keystorePath === join(config.dataDir, 'keystore.json') ? '' : ` UNWRAPD_KEYSTORE=${config.keystorePath}`
+    `  export UNWRAPD_ADDRESS=${q(address)} UNWRAPD_ADMIN_ADDRESS=${q(adminAddress)} UNWRAPD_DATA_DIR=${q(config.dataDir)}${
+      config.keystorePath === join(config.dataDir, 'keystore.json') ? '' : ` UNWRAPD_KEYSTORE=${q(config.keystorePath)}`
     }`,
   ];
   if (demo) {
-    const addr = `--address ${address} `;
+    const addr = `--address ${q(address)} `;
     lines.push(
       '',
       'Try it (in another terminal):',
       `  echo hello | npx unwrapd encrypt ${addr}--tenant ${DEMO_TENANT} --policy ${DEMO_POLICY} --context mailbox=alice > hello.uwe`,
       `  npx unwrapd decrypt ${addr}--tenant ${DEMO_TENANT} --context mailbox=alice < hello.uwe`,
-      `  npx unwrapd policy list --admin-address ${adminAddress}`,
+      `  npx unwrapd policy list --admin-address ${q(adminAddress)}`,
       '',
       'Or with grpcurl (server reflection is on):',
       socket
-        ? `  grpcurl -plaintext -unix -d '{"tenant":"${DEMO_TENANT}","policy_id":"${DEMO_POLICY}","plaintext":"aGVsbG8="}' ${socket} unwrapd.v1.Crypto/Encrypt`
-        : `  grpcurl -plaintext -d '{"tenant":"${DEMO_TENANT}","policy_id":"${DEMO_POLICY}","plaintext":"aGVsbG8="}' ${address} unwrapd.v1.Crypto/Encrypt`,
+        ? `  grpcurl -plaintext -unix -d '{"tenant":"${DEMO_TENANT}","policy_id":"${DEMO_POLICY}","plaintext":"aGVsbG8="}' ${q(socket)} unwrapd.v1.Crypto/Encrypt`
+        : `  grpcurl -plaintext -d '{"tenant":"${DEMO_TENANT}","policy_id":"${DEMO_POLICY}","plaintext":"aGVsbG8="}' ${q(address)} unwrapd.v1.Crypto/Encrypt`,
     );
   }
   process.stdout.write(`${lines.join('\n')}\n`);
