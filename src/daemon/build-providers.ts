@@ -1,8 +1,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import type { Config } from '../config/config.js';
 import { ConfigError } from '../config/config.js';
-import { missingCredentialEnv } from '../providers/azure-credential.js';
-import { createAzureKeyVaultProvider } from '../providers/azure-key-vault-provider.js';
+import { missingCredentialEnv } from '../providers/azure-credential-kind.js';
+import { AZURE_SCHEME } from '../providers/azure-key-id.js';
+import { lazyProvider } from '../providers/lazy-provider.js';
 import { createLocalProvider } from '../providers/local-provider.js';
 import { createPkcs11Provider } from '../providers/pkcs11-provider.js';
 import { createProviderRouter } from '../providers/provider-router.js';
@@ -11,8 +12,8 @@ import type { RootKeyProvider } from '../providers/root-key-provider.js';
 /**
  * The built-in root-key providers for a config, shared by the daemon and `unwrapd keys check`:
  * - `local:` the local keystore (always);
- * - `https:` Azure Key Vault (always; SDK clients and the credential are made lazily, so no Azure setting
- *   is needed until an https key is used);
+ * - `https:` Azure Key Vault (always; its code, the SDK clients and the credential are loaded and made on the
+ *   first https key, so no Azure setting is needed, and nothing of Azure is loaded, until one is used);
  * - `pkcs11:` a PKCS#11 token, when `pkcs11Module` is set.
  *
  * Configuration mistakes that can be seen now fail now (ConfigError): a credential kind whose environment
@@ -24,14 +25,19 @@ export function createBuiltInProviders(config: Config, env: NodeJS.ProcessEnv = 
   const missing = missingCredentialEnv(config.azureCredential, env);
   if (missing.length > 0)
     throw new ConfigError(`azureCredential ${config.azureCredential} needs ${missing.join(', ')} in the environment`);
+  const azure = {
+    credentialKind: config.azureCredential,
+    maxRetries: config.azureMaxRetries,
+    retryDelayMs: config.azureRetryDelayMs,
+    maxRetryDelayMs: config.azureMaxRetryDelayMs,
+    tryTimeoutMs: config.azureTryTimeoutMs,
+  };
   providers.push(
-    createAzureKeyVaultProvider({
-      credentialKind: config.azureCredential,
-      maxRetries: config.azureMaxRetries,
-      retryDelayMs: config.azureRetryDelayMs,
-      maxRetryDelayMs: config.azureMaxRetryDelayMs,
-      tryTimeoutMs: config.azureTryTimeoutMs,
-    }),
+    lazyProvider(
+      [AZURE_SCHEME],
+      async () => (await import('../providers/azure-key-vault-provider.js')).createAzureKeyVaultProvider(azure),
+      true,
+    ),
   );
 
   if (config.pkcs11Module) {

@@ -2,12 +2,15 @@ import type { Config } from '../config/config.js';
 import type { Logger } from '../log/logger.js';
 import { createFileRegistry } from '../registry/file-registry.js';
 import type { PolicyRegistry } from '../registry/policy-registry.js';
-import { PostgresRegistry } from '../registry/postgres/postgres-registry.js';
 
-/** The registry the config names: the file registry (embedded default) or PostgreSQL (a fleet). */
-export function createRegistryFromConfig(config: Config, log: Logger): PolicyRegistry {
+/**
+ * The registry the config names: the file registry (embedded default) or PostgreSQL (a fleet; its code and
+ * `pg` are loaded only then).
+ */
+export async function createRegistryFromConfig(config: Config, log: Logger): Promise<PolicyRegistry> {
   const limits = { maxPoliciesPerTenant: config.maxPoliciesPerTenant };
   if (config.registryBackend === 'postgres') {
+    const { PostgresRegistry } = await import('../registry/postgres/postgres-registry.js');
     return new PostgresRegistry({
       connectionString: config.pgUrl,
       schema: config.pgSchema,

@@ -45,9 +45,9 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
   const credentials = opts.transport?.data?.credentials ?? serverCredentials(config.listen, config, log);
   const adminCredentials = opts.transport?.admin?.credentials ?? serverCredentials(config.adminListen, config, log);
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
-  const telemetry = daemonTelemetry(config, opts.telemetry);
+  const telemetry = await daemonTelemetry(config, opts.telemetry);
   const provider = withProviderTelemetry(createProviders(config, opts), telemetry);
-  const built = createRegistryFromConfig(config, log);
+  const built = await createRegistryFromConfig(config, log);
   const registry = opts.wrapRegistry ? opts.wrapRegistry(built) : built;
   await registry.open();
   const audit = await createAuditTrail(config, registry);

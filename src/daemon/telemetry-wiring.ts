@@ -3,13 +3,23 @@ import type { Config } from '../config/config.js';
 import type { StatusReporter } from '../core/status-reporter.js';
 import type { RevocationSource } from '../revocation/revocation-source.js';
 import type { ServingFence } from '../revocation/serving-fence.js';
-import { createTelemetry, type TelemetryHooks } from '../telemetry/create-telemetry.js';
+import type { TelemetryHooks } from '../telemetry/create-telemetry.js';
 import { startMetricsServer, type MetricsServer, type Readiness } from '../telemetry/metrics-server.js';
-import type { FeedState, Telemetry } from '../telemetry/telemetry.js';
+import { telemetryEnabled } from '../telemetry/telemetry-switch.js';
+import { noopTelemetry, type FeedState, type Telemetry } from '../telemetry/telemetry.js';
 import { VERSION } from '../version.js';
 
-/** The daemon's telemetry from its settings (src/telemetry/create-telemetry.ts: off unless configured). */
-export function daemonTelemetry(config: Config, hooks: TelemetryHooks | undefined, env = process.env): Telemetry {
+/**
+ * The daemon's telemetry from its settings (src/telemetry/create-telemetry.ts: off unless configured). Off,
+ * the OpenTelemetry SDK and its exporters are not loaded.
+ */
+export async function daemonTelemetry(
+  config: Config,
+  hooks: TelemetryHooks | undefined,
+  env = process.env,
+): Promise<Telemetry> {
+  if (!telemetryEnabled(config.metricsListen, env, hooks)) return noopTelemetry;
+  const { createTelemetry } = await import('../telemetry/create-telemetry.js');
   return createTelemetry(
     {
       metricsListen: config.metricsListen,

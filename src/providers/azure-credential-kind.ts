@@ -24,3 +24,13 @@ export const AZURE_CREDENTIAL_KINDS = [
   'azure-cli',
 ] as const;
 export type AzureCredentialKind = (typeof AZURE_CREDENTIAL_KINDS)[number];
+
+const REQUIRED_ENV: Partial<Record<AzureCredentialKind, readonly string[]>> = {
+  'workload-identity': ['AZURE_TENANT_ID', 'AZURE_CLIENT_ID', 'AZURE_FEDERATED_TOKEN_FILE'],
+  'client-secret': ['AZURE_TENANT_ID', 'AZURE_CLIENT_ID', 'AZURE_CLIENT_SECRET'],
+};
+
+/** The environment variables a credential kind needs and that are missing (checked at startup). */
+export function missingCredentialEnv(kind: AzureCredentialKind, env: NodeJS.ProcessEnv = process.env): string[] {
+  return (REQUIRED_ENV[kind] ?? []).filter((name) => !env[name]);
+}

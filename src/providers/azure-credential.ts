@@ -5,19 +5,9 @@ import { classifyIdentityFailure } from './azure-identity-errors.js';
 import { identityHttpClient, recordingExchanges } from './azure-identity-transport.js';
 import type { ProviderErrorReason } from './provider-error.js';
 import { raceAbort } from '../race-abort.js';
-import type { AzureCredentialKind } from './azure-credential-kind.js';
+import { missingCredentialEnv, type AzureCredentialKind } from './azure-credential-kind.js';
 
-export type { AzureCredentialKind } from './azure-credential-kind.js';
-
-const REQUIRED_ENV: Partial<Record<AzureCredentialKind, readonly string[]>> = {
-  'workload-identity': ['AZURE_TENANT_ID', 'AZURE_CLIENT_ID', 'AZURE_FEDERATED_TOKEN_FILE'],
-  'client-secret': ['AZURE_TENANT_ID', 'AZURE_CLIENT_ID', 'AZURE_CLIENT_SECRET'],
-};
-
-/** The environment variables a credential kind needs and that are missing (checked at startup). */
-export function missingCredentialEnv(kind: AzureCredentialKind, env: NodeJS.ProcessEnv = process.env): string[] {
-  return (REQUIRED_ENV[kind] ?? []).filter((name) => !env[name]);
-}
+export { missingCredentialEnv, type AzureCredentialKind } from './azure-credential-kind.js';
 
 /**
  * How the credential talks to its identity endpoint (Entra ID, or the managed identity endpoint): the same

@@ -5,6 +5,7 @@ import { PeriodicExportingMetricReader, type MetricReader } from '@opentelemetry
 import type { IdGenerator, SpanExporter, SpanProcessor } from '@opentelemetry/sdk-trace-node';
 import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
 import { OtelTelemetry } from './otel-telemetry.js';
+import { telemetryEnabled } from './telemetry-switch.js';
 import { noopTelemetry, type Telemetry } from './telemetry.js';
 
 export interface TelemetrySettings {
@@ -30,14 +31,14 @@ export interface TelemetryHooks {
  * Telemetry as configured: off (the no-op, nothing loaded on the hot path) unless the metrics endpoint is
  * set, an OTLP endpoint is set (the standard OTEL_EXPORTER_OTLP_ENDPOINT, or its _METRICS_ / _TRACES_
  * variants, read by the OTLP exporters themselves), or the embedding code gives exporters.
- * OTEL_SDK_DISABLED=true turns it off whatever else is set.
+ * OTEL_SDK_DISABLED=true turns it off whatever else is set (telemetry-switch.ts decides).
  */
 export function createTelemetry(
   settings: TelemetrySettings,
   env: NodeJS.ProcessEnv,
   hooks: TelemetryHooks = {},
 ): Telemetry {
-  if (env.OTEL_SDK_DISABLED?.trim().toLowerCase() === 'true') return noopTelemetry;
+  if (!telemetryEnabled(settings.metricsListen, env, hooks)) return noopTelemetry;
   const otlpMetrics = Boolean(env.OTEL_EXPORTER_OTLP_ENDPOINT || env.OTEL_EXPORTER_OTLP_METRICS_ENDPOINT);
   const otlpTraces = Boolean(env.OTEL_EXPORTER_OTLP_ENDPOINT || env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT);
   const metricReaders = [
@@ -47,8 +48,6 @@ export function createTelemetry(
   const spanExporters = [...(otlpTraces ? [new OTLPTraceExporter()] : []), ...(hooks.spanExporters ?? [])];
   const spanProcessors = hooks.spanProcessors ?? [];
   const prometheus = settings.metricsListen !== '';
-  if (!prometheus && metricReaders.length === 0 && spanExporters.length === 0 && spanProcessors.length === 0)
-    return noopTelemetry;
   return new OtelTelemetry({
     resource: resourceFromAttributes({
       [ATTR_SERVICE_NAME]: settings.serviceName,
