@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { openAuditLog, type AuditRecord } from '../src/audit/audit-log.js';
 import { chainRecord, GENESIS_HASH, type AuditHead } from '../src/audit/audit-record.js';
 import { nodeTrailFile, type TrailFile } from '../src/audit/trail-file.js';
+import { countingTrailFile } from './helpers/counting-trail-file.js';
 import { waitFor } from './helpers/wait-for.js';
 
 /**
@@ -134,35 +135,9 @@ test('a log truncated and grown again in place (same file, longer): pages start 
   t.deepEqual(seqs(await trail.list({ fromSeq: 1 }, 2)), [21, 22]);
 });
 
-/** The real file system, counting the bytes read and the stats made through it. */
-function countingFile() {
-  const n = { stats: 0, bytes: 0 };
-  const file: TrailFile = {
-    stat: (path) => {
-      n.stats++;
-      return nodeTrailFile.stat(path);
-    },
-    async open(path) {
-      const fh = await nodeTrailFile.open(path);
-      return (
-        fh && {
-          stat: () => fh.stat(),
-          read: async (position, length) => {
-            const buf = await fh.read(position, length);
-            n.bytes += buf.length;
-            return buf;
-          },
-          close: () => fh.close(),
-        }
-      );
-    },
-  };
-  return { file, n };
-}
-
 test('opening a large log reads none of it through the index; appends before the first query read nothing either', async (t) => {
   const { path, records } = await writeLog(t, 20_000);
-  const { file, n } = countingFile();
+  const { file, n } = countingTrailFile();
   const trail = await openAuditLog(path, undefined, { file });
   t.teardown(() => trail.close());
   t.is(n.bytes, 0);
@@ -175,7 +150,7 @@ test('opening a large log reads none of it through the index; appends before the
 
 test('a torn line at the end (another writer mid-append) is read once, not again at every check of the file', async (t) => {
   const { path, records } = await writeLog(t, 100);
-  const { file, n } = countingFile();
+  const { file, n } = countingTrailFile();
   const trail = await openAuditLog(path, undefined, { file, watchMs: 5 });
   t.teardown(() => trail.close());
   let told = 0;

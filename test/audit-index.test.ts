@@ -11,7 +11,7 @@ import type { AuditFilter } from '../src/audit/audit-trail.js';
 import { matchesFilter } from '../src/audit/audit-trail.js';
 import { PAGE_CHUNK } from '../src/audit/file-trail-reader.js';
 import { INDEX_STRIDE } from '../src/audit/file-trail-index.js';
-import { nodeTrailFile, type TrailFile } from '../src/audit/trail-file.js';
+import { countingTrailFile } from './helpers/counting-trail-file.js';
 import { waitFor } from './helpers/wait-for.js';
 
 const run = promisify(execFile);
@@ -27,33 +27,6 @@ await log.close();`;
  * injected reader), pages are the same as a scan from byte 0 would give, across the sparse entries and when
  * they are thinned; followers are told of new records once per append, and of another writer's records.
  */
-
-/** A reader counting what it stats and reads. */
-function countingFile() {
-  const n = { stats: 0, reads: 0, bytes: 0 };
-  const file: TrailFile = {
-    stat: (path) => {
-      n.stats++;
-      return nodeTrailFile.stat(path);
-    },
-    async open(path) {
-      const fh = await nodeTrailFile.open(path);
-      return (
-        fh && {
-          stat: () => fh.stat(),
-          async read(position, length) {
-            const buf = await fh.read(position, length);
-            n.reads++;
-            n.bytes += buf.length;
-            return buf;
-          },
-          close: () => fh.close(),
-        }
-      );
-    },
-  };
-  return { file, n };
-}
 
 /** A trail file of `count` chained records written at once (appending 20,000 records one by one takes minutes). */
 async function writeLog(t: { teardown(fn: () => Promise<void>): void }, count: number) {
@@ -87,7 +60,7 @@ const sum = (a: number[]) => a.reduce((x, y) => x + y, 0);
 
 test('a page from the end of a 20,000-record log reads that page only; one from the middle at most a stride more', async (t) => {
   const { path, records, lineBytes } = await writeLog(t, 20_000);
-  const { file, n } = countingFile();
+  const { file, n } = countingTrailFile();
   const trail = await openAuditLog(path, undefined, { file });
   t.teardown(() => trail.close());
   t.is(n.bytes, 0, 'opening the trail reads nothing through the index');
@@ -142,7 +115,7 @@ test('pages are those of a scan from byte 0, across sparse entries, thinned entr
 
 test('an append tells every follower once; with nothing appended, nothing is read', async (t) => {
   const { path } = await writeLog(t, 500);
-  const { file, n } = countingFile();
+  const { file, n } = countingTrailFile();
   const trail = await openAuditLog(path, undefined, { file, watchMs: 5 });
   t.teardown(() => trail.close());
   const told = Array.from({ length: 200 }, () => 0);
@@ -227,7 +200,7 @@ test('a file whose sequence numbers do not increase (damaged) is read from byte 
   const lines = records.map((r) => JSON.stringify(r));
   [lines[100], lines[101]] = [lines[101]!, lines[100]!]; // two records swapped: verify names it, queries still answer
   await writeFile(path, `${lines.join('\n')}\n`);
-  const { file, n } = countingFile();
+  const { file, n } = countingTrailFile();
   const trail = await openAuditLog(path, undefined, { file, index: { stride: 4 } });
   t.teardown(() => trail.close());
   const inFile = lines.map((l) => JSON.parse(l) as AuditRecord);

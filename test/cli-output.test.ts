@@ -4,7 +4,7 @@ import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseEnvelope } from '../src/crypto/envelope-format.js';
 import { envelopeKind, parseSegmentedHeader } from '../src/crypto/segmented-format.js';
-import { runCli } from './helpers/run-cli.js';
+import { demoEncryptArgs, runCli } from './helpers/run-cli.js';
 import { startTestDaemon, type TestDaemon } from './helpers/test-daemon.js';
 
 /** Runs the real CLI against the test daemon (stdin closed). Never rejects: the exit code is the result. */
@@ -37,18 +37,7 @@ for (const [label, size, segmented] of [
     const opened = join(d.dir, `in-${size}.out`);
     await writeFile(input, plaintext);
 
-    const enc = await cli(
-      'encrypt',
-      '--tenant',
-      'demo',
-      '--policy',
-      'demo-mailbox',
-      '--in',
-      input,
-      '--out',
-      sealed,
-      '--json',
-    );
+    const enc = await cli(...demoEncryptArgs(input, sealed), '--json');
     t.is(enc.code, 0, enc.stderr);
     const encJson = JSON.parse(enc.stdout) as Record<string, unknown>;
     const envelope = await readFile(sealed);

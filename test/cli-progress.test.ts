@@ -5,6 +5,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Progress } from '../src/cli/progress.js';
 import { CLI } from './helpers/serve-process.js';
+import { demoEncryptArgs } from './helpers/run-cli.js';
 import { startTestDaemon } from './helpers/test-daemon.js';
 
 /** The progress meter of a streamed encrypt or decrypt, with a clock the test moves, writing into `out`. */
@@ -76,7 +77,7 @@ test('unwrapd encrypt and decrypt of a large file, stderr a terminal: the summar
       );
     });
 
-  const enc = await cli('encrypt', '--tenant', 'demo', '--policy', 'demo-mailbox', '--in', input, '--out', envelope);
+  const enc = await cli(...demoEncryptArgs(input, envelope));
   t.is(enc.code, 0, enc.stderr);
   t.regex(summary(enc.stderr), /^encrypt: 2097155 bytes \(2\.0 MiB\) in \d+\.\d s, \d+\.\d MiB\/s\n$/);
   const dec = await cli('decrypt', '--tenant', 'demo', '--in', envelope, '--out', output);
@@ -85,17 +86,6 @@ test('unwrapd encrypt and decrypt of a large file, stderr a terminal: the summar
   t.regex(summary(dec.stderr), new RegExp(`^decrypt: ${envelopeBytes} bytes \\(2\\.0 MiB\\) in \\d+\\.\\d s, `));
   t.true((await readFile(output)).equals(plaintext));
 
-  const quiet = await cli(
-    'encrypt',
-    '--tenant',
-    'demo',
-    '--policy',
-    'demo-mailbox',
-    '--in',
-    input,
-    '--out',
-    envelope,
-    '--quiet',
-  );
+  const quiet = await cli(...demoEncryptArgs(input, envelope), '--quiet');
   t.is(quiet.stderr, '', '--quiet: no meter, no summary');
 });

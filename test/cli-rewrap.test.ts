@@ -4,7 +4,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { envelopeKind, parseSegmentedHeader } from '../src/crypto/segmented-format.js';
 import { cryptoRequestLimits } from '../src/server/request-limits.js';
-import { runCli } from './helpers/run-cli.js';
+import { demoEncryptArgs, runCli } from './helpers/run-cli.js';
 import { createPolicy, startTestDaemon, type TestDaemon } from './helpers/test-daemon.js';
 
 /**
@@ -24,19 +24,7 @@ test.before(async () => {
   const plainPath = join(d.dir, 'plain.bin');
   sealedPath = join(d.dir, 'sealed.uwe');
   await writeFile(plainPath, plaintext);
-  const enc = await runCli([
-    'encrypt',
-    '--tenant',
-    'demo',
-    '--policy',
-    'demo-mailbox',
-    '--in',
-    plainPath,
-    '--out',
-    sealedPath,
-    '--address',
-    d.daemon.address,
-  ]);
+  const enc = await cli(demoEncryptArgs(plainPath, sealedPath));
   if (enc.code !== 0) throw new Error(enc.stderr);
   sealed = await readFile(sealedPath);
 });

@@ -34,3 +34,8 @@ export function runCli(
     child.stdin.end(input);
   });
 }
+
+/** The arguments of `unwrapd encrypt` of file `input` into file `out` under the test daemon's demo policy. */
+export function demoEncryptArgs(input: string, out: string): string[] {
+  return ['encrypt', '--tenant', 'demo', '--policy', 'demo-mailbox', '--in', input, '--out', out];
+}

@@ -2,11 +2,10 @@ import { MAX_BLOCK_BYTES_LIMIT } from '../../config/config.js';
 import { MAX_ENVELOPE_OVERHEAD } from '../../crypto/envelope-format.js';
 import { envelopeKind, FORMAT_PREFIX_LENGTH } from '../../crypto/segmented-format.js';
 import { UsageError } from '../cli-error.js';
-import { openInput, readAll, writeStreamed, type Input } from '../content-io.js';
-import { Progress } from '../progress.js';
+import { openInput, readAll, type Input } from '../content-io.js';
 import { contextOption, parse, required } from '../options.js';
-import { print } from '../output.js';
-import { CRYPTO_OPTIONS, purposeOption, toFile, writeOutput } from './crypto-options.js';
+import { CRYPTO_OPTIONS, purposeOption } from './crypto-options.js';
+import { printSummary, streamedOutput, writeBlockResult } from './crypto-output.js';
 import { notAnEnvelope } from './inspect.js';
 import { withClient } from './policy.js';
 
@@ -50,23 +49,13 @@ export async function encrypt(args: string[]): Promise<number> {
     if (limit === undefined) throw err;
     return encryptStreamed(values, input, `it is over the daemon's ${limit}, so it is streamed`);
   }
-  if (toFile(values.out)) {
-    await writeOutput(values.out, res.envelope);
-    if (values.json)
-      print(
-        true,
-        {
-          segmented: false,
-          out: values.out,
-          plaintextBytes: plaintext.length,
-          envelopeBytes: res.envelope.length,
-          keyVersion: res.keyVersion,
-        },
-        () => '',
-      );
-  } else if (values.json)
-    print(true, { envelope: res.envelope.toString('base64'), keyVersion: res.keyVersion }, () => '');
-  else await writeOutput(values.out, res.envelope);
+  await writeBlockResult(
+    values,
+    'envelope',
+    res.envelope,
+    { plaintextBytes: plaintext.length, envelopeBytes: res.envelope.length },
+    { keyVersion: res.keyVersion },
+  );
   return 0;
 }
 
@@ -83,30 +72,17 @@ async function encryptStreamed(values: CryptoValues, input: Input, why?: string)
     purpose: purposeOption(values.purpose),
     requestId: values['request-id'] ?? '',
   };
-  const progress = new Progress('encrypt', input.size, !values.quiet && process.stderr.isTTY === true);
+  const write = streamedOutput('encrypt', values, input.size);
   const out = await withClient(values, async (c, deadlineMs) => {
     const stream = c.encryptStream(header, input.all(), deadlineMs === undefined ? {} : { deadlineMs });
     try {
-      const written = await writeStreamed(values.out, stream, () => progress.update(stream.bytesSent));
-      progress.finish(stream.bytesSent);
+      const written = await write(stream, () => stream.bytesSent);
       return { written, read: stream.bytesSent, keyVersion: stream.keyVersion ?? 0 };
     } finally {
-      progress.end();
       input.close();
     }
   });
-  if (values.json)
-    print(
-      true,
-      {
-        segmented: true,
-        out: values.out,
-        plaintextBytes: out.read,
-        envelopeBytes: out.written,
-        keyVersion: out.keyVersion,
-      },
-      () => '',
-    );
+  printSummary(values, true, { plaintextBytes: out.read, envelopeBytes: out.written, keyVersion: out.keyVersion });
   return 0;
 }
 
@@ -140,30 +116,17 @@ export async function decrypt(args: string[]): Promise<number> {
       purpose: purposeOption(values.purpose),
       requestId: values['request-id'] ?? '',
     };
-    const progress = new Progress('decrypt', input.size, !values.quiet && process.stderr.isTTY === true);
+    const write = streamedOutput('decrypt', values, input.size);
     const out = await withClient(values, async (c, deadlineMs) => {
       const stream = c.decryptStream(header, input.all(), deadlineMs === undefined ? {} : { deadlineMs });
       try {
-        const written = await writeStreamed(values.out, stream, () => progress.update(stream.bytesSent));
-        progress.finish(stream.bytesSent);
+        const written = await write(stream, () => stream.bytesSent);
         return { written, policyId: stream.policyId ?? '', keyVersion: stream.keyVersion ?? 0 };
       } finally {
-        progress.end();
         input.close();
       }
     });
-    if (values.json)
-      print(
-        true,
-        {
-          segmented: true,
-          out: values.out,
-          plaintextBytes: out.written,
-          policyId: out.policyId,
-          keyVersion: out.keyVersion,
-        },
-        () => '',
-      );
+    printSummary(values, true, { plaintextBytes: out.written, policyId: out.policyId, keyVersion: out.keyVersion });
     return 0;
   }
   const envelope = await readAll(input, MAX_BLOCK_BYTES_LIMIT + MAX_ENVELOPE_OVERHEAD, 'a single-block envelope');
@@ -179,26 +142,12 @@ export async function decrypt(args: string[]): Promise<number> {
       { deadlineMs },
     ),
   );
-  if (toFile(values.out)) {
-    await writeOutput(values.out, res.plaintext);
-    if (values.json)
-      print(
-        true,
-        {
-          segmented: false,
-          out: values.out,
-          plaintextBytes: res.plaintext.length,
-          policyId: res.policyId,
-          keyVersion: res.keyVersion,
-        },
-        () => '',
-      );
-  } else if (values.json)
-    print(
-      true,
-      { plaintext: res.plaintext.toString('base64'), policyId: res.policyId, keyVersion: res.keyVersion },
-      () => '',
-    );
-  else await writeOutput(values.out, res.plaintext);
+  await writeBlockResult(
+    values,
+    'plaintext',
+    res.plaintext,
+    { plaintextBytes: res.plaintext.length },
+    { policyId: res.policyId, keyVersion: res.keyVersion },
+  );
   return 0;
 }

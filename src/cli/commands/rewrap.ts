@@ -8,11 +8,10 @@ import {
   type SegmentedHeader,
 } from '../../crypto/segmented-format.js';
 import { UsageError } from '../cli-error.js';
-import { openInput, readAll, writeStreamed, type Input } from '../content-io.js';
-import { Progress } from '../progress.js';
+import { openInput, readAll, type Input } from '../content-io.js';
 import { contextOption, parse, required } from '../options.js';
-import { print } from '../output.js';
-import { CRYPTO_OPTIONS, purposeOption, toFile, writeOutput } from './crypto-options.js';
+import { CRYPTO_OPTIONS, purposeOption, toFile } from './crypto-options.js';
+import { printSummary, streamedOutput, writeBlockResult } from './crypto-output.js';
 import { notAnEnvelope } from './inspect.js';
 import { withClient } from './policy.js';
 
@@ -35,27 +34,13 @@ export async function rewrap(args: string[]): Promise<number> {
   if (kind === 'segmented') return rewrapSegmented(values, input);
   const envelope = await readAll(input, MAX_BLOCK_BYTES_LIMIT + MAX_ENVELOPE_OVERHEAD, 'a single-block envelope');
   const res = await withClient(values, (c, deadlineMs) => c.rewrap(request(values, envelope), { deadlineMs }));
-  if (toFile(values.out)) {
-    await writeOutput(values.out, res.envelope);
-    if (values.json)
-      print(
-        true,
-        {
-          segmented: false,
-          out: values.out,
-          envelopeBytes: res.envelope.length,
-          policyId: res.policyId,
-          keyVersion: res.keyVersion,
-        },
-        () => '',
-      );
-  } else if (values.json)
-    print(
-      true,
-      { envelope: res.envelope.toString('base64'), policyId: res.policyId, keyVersion: res.keyVersion },
-      () => '',
-    );
-  else await writeOutput(values.out, res.envelope);
+  await writeBlockResult(
+    values,
+    'envelope',
+    res.envelope,
+    { envelopeBytes: res.envelope.length },
+    { policyId: res.policyId, keyVersion: res.keyVersion },
+  );
   return 0;
 }
 
@@ -72,31 +57,16 @@ async function rewrapSegmented(values: RewrapValues, input: Input): Promise<numb
     const oldHeader = header.bytes;
     const res = await withClient(values, (c, deadlineMs) => c.rewrap(request(values, oldHeader), { deadlineMs }));
     checkRewrappedHeader(header, res.envelope, res.replacedHeaderBytes);
-    const progress = new Progress('rewrap', input.size, !values.quiet && process.stderr.isTTY === true);
+    const write = streamedOutput('rewrap', values, input.size);
     const read = { bytes: 0 };
-    let written: number;
-    try {
-      written = await writeStreamed(values.out, spliced(res.envelope, input, oldHeader.length, read), () =>
-        progress.update(read.bytes),
-      );
-      progress.finish(read.bytes);
-    } finally {
-      progress.end();
-    }
-    if (values.json)
-      print(
-        true,
-        {
-          segmented: true,
-          out: values.out,
-          envelopeBytes: written,
-          replacedHeaderBytes: res.replacedHeaderBytes,
-          headerBytes: res.envelope.length,
-          policyId: res.policyId,
-          keyVersion: res.keyVersion,
-        },
-        () => '',
-      );
+    const written = await write(spliced(res.envelope, input, oldHeader.length, read), () => read.bytes);
+    printSummary(values, true, {
+      envelopeBytes: written,
+      replacedHeaderBytes: res.replacedHeaderBytes,
+      headerBytes: res.envelope.length,
+      policyId: res.policyId,
+      keyVersion: res.keyVersion,
+    });
     return 0;
   } finally {
     input.close();
