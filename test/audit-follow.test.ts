@@ -3,38 +3,15 @@ import * as grpc from '@grpc/grpc-js';
 import type { AuditRecord__Output } from '../src/generated/unwrapd/v1/AuditRecord.js';
 import { createLogger } from '../src/log/logger.js';
 import { MAX_FOLLOWERS, MAX_UNSENT_BYTES } from '../src/server/audit-handlers.js';
-import protobuf from 'protobufjs';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { startTestDaemon } from './helpers/test-daemon.js';
 import { waitFor } from './helpers/wait-for.js';
+import { decodeStatusDetails as errorInfo } from './helpers/status-details.js';
 import { trailFileCounters } from '../src/audit/trail-file.js';
 
 /**
  * FollowAuditRecords against a real daemon: a follower that does not read is not handed the whole trail (the
  * daemon waits for the client once grpc-js's buffer is full, and counts the bytes it has not sent).
  */
-
-const PROTO = fileURLToPath(new URL('../proto', import.meta.url));
-const root = new protobuf.Root();
-root.resolvePath = (_origin, target) => join(PROTO, target);
-root.loadSync(['google/rpc/status.proto', 'google/rpc/error_details.proto'], { keepCase: true });
-const Status = root.lookupType('google.rpc.Status');
-const ErrorInfo = root.lookupType('google.rpc.ErrorInfo');
-
-/** The google.rpc.ErrorInfo a failed call carried in grpc-status-details-bin. */
-function errorInfo(err: grpc.ServiceError): { reason: string; domain: string; metadata: Record<string, string> } {
-  const [bin] = err.metadata.get('grpc-status-details-bin');
-  if (!Buffer.isBuffer(bin)) throw new Error(`no grpc-status-details-bin on ${err.code} ${err.details}`);
-  const s = Status.toObject(Status.decode(bin), { defaults: true }) as {
-    code: number;
-    details: Array<{ type_url: string; value: Uint8Array }>;
-  };
-  if (s.code !== err.code) throw new Error('Status differs from the gRPC status');
-  const any = s.details.find((d) => d.type_url === 'type.googleapis.com/google.rpc.ErrorInfo');
-  if (!any) throw new Error('no ErrorInfo in the details');
-  return ErrorInfo.toObject(ErrorInfo.decode(any.value), { defaults: true }) as ReturnType<typeof errorInfo>;
-}
 
 /** A logger that resolves `seen(msg)` with the fields of the first line of that message. */
 function watchingLog() {

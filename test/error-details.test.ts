@@ -1,25 +1,21 @@
 import test from 'ava';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import protobuf from 'protobufjs';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { providerError } from '../src/providers/provider-error.js';
 import { MAX_STRING_BYTES, STREAM_MAX_CHUNK_BYTES } from '../src/server/request-limits.js';
 import { mailboxPolicyRequest, startTestDaemon, type TestDaemon } from './helpers/test-daemon.js';
+import {
+  decodeStatusDetails as decode,
+  errorInfoOf,
+  PROTO_DIR as PROTO,
+  type DecodedStatus as Decoded,
+} from './helpers/status-details.js';
 
 /**
  * Typed errors as a client in any language reads them: a plain grpc-js client (not src/client) built from the
  * .proto files, decoding `grpc-status-details-bin` with the vendored google/rpc protos, against a real daemon.
  * Each reason is produced by a real scenario.
  */
-const PROTO = fileURLToPath(new URL('../proto', import.meta.url));
-const root = new protobuf.Root();
-root.resolvePath = (_origin, target) => join(PROTO, target);
-root.loadSync(['google/rpc/status.proto', 'google/rpc/error_details.proto'], { keepCase: true });
-const Status = root.lookupType('google.rpc.Status');
-const ErrorInfo = root.lookupType('google.rpc.ErrorInfo');
-
 const pkg = grpc.loadPackageDefinition(
   protoLoader.loadSync(['unwrapd/v1/crypto.proto', 'unwrapd/v1/admin.proto'], {
     includeDirs: [PROTO],
@@ -29,38 +25,6 @@ const pkg = grpc.loadPackageDefinition(
     longs: String,
   }),
 ) as unknown as { unwrapd: { v1: Record<string, grpc.ServiceClientConstructor> } };
-
-interface Decoded {
-  code: number;
-  message: string;
-  reason: string;
-  domain: string;
-  metadata: Record<string, string>;
-}
-
-/** ErrorInfo out of a list of Any. */
-function errorInfoOf(details: Array<{ type_url: string; value: Uint8Array }>) {
-  const any = details.find((d) => d.type_url === 'type.googleapis.com/google.rpc.ErrorInfo');
-  if (!any) throw new Error('no ErrorInfo in the details');
-  return ErrorInfo.toObject(ErrorInfo.decode(any.value), { defaults: true }) as {
-    reason: string;
-    domain: string;
-    metadata: Record<string, string>;
-  };
-}
-
-/** The status a failed call carried, from its trailer only; checks it agrees with the gRPC status. */
-function decode(err: grpc.ServiceError): Decoded {
-  const [bin] = err.metadata.get('grpc-status-details-bin');
-  if (!Buffer.isBuffer(bin)) throw new Error(`no grpc-status-details-bin on ${err.code} ${err.details}`);
-  const s = Status.toObject(Status.decode(bin), { defaults: true }) as {
-    code: number;
-    message: string;
-    details: Array<{ type_url: string; value: Uint8Array }>;
-  };
-  if (s.code !== err.code || s.message !== err.details) throw new Error('Status differs from the gRPC status');
-  return { code: s.code, message: s.message, ...errorInfoOf(s.details) };
-}
 
 let d: TestDaemon;
 let crypto: grpc.Client;
