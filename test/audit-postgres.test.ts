@@ -41,6 +41,14 @@ test.after.always(async () => {
  */
 const POOL_WAIT_MS = 60_000;
 
+/** A registry on `url`, open, closed after the file's tests (the audit trails here write through its pool). */
+async function openRegistry(url: string): Promise<PostgresRegistry> {
+  const registry = new PostgresRegistry({ connectionString: url, fleetAckWait: false, connectTimeoutMs: POOL_WAIT_MS });
+  await registry.open();
+  cleanups.push(() => registry.close());
+  return registry;
+}
+
 const dbOf = (url: string) => new URL(url).pathname.slice(1);
 
 async function pgDaemon(url: string): Promise<TestDaemon> {
@@ -114,13 +122,7 @@ pgTest('a record is timed after the chain lock: at never decreases with seq, who
   const now = () => new Date(tick++);
   const trails = await Promise.all(
     [0, 1].map(async () => {
-      const registry = new PostgresRegistry({
-        connectionString: url,
-        fleetAckWait: false,
-        connectTimeoutMs: POOL_WAIT_MS,
-      });
-      await registry.open();
-      cleanups.push(() => registry.close());
+      const registry = await openRegistry(url);
       const trail = new PostgresAuditTrail({ database: registry.database(), now });
       await trail.open();
       return trail;
@@ -128,13 +130,7 @@ pgTest('a record is timed after the chain lock: at never decreases with seq, who
   );
   // The database's clock when none is injected: taken after the lock too.
   const dbClock = await (async () => {
-    const registry = new PostgresRegistry({
-      connectionString: url,
-      fleetAckWait: false,
-      connectTimeoutMs: POOL_WAIT_MS,
-    });
-    await registry.open();
-    cleanups.push(() => registry.close());
+    const registry = await openRegistry(url);
     return new PostgresAuditTrail({ database: registry.database() });
   })();
   const appendAll = (list: PostgresAuditTrail[]) =>
@@ -168,15 +164,9 @@ pgTest('two instances appending and changing policies at once produce one valid 
   const url = await pgServer!.createDatabase('audit_two');
   const instances = await Promise.all(
     [0, 1].map(async () => {
-      const registry = new PostgresRegistry({
-        connectionString: url,
-        fleetAckWait: false,
-        connectTimeoutMs: POOL_WAIT_MS,
-      });
-      await registry.open();
+      const registry = await openRegistry(url);
       const trail = new PostgresAuditTrail({ database: registry.database() });
       await trail.open();
-      cleanups.push(() => registry.close());
       return { registry, trail };
     }),
   );
@@ -214,9 +204,7 @@ pgTest('two instances appending and changing policies at once produce one valid 
 
 pgTest('an edited, deleted or reordered row is detected by audit verify; the table refuses changes', async (t) => {
   const url = await pgServer!.createDatabase('audit_tamper');
-  const registry = new PostgresRegistry({ connectionString: url, fleetAckWait: false, connectTimeoutMs: POOL_WAIT_MS });
-  await registry.open();
-  cleanups.push(() => registry.close());
+  const registry = await openRegistry(url);
   const trail = new PostgresAuditTrail({ database: registry.database() });
   for (let i = 1; i <= 6; i++) await trail.append({ type: 'cache.evicted', tenant: 'demo', policyId: `p${i}` });
   t.regex((await verifyCli(url)).stdout, /^ok: 6 records/);
@@ -271,9 +259,7 @@ pgTest('an edited, deleted or reordered row is detected by audit verify; the tab
 
 pgTest('an export from the PostgreSQL trail verifies on its own', async (t) => {
   const url = await pgServer!.createDatabase('audit_export');
-  const registry = new PostgresRegistry({ connectionString: url, fleetAckWait: false, connectTimeoutMs: POOL_WAIT_MS });
-  await registry.open();
-  cleanups.push(() => registry.close());
+  const registry = await openRegistry(url);
   const trail = new PostgresAuditTrail({ database: registry.database() });
   for (let i = 1; i <= 5; i++) await trail.append({ type: 'access.denied', tenant: 'demo', policyId: `p${i}` });
   const dir = await mkdtemp(join(tmpdir(), 'uwd-pgexport-'));
