@@ -1,0 +1,107 @@
+import test from 'ava';
+import * as fs from 'node:fs/promises';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { withFileLock, type LockFs } from '../src/storage/file-lock.js';
+
+function deferred<T = void>(): { promise: Promise<T>; resolve: (value: T) => void } {
+  let resolve!: (value: T) => void;
+  const promise = new Promise<T>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+async function tempDir(t: { teardown: (fn: () => Promise<void>) => void }): Promise<string> {
+  const dir = await fs.mkdtemp(join(tmpdir(), 'unwrapd-lock-'));
+  t.teardown(() => fs.rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** A lock token of a live process on this host that is not this one (the test runner's parent). */
+const foreignToken = (tag: string): string => `${process.ppid}@${hostname()}#${tag}`;
+
+// The interleaving: B, waiting in this process, reads A's lock; A releases; another process (F) takes the
+// lock; only then does B judge what it read. A released token of this process looks like an orphan, so B
+// used to break the lock, which was F's by then: rename aside, then put back, and a third process (D)
+// linking in between left F and D both holding it (a lost update between their read-modify-writes).
+test("a waiter that read a lock just before its owner in this process released it never breaks the next owner's lock", async (t) => {
+  const dir = await tempDir(t);
+  const lockPath = join(dir, 'store.lock');
+  const held = deferred();
+  const releaseA = deferred();
+  const a = withFileLock(lockPath, async () => {
+    held.resolve();
+    await releaseA.promise;
+  });
+  await held.promise;
+
+  const reads: string[] = [];
+  const firstRead = deferred();
+  const readAfterGate = deferred();
+  const gate = deferred();
+  const movedAside: string[] = [];
+  const seam: LockFs = {
+    ...fs,
+    readFile: (async (file: string, enc: BufferEncoding) => {
+      const text = await fs.readFile(file, enc);
+      if (file === lockPath) {
+        reads.push(text);
+        if (reads.length === 1) {
+          firstRead.resolve();
+          await gate.promise; // answered only after A released and F took the lock
+        } else {
+          readAfterGate.resolve();
+        }
+      }
+      return text;
+    }) as LockFs['readFile'],
+    rename: async (from, to) => {
+      if (from === lockPath) movedAside.push(await fs.readFile(lockPath, 'utf8'));
+      await fs.rename(from, to);
+      // Another process takes the free lock before anything can be put back.
+      if (from === lockPath) await fs.writeFile(lockPath, foreignToken('d'), { flag: 'wx', mode: 0o600 });
+    },
+  };
+  let bRan = false;
+  const b = withFileLock(
+    lockPath,
+    async () => {
+      bRan = true;
+    },
+    { fs: seam, timeoutMs: 60_000 },
+  );
+  b.catch(() => {}); // awaited below; a failed assertion must not leave it unhandled
+
+  await firstRead.promise;
+  t.true(reads[0]?.startsWith(`${process.pid}@`), 'B read the lock while A held it');
+  releaseA.resolve();
+  await a;
+  await fs.writeFile(lockPath, foreignToken('f'), { flag: 'wx', mode: 0o600 }); // F, a live process, takes it
+  gate.resolve();
+  await readAfterGate.promise;
+
+  t.deepEqual(movedAside, [], "the live owner's lock was moved aside");
+  t.is(await fs.readFile(lockPath, 'utf8'), foreignToken('f'), 'F still holds the lock');
+  t.false(bRan, 'B waits while F holds the lock');
+
+  await fs.unlink(lockPath); // F releases
+  await b;
+  t.true(bRan);
+  await t.throwsAsync(fs.stat(lockPath), { code: 'ENOENT' }, 'B released the lock');
+});
+
+test('an orphaned lock of this process (no holder here) is broken', async (t) => {
+  const dir = await tempDir(t);
+  const lockPath = join(dir, 'store.lock');
+  await fs.writeFile(lockPath, `${process.pid}@${hostname()}#0123456789abcdef`, { mode: 0o600 });
+  t.is(await withFileLock(lockPath, async () => 'ran', { timeoutMs: 30_000 }), 'ran');
+  t.deepEqual(await fs.readdir(dir), []);
+});
+
+test('a lock of a live process on this host is waited for, not broken', async (t) => {
+  const dir = await tempDir(t);
+  const lockPath = join(dir, 'store.lock');
+  await fs.writeFile(lockPath, foreignToken('live'), { mode: 0o600 });
+  const err = await t.throwsAsync(withFileLock(lockPath, async () => 'ran', { timeoutMs: 50 }));
+  t.regex(err?.message ?? '', /timed out waiting for lock/);
+  t.is(await fs.readFile(lockPath, 'utf8'), foreignToken('live'));
+});
