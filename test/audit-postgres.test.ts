@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { PostgresAuditTrail } from '../src/audit/postgres-audit-trail.js';
+import { UnwrapdError, isUnwrapdError } from '../src/errors.js';
 import { PostgresRegistry } from '../src/registry/postgres/postgres-registry.js';
 import { makePolicyRecord } from './helpers/policy-fixture.js';
 import { postgresDependency, startTestPostgres, type TestPostgres } from './helpers/postgres.js';
@@ -201,6 +202,39 @@ pgTest('two instances appending and changing policies at once produce one valid 
   t.is((await rows(url, `type = 'policy.rotated'`)).length, 10, 'each committed write has exactly one record');
   t.is((await verifyCli(url)).code, 0);
 });
+
+pgTest(
+  "a closed trail refuses appends and a write's records (the write rolls back); one under way is finished",
+  async (t) => {
+    const url = await pgServer!.createDatabase('audit_closed');
+    const registry = await openRegistry(url);
+    const trail = new PostgresAuditTrail({ database: registry.database() });
+    await trail.open();
+    await registry.create(makePolicyRecord({ tenant: 't', id: 'closed' }));
+    const used = { type: 'availability_key.used', tenant: 't', policyId: 'closed' } as const;
+    const late = trail.prepare(() => [{ type: 'policy.rotated', tenant: 't', policyId: 'closed' }]);
+    const started = trail.append(used); // under way: close() waits for it
+    await trail.close();
+    t.is((await started).seq, 1);
+
+    const err = await t.throwsAsync(trail.append(used), { instanceOf: UnwrapdError });
+    t.is(err?.code, 'unavailable');
+    t.is(err?.reason, 'AUDIT_UNAVAILABLE');
+    t.is(t.throws(() => trail.prepare(() => [used]), { instanceOf: UnwrapdError })?.reason, 'AUDIT_UNAVAILABLE');
+    // Prepared before close, its hook runs after: refused inside the change's transaction, which rolls back.
+    const current = registry.get('t', 'closed')!;
+    const write = await t.throwsAsync(
+      registry.update({ ...current, name: 'renamed' }, current.revision, { within: late.within }),
+    );
+    t.true(isUnwrapdError(write, 'unavailable'));
+    t.is(registry.get('t', 'closed')!.name, current.name, 'the change was not committed');
+    t.deepEqual(
+      (await rows(url)).map((r) => r.seq),
+      ['1'],
+      'no row written after close',
+    );
+  },
+);
 
 pgTest('an edited, deleted or reordered row is detected by audit verify; the table refuses changes', async (t) => {
   const url = await pgServer!.createDatabase('audit_tamper');

@@ -2,7 +2,7 @@ import { open, stat, truncate } from 'node:fs/promises';
 import { writeFileAtomic } from '../storage/atomic-file.js';
 import { withFileLock } from '../storage/file-lock.js';
 import { chainRecord, type AuditFields, type AuditHead, type AuditRecord } from './audit-record.js';
-import { AppendListeners, type AuditTrail, type PendingAudit } from './audit-trail.js';
+import { AppendListeners, trailClosed, type AuditTrail, type PendingAudit } from './audit-trail.js';
 import { FileTrailIndex, type IndexBounds } from './file-trail-index.js';
 import { readFileRecords, readHeadFile, verifyAuditLog } from './file-trail-reader.js';
 import { nodeTrailFile, type TrailFile } from './trail-file.js';
@@ -32,6 +32,9 @@ export { verifyAuditLog } from './file-trail-reader.js';
  * is durable: two files cannot change atomically, so a crash between the two leaves the change without its
  * record (the PostgreSQL trail commits them together).
  *
+ * close() waits for the appends under way, then refuses new ones (trailClosed): nothing is written into the
+ * data directory after it resolved.
+ *
  * Queries go through an index of where records start (file-trail-index.ts), so a page reads from near its
  * first record instead of from byte 0. Followers are told of new records (`onRecords`) once per append of this
  * process, and once per batch another process appended to the same file (one stat of the file every
@@ -46,6 +49,9 @@ export async function openAuditLog(
   const file = opts.file ?? nodeTrailFile;
   let head = await recoverHead(path, await readHeadFile(headPath));
   let queue: Promise<unknown> = Promise.resolve();
+  let closed = false;
+  /** Registry writes' records being appended: close() lets them finish (a write's records are all or none). */
+  const runs = new Set<Promise<unknown>>();
   const listeners = new AppendListeners();
   const index = new FileTrailIndex(path, file, opts.index);
   await index.poll(); // one stat: the index is built by the first query (a multi-GB log does not delay opening)
@@ -68,7 +74,7 @@ export async function openAuditLog(
       return record;
     });
 
-  const append = (fields: AuditFields): Promise<AuditRecord> => {
+  const enqueue = (fields: AuditFields): Promise<AuditRecord> => {
     const result = queue.then(() => appendNow(fields));
     queue = result.catch(() => {});
     return result.then((record) => {
@@ -78,16 +84,29 @@ export async function openAuditLog(
     });
   };
 
+  const append = (fields: AuditFields): Promise<AuditRecord> =>
+    closed ? Promise.reject(trailClosed(path)) : enqueue(fields);
+
   return {
     path,
     followPollMs: FOLLOWER_POLL_MS,
     append,
     prepare(fields: () => AuditFields[]): PendingAudit {
+      if (closed) throw trailClosed(path); // before the registry writes anything
       let appended: Promise<AuditRecord[]> | undefined;
-      const run = async () => {
-        const out: AuditRecord[] = [];
-        for (const f of fields()) out.push(await append(f));
-        return out;
+      const run = (): Promise<AuditRecord[]> => {
+        if (closed) return Promise.reject(trailClosed(path));
+        const running = (async () => {
+          const out: AuditRecord[] = [];
+          for (const f of fields()) out.push(await enqueue(f));
+          return out;
+        })();
+        runs.add(running);
+        void running.then(
+          () => runs.delete(running),
+          () => runs.delete(running),
+        );
+        return running;
       };
       return {
         within: async () => {
@@ -104,6 +123,8 @@ export async function openAuditLog(
     onRecords: (listener) => watch.add(listener),
     verify: () => verifyAuditLog(path),
     async close() {
+      closed = true;
+      await Promise.allSettled([...runs]);
       await queue;
       watch.close();
     },

@@ -1,3 +1,4 @@
+import { UnwrapdError } from '../errors.js';
 import type { WriteTransaction } from '../registry/policy-registry.js';
 import type { AuditFields, AuditHead, AuditRecord, AuditType, VerifyResult } from './audit-record.js';
 
@@ -22,7 +23,21 @@ export interface AuditLog {
   prepare?(fields: () => AuditFields[]): PendingAudit;
   /** The newest record this process knows of (the file's head; with PostgreSQL, the newest it wrote or read). */
   head(): AuditHead;
+  /**
+   * Waits for the appends already started, then refuses every new one (`append`, `prepare`) with
+   * trailClosed(): nothing is written into the trail once close() resolved. Reads still work.
+   */
   close(): Promise<void>;
+}
+
+/**
+ * What an append to a closed trail is refused with: UNAVAILABLE, AUDIT_UNAVAILABLE (as a trail that cannot
+ * write), so the operation it audits fails instead of succeeding unaudited.
+ */
+export function trailClosed(path: string): UnwrapdError {
+  return new UnwrapdError('unavailable', `audit trail ${path} is closed: no record can be appended`, {
+    reason: 'AUDIT_UNAVAILABLE',
+  });
 }
 
 export interface PendingAudit {

@@ -9,7 +9,7 @@ import {
   type AuditRecord,
   type VerifyResult,
 } from './audit-record.js';
-import { AppendListeners, type AuditFilter, type AuditTrail, type PendingAudit } from './audit-trail.js';
+import { AppendListeners, trailClosed, type AuditFilter, type AuditTrail, type PendingAudit } from './audit-trail.js';
 import { allAuditRows, insertAuditRecords, readHead, recordOfRow, selectAuditRows } from './postgres-audit-sql.js';
 
 /**
@@ -35,6 +35,9 @@ export class PostgresAuditTrail implements AuditTrail {
   readonly #now: (() => Date) | undefined;
   readonly #listeners = new AppendListeners();
   #head: AuditHead = { count: 0, hash: GENESIS_HASH };
+  #closed = false;
+  /** Appends under way: close() lets them finish before the registry closes the pool. */
+  readonly #appending = new Set<Promise<unknown>>();
 
   constructor(opts: PostgresAuditTrailOptions) {
     this.#db = opts.database;
@@ -48,7 +51,18 @@ export class PostgresAuditTrail implements AuditTrail {
     this.#seen(await this.#read((pool) => readHead(pool, this.#db.q)));
   }
 
-  async append(fields: AuditFields): Promise<AuditRecord> {
+  append(fields: AuditFields): Promise<AuditRecord> {
+    if (this.#closed) return Promise.reject(trailClosed(this.path));
+    const appending = this.#append(fields);
+    this.#appending.add(appending);
+    void appending.then(
+      () => this.#appending.delete(appending),
+      () => this.#appending.delete(appending),
+    );
+    return appending;
+  }
+
+  async #append(fields: AuditFields): Promise<AuditRecord> {
     const pool = this.#db.pool();
     let client: pg.PoolClient;
     try {
@@ -74,9 +88,12 @@ export class PostgresAuditTrail implements AuditTrail {
   }
 
   prepare(fields: () => AuditFields[]): PendingAudit {
+    if (this.#closed) throw trailClosed(this.path); // before the registry writes anything
     let inserted: AuditRecord[] | undefined;
     return {
       within: async (tx: WriteTransaction) => {
+        // Refused, the change's transaction rolls back: neither the change nor its records are written.
+        if (this.#closed) throw trailClosed(this.path);
         if (tx.backend !== 'postgres')
           throw new UnwrapdError('internal', 'the audit trail is in PostgreSQL but the registry write is not');
         // Each attempt of the write starts over (a failed one rolled back what it inserted).
@@ -132,7 +149,9 @@ export class PostgresAuditTrail implements AuditTrail {
   }
 
   async close(): Promise<void> {
-    // The pool is the registry's: it closes with the registry.
+    // The pool is the registry's: it closes with the registry, after this.
+    this.#closed = true;
+    await Promise.allSettled([...this.#appending]);
   }
 
   #published(records: readonly AuditRecord[]): void {
