@@ -207,6 +207,21 @@ test('a change made by another process is seen by the provider on the next call'
   await assertUnwrapsTo(t, wrapped, key);
 });
 
+test('close() waits for a keystore write under way, and a write after close is refused without touching the file', async (t) => {
+  const base = join(dir, 'closing');
+  const file = join(base, 'keystore.json');
+  const closing = createLocalProvider({ keystorePath: file });
+  const created = closing.createKey!('local:', 'late', call()); // generating its RSA key when close() is called
+  await closing.close();
+  const listed = (await openLocalKeystore(file).list()).map((k) => k.name);
+  t.is(listed.length, 1, 'the write under way was finished before close() resolved');
+  t.is(`local:${listed[0]}/1`, (await created).uri);
+  const before = await readdir(base);
+  t.deepEqual(before, ['keystore.json'], 'no lock or temp file left');
+  await rejectsWith(t, closing.createKey!('local:', 'later', call()), 'unavailable', 'server_error');
+  t.deepEqual(await readdir(base), before);
+});
+
 test('the keystore file is mode 0600 in a directory created 0700', async (t) => {
   t.is((await stat(path)).mode & 0o777, 0o600);
   t.is((await stat(join(dir, 'keys'))).mode & 0o777, 0o700);

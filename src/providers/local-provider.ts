@@ -29,7 +29,8 @@ import { raceAbort } from '../race-abort.js';
  *
  * createKey (base `local:`) generates a new RSA-3072 key named after the hint with a random suffix.
  * destroyKey deletes the key (every version's private key leaves the file; the name is never reused) and
- * overwrites the superseded keystore file with zeros (src/providers/local-keystore.ts).
+ * overwrites the superseded keystore file with zeros (src/providers/local-keystore.ts). close() waits for
+ * the keystore writes under way; every call after it is refused (server_error) and writes nothing.
  */
 export const LOCAL_SCHEME = 'local';
 export const LOCAL_WRAP_ALGORITHM = 'RSA-OAEP-256';
@@ -64,6 +65,8 @@ export function createLocalProvider(opts: LocalProviderOptions): RootKeyProvider
     allowInsecurePermissions: opts.allowInsecurePermissions === true,
   });
   let closed = false;
+  /** Keystore writes under way: close() lets them finish, so nothing is written after it resolved. */
+  const writing = new Set<Promise<unknown>>();
 
   async function lookup(ref: LocalKeyRef, keyUri: string): Promise<KeyVersionEntry> {
     try {
@@ -79,12 +82,16 @@ export function createLocalProvider(opts: LocalProviderOptions): RootKeyProvider
   /** A keystore write, its failures classified (a missing key is key_not_found; anything else server_error). */
   async function keystoreCall<T>(keyUri: string, fn: () => Promise<T>): Promise<T> {
     if (closed) throw providerError('server_error', keyUri, `${keyUri}: the local provider is closed`);
+    const write = fn();
+    writing.add(write);
     try {
-      return await fn();
+      return await write;
     } catch (err) {
       if (isUnwrapdError(err, 'not_found')) throw providerError('key_not_found', keyUri, `${keyUri}: ${err.message}`);
       const why = err instanceof Error ? err.message : 'unknown error';
       throw providerError('server_error', keyUri, `${keyUri}: local keystore write failed: ${why}`, err);
+    } finally {
+      writing.delete(write);
     }
   }
 
@@ -206,6 +213,7 @@ export function createLocalProvider(opts: LocalProviderOptions): RootKeyProvider
 
     async close(): Promise<void> {
       closed = true;
+      await Promise.allSettled([...writing]);
       keystore.close();
     },
   };
