@@ -1,4 +1,6 @@
 import test from 'ava';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import * as fs from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -87,6 +89,84 @@ test("a waiter that read a lock just before its owner in this process released i
   await b;
   t.true(bRan);
   await t.throwsAsync(fs.stat(lockPath), { code: 'ENOENT' }, 'B released the lock');
+});
+
+/** The pid of a process that has exited. */
+async function deadPid(): Promise<number> {
+  const child = spawn(process.execPath, ['-e', ''], { stdio: 'ignore' });
+  await once(child, 'exit');
+  return child.pid!;
+}
+
+// Two breakers of one dead owner's lock: B1 reads it and stalls; B2 breaks it and takes the lock (Y); then
+// B1 judges what it read. It used to rename the lock path (Y by then) aside and put it back, and a third
+// process (D) linking in between left B2 and D both holding it.
+test("two waiters breaking the same dead owner's lock never move the lock one of them took", async (t) => {
+  const dir = await tempDir(t);
+  const lockPath = join(dir, 'store.lock');
+  const dead = `${await deadPid()}@${hostname()}#dead`;
+  await fs.writeFile(lockPath, dead, { mode: 0o600 });
+
+  const reads: string[] = [];
+  const firstRead = deferred();
+  const readAfterGate = deferred();
+  const gate = deferred();
+  const movedAside: string[] = [];
+  const seam: LockFs = {
+    ...fs,
+    readFile: (async (file: string, enc: BufferEncoding) => {
+      const text = await fs.readFile(file, enc);
+      if (file === lockPath) {
+        reads.push(text);
+        if (reads.length === 1) {
+          firstRead.resolve();
+          await gate.promise;
+        } else {
+          readAfterGate.resolve();
+        }
+      }
+      return text;
+    }) as LockFs['readFile'],
+    rename: async (from, to) => {
+      if (from === lockPath) movedAside.push(await fs.readFile(lockPath, 'utf8'));
+      await fs.rename(from, to);
+      if (from === lockPath && movedAside.at(-1) !== dead)
+        await fs.writeFile(lockPath, foreignToken('d'), { flag: 'wx', mode: 0o600 });
+    },
+  };
+  const b1 = withFileLock(lockPath, async () => 'b1', { fs: seam, timeoutMs: 60_000 });
+  b1.catch(() => {});
+  await firstRead.promise;
+  t.is(reads[0], dead);
+
+  const held = deferred();
+  const releaseB2 = deferred();
+  const b2 = withFileLock(
+    lockPath,
+    async () => {
+      held.resolve();
+      await releaseB2.promise;
+    },
+    { timeoutMs: 60_000 },
+  );
+  await held.promise;
+  const y = await fs.readFile(lockPath, 'utf8');
+  t.regex(y, new RegExp(`^${process.pid}@`), 'B2 broke the dead lock and holds its own');
+  gate.resolve();
+  await readAfterGate.promise;
+
+  t.deepEqual(
+    movedAside.filter((c) => c !== dead),
+    [],
+    "a live owner's lock was moved aside",
+  );
+  t.is(await fs.readFile(lockPath, 'utf8'), y, 'B2 still holds the lock');
+
+  releaseB2.resolve();
+  await b2;
+  if ((await fs.readFile(lockPath, 'utf8').catch(() => '')) === foreignToken('d')) await fs.unlink(lockPath);
+  t.is(await b1, 'b1');
+  t.deepEqual(await fs.readdir(dir), [], 'no lock, break lock or temp file left');
 });
 
 test('an orphaned lock of this process (no holder here) is broken', async (t) => {

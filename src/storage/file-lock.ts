@@ -7,13 +7,12 @@ import { UnwrapdError } from '../errors.js';
 
 /**
  * An exclusive lock between processes sharing a directory: a lock file, linked into place atomically, that
- * holds the owner's pid and host. A lock whose owner is dead (same host, pid gone, e.g. after SIGKILL) is broken; the
- * break is a rename to a unique name followed by a check that what was renamed is still that dead owner's
- * lock; a fresh lock renamed by mistake (two processes breaking the same stale lock) is put back. A lock of
- * this process is broken only when it is an orphan (isOrphanOfThisProcess), never on a read that predates
- * its owner's release: that read would make a waiter move the next owner's lock. Residual limit: between the
- * mistaken rename and the put-back the lock is free, so with a dead owner and two breakers a third process
- * can take it in that window.
+ * holds the owner's pid and host. A stale lock is broken: its owner is dead (same host, pid gone, e.g. after
+ * SIGKILL), or it is an orphan of this process (isOrphanOfThisProcess; never judged on a read that predates
+ * its owner's release, which would move the next owner's lock). Breakers take turns on `<lock>.break` and
+ * re-read the lock under it, so what they remove is the stale lock they judged, never a fresh one (two
+ * breakers at once could otherwise leave two owners). A break lock whose breaker died is itself broken by
+ * rename, check and put-back (breakAside).
  */
 export interface LockOptions {
   /** Give up after this long. Default 10 s. */
@@ -110,15 +109,45 @@ async function release(fs: LockFs, lockPath: string, token: string): Promise<voi
 }
 
 async function breakIfStale(fs: LockFs, lockPath: string): Promise<void> {
-  const content = await fs.readFile(lockPath, 'utf8').catch(() => undefined);
+  const content = await staleContent(fs, lockPath);
   if (content === undefined) return;
+  // One breaker at a time: no one else removes a stale lock (its owner is dead or gone), so under the break
+  // lock the stale lock read again is still the one renamed below, and no fresh lock is ever moved.
+  const breakLock = `${lockPath}.break`;
+  const token = `${process.pid}@${HOST}#${randomBytes(8).toString('hex')}`;
+  if (!(await tryCreate(fs, breakLock, token))) {
+    await breakAside(fs, breakLock, await staleContent(fs, breakLock)); // its breaker died mid-break
+    return; // the next round tries again
+  }
+  try {
+    await removeOrphanTemps(fs, breakLock);
+    if ((await fs.readFile(lockPath, 'utf8').catch(() => undefined)) !== content) return;
+    await fs.rename(lockPath, `${lockPath}.stale`).catch(() => {});
+    await fs.unlink(`${lockPath}.stale`).catch(() => {});
+  } finally {
+    await release(fs, breakLock, token);
+  }
+}
+
+/** The lock's content when it is stale (its owner dead, an orphan, or garbage); undefined when it is not. */
+async function staleContent(fs: LockFs, lockPath: string): Promise<string | undefined> {
+  const content = await fs.readFile(lockPath, 'utf8').catch(() => undefined);
+  if (content === undefined) return undefined;
   if (content.length === 0) {
     // Never written by this code (locks are linked in whole); garbage from elsewhere: stale once old.
     const info = await fs.stat(lockPath).catch(() => undefined);
-    if (!info || Date.now() - info.mtimeMs < EMPTY_LOCK_STALE_MS) return;
-  } else if (!(await isStale(fs, lockPath, content))) {
-    return;
+    return info && Date.now() - info.mtimeMs >= EMPTY_LOCK_STALE_MS ? content : undefined;
   }
+  return (await isStale(fs, lockPath, content)) ? content : undefined;
+}
+
+/**
+ * Breaks a stale break lock (a breaker died holding it): rename it aside, then check that what was renamed is
+ * that lock; a fresh one renamed by mistake (two processes breaking it at once) is put back. In the moment
+ * between, a third could take it: that needs a breaker to die within its few file operations.
+ */
+async function breakAside(fs: LockFs, lockPath: string, content: string | undefined): Promise<void> {
+  if (content === undefined) return;
   const aside = `${lockPath}.stale.${process.pid}.${randomBytes(4).toString('hex')}`;
   try {
     await fs.rename(lockPath, aside);
@@ -126,7 +155,6 @@ async function breakIfStale(fs: LockFs, lockPath: string): Promise<void> {
     return; // someone else broke or released it
   }
   if (!(await isSameStaleLock(fs, aside, content))) {
-    // We moved a fresh lock that replaced the stale one in between: put it back (link fails if taken).
     await fs.link(aside, lockPath).catch(() => {});
   }
   await fs.unlink(aside).catch(() => {});
