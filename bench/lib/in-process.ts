@@ -1,5 +1,11 @@
 import { createCipheriv, randomBytes, randomFillSync } from 'node:crypto';
-import { openBlock, parseEnvelope, sealBlock } from '../../src/crypto/envelope.js';
+import {
+  DEFAULT_BLOCK_SUITE,
+  openBlock,
+  parseEnvelope,
+  sealBlock,
+  type BlockSuite,
+} from '../../src/crypto/envelope.js';
 import { SecretKey } from '../../src/crypto/secret-key.js';
 
 /**
@@ -33,6 +39,7 @@ export function timeLoop(name: string, op: () => void, durationMs: number): InPr
 /** The names of the in-process lines the sealBlock target compares (bench/lib/unary-report.ts). */
 export const RAW_GCM = 'raw AES-256-GCM';
 export const SEAL_BLOCK = 'unwrapd sealBlock';
+export const OPEN_BLOCK = 'unwrapd parse+openBlock';
 
 /** AES-256-GCM of the payload with node:crypto: a fresh nonce per call, one key. The floor of any Encrypt. */
 export function rawAesGcm(payload: Buffer, durationMs: number): InProcessResult {
@@ -51,20 +58,27 @@ export function rawAesGcm(payload: Buffer, durationMs: number): InProcessResult 
   );
 }
 
-/** unwrapd's own sealBlock / openBlock with a cached key: the crypto an Encrypt / Decrypt does, minus gRPC. */
+/**
+ * unwrapd's own sealBlock / openBlock with a cached key: the crypto an Encrypt / Decrypt does, minus gRPC. The
+ * plain lines measure the suite written by default (2); the `suite 1` lines the HKDF-SHA256 suite, for
+ * comparison.
+ */
 export function envelopeSealOpen(payload: Buffer, durationMs: number): InProcessResult[] {
   const kek = SecretKey.copyFrom(randomBytes(32), true);
   const ref = { tenant: 'demo', policyId: 'demo-mailbox', keyVersion: 1 };
   const context = {};
-  try {
-    const seal = timeLoop(SEAL_BLOCK, () => sealBlock({ ref, kek, plaintext: payload, context }), durationMs);
-    const envelope = sealBlock({ ref, kek, plaintext: payload, context });
-    const open = timeLoop(
-      'unwrapd parse+openBlock',
-      () => openBlock(parseEnvelope(envelope), kek, context),
+  const lines = (suite: BlockSuite, tail: string): InProcessResult[] => {
+    const seal = timeLoop(
+      SEAL_BLOCK + tail,
+      () => sealBlock({ ref, kek, plaintext: payload, context, suite }),
       durationMs,
     );
+    const envelope = sealBlock({ ref, kek, plaintext: payload, context, suite });
+    const open = timeLoop(OPEN_BLOCK + tail, () => openBlock(parseEnvelope(envelope), kek, context), durationMs);
     return [seal, open];
+  };
+  try {
+    return [...lines(DEFAULT_BLOCK_SUITE, ''), ...lines(1, ' suite 1')];
   } finally {
     kek.destroy();
   }
