@@ -230,6 +230,27 @@ test('suites: sealBlock writes suite 2 by default and suite 1 when asked; both o
   }
 });
 
+test('suites: sealBlock refuses an unknown suite as a programming error, before drawing randomness', (t) => {
+  const kek = deriveWrappingKey(IK, REF);
+  let drawn = 0;
+  for (const suite of [0, 3, '2']) {
+    const err = t.throws(
+      () =>
+        sealBlock({
+          ref: REF,
+          kek,
+          plaintext: Buffer.alloc(1),
+          context: {},
+          suite: suite as BlockSuite,
+          random: (n) => (drawn++, randomBytes(n)),
+        }),
+      { instanceOf: UnwrapdError },
+    );
+    t.is(err?.code, 'internal');
+  }
+  t.is(drawn, 0);
+});
+
 test('suites: rewrap keeps the suite, and a suite 1 envelope still rewraps and opens', (t) => {
   const pt = randomBytes(64);
   const to: EnvelopeRef = { ...REF, policyId: 'dep-mail-02', keyVersion: 3 };
