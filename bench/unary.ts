@@ -12,7 +12,7 @@ import { UnwrapdClient } from '../src/client/client.js';
 import { benchEnvironment } from './lib/results-file.js';
 import { createEchoClient, type EchoClient } from './lib/echo-service.js';
 import { authorizationCheck } from './lib/authz-in-process.js';
-import { envelopeSealOpen, rawAesGcm } from './lib/in-process.js';
+import { blockCryptoInProcess } from './lib/in-process.js';
 import { runInterleaved } from './lib/interleaved-rounds.js';
 import { parseBenchOptions, USAGE, UsageError, type BenchOptions } from './lib/options.js';
 import { ServerProcess } from './lib/server-process.js';
@@ -169,11 +169,7 @@ async function main(opts: BenchOptions): Promise<void> {
       const sample = Buffer.alloc(payloadBytes, 1);
       const inProcess =
         opts.inProcessMs > 0
-          ? [
-              rawAesGcm(sample, opts.inProcessMs),
-              ...envelopeSealOpen(sample, opts.inProcessMs),
-              authorizationCheck(opts.inProcessMs),
-            ]
+          ? [...blockCryptoInProcess(sample, opts.inProcessMs), authorizationCheck(opts.inProcessMs)]
           : [];
       const result: PayloadResult = {
         payloadBytes,

@@ -1,15 +1,23 @@
 /**
- * Generates test/vectors/envelope-v1.json, the published test vectors of the v1 envelope format
- * (docs/envelope-format.md). Deterministic: every "random" input is fixed (SHA-256 of a label) and fed to
- * sealBlock through its injectable randomness, so re-running reproduces the file byte for byte.
+ * Generates test/vectors/envelope-v1.json, the published test vectors of the v1 envelope format, suite 1
+ * (docs/envelope-format.md); `buildVectors(2)` gives those of suite 2 (scripts/gen-envelope-suite2-vectors.ts
+ * writes them). Deterministic: every "random" input is fixed (SHA-256 of a label) and fed to sealBlock through
+ * its injectable randomness, so re-running reproduces the file byte for byte. Both suites use the same inputs.
  *
  *   node --import=tsx scripts/gen-envelope-vectors.ts           # write the file
  *   node --import=tsx scripts/gen-envelope-vectors.ts --check   # exit 1 if the file differs
  */
-import { createCipheriv, hkdfSync } from 'node:crypto';
+import { createCipheriv, createHash, hkdfSync } from 'node:crypto';
 import { kwpWrap } from '../src/crypto/aes-kwp.js';
 import { encodeContext, type EncryptionContext } from '../src/crypto/encryption-context.js';
-import { deriveWrappingKey, kekInfo, parseEnvelope, sealBlock, type EnvelopeRef } from '../src/crypto/envelope.js';
+import {
+  deriveWrappingKey,
+  kekInfo,
+  parseEnvelope,
+  sealBlock,
+  type BlockSuite,
+  type EnvelopeRef,
+} from '../src/crypto/envelope.js';
 import { SecretKey } from '../src/crypto/secret-key.js';
 import { fixedBytesIn, queuedRandom } from './vector-bytes.js';
 import { generateWhenRun, vectorsPath } from './vector-file.js';
@@ -74,6 +82,20 @@ const POSITIVE: PositiveInput[] = [
 ];
 
 type Positive = BlockPositiveVector;
+
+/**
+ * Suite 2's one-step KDF input (docs/envelope-format.md §3.3): u32(1) || DK || label || nonce. Written out here
+ * from the spec, not taken from src/crypto/envelope.ts.
+ */
+function suite2KdfInput(dataKey: Buffer, nonce: Buffer): Buffer {
+  return Buffer.concat([Buffer.from([0, 0, 0, 1]), dataKey, Buffer.from('unwrapd/v1 suite 2 block keys'), nonce]);
+}
+
+/** contentKey || commitment of a suite (§3.3), from the spec with node:crypto. */
+function specBlockKeys(suite: BlockSuite, dataKey: Buffer, nonce: Buffer): Buffer {
+  if (suite === 1) return Buffer.from(hkdfSync('sha256', dataKey, nonce, Buffer.from('unwrapd/v1 block keys'), 64));
+  return createHash('sha512').update(suite2KdfInput(dataKey, nonce)).digest();
+}
 type Negative = NegativeVector<'parse' | 'tenant' | 'unwrap' | 'data key length' | 'commitment' | 'tag'>;
 
 /**
@@ -81,18 +103,18 @@ type Negative = NegativeVector<'parse' | 'tenant' | 'unwrap' | 'data key length'
  * 32): a KWP wrap of 25..32 bytes is 40 bytes, so the layout is valid, the wrap unwraps, and the commitment and
  * tag match the key. Only the check that the unwrapped data key is exactly 32 bytes refuses it.
  */
-function sealWithDataKey(v: PositiveInput, ikLabel: string, dataKey: Buffer, nonce: Buffer): string {
+function sealWithDataKey(v: PositiveInput, ikLabel: string, dataKey: Buffer, nonce: Buffer, suite: BlockSuite): string {
   const ikKey = SecretKey.copyFrom(fixedBytes(ikLabel, 32));
   const kek = deriveWrappingKey(ikKey, v.ref);
   const wrapped = kwpWrap(kek, dataKey);
   kek.destroy();
   ikKey.destroy();
   if (wrapped.length !== 40) throw new Error('a data key of this length does not wrap to 40 bytes');
-  const okm = Buffer.from(hkdfSync('sha256', dataKey, nonce, Buffer.from('unwrapd/v1 block keys'), 64));
+  const okm = specBlockKeys(suite, dataKey, nonce);
   const tenant = Buffer.from(v.ref.tenant, 'latin1');
   const policy = Buffer.from(v.ref.policyId, 'latin1');
   const fixedHeader = Buffer.concat([
-    Buffer.from([0x55, 0x57, 1, 1, 0, tenant.length]),
+    Buffer.from([0x55, 0x57, 1, suite, 0, tenant.length]),
     tenant,
     nonce,
     okm.subarray(32),
@@ -106,7 +128,7 @@ function sealWithDataKey(v: PositiveInput, ikLabel: string, dataKey: Buffer, non
   return Buffer.concat([fixedHeader, wrapSection, body]).toString('hex');
 }
 
-function seal(v: PositiveInput, ikLabel: string, dkLabel: string, nonceLabel: string): Positive {
+function seal(v: PositiveInput, ikLabel: string, dkLabel: string, nonceLabel: string, suite: BlockSuite): Positive {
   const ik = fixedBytes(ikLabel, 32);
   const dataKey = fixedBytes(dkLabel, 32);
   const nonce = fixedBytes(nonceLabel, 12);
@@ -117,9 +139,10 @@ function seal(v: PositiveInput, ikLabel: string, dkLabel: string, nonceLabel: st
     kek,
     plaintext: v.plaintext,
     context: v.context,
+    suite,
     random: queuedRandom([Buffer.from(dataKey), Buffer.from(nonce)]), // copies: sealBlock zeroes the data key it is given
   });
-  const blockKeys = Buffer.from(hkdfSync('sha256', dataKey, nonce, Buffer.from('unwrapd/v1 block keys'), 64));
+  const blockKeys = specBlockKeys(suite, dataKey, nonce);
   const parsed = parseEnvelope(envelope);
   const encodedContext = encodeContext(v.context);
   const out: Positive = {
@@ -137,6 +160,7 @@ function seal(v: PositiveInput, ikLabel: string, dkLabel: string, nonceLabel: st
       kekInfo: kekInfo(v.ref).toString('hex'),
       kek: kek.expose().toString('hex'),
       wrappedDataKey: parsed.wrappedKey.toString('hex'),
+      ...(suite === 2 && { kdfInput: suite2KdfInput(dataKey, nonce).toString('hex') }),
       contentKey: blockKeys.subarray(0, 32).toString('hex'),
       commitment: blockKeys.subarray(32).toString('hex'),
       encodedContext: encodedContext.toString('hex'),
@@ -161,8 +185,8 @@ function flip(offset: (b: Buffer) => number, mask: number): (b: Buffer) => Buffe
   };
 }
 
-export function buildVectors(): unknown {
-  const positive = POSITIVE.map((v, i) => seal(v, IK_LABEL, `data key ${i}`, `nonce ${i}`));
+export function buildVectors(suite: BlockSuite = 1): unknown {
+  const positive = POSITIVE.map((v, i) => seal(v, IK_LABEL, `data key ${i}`, `nonce ${i}`, suite));
   const base = positive[3] as Positive; // 100 bytes, multi-entry context
   const small = positive[1] as Positive; // 1 byte, one entry
   const fh = 50 + base.tenant.length; // fixed header length of `base`
@@ -177,7 +201,7 @@ export function buildVectors(): unknown {
 
   // Same header and body as `small`, but the wrap section of an envelope sealed with another data key under
   // the same tenant, policy and version: the KWP unwrap succeeds, the commitment does not match.
-  const otherDk = seal(POSITIVE[1] as PositiveInput, IK_LABEL, 'other data key', 'nonce 1');
+  const otherDk = seal(POSITIVE[1] as PositiveInput, IK_LABEL, 'other data key', 'nonce 1', suite);
   const smallFh = 50 + small.tenant.length;
   const smallWrapEnd = smallFh + 47 + small.policyId.length;
   const swappedWrap =
@@ -187,7 +211,7 @@ export function buildVectors(): unknown {
 
   // Sealed under another intermediate key with the same ids: the envelope is well formed but the KEK derived
   // from intermediate key 1 cannot unwrap it.
-  const otherIk = seal(POSITIVE[1] as PositiveInput, IK2_LABEL, 'data key 1', 'nonce 1');
+  const otherIk = seal(POSITIVE[1] as PositiveInput, IK2_LABEL, 'data key 1', 'nonce 1', suite);
 
   const negative: Negative[] = [
     neg(
@@ -277,9 +301,10 @@ export function buildVectors(): unknown {
         flip(() => 2, 0x03),
       ),
     ),
+    // The other suite's byte: it parses, but the other derivation gives another commitment.
     neg(
-      'suite 2',
-      'parse',
+      `suite ${suite === 1 ? 2 : 1}`,
+      'commitment',
       mutate(
         base.envelope,
         flip(() => 3, 0x03),
@@ -353,16 +378,26 @@ export function buildVectors(): unknown {
           IK_LABEL,
           fixedBytes(`short data key ${n}`, n),
           fixedBytes(`short nonce ${n}`, 12),
+          suite,
         ),
         small,
       ),
     ),
+    neg(
+      'suite 3 (unknown)',
+      'parse',
+      mutate(base.envelope, (b) => {
+        const c = Buffer.from(b);
+        c[3] = 3;
+        return c;
+      }),
+    ),
   ];
 
   return {
-    format: 'unwrapd envelope v1 (single block)',
+    format: suite === 1 ? 'unwrapd envelope v1 (single block)' : 'unwrapd envelope v1 (single block), suite 2',
     spec: 'docs/envelope-format.md',
-    generator: 'scripts/gen-envelope-vectors.ts',
+    generator: suite === 1 ? 'scripts/gen-envelope-vectors.ts' : 'scripts/gen-envelope-suite2-vectors.ts',
     notes: [
       'All byte strings are lowercase hex. Every input of a positive vector is given: sealing with that data key',
       'and nonce must give exactly `envelope`; opening `envelope` (KEK derived from intermediateKey and the ids in',

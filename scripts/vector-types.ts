@@ -20,6 +20,8 @@ export interface BlockPositiveVector {
     kekInfo: string;
     kek: string;
     wrappedDataKey: string;
+    /** Suite 2 only: the one-step KDF input u32(1) || DK || label || nonce (docs/envelope-format.md §3.3). */
+    kdfInput?: string;
     contentKey: string;
     commitment: string;
     encodedContext: string;

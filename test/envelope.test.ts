@@ -172,6 +172,7 @@ for (const v of vectors.positive) {
       kek,
       plaintext: hex(v.plaintext),
       context: v.context,
+      suite: 1, // this file holds suite 1's vectors (suite 2: test/envelope-suite2.test.ts)
       random: (n) => {
         calls.push(n);
         return queue.shift() as Buffer;

@@ -19,7 +19,8 @@
  * attacks", Len et al. 2021). GF(2^128) multiply uses GCM's reflected bit order (NIST SP 800-38D, Alg. 1);
  * the inverse is x^(2^128 - 2).
  *
- * The envelope defeats this: the content key K and the commitment both come from one HKDF of the data key,
+ * The envelope defeats this: the content key K and the commitment both come from one derivation of the data
+ * key (HKDF-SHA256 in suite 1, the one-step KDF with SHA-512 in suite 2; each suite is attacked below),
  * and the fixed header (which is the AAD and carries the commitment) is checked against the commitment
  * derived from the unwrapped data key before GCM is even run. The attacker setup here:
  *   - DK1, DK2: two data keys; same nonce; K1, K2 their content keys; commitment1 from DK1.
@@ -30,10 +31,17 @@
  *     decryptionFailed because DK2's commitment is not commitment1.
  */
 import test from 'ava';
-import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from 'node:crypto';
 import { DECRYPTION_FAILED_MESSAGE, UnwrapdError } from '../src/errors.js';
 import { encodeContext, type EncryptionContext } from '../src/crypto/encryption-context.js';
-import { deriveWrappingKey, openBlock, parseEnvelope, sealBlock, type EnvelopeRef } from '../src/crypto/envelope.js';
+import {
+  deriveWrappingKey,
+  openBlock,
+  parseEnvelope,
+  sealBlock,
+  type BlockSuite,
+  type EnvelopeRef,
+} from '../src/crypto/envelope.js';
 import { SecretKey } from '../src/crypto/secret-key.js';
 
 // ---- GF(2^128) in GCM bit order --------------------------------------------------------------------------
@@ -157,62 +165,84 @@ function craftAmbiguousCiphertext(k1: Buffer, k2: Buffer, nonce: Buffer, aad: Bu
   return { ct, tag };
 }
 
-function blockKeys(dk: Buffer, nonce: Buffer): { contentKey: Buffer; commitment: Buffer } {
-  const okm = Buffer.from(hkdfSync('sha256', dk, nonce, Buffer.from('unwrapd/v1 block keys'), 64));
+/** The block keys of docs/envelope-format.md §3.3, written from the spec with node:crypto. */
+function blockKeys(suite: BlockSuite, dk: Buffer, nonce: Buffer): { contentKey: Buffer; commitment: Buffer } {
+  const okm =
+    suite === 1
+      ? Buffer.from(hkdfSync('sha256', dk, nonce, Buffer.from('unwrapd/v1 block keys'), 64))
+      : createHash('sha512')
+          .update(Buffer.from([0, 0, 0, 1]))
+          .update(dk)
+          .update('unwrapd/v1 suite 2 block keys')
+          .update(nonce)
+          .digest();
   return { contentKey: okm.subarray(0, 32), commitment: okm.subarray(32) };
 }
 
-function sealWith(ref: EnvelopeRef, kek: SecretKey, dk: Buffer, nonce: Buffer, pt: Buffer, context: EncryptionContext) {
+function sealWith(
+  ref: EnvelopeRef,
+  kek: SecretKey,
+  dk: Buffer,
+  nonce: Buffer,
+  pt: Buffer,
+  context: EncryptionContext,
+  suite?: BlockSuite,
+) {
   const queue = [Buffer.from(dk), Buffer.from(nonce)];
-  return parseEnvelope(sealBlock({ ref, kek, plaintext: pt, context, random: () => queue.shift() as Buffer }));
+  return parseEnvelope(sealBlock({ ref, kek, plaintext: pt, context, suite, random: () => queue.shift() as Buffer }));
 }
 
-test('key commitment: a GCM ciphertext valid under two content keys opens under only the committed data key', (t) => {
-  const ik = SecretKey.copyFrom(randomBytes(32));
-  const ref: EnvelopeRef = { tenant: 'contoso', policyId: 'dep-mail-01', keyVersion: 1 };
-  const kek = deriveWrappingKey(ik, ref);
-  const context: EncryptionContext = { mailbox: 'alice@contoso.example' };
-  const nonce = randomBytes(12);
-  const dk1 = randomBytes(32);
-  const dk2 = randomBytes(32);
-  const k1 = blockKeys(dk1, nonce);
-  const k2 = blockKeys(dk2, nonce);
-  t.notDeepEqual(k1.contentKey, k2.contentKey);
+for (const suite of [1, 2] as const)
+  test(`key commitment: a GCM ciphertext valid under two content keys opens under only the committed data key (suite ${suite})`, (t) => {
+    const ik = SecretKey.copyFrom(randomBytes(32));
+    const ref: EnvelopeRef = { tenant: 'contoso', policyId: 'dep-mail-01', keyVersion: 1 };
+    const kek = deriveWrappingKey(ik, ref);
+    const context: EncryptionContext = { mailbox: 'alice@contoso.example' };
+    const nonce = randomBytes(12);
+    const dk1 = randomBytes(32);
+    const dk2 = randomBytes(32);
+    const k1 = blockKeys(suite, dk1, nonce);
+    const k2 = blockKeys(suite, dk2, nonce);
+    t.notDeepEqual(k1.contentKey, k2.contentKey);
 
-  // Genuine envelopes give us the fixed header carrying DK1's commitment, and the wrap sections of DK1 and
-  // DK2 under the legitimate KEK (an insider who can seal under this policy can obtain both).
-  const e1 = sealWith(ref, kek, dk1, nonce, randomBytes(48), context);
-  const e2 = sealWith(ref, kek, dk2, nonce, randomBytes(48), context);
-  t.deepEqual(e1.commitment, k1.commitment);
-  t.deepEqual(e2.commitment, k2.commitment);
-  const fixedHeader = e1.fixedHeader; // carries commitment1
-  const aad = Buffer.concat([fixedHeader, encodeContext(context)]);
+    // Genuine envelopes give us the fixed header carrying DK1's commitment, and the wrap sections of DK1 and
+    // DK2 under the legitimate KEK (an insider who can seal under this policy can obtain both).
+    const e1 = sealWith(ref, kek, dk1, nonce, randomBytes(48), context, suite);
+    const e2 = sealWith(ref, kek, dk2, nonce, randomBytes(48), context, suite);
+    t.is(e1.suite, suite);
+    t.deepEqual(e1.commitment, k1.commitment);
+    t.deepEqual(e2.commitment, k2.commitment);
+    const fixedHeader = e1.fixedHeader; // carries commitment1
+    const aad = Buffer.concat([fixedHeader, encodeContext(context)]);
 
-  const { ct, tag } = craftAmbiguousCiphertext(k1.contentKey, k2.contentKey, nonce, aad);
+    const { ct, tag } = craftAmbiguousCiphertext(k1.contentKey, k2.contentKey, nonce, aad);
 
-  // 1. The crafted (C, T) is genuinely ambiguous for AES-GCM: node's own decipher accepts it under BOTH keys,
-  //    yielding two different plaintexts.
-  const p1 = rawGcmOpen(k1.contentKey, nonce, aad, ct, tag);
-  const p2 = rawGcmOpen(k2.contentKey, nonce, aad, ct, tag);
-  t.truthy(p1, 'raw AES-GCM accepts (C, T) under content key 1');
-  t.truthy(p2, 'raw AES-GCM accepts (C, T) under content key 2');
-  t.notDeepEqual(p1, p2);
+    // 1. The crafted (C, T) is genuinely ambiguous for AES-GCM: node's own decipher accepts it under BOTH keys,
+    //    yielding two different plaintexts.
+    const p1 = rawGcmOpen(k1.contentKey, nonce, aad, ct, tag);
+    const p2 = rawGcmOpen(k2.contentKey, nonce, aad, ct, tag);
+    t.truthy(p1, 'raw AES-GCM accepts (C, T) under content key 1');
+    t.truthy(p2, 'raw AES-GCM accepts (C, T) under content key 2');
+    t.notDeepEqual(p1, p2);
 
-  // 2. The envelope with DK1's wrap opens, to P1.
-  const good = parseEnvelope(Buffer.concat([fixedHeader, e1.wrapSection, ct, tag]));
-  t.deepEqual(openBlock(good, kek, context), p1);
+    // 2. The envelope with DK1's wrap opens, to P1.
+    const good = parseEnvelope(Buffer.concat([fixedHeader, e1.wrapSection, ct, tag]));
+    t.deepEqual(openBlock(good, kek, context), p1);
 
-  // 3. The same header (commitment1), same C and T, but DK2's wrap: the KWP unwrap succeeds (DK2 was wrapped
-  //    under this very KEK) and GCM would accept, yet the commitment check rejects it.
-  const evil = parseEnvelope(Buffer.concat([fixedHeader, e2.wrapSection, ct, tag]));
-  const err = t.throws(() => openBlock(evil, kek, context), { instanceOf: UnwrapdError });
-  t.is(err?.code, 'decryption_failed');
-  t.is(err?.message, DECRYPTION_FAILED_MESSAGE);
+    // 3. The same header (commitment1), same C and T, but DK2's wrap: the KWP unwrap succeeds (DK2 was wrapped
+    //    under this very KEK) and GCM would accept, yet the commitment check rejects it.
+    const evil = parseEnvelope(Buffer.concat([fixedHeader, e2.wrapSection, ct, tag]));
+    const err = t.throws(() => openBlock(evil, kek, context), { instanceOf: UnwrapdError });
+    t.is(err?.code, 'decryption_failed');
+    t.is(err?.message, DECRYPTION_FAILED_MESSAGE);
 
-  // 4. Nor does re-labelling help: DK2's own header (commitment2) changes the AAD, so (C, T) fails GCM.
-  const relabelled = parseEnvelope(Buffer.concat([e2.fixedHeader, e2.wrapSection, ct, tag]));
-  t.throws(() => openBlock(relabelled, kek, context), { instanceOf: UnwrapdError, message: DECRYPTION_FAILED_MESSAGE });
-});
+    // 4. Nor does re-labelling help: DK2's own header (commitment2) changes the AAD, so (C, T) fails GCM.
+    const relabelled = parseEnvelope(Buffer.concat([e2.fixedHeader, e2.wrapSection, ct, tag]));
+    t.throws(() => openBlock(relabelled, kek, context), {
+      instanceOf: UnwrapdError,
+      message: DECRYPTION_FAILED_MESSAGE,
+    });
+  });
 
 test('key commitment: the construction also works with the free block last and a 5-block ciphertext', (t) => {
   const nonce = randomBytes(12);

@@ -1,4 +1,5 @@
 import test from 'ava';
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { UnwrapdClient } from '../src/client/client.js';
 import { kwpUnwrap } from '../src/crypto/aes-kwp.js';
@@ -74,10 +75,17 @@ async function useKeys(policyId: string): Promise<Keys> {
   await collect(client.decryptStream({ tenant: 'demo', context }, [streamed]));
   const block = parseEnvelope(sealed);
   const blockDataKey = kwpUnwrap(kekKey, block.wrappedKey);
-  const blockContentKey = hkdfSha256(blockDataKey, block.nonce, Buffer.from('unwrapd/v1 block keys'), 64).subarray(
-    0,
-    32,
-  );
+  // The envelope's own suite (docs/envelope-format.md §3.3): Encrypt writes suite 2 by default.
+  const blockContentKey = (
+    block.suite === 1
+      ? hkdfSha256(blockDataKey, block.nonce, Buffer.from('unwrapd/v1 block keys'), 64)
+      : createHash('sha512')
+          .update(Buffer.from([0, 0, 0, 1]))
+          .update(blockDataKey)
+          .update('unwrapd/v1 suite 2 block keys')
+          .update(block.nonce)
+          .digest()
+  ).subarray(0, 32);
   const stream = parseSegmentedHeader(streamed)!;
   const streamDataKey = kwpUnwrap(kekKey, stream.wrappedKey);
   const streamContentKey = deriveSegmentKeys(streamDataKey, stream).subarray(0, 32);
@@ -101,6 +109,10 @@ test.serial('the scan finds a cached KEK (the test can fail)', async (t) => {
   t.log(report(keys, r));
   t.true(r.counts[1]! >= 1, `the cached KEK is found whole: ${report(keys, r)}`);
   t.true(r.bytesRead > 10 * 2 ** 20, 'the scan read the heap');
+  // A block's data key and derived keys are zeroed when its call ends (src/crypto/envelope.ts), the digest of
+  // suite 2's hash included: none is left even while the policy's key is cached.
+  t.is(copies(r, 2), 0, `block data key: ${report(keys, r)}`);
+  t.is(copies(r, 3), 0, `block content key: ${report(keys, r)}`);
 });
 
 test.serial(

@@ -138,6 +138,17 @@ export const DAEMON_SETTINGS = [
     group: 'daemon',
   }),
   setting({
+    key: 'envelopeWriteSuite',
+    flag: 'envelope-write-suite',
+    env: 'UNWRAPD_ENVELOPE_WRITE_SUITE',
+    type: integer(1, 2),
+    default: 2,
+    summary: 'suite of the single-block envelopes Encrypt and EncryptBatch write: 1 or 2',
+    description:
+      'suite of the single-block envelopes `Encrypt` and `EncryptBatch` write: `2` (SHA-512 one-step key derivation, the cheaper) or `1` (HKDF-SHA256). Both are always read. Set `1` while a fleet still runs versions that cannot read suite 2 (a rolling upgrade), then `2` ([envelope-format.md](envelope-format.md) §3.3)',
+    group: 'daemon',
+  }),
+  setting({
     key: 'streamSegmentBytes',
     flag: 'stream-segment-bytes',
     env: 'UNWRAPD_STREAM_SEGMENT_BYTES',

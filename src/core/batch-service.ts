@@ -73,6 +73,7 @@ export class BatchService {
     const policy = this.#leases.writable(tenant, policyId);
     const version = policy.activeVersion;
     const ref = { tenant, policyId, keyVersion: version };
+    const suite = this.#crypto.writeSuite;
     // Synchronous from the state check to the last item: no eviction or revocation interleaves.
     return this.#leases.withKey(
       ref,
@@ -84,7 +85,7 @@ export class BatchService {
             this.#crypto.checkBlockSize(item.plaintext.length);
             return {
               ok: {
-                envelope: sealBlock({ ref, kek, plaintext: item.plaintext, context: item.context }),
+                envelope: sealBlock({ ref, kek, plaintext: item.plaintext, context: item.context, suite }),
                 keyVersion: version,
               },
             };

@@ -5,6 +5,8 @@ import {
   parseEnvelopeFor,
   rewrapEnvelope,
   sealBlock,
+  DEFAULT_BLOCK_SUITE,
+  type BlockSuite,
   type EnvelopeRef,
   type ParsedEnvelope,
 } from '../crypto/envelope.js';
@@ -39,6 +41,8 @@ export interface CryptoServiceOptions {
   unwrapper: KeyUnwrapper;
   maxBlockBytes: number;
   maxEnvelopeBytes: number;
+  /** The suite new block envelopes are sealed with (the `envelopeWriteSuite` setting); default 2. */
+  writeSuite?: BlockSuite;
   gate: RevocationGate;
   /** Refuses every request while the instance may be missing revocations (fleet feed lost). */
   fence?: { check(): void };
@@ -53,11 +57,15 @@ export interface CryptoServiceOptions {
 export class CryptoService {
   readonly #opts: CryptoServiceOptions;
 
+  /** The suite Encrypt and EncryptBatch seal new block envelopes with (1 or 2). */
+  readonly writeSuite: BlockSuite;
+
   /** The key leases (src/core/key-lease.ts): batches and streams take their keys here too. */
   readonly leases: KeyLeases;
 
   constructor(opts: CryptoServiceOptions) {
     this.#opts = opts;
+    this.writeSuite = opts.writeSuite ?? DEFAULT_BLOCK_SUITE;
     this.leases = new KeyLeases(opts);
   }
 
@@ -69,7 +77,7 @@ export class CryptoService {
     this.checkBlockSize(input.plaintext.length);
     const policy = this.leases.writable(input.tenant, input.policyId);
     const ref = { tenant: policy.tenant, policyId: policy.id, keyVersion: policy.activeVersion };
-    return this.leases.withKey(ref, 'write', input, seal, { ref, input });
+    return this.leases.withKey(ref, 'write', input, seal, { ref, input, suite: this.writeSuite });
   }
 
   async decrypt(input: DecryptInput): Promise<{ plaintext: Buffer; policyId: string; keyVersion: number }> {
@@ -139,9 +147,12 @@ export class CryptoService {
 
 // The uses of a key by Encrypt and Decrypt: module functions, so the cache-hit path allocates no closure.
 
-function seal(kek: SecretKey, a: { ref: EnvelopeRef; input: EncryptInput }): { envelope: Buffer; keyVersion: number } {
+function seal(
+  kek: SecretKey,
+  a: { ref: EnvelopeRef; input: EncryptInput; suite: BlockSuite },
+): { envelope: Buffer; keyVersion: number } {
   return {
-    envelope: sealBlock({ ref: a.ref, kek, plaintext: a.input.plaintext, context: a.input.context }),
+    envelope: sealBlock({ ref: a.ref, kek, plaintext: a.input.plaintext, context: a.input.context, suite: a.suite }),
     keyVersion: a.ref.keyVersion,
   };
 }

@@ -8,7 +8,8 @@ import { ID_PATTERN } from '../ids.js';
  *   offset  size  field
  *   0       2     magic 0x55 0x57 ("UW")
  *   2       1     format version 0x01
- *   3       1     suite 0x01 (AES-256-GCM content, HKDF-SHA256 key commitment, AES-KWP data-key wrap)
+ *   3       1     suite: 0x01 or 0x02 (AES-256-GCM content, AES-KWP data-key wrap; block keys and key commitment
+ *                 by HKDF-SHA256 in suite 1, by the SP 800-56C one-step KDF with SHA-512 in suite 2)
  *   4       1     flags 0x00 (bit 0 reserved for the segmented stream format; any set bit is rejected)
  *   5       1     tenantLen (1..64), then tenant
  *   .       12    nonce
@@ -16,7 +17,7 @@ import { ID_PATTERN } from '../ids.js';
  *   ---- end of the fixed header (content AAD = fixed header || encoded context) ----
  *   .       1     policyLen (1..64), then policy id
  *   .       4     key version, u32 BE, >= 1
- *   .       2     wrappedLen, u16 BE, = 40 for suite 1, then the wrapped data key
+ *   .       2     wrappedLen, u16 BE, = 40 (both suites), then the wrapped data key
  *   ---- end of the wrap section ----
  *   .       N     ciphertext (N >= 0)
  *   .       16    GCM tag
@@ -25,7 +26,18 @@ import { ID_PATTERN } from '../ids.js';
 export const MAGIC_0 = 0x55; // 'U'
 export const MAGIC_1 = 0x57; // 'W'
 export const FORMAT_VERSION_1 = 0x01;
+/** Suite 1: block keys and commitment by HKDF-SHA256 (docs/envelope-format.md §3.3). Segmented envelopes too. */
 export const SUITE_AES256GCM_HKDF_KWP = 0x01;
+/** Suite 2: block keys and commitment by the one-step KDF with SHA-512 (§3.3); single-block envelopes only. */
+export const SUITE_AES256GCM_SHA512KDF_KWP = 0x02;
+/** The suites of a single-block envelope. */
+export type BlockSuite = typeof SUITE_AES256GCM_HKDF_KWP | typeof SUITE_AES256GCM_SHA512KDF_KWP;
+/** The suite new single-block envelopes are sealed with unless told otherwise (the `envelopeWriteSuite` setting). */
+export const DEFAULT_BLOCK_SUITE: BlockSuite = SUITE_AES256GCM_SHA512KDF_KWP;
+
+export function isBlockSuite(v: unknown): v is BlockSuite {
+  return v === SUITE_AES256GCM_HKDF_KWP || v === SUITE_AES256GCM_SHA512KDF_KWP;
+}
 /** Reserved for the segmented stream format; not valid in a single-block envelope. */
 export const FLAG_SEGMENTED = 0x01;
 /** Flags a v1 single-block envelope may carry: none. */
@@ -65,6 +77,8 @@ export interface EnvelopeRef {
  * the caller must not modify those bytes until it is done with this object.
  */
 export interface ParsedEnvelope extends EnvelopeRef {
+  /** The suite byte: which derivation of the block keys opens it (rewrap keeps it). */
+  readonly suite: BlockSuite;
   readonly tenant: string;
   readonly policyId: string;
   readonly keyVersion: number;
@@ -139,14 +153,14 @@ export function wrapSectionLength(policyId: string): number {
 }
 
 /**
- * Writes the fixed header at `out[0..]` and returns its length. The caller has validated the tenant; the
- * commitment may be written later at the returned commitment offset (offset = length - 32).
+ * Writes the fixed header at `out[0..]` and returns its length. The caller has validated the tenant and the
+ * suite; the commitment may be written later at the returned commitment offset (offset = length - 32).
  */
-export function writeFixedHeader(out: Buffer, tenant: string, nonce: Uint8Array): number {
+export function writeFixedHeader(out: Buffer, tenant: string, nonce: Uint8Array, suite: BlockSuite): number {
   out[0] = MAGIC_0;
   out[1] = MAGIC_1;
   out[2] = FORMAT_VERSION_1;
-  out[3] = SUITE_AES256GCM_HKDF_KWP;
+  out[3] = suite;
   out[4] = KNOWN_BLOCK_FLAGS;
   out[5] = tenant.length;
   let off = PREFIX_LENGTH + out.write(tenant, PREFIX_LENGTH, 'latin1');
@@ -213,7 +227,7 @@ export function parseEnvelope(bytes: Uint8Array): ParsedEnvelope {
     buf[0] !== MAGIC_0 ||
     buf[1] !== MAGIC_1 ||
     buf[2] !== FORMAT_VERSION_1 ||
-    buf[3] !== SUITE_AES256GCM_HKDF_KWP ||
+    (buf[3] !== SUITE_AES256GCM_HKDF_KWP && buf[3] !== SUITE_AES256GCM_SHA512KDF_KWP) ||
     buf[4] !== KNOWN_BLOCK_FLAGS
   ) {
     throw decryptionFailed();
@@ -251,6 +265,7 @@ export function parseEnvelope(bytes: Uint8Array): ParsedEnvelope {
   // Remaining: ciphertext (>= 0) || tag (16); guaranteed >= 16 by the check above.
   const tagStart = len - TAG_LENGTH;
   return {
+    suite: buf[3] as BlockSuite,
     tenant,
     policyId,
     keyVersion,

@@ -1,4 +1,4 @@
-import { timingSafeEqual } from 'node:crypto';
+import { hash, timingSafeEqual } from 'node:crypto';
 import { fillRandom } from './random-pool.js';
 import { decryptionFailed, invalidArgument, UnwrapdError } from '../errors.js';
 import { gcmOpen, gcmSealInto } from './aes-gcm.js';
@@ -8,6 +8,9 @@ import { hkdfSha256, hkdfSha256Into } from './hkdf.js';
 import {
   COMMITMENT_LENGTH,
   DATA_KEY_LENGTH,
+  DEFAULT_BLOCK_SUITE,
+  isBlockSuite,
+  SUITE_AES256GCM_HKDF_KWP,
   fixedHeaderLength,
   NONCE_LENGTH,
   serializeWithWrapSection,
@@ -16,6 +19,7 @@ import {
   wrapSectionLength,
   writeFixedHeader,
   writeWrapSection,
+  type BlockSuite,
   type EnvelopeRef,
   type ParsedEnvelope,
 } from './envelope-format.js';
@@ -28,16 +32,25 @@ import { SecretKey, secretBuffer } from './secret-key.js';
  *   DK  = 32 random bytes, one block only
  *   KEK = HKDF-SHA256(ikm = intermediate key, salt = "", info = "unwrapd/v1 kek" || u8 |tenant| || tenant ||
  *                     u8 |policy| || policy || u32be version, L = 32)
- *   (contentKey || commitment) = HKDF-SHA256(ikm = DK, salt = nonce, info = "unwrapd/v1 block keys", L = 64)
+ *   (contentKey || commitment) = suite 1: HKDF-SHA256(ikm = DK, salt = nonce, info = "unwrapd/v1 block keys", L = 64)
+ *                                suite 2: SHA-512(u32be(1) || DK || "unwrapd/v1 suite 2 block keys" || nonce)
  *   wrapped DK = AES-KWP(KEK, DK)                                   (40 bytes)
  *   ciphertext || tag = AES-256-GCM(contentKey, nonce, AAD = fixedHeader || encodeContext(context), plaintext)
  */
 
-export type { EnvelopeRef, ParsedEnvelope } from './envelope-format.js';
-export { MAX_ENVELOPE_OVERHEAD, MIN_ENVELOPE_OVERHEAD, parseEnvelope, parseEnvelopeFor } from './envelope-format.js';
+export type { BlockSuite, EnvelopeRef, ParsedEnvelope } from './envelope-format.js';
+export {
+  DEFAULT_BLOCK_SUITE,
+  MAX_ENVELOPE_OVERHEAD,
+  MIN_ENVELOPE_OVERHEAD,
+  parseEnvelope,
+  parseEnvelopeFor,
+} from './envelope-format.js';
 
 const KEK_INFO_PREFIX = Buffer.from('unwrapd/v1 kek', 'latin1');
 const BLOCK_KEYS_INFO = Buffer.from('unwrapd/v1 block keys', 'latin1');
+/** Suite 2's FixedInfo label (29 ASCII bytes), followed by the nonce. */
+export const SUITE2_BLOCK_KEYS_LABEL = Buffer.from('unwrapd/v1 suite 2 block keys', 'latin1');
 const EMPTY_SALT = Buffer.alloc(0);
 const KEY_LENGTH = 32;
 
@@ -73,13 +86,36 @@ export function deriveWrappingKey(intermediateKey: SecretKey, ref: EnvelopeRef):
 }
 
 /**
- * HKDF-SHA256(ikm = data key, salt = nonce, info = BLOCK_KEYS_INFO, L = 64) through src/crypto/hkdf.ts
- * (three HMACs: cheaper than hkdfSync, and it leaves no KeyObject holding the data key). Returns [0,32) the
- * content key and [32,64) the commitment. Zero it after use.
+ * The block keys of `suite` into BLOCK_KEYS: [0,32) the content key, [32,64) the commitment. Zero it after use.
+ *
+ * Suite 1: HKDF-SHA256(ikm = data key, salt = nonce, info = BLOCK_KEYS_INFO, L = 64) through src/crypto/hkdf.ts
+ * (three HMACs: cheaper than hkdfSync, and it leaves no KeyObject holding the data key).
+ *
+ * Suite 2: the one-step KDF of NIST SP 800-56C Rev. 2 §4.1 (option 1, H = SHA-512, one block):
+ * SHA-512(u32be(1) || data key || SUITE2_BLOCK_KEYS_LABEL || nonce), one hash context instead of three HMACs.
+ * The input is assembled in a scratch secretBuffer and the digest (a buffer of its own) is copied out; both are
+ * zeroed before return.
  */
-function deriveBlockKeys(dataKey: Uint8Array, nonce: Uint8Array): Buffer {
-  return hkdfSha256Into(dataKey, nonce, BLOCK_KEYS_INFO, BLOCK_KEYS);
+function deriveBlockKeys(suite: BlockSuite, dataKey: Uint8Array, nonce: Uint8Array): Buffer {
+  if (suite === SUITE_AES256GCM_HKDF_KWP) return hkdfSha256Into(dataKey, nonce, BLOCK_KEYS_INFO, BLOCK_KEYS);
+  const input = SUITE2_INPUT;
+  let digest: Buffer | undefined;
+  try {
+    input.writeUInt32BE(1, 0);
+    input.set(dataKey, 4);
+    SUITE2_BLOCK_KEYS_LABEL.copy(input, 4 + DATA_KEY_LENGTH);
+    input.set(nonce, SUITE2_NONCE_OFFSET);
+    digest = hash('sha512', input, 'buffer');
+    digest.copy(BLOCK_KEYS, 0, 0, KEY_LENGTH + COMMITMENT_LENGTH);
+    return BLOCK_KEYS;
+  } finally {
+    input.fill(0);
+    digest?.fill(0);
+  }
 }
+
+/** Offset of the nonce in suite 2's KDF input: counter (4), data key (32), label (29). */
+const SUITE2_NONCE_OFFSET = 4 + DATA_KEY_LENGTH + SUITE2_BLOCK_KEYS_LABEL.length;
 
 /*
  * Scratch key buffers of the block path, one each per process (secretBuffer: off the shared pool and the V8
@@ -90,6 +126,8 @@ function deriveBlockKeys(dataKey: Uint8Array, nonce: Uint8Array): Buffer {
 const BLOCK_RANDOM = secretBuffer(DATA_KEY_LENGTH + NONCE_LENGTH);
 /** The content key and the commitment of the block being sealed or opened (deriveBlockKeys). */
 const BLOCK_KEYS = secretBuffer(KEY_LENGTH + COMMITMENT_LENGTH);
+/** Suite 2's KDF input: counter || data key || label || nonce (77 bytes); zero between uses. */
+const SUITE2_INPUT = secretBuffer(SUITE2_NONCE_OFFSET + NONCE_LENGTH);
 
 export interface SealParams {
   ref: EnvelopeRef;
@@ -101,10 +139,14 @@ export interface SealParams {
    * data key, then random(12) for the nonce. The data-key buffer it returns is overwritten with zeros after use.
    */
   random?: (n: number) => Buffer;
+  /** The suite to seal with (the `envelopeWriteSuite` setting): 1 or 2, default DEFAULT_BLOCK_SUITE (2). */
+  suite?: BlockSuite;
 }
 
 export function sealBlock(p: SealParams): Buffer {
   const { ref, kek, plaintext, context } = p;
+  const suite = p.suite ?? DEFAULT_BLOCK_SUITE;
+  if (!isBlockSuite(suite)) throw new UnwrapdError('internal', `unknown envelope suite ${String(suite)}`);
   validateRef(ref);
   if (!(plaintext instanceof Uint8Array)) throw invalidArgument('plaintext must be bytes');
   const aadContext = encodeContext(context); // validates (invalidArgument)
@@ -130,8 +172,8 @@ export function sealBlock(p: SealParams): Buffer {
     const wrapEnd = fixedLen + wrapSectionLength(ref.policyId);
     const out = Buffer.allocUnsafe(wrapEnd + plaintext.length + TAG_LENGTH);
 
-    const blockKeys = deriveBlockKeys(dataKey, nonce);
-    writeFixedHeader(out, ref.tenant, nonce);
+    const blockKeys = deriveBlockKeys(suite, dataKey, nonce);
+    writeFixedHeader(out, ref.tenant, nonce, suite);
     blockKeys.copy(out, fixedLen - COMMITMENT_LENGTH, KEY_LENGTH, KEY_LENGTH + COMMITMENT_LENGTH);
     const wrapped = kwpWrap(kek, dataKey);
     writeWrapSection(out, fixedLen, ref.policyId, ref.keyVersion, wrapped);
@@ -162,7 +204,7 @@ export function openBlock(parsed: ParsedEnvelope, kek: SecretKey, context: Encry
   const dataKey = kwpUnwrap(kek, parsed.wrappedKey); // decryptionFailed on integrity failure
   try {
     if (dataKey.length !== DATA_KEY_LENGTH) throw decryptionFailed();
-    const blockKeys = deriveBlockKeys(dataKey, parsed.nonce);
+    const blockKeys = deriveBlockKeys(parsed.suite, dataKey, parsed.nonce);
     const commitment = blockKeys.subarray(KEY_LENGTH, KEY_LENGTH + COMMITMENT_LENGTH);
     if (parsed.commitment.length !== COMMITMENT_LENGTH || !timingSafeEqual(commitment, parsed.commitment)) {
       throw decryptionFailed();
@@ -183,7 +225,8 @@ export function openBlock(parsed: ParsedEnvelope, kek: SecretKey, context: Encry
 
 /**
  * Re-wraps the data key for another policy/version: unwrap with fromKek, verify commitment, wrap with toKek,
- * write a new wrap section; the fixed header and body bytes are copied unchanged (content not re-encrypted).
+ * write a new wrap section; the fixed header and body bytes are copied unchanged (content not re-encrypted),
+ * so the envelope keeps its suite.
  * The GCM tag is not checked here (no context is given); a tampered body still fails at openBlock.
  */
 export function rewrapEnvelope(
@@ -199,7 +242,7 @@ export function rewrapEnvelope(
   const dataKey = kwpUnwrap(fromKek, parsed.wrappedKey);
   try {
     if (dataKey.length !== DATA_KEY_LENGTH) throw decryptionFailed();
-    const blockKeys = deriveBlockKeys(dataKey, parsed.nonce);
+    const blockKeys = deriveBlockKeys(parsed.suite, dataKey, parsed.nonce);
     const commitment = blockKeys.subarray(KEY_LENGTH, KEY_LENGTH + COMMITMENT_LENGTH);
     if (parsed.commitment.length !== COMMITMENT_LENGTH || !timingSafeEqual(commitment, parsed.commitment)) {
       throw decryptionFailed();

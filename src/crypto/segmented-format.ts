@@ -10,6 +10,7 @@ import {
   MIN_ID_LENGTH,
   MIN_KEY_VERSION,
   NONCE_LENGTH,
+  isBlockSuite,
   SUITE_AES256GCM_HKDF_KWP,
   TAG_LENGTH,
   WRAP_SECTION_BASE_LENGTH,
@@ -103,16 +104,22 @@ export function requireSegmentSize(n: number): number {
 }
 
 /**
- * Which format the first bytes of an envelope announce: `segmented` (v1 or v2, flags bit 0), `block` (v1,
- * flags 0), or `unknown` (too short, or no known envelope; opening it will fail with the generic error).
+ * Which format the first bytes of an envelope announce: `segmented` (v1 or v2, flags bit 0, suite 1), `block`
+ * (v1, flags 0, suite 1 or 2), or `unknown` (too short, or no known envelope; opening it will fail with the
+ * generic error).
  */
 export function envelopeKind(prefix: Uint8Array): 'block' | 'segmented' | 'unknown' {
   if (prefix.length < FORMAT_PREFIX_LENGTH) return 'unknown';
-  if (prefix[0] !== MAGIC_0 || prefix[1] !== MAGIC_1 || prefix[3] !== SUITE_AES256GCM_HKDF_KWP) return 'unknown';
+  if (prefix[0] !== MAGIC_0 || prefix[1] !== MAGIC_1) return 'unknown';
   const version = prefix[2];
-  if (prefix[4] === FLAG_SEGMENTED && (version === SEGMENTED_VERSION_1 || version === SEGMENTED_VERSION_2))
+  const suite = prefix[3];
+  if (
+    prefix[4] === FLAG_SEGMENTED &&
+    suite === SUITE_AES256GCM_HKDF_KWP &&
+    (version === SEGMENTED_VERSION_1 || version === SEGMENTED_VERSION_2)
+  )
     return 'segmented';
-  if (prefix[4] === 0 && version === FORMAT_VERSION_1) return 'block';
+  if (prefix[4] === 0 && version === FORMAT_VERSION_1 && isBlockSuite(suite)) return 'block';
   return 'unknown';
 }
 

@@ -11,7 +11,7 @@ import { LifecycleService } from '../core/lifecycle-service.js';
 import { PolicyService } from '../core/policy-service.js';
 import { StatusReporter } from '../core/status-reporter.js';
 import { StreamService } from '../core/stream-service.js';
-import { MAX_ENVELOPE_OVERHEAD } from '../crypto/envelope-format.js';
+import { MAX_ENVELOPE_OVERHEAD, type BlockSuite } from '../crypto/envelope-format.js';
 import { withProviderTelemetry } from '../providers/provider-telemetry.js';
 import { ProviderProbe } from '../revocation/provider-probe.js';
 import { RevocationGate } from '../revocation/revocation-gate.js';
@@ -89,6 +89,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
     unwrapper,
     maxBlockBytes: config.maxBlockBytes,
     maxEnvelopeBytes: config.maxBlockBytes + MAX_ENVELOPE_OVERHEAD,
+    writeSuite: config.envelopeWriteSuite as BlockSuite,
     gate,
     fence,
   });
