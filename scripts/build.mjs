@@ -4,14 +4,19 @@
 // `--prepare` is `npm ci`'s run (package.json `prepare`): it skips when TypeScript is not installed
 // (`npm ci --omit=dev`), and a failing build warns instead of failing the install (the CLI then runs the
 // sources). A plain `npm run build` fails with the compiler's exit code.
+//
+// `--if-stale` (`npm test`'s run) builds only when dist/ is not a build of the current sources, so that the
+// CLI the tests start runs compiled code (the tests would run the sources through tsx otherwise, as correct but
+// slower to start: each start costs about 0.6 s of CPU more); on a current build it does nothing.
 import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { FRESH_MARGIN_MS, clearBuildStamp, newestInput, writeBuildStamp } from '../bin/build-state.js';
+import { FRESH_MARGIN_MS, buildState, clearBuildStamp, newestInput, writeBuildStamp } from '../bin/build-state.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const prepare = process.argv.includes('--prepare');
+if (process.argv.includes('--if-stale') && ['fresh', 'release'].includes(buildState(root))) process.exit(0);
 
 let tsc;
 try {

@@ -62,16 +62,33 @@ async function rejectsWith(
   return err;
 }
 
+/**
+ * At most SETUP_AT_ONCE setups at a time: a setup's first wrap is a cold client (TLS handshake, the 401
+ * challenge, then the wrap), and the file's tests all start at once; the rows with a 1 s per-try timeout would
+ * otherwise wait behind thirty handshakes on a busy machine.
+ */
+const SETUP_AT_ONCE = 4;
+let setupsRunning = 0;
+const setupQueue: Array<() => void> = [];
+
 /** A fresh key in the shared vault, a provider, and one wrapped copy (so tests never share key state). */
 async function setup(
   name: string,
   opts: AzureProviderOptions = {},
 ): Promise<{ provider: RootKeyProvider; uri: string; key: SecretKey; wrapped: WrappedKey }> {
-  const uri = await vault.createKey(name);
-  const provider = providerFor(vault, opts);
-  const key = newKey();
-  const wrapped = await provider.wrap(uri, key, signal(20_000));
-  return { provider, uri, key, wrapped };
+  if (setupsRunning < SETUP_AT_ONCE) setupsRunning++;
+  else await new Promise<void>((resolve) => setupQueue.push(resolve)); // a finished setup hands its slot over
+  try {
+    const uri = await vault.createKey(name);
+    const provider = providerFor(vault, opts);
+    const key = newKey();
+    const wrapped = await provider.wrap(uri, key, signal(20_000));
+    return { provider, uri, key, wrapped };
+  } finally {
+    const next = setupQueue.shift();
+    if (next) next();
+    else setupsRunning--;
+  }
 }
 
 // ---- round trips ------------------------------------------------------------------------------------

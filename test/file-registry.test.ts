@@ -10,9 +10,11 @@ import type { PolicyRecord } from '../src/registry/policy.js';
 import type { PolicyRegistry } from '../src/registry/policy-registry.js';
 import { makePolicyRecord } from './helpers/policy-fixture.js';
 import { eventually, registryContract } from './registry-contract.js';
+import { childNodeArgs } from './helpers/compiled-child.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const WRITER = 'test/helpers/registry-writer.ts';
+/** The writer child, compiled once for this file (test/helpers/compiled-child.ts). */
+const WRITER = await childNodeArgs(join(ROOT, 'test/helpers/registry-writer.ts'));
 
 /** A fresh directory holding `registry/policies.json` (the `registry` directory does not exist yet). */
 async function tempRegistryPath(t: { teardown(fn: () => Promise<void>): void }): Promise<string> {
@@ -41,7 +43,7 @@ interface WriterChild {
 
 /** Starts the writer child (test/helpers/registry-writer.ts). */
 function startWriter(path: string, tenant: string, ids: string[]): WriterChild {
-  const child = spawn(process.execPath, ['--import=tsx', WRITER, path, tenant, ...ids], { cwd: ROOT });
+  const child = spawn(process.execPath, [...WRITER, path, tenant, ...ids], { cwd: ROOT });
   let out = '';
   let err = '';
   let firstAck: () => void = () => {};

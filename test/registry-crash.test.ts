@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createFileRegistry } from '../src/registry/file-registry.js';
 import { makePolicyRecord } from './helpers/policy-fixture.js';
+import { childNodeArgs } from './helpers/compiled-child.js';
 
 /**
  * Crash safety of the file registry: a writer SIGKILLed at a random moment (often mid-write, sometimes
@@ -13,7 +14,8 @@ import { makePolicyRecord } from './helpers/policy-fixture.js';
  * does not block the next writer.
  */
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const WRITER = 'test/helpers/registry-writer.ts';
+/** The writer child, compiled once for this file (test/helpers/compiled-child.ts). */
+const WRITER = await childNodeArgs(join(ROOT, 'test/helpers/registry-writer.ts'));
 const ITERATIONS = 30;
 const POLICIES_PER_WRITER = 40;
 const MAX_KILL_DELAY_MS = 150;
@@ -27,7 +29,7 @@ interface WriterRun {
 /** Starts the writer and SIGKILLs it `delayMs` after it has opened the registry (unless it finished first). */
 function runAndKill(path: string, tenant: string, ids: string[], delayMs: number): Promise<WriterRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import=tsx', WRITER, path, tenant, ...ids], {
+    const child = spawn(process.execPath, [...WRITER, path, tenant, ...ids], {
       cwd: ROOT,
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -1,7 +1,8 @@
 /**
  * A daemon in a child process, for tests that measure the server's own memory (the client in the test
  * process would blur an in-process measurement). Run by test/helpers/daemon-process.ts as
- * `node --import=tsx --expose-gc test/helpers/daemon-child.ts [config overrides as JSON]`.
+ * `node --import=tsx --expose-gc test/helpers/daemon-child.ts [config overrides as JSON]` (or the same file
+ * compiled by compiled-child.ts, without tsx).
  *
  * IPC protocol: the child sends {ready, address, adminAddress, dir} once; on {type: 'stats'} it runs full GCs and answers
  * {type: 'stats', memory: process.memoryUsage(), streams: daemon.streams.stats()}; on {type: 'stop'} (or

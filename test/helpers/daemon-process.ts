@@ -1,6 +1,6 @@
 import { fork, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import type { StreamStats } from '../../src/core/stream-service.js';
+import { childNodeArgs } from './compiled-child.js';
 
 export interface ChildStats {
   memory: NodeJS.MemoryUsage;
@@ -29,9 +29,10 @@ export async function startDaemonProcess(
   opts: { readyTimeoutMs?: number } = {},
 ): Promise<DaemonProcess> {
   const readyTimeoutMs = opts.readyTimeoutMs ?? 60_000;
-  const script = fileURLToPath(new URL('./daemon-child.ts', import.meta.url));
-  const child: ChildProcess = fork(script, [JSON.stringify(overrides)], {
-    execArgv: ['--import=tsx', '--expose-gc'],
+  // daemon-child.ts compiled once per test process (compiled-child.ts), or through tsx without esbuild.
+  const nodeArgs = await childNodeArgs(new URL('./daemon-child.ts', import.meta.url));
+  const child: ChildProcess = fork(nodeArgs.at(-1)!, [JSON.stringify(overrides)], {
+    execArgv: [...nodeArgs.slice(0, -1), '--expose-gc'],
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
   });
   const { address, adminAddress, dir } = await new Promise<{ address: string; adminAddress: string; dir: string }>(

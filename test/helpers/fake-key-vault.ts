@@ -1,8 +1,8 @@
-import { constants, generateKeyPair, privateDecrypt, publicEncrypt, randomBytes, type KeyObject } from 'node:crypto';
+import { constants, createPublicKey, privateDecrypt, publicEncrypt, randomBytes, type KeyObject } from 'node:crypto';
 import { Agent, createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { promisify } from 'node:util';
+import { fixtureRsaKey } from './rsa-key-pool.js';
 import { testCa } from './test-ca.js';
 
 /**
@@ -88,7 +88,10 @@ export interface FakeKeyVaultOptions {
   /** Tokens accepted in `Authorization: Bearer`. Default: ['test-token'] (what fakeCredential returns). */
   acceptedTokens?: string[];
   tenantId?: string;
-  /** RSA size of keys made by createKey without one (2048 keeps tests fast). */
+  /**
+   * RSA size of keys made by createKey without one (2048 keeps tests fast). Keys are real, and in tests
+   * drawn from the pre-generated pool (rsa-key-pool.ts, `fixtureRsaKey`) while it has keys of that size.
+   */
   defaultBits?: number;
   /** Largest RSA size the create API really generates (a larger key_size is generated at this size, to keep tests fast). */
   maxCreateBits?: number;
@@ -111,7 +114,6 @@ interface KeyRecord {
   deleted?: number;
 }
 
-const generateKeyPairAsync = promisify(generateKeyPair);
 const ALL_KEY_OPS = ['encrypt', 'decrypt', 'sign', 'verify', 'wrapKey', 'unwrapKey'];
 
 export class FakeKeyVault {
@@ -172,10 +174,8 @@ export class FakeKeyVault {
     name: string,
     opts: { bits?: number; enabled?: boolean; keyOps?: string[]; exp?: Date; nbf?: Date } = {},
   ): Promise<string> {
-    const { privateKey, publicKey } = await generateKeyPairAsync('rsa', {
-      modulusLength: opts.bits ?? this.#defaultBits,
-    });
-    const jwk = publicKey.export({ format: 'jwk' }) as { n: string; e: string };
+    const privateKey = await fixtureRsaKey(opts.bits ?? this.#defaultBits);
+    const jwk = createPublicKey(privateKey).export({ format: 'jwk' }) as { n: string; e: string };
     let record = this.#keys.get(name);
     if (!record || record.deleted !== undefined) {
       record = { versions: [] };

@@ -9,12 +9,16 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UnwrapdClient } from '../../src/client/client.js';
+import { childNodeArgs } from './compiled-child.js';
 import { rsaKeyPoolInUse } from './rsa-key-pool.js';
 
 const BIN = fileURLToPath(new URL('../../bin/unwrapd.js', import.meta.url));
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-/** New RSA keys from the test pool (test/helpers/rsa-key-pool.ts), when this process uses it (tests, not benchmarks). */
-const SETUP = new URL('./setup.ts', import.meta.url).href;
+/**
+ * In a test process (one that uses the RSA key pool, test/helpers/rsa-key-pool.ts; not a benchmark): the CLI
+ * from the sources with the pool (fleet-child.ts), compiled once per process (compiled-child.ts).
+ */
+const FLEET_CHILD = new URL('./fleet-child.ts', import.meta.url);
 
 export interface FleetInstance {
   name: string;
@@ -55,11 +59,12 @@ export async function startFleetInstance(opts: FleetInstanceOptions): Promise<Fl
     UNWRAPD_SHUTDOWN_TIMEOUT_MS: '2000',
     ...opts.env,
   };
-  const child: ChildProcess = spawn(
-    process.execPath,
-    [...(rsaKeyPoolInUse() ? ['--import=tsx', `--import=${SETUP}`] : []), BIN, 'serve'],
-    { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
+  const command = rsaKeyPoolInUse() ? await childNodeArgs(FLEET_CHILD) : [BIN];
+  const child: ChildProcess = spawn(process.execPath, [...command, 'serve'], {
+    cwd: ROOT,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const watchdog = spawn(
     'sh',
     [

@@ -1,5 +1,7 @@
+import { createPrivateKey, generateKeyPair, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { generatedRsaKeys, setRsaKeySource, type KeyBits, type RsaKeySource } from '../../src/providers/rsa-keygen.js';
+import { promisify } from 'node:util';
+import { generatedRsaKeys, setRsaKeySource, type RsaKeySource } from '../../src/providers/rsa-keygen.js';
 
 /**
  * RSA keys generated ahead of time, for test processes: every policy gets an availability key of its own
@@ -12,33 +14,55 @@ import { generatedRsaKeys, setRsaKeySource, type KeyBits, type RsaKeySource } fr
  * Each process starts at a random place in the list, so processes sharing a keystore (the fleet tests)
  * seldom draw the same key. The keys are test fixtures, never used outside tests.
  *
+ * The 2048-bit keys are for the fake Key Vault's keys (fake-key-vault.ts, `fixtureRsaKey`): an Azure test file
+ * creates dozens, at about 0.4 s of CPU each when generated.
+ *
  * Regenerate test/fixtures/rsa-key-pool.json with `node --import=tsx test/helpers/rsa-key-pool.ts --write`.
  */
 const FIXTURE = new URL('../fixtures/rsa-key-pool.json', import.meta.url);
-const POOL_SIZES: Record<KeyBits, number> = { 3072: 64, 4096: 4 };
+const POOL_SIZES: Record<number, number> = { 2048: 64, 3072: 64, 4096: 4 };
 
-export function rsaKeyPool(fallback: RsaKeySource = generatedRsaKeys): RsaKeySource {
+/** Takes the next unused key of `bits` bits from the fixture, or undefined when that size has run out. */
+type PoolDraw = (bits: number) => string | undefined;
+
+function poolDraw(): PoolDraw {
   const pool = JSON.parse(readFileSync(FIXTURE, 'utf8')) as Record<string, string[]>;
   const remaining = new Map<number, string[]>();
   for (const [bits, keys] of Object.entries(pool)) {
     const start = Math.floor(Math.random() * keys.length);
     remaining.set(Number(bits), [...keys.slice(start), ...keys.slice(0, start)]);
   }
-  return async (bits) => remaining.get(bits)?.shift() ?? fallback(bits);
+  return (bits) => remaining.get(bits)?.shift();
 }
 
-let installed = false;
+export function rsaKeyPool(fallback: RsaKeySource = generatedRsaKeys, draw: PoolDraw = poolDraw()): RsaKeySource {
+  return async (bits) => draw(bits) ?? fallback(bits);
+}
+
+let installed: PoolDraw | undefined;
 
 /** Whether this process takes its keys from the pool (its child daemons then do too). */
 export function rsaKeyPoolInUse(): boolean {
-  return installed;
+  return installed !== undefined;
 }
 
 /** Makes this process's keystores take their new keys from the pool (idempotent). */
 export function useRsaKeyPool(): void {
   if (installed) return;
-  installed = true;
-  setRsaKeySource(rsaKeyPool());
+  installed = poolDraw();
+  setRsaKeySource(rsaKeyPool(generatedRsaKeys, installed));
+}
+
+const generateKeyPairAsync = promisify(generateKeyPair);
+
+/**
+ * A new RSA private key of `bits` bits for a test fixture (the fake Key Vault's keys): from the same pool as
+ * the keystores' keys when this process uses it (so never a key the process was already given), else generated.
+ */
+export async function fixtureRsaKey(bits: number): Promise<KeyObject> {
+  const pem = installed?.(bits);
+  if (pem !== undefined) return createPrivateKey(pem);
+  return (await generateKeyPairAsync('rsa', { modulusLength: bits })).privateKey;
 }
 
 if (process.argv.includes('--write')) {
@@ -46,7 +70,13 @@ if (process.argv.includes('--write')) {
   const pool: Record<string, string[]> = {};
   for (const [bits, n] of Object.entries(POOL_SIZES)) {
     pool[bits] = [];
-    for (let i = 0; i < n; i++) pool[bits].push(await generatedRsaKeys(Number(bits) as KeyBits));
+    for (let i = 0; i < n; i++) {
+      const { privateKey } = await generateKeyPairAsync('rsa', {
+        modulusLength: Number(bits),
+        publicExponent: 0x10001,
+      });
+      pool[bits].push(privateKey.export({ type: 'pkcs8', format: 'pem' }) as string);
+    }
   }
   writeFileSync(FIXTURE, `${JSON.stringify(pool, null, 1)}\n`);
 }

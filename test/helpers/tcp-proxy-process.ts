@@ -5,6 +5,7 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { childNodeArgs } from './compiled-child.js';
 import { throughPort } from './tcp-proxy.js';
 
 export interface TcpProxyProcess {
@@ -22,8 +23,9 @@ export interface TcpProxyProcess {
 const CHILD = fileURLToPath(new URL('./tcp-proxy-child.ts', import.meta.url));
 
 export async function startTcpProxyProcess(targetHost: string, targetPort: number): Promise<TcpProxyProcess> {
-  const child: ChildProcess = fork(CHILD, [targetHost, String(targetPort)], {
-    execArgv: ['--import=tsx'],
+  const nodeArgs = await childNodeArgs(CHILD);
+  const child: ChildProcess = fork(nodeArgs.at(-1)!, [targetHost, String(targetPort)], {
+    execArgv: nodeArgs.slice(0, -1),
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const port = await new Promise<number>((resolve, reject) => {
