@@ -1,12 +1,12 @@
-import { join } from 'node:path';
-import protobuf from 'protobufjs';
-import { PROTO_DIR } from './proto.js';
+import protobuf from 'protobufjs/light.js';
+import { GOOGLE_RPC } from '../generated/descriptors.js';
 
 /**
  * google.rpc.Status and google.rpc.ErrorInfo (the vendored proto/google/rpc/*.proto) on the wire: every non-OK
  * status the daemon sends carries a serialized Status in the `grpc-status-details-bin` trailer, its details one
  * Any(ErrorInfo) with the error's reason (docs/api.md, "Errors"). Loaded once, when this module is first
- * imported; only a failed call encodes or decodes anything here.
+ * imported, from the descriptors scripts/gen-proto.mjs generates from those files (field names as written);
+ * only a failed call encodes or decodes anything here.
  */
 export const STATUS_DETAILS_KEY = 'grpc-status-details-bin';
 /** ErrorInfo.domain of every error the daemon sends. */
@@ -26,9 +26,7 @@ export interface RpcStatus {
   errorInfo?: ErrorInfo;
 }
 
-const root = new protobuf.Root();
-root.resolvePath = (_origin, target) => join(PROTO_DIR, target); // google/protobuf/*: protobufjs's bundled copies
-root.loadSync(['google/rpc/status.proto', 'google/rpc/error_details.proto'], { keepCase: true });
+const root = protobuf.Root.fromJSON(GOOGLE_RPC);
 const StatusType = root.lookupType('google.rpc.Status');
 const ErrorInfoType = root.lookupType('google.rpc.ErrorInfo');
 
