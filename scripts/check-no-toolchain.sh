@@ -92,6 +92,8 @@ step "unwrapd keys check pkcs11:… (no PKCS#11 module configured)"
 out=$(bare node bin/unwrapd.js keys check 'pkcs11:token=demo;object=key' 2>&1) && fail "keys check succeeded"
 echo "$out"
 grep -q 'the PKCS#11 provider is not configured: set pkcs11Module' <<<"$out" || fail "no word on enabling PKCS#11"
+grep -q 'install a C++ toolchain (make, g++, python3) and re-run npm ci: the optional native addon pkcs11js' <<<"$out" ||
+  fail "no word on installing the addon"
 
 step "unwrapd keys check pkcs11:… (a module configured, the addon missing)"
 out=$(UNWRAPD_PKCS11_MODULE="$work/bin/node" UNWRAPD_PKCS11_PIN=1 \
