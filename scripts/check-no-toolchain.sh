@@ -57,7 +57,7 @@ if ! bare npm ci --no-audit --no-fund --prefer-offline --foreground-scripts --lo
   fail "npm ci exited non-zero"
 fi
 # npm drops an optional dependency whose install script failed; the verbose log says why.
-grep -E 'gyp ERR!|failed optional dependency' "$work/npm-ci.log" | head -n 20 || true
+grep -E 'gyp ERR! (stack Error|not ok)|failed optional dependency' "$work/npm-ci.log" || true
 grep -q 'failed optional dependency .*/node_modules/pkcs11js$' "$work/npm-ci.log" ||
   fail "npm's log shows no failed optional dependency pkcs11js"
 grep -q 'gyp ERR! find Python' "$work/npm-ci.log" || fail "node-gyp did not fail for want of a Python"
