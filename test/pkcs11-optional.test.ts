@@ -1,6 +1,8 @@
 import test from 'ava';
 import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
 import { join, sep } from 'node:path';
 import ts from 'typescript';
 import { PKCS11_CONSTANTS, PKCS11_METHODS } from '../src/providers/pkcs11-api.js';
@@ -97,4 +99,39 @@ test('without pkcs11js, unwrapd serve starts; with a PKCS#11 module configured i
   });
   t.is(failed.code, 1);
   t.is(failed.stderr, `unwrapd: ${PKCS11_ADDON_MISSING}\n`);
+});
+
+test('without pkcs11js, keys check of a pkcs11: URI says to configure a module and, first, to install the addon', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'uwd-pkcs11-check-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const env = {
+    ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('UNWRAPD_'))),
+    UNWRAPD_DATA_DIR: dir,
+  };
+  const run = (nodeOptions: string) =>
+    new Promise<{ code: number | null; stdout: string }>((resolve) => {
+      execFile(
+        process.execPath,
+        [CLI, 'keys', 'check', 'pkcs11:token=hsm;object=k1'],
+        { env: { ...env, NODE_OPTIONS: nodeOptions } },
+        (err, stdout) => resolve({ code: err ? ((err.code as number | undefined) ?? null) : 0, stdout }),
+      );
+    });
+  const without = await run(`--import=${HIDE_PKCS11JS}`);
+  t.is(without.code, 1);
+  t.regex(without.stdout, /the PKCS#11 provider is not configured: set pkcs11Module/);
+  t.regex(
+    without.stdout,
+    /first install a C\+\+ toolchain \(make, g\+\+, python3\) and re-run npm ci: the optional native addon pkcs11js it needs is not installed/,
+  );
+  let installed = true;
+  try {
+    createRequire(import.meta.url).resolve('pkcs11js');
+  } catch {
+    installed = false;
+  }
+  const plain = await run('');
+  t.is(plain.code, 1);
+  t.regex(plain.stdout, /the PKCS#11 provider is not configured: set pkcs11Module/);
+  t.is(/optional native addon pkcs11js/.test(plain.stdout), !installed, 'the addon is named only where it is missing');
 });

@@ -1,6 +1,6 @@
-import * as grpc from '@grpc/grpc-js';
+import type * as grpc from '@grpc/grpc-js';
 import { basename, dirname } from 'node:path';
-import { ConfigError } from '../config/config.js';
+import { ConfigError } from '../config/config-error.js';
 import { UnwrapdError } from '../errors.js';
 import { ProviderError } from '../providers/provider-error.js';
 
@@ -18,7 +18,7 @@ export function describeCliError(err: unknown, command = ''): { line: string; ex
     return { line: `usage: ${err.message} (see unwrapd ${command ? `${command} ` : ''}--help)`, exitCode: 2 };
   if (err instanceof ConfigError) return { line: `config: ${err.message}`, exitCode: 2 };
   if (isServiceError(err)) {
-    const name = grpc.status[err.code] ?? String(err.code);
+    const name = GRPC_STATUS_NAMES[err.code] ?? String(err.code);
     // The reason of the status details (docs/api.md, "Errors"), when the status carried one: only the daemon
     // answers with one, so a status without it is the channel's own (no daemon at the address).
     const reason = (err as { reason?: unknown }).reason;
@@ -39,6 +39,31 @@ export function describeCliError(err: unknown, command = ''): { line: string; ex
   return { line: String(err), exitCode: 1 };
 }
 
+/**
+ * The names of the gRPC status codes, by code (fixed by the gRPC specification; grpc-js's `status` enum has the
+ * same): every command reports errors through this module, and `--version` or a usage mistake need not load grpc-js.
+ */
+export const GRPC_STATUS_NAMES: readonly string[] = [
+  'OK',
+  'CANCELLED',
+  'UNKNOWN',
+  'INVALID_ARGUMENT',
+  'DEADLINE_EXCEEDED',
+  'NOT_FOUND',
+  'ALREADY_EXISTS',
+  'PERMISSION_DENIED',
+  'RESOURCE_EXHAUSTED',
+  'FAILED_PRECONDITION',
+  'ABORTED',
+  'OUT_OF_RANGE',
+  'UNIMPLEMENTED',
+  'INTERNAL',
+  'UNAVAILABLE',
+  'DATA_LOSS',
+  'UNAUTHENTICATED',
+];
+const UNAVAILABLE = GRPC_STATUS_NAMES.indexOf('UNAVAILABLE');
+
 function isServiceError(err: unknown): err is grpc.ServiceError {
   return (
     err instanceof Error &&
@@ -57,8 +82,7 @@ const REASON_HINTS: Record<string, string> = {
 
 /** A channel that never reached a daemon: where to start one, or how to point the CLI at it. */
 function channelHint(err: grpc.ServiceError): string {
-  if (err.code !== grpc.status.UNAVAILABLE || !/No connection|connect|ENOENT|ECONNREFUSED/i.test(err.details))
-    return '';
+  if (err.code !== UNAVAILABLE || !/No connection|connect|ENOENT|ECONNREFUSED/i.test(err.details)) return '';
   return ' (no daemon answers at this address: start one with `npx unwrapd serve`, or point the CLI at the running one with --address, or --admin-address for policy/status/evict/events, as its banner prints)';
 }
 

@@ -27,7 +27,7 @@ import type { EncryptBatchRequest } from '../generated/unwrapd/v1/EncryptBatchRe
 import type { EncryptBatchResponse__Output } from '../generated/unwrapd/v1/EncryptBatchResponse.js';
 import type { EncryptStreamResponse__Output } from '../generated/unwrapd/v1/EncryptStreamResponse.js';
 import type { StreamHeader } from '../generated/unwrapd/v1/StreamHeader.js';
-import { loadProto } from '../rpc/proto.js';
+import { clientServices } from '../rpc/client-services.js';
 import { ContentStream, type StreamCallOpts, type StreamSource } from './content-stream.js';
 import { itemErrorDetails, withErrorDetails, type BatchItemError } from './error-info.js';
 import { checkWellFormed } from './well-formed.js';
@@ -80,16 +80,16 @@ export class UnwrapdClient {
   readonly #deadlineMs: number;
 
   constructor(address: string, opts: ClientOptions = {}) {
-    const { proto } = loadProto();
+    const services = clientServices();
     const max = opts.maxMessageBytes ?? 8 * 1024 * 1024;
     const channelOptions = { 'grpc.max_receive_message_length': max, 'grpc.max_send_message_length': max };
     const credentials = opts.credentials ?? grpc.credentials.createInsecure();
-    this.crypto = new proto.unwrapd.v1.Crypto(address, credentials, channelOptions);
+    this.crypto = new services.Crypto(address, credentials, channelOptions);
     this.admin =
       opts.adminAddress && opts.adminAddress !== address
-        ? new proto.unwrapd.v1.Admin(opts.adminAddress, opts.adminCredentials ?? credentials, channelOptions)
+        ? new services.Admin(opts.adminAddress, opts.adminCredentials ?? credentials, channelOptions)
         : // One address for both: share the channel.
-          new proto.unwrapd.v1.Admin(address, credentials, {
+          new services.Admin(address, credentials, {
             ...channelOptions,
             channelOverride: this.crypto.getChannel(),
           });

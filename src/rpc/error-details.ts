@@ -1,12 +1,12 @@
-import { join } from 'node:path';
-import protobuf from 'protobufjs';
-import { PROTO_DIR } from './proto.js';
+import protobuf from 'protobufjs/light.js';
+import { GOOGLE_RPC } from '../generated/descriptors.js';
 
 /**
  * google.rpc.Status and google.rpc.ErrorInfo (the vendored proto/google/rpc/*.proto) on the wire: every non-OK
  * status the daemon sends carries a serialized Status in the `grpc-status-details-bin` trailer, its details one
- * Any(ErrorInfo) with the error's reason (docs/api.md, "Errors"). Loaded once, when this module is first
- * imported; only a failed call encodes or decodes anything here.
+ * Any(ErrorInfo) with the error's reason (docs/api.md, "Errors"). The types are made once, on first use, from
+ * the descriptors scripts/gen-proto.mjs generates from those files (field names as written): only a failed call
+ * encodes or decodes anything here.
  */
 export const STATUS_DETAILS_KEY = 'grpc-status-details-bin';
 /** ErrorInfo.domain of every error the daemon sends. */
@@ -26,19 +26,26 @@ export interface RpcStatus {
   errorInfo?: ErrorInfo;
 }
 
-const root = new protobuf.Root();
-root.resolvePath = (_origin, target) => join(PROTO_DIR, target); // google/protobuf/*: protobufjs's bundled copies
-root.loadSync(['google/rpc/status.proto', 'google/rpc/error_details.proto'], { keepCase: true });
-const StatusType = root.lookupType('google.rpc.Status');
-const ErrorInfoType = root.lookupType('google.rpc.ErrorInfo');
+let types: { Status: protobuf.Type; ErrorInfo: protobuf.Type } | undefined;
+
+/** The two message types, made on first use: a call that succeeds (and a CLI command whose calls do) needs neither. */
+function rpcTypes(): { Status: protobuf.Type; ErrorInfo: protobuf.Type } {
+  if (!types) {
+    const root = protobuf.Root.fromJSON(GOOGLE_RPC);
+    types = { Status: root.lookupType('google.rpc.Status'), ErrorInfo: root.lookupType('google.rpc.ErrorInfo') };
+  }
+  return types;
+}
 
 /** ErrorInfo bytes (the `value` of its Any). */
 export function encodeErrorInfo(info: ErrorInfo): Uint8Array {
+  const { ErrorInfo: ErrorInfoType } = rpcTypes();
   return ErrorInfoType.encode(ErrorInfoType.fromObject(info)).finish();
 }
 
 /** A serialized google.rpc.Status with one Any(ErrorInfo): the value of the `grpc-status-details-bin` trailer. */
 export function encodeStatus(code: number, message: string, info: ErrorInfo): Buffer {
+  const { Status: StatusType } = rpcTypes();
   const status = StatusType.fromObject({
     code,
     message,
@@ -65,6 +72,7 @@ export function findErrorInfo(
 }
 
 function decodeErrorInfo(bytes: Uint8Array): ErrorInfo {
+  const { ErrorInfo: ErrorInfoType } = rpcTypes();
   const m = ErrorInfoType.toObject(ErrorInfoType.decode(bytes), { defaults: true }) as ErrorInfo;
   return { reason: m.reason, domain: m.domain, metadata: { ...m.metadata } };
 }
@@ -72,6 +80,7 @@ function decodeErrorInfo(bytes: Uint8Array): ErrorInfo {
 /** A `grpc-status-details-bin` value decoded; undefined when it is not a well-formed Status. */
 export function decodeStatus(bytes: Uint8Array): RpcStatus | undefined {
   try {
+    const { Status: StatusType } = rpcTypes();
     const m = StatusType.toObject(StatusType.decode(bytes), { defaults: true }) as {
       code: number;
       message: string;

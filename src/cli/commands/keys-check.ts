@@ -1,4 +1,5 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { createRequire } from 'node:module';
 import { CONFIG_FLAGS, loadConfig } from '../../config/config.js';
 import { SecretKey } from '../../crypto/secret-key.js';
 import { createBuiltInProviders } from '../../daemon/build-providers.js';
@@ -135,12 +136,28 @@ export async function checkKey(provider: RootKeyProvider, uri: string, timeoutMs
   return report;
 }
 
+/** Whether pkcs11js, the PKCS#11 provider's optional native addon, is installed (resolvable; not loaded). */
+function pkcs11AddonInstalled(): boolean {
+  try {
+    createRequire(import.meta.url).resolve('pkcs11js');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** A URI whose scheme no configured provider serves: which setting enables it (not "no such key"). */
 export function unservedSchemeHint(provider: RootKeyProvider, uri: string): string | undefined {
   const scheme = uri.slice(0, Math.max(0, uri.indexOf(':')));
   if (provider.schemes.includes(scheme)) return undefined;
   if (scheme === 'pkcs11')
-    return "the PKCS#11 provider is not configured: set pkcs11Module (--pkcs11-module PATH or UNWRAPD_PKCS11_MODULE, the token's module, e.g. /usr/lib/softhsm/libsofthsm2.so) and its PIN (--pkcs11-pin-file or UNWRAPD_PKCS11_PIN) (the settings the daemon has)";
+    return (
+      "the PKCS#11 provider is not configured: set pkcs11Module (--pkcs11-module PATH or UNWRAPD_PKCS11_MODULE, the token's module, e.g. /usr/lib/softhsm/libsofthsm2.so) and its PIN (--pkcs11-pin-file or UNWRAPD_PKCS11_PIN) (the settings the daemon has)" +
+      // Where npm ci found no C++ toolchain, configuring a module is not enough: say so now, not at the next try.
+      (pkcs11AddonInstalled()
+        ? ''
+        : '; first install a C++ toolchain (make, g++, python3) and re-run npm ci: the optional native addon pkcs11js it needs is not installed')
+    );
   return `no configured provider serves "${scheme || uri.slice(0, 32)}" key URIs (known: ${provider.schemes.join(', ')}): use local:NAME, https://<vault>.vault.azure.net/keys/NAME, or pkcs11:...`;
 }
 
