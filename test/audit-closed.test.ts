@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { appendFailuresUnavailable } from '../src/audit/append-failures.js';
 import { openAuditLog } from '../src/audit/audit-log.js';
+import { auditedWrite } from '../src/core/audited-write.js';
 import { UnwrapdError } from '../src/errors.js';
 import { codeOf, createPolicy, startTestDaemon } from './helpers/test-daemon.js';
 
@@ -43,23 +44,26 @@ test('a closed file trail refuses append and prepare, and nothing more is writte
   t.true((await trail.verify()).ok, 'reads still work');
 });
 
-test("a registry write's records whose append starts after close are refused, and one under way is finished", async (t) => {
+test('close() waits for a registry write prepared before it: its records are appended, or dropped when the write is refused', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'uwd-auditclosed-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const trail = await openAuditLog(join(dir, 'audit.log'));
   const fields = () => [used, { ...used, policyId: 'q' }];
-  const late = trail.prepare!(fields); // prepared while open; the write's hook runs after close
-  const underWay = trail.prepare!(fields);
-  const running = underWay.within({ backend: 'file' });
-  await trail.close();
-  await running;
+  const applied = trail.prepare!(fields); // accepted while open; the registry applies it after close() began
+  const refused = trail.prepare!(fields); // accepted while open; the registry then refuses the write
+  let closedAt: number | undefined;
+  const closing = trail.close().then(async () => (closedAt = (await trail.latest()).count));
+  t.throws(() => trail.prepare!(fields), { instanceOf: UnwrapdError }, 'no new write is accepted once closing');
+  await applied.within({ backend: 'file' }); // the change is durable: its records must follow it
+  t.is(closedAt, undefined, 'close() still waits for the refused write');
+  refused.discard();
+  await closing;
   t.deepEqual(
-    (await underWay.settle()).map((r) => r.seq),
+    (await applied.settle()).map((r) => r.seq),
     [1, 2],
-    'both records of the write under way were appended before close resolved',
+    'both records of the applied write were appended, before close() resolved',
   );
-  const err = await t.throwsAsync(late.within({ backend: 'file' }), { instanceOf: UnwrapdError });
-  t.is(err?.reason, 'AUDIT_UNAVAILABLE');
+  t.is(closedAt, 2, 'nothing of the refused write was written');
   t.is((await trail.latest()).count, 2);
 });
 
@@ -74,4 +78,23 @@ test('an audited write after the trail closed fails UNAVAILABLE and changes noth
   t.regex(details, /audit trail .* is closed/);
   t.is((await d.client.getPolicy('demo', 'closed-trail')).state, 'POLICY_STATE_ACTIVE', 'the Revoke was not applied');
   t.deepEqual(d.daemon.audit.head(), head);
+});
+
+test('a refused audited write releases its prepared records, so close() does not wait for it', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'uwd-auditclosed-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const trail = await openAuditLog(join(dir, 'audit.log'));
+  const refusal = new UnwrapdError('failed_precondition', 'revision mismatch');
+  await t.throwsAsync(
+    auditedWrite(
+      trail,
+      () => [used],
+      async () => {
+        throw refusal;
+      },
+    ),
+    { is: refusal },
+  );
+  await trail.close(); // would never resolve if the refused write's records stayed pending
+  t.is((await trail.latest()).count, 0);
 });

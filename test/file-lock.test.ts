@@ -185,3 +185,46 @@ test('a lock of a live process on this host is waited for, not broken', async (t
   t.regex(err?.message ?? '', /timed out waiting for lock/);
   t.is(await fs.readFile(lockPath, 'utf8'), foreignToken('live'));
 });
+
+// A process that does not take turns on `<lock>.break` (an older version sharing the directory) breaks the dead
+// owner's lock between the breaker's last read and its rename, and a live process (F) links in: the breaker's
+// rename moves F's lock, so it must put it back, not delete it.
+test('a breaker that finds a live lock where it expected the dead one puts it back', async (t) => {
+  const dir = await tempDir(t);
+  const lockPath = join(dir, 'store.lock');
+  const dead = `${await deadPid()}@${hostname()}#dead`;
+  await fs.writeFile(lockPath, dead, { mode: 0o600 });
+
+  let swapped = false;
+  const putBack = deferred();
+  const seam: LockFs = {
+    ...fs,
+    rename: async (from, to) => {
+      if (from === lockPath && !swapped) {
+        swapped = true;
+        await fs.unlink(lockPath); // the old-version breaker
+        await fs.writeFile(lockPath, foreignToken('f'), { flag: 'wx', mode: 0o600 }); // F takes the lock
+      }
+      await fs.rename(from, to);
+    },
+    link: async (from, to) => {
+      await fs.link(from, to);
+      if (to === lockPath && String(from).includes('.stale.')) putBack.resolve();
+    },
+  };
+  let bRan = false;
+  const b = withFileLock(
+    lockPath,
+    async () => {
+      bRan = true;
+    },
+    { fs: seam, timeoutMs: 60_000 },
+  );
+  b.catch(() => {});
+  await putBack.promise; // fails by timeout if the breaker deleted F's lock instead
+  t.is(await fs.readFile(lockPath, 'utf8'), foreignToken('f'), "F's lock was put back");
+  t.false(bRan, 'B waits while F holds the lock');
+  await fs.unlink(lockPath);
+  await b;
+  t.true(bRan);
+});

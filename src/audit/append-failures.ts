@@ -30,6 +30,7 @@ export function appendFailuresUnavailable(trail: AuditTrail): AuditTrail {
             return {
               within: (tx) => pending.within(tx).catch(unavailable),
               settle: () => pending.settle().catch(unavailable),
+              discard: () => pending.discard(),
             };
           },
         }

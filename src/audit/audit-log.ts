@@ -32,8 +32,9 @@ export { verifyAuditLog } from './file-trail-reader.js';
  * is durable: two files cannot change atomically, so a crash between the two leaves the change without its
  * record (the PostgreSQL trail commits them together).
  *
- * close() waits for the appends under way, then refuses new ones (trailClosed): nothing is written into the
- * data directory after it resolved.
+ * close() refuses new appends and prepares (trailClosed), then waits for the appends under way and for the
+ * registry writes already prepared (their records are appended, or dropped when the write is refused): nothing
+ * is written into the data directory after it resolved, and no applied change is left without its records.
  *
  * Queries go through an index of where records start (file-trail-index.ts), so a page reads from near its
  * first record instead of from byte 0. Followers are told of new records (`onRecords`) once per append of this
@@ -50,8 +51,11 @@ export async function openAuditLog(
   let head = await recoverHead(path, await readHeadFile(headPath));
   let queue: Promise<unknown> = Promise.resolve();
   let closed = false;
-  /** Registry writes' records being appended: close() lets them finish (a write's records are all or none). */
-  const runs = new Set<Promise<unknown>>();
+  /**
+   * Registry writes whose records were prepared: each settles once its records are appended or its write was
+   * refused. close() waits for them: a change the registry applied is never left without its records.
+   */
+  const accepted = new Set<Promise<void>>();
   const listeners = new AppendListeners();
   const index = new FileTrailIndex(path, file, opts.index);
   await index.poll(); // one stat: the index is built by the first query (a multi-GB log does not delay opening)
@@ -93,19 +97,20 @@ export async function openAuditLog(
     append,
     prepare(fields: () => AuditFields[]): PendingAudit {
       if (closed) throw trailClosed(path); // before the registry writes anything
+      // Accepted: the registry may apply the change now, so its records are appended even if close() begins
+      // before its hook runs; close() waits until they are, or until the write was refused (discard).
       let appended: Promise<AuditRecord[]> | undefined;
+      let finished!: () => void;
+      const outcome = new Promise<void>((resolve) => (finished = resolve));
+      accepted.add(outcome);
+      void outcome.then(() => accepted.delete(outcome));
       const run = (): Promise<AuditRecord[]> => {
-        if (closed) return Promise.reject(trailClosed(path));
         const running = (async () => {
           const out: AuditRecord[] = [];
           for (const f of fields()) out.push(await enqueue(f));
           return out;
         })();
-        runs.add(running);
-        void running.then(
-          () => runs.delete(running),
-          () => runs.delete(running),
-        );
+        void running.then(finished, finished);
         return running;
       };
       return {
@@ -114,6 +119,7 @@ export async function openAuditLog(
           await appended;
         },
         settle: () => (appended ??= run()),
+        discard: () => finished(),
       };
     },
     head: () => head,
@@ -124,7 +130,7 @@ export async function openAuditLog(
     verify: () => verifyAuditLog(path),
     async close() {
       closed = true;
-      await Promise.allSettled([...runs]);
+      await Promise.allSettled([...accepted]);
       await queue;
       watch.close();
     },

@@ -43,6 +43,8 @@ export function trailClosed(path: string): UnwrapdError {
 export interface PendingAudit {
   within: (tx: WriteTransaction) => Promise<void>;
   settle(): Promise<AuditRecord[]>;
+  /** The write was refused or failed before its hook ran: its records are never written. */
+  discard(): void;
 }
 
 /** A query of the trail. Every field narrows it; records come in sequence order. */

@@ -109,6 +109,7 @@ export class PostgresAuditTrail implements AuditTrail {
         this.#published(inserted);
         return inserted;
       },
+      discard: () => {}, // a refused write rolled its records back with it
     };
   }
 

@@ -145,7 +145,7 @@ export const DAEMON_SETTINGS = [
     default: 2,
     summary: 'suite of the single-block envelopes Encrypt and EncryptBatch write: 1 or 2',
     description:
-      'suite of the single-block envelopes `Encrypt` and `EncryptBatch` write: `2` (SHA-512 one-step key derivation, the cheaper) or `1` (HKDF-SHA256). Both are always read. Set `1` while a fleet still runs versions that cannot read suite 2 (a rolling upgrade), then `2` ([envelope-format.md](envelope-format.md) §3.3)',
+      'suite of the single-block envelopes `Encrypt` and `EncryptBatch` write: `2` (SHA-512 one-step key derivation, the cheaper) or `1` (HKDF-SHA256). Both are always read. Set `1` while a fleet still runs versions that cannot read suite 2 (a rolling upgrade), then `2`; a version without suite 2 cannot read what suite 2 wrote, even after a rollback ([envelope-format.md](envelope-format.md) §3.0)',
     group: 'daemon',
   }),
   setting({

@@ -21,12 +21,18 @@ export async function auditedWrite<T>(
     return { result, records: [] };
   }
   const pending: PendingAudit = audit.prepare?.(fields) ?? appendAfter(audit, fields);
-  const result = await write({
-    within: async (tx) => {
-      onWrite?.();
-      await pending.within(tx);
-    },
-  });
+  let result: T;
+  try {
+    result = await write({
+      within: async (tx) => {
+        onWrite?.();
+        await pending.within(tx);
+      },
+    });
+  } catch (err) {
+    pending.discard(); // no-op once the hook ran: its records stand or fall with it
+    throw err;
+  }
   onWrite?.();
   return { result, records: await pending.settle() };
 }
@@ -40,5 +46,6 @@ function appendAfter(audit: AuditLog, fields: () => AuditFields[]): PendingAudit
       for (const f of fields()) out.push(await audit.append(f));
       return out;
     },
+    discard: () => {},
   };
 }

@@ -122,8 +122,9 @@ async function breakIfStale(fs: LockFs, lockPath: string): Promise<void> {
   try {
     await removeOrphanTemps(fs, breakLock);
     if ((await fs.readFile(lockPath, 'utf8').catch(() => undefined)) !== content) return;
-    await fs.rename(lockPath, `${lockPath}.stale`).catch(() => {});
-    await fs.unlink(`${lockPath}.stale`).catch(() => {});
+    // Checked and put back all the same: a process that does not take turns (an older version) may have
+    // broken it between that read and the rename, and a fresh owner linked in.
+    await breakAside(fs, lockPath, content);
   } finally {
     await release(fs, breakLock, token);
   }

@@ -29,14 +29,14 @@ export async function childNodeArgs(entry: string | URL): Promise<string[]> {
   const path = typeof entry === 'string' && !entry.startsWith('file:') ? entry : fileURLToPath(entry);
   let bundle = bundles.get(path);
   if (!bundle) {
-    bundle = compile(path);
+    bundle = compile(path, bundles.size); // the index taken now: entries compiled at once never share a file
     bundles.set(path, bundle);
   }
   const js = await bundle;
   return js ? [js] : ['--import=tsx', path];
 }
 
-async function compile(entry: string): Promise<string | undefined> {
+async function compile(entry: string, index: number): Promise<string | undefined> {
   let esbuild: typeof import('esbuild');
   try {
     esbuild = await import('esbuild');
@@ -49,7 +49,7 @@ async function compile(entry: string): Promise<string | undefined> {
     process.once('exit', () => rmSync(made, { recursive: true, force: true }));
     symlinkSync(join(ROOT, 'node_modules'), join(made, 'node_modules'), 'dir');
   }
-  const outfile = join(dir, `${bundles.size}-${entry.replace(/^.*[\\/]/, '').replace(/\.[^.]+$/, '')}.mjs`);
+  const outfile = join(dir, `${index}-${entry.replace(/^.*[\\/]/, '').replace(/\.[^.]+$/, '')}.mjs`);
   await esbuild.build({
     entryPoints: [entry],
     outfile,
