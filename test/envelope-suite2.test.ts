@@ -25,7 +25,7 @@ import { SecretKey } from '../src/crypto/secret-key.js';
 import { buildVectors } from '../scripts/gen-envelope-vectors.js';
 import { buildSuite2Vectors } from '../scripts/gen-envelope-suite2-vectors.js';
 import type { BlockPositiveVector, NegativeVector } from '../scripts/vector-types.js';
-import { specContext, u16 } from './helpers/spec-encoding.js';
+import { specContext, specKekInfo, u16 } from './helpers/spec-encoding.js';
 import { createPolicy, startTestDaemon } from './helpers/test-daemon.js';
 
 const read = (name: string): string => readFileSync(new URL(`./vectors/${name}`, import.meta.url), 'utf8');
@@ -65,16 +65,8 @@ function open(envelope: Buffer, tenant = REF.tenant, ik = IK, context = CTX): Bu
 // ---- an independent implementation of the spec -----------------------------------------------------------
 
 /** §3.1: the KEK, from the intermediate key and the ids. */
-function specKek(ik: Buffer, tenant: Buffer, policy: Buffer, version: Buffer): Buffer {
-  const info = Buffer.concat([
-    Buffer.from('unwrapd/v1 kek'),
-    Buffer.from([tenant.length]),
-    tenant,
-    Buffer.from([policy.length]),
-    policy,
-    version,
-  ]);
-  return Buffer.from(hkdfSync('sha256', ik, Buffer.alloc(0), info, 32));
+function specKek(ik: Buffer, tenant: string, policyId: string, keyVersion: number): Buffer {
+  return Buffer.from(hkdfSync('sha256', ik, Buffer.alloc(0), specKekInfo(tenant, policyId, keyVersion), 32));
 }
 
 /** §3.3: contentKey || commitment. Suite 2: SHA-512(u32(1) || DK || "unwrapd/v1 suite 2 block keys" || nonce). */
@@ -89,7 +81,7 @@ function specSeal(v: BlockPositiveVector): { envelope: Buffer; okm: Buffer; wrap
   const policy = Buffer.from(v.policyId, 'ascii');
   const version = Buffer.alloc(4);
   version.writeUInt32BE(v.keyVersion);
-  const kek = specKek(hex(v.intermediateKey), tenant, policy, version);
+  const kek = specKek(hex(v.intermediateKey), v.tenant, v.policyId, v.keyVersion);
   const kw = createCipheriv('id-aes256-wrap-pad', kek, Buffer.from('A65959A6', 'hex'));
   const wrapped = Buffer.concat([kw.update(hex(v.dataKey)), kw.final()]);
   const nonce = hex(v.nonce);
@@ -127,7 +119,7 @@ function specOpen(v: NegativeVector | BlockPositiveVector, tenantOf: string): { 
   const version = env.subarray(F + 1 + p, F + 5 + p);
   if (!idOk(policy) || version.readUInt32BE() === 0 || env.readUInt16BE(F + 5 + p) !== 40) return { fail: 'parse' };
   if (tenant.toString('latin1') !== tenantOf) return { fail: 'tenant' };
-  const kek = specKek(hex(v.intermediateKey), tenant, policy, version);
+  const kek = specKek(hex(v.intermediateKey), tenantOf, policy.toString('latin1'), version.readUInt32BE());
   let dk: Buffer;
   try {
     const kw = createDecipheriv('id-aes256-wrap-pad', kek, Buffer.from('A65959A6', 'hex'));

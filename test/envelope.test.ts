@@ -17,7 +17,7 @@ import {
 } from '../src/crypto/envelope.js';
 import { SecretKey } from '../src/crypto/secret-key.js';
 import type { BlockPositiveVector, NegativeVector } from '../scripts/vector-types.js';
-import { specContext, u16 } from './helpers/spec-encoding.js';
+import { specContext, specKekInfo, u16 } from './helpers/spec-encoding.js';
 
 const IK = SecretKey.copyFrom(randomBytes(32));
 const REF: EnvelopeRef = { tenant: 'contoso', policyId: 'dep-mail-01', keyVersion: 1 };
@@ -195,14 +195,7 @@ for (const v of vectors.positive) {
     const policy = Buffer.from(v.policyId, 'ascii');
     const version = Buffer.alloc(4);
     version.writeUInt32BE(v.keyVersion);
-    const info = Buffer.concat([
-      Buffer.from('unwrapd/v1 kek'),
-      Buffer.from([tenant.length]),
-      tenant,
-      Buffer.from([policy.length]),
-      policy,
-      version,
-    ]);
+    const info = specKekInfo(v.tenant, v.policyId, v.keyVersion);
     t.is(info.toString('hex'), v.derived.kekInfo);
     const kek = Buffer.from(hkdfSync('sha256', ik, Buffer.alloc(0), info, 32));
     t.is(kek.toString('hex'), v.derived.kek);

@@ -15,7 +15,7 @@ import { openSegmented, sealSegmented, SegmentOpener, SegmentSealer } from '../s
 import { SecretKey } from '../src/crypto/secret-key.js';
 import { buildVectors } from '../scripts/gen-segmented-vectors.js';
 import type { NegativeVector, SegmentedPositiveVector } from '../scripts/vector-types.js';
-import { specContext, u16 } from './helpers/spec-encoding.js';
+import { specContext, specKekInfo, u16 } from './helpers/spec-encoding.js';
 
 const IK = SecretKey.copyFrom(randomBytes(32));
 const REF: EnvelopeRef = { tenant: 'contoso', policyId: 'dep-files-01', keyVersion: 1 };
@@ -320,14 +320,7 @@ for (const v of vectors.positive) {
       b.writeUInt32BE(n);
       return b;
     };
-    const info = Buffer.concat([
-      Buffer.from('unwrapd/v1 kek'),
-      Buffer.from([tenant.length]),
-      tenant,
-      Buffer.from([policy.length]),
-      policy,
-      u32(v.keyVersion),
-    ]);
+    const info = specKekInfo(v.tenant, v.policyId, v.keyVersion);
     const kek = Buffer.from(hkdfSync('sha256', hex(v.intermediateKey), Buffer.alloc(0), info, 32));
     t.is(kek.toString('hex'), v.derived.kek);
     const dk = hex(v.dataKey);

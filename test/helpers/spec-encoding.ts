@@ -17,3 +17,24 @@ export function specContext(context: Record<string, string>): Buffer {
     ...entries.flatMap(([k, val]) => [u16(k.length), k, u16(val.length), val]),
   ]);
 }
+
+/** A 32-bit big-endian unsigned integer. */
+export function u32(n: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(n);
+  return b;
+}
+
+/** §3.1's KEK info: "unwrapd/v1 kek" || u8 |tenant| || tenant || u8 |policy| || policy || u32be key version. */
+export function specKekInfo(tenant: string, policyId: string, keyVersion: number): Buffer {
+  const t = Buffer.from(tenant, 'ascii');
+  const p = Buffer.from(policyId, 'ascii');
+  return Buffer.concat([
+    Buffer.from('unwrapd/v1 kek'),
+    Buffer.from([t.length]),
+    t,
+    Buffer.from([p.length]),
+    p,
+    u32(keyVersion),
+  ]);
+}
