@@ -21,6 +21,42 @@ async function tempDir(t: { teardown: (fn: () => Promise<void>) => void }): Prom
 /** A lock token of a live process on this host that is not this one (the test runner's parent). */
 const foreignToken = (tag: string): string => `${process.ppid}@${hostname()}#${tag}`;
 
+/**
+ * The file operations of a waiter whose first read of `lockPath` is answered only once `gate` opens
+ * (`firstRead` tells it started, `readAfterGate` that a later read came). Every move of the lock path is
+ * recorded in `movedAside`; when `takeAfterMove(moved)` says so, another live process (D) links its lock in at once.
+ */
+function gatedLockFs(lockPath: string, takeAfterMove: (moved: string) => boolean) {
+  const reads: string[] = [];
+  const firstRead = deferred();
+  const readAfterGate = deferred();
+  const gate = deferred();
+  const movedAside: string[] = [];
+  const seam: LockFs = {
+    ...fs,
+    readFile: (async (file: string, enc: BufferEncoding) => {
+      const text = await fs.readFile(file, enc);
+      if (file === lockPath) {
+        reads.push(text);
+        if (reads.length === 1) {
+          firstRead.resolve();
+          await gate.promise;
+        } else {
+          readAfterGate.resolve();
+        }
+      }
+      return text;
+    }) as LockFs['readFile'],
+    rename: async (from, to) => {
+      if (from === lockPath) movedAside.push(await fs.readFile(lockPath, 'utf8'));
+      await fs.rename(from, to);
+      if (from === lockPath && takeAfterMove(movedAside.at(-1)!))
+        await fs.writeFile(lockPath, foreignToken('d'), { flag: 'wx', mode: 0o600 });
+    },
+  };
+  return { seam, reads, firstRead, readAfterGate, gate, movedAside };
+}
+
 // The interleaving: B, waiting in this process, reads A's lock; A releases; another process (F) takes the
 // lock; only then does B judge what it read. A released token of this process looks like an orphan, so B
 // used to break the lock, which was F's by then: rename aside, then put back, and a third process (D)
@@ -36,33 +72,8 @@ test("a waiter that read a lock just before its owner in this process released i
   });
   await held.promise;
 
-  const reads: string[] = [];
-  const firstRead = deferred();
-  const readAfterGate = deferred();
-  const gate = deferred();
-  const movedAside: string[] = [];
-  const seam: LockFs = {
-    ...fs,
-    readFile: (async (file: string, enc: BufferEncoding) => {
-      const text = await fs.readFile(file, enc);
-      if (file === lockPath) {
-        reads.push(text);
-        if (reads.length === 1) {
-          firstRead.resolve();
-          await gate.promise; // answered only after A released and F took the lock
-        } else {
-          readAfterGate.resolve();
-        }
-      }
-      return text;
-    }) as LockFs['readFile'],
-    rename: async (from, to) => {
-      if (from === lockPath) movedAside.push(await fs.readFile(lockPath, 'utf8'));
-      await fs.rename(from, to);
-      // Another process takes the free lock before anything can be put back.
-      if (from === lockPath) await fs.writeFile(lockPath, foreignToken('d'), { flag: 'wx', mode: 0o600 });
-    },
-  };
+  // Another process (D) takes the free lock right after any move of it, before anything can be put back.
+  const { seam, reads, firstRead, readAfterGate, gate, movedAside } = gatedLockFs(lockPath, () => true);
   let bRan = false;
   const b = withFileLock(
     lockPath,
@@ -107,33 +118,8 @@ test("two waiters breaking the same dead owner's lock never move the lock one of
   const dead = `${await deadPid()}@${hostname()}#dead`;
   await fs.writeFile(lockPath, dead, { mode: 0o600 });
 
-  const reads: string[] = [];
-  const firstRead = deferred();
-  const readAfterGate = deferred();
-  const gate = deferred();
-  const movedAside: string[] = [];
-  const seam: LockFs = {
-    ...fs,
-    readFile: (async (file: string, enc: BufferEncoding) => {
-      const text = await fs.readFile(file, enc);
-      if (file === lockPath) {
-        reads.push(text);
-        if (reads.length === 1) {
-          firstRead.resolve();
-          await gate.promise;
-        } else {
-          readAfterGate.resolve();
-        }
-      }
-      return text;
-    }) as LockFs['readFile'],
-    rename: async (from, to) => {
-      if (from === lockPath) movedAside.push(await fs.readFile(lockPath, 'utf8'));
-      await fs.rename(from, to);
-      if (from === lockPath && movedAside.at(-1) !== dead)
-        await fs.writeFile(lockPath, foreignToken('d'), { flag: 'wx', mode: 0o600 });
-    },
-  };
+  // D takes the lock right after a move of anything but the dead owner's lock.
+  const { seam, reads, firstRead, readAfterGate, gate, movedAside } = gatedLockFs(lockPath, (moved) => moved !== dead);
   const b1 = withFileLock(lockPath, async () => 'b1', { fs: seam, timeoutMs: 60_000 });
   b1.catch(() => {});
   await firstRead.promise;
