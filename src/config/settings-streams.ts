@@ -2,6 +2,8 @@ import { setting } from './setting.js';
 import { integer } from './setting-type.js';
 
 const MiB = 1024 * 1024;
+/** HTTP/2's own default receive window (RFC 9113 §6.9.2), per stream and per connection. */
+const HTTP2_DEFAULT_WINDOW = 65_535;
 const DAY_MS = 24 * 3_600_000;
 const WEEK_MS = 7 * DAY_MS;
 
@@ -61,7 +63,30 @@ export const STREAM_SETTINGS = [
     default: 64 * MiB,
     summary: 'one byte budget for all streams together',
     description:
-      "ONE budget for all streams together: a fixed reservation per open stream for what the transport holds for it (704 KiB: two stream messages of at most 256 KiB + 64 KiB of fields, which grpc-js reads ahead of the handler, and the 64 KiB HTTP/2 receive window; a stream whose reservation does not fit is refused at admission), the capacity of the stream's segment buffer, the message being processed, and its responses handed to the transport and not yet sent. The stream whose bytes would take the total over it ends. The defaults reserve 64 × 704 KiB = 44 MiB, leaving 20 MiB for segments. A busy stream holds up to about six segments with the default 64 KiB (a partial one, and up to four responses not yet sent before it waits: about 400 KiB), and about two segments with larger ones (8 MiB for a `DecryptStream` of 4 MiB segments): size it for the streams you expect to be busy at once",
+      "ONE budget for all streams together: a fixed reservation per open stream for what the transport holds for it (two stream messages of at most 256 KiB + 64 KiB of fields, which grpc-js reads ahead of the handler, and the stream's HTTP/2 receive window `http2StreamWindowBytes`: 704 KiB with the default 64 KiB window, 1.6 MiB with a 1 MiB one; a stream whose reservation does not fit is refused at admission), the capacity of the stream's segment buffer, the message being processed, and its responses handed to the transport and not yet sent. The stream whose bytes would take the total over it ends. The defaults reserve 64 × 704 KiB = 44 MiB, leaving 20 MiB for segments (with a 1 MiB window, 64 streams would reserve 104 MiB: raise the budget with the window, or fewer streams are admitted). A busy stream holds up to about six segments with the default 64 KiB (a partial one, and up to four responses not yet sent before it waits: about 400 KiB), and about two segments with larger ones (8 MiB for a `DecryptStream` of 4 MiB segments): size it for the streams you expect to be busy at once",
+
+    group: 'streams',
+  }),
+  setting({
+    key: 'http2StreamWindowBytes',
+    flag: 'http2-stream-window-bytes',
+    env: 'UNWRAPD_HTTP2_STREAM_WINDOW_BYTES',
+    type: integer(HTTP2_DEFAULT_WINDOW, 16 * MiB),
+    default: HTTP2_DEFAULT_WINDOW,
+    summary: "each call's HTTP/2 receive window; streams reserve it in the budget",
+    description:
+      'HTTP/2 `SETTINGS_INITIAL_WINDOW_SIZE`: the request bytes a client may send on one call ahead of the server taking them. A stream whose handler is not reading (its client not taking responses) still receives up to this much, so every open stream reserves it in `streamBufferBudgetBytes` (raise the budget with it). A larger window lets a client keep more of a stream in flight (more throughput on a high-latency or busy link); it does not change any receive limit. Raise it only for clients that keep their own receive window at HTTP/2\'s default: a Node.js (grpc-js) client that also raises its window (`grpc-node.flow_control_window`) can stall the connection, both ends writing and neither reading (measured: every call on it waited until its deadline; bench/README.md, "The HTTP/2 flow-control window"). Both listeners',
+    group: 'streams',
+  }),
+  setting({
+    key: 'http2ConnectionWindowBytes',
+    flag: 'http2-connection-window-bytes',
+    env: 'UNWRAPD_HTTP2_CONNECTION_WINDOW_BYTES',
+    type: integer(HTTP2_DEFAULT_WINDOW, 256 * MiB),
+    default: HTTP2_DEFAULT_WINDOW,
+    summary: "each connection's HTTP/2 receive window; at least http2StreamWindowBytes",
+    description:
+      'the HTTP/2 receive window of a whole connection, shared by its calls (a WINDOW_UPDATE on stream 0 when the connection opens). The server credits it back as soon as bytes arrive (what a stream holds is bounded by `http2StreamWindowBytes`), so it costs no memory of its own; it caps the bytes in flight over one connection, so it must be at least `http2StreamWindowBytes` for a larger stream window to help. Both listeners',
     group: 'streams',
   }),
   setting({

@@ -103,8 +103,9 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
     idleTimeoutMs: config.streamIdleTimeoutMs,
     maxLifetimeMs: config.streamMaxLifetimeMs,
     bufferBudgetBytes: config.streamBufferBudgetBytes,
+    streamWindowBytes: config.http2StreamWindowBytes, // the window applyHttp2Settings gives each stream
   });
-  // Both listeners: keepalive, connection age and idleness, streams per connection, metadata size.
+  // Both listeners: keepalive, connection age and idleness, streams per connection, metadata size, receive windows.
   const connections: ConnectionLimits = config; // the settings of those names (src/server/connection-options.ts)
   // A policy that stops being usable (revoked or purged, here or by another process) loses its keys at once.
   registry.onChange((record) => {

@@ -1,14 +1,24 @@
 import { UnwrapdError } from '../errors.js';
 import { FIELD_ROOM, STREAM_MAX_CHUNK_BYTES } from './request-limits.js';
 
+/** HTTP/2's default receive window (RFC 9113 §6.9.2), per stream and per connection: Node's, and grpc-js's. */
+export const HTTP2_DEFAULT_WINDOW_BYTES = 65_535;
+
 /**
  * What every open stream is charged from its admission to its end, whatever it does: the request bytes the
  * transport holds for it beyond what the handler has taken. grpc-js keeps one message decoded ahead of the
  * handler (its Readable is limited to one message by src/server/stream-io.ts) and decodes the next one, each
- * at most a chunk plus its fields; HTTP/2 adds the stream's receive window (64 KiB). Without this reservation
- * a stalled stream would hold about two messages that the budget does not see.
+ * at most a chunk plus its fields; HTTP/2 adds the stream's receive window (`http2StreamWindowBytes`): Node
+ * keeps accepting DATA up to the window while grpc-js has the stream paused (pausing only holds back
+ * WINDOW_UPDATE). Without this reservation a stalled stream would hold about two messages and a window that
+ * the budget does not see.
  */
-export const STREAM_RESERVED_BYTES = 2 * (STREAM_MAX_CHUNK_BYTES + FIELD_ROOM) + 64 * 1024;
+export function streamReservedBytes(streamWindowBytes: number): number {
+  return 2 * (STREAM_MAX_CHUNK_BYTES + FIELD_ROOM) + streamWindowBytes;
+}
+
+/** The reservation with HTTP/2's default window (704 KiB less a byte). */
+export const STREAM_RESERVED_BYTES = streamReservedBytes(HTTP2_DEFAULT_WINDOW_BYTES);
 
 /**
  * The bounds every stream (EncryptStream, DecryptStream) lives under, shared by all connections of a listener:
@@ -19,7 +29,7 @@ export const STREAM_RESERVED_BYTES = 2 * (STREAM_MAX_CHUNK_BYTES + FIELD_ROOM) +
  *   unwrap) does not count.
  * - `maxLifetimeMs`: how long a stream may stay open at all.
  * - `bufferBudgetBytes`: ONE budget of buffered bytes for all streams together: each stream's reservation for
- *   the transport (STREAM_RESERVED_BYTES, from admission to end), the capacity of its segment buffer, the
+ *   the transport (streamReservedBytes() of `streamWindowBytes`, from admission to end), the capacity of its segment buffer, the
  *   message being processed, and responses handed to the transport and not yet sent. A stream whose
  *   reservation does not fit is refused at admission.
  *
@@ -32,6 +42,11 @@ export interface StreamLimitOptions {
   idleTimeoutMs: number;
   maxLifetimeMs: number;
   bufferBudgetBytes: number;
+  /**
+   * The HTTP/2 receive window each stream is given (src/server/connection-options.ts); the reservation follows
+   * it. Default: HTTP/2's 65,535 bytes.
+   */
+  streamWindowBytes?: number;
 }
 
 export interface StreamLimitStats {
@@ -55,6 +70,8 @@ export class StreamLimitError extends UnwrapdError {
 
 export class StreamLimits {
   readonly options: StreamLimitOptions;
+  /** What each open stream is charged for the transport, from admission to end (streamReservedBytes()). */
+  readonly reservedBytes: number;
   #open = 0;
   #buffered = 0;
   #peak = 0;
@@ -67,6 +84,7 @@ export class StreamLimits {
 
   constructor(options: StreamLimitOptions) {
     this.options = options;
+    this.reservedBytes = streamReservedBytes(options.streamWindowBytes ?? HTTP2_DEFAULT_WINDOW_BYTES);
   }
 
   stats(): StreamLimitStats {
@@ -86,11 +104,11 @@ export class StreamLimits {
     if (this.#open >= this.options.maxStreams) {
       throw this.#exceeded('maxStreams', `too many streams open: ${this.options.maxStreams} (maxStreams)`);
     }
-    if (!this._fits(STREAM_RESERVED_BYTES))
+    if (!this._fits(this.reservedBytes))
       throw this.#exceeded('streamBufferBudgetBytes', budgetMessage(this.options.bufferBudgetBytes));
     this.#open++;
     const guard = new StreamGuard(this, onExceeded);
-    guard.charge(STREAM_RESERVED_BYTES);
+    guard.charge(this.reservedBytes);
     return guard;
   }
 
