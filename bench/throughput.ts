@@ -62,7 +62,7 @@ export async function runThroughput(
   try {
     if (!opts.target) {
       server = await ServerProcess.start({
-        args: ['--provider-latency-ms', String(opts.providerLatencyMs)],
+        args: ['--provider-latency-ms', String(opts.providerLatencyMs), '--window', String(opts.serverWindowBytes)],
         nodeArgs: opts.serverCpuProf ? ['--cpu-prof', `--cpu-prof-dir=${opts.serverCpuProf}`] : [],
       });
       hooks.onServer?.(server);
@@ -78,19 +78,21 @@ export async function runThroughput(
       maxMessageBytes,
       deadlineMs: opts.deadlineMs,
       ...(adminAddress ? { adminAddress } : {}),
+      ...(opts.clientWindowBytes ? { receiveWindowBytes: opts.clientWindowBytes } : {}),
     });
     await crypto.waitForReady(10_000).catch((err: Error) => {
       throw new Error(`cannot reach unwrapd at ${unwrapdAddress}: ${err.message}`);
     });
     if (echoAddress) {
-      const client = (echo = createEchoClient(echoAddress, maxMessageBytes));
+      const client = (echo = createEchoClient(echoAddress, maxMessageBytes, opts.clientWindowBytes));
       await new Promise<void>((resolve, reject) =>
         client.waitForReady(Date.now() + 10_000, (err) => (err ? reject(err) : resolve())),
       );
     }
     out(
       `throughput: unwrapd ${opts.target ? `at ${opts.target}` : `server pid ${server!.info.pid} (child, provider latency ${opts.providerLatencyMs} ms)`}` +
-        `${echoAddress ? `, echo at ${echoAddress}` : ', no echo baseline'}; client ${process.version}, ${cpus().length} cpus (${cpus()[0]?.model.trim() ?? '?'})`,
+        `${echoAddress ? `, echo at ${echoAddress}` : ', no echo baseline'}; client ${process.version}, ${cpus().length} cpus (${cpus()[0]?.model.trim() ?? '?'})` +
+        `; HTTP/2 receive windows: server ${opts.target ? 'its own' : server!.info.windowBytes}, clients ${opts.clientWindowBytes ?? 65_535}`,
     );
     const serverCpuUs = server && (async () => (await server!.cpu()).cpuUs);
 

@@ -1,6 +1,8 @@
 import test from 'ava';
 import { loadProto } from '../src/rpc/proto.js';
 import { slopeMiBPerMinute } from '../bench/lib/proc-memory.js';
+import { UsageError } from '../bench/lib/options.js';
+import { parseThroughputOptions } from '../bench/lib/throughput-options.js';
 import { grpcFrame, lenField, mapEntry, readField, varint } from './helpers/proto-wire.js';
 
 // The soak's verdict and the hostile benchmark's hand-written requests rest on these helpers: a wrong slope
@@ -40,4 +42,16 @@ test('raw-grpc: invalid UTF-8 in a context value reaches the wire as written', (
   const framed = grpcFrame(msg);
   t.is(framed[0], 0);
   t.is(framed.readUInt32BE(1), msg.length);
+});
+
+test('bench:throughput --server-window / --client-window: sizes within HTTP/2 bounds, the server one not with --target', (t) => {
+  const opts = parseThroughputOptions(['--server-window', '1m', '--client-window', '2m', '--no-json']);
+  t.true(opts !== 'help' && opts.serverWindowBytes === MiB && opts.clientWindowBytes === 2 * MiB);
+  const defaults = parseThroughputOptions(['--no-json']);
+  t.true(defaults !== 'help' && defaults.serverWindowBytes === 65_535 && defaults.clientWindowBytes === undefined);
+  t.throws(() => parseThroughputOptions(['--server-window', '1k']), { instanceOf: UsageError });
+  t.throws(() => parseThroughputOptions(['--client-window', '4g']), { instanceOf: UsageError });
+  t.throws(() => parseThroughputOptions(['--server-window', '1m', '--target', 'unix:///x.sock']), {
+    instanceOf: UsageError,
+  });
 });

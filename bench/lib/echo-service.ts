@@ -3,6 +3,8 @@ import * as protoLoader from '@grpc/proto-loader';
 import { unlink } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { LOADER_OPTIONS } from '../../src/rpc/proto.js';
+import { applyReceiveWindows } from '../../src/server/connection-options.js';
+import { HTTP2_DEFAULT_WINDOW_BYTES } from '../../src/server/stream-limits.js';
 
 /**
  * The transport baseline: a bare grpc-js unary Echo that returns the request's bytes. Loaded and served
@@ -42,9 +44,13 @@ export function serverOptions(maxMessageBytes: number): grpc.ServerOptions {
   };
 }
 
-/** Client channel options as src/client/client.ts sets them. */
-export function channelOptions(maxMessageBytes: number): grpc.ChannelOptions {
-  return { 'grpc.max_receive_message_length': maxMessageBytes, 'grpc.max_send_message_length': maxMessageBytes };
+/** Client channel options as src/client/client.ts sets them (`windowBytes`: its receiveWindowBytes). */
+export function channelOptions(maxMessageBytes: number, windowBytes?: number): grpc.ChannelOptions {
+  return {
+    'grpc.max_receive_message_length': maxMessageBytes,
+    'grpc.max_send_message_length': maxMessageBytes,
+    ...(windowBytes ? { 'grpc-node.flow_control_window': windowBytes } : {}),
+  };
 }
 
 export interface EchoServer {
@@ -52,9 +58,18 @@ export interface EchoServer {
   close(): Promise<void>;
 }
 
-export async function startEchoServer(listen: string, maxMessageBytes: number): Promise<EchoServer> {
+/**
+ * `windowBytes`: the HTTP/2 receive window of each call and of each connection, given as the daemon gives its
+ * own (src/server/connection-options.ts); default HTTP/2's 65,535 bytes, which is grpc-js's.
+ */
+export async function startEchoServer(
+  listen: string,
+  maxMessageBytes: number,
+  windowBytes = HTTP2_DEFAULT_WINDOW_BYTES,
+): Promise<EchoServer> {
   const proto = loadEchoProto();
   const server = new grpc.Server(serverOptions(maxMessageBytes));
+  applyReceiveWindows(server, windowBytes, windowBytes);
   const echo: grpc.UntypedServiceImplementation = {
     Echo: (call: grpc.ServerUnaryCall<EchoMessage, EchoMessage>, callback: grpc.sendUnaryData<EchoMessage>) => {
       callback(null, { payload: call.request.payload });
@@ -90,7 +105,11 @@ export async function startEchoServer(listen: string, maxMessageBytes: number): 
   };
 }
 
-export function createEchoClient(address: string, maxMessageBytes: number): EchoClient {
+export function createEchoClient(address: string, maxMessageBytes: number, windowBytes?: number): EchoClient {
   const { Echo } = loadEchoProto().unwrapd.bench;
-  return new Echo(address, grpc.credentials.createInsecure(), channelOptions(maxMessageBytes)) as unknown as EchoClient;
+  return new Echo(
+    address,
+    grpc.credentials.createInsecure(),
+    channelOptions(maxMessageBytes, windowBytes),
+  ) as unknown as EchoClient;
 }

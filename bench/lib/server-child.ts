@@ -14,7 +14,9 @@
  * run until SIGTERM or SIGINT: an Echo beside a deployed sidecar, see bench/README.md), --table-daemon (a
  * second daemon whose authorization table holds 1,000 identities: the unary scenario encrypt-1k-table),
  * --telemetry (the daemon with telemetry on: metrics and its HTTP endpoint on loopback, traces at the default
- * sampling ratio into a batch processor whose exporter drops them; the unary scenarios *-otel).
+ * sampling ratio into a batch processor whose exporter drops them; the unary scenarios *-otel), --window <n>
+ * (the HTTP/2 receive window of every call and connection, in bytes, for the daemon and the Echo alike:
+ * http2StreamWindowBytes and http2ConnectionWindowBytes; default HTTP/2's 65,535).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -48,6 +50,7 @@ const { values } = parseArgs({
     'echo-listen': { type: 'string' },
     'provider-latency-ms': { type: 'string', default: '0' },
     'max-block-bytes': { type: 'string', default: String(4 * 1024 * 1024) },
+    window: { type: 'string', default: '65535' },
   },
   strict: true,
 });
@@ -74,8 +77,16 @@ process.once('SIGINT', () => void stop());
 
 try {
   dir = await mkdtemp(join(tmpdir(), 'uwd-bench-'));
+  const window = values.window;
   const config = {
-    ...loadConfig({ 'max-block-bytes': values['max-block-bytes'] }, { UNWRAPD_DATA_DIR: dir }),
+    ...loadConfig(
+      {
+        'max-block-bytes': values['max-block-bytes'],
+        'http2-stream-window-bytes': window,
+        'http2-connection-window-bytes': window,
+      },
+      { UNWRAPD_DATA_DIR: dir },
+    ),
     logLevel: 'silent' as const,
     demo: true,
     shutdownTimeoutMs: 2_000,
@@ -120,6 +131,7 @@ try {
   echo = await startEchoServer(
     values['echo-listen'] ?? `unix://${join(dir, 'echo.sock')}`,
     config.maxBlockBytes + MESSAGE_HEADROOM,
+    config.http2StreamWindowBytes,
   );
   send({
     ready: true,
@@ -134,6 +146,7 @@ try {
     tenant: DEMO_TENANT,
     policy: DEMO_POLICY,
     maxBlockBytes: config.maxBlockBytes,
+    windowBytes: config.http2StreamWindowBytes,
   });
 } catch (err) {
   send({ error: err instanceof Error ? err.message : String(err) });

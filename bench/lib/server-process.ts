@@ -22,6 +22,8 @@ export interface ServerInfo {
   tenant: string;
   policy: string;
   maxBlockBytes: number;
+  /** The HTTP/2 receive window of the daemon's and the Echo's calls and connections (server-child.ts --window). */
+  windowBytes: number;
 }
 
 export interface ServerCpu {

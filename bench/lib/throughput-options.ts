@@ -28,6 +28,10 @@ export interface ThroughputOptions {
   tenant: string;
   policy: string;
   deadlineMs: number;
+  /** HTTP/2 receive window of the server child's daemon and Echo, per call and per connection (bytes). */
+  serverWindowBytes: number;
+  /** HTTP/2 receive window of the bench's clients (unwrapd's and the Echo's); undefined: grpc-js's 65,535. */
+  clientWindowBytes: number | undefined;
   /** Directory for a V8 CPU profile of the server child (`node --cpu-prof`). */
   serverCpuProf: string | undefined;
   json: string | undefined;
@@ -52,6 +56,11 @@ export const THROUGHPUT_USAGE = `usage: npm run bench:throughput -- [options]
   --tenant <id>              tenant of the calls (default demo)
   --policy <id>              policy of the calls (default demo-mailbox)
   --deadline-ms <n>          deadline of every unary and batch call (default 30000)
+  --server-window <size>     HTTP/2 receive window of every call and connection of the server child, its daemon
+                             (http2StreamWindowBytes, http2ConnectionWindowBytes) and its Echo alike (default
+                             65535, HTTP/2's; not with --target)
+  --client-window <size>     HTTP/2 receive window of the bench's clients, unwrapd's and the Echo's alike
+                             (default 65535, grpc-js's)
   --server-cpu-prof <dir>    write a V8 CPU profile of the server child into <dir> (not with --target)
   --json <file>              results file (default bench/results/throughput-<timestamp>.json)
   --no-json                  write no results file
@@ -100,6 +109,8 @@ export function parseThroughputOptions(
         tenant: { type: 'string', default: 'demo' },
         policy: { type: 'string', default: 'demo-mailbox' },
         'deadline-ms': { type: 'string', default: '30000' },
+        'server-window': { type: 'string' },
+        'client-window': { type: 'string' },
         'server-cpu-prof': { type: 'string' },
         json: { type: 'string' },
         'no-json': { type: 'boolean', default: false },
@@ -124,6 +135,14 @@ export function parseThroughputOptions(
       throw new UsageError(`--${name} takes sizes like 4096, 4k or 1m, got "${raw}"`);
     }
   };
+  const window = (name: string, raw: string) => {
+    const n = size(name, raw);
+    if (n < 65_535 || n > 2 ** 31 - 1)
+      throw new UsageError(`--${name} must be 65535 to 2147483647 bytes, got "${raw}"`);
+    return n;
+  };
+  if (values['server-window'] && values.target)
+    throw new UsageError('--server-window sets the server the bench starts; it does not go with --target');
   const resultsDir = defaults.resultsDir ?? fileURLToPath(new URL('../results', import.meta.url));
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   return {
@@ -145,6 +164,8 @@ export function parseThroughputOptions(
     tenant: values.tenant,
     policy: values.policy,
     deadlineMs: int('deadline-ms', values['deadline-ms'], 1),
+    serverWindowBytes: values['server-window'] ? window('server-window', values['server-window']) : 65_535,
+    clientWindowBytes: values['client-window'] ? window('client-window', values['client-window']) : undefined,
     serverCpuProf: values['server-cpu-prof'],
     json: values['no-json'] ? undefined : resolve(values.json ?? `${resultsDir}/throughput-${stamp}.json`),
   };

@@ -53,6 +53,14 @@ export interface ClientOptions {
   adminAddress?: string;
   /** Credentials for the admin listener; default `credentials`. */
   adminCredentials?: grpc.ChannelCredentials;
+  /**
+   * The client's HTTP/2 receive window per call and per connection (grpc-js's `grpc-node.flow_control_window`):
+   * how many response bytes the daemon may send ahead of this client taking them. Default: HTTP/2's 65,535.
+   * Do not raise it against a daemon whose `http2ConnectionWindowBytes` is raised too: with both windows large
+   * the connection can stall, both ends writing and neither reading (bench/README.md, "The HTTP/2 flow-control
+   * window"). The throughput benchmark sets it to measure that.
+   */
+  receiveWindowBytes?: number;
 }
 
 export interface CallOpts {
@@ -82,7 +90,11 @@ export class UnwrapdClient {
   constructor(address: string, opts: ClientOptions = {}) {
     const services = clientServices();
     const max = opts.maxMessageBytes ?? 8 * 1024 * 1024;
-    const channelOptions = { 'grpc.max_receive_message_length': max, 'grpc.max_send_message_length': max };
+    const channelOptions = {
+      'grpc.max_receive_message_length': max,
+      'grpc.max_send_message_length': max,
+      ...(opts.receiveWindowBytes ? { 'grpc-node.flow_control_window': opts.receiveWindowBytes } : {}),
+    };
     const credentials = opts.credentials ?? grpc.credentials.createInsecure();
     this.crypto = new services.Crypto(address, credentials, channelOptions);
     this.admin =
