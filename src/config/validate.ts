@@ -16,7 +16,7 @@ export function validateConfig(c: Config, opts: { authorizationGiven: boolean })
       'streamMaxSegmentBytes must not be below streamSegmentBytes (the daemon must read the streams it writes)',
       'streamMaxSegmentBytes',
     );
-  // One connection's window caps what its streams have in flight together: a smaller one wastes a larger stream window.
+  // A connection's window caps what all its streams have in flight: a smaller one wastes a larger stream window.
   if (c.http2ConnectionWindowBytes < c.http2StreamWindowBytes)
     throw new ConfigError(
       'http2ConnectionWindowBytes must not be below http2StreamWindowBytes (the connection window caps every stream of it)',

@@ -29,9 +29,9 @@ export const STREAM_RESERVED_BYTES = streamReservedBytes(HTTP2_DEFAULT_WINDOW_BY
  *   unwrap) does not count.
  * - `maxLifetimeMs`: how long a stream may stay open at all.
  * - `bufferBudgetBytes`: ONE budget of buffered bytes for all streams together: each stream's reservation for
- *   the transport (streamReservedBytes() of `streamWindowBytes`, from admission to end), the capacity of its segment buffer, the
- *   message being processed, and responses handed to the transport and not yet sent. A stream whose
- *   reservation does not fit is refused at admission.
+ *   the transport (streamReservedBytes() of `streamWindowBytes`, from admission to end), the capacity of its
+ *   segment buffer, the message being processed, and responses handed to the transport and not yet sent. A
+ *   stream whose reservation does not fit is refused at admission.
  *
  * Over any bound the offending stream ends with RESOURCE_EXHAUSTED naming the limit and its value, and is
  * released like any other ending stream (keys and buffers zeroized); the others carry on. Unary calls never
