@@ -1,11 +1,16 @@
 import test from 'ava';
 import * as grpc from '@grpc/grpc-js';
 import { createHash, randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import * as http2 from 'node:http2';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ConfigError, loadConfig } from '../src/config/config.js';
 import { loadProto } from '../src/rpc/proto.js';
 import { STREAM_MAX_CHUNK_BYTES } from '../src/server/request-limits.js';
 import { STREAM_RESERVED_BYTES, streamReservedBytes } from '../src/server/stream-limits.js';
 import { startDaemonProcess } from './helpers/daemon-process.js';
+import { mtlsCa } from './helpers/mtls-ca.js';
 import { connectRaw } from './helpers/raw-grpc.js';
 import { createPolicy, startTestDaemon } from './helpers/test-daemon.js';
 
@@ -18,12 +23,18 @@ const MiB = 1024 * 1024;
 async function windowsOf(address: string): Promise<{ stream: number | undefined; connection: number }> {
   const c = await connectRaw(address);
   try {
-    // The server sends its connection WINDOW_UPDATE as the session opens, before it answers a ping.
-    await new Promise<void>((resolve, reject) => c.session.ping((err) => (err ? reject(err) : resolve())));
-    return { stream: c.session.remoteSettings.initialWindowSize, connection: c.session.state.remoteWindowSize! };
+    return await windowsOfSession(c.session);
   } finally {
     c.close();
   }
+}
+
+async function windowsOfSession(
+  session: http2.ClientHttp2Session,
+): Promise<{ stream: number | undefined; connection: number }> {
+  // The server sends its connection WINDOW_UPDATE as the session opens, before it answers a ping.
+  await new Promise<void>((resolve, reject) => session.ping((err) => (err ? reject(err) : resolve())));
+  return { stream: session.remoteSettings.initialWindowSize, connection: session.state.remoteWindowSize! };
 }
 
 test('by default each call and connection keeps HTTP/2 65,535-byte windows, and a stream reserves 704 KiB', async (t) => {
@@ -55,6 +66,33 @@ test('raised windows are advertised on both listeners, streams reserve the strea
     t.is(d.daemon.streamLimits.stats().open, 0);
   } finally {
     await d.stop();
+  }
+});
+
+test('a TLS listener gives the same raised windows', async (t) => {
+  const ca = mtlsCa();
+  const dir = await mkdtemp(join(tmpdir(), 'uwd-win-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  await writeFile(join(dir, 'server.pem'), ca.server.certPem);
+  await writeFile(join(dir, 'server.key'), ca.server.keyPem, { mode: 0o600 });
+  const d = await startTestDaemon({
+    listen: '127.0.0.1:0',
+    tlsCertFile: join(dir, 'server.pem'),
+    tlsKeyFile: join(dir, 'server.key'),
+    http2StreamWindowBytes: 2 * MiB,
+    http2ConnectionWindowBytes: 8 * MiB,
+  });
+  t.teardown(() => d.stop());
+  const session = http2.connect(`https://${d.daemon.address}`, { ca: ca.caPem });
+  session.on('error', () => {});
+  try {
+    await new Promise<void>((resolve, reject) => {
+      session.once('remoteSettings', () => resolve());
+      session.once('error', reject);
+    });
+    t.deepEqual(await windowsOfSession(session), { stream: 2 * MiB, connection: 8 * MiB });
+  } finally {
+    session.close();
   }
 });
 
