@@ -74,7 +74,7 @@ export function inProcessLines(results: InProcessResult[]): string[] {
 }
 
 /**
- * Issue 9: what a 1,000-identity authorization table adds to Encrypt's p50 (target: at most 5 µs), as the
+ * What a 1,000-identity authorization table adds to Encrypt's p50 (target: at most 5 µs), as the
  * median across rounds of the per-round difference to the daemon without a table, per concurrency.
  */
 export function tableLines(p: PayloadResult): string[] {
