@@ -170,6 +170,7 @@ async function main(): Promise<void> {
         { header: 'goal', align: 'left' },
         { header: 'measured' },
         { header: '', align: 'left' },
+        { header: 'crypto floor' },
         { header: 'detail', align: 'left' },
       ],
       targets.map((t) => [
@@ -177,6 +178,7 @@ async function main(): Promise<void> {
         t.goal,
         num(t.value, 2),
         t.pass === undefined ? '----' : t.pass ? 'PASS' : 'MISS',
+        t.floor === undefined ? '' : num(t.floor, 2),
         t.detail,
       ]),
     )}\n`,
