@@ -89,7 +89,9 @@ type Duplex = grpc.ServerDuplexStream<EchoMessage, EchoMessage>;
  * EchoStream's backpressure: reading stops while the response side is full. A throw fails the call.
  */
 function transformStream(call: Duplex, step: (payload: Buffer) => Iterable<Buffer>, end: () => Iterable<Buffer>) {
-  const fail = (err: unknown) => call.destroy(err instanceof Error ? err : new Error(String(err)));
+  // As the daemon's stream handlers fail a call: an 'error' event grpc-js turns into the call's status.
+  const fail = (err: unknown) =>
+    call.emit('error', { code: grpc.status.INVALID_ARGUMENT, details: err instanceof Error ? err.message : 'failed' });
   const send = (parts: Iterable<Buffer>) => {
     let full = false;
     for (const payload of parts) full = !call.write({ payload }) || full;
