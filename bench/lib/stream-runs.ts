@@ -115,6 +115,27 @@ function chunked(envelope: Buffer, chunkBytes: number): Buffer[] {
   return out;
 }
 
+/**
+ * A runner that opens `size` bytes of a sealed stream of `bytes` (its `envelope` in messages) with `open`. The
+ * warm-up opens a prefix, which is (correctly) rejected at its end: that counts as warm-up all the same.
+ */
+function opening(
+  bytes: number,
+  chunkBytes: number,
+  envelope: Buffer[],
+  open: (source: Buffer[]) => Promise<number>,
+): (size: number) => Promise<number> {
+  return async (size) => {
+    const source = size === bytes ? envelope : envelope.slice(0, Math.ceil(size / chunkBytes));
+    try {
+      return await open(source);
+    } catch (err) {
+      if (size === bytes) throw err;
+      return size;
+    }
+  };
+}
+
 /** Runs the stream section; the envelope decrypted is made once, before the rounds, and held in memory. */
 export async function runStreamRounds(t: StreamTargets, opts: StreamOptions): Promise<StreamCell[]> {
   const { bytes, chunkBytes } = opts;
@@ -148,15 +169,7 @@ export async function runStreamRounds(t: StreamTargets, opts: StreamOptions): Pr
     ]);
     runners.push([
       'open-echo stream',
-      async (size) => {
-        const source = size === bytes ? floorChunks : floorChunks.slice(0, Math.ceil(size / chunkBytes));
-        try {
-          return await echoStream(echo.OpenEchoStream(), source);
-        } catch (err) {
-          if (size === bytes) throw err; // a warm-up prefix is (correctly) rejected at its end
-          return size;
-        }
-      },
+      opening(bytes, chunkBytes, floorChunks, (source) => echoStream(echo.OpenEchoStream(), source)),
     ]);
   }
   if (t.crypto) {
@@ -170,16 +183,9 @@ export async function runStreamRounds(t: StreamTargets, opts: StreamOptions): Pr
     ]);
     runners.push([
       'decrypt stream',
-      async (size) => {
-        // The warm-up decrypts a prefix, which is (correctly) rejected at its end: count it as warm-up anyway.
-        const source = size === bytes ? envelopeChunks : envelopeChunks.slice(0, Math.ceil(size / chunkBytes));
-        try {
-          return await drain(crypto.decryptStream({ tenant: t.tenant }, source, { chunkBytes }));
-        } catch (err) {
-          if (size === bytes) throw err;
-          return size;
-        }
-      },
+      opening(bytes, chunkBytes, envelopeChunks, (source) =>
+        drain(crypto.decryptStream({ tenant: t.tenant }, source, { chunkBytes })),
+      ),
     ]);
   }
 
