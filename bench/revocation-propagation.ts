@@ -17,7 +17,7 @@
  *   B. (--phase-b) an extra instance started with UNWRAPD_FLEET_ACK_WAIT=false revokes: its acknowledgement
  *      is the commit, so late successes are expected there; it shows the raw feed propagation.
  *
- * --saturate starts a busy loop per core for the whole run (the machine saturated, as the issue asks).
+ * --saturate starts a busy loop per core for the whole run (the revocation bound is stated for a saturated machine).
  * The load average at start and end is printed: the machine may be shared.
  *
  * Run: node --import=tsx bench/revocation-propagation.ts [--instances 4] [--revocations 100] [--clients 16]

@@ -7,7 +7,7 @@
  *      4 KiB against unary calls, a 256 MiB stream each way against a streaming Echo, in-process baselines,
  *      and a cold start under load with a provider of configurable latency;
  *
- * then a summary of every target of the issue, and one JSON file holding both documents.
+ * then a summary of every speed target (bench/README.md), and one JSON file holding both documents.
  * Options: --quick (about a minute, for a smoke run), --provider-latency-ms, --target/--echo-target/--tenant/
  * --policy (point both at a deployed sidecar), --json FILE, --no-json. Each part has more options of its own:
  * `npm run bench -- --help`, `npm run bench:throughput -- --help`.
@@ -160,7 +160,7 @@ async function main(): Promise<void> {
   if (opts === 'help') return;
   const throughput = await runThroughput(opts);
 
-  // 3. Every target of the issue, in one table.
+  // 3. Every speed target, in one table.
   const targets = [...unaryTargets(unary), ...throughput.targets];
   process.stdout.write('\n== targets (goals, not test assertions) ==\n');
   process.stdout.write(
@@ -170,6 +170,7 @@ async function main(): Promise<void> {
         { header: 'goal', align: 'left' },
         { header: 'measured' },
         { header: '', align: 'left' },
+        { header: 'crypto floor' },
         { header: 'detail', align: 'left' },
       ],
       targets.map((t) => [
@@ -177,6 +178,7 @@ async function main(): Promise<void> {
         t.goal,
         num(t.value, 2),
         t.pass === undefined ? '----' : t.pass ? 'PASS' : 'MISS',
+        t.floor === undefined ? '' : num(t.floor, 2),
         t.detail,
       ]),
     )}\n`,

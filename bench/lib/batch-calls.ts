@@ -24,6 +24,9 @@ export interface ItemCall extends NamedCall {
   items: number;
 }
 
+/** The name prefix of the batch's crypto-floor scenario (bench/echo.proto SealEcho with item_bytes). */
+export const SEAL_ECHO_BATCH = 'seal-echo';
+
 function promised<T>(start: (cb: grpc.requestCallback<T>) => void): Promise<T> {
   return new Promise((resolve, reject) => start((err, value) => (err ? reject(err) : resolve(value as T))));
 }
@@ -103,6 +106,15 @@ export async function prepareBatchCalls(
       name: `echo ${n}x${itemBytes} B`,
       items: n,
       call: (done) => void echo.Echo(req, opts(), (err) => done(err)),
+    });
+    // The batch's crypto floor: the same message, each item sealed as a block of its own and nothing else.
+    const sealReq = { payload: req.payload, itemBytes };
+    const sealed = await promised<{ payload?: Buffer }>((cb) => echo.SealEcho(sealReq, opts(), cb));
+    if (!sealed.payload || sealed.payload.length <= n * itemBytes) throw new Error('SealEcho returned no envelopes');
+    encrypt.push({
+      name: `${SEAL_ECHO_BATCH} ${n}x${itemBytes} B`,
+      items: n,
+      call: (done) => void echo.SealEcho(sealReq, opts(), (err) => done(err)),
     });
   }
   return { encrypt, decrypt };

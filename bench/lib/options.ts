@@ -3,19 +3,30 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
 /**
+ * `seal-echo`, `open-echo`: the crypto floor, served by the echo server (bench/echo.proto SealEcho / OpenEcho):
+ * the echo plus the single-block seal or open an Encrypt or Decrypt does, and nothing else. What Encrypt and
+ * Decrypt would score if the daemon's work beyond the format's crypto cost nothing.
  * `encrypt-1k-table`: Encrypt on a second daemon whose authorization table holds 1,000 identities.
  * `encrypt-otel`, `decrypt-otel`: the same calls on a daemon in a server process of its own with telemetry on
  * (metrics and the /metrics endpoint, traces at the default sampling ratio): the cost of telemetry.
  */
-export type Scenario = 'echo' | 'encrypt' | 'decrypt' | 'encrypt-1k-table' | 'encrypt-otel' | 'decrypt-otel';
+export type Scenario =
+  'echo' | 'seal-echo' | 'open-echo' | 'encrypt' | 'decrypt' | 'encrypt-1k-table' | 'encrypt-otel' | 'decrypt-otel';
 export const SCENARIOS: readonly Scenario[] = [
   'echo',
+  'seal-echo',
+  'open-echo',
   'encrypt',
   'decrypt',
   'encrypt-1k-table',
   'encrypt-otel',
   'decrypt-otel',
 ];
+/** The scenarios the echo server answers (the baseline and the crypto floor). */
+export const ECHO_SCENARIOS: readonly Scenario[] = ['echo', 'seal-echo', 'open-echo'];
+/** Each crypto-floor scenario and the unwrapd scenario it is the floor of. */
+export const FLOOR_OF: Partial<Record<Scenario, Scenario>> = { encrypt: 'seal-echo', decrypt: 'open-echo' };
+
 /** The telemetry-on scenarios and the telemetry-off one each is compared with. */
 export const TELEMETRY_PAIRS: readonly (readonly [Scenario, Scenario])[] = [
   ['encrypt-otel', 'encrypt'],
@@ -54,8 +65,9 @@ export const USAGE = `usage: npm run bench -- [options]
   --rounds <n>             measured rounds, order alternating (default 3)
   --concurrency <list>     closed-loop workers, comma-separated (default 1,64)
   --payload <list>         payload sizes in bytes, comma-separated; k/m suffixes allowed (default 4096)
-  --scenarios <list>       of echo,encrypt,decrypt,encrypt-1k-table,encrypt-otel,decrypt-otel (default
-                           all; encrypt-1k-table: Encrypt on a second daemon with a 1,000-identity
+  --scenarios <list>       of echo,seal-echo,open-echo,encrypt,decrypt,encrypt-1k-table,encrypt-otel,
+                           decrypt-otel (default all; seal-echo/open-echo: the echo plus the block
+                           seal/open of Encrypt/Decrypt and nothing else, the crypto floor; encrypt-1k-table: Encrypt on a second daemon with a 1,000-identity
                            authorization table; *-otel: on a daemon in its own process with telemetry
                            on, compared with encrypt/decrypt; neither with --target)
   --target <addr>          measure a running unwrapd (unix:///path.sock or host:port); starts no server

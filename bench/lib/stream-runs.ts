@@ -10,7 +10,14 @@ import { median, minMax } from './stats.js';
  * response; MiB/s counts content bytes (plaintext), the echo's the bytes it moved one way.
  */
 
-export type StreamScenario = 'echo stream' | 'encrypt stream' | 'decrypt stream';
+export type StreamScenario =
+  'echo stream' | 'encrypt stream' | 'decrypt stream' | 'seal-echo stream' | 'open-echo stream';
+
+/** Each stream scenario's crypto floor (bench/echo.proto SealEchoStream / OpenEchoStream). */
+export const STREAM_FLOOR_OF: Partial<Record<StreamScenario, StreamScenario>> = {
+  'encrypt stream': 'seal-echo stream',
+  'decrypt stream': 'open-echo stream',
+};
 
 export interface StreamTargets {
   crypto: UnwrapdClient | undefined;
@@ -68,10 +75,14 @@ async function drain(stream: AsyncIterable<Buffer>): Promise<number> {
   return n;
 }
 
-async function echoStream(echo: EchoClient, bytes: number, chunkBytes: number): Promise<number> {
-  const call = echo.EchoStream();
+/** Sends `source` through a duplex echo stream with backpressure; returns the payload bytes received back. */
+async function echoStream(
+  call: ReturnType<EchoClient['EchoStream']>,
+  source: Iterable<Buffer>,
+  onMessage?: (payload: Buffer) => void,
+): Promise<number> {
   const writer = (async () => {
-    for (const payload of chunks(bytes, chunkBytes)) {
+    for (const payload of source) {
       if (!call.write({ payload })) {
         await new Promise<void>((resolve, reject) => {
           const done = (err?: Error) => {
@@ -89,9 +100,40 @@ async function echoStream(echo: EchoClient, bytes: number, chunkBytes: number): 
     call.end();
   })();
   let received = 0;
-  for await (const m of call as AsyncIterable<EchoMessage>) received += m.payload?.length ?? 0;
+  for await (const m of call as AsyncIterable<EchoMessage>) {
+    received += m.payload?.length ?? 0;
+    if (m.payload) onMessage?.(m.payload);
+  }
   await writer;
   return received;
+}
+
+/** `envelope` as `chunkBytes` messages (views). */
+function chunked(envelope: Buffer, chunkBytes: number): Buffer[] {
+  const out: Buffer[] = [];
+  for (let off = 0; off < envelope.length; off += chunkBytes) out.push(envelope.subarray(off, off + chunkBytes));
+  return out;
+}
+
+/**
+ * A runner that opens `size` bytes of a sealed stream of `bytes` (its `envelope` in messages) with `open`. The
+ * warm-up opens a prefix, which is (correctly) rejected at its end: that counts as warm-up all the same.
+ */
+function opening(
+  bytes: number,
+  chunkBytes: number,
+  envelope: Buffer[],
+  open: (source: Buffer[]) => Promise<number>,
+): (size: number) => Promise<number> {
+  return async (size) => {
+    const source = size === bytes ? envelope : envelope.slice(0, Math.ceil(size / chunkBytes));
+    try {
+      return await open(source);
+    } catch (err) {
+      if (size === bytes) throw err;
+      return size;
+    }
+  };
 }
 
 /** Runs the stream section; the envelope decrypted is made once, before the rounds, and held in memory. */
@@ -102,15 +144,33 @@ export async function runStreamRounds(t: StreamTargets, opts: StreamOptions): Pr
   if (t.crypto) {
     const parts: Buffer[] = [];
     for await (const b of t.crypto.encryptStream(header, chunks(bytes, chunkBytes), { chunkBytes })) parts.push(b);
-    const envelope = Buffer.concat(parts);
-    envelopeChunks = [];
-    for (let off = 0; off < envelope.length; off += chunkBytes)
-      envelopeChunks.push(envelope.subarray(off, off + chunkBytes));
+    envelopeChunks = chunked(Buffer.concat(parts), chunkBytes);
   }
   const runners: [StreamScenario, (size: number) => Promise<number>][] = [];
   if (t.echo) {
     const echo = t.echo;
-    runners.push(['echo stream', async (size) => echoStream(echo, size, chunkBytes)]);
+    runners.push(['echo stream', async (size) => echoStream(echo.EchoStream(), chunks(size, chunkBytes))]);
+  }
+  if (t.echo && t.crypto) {
+    // The crypto floor of each stream: the echo plus the segmented envelope's crypto, nothing else.
+    const echo = t.echo;
+    const parts: Buffer[] = [];
+    await echoStream(echo.SealEchoStream(), chunks(bytes, chunkBytes), (p) => parts.push(Buffer.from(p)));
+    const floorChunks = chunked(Buffer.concat(parts), chunkBytes);
+    const opened = await echoStream(echo.OpenEchoStream(), floorChunks);
+    if (opened !== bytes)
+      throw new Error(`OpenEchoStream returned ${opened} of the ${bytes} bytes SealEchoStream sealed`);
+    runners.push([
+      'seal-echo stream',
+      async (size) => {
+        await echoStream(echo.SealEchoStream(), chunks(size, chunkBytes));
+        return size;
+      },
+    ]);
+    runners.push([
+      'open-echo stream',
+      opening(bytes, chunkBytes, floorChunks, (source) => echoStream(echo.OpenEchoStream(), source)),
+    ]);
   }
   if (t.crypto) {
     const crypto = t.crypto;
@@ -123,16 +183,9 @@ export async function runStreamRounds(t: StreamTargets, opts: StreamOptions): Pr
     ]);
     runners.push([
       'decrypt stream',
-      async (size) => {
-        // The warm-up decrypts a prefix, which is (correctly) rejected at its end: count it as warm-up anyway.
-        const source = size === bytes ? envelopeChunks : envelopeChunks.slice(0, Math.ceil(size / chunkBytes));
-        try {
-          return await drain(crypto.decryptStream({ tenant: t.tenant }, source, { chunkBytes }));
-        } catch (err) {
-          if (size === bytes) throw err;
-          return size;
-        }
-      },
+      opening(bytes, chunkBytes, envelopeChunks, (source) =>
+        drain(crypto.decryptStream({ tenant: t.tenant }, source, { chunkBytes })),
+      ),
     ]);
   }
 
@@ -153,7 +206,7 @@ export async function runStreamRounds(t: StreamTargets, opts: StreamOptions): Pr
       const machine1 = machineBusyUs();
       const client = process.cpuUsage(client0);
       const server1 = await opts.serverCpuUs?.();
-      if (scenario !== 'encrypt stream' && moved !== bytes)
+      if (scenario !== 'encrypt stream' && scenario !== 'seal-echo stream' && moved !== bytes)
         throw new Error(`${scenario} moved ${moved} of ${bytes} bytes`);
       const clientUs = client.user + client.system;
       const serverUs = server0 !== undefined && server1 !== undefined ? server1 - server0 : undefined;

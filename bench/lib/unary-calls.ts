@@ -78,9 +78,30 @@ export async function prepareUnaryCalls(
     const echoed = await promised<{ payload?: Buffer }>((cb) => t.echo!.Echo(echoReq, opts(), cb));
     if (!echoed.payload?.equals(plaintext)) throw new Error('Echo did not return the payload');
   }
+  // The crypto floor's envelopes for OpenEcho, sealed by SealEcho (which the first one checks round-trips).
+  const openEchoReqs: { payload: Buffer }[] = [];
+  if (scenarios.includes('seal-echo') || scenarios.includes('open-echo')) {
+    if (!t.echo) throw new Error('seal-echo and open-echo scenarios without an echo server');
+    const echo = t.echo;
+    for (let i = 0; i < ENVELOPES; i++) {
+      const sealed = await promised<{ payload?: Buffer }>((cb) => echo.SealEcho(echoReq, opts(), cb));
+      if (!sealed.payload || sealed.payload.length <= payloadBytes) throw new Error('SealEcho returned no envelope');
+      openEchoReqs.push({ payload: sealed.payload });
+    }
+    const opened = await promised<{ payload?: Buffer }>((cb) => echo.OpenEcho(openEchoReqs[0]!, opts(), cb));
+    if (!opened.payload?.equals(plaintext)) throw new Error('OpenEcho did not return what SealEcho sealed');
+  }
 
   const calls: Record<Scenario, Call> = {
     echo: (done) => void t.echo!.Echo(echoReq, { deadline: Date.now() + t.deadlineMs }, (err) => done(err)),
+    'seal-echo': (done) => void t.echo!.SealEcho(echoReq, { deadline: Date.now() + t.deadlineMs }, (err) => done(err)),
+    'open-echo': (() => {
+      let i = 0;
+      return (done) =>
+        void t.echo!.OpenEcho(openEchoReqs[i++ & (ENVELOPES - 1)]!, { deadline: Date.now() + t.deadlineMs }, (err) =>
+          done(err),
+        );
+    })(),
     encrypt: (done) =>
       void t.crypto!.crypto.Encrypt(encryptReq, { deadline: Date.now() + t.deadlineMs }, (err) => done(err)),
     'encrypt-1k-table': (done) =>
