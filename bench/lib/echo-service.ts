@@ -163,8 +163,9 @@ function openEchoStream(kek: SecretKey, call: Duplex): void {
 }
 
 /**
- * SealEcho, OpenEcho and their streams (bench/echo.proto): the block crypto of Encrypt and Decrypt, through the same
- * sealBlock / parseEnvelope + openBlock (SegmentSealer / SegmentOpener), under one key-encryption key held for the server's life; nothing else.
+ * SealEcho, OpenEcho and their streams (bench/echo.proto): the crypto of Encrypt, Decrypt and their streams,
+ * through the same sealBlock / parseEnvelope + openBlock (SegmentSealer / SegmentOpener), under one
+ * key-encryption key held for the server's life; nothing else.
  */
 function cryptoFloor(
   kek: SecretKey,
