@@ -16,7 +16,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { transform } from 'esbuild';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-export const OUT_DIR = '.test-build';
+const OUT_DIR = '.test-build';
 const out = join(root, OUT_DIR);
 const DIRS = ['src', 'test', 'scripts', 'bench'];
 const SKIP = new Set(['bench/results']);
