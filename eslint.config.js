@@ -7,7 +7,15 @@ import importX from 'eslint-plugin-import-x';
 
 export default tseslint.config(
   {
-    ignores: ['node_modules/**', 'dist/**', 'src/generated/**', 'bench/results/**', 'coverage/**', '**/*.d.ts'],
+    ignores: [
+      'node_modules/**',
+      'dist/**',
+      '.test-build/**',
+      'src/generated/**',
+      'bench/results/**',
+      'coverage/**',
+      '**/*.d.ts',
+    ],
   },
   js.configs.recommended,
   ...tseslint.configs.recommended,

@@ -262,9 +262,10 @@ test.serial(
   async (t) => {
     await createPolicy(d.client, 'rot-race');
     await d.client.evict({ tenant: 'demo', id: 'rot-race' });
-    // The unwrap the Encrypts wait on is slow (well past the rotation below, well within providerTimeoutMs).
-    d.provider.latencyMs = 4_000;
-    const unwrapsBefore = d.provider.counts.unwrap;
+    // The unwrap the Encrypts wait on is held until the rotation below has landed (a window of the test's, not
+    // of the clock's); the rotation's own unwraps (it checks its new copies) run.
+    const started = d.provider.callStarted('unwrap');
+    const release = d.provider.holdCalls('unwrap', true);
     let results: Array<{ ok: true; envelope: Buffer } | { ok: false; code: number }>;
     try {
       const pending = Array.from({ length: 10 }, () =>
@@ -275,13 +276,12 @@ test.serial(
             (e: grpc.ServiceError) => ({ ok: false as const, code: e.code }),
           ),
       );
-      // Wait (on the event, not a time) until the Encrypts' unwrap has started: they now wait on version 1.
-      while (d.provider.counts.unwrap === unwrapsBefore) await new Promise((r) => setImmediate(r));
-      d.provider.latencyMs = 0;
+      await started; // the Encrypts' unwrap has started: they now wait on version 1
       await d.client.rotateIntermediateKey({ tenant: 'demo', id: 'rot-race', minDecryptVersion: 2 });
+      release();
       results = await Promise.all(pending);
     } finally {
-      d.provider.latencyMs = 0;
+      release();
     }
     for (const r of results) {
       if (r.ok)

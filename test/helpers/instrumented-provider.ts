@@ -47,9 +47,9 @@ export interface InstrumentedProvider extends RootKeyProvider {
   /**
    * Holds every call of `op` that starts from now on (after it is counted and announced) until the returned
    * release is called, or the caller aborts, or the provider closes: a window of the test's choosing, not of
-   * the clock's. Release is idempotent.
+   * the clock's. With `onlyNext`, only the next call of `op` is held; later ones run. Release is idempotent.
    */
-  holdCalls(op: ProviderOp): () => void;
+  holdCalls(op: ProviderOp, onlyNext?: boolean): () => void;
 }
 
 export function instrumentProvider(inner: RootKeyProvider, opts: InstrumentOptions = {}): InstrumentedProvider {
@@ -72,10 +72,12 @@ export function instrumentProvider(inner: RootKeyProvider, opts: InstrumentOptio
   // Closing the provider (daemon shutdown) ends injected latency, as closing a real one ends its calls.
   const closed = new AbortController();
   const holds = new Map<ProviderOp, Promise<void>>();
+  const onlyNextHolds = new WeakSet<Promise<void>>();
 
   async function held(op: ProviderOp, keyUri: string, signal: AbortSignal): Promise<void> {
     const gate = holds.get(op);
     if (!gate) return;
+    if (onlyNextHolds.has(gate)) holds.delete(op);
     const stop = AbortSignal.any([signal, closed.signal]);
     if (stop.aborted) throw abortedIn(op, keyUri);
     let onAbort: (() => void) | undefined;
@@ -142,10 +144,11 @@ export function instrumentProvider(inner: RootKeyProvider, opts: InstrumentOptio
     callStarted(op, matches = () => true) {
       return new Promise((resolve) => waiters.add({ op, matches, resolve }));
     },
-    holdCalls(op) {
+    holdCalls(op, onlyNext = false) {
       let release!: () => void;
       const gate = new Promise<void>((resolve) => (release = resolve));
       holds.set(op, gate);
+      if (onlyNext) onlyNextHolds.add(gate);
       return () => {
         if (holds.get(op) === gate) holds.delete(op);
         release();
