@@ -1,14 +1,13 @@
 import test from 'ava';
-import * as grpc from '@grpc/grpc-js';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import * as http2 from 'node:http2';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, loadConfig } from '../src/config/config.js';
-import { loadProto } from '../src/rpc/proto.js';
 import { STREAM_MAX_CHUNK_BYTES } from '../src/server/request-limits.js';
 import { STREAM_RESERVED_BYTES, streamReservedBytes } from '../src/server/stream-limits.js';
+import { stallEncryptStreams } from './helpers/stalled-streams.js';
 import { startDaemonProcess } from './helpers/daemon-process.js';
 import { mtlsCa } from './helpers/mtls-ca.js';
 import { connectRaw } from './helpers/raw-grpc.js';
@@ -132,45 +131,19 @@ test('with a 1 MiB window, the shared buffer budget still bounds what stalled st
     http2StreamWindowBytes: MiB,
     http2ConnectionWindowBytes: 4 * MiB,
   });
-  const { proto } = loadProto();
-  const Crypto = proto.unwrapd.v1.Crypto as unknown as grpc.ServiceClientConstructor;
-  const clients = Array.from({ length: STREAMS }, () => new Crypto(p.address, grpc.credentials.createInsecure()));
   try {
     t.deepEqual(await windowsOf(p.address), { stream: MiB, connection: 4 * MiB });
-    const base = (await p.stats()).memory.arrayBuffers;
-    const chunk = Buffer.alloc(STREAM_MAX_CHUNK_BYTES, 7);
-    const calls = clients.map((c) => {
-      const call = (c as unknown as { EncryptStream(): grpc.ClientDuplexStream<object, object> }).EncryptStream();
-      call.on('error', () => {});
-      call.write({ header: { tenant: 'demo', policyId: 'demo-mailbox' } });
-      for (let i = 0; i < 160; i++) call.write({ chunk }); // and never read the responses
-      return call;
-    });
-    // Poll the daemon (each sample runs two full GCs in it) until its memory has settled: at least 20 samples
-    // (with few streams admitted it may grow by less than a MiB), then 5 in a row within a quarter MiB.
-    let last = 0;
-    let stable = 0;
-    let grown = 0;
-    let peak = 0;
-    for (let i = 0; i < 200 && (i < 20 || stable < 5); i++) {
-      grown = (await p.stats()).memory.arrayBuffers - base;
-      peak = Math.max(peak, grown);
-      stable = Math.abs(grown - last) < MiB / 4 ? stable + 1 : 0;
-      last = grown;
-      await new Promise((r) => setTimeout(r, 50)); // poll interval only
-    }
-    const streams = (await p.stats()).streams;
+    // At least 20 samples: with few streams admitted the daemon may grow by less than a MiB.
+    const { grown, peak, streams } = await stallEncryptStreams(p, STREAMS, { minSamples: 20 });
     t.log(
       `${STREAMS} stalled EncryptStreams, 1 MiB window: daemon Buffers +${(grown / MiB).toFixed(1)} MiB (peak +${(peak / MiB).toFixed(1)}); charged ${(streams.inFlightBytes / MiB).toFixed(1)} MiB; budget ${BUDGET / MiB} MiB; ${streams.open} open`,
     );
-    for (const c of calls) c.cancel();
     t.true(streams.open >= 1, 'some stalled streams were admitted and held open');
     t.true(
       peak < BUDGET + STREAMS * 256 * 1024,
       `daemon held +${(peak / MiB).toFixed(1)} MiB for a ${BUDGET / MiB} MiB budget`,
     );
   } finally {
-    for (const c of clients) c.close();
     await p.stop();
   }
 });
