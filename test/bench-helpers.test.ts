@@ -50,6 +50,13 @@ test('bench:throughput --server-window / --client-window: sizes within HTTP/2 bo
   const defaults = parseThroughputOptions(['--no-json']);
   t.true(defaults !== 'help' && defaults.serverWindowBytes === 65_535 && defaults.clientWindowBytes === undefined);
   t.throws(() => parseThroughputOptions(['--server-window', '1k']), { instanceOf: UsageError });
+  // The daemon's own cap on http2StreamWindowBytes: refused here rather than by the server child's config.
+  const largest = parseThroughputOptions(['--server-window', '16m', '--no-json']);
+  t.true(largest !== 'help' && largest.serverWindowBytes === 16 * MiB);
+  t.throws(() => parseThroughputOptions(['--server-window', String(16 * 1024 * 1024 + 1)]), {
+    instanceOf: UsageError,
+    message: /--server-window must be 65535 to 16777216 bytes/,
+  });
   t.throws(() => parseThroughputOptions(['--client-window', '4g']), { instanceOf: UsageError });
   t.throws(() => parseThroughputOptions(['--server-window', '1m', '--target', 'unix:///x.sock']), {
     instanceOf: UsageError,

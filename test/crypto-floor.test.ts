@@ -3,7 +3,14 @@ import test from 'ava';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createEchoClient, startEchoServer, type EchoClient, type EchoMessage } from '../bench/lib/echo-service.js';
+import {
+  createEchoClient,
+  echoServiceDefinition,
+  servesCryptoFloor,
+  startEchoServer,
+  type EchoClient,
+  type EchoMessage,
+} from '../bench/lib/echo-service.js';
 import { parseEnvelope } from '../src/crypto/envelope.js';
 
 // The benchmarks' crypto floor (bench/echo.proto SealEcho, OpenEcho and their streams): the echo plus the
@@ -86,4 +93,24 @@ test('SealEchoStream seals a stream in segments that OpenEchoStream opens, acros
   t.deepEqual(await stream('OpenEchoStream', cut), content);
   // A truncated stream fails at its end, as DecryptStream does.
   await t.throwsAsync(stream('OpenEchoStream', [envelope.subarray(0, envelope.length - 100)]));
+});
+
+test('an Echo without the floor (UNIMPLEMENTED) is told apart, so the bench leaves the floor out instead of failing', async (t) => {
+  t.true(await servesCryptoFloor(client));
+  // An Echo server built before the floor: only Echo and EchoStream (grpc-js answers the rest UNIMPLEMENTED).
+  const old = new grpc.Server();
+  old.addService(echoServiceDefinition(), {
+    Echo: (call: grpc.ServerUnaryCall<EchoMessage, EchoMessage>, cb: grpc.sendUnaryData<EchoMessage>) =>
+      cb(null, { payload: call.request.payload }),
+  });
+  const address = `unix://${join(dir, 'old.sock')}`;
+  await new Promise<void>((resolve, reject) =>
+    old.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve())),
+  );
+  const oldClient = createEchoClient(address, 1024 * 1024);
+  t.teardown(() => {
+    oldClient.close();
+    old.forceShutdown();
+  });
+  t.false(await servesCryptoFloor(oldClient));
 });

@@ -2,7 +2,7 @@ import type * as grpc from '@grpc/grpc-js';
 import { randomBytes } from 'node:crypto';
 import type { UnwrapdClient } from '../../src/client/client.js';
 import type { Call } from './closed-loop.js';
-import type { EchoClient } from './echo-service.js';
+import { servesCryptoFloor, type EchoClient } from './echo-service.js';
 import type { NamedCall } from './interleaved-rounds.js';
 
 /**
@@ -108,6 +108,7 @@ export async function prepareBatchCalls(
       call: (done) => void echo.Echo(req, opts(), (err) => done(err)),
     });
     // The batch's crypto floor: the same message, each item sealed as a block of its own and nothing else.
+    if (!(await servesCryptoFloor(echo))) return { encrypt, decrypt };
     const sealReq = { payload: req.payload, itemBytes };
     const sealed = await promised<{ payload?: Buffer }>((cb) => echo.SealEcho(sealReq, opts(), cb));
     if (!sealed.payload || sealed.payload.length <= n * itemBytes) throw new Error('SealEcho returned no envelopes');

@@ -241,6 +241,11 @@ export async function startEchoServer(
   };
 }
 
+/** The Echo service's definition (bench/echo.proto), for a server of its own. */
+export function echoServiceDefinition(): grpc.ServiceDefinition {
+  return loadEchoProto().unwrapd.bench.Echo.service;
+}
+
 export function createEchoClient(address: string, maxMessageBytes: number, windowBytes?: number): EchoClient {
   const { Echo } = loadEchoProto().unwrapd.bench;
   return new Echo(
@@ -248,4 +253,23 @@ export function createEchoClient(address: string, maxMessageBytes: number, windo
     grpc.credentials.createInsecure(),
     channelOptions(maxMessageBytes, windowBytes),
   ) as unknown as EchoClient;
+}
+
+/**
+ * Whether the echo at the other end of `echo` serves the crypto floor (SealEcho): false for an Echo built before
+ * it (UNIMPLEMENTED), whose floor scenarios are then left out with a note instead of failing the run.
+ */
+export async function servesCryptoFloor(echo: EchoClient): Promise<boolean> {
+  try {
+    await new Promise<void>((resolve, reject) =>
+      echo.SealEcho({ payload: Buffer.alloc(16) }, { deadline: Date.now() + 30_000 }, (err) =>
+        err ? reject(err) : resolve(),
+      ),
+    );
+    return true;
+  } catch (err) {
+    if ((err as grpc.ServiceError).code !== grpc.status.UNIMPLEMENTED) throw err;
+    process.stderr.write('note: the echo has no SealEcho (built before the crypto floor): the floor is left out\n');
+    return false;
+  }
 }

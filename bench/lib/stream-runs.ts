@@ -1,5 +1,5 @@
 import type { UnwrapdClient } from '../../src/client/client.js';
-import type { EchoClient, EchoMessage } from './echo-service.js';
+import { servesCryptoFloor, type EchoClient, type EchoMessage } from './echo-service.js';
 import { CPU_COUNT, machineBusyUs } from './machine-cpu.js';
 import { median, minMax } from './stats.js';
 
@@ -151,7 +151,7 @@ export async function runStreamRounds(t: StreamTargets, opts: StreamOptions): Pr
     const echo = t.echo;
     runners.push(['echo stream', async (size) => echoStream(echo.EchoStream(), chunks(size, chunkBytes))]);
   }
-  if (t.echo && t.crypto) {
+  if (t.echo && t.crypto && (await servesCryptoFloor(t.echo))) {
     // The crypto floor of each stream: the echo plus the segmented envelope's crypto, nothing else.
     const echo = t.echo;
     const parts: Buffer[] = [];

@@ -58,7 +58,7 @@ export const THROUGHPUT_USAGE = `usage: npm run bench:throughput -- [options]
   --deadline-ms <n>          deadline of every unary and batch call (default 30000)
   --server-window <size>     HTTP/2 receive window of every call and connection of the server child, its daemon
                              (http2StreamWindowBytes, http2ConnectionWindowBytes) and its Echo alike (default
-                             65535, HTTP/2's; not with --target)
+                             65535, HTTP/2's; at most 16m, the daemon's cap; not with --target)
   --client-window <size>     HTTP/2 receive window of the bench's clients, unwrapd's and the Echo's alike
                              (default 65535, grpc-js's)
   --server-cpu-prof <dir>    write a V8 CPU profile of the server child into <dir> (not with --target)
@@ -135,10 +135,10 @@ export function parseThroughputOptions(
       throw new UsageError(`--${name} takes sizes like 4096, 4k or 1m, got "${raw}"`);
     }
   };
-  const window = (name: string, raw: string) => {
+  /** A window from HTTP/2's default to `max` bytes (the server's: the daemon's http2StreamWindowBytes cap). */
+  const window = (name: string, raw: string, max: number) => {
     const n = size(name, raw);
-    if (n < 65_535 || n > 2 ** 31 - 1)
-      throw new UsageError(`--${name} must be 65535 to 2147483647 bytes, got "${raw}"`);
+    if (n < 65_535 || n > max) throw new UsageError(`--${name} must be 65535 to ${max} bytes, got "${raw}"`);
     return n;
   };
   if (values['server-window'] && values.target)
@@ -164,8 +164,12 @@ export function parseThroughputOptions(
     tenant: values.tenant,
     policy: values.policy,
     deadlineMs: int('deadline-ms', values['deadline-ms'], 1),
-    serverWindowBytes: values['server-window'] ? window('server-window', values['server-window']) : 65_535,
-    clientWindowBytes: values['client-window'] ? window('client-window', values['client-window']) : undefined,
+    serverWindowBytes: values['server-window']
+      ? window('server-window', values['server-window'], 16 * 1024 * 1024)
+      : 65_535,
+    clientWindowBytes: values['client-window']
+      ? window('client-window', values['client-window'], 2 ** 31 - 1)
+      : undefined,
     serverCpuProf: values['server-cpu-prof'],
     json: values['no-json'] ? undefined : resolve(values.json ?? `${resultsDir}/throughput-${stamp}.json`),
   };

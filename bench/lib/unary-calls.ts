@@ -2,7 +2,7 @@ import type * as grpc from '@grpc/grpc-js';
 import { randomBytes } from 'node:crypto';
 import type { UnwrapdClient } from '../../src/client/client.js';
 import type { Call } from './closed-loop.js';
-import type { EchoClient } from './echo-service.js';
+import { servesCryptoFloor, type EchoClient } from './echo-service.js';
 import type { Scenario } from './options.js';
 
 /**
@@ -80,9 +80,12 @@ export async function prepareUnaryCalls(
   }
   // The crypto floor's envelopes for OpenEcho, sealed by SealEcho (which the first one checks round-trips).
   const openEchoReqs: { payload: Buffer }[] = [];
-  if (scenarios.includes('seal-echo') || scenarios.includes('open-echo')) {
-    if (!t.echo) throw new Error('seal-echo and open-echo scenarios without an echo server');
-    const echo = t.echo;
+  const floor = scenarios.includes('seal-echo') || scenarios.includes('open-echo');
+  if (floor && !t.echo) throw new Error('seal-echo and open-echo scenarios without an echo server');
+  const withFloor = floor && (await servesCryptoFloor(t.echo!));
+  if (!withFloor) scenarios = scenarios.filter((s) => s !== 'seal-echo' && s !== 'open-echo');
+  if (withFloor) {
+    const echo = t.echo!;
     for (let i = 0; i < ENVELOPES; i++) {
       const sealed = await promised<{ payload?: Buffer }>((cb) => echo.SealEcho(echoReq, opts(), cb));
       if (!sealed.payload || sealed.payload.length <= payloadBytes) throw new Error('SealEcho returned no envelope');

@@ -1,3 +1,4 @@
+import { ConfigError } from '../config/config-error.js';
 import { UnwrapdError } from '../errors.js';
 import { FIELD_ROOM, STREAM_MAX_CHUNK_BYTES } from './request-limits.js';
 
@@ -82,9 +83,17 @@ export class StreamLimits {
     streamBufferBudgetBytes: 0,
   };
 
+  /** Throws a ConfigError when the budget cannot hold one stream's reservation (no stream could ever open). */
   constructor(options: StreamLimitOptions) {
     this.options = options;
     this.reservedBytes = streamReservedBytes(options.streamWindowBytes ?? HTTP2_DEFAULT_WINDOW_BYTES);
+    if (options.bufferBudgetBytes < this.reservedBytes)
+      throw new ConfigError(
+        `streamBufferBudgetBytes (${options.bufferBudgetBytes}) is below what one stream reserves with ` +
+          `http2StreamWindowBytes ${options.streamWindowBytes ?? HTTP2_DEFAULT_WINDOW_BYTES} (${this.reservedBytes} ` +
+          'bytes): no stream could be admitted; raise the budget or lower the window',
+        'streamBufferBudgetBytes',
+      );
   }
 
   stats(): StreamLimitStats {
