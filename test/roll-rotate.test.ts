@@ -260,6 +260,12 @@ async function collectSegmented(
 test.serial(
   'an Encrypt waiting on an unwrap while a rotation retires its version never returns an envelope that cannot be decrypted',
   async (t) => {
+    // A daemon of its own that neither hedges (asks the second customer key when the first is slow) nor times
+    // the held unwrap out while the rotation runs: either would start a second unwrap, which the hold below does
+    // not hold, and let the Encrypts seal with version 1 before the rotation lands (whose envelopes the
+    // rotation then retires, as it should). With hedgeDelayMs 1 this test fails that way.
+    const d = await startTestDaemon({ hedgeDelayMs: 60_000, providerTimeoutMs: 120_000 });
+    t.teardown(() => d.stop());
     await createPolicy(d.client, 'rot-race');
     await d.client.evict({ tenant: 'demo', id: 'rot-race' });
     // The unwrap the Encrypts wait on is held until the rotation below has landed (a window of the test's, not
