@@ -14,6 +14,7 @@ import { UnwrapdClient } from '../src/client/client.js';
 import { benchEnvironment } from './lib/results-file.js';
 import { prepareBatchCalls } from './lib/batch-calls.js';
 import { runColdStart, type ColdResult } from './lib/cold-start.js';
+import { HTTP2_DEFAULT_WINDOW_BYTES } from '../src/config/settings-streams.js';
 import { createEchoClient, type EchoClient } from './lib/echo-service.js';
 import { rawAesGcm, type InProcessResult } from './lib/in-process.js';
 import { runInterleaved } from './lib/interleaved-rounds.js';
@@ -92,7 +93,7 @@ export async function runThroughput(
     out(
       `throughput: unwrapd ${opts.target ? `at ${opts.target}` : `server pid ${server!.info.pid} (child, provider latency ${opts.providerLatencyMs} ms)`}` +
         `${echoAddress ? `, echo at ${echoAddress}` : ', no echo baseline'}; client ${process.version}, ${cpus().length} cpus (${cpus()[0]?.model.trim() ?? '?'})` +
-        `; HTTP/2 receive windows: server ${opts.target ? 'its own' : server!.info.windowBytes}, clients ${opts.clientWindowBytes ?? 65_535}`,
+        `; HTTP/2 receive windows: server ${opts.target ? 'its own' : server!.info.windowBytes}, clients ${opts.clientWindowBytes ?? HTTP2_DEFAULT_WINDOW_BYTES}`,
     );
     const serverCpuUs = server && (async () => (await server!.cpu()).cpuUs);
 

@@ -1,3 +1,4 @@
+import { HTTP2_DEFAULT_WINDOW_BYTES, HTTP2_MAX_STREAM_WINDOW_BYTES } from '../../src/config/settings-streams.js';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -138,7 +139,8 @@ export function parseThroughputOptions(
   /** A window from HTTP/2's default to `max` bytes (the server's: the daemon's http2StreamWindowBytes cap). */
   const window = (name: string, raw: string, max: number) => {
     const n = size(name, raw);
-    if (n < 65_535 || n > max) throw new UsageError(`--${name} must be 65535 to ${max} bytes, got "${raw}"`);
+    if (n < HTTP2_DEFAULT_WINDOW_BYTES || n > max)
+      throw new UsageError(`--${name} must be ${HTTP2_DEFAULT_WINDOW_BYTES} to ${max} bytes, got "${raw}"`);
     return n;
   };
   if (values['server-window'] && values.target)
@@ -165,8 +167,8 @@ export function parseThroughputOptions(
     policy: values.policy,
     deadlineMs: int('deadline-ms', values['deadline-ms'], 1),
     serverWindowBytes: values['server-window']
-      ? window('server-window', values['server-window'], 16 * 1024 * 1024)
-      : 65_535,
+      ? window('server-window', values['server-window'], HTTP2_MAX_STREAM_WINDOW_BYTES)
+      : HTTP2_DEFAULT_WINDOW_BYTES,
     clientWindowBytes: values['client-window']
       ? window('client-window', values['client-window'], 2 ** 31 - 1)
       : undefined,

@@ -2,8 +2,10 @@ import { setting } from './setting.js';
 import { integer } from './setting-type.js';
 
 const MiB = 1024 * 1024;
-/** HTTP/2's own default receive window (RFC 9113 §6.9.2), per stream and per connection. */
-const HTTP2_DEFAULT_WINDOW = 65_535;
+/** HTTP/2's own default receive window (RFC 9113 §6.9.2), per stream and per connection: Node's, and grpc-js's. */
+export const HTTP2_DEFAULT_WINDOW_BYTES = 65_535;
+/** The largest `http2StreamWindowBytes`. */
+export const HTTP2_MAX_STREAM_WINDOW_BYTES = 16 * MiB;
 const DAY_MS = 24 * 3_600_000;
 const WEEK_MS = 7 * DAY_MS;
 
@@ -71,8 +73,8 @@ export const STREAM_SETTINGS = [
     key: 'http2StreamWindowBytes',
     flag: 'http2-stream-window-bytes',
     env: 'UNWRAPD_HTTP2_STREAM_WINDOW_BYTES',
-    type: integer(HTTP2_DEFAULT_WINDOW, 16 * MiB),
-    default: HTTP2_DEFAULT_WINDOW,
+    type: integer(HTTP2_DEFAULT_WINDOW_BYTES, HTTP2_MAX_STREAM_WINDOW_BYTES),
+    default: HTTP2_DEFAULT_WINDOW_BYTES,
     summary: "each call's HTTP/2 receive window; streams reserve it in the budget",
     description:
       'HTTP/2 `SETTINGS_INITIAL_WINDOW_SIZE`: the request bytes a client may send on one call ahead of the server taking them. A stream whose handler is not reading (its client not taking responses) still receives up to this much, so every open stream reserves it in `streamBufferBudgetBytes` (raise the budget with it). A larger window lets a client keep more of a stream in flight (more throughput on a high-latency or busy link); it does not change any receive limit. Raise it only for clients that keep their own receive window at HTTP/2\'s default: a Node.js (grpc-js) client that also raises its window (`grpc-node.flow_control_window`) can stall the connection, both ends writing and neither reading (measured: every call on it waited until its deadline; bench/README.md, "The HTTP/2 flow-control window"). Both listeners',
@@ -82,8 +84,8 @@ export const STREAM_SETTINGS = [
     key: 'http2ConnectionWindowBytes',
     flag: 'http2-connection-window-bytes',
     env: 'UNWRAPD_HTTP2_CONNECTION_WINDOW_BYTES',
-    type: integer(HTTP2_DEFAULT_WINDOW, 256 * MiB),
-    default: HTTP2_DEFAULT_WINDOW,
+    type: integer(HTTP2_DEFAULT_WINDOW_BYTES, 256 * MiB),
+    default: HTTP2_DEFAULT_WINDOW_BYTES,
     summary: "each connection's HTTP/2 receive window; at least http2StreamWindowBytes",
     description:
       'the HTTP/2 receive window of a whole connection, shared by its calls (a WINDOW_UPDATE on stream 0 when the connection opens). The server credits it back as soon as bytes arrive (what a stream holds is bounded by `http2StreamWindowBytes`), so it costs no memory of its own; it caps the bytes in flight over one connection, so it must be at least `http2StreamWindowBytes` for a larger stream window to help. Both listeners',

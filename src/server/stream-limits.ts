@@ -1,9 +1,9 @@
 import { ConfigError } from '../config/config-error.js';
+import { HTTP2_DEFAULT_WINDOW_BYTES } from '../config/settings-streams.js';
 import { UnwrapdError } from '../errors.js';
 import { FIELD_ROOM, STREAM_MAX_CHUNK_BYTES } from './request-limits.js';
 
-/** HTTP/2's default receive window (RFC 9113 §6.9.2), per stream and per connection: Node's, and grpc-js's. */
-export const HTTP2_DEFAULT_WINDOW_BYTES = 65_535;
+export { HTTP2_DEFAULT_WINDOW_BYTES };
 
 /**
  * What every open stream is charged from its admission to its end, whatever it does: the request bytes the
