@@ -9,7 +9,7 @@ import { SegmentOpener } from '../../src/crypto/segment-opener.js';
 import { SegmentSealer } from '../../src/crypto/segment-sealer.js';
 import { LOADER_OPTIONS } from '../../src/rpc/proto.js';
 import { applyReceiveWindows } from '../../src/server/connection-options.js';
-import { HTTP2_DEFAULT_WINDOW_BYTES } from '../../src/server/stream-limits.js';
+import { HTTP2_DEFAULT_WINDOW_BYTES } from '../../src/config/settings-streams.js';
 
 /**
  * The transport baseline: a bare grpc-js unary Echo that returns the request's bytes. Loaded and served

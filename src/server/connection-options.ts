@@ -1,7 +1,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { ServerHttp2Session } from 'node:http2';
 import type { Config } from '../config/config.js';
-import { HTTP2_DEFAULT_WINDOW_BYTES } from './stream-limits.js';
+import { HTTP2_DEFAULT_WINDOW_BYTES } from '../config/settings-streams.js';
 
 /**
  * Bounds on each connection of a listener (docs/configuration.md, "Streams and connections"): the settings

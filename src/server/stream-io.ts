@@ -193,8 +193,9 @@ export class StreamIO<Req, Res> {
  * grpc-js's server stream is an object-mode Readable with the default high-water mark of 16 messages: it would
  * ask the transport for up to 16 messages ahead of a handler that reads one at a time, each up to a stream
  * chunk, none of them charged to the stream buffer budget. One message ahead is what each stream's
- * reservation covers (streamReservedBytes() in stream-limits.ts, StreamLimits.reservedBytes). The Readable's state is Node's, stable since Node 10; a version without it keeps
- * the default, and test/stream-readahead.test.ts fails.
+ * reservation covers (streamReservedBytes() in stream-limits.ts, StreamLimits.reservedBytes). The Readable's
+ * state is Node's, stable since Node 10; a version without it keeps the default, and
+ * test/stream-readahead.test.ts fails.
  */
 function limitReadAhead(call: object): void {
   const state = (call as { _readableState?: { highWaterMark?: number; objectMode?: boolean } })._readableState;

@@ -3,8 +3,6 @@ import { HTTP2_DEFAULT_WINDOW_BYTES } from '../config/settings-streams.js';
 import { UnwrapdError } from '../errors.js';
 import { FIELD_ROOM, STREAM_MAX_CHUNK_BYTES } from './request-limits.js';
 
-export { HTTP2_DEFAULT_WINDOW_BYTES };
-
 /**
  * What every open stream is charged from its admission to its end, whatever it does: the request bytes the
  * transport holds for it beyond what the handler has taken. grpc-js keeps one message decoded ahead of the
