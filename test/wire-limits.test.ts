@@ -123,11 +123,16 @@ function batchPaddedTo(method: 'EncryptBatch' | 'DecryptBatch', total: number): 
   };
   for (let entries = 1; entries <= 32; entries++) {
     if (build(entries, MAX_STRING_BYTES).length < total) continue;
-    for (let last = 0; last <= MAX_STRING_BYTES; last++) {
-      const out = build(entries, last);
-      if (out.length === total) return out;
-      if (out.length > total) break;
+    // The request only grows with the last value's length: the shortest one that reaches `total`, by bisection
+    // (the length prefixes' varints can skip `total`; then one more entry).
+    let [lo, hi] = [0, MAX_STRING_BYTES];
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (build(entries, mid).length < total) lo = mid + 1;
+      else hi = mid;
     }
+    const out = build(entries, lo);
+    if (out.length === total) return out;
   }
   throw new Error(`cannot build a ${method} of ${total} bytes`);
 }
