@@ -3,6 +3,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { keyPoolChildEnv } from './helpers/child-key-pool.js';
 
 /**
  * README.md's five-minute tour (the block between `<!-- tour:start -->` and `<!-- tour:end -->`), each line run
@@ -51,7 +52,9 @@ test('the README tour runs as written: encrypt, decrypt, roll, revoke (decrypt f
   await writeFile(join(dir, 'package.json'), '{ "private": true }\n');
   await mkdir(join(dir, 'node_modules', '.bin'), { recursive: true });
   await symlink(join(ROOT, 'bin', 'unwrapd.js'), join(dir, 'node_modules', '.bin', 'unwrapd'));
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('UNWRAPD_')));
+  // No UNWRAPD_* setting; the test key pool for the daemon and the commands (helpers/child-key-pool.ts).
+  const bare = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('UNWRAPD_')));
+  const env = { ...bare, ...(await keyPoolChildEnv(bare)) };
 
   const daemon = spawn(process.execPath, [join(ROOT, 'bin', 'unwrapd.js'), 'serve'], {
     cwd: dir,

@@ -1,4 +1,5 @@
 import { spawn, type SpawnOptions } from 'node:child_process';
+import { keyPoolChildEnv } from './child-key-pool.js';
 import { CLI } from './serve-process.js';
 
 export interface CliResult {
@@ -11,16 +12,18 @@ export interface CliResult {
 
 /**
  * Runs this checkout's `unwrapd` with `args` in a child process; `input` goes to its stdin (closed at once when
- * absent); `options` (cwd, env, uid, gid) go to spawn. Never rejects on a failing command: the exit code is the
- * result.
+ * absent); `options` (cwd, env, uid, gid) go to spawn, the environment with the test key pool added
+ * (child-key-pool.ts). Never rejects on a failing command: the exit code is the result.
  */
-export function runCli(
+export async function runCli(
   args: string[],
   input: string | Buffer = '',
   options: Pick<SpawnOptions, 'cwd' | 'env' | 'uid' | 'gid'> = {},
 ): Promise<CliResult> {
+  const base = options.env ?? process.env;
+  const env = { ...base, ...(await keyPoolChildEnv(base)) };
   return new Promise((resolve, reject) => {
-    const child = spawn('node', [CLI, ...args], { ...options, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn('node', [CLI, ...args], { ...options, env, stdio: ['pipe', 'pipe', 'pipe'] });
     const out: Buffer[] = [];
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => out.push(c));

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import { keyPoolChildEnv } from './child-key-pool.js';
 
 /** The `unwrapd` command of this checkout. */
 export const CLI = fileURLToPath(new URL('../../bin/unwrapd.js', import.meta.url));
@@ -22,8 +23,8 @@ export interface ServeProcess {
 }
 
 /**
- * Runs `unwrapd serve` in a child process with a fresh data directory (`env(dir)` is its whole environment)
- * and waits until its stdout matches `ready`; rejects if it exits first. In teardown, whatever the outcome:
+ * Runs `unwrapd serve` in a child process with a fresh data directory (`env(dir)` is its whole environment,
+ * with the test key pool added: child-key-pool.ts) and waits until its stdout matches `ready`; rejects if it exits first. In teardown, whatever the outcome:
  * the process killed if it still runs, the data directory removed.
  */
 export async function startServe(
@@ -32,7 +33,11 @@ export async function startServe(
   ready: RegExp,
 ): Promise<ServeProcess> {
   const dir = await mkdtemp(join(tmpdir(), 'uwd-serve-'));
-  const child = spawn('node', [CLI, 'serve'], { env: env(dir), stdio: ['ignore', 'pipe', 'pipe'] });
+  const base = env(dir);
+  const child = spawn('node', [CLI, 'serve'], {
+    env: { ...base, ...(await keyPoolChildEnv(base)) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   t.teardown(async () => {
     if (child.exitCode === null && child.signalCode === null) {
       const gone = new Promise((resolve) => child.once('exit', resolve));
