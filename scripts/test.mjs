@@ -1,21 +1,17 @@
 // `npm test`: builds dist/ when it is not a build of the current sources (scripts/build.mjs --if-stale; the CLI
 // the tests start runs it), compiles the tests and the sources to JavaScript (scripts/build-tests.mjs, into a
 // mirror of this run's own, .test-build/run-<pid>/, removed when the run ends), then runs ava on that
-// (ava.compiled.config.js) while the TypeScript compiler type-checks the whole project (`tsc --noEmit -p .`)
-// beside it: the type check takes about 35 s of one core, which the suite, mostly waiting on its children and
-// sockets, leaves free. It fails when either fails. SIGINT, SIGTERM and SIGHUP are passed on to both, and the
-// run exits as killed by that signal once they have ended.
+// (ava.compiled.config.js). SIGINT, SIGTERM and SIGHUP are passed on, and the run exits as killed by that signal
+// once ava has ended. The type check is `npm run typecheck` (`tsc --noEmit -p .`), which .ci/run runs before this.
 //
 // Arguments go to ava; a test file named as its source (`npm test -- test/x.test.ts`) runs its compiled copy.
 import { spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { createRequire } from 'node:module';
 import { constants } from 'node:os';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const require = createRequire(import.meta.url);
 const buildDir = `.test-build/run-${process.pid}`;
 const env = { ...process.env, UNWRAPD_TEST_BUILD_DIR: buildDir };
 
@@ -35,45 +31,32 @@ function exit(code) {
 }
 
 /**
- * Runs `args` with node; resolves to its exit code (128 + the signal's number if a signal ended it) and, when
- * `collect`, its output (else printed as it comes).
+ * Runs `args` with node, its output printed as it comes; resolves to its exit code (128 + the signal's number if a
+ * signal ended it).
  */
-function run(args, collect) {
+function run(args) {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, args, {
-      cwd: root,
-      env,
-      stdio: collect ? ['ignore', 'pipe', 'pipe'] : 'inherit',
-    });
+    const child = spawn(process.execPath, args, { cwd: root, env, stdio: 'inherit' });
     children.add(child);
-    let output = '';
-    child.stdout?.on('data', (chunk) => (output += chunk));
-    child.stderr?.on('data', (chunk) => (output += chunk));
     child.on('close', (code, signal) => {
       children.delete(child);
-      resolve({ code: code ?? (signal ? 128 + constants.signals[signal] : 1), output });
+      resolve(code ?? (signal ? 128 + constants.signals[signal] : 1));
     });
   });
 }
 
 for (const step of [['scripts/build.mjs', '--if-stale'], ['scripts/build-tests.mjs']]) {
-  const { code } = await run(step, false);
+  const code = await run(step);
   if (code !== 0 || stoppedBy) exit(code || 1);
 }
 
-const typecheck = run([require.resolve('typescript/bin/tsc'), '--noEmit', '-p', '.'], true);
 const avaArgs = process.argv
   .slice(2)
   .map((arg) => (/^(\.\/)?test\/.*\.ts$/.test(arg) ? `${buildDir}/${arg.replace(/^\.\//, '').slice(0, -3)}.js` : arg));
-const ava = await run([
+const code = await run([
   join(root, 'node_modules/ava/entrypoints/cli.mjs'),
   '--config',
   'ava.compiled.config.js',
   ...avaArgs,
 ]);
-const types = await typecheck;
-if (!stoppedBy)
-  process.stdout.write(
-    types.code === 0 ? 'tsc --noEmit -p .: no type errors\n' : `tsc --noEmit -p . failed:\n${types.output}`,
-  );
-exit(ava.code !== 0 ? ava.code : types.code);
+exit(code);
