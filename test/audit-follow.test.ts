@@ -1,5 +1,9 @@
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import * as grpc from '@grpc/grpc-js';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chainRecord, GENESIS_HASH, type AuditFields, type AuditHead } from '../src/audit/audit-record.js';
 import type { AuditRecord__Output } from '../src/generated/unwrapd/v1/AuditRecord.js';
 import { createLogger } from '../src/log/logger.js';
 import { MAX_FOLLOWERS, MAX_UNSENT_BYTES } from '../src/server/audit-handlers.js';
@@ -24,20 +28,37 @@ function watchingLog() {
   return { log, seen };
 }
 
+/**
+ * A data dir whose audit trail already holds `count` chained records `fields` (audit.log and its .head, as a
+ * daemon restarted on an existing trail finds them), removed after the test. Appending them one by one
+ * through the daemon costs seconds of CPU; what is followed is the same trail.
+ */
+async function dirWithTrail(t: ExecutionContext, count: number, fields: AuditFields): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'uwd-follow-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  let head: AuditHead = { count: 0, hash: GENESIS_HASH };
+  const lines: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const record = chainRecord(head, fields, new Date().toISOString());
+    head = { count: record.seq, hash: record.hash };
+    lines.push(`${JSON.stringify(record)}\n`);
+  }
+  await writeFile(join(dir, 'audit.log'), lines.join(''), { mode: 0o600 });
+  await writeFile(join(dir, 'audit.log.head'), JSON.stringify(head), { mode: 0o600 });
+  return dir;
+}
+
 test.serial(
   'a follower that never reads is handed a bounded part of the trail, then ends with UNAVAILABLE naming where to resume',
   async (t) => {
     const { log, seen } = watchingLog();
-    const d = await startTestDaemon({ demo: false }, { log });
-    let stopped = false;
-    t.teardown(() => (stopped ? undefined : d.stop()));
     const reason = 'r'.repeat(8192);
     const total = 700; // each record comes with twice the reason (reason and record_json): ~11 MiB in all
-    await Promise.all(
-      Array.from({ length: total }, () =>
-        d.daemon.audit.append({ type: 'access.denied', tenant: 'contoso', policyId: 'p', reason }),
-      ),
-    );
+    const dir = await dirWithTrail(t, total, { type: 'access.denied', tenant: 'contoso', policyId: 'p', reason });
+    const d = await startTestDaemon({ demo: false }, { log, dir });
+    let stopped = false;
+    t.teardown(() => (stopped ? undefined : d.stop()));
+    t.is(d.daemon.audit.head().count, total, 'the daemon found the whole trail');
 
     // Never reads (no 'data' listener): grpc-js's client stops taking messages, HTTP/2 flow control stops the daemon.
     const waiting = seen('FollowAuditRecords: waiting for the client');
@@ -83,12 +104,12 @@ test.serial(
   'a follower too far behind on very large records ends with RESOURCE_EXHAUSTED LIMIT_EXCEEDED naming where to resume, and resumes with no loss',
   async (t) => {
     const { log, seen } = watchingLog();
-    const d = await startTestDaemon({ demo: false }, { log });
-    t.teardown(() => d.stop());
     const reason = 'r'.repeat(400_000); // ~800 kB a record: 16 held by grpc-js pass 4 MiB
     const total = 24;
-    for (let i = 0; i < total; i++)
-      await d.daemon.audit.append({ type: 'access.denied', tenant: 'contoso', policyId: 'p', reason });
+    const dir = await dirWithTrail(t, total, { type: 'access.denied', tenant: 'contoso', policyId: 'p', reason });
+    const d = await startTestDaemon({ demo: false }, { log, dir });
+    t.teardown(() => d.stop());
+    t.is(d.daemon.audit.head().count, total, 'the daemon found the whole trail');
     const cutOff = seen('FollowAuditRecords: follower too slow, ended');
     const stream = d.client.admin.FollowAuditRecords({ fromSequence: '1' });
     const ended = new Promise<grpc.ServiceError>((resolve) => stream.on('error', resolve));
