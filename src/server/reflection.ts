@@ -16,11 +16,13 @@ const made = new WeakMap<protoLoader.PackageDefinition, Map<string, ServiceRegis
  * Adds gRPC server reflection (v1 and v1alpha) to a listener: it lists `services` (those the listener serves)
  * and grpc.health.v1.Health, and describes every file of `definition` and of health.proto.
  *
- * Built once per process for each set of services, then registered on each listener that serves that set (a
- * daemon has two listeners, a test process starts many daemons): @grpc/reflection's ReflectionService decodes
- * the file descriptors it is given once per message type of the definition, and its addToServer parses the
- * reflection .proto files at every call, together about 60 ms of CPU a listener. The service is read-only once
- * made (it answers from the indexes its constructor builds), so listeners share it.
+ * Made once per process for each set of services, then registered on each listener that serves that set (a
+ * daemon has two listeners, a test process starts many daemons). @grpc/reflection's ReflectionService indexes
+ * the files in its constructor, about 30 ms of CPU for each set even over one copy of each file (and more in
+ * the first), and its addToServer parses the reflection .proto files at every call: the services are registered
+ * at once (their definitions those of a ReflectionService over no file), and the indexed one is made at the
+ * first reflection call, which it then answers, as every later one. The files it indexes are gathered here, at
+ * start. It is read-only once made (it answers from its indexes), so listeners share it.
  */
 export function addReflection(
   server: Pick<grpc.Server, 'addService'>,
@@ -32,13 +34,34 @@ export function addReflection(
   const key = services.join('\n');
   let registrations = bySet.get(key);
   if (!registrations) {
-    const recorded: ServiceRegistration[] = [];
-    const reflection = new ReflectionService(fileDescriptors(definition), { services: [...services, HEALTH_SERVICE] });
-    // addToServer adds the v1 and v1alpha ServerReflection services, whose handlers answer from `reflection`.
-    reflection.addToServer({ addService: (service, implementation) => recorded.push([service, implementation]) });
-    bySet.set(key, (registrations = recorded));
+    const files = fileDescriptors(definition);
+    let indexed: ServiceRegistration[] | undefined;
+    const reflection = () =>
+      (indexed ??= registered(new ReflectionService(files, { services: [...services, HEALTH_SERVICE] })));
+    registrations = registered(new ReflectionService({})).map(([service, implementation]) => {
+      const path = firstPath(service);
+      const forwarding: grpc.UntypedServiceImplementation = {};
+      for (const name of Object.keys(implementation))
+        forwarding[name] = (call: unknown) => {
+          const target = reflection().find(([s]) => firstPath(s) === path)![1];
+          (target[name] as (call: unknown) => void).call(target, call);
+        };
+      return [service, forwarding];
+    });
+    bySet.set(key, registrations);
   }
   for (const [service, implementation] of registrations) server.addService(service, implementation);
+}
+
+/** The services a ReflectionService's addToServer adds (v1 and v1alpha ServerReflection), and their handlers. */
+function registered(reflection: ReflectionService): ServiceRegistration[] {
+  const recorded: ServiceRegistration[] = [];
+  reflection.addToServer({ addService: (service, implementation) => recorded.push([service, implementation]) });
+  return recorded;
+}
+
+function firstPath(service: grpc.ServiceDefinition): string {
+  return Object.values(service)[0]!.path;
 }
 
 /**
