@@ -12,17 +12,22 @@ let healthDefinition: protoLoader.PackageDefinition | undefined;
 /** The reflection services for each listed set of services, per package definition: made once per process. */
 const made = new WeakMap<protoLoader.PackageDefinition, Map<string, ServiceRegistration[]>>();
 
+/** The services @grpc/reflection's addToServer adds: ServerReflection v1 and v1alpha, one bidi method each. */
+const REFLECTION_VERSIONS = ['v1', 'v1alpha'] as const;
+const METHOD = 'ServerReflectionInfo';
+
 /**
  * Adds gRPC server reflection (v1 and v1alpha) to a listener: it lists `services` (those the listener serves)
  * and grpc.health.v1.Health, and describes every file of `definition` and of health.proto.
  *
  * Made once per process for each set of services, then registered on each listener that serves that set (a
- * daemon has two listeners, a test process starts many daemons). @grpc/reflection's ReflectionService indexes
- * the files in its constructor, about 30 ms of CPU for each set even over one copy of each file (and more in
- * the first), and its addToServer parses the reflection .proto files at every call: the services are registered
- * at once (their definitions those of a ReflectionService over no file), and the indexed one is made at the
- * first reflection call, which it then answers, as every later one. The files it indexes are gathered here, at
- * start. It is read-only once made (it answers from its indexes), so listeners share it.
+ * daemon has two listeners, a test process starts many daemons), and completed at the first reflection call:
+ * @grpc/reflection's ReflectionService indexes the files in its constructor (about 30 ms of CPU for each set,
+ * more in a process's first) and its addToServer parses the reflection .proto files (about 50 ms in a daemon),
+ * work that only reflection clients (grpcurl) need. So each listener gets the two methods, their paths and
+ * streaming as addToServer's, whose serializers and handler are ReflectionService's own, made at the first
+ * call and used for every later one (test/health-reflection.test.ts holds the answers to the library's). The
+ * files it indexes are gathered here, at start. It is read-only once made, so listeners share it.
  */
 export function addReflection(
   server: Pick<grpc.Server, 'addService'>,
@@ -35,33 +40,50 @@ export function addReflection(
   let registrations = bySet.get(key);
   if (!registrations) {
     const files = fileDescriptors(definition);
-    let indexed: ServiceRegistration[] | undefined;
-    const reflection = () =>
-      (indexed ??= registered(new ReflectionService(files, { services: [...services, HEALTH_SERVICE] })));
-    registrations = registered(new ReflectionService({})).map(([service, implementation]) => {
-      const path = firstPath(service);
-      const forwarding: grpc.UntypedServiceImplementation = {};
-      for (const name of Object.keys(implementation))
-        forwarding[name] = (call: unknown) => {
-          const target = reflection().find(([s]) => firstPath(s) === path)![1];
-          (target[name] as (call: unknown) => void).call(target, call);
-        };
-      return [service, forwarding];
+    let byPath: Map<string, Registered> | undefined;
+    const reflection = (path: string): Registered => {
+      byPath ??= registered(new ReflectionService(files, { services: [...services, HEALTH_SERVICE] }));
+      const found = byPath.get(path);
+      if (!found) throw new Error(`@grpc/reflection serves no ${path}`);
+      return found;
+    };
+    registrations = REFLECTION_VERSIONS.map((version): ServiceRegistration => {
+      const path = `/grpc.reflection.${version}.ServerReflection/${METHOD}`;
+      const method: grpc.MethodDefinition<unknown, unknown> = {
+        path,
+        requestStream: true,
+        responseStream: true,
+        originalName: 'serverReflectionInfo',
+        requestSerialize: (value) => reflection(path).method.requestSerialize(value),
+        requestDeserialize: (bytes) => reflection(path).method.requestDeserialize(bytes),
+        responseSerialize: (value) => reflection(path).method.responseSerialize(value),
+        responseDeserialize: (bytes) => reflection(path).method.responseDeserialize(bytes),
+      };
+      const handler = (call: unknown) => reflection(path).handler(call);
+      return [{ [METHOD]: method }, { [METHOD]: handler }];
     });
     bySet.set(key, registrations);
   }
   for (const [service, implementation] of registrations) server.addService(service, implementation);
 }
 
-/** The services a ReflectionService's addToServer adds (v1 and v1alpha ServerReflection), and their handlers. */
-function registered(reflection: ReflectionService): ServiceRegistration[] {
-  const recorded: ServiceRegistration[] = [];
-  reflection.addToServer({ addService: (service, implementation) => recorded.push([service, implementation]) });
-  return recorded;
+interface Registered {
+  method: grpc.MethodDefinition<unknown, unknown>;
+  handler: (call: unknown) => void;
 }
 
-function firstPath(service: grpc.ServiceDefinition): string {
-  return Object.values(service)[0]!.path;
+/** The methods a ReflectionService's addToServer adds (v1 and v1alpha ServerReflection), by path. */
+function registered(reflection: ReflectionService): Map<string, Registered> {
+  const byPath = new Map<string, Registered>();
+  reflection.addToServer({
+    addService: (service, implementation) => {
+      for (const [name, method] of Object.entries(service)) {
+        const handler = implementation[name] as (call: unknown) => void;
+        byPath.set(method.path, { method, handler: (call) => handler.call(implementation, call) });
+      }
+    },
+  });
+  return byPath;
 }
 
 /**
