@@ -5,6 +5,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { ReflectionService } from '@grpc/reflection';
 import { loadProto } from '../src/rpc/proto.js';
+import { addReflection } from '../src/server/reflection.js';
 import { startTestDaemon, type TestDaemon } from './helpers/test-daemon.js';
 
 const require = createRequire(import.meta.url);
@@ -155,5 +156,23 @@ test('each listener of each daemon in a process reflects exactly what a Reflecti
     }
   } finally {
     await second.stop();
+  }
+});
+
+test('a reflection that cannot be made fails the reflection call with INTERNAL, and the listener keeps serving', async (t) => {
+  const server = new grpc.Server();
+  // Not a FileDescriptorProto: the ReflectionService made at the first call throws decoding it.
+  const broken = { 'x.Y': { fileDescriptorProtos: [Buffer.from([0xff, 0xff, 0xff])] } };
+  addReflection(server, broken as unknown as protoLoader.PackageDefinition, ['x.Service']);
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
+  );
+  try {
+    for (let i = 0; i < 2; i++) {
+      const err = await t.throwsAsync(reflectionAnswers(`127.0.0.1:${port}`, [{ list_services: '' }]));
+      t.like(err, { code: grpc.status.INTERNAL, details: 'server reflection is unavailable' });
+    }
+  } finally {
+    server.forceShutdown();
   }
 });

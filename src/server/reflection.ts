@@ -1,5 +1,5 @@
 import * as protoLoader from '@grpc/proto-loader';
-import type * as grpc from '@grpc/grpc-js';
+import * as grpc from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
 
@@ -59,7 +59,17 @@ export function addReflection(
         responseSerialize: (value) => reflection(path).method.responseSerialize(value),
         responseDeserialize: (bytes) => reflection(path).method.responseDeserialize(bytes),
       };
-      const handler = (call: unknown) => reflection(path).handler(call);
+      const handler = (call: grpc.ServerDuplexStream<unknown, unknown>) => {
+        let target: Registered;
+        try {
+          target = reflection(path);
+        } catch {
+          // Made at the first call, so a failure to make it fails that call (and each later one), not the daemon.
+          call.emit('error', { code: grpc.status.INTERNAL, details: 'server reflection is unavailable' });
+          return;
+        }
+        target.handler(call);
+      };
       return [{ [METHOD]: method }, { [METHOD]: handler }];
     });
     bySet.set(key, registrations);
