@@ -1,7 +1,5 @@
-import * as protoLoader from '@grpc/proto-loader';
 import * as grpc from '@grpc/grpc-js';
-import { ReflectionService } from '@grpc/reflection';
-import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
+import { HealthImplementation } from 'grpc-health-check';
 import type { AdminHandlers } from '../generated/unwrapd/v1/Admin.js';
 import type { CryptoHandlers } from '../generated/unwrapd/v1/Crypto.js';
 import { UnwrapdError } from '../errors.js';
@@ -16,12 +14,11 @@ import {
   withRequestLimits,
   type RequestLimitSettings,
 } from './request-limits.js';
+import { addReflection } from './reflection.js';
 import { bindUnixSocket, removeSocket } from './unix-socket.js';
 import { withResponseEncoders } from './response-wire.js';
 import { instrumentService, refusalCounter } from './instrumented-service.js';
 import type { Telemetry } from '../telemetry/telemetry.js';
-
-const HEALTH_SERVICE = 'grpc.health.v1.Health';
 
 export const CRYPTO_SERVICE = 'unwrapd.v1.Crypto';
 export const ADMIN_SERVICE = 'unwrapd.v1.Admin';
@@ -98,8 +95,7 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<RunningS
   const health = new HealthImplementation(Object.fromEntries(['', ...names].map((n) => [n, 'NOT_SERVING'])));
   health.addToServer(server);
   // Reflection lists only what this listener serves, and the health service (so grpcurl needs no proto for it).
-  const reflected = { ...definition, ...protoLoader.loadSync(healthProtoPath) };
-  new ReflectionService(reflected, { services: [...names, HEALTH_SERVICE] }).addToServer(server);
+  addReflection(server, definition, names);
 
   const credentials = opts.credentials ?? grpc.ServerCredentials.createInsecure();
   const bind = (address: string) =>
