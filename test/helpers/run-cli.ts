@@ -13,7 +13,7 @@ export interface CliResult {
 /**
  * Runs this checkout's `unwrapd` with `args` in a child process; `input` goes to its stdin (closed at once when
  * absent); `options` (cwd, env, uid, gid) go to spawn, the environment with the test key pool added
- * (child-key-pool.ts). Never rejects on a failing command: the exit code is the result.
+ * (child-key-pool.ts) unless it runs as another user. Never rejects on a failing command: the exit code is the result.
  */
 export async function runCli(
   args: string[],
@@ -21,7 +21,9 @@ export async function runCli(
   options: Pick<SpawnOptions, 'cwd' | 'env' | 'uid' | 'gid'> = {},
 ): Promise<CliResult> {
   const base = options.env ?? process.env;
-  const env = { ...base, ...(await keyPoolChildEnv(base)) };
+  // A command run as another user (`uid`) could read neither the compiled preload nor the claims directory,
+  // both private to this user: it generates its keys.
+  const env = options.uid === undefined ? { ...base, ...(await keyPoolChildEnv(base)) } : base;
   return new Promise((resolve, reject) => {
     const child = spawn('node', [CLI, ...args], { ...options, env, stdio: ['pipe', 'pipe', 'pipe'] });
     const out: Buffer[] = [];
