@@ -129,7 +129,8 @@ test('each listener of each daemon in a process reflects exactly what a Reflecti
     ...files.map((f) => ({ file_by_filename: f })),
     { all_extension_numbers_of_type: 'unwrapd.v1.Policy' },
   ];
-  // The reference: one ReflectionService made from the daemon's definition and health.proto's, as @grpc/reflection documents.
+  // The reference: one ReflectionService made from the daemon's definition and health.proto's, as
+  // @grpc/reflection documents.
   const { definition } = loadProto();
   const { protoPath } = require('grpc-health-check') as { protoPath: string };
   const whole = { ...definition, ...protoLoader.loadSync(protoPath) };
@@ -159,11 +160,12 @@ test('each listener of each daemon in a process reflects exactly what a Reflecti
   }
 });
 
-test('a reflection that cannot be made fails the reflection call with INTERNAL, and the listener keeps serving', async (t) => {
+test('a reflection that cannot be made fails the reflection call with INTERNAL, is reported once and not made again, and the listener keeps serving', async (t) => {
   const server = new grpc.Server();
   // Not a FileDescriptorProto: the ReflectionService made at the first call throws decoding it.
   const broken = { 'x.Y': { fileDescriptorProtos: [Buffer.from([0xff, 0xff, 0xff])] } };
-  addReflection(server, broken as unknown as protoLoader.PackageDefinition, ['x.Service']);
+  const reported: unknown[] = [];
+  addReflection(server, broken as unknown as protoLoader.PackageDefinition, ['x.Service'], (err) => reported.push(err));
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
   );
@@ -172,6 +174,8 @@ test('a reflection that cannot be made fails the reflection call with INTERNAL, 
       const err = await t.throwsAsync(reflectionAnswers(`127.0.0.1:${port}`, [{ list_services: '' }]));
       t.like(err, { code: grpc.status.INTERNAL, details: 'server reflection is unavailable' });
     }
+    t.is(reported.length, 1, 'reported at the first call only');
+    t.true(reported[0] instanceof Error);
   } finally {
     server.forceShutdown();
   }

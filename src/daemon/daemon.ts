@@ -12,6 +12,7 @@ import { PolicyService } from '../core/policy-service.js';
 import { StatusReporter } from '../core/status-reporter.js';
 import { StreamService } from '../core/stream-service.js';
 import { MAX_ENVELOPE_OVERHEAD, type BlockSuite } from '../crypto/envelope-format.js';
+import { errorField } from '../log/logger.js';
 import { withProviderTelemetry } from '../providers/provider-telemetry.js';
 import { ProviderProbe } from '../revocation/provider-probe.js';
 import { RevocationGate } from '../revocation/revocation-gate.js';
@@ -178,6 +179,8 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
     });
   // Two listeners: Crypto on the data listener (the socket the application shares), Admin on the admin
   // listener (a 0600 socket in the data directory by default). Neither serves the other's service.
+  const onReflectionError = (err: unknown) =>
+    log.error('server reflection is unavailable: reflection calls end with INTERNAL', { error: errorField(err) });
   const server = await startGrpcServer({
     listen: config.listen,
     maxMessageBytes: maxMessageBytes(config),
@@ -188,6 +191,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
     connections,
     requestLimits: config,
     telemetry,
+    onReflectionError,
   });
   let adminServer: Awaited<ReturnType<typeof startGrpcServer>>;
   try {
@@ -214,6 +218,7 @@ export async function startDaemon(config: Config, opts: DaemonOptions): Promise<
       connections,
       requestLimits: config,
       telemetry,
+      onReflectionError,
     });
   } catch (err) {
     await server.shutdown(0);

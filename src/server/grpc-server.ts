@@ -49,6 +49,8 @@ export interface GrpcServerOptions {
   requestLimits?: RequestLimitSettings;
   /** Metrics and spans of every call (src/server/instrumented-service.ts); default none. */
   telemetry?: Telemetry;
+  /** Told once if server reflection, made at its first call, cannot be made (src/server/reflection.ts). */
+  onReflectionError?: (err: unknown) => void;
 }
 
 export interface RunningServer {
@@ -95,7 +97,7 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<RunningS
   const health = new HealthImplementation(Object.fromEntries(['', ...names].map((n) => [n, 'NOT_SERVING'])));
   health.addToServer(server);
   // Reflection lists only what this listener serves, and the health service (so grpcurl needs no proto for it).
-  addReflection(server, definition, names);
+  addReflection(server, definition, names, opts.onReflectionError);
 
   const credentials = opts.credentials ?? grpc.ServerCredentials.createInsecure();
   const bind = (address: string) =>

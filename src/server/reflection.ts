@@ -3,7 +3,7 @@ import * as grpc from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
 
-export const HEALTH_SERVICE = 'grpc.health.v1.Health';
+const HEALTH_SERVICE = 'grpc.health.v1.Health';
 
 type ServiceRegistration = [grpc.ServiceDefinition, grpc.UntypedServiceImplementation];
 
@@ -27,12 +27,17 @@ const METHOD = 'ServerReflectionInfo';
  * work that only reflection clients (grpcurl) need. So each listener gets the two methods, their paths and
  * streaming as addToServer's, whose serializers and handler are ReflectionService's own, made at the first
  * call and used for every later one (test/health-reflection.test.ts holds the answers to the library's). The
- * files it indexes are gathered here, at start. It is read-only once made, so listeners share it.
+ * files it indexes are gathered here, at start. It is read-only once made, so listeners share it. The first
+ * reflection call of a process pays the indexing (about 0.1 s of CPU, on the event loop). Should making it fail
+ * (an install missing @grpc/reflection's .proto files), `onError` (the first given for that set of services in
+ * the process) hears of it once and every reflection call
+ * ends with INTERNAL, while the listener serves its services as before.
  */
 export function addReflection(
   server: Pick<grpc.Server, 'addService'>,
   definition: protoLoader.PackageDefinition,
   services: readonly string[],
+  onError: (err: unknown) => void = () => {},
 ): void {
   let bySet = made.get(definition);
   if (!bySet) made.set(definition, (bySet = new Map()));
@@ -41,8 +46,16 @@ export function addReflection(
   if (!registrations) {
     const files = fileDescriptors(definition);
     let byPath: Map<string, Registered> | undefined;
+    let failure: unknown;
     const reflection = (path: string): Registered => {
-      byPath ??= registered(new ReflectionService(files, { services: [...services, HEALTH_SERVICE] }));
+      if (failure !== undefined) throw failure; // made once: a failure is not retried at every call
+      try {
+        byPath ??= registered(new ReflectionService(files, { services: [...services, HEALTH_SERVICE] }));
+      } catch (err) {
+        failure = err ?? new Error('server reflection failed');
+        onError(failure);
+        throw failure;
+      }
       const found = byPath.get(path);
       if (!found) throw new Error(`@grpc/reflection serves no ${path}`);
       return found;
@@ -64,7 +77,7 @@ export function addReflection(
         try {
           target = reflection(path);
         } catch {
-          // Made at the first call, so a failure to make it fails that call (and each later one), not the daemon.
+          // Made at the first call, so a failure to make it fails the reflection calls, not the daemon.
           call.emit('error', { code: grpc.status.INTERNAL, details: 'server reflection is unavailable' });
           return;
         }
