@@ -1,6 +1,6 @@
 /**
  * Preloaded into the `unwrapd` commands a test process starts (`node --import=<this file, compiled>`, through
- * NODE_OPTIONS: `keyPoolNodeOptions`), so that their keystores, which bin/unwrapd.js runs from dist/ when that is
+ * NODE_OPTIONS: `keyPoolChildEnv`), so that their keystores, which bin/unwrapd.js runs from dist/ when that is
  * a current build, take new RSA keys from the test pool as the test process's own keystores do
  * (rsa-key-pool.ts): the demo's three keys of every `unwrapd serve`, `keys create` and `keys rotate` cost about
  * 1.3 s of CPU each when generated. Keys are claimed in the test process's claims directory, so a child never
@@ -9,21 +9,34 @@
  * Only dist/'s key source can be set from here: when bin/unwrapd.js runs the sources instead (dist/ missing or
  * stale), this does nothing and keys are generated, as without the pool.
  */
-import { existsSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type * as RsaKeygen from '../../src/providers/rsa-keygen.js';
 import { childNodeArgs } from './compiled-child.js';
-import { KEY_CLAIMS_ENV, poolDraw, rsaKeyPool, rsaKeyPoolInUse } from './rsa-key-pool.js';
+import { KEY_CLAIMS_ENV, poolDraw, rsaKeyPool, rsaKeyPoolInUse, type PoolDraw } from './rsa-key-pool.js';
 
-const DIST_KEYGEN = fileURLToPath(new URL('../../dist/providers/rsa-keygen.js', import.meta.url));
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const SELF = new URL(import.meta.url);
 
-/** Runs only as a preload in a child (not when a test or another helper imports this file to call the function). */
-if (process.env.UNWRAPD_TEST_CHILD_KEY_POOL === '1' && existsSync(DIST_KEYGEN)) {
-  // A computed specifier: the bundle compiled-child.ts makes of this file leaves it to Node, which loads the
-  // very module dist/cli/main.js imports.
-  const keygen = (await import(pathToFileURL(DIST_KEYGEN).href)) as typeof RsaKeygen;
-  keygen.setRsaKeySource(rsaKeyPool(keygen.generatedRsaKeys, poolDraw()));
+/**
+ * As a preload in a child (not when a test imports this file): sets dist/'s key source when bin/unwrapd.js will
+ * run dist/ (the decision it makes itself, bin/build-state.js). Anything that goes wrong leaves the child
+ * generating its keys, as without the pool. The pool's file is read at the first key drawn.
+ */
+if (process.env.UNWRAPD_TEST_CHILD_KEY_POOL === '1') {
+  try {
+    // Computed specifiers: the bundle compiled-child.ts makes of this file leaves them to Node, which loads the
+    // very modules bin/unwrapd.js and dist/cli/main.js import.
+    const { buildState } = (await import(pathToFileURL(`${ROOT}bin/build-state.js`).href)) as {
+      buildState(root: string): string;
+    };
+    if (buildState(ROOT) === 'fresh') {
+      const keygen = (await import(pathToFileURL(`${ROOT}dist/providers/rsa-keygen.js`).href)) as typeof RsaKeygen;
+      let draw: PoolDraw | undefined;
+      keygen.setRsaKeySource(rsaKeyPool(keygen.generatedRsaKeys, (bits) => (draw ??= poolDraw())(bits)));
+    }
+  } catch {
+    // No pool: keys are generated.
+  }
 }
 
 /**
@@ -33,10 +46,11 @@ if (process.env.UNWRAPD_TEST_CHILD_KEY_POOL === '1' && existsSync(DIST_KEYGEN)) 
  */
 export async function keyPoolChildEnv(env: NodeJS.ProcessEnv = process.env): Promise<NodeJS.ProcessEnv> {
   if (!rsaKeyPoolInUse()) return {};
-  const [preload] = await childNodeArgs(SELF);
+  const [preload] = await childNodeArgs(SELF).catch(() => []); // esbuild failed: no pool, keys generated
   if (preload === undefined || preload === '--import=tsx') return {}; // no esbuild: nothing to preload cheaply
   return {
-    NODE_OPTIONS: [env.NODE_OPTIONS, `--import=${preload}`].filter(Boolean).join(' '),
+    // As a file URL: a path with a space would split NODE_OPTIONS, one with `#` or `%` be read as URL syntax.
+    NODE_OPTIONS: [env.NODE_OPTIONS, `--import=${pathToFileURL(preload).href}`].filter(Boolean).join(' '),
     [KEY_CLAIMS_ENV]: process.env[KEY_CLAIMS_ENV],
     UNWRAPD_TEST_CHILD_KEY_POOL: '1',
   };

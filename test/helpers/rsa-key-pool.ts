@@ -50,9 +50,8 @@ export function poolDraw(claims: string | undefined = process.env[KEY_CLAIMS_ENV
     try {
       closeSync(openSync(join(claims, `${bits}-${index}`), 'wx'));
       return true;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
-      throw err;
+    } catch {
+      return false; // taken (EEXIST), or the directory is gone or not ours: the key is generated instead
     }
   };
   return (bits) => {
