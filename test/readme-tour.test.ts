@@ -9,7 +9,8 @@ import { keyPoolChildEnv } from './helpers/child-key-pool.js';
  * README.md's five-minute tour (the block between `<!-- tour:start -->` and `<!-- tour:end -->`), each line run
  * as written by `sh` in a fresh directory that stands for the clone: `npx unwrapd` finds this repository's
  * bin/unwrapd.js there (node_modules/.bin), and the daemon is `unwrapd serve` started in that directory with no
- * UNWRAPD_* variables, so both use its default data directory `./.unwrapd`, as after `npm start`.
+ * UNWRAPD_* setting (only the test key pool's variables, helpers/child-key-pool.ts), so both use its default
+ * data directory `./.unwrapd`, as after `npm start`.
  */
 const ROOT = new URL('..', import.meta.url).pathname;
 

@@ -24,8 +24,9 @@ export interface ServeProcess {
 
 /**
  * Runs `unwrapd serve` in a child process with a fresh data directory (`env(dir)` is its whole environment,
- * with the test key pool added: child-key-pool.ts) and waits until its stdout matches `ready`; rejects if it exits first. In teardown, whatever the outcome:
- * the process killed if it still runs, the data directory removed.
+ * with the test key pool added: child-key-pool.ts) and waits until its stdout matches `ready`; rejects if it
+ * exits first. In teardown, whatever the outcome: the process killed if it still runs, the data directory
+ * removed.
  */
 export async function startServe(
   t: ExecutionContext,
