@@ -10,5 +10,5 @@ export default {
   workerThreads: false,
   require: [`./${dir}/test/helpers/setup.js`],
   timeout: '300s',
-  concurrency: 2,
+  concurrency: 3,
 };
