@@ -3,6 +3,7 @@ import * as grpc from '@grpc/grpc-js';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { buffer as collect } from 'node:stream/consumers';
 import { UnwrapdClient } from '../src/client/client.js';
 import { codeOf, createPolicy, productionRoles, startTestDaemon, type TestDaemon } from './helpers/test-daemon.js';
 
@@ -10,12 +11,6 @@ import { codeOf, createPolicy, productionRoles, startTestDaemon, type TestDaemon
 
 const text = (s: string) => Buffer.from(s);
 const socketOf = (address: string) => address.slice('unix://'.length);
-
-async function collect(stream: AsyncIterable<Buffer>): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  for await (const b of stream) parts.push(b);
-  return Buffer.concat(parts);
-}
 
 /** A tenant's envelope made in-process (the data socket under test may not be granted that tenant). */
 async function envelopeOf(d: TestDaemon, tenant: string, policyId: string): Promise<Buffer> {

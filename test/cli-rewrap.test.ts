@@ -2,6 +2,7 @@ import test from 'ava';
 import { randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { buffer as collect } from 'node:stream/consumers';
 import { envelopeKind, parseSegmentedHeader } from '../src/crypto/segmented-format.js';
 import { cryptoRequestLimits } from '../src/server/request-limits.js';
 import { runCli } from './helpers/run-cli.js';
@@ -19,12 +20,6 @@ const TARGET = 'archive-with-a-longer-policy-id'; // a longer id: the new header
 const plaintext = randomBytes(3 * 1024 * 1024 + 77);
 let sealed: Buffer;
 let sealedPath: string;
-
-async function collect(stream: AsyncIterable<Buffer>): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  for await (const b of stream) parts.push(b);
-  return Buffer.concat(parts);
-}
 
 /** The content of segmented envelope `envelope`, opened by the daemon (DecryptStream). */
 const opened = (envelope: Buffer) => collect(d.client.decryptStream({ tenant: 'demo' }, [envelope]));

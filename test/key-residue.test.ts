@@ -1,6 +1,7 @@
 import test from 'ava';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
+import { buffer as collect } from 'node:stream/consumers';
 import { UnwrapdClient } from '../src/client/client.js';
 import { kwpUnwrap } from '../src/crypto/aes-kwp.js';
 import { parseEnvelope } from '../src/crypto/envelope.js';
@@ -39,12 +40,6 @@ async function policyKeys(policyId: string): Promise<{ ik: Buffer; kek: Buffer; 
   const files = { registryPath: join(p.dir, 'policies.json'), keystorePath: join(p.dir, 'keystore.json') };
   const { activeVersion, versions } = await policyKeysFromFiles(files, 'demo', policyId);
   return versions.find((v) => v.version === activeVersion)!;
-}
-
-async function collect(stream: AsyncIterable<Buffer>): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  for await (const b of stream) parts.push(b);
-  return Buffer.concat(parts);
 }
 
 /**

@@ -2,6 +2,7 @@ import test from 'ava';
 import * as grpc from '@grpc/grpc-js';
 import { createPrivateKey, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import { buffer as collect } from 'node:stream/consumers';
 import { kwpUnwrap } from '../src/crypto/aes-kwp.js';
 import { parseEnvelope } from '../src/crypto/envelope.js';
 import { SecretKey } from '../src/crypto/secret-key.js';
@@ -106,12 +107,6 @@ function dataKey(envelope: Buffer, keys: Secret[]): Secret {
     name: `data key of an envelope of ${parsed.policyId} v${parsed.keyVersion}`,
     bytes: Buffer.from(kwpUnwrap(SecretKey.copyFrom(kek.bytes), parsed.wrappedKey)),
   };
-}
-
-async function collect(stream: AsyncIterable<Buffer>): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  for await (const b of stream) parts.push(b);
-  return Buffer.concat(parts);
 }
 
 test('a positive control: the search finds a key, part of a key or part of a plaintext, at any offset and in any encoding', (t) => {

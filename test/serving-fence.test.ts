@@ -5,6 +5,7 @@
  * feed; here a source stands in for it so that each path (unary, batch, stream, rewrap) is checked.
  */
 import test from 'ava';
+import { buffer as collect } from 'node:stream/consumers';
 import { startTestDaemon, type TestDaemon } from './helpers/test-daemon.js';
 
 const UNAVAILABLE = 14;
@@ -24,12 +25,6 @@ const policyId = 'demo-mailbox';
 const refusedAsDeaf = (err: unknown) =>
   (err as { code?: number }).code === UNAVAILABLE &&
   /revocation feed lost \(test-feed: cut off\)/.test(String((err as { details?: string }).details));
-
-async function collect(stream: AsyncIterable<Buffer>): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  for await (const b of stream) parts.push(b);
-  return Buffer.concat(parts);
-}
 
 test.serial(
   'a fenced instance refuses every Crypto call with UNAVAILABLE "revocation feed lost", cached key or not, any purpose; lifted, it serves again',

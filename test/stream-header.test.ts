@@ -7,6 +7,7 @@
 import test from 'ava';
 import * as grpc from '@grpc/grpc-js';
 import { randomBytes } from 'node:crypto';
+import { buffer as collect } from 'node:stream/consumers';
 import { parseSegmentedHeader } from '../src/crypto/segmented-format.js';
 import { codeOf, createPolicy, startTestDaemon, type TestDaemon } from './helpers/test-daemon.js';
 
@@ -24,12 +25,6 @@ test.after.always(async () => {
 });
 
 const ctx = { site: 'hr' };
-
-async function collect(stream: AsyncIterable<Buffer>): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  for await (const b of stream) parts.push(b);
-  return Buffer.concat(parts);
-}
 
 async function sealed(daemon: TestDaemon, plaintext: Buffer): Promise<Buffer> {
   return collect(daemon.client.encryptStream({ tenant: 'demo', policyId: 'files', context: ctx }, [plaintext]));

@@ -1,3 +1,4 @@
+import { buffer as collect } from 'node:stream/consumers';
 import { STREAM_RESERVED_BYTES } from '../src/server/stream-limits.js';
 import test from 'ava';
 import * as grpc from '@grpc/grpc-js';
@@ -11,12 +12,6 @@ import { waitFor } from './helpers/wait-for.js';
 const ctx = { site: 'hr' };
 const encHeader = { tenant: 'demo', policyId: 'demo-mailbox', context: ctx };
 const decHeader = { tenant: 'demo', context: ctx };
-
-async function collect(stream: AsyncIterable<Buffer>): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  for await (const b of stream) parts.push(b);
-  return Buffer.concat(parts);
-}
 
 /** A source that yields `first`, waits until `release` is called, then yields `after` and ends. */
 function held(first: Buffer[], after: Buffer[] = []): { source: AsyncGenerator<Buffer>; release: () => void } {

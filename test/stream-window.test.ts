@@ -4,6 +4,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import * as http2 from 'node:http2';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { buffer as collect } from 'node:stream/consumers';
 import { ConfigError, loadConfig } from '../src/config/config.js';
 import { STREAM_MAX_CHUNK_BYTES } from '../src/server/request-limits.js';
 import { STREAM_RESERVED_BYTES, StreamLimits, streamReservedBytes } from '../src/server/stream-limits.js';
@@ -162,9 +163,3 @@ test('with a 1 MiB window, the shared buffer budget still bounds what stalled st
     await p.stop();
   }
 });
-
-async function collect(stream: AsyncIterable<Buffer>): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  for await (const b of stream) parts.push(b);
-  return Buffer.concat(parts);
-}
