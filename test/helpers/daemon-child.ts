@@ -4,8 +4,8 @@
  * `node --import=tsx --expose-gc test/helpers/daemon-child.ts [config overrides as JSON]` (or the same file
  * compiled by compiled-child.ts, without tsx).
  *
- * IPC protocol: the child sends {ready, address, adminAddress, dir} once; on {type: 'stats'} it runs full GCs (young
- * generation ones with gc: 'young') and answers
+ * IPC protocol: the child sends {ready, address, adminAddress, dir} once; on {type: 'stats'} it runs full GCs
+ * (young-generation ones with gc: 'young') and answers
  * {type: 'stats', memory: process.memoryUsage(), streams: daemon.streams.stats()}; on {type: 'stop'} (or
  * when the parent goes away) it shuts down, removes its temp dir and exits.
  */
@@ -34,23 +34,14 @@ process.on('message', (msg: { type?: string; gc?: 'full' | 'young' }) => {
   if (msg?.type === 'stop') void stop();
   if (msg?.type === 'stats' && daemon) {
     const gc = (globalThis as { gc?: (opts?: { type: 'major' | 'minor' }) => void }).gc;
-    const send = () =>
-      process.send?.({ type: 'stats', memory: process.memoryUsage(), streams: daemon!.streams.stats() });
-    if (msg.gc === 'young') {
-      // Young generation only, twice (the second finishes the first's sweep of Buffers' memory): a bound from
-      // above on what a full collection would leave, for a hundredth of its cost.
-      gc?.({ type: 'minor' });
-      setImmediate(() => {
-        gc?.({ type: 'minor' });
-        send();
-      });
-      return;
-    }
-    // Two full GCs a turn apart: Buffers' memory is freed by a sweeper that may finish after the first.
-    gc?.();
+    // Two GCs a turn apart: Buffers' memory is freed by a sweeper that may finish after the first. Young-generation
+    // ones bound from above what full ones would leave, for a hundredth of their cost.
+    // gc() with no argument for the full ones: `gc({ type: 'major' })` left stream-memory's samples far higher.
+    const collect = () => (msg.gc === 'young' ? gc?.({ type: 'minor' }) : gc?.());
+    collect();
     setImmediate(() => {
-      gc?.();
-      send();
+      collect();
+      process.send?.({ type: 'stats', memory: process.memoryUsage(), streams: daemon!.streams.stats() });
     });
   }
 });
