@@ -4,7 +4,7 @@ import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { keyPoolChildEnv } from './helpers/child-key-pool.js';
+import { withKeyPool } from './helpers/child-key-pool.js';
 import { CLI, startServe } from './helpers/serve-process.js';
 
 const run = promisify(execFile);
@@ -14,7 +14,7 @@ const ROOT = new URL('..', import.meta.url).pathname;
 async function startLikeReadme(dataDir: string) {
   const child = spawn('npm', ['start'], {
     cwd: ROOT,
-    env: { ...process.env, ...(await keyPoolChildEnv()), UNWRAPD_DATA_DIR: dataDir, UNWRAPD_LOG_LEVEL: 'warn' },
+    env: await withKeyPool({ ...process.env, UNWRAPD_DATA_DIR: dataDir, UNWRAPD_LOG_LEVEL: 'warn' }),
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -3,7 +3,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { keyPoolChildEnv } from './helpers/child-key-pool.js';
+import { withKeyPool } from './helpers/child-key-pool.js';
 
 /**
  * README.md's five-minute tour (the block between `<!-- tour:start -->` and `<!-- tour:end -->`), each line run
@@ -54,8 +54,9 @@ test('the README tour runs as written: encrypt, decrypt, roll, revoke (decrypt f
   await mkdir(join(dir, 'node_modules', '.bin'), { recursive: true });
   await symlink(join(ROOT, 'bin', 'unwrapd.js'), join(dir, 'node_modules', '.bin', 'unwrapd'));
   // No UNWRAPD_* setting; the test key pool for the daemon and the commands (helpers/child-key-pool.ts).
-  const bare = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('UNWRAPD_')));
-  const env = { ...bare, ...(await keyPoolChildEnv(bare)) };
+  const env = await withKeyPool(
+    Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('UNWRAPD_'))),
+  );
 
   const daemon = spawn(process.execPath, [join(ROOT, 'bin', 'unwrapd.js'), 'serve'], {
     cwd: dir,

@@ -1,6 +1,6 @@
 /**
  * Preloaded into the `unwrapd` commands a test process starts (`node --import=<this file, compiled>`, through
- * NODE_OPTIONS: `keyPoolChildEnv`), so that their keystores, which bin/unwrapd.js runs from dist/ when that is
+ * NODE_OPTIONS: `withKeyPool`), so that their keystores, which bin/unwrapd.js runs from dist/ when that is
  * a current build, take new RSA keys from the test pool as the test process's own keystores do
  * (rsa-key-pool.ts): the demo's three keys of every `unwrapd serve`, `keys create` and `keys rotate` cost about
  * 1.3 s of CPU each when generated. Keys are claimed in the test process's claims directory, so a child never
@@ -40,15 +40,16 @@ if (process.env.UNWRAPD_TEST_CHILD_KEY_POOL === '1') {
 }
 
 /**
- * The environment additions that give an `unwrapd` child of this test process the key pool: NODE_OPTIONS with
- * this file preloaded (after whatever `env` already has there), the claims directory, and the switch the preload
- * checks. Empty when this process does not use the pool (`UNWRAPD_TEST_KEY_POOL=off`).
+ * Child environment `env` with the key pool for an `unwrapd` child of this test process: NODE_OPTIONS with this
+ * file preloaded (after whatever `env` already has there), the claims directory, and the switch the preload
+ * checks. `env` as it is when this process does not use the pool (`UNWRAPD_TEST_KEY_POOL=off`).
  */
-export async function keyPoolChildEnv(env: NodeJS.ProcessEnv = process.env): Promise<NodeJS.ProcessEnv> {
-  if (!rsaKeyPoolInUse()) return {};
+export async function withKeyPool(env: NodeJS.ProcessEnv): Promise<NodeJS.ProcessEnv> {
+  if (!rsaKeyPoolInUse()) return env;
   const [preload] = await childNodeArgs(SELF).catch(() => []); // esbuild failed: no pool, keys generated
-  if (preload === undefined || preload === '--import=tsx') return {}; // no esbuild: nothing to preload cheaply
+  if (preload === undefined || preload === '--import=tsx') return env; // no esbuild: nothing to preload cheaply
   return {
+    ...env,
     // As a file URL: a path with a space would split NODE_OPTIONS, one with `#` or `%` be read as URL syntax.
     NODE_OPTIONS: [env.NODE_OPTIONS, `--import=${pathToFileURL(preload).href}`].filter(Boolean).join(' '),
     [KEY_CLAIMS_ENV]: process.env[KEY_CLAIMS_ENV],

@@ -1,5 +1,5 @@
 import { spawn, type SpawnOptions } from 'node:child_process';
-import { keyPoolChildEnv } from './child-key-pool.js';
+import { withKeyPool } from './child-key-pool.js';
 import { CLI } from './serve-process.js';
 
 export interface CliResult {
@@ -23,7 +23,7 @@ export async function runCli(
   const base = options.env ?? process.env;
   // A command run as another user (`uid`) could read neither the compiled preload nor the claims directory,
   // both private to this user: it generates its keys.
-  const env = options.uid === undefined ? { ...base, ...(await keyPoolChildEnv(base)) } : base;
+  const env = options.uid === undefined ? await withKeyPool(base) : base;
   return new Promise((resolve, reject) => {
     const child = spawn('node', [CLI, ...args], { ...options, env, stdio: ['pipe', 'pipe', 'pipe'] });
     const out: Buffer[] = [];

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { keyPoolChildEnv } from './child-key-pool.js';
+import { withKeyPool } from './child-key-pool.js';
 
 /** The `unwrapd` command of this checkout. */
 export const CLI = fileURLToPath(new URL('../../bin/unwrapd.js', import.meta.url));
@@ -34,11 +34,7 @@ export async function startServe(
   ready: RegExp,
 ): Promise<ServeProcess> {
   const dir = await mkdtemp(join(tmpdir(), 'uwd-serve-'));
-  const base = env(dir);
-  const child = spawn('node', [CLI, 'serve'], {
-    env: { ...base, ...(await keyPoolChildEnv(base)) },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn('node', [CLI, 'serve'], { env: await withKeyPool(env(dir)), stdio: ['ignore', 'pipe', 'pipe'] });
   t.teardown(async () => {
     if (child.exitCode === null && child.signalCode === null) {
       const gone = new Promise((resolve) => child.once('exit', resolve));
