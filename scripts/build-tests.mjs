@@ -1,7 +1,8 @@
 // `npm test`'s step before ava: compiles every TypeScript file of src/, test/, scripts/ and bench/ to JavaScript
 // (esbuild's transform, file by file, the same compiler tsx runs) into a mirror of the checkout under
 // .test-build/ (OUT_DIR below), rebuilt from scratch each run, so that each test process loads plain JavaScript
-// instead of passing every module through tsx (about 1 s of CPU less per test file). ava.compiled.config.js runs the mirror's test files.
+// instead of passing every module through tsx (about 1 s of CPU less per test file). ava.compiled.config.js runs
+// the mirror's test files.
 //
 // The mirror keeps the relative layout (an import of '../src/x.js' finds the compiled src/x.ts), and each
 // module's `import.meta.url` (`dirname`, `filename`) is its source file's, not the mirror's: the files a module

@@ -30,8 +30,8 @@ const METHOD = 'ServerReflectionInfo';
  * files it indexes are gathered here, at start. It is read-only once made, so listeners share it. The first
  * reflection call of a process pays the indexing (about 0.1 s of CPU, on the event loop). Should making it fail
  * (an install missing @grpc/reflection's .proto files), `onError` (the first given for that set of services in
- * the process) hears of it once and every reflection call
- * ends with INTERNAL, while the listener serves its services as before.
+ * the process) hears of it once and every reflection call ends with INTERNAL, while the listener serves its
+ * services as before.
  */
 export function addReflection(
   server: Pick<grpc.Server, 'addService'>,
