@@ -2,7 +2,7 @@
 // the tests start runs it), compiles the tests and the sources to JavaScript (scripts/build-tests.mjs, into a
 // mirror of this run's own, .test-build/run-<pid>/, removed when the run ends), then runs ava on that
 // (ava.compiled.config.js). SIGINT, SIGTERM and SIGHUP are passed on, and the run exits as killed by that signal
-// once ava has ended. The type check is `npm run typecheck` (`tsc --noEmit -p .`), which .ci/run runs before this.
+// once ava has ended. The type check is `npm run typecheck` (scripts/typecheck.mjs), which .ci/run runs before this.
 //
 // Arguments go to ava; a test file named as its source (`npm test -- test/x.test.ts`) runs its compiled copy.
 import { spawn } from 'node:child_process';
