@@ -76,33 +76,59 @@ test.serial(
       const envelope = (await d.client.encrypt({ tenant: 'demo', policyId: id, plaintext: Buffer.from('payload') }))
         .envelope;
       let ackAt = Number.POSITIVE_INFINITY;
-      let stop = false;
       let served = 0;
       let refusedAfterAck = 0;
       const violations: number[] = [];
+      // Signalled by the clients themselves as the counts are reached (not polled): the revoke goes out right
+      // after the round's served decrypts, and the load stops once 8 requests after the acknowledgement were
+      // refused, instead of running on for a poll interval. A client refused before the acknowledgement (the
+      // revocation already in force, its durable write still running) waits for it and then sends again: all
+      // eight send right after it, where the assertion looks, instead of a few hundred refusals beside the write.
+      let loadServed!: () => void;
+      const servedEnough = new Promise<void>((resolve) => (loadServed = resolve));
+      let acked!: () => void;
+      const acknowledged = new Promise<void>((resolve) => (acked = resolve));
+      let gaveUp = false;
+      let stopWaiting!: () => void;
+      const giveUp = new Promise<void>((resolve) => (stopWaiting = resolve));
       const clients = Array.from({ length: 8 }, async () => {
-        while (!stop) {
+        while (refusedAfterAck < 8 && !gaveUp) {
           const startedAt = performance.now();
           try {
             await d.client.decrypt({ tenant: 'demo', envelope });
             served++;
+            if (served >= 8 + (round % 8)) loadServed();
             if (startedAt > ackAt) violations.push(startedAt - ackAt);
           } catch (err) {
             t.is((err as grpc.ServiceError).code, grpc.status.FAILED_PRECONDITION);
             if (startedAt > ackAt) {
               checked++;
               refusedAfterAck++;
-            }
+            } else await Promise.race([acknowledged, giveUp]);
           }
         }
       });
       // The revoke lands in the middle of served load, and load keeps coming after its acknowledgement.
-      await waitFor(() => served >= 8 + (round % 8), `round ${round}: load served before the revoke`);
-      await d.client.revoke({ tenant: 'demo', id });
-      ackAt = performance.now();
-      await waitFor(() => refusedAfterAck >= 8, `round ${round}: requests after the acknowledgement`);
-      stop = true;
-      await Promise.all(clients);
+      // Each wait bounded as waitFor bounds it (30 s), failing with what did not happen.
+      const stop = () => {
+        gaveUp = true;
+        stopWaiting();
+      };
+      const bound = setTimeout(stop, 30_000);
+      try {
+        await Promise.race([servedEnough, Promise.all(clients)]);
+        t.true(served >= 8 + (round % 8), `round ${round}: load served before the revoke`);
+        await d.client.revoke({ tenant: 'demo', id });
+        ackAt = performance.now();
+        acked();
+        bound.refresh();
+        await Promise.all(clients);
+      } finally {
+        stop();
+        clearTimeout(bound);
+        await Promise.all(clients);
+      }
+      t.true(refusedAfterAck >= 8, `round ${round}: requests after the acknowledgement (${refusedAfterAck})`);
       t.deepEqual(violations, [], `round ${round}: decrypts that started after the ack succeeded`);
     }
     t.true(checked >= 8 * ROUNDS, `requests after the ack were exercised (${checked})`);
