@@ -13,13 +13,7 @@ import { formatPkcs11Uri, parsePkcs11Uri } from '../src/providers/pkcs11-uri.js'
 import { ProviderError, type ProviderErrorKind, type ProviderErrorReason } from '../src/providers/provider-error.js';
 import { createProviderRouter } from '../src/providers/provider-router.js';
 import type { RootKeyProvider } from '../src/providers/root-key-provider.js';
-import {
-  destroyKey,
-  generateRsaKeyPair,
-  softHsmDependency,
-  softHsmToken,
-  type SoftHsmToken,
-} from './helpers/softhsm.js';
+import { destroyKey, importRsaKeyPair, softHsmDependency, softHsmToken, type SoftHsmToken } from './helpers/softhsm.js';
 import { requireSystemDependency } from './helpers/system-dependency.js';
 
 /**
@@ -33,7 +27,7 @@ let token: SoftHsmToken;
 let other: SoftHsmToken;
 let provider: RootKeyProvider;
 
-test.before(() => {
+test.before(async () => {
   if (!available) return;
   token = softHsmToken('unwrapd-test', '246810');
   // A second token, in the same SoftHSM config dir, for the wrong-PIN test (PKCS#11 login is per token
@@ -44,12 +38,12 @@ test.before(() => {
     ['--init-token', '--free', '--label', other.label, '--so-pin', '13579', '--pin', other.pin],
     { stdio: 'ignore' },
   );
-  generateRsaKeyPair(token, 'availability', Buffer.from([0x01]));
-  generateRsaKeyPair(token, 'no-decrypt', Buffer.from([0x02]), { decrypt: false });
-  generateRsaKeyPair(token, 'doomed', Buffer.from([0x03]));
-  generateRsaKeyPair(token, 'rolled', Buffer.from([0x04]));
-  generateRsaKeyPair(token, 'rolled', Buffer.from([0x05]));
-  generateRsaKeyPair(other, 'guarded', Buffer.from([0x01]));
+  await importRsaKeyPair(token, 'availability', Buffer.from([0x01]));
+  await importRsaKeyPair(token, 'no-decrypt', Buffer.from([0x02]), { decrypt: false });
+  await importRsaKeyPair(token, 'doomed', Buffer.from([0x03]));
+  await importRsaKeyPair(token, 'rolled', Buffer.from([0x04]));
+  await importRsaKeyPair(token, 'rolled', Buffer.from([0x05]));
+  await importRsaKeyPair(other, 'guarded', Buffer.from([0x01]));
   provider = createPkcs11Provider({ modulePath: token.module, defaultToken: token.label, pin: token.pin });
 });
 

@@ -4,15 +4,16 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Pkcs11Library, Pkcs11Module } from '../../src/providers/pkcs11-api.js';
+import { fixtureRsaKey } from './rsa-key-pool.js';
 import type { SystemDependency } from './system-dependency.js';
 
 /**
  * SoftHSM 2 (Debian package `softhsm2`, installed by .ci/run) for PKCS#11 tests: a token in a temp dir,
- * and RSA key pairs generated on it with pkcs11js.
+ * and RSA key pairs put on it with pkcs11js.
  *
  * SoftHSM reads SOFTHSM2_CONF when the module is initialized, and a PKCS#11 module is initialized once per
  * process: so `softHsmToken` sets SOFTHSM2_CONF in this process (ava runs each test file in its own
- * process), and `generateRsaKeyPair` never finalizes the module (a provider in the same process may be
+ * process), and `importRsaKeyPair` never finalizes the module (a provider in the same process may be
  * using it; it tolerates CKR_CRYPTOKI_ALREADY_INITIALIZED).
  */
 export const SOFTHSM_MODULE = [
@@ -45,15 +46,30 @@ export function softHsmToken(label = 'unwrapd-test', pin = '246810'): SoftHsmTok
   return { module: SOFTHSM_MODULE, label, pin, dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
+/** What the helpers use beyond what the provider does (pkcs11js has it all). */
+type HelperModule = Omit<Pkcs11Module, 'PKCS11'> & {
+  readonly PKCS11: new () => HelperLibrary;
+  readonly CKO_PUBLIC_KEY: number;
+  readonly CKA_PRIVATE_EXPONENT: number;
+  readonly CKA_PRIME_1: number;
+  readonly CKA_PRIME_2: number;
+  readonly CKA_EXPONENT_1: number;
+  readonly CKA_EXPONENT_2: number;
+  readonly CKA_COEFFICIENT: number;
+};
+type HelperLibrary = Pkcs11Library & {
+  C_CreateObject(session: Buffer, template: Parameters<Pkcs11Library['C_FindObjectsInit']>[1]): Buffer;
+};
+
 interface Opened {
-  pk: Pkcs11Module;
-  lib: Pkcs11Library;
+  pk: HelperModule;
+  lib: HelperLibrary;
   session: Buffer;
 }
 
 function open(token: SoftHsmToken): Opened {
   const require = createRequire(import.meta.url);
-  const pk = require('pkcs11js') as Pkcs11Module;
+  const pk = require('pkcs11js') as HelperModule;
   const lib = new pk.PKCS11();
   lib.load(token.module);
   try {
@@ -72,38 +88,51 @@ function open(token: SoftHsmToken): Opened {
   return { pk, lib, session };
 }
 
-/** Generates a token-resident RSA key pair (private: sensitive, not extractable, may decrypt). */
-export function generateRsaKeyPair(
+/**
+ * Puts a token-resident RSA key pair on the token (private: sensitive, not extractable, may decrypt): a key of
+ * the test key pool (rsa-key-pool.ts, `fixtureRsaKey`), imported with C_CreateObject, as an HSM generation of
+ * a 2048-bit key costs SoftHSM about 0.8 s of CPU. The provider finds and uses it as one generated there (it
+ * reads no attribute that tells them apart). Keys the code under test creates are generated on the token.
+ */
+export async function importRsaKeyPair(
   token: SoftHsmToken,
   label: string,
   id: Buffer,
   opts: { bits?: number; decrypt?: boolean } = {},
-): void {
+): Promise<void> {
+  const jwk = (await fixtureRsaKey(opts.bits ?? 2048)).export({ format: 'jwk' }) as Record<string, string>;
+  const part = (name: string) => Buffer.from(jwk[name]!, 'base64url');
   const { pk, lib, session } = open(token);
   try {
-    lib.C_GenerateKeyPair(
-      session,
-      { mechanism: pk.CKM_RSA_PKCS_KEY_PAIR_GEN },
-      [
-        { type: pk.CKA_TOKEN, value: true },
-        { type: pk.CKA_LABEL, value: label },
-        { type: pk.CKA_ID, value: id },
-        { type: pk.CKA_ENCRYPT, value: true },
-        { type: pk.CKA_WRAP, value: true },
-        { type: pk.CKA_MODULUS_BITS, value: opts.bits ?? 2048 },
-        { type: pk.CKA_PUBLIC_EXPONENT, value: Buffer.from([1, 0, 1]) },
-      ],
-      [
-        { type: pk.CKA_TOKEN, value: true },
-        { type: pk.CKA_LABEL, value: label },
-        { type: pk.CKA_ID, value: id },
-        { type: pk.CKA_PRIVATE, value: true },
-        { type: pk.CKA_SENSITIVE, value: true },
-        { type: pk.CKA_EXTRACTABLE, value: false },
-        { type: pk.CKA_DECRYPT, value: opts.decrypt ?? true },
-        { type: pk.CKA_UNWRAP, value: true },
-      ],
-    );
+    const common = [
+      { type: pk.CKA_KEY_TYPE, value: pk.CKK_RSA },
+      { type: pk.CKA_TOKEN, value: true },
+      { type: pk.CKA_LABEL, value: label },
+      { type: pk.CKA_ID, value: id },
+      { type: pk.CKA_MODULUS, value: part('n') },
+      { type: pk.CKA_PUBLIC_EXPONENT, value: part('e') },
+    ];
+    lib.C_CreateObject(session, [
+      { type: pk.CKA_CLASS, value: pk.CKO_PUBLIC_KEY },
+      ...common,
+      { type: pk.CKA_ENCRYPT, value: true },
+      { type: pk.CKA_WRAP, value: true },
+    ]);
+    lib.C_CreateObject(session, [
+      { type: pk.CKA_CLASS, value: pk.CKO_PRIVATE_KEY },
+      ...common,
+      { type: pk.CKA_PRIVATE_EXPONENT, value: part('d') },
+      { type: pk.CKA_PRIME_1, value: part('p') },
+      { type: pk.CKA_PRIME_2, value: part('q') },
+      { type: pk.CKA_EXPONENT_1, value: part('dp') },
+      { type: pk.CKA_EXPONENT_2, value: part('dq') },
+      { type: pk.CKA_COEFFICIENT, value: part('qi') },
+      { type: pk.CKA_PRIVATE, value: true },
+      { type: pk.CKA_SENSITIVE, value: true },
+      { type: pk.CKA_EXTRACTABLE, value: false },
+      { type: pk.CKA_DECRYPT, value: opts.decrypt ?? true },
+      { type: pk.CKA_UNWRAP, value: true },
+    ]);
   } finally {
     lib.C_CloseSession(session);
   }
