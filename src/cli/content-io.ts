@@ -4,6 +4,7 @@ import { once } from 'node:events';
 import { basename, dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { UsageError } from './cli-error.js';
+import { cliIo } from './cli-io.js';
 
 /**
  * Input and output of the CLI's encrypt and decrypt, for blocks and streams alike: the input is read only as
@@ -34,8 +35,9 @@ export async function openInput(path: string | undefined, n: number): Promise<In
     if (s.isFile()) size = s.size;
     readable = createReadStream(path);
   } else {
-    if (process.stdin.isTTY) throw new UsageError('give --in FILE, or pipe the input on stdin');
-    readable = process.stdin;
+    const { stdin } = cliIo();
+    if (stdin.isTTY) throw new UsageError('give --in FILE, or pipe the input on stdin');
+    readable = stdin;
   }
   const it = readable[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
   const chunks: Buffer[] = [];
@@ -99,8 +101,9 @@ export async function writeStreamed(
 ): Promise<number> {
   let written = 0;
   if (!path || path === '-') {
+    const { stdout } = cliIo();
     for await (const chunk of source) {
-      if (!process.stdout.write(chunk)) await once(process.stdout, 'drain');
+      if (!stdout.write(chunk)) await once(stdout, 'drain');
       written += chunk.length;
       onChunk?.();
     }

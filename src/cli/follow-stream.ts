@@ -1,8 +1,10 @@
 import * as grpc from '@grpc/grpc-js';
+import { cliIo } from './cli-io.js';
 
 /**
  * Follows a server stream for a command line: hands each message to `onMessage` until the stream ends, `limit`
- * messages have been handled (then cancels it; later messages are dropped), or SIGINT/SIGTERM cancels it.
+ * messages have been handled (then cancels it; later messages are dropped), or a stop signal (SIGINT/SIGTERM
+ * for a process: cli-io.ts) cancels it.
  * Resolves 0 on each of those (a cancel is the normal way out); rejects with any other error.
  */
 export function followStream<T>(
@@ -10,15 +12,11 @@ export function followStream<T>(
   limit: number,
   onMessage: (message: T) => void,
 ): Promise<number> {
+  const io = cliIo();
   return new Promise<number>((resolve, reject) => {
     let seen = 0;
     const stop = () => stream.cancel();
-    const unhook = () => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-    };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
+    const unhook = io.onStopSignal(stop);
     stream.on('data', (message: T) => {
       if (seen >= limit) return;
       onMessage(message);

@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { dirname, join, resolve } from 'node:path';
 import { closestName } from '../config/closest-name.js';
 import { UsageError } from './cli-error.js';
+import { cliIo } from './cli-io.js';
 
 export type OptionSpec = Record<string, { type: 'string' | 'boolean'; multiple?: boolean; short?: string }>;
 
@@ -49,7 +50,7 @@ function parseErrorLine(err: Error & { code?: string }, options: OptionSpec): st
 }
 
 /** Where the daemon is: --address, then UNWRAPD_ADDRESS, then UNWRAPD_LISTEN, then the default socket under the data dir. */
-export function daemonAddress(values: { address?: string; 'data-dir'?: string }, env = process.env): string {
+export function daemonAddress(values: { address?: string; 'data-dir'?: string }, env = cliIo().env): string {
   if (values.address) return values.address;
   if (env.UNWRAPD_ADDRESS) return env.UNWRAPD_ADDRESS;
   if (env.UNWRAPD_LISTEN) return env.UNWRAPD_LISTEN;
@@ -64,7 +65,7 @@ export function daemonAddress(values: { address?: string; 'data-dir'?: string },
  */
 export function adminAddress(
   values: { address?: string; 'admin-address'?: string; 'admin-socket'?: string; 'data-dir'?: string },
-  env = process.env,
+  env = cliIo().env,
 ): string {
   if (values['admin-address']) return values['admin-address'];
   if (values['admin-socket']) return `unix://${resolve(values['admin-socket'])}`;

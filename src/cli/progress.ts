@@ -1,3 +1,5 @@
+import { cliIo } from './cli-io.js';
+
 const MiB = 1024 * 1024;
 
 /** Where the meter writes (stderr) and the clock it reads (milliseconds); tests pass their own. */
@@ -6,7 +8,11 @@ export interface ProgressIo {
   now(): number;
 }
 
-const STDERR: ProgressIo = { write: (text) => process.stderr.write(text), now: () => performance.now() };
+/** The command line's stderr (cli-io.ts), read when the meter starts. */
+function stderrIo(): ProgressIo {
+  const { stderr } = cliIo();
+  return { write: (text) => stderr.write(text), now: () => performance.now() };
+}
 
 /**
  * A one-line progress meter on stderr for a streamed encrypt or decrypt, only when stderr is a terminal (and
@@ -22,7 +28,7 @@ export class Progress {
   #last: number | undefined;
   #shown = false;
 
-  constructor(label: string, total: number | undefined, enabled = process.stderr.isTTY === true, io = STDERR) {
+  constructor(label: string, total: number | undefined, enabled = cliIo().stderr.isTTY === true, io = stderrIo()) {
     this.#label = label;
     this.#total = total;
     this.#enabled = enabled;

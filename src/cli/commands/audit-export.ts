@@ -5,6 +5,7 @@ import { writeExport, verifyExport } from '../../audit/audit-export.js';
 import { readFileRecords } from '../../audit/file-trail-reader.js';
 import { allAuditRows, recordOfRow } from '../../audit/postgres-audit-sql.js';
 import { UsageError } from '../cli-error.js';
+import { cliIo } from '../cli-io.js';
 import { parse } from '../options.js';
 import { print } from '../output.js';
 import { trailSource, withTrailDatabase } from './audit-source.js';
@@ -28,11 +29,12 @@ export async function auditExport(args: string[]): Promise<number> {
   const to = seqOption(values.to ?? String(Number.MAX_SAFE_INTEGER), '--to');
   if (to < from) throw new UsageError('--to must not be below --from');
   const source = trailSource(values);
+  const { stdout, stderr } = cliIo();
   const out = values.out ? createWriteStream(values.out, { flags: 'wx', mode: 0o600 }) : undefined;
   const write = (line: string) =>
     out
       ? new Promise<void>((resolve, reject) => out.write(line, (err) => (err ? reject(err) : resolve())))
-      : void process.stdout.write(line);
+      : void stdout.write(line);
   try {
     const checkpoint =
       source.kind === 'file'
@@ -41,7 +43,7 @@ export async function auditExport(args: string[]): Promise<number> {
             writeExport(pgRange(allAuditRows(pool, q, from, to)), write, source.where),
           );
     if (out)
-      process.stderr.write(
+      stderr.write(
         `exported ${checkpoint.count} records (${checkpoint.firstSeq}..${checkpoint.lastSeq}), last hash ${checkpoint.lastHash}\n`,
       );
   } finally {

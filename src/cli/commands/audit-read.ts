@@ -3,6 +3,7 @@ import type { AuditRecord__Output } from '../../generated/unwrapd/v1/AuditRecord
 import type { ListAuditRecordsRequest } from '../../generated/unwrapd/v1/ListAuditRecordsRequest.js';
 import type { ListAuditRecordsResponse__Output } from '../../generated/unwrapd/v1/ListAuditRecordsResponse.js';
 import { UsageError } from '../cli-error.js';
+import { cliIo } from '../cli-io.js';
 import { followStream } from '../follow-stream.js';
 import { adminAddress, CLIENT_OPTIONS, daemonAddress, deadline, parse } from '../options.js';
 
@@ -39,7 +40,8 @@ export async function auditRead(sub: 'list' | 'follow', args: string[]): Promise
     fromSequence: from,
   };
   const client = new UnwrapdClient(daemonAddress(values), { adminAddress: adminAddress(values) });
-  const out = (r: AuditRecord__Output) => process.stdout.write(`${values.json ? JSON.stringify(r) : line(r)}\n`);
+  const { stdout } = cliIo();
+  const out = (r: AuditRecord__Output) => stdout.write(`${values.json ? JSON.stringify(r) : line(r)}\n`);
   try {
     if (sub === 'list') {
       let seen = 0;

@@ -3,6 +3,7 @@ import type pg from 'pg';
 import { withAuditDatabase } from '../../audit/postgres-audit-reader.js';
 import { errorText } from '../../errors.js';
 import { UsageError } from '../cli-error.js';
+import { cliIo } from '../cli-io.js';
 
 export type TrailSource =
   { kind: 'file'; path: string; where: string } | { kind: 'postgres'; url: string; schema: string; where: string };
@@ -14,13 +15,12 @@ export function trailSource(values: {
   'pg-url'?: string;
   'pg-schema'?: string;
 }): TrailSource {
+  const { env } = cliIo();
   const url =
     values['pg-url'] ??
-    (values.file === undefined && process.env.UNWRAPD_REGISTRY_BACKEND === 'postgres'
-      ? process.env.UNWRAPD_PG_URL
-      : undefined);
+    (values.file === undefined && env.UNWRAPD_REGISTRY_BACKEND === 'postgres' ? env.UNWRAPD_PG_URL : undefined);
   if (url) {
-    const schema = values['pg-schema'] ?? process.env.UNWRAPD_PG_SCHEMA ?? 'unwrapd';
+    const schema = values['pg-schema'] ?? env.UNWRAPD_PG_SCHEMA ?? 'unwrapd';
     let host = 'postgres';
     try {
       const u = new URL(url);
@@ -32,8 +32,8 @@ export function trailSource(values: {
   }
   const path =
     values.file ??
-    process.env.UNWRAPD_AUDIT_LOG ??
-    join(resolve(values['data-dir'] ?? process.env.UNWRAPD_DATA_DIR ?? '.unwrapd'), 'audit.log');
+    env.UNWRAPD_AUDIT_LOG ??
+    join(resolve(values['data-dir'] ?? env.UNWRAPD_DATA_DIR ?? '.unwrapd'), 'audit.log');
   return { kind: 'file', path, where: path };
 }
 

@@ -2,6 +2,7 @@ import { ConfigError, CONFIG_FLAGS, resolveSettings } from '../../config/config.
 import { unknownEnvVars } from '../../config/env-scan.js';
 import { effectiveSettings, renderEffective } from '../../config/render.js';
 import { UsageError } from '../cli-error.js';
+import { cliIo } from '../cli-io.js';
 import { parse, type OptionSpec } from '../options.js';
 import { print } from '../output.js';
 
@@ -18,7 +19,7 @@ const CHECK_OPTIONS: OptionSpec = {
  * came from, and the `UNWRAPD_*` variables unwrapd does not read. Exit 0 when valid; 2, with the error
  * naming the setting, when not.
  */
-export async function config(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+export async function config(args: string[], env: NodeJS.ProcessEnv = cliIo().env): Promise<number> {
   const [sub, ...rest] = args;
   if (sub !== 'check') throw new UsageError(CONFIG_CHECK_USAGE);
   const { values, positionals } = parse(rest, CHECK_OPTIONS);

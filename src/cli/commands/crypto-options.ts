@@ -1,4 +1,5 @@
 import { UsageError } from '../cli-error.js';
+import { cliIo } from '../cli-io.js';
 import { writeStreamed } from '../content-io.js';
 import { CLIENT_OPTIONS } from '../options.js';
 
@@ -37,5 +38,6 @@ export async function writeOutput(path: string | undefined, data: Buffer): Promi
     await writeStreamed(path, [data]);
     return;
   }
-  await new Promise<void>((resolve, reject) => process.stdout.write(data, (err) => (err ? reject(err) : resolve())));
+  const { stdout } = cliIo();
+  await new Promise<void>((resolve, reject) => stdout.write(data, (err) => (err ? reject(err) : resolve())));
 }

@@ -1,3 +1,4 @@
+import { cliIo } from '../cli-io.js';
 import { writeStreamed } from '../content-io.js';
 import { print } from '../output.js';
 import { Progress } from '../progress.js';
@@ -43,7 +44,7 @@ export function streamedOutput(
   values: OutputValues,
   total: number | undefined,
 ): (source: AsyncIterable<Buffer>, bytesRead: () => number) => Promise<number> {
-  const progress = new Progress(label, total, !values.quiet && process.stderr.isTTY === true);
+  const progress = new Progress(label, total, !values.quiet && cliIo().stderr.isTTY === true);
   return async (source, bytesRead) => {
     try {
       const written = await writeStreamed(values.out, source, () => progress.update(bytesRead()));

@@ -1,6 +1,7 @@
 import { UnwrapdClient } from '../../client/client.js';
 import type { PolicyEvent__Output } from '../../generated/unwrapd/v1/PolicyEvent.js';
 import { UsageError } from '../cli-error.js';
+import { cliIo } from '../cli-io.js';
 import { followStream } from '../follow-stream.js';
 import { adminAddress, CLIENT_OPTIONS, daemonAddress, parse } from '../options.js';
 
@@ -20,11 +21,12 @@ export async function events(args: string[]): Promise<number> {
   if (!/^\d{1,15}$/.test(from)) throw new UsageError('--from must be a sequence number');
   const count = values.count === undefined ? Infinity : Number(values.count);
   if (!(count > 0)) throw new UsageError('--count must be a positive integer');
+  const { stdout } = cliIo();
   const client = new UnwrapdClient(daemonAddress(values), { adminAddress: adminAddress(values) });
   try {
     const stream = client.admin.WatchEvents({ tenant: values.tenant ?? '', fromSequence: from });
     return await followStream(stream, count, (e: PolicyEvent__Output) =>
-      process.stdout.write(
+      stdout.write(
         values.json
           ? `${JSON.stringify(e)}\n`
           : `${e.sequence}\t${e.at}\t${e.type}\t${e.tenant}/${e.policyId}\trevision ${e.revision}\n`,

@@ -8,6 +8,7 @@ import { isProviderError } from '../../providers/provider-error.js';
 import { createProviderRouter } from '../../providers/provider-router.js';
 import type { RootKeyProvider, WrappedKey } from '../../providers/root-key-provider.js';
 import { UsageError } from '../cli-error.js';
+import { cliIo } from '../cli-io.js';
 import { deadline, parse, type OptionSpec } from '../options.js';
 import { print } from '../output.js';
 
@@ -175,7 +176,7 @@ export async function keysCheck(args: string[]): Promise<number> {
     string,
     string
   >;
-  const config = loadConfig(flags);
+  const config = loadConfig(flags, cliIo().env);
   const provider = createProviderRouter(createBuiltInProviders(config));
   try {
     const report = await checkKey(

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { openLocalKeystore, type KeyInfo } from '../../providers/local-keystore.js';
 import { UsageError } from '../cli-error.js';
+import { cliIo } from '../cli-io.js';
 import { parse } from '../options.js';
 import { print } from '../output.js';
 import { keysCheck } from './keys-check.js';
@@ -20,6 +21,7 @@ const KEY_OPTIONS = {
  * daemon notices changes on its next unwrap), so revocation can be exercised without a cloud vault.
  */
 export async function keys(args: string[]): Promise<number> {
+  const { env, stderr } = cliIo();
   const [sub, ...rest] = args;
   if (sub === 'check') return keysCheck(rest); // any provider's key: src/cli/commands/keys-check.ts
   const { values, positionals } = parse(rest, KEY_OPTIONS, 1);
@@ -27,8 +29,8 @@ export async function keys(args: string[]): Promise<number> {
   // the daemon does not read is a silent mistake.
   const path = resolve(
     values.keystore ??
-      process.env.UNWRAPD_KEYSTORE ??
-      join(values['data-dir'] ?? process.env.UNWRAPD_DATA_DIR ?? '.unwrapd', 'keystore.json'),
+      env.UNWRAPD_KEYSTORE ??
+      join(values['data-dir'] ?? env.UNWRAPD_DATA_DIR ?? '.unwrapd', 'keystore.json'),
   );
   if (sub === 'delete' && !values.yes)
     throw new UsageError(
@@ -51,7 +53,7 @@ export async function keys(args: string[]): Promise<number> {
       const info = await keystore.createKey(name(), { bits });
       print(values.json, { ...info, keystore: path }, () => `created local:${name()}/1 in ${path}`);
       if (isNew)
-        process.stderr.write(
+        stderr.write(
           `unwrapd: note: ${path} did not exist and is a new keystore; a daemon reads only its own (its banner prints it): to use that one, give --data-dir DIR or --keystore FILE, or run from the daemon's directory\n`,
         );
       return 0;
@@ -80,7 +82,7 @@ export async function keys(args: string[]): Promise<number> {
       return 0;
     case 'list': {
       const list = await keystore.list();
-      if (!values.json) process.stderr.write(`keystore: ${path}\n`);
+      if (!values.json) stderr.write(`keystore: ${path}\n`);
       print(values.json, list, () =>
         list.length > 0
           ? keyTable(list)
