@@ -1,20 +1,14 @@
 import test from 'ava';
-import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { openAuditLog } from '../src/audit/audit-log.js';
+import { runCliInProcess } from './helpers/run-cli.js';
 
 /** `unwrapd audit export --from N --to M` and `audit verify --export FILE`: an archive that verifies on its own. */
-const run = promisify(execFile);
-const CLI = new URL('../bin/unwrapd.js', import.meta.url).pathname;
-
+// The CLI runs in-process (runCliInProcess); the executable in a process: cli-usage.test.ts.
 const cli = (args: string[]) =>
-  run('node', [CLI, ...args]).then(
-    (r) => ({ code: 0, stdout: r.stdout }),
-    (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout + e.stderr }),
-  );
+  runCliInProcess(args).then((r) => ({ code: r.code, stdout: r.code === 0 ? r.stdout : r.stdout + r.stderr }));
 
 test('an export of a range verifies against its checkpoint; an edited, removed or cut archive does not', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'uwd-export-'));

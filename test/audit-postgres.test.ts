@@ -1,13 +1,12 @@
 import test from 'ava';
-import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { PostgresAuditTrail } from '../src/audit/postgres-audit-trail.js';
 import { UnwrapdError, isUnwrapdError } from '../src/errors.js';
 import { PostgresRegistry } from '../src/registry/postgres/postgres-registry.js';
 import { makePolicyRecord } from './helpers/policy-fixture.js';
+import { runCliInProcess } from './helpers/run-cli.js';
 import { postgresDependency, startTestPostgres, type TestPostgres } from './helpers/postgres.js';
 import { requireSystemDependency } from './helpers/system-dependency.js';
 import { codeOf, createPolicy, startTestDaemon, type TestDaemon } from './helpers/test-daemon.js';
@@ -20,8 +19,7 @@ const pgTest = pgAvailable ? test : test.skip;
  * The PostgreSQL audit trail: a change and its record commit together or not at all; instances writing at
  * once make one valid chain; `unwrapd audit verify` finds an edited, deleted or reordered row.
  */
-const run = promisify(execFile);
-const CLI = new URL('../bin/unwrapd.js', import.meta.url).pathname;
+// The CLI runs in-process (runCliInProcess); the executable in a process: cli-usage.test.ts.
 
 let pgServer: TestPostgres | undefined;
 const cleanups: Array<() => Promise<unknown>> = [];
@@ -68,10 +66,8 @@ async function rows(url: string, where = 'true') {
 }
 
 async function verifyCli(url: string): Promise<{ code: number; stdout: string }> {
-  return run('node', [CLI, 'audit', 'verify', '--pg-url', url]).then(
-    (r) => ({ code: 0, stdout: r.stdout }),
-    (e: { code: number; stdout: string }) => ({ code: e.code, stdout: e.stdout }),
-  );
+  const r = await runCliInProcess(['audit', 'verify', '--pg-url', url]);
+  return { code: r.code ?? -1, stdout: r.stdout };
 }
 
 pgTest('a Revoke whose transaction fails leaves no audit row; one that commits always has exactly one', async (t) => {
@@ -299,7 +295,20 @@ pgTest('an export from the PostgreSQL trail verifies on its own', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'uwd-pgexport-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const archive = join(dir, 'export.jsonl');
-  await run('node', [CLI, 'audit', 'export', '--pg-url', url, '--from', '2', '--to', '4', '--out', archive]);
-  const out = await run('node', [CLI, 'audit', 'verify', '--export', archive]);
+  const exported = await runCliInProcess([
+    'audit',
+    'export',
+    '--pg-url',
+    url,
+    '--from',
+    '2',
+    '--to',
+    '4',
+    '--out',
+    archive,
+  ]);
+  t.is(exported.code, 0, exported.stderr);
+  const out = await runCliInProcess(['audit', 'verify', '--export', archive]);
+  t.is(out.code, 0, out.stderr);
   t.regex(out.stdout, /^ok: 3 records \(2\.\.4\)/);
 });

@@ -3,9 +3,10 @@ import { mkdtemp, readFile, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openAuditLog } from '../src/audit/audit-log.js';
-import { runCli } from './helpers/run-cli.js';
+import { runCliInProcess as runCli } from './helpers/run-cli.js';
 
 /** `unwrapd audit verify --file`: a missing log and a log without its head file are never "ok". */
+// The CLI runs in-process (runCliInProcess); the executable in a process: cli-usage.test.ts.
 let dir: string;
 test.before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'uwd-audit-verify-'));

@@ -8,13 +8,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describeCliError } from '../src/cli/cli-error.js';
 import { envelopeKind } from '../src/crypto/segmented-format.js';
-import { runCli } from './helpers/run-cli.js';
+import { runCli, runCliInProcess } from './helpers/run-cli.js';
 import { createPolicy, startTestDaemon, type TestDaemon } from './helpers/test-daemon.js';
 
 /** The CLI's error messages say what happened and what to do, in one line. */
+// The CLI runs in-process (runCliInProcess), but for `serve` and commands run as another user (runCli, a process);
+// the executable's exit codes in a process: cli-usage.test.ts.
 let d: TestDaemon;
 let dir: string;
-const cli = (args: string[], input?: Buffer) => runCli([...args, '--address', d.daemon.address], input);
+const cli = (args: string[], input?: Buffer) => runCliInProcess([...args, '--address', d.daemon.address], input);
 
 test.before(async () => {
   d = await startTestDaemon({ maxBlockBytes: 64 * 1024 });
@@ -39,7 +41,7 @@ test('a database outage behind the daemon is not "is the daemon running"; no dae
   t.regex(line, /^UNAVAILABLE \(REGISTRY_UNAVAILABLE\): .*cannot connect .*: check its database, UNWRAPD_PG_URL/);
   t.notRegex(line, /daemon running|no daemon answers|npx unwrapd serve/);
 
-  const r = await runCli(['status', '--admin-address', `unix://${join(dir, 'no-daemon.sock')}`]);
+  const r = await runCliInProcess(['status', '--admin-address', `unix://${join(dir, 'no-daemon.sock')}`]);
   t.is(r.code, 1);
   oneLine(t, r.stderr);
   t.regex(
@@ -54,7 +56,7 @@ test('audit verify against an unreachable PostgreSQL says which database and wha
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as { port: number }).port;
   await new Promise((resolve) => server.close(resolve)); // nothing listens there now
-  const r = await runCli(['audit', 'verify', '--pg-url', `postgres://auditor:secret@127.0.0.1:${port}/trail`]);
+  const r = await runCliInProcess(['audit', 'verify', '--pg-url', `postgres://auditor:secret@127.0.0.1:${port}/trail`]);
   t.is(r.code, 1);
   oneLine(t, r.stderr);
   t.regex(
@@ -137,7 +139,7 @@ test("creating a policy with a purged policy's id says it was purged and ids are
   await createPolicy(d.client, 'gone');
   await d.client.revoke({ tenant: 'demo', id: 'gone', reason: 'test' });
   await d.client.purge({ tenant: 'demo', id: 'gone', force: true, reason: 'test' });
-  const r = await runCli([
+  const r = await runCliInProcess([
     'policy',
     'create',
     '--tenant',
@@ -157,7 +159,7 @@ test("creating a policy with a purged policy's id says it was purged and ids are
 });
 
 test('keys check of a pkcs11: URI without a module says the provider is not configured and how to set it', async (t) => {
-  const r = await runCli(['keys', 'check', 'pkcs11:token=hsm;object=k1'], '', {
+  const r = await runCliInProcess(['keys', 'check', 'pkcs11:token=hsm;object=k1'], '', {
     env: { PATH: process.env.PATH ?? '', UNWRAPD_DATA_DIR: dir },
   });
   t.is(r.code, 1);
@@ -172,7 +174,7 @@ test('a port over 65535 is refused by config check and by serve before anything 
   t.timeout(300_000);
   const env = { PATH: process.env.PATH ?? '' };
   for (const flag of ['--listen', '--admin-listen', '--event-grid-listen']) {
-    const r = await runCli(['config', 'check', flag, '127.0.0.1:99999'], '', { env });
+    const r = await runCliInProcess(['config', 'check', flag, '127.0.0.1:99999'], '', { env });
     t.is(r.code, 2, flag);
     t.regex(r.stderr, /^unwrapd: config: \w+: port 99999 is out of range: a TCP port is 0 to 65535/);
   }
@@ -182,5 +184,9 @@ test('a port over 65535 is refused by config check and by serve before anything 
   oneLine(t, serve.stderr);
   t.regex(serve.stderr, /port 99999 is out of range/);
   t.false(existsSync(dataDir), 'no data directory, no keys generated');
-  t.is((await runCli(['config', 'check', '--listen', '127.0.0.1:0'], '', { env })).code, 0, 'port 0 picks one');
+  t.is(
+    (await runCliInProcess(['config', 'check', '--listen', '127.0.0.1:0'], '', { env })).code,
+    0,
+    'port 0 picks one',
+  );
 });

@@ -4,14 +4,16 @@ import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseEnvelope } from '../src/crypto/envelope-format.js';
 import { envelopeKind, parseSegmentedHeader } from '../src/crypto/segmented-format.js';
-import { demoEncryptArgs, runCli } from './helpers/run-cli.js';
+import { demoEncryptArgs, runCliInProcess } from './helpers/run-cli.js';
 import { startTestDaemon, type TestDaemon } from './helpers/test-daemon.js';
 
-/** Runs the real CLI against the test daemon (stdin closed). Never rejects: the exit code is the result. */
-const cli = (...args: string[]) => runCli([...args, '--address', d.daemon.address]);
+// The CLI runs in-process (runCliInProcess); the executable in a process: cli-usage.test.ts, cli-stream.test.ts.
 
-/** Runs the real CLI without a daemon address (inspect and keys need none). */
-const bare = (...args: string[]) => runCli(args);
+/** Runs the CLI against the test daemon (stdin empty). Never rejects: the exit code is the result. */
+const cli = (...args: string[]) => runCliInProcess([...args, '--address', d.daemon.address]);
+
+/** Runs the CLI without a daemon address (inspect and keys need none). */
+const bare = (...args: string[]) => runCliInProcess(args);
 
 let d: TestDaemon;
 const inspect = (...args: string[]) => bare('inspect', ...args);
@@ -30,7 +32,7 @@ for (const [label, size, segmented] of [
   ['above 1 MiB', MiB + 4321, true],
 ] as const) {
   test.serial(`--json with --out writes the file and describes it (${label}): encrypt, decrypt, inspect`, async (t) => {
-    t.timeout(600_000); // several CLI processes on a busy machine
+    t.timeout(300_000);
     const plaintext = randomBytes(size);
     const input = join(d.dir, `in-${size}.bin`);
     const sealed = join(d.dir, `in-${size}.uwe`);

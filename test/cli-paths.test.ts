@@ -3,10 +3,11 @@ import { execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runCli } from './helpers/run-cli.js';
+import { runCli, runCliInProcess } from './helpers/run-cli.js';
 import { startServe } from './helpers/serve-process.js';
 
 /** Relative keystore paths are resolved once and printed, and the banner says how to reach this daemon. */
+// The CLI runs in a process where the working directory matters (runCli with cwd), in-process elsewhere.
 let dir: string;
 test.before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'uwd-cli-paths-'));
@@ -38,7 +39,7 @@ test('keys create and keys list print the absolute keystore they use; a new keys
   t.is(again.stdout, `created local:cust-b/1 in ${keystore}\n`);
   t.is(again.stderr, '', 'an existing keystore: no note');
 
-  const listed = await runCli(['keys', 'list', '--data-dir', join(elsewhere, 'rel')], '', { env: env() });
+  const listed = await runCliInProcess(['keys', 'list', '--data-dir', join(elsewhere, 'rel')], '', { env: env() });
   t.is(listed.code, 0, listed.stderr);
   t.is(listed.stderr, `keystore: ${keystore}\n`);
   t.regex(listed.stdout, /^KEY +STATE/);

@@ -1,11 +1,9 @@
 import test from 'ava';
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Progress } from '../src/cli/progress.js';
-import { CLI } from './helpers/serve-process.js';
-import { demoEncryptArgs } from './helpers/run-cli.js';
+import { demoEncryptArgs, runCliInProcess } from './helpers/run-cli.js';
 import { startTestDaemon } from './helpers/test-daemon.js';
 
 /** The progress meter of a streamed encrypt or decrypt, with a clock the test moves, writing into `out`. */
@@ -64,18 +62,9 @@ test('unwrapd encrypt and decrypt of a large file, stderr a terminal: the summar
     string,
   ];
   await writeFile(input, plaintext);
-  /** The real CLI with stderr taken for a terminal (a pipe here), as when a person runs it. */
+  /** The CLI, in-process, with stderr taken for a terminal, as when a person runs it (a process: cli-usage.test.ts). */
   const cli = (...args: string[]) =>
-    new Promise<{ code: number; stderr: string }>((resolve) => {
-      execFile(
-        process.execPath,
-        ['--import', 'data:text/javascript,process.stderr.isTTY=true', CLI, ...args, '--address', d.daemon.address],
-        { timeout: 120_000 },
-        // Less bin/unwrapd.js's hint to a terminal to build dist/ (printed when the sources changed since).
-        (err, _stdout, stderr) =>
-          resolve({ code: err ? Number(err.code) : 0, stderr: stderr.replace(/^unwrapd: .*`npm run build`.*\n/, '') }),
-      );
-    });
+    runCliInProcess([...args, '--address', d.daemon.address], '', { stderrIsTTY: true });
 
   const enc = await cli(...demoEncryptArgs(input, envelope));
   t.is(enc.code, 0, enc.stderr);

@@ -5,17 +5,18 @@ import { join } from 'node:path';
 import { buffer as collect } from 'node:stream/consumers';
 import { envelopeKind, parseSegmentedHeader } from '../src/crypto/segmented-format.js';
 import { cryptoRequestLimits } from '../src/server/request-limits.js';
-import { runCli } from './helpers/run-cli.js';
+import { runCliInProcess } from './helpers/run-cli.js';
 import { createPolicy, startTestDaemon, type TestDaemon } from './helpers/test-daemon.js';
 
 /**
  * `unwrapd rewrap` of a segmented envelope sends its header alone: the daemon's block limit is lowered to
  * 64 KiB so an envelope of a few MiB is far above what one Rewrap request may carry. The envelope is sealed,
  * and what the CLI wrote is opened, through the daemon's streams from this process (the CLI's encrypt and
- * decrypt of segmented envelopes are cli-output.test.ts's): the CLI processes here are the rewraps.
+ * decrypt of segmented envelopes are cli-output.test.ts's): the CLI runs here are the rewraps, in-process
+ * (runCliInProcess; binary stdin and stdout through real pipes: cli-stream.test.ts).
  */
 let d: TestDaemon;
-const cli = (args: string[], input?: Buffer) => runCli([...args, '--address', d.daemon.address], input);
+const cli = (args: string[], input?: Buffer) => runCliInProcess([...args, '--address', d.daemon.address], input);
 const TARGET = 'archive-with-a-longer-policy-id'; // a longer id: the new header is longer than the old one
 const plaintext = randomBytes(3 * 1024 * 1024 + 77);
 let sealed: Buffer;

@@ -1,13 +1,12 @@
 import test from 'ava';
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { envelopeKind } from '../src/crypto/segmented-format.js';
+import { runCliInProcess } from './helpers/run-cli.js';
 import { startTestDaemon, type TestDaemon } from './helpers/test-daemon.js';
 
-const run = promisify(execFile);
 const CLI = new URL('../bin/unwrapd.js', import.meta.url).pathname;
 
 let d: TestDaemon;
@@ -18,10 +17,25 @@ test.after.always(async () => {
   await d?.stop();
 });
 
-const cli = (...args: string[]) =>
-  run('node', [CLI, ...args, '--address', d.daemon.address], { encoding: 'buffer', maxBuffer: 64 * 1024 * 1024 });
+// Files and small inputs: the CLI in-process (runCliInProcess). Through real pipes (a process's stdin and stdout):
+// `node bin/unwrapd.js` in a process (cliPipe, the 2 MiB test).
+const cliResult = (args: string[], input?: Buffer) => runCliInProcess([...args, '--address', d.daemon.address], input);
 
-/** Runs the CLI with `input` on stdin; resolves with stdout. */
+/** Runs the CLI in-process; resolves with stdout, rejects unless it exits 0. */
+async function cli(...args: string[]): Promise<Buffer> {
+  const r = await cliResult(args);
+  if (r.code !== 0) throw new Error(`exit ${r.code}: ${r.stderr}`);
+  return r.stdoutBytes;
+}
+
+/** Runs the CLI in-process with `input` on stdin; resolves with stdout, rejects unless it exits 0. */
+async function cliStdin(input: Buffer, ...args: string[]): Promise<Buffer> {
+  const r = await cliResult(args, input);
+  if (r.code !== 0) throw new Error(`exit ${r.code}: ${r.stderr}`);
+  return r.stdoutBytes;
+}
+
+/** Runs the CLI in a process with `input` on its stdin (a pipe); resolves with its stdout (a pipe). */
 function cliPipe(input: Buffer, ...args: string[]): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const child = spawn('node', [CLI, ...args, '--address', d.daemon.address], { stdio: ['pipe', 'pipe', 'pipe'] });
@@ -64,12 +78,12 @@ test.serial(
 
 test.serial('CLI: small inputs stay single blocks unless --stream; decrypt reads both kinds', async (t) => {
   const small = Buffer.from('a small mail item\n');
-  const block = await cliPipe(small, 'encrypt', '--tenant', 'demo', '--policy', 'demo-mailbox');
+  const block = await cliStdin(small, 'encrypt', '--tenant', 'demo', '--policy', 'demo-mailbox');
   t.is(envelopeKind(block), 'block');
-  const streamed = await cliPipe(small, 'encrypt', '--tenant', 'demo', '--policy', 'demo-mailbox', '--stream');
+  const streamed = await cliStdin(small, 'encrypt', '--tenant', 'demo', '--policy', 'demo-mailbox', '--stream');
   t.is(envelopeKind(streamed), 'segmented');
-  t.true((await cliPipe(block, 'decrypt', '--tenant', 'demo')).equals(small));
-  t.true((await cliPipe(streamed, 'decrypt', '--tenant', 'demo')).equals(small));
+  t.true((await cliStdin(block, 'decrypt', '--tenant', 'demo')).equals(small));
+  t.true((await cliStdin(streamed, 'decrypt', '--tenant', 'demo')).equals(small));
 });
 
 test.serial('CLI: stdin to stdout streams both ways (2 MiB through pipes)', async (t) => {
@@ -92,18 +106,23 @@ test.serial(
   'CLI: a tampered segmented envelope fails with the one message and leaves no output file behind',
   async (t) => {
     const plaintext = randomBytes(1024 * 1024 + 100);
-    const envelope = await cliPipe(plaintext, 'encrypt', '--tenant', 'demo', '--policy', 'demo-mailbox');
+    const envelope = await cliStdin(plaintext, 'encrypt', '--tenant', 'demo', '--policy', 'demo-mailbox');
     const tampered = Buffer.from(envelope);
     tampered[tampered.length - 1] = (tampered[tampered.length - 1] as number) ^ 1; // the final segment's tag
     const input = join(d.dir, 'tampered.uwe');
     await writeFile(input, tampered);
     const before = await readdir(d.dir);
-    const failed = await cli('decrypt', '--tenant', 'demo', '--in', input, '--out', join(d.dir, 'tampered.out')).then(
-      () => undefined,
-      (e: { code: number; stderr: Buffer }) => e,
-    );
-    t.is(failed?.code, 1);
-    t.is(failed?.stderr.toString(), 'unwrapd: INVALID_ARGUMENT (DECRYPTION_FAILED): decryption failed\n');
+    const failed = await cliResult([
+      'decrypt',
+      '--tenant',
+      'demo',
+      '--in',
+      input,
+      '--out',
+      join(d.dir, 'tampered.out'),
+    ]);
+    t.is(failed.code, 1);
+    t.is(failed.stderr, 'unwrapd: INVALID_ARGUMENT (DECRYPTION_FAILED): decryption failed\n');
     t.deepEqual(await readdir(d.dir), before, 'neither the output nor its temporary file exists');
   },
 );

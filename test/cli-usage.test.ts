@@ -1,14 +1,16 @@
 import test from 'ava';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { runCli } from './helpers/run-cli.js';
+import { runCli, runCliInProcess } from './helpers/run-cli.js';
 import { startTestDaemon, type TestDaemon } from './helpers/test-daemon.js';
 
 const PACKAGE_VERSION = (
   JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
 ).version;
 
-const cli = runCli;
+// The CLI runs in-process here (runCliInProcess), but for the last test: the `unwrapd` executable itself, in a
+// process. Binary stdin and stdout through real pipes: cli-stream.test.ts; cwd and uid: cli-paths, cli-messages.
+const cli = runCliInProcess;
 
 let d: TestDaemon;
 test.before(async () => {
@@ -43,7 +45,7 @@ const HELP_COMMANDS: Array<[string[], RegExp]> = [
 ];
 
 test('--help and -h print each command usage on stdout and exit 0, whatever else is on the line', async (t) => {
-  t.timeout(600_000); // twenty CLI processes, four at a time, on a busy machine
+  t.timeout(300_000);
   const pending = HELP_COMMANDS.map((entry, i) => ({ entry, flag: i % 2 === 0 ? '--help' : '-h' }));
   const worker = async () => {
     for (let next = pending.shift(); next; next = pending.shift()) {
@@ -163,4 +165,25 @@ test('keys delete needs --yes; without it the key stays', async (t) => {
   const done = await cli(['keys', 'delete', 'doomed', '--yes', ...keys]);
   t.is(done.code, 0, done.stderr);
   t.regex(done.stdout, /deleted local:doomed/);
+});
+
+test('the unwrapd executable: the exit code of a success (0), a usage error (2) and a failure (1), in a process', async (t) => {
+  t.timeout(300_000);
+  const [ok, usage, failed] = await Promise.all([
+    runCli(['--version']),
+    runCli(['encrpyt']),
+    runCli(['status', '--admin-address', `unix://${join(d.dir, 'no-daemon.sock')}`]),
+  ]);
+  t.is(ok.code, 0, ok.stderr);
+  t.is(ok.stdout, `unwrapd ${PACKAGE_VERSION}\n`);
+  t.is(ok.stderr, '');
+  t.is(usage.code, 2);
+  t.is(usage.stdout, '');
+  t.is(usage.stderr, 'unwrapd: usage: unknown command "encrpyt": did you mean "encrypt"? (see unwrapd --help)\n');
+  t.is(failed.code, 1);
+  t.is(failed.stdout, '');
+  t.regex(
+    failed.stderr,
+    /^unwrapd: UNAVAILABLE: .*\(no daemon answers at this address: start one with `npx unwrapd serve`[^\n]*\n$/,
+  );
 });

@@ -1,14 +1,13 @@
 import test from 'ava';
-import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
-import { CLI, startServe } from './helpers/serve-process.js';
+import { runCliInProcess } from './helpers/run-cli.js';
+import { startServe } from './helpers/serve-process.js';
 import { serveHelp } from '../src/cli/commands/serve.js';
 import { SETTINGS } from '../src/config/config.js';
 
-const run = promisify(execFile);
+// `config check` runs in-process (runCliInProcess), against the environment given; `serve` in a process.
 
 /** The test process's environment without any UNWRAPD_* variable, plus `extra`. */
 function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
@@ -16,14 +15,8 @@ function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
   return { ...env, ...extra };
 }
 
-async function configCheck(args: string[], env: Record<string, string>) {
-  try {
-    const { stdout, stderr } = await run('node', [CLI, 'config', 'check', ...args], { env: cleanEnv(env) });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
+function configCheck(args: string[], env: Record<string, string>) {
+  return runCliInProcess(['config', 'check', ...args], '', { env: cleanEnv(env) });
 }
 
 test('config check --json: every setting with its value and source, secrets masked, unknown variables reported', async (t) => {

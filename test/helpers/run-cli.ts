@@ -1,4 +1,8 @@
 import { spawn, type SpawnOptions } from 'node:child_process';
+import { Readable, Writable } from 'node:stream';
+import type { CliIo } from '../../src/cli/cli-io.js';
+import { runCommandLine } from '../../src/cli/run.js';
+import { wantsHelp } from '../../src/cli/usage.js';
 import { withKeyPool } from './child-key-pool.js';
 import { CLI } from './serve-process.js';
 
@@ -38,6 +42,40 @@ export async function runCli(
     child.stdin.on('error', () => {}); // EPIPE: the command exited before reading all of its input
     child.stdin.end(input);
   });
+}
+
+/**
+ * Runs the `unwrapd` command line `args` in this process (runCommandLine, src/cli/run.ts), against its own IO:
+ * `input` on stdin (not a terminal), stdout and stderr captured, `options.env` (default: this process's) as
+ * its environment; `options.stderrIsTTY` has stderr taken for a terminal. The same result as runCli without a process's start; for what only a process shows (the
+ * bin wrapper, a real pipe, signals, another working directory or user) use runCli. Refuses `serve` (a daemon
+ * runs in a process; `serve --help` is only the usage text).
+ */
+export async function runCliInProcess(
+  args: string[],
+  input: string | Buffer = '',
+  options: { env?: NodeJS.ProcessEnv; stderrIsTTY?: boolean } = {},
+): Promise<CliResult> {
+  if (args[0] === 'serve' && !wantsHelp(args)) throw new Error('runCliInProcess: serve runs in a process (runCli)');
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  const sink = (into: Buffer[]) =>
+    new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        into.push(chunk);
+        done();
+      },
+    });
+  const io: CliIo = {
+    stdin: Readable.from([Buffer.from(input)].filter((b) => b.length > 0)),
+    stdout: sink(out),
+    stderr: Object.assign(sink(err), { isTTY: options.stderrIsTTY === true }),
+    env: options.env ?? process.env,
+    onStopSignal: () => () => {},
+  };
+  const code = await runCommandLine(args, io);
+  const stdoutBytes = Buffer.concat(out);
+  return { code, stdout: stdoutBytes.toString(), stdoutBytes, stderr: Buffer.concat(err).toString() };
 }
 
 /** The arguments of `unwrapd encrypt` of file `input` into file `out` under the test daemon's demo policy. */
