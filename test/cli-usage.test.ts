@@ -9,7 +9,8 @@ const PACKAGE_VERSION = (
 ).version;
 
 // The CLI runs in-process here (runCliInProcess), but for the last test: the `unwrapd` executable itself, in a
-// process. Binary stdin and stdout through real pipes: cli-stream.test.ts; cwd and uid: cli-paths, cli-messages.
+// process. Binary stdin and stdout through real pipes: cli-stream.test.ts; SIGINT/SIGTERM ending events and
+// audit follow: cli-io.test.ts; cwd and uid: cli-paths, cli-messages.
 const cli = runCliInProcess;
 
 let d: TestDaemon;

@@ -16,7 +16,12 @@ export function followStream<T>(
   return new Promise<number>((resolve, reject) => {
     let seen = 0;
     const stop = () => stream.cancel();
-    const unhook = io.onStopSignal(stop);
+    let hooked: (() => void) | undefined = io.onStopSignal(stop);
+    // Once: a cancelled stream may both fail (CANCELLED) and end.
+    const unhook = () => {
+      hooked?.();
+      hooked = undefined;
+    };
     stream.on('data', (message: T) => {
       if (seen >= limit) return;
       onMessage(message);
