@@ -175,8 +175,16 @@ test('package.json: npm ci builds (prepare), npm start runs the same bin, and no
   t.is(pkg.scripts.cli, undefined, '`npm run` prints its banner on stdout: `npx unwrapd` is the form');
 });
 
-test('the CLI loads only the command it runs: main.ts imports no command module up front', (t) => {
-  const main = readFileSync(join(ROOT, 'src', 'cli', 'main.ts'), 'utf8');
-  t.deepEqual(main.match(/^import .* from '\.\/commands\/.*$/gm), null, '`serve` alone would load the whole daemon');
-  t.true(main.includes("status: async (args) => (await import('./commands/status.js')).status(args)"));
+test('the CLI loads only the command it runs: main.ts and run.ts import no command module up front', (t) => {
+  const [main, run] = ['main.ts', 'run.ts'].map((f) => readFileSync(join(ROOT, 'src', 'cli', f), 'utf8')) as [
+    string,
+    string,
+  ];
+  for (const source of [main, run])
+    t.deepEqual(
+      source.match(/^import .* from '\.\/commands\/.*$/gm),
+      null,
+      '`serve` alone would load the whole daemon',
+    );
+  t.true(run.includes("status: async (args) => (await import('./commands/status.js')).status(args)"));
 });
