@@ -7,13 +7,29 @@
 // without the addon, and a clean check here means the code also checks without it. The build (tsconfig.build.json)
 // compiles a subset of these files with the same options (test/pkcs11-optional.test.ts holds it so).
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, realpathSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { sep } from 'node:path';
+import { dirname, sep } from 'node:path';
 
+const args = process.argv.slice(2);
+if (!(args.length === 0 || (args.length === 2 && args[0] === '-p'))) {
+  process.stderr.write('usage: node scripts/typecheck.mjs [-p DIR]   (other tsc options: npx tsc --noEmit ...)\n');
+  process.exit(2);
+}
+const project = args[1] ?? '.';
+const require = createRequire(import.meta.url);
+const tsc = require.resolve('typescript/bin/tsc');
+
+// The addon's files as tsc lists them: under a node_modules/pkcs11js/ folder, or under wherever the installed
+// addon really is (a node_modules that is a symlink to a folder of another name).
 const ADDON_DIR = `${sep}node_modules${sep}pkcs11js${sep}`;
-const project = process.argv[2] === '-p' && process.argv[3] ? process.argv[3] : '.';
-const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
+let installedAt;
+try {
+  installedAt = realpathSync(dirname(require.resolve('pkcs11js/package.json'))) + sep;
+} catch {
+  installedAt = undefined; // not installed here
+}
+const isAddonFile = (f) => f.includes(ADDON_DIR) || (installedAt !== undefined && f.startsWith(installedAt));
 
 const r = spawnSync(
   process.execPath,
@@ -31,7 +47,7 @@ for (const line of r.stdout.split('\n')) {
 }
 if (diagnostics.length > 0) process.stdout.write(`${diagnostics.join('\n')}\n`);
 
-const addonFiles = listed.filter((f) => f.includes(ADDON_DIR));
+const addonFiles = listed.filter(isAddonFile);
 if (addonFiles.length > 0) {
   process.stderr.write(
     `typecheck: files of the optional addon pkcs11js are in the program, so tsc would fail where it is not ` +

@@ -1,6 +1,6 @@
 import test from 'ava';
 import { execFile, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join, sep } from 'node:path';
@@ -65,6 +65,12 @@ test("the build type-checks as part of the type check: its files are among the t
     build.fileNames.some((f) => /pkcs11/.test(f)),
     'the build holds the PKCS#11 provider',
   );
+  // And the check runs: `npm run typecheck` is that script, and CI runs it before the suite.
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+  t.is(pkg.scripts.typecheck, 'node scripts/typecheck.mjs');
+  const ci = readFileSync(join(ROOT, '.ci', 'run'), 'utf8').split('\n');
+  const typecheckLine = ci.indexOf('npm run typecheck');
+  t.true(typecheckLine >= 0 && typecheckLine < ci.indexOf('npm test'), '.ci/run type-checks before npm test');
 });
 
 test("the type check fails, naming the file, when a file of its program is one of pkcs11js's", async (t) => {

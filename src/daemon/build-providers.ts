@@ -31,6 +31,7 @@ export function createBuiltInProviders(config: Config, env: NodeJS.ProcessEnv = 
     retryDelayMs: config.azureRetryDelayMs,
     maxRetryDelayMs: config.azureMaxRetryDelayMs,
     tryTimeoutMs: config.azureTryTimeoutMs,
+    credentialEnv: env,
   };
   providers.push(
     lazyProvider(

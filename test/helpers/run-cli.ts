@@ -46,10 +46,13 @@ export async function runCli(
 
 /**
  * Runs the `unwrapd` command line `args` in this process (runCommandLine, src/cli/run.ts), against its own IO:
- * `input` on stdin (not a terminal), stdout and stderr captured, `options.env` (default: this process's) as
- * its environment; `options.stderrIsTTY` has stderr taken for a terminal. The same result as runCli without a process's start; for what only a process shows (the
- * bin wrapper, a real pipe, signals, another working directory or user) use runCli. Refuses `serve` (a daemon
- * runs in a process; `serve --help` is only the usage text).
+ * `input` on stdin (not a terminal) in 64 KiB chunks as a pipe gives it, stdout and stderr captured,
+ * `options.env` (default: this process's) as its environment; `options.stderrIsTTY` has stderr taken for a
+ * terminal. The same result as runCli without a process's start; for what only a process shows (the bin wrapper,
+ * a real pipe, signals, another working directory or user) use runCli. Refuses `serve` (a daemon runs in a
+ * process; `serve --help` is only the usage text). What it does not see: anything written to the real
+ * process.stderr rather than the command's IO (Node's warnings), and a stop signal (it never sends one, so
+ * `events` or `audit follow` must be given an end: `--count`, `--limit`).
  */
 export async function runCliInProcess(
   args: string[],
@@ -67,7 +70,7 @@ export async function runCliInProcess(
       },
     });
   const io: CliIo = {
-    stdin: Readable.from([Buffer.from(input)].filter((b) => b.length > 0)),
+    stdin: Readable.from(pipeChunks(Buffer.from(input))),
     stdout: sink(out),
     stderr: Object.assign(sink(err), { isTTY: options.stderrIsTTY === true }),
     env: options.env ?? process.env,
@@ -81,4 +84,11 @@ export async function runCliInProcess(
 /** The arguments of `unwrapd encrypt` of file `input` into file `out` under the test daemon's demo policy. */
 export function demoEncryptArgs(input: string, out: string): string[] {
   return ['encrypt', '--tenant', 'demo', '--policy', 'demo-mailbox', '--in', input, '--out', out];
+}
+
+/** `input` in the pieces a pipe delivers it in (64 KiB on Linux), none for an empty input. */
+function pipeChunks(input: Buffer): Buffer[] {
+  const chunks: Buffer[] = [];
+  for (let off = 0; off < input.length; off += 64 * 1024) chunks.push(input.subarray(off, off + 64 * 1024));
+  return chunks;
 }

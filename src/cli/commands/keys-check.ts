@@ -176,8 +176,9 @@ export async function keysCheck(args: string[]): Promise<number> {
     string,
     string
   >;
-  const config = loadConfig(flags, cliIo().env);
-  const provider = createProviderRouter(createBuiltInProviders(config));
+  const { env } = cliIo();
+  const config = loadConfig(flags, env);
+  const provider = createProviderRouter(createBuiltInProviders(config, env));
   try {
     const report = await checkKey(
       provider,
