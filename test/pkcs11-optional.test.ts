@@ -25,6 +25,16 @@ function project(file: string): ts.ParsedCommandLine {
   return ts.parseJsonConfigFileContent(config.config, ts.sys, ROOT, undefined, join(ROOT, file));
 }
 
+/** Whether the optional addon is installed in this checkout. */
+const PKCS11JS_INSTALLED = (() => {
+  try {
+    createRequire(import.meta.url).resolve('pkcs11js');
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
 const TYPECHECK = join(ROOT, 'scripts', 'typecheck.mjs');
 /** What the one-file projects are checked with: resolution as the project does it, and the smallest library. */
 const TINY_OPTIONS = {
@@ -75,12 +85,6 @@ test("the build type-checks as part of the type check: its files are among the t
 
 test("the type check fails, naming the file, when a file of its program is one of pkcs11js's", async (t) => {
   t.timeout(300_000); // two tsc runs on a busy machine
-  let installed = true;
-  try {
-    createRequire(import.meta.url).resolve('pkcs11js');
-  } catch {
-    installed = false;
-  }
   // A one-file project beside this checkout's node_modules; `leak` names pkcs11js for its types.
   const dir = mkdtempSync(join(tmpdir(), 'uwd-typecheck-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
@@ -97,7 +101,7 @@ test("the type check fails, naming the file, when a file of its program is one o
   t.is(clean.status, 0, clean.stdout + clean.stderr);
   const leak = typecheck("import type { PKCS11 } from 'pkcs11js';\nexport type Handle = PKCS11;\n");
   t.not(leak.status, 0);
-  if (installed) {
+  if (PKCS11JS_INSTALLED) {
     t.regex(leak.stderr, /files of the optional addon pkcs11js are in the program/);
     t.true(leak.stderr.includes(ADDON_DIR), leak.stderr);
   } else {
@@ -166,14 +170,12 @@ test('without pkcs11js, keys check of a pkcs11: URI says to configure a module a
     without.stdout,
     /first install a C\+\+ toolchain \(make, g\+\+, python3\) and re-run npm ci: the optional native addon pkcs11js it needs is not installed/,
   );
-  let installed = true;
-  try {
-    createRequire(import.meta.url).resolve('pkcs11js');
-  } catch {
-    installed = false;
-  }
   const plain = await run('');
   t.is(plain.code, 1);
   t.regex(plain.stdout, /the PKCS#11 provider is not configured: set pkcs11Module/);
-  t.is(/optional native addon pkcs11js/.test(plain.stdout), !installed, 'the addon is named only where it is missing');
+  t.is(
+    /optional native addon pkcs11js/.test(plain.stdout),
+    !PKCS11JS_INSTALLED,
+    'the addon is named only where it is missing',
+  );
 });
